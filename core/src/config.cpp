@@ -1,0 +1,277 @@
+#include "config.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <map>
+#include <set>
+
+namespace homesip::core {
+namespace {
+
+std::string where_in(const std::string& file, const YAML::Node& node) {
+  const auto mark = node.Mark();
+  if (mark.line < 0) return file;
+  return file + ":" + std::to_string(mark.line + 1);
+}
+
+std::vector<std::string> split_path(const std::string& path) {
+  std::vector<std::string> parts;
+  size_t start = 0;
+  while (start <= path.size()) {
+    const size_t dot = path.find('.', start);
+    const size_t end = dot == std::string::npos ? path.size() : dot;
+    parts.push_back(path.substr(start, end - start));
+    if (dot == std::string::npos) break;
+    start = dot + 1;
+  }
+  return parts;
+}
+
+bool parse_index(const std::string& text, size_t& index) {
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), index);
+  return ec == std::errc() && ptr == text.data() + text.size();
+}
+
+// Records where each overridden value came from, keyed by its canonical key
+// ("server.listen", "plugins[1].min_expires").
+using OverrideOrigins = std::map<std::string, std::string>;
+
+// Applies one "a.b.c=value" override to the tree. Plugins are addressed by
+// name ("plugins.registrar.min_expires") or by position ("plugins.1.…").
+void apply_override(YAML::Node root, const std::string& text, OverrideOrigins& origins) {
+  const auto eq = text.find('=');
+  const std::string origin = "--set " + text;
+  if (eq == std::string::npos || eq == 0)
+    throw ConfigFileError(origin + ": expected key.path=value");
+  const auto parts = split_path(text.substr(0, eq));
+  if (std::any_of(parts.begin(), parts.end(), [](const auto& p) { return p.empty(); }))
+    throw ConfigFileError(origin + ": empty key segment");
+  YAML::Node value;
+  try {
+    value = YAML::Load(text.substr(eq + 1));
+  } catch (const YAML::Exception& e) {
+    throw ConfigFileError(origin + ": value is not valid YAML: " + e.msg);
+  }
+  if (!value.IsDefined() || value.IsNull()) value = YAML::Node(std::string());
+
+  std::vector<YAML::Node> chain{root};
+  std::string canonical;
+  size_t i = 0;
+  if (parts[0] == "plugins") {
+    if (parts.size() < 3) throw ConfigFileError(origin + ": use plugins.<name or index>.<setting>");
+    YAML::Node list = root["plugins"];
+    if (!list.IsSequence()) throw ConfigFileError(origin + ": the config has no plugins list");
+    size_t index = 0;
+    bool found = parse_index(parts[1], index) && index < list.size();
+    for (size_t k = 0; !found && k < list.size(); ++k) {
+      if (list[k]["plugin"] && list[k]["plugin"].as<std::string>("") == parts[1]) {
+        index = k;
+        found = true;
+      }
+    }
+    if (!found) throw ConfigFileError(origin + ": no plugin '" + parts[1] + "' in the config");
+    chain.push_back(list[index]);
+    canonical = "plugins[" + std::to_string(index) + "]";
+    i = 2;
+  }
+  for (; i < parts.size(); ++i) {
+    YAML::Node parent = chain.back();
+    if (!parent.IsMap() && !parent.IsNull() && parent.IsDefined())
+      throw ConfigFileError(origin + ": '" + parts[i - 1] + "' is not a map");
+    canonical += (canonical.empty() ? "" : ".") + parts[i];
+    if (i + 1 == parts.size()) {
+      parent[parts[i]] = value;
+    } else {
+      if (!parent[parts[i]]) parent[parts[i]] = YAML::Node(YAML::NodeType::Map);
+      chain.push_back(parent[parts[i]]);
+    }
+  }
+  origins[canonical] = origin;
+}
+
+class Reader {
+ public:
+  Reader(std::string file, const OverrideOrigins& origins) : file_(std::move(file)), origins_(origins) {}
+
+  Located locate(const std::string& key, const YAML::Node& node) const {
+    auto it = origins_.find(key);
+    if (it != origins_.end()) return {it->second, key};
+    return {where_in(file_, node), key};
+  }
+
+  [[noreturn]] void fail(const std::string& key, const YAML::Node& node, const std::string& problem) const {
+    throw ConfigFileError(locate(key, node).describe(problem));
+  }
+
+  void require_map(const std::string& key, const YAML::Node& node) const {
+    if (!node.IsMap()) fail(key, node, "expected a map");
+  }
+
+  void reject_unknown(const std::string& prefix, const YAML::Node& map,
+                      std::initializer_list<const char*> known) const {
+    for (const auto& kv : map) {
+      const auto name = kv.first.as<std::string>();
+      if (std::none_of(known.begin(), known.end(), [&](const char* k) { return name == k; }))
+        fail(prefix + name, kv.first, "unknown key");
+    }
+  }
+
+  std::string scalar(const std::string& key, const YAML::Node& node) const {
+    if (!node.IsScalar()) fail(key, node, "expected a string");
+    return node.Scalar();
+  }
+
+  int64_t integer(const std::string& key, const YAML::Node& node) const {
+    int64_t v = 0;
+    if (!node.IsScalar() || !YAML::convert<int64_t>::decode(node, v))
+      fail(key, node, "expected an integer");
+    return v;
+  }
+
+  std::vector<std::string> scalar_list(const std::string& key, const YAML::Node& node) const {
+    if (node.IsScalar()) return {node.Scalar()};
+    if (!node.IsSequence()) fail(key, node, "expected a list of strings");
+    std::vector<std::string> out;
+    for (size_t i = 0; i < node.size(); ++i) out.push_back(scalar(key, node[i]));
+    return out;
+  }
+
+  const std::string& file() const { return file_; }
+  const OverrideOrigins& origins() const { return origins_; }
+
+ private:
+  std::string file_;
+  const OverrideOrigins& origins_;
+};
+
+bool valid_token(const std::string& s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](unsigned char c) {
+    return std::isalnum(c) || c == '-' || c == '_' || c == '.';
+  });
+}
+
+void read_server(const Reader& r, const YAML::Node& node, ServerConfig& server) {
+  r.require_map("server", node);
+  r.reject_unknown("server.", node,
+                   {"name", "domain", "listen", "parent", "plugin_dirs", "tls_certificates",
+                    "udp_buffer_bytes"});
+  if (!node["name"]) r.fail("server.name", node, "missing (this server's name, e.g. H1)");
+  server.name = r.scalar("server.name", node["name"]);
+  if (!valid_token(server.name) || server.name.find('.') != std::string::npos)
+    r.fail("server.name", node["name"], "must be a name like H1 (letters, digits, - and _)");
+  if (node["domain"]) {
+    server.domain = r.scalar("server.domain", node["domain"]);
+    if (!server.domain.empty() && !valid_token(server.domain))
+      r.fail("server.domain", node["domain"], "must be a dotted name like C1.D1");
+  }
+  if (!node["listen"]) r.fail("server.listen", node, "missing (e.g. [udp:127.0.0.1:5060])");
+  for (const auto& text : r.scalar_list("server.listen", node["listen"])) {
+    try {
+      server.listen.push_back(parse_listen_address(text));
+    } catch (const std::invalid_argument& e) {
+      r.fail("server.listen", node["listen"], e.what());
+    }
+  }
+  if (server.listen.empty()) r.fail("server.listen", node["listen"], "needs at least one address");
+  if (node["parent"] && !node["parent"].IsNull()) server.parent = r.scalar("server.parent", node["parent"]);
+  if (node["plugin_dirs"]) server.plugin_dirs = r.scalar_list("server.plugin_dirs", node["plugin_dirs"]);
+  if (node["tls_certificates"])
+    server.tls_certificates = r.scalar("server.tls_certificates", node["tls_certificates"]);
+  if (node["udp_buffer_bytes"]) {
+    server.udp_buffer_bytes = r.integer("server.udp_buffer_bytes", node["udp_buffer_bytes"]);
+    if (server.udp_buffer_bytes < 0) r.fail("server.udp_buffer_bytes", node["udp_buffer_bytes"], "must be >= 0");
+  }
+  const bool wants_tls = std::any_of(server.listen.begin(), server.listen.end(),
+                                     [](const auto& l) { return l.transport == "tls"; });
+  if (wants_tls && server.tls_certificates.empty())
+    r.fail("server.tls_certificates", node, "a tls: listener needs a certificate directory");
+}
+
+void read_log(const Reader& r, const YAML::Node& node, LogConfig& log) {
+  r.require_map("log", node);
+  r.reject_unknown("log.", node, {"level", "sink", "sofia_level"});
+  if (node["level"]) {
+    log.level = r.scalar("log.level", node["level"]);
+    static const std::set<std::string> levels{"trace", "debug", "info", "warn", "error"};
+    if (!levels.count(log.level)) r.fail("log.level", node["level"], "must be trace, debug, info, warn or error");
+  }
+  if (node["sink"]) log.sink = r.scalar("log.sink", node["sink"]);
+  if (node["sofia_level"]) {
+    log.sofia_level = static_cast<int>(r.integer("log.sofia_level", node["sofia_level"]));
+    if (log.sofia_level < 0 || log.sofia_level > 9) r.fail("log.sofia_level", node["sofia_level"], "must be 0..9");
+  }
+}
+
+void read_plugins(const Reader& r, const YAML::Node& node, std::vector<PluginEntry>& plugins) {
+  if (!node.IsSequence()) r.fail("plugins", node, "expected a list of {plugin: NAME, ...settings}");
+  for (size_t i = 0; i < node.size(); ++i) {
+    const std::string key = "plugins[" + std::to_string(i) + "]";
+    const YAML::Node entry = node[i];
+    r.require_map(key, entry);
+    if (!entry["plugin"]) r.fail(key + ".plugin", entry, "missing (the plugin's name)");
+    PluginEntry plugin;
+    plugin.name = r.scalar(key + ".plugin", entry["plugin"]);
+    if (!valid_token(plugin.name)) r.fail(key + ".plugin", entry["plugin"], "not a plugin name");
+    plugin.key = key;
+    plugin.where = where_in(r.file(), entry);
+    plugin.settings = YAML::Node(YAML::NodeType::Map);
+    for (const auto& kv : entry) {
+      const auto name = kv.first.as<std::string>();
+      if (name == "plugin") continue;
+      plugin.settings[name] = kv.second;
+      auto it = r.origins().find(key + "." + name);
+      if (it != r.origins().end()) plugin.overridden.emplace_back(name, it->second);
+    }
+    plugins.push_back(std::move(plugin));
+  }
+}
+
+}  // namespace
+
+ListenAddress parse_listen_address(const std::string& text) {
+  const auto colon = text.find(':');
+  const auto last = text.rfind(':');
+  if (colon == std::string::npos || last == colon)
+    throw std::invalid_argument("'" + text + "' is not transport:host:port");
+  ListenAddress a;
+  a.transport = text.substr(0, colon);
+  if (a.transport != "udp" && a.transport != "tcp" && a.transport != "tls")
+    throw std::invalid_argument("'" + text + "': transport must be udp, tcp or tls");
+  a.host = text.substr(colon + 1, last - colon - 1);
+  if (a.host.size() > 2 && a.host.front() == '[' && a.host.back() == ']') a.host = a.host.substr(1, a.host.size() - 2);
+  if (a.host.empty()) throw std::invalid_argument("'" + text + "': empty host");
+  const std::string port = text.substr(last + 1);
+  unsigned value = 0;
+  auto [ptr, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+  if (ec != std::errc() || ptr != port.data() + port.size() || value == 0 || value > 65535)
+    throw std::invalid_argument("'" + text + "': port must be 1..65535");
+  a.port = static_cast<uint16_t>(value);
+  return a;
+}
+
+Config load_config(const std::string& file, const std::vector<std::string>& overrides) {
+  YAML::Node root;
+  try {
+    root = YAML::LoadFile(file);
+  } catch (const YAML::BadFile&) {
+    throw ConfigFileError(file + ": cannot read the file");
+  } catch (const YAML::ParserException& e) {
+    throw ConfigFileError(file + ":" + std::to_string(e.mark.line + 1) + ": not valid YAML: " + e.msg);
+  }
+  if (!root.IsMap()) throw ConfigFileError(file + ": expected a map with server:, log: and plugins:");
+
+  OverrideOrigins origins;
+  for (const auto& o : overrides) apply_override(root, o, origins);
+
+  const Reader r(file, origins);
+  r.reject_unknown("", root, {"server", "log", "plugins"});
+  Config config;
+  config.file = file;
+  if (!root["server"]) r.fail("server", root, "missing");
+  read_server(r, root["server"], config.server);
+  if (root["log"]) read_log(r, root["log"], config.log);
+  if (root["plugins"]) read_plugins(r, root["plugins"], config.plugins);
+  return config;
+}
+
+}  // namespace homesip::core

@@ -1,0 +1,75 @@
+// The daemon's configuration: a YAML file plus --set overrides, validated
+// against the core's own keys. Plugin settings are kept as YAML here and
+// validated by the plugin host against each plugin's declared settings.
+#pragma once
+
+#include <yaml-cpp/yaml.h>
+
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace homesip::core {
+
+// A config problem, already located: "family.yaml:12: server.listen: ...".
+class ConfigFileError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct ListenAddress {
+  std::string transport;  // udp, tcp or tls
+  std::string host;
+  uint16_t port = 0;
+  std::string text() const { return transport + ":" + host + ":" + std::to_string(port); }
+};
+
+struct ServerConfig {
+  std::string name;
+  std::string domain;
+  std::vector<ListenAddress> listen;
+  std::optional<std::string> parent;  // the parent server's URI, for servers registering upward
+  std::vector<std::string> plugin_dirs;
+  std::string tls_certificates;  // directory with agent.pem and cafile.pem, for tls: listeners
+  int64_t udp_buffer_bytes = 4 * 1024 * 1024;
+};
+
+struct LogConfig {
+  std::string level = "info";  // trace, debug, info, warn, error
+  std::string sink = "stderr";  // stderr, or a file path
+  int sofia_level = 0;          // sofia-sip's own debug level, 0..9
+};
+
+// Where a value came from, for error messages.
+struct Located {
+  std::string where;  // "family.yaml:12" or "--set plugins.registrar.min_expires"
+  std::string key;    // "plugins[1].min_expires"
+  std::string describe(const std::string& problem) const { return where + ": " + key + ": " + problem; }
+};
+
+struct PluginEntry {
+  std::string name;
+  YAML::Node settings;  // the entry's map, without the "plugin" key
+  std::string key;      // "plugins[1]"
+  std::string where;    // "family.yaml:14"
+  // Setting key -> origin, for the settings that came from --set.
+  std::vector<std::pair<std::string, std::string>> overridden;
+};
+
+struct Config {
+  std::string file;
+  ServerConfig server;
+  LogConfig log;
+  std::vector<PluginEntry> plugins;
+};
+
+// Reads `file`, applies `overrides` ("key.path=value", value parsed as YAML)
+// and validates the core's keys. Throws ConfigFileError.
+Config load_config(const std::string& file, const std::vector<std::string>& overrides);
+
+// Parses "udp:127.0.0.1:5060" (also "[::1]"). Throws std::invalid_argument.
+ListenAddress parse_listen_address(const std::string& text);
+
+}  // namespace homesip::core

@@ -1,0 +1,208 @@
+#include "daemon.hpp"
+
+#include <signal.h>
+#include <sofia-sip/su.h>
+#include <sofia-sip/su_log.h>
+#include <spdlog/sinks/basic_file_sink.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <cstdarg>
+#include <iostream>
+#include <stdexcept>
+
+#include "event_loop.hpp"
+#include "plugin_host.hpp"
+#include "sip_server.hpp"
+
+extern "C" {
+extern su_log_t tport_log[];
+extern su_log_t nta_log[];
+extern su_log_t su_log_default[];
+}
+
+namespace homesip::core {
+namespace {
+
+constexpr const char* kUsage =
+    "usage: homesipd --config FILE [--set key.path=value ...] [--check-config]\n"
+    "       homesipd --describe-plugin NAME [--config FILE]\n"
+    "  --config FILE        YAML configuration (see config/examples/)\n"
+    "  --set key=value      override a config key, e.g. --set server.listen=[udp:127.0.0.1:5060]\n"
+    "                       or --set plugins.location-sqlite.path=/tmp/h1.sqlite\n"
+    "  --check-config       validate the config and every plugin's settings, then exit\n"
+    "  --describe-plugin N  print plugin N's version and declared settings\n";
+
+SofiaEventLoop* g_loop = nullptr;
+
+void on_signal(int) {
+  if (g_loop) g_loop->stop();
+}
+
+std::shared_ptr<spdlog::logger> make_logger(const LogConfig& config) {
+  std::shared_ptr<spdlog::logger> log;
+  if (config.sink == "stderr")
+    log = spdlog::stderr_color_mt("homesipd");
+  else
+    log = spdlog::basic_logger_mt("homesipd", config.sink);
+  log->set_level(spdlog::level::from_str(config.level));
+  log->flush_on(spdlog::level::warn);
+  spdlog::set_default_logger(log);
+  return log;
+}
+
+void sofia_log_sink(void* stream, char const* fmt, va_list ap) {
+  char line[1024];
+  std::vsnprintf(line, sizeof line, fmt, ap);
+  std::string text(line);
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+  if (!text.empty()) static_cast<spdlog::logger*>(stream)->debug("sofia: {}", text);
+}
+
+// Routes sofia-sip's logs into spdlog so one sink holds everything.
+void route_sofia_logs(spdlog::logger& log, int level) {
+  for (su_log_t* l : {su_log_default, tport_log, nta_log}) {
+    su_log_redirect(l, sofia_log_sink, &log);
+    su_log_set_level(l, static_cast<unsigned>(level));
+  }
+}
+
+// The SIP server doubles as the registry plugins hand their capabilities to.
+class ServerRegistry final : public CapabilityRegistry {
+ public:
+  ServerRegistry(SipServer& server, spdlog::logger& log) : server_(server), log_(log) {}
+  void add_request_handler(RequestHandler& handler) override { server_.add_handler(handler); }
+  void provide_location_store(LocationStore& store, const std::string& plugin) override {
+    if (store_)
+      throw std::runtime_error("plugin '" + plugin + "' offers a location store, but plugin '" + store_plugin_ +
+                               "' already did: load only one location store");
+    store_ = &store;
+    store_plugin_ = plugin;
+    log_.info("location store: {}", plugin);
+  }
+  LocationStore* location_store() override { return store_; }
+
+ private:
+  SipServer& server_;
+  spdlog::logger& log_;
+  LocationStore* store_ = nullptr;
+  std::string store_plugin_;
+};
+
+int describe_plugin(const CommandLine& cmd) {
+  std::vector<std::string> dirs;
+  if (!cmd.config_file.empty()) dirs = load_config(cmd.config_file, cmd.overrides).server.plugin_dirs;
+  PluginHost host(dirs, cmd.config_file);
+  PluginEntry entry;
+  entry.name = cmd.describe_plugin;
+  entry.key = "plugin";
+  entry.where = "--describe-plugin";
+  const std::string path = host.find(entry.name);
+  if (path.empty()) throw PluginError("plugin '" + entry.name + "' not found");
+  boost::dll::shared_library lib(path, boost::dll::load_mode::rtld_lazy | boost::dll::load_mode::rtld_local);
+  if (!lib.has(kPluginEntrySymbol)) throw PluginError(path + " is not a homesip plugin");
+  const auto* d = lib.get<const PluginDescriptor*()>(kPluginEntrySymbol)();
+  check_descriptor(*d, entry.name, path);
+  std::cout << d->name << " " << d->version << " (SDK " << d->abi_major << "." << d->abi_minor << ")\n"
+            << "  " << d->summary << "\n  file: " << path << "\n";
+  for (size_t i = 0; i < d->settings_count; ++i) {
+    const auto& s = d->settings[i];
+    std::cout << "  " << s.key << ": " << (s.default_value ? s.default_value : "(required)") << "    # "
+              << s.help << "\n";
+  }
+  return kExitOk;
+}
+
+int serve(const Config& config, bool check_only) {
+  PluginHost host(config.server.plugin_dirs, config.file);
+  host.load(config.plugins);
+  if (check_only) {
+    std::cout << config.file << ": ok (" << config.plugins.size() << " plugins)\n";
+    return kExitOk;
+  }
+  auto log = make_logger(config.log);
+  su_init();
+  route_sofia_logs(*log, config.log.sofia_level);
+  int code = kExitOk;
+  {
+    SofiaEventLoop loop;
+    SipServer server(loop, config.server, log);
+    ServerRegistry registry(server, *log);
+    const ServerIdentity identity{config.server.name, config.server.domain};
+    try {
+      host.create(loop, identity, registry, log);
+      server.start();
+      host.start();
+      g_loop = &loop;
+      struct sigaction sa {};
+      sa.sa_handler = on_signal;
+      sigaction(SIGTERM, &sa, nullptr);
+      sigaction(SIGINT, &sa, nullptr);
+      log->info("{} serving ({} plugins)", identity.aor(), host.plugins().size());
+      loop.run();
+      log->info("stopping");
+    } catch (const ConfigFileError&) {
+      host.stop();
+      host.destroy();
+      throw;
+    } catch (const PluginError&) {
+      host.stop();
+      host.destroy();
+      throw;
+    } catch (const std::exception& e) {
+      log->critical("{}", e.what());
+      code = kExitRuntime;
+    }
+    g_loop = nullptr;
+    // Plugins flush while the loop still turns, so deferred replies get out.
+    host.stop();
+    loop.run_until([&] { return server.deferred_pending() == 0; }, std::chrono::seconds(5));
+    server.stop();
+    host.destroy();
+  }
+  log->info("stopped");
+  log->flush();
+  su_deinit();
+  return code;
+}
+
+}  // namespace
+
+CommandLine parse_command_line(int argc, char** argv) {
+  CommandLine cmd;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    auto next = [&]() -> std::string {
+      if (i + 1 >= argc) throw std::invalid_argument(arg + " needs a value\n" + kUsage);
+      return argv[++i];
+    };
+    if (arg == "--config" || arg == "-c") cmd.config_file = next();
+    else if (arg == "--set") cmd.overrides.push_back(next());
+    else if (arg.rfind("--set=", 0) == 0) cmd.overrides.push_back(arg.substr(6));
+    else if (arg == "--check-config") cmd.check_only = true;
+    else if (arg == "--describe-plugin") cmd.describe_plugin = next();
+    else if (arg == "--help" || arg == "-h") throw std::invalid_argument(kUsage);
+    else throw std::invalid_argument("unknown argument '" + arg + "'\n" + kUsage);
+  }
+  if (cmd.config_file.empty() && cmd.describe_plugin.empty())
+    throw std::invalid_argument(std::string("--config is required\n") + kUsage);
+  return cmd;
+}
+
+int run_daemon(const CommandLine& cmd) {
+  try {
+    if (!cmd.describe_plugin.empty()) return describe_plugin(cmd);
+    return serve(load_config(cmd.config_file, cmd.overrides), cmd.check_only);
+  } catch (const ConfigFileError& e) {
+    std::cerr << "homesipd: config error: " << e.what() << "\n";
+    return kExitConfig;
+  } catch (const PluginError& e) {
+    std::cerr << "homesipd: plugin error: " << e.what() << "\n";
+    return kExitPlugin;
+  } catch (const std::exception& e) {
+    std::cerr << "homesipd: " << e.what() << "\n";
+    return kExitRuntime;
+  }
+}
+
+}  // namespace homesip::core

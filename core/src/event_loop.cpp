@@ -1,0 +1,112 @@
+#include "event_loop.hpp"
+
+#include <sofia-sip/su.h>
+#include <sofia-sip/su_wait.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <stdexcept>
+
+namespace homesip::core {
+namespace {
+
+class SofiaTimer final : public Timer {
+ public:
+  SofiaTimer(su_root_t* root, std::chrono::milliseconds interval, bool repeat, std::function<void()> tick)
+      : tick_(std::move(tick)) {
+    timer_ = su_timer_create(su_root_task(root), static_cast<su_duration_t>(interval.count()));
+    if (!timer_) throw std::runtime_error("su_timer_create failed");
+    const int rc = repeat ? su_timer_set_for_ever(timer_, &SofiaTimer::fire, reinterpret_cast<su_timer_arg_t*>(this))
+                          : su_timer_set(timer_, &SofiaTimer::fire, reinterpret_cast<su_timer_arg_t*>(this));
+    if (rc != 0) {
+      su_timer_destroy(timer_);
+      throw std::runtime_error("su_timer_set failed");
+    }
+  }
+  ~SofiaTimer() override { su_timer_destroy(timer_); }
+
+ private:
+  static void fire(su_root_magic_t*, su_timer_t*, su_timer_arg_t* arg) {
+    reinterpret_cast<SofiaTimer*>(arg)->tick_();
+  }
+  su_timer_t* timer_ = nullptr;
+  std::function<void()> tick_;
+};
+
+}  // namespace
+
+SofiaEventLoop::SofiaEventLoop() : owner_(std::this_thread::get_id()) {
+  root_ = su_root_create(nullptr);
+  if (!root_) throw std::runtime_error("su_root_create failed");
+  wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (wake_fd_ < 0) throw std::runtime_error("eventfd failed");
+  su_wait_t wait[1];
+  su_wait_create(wait, wake_fd_, SU_WAIT_IN);
+  if (su_root_register(root_, wait, reinterpret_cast<su_wakeup_f>(&SofiaEventLoop::on_wakeup),
+                       reinterpret_cast<su_wakeup_arg_t*>(this), 0) < 0)
+    throw std::runtime_error("su_root_register failed");
+}
+
+SofiaEventLoop::~SofiaEventLoop() {
+  closed_ = true;
+  drain();  // run what is queued: tasks may own replies that must be sent or freed
+  su_root_destroy(root_);
+  close(wake_fd_);
+}
+
+void SofiaEventLoop::post(std::function<void()> task) {
+  {
+    std::lock_guard lock(mutex_);
+    if (closed_) return;
+    tasks_.push_back(std::move(task));
+  }
+  const uint64_t one = 1;
+  [[maybe_unused]] auto n = ::write(wake_fd_, &one, sizeof one);
+}
+
+int SofiaEventLoop::on_wakeup(void* self, void*, void*) {
+  auto* loop = static_cast<SofiaEventLoop*>(self);
+  uint64_t count = 0;
+  [[maybe_unused]] auto n = ::read(loop->wake_fd_, &count, sizeof count);
+  if (loop->stopping_) su_root_break(loop->root_);
+  loop->drain();
+  return 0;
+}
+
+void SofiaEventLoop::drain() {
+  std::deque<std::function<void()>> batch;
+  {
+    std::lock_guard lock(mutex_);
+    batch.swap(tasks_);
+  }
+  for (auto& task : batch) task();
+}
+
+std::unique_ptr<Timer> SofiaEventLoop::start_timer(std::chrono::milliseconds interval, bool repeat,
+                                                   std::function<void()> tick) {
+  if (interval.count() <= 0) interval = std::chrono::milliseconds(1);
+  return std::make_unique<SofiaTimer>(root_, interval, repeat, std::move(tick));
+}
+
+void SofiaEventLoop::run() {
+  stopping_ = false;
+  su_root_run(root_);
+}
+
+void SofiaEventLoop::stop() {
+  // Only an atomic store and write(2): safe in a signal handler.
+  stopping_ = true;
+  const uint64_t one = 1;
+  [[maybe_unused]] auto n = ::write(wake_fd_, &one, sizeof one);
+}
+
+bool SofiaEventLoop::run_until(const std::function<bool()>& done, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    su_root_step(root_, 10);
+  }
+  return true;
+}
+
+}  // namespace homesip::core

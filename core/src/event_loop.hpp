@@ -1,0 +1,54 @@
+// The core's one event loop: a sofia-sip su_root on the thread that runs it,
+// plus a thread-safe task queue (an eventfd registered with the root) so
+// plugins' worker threads can hand results back.
+#pragma once
+
+#include <atomic>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <thread>
+
+#include "homesip/loop.hpp"
+
+struct su_root_s;
+struct su_timer_s;
+
+namespace homesip::core {
+
+class SofiaEventLoop final : public EventLoop {
+ public:
+  SofiaEventLoop();  // creates the root on the calling thread
+  ~SofiaEventLoop() override;
+  SofiaEventLoop(const SofiaEventLoop&) = delete;
+  SofiaEventLoop& operator=(const SofiaEventLoop&) = delete;
+
+  void post(std::function<void()> task) override;
+  std::unique_ptr<Timer> start_timer(std::chrono::milliseconds interval, bool repeat,
+                                     std::function<void()> tick) override;
+  bool on_loop_thread() const override { return std::this_thread::get_id() == owner_; }
+
+  // Runs until stop(); on the thread that created the loop.
+  void run();
+  // Thread-safe and async-signal-safe: the loop notices at once.
+  void stop();
+  // Runs the loop until `done()` is true or `timeout` passes; for shutdown
+  // steps that wait on posted work.
+  bool run_until(const std::function<bool()>& done, std::chrono::milliseconds timeout);
+
+  su_root_s* root() const { return root_; }
+
+ private:
+  static int on_wakeup(void* self, void* wait, void* arg);
+  void drain();
+
+  su_root_s* root_ = nullptr;
+  int wake_fd_ = -1;
+  std::thread::id owner_;
+  std::mutex mutex_;
+  std::deque<std::function<void()>> tasks_;
+  std::atomic<bool> stopping_{false};
+  std::atomic<bool> closed_{false};
+};
+
+}  // namespace homesip::core
