@@ -214,11 +214,10 @@ void read_plugins(const Reader& r, const YAML::Node& node, std::vector<PluginEnt
     if (!valid_token(plugin.name)) r.fail(key + ".plugin", entry["plugin"], "not a plugin name");
     plugin.key = key;
     plugin.where = where_in(r.file(), entry);
-    plugin.settings = YAML::Node(YAML::NodeType::Map);
+    plugin.settings = entry;  // keeps the marks (lines) of every setting
     for (const auto& kv : entry) {
       const auto name = kv.first.as<std::string>();
       if (name == "plugin") continue;
-      plugin.settings[name] = kv.second;
       auto it = r.origins().find(key + "." + name);
       if (it != r.origins().end()) plugin.overridden.emplace_back(name, it->second);
     }

@@ -51,7 +51,7 @@ struct Located {
 
 struct PluginEntry {
   std::string name;
-  YAML::Node settings;  // the entry's map, without the "plugin" key
+  YAML::Node settings;  // the entry's map; its "plugin" key is the name, not a setting
   std::string key;      // "plugins[1]"
   std::string where;    // "family.yaml:14"
   // Setting key -> origin, for the settings that came from --set.

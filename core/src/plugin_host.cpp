@@ -135,6 +135,7 @@ std::unique_ptr<SettingsImpl> validate_settings(const PluginDescriptor& d, const
 
   for (const auto& kv : entry.settings) {
     const auto key = kv.first.as<std::string>();
+    if (key == "plugin") continue;
     auto spec = declared.find(key);
     if (spec == declared.end()) {
       std::string known;

@@ -1,0 +1,141 @@
+#include "registrar.hpp"
+
+#include <algorithm>
+#include <ctime>
+#include <memory>
+
+namespace homesip::registrar {
+namespace {
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() &&
+         std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) { return std::tolower(x) == std::tolower(y); });
+}
+
+std::string http_date(int64_t now) {
+  const std::time_t t = static_cast<std::time_t>(now);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buffer[64];
+  std::strftime(buffer, sizeof buffer, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+  return buffer;
+}
+
+std::string source_text(const SourceAddress& s) {
+  std::string text(s.transport);
+  text += ':';
+  text += s.ip.find(':') != std::string::npos ? "[" + s.ip + "]" : s.ip;
+  text += ':';
+  text += std::to_string(s.port);
+  return text;
+}
+
+}  // namespace
+
+Registrar::Registrar(LocationStore& store, Logger& log, RegistrarPolicy policy, std::vector<std::string> domains,
+                     uint32_t retry_after_s)
+    : store_(store), log_(log), policy_(policy), domains_(std::move(domains)),
+      retry_after_(std::to_string(retry_after_s)) {}
+
+bool Registrar::serves_domain(std::string_view host) const {
+  if (domains_.empty()) return true;
+  return std::any_of(domains_.begin(), domains_.end(), [&](const std::string& d) { return iequals(d, host); });
+}
+
+Disposition Registrar::on_request(IncomingRequest& request) {
+  const SipRequest& sip = request.request();
+  if (sip.method() != Method::kRegister) return Disposition::kContinue;
+
+  if (auto require = sip.header("Require")) {
+    Reply reply(420, "Bad Extension");
+    reply.header("Unsupported", *require);
+    request.reply(reply);
+    return Disposition::kHandled;
+  }
+  const UriView to = sip.to_uri();
+  if (to.user.empty() || to.host.empty() || (to.scheme != "sip" && to.scheme != "sips")) {
+    request.reply(Reply(404, "Not Found"));  // no address-of-record to bind
+    return Disposition::kHandled;
+  }
+  if (!serves_domain(to.host)) {
+    request.reply(Reply(404, "Domain Not Served Here"));
+    return Disposition::kHandled;
+  }
+  if (sip.expires_header_invalid()) {
+    request.reply(Reply(400, "Invalid Expires"));
+    return Disposition::kHandled;
+  }
+  const auto contacts = sip.contacts();
+  std::string aor = aor_of(to);
+  if (contacts.empty()) {
+    list_bindings(request, aor);
+    return Disposition::kHandled;
+  }
+  RegisterIntent intent;
+  const Verdict verdict = read_intent(contacts, sip.expires_header(), policy_, intent);
+  if (!verdict.ok()) {
+    Reply reply(verdict.status, verdict.reason);
+    if (verdict.status == 423) reply.header("Min-Expires", std::to_string(verdict.min_expires));
+    request.reply(reply);
+    return Disposition::kHandled;
+  }
+  intent.call_id = sip.call_id();
+  intent.cseq = sip.cseq();
+  intent.source = source_text(sip.source());
+  intent.user_agent = sip.user_agent();
+  register_contacts(request, std::move(aor), std::move(intent));
+  return Disposition::kHandled;
+}
+
+void Registrar::register_contacts(IncomingRequest& request, std::string aor, RegisterIntent intent) {
+  // The answer waits for the store: shared so the std::function stays copyable.
+  std::shared_ptr<DeferredReply> pending = request.defer();
+  auto verdict = std::make_shared<Verdict>();
+  const int64_t now = unix_now();
+  auto edit = [intent = std::move(intent), policy = policy_, now, verdict](BindingList& bindings) {
+    bool changed = false;
+    *verdict = apply_intent(intent, policy, now, bindings, changed);
+    return verdict->ok() && changed;
+  };
+  auto done = [this, pending, verdict, aor](StoreStatus status, const BindingList& bindings) {
+    if (status != StoreStatus::kOk) {
+      log_.warn("REGISTER ", aor, ": store unavailable");
+      pending->send(store_failure_reply(status));
+    } else if (!verdict->ok()) {
+      pending->send(Reply(verdict->status, verdict->reason));
+    } else {
+      pending->send(bindings_reply(bindings, unix_now()));
+    }
+  };
+  store_.update(aor, std::move(edit), std::move(done));
+}
+
+void Registrar::list_bindings(IncomingRequest& request, const std::string& aor) {
+  std::shared_ptr<DeferredReply> pending = request.defer();
+  store_.lookup(aor, [this, pending](StoreStatus status, const BindingList& bindings) {
+    pending->send(status == StoreStatus::kOk ? bindings_reply(bindings, unix_now()) : store_failure_reply(status));
+  });
+}
+
+Reply Registrar::bindings_reply(const BindingList& bindings, int64_t now) const {
+  Reply reply(200, "OK");
+  reply.contacts.reserve(bindings.size());
+  for (const auto& b : bindings) {
+    if (b.expires_at <= now) continue;
+    reply.contacts.push_back(
+        ReplyContact{b.contact, static_cast<uint32_t>(b.expires_at - now), b.q_millis});
+  }
+  reply.header("Date", http_date(now));
+  return reply;
+}
+
+Reply Registrar::store_failure_reply(StoreStatus status) const {
+  if (status == StoreStatus::kUnavailable) {
+    Reply reply(503, "Location Store Unavailable");
+    reply.header("Retry-After", retry_after_);
+    return reply;
+  }
+  return Reply(500, "Location Store Error");
+}
+
+}  // namespace homesip::registrar

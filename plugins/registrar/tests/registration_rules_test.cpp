@@ -1,0 +1,191 @@
+// RFC 3261 10.3 rules, step by step, over real binding lists.
+#include "registration_rules.hpp"
+
+#include <gtest/gtest.h>
+
+using namespace homesip;
+using namespace homesip::registrar;
+
+namespace {
+
+ContactView contact(std::string uri, std::optional<uint32_t> expires = std::nullopt,
+                    std::optional<uint16_t> q = std::nullopt) {
+  ContactView c;
+  c.uri = std::move(uri);
+  c.expires = expires;
+  c.q_millis = q;
+  return c;
+}
+
+ContactView wildcard() {
+  ContactView c;
+  c.wildcard = true;
+  return c;
+}
+
+constexpr int64_t kNow = 1'800'000'000;
+
+struct Registration {
+  RegistrarPolicy policy;
+  BindingList bindings;
+
+  Verdict send(std::vector<ContactView> contacts, std::optional<uint32_t> expires, std::string call_id,
+               uint32_t cseq, bool* changed_out = nullptr, int64_t now = kNow) {
+    RegisterIntent intent;
+    Verdict v = read_intent(contacts, expires, policy, intent);
+    if (!v.ok()) return v;
+    intent.call_id = std::move(call_id);
+    intent.cseq = cseq;
+    intent.source = "udp:127.0.0.1:5070";
+    bool changed = false;
+    v = apply_intent(intent, policy, now, bindings, changed);
+    if (changed_out) *changed_out = changed;
+    return v;
+  }
+};
+
+}  // namespace
+
+TEST(RegistrationRules, AddsBindingWithHeaderExpires) {
+  Registration r;
+  bool changed = false;
+  EXPECT_TRUE(r.send({contact("sip:u1@10.0.0.1")}, 600, "c1", 1, &changed).ok());
+  EXPECT_TRUE(changed);
+  ASSERT_EQ(r.bindings.size(), 1u);
+  EXPECT_EQ(r.bindings[0].contact, "sip:u1@10.0.0.1");
+  EXPECT_EQ(r.bindings[0].expires_at, kNow + 600);
+  EXPECT_EQ(r.bindings[0].call_id, "c1");
+  EXPECT_EQ(r.bindings[0].cseq, 1u);
+  EXPECT_EQ(r.bindings[0].source, "udp:127.0.0.1:5070");
+}
+
+TEST(RegistrationRules, ContactParameterOverridesHeader) {
+  Registration r;
+  EXPECT_TRUE(r.send({contact("sip:a@h", 120), contact("sip:b@h")}, 600, "c1", 1).ok());
+  ASSERT_EQ(r.bindings.size(), 2u);
+  EXPECT_EQ(r.bindings[0].expires_at, kNow + 120);
+  EXPECT_EQ(r.bindings[1].expires_at, kNow + 600);
+}
+
+TEST(RegistrationRules, DefaultExpiresWhenNoneGiven) {
+  Registration r;
+  r.policy.default_expires = 1800;
+  EXPECT_TRUE(r.send({contact("sip:a@h")}, std::nullopt, "c1", 1).ok());
+  EXPECT_EQ(r.bindings[0].expires_at, kNow + 1800);
+}
+
+TEST(RegistrationRules, TooBriefGets423WithMinExpires) {
+  Registration r;
+  r.policy.min_expires = 60;
+  const Verdict v = r.send({contact("sip:a@h", 30)}, std::nullopt, "c1", 1);
+  EXPECT_EQ(v.status, 423);
+  EXPECT_EQ(v.min_expires, 60u);
+  EXPECT_TRUE(r.bindings.empty());
+}
+
+TEST(RegistrationRules, LongExpiresIsShortenedToMax) {
+  Registration r;
+  r.policy.max_expires = 7200;
+  EXPECT_TRUE(r.send({contact("sip:a@h", 100000)}, std::nullopt, "c1", 1).ok());
+  EXPECT_EQ(r.bindings[0].expires_at, kNow + 7200);
+}
+
+TEST(RegistrationRules, RefreshWithHigherCSeqUpdates) {
+  Registration r;
+  ASSERT_TRUE(r.send({contact("sip:a@h")}, 600, "c1", 1).ok());
+  ASSERT_TRUE(r.send({contact("sip:a@h")}, 900, "c1", 2, nullptr, kNow + 10).ok());
+  ASSERT_EQ(r.bindings.size(), 1u);
+  EXPECT_EQ(r.bindings[0].expires_at, kNow + 10 + 900);
+  EXPECT_EQ(r.bindings[0].cseq, 2u);
+}
+
+TEST(RegistrationRules, LowerCSeqSameCallIdFailsAndChangesNothing) {
+  Registration r;
+  ASSERT_TRUE(r.send({contact("sip:a@h")}, 600, "c1", 5).ok());
+  const auto before = r.bindings;
+  const Verdict v = r.send({contact("sip:a@h")}, 0, "c1", 4);
+  EXPECT_EQ(v.status, 500);
+  ASSERT_EQ(r.bindings.size(), 1u);
+  EXPECT_EQ(r.bindings[0].cseq, before[0].cseq);
+}
+
+TEST(RegistrationRules, RetransmissionIsIdempotent) {
+  Registration r;
+  ASSERT_TRUE(r.send({contact("sip:a@h")}, 600, "c1", 7).ok());
+  bool changed = true;
+  EXPECT_TRUE(r.send({contact("sip:a@h")}, 600, "c1", 7, &changed, kNow + 1).ok());
+  EXPECT_FALSE(changed);
+  EXPECT_EQ(r.bindings[0].expires_at, kNow + 600);
+}
+
+TEST(RegistrationRules, OtherCallIdReplacesEvenWithLowerCSeq) {
+  Registration r;
+  ASSERT_TRUE(r.send({contact("sip:a@h")}, 600, "c1", 50).ok());
+  ASSERT_TRUE(r.send({contact("sip:a@h")}, 300, "c2", 1).ok());
+  ASSERT_EQ(r.bindings.size(), 1u);
+  EXPECT_EQ(r.bindings[0].call_id, "c2");
+  EXPECT_EQ(r.bindings[0].expires_at, kNow + 300);
+}
+
+TEST(RegistrationRules, ExpiresZeroRemovesOneContact) {
+  Registration r;
+  ASSERT_TRUE(r.send({contact("sip:a@h"), contact("sip:b@h")}, 600, "c1", 1).ok());
+  ASSERT_TRUE(r.send({contact("sip:a@h", 0)}, 600, "c1", 2).ok());
+  ASSERT_EQ(r.bindings.size(), 1u);
+  EXPECT_EQ(r.bindings[0].contact, "sip:b@h");
+}
+
+TEST(RegistrationRules, RemovingUnknownContactChangesNothing) {
+  Registration r;
+  bool changed = true;
+  EXPECT_TRUE(r.send({contact("sip:z@h")}, 0, "c1", 1, &changed).ok());
+  EXPECT_FALSE(changed);
+}
+
+TEST(RegistrationRules, WildcardRemovesAll) {
+  Registration r;
+  ASSERT_TRUE(r.send({contact("sip:a@h"), contact("sip:b@h")}, 600, "c1", 1).ok());
+  bool changed = false;
+  EXPECT_TRUE(r.send({wildcard()}, 0, "c9", 1, &changed).ok());
+  EXPECT_TRUE(changed);
+  EXPECT_TRUE(r.bindings.empty());
+}
+
+TEST(RegistrationRules, WildcardNeedsExpiresZeroAndToBeAlone) {
+  Registration r;
+  EXPECT_EQ(r.send({wildcard()}, 60, "c1", 1).status, 400);
+  EXPECT_EQ(r.send({wildcard()}, std::nullopt, "c1", 1).status, 400);
+  EXPECT_EQ(r.send({wildcard(), contact("sip:a@h")}, 0, "c1", 1).status, 400);
+}
+
+TEST(RegistrationRules, WildcardWithOlderCSeqOfSameCallIdFails) {
+  Registration r;
+  ASSERT_TRUE(r.send({contact("sip:a@h")}, 600, "c1", 10).ok());
+  EXPECT_EQ(r.send({wildcard()}, 0, "c1", 3).status, 500);
+  EXPECT_EQ(r.bindings.size(), 1u);
+}
+
+TEST(RegistrationRules, QValueIsKept) {
+  Registration r;
+  ASSERT_TRUE(r.send({contact("sip:a@h", std::nullopt, 500), contact("sip:b@h")}, 600, "c1", 1).ok());
+  EXPECT_EQ(r.bindings[0].q_millis, 500);
+  EXPECT_EQ(r.bindings[1].q_millis, 1000);
+}
+
+TEST(RegistrationRules, TooManyContactsIsRefused) {
+  Registration r;
+  r.policy.max_contacts = 2;
+  ASSERT_TRUE(r.send({contact("sip:a@h"), contact("sip:b@h")}, 600, "c1", 1).ok());
+  EXPECT_EQ(r.send({contact("sip:c@h")}, 600, "c1", 2).status, 403);
+  EXPECT_EQ(r.bindings.size(), 2u);
+  // Replacing within the limit still works.
+  EXPECT_TRUE(r.send({contact("sip:a@h", 0), contact("sip:c@h")}, 600, "c1", 3).ok());
+}
+
+TEST(RegistrationRules, FailedContactLeavesWholeRequestUnapplied) {
+  Registration r;
+  ASSERT_TRUE(r.send({contact("sip:a@h")}, 600, "c1", 10).ok());
+  // b would be added, but a's CSeq is older: nothing may change (all or nothing).
+  EXPECT_EQ(r.send({contact("sip:b@h"), contact("sip:a@h")}, 600, "c1", 9).status, 500);
+  EXPECT_EQ(r.bindings.size(), 1u);
+}

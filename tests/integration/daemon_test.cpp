@@ -1,0 +1,77 @@
+// homesipd as a process: command line, config errors, signals.
+#include <gtest/gtest.h>
+
+#include "test_support.hpp"
+
+using namespace homesip::test;
+
+namespace {
+std::string base_config(uint16_t port) {
+  return "server:\n  name: H1\n  domain: C1.D1\n  listen: [udp:127.0.0.1:" + std::to_string(port) +
+         "]\n  plugin_dirs: [" + plugin_dir() + "]\nplugins:\n";
+}
+}  // namespace
+
+TEST(Daemon, CheckConfigAcceptsTheExampleFamilyConfig) {
+  std::string out;
+  const std::string config = source_dir() + "/config/examples/family.yaml";
+  EXPECT_EQ(run({homesipd_path(), "--config", config, "--check-config", "--set",
+                 "server.plugin_dirs=[" + plugin_dir() + "]"},
+                &out),
+            0)
+      << out;
+}
+
+TEST(Daemon, BadConfigExitsNonZeroNamingFileLineAndKey) {
+  TempDir dir;
+  write_file(dir / "bad.yaml", base_config(free_port()) + "  - plugin: registrar\n    min_expires: soon\n");
+  std::string out;
+  EXPECT_EQ(run({homesipd_path(), "--config", (dir / "bad.yaml").string()}, &out), 2);
+  EXPECT_NE(out.find("bad.yaml:8: plugins[0].min_expires: expected an integer, got 'soon'"), std::string::npos)
+      << out;
+}
+
+TEST(Daemon, RegistrarWithoutStoreIsAClearError) {
+  TempDir dir;
+  write_file(dir / "c.yaml", base_config(free_port()) + "  - plugin: registrar\n");
+  std::string out;
+  EXPECT_EQ(run({homesipd_path(), "--config", (dir / "c.yaml").string()}, &out), 2);
+  EXPECT_NE(out.find("the registrar needs a location store"), std::string::npos) << out;
+}
+
+TEST(Daemon, UnknownPluginExitsWithPluginError) {
+  TempDir dir;
+  write_file(dir / "c.yaml", base_config(free_port()) + "  - plugin: teleporter\n");
+  std::string out;
+  EXPECT_EQ(run({homesipd_path(), "--config", (dir / "c.yaml").string(), "--check-config"}, &out), 3);
+  EXPECT_NE(out.find("plugin 'teleporter' not found"), std::string::npos) << out;
+}
+
+TEST(Daemon, PortInUseIsReported) {
+  TempDir dir;
+  const uint16_t port = free_port();
+  write_file(dir / "c.yaml", base_config(port));
+  Process first({homesipd_path(), "--config", (dir / "c.yaml").string()}, dir / "first.log");
+  ASSERT_TRUE(wait_for_sip(port, std::chrono::seconds(10))) << read_file(dir / "first.log");
+  std::string out;
+  EXPECT_EQ(run({homesipd_path(), "--config", (dir / "c.yaml").string()}, &out), 4);
+  EXPECT_NE(out.find("cannot listen on udp:127.0.0.1:" + std::to_string(port)), std::string::npos) << out;
+}
+
+TEST(Daemon, AnswersOptionsAndStopsCleanlyOnSigterm) {
+  TempDir dir;
+  const uint16_t port = free_port();
+  write_file(dir / "c.yaml", base_config(port) + "  - plugin: location-sqlite\n    path: " +
+                                 (dir / "l.sqlite").string() + "\n  - plugin: registrar\n");
+  Process server({homesipd_path(), "--config", (dir / "c.yaml").string()}, dir / "server.log");
+  ASSERT_TRUE(wait_for_sip(port, std::chrono::seconds(10))) << read_file(dir / "server.log");
+  EXPECT_EQ(server.stop(std::chrono::seconds(10)), 0) << read_file(dir / "server.log");
+  EXPECT_NE(read_file(dir / "server.log").find("stopped"), std::string::npos);
+}
+
+TEST(Daemon, UsageErrors) {
+  std::string out;
+  EXPECT_EQ(run({homesipd_path()}, &out), 1);
+  EXPECT_NE(out.find("--config is required"), std::string::npos);
+  EXPECT_EQ(run({homesipd_path(), "--bogus"}, &out), 1);
+}

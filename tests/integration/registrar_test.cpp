@@ -1,0 +1,143 @@
+// The registrar end to end: homesipd with location-sqlite and registrar on
+// loopback, driven by SIPp scenarios and sipsak.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "test_support.hpp"
+
+using namespace homesip::test;
+
+namespace {
+
+std::string registrar_plugins(const TempDir& dir, const std::string& domains = "[C1.D1.H1, 127.0.0.1]") {
+  return "  - plugin: location-sqlite\n    path: " + (dir / "location.sqlite").string() +
+         "\n  - plugin: registrar\n    domains: " + domains + "\n";
+}
+
+class RegistrarTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    server_ = std::make_unique<HomesipServer>(dir_, ServerOptions{"H1", "C1.D1", registrar_plugins(dir_), ""});
+    server_->start();
+  }
+  int scenario(const std::string& name, const std::string& user, const std::string& transport = "u1") {
+    SippRun r{name, server_->port(), transport};
+    r.keys = {{"user", user}, {"domain", "C1.D1.H1"}, {"expires", "3600"}};
+    std::string out;
+    const int rc = sipp(r, &out);
+    if (rc != 0) ADD_FAILURE() << name << " failed:\n" << out << "\nserver log:\n" << read_file(server_->log());
+    return rc;
+  }
+
+  TempDir dir_;
+  std::unique_ptr<HomesipServer> server_;
+};
+
+}  // namespace
+
+TEST_F(RegistrarTest, RegisterListsTheBinding) {
+  EXPECT_EQ(scenario("register.xml", "U1"), 0);
+  EXPECT_EQ(scenario("fetch.xml", "U1"), 0);
+}
+
+TEST_F(RegistrarTest, RegisterOverTcp) {
+  EXPECT_EQ(scenario("register.xml", "U2", "t1"), 0);
+  EXPECT_EQ(scenario("fetch.xml", "U2"), 0);
+}
+
+TEST_F(RegistrarTest, RefreshExtendsAndOlderCSeqFails) { EXPECT_EQ(scenario("refresh.xml", "U3"), 0); }
+
+TEST_F(RegistrarTest, FetchOfUnknownUserListsNothing) { EXPECT_EQ(scenario("fetch_none.xml", "nobody"), 0); }
+
+TEST_F(RegistrarTest, SeveralContactsOrderedByQAndSingleRemoval) {
+  EXPECT_EQ(scenario("two_contacts.xml", "U4"), 0);
+  EXPECT_EQ(scenario("fetch.xml", "U4"), 0);  // the phone contact is still bound
+}
+
+TEST_F(RegistrarTest, WildcardRemovesEverything) {
+  EXPECT_EQ(scenario("register.xml", "U5"), 0);
+  EXPECT_EQ(scenario("wildcard.xml", "U5"), 0);
+  EXPECT_EQ(scenario("fetch_none.xml", "U5"), 0);
+}
+
+TEST_F(RegistrarTest, BadExpiresGets423Or400) {
+  EXPECT_EQ(scenario("bad_expires.xml", "U6"), 0);
+  EXPECT_EQ(scenario("fetch_none.xml", "U6"), 0);  // nothing was bound
+}
+
+TEST_F(RegistrarTest, MalformedRequestsGet400AndServerKeepsServing) {
+  EXPECT_EQ(scenario("malformed.xml", "U7"), 0);
+  EXPECT_EQ(scenario("options.xml", "U7"), 0);
+  EXPECT_EQ(scenario("register.xml", "U7"), 0);
+}
+
+TEST_F(RegistrarTest, OtherDomainIsNotServed) {
+  SippRun r{"register.xml", server_->port()};
+  r.keys = {{"user", "U1"}, {"domain", "C1.D2.H9"}, {"expires", "3600"}};
+  EXPECT_NE(sipp(r), 0);  // 404, not 200
+}
+
+TEST_F(RegistrarTest, SipsakRegistersAndRemoves) {
+  const std::string target = "sip:carol@127.0.0.1:" + std::to_string(server_->port());
+  std::string out;
+  // usrloc mode: REGISTER carol with the given contact, expect 200.
+  const int rc = run({"sipsak", "-U", "-C", "sip:carol@127.0.0.1:5999", "-x", "600", "-s", target, "-vv"}, &out,
+                     std::chrono::seconds(30));
+  EXPECT_EQ(rc, 0) << out;
+  SippRun fetch{"fetch.xml", server_->port()};
+  fetch.keys = {{"user", "carol"}, {"domain", "127.0.0.1"}};
+  EXPECT_EQ(sipp(fetch, &out), 0) << out;
+}
+
+// A 200 OK means the binding is durable: kill -9 the server during a burst of
+// new registrations, restart it, and every user that got 200 is still bound.
+TEST(RegistrarCrash, EveryAcknowledgedBindingSurvivesKill9) {
+  TempDir dir;
+  HomesipServer server(dir, ServerOptions{"H1", "C1.D1", registrar_plugins(dir), ""});
+  server.start();
+
+  const int users = 3000;
+  std::ostringstream csv;
+  csv << "SEQUENTIAL\n";
+  for (int i = 0; i < users; ++i) csv << "crash" << i << ";\n";
+  write_file(dir / "users.csv", csv.str());
+  const auto acked = dir / "acked.log";
+
+  std::vector<std::string> argv = {"sipp", "127.0.0.1:" + std::to_string(server.port()), "-sf",
+                                   scenario_dir() + "/register_log.xml", "-inf", (dir / "users.csv").string(),
+                                   "-key", "domain", "C1.D1.H1", "-i", "127.0.0.1", "-p",
+                                   std::to_string(free_port()), "-m", std::to_string(users), "-r", "1500",
+                                   "-nostdin", "-trace_logs", "-log_file", acked.string(), "-recv_timeout",
+                                   "1500", "-max_non_invite_retrans", "1", "-timeout", "30s", "-buff_size",
+                                   "4194304"};
+  Process load(argv, dir / "sipp.out");
+  std::this_thread::sleep_for(std::chrono::milliseconds(1200));
+  server.kill9();
+  EXPECT_NE(load.wait(std::chrono::seconds(40)), -1) << "SIPp did not finish";
+
+  std::set<std::string> ok_users;
+  std::ifstream in(acked);
+  for (std::string line; std::getline(in, line);) {
+    const auto start = line.find("crash");
+    if (start != std::string::npos) ok_users.insert(line.substr(start, line.find_first_of(" \t\r", start) - start));
+  }
+  ASSERT_GT(ok_users.size(), 100u) << "too few registrations before the kill to prove anything";
+  ASSERT_LT(ok_users.size(), static_cast<size_t>(users)) << "the kill came after the load ended";
+
+  server.start();  // same config, same database file
+  std::ostringstream check;
+  check << "SEQUENTIAL\n";
+  for (const auto& u : ok_users) check << u << ";\n";
+  write_file(dir / "acked.csv", check.str());
+  SippRun fetch{"fetch_csv.xml", server.port()};
+  fetch.csv = (dir / "acked.csv").string();
+  fetch.calls = static_cast<int>(ok_users.size());
+  fetch.rate = 2000;
+  fetch.keys = {{"domain", "C1.D1.H1"}};
+  std::string out;
+  EXPECT_EQ(sipp(fetch, &out), 0) << ok_users.size() << " acknowledged users, some lost:\n" << out.substr(0, 4000);
+}

@@ -1,0 +1,235 @@
+#include "test_support.hpp"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+namespace homesip::test {
+namespace fs = std::filesystem;
+
+uint16_t free_port() {
+  // Random start so parallel test binaries rarely race for the same port.
+  static std::mt19937 rng(static_cast<unsigned>(getpid()) ^ static_cast<unsigned>(time(nullptr)));
+  for (int attempt = 0; attempt < 200; ++attempt) {
+    const uint16_t port = static_cast<uint16_t>(20000 + rng() % 30000);
+    bool ok = true;
+    for (int type : {SOCK_DGRAM, SOCK_STREAM}) {
+      const int fd = socket(AF_INET, type, 0);
+      sockaddr_in a{};
+      a.sin_family = AF_INET;
+      a.sin_port = htons(port);
+      a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      ok = ok && bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+      close(fd);
+    }
+    if (ok) return port;
+  }
+  throw std::runtime_error("no free port");
+}
+
+TempDir::TempDir() {
+  std::string pattern = (fs::temp_directory_path() / "homesip-test-XXXXXX").string();
+  if (!mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp failed");
+  path_ = pattern;
+}
+
+TempDir::~TempDir() {
+  if (getenv("HOMESIP_KEEP_TEST_DIRS")) return;
+  std::error_code ec;
+  fs::remove_all(path_, ec);
+}
+
+void write_file(const fs::path& path, const std::string& text) {
+  std::ofstream out(path);
+  out << text;
+  if (!out) throw std::runtime_error("cannot write " + path.string());
+}
+
+std::string read_file(const fs::path& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+Process::Process(std::vector<std::string> argv, const fs::path& log_file) {
+  pid_ = fork();
+  if (pid_ < 0) throw std::runtime_error("fork failed");
+  if (pid_ == 0) {
+    const int fd = open(log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (fd >= 0) {
+      dup2(fd, 1);
+      dup2(fd, 2);
+      close(fd);
+    }
+    const int devnull = open("/dev/null", O_RDONLY);
+    if (devnull >= 0) dup2(devnull, 0);
+    std::vector<char*> args;
+    for (auto& a : argv) args.push_back(a.data());
+    args.push_back(nullptr);
+    execvp(args[0], args.data());
+    std::fprintf(stderr, "exec %s failed: %s\n", args[0], std::strerror(errno));
+    _exit(127);
+  }
+}
+
+Process::~Process() {
+  if (running()) kill9();
+}
+
+bool Process::running() {
+  if (exited_ || pid_ <= 0) return false;
+  int status = 0;
+  const pid_t r = waitpid(pid_, &status, WNOHANG);
+  if (r == pid_) {
+    exited_ = true;
+    status_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    return false;
+  }
+  return true;
+}
+
+int Process::wait(std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (running()) {
+    if (std::chrono::steady_clock::now() > deadline) return -1;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return status_;
+}
+
+void Process::signal(int sig) {
+  if (running()) ::kill(pid_, sig);
+}
+
+int Process::stop(std::chrono::milliseconds timeout) {
+  signal(SIGTERM);
+  const int rc = wait(timeout);
+  if (rc == -1) kill9();
+  return rc;
+}
+
+void Process::kill9() {
+  if (!running()) return;
+  ::kill(pid_, SIGKILL);
+  wait(std::chrono::seconds(10));
+}
+
+int run(const std::vector<std::string>& argv, std::string* output, std::chrono::milliseconds timeout) {
+  TempDir dir;
+  const auto log = dir / "out.txt";
+  Process p(argv, log);
+  int rc = p.wait(timeout);
+  if (rc == -1) {
+    p.kill9();
+    rc = -1;
+  }
+  if (output) *output = read_file(log);
+  return rc;
+}
+
+std::string homesipd_path() { return HOMESIP_TEST_HOMESIPD; }
+std::string plugin_dir() { return HOMESIP_TEST_PLUGIN_DIR; }
+std::string scenario_dir() { return HOMESIP_TEST_SCENARIO_DIR; }
+std::string source_dir() { return HOMESIP_TEST_SOURCE_DIR; }
+
+bool wait_for_sip(uint16_t port, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    SippRun r{"options.xml", port};
+    r.extra = {"-recv_timeout", "300"};
+    if (sipp(r) == 0) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return false;
+}
+
+HomesipServer::HomesipServer(const TempDir& dir, ServerOptions options) : port_(free_port()) {
+  static int counter = 0;
+  const std::string tag = options.name + "-" + std::to_string(++counter);
+  config_ = dir / (tag + ".yaml");
+  log_ = dir / (tag + ".log");
+  std::ostringstream yaml;
+  yaml << "server:\n"
+       << "  name: " << options.name << "\n"
+       << "  domain: " << options.domain << "\n"
+       << "  listen: [udp:127.0.0.1:" << port_ << ", tcp:127.0.0.1:" << port_ << "]\n"
+       << "  plugin_dirs: [" << plugin_dir() << "]\n"
+       << options.extra_server_yaml << "log:\n  level: debug\n"
+       << "plugins:\n"
+       << options.plugins_yaml;
+  write_file(config_, yaml.str());
+}
+
+HomesipServer::~HomesipServer() {
+  if (process_) process_->stop();
+}
+
+void HomesipServer::start() {
+  process_ = std::make_unique<Process>(std::vector<std::string>{homesipd_path(), "--config", config_.string()}, log_);
+  if (!wait_for_sip(port_, std::chrono::seconds(10)))
+    throw std::runtime_error("homesipd did not answer on port " + std::to_string(port_) + "; log:\n" +
+                             read_file(log_));
+}
+
+void HomesipServer::kill9() {
+  if (process_) process_->kill9();
+}
+
+int HomesipServer::stop() { return process_ ? process_->stop() : 0; }
+
+int sipp(const SippRun& r, std::string* output) {
+  TempDir dir;
+  std::vector<std::string> argv = {"sipp",
+                                   "127.0.0.1:" + std::to_string(r.port),
+                                   "-sf",
+                                   scenario_dir() + "/" + r.scenario,
+                                   "-t",
+                                   r.transport,
+                                   "-i",
+                                   "127.0.0.1",
+                                   "-p",
+                                   std::to_string(free_port()),
+                                   "-m",
+                                   std::to_string(r.calls),
+                                   "-r",
+                                   std::to_string(r.rate),
+                                   "-nostdin",
+                                   "-timeout",
+                                   "60s",
+                                   "-timeout_error",
+                                   "-max_recv_loops",
+                                   "1000",
+                                   "-trace_err",
+                                   "-error_file",
+                                   (dir / "errors.log").string(),
+                                   "-buff_size",
+                                   "4194304"};
+  if (!r.csv.empty()) {
+    argv.push_back("-inf");
+    argv.push_back(r.csv);
+  }
+  for (const auto& [k, v] : r.keys) {
+    argv.push_back("-key");
+    argv.push_back(k);
+    argv.push_back(v);
+  }
+  argv.insert(argv.end(), r.extra.begin(), r.extra.end());
+  std::string out;
+  const int rc = run(argv, &out, std::chrono::seconds(90));
+  if (output) *output = out + read_file(dir / "errors.log");
+  return rc;
+}
+
+}  // namespace homesip::test

@@ -1,0 +1,108 @@
+// Helpers for tests that run real processes: free loopback ports, temporary
+// directories, child processes stopped by PID, and homesipd itself.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace homesip::test {
+
+// A UDP+TCP port free on 127.0.0.1 right now.
+uint16_t free_port();
+
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  const std::filesystem::path& path() const { return path_; }
+  std::filesystem::path operator/(const std::string& name) const { return path_ / name; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+void write_file(const std::filesystem::path& path, const std::string& text);
+std::string read_file(const std::filesystem::path& path);
+
+// A child process; killed (SIGKILL) by PID on destruction if still running.
+class Process {
+ public:
+  Process(std::vector<std::string> argv, const std::filesystem::path& log_file);
+  ~Process();
+  Process(const Process&) = delete;
+  Process& operator=(const Process&) = delete;
+  pid_t pid() const { return pid_; }
+  bool running();
+  // Waits for exit; returns the exit status (or 128+signal), -1 on timeout.
+  int wait(std::chrono::milliseconds timeout);
+  void signal(int sig);
+  int stop(std::chrono::milliseconds timeout = std::chrono::seconds(10));  // SIGTERM, then wait
+  void kill9();
+
+ private:
+  pid_t pid_ = -1;
+  int status_ = -1;
+  bool exited_ = false;
+};
+
+// Runs a command to completion; returns its exit code; output goes to `output`.
+int run(const std::vector<std::string>& argv, std::string* output = nullptr,
+        std::chrono::milliseconds timeout = std::chrono::seconds(60));
+
+// Paths of the build tree, set by CMake.
+std::string homesipd_path();
+std::string plugin_dir();
+std::string scenario_dir();
+std::string source_dir();
+
+// Sends an OPTIONS with SIPp until homesipd answers (or the timeout passes).
+bool wait_for_sip(uint16_t port, std::chrono::milliseconds timeout);
+
+// A homesipd on free ports with a config written to a temp dir.
+struct ServerOptions {
+  std::string name = "H1";
+  std::string domain = "C1.D1";
+  std::string plugins_yaml;  // the "plugins:" list body
+  std::string extra_server_yaml;
+};
+
+class HomesipServer {
+ public:
+  HomesipServer(const TempDir& dir, ServerOptions options);
+  ~HomesipServer();
+  void start();
+  void kill9();
+  int stop();
+  uint16_t port() const { return port_; }
+  std::filesystem::path log() const { return log_; }
+  std::filesystem::path config() const { return config_; }
+
+ private:
+  uint16_t port_;
+  std::filesystem::path config_;
+  std::filesystem::path log_;
+  std::unique_ptr<Process> process_;
+};
+
+// Runs a SIPp scenario against 127.0.0.1:port as a UAC; returns SIPp's exit code (0: all calls ok).
+struct SippRun {
+  SippRun(std::string scenario_file, uint16_t server_port, std::string sipp_transport = "u1")
+      : scenario(std::move(scenario_file)), port(server_port), transport(std::move(sipp_transport)) {}
+  std::string scenario;  // file name in scenario_dir()
+  uint16_t port;
+  std::string transport;  // u1, t1
+  int calls = 1;
+  int rate = 10;
+  std::string csv;  // injection file
+  std::map<std::string, std::string> keys;  // -key name value
+  std::vector<std::string> extra;
+};
+int sipp(const SippRun& run, std::string* output = nullptr);
+
+}  // namespace homesip::test
