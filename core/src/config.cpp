@@ -203,6 +203,7 @@ void read_log(const Reader& r, const YAML::Node& node, LogConfig& log) {
 }
 
 void read_plugins(const Reader& r, const YAML::Node& node, std::vector<PluginEntry>& plugins) {
+  if (node.IsNull()) return;  // "plugins:" with nothing: a server that only answers OPTIONS
   if (!node.IsSequence()) r.fail("plugins", node, "expected a list of {plugin: NAME, ...settings}");
   for (size_t i = 0; i < node.size(); ++i) {
     const std::string key = "plugins[" + std::to_string(i) + "]";

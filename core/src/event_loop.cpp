@@ -64,8 +64,9 @@ void SofiaEventLoop::post(std::function<void()> task) {
   [[maybe_unused]] auto n = ::write(wake_fd_, &one, sizeof one);
 }
 
-int SofiaEventLoop::on_wakeup(void* self, void*, void*) {
-  auto* loop = static_cast<SofiaEventLoop*>(self);
+int SofiaEventLoop::on_wakeup(void*, void*, void* arg) {
+  // The loop comes as the registration's argument; the root's magic is unused.
+  auto* loop = static_cast<SofiaEventLoop*>(arg);
   uint64_t count = 0;
   [[maybe_unused]] auto n = ::read(loop->wake_fd_, &count, sizeof count);
   if (loop->stopping_) su_root_break(loop->root_);

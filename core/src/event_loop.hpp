@@ -39,7 +39,7 @@ class SofiaEventLoop final : public EventLoop {
   su_root_s* root() const { return root_; }
 
  private:
-  static int on_wakeup(void* self, void* wait, void* arg);
+  static int on_wakeup(void* root_magic, void* wait, void* loop);
   void drain();
 
   su_root_s* root_ = nullptr;

@@ -139,6 +139,45 @@ int run(const std::vector<std::string>& argv, std::string* output, std::chrono::
   return rc;
 }
 
+std::string udp_exchange(uint16_t port, const std::string& message, std::chrono::milliseconds timeout) {
+  const int fd = socket(AF_INET, SOCK_DGRAM, 0);
+  sockaddr_in local{};
+  local.sin_family = AF_INET;
+  local.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&local), sizeof local);
+  socklen_t len = sizeof local;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len);
+  std::string text;
+  for (size_t i = 0; i < message.size(); ++i) {
+    if (message[i] == '\n' && (i == 0 || message[i - 1] != '\r')) text += '\r';
+    text += message[i];
+  }
+  for (size_t pos; (pos = text.find("$PORT$")) != std::string::npos;)
+    text.replace(pos, 6, std::to_string(ntohs(local.sin_port)));
+  sockaddr_in server{};
+  server.sin_family = AF_INET;
+  server.sin_port = htons(port);
+  server.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  sendto(fd, text.data(), text.size(), 0, reinterpret_cast<sockaddr*>(&server), sizeof server);
+  timeval tv{static_cast<time_t>(timeout.count() / 1000), static_cast<suseconds_t>(timeout.count() % 1000 * 1000)};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  std::string response;
+  char buffer[65536];
+  for (int i = 0; i < 10; ++i) {
+    const ssize_t n = recv(fd, buffer, sizeof buffer, 0);
+    if (n <= 0) break;
+    response.assign(buffer, static_cast<size_t>(n));
+    if (status_of(response) >= 200) break;
+  }
+  close(fd);
+  return status_of(response) >= 200 ? response : std::string();
+}
+
+int status_of(const std::string& response) {
+  if (response.rfind("SIP/2.0 ", 0) != 0 || response.size() < 11) return 0;
+  return std::atoi(response.substr(8, 3).c_str());
+}
+
 std::string homesipd_path() { return HOMESIP_TEST_HOMESIPD; }
 std::string plugin_dir() { return HOMESIP_TEST_PLUGIN_DIR; }
 std::string scenario_dir() { return HOMESIP_TEST_SCENARIO_DIR; }

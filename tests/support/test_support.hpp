@@ -55,6 +55,14 @@ class Process {
 int run(const std::vector<std::string>& argv, std::string* output = nullptr,
         std::chrono::milliseconds timeout = std::chrono::seconds(60));
 
+// Sends one raw SIP message over UDP to 127.0.0.1:port and returns the first
+// final response ("" on timeout). "$PORT$" in `message` becomes the local port;
+// lines may end in \n (made \r\n here).
+std::string udp_exchange(uint16_t port, const std::string& message,
+                         std::chrono::milliseconds timeout = std::chrono::seconds(3));
+// "SIP/2.0 400 Bad Request\r\n..." -> 400; 0 when not a response.
+int status_of(const std::string& response);
+
 // Paths of the build tree, set by CMake.
 std::string homesipd_path();
 std::string plugin_dir();

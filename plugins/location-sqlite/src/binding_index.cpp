@@ -1,0 +1,87 @@
+#include "binding_index.hpp"
+
+#include <algorithm>
+
+namespace homesip::location_sqlite {
+namespace {
+
+bool any_unexpired(const BindingList& bindings, int64_t now) {
+  return std::any_of(bindings.begin(), bindings.end(),
+                     [now](const Binding& b) { return b.expires_at > now; });
+}
+
+}  // namespace
+
+void sort_for_lookup(BindingList& bindings) {
+  std::sort(bindings.begin(), bindings.end(), [](const Binding& a, const Binding& b) {
+    if (a.q_millis != b.q_millis) return a.q_millis > b.q_millis;
+    if (a.expires_at != b.expires_at) return a.expires_at > b.expires_at;
+    return a.contact < b.contact;
+  });
+}
+
+void drop_expired(BindingList& bindings, int64_t now) {
+  std::erase_if(bindings, [now](const Binding& b) { return b.expires_at <= now; });
+}
+
+std::string_view domain_of(std::string_view aor) {
+  const size_t at = aor.rfind('@');
+  return at == std::string_view::npos ? aor : aor.substr(at + 1);
+}
+
+BindingList BindingIndex::unexpired(std::string_view aor, int64_t now) const {
+  const auto found = by_aor_.find(aor);
+  if (found == by_aor_.end()) return {};
+  BindingList bindings = found->second;  // already sorted; filtering keeps the order
+  drop_expired(bindings, now);
+  return bindings;
+}
+
+void BindingIndex::replace(std::string_view aor, BindingList bindings) {
+  if (bindings.empty()) {
+    forget(aor);
+    return;
+  }
+  auto found = by_aor_.find(aor);
+  if (found != by_aor_.end()) {
+    found->second = std::move(bindings);
+    return;
+  }
+  by_aor_.emplace(std::string(aor), std::move(bindings));
+  const std::string_view domain = domain_of(aor);
+  auto group = aors_by_domain_.find(domain);
+  if (group == aors_by_domain_.end()) group = aors_by_domain_.try_emplace(std::string(domain)).first;
+  group->second.emplace(aor);
+}
+
+void BindingIndex::remove_expired(int64_t now) {
+  std::vector<std::string> emptied;
+  for (auto& [aor, bindings] : by_aor_) {
+    drop_expired(bindings, now);
+    if (bindings.empty()) emptied.push_back(aor);
+  }
+  for (const std::string& aor : emptied) forget(aor);
+}
+
+std::vector<std::string> BindingIndex::aors_in_domain(std::string_view domain, int64_t now) const {
+  std::vector<std::string> aors;
+  const auto group = aors_by_domain_.find(domain);
+  if (group == aors_by_domain_.end()) return aors;
+  for (const std::string& aor : group->second)  // a std::set: already sorted
+    if (any_unexpired(by_aor_.find(aor)->second, now)) aors.push_back(aor);
+  return aors;
+}
+
+void BindingIndex::forget(std::string_view aor) {
+  const auto found = by_aor_.find(aor);
+  if (found == by_aor_.end()) return;
+  const auto group = aors_by_domain_.find(domain_of(aor));
+  if (group != aors_by_domain_.end()) {
+    const auto member = group->second.find(aor);
+    if (member != group->second.end()) group->second.erase(member);
+    if (group->second.empty()) aors_by_domain_.erase(group);
+  }
+  by_aor_.erase(found);
+}
+
+}  // namespace homesip::location_sqlite

@@ -1,0 +1,125 @@
+#include "bindings_database.hpp"
+
+#include "schema.hpp"
+
+namespace homesip::location_sqlite {
+
+struct BindingsDatabase::Statements {
+  explicit Statements(sqlite3* db)
+      : begin(db, "BEGIN IMMEDIATE"),
+        commit(db, "COMMIT"),
+        select_unexpired(db,
+                         "SELECT aor, contact, expires_at, q_millis, call_id, cseq, source, instance, "
+                         "user_agent FROM bindings WHERE expires_at > ?"),
+        select_aor(db,
+                   "SELECT aor, contact, expires_at, q_millis, call_id, cseq, source, instance, "
+                   "user_agent FROM bindings WHERE aor = ? AND expires_at > ?"),
+        upsert(db,
+               "INSERT INTO bindings (aor, contact, expires_at, q_millis, call_id, cseq, source, "
+               "instance, user_agent) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+               "ON CONFLICT (aor, contact) DO UPDATE SET expires_at = excluded.expires_at, "
+               "q_millis = excluded.q_millis, call_id = excluded.call_id, cseq = excluded.cseq, "
+               "source = excluded.source, instance = excluded.instance, "
+               "user_agent = excluded.user_agent"),
+        delete_contact(db, "DELETE FROM bindings WHERE aor = ? AND contact = ?"),
+        delete_aor(db, "DELETE FROM bindings WHERE aor = ?"),
+        delete_expired(db, "DELETE FROM bindings WHERE expires_at <= ?") {}
+
+  Statement begin;
+  Statement commit;
+  Statement select_unexpired;
+  Statement select_aor;
+  Statement upsert;
+  Statement delete_contact;
+  Statement delete_aor;
+  Statement delete_expired;
+};
+
+namespace {
+
+// Columns in the order both SELECTs list them.
+Binding read_binding(const Statement& row) {
+  Binding binding;
+  binding.contact = row.text(1);
+  binding.expires_at = row.integer(2);
+  binding.q_millis = static_cast<uint16_t>(row.integer(3));
+  binding.call_id = row.text(4);
+  binding.cseq = static_cast<uint32_t>(row.integer(5));
+  binding.source = row.text(6);
+  binding.instance = row.text(7);
+  binding.user_agent = row.text(8);
+  return binding;
+}
+
+std::string pragma_value(sqlite3* db, const char* pragma) {
+  Statement query(db, pragma);
+  const std::string value = query.bind().next_row() ? query.text(0) : std::string();
+  query.reset();
+  return value;
+}
+
+}  // namespace
+
+BindingsDatabase::BindingsDatabase(const std::string& path, SynchronousMode synchronous,
+                                   std::chrono::milliseconds busy_timeout)
+    : db_(open_database(path)) {
+  configure(synchronous, busy_timeout);
+  migrate_schema(db_.get(), location_schema_migrations());
+  statements_ = std::make_unique<Statements>(db_.get());
+}
+
+BindingsDatabase::~BindingsDatabase() = default;
+BindingsDatabase::BindingsDatabase(BindingsDatabase&&) noexcept = default;
+
+void BindingsDatabase::configure(SynchronousMode synchronous, std::chrono::milliseconds busy_timeout) {
+  // The timeout first: switching to WAL needs a lock another process may hold.
+  check(db_.get(), sqlite3_busy_timeout(db_.get(), static_cast<int>(busy_timeout.count())),
+        "setting the busy timeout");
+  // WAL: readers (the reload after a failure, tools) never block the writer,
+  // and a commit appends to one file instead of rewriting pages twice.
+  const std::string mode = pragma_value(db_.get(), "PRAGMA journal_mode = WAL");
+  if (mode != "wal")
+    throw SqliteError(SQLITE_ERROR, "the database cannot use write-ahead logging (journal_mode is '" + mode +
+                                        "'); put it on a local file system");
+  execute(db_.get(), synchronous == SynchronousMode::kFull ? "PRAGMA synchronous = FULL"
+                                                           : "PRAGMA synchronous = NORMAL");
+}
+
+void BindingsDatabase::for_each_unexpired(int64_t now, const std::function<void(std::string, Binding)>& row) {
+  Statement& select = statements_->select_unexpired;
+  select.bind(now);
+  while (select.next_row()) row(select.text(0), read_binding(select));
+}
+
+BindingList BindingsDatabase::unexpired_of(std::string_view aor, int64_t now) {
+  Statement& select = statements_->select_aor;
+  select.bind(aor, now);
+  BindingList bindings;
+  while (select.next_row()) bindings.push_back(read_binding(select));
+  return bindings;
+}
+
+void BindingsDatabase::begin() { statements_->begin.bind().run(); }
+
+void BindingsDatabase::commit() { statements_->commit.bind().run(); }
+
+void BindingsDatabase::rollback_if_open() {
+  // A failed COMMIT may or may not have ended the transaction; SQLite knows.
+  if (!sqlite3_get_autocommit(db_.get())) sqlite3_exec(db_.get(), "ROLLBACK", nullptr, nullptr, nullptr);
+}
+
+void BindingsDatabase::upsert(std::string_view aor, const Binding& b) {
+  statements_->upsert
+      .bind(aor, b.contact, b.expires_at, b.q_millis, b.call_id, b.cseq, b.source, b.instance, b.user_agent)
+      .run();
+}
+
+void BindingsDatabase::remove_contact(std::string_view aor, std::string_view contact) {
+  statements_->delete_contact.bind(aor, contact).run();
+}
+
+void BindingsDatabase::remove_aor(std::string_view aor) { statements_->delete_aor.bind(aor).run(); }
+
+void BindingsDatabase::remove_expired(int64_t cutoff) { statements_->delete_expired.bind(cutoff).run(); }
+
+}  // namespace homesip::location_sqlite

@@ -1,0 +1,53 @@
+// The SQLite file behind the store: opening and configuring it (WAL, busy
+// timeout, synchronous mode, schema), the initial load, and the statements the
+// writer thread runs. Used by one thread at a time: the constructing thread
+// while the store loads, the writer thread afterwards.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "homesip/location_store.hpp"
+#include "sqlite_statement.hpp"
+#include "store_options.hpp"
+
+namespace homesip::location_sqlite {
+
+class BindingsDatabase {
+ public:
+  // Opens or creates `path`, switches it to WAL, migrates its schema.
+  // Throws SqliteError or SchemaError.
+  BindingsDatabase(const std::string& path, SynchronousMode synchronous,
+                   std::chrono::milliseconds busy_timeout);
+  ~BindingsDatabase();
+  BindingsDatabase(BindingsDatabase&&) noexcept;
+
+  // Calls `row` for every binding with expires_at > now.
+  void for_each_unexpired(int64_t now, const std::function<void(std::string aor, Binding binding)>& row);
+  // The AOR's bindings with expires_at > now, as stored.
+  BindingList unexpired_of(std::string_view aor, int64_t now);
+
+  void begin();  // BEGIN IMMEDIATE: waits up to the busy timeout for the write lock
+  void commit();
+  void rollback_if_open();  // after a failure; never throws
+
+  void upsert(std::string_view aor, const Binding& binding);
+  void remove_contact(std::string_view aor, std::string_view contact);
+  void remove_aor(std::string_view aor);
+  void remove_expired(int64_t cutoff);  // expires_at <= cutoff
+
+  sqlite3* handle() const { return db_.get(); }
+
+ private:
+  void configure(SynchronousMode synchronous, std::chrono::milliseconds busy_timeout);
+
+  DatabaseHandle db_;  // declared first: the statements below are finalized before it closes
+  struct Statements;
+  std::unique_ptr<Statements> statements_;
+};
+
+}  // namespace homesip::location_sqlite

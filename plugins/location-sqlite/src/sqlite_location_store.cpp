@@ -1,0 +1,209 @@
+#include "sqlite_location_store.hpp"
+
+#include <algorithm>
+#include <string_view>
+#include <vector>
+
+#include "bindings_database.hpp"
+#include "sqlite_writer.hpp"
+
+namespace homesip::location_sqlite {
+namespace {
+
+bool has_duplicate_contacts(const BindingList& bindings) {
+  std::vector<std::string_view> contacts;
+  contacts.reserve(bindings.size());
+  for (const Binding& binding : bindings) contacts.push_back(binding.contact);
+  std::sort(contacts.begin(), contacts.end());
+  return std::adjacent_find(contacts.begin(), contacts.end()) != contacts.end();
+}
+
+BindingsDatabase open_database_file(const std::string& path, const SqliteLocationStoreOptions& options) {
+  try {
+    return BindingsDatabase(path, options.synchronous, options.busy_timeout);
+  } catch (const std::exception& e) {
+    throw StoreOpenError("location store '" + path + "': " + e.what());
+  }
+}
+
+void deliver_confirmations(const WrittenBatch& batch) {
+  const BatchOutcome& outcome = batch.outcome;
+  const StoreStatus status = outcome.committed ? StoreStatus::kOk : StoreStatus::kUnavailable;
+  static const BindingList kNone;
+  for (const PendingWrite& write : batch.writes) {
+    if (!write.done) continue;
+    if (outcome.committed) {
+      write.done(status, write.bindings);
+      continue;
+    }
+    const auto stored = outcome.stored_after_failure.find(write.aor);
+    const bool known = stored != outcome.stored_after_failure.end() && stored->second;
+    write.done(status, known ? *stored->second : kNone);
+  }
+}
+
+}  // namespace
+
+SqliteLocationStore::SqliteLocationStore(std::string path, SqliteLocationStoreOptions options,
+                                         EventLoop& loop, Logger& logger)
+    : path_(std::move(path)), options_(options), loop_(loop), logger_(logger) {
+  BindingsDatabase database = open_database_file(path_, options_);
+  load(database);
+  writer_ =
+      std::make_unique<SqliteWriter>(std::move(database), options_.max_batch,
+                                     [this](WrittenBatch batch) { post_confirmations(std::move(batch)); });
+  sweep_timer_ = loop_.start_timer(options_.sweep_interval, true, [this] { sweep(); });
+}
+
+SqliteLocationStore::~SqliteLocationStore() {
+  stop();
+  *alive_ = false;
+}
+
+uint64_t SqliteLocationStore::committed_transactions() const { return writer_->committed_transactions(); }
+
+uint64_t SqliteLocationStore::failed_transactions() const { return writer_->failed_transactions(); }
+
+void SqliteLocationStore::load(BindingsDatabase& database) {
+  std::unordered_map<std::string, BindingList> by_aor;
+  size_t count = 0;
+  try {
+    database.for_each_unexpired(unix_now(), [&](std::string aor, Binding binding) {
+      by_aor[std::move(aor)].push_back(std::move(binding));
+      ++count;
+    });
+  } catch (const std::exception& e) {
+    throw StoreOpenError("location store '" + path_ + "': reading the bindings failed: " + e.what());
+  }
+  for (auto& [aor, bindings] : by_aor) {
+    sort_for_lookup(bindings);
+    index_.replace(aor, std::move(bindings));
+  }
+  logger_.info("location store ", path_, ": ", count, " bindings of ", by_aor.size(), " AORs loaded");
+}
+
+void SqliteLocationStore::update(std::string_view aor, BindingEditor edit, UpdateDone done) {
+  const int64_t now = unix_now();
+  BindingList before = index_.unexpired(aor, now);
+  if (stopped_) {
+    done(StoreStatus::kUnavailable, before);
+    return;
+  }
+  BindingList after = before;
+  bool changed = false;
+  try {
+    changed = edit(after);
+  } catch (const std::exception& e) {
+    logger_.error("location store: the editor of ", aor, " failed: ", e.what());
+    done(StoreStatus::kError, before);
+    return;
+  }
+  if (!changed) {
+    confirm_unchanged(aor, std::move(before), std::move(done));
+    return;
+  }
+  drop_expired(after, now);  // an edit may expire bindings (expires=0): they are removals
+  sort_for_lookup(after);
+  if (has_duplicate_contacts(after)) {
+    logger_.error("location store: the editor of ", aor, " listed a contact twice; nothing written");
+    done(StoreStatus::kError, before);
+    return;
+  }
+  PendingWrite write = describe_change(aor, before, std::move(after));
+  index_.replace(aor, write.bindings);
+  write.done = std::move(done);
+  enqueue(std::move(write));
+}
+
+void SqliteLocationStore::confirm_unchanged(std::string_view aor, BindingList current, UpdateDone done) {
+  if (writes_in_flight_ == 0) {
+    done(StoreStatus::kOk, current);  // nothing pending: memory is what the file holds
+    return;
+  }
+  // The edit may have found nothing to do because a write still in flight
+  // already did it (a retransmitted REGISTER): its answer must wait until that
+  // write is durable, or a 200 could confirm a binding a crash then loses.
+  PendingWrite barrier;
+  barrier.kind = PendingWrite::Kind::kBarrier;
+  barrier.aor = std::string(aor);
+  barrier.bindings = std::move(current);
+  barrier.done = std::move(done);
+  enqueue(std::move(barrier));
+}
+
+void SqliteLocationStore::lookup(std::string_view aor, LookupDone done) {
+  done(StoreStatus::kOk, index_.unexpired(aor, unix_now()));
+}
+
+void SqliteLocationStore::list_aors(std::string_view domain, ListDone done) {
+  done(StoreStatus::kOk, index_.aors_in_domain(domain, unix_now()));
+}
+
+void SqliteLocationStore::stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  sweep_timer_.reset();
+  writer_->finish();
+}
+
+void SqliteLocationStore::enqueue(PendingWrite write) {
+  ++writes_in_flight_;
+  if (write.kind != PendingWrite::Kind::kSweep) ++writes_in_flight_by_aor_[write.aor];
+  writer_->enqueue(std::move(write));
+}
+
+void SqliteLocationStore::sweep() {
+  const int64_t now = unix_now();
+  index_.remove_expired(now);
+  // Always queued, even when memory had nothing to drop: the file may hold
+  // rows that expired while homesipd was down.
+  PendingWrite sweep;
+  sweep.kind = PendingWrite::Kind::kSweep;
+  sweep.expired_cutoff = now;
+  enqueue(std::move(sweep));
+}
+
+void SqliteLocationStore::post_confirmations(WrittenBatch batch) {
+  // std::function needs a copyable task; share the batch instead of copying it.
+  auto written = std::make_shared<WrittenBatch>(std::move(batch));
+  loop_.post([this, alive = alive_, written] {
+    if (*alive) on_batch_written(*written);
+    deliver_confirmations(*written);
+  });
+}
+
+void SqliteLocationStore::on_batch_written(const WrittenBatch& batch) {
+  for (const PendingWrite& write : batch.writes) {
+    --writes_in_flight_;
+    if (write.kind == PendingWrite::Kind::kSweep) continue;
+    const auto counted = writes_in_flight_by_aor_.find(write.aor);
+    if (--counted->second == 0) writes_in_flight_by_aor_.erase(counted);
+  }
+  if (!batch.outcome.committed) restore_from_file(batch.outcome);
+  report_health(batch.outcome);
+}
+
+void SqliteLocationStore::restore_from_file(const BatchOutcome& outcome) {
+  const int64_t now = unix_now();
+  for (const auto& [aor, stored] : outcome.stored_after_failure) {
+    // A later write of this AOR is still queued: it carries the AOR's whole
+    // list and the writer stores it whole, so memory already is what the file
+    // will hold -- or that write fails too and comes back here.
+    if (writes_in_flight_by_aor_.contains(aor)) continue;
+    BindingList bindings = stored.value_or(BindingList{});
+    drop_expired(bindings, now);
+    index_.replace(aor, std::move(bindings));
+  }
+}
+
+void SqliteLocationStore::report_health(const BatchOutcome& outcome) {
+  if (outcome.committed == !writes_failing_) return;  // no change of state: already logged
+  writes_failing_ = !outcome.committed;
+  if (writes_failing_)
+    logger_.error("location store ", path_, ": writing failed (", outcome.error,
+                  "); updates are answered as unavailable until a write succeeds");
+  else
+    logger_.info("location store ", path_, ": writing works again");
+}
+
+}  // namespace homesip::location_sqlite

@@ -1,0 +1,96 @@
+// homesip::LocationStore on a local SQLite file, built for a registrar's hot
+// path. Memory is authoritative for reads: every unexpired binding is loaded
+// at start, lookup and list_aors answer at once from memory. An update edits
+// memory at once and queues the row changes for one writer thread, which
+// writes whatever has queued in one transaction and then confirms the whole
+// batch with one task posted to the loop. So an update's `done` runs only once
+// its rows -- and every update queued before it -- are committed.
+//
+// When a transaction fails (locked beyond busy_timeout, disk full, I/O error)
+// its updates are answered kUnavailable and memory is put back to what the
+// file holds for those AORs, so memory never keeps claiming what is not
+// durable.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <unordered_map>
+
+#include "binding_index.hpp"
+#include "homesip/location_store.hpp"
+#include "homesip/log.hpp"
+#include "homesip/loop.hpp"
+#include "store_options.hpp"
+
+namespace homesip::location_sqlite {
+
+class BindingsDatabase;
+class SqliteWriter;
+struct PendingWrite;
+struct WrittenBatch;
+struct BatchOutcome;
+
+// The file could not be opened, configured, migrated or read.
+class StoreOpenError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+class SqliteLocationStore final : public LocationStore {
+ public:
+  // Opens or creates `path`, loads its unexpired bindings, starts the writer
+  // thread and the expiry sweep. On the loop thread. Throws StoreOpenError.
+  SqliteLocationStore(std::string path, SqliteLocationStoreOptions options, EventLoop& loop, Logger& logger);
+  // Stops if stop() was not called, then closes the file. On the loop thread.
+  ~SqliteLocationStore() override;
+  SqliteLocationStore(const SqliteLocationStore&) = delete;
+  SqliteLocationStore& operator=(const SqliteLocationStore&) = delete;
+
+  void update(std::string_view aor, BindingEditor edit, UpdateDone done) override;
+  void lookup(std::string_view aor, LookupDone done) override;
+  void list_aors(std::string_view domain, ListDone done) override;
+
+  // Writes everything queued and ends the writer thread; the confirmations
+  // are posted to the loop, which runs them once stop() has returned. Later
+  // updates are answered kUnavailable; reads keep working. Idempotent.
+  void stop();
+
+  const std::string& path() const { return path_; }
+  // Transactions the writer committed / saw fail so far (any thread).
+  uint64_t committed_transactions() const;
+  uint64_t failed_transactions() const;
+  // Queued writes whose confirmation has not run yet (loop thread).
+  size_t writes_in_flight() const { return writes_in_flight_; }
+
+ private:
+  void load(BindingsDatabase& database);
+  void confirm_unchanged(std::string_view aor, BindingList current, UpdateDone done);
+  void enqueue(PendingWrite write);
+  void sweep();
+  void post_confirmations(WrittenBatch batch);  // writer thread
+  void on_batch_written(const WrittenBatch& batch);
+  void restore_from_file(const BatchOutcome& outcome);
+  void report_health(const BatchOutcome& outcome);
+
+  const std::string path_;
+  const SqliteLocationStoreOptions options_;
+  EventLoop& loop_;
+  Logger& logger_;
+
+  // Loop thread only.
+  BindingIndex index_;
+  size_t writes_in_flight_ = 0;
+  std::unordered_map<std::string, uint32_t, StringHash, std::equal_to<>> writes_in_flight_by_aor_;
+  bool writes_failing_ = false;
+  bool stopped_ = false;
+  // Confirmations posted by the writer may run after the store is gone (the
+  // loop drains its queue late in shutdown); they check this first.
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+
+  std::unique_ptr<SqliteWriter> writer_;
+  std::unique_ptr<Timer> sweep_timer_;
+};
+
+}  // namespace homesip::location_sqlite

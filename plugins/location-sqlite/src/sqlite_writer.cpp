@@ -1,0 +1,146 @@
+#include "sqlite_writer.hpp"
+
+#include <algorithm>
+
+#include "binding_index.hpp"
+#include "homesip/loop.hpp"
+
+namespace homesip::location_sqlite {
+namespace {
+
+const Binding* find_contact(const BindingList& bindings, std::string_view contact) {
+  const auto found = std::find_if(bindings.begin(), bindings.end(),
+                                  [contact](const Binding& b) { return b.contact == contact; });
+  return found == bindings.end() ? nullptr : &*found;
+}
+
+bool same_row(const Binding& a, const Binding& b) {
+  return a.contact == b.contact && a.expires_at == b.expires_at && a.q_millis == b.q_millis &&
+         a.call_id == b.call_id && a.cseq == b.cseq && a.source == b.source && a.instance == b.instance &&
+         a.user_agent == b.user_agent;
+}
+
+}  // namespace
+
+PendingWrite describe_change(std::string_view aor, const BindingList& before, BindingList after) {
+  PendingWrite write;
+  write.kind = PendingWrite::Kind::kChange;
+  write.aor = std::string(aor);
+  for (const Binding& old : before)
+    if (!find_contact(after, old.contact)) write.removed_contacts.push_back(old.contact);
+  for (const Binding& binding : after) {
+    const Binding* old = find_contact(before, binding.contact);
+    if (!old || !same_row(*old, binding)) write.upserted.push_back(binding);
+  }
+  write.bindings = std::move(after);
+  return write;
+}
+
+SqliteWriter::SqliteWriter(BindingsDatabase database, size_t max_batch, BatchWritten on_written)
+    : database_(std::move(database)),
+      max_batch_(std::max<size_t>(max_batch, 1)),
+      on_written_(std::move(on_written)),
+      thread_([this] { run(); }) {}
+
+SqliteWriter::~SqliteWriter() { finish(); }
+
+void SqliteWriter::enqueue(PendingWrite write) {
+  {
+    std::lock_guard lock(mutex_);
+    queue_.push_back(std::move(write));
+  }
+  wake_.notify_one();
+}
+
+void SqliteWriter::finish() {
+  {
+    std::lock_guard lock(mutex_);
+    finishing_ = true;
+  }
+  wake_.notify_one();
+  if (thread_.joinable()) thread_.join();
+}
+
+void SqliteWriter::run() {
+  for (;;) {
+    std::vector<PendingWrite> writes = take_batch();
+    if (writes.empty()) return;  // finishing, and nothing left
+    BatchOutcome outcome = write_batch(writes);
+    on_written_(WrittenBatch{std::move(writes), std::move(outcome)});
+  }
+}
+
+std::vector<PendingWrite> SqliteWriter::take_batch() {
+  std::unique_lock lock(mutex_);
+  wake_.wait(lock, [this] { return !queue_.empty() || finishing_; });
+  const size_t count = std::min(queue_.size(), max_batch_);
+  std::vector<PendingWrite> writes;
+  writes.reserve(count);
+  std::move(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(count), std::back_inserter(writes));
+  queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(count));
+  return writes;
+}
+
+BatchOutcome SqliteWriter::write_batch(const std::vector<PendingWrite>& writes) {
+  BatchOutcome outcome;
+  try {
+    database_.begin();
+    for (const PendingWrite& write : writes) apply(write);
+    database_.commit();
+    outcome.committed = true;
+    ++committed_;
+  } catch (const std::exception& e) {
+    database_.rollback_if_open();
+    ++failed_;
+    outcome.error = e.what();
+    distrust_and_reload(writes, outcome);
+  }
+  return outcome;
+}
+
+void SqliteWriter::apply(const PendingWrite& write) {
+  switch (write.kind) {
+    case PendingWrite::Kind::kSweep:
+      database_.remove_expired(write.expired_cutoff);
+      return;
+    case PendingWrite::Kind::kBarrier:
+      // The edit that found nothing to change saw the lost changes as done:
+      // making them durable now is what lets it be confirmed.
+      if (distrusted_aors_.contains(write.aor)) replace_rows(write);
+      return;
+    case PendingWrite::Kind::kChange:
+      if (distrusted_aors_.contains(write.aor)) {
+        replace_rows(write);
+        return;
+      }
+      for (const std::string& contact : write.removed_contacts) database_.remove_contact(write.aor, contact);
+      for (const Binding& binding : write.upserted) database_.upsert(write.aor, binding);
+      return;
+  }
+}
+
+void SqliteWriter::replace_rows(const PendingWrite& write) {
+  database_.remove_aor(write.aor);
+  for (const Binding& binding : write.bindings) database_.upsert(write.aor, binding);
+  // Should this batch fail after all, distrust_and_reload marks it again.
+  distrusted_aors_.erase(write.aor);
+}
+
+void SqliteWriter::distrust_and_reload(const std::vector<PendingWrite>& writes, BatchOutcome& outcome) {
+  const int64_t now = unix_now();
+  for (const PendingWrite& write : writes) {
+    if (write.kind == PendingWrite::Kind::kSweep) continue;
+    distrusted_aors_.insert(write.aor);
+    if (outcome.stored_after_failure.contains(write.aor)) continue;
+    std::optional<BindingList> stored;
+    try {
+      stored = database_.unexpired_of(write.aor, now);
+      sort_for_lookup(*stored);
+    } catch (const std::exception&) {
+      stored.reset();  // the loop thread then forgets the AOR rather than claim what may be lost
+    }
+    outcome.stored_after_failure.emplace(write.aor, std::move(stored));
+  }
+}
+
+}  // namespace homesip::location_sqlite

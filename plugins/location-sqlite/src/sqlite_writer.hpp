@@ -1,0 +1,104 @@
+// The one thread that writes to the file. The loop thread queues changes; the
+// writer takes everything queued (up to max_batch), writes it in one
+// transaction, and hands the batch back with its outcome, so one fsync and one
+// loop wake-up confirm many REGISTERs.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "bindings_database.hpp"
+#include "homesip/location_store.hpp"
+
+namespace homesip::location_sqlite {
+
+// One queued change.
+struct PendingWrite {
+  enum class Kind {
+    kChange,   // the AOR's bindings changed: remove and upsert rows
+    kBarrier,  // nothing changed; only orders `done` after the writes queued before it
+    kSweep,    // delete every row expired at `expired_cutoff`
+  };
+  Kind kind = Kind::kChange;
+  std::string aor;
+  // The AOR's whole list once this write is applied: what `done` reports, and
+  // what is written instead of the diff when the rows cannot be trusted.
+  BindingList bindings;
+  std::vector<std::string> removed_contacts;  // kChange: gone since the previous write
+  BindingList upserted;                       // kChange: new or changed since the previous write
+  int64_t expired_cutoff = 0;                 // kSweep
+  UpdateDone done;                            // empty for sweeps
+};
+
+// Two lists (before and after an edit) as the change the writer applies.
+PendingWrite describe_change(std::string_view aor, const BindingList& before, BindingList after);
+
+struct BatchOutcome {
+  bool committed = false;
+  std::string error;  // why it was not
+  // When not committed: each AOR of the batch as the file still has it
+  // (unexpired, sorted), or nullopt when even reading it failed.
+  std::unordered_map<std::string, std::optional<BindingList>> stored_after_failure;
+};
+
+struct WrittenBatch {
+  std::vector<PendingWrite> writes;
+  BatchOutcome outcome;
+};
+
+class SqliteWriter {
+ public:
+  // Called on the writer thread after each transaction, in queue order.
+  using BatchWritten = std::function<void(WrittenBatch batch)>;
+
+  SqliteWriter(BindingsDatabase database, size_t max_batch, BatchWritten on_written);
+  ~SqliteWriter();  // finish()
+  SqliteWriter(const SqliteWriter&) = delete;
+  SqliteWriter& operator=(const SqliteWriter&) = delete;
+
+  void enqueue(PendingWrite write);
+  // Writes what is queued, reports it, and ends the thread. Idempotent.
+  void finish();
+
+  uint64_t committed_transactions() const { return committed_.load(); }
+  uint64_t failed_transactions() const { return failed_.load(); }
+
+ private:
+  void run();
+  std::vector<PendingWrite> take_batch();
+  BatchOutcome write_batch(const std::vector<PendingWrite>& writes);
+  void apply(const PendingWrite& write);
+  void replace_rows(const PendingWrite& write);
+  void distrust_and_reload(const std::vector<PendingWrite>& writes, BatchOutcome& outcome);
+
+  BindingsDatabase database_;
+  const size_t max_batch_;
+  BatchWritten on_written_;
+
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::deque<PendingWrite> queue_;
+  bool finishing_ = false;
+
+  // Writer thread only. A diff is only right if every write before it was
+  // committed; after a failed batch, the loop thread may already have queued
+  // diffs computed on top of the lost changes. The next write of such an AOR
+  // replaces all its rows instead, which is right whatever the file holds.
+  std::unordered_set<std::string> distrusted_aors_;
+
+  std::atomic<uint64_t> committed_{0};
+  std::atomic<uint64_t> failed_{0};
+  std::thread thread_;  // last: started once everything above exists
+};
+
+}  // namespace homesip::location_sqlite

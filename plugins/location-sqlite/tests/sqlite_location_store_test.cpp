@@ -1,0 +1,281 @@
+// The SQLite store's own promises, beyond the conformance suite: what is on
+// disk and when, what happens when the file cannot be written, and batching.
+#include <gtest/gtest.h>
+
+#include "schema.hpp"
+#include "test_support.hpp"
+
+namespace homesip::location_sqlite::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+class SqliteLocationStoreTest : public StoreTest {};
+
+TEST_F(SqliteLocationStoreTest, CreatesTheSchemaInWalMode) {
+  open();
+  OutsideConnection file(path_);
+  EXPECT_EQ(file.query_text("PRAGMA journal_mode"), "wal");
+  EXPECT_EQ(file.query_integer("SELECT version FROM schema_version"), current_location_schema_version());
+  EXPECT_EQ(file.query_integer("SELECT COUNT(*) FROM pragma_table_info('bindings') WHERE name IN "
+                               "('aor', 'contact', 'expires_at', 'q_millis', 'call_id', 'cseq', 'source', "
+                               "'instance', 'user_agent')"),
+            9);
+  EXPECT_EQ(file.query_integer("SELECT COUNT(*) FROM pragma_index_list('bindings') i JOIN "
+                               "pragma_index_info(i.name) c WHERE c.name = 'expires_at'"),
+            1);
+}
+
+TEST_F(SqliteLocationStoreTest, UpdateIsConfirmedOnlyOnceCommitted) {
+  open();
+  // Callbacks capture shared state: one arriving after a failed assertion
+  // (while the fixture closes the store) must not touch a finished stack.
+  auto file = std::make_shared<OutsideConnection>(path_);
+  auto rows_when_confirmed = std::make_shared<int64_t>(-1);
+  store_->update("u1@home.test", put(make_binding("sip:a@192.0.2.1", 3600)),
+                 [file, rows_when_confirmed](StoreStatus status, const BindingList&) {
+                   EXPECT_EQ(status, StoreStatus::kOk);
+                   *rows_when_confirmed = file->row_count();
+                 });
+  ASSERT_TRUE(run_until([&] { return *rows_when_confirmed >= 0; }));
+  EXPECT_EQ(*rows_when_confirmed, 1);
+}
+
+TEST_F(SqliteLocationStoreTest, ConfirmedBindingSurvivesReopening) {
+  open();
+  const Binding binding = make_binding("sip:a@192.0.2.1", 3600, 300);
+  ASSERT_EQ(update("u1@home.test", put(binding)).status, StoreStatus::kOk);
+  close();
+
+  open();
+  const BindingList found = lookup("u1@home.test");
+  ASSERT_EQ(found.size(), 1u);
+  EXPECT_EQ(found[0].contact, binding.contact);
+  EXPECT_EQ(found[0].expires_at, binding.expires_at);
+  EXPECT_EQ(found[0].q_millis, binding.q_millis);
+  EXPECT_EQ(found[0].call_id, binding.call_id);
+  EXPECT_EQ(found[0].cseq, binding.cseq);
+  EXPECT_EQ(found[0].source, binding.source);
+  EXPECT_EQ(found[0].instance, binding.instance);
+  EXPECT_EQ(found[0].user_agent, binding.user_agent);
+}
+
+TEST_F(SqliteLocationStoreTest, LoadsOnlyUnexpiredRows) {
+  open();
+  close();
+  {
+    OutsideConnection file(path_);
+    const int64_t now = unix_now();
+    file.execute("INSERT INTO bindings VALUES ('u1@home.test', 'sip:old@192.0.2.1', " +
+                 std::to_string(now - 5) + ", 1000, 'c1', 1, '', '', '')");
+    file.execute("INSERT INTO bindings VALUES ('u1@home.test', 'sip:new@192.0.2.2', " +
+                 std::to_string(now + 600) + ", 1000, 'c2', 1, '', '', '')");
+    file.execute("INSERT INTO bindings VALUES ('u2@home.test', 'sip:old@192.0.2.3', " +
+                 std::to_string(now - 5) + ", 1000, 'c3', 1, '', '', '')");
+  }
+  open();
+  EXPECT_EQ(contacts_of(lookup("u1@home.test")), std::vector<std::string>{"sip:new@192.0.2.2"});
+  EXPECT_TRUE(lookup("u2@home.test").empty());
+}
+
+TEST_F(SqliteLocationStoreTest, SweepDeletesExpiredRowsFromTheFile) {
+  SqliteLocationStoreOptions options;
+  options.sweep_interval = 1s;
+  open(options);
+  update("u1@home.test", put(make_binding("sip:short@192.0.2.1", 1)));
+  update("u2@home.test", put(make_binding("sip:long@192.0.2.2", 3600)));
+  OutsideConnection file(path_);
+  ASSERT_EQ(file.row_count(), 2);
+
+  EXPECT_TRUE(run_until([&] { return file.row_count() == 1; }, 5s)) << "the sweep never deleted the row";
+  EXPECT_EQ(file.contacts_of("u2@home.test"), std::vector<std::string>{"sip:long@192.0.2.2"});
+  EXPECT_TRUE(lookup("u1@home.test").empty());
+}
+
+TEST_F(SqliteLocationStoreTest, UnchangedEditWaitsForEarlierWritesOfTheAor) {
+  open();
+  auto file = std::make_shared<OutsideConnection>(path_);
+  auto order = std::make_shared<std::vector<std::string>>();
+  auto rows_when_unchanged_confirmed = std::make_shared<int64_t>(-1);
+  store_->update("u1@home.test", put(make_binding("sip:a@192.0.2.1", 3600)),
+                 [order](StoreStatus, const BindingList&) { order->push_back("original"); });
+  // The retransmission: the editor finds the binding there and changes nothing.
+  store_->update(
+      "u1@home.test", [](BindingList& bindings) { return bindings.size() != 1; },
+      [file, order, rows_when_unchanged_confirmed](StoreStatus status, const BindingList& bindings) {
+        EXPECT_EQ(status, StoreStatus::kOk);
+        EXPECT_EQ(bindings.size(), 1u);
+        order->push_back("retransmission");
+        *rows_when_unchanged_confirmed = file->row_count();
+      });
+  EXPECT_TRUE(order->empty()) << "confirmed before the original write was committed";
+
+  ASSERT_TRUE(run_until([&] { return order->size() == 2; }));
+  EXPECT_EQ(*order, (std::vector<std::string>{"original", "retransmission"}));
+  EXPECT_EQ(*rows_when_unchanged_confirmed, 1);
+}
+
+TEST_F(SqliteLocationStoreTest, UnchangedEditWithNothingPendingIsConfirmedAtOnce) {
+  open();
+  update("u1@home.test", put(make_binding("sip:a@192.0.2.1", 3600)));
+  ASSERT_EQ(store_->writes_in_flight(), 0u);
+  auto outcome = submit(*store_, "u1@home.test", [](BindingList&) { return false; });
+  EXPECT_TRUE(outcome->called);
+  EXPECT_EQ(outcome->status, StoreStatus::kOk);
+}
+
+TEST_F(SqliteLocationStoreTest, EditorThatThrowsIsAnError) {
+  open();
+  const UpdateOutcome outcome =
+      update("u1@home.test", [](BindingList&) -> bool { throw std::runtime_error("bug"); });
+  EXPECT_EQ(outcome.status, StoreStatus::kError);
+}
+
+TEST_F(SqliteLocationStoreTest, DuplicateContactsAreAnError) {
+  open();
+  const UpdateOutcome outcome = update("u1@home.test", [](BindingList& bindings) {
+    bindings.push_back(make_binding("sip:a@192.0.2.1", 3600));
+    bindings.push_back(make_binding("sip:a@192.0.2.1", 600));
+    return true;
+  });
+  EXPECT_EQ(outcome.status, StoreStatus::kError);
+  EXPECT_TRUE(lookup("u1@home.test").empty());
+}
+
+// Another process holds the write lock longer than the busy timeout: the
+// store must say so and not claim the binding.
+TEST_F(SqliteLocationStoreTest, FailedWriteIsUnavailableAndMemoryFollowsTheFile) {
+  SqliteLocationStoreOptions options;
+  options.busy_timeout = 100ms;
+  open(options);
+  update("u1@home.test", put(make_binding("sip:a@192.0.2.1", 3600)));
+
+  OutsideConnection locker(path_);
+  locker.execute("BEGIN EXCLUSIVE");
+  const UpdateOutcome failed = update("u1@home.test", put(make_binding("sip:b@192.0.2.2", 3600)));
+  EXPECT_EQ(failed.status, StoreStatus::kUnavailable);
+  EXPECT_EQ(contacts_of(failed.bindings), std::vector<std::string>{"sip:a@192.0.2.1"});
+  EXPECT_EQ(contacts_of(lookup("u1@home.test")), std::vector<std::string>{"sip:a@192.0.2.1"});
+  EXPECT_EQ(update("u2@home.test", put(make_binding("sip:c@192.0.2.3", 3600))).status,
+            StoreStatus::kUnavailable);
+  EXPECT_TRUE(lookup("u2@home.test").empty());
+  EXPECT_EQ(logger_.count(LogLevel::kError), 1u) << "one error per change of state, not per batch";
+  EXPECT_EQ(store_->failed_transactions(), 2u);
+
+  locker.execute("ROLLBACK");
+  EXPECT_EQ(update("u1@home.test", put(make_binding("sip:b@192.0.2.2", 3600))).status, StoreStatus::kOk);
+  EXPECT_EQ(contacts_of(lookup("u1@home.test")),
+            (std::vector<std::string>{"sip:a@192.0.2.1", "sip:b@192.0.2.2"}));
+  const auto lines = logger_.lines();
+  EXPECT_NE(lines.back().text.find("works again"), std::string::npos);
+
+  close();
+  open(options);
+  EXPECT_EQ(contacts_of(lookup("u1@home.test")),
+            (std::vector<std::string>{"sip:a@192.0.2.1", "sip:b@192.0.2.2"}));
+}
+
+TEST_F(SqliteLocationStoreTest, RetransmissionIsNotConfirmedWhenTheOriginalFails) {
+  SqliteLocationStoreOptions options;
+  options.busy_timeout = 100ms;
+  open(options);
+  OutsideConnection locker(path_);
+  locker.execute("BEGIN EXCLUSIVE");
+
+  auto original = submit(*store_, "u1@home.test", put(make_binding("sip:a@192.0.2.1", 3600)));
+  auto retransmission = submit(*store_, "u1@home.test", [](BindingList& b) { return b.empty(); });
+  ASSERT_TRUE(run_until([&] { return original->called && retransmission->called; }));
+  EXPECT_EQ(original->status, StoreStatus::kUnavailable);
+  EXPECT_EQ(retransmission->status, StoreStatus::kUnavailable);
+  EXPECT_TRUE(lookup("u1@home.test").empty());
+}
+
+// A write fails while a later edit of the same AOR -- computed on top of the
+// lost change -- is already queued. When that later write succeeds, the file
+// must hold the AOR's whole list as memory has it, not just the later diff.
+TEST_F(SqliteLocationStoreTest, WriteAfterAFailedOneStoresTheWholeList) {
+  SqliteLocationStoreOptions options;
+  options.busy_timeout = 1000ms;  // the second write waits while the first is answered
+  options.max_batch = 1;          // one update per transaction: the two cannot share a fate
+  open(options);
+  auto locker = std::make_shared<OutsideConnection>(path_);
+  locker->execute("BEGIN EXCLUSIVE");
+
+  auto first = std::make_shared<UpdateOutcome>();
+  store_->update("u1@home.test", put(make_binding("sip:x@192.0.2.1", 3600)),
+                 [locker, first](StoreStatus status, const BindingList&) {
+                   first->called = true;
+                   first->status = status;
+                   locker->execute("ROLLBACK");  // the second write now gets the lock
+                 });
+  auto second = submit(*store_, "u1@home.test", put(make_binding("sip:y@192.0.2.2", 3600)));
+  ASSERT_TRUE(run_until([&] { return first->called && second->called; }, 10s));
+  EXPECT_EQ(first->status, StoreStatus::kUnavailable);
+  ASSERT_EQ(second->status, StoreStatus::kOk);
+  EXPECT_EQ(contacts_of(second->bindings), (std::vector<std::string>{"sip:x@192.0.2.1", "sip:y@192.0.2.2"}));
+
+  EXPECT_EQ(contacts_of(lookup("u1@home.test")),
+            (std::vector<std::string>{"sip:x@192.0.2.1", "sip:y@192.0.2.2"}));
+  EXPECT_EQ(OutsideConnection(path_).contacts_of("u1@home.test"),
+            (std::vector<std::string>{"sip:x@192.0.2.1", "sip:y@192.0.2.2"}));
+}
+
+TEST_F(SqliteLocationStoreTest, StopWritesEverythingQueued) {
+  open();
+  std::vector<std::shared_ptr<UpdateOutcome>> outcomes;
+  for (int i = 0; i < 1000; ++i)
+    outcomes.push_back(
+        submit(*store_, "u" + std::to_string(i) + "@home.test", put(make_binding("sip:a@192.0.2.1", 3600))));
+  store_->stop();
+  EXPECT_EQ(OutsideConnection(path_).row_count(), 1000);
+
+  ASSERT_TRUE(run_until([&] { return store_->writes_in_flight() == 0; }));
+  for (const auto& outcome : outcomes) {
+    ASSERT_TRUE(outcome->called);
+    EXPECT_EQ(outcome->status, StoreStatus::kOk);
+  }
+  auto late = submit(*store_, "late@home.test", put(make_binding("sip:a@192.0.2.1", 3600)));
+  EXPECT_TRUE(late->called);
+  EXPECT_EQ(late->status, StoreStatus::kUnavailable);
+}
+
+// Not a benchmark: it checks the mechanism that makes the store fast -- many
+// updates share one transaction (and one fsync) -- rather than a time.
+TEST_F(SqliteLocationStoreTest, BurstOfUpdatesSharesTransactions) {
+  open();
+  constexpr int kUpdates = 100'000;
+  auto confirmed = std::make_shared<int>(0);
+  for (int i = 0; i < kUpdates; ++i)
+    store_->update("u" + std::to_string(i % 20'000) + "@home.test",
+                   put(make_binding("sip:" + std::to_string(i / 20'000) + "@192.0.2.1", 3600)),
+                   [confirmed](StoreStatus status, const BindingList&) {
+                     if (status == StoreStatus::kOk) ++*confirmed;
+                   });
+  ASSERT_TRUE(run_until([&] { return store_->writes_in_flight() == 0; }, 60s));
+  EXPECT_EQ(*confirmed, kUpdates);
+  const uint64_t transactions = store_->committed_transactions();
+  RecordProperty("transactions", static_cast<int>(transactions));
+  EXPECT_LT(transactions, static_cast<uint64_t>(kUpdates / 20)) << transactions << " transactions";
+  EXPECT_EQ(OutsideConnection(path_).row_count(), kUpdates);
+}
+
+TEST_F(SqliteLocationStoreTest, RefusesAFileFromANewerSchema) {
+  open();
+  close();
+  OutsideConnection(path_).execute("UPDATE schema_version SET version = " +
+                                   std::to_string(current_location_schema_version() + 1));
+  try {
+    open();
+    FAIL() << "opened a file from a newer schema";
+  } catch (const StoreOpenError& e) {
+    EXPECT_NE(std::string(e.what()).find("newer"), std::string::npos) << e.what();
+  }
+}
+
+TEST_F(SqliteLocationStoreTest, MissingDirectoryIsAnOpenError) {
+  path_ = directory_.file("no/such/dir/location.sqlite");
+  EXPECT_THROW(open(), StoreOpenError);
+}
+
+}  // namespace
+}  // namespace homesip::location_sqlite::testing

@@ -1,0 +1,121 @@
+#include "redirect_rules.hpp"
+
+#include <algorithm>
+
+#include "homesip/settings.hpp"
+
+namespace homesip::redirect {
+namespace {
+
+Decision pass() { return {}; }
+
+Decision answer(Reply reply) {
+  Decision d;
+  d.action = Action::kReply;
+  d.reply = std::move(reply);
+  return d;
+}
+
+Decision look_up(std::string aor, LookupTarget target) {
+  Decision d;
+  d.action = Action::kLookup;
+  d.lookup_aor = std::move(aor);
+  d.target = target;
+  return d;
+}
+
+bool sip_scheme(const UriView& uri) { return uri.scheme == "sip" || uri.scheme == "sips"; }
+
+bool redirected(const RedirectPolicy& policy, std::string_view method) {
+  return std::find(policy.redirect_methods.begin(), policy.redirect_methods.end(), method) !=
+         policy.redirect_methods.end();
+}
+
+// Paper STEP 2/4: a REGISTER for a name below a child server is sent on to
+// that child; only names directly under me are bound here (by the registrar).
+Decision decide_register(const ServerIdentity& me, const RequestFacts& request) {
+  const UriView& to = request.target;
+  // No AOR to judge: the registrar has its own answer for that.
+  if (to.user.empty() || !sip_scheme(to)) return pass();
+  const Jurisdiction j = classify(me, aor_of(to));
+  switch (j.relation) {
+    case Relation::kDirectChild: return pass();
+    case Relation::kInSubtree:
+      if (request.max_forwards == 0) return answer(Reply(483, "Too Many Hops"));
+      return look_up(j.child_aor, LookupTarget::kNextServer);
+    // A name that can never exist in the tree is the client's mistake: 400,
+    // so it is not retried elsewhere.
+    case Relation::kInvalid: return answer(Reply(400, "Invalid Address-of-Record"));
+    case Relation::kSelf:
+    case Relation::kNotMine: break;
+  }
+  // A server registers with its parent, never with itself or a stranger.
+  return answer(Reply(404, "Not Found"));
+}
+
+Decision decide_call(const ServerIdentity& me, const RedirectPolicy& policy, const RequestFacts& request) {
+  const UriView& uri = request.target;
+  if (uri.user.empty() || !sip_scheme(uri)) return pass();  // the server itself answers
+  const Jurisdiction j = classify(me, aor_of(uri));
+  if (j.relation == Relation::kSelf) return pass();
+  if (j.relation == Relation::kInvalid) return answer(Reply(404, "Not Found"));
+  // Every answer below sends the client on; one that arrived with no hops
+  // left must not be (RFC 3261 16.3 step 3, applied to redirection).
+  if (request.max_forwards == 0) return answer(Reply(483, "Too Many Hops"));
+  if (j.relation == Relation::kDirectChild) return look_up(aor_of(uri), LookupTarget::kUser);
+  if (j.relation == Relation::kInSubtree) return look_up(j.child_aor, LookupTarget::kNextServer);
+  if (policy.parent_contact.empty()) return answer(Reply(404, "Not Found"));
+  Reply up(302, "Moved Temporarily");
+  up.contacts.push_back(ReplyContact{policy.parent_contact, {}, {}});
+  return answer(std::move(up));
+}
+
+Reply store_failure(StoreStatus status) {
+  if (status == StoreStatus::kUnavailable) return Reply(503, "Location Store Unavailable").header("Retry-After", "5");
+  return Reply(500, "Location Store Error");
+}
+
+}  // namespace
+
+Decision decide(const ServerIdentity& me, const RedirectPolicy& policy, const RequestFacts& request) {
+  if (request.method == Method::kRegister) return decide_register(me, request);
+  if (!redirected(policy, request.method_name)) return pass();
+  return decide_call(me, policy, request);
+}
+
+Reply answer_lookup(LookupTarget target, StoreStatus status, const BindingList& bindings, int64_t now) {
+  if (status != StoreStatus::kOk) return store_failure(status);
+  Reply moved(302, "Moved Temporarily");
+  for (const Binding& b : bindings) {
+    if (b.expires_at <= now) continue;
+    moved.contacts.push_back(ReplyContact{b.contact, {}, b.q_millis});
+  }
+  // The store lists highest q first; keep that order but be sure of it, since
+  // the client tries contacts in order.
+  std::stable_sort(moved.contacts.begin(), moved.contacts.end(),
+                   [](const ReplyContact& a, const ReplyContact& b) { return *a.q_millis > *b.q_millis; });
+  if (target == LookupTarget::kNextServer) {
+    if (moved.contacts.empty()) return Reply(404, "Next Server Offline");
+    moved.contacts.resize(1);  // one next hop: the child server's best contact
+    moved.contacts[0].q_millis.reset();
+    return moved;
+  }
+  if (moved.contacts.empty()) return Reply(480, "Temporarily Unavailable");
+  return moved;
+}
+
+void check_policy(const RedirectPolicy& policy) {
+  for (const std::string& m : policy.redirect_methods) {
+    if (m.empty() || !valid_label(m))
+      throw ConfigError("redirect_methods", "'" + m + "' is not a SIP method name");
+    // REGISTER is always judged (paper STEP 2/4); ACK, CANCEL and BYE belong
+    // to a dialog or transaction the redirect server never saw.
+    if (m == "REGISTER" || m == "ACK" || m == "CANCEL" || m == "BYE")
+      throw ConfigError("redirect_methods", m + " cannot be redirected");
+  }
+  if (!policy.parent_contact.empty() && policy.parent_contact.rfind("sip:", 0) != 0 &&
+      policy.parent_contact.rfind("sips:", 0) != 0)
+    throw ConfigError("parent_contact", "must be a sip: or sips: URI, e.g. sip:D1@192.0.2.1:5060");
+}
+
+}  // namespace homesip::redirect

@@ -1,0 +1,60 @@
+// The redirect server's decisions as pure functions, so every answer can be
+// tested without a SIP stack or a store. A request is decided in two steps:
+// decide() looks only at the request; when the answer depends on bindings it
+// names the AOR to look up, and answer_lookup() turns the store's result into
+// the reply.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "homesip/context.hpp"
+#include "homesip/location_store.hpp"
+#include "homesip/reply.hpp"
+#include "homesip/request.hpp"
+#include "jurisdiction.hpp"
+
+namespace homesip::redirect {
+
+struct RedirectPolicy {
+  std::string parent_contact;                 // where names outside my subtree go; empty: 404
+  std::vector<std::string> redirect_methods;  // method names redirected (besides REGISTER)
+};
+
+// What decide() needs from a request.
+struct RequestFacts {
+  Method method = Method::kUnknown;
+  std::string_view method_name;
+  UriView target;  // the To URI of a REGISTER, the Request-URI otherwise
+  uint32_t max_forwards = 70;
+};
+
+enum class Action {
+  kContinue,  // not for the redirect plugin: the next handler (registrar, core) answers
+  kReply,     // answer `reply` now
+  kLookup,    // look `lookup_aor` up, then answer with answer_lookup(`target`, ...)
+};
+
+// What the looked-up bindings stand for: a child server on the path (one
+// contact: the next server) or a user of mine (every contact).
+enum class LookupTarget { kNextServer, kUser };
+
+struct Decision {
+  Action action = Action::kContinue;
+  Reply reply;
+  std::string lookup_aor;
+  LookupTarget target = LookupTarget::kUser;
+};
+
+Decision decide(const ServerIdentity& me, const RedirectPolicy& policy, const RequestFacts& request);
+
+// Bindings whose expires_at <= now are ignored (a store may hand back one that
+// expired a moment ago).
+Reply answer_lookup(LookupTarget target, StoreStatus status, const BindingList& bindings, int64_t now);
+
+// Throws ConfigError when a method name can't be redirected.
+void check_policy(const RedirectPolicy& policy);
+
+}  // namespace homesip::redirect

@@ -1,0 +1,237 @@
+// decide() and answer_lookup(): every answer of the redirect server, without
+// a SIP stack or a store.
+#include "redirect_rules.hpp"
+
+#include <gtest/gtest.h>
+
+#include "homesip/settings.hpp"
+
+using namespace homesip;
+using namespace homesip::redirect;
+
+namespace {
+
+const ServerIdentity kD1{"D1", "C1"};
+const RedirectPolicy kPolicy{"", {"INVITE", "MESSAGE", "SUBSCRIBE", "OPTIONS"}};
+const RedirectPolicy kWithParent{"sip:C1@192.0.2.1:5060", {"INVITE", "MESSAGE", "SUBSCRIBE", "OPTIONS"}};
+
+RequestFacts facts(Method method, std::string_view name, std::string_view user, std::string_view host,
+                   uint32_t max_forwards = 70) {
+  RequestFacts f;
+  f.method = method;
+  f.method_name = name;
+  f.target.scheme = "sip";
+  f.target.user = user;
+  f.target.host = host;
+  f.max_forwards = max_forwards;
+  return f;
+}
+RequestFacts reg(std::string_view user, std::string_view host, uint32_t mf = 70) {
+  return facts(Method::kRegister, "REGISTER", user, host, mf);
+}
+RequestFacts invite(std::string_view user, std::string_view host, uint32_t mf = 70) {
+  return facts(Method::kInvite, "INVITE", user, host, mf);
+}
+
+Binding binding(std::string contact, uint16_t q, int64_t expires_at = 2000) {
+  Binding b;
+  b.contact = std::move(contact);
+  b.q_millis = q;
+  b.expires_at = expires_at;
+  return b;
+}
+
+}  // namespace
+
+// --- REGISTER (paper STEP 2/4) -------------------------------------------
+
+TEST(Register, DirectChildGoesOnToTheRegistrar) {
+  EXPECT_EQ(decide(kD1, kPolicy, reg("H1", "C1.D1")).action, Action::kContinue);
+  EXPECT_EQ(decide(kD1, kPolicy, reg("U9", "c1.d1")).action, Action::kContinue);
+}
+
+TEST(Register, SubtreeLooksUpTheChildServer) {
+  const Decision d = decide(kD1, kPolicy, reg("U1", "C1.D1.H1"));
+  EXPECT_EQ(d.action, Action::kLookup);
+  EXPECT_EQ(d.lookup_aor, "H1@C1.D1");
+  EXPECT_EQ(d.target, LookupTarget::kNextServer);
+}
+
+TEST(Register, OutsideMySubtreeIs404) {
+  for (auto [user, host] : {std::pair{"U1", "C1.D2.H1"}, {"D2", "C1"}, {"D1", "C1"}, {"U1", "127.0.0.1"}}) {
+    const Decision d = decide(kD1, kPolicy, reg(user, host));
+    EXPECT_EQ(d.action, Action::kReply) << user << "@" << host;
+    EXPECT_EQ(d.reply.status, 404) << user << "@" << host;
+  }
+}
+
+TEST(Register, ParentContactDoesNotApplyToRegister) {
+  EXPECT_EQ(decide(kD1, kWithParent, reg("U1", "C1.D2.H1")).reply.status, 404);
+}
+
+TEST(Register, InvalidNameIs400) {
+  const Decision d = decide(kD1, kPolicy, reg("U 1", "C1.D1.H1"));
+  EXPECT_EQ(d.action, Action::kReply);
+  EXPECT_EQ(d.reply.status, 400);
+}
+
+TEST(Register, NoUserOrForeignSchemeIsLeftToTheRegistrar) {
+  EXPECT_EQ(decide(kD1, kPolicy, reg("", "C1.D1.H1")).action, Action::kContinue);
+  RequestFacts tel = reg("U1", "C1.D1.H1");
+  tel.target.scheme = "tel";
+  EXPECT_EQ(decide(kD1, kPolicy, tel).action, Action::kContinue);
+}
+
+TEST(Register, NoHopsLeftIs483OnlyWhenRedirecting) {
+  EXPECT_EQ(decide(kD1, kPolicy, reg("U1", "C1.D1.H1", 0)).reply.status, 483);
+  EXPECT_EQ(decide(kD1, kPolicy, reg("H1", "C1.D1", 0)).action, Action::kContinue);
+}
+
+TEST(Register, RegisterIsJudgedEvenWhenNotInRedirectMethods) {
+  const RedirectPolicy only_invite{"", {"INVITE"}};
+  EXPECT_EQ(decide(kD1, only_invite, reg("U1", "C1.D1.H1")).action, Action::kLookup);
+}
+
+// --- INVITE, MESSAGE, SUBSCRIBE, OPTIONS ---------------------------------
+
+TEST(Call, DirectChildLooksUpTheUser) {
+  const Decision d = decide(kD1, kPolicy, invite("U9", "C1.D1"));
+  EXPECT_EQ(d.action, Action::kLookup);
+  EXPECT_EQ(d.lookup_aor, "U9@C1.D1");
+  EXPECT_EQ(d.target, LookupTarget::kUser);
+}
+
+TEST(Call, SubtreeLooksUpTheNextServer) {
+  for (auto [method, name] : {std::pair{Method::kInvite, "INVITE"}, {Method::kMessage, "MESSAGE"},
+                              {Method::kSubscribe, "SUBSCRIBE"}, {Method::kOptions, "OPTIONS"}}) {
+    const Decision d = decide(kD1, kPolicy, facts(method, name, "U1", "C1.D1.H1"));
+    EXPECT_EQ(d.action, Action::kLookup) << name;
+    EXPECT_EQ(d.lookup_aor, "H1@C1.D1") << name;
+    EXPECT_EQ(d.target, LookupTarget::kNextServer) << name;
+  }
+}
+
+TEST(Call, NotMineWithoutParentIs404) {
+  const Decision d = decide(kD1, kPolicy, invite("U1", "C1.D2.H1"));
+  EXPECT_EQ(d.action, Action::kReply);
+  EXPECT_EQ(d.reply.status, 404);
+}
+
+TEST(Call, NotMineGoesUpToTheParent) {
+  const Decision d = decide(kD1, kWithParent, invite("U1", "C1.D2.H1"));
+  ASSERT_EQ(d.action, Action::kReply);
+  EXPECT_EQ(d.reply.status, 302);
+  ASSERT_EQ(d.reply.contacts.size(), 1u);
+  EXPECT_EQ(d.reply.contacts[0].uri, "sip:C1@192.0.2.1:5060");
+}
+
+TEST(Call, InvalidNameIs404) { EXPECT_EQ(decide(kD1, kWithParent, invite("U1", "C1..D1")).reply.status, 404); }
+
+TEST(Call, NoHopsLeftIs483) {
+  for (auto [user, host] : {std::pair{"U9", "C1.D1"}, {"U1", "C1.D1.H1"}, {"U1", "C1.D2.H1"}}) {
+    const Decision d = decide(kD1, kWithParent, invite(user, host, 0));
+    EXPECT_EQ(d.action, Action::kReply);
+    EXPECT_EQ(d.reply.status, 483) << user << "@" << host;
+  }
+  EXPECT_EQ(decide(kD1, kPolicy, invite("U1", "C1.D1.H1", 1)).action, Action::kLookup);
+}
+
+TEST(Call, TheServerItselfIsAnsweredByTheCore) {
+  EXPECT_EQ(decide(kD1, kPolicy, facts(Method::kOptions, "OPTIONS", "", "127.0.0.1")).action, Action::kContinue);
+  EXPECT_EQ(decide(kD1, kPolicy, facts(Method::kOptions, "OPTIONS", "D1", "C1")).action, Action::kContinue);
+  EXPECT_EQ(decide(kD1, kPolicy, facts(Method::kOptions, "OPTIONS", "D1", "C1", 0)).action, Action::kContinue);
+  EXPECT_EQ(decide(kD1, kPolicy, invite("", "C1.D1")).action, Action::kContinue);
+}
+
+TEST(Call, DialogAndUnlistedMethodsContinue) {
+  for (auto [method, name] : {std::pair{Method::kBye, "BYE"}, {Method::kCancel, "CANCEL"}, {Method::kAck, "ACK"},
+                              {Method::kNotify, "NOTIFY"}, {Method::kInfo, "INFO"}}) {
+    EXPECT_EQ(decide(kD1, kWithParent, facts(method, name, "U1", "C1.D1.H1")).action, Action::kContinue) << name;
+  }
+  const RedirectPolicy only_invite{"", {"INVITE"}};
+  EXPECT_EQ(decide(kD1, only_invite, facts(Method::kMessage, "MESSAGE", "U1", "C1.D1.H1")).action,
+            Action::kContinue);
+  const RedirectPolicy with_publish{"", {"PUBLISH"}};
+  EXPECT_EQ(decide(kD1, with_publish, facts(Method::kPublish, "PUBLISH", "U1", "C1.D1.H1")).action,
+            Action::kLookup);
+}
+
+TEST(Call, FamilyServerRedirectsToItsUsers) {
+  const ServerIdentity h1{"H1", "C1.D1"};
+  const Decision d = decide(h1, kPolicy, invite("U1", "C1.D1.H1"));
+  EXPECT_EQ(d.lookup_aor, "U1@C1.D1.H1");
+  EXPECT_EQ(d.target, LookupTarget::kUser);
+}
+
+// --- answers after the lookup --------------------------------------------
+
+TEST(Lookup, UserGetsAllContactsByQ) {
+  const BindingList bindings{binding("sip:u@desk", 500), binding("sip:u@phone", 900), binding("sip:u@tv", 700)};
+  const Reply r = answer_lookup(LookupTarget::kUser, StoreStatus::kOk, bindings, 1000);
+  EXPECT_EQ(r.status, 302);
+  ASSERT_EQ(r.contacts.size(), 3u);
+  EXPECT_EQ(r.contacts[0].uri, "sip:u@phone");
+  EXPECT_EQ(r.contacts[0].q_millis, 900);
+  EXPECT_EQ(r.contacts[1].uri, "sip:u@tv");
+  EXPECT_EQ(r.contacts[2].uri, "sip:u@desk");
+  EXPECT_FALSE(r.contacts[0].expires);
+}
+
+TEST(Lookup, EqualQKeepsTheStoreOrder) {
+  const BindingList bindings{binding("sip:a@x", 1000), binding("sip:b@x", 1000)};
+  const Reply r = answer_lookup(LookupTarget::kUser, StoreStatus::kOk, bindings, 1000);
+  ASSERT_EQ(r.contacts.size(), 2u);
+  EXPECT_EQ(r.contacts[0].uri, "sip:a@x");
+}
+
+TEST(Lookup, UserWithoutBindingsIs480) {
+  EXPECT_EQ(answer_lookup(LookupTarget::kUser, StoreStatus::kOk, {}, 1000).status, 480);
+  const BindingList expired{binding("sip:u@old", 1000, 1000)};
+  EXPECT_EQ(answer_lookup(LookupTarget::kUser, StoreStatus::kOk, expired, 1000).status, 480);
+}
+
+TEST(Lookup, NextServerGetsItsBestContactOnly) {
+  const BindingList bindings{binding("sip:H1@10.0.0.2", 400), binding("sip:H1@10.0.0.1", 800),
+                             binding("sip:H1@10.0.0.9", 1000, 10)};
+  const Reply r = answer_lookup(LookupTarget::kNextServer, StoreStatus::kOk, bindings, 1000);
+  EXPECT_EQ(r.status, 302);
+  ASSERT_EQ(r.contacts.size(), 1u);
+  EXPECT_EQ(r.contacts[0].uri, "sip:H1@10.0.0.1");
+  EXPECT_FALSE(r.contacts[0].q_millis);
+}
+
+TEST(Lookup, NextServerOfflineIs404) {
+  const Reply r = answer_lookup(LookupTarget::kNextServer, StoreStatus::kOk, {}, 1000);
+  EXPECT_EQ(r.status, 404);
+  EXPECT_EQ(r.reason, "Next Server Offline");
+}
+
+TEST(Lookup, StoreFailures) {
+  const Reply down = answer_lookup(LookupTarget::kUser, StoreStatus::kUnavailable, {}, 1000);
+  EXPECT_EQ(down.status, 503);
+  ASSERT_EQ(down.headers.size(), 1u);
+  EXPECT_EQ(down.headers[0].first, "Retry-After");
+  EXPECT_EQ(answer_lookup(LookupTarget::kNextServer, StoreStatus::kError, {}, 1000).status, 500);
+}
+
+// --- settings --------------------------------------------------------------
+
+TEST(Policy, DefaultsAndSipUrisAreAccepted) {
+  EXPECT_NO_THROW(check_policy(kPolicy));
+  EXPECT_NO_THROW(check_policy(kWithParent));
+  EXPECT_NO_THROW(check_policy(RedirectPolicy{"sips:C1@example.org", {}}));
+}
+
+TEST(Policy, BadSettingsAreRefused) {
+  EXPECT_THROW(check_policy(RedirectPolicy{"", {"REGISTER"}}), ConfigError);
+  EXPECT_THROW(check_policy(RedirectPolicy{"", {"ACK"}}), ConfigError);
+  EXPECT_THROW(check_policy(RedirectPolicy{"", {"CANCEL"}}), ConfigError);
+  EXPECT_THROW(check_policy(RedirectPolicy{"", {""}}), ConfigError);
+  EXPECT_THROW(check_policy(RedirectPolicy{"", {"IN VITE"}}), ConfigError);
+  try {
+    check_policy(RedirectPolicy{"C1@192.0.2.1", {}});
+    FAIL() << "expected ConfigError";
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(e.key(), "parent_contact");
+  }
+}
