@@ -153,13 +153,13 @@ bool valid_token(const std::string& s) {
 void read_server(const Reader& r, const YAML::Node& node, ServerConfig& server) {
   r.require_map("server", node);
   r.reject_unknown("server.", node,
-                   {"name", "domain", "listen", "parent", "plugin_dirs", "tls_certificates",
-                    "udp_buffer_bytes"});
+                   {"name", "domain", "listen", "parent", "contact", "register_expires", "plugin_dirs",
+                    "tls_certificates", "udp_buffer_bytes"});
   if (!node["name"]) r.fail("server.name", node, "missing (this server's name, e.g. H1)");
   server.name = r.scalar("server.name", node["name"]);
   if (!valid_token(server.name) || server.name.find('.') != std::string::npos)
     r.fail("server.name", node["name"], "must be a name like H1 (letters, digits, - and _)");
-  if (node["domain"]) {
+  if (node["domain"] && !node["domain"].IsNull()) {  // empty: the top of the tree
     server.domain = r.scalar("server.domain", node["domain"]);
     if (!server.domain.empty() && !valid_token(server.domain))
       r.fail("server.domain", node["domain"], "must be a dotted name like C1.D1");
@@ -173,7 +173,21 @@ void read_server(const Reader& r, const YAML::Node& node, ServerConfig& server) 
     }
   }
   if (server.listen.empty()) r.fail("server.listen", node["listen"], "needs at least one address");
-  if (node["parent"] && !node["parent"].IsNull()) server.parent = r.scalar("server.parent", node["parent"]);
+  if (node["parent"] && !node["parent"].IsNull()) {
+    server.parent = r.scalar("server.parent", node["parent"]);
+    if (server.parent->rfind("sip:", 0) != 0 && server.parent->rfind("sips:", 0) != 0)
+      r.fail("server.parent", node["parent"], "must be a sip: URI, e.g. sip:127.0.0.1:5110");
+  }
+  if (node["contact"]) {
+    server.contact = r.scalar("server.contact", node["contact"]);
+    if (server.contact.rfind("sip:", 0) != 0 && server.contact.rfind("sips:", 0) != 0)
+      r.fail("server.contact", node["contact"], "must be a sip: URI");
+  }
+  if (node["register_expires"]) {
+    server.register_expires = r.integer("server.register_expires", node["register_expires"]);
+    if (server.register_expires < 10 || server.register_expires > 86400)
+      r.fail("server.register_expires", node["register_expires"], "must be 10..86400 seconds");
+  }
   if (node["plugin_dirs"]) server.plugin_dirs = r.scalar_list("server.plugin_dirs", node["plugin_dirs"]);
   if (node["tls_certificates"])
     server.tls_certificates = r.scalar("server.tls_certificates", node["tls_certificates"]);
@@ -227,6 +241,13 @@ void read_plugins(const Reader& r, const YAML::Node& node, std::vector<PluginEnt
 }
 
 }  // namespace
+
+std::string ListenAddress::contact_for(const std::string& user) const {
+  const std::string h = host.find(':') != std::string::npos ? "[" + host + "]" : host;
+  const std::string hostport = h + ":" + std::to_string(port);
+  if (transport == "tls") return "sips:" + user + "@" + hostport;
+  return "sip:" + user + "@" + hostport + (transport == "tcp" ? ";transport=tcp" : "");
+}
 
 ListenAddress parse_listen_address(const std::string& text) {
   const auto colon = text.find(':');

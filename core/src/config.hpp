@@ -24,13 +24,17 @@ struct ListenAddress {
   std::string host;
   uint16_t port = 0;
   std::string text() const { return transport + ":" + host + ":" + std::to_string(port); }
+  // "sip:NAME@host:port" (with ;transport=tcp, or sips: for tls).
+  std::string contact_for(const std::string& user) const;
 };
 
 struct ServerConfig {
   std::string name;
   std::string domain;
   std::vector<ListenAddress> listen;
-  std::optional<std::string> parent;  // the parent server's URI, for servers registering upward
+  std::optional<std::string> parent;  // where upward registration starts: the top server's (or parent's) URI
+  std::string contact;                 // URI the parent reaches this server at; default: first listener
+  int64_t register_expires = 120;      // seconds asked of the parent
   std::vector<std::string> plugin_dirs;
   std::string tls_certificates;  // directory with agent.pem and cafile.pem, for tls: listeners
   int64_t udp_buffer_bytes = 4 * 1024 * 1024;

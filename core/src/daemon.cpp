@@ -14,6 +14,7 @@
 #include "event_loop.hpp"
 #include "plugin_host.hpp"
 #include "sip_server.hpp"
+#include "upstream_registration.hpp"
 
 extern "C" {
 extern su_log_t tport_log[];
@@ -129,10 +130,21 @@ int serve(const Config& config, bool check_only) {
     SipServer server(loop, config.server, log);
     ServerRegistry registry(server, *log);
     const ServerIdentity identity{config.server.name, config.server.domain};
+    std::unique_ptr<UpstreamRegistration> upstream;
     try {
       host.create(loop, identity, registry, log);
       server.start();
       host.start();
+      if (config.server.parent) {
+        UpstreamSettings up;
+        up.aor = identity.aor();
+        up.contact = config.server.contact.empty() ? config.server.listen.front().contact_for(identity.name)
+                                                   : config.server.contact;
+        up.entry = *config.server.parent;
+        up.expires = static_cast<uint32_t>(config.server.register_expires);
+        upstream = std::make_unique<UpstreamRegistration>(server.agent(), loop, up, log);
+        upstream->start();
+      }
       g_loop = &loop;
       struct sigaction sa {};
       sa.sa_handler = on_signal;
@@ -154,6 +166,11 @@ int serve(const Config& config, bool check_only) {
       code = kExitRuntime;
     }
     g_loop = nullptr;
+    if (upstream) {  // tell the parent we are leaving; give the answer a moment
+      upstream->stop();
+      loop.run_until([] { return false; }, std::chrono::milliseconds(200));
+      upstream.reset();
+    }
     // Plugins flush while the loop still turns, so deferred replies get out.
     host.stop();
     loop.run_until([&] { return server.deferred_pending() == 0; }, std::chrono::seconds(5));

@@ -37,6 +37,8 @@ class SipServer {
   void send_reply(msg_s* msg, const Reply& reply);
   void deferred_done() { --deferred_; }
   size_t deferred_pending() const { return deferred_.load(); }
+  // The agent, for the core's own outgoing requests (upstream registration).
+  nta_agent_s* agent() const { return agent_; }
 
  private:
   static int on_message(void* self, nta_agent_s* agent, msg_s* msg, sip_s* sip);

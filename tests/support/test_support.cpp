@@ -217,7 +217,11 @@ HomesipServer::~HomesipServer() {
 
 void HomesipServer::start() {
   process_ = std::make_unique<Process>(std::vector<std::string>{homesipd_path(), "--config", config_.string()}, log_);
-  if (!wait_for_sip(port_, std::chrono::seconds(10)))
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  bool up = false;
+  while (!up && process_->running() && std::chrono::steady_clock::now() < deadline)
+    up = wait_for_sip(port_, std::chrono::milliseconds(500));
+  if (!up)
     throw std::runtime_error("homesipd did not answer on port " + std::to_string(port_) + "; log:\n" +
                              read_file(log_));
 }

@@ -1,0 +1,145 @@
+// The management network on loopback (paper, Fig. 2 and 4): a province, two
+// communities and four families, each a homesipd started from config alone.
+// Servers register upward by themselves; users register through the top with
+// exactly two redirects.
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "test_support.hpp"
+
+using namespace homesip::test;
+
+namespace {
+
+std::string tier_plugins(const TempDir& dir, const std::string& name, const std::string& child_domain,
+                         const std::string& parent_contact) {
+  std::string yaml = "  - plugin: location-sqlite\n    path: " + (dir / (name + ".sqlite")).string() +
+                     "\n  - plugin: redirect\n";
+  if (!parent_contact.empty()) yaml += "    parent_contact: " + parent_contact + "\n";
+  return yaml + "  - plugin: registrar\n    domains: [" + child_domain + "]\n    min_expires: 10\n";
+}
+
+std::string raw_register(const std::string& aor, const std::string& call_id) {
+  return "REGISTER sip:" + aor.substr(aor.find('@') + 1) + " SIP/2.0\n"
+         "Via: SIP/2.0/UDP 127.0.0.1:$PORT$;branch=z9hG4bK" + call_id + "\n"
+         "Max-Forwards: 70\nFrom: <sip:" + aor + ">;tag=p\nTo: <sip:" + aor + ">\n"
+         "Call-ID: " + call_id + "\nCSeq: 1 REGISTER\nContact: <sip:probe@127.0.0.1:$PORT$>\n"
+         "Expires: 600\nContent-Length: 0\n\n";
+}
+
+// Status of a REGISTER for `aor` sent to `port`.
+int register_status(uint16_t port, const std::string& aor) {
+  static int n = 0;
+  return status_of(udp_exchange(port, raw_register(aor, "probe-" + std::to_string(++n)), std::chrono::seconds(2)));
+}
+
+bool eventually(const std::function<bool()>& check, std::chrono::seconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (check()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  return false;
+}
+
+class ManagementTree : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    province_ = make("C1", "", "C1", "");
+    const std::string top = "sip:127.0.0.1:" + std::to_string(province_->port());
+    for (const std::string d : {"D1", "D2"}) {
+      communities_.push_back(make(d, "C1", "C1." + d, top));
+      const std::string up = "sip:127.0.0.1:" + std::to_string(communities_.back()->port());
+      for (const std::string h : {"H1", "H2"}) families_.push_back(make(h, "C1." + d, "C1." + d + "." + h, top, up));
+    }
+    // Bottom up, the top last: order must not matter.
+    for (auto& f : families_) f->start();
+    for (auto& c : communities_) c->start();
+    province_->start();
+  }
+
+  std::unique_ptr<HomesipServer> make(const std::string& name, const std::string& domain,
+                                      const std::string& child_domain, const std::string& top,
+                                      const std::string& up = "") {
+    std::string server_yaml = "  register_expires: 10\n";
+    if (!top.empty()) server_yaml += "  parent: " + top + "\n";
+    return std::make_unique<HomesipServer>(
+        dir_, ServerOptions{name, domain, tier_plugins(dir_, name + domain, child_domain, up), server_yaml});
+  }
+
+  // Every family reachable: a user REGISTER at the top is redirected (302).
+  bool tree_is_up() {
+    for (const std::string aor : {"x@C1.D1.H1", "x@C1.D1.H2", "x@C1.D2.H1", "x@C1.D2.H2"})
+      if (register_status(province_->port(), aor) != 302) return false;
+    // ...and each community redirects to its online family.
+    return register_status(communities_[0]->port(), "x@C1.D1.H1") == 302 &&
+           register_status(communities_[1]->port(), "x@C1.D2.H2") == 302;
+  }
+
+  int redirect_register(const std::string& user, const std::string& domain, std::string* out = nullptr) {
+    SippRun r{"redirect_register.xml", province_->port()};
+    r.keys = {{"user", user}, {"domain", domain}};
+    return sipp(r, out);
+  }
+
+  TempDir dir_;
+  std::unique_ptr<HomesipServer> province_;
+  std::vector<std::unique_ptr<HomesipServer>> communities_;
+  std::vector<std::unique_ptr<HomesipServer>> families_;  // D1/H1, D1/H2, D2/H1, D2/H2
+};
+
+}  // namespace
+
+TEST_F(ManagementTree, ComesUpFromConfigAndTwentyUsersRegisterWithTwoRedirects) {
+  ASSERT_TRUE(eventually([&] { return tree_is_up(); }, std::chrono::seconds(30)))
+      << read_file(families_[0]->log());
+  // Servers' own registrations: direct children get 200 from their parent.
+  EXPECT_EQ(register_status(province_->port(), "D9@C1"), 200);  // a community may register at the top
+  int failures = 0;
+  for (const std::string family : {"C1.D1.H1", "C1.D1.H2", "C1.D2.H1", "C1.D2.H2"}) {
+    for (int u = 1; u <= 5; ++u) {
+      std::string out;
+      if (redirect_register("U" + std::to_string(u), family, &out) != 0) {
+        ++failures;
+        ADD_FAILURE() << "U" << u << "@" << family << ":\n" << out.substr(0, 3000);
+      }
+    }
+  }
+  EXPECT_EQ(failures, 0);
+}
+
+TEST_F(ManagementTree, OfflineFamilyGives404AndIsFoundAgainWhenBack) {
+  ASSERT_TRUE(eventually([&] { return tree_is_up(); }, std::chrono::seconds(30)));
+  families_[1]->stop();  // H2@C1.D1 leaves (it unregisters on the way out)
+  EXPECT_TRUE(eventually([&] { return register_status(communities_[0]->port(), "U1@C1.D1.H2") == 404; },
+                         std::chrono::seconds(15)));
+  EXPECT_EQ(register_status(province_->port(), "U1@C1.D1.H2"), 302);  // D1 itself is still online
+  EXPECT_NE(redirect_register("U1", "C1.D1.H2"), 0);
+  families_[1]->start();
+  EXPECT_TRUE(eventually([&] { return redirect_register("U1", "C1.D1.H2") == 0; }, std::chrono::seconds(20)));
+}
+
+TEST_F(ManagementTree, OfflineCommunityGives404AtTheTop) {
+  ASSERT_TRUE(eventually([&] { return tree_is_up(); }, std::chrono::seconds(30)));
+  communities_[1]->stop();
+  EXPECT_TRUE(eventually([&] { return register_status(province_->port(), "U1@C1.D2.H1") == 404; },
+                         std::chrono::seconds(15)));
+  EXPECT_EQ(register_status(province_->port(), "U1@C1.D1.H1"), 302);  // the other branch is unaffected
+}
+
+TEST_F(ManagementTree, RestartedCommunityIsFoundAgain) {
+  ASSERT_TRUE(eventually([&] { return tree_is_up(); }, std::chrono::seconds(30)));
+  communities_[0]->kill9();  // no goodbye: its binding at the top stays until it expires
+  communities_[0]->start();  // same store file: it still knows its families
+  EXPECT_TRUE(eventually([&] { return redirect_register("U3", "C1.D1.H1") == 0; }, std::chrono::seconds(20)));
+}
+
+TEST_F(ManagementTree, NamesOutsideTheTreeAreRefused) {
+  ASSERT_TRUE(eventually([&] { return tree_is_up(); }, std::chrono::seconds(30)));
+  EXPECT_EQ(register_status(province_->port(), "U1@C2.D1.H1"), 404);   // another province
+  EXPECT_EQ(register_status(communities_[0]->port(), "U1@C1.D2.H1"), 404);  // a sibling's family
+  EXPECT_EQ(register_status(province_->port(), "U.1@C1.D1.H1"), 400);  // not a valid name
+  // A user cannot register at a community: its REGISTER names a family below.
+  EXPECT_EQ(register_status(families_[0]->port(), "U1@C1.D1.H2"), 404);
+}
