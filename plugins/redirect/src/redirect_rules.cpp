@@ -83,12 +83,48 @@ Decision decide(const ServerIdentity& me, const RedirectPolicy& policy, const Re
   return decide_call(me, policy, request);
 }
 
+namespace {
+
+bool is_ip_literal(std::string_view host) {
+  if (host.empty()) return false;
+  if (host.front() == '[') return true;
+  return std::all_of(host.begin(), host.end(), [](char c) { return (c >= '0' && c <= '9') || c == '.'; });
+}
+
+}  // namespace
+
+std::string reachable_contact(const Binding& binding) {
+  const std::string& contact = binding.contact;
+  const auto colon = binding.source.find(':');
+  const auto last = binding.source.rfind(':');
+  const auto scheme_end = contact.find(':');
+  if (colon == std::string::npos || last == colon || scheme_end == std::string::npos) return contact;
+  const std::string transport = binding.source.substr(0, colon);
+  const std::string source_ip = binding.source.substr(colon + 1, last - colon - 1);
+  const std::string source_port = binding.source.substr(last + 1);
+  // sip:user@host:port;params -> host
+  const auto at = contact.find('@', scheme_end);
+  const size_t host_start = at == std::string::npos ? scheme_end + 1 : at + 1;
+  size_t host_end = contact.find_first_of(";?>", host_start);
+  if (host_end == std::string::npos) host_end = contact.size();
+  std::string_view hostport(contact.data() + host_start, host_end - host_start);
+  if (hostport.empty()) return contact;
+  std::string_view host = hostport.front() == '[' ? hostport.substr(0, hostport.find(']') + 1)
+                                                   : hostport.substr(0, hostport.find(':'));
+  if (!is_ip_literal(host) || host == source_ip) return contact;
+  std::string rewritten = contact.substr(0, host_start) + source_ip + ":" + source_port;
+  if (transport != "udp" && contact.find(";transport=", host_end) == std::string::npos)
+    rewritten += ";transport=" + transport;
+  rewritten += contact.substr(host_end);
+  return rewritten;
+}
+
 Reply answer_lookup(LookupTarget target, StoreStatus status, const BindingList& bindings, int64_t now) {
   if (status != StoreStatus::kOk) return store_failure(status);
   Reply moved(302, "Moved Temporarily");
   for (const Binding& b : bindings) {
     if (b.expires_at <= now) continue;
-    moved.contacts.push_back(ReplyContact{b.contact, {}, b.q_millis});
+    moved.contacts.push_back(ReplyContact{reachable_contact(b), {}, b.q_millis});
   }
   // The store lists highest q first; keep that order but be sure of it, since
   // the client tries contacts in order.

@@ -54,6 +54,13 @@ Decision decide(const ServerIdentity& me, const RedirectPolicy& policy, const Re
 // expired a moment ago).
 Reply answer_lookup(LookupTarget target, StoreStatus status, const BindingList& bindings, int64_t now);
 
+// Where a terminal can really be reached. A terminal behind NAT registers a
+// Contact with its private address; the registrar also kept the address the
+// REGISTER came from ("udp:203.0.113.5:40312"). When the Contact's host is an
+// IP literal other than that source IP, the source is what works from
+// outside, so the 302 points there (keeping the user part and the transport).
+std::string reachable_contact(const Binding& binding);
+
 // Throws ConfigError when a method name can't be redirected.
 void check_policy(const RedirectPolicy& policy);
 

@@ -235,3 +235,37 @@ TEST(Policy, BadSettingsAreRefused) {
     EXPECT_EQ(e.key(), "parent_contact");
   }
 }
+
+// Terminals behind NAT: the 302 points where the REGISTER came from.
+TEST(ReachableContact, PrivateContactBehindNatIsReplacedBySource) {
+  Binding b;
+  b.contact = "sip:U1@192.168.1.20:5060";
+  b.source = "udp:203.0.113.5:40312";
+  EXPECT_EQ(reachable_contact(b), "sip:U1@203.0.113.5:40312");
+  b.contact = "sip:U1@192.168.1.20:5060;ob";
+  b.source = "tcp:203.0.113.5:40999";
+  EXPECT_EQ(reachable_contact(b), "sip:U1@203.0.113.5:40999;transport=tcp;ob");
+}
+
+TEST(ReachableContact, ContactMatchingSourceOrNamedHostIsKept) {
+  Binding b;
+  b.contact = "sip:U1@203.0.113.5:5060";
+  b.source = "udp:203.0.113.5:5060";
+  EXPECT_EQ(reachable_contact(b), b.contact);
+  b.contact = "sip:U1@phone.example.org";
+  b.source = "udp:203.0.113.5:5060";
+  EXPECT_EQ(reachable_contact(b), b.contact);
+  b.source = "";  // bindings from before sources were recorded
+  b.contact = "sip:U1@10.0.0.1";
+  EXPECT_EQ(reachable_contact(b), b.contact);
+}
+
+TEST(ReachableContact, RedirectUsesIt) {
+  Binding b;
+  b.contact = "sip:U1@10.0.0.7:5060";
+  b.source = "udp:198.51.100.9:1024";
+  b.expires_at = 2000;
+  const Reply r = answer_lookup(LookupTarget::kUser, StoreStatus::kOk, {b}, 1000);
+  ASSERT_EQ(r.contacts.size(), 1u);
+  EXPECT_EQ(r.contacts[0].uri, "sip:U1@198.51.100.9:1024");
+}
