@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# The management tree across separate hosts: one network namespace per server
+# and one for the terminal, joined by veth pairs to a bridge in a namespace of
+# its own, addresses 10.231.0.0/24 that exist only inside these namespaces.
+# Nothing here uses loopback, so the tree must work on real addresses.
+# Needs root (ip netns); skipped with exit 77 otherwise.
+set -euo pipefail
+HOMESIPD=$1; PLUGINS=$2; EXAMPLES=$3; SCENARIOS=$4
+if [ "$(id -u)" -ne 0 ] || ! command -v ip >/dev/null; then echo "SKIP: needs root and iproute2"; exit 77; fi
+
+tag=hs$$
+work=$(mktemp -d /tmp/homesip-netns-XXXXXX)
+hosts=(c1 d1 h1 u1)
+declare -A addr=([c1]=10.231.0.11 [d1]=10.231.0.12 [h1]=10.231.0.13 [u1]=10.231.0.21)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  for h in "${hosts[@]}"; do ip netns del "$tag-$h" 2>/dev/null || true; done
+  ip netns del "$tag-br" 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+ip netns add "$tag-br"
+ip -n "$tag-br" link add br0 type bridge
+ip -n "$tag-br" link set br0 up
+for h in "${hosts[@]}"; do
+  ns=$tag-$h
+  ip netns add "$ns"
+  ip link add "v$tag$h" type veth peer name "p$tag$h"
+  ip link set "v$tag$h" netns "$ns"
+  ip link set "p$tag$h" netns "$tag-br"
+  ip -n "$tag-br" link set "p$tag$h" master br0 up
+  ip -n "$ns" link set "v$tag$h" name eth0
+  ip -n "$ns" addr add "${addr[$h]}/24" dev eth0
+  ip -n "$ns" link set eth0 up
+  ip -n "$ns" link set lo up
+done
+
+serve() {  # host config --set...
+  local h=$1 config=$2; shift 2
+  ip netns exec "$tag-$h" "$HOMESIPD" --config "$config" --set "server.plugin_dirs=[$PLUGINS]" \
+    --set "server.listen=[udp:${addr[$h]}:5060]" --set "plugins.location-sqlite.path=$work/$h.sqlite" \
+    --set server.register_expires=30 "$@" >"$work/$h.log" 2>&1 &
+  pids+=($!)
+}
+top=sip:${addr[c1]}:5060
+serve h1 "$EXAMPLES/family.yaml" --set "server.parent=$top" --set "plugins.redirect.parent_contact=sip:${addr[d1]}:5060"
+serve d1 "$EXAMPLES/community.yaml" --set "server.parent=$top" --set "plugins.redirect.parent_contact=$top"
+serve c1 "$EXAMPLES/province.yaml"
+
+for _ in $(seq 100); do grep -q "registered H1@C1.D1 with" "$work/h1.log" && break; sleep 0.2; done
+if ! grep -q "registered H1@C1.D1 with sip:D1@${addr[d1]}:5060" "$work/h1.log"; then
+  echo "H1 did not register through C1 to D1:"; cat "$work/h1.log" "$work/d1.log" "$work/c1.log"; exit 1
+fi
+
+# The terminal, on its own host, registers through the top with two redirects.
+if ! ip netns exec "$tag-u1" sipp "${addr[c1]}:5060" -sf "$SCENARIOS/redirect_register.xml" -key user U1 \
+    -key domain C1.D1.H1 -m 1 -nostdin -timeout 15s -timeout_error -i "${addr[u1]}" -p 5070 \
+    -trace_msg -message_file "$work/u1.msg" >"$work/sipp.out" 2>&1; then
+  echo "U1 redirect registration failed:"; cat "$work/sipp.out" "$work/u1.msg" 2>/dev/null | tail -60; exit 1
+fi
+grep -q "Contact: <sip:D1@${addr[d1]}:5060>" "$work/u1.msg" || { echo "first 302 did not name D1"; exit 1; }
+grep -q "Contact: <sip:H1@${addr[h1]}:5060>" "$work/u1.msg" || { echo "second 302 did not name H1"; exit 1; }
+sqlite3 "$work/h1.sqlite" "SELECT contact, source FROM bindings WHERE aor='U1@C1.D1.H1'" | grep -q "${addr[u1]}" \
+  || { echo "H1 holds no binding for U1 from ${addr[u1]}"; exit 1; }
+echo "netns tree: H1 registered via C1 -> D1; U1 registered via C1 -> D1 -> H1 across 4 hosts"
