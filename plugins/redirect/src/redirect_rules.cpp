@@ -1,6 +1,7 @@
 #include "redirect_rules.hpp"
 
 #include <algorithm>
+#include <cstdio>
 
 #include "homesip/settings.hpp"
 
@@ -85,10 +86,14 @@ Decision decide(const ServerIdentity& me, const RedirectPolicy& policy, const Re
 
 namespace {
 
-bool is_ip_literal(std::string_view host) {
-  if (host.empty()) return false;
-  if (host.front() == '[') return true;
-  return std::all_of(host.begin(), host.end(), [](char c) { return (c >= '0' && c <= '9') || c == '.'; });
+// RFC 1918 and RFC 6598 (carrier-grade NAT) IPv4 addresses: a Contact there
+// cannot be reached from outside the terminal's own network.
+bool is_private_ipv4(std::string_view host) {
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  char tail = 0;
+  const std::string text(host);
+  if (std::sscanf(text.c_str(), "%u.%u.%u.%u%c", &a, &b, &c, &d, &tail) != 4) return false;
+  return a == 10 || (a == 172 && b >= 16 && b <= 31) || (a == 192 && b == 168) || (a == 100 && b >= 64 && b <= 127);
 }
 
 }  // namespace
@@ -111,7 +116,7 @@ std::string reachable_contact(const Binding& binding) {
   if (hostport.empty()) return contact;
   std::string_view host = hostport.front() == '[' ? hostport.substr(0, hostport.find(']') + 1)
                                                    : hostport.substr(0, hostport.find(':'));
-  if (!is_ip_literal(host) || host == source_ip) return contact;
+  if (!is_private_ipv4(host) || host == source_ip) return contact;
   std::string rewritten = contact.substr(0, host_start) + source_ip + ":" + source_port;
   if (transport != "udp" && contact.find(";transport=", host_end) == std::string::npos)
     rewritten += ";transport=" + transport;

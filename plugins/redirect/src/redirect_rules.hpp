@@ -56,9 +56,10 @@ Reply answer_lookup(LookupTarget target, StoreStatus status, const BindingList& 
 
 // Where a terminal can really be reached. A terminal behind NAT registers a
 // Contact with its private address; the registrar also kept the address the
-// REGISTER came from ("udp:203.0.113.5:40312"). When the Contact's host is an
-// IP literal other than that source IP, the source is what works from
-// outside, so the 302 points there (keeping the user part and the transport).
+// REGISTER came from ("udp:203.0.113.5:40312"). When the Contact's host is a
+// private address (RFC 1918, RFC 6598) other than that source IP, the source
+// is what works from outside, so the 302 points there (keeping the user part
+// and the transport). Public and named Contacts are left as registered.
 std::string reachable_contact(const Binding& binding);
 
 // Throws ConfigError when a method name can't be redirected.

@@ -255,6 +255,10 @@ TEST(ReachableContact, ContactMatchingSourceOrNamedHostIsKept) {
   b.contact = "sip:U1@phone.example.org";
   b.source = "udp:203.0.113.5:5060";
   EXPECT_EQ(reachable_contact(b), b.contact);
+  b.contact = "sip:U1@198.51.100.7:5060";  // public: registered on someone's behalf, trusted as is
+  EXPECT_EQ(reachable_contact(b), b.contact);
+  b.contact = "sip:U1@172.32.0.1:5060";  // just outside 172.16/12
+  EXPECT_EQ(reachable_contact(b), b.contact);
   b.source = "";  // bindings from before sources were recorded
   b.contact = "sip:U1@10.0.0.1";
   EXPECT_EQ(reachable_contact(b), b.contact);
