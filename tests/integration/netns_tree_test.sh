@@ -65,4 +65,12 @@ grep -q "Contact: <sip:D1@${addr[d1]}:5060>" "$work/u1.msg" || { echo "first 302
 grep -q "Contact: <sip:H1@${addr[h1]}:5060>" "$work/u1.msg" || { echo "second 302 did not name H1"; exit 1; }
 sqlite3 "$work/h1.sqlite" "SELECT contact, source FROM bindings WHERE aor='U1@C1.D1.H1'" | grep -q "${addr[u1]}" \
   || { echo "H1 holds no binding for U1 from ${addr[u1]}"; exit 1; }
+# Behind NAT: U2's Contact names a private address; H1's 302 must point to where
+# the REGISTER really came from (the u1 host), so a caller can reach it.
+ip netns exec "$tag-u1" sipp "${addr[h1]}:5060" -sf "$SCENARIOS/nat_register.xml" -key user U2 -key domain C1.D1.H1 \
+  -m 1 -nostdin -timeout 10s -timeout_error -i "${addr[u1]}" -p 5072 >"$work/nat.out" 2>&1 \
+  || { echo "NAT registration failed"; cat "$work/nat.out"; exit 1; }
+ip netns exec "$tag-c1" sipp "${addr[h1]}:5060" -sf "$SCENARIOS/nat_invite.xml" -key user U2 -key domain C1.D1.H1 \
+  -m 1 -nostdin -timeout 10s -timeout_error -i "${addr[c1]}" -p 5074 >"$work/nat-invite.out" 2>&1 \
+  || { echo "302 for the NATed callee does not point to its source address"; cat "$work/nat-invite.out" | head -40; exit 1; }
 echo "netns tree: H1 registered via C1 -> D1; U1 registered via C1 -> D1 -> H1 across 4 hosts"
