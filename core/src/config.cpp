@@ -41,8 +41,7 @@ using OverrideOrigins = std::map<std::string, std::string>;
 void apply_override(YAML::Node root, const std::string& text, OverrideOrigins& origins) {
   const auto eq = text.find('=');
   const std::string origin = "--set " + text;
-  if (eq == std::string::npos || eq == 0)
-    throw ConfigFileError(origin + ": expected key.path=value");
+  if (eq == std::string::npos || eq == 0) throw ConfigFileError(origin + ": expected key.path=value");
   const auto parts = split_path(text.substr(0, eq));
   if (std::any_of(parts.begin(), parts.end(), [](const auto& p) { return p.empty(); }))
     throw ConfigFileError(origin + ": empty key segment");
@@ -123,8 +122,7 @@ class Reader {
 
   int64_t integer(const std::string& key, const YAML::Node& node) const {
     int64_t v = 0;
-    if (!node.IsScalar() || !YAML::convert<int64_t>::decode(node, v))
-      fail(key, node, "expected an integer");
+    if (!node.IsScalar() || !YAML::convert<int64_t>::decode(node, v)) fail(key, node, "expected an integer");
     return v;
   }
 
@@ -193,7 +191,8 @@ void read_server(const Reader& r, const YAML::Node& node, ServerConfig& server) 
     server.tls_certificates = r.scalar("server.tls_certificates", node["tls_certificates"]);
   if (node["udp_buffer_bytes"]) {
     server.udp_buffer_bytes = r.integer("server.udp_buffer_bytes", node["udp_buffer_bytes"]);
-    if (server.udp_buffer_bytes < 0) r.fail("server.udp_buffer_bytes", node["udp_buffer_bytes"], "must be >= 0");
+    if (server.udp_buffer_bytes < 0)
+      r.fail("server.udp_buffer_bytes", node["udp_buffer_bytes"], "must be >= 0");
   }
   const bool wants_tls = std::any_of(server.listen.begin(), server.listen.end(),
                                      [](const auto& l) { return l.transport == "tls"; });
@@ -207,12 +206,14 @@ void read_log(const Reader& r, const YAML::Node& node, LogConfig& log) {
   if (node["level"]) {
     log.level = r.scalar("log.level", node["level"]);
     static const std::set<std::string> levels{"trace", "debug", "info", "warn", "error"};
-    if (!levels.count(log.level)) r.fail("log.level", node["level"], "must be trace, debug, info, warn or error");
+    if (!levels.count(log.level))
+      r.fail("log.level", node["level"], "must be trace, debug, info, warn or error");
   }
   if (node["sink"]) log.sink = r.scalar("log.sink", node["sink"]);
   if (node["sofia_level"]) {
     log.sofia_level = static_cast<int>(r.integer("log.sofia_level", node["sofia_level"]));
-    if (log.sofia_level < 0 || log.sofia_level > 9) r.fail("log.sofia_level", node["sofia_level"], "must be 0..9");
+    if (log.sofia_level < 0 || log.sofia_level > 9)
+      r.fail("log.sofia_level", node["sofia_level"], "must be 0..9");
   }
 }
 
@@ -259,7 +260,8 @@ ListenAddress parse_listen_address(const std::string& text) {
   if (a.transport != "udp" && a.transport != "tcp" && a.transport != "tls")
     throw std::invalid_argument("'" + text + "': transport must be udp, tcp or tls");
   a.host = text.substr(colon + 1, last - colon - 1);
-  if (a.host.size() > 2 && a.host.front() == '[' && a.host.back() == ']') a.host = a.host.substr(1, a.host.size() - 2);
+  if (a.host.size() > 2 && a.host.front() == '[' && a.host.back() == ']')
+    a.host = a.host.substr(1, a.host.size() - 2);
   if (a.host.empty()) throw std::invalid_argument("'" + text + "': empty host");
   const std::string port = text.substr(last + 1);
   unsigned value = 0;

@@ -33,15 +33,15 @@ struct ServerConfig {
   std::string domain;
   std::vector<ListenAddress> listen;
   std::optional<std::string> parent;  // where upward registration starts: the top server's (or parent's) URI
-  std::string contact;                 // URI the parent reaches this server at; default: first listener
-  int64_t register_expires = 120;      // seconds asked of the parent
+  std::string contact;                // URI the parent reaches this server at; default: first listener
+  int64_t register_expires = 120;     // seconds asked of the parent
   std::vector<std::string> plugin_dirs;
   std::string tls_certificates;  // directory with agent.pem and cafile.pem, for tls: listeners
   int64_t udp_buffer_bytes = 4 * 1024 * 1024;
 };
 
 struct LogConfig {
-  std::string level = "info";  // trace, debug, info, warn, error
+  std::string level = "info";   // trace, debug, info, warn, error
   std::string sink = "stderr";  // stderr, or a file path
   int sofia_level = 0;          // sofia-sip's own debug level, 0..9
 };

@@ -75,8 +75,8 @@ class ServerRegistry final : public CapabilityRegistry {
   void add_request_handler(RequestHandler& handler) override { server_.add_handler(handler); }
   void provide_location_store(LocationStore& store, const std::string& plugin) override {
     if (store_)
-      throw std::runtime_error("plugin '" + plugin + "' offers a location store, but plugin '" + store_plugin_ +
-                               "' already did: load only one location store");
+      throw std::runtime_error("plugin '" + plugin + "' offers a location store, but plugin '" +
+                               store_plugin_ + "' already did: load only one location store");
     store_ = &store;
     store_plugin_ = plugin;
     log_.info("location store: {}", plugin);
@@ -193,13 +193,20 @@ CommandLine parse_command_line(int argc, char** argv) {
       if (i + 1 >= argc) throw std::invalid_argument(arg + " needs a value\n" + kUsage);
       return argv[++i];
     };
-    if (arg == "--config" || arg == "-c") cmd.config_file = next();
-    else if (arg == "--set") cmd.overrides.push_back(next());
-    else if (arg.rfind("--set=", 0) == 0) cmd.overrides.push_back(arg.substr(6));
-    else if (arg == "--check-config") cmd.check_only = true;
-    else if (arg == "--describe-plugin") cmd.describe_plugin = next();
-    else if (arg == "--help" || arg == "-h") throw std::invalid_argument(kUsage);
-    else throw std::invalid_argument("unknown argument '" + arg + "'\n" + kUsage);
+    if (arg == "--config" || arg == "-c")
+      cmd.config_file = next();
+    else if (arg == "--set")
+      cmd.overrides.push_back(next());
+    else if (arg.rfind("--set=", 0) == 0)
+      cmd.overrides.push_back(arg.substr(6));
+    else if (arg == "--check-config")
+      cmd.check_only = true;
+    else if (arg == "--describe-plugin")
+      cmd.describe_plugin = next();
+    else if (arg == "--help" || arg == "-h")
+      throw std::invalid_argument(kUsage);
+    else
+      throw std::invalid_argument("unknown argument '" + arg + "'\n" + kUsage);
   }
   if (cmd.config_file.empty() && cmd.describe_plugin.empty())
     throw std::invalid_argument(std::string("--config is required\n") + kUsage);

@@ -16,8 +16,9 @@ class SofiaTimer final : public Timer {
       : tick_(std::move(tick)) {
     timer_ = su_timer_create(su_root_task(root), static_cast<su_duration_t>(interval.count()));
     if (!timer_) throw std::runtime_error("su_timer_create failed");
-    const int rc = repeat ? su_timer_set_for_ever(timer_, &SofiaTimer::fire, reinterpret_cast<su_timer_arg_t*>(this))
-                          : su_timer_set(timer_, &SofiaTimer::fire, reinterpret_cast<su_timer_arg_t*>(this));
+    const int rc =
+        repeat ? su_timer_set_for_ever(timer_, &SofiaTimer::fire, reinterpret_cast<su_timer_arg_t*>(this))
+               : su_timer_set(timer_, &SofiaTimer::fire, reinterpret_cast<su_timer_arg_t*>(this));
     if (rc != 0) {
       su_timer_destroy(timer_);
       throw std::runtime_error("su_timer_set failed");

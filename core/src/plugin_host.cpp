@@ -19,11 +19,15 @@ class SettingsImpl final : public Settings {
     std::string where;
   };
 
-  std::string get_string(std::string_view key) const override { return scalar(key, {SettingType::kString, SettingType::kPath}); }
+  std::string get_string(std::string_view key) const override {
+    return scalar(key, {SettingType::kString, SettingType::kPath});
+  }
   int64_t get_int(std::string_view key) const override {
     return std::stoll(scalar(key, {SettingType::kInteger}));
   }
-  bool get_bool(std::string_view key) const override { return scalar(key, {SettingType::kBoolean}) == "true"; }
+  bool get_bool(std::string_view key) const override {
+    return scalar(key, {SettingType::kBoolean}) == "true";
+  }
   std::vector<std::string> get_string_list(std::string_view key) const override {
     return value(key, {SettingType::kStringList}).items;
   }
@@ -35,7 +39,8 @@ class SettingsImpl final : public Settings {
  private:
   const Value& value(std::string_view key, std::initializer_list<SettingType> types) const {
     auto it = values.find(key);
-    if (it == values.end()) throw ConfigError(std::string(key), "setting '" + std::string(key) + "' is not declared");
+    if (it == values.end())
+      throw ConfigError(std::string(key), "setting '" + std::string(key) + "' is not declared");
     if (types.size() && std::find(types.begin(), types.end(), it->second.first) == types.end())
       throw ConfigError(std::string(key), "setting '" + std::string(key) + "' read with the wrong type");
     return it->second.second;
@@ -52,16 +57,23 @@ class PluginLogger final : public Logger {
  public:
   explicit PluginLogger(std::shared_ptr<spdlog::logger> log) : log_(std::move(log)) {}
   bool enabled(LogLevel level) const override { return log_->should_log(to_spdlog(level)); }
-  void write(LogLevel level, std::string_view message) override { log_->log(to_spdlog(level), "{}", message); }
+  void write(LogLevel level, std::string_view message) override {
+    log_->log(to_spdlog(level), "{}", message);
+  }
 
  private:
   static spdlog::level::level_enum to_spdlog(LogLevel l) {
     switch (l) {
-      case LogLevel::kTrace: return spdlog::level::trace;
-      case LogLevel::kDebug: return spdlog::level::debug;
-      case LogLevel::kInfo: return spdlog::level::info;
-      case LogLevel::kWarn: return spdlog::level::warn;
-      default: return spdlog::level::err;
+      case LogLevel::kTrace:
+        return spdlog::level::trace;
+      case LogLevel::kDebug:
+        return spdlog::level::debug;
+      case LogLevel::kInfo:
+        return spdlog::level::info;
+      case LogLevel::kWarn:
+        return spdlog::level::warn;
+      default:
+        return spdlog::level::err;
     }
   }
   std::shared_ptr<spdlog::logger> log_;
@@ -69,11 +81,16 @@ class PluginLogger final : public Logger {
 
 const char* type_name(SettingType t) {
   switch (t) {
-    case SettingType::kString: return "a string";
-    case SettingType::kInteger: return "an integer";
-    case SettingType::kBoolean: return "true or false";
-    case SettingType::kStringList: return "a list of strings";
-    case SettingType::kPath: return "a path";
+    case SettingType::kString:
+      return "a string";
+    case SettingType::kInteger:
+      return "an integer";
+    case SettingType::kBoolean:
+      return "true or false";
+    case SettingType::kStringList:
+      return "a list of strings";
+    case SettingType::kPath:
+      return "a path";
   }
   return "?";
 }
@@ -141,7 +158,8 @@ std::unique_ptr<SettingsImpl> validate_settings(const PluginDescriptor& d, const
       std::string known;
       for (const auto& [k, s] : declared) known += (known.empty() ? "" : ", ") + k;
       fail(origin(key, kv.first), key,
-           "unknown key for plugin '" + entry.name + "'" + (known.empty() ? " (it takes no settings)" : " (known: " + known + ")"));
+           "unknown key for plugin '" + entry.name + "'" +
+               (known.empty() ? " (it takes no settings)" : " (known: " + known + ")"));
     }
     SettingsImpl::Value value;
     value.explicitly_set = true;
@@ -155,8 +173,9 @@ std::unique_ptr<SettingsImpl> validate_settings(const PluginDescriptor& d, const
     if (!spec->default_value) fail(entry.where, key, std::string("missing (") + spec->help + ")");
     SettingsImpl::Value value;
     value.where = entry.where + ": " + entry.key + "." + key + " (default)";
-    const YAML::Node parsed = spec->type == SettingType::kStringList ? YAML::Load(spec->default_value)
-                                                                     : YAML::Node(std::string(spec->default_value));
+    const YAML::Node parsed = spec->type == SettingType::kStringList
+                                  ? YAML::Load(spec->default_value)
+                                  : YAML::Node(std::string(spec->default_value));
     if (spec->type == SettingType::kStringList && parsed.IsNull()) {
       // An empty default list.
     } else if (auto problem = convert(parsed, spec->type, value.items); !problem.empty()) {
@@ -173,14 +192,20 @@ class PluginContextImpl final : public PluginContext {
  public:
   PluginContextImpl(const Settings& settings, std::shared_ptr<spdlog::logger> log, EventLoop& loop,
                     const ServerIdentity& identity, CapabilityRegistry& registry, std::string plugin)
-      : settings_(settings), logger_(std::move(log)), loop_(loop), identity_(identity), registry_(registry),
+      : settings_(settings),
+        logger_(std::move(log)),
+        loop_(loop),
+        identity_(identity),
+        registry_(registry),
         plugin_(std::move(plugin)) {}
   const Settings& settings() const override { return settings_; }
   Logger& logger() override { return logger_; }
   EventLoop& loop() override { return loop_; }
   const ServerIdentity& identity() const override { return identity_; }
   void add_request_handler(RequestHandler& handler) override { registry_.add_request_handler(handler); }
-  void provide_location_store(LocationStore& store) override { registry_.provide_location_store(store, plugin_); }
+  void provide_location_store(LocationStore& store) override {
+    registry_.provide_location_store(store, plugin_);
+  }
   LocationStore* location_store() override { return registry_.location_store(); }
 
  private:
@@ -215,15 +240,18 @@ void check_descriptor(const PluginDescriptor& d, const std::string& name, const 
                       ", newer than this homesipd's SDK " + ours + ": upgrade homesipd");
   if (!d.toolchain || std::string(d.toolchain) != HOMESIP_SDK_TOOLCHAIN)
     throw PluginError("plugin '" + name + "' (" + path + ") was built with toolchain '" +
-                      (d.toolchain ? d.toolchain : "?") + "', homesipd with '" HOMESIP_SDK_TOOLCHAIN
+                      (d.toolchain ? d.toolchain : "?") +
+                      "', homesipd with '" HOMESIP_SDK_TOOLCHAIN
                       "': rebuild it with the same compiler and C++ ABI");
   if (!d.name || name != d.name)
-    throw PluginError("plugin file " + path + " calls itself '" + (d.name ? d.name : "") + "', not '" + name + "'");
+    throw PluginError("plugin file " + path + " calls itself '" + (d.name ? d.name : "") + "', not '" + name +
+                      "'");
   if (!d.create) throw PluginError("plugin '" + name + "' (" + path + ") has no factory");
 }
 
 PluginHost::PluginHost(std::vector<std::string> search_dirs, std::string config_file)
-    : dirs_(search_dirs.empty() ? default_dirs() : std::move(search_dirs)), config_file_(std::move(config_file)) {}
+    : dirs_(search_dirs.empty() ? default_dirs() : std::move(search_dirs)),
+      config_file_(std::move(config_file)) {}
 
 PluginHost::~PluginHost() { destroy(); }
 
@@ -231,7 +259,8 @@ std::vector<std::string> PluginHost::default_dirs() {
   std::vector<std::string> dirs;
   boost::system::error_code ec;
   const auto exe = boost::dll::program_location(ec);
-  if (!ec) dirs.push_back((fs::path(exe.string()).parent_path().parent_path() / "lib/homesip/plugins").string());
+  if (!ec)
+    dirs.push_back((fs::path(exe.string()).parent_path().parent_path() / "lib/homesip/plugins").string());
   dirs.push_back(HOMESIP_PLUGIN_INSTALL_DIR);
   return dirs;
 }
@@ -260,7 +289,8 @@ void PluginHost::load(const std::vector<PluginEntry>& entries) {
       p.library = std::make_shared<boost::dll::shared_library>(
           p.path, boost::dll::load_mode::rtld_lazy | boost::dll::load_mode::rtld_local);
     } catch (const std::exception& e) {
-      throw PluginError(where + ": plugin '" + entry.name + "' (" + p.path + ") cannot be loaded: " + e.what());
+      throw PluginError(where + ": plugin '" + entry.name + "' (" + p.path +
+                        ") cannot be loaded: " + e.what());
     }
     if (!p.library->has(kPluginEntrySymbol))
       throw PluginError(where + ": " + p.path + " is not a homesip plugin (it exports no " +

@@ -60,7 +60,7 @@ class PluginHost {
   void create(EventLoop& loop, const ServerIdentity& identity, CapabilityRegistry& registry,
               const std::shared_ptr<spdlog::logger>& base_logger);
   void start();
-  void stop();  // reverse order; idempotent
+  void stop();     // reverse order; idempotent
   void destroy();  // reverse order: objects first, then libraries
 
   const std::vector<LoadedPlugin>& plugins() const { return plugins_; }

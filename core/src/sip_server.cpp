@@ -22,8 +22,8 @@
 namespace homesip::core {
 namespace {
 
-constexpr const char* kServerHeader = "homesip/" HOMESIP_SDK_STR(HOMESIP_SDK_VERSION_MAJOR) "." HOMESIP_SDK_STR(
-    HOMESIP_SDK_VERSION_MINOR);
+constexpr const char* kServerHeader =
+    "homesip/" HOMESIP_SDK_STR(HOMESIP_SDK_VERSION_MAJOR) "." HOMESIP_SDK_STR(HOMESIP_SDK_VERSION_MINOR);
 
 std::string_view sv(const char* s) { return s ? std::string_view(s) : std::string_view(); }
 
@@ -78,21 +78,36 @@ std::string url_text(const url_t* url) {
 
 Method method_of(sip_method_t m) {
   switch (m) {
-    case sip_method_invite: return Method::kInvite;
-    case sip_method_ack: return Method::kAck;
-    case sip_method_bye: return Method::kBye;
-    case sip_method_cancel: return Method::kCancel;
-    case sip_method_register: return Method::kRegister;
-    case sip_method_options: return Method::kOptions;
-    case sip_method_message: return Method::kMessage;
-    case sip_method_subscribe: return Method::kSubscribe;
-    case sip_method_notify: return Method::kNotify;
-    case sip_method_publish: return Method::kPublish;
-    case sip_method_info: return Method::kInfo;
-    case sip_method_refer: return Method::kRefer;
-    case sip_method_update: return Method::kUpdate;
-    case sip_method_prack: return Method::kPrack;
-    default: return Method::kUnknown;
+    case sip_method_invite:
+      return Method::kInvite;
+    case sip_method_ack:
+      return Method::kAck;
+    case sip_method_bye:
+      return Method::kBye;
+    case sip_method_cancel:
+      return Method::kCancel;
+    case sip_method_register:
+      return Method::kRegister;
+    case sip_method_options:
+      return Method::kOptions;
+    case sip_method_message:
+      return Method::kMessage;
+    case sip_method_subscribe:
+      return Method::kSubscribe;
+    case sip_method_notify:
+      return Method::kNotify;
+    case sip_method_publish:
+      return Method::kPublish;
+    case sip_method_info:
+      return Method::kInfo;
+    case sip_method_refer:
+      return Method::kRefer;
+    case sip_method_update:
+      return Method::kUpdate;
+    case sip_method_prack:
+      return Method::kPrack;
+    default:
+      return Method::kUnknown;
   }
 }
 
@@ -118,7 +133,9 @@ class SofiaRequest final : public SipRequest {
   UriView request_uri() const override { return view_of(sip_->sip_request->rq_url); }
   UriView from_uri() const override { return view_of(sip_->sip_from ? sip_->sip_from->a_url : nullptr); }
   UriView to_uri() const override { return view_of(sip_->sip_to ? sip_->sip_to->a_url : nullptr); }
-  std::string_view call_id() const override { return sv(sip_->sip_call_id ? sip_->sip_call_id->i_id : nullptr); }
+  std::string_view call_id() const override {
+    return sv(sip_->sip_call_id ? sip_->sip_call_id->i_id : nullptr);
+  }
   uint32_t cseq() const override { return sip_->sip_cseq ? sip_->sip_cseq->cs_seq : 0; }
   std::optional<uint32_t> expires_header() const override {
     if (!sip_->sip_expires || expires_header_invalid()) return std::nullopt;
@@ -168,8 +185,10 @@ class SofiaRequest final : public SipRequest {
     src.transport = "udp";
     if (sip_->sip_via && sip_->sip_via->v_protocol) {
       const char* p = sip_->sip_via->v_protocol;
-      if (su_casematch(p, sip_transport_tcp)) src.transport = "tcp";
-      else if (su_casematch(p, sip_transport_tls)) src.transport = "tls";
+      if (su_casematch(p, sip_transport_tcp))
+        src.transport = "tcp";
+      else if (su_casematch(p, sip_transport_tls))
+        src.transport = "tls";
     }
     return src;
   }
@@ -188,7 +207,8 @@ class SofiaRequest final : public SipRequest {
     const msg_mclass_t* mc = msg_mclass(msg_);
     const msg_href_t* href = msg_find_hclass(mc, key.c_str(), nullptr);
     if (href && href != mc->mc_unknown) {
-      auto* slot = reinterpret_cast<msg_header_t* const*>(reinterpret_cast<const char*>(sip_) + href->hr_offset);
+      auto* slot =
+          reinterpret_cast<msg_header_t* const*>(reinterpret_cast<const char*>(sip_) + href->hr_offset);
       if (!*slot) return std::nullopt;
       char buffer[1024];
       const auto n = msg_header_field_e(buffer, sizeof buffer, *slot, 0);
@@ -207,7 +227,8 @@ class SofiaRequest final : public SipRequest {
 
 class SofiaDeferredReply final : public DeferredReply {
  public:
-  SofiaDeferredReply(SipServer& server, msg_t* msg, sip_t* sip) : server_(server), msg_(msg), request_(msg, sip) {}
+  SofiaDeferredReply(SipServer& server, msg_t* msg, sip_t* sip)
+      : server_(server), msg_(msg), request_(msg, sip) {}
   ~SofiaDeferredReply() override {
     if (msg_) send(Reply(500, "Request Dropped"));
     server_.deferred_done();

@@ -8,8 +8,8 @@
 
 namespace homesip::core {
 
-UpstreamRegistration::UpstreamRegistration(nta_agent_s* agent, SofiaEventLoop& loop, UpstreamSettings settings,
-                                           std::shared_ptr<spdlog::logger> log)
+UpstreamRegistration::UpstreamRegistration(nta_agent_s* agent, SofiaEventLoop& loop,
+                                           UpstreamSettings settings, std::shared_ptr<spdlog::logger> log)
     : agent_(agent), loop_(loop), settings_(std::move(settings)), log_(std::move(log)) {
   const std::string uri = "sip:" + settings_.aor;
   // One leg for the registration's lifetime: it keeps the Call-ID and counts
@@ -46,10 +46,11 @@ void UpstreamRegistration::send_to(const std::string& target, uint32_t expires) 
   if (pending_) nta_outgoing_destroy(pending_);
   target_ = target;
   const std::string expires_text = std::to_string(expires);
-  pending_ = nta_outgoing_tcreate(leg_, reinterpret_cast<nta_response_f*>(&UpstreamRegistration::on_response),
-                                  reinterpret_cast<nta_outgoing_magic_t*>(this), nullptr, SIP_METHOD_REGISTER,
-                                  URL_STRING_MAKE(target.c_str()), SIPTAG_CONTACT_STR(settings_.contact.c_str()),
-                                  SIPTAG_EXPIRES_STR(expires_text.c_str()), TAG_END());
+  pending_ =
+      nta_outgoing_tcreate(leg_, reinterpret_cast<nta_response_f*>(&UpstreamRegistration::on_response),
+                           reinterpret_cast<nta_outgoing_magic_t*>(this), nullptr, SIP_METHOD_REGISTER,
+                           URL_STRING_MAKE(target.c_str()), SIPTAG_CONTACT_STR(settings_.contact.c_str()),
+                           SIPTAG_EXPIRES_STR(expires_text.c_str()), TAG_END());
   if (!pending_) retry_later("cannot send REGISTER to " + target);
 }
 
@@ -86,7 +87,8 @@ void UpstreamRegistration::on_redirect(const sip_s* sip) {
   buffer[sizeof buffer - 1] = '\0';
   const std::string next = buffer;
   if (++redirects_ > settings_.max_redirects || next == target_)
-    return retry_later("redirect loop or more than " + std::to_string(settings_.max_redirects) + " redirects");
+    return retry_later("redirect loop or more than " + std::to_string(settings_.max_redirects) +
+                       " redirects");
   log_->info("REGISTER {}: 302 from {} -> {}", settings_.aor, target_, next);
   send_to(next, settings_.expires);
 }
@@ -95,8 +97,10 @@ void UpstreamRegistration::on_registered(const sip_s* sip) {
   // The granted expiry is in our Contact's expires= (or the Expires header).
   uint32_t granted = settings_.expires;
   for (const sip_contact_t* m = sip ? sip->sip_contact : nullptr; m; m = m->m_next)
-    if (m->m_expires) granted = std::min<uint32_t>(granted, static_cast<uint32_t>(std::strtoul(m->m_expires, nullptr, 10)));
-  if (sip && sip->sip_expires && !sip->sip_contact) granted = static_cast<uint32_t>(sip->sip_expires->ex_delta);
+    if (m->m_expires)
+      granted = std::min<uint32_t>(granted, static_cast<uint32_t>(std::strtoul(m->m_expires, nullptr, 10)));
+  if (sip && sip->sip_expires && !sip->sip_contact)
+    granted = static_cast<uint32_t>(sip->sip_expires->ex_delta);
   granted = std::max<uint32_t>(granted, 2);
   const bool first = state_ != State::kRegistered || registrar_ != target_;
   registrar_ = target_;
@@ -121,11 +125,12 @@ void UpstreamRegistration::retry_later(const std::string& why) {
 void UpstreamRegistration::schedule(std::chrono::milliseconds delay, std::function<void()> action) {
   // The action runs from the loop's queue, not inside the timer callback, so
   // it may replace timer_ without destroying the timer that is firing.
-  timer_ = loop_.start_timer(delay, false, [this, alive = std::weak_ptr<bool>(alive_), action = std::move(action)] {
-    loop_.post([alive, action] {
-      if (alive.lock()) action();
-    });
-  });
+  timer_ = loop_.start_timer(delay, false,
+                             [this, alive = std::weak_ptr<bool>(alive_), action = std::move(action)] {
+                               loop_.post([alive, action] {
+                                 if (alive.lock()) action();
+                               });
+                             });
 }
 
 }  // namespace homesip::core

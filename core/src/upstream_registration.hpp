@@ -21,10 +21,10 @@ struct sip_s;
 namespace homesip::core {
 
 struct UpstreamSettings {
-  std::string aor;          // "H1@C1.D1"
-  std::string contact;      // where the parent reaches this server: "sip:H1@127.0.0.1:5130"
-  std::string entry;        // where registration starts: the top server (or the parent itself)
-  uint32_t expires = 120;   // seconds asked for
+  std::string aor;         // "H1@C1.D1"
+  std::string contact;     // where the parent reaches this server: "sip:H1@127.0.0.1:5130"
+  std::string entry;       // where registration starts: the top server (or the parent itself)
+  uint32_t expires = 120;  // seconds asked for
   int max_redirects = 5;
   std::chrono::milliseconds max_backoff{30000};
 };

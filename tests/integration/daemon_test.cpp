@@ -27,7 +27,8 @@ TEST(Daemon, BadConfigExitsNonZeroNamingFileLineAndKey) {
   write_file(dir / "bad.yaml", base_config(free_port()) + "  - plugin: registrar\n    min_expires: soon\n");
   std::string out;
   EXPECT_EQ(run({homesipd_path(), "--config", (dir / "bad.yaml").string()}, &out), 2);
-  EXPECT_NE(out.find("bad.yaml:8: plugins[0].min_expires: expected an integer, got 'soon'"), std::string::npos)
+  EXPECT_NE(out.find("bad.yaml:8: plugins[0].min_expires: expected an integer, got 'soon'"),
+            std::string::npos)
       << out;
 }
 

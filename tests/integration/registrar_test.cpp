@@ -21,7 +21,8 @@ std::string registrar_plugins(const TempDir& dir, const std::string& domains = "
 class RegistrarTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    server_ = std::make_unique<HomesipServer>(dir_, ServerOptions{"H1", "C1.D1", registrar_plugins(dir_), ""});
+    server_ =
+        std::make_unique<HomesipServer>(dir_, ServerOptions{"H1", "C1.D1", registrar_plugins(dir_), ""});
     server_->start();
   }
   int scenario(const std::string& name, const std::string& user, const std::string& transport = "u1") {
@@ -29,7 +30,8 @@ class RegistrarTest : public ::testing::Test {
     r.keys = {{"user", user}, {"domain", "C1.D1.H1"}, {"expires", "3600"}};
     std::string out;
     const int rc = sipp(r, &out);
-    if (rc != 0) ADD_FAILURE() << name << " failed:\n" << out << "\nserver log:\n" << read_file(server_->log());
+    if (rc != 0)
+      ADD_FAILURE() << name << " failed:\n" << out << "\nserver log:\n" << read_file(server_->log());
     return rc;
   }
 
@@ -71,21 +73,32 @@ TEST_F(RegistrarTest, BadExpiresGets423Or400) {
 
 namespace {
 // A REGISTER for `user` with the given Call-ID, CSeq and Contact/Expires lines.
-std::string raw_register(const std::string& user, const std::string& call_id, int cseq, const std::string& rest) {
+std::string raw_register(const std::string& user, const std::string& call_id, int cseq,
+                         const std::string& rest) {
   return "REGISTER sip:C1.D1.H1 SIP/2.0\n"
-         "Via: SIP/2.0/UDP 127.0.0.1:$PORT$;branch=z9hG4bK" + call_id + std::to_string(cseq) + "\n"
+         "Via: SIP/2.0/UDP 127.0.0.1:$PORT$;branch=z9hG4bK" +
+         call_id + std::to_string(cseq) +
+         "\n"
          "Max-Forwards: 70\n"
-         "From: <sip:" + user + "@C1.D1.H1>;tag=t1\n"
-         "To: <sip:" + user + "@C1.D1.H1>\n"
-         "Call-ID: " + call_id + "\n"
-         "CSeq: " + std::to_string(cseq) + " REGISTER\n" + rest + "Content-Length: 0\n\n";
+         "From: <sip:" +
+         user +
+         "@C1.D1.H1>;tag=t1\n"
+         "To: <sip:" +
+         user +
+         "@C1.D1.H1>\n"
+         "Call-ID: " +
+         call_id +
+         "\n"
+         "CSeq: " +
+         std::to_string(cseq) + " REGISTER\n" + rest + "Content-Length: 0\n\n";
 }
 }  // namespace
 
 TEST_F(RegistrarTest, OlderCSeqOfSameCallIdFailsAndChangesNothing) {
   const std::string contact = "Contact: <sip:U8@127.0.0.1:5999>\nExpires: 600\n";
   EXPECT_EQ(status_of(udp_exchange(server_->port(), raw_register("U8", "cseq-test", 5, contact))), 200);
-  const auto older = udp_exchange(server_->port(), raw_register("U8", "cseq-test", 4, "Contact: <sip:U8@127.0.0.1:5999>\nExpires: 0\n"));
+  const auto older = udp_exchange(
+      server_->port(), raw_register("U8", "cseq-test", 4, "Contact: <sip:U8@127.0.0.1:5999>\nExpires: 0\n"));
   EXPECT_EQ(status_of(older), 500) << older;
   EXPECT_EQ(scenario("fetch.xml", "U8"), 0);  // still bound
   // A retransmission (same CSeq) is answered like the original.
@@ -95,8 +108,9 @@ TEST_F(RegistrarTest, OlderCSeqOfSameCallIdFailsAndChangesNothing) {
 TEST_F(RegistrarTest, MalformedRequestsGet400AndServerKeepsServing) {
   const uint16_t port = server_->port();
   // No From header.
-  auto r = udp_exchange(port, "REGISTER sip:C1.D1.H1 SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:$PORT$;branch=z9hG4bKm1\n"
-                              "To: <sip:x@C1.D1.H1>\nCall-ID: m1\nCSeq: 1 REGISTER\nContent-Length: 0\n\n");
+  auto r = udp_exchange(port,
+                        "REGISTER sip:C1.D1.H1 SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:$PORT$;branch=z9hG4bKm1\n"
+                        "To: <sip:x@C1.D1.H1>\nCall-ID: m1\nCSeq: 1 REGISTER\nContent-Length: 0\n\n");
   EXPECT_EQ(status_of(r), 400) << r;
   // CSeq method differs from the request's.
   std::string wrong_method = raw_register("x", "m2", 1, "");
@@ -127,8 +141,8 @@ TEST_F(RegistrarTest, SipsakRegistersAndRemoves) {
   const std::string target = "sip:carol@127.0.0.1:" + std::to_string(server_->port());
   std::string out;
   // usrloc mode: REGISTER carol with the given contact, expect 200.
-  const int rc = run({"sipsak", "-U", "-C", "sip:carol@127.0.0.1:5999", "-x", "600", "-s", target, "-vv"}, &out,
-                     std::chrono::seconds(30));
+  const int rc = run({"sipsak", "-U", "-C", "sip:carol@127.0.0.1:5999", "-x", "600", "-s", target, "-vv"},
+                     &out, std::chrono::seconds(30));
   EXPECT_EQ(rc, 0) << out;
   SippRun fetch{"fetch.xml", server_->port()};
   fetch.keys = {{"user", "carol"}, {"domain", "127.0.0.1"}};
@@ -149,12 +163,37 @@ TEST(RegistrarCrash, EveryAcknowledgedBindingSurvivesKill9) {
   write_file(dir / "users.csv", csv.str());
   const auto acked = dir / "acked.log";
 
-  std::vector<std::string> argv = {"sipp", "127.0.0.1:" + std::to_string(server.port()), "-sf",
-                                   scenario_dir() + "/register_log.xml", "-inf", (dir / "users.csv").string(),
-                                   "-key", "domain", "C1.D1.H1", "-key", "expires", "3600", "-i", "127.0.0.1", "-p",
-                                   std::to_string(free_port()), "-m", std::to_string(users), "-r", "1500",
-                                   "-nostdin", "-trace_logs", "-log_file", acked.string(), "-recv_timeout",
-                                   "1500", "-max_non_invite_retrans", "1", "-timeout", "30s", "-buff_size",
+  std::vector<std::string> argv = {"sipp",
+                                   "127.0.0.1:" + std::to_string(server.port()),
+                                   "-sf",
+                                   scenario_dir() + "/register_log.xml",
+                                   "-inf",
+                                   (dir / "users.csv").string(),
+                                   "-key",
+                                   "domain",
+                                   "C1.D1.H1",
+                                   "-key",
+                                   "expires",
+                                   "3600",
+                                   "-i",
+                                   "127.0.0.1",
+                                   "-p",
+                                   std::to_string(free_port()),
+                                   "-m",
+                                   std::to_string(users),
+                                   "-r",
+                                   "1500",
+                                   "-nostdin",
+                                   "-trace_logs",
+                                   "-log_file",
+                                   acked.string(),
+                                   "-recv_timeout",
+                                   "1500",
+                                   "-max_non_invite_retrans",
+                                   "1",
+                                   "-timeout",
+                                   "30s",
+                                   "-buff_size",
                                    "4194304"};
   Process load(argv, dir / "sipp.out");
   std::this_thread::sleep_for(std::chrono::milliseconds(1200));
@@ -165,7 +204,8 @@ TEST(RegistrarCrash, EveryAcknowledgedBindingSurvivesKill9) {
   std::ifstream in(acked);
   for (std::string line; std::getline(in, line);) {
     const auto start = line.find("crash");
-    if (start != std::string::npos) ok_users.insert(line.substr(start, line.find_first_of(" \t\r", start) - start));
+    if (start != std::string::npos)
+      ok_users.insert(line.substr(start, line.find_first_of(" \t\r", start) - start));
   }
   ASSERT_GT(ok_users.size(), 100u) << "too few registrations before the kill to prove anything";
   ASSERT_LT(ok_users.size(), static_cast<size_t>(users)) << "the kill came after the load ended";
@@ -181,5 +221,6 @@ TEST(RegistrarCrash, EveryAcknowledgedBindingSurvivesKill9) {
   fetch.rate = 2000;
   fetch.keys = {{"domain", "C1.D1.H1"}};
   std::string out;
-  EXPECT_EQ(sipp(fetch, &out), 0) << ok_users.size() << " acknowledged users, some lost:\n" << out.substr(0, 4000);
+  EXPECT_EQ(sipp(fetch, &out), 0) << ok_users.size() << " acknowledged users, some lost:\n"
+                                  << out.substr(0, 4000);
 }

@@ -21,17 +21,25 @@ std::string tier_plugins(const TempDir& dir, const std::string& name, const std:
 }
 
 std::string raw_register(const std::string& aor, const std::string& call_id) {
-  return "REGISTER sip:" + aor.substr(aor.find('@') + 1) + " SIP/2.0\n"
-         "Via: SIP/2.0/UDP 127.0.0.1:$PORT$;branch=z9hG4bK" + call_id + "\n"
-         "Max-Forwards: 70\nFrom: <sip:" + aor + ">;tag=p\nTo: <sip:" + aor + ">\n"
-         "Call-ID: " + call_id + "\nCSeq: 1 REGISTER\nContact: <sip:probe@127.0.0.1:$PORT$>\n"
+  return "REGISTER sip:" + aor.substr(aor.find('@') + 1) +
+         " SIP/2.0\n"
+         "Via: SIP/2.0/UDP 127.0.0.1:$PORT$;branch=z9hG4bK" +
+         call_id +
+         "\n"
+         "Max-Forwards: 70\nFrom: <sip:" +
+         aor + ">;tag=p\nTo: <sip:" + aor +
+         ">\n"
+         "Call-ID: " +
+         call_id +
+         "\nCSeq: 1 REGISTER\nContact: <sip:probe@127.0.0.1:$PORT$>\n"
          "Expires: 600\nContent-Length: 0\n\n";
 }
 
 // Status of a REGISTER for `aor` sent to `port`.
 int register_status(uint16_t port, const std::string& aor) {
   static int n = 0;
-  return status_of(udp_exchange(port, raw_register(aor, "probe-" + std::to_string(++n)), std::chrono::seconds(2)));
+  return status_of(
+      udp_exchange(port, raw_register(aor, "probe-" + std::to_string(++n)), std::chrono::seconds(2)));
 }
 
 bool eventually(const std::function<bool()>& check, std::chrono::seconds timeout) {
@@ -51,7 +59,8 @@ class ManagementTree : public ::testing::Test {
     for (const std::string d : {"D1", "D2"}) {
       communities_.push_back(make(d, "C1", "C1." + d, top));
       const std::string up = "sip:127.0.0.1:" + std::to_string(communities_.back()->port());
-      for (const std::string h : {"H1", "H2"}) families_.push_back(make(h, "C1." + d, "C1." + d + "." + h, top, up));
+      for (const std::string h : {"H1", "H2"})
+        families_.push_back(make(h, "C1." + d, "C1." + d + "." + h, top, up));
     }
     // Bottom up, the top last: order must not matter.
     for (auto& f : families_) f->start();
@@ -137,9 +146,9 @@ TEST_F(ManagementTree, RestartedCommunityIsFoundAgain) {
 
 TEST_F(ManagementTree, NamesOutsideTheTreeAreRefused) {
   ASSERT_TRUE(eventually([&] { return tree_is_up(); }, std::chrono::seconds(30)));
-  EXPECT_EQ(register_status(province_->port(), "U1@C2.D1.H1"), 404);   // another province
+  EXPECT_EQ(register_status(province_->port(), "U1@C2.D1.H1"), 404);        // another province
   EXPECT_EQ(register_status(communities_[0]->port(), "U1@C1.D2.H1"), 404);  // a sibling's family
-  EXPECT_EQ(register_status(province_->port(), "U.1@C1.D1.H1"), 400);  // not a valid name
+  EXPECT_EQ(register_status(province_->port(), "U.1@C1.D1.H1"), 400);       // not a valid name
   // A user cannot register at a community: its REGISTER names a family below.
   EXPECT_EQ(register_status(families_[0]->port(), "U1@C1.D1.H2"), 404);
 }

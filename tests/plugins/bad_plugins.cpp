@@ -14,21 +14,48 @@ class Thrower final : public homesip::Plugin {
 }  // namespace
 
 #if BROKEN_KIND == 1  // built for another SDK major
-extern "C" __attribute__((visibility("default"))) const homesip::PluginDescriptor* homesip_plugin_descriptor() {
-  static const homesip::PluginDescriptor d{HOMESIP_SDK_VERSION_MAJOR + 1, 0, HOMESIP_SDK_TOOLCHAIN, "test-major", "1",
-                                           "", nullptr, 0, &create, {}};
+extern "C" __attribute__((visibility("default"))) const homesip::PluginDescriptor*
+homesip_plugin_descriptor() {
+  static const homesip::PluginDescriptor d{HOMESIP_SDK_VERSION_MAJOR + 1,
+                                           0,
+                                           HOMESIP_SDK_TOOLCHAIN,
+                                           "test-major",
+                                           "1",
+                                           "",
+                                           nullptr,
+                                           0,
+                                           &create,
+                                           {}};
   return &d;
 }
 #elif BROKEN_KIND == 2  // needs a newer SDK minor
-extern "C" __attribute__((visibility("default"))) const homesip::PluginDescriptor* homesip_plugin_descriptor() {
-  static const homesip::PluginDescriptor d{HOMESIP_SDK_VERSION_MAJOR, HOMESIP_SDK_VERSION_MINOR + 1,
-                                           HOMESIP_SDK_TOOLCHAIN, "test-minor", "1", "", nullptr, 0, &create, {}};
+extern "C" __attribute__((visibility("default"))) const homesip::PluginDescriptor*
+homesip_plugin_descriptor() {
+  static const homesip::PluginDescriptor d{HOMESIP_SDK_VERSION_MAJOR,
+                                           HOMESIP_SDK_VERSION_MINOR + 1,
+                                           HOMESIP_SDK_TOOLCHAIN,
+                                           "test-minor",
+                                           "1",
+                                           "",
+                                           nullptr,
+                                           0,
+                                           &create,
+                                           {}};
   return &d;
 }
 #elif BROKEN_KIND == 3  // another toolchain
-extern "C" __attribute__((visibility("default"))) const homesip::PluginDescriptor* homesip_plugin_descriptor() {
-  static const homesip::PluginDescriptor d{HOMESIP_SDK_VERSION_MAJOR, HOMESIP_SDK_VERSION_MINOR, "msvc-1/other",
-                                           "test-toolchain", "1", "", nullptr, 0, &create, {}};
+extern "C" __attribute__((visibility("default"))) const homesip::PluginDescriptor*
+homesip_plugin_descriptor() {
+  static const homesip::PluginDescriptor d{HOMESIP_SDK_VERSION_MAJOR,
+                                           HOMESIP_SDK_VERSION_MINOR,
+                                           "msvc-1/other",
+                                           "test-toolchain",
+                                           "1",
+                                           "",
+                                           nullptr,
+                                           0,
+                                           &create,
+                                           {}};
   return &d;
 }
 #elif BROKEN_KIND == 4  // no entry point at all

@@ -159,7 +159,8 @@ std::string udp_exchange(uint16_t port, const std::string& message, std::chrono:
   server.sin_port = htons(port);
   server.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   sendto(fd, text.data(), text.size(), 0, reinterpret_cast<sockaddr*>(&server), sizeof server);
-  timeval tv{static_cast<time_t>(timeout.count() / 1000), static_cast<suseconds_t>(timeout.count() % 1000 * 1000)};
+  timeval tv{static_cast<time_t>(timeout.count() / 1000),
+             static_cast<suseconds_t>(timeout.count() % 1000 * 1000)};
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   std::string response;
   char buffer[65536];
@@ -216,7 +217,8 @@ HomesipServer::~HomesipServer() {
 }
 
 void HomesipServer::start() {
-  process_ = std::make_unique<Process>(std::vector<std::string>{homesipd_path(), "--config", config_.string()}, log_);
+  process_ = std::make_unique<Process>(
+      std::vector<std::string>{homesipd_path(), "--config", config_.string()}, log_);
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
   bool up = false;
   while (!up && process_->running() && std::chrono::steady_clock::now() < deadline)

@@ -107,7 +107,7 @@ struct SippRun {
   std::string transport;  // u1, t1
   int calls = 1;
   int rate = 10;
-  std::string csv;  // injection file
+  std::string csv;                          // injection file
   std::map<std::string, std::string> keys;  // -key name value
   std::vector<std::string> extra;
 };

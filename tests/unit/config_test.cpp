@@ -60,7 +60,8 @@ TEST(Config, ReadsServerLogAndPlugins) {
 TEST(Config, UnknownKeyNamesFileLineAndKey) {
   EXPECT_EQ(error_of("server:\n  name: H1\n  listen: [udp:127.0.0.1:5000]\n  colour: blue\n"),
             "FILE:4: server.colour: unknown key");
-  EXPECT_EQ(error_of("server:\n  name: H1\n  listen: [udp:127.0.0.1:5000]\nextra: 1\n"), "FILE:4: extra: unknown key");
+  EXPECT_EQ(error_of("server:\n  name: H1\n  listen: [udp:127.0.0.1:5000]\nextra: 1\n"),
+            "FILE:4: extra: unknown key");
 }
 
 TEST(Config, BadListenAddress) {
@@ -87,17 +88,15 @@ TEST(Config, InvalidYamlNamesTheLine) {
   EXPECT_NE(e.find("not valid YAML"), std::string::npos) << e;
 }
 
-TEST(Config, MissingFile) {
-  EXPECT_THROW(load_config("/nonexistent/homesip.yaml", {}), ConfigFileError);
-}
+TEST(Config, MissingFile) { EXPECT_THROW(load_config("/nonexistent/homesip.yaml", {}), ConfigFileError); }
 
 TEST(Config, SetOverridesScalarsListsAndPluginSettings) {
   TempDir dir;
   write_file(dir / "c.yaml", kGood);
-  const auto c = load_config((dir / "c.yaml").string(),
-                             {"server.listen=[udp:127.0.0.1:6000]", "server.name=H7",
-                              "plugins.location-sqlite.path=/tmp/x.sqlite", "plugins.1.min_expires=30",
-                              "server.parent=sip:D1@127.0.0.1:5120"});
+  const auto c = load_config(
+      (dir / "c.yaml").string(),
+      {"server.listen=[udp:127.0.0.1:6000]", "server.name=H7", "plugins.location-sqlite.path=/tmp/x.sqlite",
+       "plugins.1.min_expires=30", "server.parent=sip:D1@127.0.0.1:5120"});
   EXPECT_EQ(c.server.name, "H7");
   ASSERT_EQ(c.server.listen.size(), 1u);
   EXPECT_EQ(c.server.listen[0].port, 6000);
@@ -111,7 +110,8 @@ TEST(Config, SetOverridesScalarsListsAndPluginSettings) {
 TEST(Config, BadSetNamesTheOverride) {
   EXPECT_EQ(error_of(kGood, {"server.listen=[udp:127.0.0.1:0]"}),
             "--set server.listen=[udp:127.0.0.1:0]: server.listen: 'udp:127.0.0.1:0': port must be 1..65535");
-  EXPECT_EQ(error_of(kGood, {"plugins.nosuch.x=1"}), "--set plugins.nosuch.x=1: no plugin 'nosuch' in the config");
+  EXPECT_EQ(error_of(kGood, {"plugins.nosuch.x=1"}),
+            "--set plugins.nosuch.x=1: no plugin 'nosuch' in the config");
   EXPECT_EQ(error_of(kGood, {"novalue"}), "--set novalue: expected key.path=value");
   EXPECT_EQ(error_of(kGood, {"server.colour=red"}), "--set server.colour=red: server.colour: unknown key");
 }

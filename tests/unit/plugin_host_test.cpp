@@ -27,7 +27,8 @@ class NullRegistry final : public CapabilityRegistry {
 
 std::vector<PluginEntry> entries(const std::string& plugins_yaml) {
   TempDir dir;
-  write_file(dir / "c.yaml", "server:\n  name: H1\n  listen: [udp:127.0.0.1:5000]\nplugins:\n" + plugins_yaml);
+  write_file(dir / "c.yaml",
+             "server:\n  name: H1\n  listen: [udp:127.0.0.1:5000]\nplugins:\n" + plugins_yaml);
   return load_config((dir / "c.yaml").string(), {}).plugins;
 }
 
@@ -79,12 +80,14 @@ TEST(PluginHost, MissingFileNamesDirectories) {
 }
 
 TEST(PluginHost, MissingEntryPoint) {
-  expect_contains(load_error("  - plugin: test-noentry\n"), "is not a homesip plugin (it exports no homesip_plugin_descriptor");
+  expect_contains(load_error("  - plugin: test-noentry\n"),
+                  "is not a homesip plugin (it exports no homesip_plugin_descriptor");
 }
 
 TEST(PluginHost, OtherMajorVersionIsRefusedNamingBothVersions) {
   const auto e = load_error("  - plugin: test-major\n");
-  const std::string ours = std::to_string(HOMESIP_SDK_VERSION_MAJOR) + "." + std::to_string(HOMESIP_SDK_VERSION_MINOR);
+  const std::string ours =
+      std::to_string(HOMESIP_SDK_VERSION_MAJOR) + "." + std::to_string(HOMESIP_SDK_VERSION_MINOR);
   const std::string theirs = std::to_string(HOMESIP_SDK_VERSION_MAJOR + 1) + ".0";
   expect_contains(e, "plugin 'test-major'");
   expect_contains(e, "built for homesip SDK " + theirs);
@@ -101,14 +104,16 @@ TEST(PluginHost, OtherToolchainIsRefused) {
 
 TEST(PluginHost, SettingsAreValidatedAgainstDeclarations) {
   expect_contains(load_error("  - plugin: test-good\n    required_thing: x\n    colour: red\n"),
-                  "c.yaml:7: plugins[0].colour: unknown key for plugin 'test-good' (known: count, enabled, greeting, names, required_thing)");
+                  "c.yaml:7: plugins[0].colour: unknown key for plugin 'test-good' (known: count, enabled, "
+                  "greeting, names, required_thing)");
   expect_contains(load_error("  - plugin: test-good\n    required_thing: x\n    count: lots\n"),
                   "c.yaml:7: plugins[0].count: expected an integer, got 'lots'");
   expect_contains(load_error("  - plugin: test-good\n    required_thing: x\n    enabled: maybe\n"),
                   "plugins[0].enabled: expected true or false");
   expect_contains(load_error("  - plugin: test-good\n    required_thing: x\n    names: {a: 1}\n"),
                   "plugins[0].names: expected a list of strings");
-  expect_contains(load_error("  - plugin: test-good\n"), "c.yaml:5: plugins[0].required_thing: missing (must be given)");
+  expect_contains(load_error("  - plugin: test-good\n"),
+                  "c.yaml:5: plugins[0].required_thing: missing (must be given)");
 }
 
 TEST(PluginHost, ExceptionInInitIsReportedNotFatal) {

@@ -9,9 +9,9 @@ namespace {
 bool label_char(unsigned char c) { return std::isalnum(c) || c == '-' || c == '_'; }
 
 bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](unsigned char x, unsigned char y) {
-           return std::tolower(x) == std::tolower(y);
-         });
+  return a.size() == b.size() &&
+         std::equal(a.begin(), a.end(), b.begin(),
+                    [](unsigned char x, unsigned char y) { return std::tolower(x) == std::tolower(y); });
 }
 
 // True when `host` is "<prefix>.<rest>" (case-insensitive); `rest` gets the tail.
@@ -59,11 +59,16 @@ Jurisdiction classify(const ServerIdentity& me, std::string_view aor) {
 
 const char* relation_name(Relation relation) {
   switch (relation) {
-    case Relation::kSelf: return "self";
-    case Relation::kDirectChild: return "direct child";
-    case Relation::kInSubtree: return "in subtree";
-    case Relation::kNotMine: return "not mine";
-    case Relation::kInvalid: return "invalid";
+    case Relation::kSelf:
+      return "self";
+    case Relation::kDirectChild:
+      return "direct child";
+    case Relation::kInSubtree:
+      return "in subtree";
+    case Relation::kNotMine:
+      return "not mine";
+    case Relation::kInvalid:
+      return "invalid";
   }
   return "?";
 }

@@ -1,8 +1,9 @@
 // The redirect plugin: settings and wiring; the decisions are in
 // redirect_rules.cpp and jurisdiction.cpp.
+#include "homesip/plugin.hpp"
+
 #include <optional>
 
-#include "homesip/plugin.hpp"
 #include "redirect_handler.hpp"
 
 namespace {
@@ -19,9 +20,11 @@ class RedirectPlugin final : public homesip::Plugin {
   explicit RedirectPlugin(homesip::PluginContext& context) {
     homesip::LocationStore* store = context.location_store();
     if (!store)
-      throw homesip::ConfigError("plugin", "redirect needs a location store: load a location-* plugin before it");
+      throw homesip::ConfigError("plugin",
+                                 "redirect needs a location store: load a location-* plugin before it");
     const auto& s = context.settings();
-    homesip::redirect::RedirectPolicy policy{s.get_string("parent_contact"), s.get_string_list("redirect_methods")};
+    homesip::redirect::RedirectPolicy policy{s.get_string("parent_contact"),
+                                             s.get_string_list("redirect_methods")};
     homesip::redirect::check_policy(policy);
     handler_.emplace(context.identity(), std::move(policy), *store, context.logger());
     context.add_request_handler(*handler_);

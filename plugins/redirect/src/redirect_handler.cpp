@@ -4,7 +4,8 @@
 
 namespace homesip::redirect {
 
-RedirectHandler::RedirectHandler(const ServerIdentity& me, RedirectPolicy policy, LocationStore& store, Logger& log)
+RedirectHandler::RedirectHandler(const ServerIdentity& me, RedirectPolicy policy, LocationStore& store,
+                                 Logger& log)
     : me_(me), policy_(std::move(policy)), store_(store), log_(log) {}
 
 Disposition RedirectHandler::on_request(IncomingRequest& request) {
@@ -16,12 +17,14 @@ Disposition RedirectHandler::on_request(IncomingRequest& request) {
   facts.max_forwards = sip.max_forwards();
   Decision decision = decide(me_, policy_, facts);
   switch (decision.action) {
-    case Action::kContinue: return Disposition::kContinue;
+    case Action::kContinue:
+      return Disposition::kContinue;
     case Action::kReply:
       log_.debug(facts.method_name, " ", aor_of(facts.target), ": ", decision.reply.status);
       request.reply(decision.reply);
       return Disposition::kHandled;
-    case Action::kLookup: break;
+    case Action::kLookup:
+      break;
   }
   // Shared so the callback stays copyable; the store may call it at once.
   std::shared_ptr<DeferredReply> pending = request.defer();

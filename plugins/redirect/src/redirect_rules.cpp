@@ -40,15 +40,18 @@ Decision decide_register(const ServerIdentity& me, const RequestFacts& request) 
   if (to.user.empty() || !sip_scheme(to)) return pass();
   const Jurisdiction j = classify(me, aor_of(to));
   switch (j.relation) {
-    case Relation::kDirectChild: return pass();
+    case Relation::kDirectChild:
+      return pass();
     case Relation::kInSubtree:
       if (request.max_forwards == 0) return answer(Reply(483, "Too Many Hops"));
       return look_up(j.child_aor, LookupTarget::kNextServer);
     // A name that can never exist in the tree is the client's mistake: 400,
     // so it is not retried elsewhere.
-    case Relation::kInvalid: return answer(Reply(400, "Invalid Address-of-Record"));
+    case Relation::kInvalid:
+      return answer(Reply(400, "Invalid Address-of-Record"));
     case Relation::kSelf:
-    case Relation::kNotMine: break;
+    case Relation::kNotMine:
+      break;
   }
   // A server registers with its parent, never with itself or a stranger.
   return answer(Reply(404, "Not Found"));
@@ -72,7 +75,8 @@ Decision decide_call(const ServerIdentity& me, const RedirectPolicy& policy, con
 }
 
 Reply store_failure(StoreStatus status) {
-  if (status == StoreStatus::kUnavailable) return Reply(503, "Location Store Unavailable").header("Retry-After", "5");
+  if (status == StoreStatus::kUnavailable)
+    return Reply(503, "Location Store Unavailable").header("Retry-After", "5");
   return Reply(500, "Location Store Error");
 }
 
@@ -93,7 +97,8 @@ bool is_private_ipv4(std::string_view host) {
   char tail = 0;
   const std::string text(host);
   if (std::sscanf(text.c_str(), "%u.%u.%u.%u%c", &a, &b, &c, &d, &tail) != 4) return false;
-  return a == 10 || (a == 172 && b >= 16 && b <= 31) || (a == 192 && b == 168) || (a == 100 && b >= 64 && b <= 127);
+  return a == 10 || (a == 172 && b >= 16 && b <= 31) || (a == 192 && b == 168) ||
+         (a == 100 && b >= 64 && b <= 127);
 }
 
 }  // namespace
@@ -115,7 +120,7 @@ std::string reachable_contact(const Binding& binding) {
   std::string_view hostport(contact.data() + host_start, host_end - host_start);
   if (hostport.empty()) return contact;
   std::string_view host = hostport.front() == '[' ? hostport.substr(0, hostport.find(']') + 1)
-                                                   : hostport.substr(0, hostport.find(':'));
+                                                  : hostport.substr(0, hostport.find(':'));
   if (!is_private_ipv4(host) || host == source_ip) return contact;
   std::string rewritten = contact.substr(0, host_start) + source_ip + ":" + source_port;
   if (transport != "udp" && contact.find(";transport=", host_end) == std::string::npos)

@@ -46,10 +46,10 @@ TEST(Community, SubtreeNamesTheChildOnThePath) {
 }
 
 TEST(Community, OtherBranchesAndAncestorsAreNotMine) {
-  EXPECT_EQ(rel(kCommunity, "U1@C1.D2.H1"), Relation::kNotMine);  // sibling community
-  EXPECT_EQ(rel(kCommunity, "D2@C1"), Relation::kNotMine);        // sibling server
-  EXPECT_EQ(rel(kCommunity, "U1@C2.D1.H1"), Relation::kNotMine);  // other province
-  EXPECT_EQ(rel(kCommunity, "C1@example"), Relation::kNotMine);   // the parent
+  EXPECT_EQ(rel(kCommunity, "U1@C1.D2.H1"), Relation::kNotMine);   // sibling community
+  EXPECT_EQ(rel(kCommunity, "D2@C1"), Relation::kNotMine);         // sibling server
+  EXPECT_EQ(rel(kCommunity, "U1@C2.D1.H1"), Relation::kNotMine);   // other province
+  EXPECT_EQ(rel(kCommunity, "C1@example"), Relation::kNotMine);    // the parent
   EXPECT_EQ(rel(kCommunity, "U1@C1.D10.H1"), Relation::kNotMine);  // a prefix is not a label
   EXPECT_EQ(rel(kCommunity, "U1@C1"), Relation::kNotMine);
   EXPECT_EQ(rel(kCommunity, "U1@127.0.0.1"), Relation::kNotMine);  // an IP is not a tree name

@@ -102,8 +102,10 @@ TEST(Call, DirectChildLooksUpTheUser) {
 }
 
 TEST(Call, SubtreeLooksUpTheNextServer) {
-  for (auto [method, name] : {std::pair{Method::kInvite, "INVITE"}, {Method::kMessage, "MESSAGE"},
-                              {Method::kSubscribe, "SUBSCRIBE"}, {Method::kOptions, "OPTIONS"}}) {
+  for (auto [method, name] : {std::pair{Method::kInvite, "INVITE"},
+                              {Method::kMessage, "MESSAGE"},
+                              {Method::kSubscribe, "SUBSCRIBE"},
+                              {Method::kOptions, "OPTIONS"}}) {
     const Decision d = decide(kD1, kPolicy, facts(method, name, "U1", "C1.D1.H1"));
     EXPECT_EQ(d.action, Action::kLookup) << name;
     EXPECT_EQ(d.lookup_aor, "H1@C1.D1") << name;
@@ -125,7 +127,9 @@ TEST(Call, NotMineGoesUpToTheParent) {
   EXPECT_EQ(d.reply.contacts[0].uri, "sip:C1@192.0.2.1:5060");
 }
 
-TEST(Call, InvalidNameIs404) { EXPECT_EQ(decide(kD1, kWithParent, invite("U1", "C1..D1")).reply.status, 404); }
+TEST(Call, InvalidNameIs404) {
+  EXPECT_EQ(decide(kD1, kWithParent, invite("U1", "C1..D1")).reply.status, 404);
+}
 
 TEST(Call, NoHopsLeftIs483) {
   for (auto [user, host] : {std::pair{"U9", "C1.D1"}, {"U1", "C1.D1.H1"}, {"U1", "C1.D2.H1"}}) {
@@ -137,16 +141,22 @@ TEST(Call, NoHopsLeftIs483) {
 }
 
 TEST(Call, TheServerItselfIsAnsweredByTheCore) {
-  EXPECT_EQ(decide(kD1, kPolicy, facts(Method::kOptions, "OPTIONS", "", "127.0.0.1")).action, Action::kContinue);
+  EXPECT_EQ(decide(kD1, kPolicy, facts(Method::kOptions, "OPTIONS", "", "127.0.0.1")).action,
+            Action::kContinue);
   EXPECT_EQ(decide(kD1, kPolicy, facts(Method::kOptions, "OPTIONS", "D1", "C1")).action, Action::kContinue);
-  EXPECT_EQ(decide(kD1, kPolicy, facts(Method::kOptions, "OPTIONS", "D1", "C1", 0)).action, Action::kContinue);
+  EXPECT_EQ(decide(kD1, kPolicy, facts(Method::kOptions, "OPTIONS", "D1", "C1", 0)).action,
+            Action::kContinue);
   EXPECT_EQ(decide(kD1, kPolicy, invite("", "C1.D1")).action, Action::kContinue);
 }
 
 TEST(Call, DialogAndUnlistedMethodsContinue) {
-  for (auto [method, name] : {std::pair{Method::kBye, "BYE"}, {Method::kCancel, "CANCEL"}, {Method::kAck, "ACK"},
-                              {Method::kNotify, "NOTIFY"}, {Method::kInfo, "INFO"}}) {
-    EXPECT_EQ(decide(kD1, kWithParent, facts(method, name, "U1", "C1.D1.H1")).action, Action::kContinue) << name;
+  for (auto [method, name] : {std::pair{Method::kBye, "BYE"},
+                              {Method::kCancel, "CANCEL"},
+                              {Method::kAck, "ACK"},
+                              {Method::kNotify, "NOTIFY"},
+                              {Method::kInfo, "INFO"}}) {
+    EXPECT_EQ(decide(kD1, kWithParent, facts(method, name, "U1", "C1.D1.H1")).action, Action::kContinue)
+        << name;
   }
   const RedirectPolicy only_invite{"", {"INVITE"}};
   EXPECT_EQ(decide(kD1, only_invite, facts(Method::kMessage, "MESSAGE", "U1", "C1.D1.H1")).action,
@@ -166,7 +176,8 @@ TEST(Call, FamilyServerRedirectsToItsUsers) {
 // --- answers after the lookup --------------------------------------------
 
 TEST(Lookup, UserGetsAllContactsByQ) {
-  const BindingList bindings{binding("sip:u@desk", 500), binding("sip:u@phone", 900), binding("sip:u@tv", 700)};
+  const BindingList bindings{binding("sip:u@desk", 500), binding("sip:u@phone", 900),
+                             binding("sip:u@tv", 700)};
   const Reply r = answer_lookup(LookupTarget::kUser, StoreStatus::kOk, bindings, 1000);
   EXPECT_EQ(r.status, 302);
   ASSERT_EQ(r.contacts.size(), 3u);

@@ -1,12 +1,15 @@
 // The registrar plugin: settings and wiring; the logic is in registrar.cpp.
 #include "homesip/plugin.hpp"
+
 #include "registrar.hpp"
 
 namespace {
 
 const homesip::SettingSpec kSettings[] = {
-    {"min_expires", homesip::SettingType::kInteger, "60", "shortest binding accepted (423 below it), seconds"},
-    {"max_expires", homesip::SettingType::kInteger, "86400", "longer requested expiries are shortened to this"},
+    {"min_expires", homesip::SettingType::kInteger, "60",
+     "shortest binding accepted (423 below it), seconds"},
+    {"max_expires", homesip::SettingType::kInteger, "86400",
+     "longer requested expiries are shortened to this"},
     {"default_expires", homesip::SettingType::kInteger, "3600", "expiry when a REGISTER gives none"},
     {"max_contacts", homesip::SettingType::kInteger, "10", "bindings one AOR may hold"},
     {"retry_after_s", homesip::SettingType::kInteger, "5", "Retry-After of a 503 when the store is down"},
@@ -17,8 +20,8 @@ const homesip::SettingSpec kSettings[] = {
 uint32_t read_seconds(const homesip::Settings& s, const char* key, int64_t min, int64_t max) {
   const int64_t v = s.get_int(key);
   if (v < min || v > max)
-    throw homesip::ConfigError(key, std::string(key) + " must be between " + std::to_string(min) + " and " +
-                                        std::to_string(max));
+    throw homesip::ConfigError(
+        key, std::string(key) + " must be between " + std::to_string(min) + " and " + std::to_string(max));
   return static_cast<uint32_t>(v);
 }
 
@@ -27,7 +30,8 @@ class RegistrarPlugin final : public homesip::Plugin {
   explicit RegistrarPlugin(homesip::PluginContext& context) {
     homesip::LocationStore* store = context.location_store();
     if (!store)
-      throw homesip::ConfigError("plugin", "the registrar needs a location store: load a location-* plugin before it");
+      throw homesip::ConfigError("plugin",
+                                 "the registrar needs a location store: load a location-* plugin before it");
     const auto& s = context.settings();
     homesip::registrar::RegistrarPolicy policy;
     policy.min_expires = read_seconds(s, "min_expires", 1, 86400 * 7);

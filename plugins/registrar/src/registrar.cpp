@@ -8,8 +8,9 @@ namespace homesip::registrar {
 namespace {
 
 bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() &&
-         std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) { return std::tolower(x) == std::tolower(y); });
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(x) == std::tolower(y);
+         });
 }
 
 std::string http_date(int64_t now) {
@@ -32,14 +33,18 @@ std::string source_text(const SourceAddress& s) {
 
 }  // namespace
 
-Registrar::Registrar(LocationStore& store, Logger& log, RegistrarPolicy policy, std::vector<std::string> domains,
-                     uint32_t retry_after_s)
-    : store_(store), log_(log), policy_(policy), domains_(std::move(domains)),
+Registrar::Registrar(LocationStore& store, Logger& log, RegistrarPolicy policy,
+                     std::vector<std::string> domains, uint32_t retry_after_s)
+    : store_(store),
+      log_(log),
+      policy_(policy),
+      domains_(std::move(domains)),
       retry_after_(std::to_string(retry_after_s)) {}
 
 bool Registrar::serves_domain(std::string_view host) const {
   if (domains_.empty()) return true;
-  return std::any_of(domains_.begin(), domains_.end(), [&](const std::string& d) { return iequals(d, host); });
+  return std::any_of(domains_.begin(), domains_.end(),
+                     [&](const std::string& d) { return iequals(d, host); });
 }
 
 Disposition Registrar::on_request(IncomingRequest& request) {
@@ -113,7 +118,8 @@ void Registrar::register_contacts(IncomingRequest& request, std::string aor, Reg
 void Registrar::list_bindings(IncomingRequest& request, const std::string& aor) {
   std::shared_ptr<DeferredReply> pending = request.defer();
   store_.lookup(aor, [this, pending](StoreStatus status, const BindingList& bindings) {
-    pending->send(status == StoreStatus::kOk ? bindings_reply(bindings, unix_now()) : store_failure_reply(status));
+    pending->send(status == StoreStatus::kOk ? bindings_reply(bindings, unix_now())
+                                             : store_failure_reply(status));
   });
 }
 
@@ -122,8 +128,7 @@ Reply Registrar::bindings_reply(const BindingList& bindings, int64_t now) const 
   reply.contacts.reserve(bindings.size());
   for (const auto& b : bindings) {
     if (b.expires_at <= now) continue;
-    reply.contacts.push_back(
-        ReplyContact{b.contact, static_cast<uint32_t>(b.expires_at - now), b.q_millis});
+    reply.contacts.push_back(ReplyContact{b.contact, static_cast<uint32_t>(b.expires_at - now), b.q_millis});
   }
   reply.header("Date", http_date(now));
   return reply;

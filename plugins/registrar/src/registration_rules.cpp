@@ -94,8 +94,7 @@ Verdict apply_intent(const RegisterIntent& intent, const RegistrarPolicy& policy
       *it = make_binding(c, intent, now);
     changed = true;
   }
-  if (next.size() > policy.max_contacts && next.size() > bindings.size())
-    return {403, "Too Many Contacts"};
+  if (next.size() > policy.max_contacts && next.size() > bindings.size()) return {403, "Too Many Contacts"};
   if (changed) bindings = std::move(next);
   return {};
 }

@@ -50,4 +50,5 @@ class VirtualLamp final : public homesip::Plugin, public homesip::RequestHandler
 
 }  // namespace
 
-HOMESIP_PLUGIN("virtual-lamp", "1.0.0", "A lamp switched by SIP MESSAGE (SDK example)", kSettings, VirtualLamp)
+HOMESIP_PLUGIN("virtual-lamp", "1.0.0", "A lamp switched by SIP MESSAGE (SDK example)", kSettings,
+               VirtualLamp)

@@ -20,8 +20,8 @@ struct Binding {
   uint16_t q_millis = 1000;
   std::string call_id;
   uint32_t cseq = 0;
-  std::string source;      // where the REGISTER came from: "udp:192.0.2.7:5060"
-  std::string instance;    // +sip.instance, when the UA sent one
+  std::string source;    // where the REGISTER came from: "udp:192.0.2.7:5060"
+  std::string instance;  // +sip.instance, when the UA sent one
   std::string user_agent;
 };
 

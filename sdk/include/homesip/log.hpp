@@ -25,10 +25,22 @@ class __attribute__((visibility("default"))) Logger {
     (text << ... << std::forward<Parts>(parts));
     write(level, text.str());
   }
-  template <class... P> void debug(P&&... p) { log(LogLevel::kDebug, std::forward<P>(p)...); }
-  template <class... P> void info(P&&... p) { log(LogLevel::kInfo, std::forward<P>(p)...); }
-  template <class... P> void warn(P&&... p) { log(LogLevel::kWarn, std::forward<P>(p)...); }
-  template <class... P> void error(P&&... p) { log(LogLevel::kError, std::forward<P>(p)...); }
+  template <class... P>
+  void debug(P&&... p) {
+    log(LogLevel::kDebug, std::forward<P>(p)...);
+  }
+  template <class... P>
+  void info(P&&... p) {
+    log(LogLevel::kInfo, std::forward<P>(p)...);
+  }
+  template <class... P>
+  void warn(P&&... p) {
+    log(LogLevel::kWarn, std::forward<P>(p)...);
+  }
+  template <class... P>
+  void error(P&&... p) {
+    log(LogLevel::kError, std::forward<P>(p)...);
+  }
 };
 
 }  // namespace homesip

@@ -27,7 +27,7 @@ class __attribute__((visibility("default"))) EventLoop {
   // Calls `tick` every `interval` (or once, if repeat is false) on the loop
   // thread until the returned Timer is destroyed. Loop thread only.
   virtual std::unique_ptr<Timer> start_timer(std::chrono::milliseconds interval, bool repeat,
-                                              std::function<void()> tick) = 0;
+                                             std::function<void()> tick) = 0;
 
   // True on the loop thread.
   virtual bool on_loop_thread() const = 0;
@@ -36,8 +36,7 @@ class __attribute__((visibility("default"))) EventLoop {
 // Wall-clock seconds since the epoch; binding expiry is kept in this unit so it
 // survives restarts.
 inline int64_t unix_now() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
 

@@ -52,32 +52,41 @@ inline constexpr const char* kPluginEntrySymbol = "homesip_plugin_descriptor";
 
 }  // namespace homesip
 
-#define HOMESIP_PLUGIN(NAME, VERSION, SUMMARY, SETTINGS, CLASS)                            \
-  namespace {                                                                             \
-  ::homesip::Plugin* homesip_create_plugin(::homesip::PluginContext& context) {           \
-    return new CLASS(context);                                                            \
-  }                                                                                       \
-  }                                                                                       \
-  extern "C" __attribute__((visibility("default"))) const ::homesip::PluginDescriptor*    \
-  homesip_plugin_descriptor() {                                                           \
-    static const ::homesip::PluginDescriptor descriptor{                                  \
-        HOMESIP_SDK_VERSION_MAJOR, HOMESIP_SDK_VERSION_MINOR, HOMESIP_SDK_TOOLCHAIN, NAME, \
-        VERSION, SUMMARY, SETTINGS, sizeof(SETTINGS) / sizeof(SETTINGS[0]),                \
-        &homesip_create_plugin, {}};                                                      \
-    return &descriptor;                                                                   \
+#define HOMESIP_PLUGIN(NAME, VERSION, SUMMARY, SETTINGS, CLASS)                                              \
+  namespace {                                                                                                \
+  ::homesip::Plugin* homesip_create_plugin(::homesip::PluginContext& context) { return new CLASS(context); } \
+  }                                                                                                          \
+  extern "C" __attribute__((visibility("default"))) const ::homesip::PluginDescriptor*                       \
+  homesip_plugin_descriptor() {                                                                              \
+    static const ::homesip::PluginDescriptor descriptor{HOMESIP_SDK_VERSION_MAJOR,                           \
+                                                        HOMESIP_SDK_VERSION_MINOR,                           \
+                                                        HOMESIP_SDK_TOOLCHAIN,                               \
+                                                        NAME,                                                \
+                                                        VERSION,                                             \
+                                                        SUMMARY,                                             \
+                                                        SETTINGS,                                            \
+                                                        sizeof(SETTINGS) / sizeof(SETTINGS[0]),              \
+                                                        &homesip_create_plugin,                              \
+                                                        {}};                                                 \
+    return &descriptor;                                                                                      \
   }
 
 // For a plugin without settings.
-#define HOMESIP_PLUGIN_NO_SETTINGS(NAME, VERSION, SUMMARY, CLASS)                          \
-  namespace {                                                                             \
-  ::homesip::Plugin* homesip_create_plugin(::homesip::PluginContext& context) {           \
-    return new CLASS(context);                                                            \
-  }                                                                                       \
-  }                                                                                       \
-  extern "C" __attribute__((visibility("default"))) const ::homesip::PluginDescriptor*    \
-  homesip_plugin_descriptor() {                                                           \
-    static const ::homesip::PluginDescriptor descriptor{                                  \
-        HOMESIP_SDK_VERSION_MAJOR, HOMESIP_SDK_VERSION_MINOR, HOMESIP_SDK_TOOLCHAIN, NAME, \
-        VERSION, SUMMARY, nullptr, 0, &homesip_create_plugin, {}};                        \
-    return &descriptor;                                                                   \
+#define HOMESIP_PLUGIN_NO_SETTINGS(NAME, VERSION, SUMMARY, CLASS)                                            \
+  namespace {                                                                                                \
+  ::homesip::Plugin* homesip_create_plugin(::homesip::PluginContext& context) { return new CLASS(context); } \
+  }                                                                                                          \
+  extern "C" __attribute__((visibility("default"))) const ::homesip::PluginDescriptor*                       \
+  homesip_plugin_descriptor() {                                                                              \
+    static const ::homesip::PluginDescriptor descriptor{HOMESIP_SDK_VERSION_MAJOR,                           \
+                                                        HOMESIP_SDK_VERSION_MINOR,                           \
+                                                        HOMESIP_SDK_TOOLCHAIN,                               \
+                                                        NAME,                                                \
+                                                        VERSION,                                             \
+                                                        SUMMARY,                                             \
+                                                        nullptr,                                             \
+                                                        0,                                                   \
+                                                        &homesip_create_plugin,                              \
+                                                        {}};                                                 \
+    return &descriptor;                                                                                      \
   }

@@ -12,8 +12,21 @@
 namespace homesip {
 
 enum class Method : uint8_t {
-  kUnknown = 0, kInvite, kAck, kBye, kCancel, kRegister, kOptions, kMessage,
-  kSubscribe, kNotify, kPublish, kInfo, kRefer, kUpdate, kPrack,
+  kUnknown = 0,
+  kInvite,
+  kAck,
+  kBye,
+  kCancel,
+  kRegister,
+  kOptions,
+  kMessage,
+  kSubscribe,
+  kNotify,
+  kPublish,
+  kInfo,
+  kRefer,
+  kUpdate,
+  kPrack,
 };
 
 // The parts of a SIP URI a server decides on.
@@ -28,12 +41,12 @@ struct UriView {
 
 // One Contact header value of a REGISTER (or of any request).
 struct ContactView {
-  bool wildcard = false;               // "Contact: *"
-  std::string uri;                     // the URI as text, e.g. "sip:u1@10.0.0.7:5060"
-  std::optional<uint32_t> expires;     // the ;expires= parameter, when valid
-  bool expires_invalid = false;        // ;expires= present but not a number
-  std::optional<uint16_t> q_millis;    // ;q=0.5 -> 500, when present and valid
-  std::string_view instance;           // +sip.instance parameter value, or empty
+  bool wildcard = false;             // "Contact: *"
+  std::string uri;                   // the URI as text, e.g. "sip:u1@10.0.0.7:5060"
+  std::optional<uint32_t> expires;   // the ;expires= parameter, when valid
+  bool expires_invalid = false;      // ;expires= present but not a number
+  std::optional<uint16_t> q_millis;  // ;q=0.5 -> 500, when present and valid
+  std::string_view instance;         // +sip.instance parameter value, or empty
 };
 
 // Where the request came from on the wire (after rport/received handling).

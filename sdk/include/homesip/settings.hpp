@@ -22,7 +22,7 @@ enum class SettingType : uint32_t {
 // One declared setting. Plain data: it lives in the plugin's read-only
 // memory and is read by the core through the plugin descriptor.
 struct SettingSpec {
-  const char* key;            // e.g. "min_expires"
+  const char* key;  // e.g. "min_expires"
   SettingType type;
   const char* default_value;  // textual default, or nullptr when required
   const char* help;           // one line, shown by `homesipd --describe-plugin`
@@ -32,8 +32,7 @@ struct SettingSpec {
 // no sense; the core reports it with the config file, line and key.
 class __attribute__((visibility("default"))) ConfigError : public std::runtime_error {
  public:
-  ConfigError(std::string key, const std::string& what)
-      : std::runtime_error(what), key_(std::move(key)) {}
+  ConfigError(std::string key, const std::string& what) : std::runtime_error(what), key_(std::move(key)) {}
   const std::string& key() const { return key_; }
 
  private:

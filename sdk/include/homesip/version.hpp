@@ -22,6 +22,6 @@
 #define HOMESIP_SDK_COMPILER "unknown"
 #endif
 
-#define HOMESIP_SDK_TOOLCHAIN                                               \
-  HOMESIP_SDK_COMPILER "/gxxabi-" HOMESIP_SDK_STR(__GXX_ABI_VERSION)        \
-      "/cxx11abi-" HOMESIP_SDK_STR(_GLIBCXX_USE_CXX11_ABI)
+#define HOMESIP_SDK_TOOLCHAIN \
+  HOMESIP_SDK_COMPILER        \
+      "/gxxabi-" HOMESIP_SDK_STR(__GXX_ABI_VERSION) "/cxx11abi-" HOMESIP_SDK_STR(_GLIBCXX_USE_CXX11_ABI)
