@@ -45,11 +45,16 @@ SqliteWriter::SqliteWriter(BindingsDatabase database, size_t max_batch, BatchWri
 SqliteWriter::~SqliteWriter() { finish(); }
 
 void SqliteWriter::enqueue(PendingWrite write) {
+  bool wake = false;
   {
     std::lock_guard lock(mutex_);
     queue_.push_back(std::move(write));
+    wake = idle_;
+    idle_ = false;
   }
-  wake_.notify_one();
+  // While the writer is busy (mostly in fsync) it takes the queue when done;
+  // waking it per update would cost a futex call and a context switch each.
+  if (wake) wake_.notify_one();
 }
 
 void SqliteWriter::finish() {
@@ -72,7 +77,11 @@ void SqliteWriter::run() {
 
 std::vector<PendingWrite> SqliteWriter::take_batch() {
   std::unique_lock lock(mutex_);
-  wake_.wait(lock, [this] { return !queue_.empty() || finishing_; });
+  while (queue_.empty() && !finishing_) {
+    idle_ = true;
+    wake_.wait(lock);
+  }
+  idle_ = false;
   const size_t count = std::min(queue_.size(), max_batch_);
   std::vector<PendingWrite> writes;
   writes.reserve(count);

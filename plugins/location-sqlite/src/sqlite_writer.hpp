@@ -89,6 +89,7 @@ class SqliteWriter {
   std::condition_variable wake_;
   std::deque<PendingWrite> queue_;
   bool finishing_ = false;
+  bool idle_ = false;  // the writer waits for work: only then is a wake-up needed
 
   // Writer thread only. A diff is only right if every write before it was
   // committed; after a failed batch, the loop thread may already have queued
