@@ -1,0 +1,408 @@
+#!/usr/bin/env bash
+# bench/run.sh [--quick] [--servers homesip,kamailio] [--keep] [--doc FILE | --no-doc]
+#
+# homesipd (config/examples/family.yaml: location-sqlite + registrar, bindings durable in SQLite,
+# synchronous=full) beside Kamailio 5.6 (bench/kamailio/registrar.cfg: usrloc in memory, 2 UDP
+# workers) under the same SIPp load, alternating server by server for every measurement, UDP on
+# free 127.0.0.1 ports only.
+#
+#   phase A  new-binding REGISTER/s: fixed rate steps, rate*STEP_S calls each, fresh users per step;
+#            the sustained rate is the highest step with every call answered 200, 0 failed calls,
+#            0 retransmissions and SIPp reaching >= 95 % of the target rate.
+#   phase B  fresh servers; idle memory; preload PRELOAD bindings; memory again; idle RTT (µs,
+#            rtt_probe.py); refresh REGISTER/s steps on the preloaded users (same Call-ID, higher
+#            CSeq); server CPU per request at CPU_RATE/s for CPU_S seconds (refresh, then new).
+#
+# Results: a markdown report (printed, and written into docs/benchmarks.md between the
+# "generated" markers unless --quick or --no-doc). --quick: a couple of low steps, < 1 minute, for
+# development; its report goes to the work directory only.
+# Every SIPp run is bounded in calls and time (its own -timeout plus an outer `timeout`); only
+# processes started here are stopped, by PID, on exit.
+set -euo pipefail
+
+BENCH=$(dirname "$(readlink -f "$0")")
+ROOT=$(dirname "$BENCH")
+HOMESIPD=${HOMESIPD:-$ROOT/build/bin/homesipd}
+HS_CONFIG=${HS_CONFIG:-$BENCH/homesip/family-bench.yaml}
+PLUGINS=${HOMESIP_PLUGINS:-$ROOT/build/lib/homesip/plugins}
+SCEN=$BENCH/scenarios
+KAMCFG=$BENCH/kamailio/registrar.cfg
+
+QUICK=0 KEEP=0 SERVERS="homesip kamailio" DOC=$ROOT/docs/benchmarks.md DOC_SET=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --quick) QUICK=1 ;;
+    --keep) KEEP=1 ;;
+    --servers) SERVERS=${2//,/ }; shift ;;
+    --doc) DOC=$2; DOC_SET=1; shift ;;
+    --no-doc) DOC=; DOC_SET=1 ;;
+    -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "bench/run.sh: unknown argument $1" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+if [ $QUICK = 1 ]; then
+  NEW_RATES=${NEW_RATES:-"1000 2000"}
+  REFRESH_RATES=${REFRESH_RATES:-"1000 2000"}
+  STEP_S=${STEP_S:-1}
+  CPU_RATE=${CPU_RATE:-2000} CPU_S=${CPU_S:-2}
+  RTT_N=${RTT_N:-300}
+  SETTLE=${SETTLE:-0.3}
+else
+  NEW_RATES=${NEW_RATES:-"2000 5000 10000 15000 20000 25000 30000 35000 40000 45000 50000"}
+  REFRESH_RATES=${REFRESH_RATES:-"2000 5000 10000 15000 20000 25000 30000 35000 40000 45000 50000"}
+  STEP_S=${STEP_S:-5}
+  CPU_RATE=${CPU_RATE:-8000} CPU_S=${CPU_S:-5}
+  RTT_N=${RTT_N:-2000}
+  SETTLE=${SETTLE:-1}
+fi
+max_refresh=0; for r in $REFRESH_RATES; do [ "$r" -gt $max_refresh ] && max_refresh=$r; done
+# Preload enough users for the largest refresh step and the CPU refresh run (at least 100k).
+PRELOAD=${PRELOAD:-$(( max_refresh * STEP_S > 100000 ? max_refresh * STEP_S : 100000 ))}
+max_new=0; for r in $NEW_RATES; do [ "$r" -gt $max_new ] && max_new=$r; done
+[ $QUICK = 1 ] && PRELOAD=${PRELOAD_QUICK:-$(( max_refresh * STEP_S > CPU_RATE * CPU_S ? max_refresh * STEP_S : CPU_RATE * CPU_S ))}
+[ $PRELOAD -lt $(( CPU_RATE * CPU_S )) ] && PRELOAD=$(( CPU_RATE * CPU_S ))
+BUFF=4194304
+TICK=$(getconf CLK_TCK)
+[ $QUICK = 1 ] && [ $DOC_SET = 0 ] && DOC=
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+die() { echo "bench/run.sh: $*" >&2; exit 1; }
+
+for s in $SERVERS; do
+  case $s in
+    homesip)
+      [ -x "$HOMESIPD" ] || die "no $HOMESIPD (run ./homesip build)"
+      [ -f "$PLUGINS/location-sqlite.so" ] || die "no $PLUGINS/location-sqlite.so (use --servers kamailio meanwhile)" ;;
+    kamailio) command -v kamailio >/dev/null || die "kamailio not installed" ;;
+    *) die "unknown server $s" ;;
+  esac
+done
+command -v sipp >/dev/null || die "sipp not installed"
+
+WORK=$(mktemp -d /tmp/homesip-bench-XXXXXX)
+# Snapshot homesipd and its plugins: a rebuild during the run must not swap them under us.
+HS_BIN=$WORK/bin/homesipd HS_PLUGINS=$WORK/plugins
+case " $SERVERS " in
+  *" homesip "*) mkdir -p "$WORK/bin" "$HS_PLUGINS"; cp "$HOMESIPD" "$HS_BIN"; cp "$PLUGINS"/*.so "$HS_PLUGINS/" ;;
+esac
+RES=$WORK/results.tsv   # kind server target calls ok failed retrans achieved p50 p99 srv_cpu% sipp_cpu% us/req
+: >"$RES"
+declare -A PID=()         # server -> main PID (started here)
+declare -A PORT=()
+declare -A KIDS=()        # kamailio -> its child PIDs (forked by the PID we started)
+
+stop_server() {  # name
+  local s=$1 p=${PID[$1]:-} k
+  [ -n "$p" ] || return 0
+  if kill -0 "$p" 2>/dev/null; then
+    kill -TERM "$p" 2>/dev/null || true
+    for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    kill -0 "$p" 2>/dev/null && kill -KILL "$p" 2>/dev/null || true
+  fi
+  wait "$p" 2>/dev/null || true
+  for k in ${KIDS[$s]:-}; do   # Kamailio's workers normally exit with their parent
+    if kill -0 "$k" 2>/dev/null && [ "$(awk '{print $4}' /proc/$k/stat 2>/dev/null)" = 1 ] \
+       && grep -q kamailio /proc/$k/comm 2>/dev/null; then
+      kill -KILL "$k" 2>/dev/null || true
+    fi
+  done
+  unset "PID[$s]"; KIDS[$s]=
+}
+
+cleanup() {
+  local rc=$?
+  for s in "${!PID[@]}"; do stop_server "$s"; done
+  if [ $KEEP = 1 ] || [ $rc != 0 ]; then echo "work directory kept: $WORK" >&2; else rm -rf "$WORK"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+free_port() {  # a UDP port free on 127.0.0.1
+  python3 - <<'PY'
+import socket, random
+for _ in range(200):
+    p = random.randint(20000, 50000)
+    try:
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", p)); s.close()
+        print(p); break
+    except OSError:
+        pass
+PY
+}
+
+users_csv() {  # file prefix first count
+  sh "$BENCH/gen-users.sh" "$2" "$3" "$4" >"$1"
+}
+
+server_pids() {  # name -> main PID and (for kamailio) its children
+  local s=$1 p=${PID[$1]}
+  echo "$p"
+  if [ "$s" = kamailio ]; then ps -o pid= --ppid "$p" 2>/dev/null || true; fi
+}
+
+cpu_ticks() {  # name -> utime+stime of the server's processes (all threads)
+  local t=0 p v
+  for p in $(server_pids "$1"); do
+    v=$(sed 's/^.*) //' /proc/$p/stat 2>/dev/null | awk '{print $12 + $13}') || v=0
+    t=$(( t + ${v:-0} ))
+  done
+  echo $t
+}
+
+mem_kib() {  # name -> "rss_kib" (homesip: VmRSS; kamailio: sum of Pss over its processes)
+  local s=$1 p t=0 v
+  if [ "$s" = homesip ]; then
+    awk '/^VmRSS:/ {print $2}' /proc/${PID[$s]}/status
+  else
+    for p in $(server_pids "$s"); do
+      v=$(awk '/^Pss:/ {print $2}' /proc/$p/smaps_rollup 2>/dev/null) || v=0
+      t=$(( t + ${v:-0} ))
+    done
+    echo $t
+  fi
+}
+
+kam_shm_used_kib() {
+  kamcmd -s "unix:$WORK/kamailio/ctl" core.shmmem 2>/dev/null | awk '/real_used:/ {printf "%d\n", $2/1024}'
+}
+
+probe() {  # port -> 0 when a REGISTER gets its 200
+  local d=$WORK/probe; mkdir -p "$d"
+  printf 'SEQUENTIAL\nprobe;\n' >"$d/u.csv"
+  (cd "$d" && timeout 5 sipp "127.0.0.1:$1" -sf "$SCEN/reg.xml" -inf u.csv -m 1 -i 127.0.0.1 -p "$(free_port)" \
+     -nostdin -timeout 1s -timeout_error -recv_timeout 500 >/dev/null 2>&1)
+}
+
+start_server() {  # name tag
+  local s=$1 tag=$2 port dir
+  port=$(free_port); PORT[$s]=$port
+  dir=$WORK/$s-$tag; mkdir -p "$dir"
+  case $s in
+    homesip)
+      "$HS_BIN" --config "$HS_CONFIG" \
+        --set "server.listen=[udp:127.0.0.1:$port]" \
+        --set "server.plugin_dirs=[$HS_PLUGINS]" \
+        --set "server.udp_buffer_bytes=$BUFF" \
+        --set "plugins.location-sqlite.path=$dir/location.sqlite" \
+        --set "plugins.registrar.domains=[home.local]" \
+        --set "plugins.registrar.min_expires=10" \
+        --set "log.level=warn" --set "log.sink=stderr" >"$dir/homesipd.log" 2>&1 &
+      PID[$s]=$! ;;
+    kamailio)
+      mkdir -p "$WORK/kamailio"; rm -f "$WORK/kamailio/ctl"
+      kamailio -f "$KAMCFG" -DD -E -m 2048 -M 16 -Y "$WORK/kamailio" \
+        -A BENCH_CHILDREN=2 -A "BENCH_LISTEN=udp:127.0.0.1:$port" \
+        -A "BENCH_CTL=\"unix:$WORK/kamailio/ctl\"" -P "$WORK/kamailio/kamailio.pid" >"$dir/kamailio.log" 2>&1 &
+      PID[$s]=$! ;;
+  esac
+  for _ in $(seq 50); do
+    kill -0 "${PID[$s]}" 2>/dev/null || { tail -20 "$dir"/*.log >&2; die "$s exited at start"; }
+    probe "$port" && break
+    sleep 0.2
+  done
+  probe "$port" || { tail -20 "$dir"/*.log >&2; die "$s does not answer on udp 127.0.0.1:$port"; }
+  [ "$s" = kamailio ] && KIDS[$s]=$(ps -o pid= --ppid "${PID[$s]}" | tr '\n' ' ')
+  say "$s started: pid ${PID[$s]}, udp 127.0.0.1:$port"
+}
+
+children_cpu_s() {  # FILE written by `times` -> user+sys seconds of the waited-for children (2nd line)
+  sed -n 2p "$1" | awk '{ t = 0; for (i = 1; i <= 2; i++) { split($i, a, /[ms]/); t += a[1] * 60 + a[2] } printf "%.3f\n", t }'
+}
+
+# measure KIND SERVER RATE CALLS CSV BASE_CSEQ -> appends a row to $RES, echoes "pass"/"fail"/"slow"
+measure() {
+  local kind=$1 s=$2 rate=$3 calls=$4 csv=$5 cseq=$6
+  local d=$WORK/runs/$kind-$s-$rate; mkdir -p "$d"; rm -f "$d"/*
+  local limit=$(( calls / rate + 10 )) t0 t1 c0 c1 sc0 sc1 rc=0
+  kill -0 "${PID[$s]}" 2>/dev/null || die "$s is not running"
+  # bash `times` must run in this very shell (not in $(...)) to see the waited-for SIPp's CPU.
+  c0=$(cpu_ticks "$s"); times >"$d/times0"; t0=$(date +%s.%N)
+  (cd "$d" && exec timeout -k 2 $(( limit + 5 )) sipp "127.0.0.1:${PORT[$s]}" -sf "$SCEN/reg.xml" -inf "$csv" \
+     -cid_str 'reg-%u@bench' -base_cseq "$cseq" -r "$rate" -m "$calls" -buff_size $BUFF \
+     -i 127.0.0.1 -p "$(free_port)" -nostdin -timeout "${limit}s" -timeout_error \
+     -trace_stat -stf stat.csv -fd 1 -trace_rtt -rtt_freq 1000 -trace_screen -screen_file screen.txt \
+     >sipp.out 2>&1) || rc=$?
+  t1=$(date +%s.%N); times >"$d/times1"; c1=$(cpu_ticks "$s")
+  sc0=$(children_cpu_s "$d/times0"); sc1=$(children_cpu_s "$d/times1")
+  local row
+  row=$(awk -F';' 'NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
+         { last = $0 }
+         END { n = split(last, v, ";");
+               printf "%d %d %d %.0f\n", v[col["SuccessfulCall(C)"]], v[col["FailedCall(C)"]],
+                      v[col["Retransmissions(C)"]], v[col["CallRate(C)"]] }' "$d/stat.csv" 2>/dev/null) || true
+  [ -n "$row" ] || row="0 $calls 0 0"
+  local ok failed retr achieved; read -r ok failed retr achieved <<<"$row"
+  local pct; pct=$(cat "$d"/*_rtt.csv 2>/dev/null | awk -F';' 'NR > 1 && $3 == 1 {print $2}' | sort -n |
+    awk '{ a[NR] = $1 } END { if (NR == 0) { print "- -"; exit }
+          i50 = int(NR * 0.50); if (i50 < 1) i50 = 1; i99 = int(NR * 0.99); if (i99 < 1) i99 = 1;
+          print a[i50], a[i99] }')
+  local wall srv_pct sipp_pct us
+  wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
+  srv_pct=$(awk -v c=$(( c1 - c0 )) -v t="$TICK" -v w="$wall" 'BEGIN { printf "%.0f", 100 * c / t / w }')
+  sipp_pct=$(awk -v a="$sc0" -v b="$sc1" -v w="$wall" 'BEGIN { printf "%.0f", 100 * (b - a) / w }')
+  us=$(awk -v c=$(( c1 - c0 )) -v t="$TICK" -v n="$calls" 'BEGIN { printf "%.0f", 1e6 * c / t / n }')
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$kind" "$s" "$rate" "$calls" "$ok" "$failed" \
+    "$retr" "$achieved" ${pct} "$srv_pct" "$sipp_pct" "$us" >>"$RES"
+  local verdict=pass
+  if [ "$rc" != 0 ] || [ "$ok" != "$calls" ] || [ "$failed" != 0 ] || [ "$retr" != 0 ]; then
+    verdict=fail
+  elif [ "$achieved" -lt $(( rate * 95 / 100 )) ]; then
+    verdict=slow
+  fi
+  printf '    %-8s %-8s %6s/s  calls %-7s ok %-7s failed %-6s retrans %-6s achieved %6s/s  rtt p50/p99 %s ms  cpu srv %s%% sipp %s%%  %s us/req  -> %s\n' \
+    "$kind" "$s" "$rate" "$calls" "$ok" "$failed" "$retr" "$achieved" "${pct/ //}" "$srv_pct" "$sipp_pct" "$us" "$verdict" >&2
+  sleep "$SETTLE"   # let the server settle (e.g. the store's writer) before the next run
+  echo "$verdict"
+}
+
+# ---------------------------------------------------------------------------------------------
+say "work directory $WORK; servers: $SERVERS; $( [ $QUICK = 1 ] && echo quick || echo full ) run"
+START=$(date +%s)
+
+# Phase A: new bindings
+say "phase A: new-binding REGISTER/s (rate steps: $NEW_RATES; $STEP_S s of calls each)"
+for s in $SERVERS; do start_server "$s" a; done
+declare -A ALIVE=() BEST_NEW=() BEST_NEW_ACH=() BEST_REF=() BEST_REF_ACH=()
+for s in $SERVERS; do ALIVE[$s]=1; BEST_NEW[$s]=0; BEST_NEW_ACH[$s]=0; BEST_REF[$s]=0; BEST_REF_ACH[$s]=0; done
+for rate in $NEW_RATES; do
+  calls=$(( rate * STEP_S )) csv=$WORK/new-$rate.csv any=0
+  users_csv "$csv" "n${rate}x" 1 "$calls"
+  for s in $SERVERS; do
+    [ "${ALIVE[$s]}" = 1 ] || continue
+    any=1
+    v=$(measure new "$s" "$rate" "$calls" "$csv" 1)
+    if [ "$v" = pass ]; then BEST_NEW[$s]=$rate; BEST_NEW_ACH[$s]=$(tail -1 "$RES" | cut -f8); else ALIVE[$s]=0; fi
+  done
+  [ $any = 1 ] || break
+done
+for s in $SERVERS; do stop_server "$s"; done
+
+# Phase B: fresh servers, memory, preload, idle RTT, refresh steps, CPU per request
+say "phase B: preload $PRELOAD bindings, memory, idle RTT, refresh REGISTER/s, CPU per request"
+for s in $SERVERS; do start_server "$s" b; done
+declare -A MEM0=() MEM1=() SHM0=() SHM1=() RTT=() BINDINGS=()
+sleep 1
+for s in $SERVERS; do MEM0[$s]=$(mem_kib "$s"); [ "$s" = kamailio ] && SHM0[$s]=$(kam_shm_used_kib); done
+# Preload at a rate both servers sustained (or the lowest step), so it runs clean for both.
+prate=${PRELOAD_RATE:-}
+if [ -z "$prate" ]; then
+  prate=10000
+  for s in $SERVERS; do [ "${BEST_NEW[$s]}" -gt 0 ] && [ "${BEST_NEW[$s]}" -lt $prate ] && prate=${BEST_NEW[$s]}; done
+  for s in $SERVERS; do [ "${BEST_NEW[$s]}" = 0 ] && prate=${NEW_RATES%% *}; done
+fi
+POOL=$WORK/pool.csv
+users_csv "$POOL" p 1 "$PRELOAD"
+CSEQ=1
+for s in $SERVERS; do measure preload "$s" "$prate" "$PRELOAD" "$POOL" $CSEQ >/dev/null; done
+sleep 1
+for s in $SERVERS; do
+  MEM1[$s]=$(mem_kib "$s")
+  if [ "$s" = kamailio ]; then
+    SHM1[$s]=$(kam_shm_used_kib)
+    BINDINGS[$s]=$(kamcmd -s "unix:$WORK/kamailio/ctl" stats.get_statistics usrloc: 2>/dev/null | awk -F'= ' '/location_contacts/ {print $2}')
+  else
+    BINDINGS[$s]=$(sqlite3 "$WORK/homesip-b/location.sqlite" 'SELECT count(*) FROM bindings' 2>/dev/null || echo '?')
+  fi
+done
+for s in $SERVERS; do
+  RTT[$s]=$(timeout 60 python3 "$BENCH/rtt_probe.py" 127.0.0.1 "${PORT[$s]}" "$RTT_N" || echo "- - 0")
+  echo "    idle refresh RTT $s: p50 p99 ok = ${RTT[$s]} (us)" >&2
+done
+
+say "refresh REGISTER/s (rate steps: $REFRESH_RATES; $STEP_S s of calls each, preloaded users)"
+for s in $SERVERS; do ALIVE[$s]=1; done
+for rate in $REFRESH_RATES; do
+  calls=$(( rate * STEP_S )) any=0
+  CSEQ=$(( CSEQ + 10 ))
+  for s in $SERVERS; do
+    [ "${ALIVE[$s]}" = 1 ] || continue
+    any=1
+    v=$(measure refresh "$s" "$rate" "$calls" "$POOL" $CSEQ)
+    if [ "$v" = pass ]; then BEST_REF[$s]=$rate; BEST_REF_ACH[$s]=$(tail -1 "$RES" | cut -f8); else ALIVE[$s]=0; fi
+  done
+  [ $any = 1 ] || break
+done
+
+say "server CPU per request at $CPU_RATE/s for $CPU_S s"
+CSEQ=$(( CSEQ + 10 ))
+for s in $SERVERS; do measure cpu-refresh "$s" "$CPU_RATE" $(( CPU_RATE * CPU_S )) "$POOL" $CSEQ >/dev/null; done
+users_csv "$WORK/cpu-new.csv" c 1 $(( CPU_RATE * CPU_S ))
+for s in $SERVERS; do measure cpu-new "$s" "$CPU_RATE" $(( CPU_RATE * CPU_S )) "$WORK/cpu-new.csv" 1 >/dev/null; done
+for s in $SERVERS; do stop_server "$s"; done
+ELAPSED=$(( $(date +%s) - START ))
+
+# ---------------------------------------------------------------------------------------------
+# Report
+name() { [ "$1" = homesip ] && echo homesipd || echo Kamailio; }
+row_of() { awk -F'\t' -v k="$1" -v s="$2" '$1 == k && $2 == s' "$RES" | tail -1; }
+fmt_mib() { [ -n "${1:-}" ] && awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }' || echo -; }
+hs_rev=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
+[ -n "$(git -C "$ROOT" status --porcelain -- core plugins sdk 2>/dev/null)" ] && hs_rev="$hs_rev+uncommitted changes"
+[ "$HOMESIPD" != "$ROOT/build/bin/homesipd" ] && hs_rev="$hs_rev (binary: $HOMESIPD, plugins: $PLUGINS)"
+
+REPORT=$WORK/report.md
+{
+  echo "<!-- generated by bench/run.sh on $(date -u '+%Y-%m-%d %H:%M UTC'); everything below is overwritten by the next run -->"
+  echo
+  echo "Run: $(date -u '+%Y-%m-%d %H:%M UTC'), $( [ $QUICK = 1 ] && echo '**quick smoke run (not a benchmark)**' || echo 'full run'), ${ELAPSED} s."
+  echo "Machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo) RAM,"
+  echo "$(. /etc/os-release 2>/dev/null && echo "$PRETTY_NAME"), kernel $(uname -r); net.core.rmem_max $(cat /proc/sys/net/core/rmem_max)."
+  echo "Versions: homesip $hs_rev; $(kamailio -v 2>/dev/null | head -1 | sed 's/^version: //; s/ *$//'); $(sipp -v 2>/dev/null | grep -o 'SIPp v[^ ]*' | head -1 | sed 's/\.$//')."
+  echo "Load: SIPp \`bench/scenarios/reg.xml\`, UDP, \`-buff_size $BUFF\`, $STEP_S s of calls per step; preload $PRELOAD bindings at $prate/s; CPU runs at $CPU_RATE/s for $CPU_S s."
+  echo
+  echo "### Summary"
+  echo
+  printf '| | %s |\n' "$(for s in $SERVERS; do name "$s"; done | paste -sd'|' | sed 's/|/ | /g')"
+  printf '|---|%s\n' "$(for s in $SERVERS; do printf -- '---|'; done)"
+  line() { local label=$1; shift; printf '| %s |' "$label"; for v in "$@"; do printf ' %s |' "$v"; done; echo; }
+  vals=(); for s in $SERVERS; do
+    if [ "${BEST_NEW[$s]}" = 0 ]; then vals+=("< ${NEW_RATES%% *} (first step failed)"); else vals+=("$( [ "${BEST_NEW[$s]}" = $max_new ] && echo '≥ ' || true)**${BEST_NEW[$s]}** (achieved ${BEST_NEW_ACH[$s]}$( [ "${BEST_NEW[$s]}" = $max_new ] && echo ', highest step' || true))"); fi
+  done; line "new-binding REGISTER/s sustained" "${vals[@]}"
+  vals=(); for s in $SERVERS; do
+    if [ "${BEST_REF[$s]}" = 0 ]; then vals+=("< ${REFRESH_RATES%% *} (first step failed)"); else vals+=("$( [ "${BEST_REF[$s]}" = $max_refresh ] && echo '≥ ' || true)**${BEST_REF[$s]}** (achieved ${BEST_REF_ACH[$s]}$( [ "${BEST_REF[$s]}" = $max_refresh ] && echo ', highest step' || true))"); fi
+  done; line "refresh REGISTER/s sustained" "${vals[@]}"
+  for k in cpu-new cpu-refresh; do
+    vals=(); for s in $SERVERS; do
+      IFS=$'\t' read -r _ _ _ calls ok failed retr ach p50 p99 spct _ us <<<"$(row_of $k "$s")"
+      vals+=("$us µs (server CPU $spct %, $failed failed, $retr retrans)")
+    done; line "server CPU per ${k#cpu-} REGISTER at $CPU_RATE/s" "${vals[@]}"
+  done
+  vals=(); for s in $SERVERS; do read -r a b n <<<"${RTT[$s]}"; vals+=("$a / $b µs"); done
+  line "idle refresh round trip p50 / p99 (one at a time, $RTT_N)" "${vals[@]}"
+  vals=(); for s in $SERVERS; do
+    if [ "$s" = homesip ]; then vals+=("VmRSS $(fmt_mib "${MEM0[$s]}") → $(fmt_mib "${MEM1[$s]}") MiB")
+    else vals+=("ΣPss $(fmt_mib "${MEM0[$s]}") → $(fmt_mib "${MEM1[$s]}") MiB (shm used $(fmt_mib "${SHM0[$s]:-}") → $(fmt_mib "${SHM1[$s]:-}") MiB)"); fi
+  done; line "memory idle → after $PRELOAD bindings" "${vals[@]}"
+  vals=(); for s in $SERVERS; do vals+=("${BINDINGS[$s]:-?}"); done
+  line "bindings stored after the preload (+2 probe users)" "${vals[@]}"
+  echo
+  echo "### Every run"
+  echo
+  echo "RTT = SIPp's REGISTER→200 response time, whole milliseconds (0 = under 1 ms). CPU % of one core."
+  echo
+  echo "| run | server | target/s | calls | 200 OK | failed | retrans | achieved/s | RTT p50 / p99 ms | server CPU | SIPp CPU | server µs/req |"
+  echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+  while IFS=$'\t' read -r k s rate calls ok failed retr ach p50 p99 spct sipct us; do
+    printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s / %s | %s %% | %s %% | %s |\n' \
+      "$k" "$(name "$s")" "$rate" "$calls" "$ok" "$failed" "$retr" "$ach" "$p50" "$p99" "$spct" "$sipct" "$us"
+  done <"$RES"
+} >"$REPORT"
+
+BEGIN_MARK='<!-- BEGIN GENERATED: bench/run.sh -->'
+END_MARK='<!-- END GENERATED: bench/run.sh -->'
+if [ -n "$DOC" ]; then
+  if [ ! -f "$DOC" ] || ! grep -qF "$BEGIN_MARK" "$DOC"; then
+    { echo "# Benchmarks"; echo; echo "Generated by \`./homesip bench\` (bench/run.sh)."; echo; echo "$BEGIN_MARK"; echo "$END_MARK"; } >"$DOC"
+  fi
+  awk -v b="$BEGIN_MARK" -v e="$END_MARK" -v rep="$REPORT" '
+    $0 == b { print; while ((getline l < rep) > 0) print l; skip = 1; next }
+    $0 == e { skip = 0 }
+    !skip { print }' "$DOC" >"$DOC.tmp" && mv "$DOC.tmp" "$DOC"
+  say "results written to $DOC"
+else
+  say "results (not written to docs/: quick run or --no-doc; copy in $REPORT)"
+  KEEP=1
+fi
+cat "$REPORT"

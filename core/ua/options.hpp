@@ -1,0 +1,48 @@
+// Command line of homesip-ua: one subcommand, its options, exit codes.
+#pragma once
+
+#include <optional>
+#include <stdexcept>
+#include <string>
+
+namespace homesip::ua {
+
+// Exit codes, documented in README.md beside this file.
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitUsage = 1;
+inline constexpr int kExitFailed = 2;     // a final error response, a timeout, a bind failure
+inline constexpr int kExitRedirects = 3;  // too many redirects, a redirect loop, 483
+
+enum class Command { kRegister, kCall, kAnswer, kMessage };
+
+struct Options {
+  Command command = Command::kRegister;
+  std::string aor;                                       // "sip:U1@C1.D1.H1"
+  std::string to;                                        // callee AOR for call/message
+  std::string server;                                    // first hop, "sip:127.0.0.1:5110"
+  std::string listen = "sip:127.0.0.1:0;transport=udp";  // nua's NUTAG_URL
+  std::string contact;  // explicit Contact for REGISTER; empty: nua's own address
+  std::string text;
+  unsigned expires = 3600;
+  int max_redirects = 5;
+  bool once = false;
+  bool unregister = false;
+  double duration = 2;
+  int calls = 1;
+  double timeout = 0;  // answer: give up after this many seconds (0: never)
+};
+
+struct UsageError : std::invalid_argument {
+  using std::invalid_argument::invalid_argument;
+};
+
+// Throws UsageError with a message meant for the user.
+Options parse_options(int argc, char** argv);
+std::string usage();
+
+// "U1@C1.D1.H1" or "sip:U1@C1.D1.H1" -> "sip:U1@C1.D1.H1".
+std::string aor_uri(const std::string& text);
+// "udp:127.0.0.1:5000" -> "sip:127.0.0.1:5000;transport=udp".
+std::string listen_url(const std::string& text);
+
+}  // namespace homesip::ua

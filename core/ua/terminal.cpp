@@ -1,0 +1,180 @@
+#include "terminal.hpp"
+
+#include <sofia-sip/sip_header.h>
+#include <sofia-sip/soa_tag.h>
+#include <sofia-sip/su_tag_io.h>
+#include <sofia-sip/url.h>
+
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <stdexcept>
+
+namespace homesip::ua {
+namespace {
+
+volatile std::sig_atomic_t g_stop = 0;
+extern "C" void on_signal(int) { g_stop = 1; }
+
+std::string url_text(const url_t* url) {
+  char buffer[1024];
+  if (!url || url_e(buffer, sizeof buffer, url) < 0) return "";
+  return buffer;
+}
+
+// The address our SDP names: the listen host, or loopback for a wildcard.
+std::string media_host(const std::string& listen) {
+  const auto start = listen.find(':') + 1;
+  const auto end = listen.find_last_of(':');
+  std::string host = end > start ? listen.substr(start, end - start) : "127.0.0.1";
+  if (host == "0.0.0.0" || host == "*") host = "127.0.0.1";
+  return host;
+}
+
+}  // namespace
+
+Terminal::Terminal(const Options& options) : options_(options) {
+  su_init();
+  // su_root's magic is this Terminal: the timers find their way back with it.
+  root_ = su_root_create(reinterpret_cast<su_root_magic_t*>(this));
+  if (!root_) throw std::runtime_error("cannot create the event loop");
+  // nua's magic is this Terminal too; handles carry no magic of their own.
+  // NUTAG_RETRY_COUNT(0): Debian's nua would follow a few 3xx by itself (and
+  // count them with 401/407/423); the paper's client follows them here, all
+  // the way, with its own loop and limit checks.
+  nua_ =
+      nua_create(root_, &Terminal::nua_callback, reinterpret_cast<nua_magic_t*>(this),
+                 NUTAG_URL(options_.listen.c_str()), NUTAG_RETRY_COUNT(0),
+                 NUTAG_OUTBOUND("no-options-keepalive no-validate no-natify"), NUTAG_KEEPALIVE(0),
+                 NUTAG_AUTOANSWER(0), NUTAG_AUTOACK(1), NUTAG_APPL_METHOD("MESSAGE"), NUTAG_ENABLEMESSAGE(1),
+                 SOATAG_USER_SDP_STR(sdp().c_str()), SIPTAG_USER_AGENT_STR("homesip-ua/0.1"), TAG_END());
+  if (!nua_) throw std::runtime_error("cannot listen on " + options_.listen + " (address in use?)");
+  std::signal(SIGTERM, on_signal);
+  std::signal(SIGINT, on_signal);
+  signal_timer_ = su_timer_create(su_root_task(root_), 100);
+  su_timer_set_for_ever(signal_timer_, &Terminal::signal_poll, nullptr);
+}
+
+Terminal::~Terminal() {
+  for (auto& t : timers_) su_timer_destroy(t->timer);
+  if (signal_timer_) su_timer_destroy(signal_timer_);
+  if (nua_) nua_destroy(nua_);
+  if (root_) su_root_destroy(root_);
+  su_deinit();
+}
+
+int Terminal::run() {
+  start();
+  su_root_run(root_);  // start() only sends: finish() always comes from a callback
+  if (abandoned_) {
+    // nua still holds the binding; tearing it down would unregister it, and
+    // leaving it to the destructors would look like a leak (LSan).
+    std::fflush(stdout);
+    std::_Exit(code_);
+  }
+  return code_;
+}
+
+void Terminal::finish(int code) {
+  if (finishing_) return;
+  finishing_ = true;
+  code_ = code;
+  nua_shutdown(nua_);  // nua_r_shutdown then breaks the loop
+}
+
+void Terminal::abandon(int code) {
+  if (finishing_) return;
+  finishing_ = abandoned_ = true;
+  code_ = code;
+  su_root_break(root_);
+}
+
+void Terminal::after(double seconds, std::function<void()> fn) {
+  auto t = std::make_unique<Timer>(Timer{this, std::move(fn), nullptr});
+  t->timer = su_timer_create(su_root_task(root_), static_cast<su_duration_t>(seconds * 1000));
+  su_timer_set(t->timer, &Terminal::timer_callback, reinterpret_cast<su_timer_arg_t*>(t.get()));
+  timers_.push_back(std::move(t));
+}
+
+void Terminal::nua_callback(nua_event_t event, int status, char const* phrase, nua_t*, nua_magic_t* magic,
+                            nua_handle_t* nh, nua_hmagic_t*, sip_t const* sip, tagi_t tags[]) {
+  auto* self = reinterpret_cast<Terminal*>(magic);
+  if (getenv("HOMESIP_UA_DEBUG"))
+    std::fprintf(stderr, "event %s %d %s\n", nua_event_name(event), status, phrase ? phrase : "");
+  if (event == nua_r_shutdown) {
+    if (status >= 200) su_root_break(self->root_);
+    return;
+  }
+  self->on_event(Event{event, status, phrase ? phrase : "", nh, sip, tags});
+}
+
+void Terminal::timer_callback(su_root_magic_t*, su_timer_t*, su_timer_arg_t* arg) {
+  auto* t = reinterpret_cast<Timer*>(arg);
+  t->fn();
+}
+
+void Terminal::signal_poll(su_root_magic_t* magic, su_timer_t*, su_timer_arg_t*) {
+  auto* self = reinterpret_cast<Terminal*>(magic);
+  if (!g_stop || self->stop_seen_) return;
+  self->stop_seen_ = true;
+  self->say("stopping (signal)");
+  self->on_stop_signal();
+}
+
+void Terminal::say(const std::string& line) {
+  std::fputs((line + "\n").c_str(), stdout);
+  std::fflush(stdout);
+}
+
+std::string Terminal::response_line(const std::string& method, const std::string& subject,
+                                    const std::string& dest, const Event& e) {
+  std::string line =
+      method + " " + subject + " -> " + dest + ": " + std::to_string(e.status) + " " + e.phrase;
+  const sip_via_t* via = e.sip ? e.sip->sip_via : nullptr;
+  // Only on the last answer of a chain: one NAT note per command is enough.
+  if (via && (e.status < 300 || e.status >= 400) && (via->v_received || (via->v_rport && *via->v_rport))) {
+    const std::string host = via->v_received ? via->v_received : via->v_host;
+    const std::string port =
+        via->v_rport && *via->v_rport ? via->v_rport : (via->v_port ? via->v_port : "5060");
+    line += " (server saw us at " + host + ":" + port + ")";
+  }
+  return line;
+}
+
+std::vector<ContactChoice> Terminal::contacts_of(const sip_t* sip) {
+  std::vector<ContactChoice> out;
+  for (const sip_contact_t* m = sip ? sip->sip_contact : nullptr; m; m = m->m_next) {
+    if (m->m_url->url_type == url_any) continue;  // "*" is no place to go
+    out.push_back(ContactChoice{url_text(m->m_url), m->m_q ? std::strtod(m->m_q, nullptr) : 1.0});
+  }
+  return out;
+}
+
+std::string Terminal::body_of(const sip_t* sip) {
+  if (!sip || !sip->sip_payload || !sip->sip_payload->pl_data) return "";
+  return std::string(sip->sip_payload->pl_data, sip->sip_payload->pl_len);
+}
+
+int Terminal::redirect_failure(RedirectChain::Verdict v, const std::string& target, int max) {
+  switch (v) {
+    case RedirectChain::Verdict::kTooMany:
+      say("too many redirects (more than " + std::to_string(max) + "); next would be " + target);
+      return kExitRedirects;
+    case RedirectChain::Verdict::kLoop:
+      say("redirect loop: " + target + " was already tried");
+      return kExitRedirects;
+    case RedirectChain::Verdict::kNoContact:
+    case RedirectChain::Verdict::kFollow:
+      break;
+  }
+  say("redirect without a usable Contact");
+  return kExitFailed;
+}
+
+std::string Terminal::sdp() const {
+  const std::string host = media_host(options_.listen);
+  return "v=0\r\no=homesip-ua 1 1 IN IP4 " + host + "\r\ns=homesip-ua\r\nc=IN IP4 " + host +
+         "\r\nt=0 0\r\nm=audio 49170 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n";
+}
+
+}  // namespace homesip::ua

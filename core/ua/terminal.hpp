@@ -1,0 +1,91 @@
+// The sofia-sip side of homesip-ua: one su_root, one nua, one thread. A
+// command (register, call, …) is a Terminal subclass driven by nua events.
+#pragma once
+
+#include <sofia-sip/nua.h>
+#include <sofia-sip/su_wait.h>
+
+#include <chrono>
+#include <functional>
+#include <list>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "options.hpp"
+#include "redirects.hpp"
+
+namespace homesip::ua {
+
+struct Event {
+  nua_event_t id;
+  int status;
+  std::string phrase;
+  nua_handle_t* nh;
+  const sip_t* sip;  // valid during the callback only
+  tagi_t* tags;
+};
+
+class Terminal {
+ public:
+  explicit Terminal(const Options& options);
+  virtual ~Terminal();
+  Terminal(const Terminal&) = delete;
+  Terminal& operator=(const Terminal&) = delete;
+
+  // Runs until finish(); returns the exit code.
+  int run();
+
+ protected:
+  virtual void start() = 0;
+  virtual void on_event(const Event& e) = 0;
+  // SIGTERM/SIGINT arrived (polled by a timer: su_root_break is not signal-safe).
+  virtual void on_stop_signal() { finish(kExitOk); }
+
+  // Ends the run with `code`: shuts nua down (first call wins).
+  void finish(int code);
+  // Ends the run without nua_shutdown, which would unregister every binding
+  // nua holds (even one whose handle was destroyed): `register --once` leaves
+  // its binding in place. run() then ends the process at once.
+  void abandon(int code);
+  void after(double seconds, std::function<void()> fn);
+  nua_t* nua() const { return nua_; }
+  const Options& options() const { return options_; }
+
+  // One line for a person; flushed, since tests and pipes read it live.
+  static void say(const std::string& line);
+  // "REGISTER sip:U1@… -> sip:127.0.0.1:5110: 302 Moved Temporarily"
+  // plus " (server saw us at …)" when the response's Via has received/rport.
+  static std::string response_line(const std::string& method, const std::string& subject,
+                                   const std::string& dest, const Event& e);
+  static std::vector<ContactChoice> contacts_of(const sip_t* sip);
+  static std::string body_of(const sip_t* sip);
+  // Prints why a chain stops and returns the exit code for it.
+  static int redirect_failure(RedirectChain::Verdict v, const std::string& target, int max);
+
+  // SDP offer/answer body: one PCMU stream, enough for real terminals.
+  std::string sdp() const;
+
+ private:
+  struct Timer {
+    Terminal* self;
+    std::function<void()> fn;
+    su_timer_t* timer;
+  };
+  static void nua_callback(nua_event_t event, int status, char const* phrase, nua_t* nua, nua_magic_t* magic,
+                           nua_handle_t* nh, nua_hmagic_t* hmagic, sip_t const* sip, tagi_t tags[]);
+  static void timer_callback(su_root_magic_t* magic, su_timer_t* t, su_timer_arg_t* arg);
+  static void signal_poll(su_root_magic_t* magic, su_timer_t* t, su_timer_arg_t* arg);
+
+  const Options options_;
+  su_root_t* root_ = nullptr;
+  nua_t* nua_ = nullptr;
+  su_timer_t* signal_timer_ = nullptr;
+  std::list<std::unique_ptr<Timer>> timers_;
+  int code_ = kExitOk;
+  bool finishing_ = false;
+  bool abandoned_ = false;
+  bool stop_seen_ = false;
+};
+
+}  // namespace homesip::ua
