@@ -52,7 +52,8 @@ inline constexpr const char* kPluginEntrySymbol = "homesip_plugin_descriptor";
 
 }  // namespace homesip
 
-#define HOMESIP_PLUGIN(NAME, VERSION, SUMMARY, SETTINGS, CLASS)                                              \
+// The entry point both macros below expand to.
+#define HOMESIP_PLUGIN_ENTRY_(NAME, VERSION, SUMMARY, SETTINGS, SETTINGS_COUNT, CLASS)                       \
   namespace {                                                                                                \
   ::homesip::Plugin* homesip_create_plugin(::homesip::PluginContext& context) { return new CLASS(context); } \
   }                                                                                                          \
@@ -65,28 +66,15 @@ inline constexpr const char* kPluginEntrySymbol = "homesip_plugin_descriptor";
                                                         VERSION,                                             \
                                                         SUMMARY,                                             \
                                                         SETTINGS,                                            \
-                                                        sizeof(SETTINGS) / sizeof(SETTINGS[0]),              \
+                                                        SETTINGS_COUNT,                                      \
                                                         &homesip_create_plugin,                              \
                                                         {}};                                                 \
     return &descriptor;                                                                                      \
   }
 
+#define HOMESIP_PLUGIN(NAME, VERSION, SUMMARY, SETTINGS, CLASS) \
+  HOMESIP_PLUGIN_ENTRY_(NAME, VERSION, SUMMARY, SETTINGS, sizeof(SETTINGS) / sizeof(SETTINGS[0]), CLASS)
+
 // For a plugin without settings.
-#define HOMESIP_PLUGIN_NO_SETTINGS(NAME, VERSION, SUMMARY, CLASS)                                            \
-  namespace {                                                                                                \
-  ::homesip::Plugin* homesip_create_plugin(::homesip::PluginContext& context) { return new CLASS(context); } \
-  }                                                                                                          \
-  extern "C" __attribute__((visibility("default"))) const ::homesip::PluginDescriptor*                       \
-  homesip_plugin_descriptor() {                                                                              \
-    static const ::homesip::PluginDescriptor descriptor{HOMESIP_SDK_VERSION_MAJOR,                           \
-                                                        HOMESIP_SDK_VERSION_MINOR,                           \
-                                                        HOMESIP_SDK_TOOLCHAIN,                               \
-                                                        NAME,                                                \
-                                                        VERSION,                                             \
-                                                        SUMMARY,                                             \
-                                                        nullptr,                                             \
-                                                        0,                                                   \
-                                                        &homesip_create_plugin,                              \
-                                                        {}};                                                 \
-    return &descriptor;                                                                                      \
-  }
+#define HOMESIP_PLUGIN_NO_SETTINGS(NAME, VERSION, SUMMARY, CLASS) \
+  HOMESIP_PLUGIN_ENTRY_(NAME, VERSION, SUMMARY, nullptr, 0, CLASS)
