@@ -1,6 +1,7 @@
 // The registrar end to end: homesipd with location-sqlite and registrar on
 // loopback, driven by SIPp scenarios and sipsak.
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 
 #include <fstream>
 #include <set>
@@ -223,4 +224,36 @@ TEST(RegistrarCrash, EveryAcknowledgedBindingSurvivesKill9) {
   std::string out;
   EXPECT_EQ(sipp(fetch, &out), 0) << ok_users.size() << " acknowledged users, some lost:\n"
                                   << out.substr(0, 4000);
+}
+
+// A dead backend: another process holds the database's write lock longer than
+// the store waits. REGISTER gets 503 with Retry-After, nothing is claimed, and
+// the server recovers by itself once the lock is gone.
+TEST(RegistrarStoreDown, LockedDatabaseGets503WithRetryAfterThenRecovers) {
+  TempDir dir;
+  const auto db = (dir / "location.sqlite").string();
+  HomesipServer server(dir, ServerOptions{"H1", "C1.D1",
+                                          "  - plugin: location-sqlite\n    path: " + db +
+                                              "\n    busy_timeout_ms: 100\n  - plugin: registrar\n    "
+                                              "domains: [C1.D1.H1]\n    retry_after_s: 7\n",
+                                          ""});
+  server.start();
+  sqlite3* locker = nullptr;
+  ASSERT_EQ(sqlite3_open(db.c_str(), &locker), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(locker, "BEGIN EXCLUSIVE", nullptr, nullptr, nullptr), SQLITE_OK);
+
+  const std::string contact = "Contact: <sip:U1@127.0.0.1:5999>\nExpires: 600\n";
+  const auto refused = udp_exchange(server.port(), raw_register("U1", "down-1", 1, contact));
+  EXPECT_EQ(status_of(refused), 503) << refused;
+  EXPECT_NE(refused.find("Retry-After: 7"), std::string::npos) << refused;
+  const auto listed = udp_exchange(server.port(), raw_register("U1", "down-2", 1, ""));  // fetch
+  EXPECT_EQ(status_of(listed), 200) << listed;
+  EXPECT_EQ(listed.find("sip:U1@127.0.0.1:5999"), std::string::npos) << "a refused binding is listed:\n"
+                                                                     << listed;
+
+  ASSERT_EQ(sqlite3_exec(locker, "ROLLBACK", nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(locker);
+  const auto accepted = udp_exchange(server.port(), raw_register("U1", "down-1", 2, contact));
+  EXPECT_EQ(status_of(accepted), 200) << accepted;
+  EXPECT_NE(accepted.find("sip:U1@127.0.0.1:5999"), std::string::npos) << accepted;
 }
