@@ -29,4 +29,23 @@ execute_process(COMMAND ${HOMESIPD} --config ${BUILD_DIR}/lamp.yaml --check-conf
 if(rc)
   message(FATAL_ERROR "homesipd refused the example plugin: ${out}")
 endif()
-message(STATUS "example plugin built out of tree and accepted: ${out}")
+# And it works: switch the lamp on with a SIP MESSAGE, ask its state, send nonsense.
+get_filename_component(bindir ${HOMESIPD} DIRECTORY)
+execute_process(COMMAND python3 -c "import socket;s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM);s.bind(('127.0.0.1',0));print(s.getsockname()[1])"
+                OUTPUT_VARIABLE port OUTPUT_STRIP_TRAILING_WHITESPACE)
+set(ua "${bindir}/homesip-ua message --aor U1@C1.D1.H1 --to kitchen@C1.D1.H1 --server sip:127.0.0.1:${port}")
+execute_process(COMMAND sh -c "
+  ${HOMESIPD} --config ${BUILD_DIR}/lamp.yaml --set 'server.listen=[udp:127.0.0.1:${port}]' >${BUILD_DIR}/lamp.log 2>&1 &
+  pid=$!; sleep 0.5
+  ${ua} --text on && ${ua} --text status && ! ${ua} --text dance; rc=$?
+  kill $pid; wait $pid; exit $rc"
+  RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE out TIMEOUT 60)
+if(rc)
+  file(READ ${BUILD_DIR}/lamp.log log)
+  message(FATAL_ERROR "the example plugin did not answer as it should (${rc}):\n${out}\n${log}")
+endif()
+string(FIND "${out}" "on" found_on)
+if(found_on EQUAL -1)
+  message(FATAL_ERROR "no lamp state in the answers:\n${out}")
+endif()
+message(STATUS "example plugin built out of tree, loaded and switched:\n${out}")
