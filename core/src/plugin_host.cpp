@@ -176,8 +176,9 @@ std::unique_ptr<SettingsImpl> validate_settings(const PluginDescriptor& d, const
     const YAML::Node parsed = spec->type == SettingType::kStringList
                                   ? YAML::Load(spec->default_value)
                                   : YAML::Node(std::string(spec->default_value));
-    if (spec->type == SettingType::kStringList && parsed.IsNull()) {
-      // An empty default list.
+    if ((spec->type == SettingType::kStringList && parsed.IsNull()) ||
+        (spec->type == SettingType::kPath && std::string_view(spec->default_value).empty())) {
+      // An empty default list, or an optional path left unset (reads as "").
     } else if (auto problem = convert(parsed, spec->type, value.items); !problem.empty()) {
       fail(entry.where, key, "the plugin's own default is invalid: " + problem);
     }

@@ -12,14 +12,16 @@ std::string base_config(uint16_t port) {
 }
 }  // namespace
 
-TEST(Daemon, CheckConfigAcceptsTheExampleFamilyConfig) {
-  std::string out;
-  const std::string config = source_dir() + "/config/examples/family.yaml";
-  EXPECT_EQ(run({homesipd_path(), "--config", config, "--check-config", "--set",
-                 "server.plugin_dirs=[" + plugin_dir() + "]"},
-                &out),
-            0)
-      << out;
+TEST(Daemon, CheckConfigAcceptsEveryExampleConfig) {
+  for (const char* name : {"province.yaml", "community.yaml", "family.yaml", "family-ldap.yaml"}) {
+    std::string out;
+    const std::string config = source_dir() + "/config/examples/" + name;
+    EXPECT_EQ(run({homesipd_path(), "--config", config, "--check-config", "--set",
+                   "server.plugin_dirs=[" + plugin_dir() + "]"},
+                  &out),
+              0)
+        << name << ": " << out;
+  }
 }
 
 TEST(Daemon, BadConfigExitsNonZeroNamingFileLineAndKey) {

@@ -122,7 +122,7 @@ TEST(Config, PluginEntryNeedsAName) {
 }
 
 TEST(Config, ExampleConfigsAreValid) {
-  for (const char* name : {"family.yaml"}) {
+  for (const char* name : {"family.yaml", "family-ldap.yaml", "community.yaml", "province.yaml"}) {
     const auto path = homesip::test::source_dir() + "/config/examples/" + name;
     EXPECT_NO_THROW(load_config(path, {})) << path;
   }

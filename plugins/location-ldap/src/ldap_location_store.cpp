@@ -1,0 +1,310 @@
+#include "ldap_location_store.hpp"
+
+#include <ldap.h>
+
+#include "binding_codec.hpp"
+#include "ldap_connection.hpp"
+
+namespace homesip::location_ldap {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+BindingList unexpired(BindingList bindings, int64_t now) {
+  drop_expired(bindings, now);
+  return bindings;
+}
+
+}  // namespace
+
+LdapLocationStore::LdapLocationStore(LdapOptions options, EventLoop& loop, Logger& logger)
+    : options_(std::move(options)), loop_(loop), logger_(logger), backoff_(options_.reconnect_min) {
+  logger_.info("location store ldap: using ", options_.uri, ", bindings under ", options_.bindings_dn);
+  trim_timer_ = loop_.start_timer(std::chrono::seconds(60), true, [this] { trim_cache(); });
+  worker_ = std::thread([this] { worker_main(); });
+}
+
+LdapLocationStore::~LdapLocationStore() {
+  stop();
+  *alive_ = false;
+}
+
+void LdapLocationStore::stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  trim_timer_.reset();
+  {
+    std::lock_guard lock(mutex_);
+    finishing_ = true;
+  }
+  wake_.notify_all();
+  if (worker_.joinable()) worker_.join();
+}
+
+void LdapLocationStore::post(std::function<void()> task) {
+  loop_.post([alive = alive_, task = std::move(task)] {
+    if (*alive) task();
+  });
+}
+
+void LdapLocationStore::enqueue(Job job) {
+  {
+    std::lock_guard lock(mutex_);
+    jobs_.push_back(std::move(job));
+  }
+  wake_.notify_one();
+}
+
+void LdapLocationStore::update(std::string_view aor, BindingEditor edit, UpdateDone done) {
+  if (stopped_) {
+    done(StoreStatus::kUnavailable, known_bindings(aor));
+    return;
+  }
+  auto shared_done = std::make_shared<UpdateDone>(std::move(done));
+  auto edit_ptr = std::make_shared<BindingEditor>(std::move(edit));
+  std::string key(aor);
+  Job job;
+  job.attempt = [this, key, edit_ptr, shared_done](LdapConnection& connection) {
+    UpdateOutcome outcome = apply_update(connection, options_, key, *edit_ptr);
+    // Done callbacks run even if the store is gone by then (its owner's
+    // request is waiting on them); only the cache needs the store.
+    loop_.post([this, alive = alive_, key, shared_done, outcome = std::move(outcome)] {
+      if (*alive) {
+        if (outcome.status == StoreStatus::kOk) remember(key, outcome.bindings);
+        if (outcome.status == StoreStatus::kError)
+          logger_.error("location store ldap: update of ", key, " failed: ", outcome.error);
+        if (outcome.status == StoreStatus::kUnavailable && !outcome.error.empty())
+          logger_.warn("location store ldap: update of ", key, ": ", outcome.error);
+      }
+      (*shared_done)(outcome.status, outcome.bindings);
+    });
+  };
+  job.fail = [this, key, shared_done](StoreStatus status, const std::string& why) {
+    loop_.post([this, alive = alive_, key, shared_done, status, why] {
+      BindingList known;
+      if (*alive) {
+        known = known_bindings(key);
+        if (status == StoreStatus::kError)
+          logger_.error("location store ldap: update of ", key, " failed: ", why);
+      }
+      (*shared_done)(status, known);
+    });
+  };
+  enqueue(std::move(job));
+}
+
+void LdapLocationStore::lookup(std::string_view aor, LookupDone done) {
+  const auto cached = cache_.find(std::string(aor));
+  const bool fresh = cached != cache_.end() && Clock::now() - cached->second.fetched < options_.cache;
+  if (fresh) {
+    done(StoreStatus::kOk, unexpired(cached->second.bindings, unix_now()));
+    return;
+  }
+  if (stopped_) {
+    if (cached != cache_.end())
+      done(StoreStatus::kOk, unexpired(cached->second.bindings, unix_now()));
+    else
+      done(StoreStatus::kUnavailable, {});
+    return;
+  }
+  auto shared_done = std::make_shared<LookupDone>(std::move(done));
+  std::string key(aor);
+  Job job;
+  job.attempt = [this, key, shared_done](LdapConnection& connection) {
+    StoredAor stored;
+    StoreStatus status = StoreStatus::kOk;
+    std::string why;
+    try {
+      stored = read_aor(connection, options_, key);
+    } catch (const DirectoryDataError& e) {
+      status = StoreStatus::kError;
+      why = e.what();
+    }
+    loop_.post([this, alive = alive_, key, shared_done, status, why, stored = std::move(stored)]() mutable {
+      BindingList bindings = unexpired(std::move(stored.bindings), unix_now());
+      sort_for_lookup(bindings);
+      if (*alive) {
+        if (status == StoreStatus::kOk)
+          remember(key, bindings);
+        else
+          logger_.error("location store ldap: lookup of ", key, " failed: ", why);
+      }
+      (*shared_done)(status, status == StoreStatus::kOk ? bindings : BindingList{});
+    });
+  };
+  job.fail = [this, key, shared_done](StoreStatus status, const std::string&) {
+    loop_.post([this, alive = alive_, key, shared_done, status] {
+      // Directory down: what this server last knew beats a 503 for a read.
+      if (*alive && status == StoreStatus::kUnavailable) {
+        const auto known = cache_.find(key);
+        if (known != cache_.end()) {
+          (*shared_done)(StoreStatus::kOk, unexpired(known->second.bindings, unix_now()));
+          return;
+        }
+      }
+      (*shared_done)(status, {});
+    });
+  };
+  enqueue(std::move(job));
+}
+
+void LdapLocationStore::list_aors(std::string_view domain, ListDone done) {
+  if (stopped_) {
+    done(StoreStatus::kUnavailable, {});
+    return;
+  }
+  auto shared_done = std::make_shared<ListDone>(std::move(done));
+  std::string key(domain);
+  Job job;
+  job.attempt = [this, key, shared_done](LdapConnection& connection) {
+    std::vector<std::string> aors;
+    StoreStatus status = StoreStatus::kOk;
+    try {
+      aors = homesip::location_ldap::list_aors(connection, options_, key, unix_now());
+    } catch (const DirectoryDataError&) {
+      status = StoreStatus::kError;
+    }
+    loop_.post([shared_done, status, aors = std::move(aors)] { (*shared_done)(status, aors); });
+  };
+  job.fail = [this, shared_done](StoreStatus status, const std::string&) {
+    loop_.post([shared_done, status] { (*shared_done)(status, {}); });
+  };
+  enqueue(std::move(job));
+}
+
+void LdapLocationStore::find_user(std::string_view aor, UserDone done) {
+  if (stopped_) {
+    done(StoreStatus::kUnavailable, std::nullopt);
+    return;
+  }
+  auto shared_done = std::make_shared<UserDone>(std::move(done));
+  std::string key(aor);
+  Job job;
+  job.attempt = [this, key, shared_done](LdapConnection& connection) {
+    auto user = read_user(connection, options_, key);
+    loop_.post([shared_done, user = std::move(user)] { (*shared_done)(StoreStatus::kOk, user); });
+  };
+  job.fail = [this, shared_done](StoreStatus status, const std::string&) {
+    loop_.post([shared_done, status] { (*shared_done)(status, std::nullopt); });
+  };
+  enqueue(std::move(job));
+}
+
+void LdapLocationStore::remember(const std::string& aor, const BindingList& bindings) {
+  cache_[aor] = CachedAor{bindings, Clock::now()};
+}
+
+BindingList LdapLocationStore::known_bindings(std::string_view aor) const {
+  const auto cached = cache_.find(std::string(aor));
+  return cached == cache_.end() ? BindingList{} : unexpired(cached->second.bindings, unix_now());
+}
+
+void LdapLocationStore::trim_cache() {
+  // Entries are kept past `cache` only as a fallback while the directory is
+  // down; drop the old and the empty ones.
+  const auto now = Clock::now();
+  const int64_t wall_now = unix_now();
+  const auto keep = std::max<Clock::duration>(options_.cache, std::chrono::minutes(10));
+  std::erase_if(cache_, [&](const auto& item) {
+    const CachedAor& cached = item.second;
+    if (now - cached.fetched > keep) return true;
+    return unexpired(cached.bindings, wall_now).empty() && now - cached.fetched >= options_.cache;
+  });
+}
+
+// ---- worker thread ----
+
+void LdapLocationStore::worker_main() {
+  std::unique_lock lock(mutex_);
+  while (true) {
+    if (jobs_.empty()) {
+      if (finishing_) break;
+      if (!connection_) {
+        // Reconnect in the background, so the state is logged (and the first
+        // request after an outage finds a connection) without waiting for traffic.
+        if (wake_.wait_until(lock, next_attempt_, [this] { return finishing_ || !jobs_.empty(); })) continue;
+        lock.unlock();
+        connect();
+        lock.lock();
+      } else {
+        wake_.wait(lock, [this] { return finishing_ || !jobs_.empty(); });
+      }
+      continue;
+    }
+    Job job = std::move(jobs_.front());
+    jobs_.pop_front();
+    lock.unlock();
+    run_job(job);
+    lock.lock();
+  }
+  lock.unlock();
+  connection_.reset();
+  connected_ = false;
+}
+
+void LdapLocationStore::run_job(Job& job) {
+  for (int attempt = 0;; ++attempt) {
+    if (!connection_ && (attempt > 0 || Clock::now() >= next_attempt_)) connect();
+    if (!connection_) {
+      job.fail(StoreStatus::kUnavailable, "directory unavailable");
+      return;
+    }
+    try {
+      job.attempt(*connection_);
+      return;
+    } catch (const LdapError& e) {
+      if (!e.unavailable() && e.code() >= 0) {
+        job.fail(StoreStatus::kError, e.what());
+        return;
+      }
+      connection_.reset();
+      set_state(false, e.what());
+      next_attempt_ = Clock::now() + backoff_;
+      // A connection left over from before a directory restart fails on
+      // first use: retry once on a new one. Not after a timeout: the
+      // directory is slow, and waiting twice helps nobody.
+      if (attempt > 0 || e.code() == LDAP_TIMEOUT) {
+        job.fail(StoreStatus::kUnavailable, e.what());
+        return;
+      }
+    } catch (const std::exception& e) {
+      job.fail(StoreStatus::kError, e.what());
+      return;
+    }
+  }
+}
+
+void LdapLocationStore::connect() {
+  try {
+    auto connection = std::make_unique<LdapConnection>(options_);
+    if (!ensure_container(*connection, options_.bindings_dn))
+      post([this] {
+        logger_.error("location store ldap: ", options_.bindings_dn,
+                      " does not exist and could not be created; updates will fail");
+      });
+    connection_ = std::move(connection);
+    backoff_ = options_.reconnect_min;
+    set_state(true, {});
+  } catch (const LdapError& e) {
+    connection_.reset();
+    set_state(false, e.what());
+    next_attempt_ = Clock::now() + backoff_;
+    backoff_ = std::min(backoff_ * 2, options_.reconnect_max);
+  }
+}
+
+void LdapLocationStore::set_state(bool up, const std::string& why) {
+  connected_ = up;
+  if (logged_up_ == up) return;
+  logged_up_ = up;
+  const std::string uri = options_.uri;
+  if (up)
+    post([this, uri] { logger_.info("location store ldap: connected to ", uri); });
+  else
+    post([this, uri, why] {
+      logger_.error("location store ldap: directory ", uri, " unavailable (", why,
+                    "); updates are answered 503 while reconnecting with backoff");
+    });
+}
+
+}  // namespace homesip::location_ldap

@@ -1,0 +1,117 @@
+// homesip::LocationStore in an LDAP directory, never blocking the loop.
+//
+// One worker thread owns the connection and runs every directory operation
+// in submission order; results come back to the loop with loop.post(). So an
+// update's `done` runs only once the directory confirmed its write -- and,
+// the queue being FIFO, every earlier one.
+//
+// update: read-modify-write on the worker: the editor runs on the AOR's
+//   current bindings as read from the directory; the write asserts the
+//   revision it read, so two servers writing one AOR serialise.
+// lookup: answered from memory when this server read or wrote the AOR less
+//   than `cache` ago, otherwise from the directory (so another server's
+//   writes are seen at most `cache` late). While the directory is down, a
+//   lookup is answered from the last bindings this server knew, if any.
+// list_aors: always from the directory.
+//
+// When the directory is down or slower than `timeout`, operations are
+// answered kUnavailable at once (the registrar then answers 503 with
+// Retry-After) and the worker reconnects with exponential backoff, logging
+// each change of state once.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <unordered_map>
+
+#include "homesip/location_store.hpp"
+#include "homesip/log.hpp"
+#include "homesip/loop.hpp"
+#include "ldap_directory.hpp"
+#include "ldap_options.hpp"
+
+namespace homesip::location_ldap {
+
+class LdapConnection;
+
+class LdapLocationStore final : public LocationStore {
+ public:
+  // Starts the worker, which connects in the background. On the loop thread.
+  LdapLocationStore(LdapOptions options, EventLoop& loop, Logger& logger);
+  ~LdapLocationStore() override;
+  LdapLocationStore(const LdapLocationStore&) = delete;
+  LdapLocationStore& operator=(const LdapLocationStore&) = delete;
+
+  void update(std::string_view aor, BindingEditor edit, UpdateDone done) override;
+  void lookup(std::string_view aor, LookupDone done) override;
+  void list_aors(std::string_view domain, ListDone done) override;
+
+  // The user entry of `aor` (for authentication; the SDK has no user API yet).
+  using UserDone = std::function<void(StoreStatus status, const std::optional<UserRecord>& user)>;
+  void find_user(std::string_view aor, UserDone done);
+
+  // Runs what is queued, then ends the worker. Later calls are answered
+  // kUnavailable (lookups from memory when possible). Idempotent.
+  void stop();
+
+  // True while the worker holds a working connection (any thread).
+  bool connected() const { return connected_.load(); }
+  const LdapOptions& options() const { return options_; }
+
+ private:
+  struct Job {
+    // Runs on the worker; throws LdapError when the directory is unavailable.
+    std::function<void(LdapConnection&)> attempt;
+    // Called on the worker when the job cannot run.
+    std::function<void(StoreStatus status, const std::string& why)> fail;
+  };
+  struct CachedAor {
+    BindingList bindings;
+    std::chrono::steady_clock::time_point fetched;
+  };
+
+  void enqueue(Job job);
+  void worker_main();
+  void run_job(Job& job);
+  void connect();                                   // worker
+  void set_state(bool up, const std::string& why);  // worker
+  void post(std::function<void()> task);            // worker -> loop, only while the store lives
+  void remember(const std::string& aor, const BindingList& bindings);
+  BindingList known_bindings(std::string_view aor) const;
+  void trim_cache();
+
+  const LdapOptions options_;
+  EventLoop& loop_;
+  Logger& logger_;
+
+  // Loop thread only.
+  std::unordered_map<std::string, CachedAor> cache_;
+  bool stopped_ = false;
+  std::unique_ptr<Timer> trim_timer_;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+
+  // Shared with the worker.
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::deque<Job> jobs_;
+  bool finishing_ = false;
+
+  // Worker only.
+  std::unique_ptr<LdapConnection> connection_;
+  std::chrono::milliseconds backoff_;
+  std::chrono::steady_clock::time_point next_attempt_{};
+  std::optional<bool> logged_up_;
+  std::atomic<bool> connected_{false};
+
+  std::thread worker_;
+};
+
+}  // namespace homesip::location_ldap
