@@ -8,11 +8,8 @@
 #include "homesip/loop.hpp"
 
 namespace homesip::conformance {
-namespace {
 
-constexpr std::chrono::seconds kCallbackTimeout{5};
-
-Binding make_binding(const std::string& contact, int64_t expires_in, uint16_t q_millis = 1000) {
+Binding make_binding(const std::string& contact, int64_t expires_in, uint16_t q_millis) {
   Binding binding;
   binding.contact = contact;
   binding.expires_at = unix_now() + expires_in;
@@ -25,7 +22,6 @@ Binding make_binding(const std::string& contact, int64_t expires_in, uint16_t q_
   return binding;
 }
 
-// Editors as a registrar would write them.
 BindingEditor put(Binding binding) {
   return [binding](BindingList& bindings) {
     std::erase_if(bindings, [&](const Binding& b) { return b.contact == binding.contact; });
@@ -33,6 +29,10 @@ BindingEditor put(Binding binding) {
     return true;
   };
 }
+
+namespace {
+
+constexpr std::chrono::seconds kCallbackTimeout{5};
 
 BindingEditor remove_contact(std::string contact) {
   return [contact](BindingList& bindings) {

@@ -39,6 +39,11 @@
 namespace homesip::conformance {
 
 // One fresh store under test, with the event loop its callbacks arrive on.
+// A binding with every field set, expiring `expires_in` seconds from now.
+Binding make_binding(const std::string& contact, int64_t expires_in, uint16_t q_millis = 1000);
+// An editor as a registrar writes one: add `binding`, or replace the one with its contact.
+BindingEditor put(Binding binding);
+
 class StoreHarness {
  public:
   virtual ~StoreHarness() = default;

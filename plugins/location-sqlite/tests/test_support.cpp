@@ -77,27 +77,6 @@ std::vector<std::string> OutsideConnection::contacts_of(const std::string& aor) 
   return contacts;
 }
 
-Binding make_binding(const std::string& contact, int64_t expires_in, uint16_t q_millis) {
-  Binding binding;
-  binding.contact = contact;
-  binding.expires_at = unix_now() + expires_in;
-  binding.q_millis = q_millis;
-  binding.call_id = "call-" + contact;
-  binding.cseq = 7;
-  binding.source = "udp:192.0.2.7:5060";
-  binding.instance = "<urn:uuid:00000000-0000-0000-0000-00000000000a>";
-  binding.user_agent = "test-ua/1.0";
-  return binding;
-}
-
-BindingEditor put(Binding binding) {
-  return [binding](BindingList& bindings) {
-    std::erase_if(bindings, [&](const Binding& b) { return b.contact == binding.contact; });
-    bindings.push_back(binding);
-    return true;
-  };
-}
-
 std::vector<std::string> contacts_of(const BindingList& bindings) {
   std::vector<std::string> contacts;
   for (const Binding& binding : bindings) contacts.push_back(binding.contact);

@@ -18,6 +18,7 @@
 #include "homesip/location_store.hpp"
 #include "homesip/log.hpp"
 #include "sqlite_location_store.hpp"
+#include "store_conformance.hpp"
 
 namespace homesip::location_sqlite::testing {
 
@@ -71,9 +72,9 @@ class OutsideConnection {
   sqlite3* db_ = nullptr;
 };
 
-Binding make_binding(const std::string& contact, int64_t expires_in, uint16_t q_millis = 1000);
+using ::homesip::conformance::make_binding;
 // Puts `binding` into the AOR's list (replacing the same contact).
-BindingEditor put(Binding binding);
+using ::homesip::conformance::put;
 std::vector<std::string> contacts_of(const BindingList& bindings);
 
 // What an update's done callback reported; shared so a late callback is safe.
