@@ -99,22 +99,60 @@ LdapConnection::LdapConnection(const LdapOptions& options) : options_(options) {
   ldap_set_option(ld_, LDAP_OPT_NETWORK_TIMEOUT, &timeout);
   ldap_set_option(ld_, LDAP_OPT_TIMEOUT, &timeout);
   const bool tls = options_.starttls || options_.uri.starts_with("ldaps://");
+  // What libldap said about the last failure on this handle: for TLS the
+  // reason of a failed handshake (absent when the TCP connect itself failed).
+  const auto diagnostic = [this]() -> std::string {
+    char* message = nullptr;
+    ldap_get_option(ld_, LDAP_OPT_DIAGNOSTIC_MESSAGE, &message);
+    std::string text = message ? message : "";
+    if (message) ldap_memfree(message);
+    return text;
+  };
+  // Appended to the error of a failed StartTLS or bind: libldap's reason,
+  // for a client-side failure (code < 0) with a hint about the usual causes.
+  const auto tls_failure = [&](int code) -> std::string {
+    const std::string why = diagnostic();
+    if (!tls || why.empty()) return std::string();
+    if (code > 0) return " (" + why + ")";  // the directory's own words
+    return " (TLS failed: " + why + "; is the directory's certificate signed by " +
+           (options_.tls_ca_file.empty() ? std::string("the system's CAs") : options_.tls_ca_file) +
+           " and issued for the host in the URI?)";
+  };
+  const auto fail = [this](int code, const std::string& what) {
+    ldap_unbind_ext_s(ld_, nullptr, nullptr);
+    ld_ = nullptr;
+    throw LdapError(code, what);
+  };
   if (tls) {
+    // The TLS options go on this handle and take effect with a context of
+    // its own (NEWCTX). Should that context fail (unreadable CA file),
+    // libldap would silently use its global default context instead
+    // (ldap.conf's CAs and TLS_REQCERT): never go on without the trust
+    // configured here.
+    const auto tls_option = [&](int option, const void* value, const std::string& what) {
+      const int code = ldap_set_option(ld_, option, value);
+      if (code != LDAP_OPT_SUCCESS) {
+        const std::string why = diagnostic();
+        fail(LDAP_CONNECT_ERROR, "TLS setup for " + options_.uri + " failed: " + what +
+                                     (why.empty() ? std::string() : ": " + why));
+      }
+    };
     if (!options_.tls_ca_file.empty())
-      ldap_set_option(ld_, LDAP_OPT_X_TLS_CACERTFILE, options_.tls_ca_file.c_str());
+      tls_option(LDAP_OPT_X_TLS_CACERTFILE, options_.tls_ca_file.c_str(),
+                 "tls_ca_file " + options_.tls_ca_file);
     const int require = options_.tls_verify ? LDAP_OPT_X_TLS_DEMAND : LDAP_OPT_X_TLS_NEVER;
-    ldap_set_option(ld_, LDAP_OPT_X_TLS_REQUIRE_CERT, &require);
+    tls_option(LDAP_OPT_X_TLS_REQUIRE_CERT, &require, "tls_verify");
     const int is_server = 0;
-    ldap_set_option(ld_, LDAP_OPT_X_TLS_NEWCTX, &is_server);
+    tls_option(LDAP_OPT_X_TLS_NEWCTX, &is_server,
+               options_.tls_ca_file.empty() ? std::string("no TLS context with the system's CAs")
+                                            : "cannot load tls_ca_file " + options_.tls_ca_file);
   }
   if (options_.starttls) {
     rc = ldap_start_tls_s(ld_, nullptr, nullptr);
-    if (rc != LDAP_SUCCESS) {
-      ldap_unbind_ext_s(ld_, nullptr, nullptr);
-      ld_ = nullptr;
-      // A directory that refuses TLS is as good as down for us: never fall back to clear text.
-      throw LdapError(LDAP_CONNECT_ERROR, "StartTLS with " + options_.uri + " failed: " + describe(rc));
-    }
+    // A directory that refuses TLS is as good as down for us: never fall back to clear text.
+    if (rc != LDAP_SUCCESS)
+      fail(LDAP_CONNECT_ERROR,
+           "StartTLS with " + options_.uri + " failed: " + describe(rc) + tls_failure(rc));
   }
   berval credentials{};
   if (!options_.sasl_mech.empty()) {
@@ -136,16 +174,14 @@ LdapConnection::LdapConnection(const LdapOptions& options) : options_(options) {
                           LDAP_SASL_SIMPLE, &credentials, nullptr, nullptr, nullptr);
   }
   if (rc != LDAP_SUCCESS) {
-    ldap_unbind_ext_s(ld_, nullptr, nullptr);
-    ld_ = nullptr;
     const std::string who = options_.sasl_mech.empty()
                                 ? (options_.bind_dn.empty() ? std::string("anonymous") : options_.bind_dn)
                                 : "SASL " + options_.sasl_mech;
     // A refused bind (wrong password) is reported like an outage: the store
     // keeps retrying with backoff, which also covers a directory that is
     // still starting up.
-    throw LdapError(rc < 0 ? rc : LDAP_UNAVAILABLE,
-                    "bind to " + options_.uri + " as " + who + ": " + describe(rc));
+    fail(rc < 0 ? rc : LDAP_UNAVAILABLE,
+         "bind to " + options_.uri + " as " + who + ": " + describe(rc) + (rc < 0 ? tls_failure(rc) : ""));
   }
 }
 

@@ -2,6 +2,9 @@
 // dir, cn=config built with `slapadd -n0` from an LDIF generated here (mdb
 // backend, core + homesip schema), listening on a free loopback port and on
 // an ldapi socket; stopped by PID. Optionally one of a mirror-mode pair.
+// Optionally with TLS: a throwaway CA and a server certificate for
+// 127.0.0.1/localhost made with the openssl CLI in the temp dir, StartTLS on
+// the ldap:// port and ldaps:// on a second free port.
 #pragma once
 
 #include <chrono>
@@ -26,7 +29,30 @@ struct SlapdOptions {
   uint16_t mirror_peer_port = 0;
   // Load o=homesip, ou=bindings, ou=users and the example user at creation.
   bool load_base = true;
+  // TLS: generate a CA and a server certificate, configure slapd with them
+  // (olcTLS*), and listen on ldaps://127.0.0.1:tls_port/ too.
+  bool tls = false;
+  uint16_t tls_port = 0;  // 0: a free one (with tls)
+  // Refuse every operation on a connection without a security layer
+  // (olcSecurity: ssf=1): only TLS or ldapi get anywhere. The fixture's own
+  // ldapsearch/ldapmodify then go over ldapi.
+  bool require_security = false;
 };
+
+// A certificate authority made with the openssl CLI (EC P-256, valid for two
+// days) in `dir`, with files <name>-ca.pem and <name>-ca.key.
+struct TestCa {
+  std::filesystem::path cert;
+  std::filesystem::path key;
+};
+TestCa make_test_ca(const std::filesystem::path& dir, const std::string& name);
+// A server certificate signed by `ca` for IP:127.0.0.1 and DNS:localhost:
+// <name>.pem and <name>.key (mode 0600) in `dir`.
+struct TestCert {
+  std::filesystem::path cert;
+  std::filesystem::path key;
+};
+TestCert make_server_cert(const std::filesystem::path& dir, const std::string& name, const TestCa& ca);
 
 class Slapd {
  public:
@@ -45,6 +71,10 @@ class Slapd {
   uint16_t port() const { return options_.port; }
   std::string uri() const;
   std::string ldapi_uri() const;
+  // With tls only: ldaps://127.0.0.1:tls_port and the CA that signed the server's certificate.
+  uint16_t tls_port() const { return options_.tls_port; }
+  std::string ldaps_uri() const;
+  const std::filesystem::path& ca_file() const { return ca_.cert; }
   const std::filesystem::path& dir() const { return dir_.path(); }
   // Options for a store bound as the directory's admin.
   LdapOptions store_options(const std::string& bindings_dn = "") const;
@@ -57,9 +87,12 @@ class Slapd {
 
  private:
   bool wait_ready(std::chrono::milliseconds timeout) const;
+  // Where the fixture's own ldapsearch/ldapmodify go: ldapi when clear text is refused.
+  std::string admin_uri() const;
 
   SlapdOptions options_;
   homesip::test::TempDir dir_;
+  TestCa ca_;
   std::unique_ptr<homesip::test::Process> process_;
 };
 
