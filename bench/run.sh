@@ -12,6 +12,15 @@
 #   phase B  fresh servers; idle memory; preload PRELOAD bindings; memory again; idle RTT (µs,
 #            rtt_probe.py); refresh REGISTER/s steps on the preloaded users (same Call-ID, higher
 #            CSeq); server CPU per request at CPU_RATE/s for CPU_S seconds (refresh, then new).
+#   phase C  INVITE->302: fresh servers as redirect servers (homesipd bench/homesip/redirect-bench.yaml:
+#            family server local@home = child domain home.local, location-sqlite + redirect +
+#            registrar; Kamailio bench/kamailio/redirect.cfg: lookup("location") + 302); preload
+#            INV_USERS users with reg.xml, then invite302.xml rate steps (same pass criteria as
+#            phase A) and server CPU per INVITE->302 at CPU_RATE/s.
+#   phase D  homesipd only (Kamailio has no redirect tree): the management tree C1/D1/H1 from
+#            config/examples/{province,community,family}.yaml on free ports; once H1 is registered
+#            (via C1 -> 302 -> D1), TREE_N users register one at a time through the top
+#            (REGISTER C1 -> 302 -> D1 -> 302 -> H1 -> 200, rtt_probe.py --redirect): p50 / p99 µs.
 #
 # Results: a markdown report (printed, and written into docs/benchmarks.md between the
 # "generated" markers unless --quick or --no-doc). --quick: a couple of low steps, < 1 minute, for
@@ -27,6 +36,9 @@ HS_CONFIG=${HS_CONFIG:-$BENCH/homesip/family-bench.yaml}
 PLUGINS=${HOMESIP_PLUGINS:-$ROOT/build/lib/homesip/plugins}
 SCEN=$BENCH/scenarios
 KAMCFG=$BENCH/kamailio/registrar.cfg
+KAMREDIR=$BENCH/kamailio/redirect.cfg
+HS_REDIRECT_CONFIG=${HS_REDIRECT_CONFIG:-$BENCH/homesip/redirect-bench.yaml}
+EXAMPLES=$ROOT/config/examples
 
 QUICK=0 KEEP=0 SERVERS="homesip kamailio" DOC=$ROOT/docs/benchmarks.md DOC_SET=0
 while [ $# -gt 0 ]; do
@@ -48,6 +60,9 @@ if [ $QUICK = 1 ]; then
   STEP_S=${STEP_S:-1}
   CPU_RATE=${CPU_RATE:-2000} CPU_S=${CPU_S:-2}
   RTT_N=${RTT_N:-300}
+  INV_RATES=${INV_RATES:-"1000 2000"}
+  INV_USERS=${INV_USERS:-5000}
+  TREE_N=${TREE_N:-300}
   SETTLE=${SETTLE:-0.3}
 else
   NEW_RATES=${NEW_RATES:-"2000 5000 10000 15000 20000 25000 30000 35000 40000 45000 50000"}
@@ -55,12 +70,16 @@ else
   STEP_S=${STEP_S:-5}
   CPU_RATE=${CPU_RATE:-8000} CPU_S=${CPU_S:-5}
   RTT_N=${RTT_N:-2000}
+  INV_RATES=${INV_RATES:-"2000 5000 10000 15000 20000 25000 30000 35000 40000 45000 50000 55000 60000"}
+  INV_USERS=${INV_USERS:-100000}
+  TREE_N=${TREE_N:-2000}
   SETTLE=${SETTLE:-1}
 fi
 max_refresh=0; for r in $REFRESH_RATES; do [ "$r" -gt $max_refresh ] && max_refresh=$r; done
 # Preload enough users for the largest refresh step and the CPU refresh run (at least 100k).
 PRELOAD=${PRELOAD:-$(( max_refresh * STEP_S > 100000 ? max_refresh * STEP_S : 100000 ))}
 max_new=0; for r in $NEW_RATES; do [ "$r" -gt $max_new ] && max_new=$r; done
+max_inv=0; for r in $INV_RATES; do [ "$r" -gt $max_inv ] && max_inv=$r; done
 [ $QUICK = 1 ] && PRELOAD=${PRELOAD_QUICK:-$(( max_refresh * STEP_S > CPU_RATE * CPU_S ? max_refresh * STEP_S : CPU_RATE * CPU_S ))}
 [ $PRELOAD -lt $(( CPU_RATE * CPU_S )) ] && PRELOAD=$(( CPU_RATE * CPU_S ))
 BUFF=4194304
@@ -87,7 +106,7 @@ HS_BIN=$WORK/bin/homesipd HS_PLUGINS=$WORK/plugins
 case " $SERVERS " in
   *" homesip "*) mkdir -p "$WORK/bin" "$HS_PLUGINS"; cp "$HOMESIPD" "$HS_BIN"; cp "$PLUGINS"/*.so "$HS_PLUGINS/" ;;
 esac
-RES=$WORK/results.tsv   # kind server target calls ok failed retrans achieved p50 p99 srv_cpu% sipp_cpu% us/req
+RES=$WORK/results.tsv   # kind server target calls ok failed retrans achieved p50 p99 srv_cpu% sipp_cpu% us/req other_cpu%
 : >"$RES"
 declare -A PID=()         # server -> main PID (started here)
 declare -A PORT=()
@@ -175,13 +194,14 @@ probe() {  # port -> 0 when a REGISTER gets its 200
      -nostdin -timeout 1s -timeout_error -recv_timeout 500 >/dev/null 2>&1)
 }
 
-start_server() {  # name tag
-  local s=$1 tag=$2 port dir
+start_server() {  # name tag [registrar|redirect]
+  local s=$1 tag=$2 role=${3:-registrar} port dir hscfg=$HS_CONFIG kamcfg=$KAMCFG
+  [ "$role" = redirect ] && hscfg=$HS_REDIRECT_CONFIG kamcfg=$KAMREDIR
   port=$(free_port); PORT[$s]=$port
   dir=$WORK/$s-$tag; mkdir -p "$dir"
   case $s in
     homesip)
-      "$HS_BIN" --config "$HS_CONFIG" \
+      "$HS_BIN" --config "$hscfg" \
         --set "server.listen=[udp:127.0.0.1:$port]" \
         --set "server.plugin_dirs=[$HS_PLUGINS]" \
         --set "server.udp_buffer_bytes=$BUFF" \
@@ -192,7 +212,7 @@ start_server() {  # name tag
       PID[$s]=$! ;;
     kamailio)
       mkdir -p "$WORK/kamailio"; rm -f "$WORK/kamailio/ctl"
-      kamailio -f "$KAMCFG" -DD -E -m 2048 -M 16 -Y "$WORK/kamailio" \
+      kamailio -f "$kamcfg" -DD -E -m 2048 -M 16 -Y "$WORK/kamailio" \
         -A BENCH_CHILDREN=2 -A "BENCH_LISTEN=udp:127.0.0.1:$port" \
         -A "BENCH_CTL=\"unix:$WORK/kamailio/ctl\"" -P "$WORK/kamailio/kamailio.pid" >"$dir/kamailio.log" 2>&1 &
       PID[$s]=$! ;;
@@ -204,27 +224,33 @@ start_server() {  # name tag
   done
   probe "$port" || { tail -20 "$dir"/*.log >&2; die "$s does not answer on udp 127.0.0.1:$port"; }
   [ "$s" = kamailio ] && KIDS[$s]=$(ps -o pid= --ppid "${PID[$s]}" | tr '\n' ' ')
-  say "$s started: pid ${PID[$s]}, udp 127.0.0.1:$port"
+  say "$s started ($role): pid ${PID[$s]}, udp 127.0.0.1:$port"
+}
+
+busy_ticks() {  # all CPUs' busy time (user nice system irq softirq steal) from /proc/stat, in ticks
+  awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat
 }
 
 children_cpu_s() {  # FILE written by `times` -> user+sys seconds of the waited-for children (2nd line)
   sed -n 2p "$1" | awk '{ t = 0; for (i = 1; i <= 2; i++) { split($i, a, /[ms]/); t += a[1] * 60 + a[2] } printf "%.3f\n", t }'
 }
 
-# measure KIND SERVER RATE CALLS CSV BASE_CSEQ -> appends a row to $RES, echoes "pass"/"fail"/"slow"
+# measure KIND SERVER RATE CALLS CSV BASE_CSEQ [SCENARIO [CALL-ID FORMAT]]
+#   -> appends a row to $RES, echoes "pass"/"fail"/"slow"
 measure() {
-  local kind=$1 s=$2 rate=$3 calls=$4 csv=$5 cseq=$6
+  local kind=$1 s=$2 rate=$3 calls=$4 csv=$5 cseq=$6 scen=${7:-reg.xml} cid=${8:-reg-%u@bench}
   local d=$WORK/runs/$kind-$s-$rate; mkdir -p "$d"; rm -f "$d"/*
   local limit=$(( calls / rate + 10 )) t0 t1 c0 c1 sc0 sc1 rc=0
   kill -0 "${PID[$s]}" 2>/dev/null || die "$s is not running"
   # bash `times` must run in this very shell (not in $(...)) to see the waited-for SIPp's CPU.
+  local b0 b1; b0=$(busy_ticks)
   c0=$(cpu_ticks "$s"); times >"$d/times0"; t0=$(date +%s.%N)
-  (cd "$d" && exec timeout -k 2 $(( limit + 5 )) sipp "127.0.0.1:${PORT[$s]}" -sf "$SCEN/reg.xml" -inf "$csv" \
-     -cid_str 'reg-%u@bench' -base_cseq "$cseq" -r "$rate" -m "$calls" -buff_size $BUFF \
+  (cd "$d" && exec timeout -k 2 $(( limit + 5 )) sipp "127.0.0.1:${PORT[$s]}" -sf "$SCEN/$scen" -inf "$csv" \
+     -cid_str "$cid" -base_cseq "$cseq" -r "$rate" -m "$calls" -buff_size $BUFF \
      -i 127.0.0.1 -p "$(free_port)" -nostdin -timeout "${limit}s" -timeout_error \
      -trace_stat -stf stat.csv -fd 1 -trace_rtt -rtt_freq 1000 -trace_screen -screen_file screen.txt \
      >sipp.out 2>&1) || rc=$?
-  t1=$(date +%s.%N); times >"$d/times1"; c1=$(cpu_ticks "$s")
+  t1=$(date +%s.%N); times >"$d/times1"; c1=$(cpu_ticks "$s"); b1=$(busy_ticks)
   sc0=$(children_cpu_s "$d/times0"); sc1=$(children_cpu_s "$d/times1")
   local row
   row=$(awk -F';' 'NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
@@ -243,16 +269,19 @@ measure() {
   srv_pct=$(awk -v c=$(( c1 - c0 )) -v t="$TICK" -v w="$wall" 'BEGIN { printf "%.0f", 100 * c / t / w }')
   sipp_pct=$(awk -v a="$sc0" -v b="$sc1" -v w="$wall" 'BEGIN { printf "%.0f", 100 * (b - a) / w }')
   us=$(awk -v c=$(( c1 - c0 )) -v t="$TICK" -v n="$calls" 'BEGIN { printf "%.0f", 1e6 * c / t / n }')
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$kind" "$s" "$rate" "$calls" "$ok" "$failed" \
-    "$retr" "$achieved" ${pct} "$srv_pct" "$sipp_pct" "$us" >>"$RES"
+  # CPU used by everything else on the machine meanwhile (other people's builds...): a disturbed step
+  local other; other=$(awk -v b=$(( b1 - b0 )) -v t="$TICK" -v w="$wall" -v a="$srv_pct" -v c="$sipp_pct" \
+    'BEGIN { o = 100 * b / t / w - a - c; printf "%.0f", o < 0 ? 0 : o }')
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$kind" "$s" "$rate" "$calls" "$ok" "$failed" \
+    "$retr" "$achieved" ${pct} "$srv_pct" "$sipp_pct" "$us" "$other" >>"$RES"
   local verdict=pass
   if [ "$rc" != 0 ] || [ "$ok" != "$calls" ] || [ "$failed" != 0 ] || [ "$retr" != 0 ]; then
     verdict=fail
   elif [ "$achieved" -lt $(( rate * 95 / 100 )) ]; then
     verdict=slow
   fi
-  printf '    %-8s %-8s %6s/s  calls %-7s ok %-7s failed %-6s retrans %-6s achieved %6s/s  rtt p50/p99 %s ms  cpu srv %s%% sipp %s%%  %s us/req  -> %s\n' \
-    "$kind" "$s" "$rate" "$calls" "$ok" "$failed" "$retr" "$achieved" "${pct/ //}" "$srv_pct" "$sipp_pct" "$us" "$verdict" >&2
+  printf '    %-8s %-8s %6s/s  calls %-7s ok %-7s failed %-6s retrans %-6s achieved %6s/s  rtt p50/p99 %s ms  cpu srv %s%% sipp %s%% other %s%%  %s us/req  -> %s\n' \
+    "$kind" "$s" "$rate" "$calls" "$ok" "$failed" "$retr" "$achieved" "${pct/ //}" "$srv_pct" "$sipp_pct" "$other" "$us" "$verdict" >&2
   sleep "$SETTLE"   # let the server settle (e.g. the store's writer) before the next run
   echo "$verdict"
 }
@@ -331,6 +360,74 @@ for s in $SERVERS; do measure cpu-refresh "$s" "$CPU_RATE" $(( CPU_RATE * CPU_S 
 users_csv "$WORK/cpu-new.csv" c 1 $(( CPU_RATE * CPU_S ))
 for s in $SERVERS; do measure cpu-new "$s" "$CPU_RATE" $(( CPU_RATE * CPU_S )) "$WORK/cpu-new.csv" 1 >/dev/null; done
 for s in $SERVERS; do stop_server "$s"; done
+
+# Phase C: INVITE -> 302 (redirect servers), fresh servers
+say "phase C: INVITE→302 redirects/s (preload $INV_USERS users; rate steps: $INV_RATES; $STEP_S s of calls each)"
+for s in $SERVERS; do start_server "$s" c redirect; done
+declare -A BEST_INV=() BEST_INV_ACH=()
+for s in $SERVERS; do ALIVE[$s]=1; BEST_INV[$s]=0; BEST_INV_ACH[$s]=0; done
+INVPOOL=$WORK/inv-pool.csv
+users_csv "$INVPOOL" i 1 "$INV_USERS"
+for s in $SERVERS; do measure preload-inv "$s" "$prate" "$INV_USERS" "$INVPOOL" 1 >/dev/null; done
+sleep 1
+for rate in $INV_RATES; do
+  calls=$(( rate * STEP_S )) any=0
+  for s in $SERVERS; do
+    [ "${ALIVE[$s]}" = 1 ] || continue
+    any=1
+    v=$(measure invite302 "$s" "$rate" "$calls" "$INVPOOL" 1 invite302.xml 'inv-%u-%p@bench')
+    if [ "$v" = pass ]; then BEST_INV[$s]=$rate; BEST_INV_ACH[$s]=$(tail -1 "$RES" | cut -f8); else ALIVE[$s]=0; fi
+  done
+  [ $any = 1 ] || break
+done
+say "server CPU per INVITE→302 at $CPU_RATE/s for $CPU_S s"
+for s in $SERVERS; do
+  measure cpu-invite302 "$s" "$CPU_RATE" $(( CPU_RATE * CPU_S )) "$INVPOOL" 1 invite302.xml 'cpuinv-%u-%p@bench' >/dev/null
+done
+for s in $SERVERS; do stop_server "$s"; done
+
+# Phase D: homesipd's management tree, three-hop redirect registration (no Kamailio equivalent)
+TREE=""   # "p50 p99 ok hops mean max hop1 hop2 ..." from rtt_probe.py --redirect
+start_tree_server() {  # name config --set ...
+  local name=$1 config=$2 port; shift 2
+  port=$(free_port); PORT[$name]=$port
+  mkdir -p "$WORK/tree"
+  "$HS_BIN" --config "$config" --set "server.plugin_dirs=[$HS_PLUGINS]" \
+    --set "server.listen=[udp:127.0.0.1:$port]" \
+    --set "plugins.location-sqlite.path=$WORK/tree/$name.sqlite" "$@" >"$WORK/tree/$name.log" 2>&1 &
+  PID[$name]=$!
+}
+wait_log() {  # name pattern -> 0 once the server's log has it (10 s at most)
+  for _ in $(seq 100); do
+    grep -q "$2" "$WORK/tree/$1.log" 2>/dev/null && return 0
+    kill -0 "${PID[$1]}" 2>/dev/null || break
+    sleep 0.1
+  done
+  tail -20 "$WORK/tree/$1.log" >&2; return 1
+}
+tree_phase() {  # starts the tree, fills TREE; returns 1 (after saying why) when the tree does not come up
+  start_tree_server C1 "$EXAMPLES/province.yaml"
+  wait_log C1 "serving" || { echo "    C1 did not start" >&2; return 1; }
+  local top="sip:127.0.0.1:${PORT[C1]}"
+  start_tree_server D1 "$EXAMPLES/community.yaml" --set "server.parent=$top" \
+    --set "plugins.redirect.parent_contact=$top" --set "plugins.registrar.domains=[C1.D1]"
+  wait_log D1 "registered D1@C1 with" || { echo "    D1 did not register with C1" >&2; return 1; }
+  start_tree_server H1 "$EXAMPLES/family.yaml" --set "server.parent=$top" \
+    --set "plugins.redirect.parent_contact=sip:127.0.0.1:${PORT[D1]}" --set "plugins.registrar.domains=[C1.D1.H1]"
+  wait_log H1 "registered H1@C1.D1 with" || { echo "    H1 did not register (C1 -> 302 -> D1)" >&2; return 1; }
+  echo "    C1 udp ${PORT[C1]}, D1 udp ${PORT[D1]}, H1 udp ${PORT[H1]}; H1 log: $(grep -ho 'registered H1@C1.D1 with [^ ]*' "$WORK/tree/H1.log")" >&2
+  sleep "$SETTLE"
+  TREE=$(timeout $(( TREE_N + 30 )) python3 "$BENCH/rtt_probe.py" --redirect 127.0.0.1 "${PORT[C1]}" "$TREE_N" C1.D1.H1 B) || true
+  [ -n "$TREE" ] || TREE="- - 0 0 - -"
+  TREE_BOUND=$(sqlite3 "$WORK/tree/H1.sqlite" "SELECT count(*) FROM bindings WHERE aor LIKE 'B%'" 2>/dev/null || echo '?')
+  echo "    three-hop registration: p50 p99 ok hops mean max per-request-p50s = $TREE (us); H1 holds $TREE_BOUND of the users' bindings" >&2
+}
+case " $SERVERS " in
+  *" homesip "*)
+    say "phase D: three-hop redirect registration through the tree C1 → D1 → H1 ($TREE_N users, one at a time)"
+    tree_phase || TREE="- - 0 0 - -"
+    for s in H1 D1 C1; do stop_server "$s"; done ;;
+esac
 ELAPSED=$(( $(date +%s) - START ))
 
 # ---------------------------------------------------------------------------------------------
@@ -350,7 +447,7 @@ REPORT=$WORK/report.md
   echo "Machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo) RAM,"
   echo "$(. /etc/os-release 2>/dev/null && echo "$PRETTY_NAME"), kernel $(uname -r); net.core.rmem_max $(cat /proc/sys/net/core/rmem_max)."
   echo "Versions: homesip $hs_rev; $(kamailio -v 2>/dev/null | head -1 | sed 's/^version: //; s/ *$//'); $(sipp -v 2>/dev/null | grep -o 'SIPp v[^ ]*' | head -1 | sed 's/\.$//')."
-  echo "Load: SIPp \`bench/scenarios/reg.xml\`, UDP, \`-buff_size $BUFF\`, $STEP_S s of calls per step; preload $PRELOAD bindings at $prate/s; CPU runs at $CPU_RATE/s for $CPU_S s."
+  echo "Load: SIPp \`bench/scenarios/reg.xml\` and \`invite302.xml\`, UDP, \`-buff_size $BUFF\`, $STEP_S s of calls per step; preload $PRELOAD bindings at $prate/s (INVITE phase: $INV_USERS users, redirect configs); CPU runs at $CPU_RATE/s for $CPU_S s; three-hop registrations: $TREE_N users one at a time."
   echo
   echo "### Summary"
   echo
@@ -365,12 +462,25 @@ REPORT=$WORK/report.md
   done; line "refresh REGISTER/s sustained" "${vals[@]}"
   for k in cpu-new cpu-refresh; do
     vals=(); for s in $SERVERS; do
-      IFS=$'\t' read -r _ _ _ calls ok failed retr ach p50 p99 spct _ us <<<"$(row_of $k "$s")"
+      IFS=$'\t' read -r _ _ _ calls ok failed retr ach p50 p99 spct _ us _ <<<"$(row_of $k "$s")"
       vals+=("$us µs (server CPU $spct %, $failed failed, $retr retrans)")
     done; line "server CPU per ${k#cpu-} REGISTER at $CPU_RATE/s" "${vals[@]}"
   done
+  vals=(); for s in $SERVERS; do
+    if [ "${BEST_INV[$s]}" = 0 ]; then vals+=("< ${INV_RATES%% *} (first step failed)"); else vals+=("$( [ "${BEST_INV[$s]}" = $max_inv ] && echo '≥ ' || true)**${BEST_INV[$s]}** (achieved ${BEST_INV_ACH[$s]}$( [ "${BEST_INV[$s]}" = $max_inv ] && echo ', highest step' || true))"); fi
+  done; line "INVITE→302 redirects/s sustained ($INV_USERS registered users)" "${vals[@]}"
+  vals=(); for s in $SERVERS; do
+    IFS=$'\t' read -r _ _ _ calls ok failed retr ach p50 p99 spct _ us _ <<<"$(row_of cpu-invite302 "$s")"
+    vals+=("$us µs (server CPU $spct %, $failed failed, $retr retrans)")
+  done; line "server CPU per INVITE→302 at $CPU_RATE/s" "${vals[@]}"
   vals=(); for s in $SERVERS; do read -r a b n <<<"${RTT[$s]}"; vals+=("$a / $b µs"); done
   line "idle refresh round trip p50 / p99 (one at a time, $RTT_N)" "${vals[@]}"
+  vals=(); for s in $SERVERS; do
+    if [ "$s" = homesip ]; then
+      read -r a b n hops mean mx hopv <<<"$TREE"
+      vals+=("**$a / $b µs** ($n of $TREE_N ok, $hops requests each; mean $mean, max $mx µs; per request p50 $(echo "${hopv:-}" | sed 's| | / |g') µs)")
+    else vals+=("n/a: Kamailio has no equivalent (no redirect tree)"); fi
+  done; line "idle three-hop redirect registration C1 → 302 → D1 → 302 → H1 → 200, p50 / p99 (one at a time)" "${vals[@]}"
   vals=(); for s in $SERVERS; do
     if [ "$s" = homesip ]; then vals+=("VmRSS $(fmt_mib "${MEM0[$s]}") → $(fmt_mib "${MEM1[$s]}") MiB")
     else vals+=("ΣPss $(fmt_mib "${MEM0[$s]}") → $(fmt_mib "${MEM1[$s]}") MiB (shm used $(fmt_mib "${SHM0[$s]:-}") → $(fmt_mib "${SHM1[$s]:-}") MiB)"); fi
@@ -380,13 +490,13 @@ REPORT=$WORK/report.md
   echo
   echo "### Every run"
   echo
-  echo "RTT = SIPp's REGISTER→200 response time, whole milliseconds (0 = under 1 ms). CPU % of one core."
+  echo "RTT = SIPp's request → final response time (REGISTER→200, INVITE→302), whole milliseconds (0 = under 1 ms). CPU % of one core; *other CPU* = the machine's busy time (\`/proc/stat\`) minus server and SIPp during the step, i.e. everything else that ran meanwhile (tens of % = a disturbed step)."
   echo
-  echo "| run | server | target/s | calls | 200 OK | failed | retrans | achieved/s | RTT p50 / p99 ms | server CPU | SIPp CPU | server µs/req |"
-  echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-  while IFS=$'\t' read -r k s rate calls ok failed retr ach p50 p99 spct sipct us; do
-    printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s / %s | %s %% | %s %% | %s |\n' \
-      "$k" "$(name "$s")" "$rate" "$calls" "$ok" "$failed" "$retr" "$ach" "$p50" "$p99" "$spct" "$sipct" "$us"
+  echo "| run | server | target/s | calls | successful (200 / 302) | failed | retrans | achieved/s | RTT p50 / p99 ms | server CPU | SIPp CPU | other CPU | server µs/req |"
+  echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+  while IFS=$'\t' read -r k s rate calls ok failed retr ach p50 p99 spct sipct us other; do
+    printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s / %s | %s %% | %s %% | %s %% | %s |\n' \
+      "$k" "$(name "$s")" "$rate" "$calls" "$ok" "$failed" "$retr" "$ach" "$p50" "$p99" "$spct" "$sipct" "$other" "$us"
   done <"$RES"
 } >"$REPORT"
 
