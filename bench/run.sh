@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench/run.sh [--quick] [--servers homesip,kamailio] [--keep] [--doc FILE | --no-doc]
+# bench/run.sh [--quick] [--servers homesip,kamailio,homesip-ldap] [--keep] [--doc FILE | --no-doc]
 #
 # homesipd (config/examples/family.yaml: location-sqlite + registrar, bindings durable in SQLite,
 # synchronous=full) beside Kamailio 5.6 (bench/kamailio/registrar.cfg: usrloc in memory, 2 UDP
@@ -21,9 +21,14 @@
 #            config/examples/{province,community,family}.yaml on free ports; once H1 is registered
 #            (via C1 -> 302 -> D1), TREE_N users register one at a time through the top
 #            (REGISTER C1 -> 302 -> D1 -> 302 -> H1 -> 200, rtt_probe.py --redirect): p50 / p99 µs.
+#   phase E  server homesip-ldap: homesipd with location-ldap (bench/homesip/family-ldap-bench.yaml)
+#            on a slapd started here (cn=config from slapadd -n0 with our schema, mdb, base o=homesip,
+#            free port, stopped by PID): new-binding steps LDAP_NEW_RATES (same pass criteria as
+#            phase A); fresh slapd + homesipd, preload LDAP_PRELOAD users, refresh steps
+#            LDAP_REFRESH_RATES, CPU per request at LDAP_CPU_RATE/s (homesipd's and slapd's apart).
 #
 # Results: a markdown report (printed, and written into docs/benchmarks.md between the
-# "generated" markers unless --quick or --no-doc). --quick: a couple of low steps, < 1 minute, for
+# "generated" markers unless --quick or --no-doc). --quick: a couple of low steps, about a minute, for
 # development; its report goes to the work directory only.
 # Every SIPp run is bounded in calls and time (its own -timeout plus an outer `timeout`); only
 # processes started here are stopped, by PID, on exit.
@@ -40,7 +45,12 @@ KAMREDIR=$BENCH/kamailio/redirect.cfg
 HS_REDIRECT_CONFIG=${HS_REDIRECT_CONFIG:-$BENCH/homesip/redirect-bench.yaml}
 EXAMPLES=$ROOT/config/examples
 
-QUICK=0 KEEP=0 SERVERS="homesip kamailio" DOC=$ROOT/docs/benchmarks.md DOC_SET=0
+HS_LDAP_CONFIG=${HS_LDAP_CONFIG:-$BENCH/homesip/family-ldap-bench.yaml}
+LDAP_SCHEMA=$ROOT/plugins/location-ldap/schema/homesip.ldif
+SLAPD=${SLAPD:-/usr/sbin/slapd} SLAPADD=${SLAPADD:-/usr/sbin/slapadd}
+LDAP_BASE=o=homesip LDAP_ADMIN=cn=admin,o=homesip LDAP_PW=bench-secret
+
+QUICK=0 KEEP=0 SERVERS="homesip kamailio homesip-ldap" DOC=$ROOT/docs/benchmarks.md DOC_SET=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) QUICK=1 ;;
@@ -48,7 +58,7 @@ while [ $# -gt 0 ]; do
     --servers) SERVERS=${2//,/ }; shift ;;
     --doc) DOC=$2; DOC_SET=1; shift ;;
     --no-doc) DOC=; DOC_SET=1 ;;
-    -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,34p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench/run.sh: unknown argument $1" >&2; exit 2 ;;
   esac
   shift
@@ -64,6 +74,10 @@ if [ $QUICK = 1 ]; then
   INV_USERS=${INV_USERS:-5000}
   TREE_N=${TREE_N:-300}
   SETTLE=${SETTLE:-0.3}
+  LDAP_NEW_RATES=${LDAP_NEW_RATES:-"500"}
+  LDAP_REFRESH_RATES=${LDAP_REFRESH_RATES:-"500"}
+  LDAP_PRELOAD=${LDAP_PRELOAD:-1000}
+  LDAP_CPU_RATE=${LDAP_CPU_RATE:-500}
 else
   NEW_RATES=${NEW_RATES:-"2000 5000 10000 15000 20000 25000 30000 35000 40000 45000 50000"}
   REFRESH_RATES=${REFRESH_RATES:-"2000 5000 10000 15000 20000 25000 30000 35000 40000 45000 50000"}
@@ -74,6 +88,9 @@ else
   INV_USERS=${INV_USERS:-100000}
   TREE_N=${TREE_N:-2000}
   SETTLE=${SETTLE:-1}
+  LDAP_NEW_RATES=${LDAP_NEW_RATES:-"500 1000 1250 1500 2000 3000 5000 8000"}
+  LDAP_REFRESH_RATES=${LDAP_REFRESH_RATES:-"500 1000 1250 1500 2000 3000 4000"}
+  LDAP_CPU_RATE=${LDAP_CPU_RATE:-1000}
 fi
 max_refresh=0; for r in $REFRESH_RATES; do [ "$r" -gt $max_refresh ] && max_refresh=$r; done
 # Preload enough users for the largest refresh step and the CPU refresh run (at least 100k).
@@ -82,6 +99,14 @@ max_new=0; for r in $NEW_RATES; do [ "$r" -gt $max_new ] && max_new=$r; done
 max_inv=0; for r in $INV_RATES; do [ "$r" -gt $max_inv ] && max_inv=$r; done
 [ $QUICK = 1 ] && PRELOAD=${PRELOAD_QUICK:-$(( max_refresh * STEP_S > CPU_RATE * CPU_S ? max_refresh * STEP_S : CPU_RATE * CPU_S ))}
 [ $PRELOAD -lt $(( CPU_RATE * CPU_S )) ] && PRELOAD=$(( CPU_RATE * CPU_S ))
+max_ldap_new=0; for r in $LDAP_NEW_RATES; do [ "$r" -gt $max_ldap_new ] && max_ldap_new=$r; done
+# LDAP preload: a modest 20k users (more if the CPU run needs them); refresh steps of more calls
+# than preloaded users are left out (each refresh call must hit a preloaded user, no wrap-around).
+LDAP_PRELOAD=${LDAP_PRELOAD:-20000}
+[ $LDAP_PRELOAD -lt $(( LDAP_CPU_RATE * CPU_S )) ] && LDAP_PRELOAD=$(( LDAP_CPU_RATE * CPU_S ))
+r_ok=""; for r in $LDAP_REFRESH_RATES; do [ $(( r * STEP_S )) -le $LDAP_PRELOAD ] && r_ok="$r_ok $r"; done
+LDAP_REFRESH_RATES=${r_ok# }
+max_ldap_ref=0; for r in $LDAP_REFRESH_RATES; do [ "$r" -gt $max_ldap_ref ] && max_ldap_ref=$r; done
 BUFF=4194304
 TICK=$(getconf CLK_TCK)
 [ $QUICK = 1 ] && [ $DOC_SET = 0 ] && DOC=
@@ -89,24 +114,35 @@ TICK=$(getconf CLK_TCK)
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 die() { echo "bench/run.sh: $*" >&2; exit 1; }
 
+LDAP=0 main=""
 for s in $SERVERS; do
   case $s in
+    homesip-ldap)
+      LDAP=1
+      [ -x "$HOMESIPD" ] || die "no $HOMESIPD (run ./homesip build)"
+      [ -f "$PLUGINS/location-ldap.so" ] || die "no $PLUGINS/location-ldap.so (use --servers homesip,kamailio meanwhile)"
+      for t in "$SLAPD" "$SLAPADD" ldapsearch; do command -v "$t" >/dev/null || die "$t not installed (packages slapd ldap-utils)"; done ;;
     homesip)
       [ -x "$HOMESIPD" ] || die "no $HOMESIPD (run ./homesip build)"
       [ -f "$PLUGINS/location-sqlite.so" ] || die "no $PLUGINS/location-sqlite.so (use --servers kamailio meanwhile)" ;;
     kamailio) command -v kamailio >/dev/null || die "kamailio not installed" ;;
     *) die "unknown server $s" ;;
   esac
+  [ $s = homesip-ldap ] || main="$main $s"
 done
+ALL_SERVERS=$SERVERS
+SERVERS=${main# }   # phases A-D; homesip-ldap has its own phase E
 command -v sipp >/dev/null || die "sipp not installed"
 
 WORK=$(mktemp -d /tmp/homesip-bench-XXXXXX)
 # Snapshot homesipd and its plugins: a rebuild during the run must not swap them under us.
 HS_BIN=$WORK/bin/homesipd HS_PLUGINS=$WORK/plugins
-case " $SERVERS " in
-  *" homesip "*) mkdir -p "$WORK/bin" "$HS_PLUGINS"; cp "$HOMESIPD" "$HS_BIN"; cp "$PLUGINS"/*.so "$HS_PLUGINS/" ;;
+case " $ALL_SERVERS " in
+  *" homesip "*|*" homesip-ldap "*) mkdir -p "$WORK/bin" "$HS_PLUGINS"; cp "$HOMESIPD" "$HS_BIN"; cp "$PLUGINS"/*.so "$HS_PLUGINS/" ;;
 esac
-RES=$WORK/results.tsv   # kind server target calls ok failed retrans achieved p50 p99 srv_cpu% sipp_cpu% us/req other_cpu%
+# kind server target calls ok failed retrans achieved p50 p99 srv_cpu% sipp_cpu% us/req other_cpu%
+# slapd_cpu% slapd_us/req (the last two: homesip-ldap only, else -)
+RES=$WORK/results.tsv
 : >"$RES"
 declare -A PID=()         # server -> main PID (started here)
 declare -A PORT=()
@@ -210,6 +246,17 @@ start_server() {  # name tag [registrar|redirect]
         --set "plugins.registrar.min_expires=10" \
         --set "log.level=warn" --set "log.sink=stderr" >"$dir/homesipd.log" 2>&1 &
       PID[$s]=$! ;;
+    homesip-ldap)
+      "$HS_BIN" --config "$HS_LDAP_CONFIG" \
+        --set "server.listen=[udp:127.0.0.1:$port]" \
+        --set "server.plugin_dirs=[$HS_PLUGINS]" \
+        --set "server.udp_buffer_bytes=$BUFF" \
+        --set "plugins.location-ldap.uri=ldap://127.0.0.1:$LDAP_PORT" \
+        --set "plugins.location-ldap.password_file=$WORK/ldap.secret" \
+        --set "plugins.registrar.domains=[home.local]" \
+        --set "plugins.registrar.min_expires=10" \
+        --set "log.level=warn" --set "log.sink=stderr" >"$dir/homesipd.log" 2>&1 &
+      PID[$s]=$! ;;
     kamailio)
       mkdir -p "$WORK/kamailio"; rm -f "$WORK/kamailio/ctl"
       kamailio -f "$kamcfg" -DD -E -m 2048 -M 16 -Y "$WORK/kamailio" \
@@ -225,6 +272,91 @@ start_server() {  # name tag [registrar|redirect]
   probe "$port" || { tail -20 "$dir"/*.log >&2; die "$s does not answer on udp 127.0.0.1:$port"; }
   [ "$s" = kamailio ] && KIDS[$s]=$(ps -o pid= --ppid "${PID[$s]}" | tr '\n' ' ')
   say "$s started ($role): pid ${PID[$s]}, udp 127.0.0.1:$port"
+}
+
+pid_ticks() {  # PID -> utime+stime of the process (all threads), 0 when gone
+  local v; v=$(sed 's/^.*) //' /proc/$1/stat 2>/dev/null | awk '{print $12 + $13}') || v=0
+  echo "${v:-0}"
+}
+
+LDAP_PORT=
+start_slapd() {  # tag -> a fresh slapd (cn=config with our schema, mdb for o=homesip) on a free port
+  local d=$WORK/slapd-$1
+  mkdir -p "$d/slapd.d" "$d/data"
+  LDAP_PORT=$(free_port)   # a free UDP port; checked free for TCP by slapd's bind below
+  cat >"$d/config.ldif" <<EOF_LDIF
+dn: cn=config
+objectClass: olcGlobal
+cn: config
+olcPidFile: $d/slapd.pid
+
+dn: cn=module{0},cn=config
+objectClass: olcModuleList
+cn: module{0}
+olcModulePath: /usr/lib/ldap
+olcModuleLoad: back_mdb
+
+dn: cn=schema,cn=config
+objectClass: olcSchemaConfig
+cn: schema
+
+include: file:///etc/ldap/schema/core.ldif
+
+include: file://$LDAP_SCHEMA
+
+dn: olcDatabase={-1}frontend,cn=config
+objectClass: olcDatabaseConfig
+objectClass: olcFrontendConfig
+olcDatabase: {-1}frontend
+
+dn: olcDatabase={0}config,cn=config
+objectClass: olcDatabaseConfig
+olcDatabase: {0}config
+olcRootDN: $LDAP_ADMIN
+
+dn: olcDatabase={1}mdb,cn=config
+objectClass: olcDatabaseConfig
+objectClass: olcMdbConfig
+olcDatabase: {1}mdb
+olcSuffix: $LDAP_BASE
+olcRootDN: $LDAP_ADMIN
+olcRootPW: $LDAP_PW
+olcDbDirectory: $d/data
+olcDbMaxSize: 4294967296
+olcDbIndex: objectClass eq
+olcDbIndex: homesipDomain eq
+EOF_LDIF
+  cat >"$d/base.ldif" <<EOF_LDIF
+dn: $LDAP_BASE
+objectClass: organization
+o: homesip
+
+dn: ou=bindings,$LDAP_BASE
+objectClass: organizationalUnit
+ou: bindings
+
+dn: ou=users,$LDAP_BASE
+objectClass: organizationalUnit
+ou: users
+EOF_LDIF
+  "$SLAPADD" -n0 -F "$d/slapd.d" -l "$d/config.ldif" >"$d/slapadd.log" 2>&1 || { cat "$d/slapadd.log" >&2; die "slapadd -n0 failed"; }
+  "$SLAPADD" -n1 -F "$d/slapd.d" -l "$d/base.ldif" >>"$d/slapadd.log" 2>&1 || { cat "$d/slapadd.log" >&2; die "slapadd -n1 failed"; }
+  printf '%s\n' "$LDAP_PW" >"$WORK/ldap.secret"
+  "$SLAPD" -d 0 -h "ldap://127.0.0.1:$LDAP_PORT/" -F "$d/slapd.d" >"$d/slapd.log" 2>&1 &
+  PID[slapd]=$!
+  for _ in $(seq 100); do
+    kill -0 "${PID[slapd]}" 2>/dev/null || { tail -20 "$d/slapd.log" >&2; die "slapd exited at start"; }
+    timeout 3 ldapsearch -x -H "ldap://127.0.0.1:$LDAP_PORT" -b "" -s base -o nettimeout=1 >/dev/null 2>&1 && break
+    sleep 0.1
+  done
+  timeout 3 ldapsearch -x -H "ldap://127.0.0.1:$LDAP_PORT" -b "" -s base -o nettimeout=1 >/dev/null 2>&1 ||
+    { tail -20 "$d/slapd.log" >&2; die "slapd does not answer on ldap://127.0.0.1:$LDAP_PORT"; }
+  say "slapd started: pid ${PID[slapd]}, ldap://127.0.0.1:$LDAP_PORT, $d"
+}
+
+ldap_entries() {  # -> number of binding entries in the directory
+  timeout 60 ldapsearch -x -LLL -H "ldap://127.0.0.1:$LDAP_PORT" -D "$LDAP_ADMIN" -w "$LDAP_PW" \
+    -b "ou=bindings,$LDAP_BASE" '(objectClass=homesipLocation)' 1.1 2>/dev/null | grep -c '^dn:' || true
 }
 
 busy_ticks() {  # all CPUs' busy time (user nice system irq softirq steal) from /proc/stat, in ticks
@@ -243,7 +375,9 @@ measure() {
   local limit=$(( calls / rate + 10 )) t0 t1 c0 c1 sc0 sc1 rc=0
   kill -0 "${PID[$s]}" 2>/dev/null || die "$s is not running"
   # bash `times` must run in this very shell (not in $(...)) to see the waited-for SIPp's CPU.
-  local b0 b1; b0=$(busy_ticks)
+  local b0 b1 l0=0 l1=0 lpid=
+  [ "$s" = homesip-ldap ] && lpid=${PID[slapd]:-}
+  b0=$(busy_ticks); [ -n "$lpid" ] && l0=$(pid_ticks "$lpid")
   c0=$(cpu_ticks "$s"); times >"$d/times0"; t0=$(date +%s.%N)
   (cd "$d" && exec timeout -k 2 $(( limit + 5 )) sipp "127.0.0.1:${PORT[$s]}" -sf "$SCEN/$scen" -inf "$csv" \
      -cid_str "$cid" -base_cseq "$cseq" -r "$rate" -m "$calls" -buff_size $BUFF \
@@ -251,6 +385,7 @@ measure() {
      -trace_stat -stf stat.csv -fd 1 -trace_rtt -rtt_freq 1000 -trace_screen -screen_file screen.txt \
      >sipp.out 2>&1) || rc=$?
   t1=$(date +%s.%N); times >"$d/times1"; c1=$(cpu_ticks "$s"); b1=$(busy_ticks)
+  [ -n "$lpid" ] && l1=$(pid_ticks "$lpid")
   sc0=$(children_cpu_s "$d/times0"); sc1=$(children_cpu_s "$d/times1")
   local row
   row=$(awk -F';' 'NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
@@ -269,25 +404,32 @@ measure() {
   srv_pct=$(awk -v c=$(( c1 - c0 )) -v t="$TICK" -v w="$wall" 'BEGIN { printf "%.0f", 100 * c / t / w }')
   sipp_pct=$(awk -v a="$sc0" -v b="$sc1" -v w="$wall" 'BEGIN { printf "%.0f", 100 * (b - a) / w }')
   us=$(awk -v c=$(( c1 - c0 )) -v t="$TICK" -v n="$calls" 'BEGIN { printf "%.0f", 1e6 * c / t / n }')
+  local l_pct=- l_us=- l_n=0
+  if [ -n "$lpid" ]; then   # the directory behind homesip-ldap: its CPU apart
+    l_n=$(( l1 - l0 ))
+    l_pct=$(awk -v c=$l_n -v t="$TICK" -v w="$wall" 'BEGIN { printf "%.0f", 100 * c / t / w }')
+    l_us=$(awk -v c=$l_n -v t="$TICK" -v n="$calls" 'BEGIN { printf "%.0f", 1e6 * c / t / n }')
+  fi
   # CPU used by everything else on the machine meanwhile (other people's builds...): a disturbed step
-  local other; other=$(awk -v b=$(( b1 - b0 )) -v t="$TICK" -v w="$wall" -v a="$srv_pct" -v c="$sipp_pct" \
+  local other; other=$(awk -v b=$(( b1 - b0 - l_n )) -v t="$TICK" -v w="$wall" -v a="$srv_pct" -v c="$sipp_pct" \
     'BEGIN { o = 100 * b / t / w - a - c; printf "%.0f", o < 0 ? 0 : o }')
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$kind" "$s" "$rate" "$calls" "$ok" "$failed" \
-    "$retr" "$achieved" ${pct} "$srv_pct" "$sipp_pct" "$us" "$other" >>"$RES"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$kind" "$s" "$rate" "$calls" "$ok" "$failed" \
+    "$retr" "$achieved" ${pct} "$srv_pct" "$sipp_pct" "$us" "$other" "$l_pct" "$l_us" >>"$RES"
   local verdict=pass
   if [ "$rc" != 0 ] || [ "$ok" != "$calls" ] || [ "$failed" != 0 ] || [ "$retr" != 0 ]; then
     verdict=fail
   elif [ "$achieved" -lt $(( rate * 95 / 100 )) ]; then
     verdict=slow
   fi
-  printf '    %-8s %-8s %6s/s  calls %-7s ok %-7s failed %-6s retrans %-6s achieved %6s/s  rtt p50/p99 %s ms  cpu srv %s%% sipp %s%% other %s%%  %s us/req  -> %s\n' \
-    "$kind" "$s" "$rate" "$calls" "$ok" "$failed" "$retr" "$achieved" "${pct/ //}" "$srv_pct" "$sipp_pct" "$other" "$us" "$verdict" >&2
+  printf '    %-8s %-8s %6s/s  calls %-7s ok %-7s failed %-6s retrans %-6s achieved %6s/s  rtt p50/p99 %s ms  cpu srv %s%% sipp %s%% other %s%%  %s us/req%s  -> %s\n' \
+    "$kind" "$s" "$rate" "$calls" "$ok" "$failed" "$retr" "$achieved" "${pct/ //}" "$srv_pct" "$sipp_pct" "$other" "$us" \
+    "$( [ -n "$lpid" ] && echo " (slapd $l_pct% $l_us us/req)" || true)" "$verdict" >&2
   sleep "$SETTLE"   # let the server settle (e.g. the store's writer) before the next run
   echo "$verdict"
 }
 
 # ---------------------------------------------------------------------------------------------
-say "work directory $WORK; servers: $SERVERS; $( [ $QUICK = 1 ] && echo quick || echo full ) run"
+say "work directory $WORK; servers: $ALL_SERVERS; $( [ $QUICK = 1 ] && echo quick || echo full ) run"
 START=$(date +%s)
 
 # Phase A: new bindings
@@ -428,11 +570,52 @@ case " $SERVERS " in
     tree_phase || TREE="- - 0 0 - -"
     for s in H1 D1 C1; do stop_server "$s"; done ;;
 esac
+
+# Phase E: homesipd with location-ldap on a slapd started here
+L=homesip-ldap
+declare -A LDAP_MEM=()
+LDAP_BEST_NEW=0 LDAP_BEST_NEW_ACH=0 LDAP_BEST_REF=0 LDAP_BEST_REF_ACH=0 LDAP_BINDINGS=- LDAP_PRATE=-
+if [ $LDAP = 1 ]; then
+  say "phase E: homesipd + location-ldap, new-binding REGISTER/s (rate steps: $LDAP_NEW_RATES; $STEP_S s of calls each)"
+  start_slapd e1; start_server $L e1
+  for rate in $LDAP_NEW_RATES; do
+    calls=$(( rate * STEP_S )) csv=$WORK/ldap-new-$rate.csv
+    users_csv "$csv" "l${rate}x" 1 "$calls"
+    v=$(measure new $L "$rate" "$calls" "$csv" 1)
+    if [ "$v" = pass ]; then LDAP_BEST_NEW=$rate; LDAP_BEST_NEW_ACH=$(tail -1 "$RES" | cut -f8); else break; fi
+  done
+  stop_server $L; stop_server slapd
+
+  say "phase E: fresh slapd + homesipd, preload $LDAP_PRELOAD bindings, refresh REGISTER/s (rate steps: $LDAP_REFRESH_RATES), CPU per request at $LDAP_CPU_RATE/s"
+  start_slapd e2; start_server $L e2
+  sleep 1
+  LDAP_MEM[hs0]=$(awk '/^VmRSS:/ {print $2}' /proc/${PID[$L]}/status) LDAP_MEM[sl0]=$(awk '/^VmRSS:/ {print $2}' /proc/${PID[slapd]}/status)
+  # Preload at the highest new-binding step that passed, at most 2000/s (or the lowest step).
+  LDAP_PRATE=${LDAP_PRELOAD_RATE:-$(( LDAP_BEST_NEW > 0 ? (LDAP_BEST_NEW < 2000 ? LDAP_BEST_NEW : 2000) : ${LDAP_NEW_RATES%% *} ))}
+  LPOOL=$WORK/ldap-pool.csv
+  users_csv "$LPOOL" lp 1 "$LDAP_PRELOAD"
+  LCSEQ=1
+  measure preload $L "$LDAP_PRATE" "$LDAP_PRELOAD" "$LPOOL" $LCSEQ >/dev/null
+  sleep 1
+  LDAP_MEM[hs1]=$(awk '/^VmRSS:/ {print $2}' /proc/${PID[$L]}/status) LDAP_MEM[sl1]=$(awk '/^VmRSS:/ {print $2}' /proc/${PID[slapd]}/status)
+  LDAP_BINDINGS=$(ldap_entries)
+  echo "    directory holds $LDAP_BINDINGS binding entries after the preload" >&2
+  for rate in $LDAP_REFRESH_RATES; do
+    calls=$(( rate * STEP_S )); LCSEQ=$(( LCSEQ + 10 ))
+    v=$(measure refresh $L "$rate" "$calls" "$LPOOL" $LCSEQ)
+    if [ "$v" = pass ]; then LDAP_BEST_REF=$rate; LDAP_BEST_REF_ACH=$(tail -1 "$RES" | cut -f8); else break; fi
+  done
+  LCSEQ=$(( LCSEQ + 10 ))
+  measure cpu-refresh $L "$LDAP_CPU_RATE" $(( LDAP_CPU_RATE * CPU_S )) "$LPOOL" $LCSEQ >/dev/null
+  users_csv "$WORK/ldap-cpu-new.csv" lc 1 $(( LDAP_CPU_RATE * CPU_S ))
+  measure cpu-new $L "$LDAP_CPU_RATE" $(( LDAP_CPU_RATE * CPU_S )) "$WORK/ldap-cpu-new.csv" 1 >/dev/null
+  stop_server $L; stop_server slapd
+fi
 ELAPSED=$(( $(date +%s) - START ))
 
 # ---------------------------------------------------------------------------------------------
 # Report
-name() { [ "$1" = homesip ] && echo homesipd || echo Kamailio; }
+name() { case $1 in homesip) echo homesipd ;; homesip-ldap) echo "homesipd (LDAP)" ;; *) echo Kamailio ;; esac; }
 row_of() { awk -F'\t' -v k="$1" -v s="$2" '$1 == k && $2 == s' "$RES" | tail -1; }
 fmt_mib() { [ -n "${1:-}" ] && awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }' || echo -; }
 hs_rev=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
@@ -448,7 +631,9 @@ REPORT=$WORK/report.md
   echo "$(. /etc/os-release 2>/dev/null && echo "$PRETTY_NAME"), kernel $(uname -r); net.core.rmem_max $(cat /proc/sys/net/core/rmem_max)."
   echo "Versions: homesip $hs_rev; $(kamailio -v 2>/dev/null | head -1 | sed 's/^version: //; s/ *$//'); $(sipp -v 2>/dev/null | grep -o 'SIPp v[^ ]*' | head -1 | sed 's/\.$//')."
   echo "Load: SIPp \`bench/scenarios/reg.xml\` and \`invite302.xml\`, UDP, \`-buff_size $BUFF\`, $STEP_S s of calls per step; preload $PRELOAD bindings at $prate/s (INVITE phase: $INV_USERS users, redirect configs); CPU runs at $CPU_RATE/s for $CPU_S s; three-hop registrations: $TREE_N users one at a time."
+  [ $LDAP = 1 ] && echo "LDAP phase: $("$SLAPD" -VV 2>&1 | grep -o 'slapd [0-9.]*' | head -1) (mdb), new-binding steps $LDAP_NEW_RATES, preload $LDAP_PRELOAD bindings at $LDAP_PRATE/s, refresh steps $LDAP_REFRESH_RATES, CPU runs at $LDAP_CPU_RATE/s for $CPU_S s."
   echo
+  if [ -n "$SERVERS" ]; then
   echo "### Summary"
   echo
   printf '| | %s |\n' "$(for s in $SERVERS; do name "$s"; done | paste -sd'|' | sed 's/|/ | /g')"
@@ -488,15 +673,53 @@ REPORT=$WORK/report.md
   vals=(); for s in $SERVERS; do vals+=("${BINDINGS[$s]:-?}"); done
   line "bindings stored after the preload (+2 probe users)" "${vals[@]}"
   echo
+  fi
+  if [ $LDAP = 1 ]; then
+    echo "### homesipd: location-ldap beside location-sqlite"
+    echo
+    echo "Same homesipd and registrar, only the store differs (\`family-bench.yaml\` / \`family-ldap-bench.yaml\`). The LDAP row's steps, preload and CPU rate are its own (see *LDAP phase* above); its CPU is homesipd's and slapd's, apart."
+    echo
+    echo "| store | new-binding REGISTER/s sustained | refresh REGISTER/s sustained | server CPU per new REGISTER | server CPU per refresh REGISTER | memory idle → after preload |"
+    echo "|---|---|---|---|---|---|"
+    sust() {  # best achieved max first -> cell
+      if [ "$1" = 0 ]; then echo "< $4 (first step failed)"
+      else echo "$( [ "$1" = "$3" ] && echo '≥ ' || true)**$1** (achieved $2$( [ "$1" = "$3" ] && echo ', highest step' || true))"; fi
+    }
+    case " $SERVERS " in
+      *" homesip "*)
+        cells=()
+        for k in cpu-new cpu-refresh; do
+          IFS=$'\t' read -r _ _ rate _ _ failed retr _ _ _ spct _ us _ <<<"$(row_of $k homesip)"
+          cells+=("$us µs at $rate/s (server CPU $spct %, $failed failed, $retr retrans)")
+        done
+        printf '| location-sqlite (synchronous: full) | %s | %s | %s | %s | VmRSS %s → %s MiB (%s bindings) |\n' \
+          "$(sust "${BEST_NEW[homesip]}" "${BEST_NEW_ACH[homesip]}" $max_new "${NEW_RATES%% *}")" \
+          "$(sust "${BEST_REF[homesip]}" "${BEST_REF_ACH[homesip]}" $max_refresh "${REFRESH_RATES%% *}") after $PRELOAD bindings" \
+          "${cells[0]}" "${cells[1]}" "$(fmt_mib "${MEM0[homesip]}")" "$(fmt_mib "${MEM1[homesip]}")" "$PRELOAD" ;;
+    esac
+    cells=()
+    for k in cpu-new cpu-refresh; do
+      IFS=$'\t' read -r _ _ rate _ _ failed retr _ _ _ spct _ us _ lpct lus <<<"$(row_of $k $L)"
+      tot=$(( ${us:-0} + ${lus:-0} ))
+      cells+=("**$tot µs** at $rate/s: homesipd $us µs + slapd $lus µs (homesipd CPU $spct %, slapd $lpct %, $failed failed, $retr retrans)")
+    done
+    printf '| location-ldap (slapd mdb, cache_ms 1000) | %s | %s | %s | %s | homesipd VmRSS %s → %s MiB, slapd VmRSS %s → %s MiB (%s binding entries) |\n' \
+      "$(sust $LDAP_BEST_NEW $LDAP_BEST_NEW_ACH $max_ldap_new "${LDAP_NEW_RATES%% *}")" \
+      "$(sust $LDAP_BEST_REF $LDAP_BEST_REF_ACH $max_ldap_ref "${LDAP_REFRESH_RATES%% *}") after $LDAP_PRELOAD bindings" \
+      "${cells[0]}" "${cells[1]}" "$(fmt_mib "${LDAP_MEM[hs0]}")" "$(fmt_mib "${LDAP_MEM[hs1]}")" \
+      "$(fmt_mib "${LDAP_MEM[sl0]}")" "$(fmt_mib "${LDAP_MEM[sl1]}")" "$LDAP_BINDINGS"
+    echo
+  fi
   echo "### Every run"
   echo
   echo "RTT = SIPp's request → final response time (REGISTER→200, INVITE→302), whole milliseconds (0 = under 1 ms). CPU % of one core; *other CPU* = the machine's busy time (\`/proc/stat\`) minus server and SIPp during the step, i.e. everything else that ran meanwhile (tens of % = a disturbed step)."
   echo
-  echo "| run | server | target/s | calls | successful (200 / 302) | failed | retrans | achieved/s | RTT p50 / p99 ms | server CPU | SIPp CPU | other CPU | server µs/req |"
-  echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-  while IFS=$'\t' read -r k s rate calls ok failed retr ach p50 p99 spct sipct us other; do
-    printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s / %s | %s %% | %s %% | %s %% | %s |\n' \
-      "$k" "$(name "$s")" "$rate" "$calls" "$ok" "$failed" "$retr" "$ach" "$p50" "$p99" "$spct" "$sipct" "$other" "$us"
+  echo "| run | server | target/s | calls | successful (200 / 302) | failed | retrans | achieved/s | RTT p50 / p99 ms | server CPU | SIPp CPU | other CPU | server µs/req | slapd CPU | slapd µs/req |"
+  echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+  while IFS=$'\t' read -r k s rate calls ok failed retr ach p50 p99 spct sipct us other lpct lus; do
+    printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s / %s | %s %% | %s %% | %s %% | %s | %s | %s |\n' \
+      "$k" "$(name "$s")" "$rate" "$calls" "$ok" "$failed" "$retr" "$ach" "$p50" "$p99" "$spct" "$sipct" "$other" "$us" \
+      "$( [ "$lpct" = - ] && echo - || echo "$lpct %")" "$lus"
   done <"$RES"
 } >"$REPORT"
 
