@@ -171,7 +171,9 @@ void read_server(const Reader& r, const YAML::Node& node, ServerConfig& server) 
     }
   }
   if (server.listen.empty()) r.fail("server.listen", node["listen"], "needs at least one address");
-  if (node["parent"] && !node["parent"].IsNull()) {
+  // An empty or null parent (also `--set server.parent=`) means: the top of the tree.
+  if (node["parent"] && !node["parent"].IsNull() &&
+      !(node["parent"].IsScalar() && node["parent"].Scalar().empty())) {
     server.parent = r.scalar("server.parent", node["parent"]);
     if (server.parent->rfind("sip:", 0) != 0 && server.parent->rfind("sips:", 0) != 0)
       r.fail("server.parent", node["parent"], "must be a sip: URI, e.g. sip:127.0.0.1:5110");

@@ -357,7 +357,7 @@ bool SipServer::well_formed(msg_t* msg, sip_t* sip) {
       nta_msg_discard(agent_, msg);
       return false;
     }
-    send_reply(msg, Reply(400, std::string("Bad Header ") + sv(sip->sip_error->er_name).data()));
+    send_reply(msg, Reply(400, "Bad Header " + std::string(sv(sip->sip_error->er_name))));
     return false;
   }
   return true;

@@ -127,3 +127,12 @@ TEST(Config, ExampleConfigsAreValid) {
     EXPECT_NO_THROW(load_config(path, {})) << path;
   }
 }
+
+TEST(Config, EmptyParentMeansTopOfTheTree) {
+  TempDir dir;
+  write_file(dir / "c.yaml", std::string(kGood));
+  const auto c =
+      load_config((dir / "c.yaml").string(), {"server.parent=sip:127.0.0.1:5110", "server.parent="});
+  EXPECT_FALSE(c.server.parent.has_value());
+  EXPECT_THROW(load_config((dir / "c.yaml").string(), {"server.parent=127.0.0.1"}), ConfigFileError);
+}
