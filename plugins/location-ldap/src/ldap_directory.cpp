@@ -4,7 +4,10 @@
 
 #include <algorithm>
 #include <charconv>
+#include <chrono>
+#include <random>
 #include <set>
+#include <thread>
 
 #include "binding_codec.hpp"
 #include "homesip/loop.hpp"
@@ -78,10 +81,23 @@ bool ensure_container(LdapConnection& connection, const std::string& dn) {
   return rc == LDAP_SUCCESS || rc == LDAP_ALREADY_EXISTS;
 }
 
+namespace {
+// Two servers writing one AOR at once: the loser of a revision check waits a
+// random, growing while (on the worker thread, never the loop) so the two
+// stop colliding instead of retrying in lockstep.
+void back_off_after_conflict(int attempt) {
+  thread_local std::mt19937 random(std::random_device{}());
+  const int ceiling_us = std::min(50'000, 500 << std::min(attempt, 7));
+  std::this_thread::sleep_for(
+      std::chrono::microseconds(std::uniform_int_distribution<int>(0, ceiling_us)(random)));
+}
+}  // namespace
+
 UpdateOutcome apply_update(LdapConnection& connection, const LdapOptions& options, std::string_view aor,
                            const BindingEditor& edit) {
   const std::string dn = aor_dn(options, aor);
   for (int attempt = 0; attempt <= options.conflict_retries; ++attempt) {
+    if (attempt > 0) back_off_after_conflict(attempt);
     StoredAor stored;
     try {
       stored = read_aor(connection, options, aor);

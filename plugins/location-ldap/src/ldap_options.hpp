@@ -28,7 +28,7 @@ struct LdapOptions {
   std::chrono::milliseconds reconnect_min{500};
   std::chrono::milliseconds reconnect_max{30000};
   // Read-modify-write retries when another writer changed the entry meanwhile.
-  int conflict_retries = 8;
+  int conflict_retries = 16;
 };
 
 inline constexpr SettingSpec kLocationLdapSettings[] = {
