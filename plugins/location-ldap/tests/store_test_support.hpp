@@ -15,6 +15,7 @@
 #include "homesip/location_store.hpp"
 #include "homesip/log.hpp"
 #include "ldap_location_store.hpp"
+#include "store_conformance.hpp"
 
 namespace homesip::location_ldap::testing {
 
@@ -44,25 +45,8 @@ class RecordingLogger final : public Logger {
   std::vector<std::pair<LogLevel, std::string>> lines_;
 };
 
-inline Binding make_binding(const std::string& contact, int64_t expires_in, uint16_t q_millis = 1000) {
-  Binding b;
-  b.contact = contact;
-  b.expires_at = unix_now() + expires_in;
-  b.q_millis = q_millis;
-  b.call_id = "call-" + contact;
-  b.cseq = 1;
-  b.source = "udp:192.0.2.7:5060";
-  b.user_agent = "test agent/1.0";
-  return b;
-}
-
-inline BindingEditor put(Binding binding) {
-  return [binding](BindingList& bindings) {
-    std::erase_if(bindings, [&](const Binding& b) { return b.contact == binding.contact; });
-    bindings.push_back(binding);
-    return true;
-  };
-}
+using ::homesip::conformance::make_binding;
+using ::homesip::conformance::put;
 
 inline std::vector<std::string> contacts_of(const BindingList& bindings) {
   std::vector<std::string> contacts;
