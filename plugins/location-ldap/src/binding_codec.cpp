@@ -133,29 +133,4 @@ std::string escape_filter_value(std::string_view value) {
   return out;
 }
 
-std::string_view domain_of(std::string_view aor) {
-  const size_t at = aor.rfind('@');
-  return at == std::string_view::npos ? aor : aor.substr(at + 1);
-}
-
-void sort_for_lookup(BindingList& bindings) {
-  std::sort(bindings.begin(), bindings.end(), [](const Binding& a, const Binding& b) {
-    if (a.q_millis != b.q_millis) return a.q_millis > b.q_millis;
-    if (a.expires_at != b.expires_at) return a.expires_at > b.expires_at;
-    return a.contact < b.contact;
-  });
-}
-
-void drop_expired(BindingList& bindings, int64_t now) {
-  std::erase_if(bindings, [now](const Binding& b) { return b.expires_at <= now; });
-}
-
-bool has_duplicate_contacts(const BindingList& bindings) {
-  std::vector<std::string_view> contacts;
-  contacts.reserve(bindings.size());
-  for (const Binding& b : bindings) contacts.push_back(b.contact);
-  std::sort(contacts.begin(), contacts.end());
-  return std::adjacent_find(contacts.begin(), contacts.end()) != contacts.end();
-}
-
 }  // namespace homesip::location_ldap

@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 
+#include "homesip/binding_list.hpp"
 #include "homesip/location_store.hpp"
 
 namespace homesip::location_ldap {
@@ -24,12 +25,6 @@ std::string escape_dn_value(std::string_view value);
 // An assertion value escaped for a search filter (RFC 4515).
 std::string escape_filter_value(std::string_view value);
 
-// The part after the last '@'; the whole AOR when it has none.
-std::string_view domain_of(std::string_view aor);
-
-// Highest q first; then the latest expiry; then by contact.
-void sort_for_lookup(BindingList& bindings);
-void drop_expired(BindingList& bindings, int64_t now);
-bool has_duplicate_contacts(const BindingList& bindings);
+// domain_of, sort_for_lookup, drop_expired, has_duplicate_contacts: homesip/binding_list.hpp.
 
 }  // namespace homesip::location_ldap

@@ -12,23 +12,6 @@ bool any_unexpired(const BindingList& bindings, int64_t now) {
 
 }  // namespace
 
-void sort_for_lookup(BindingList& bindings) {
-  std::sort(bindings.begin(), bindings.end(), [](const Binding& a, const Binding& b) {
-    if (a.q_millis != b.q_millis) return a.q_millis > b.q_millis;
-    if (a.expires_at != b.expires_at) return a.expires_at > b.expires_at;
-    return a.contact < b.contact;
-  });
-}
-
-void drop_expired(BindingList& bindings, int64_t now) {
-  std::erase_if(bindings, [now](const Binding& b) { return b.expires_at <= now; });
-}
-
-std::string_view domain_of(std::string_view aor) {
-  const size_t at = aor.rfind('@');
-  return at == std::string_view::npos ? aor : aor.substr(at + 1);
-}
-
 BindingList BindingIndex::unexpired(std::string_view aor, int64_t now) const {
   const auto found = by_aor_.find(aor);
   if (found == by_aor_.end()) return {};

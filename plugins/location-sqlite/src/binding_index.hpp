@@ -11,17 +11,12 @@
 #include <unordered_map>
 #include <vector>
 
+#include "homesip/binding_list.hpp"
 #include "homesip/location_store.hpp"
 
 namespace homesip::location_sqlite {
 
-// The order every list leaves the store in: highest q first; among equal q
-// the binding that expires last (the most recently refreshed, usually), then
-// by contact so memory and a reload from the file agree exactly.
-void sort_for_lookup(BindingList& bindings);
-void drop_expired(BindingList& bindings, int64_t now);
-// The part after the last '@'; the whole AOR when it has none ("host" AORs).
-std::string_view domain_of(std::string_view aor);
+// sort_for_lookup, drop_expired and domain_of: homesip/binding_list.hpp.
 
 struct StringHash {
   using is_transparent = void;

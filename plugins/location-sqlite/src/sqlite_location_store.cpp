@@ -10,14 +10,6 @@
 namespace homesip::location_sqlite {
 namespace {
 
-bool has_duplicate_contacts(const BindingList& bindings) {
-  std::vector<std::string_view> contacts;
-  contacts.reserve(bindings.size());
-  for (const Binding& binding : bindings) contacts.push_back(binding.contact);
-  std::sort(contacts.begin(), contacts.end());
-  return std::adjacent_find(contacts.begin(), contacts.end()) != contacts.end();
-}
-
 BindingsDatabase open_database_file(const std::string& path, const SqliteLocationStoreOptions& options) {
   try {
     return BindingsDatabase(path, options.synchronous, options.busy_timeout);

@@ -1,6 +1,7 @@
 // Everything a plugin needs, in one include.
 #pragma once
 
+#include "homesip/binding_list.hpp"
 #include "homesip/context.hpp"
 #include "homesip/handler.hpp"
 #include "homesip/location_store.hpp"
