@@ -168,7 +168,7 @@ int serve(const Config& config, bool check_only) {
     g_loop = nullptr;
     if (upstream) {  // tell the parent we are leaving; give the answer a moment
       upstream->stop();
-      loop.run_until([] { return false; }, std::chrono::milliseconds(200));
+      loop.run_until([&] { return !upstream->unregistering(); }, std::chrono::milliseconds(500));
       upstream.reset();
     }
     // Plugins flush while the loop still turns, so deferred replies get out.

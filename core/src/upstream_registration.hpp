@@ -44,6 +44,8 @@ class UpstreamRegistration {
   void stop();
   State state() const { return state_; }
   const std::string& registrar() const { return registrar_; }
+  // True while the goodbye sent by stop() waits for its answer.
+  bool unregistering() const { return unregistering_; }
 
  private:
   static int on_response(void* self, nta_outgoing_s* request, const sip_s* sip);
