@@ -146,6 +146,10 @@ RES=$WORK/results.tsv
 : >"$RES"
 declare -A PID=()         # server -> main PID (started here)
 declare -A PORT=()
+# server -> SIPp's local port for every run against it. A refresh must come from
+# the address the binding was made from: a Contact on another port is a second
+# binding of the AOR (RFC 3261 10.3), not a refresh of the first.
+declare -A SIPP_PORT=()
 declare -A KIDS=()        # kamailio -> its child PIDs (forked by the PID we started)
 
 stop_server() {  # name
@@ -234,6 +238,8 @@ start_server() {  # name tag [registrar|redirect]
   local s=$1 tag=$2 role=${3:-registrar} port dir hscfg=$HS_CONFIG kamcfg=$KAMCFG
   [ "$role" = redirect ] && hscfg=$HS_REDIRECT_CONFIG kamcfg=$KAMREDIR
   port=$(free_port); PORT[$s]=$port
+  [ -n "${SIPP_PORT[$s]:-}" ] || SIPP_PORT[$s]=$(free_port)
+  [ "${SIPP_PORT[$s]}" != "$port" ] || SIPP_PORT[$s]=$(free_port)
   dir=$WORK/$s-$tag; mkdir -p "$dir"
   case $s in
     homesip)
@@ -381,7 +387,7 @@ measure() {
   c0=$(cpu_ticks "$s"); times >"$d/times0"; t0=$(date +%s.%N)
   (cd "$d" && exec timeout -k 2 $(( limit + 5 )) sipp "127.0.0.1:${PORT[$s]}" -sf "$SCEN/$scen" -inf "$csv" \
      -cid_str "$cid" -base_cseq "$cseq" -r "$rate" -m "$calls" -buff_size $BUFF \
-     -i 127.0.0.1 -p "$(free_port)" -nostdin -timeout "${limit}s" -timeout_error \
+     -i 127.0.0.1 -p "${SIPP_PORT[$s]}" -nostdin -timeout "${limit}s" -timeout_error \
      -trace_stat -stf stat.csv -fd 1 -trace_rtt -rtt_freq 1000 -trace_screen -screen_file screen.txt \
      >sipp.out 2>&1) || rc=$?
   t1=$(date +%s.%N); times >"$d/times1"; c1=$(cpu_ticks "$s"); b1=$(busy_ticks)

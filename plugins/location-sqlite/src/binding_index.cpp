@@ -10,18 +10,33 @@ bool any_unexpired(const BindingList& bindings, int64_t now) {
                      [now](const Binding& b) { return b.expires_at > now; });
 }
 
+bool any_expired(const BindingList& bindings, int64_t now) {
+  return std::any_of(bindings.begin(), bindings.end(),
+                     [now](const Binding& b) { return b.expires_at <= now; });
+}
+
+const SharedBindings& no_bindings() {
+  static const SharedBindings kNone = std::make_shared<const BindingList>();
+  return kNone;
+}
+
 }  // namespace
 
-BindingList BindingIndex::unexpired(std::string_view aor, int64_t now) const {
+SharedBindings BindingIndex::unexpired(std::string_view aor, int64_t now) const {
   const auto found = by_aor_.find(aor);
-  if (found == by_aor_.end()) return {};
-  BindingList bindings = found->second;  // already sorted; filtering keeps the order
+  if (found == by_aor_.end()) return no_bindings();
+  if (!any_expired(*found->second, now)) return found->second;
+  BindingList bindings = *found->second;  // already sorted; filtering keeps the order
   drop_expired(bindings, now);
-  return bindings;
+  return std::make_shared<const BindingList>(std::move(bindings));
 }
 
 void BindingIndex::replace(std::string_view aor, BindingList bindings) {
-  if (bindings.empty()) {
+  replace(aor, std::make_shared<const BindingList>(std::move(bindings)));
+}
+
+void BindingIndex::replace(std::string_view aor, SharedBindings bindings) {
+  if (!bindings || bindings->empty()) {
     forget(aor);
     return;
   }
@@ -37,11 +52,21 @@ void BindingIndex::replace(std::string_view aor, BindingList bindings) {
   group->second.emplace(aor);
 }
 
-void BindingIndex::remove_expired(int64_t now) {
+void BindingIndex::remove_expired(int64_t now, std::vector<ExpiredContact>& dropped) {
   std::vector<std::string> emptied;
   for (auto& [aor, bindings] : by_aor_) {
-    drop_expired(bindings, now);
-    if (bindings.empty()) emptied.push_back(aor);
+    if (!any_expired(*bindings, now)) continue;
+    BindingList kept;
+    for (const Binding& binding : *bindings) {
+      if (binding.expires_at > now)
+        kept.push_back(binding);
+      else
+        dropped.push_back(ExpiredContact{aor, binding.contact});
+    }
+    if (kept.empty())
+      emptied.push_back(aor);
+    else
+      bindings = std::make_shared<const BindingList>(std::move(kept));  // queued writes keep the old list
   }
   for (const std::string& aor : emptied) forget(aor);
 }
@@ -51,7 +76,7 @@ std::vector<std::string> BindingIndex::aors_in_domain(std::string_view domain, i
   const auto group = aors_by_domain_.find(domain);
   if (group == aors_by_domain_.end()) return aors;
   for (const std::string& aor : group->second)  // a std::set: already sorted
-    if (any_unexpired(by_aor_.find(aor)->second, now)) aors.push_back(aor);
+    if (any_unexpired(*by_aor_.find(aor)->second, now)) aors.push_back(aor);
   return aors;
 }
 

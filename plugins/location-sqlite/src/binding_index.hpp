@@ -1,10 +1,16 @@
 // The in-memory copy of every AOR's bindings, which answers all reads. Loop
 // thread only. Alongside the AOR map it keeps AORs grouped by domain so
 // list_aors does not scan every AOR.
+//
+// An AOR's list is immutable once stored and shared: the index, the write
+// queued for it and the reply being built all hold the same list, so a
+// REGISTER copies its AOR's bindings once (for the editor) instead of at every
+// hand-over. The writer thread reads queued lists; nothing ever changes one.
 #pragma once
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <set>
 #include <string>
 #include <string_view>
@@ -23,14 +29,25 @@ struct StringHash {
   size_t operator()(std::string_view text) const { return std::hash<std::string_view>{}(text); }
 };
 
+using SharedBindings = std::shared_ptr<const BindingList>;
+
+// A binding the index dropped because it expired.
+struct ExpiredContact {
+  std::string aor;
+  std::string contact;
+};
+
 class BindingIndex {
  public:
-  // The AOR's bindings with expires_at > now, sorted for lookup.
-  BindingList unexpired(std::string_view aor, int64_t now) const;
+  // The AOR's bindings with expires_at > now, sorted for lookup; never null.
+  // The stored list itself unless some of it has expired.
+  SharedBindings unexpired(std::string_view aor, int64_t now) const;
   // Makes `bindings` (sorted, unexpired) the AOR's list; an empty list removes it.
+  void replace(std::string_view aor, SharedBindings bindings);
   void replace(std::string_view aor, BindingList bindings);
-  // Drops bindings with expires_at <= now, and AORs left without any.
-  void remove_expired(int64_t now);
+  // Drops bindings with expires_at <= now, and AORs left without any;
+  // appends each dropped binding to `dropped`.
+  void remove_expired(int64_t now, std::vector<ExpiredContact>& dropped);
   // AORs of `domain` with a binding unexpired at `now`, sorted.
   std::vector<std::string> aors_in_domain(std::string_view domain, int64_t now) const;
   size_t aor_count() const { return by_aor_.size(); }
@@ -38,7 +55,7 @@ class BindingIndex {
  private:
   void forget(std::string_view aor);
 
-  std::unordered_map<std::string, BindingList, StringHash, std::equal_to<>> by_aor_;
+  std::unordered_map<std::string, SharedBindings, StringHash, std::equal_to<>> by_aor_;
   std::unordered_map<std::string, std::set<std::string, std::less<>>, StringHash, std::equal_to<>>
       aors_by_domain_;
 };

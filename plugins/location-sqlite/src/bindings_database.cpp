@@ -23,7 +23,9 @@ struct BindingsDatabase::Statements {
                "user_agent = excluded.user_agent"),
         delete_contact(db, "DELETE FROM bindings WHERE aor = ? AND contact = ?"),
         delete_aor(db, "DELETE FROM bindings WHERE aor = ?"),
-        delete_expired(db, "DELETE FROM bindings WHERE expires_at <= ?") {}
+        delete_expired(db, "DELETE FROM bindings WHERE expires_at <= ?"),
+        delete_contact_if_expired(db,
+                                  "DELETE FROM bindings WHERE aor = ? AND contact = ? AND expires_at <= ?") {}
 
   Statement begin;
   Statement commit;
@@ -33,6 +35,7 @@ struct BindingsDatabase::Statements {
   Statement delete_contact;
   Statement delete_aor;
   Statement delete_expired;
+  Statement delete_contact_if_expired;
 };
 
 namespace {
@@ -121,5 +124,10 @@ void BindingsDatabase::remove_contact(std::string_view aor, std::string_view con
 void BindingsDatabase::remove_aor(std::string_view aor) { statements_->delete_aor.bind(aor).run(); }
 
 void BindingsDatabase::remove_expired(int64_t cutoff) { statements_->delete_expired.bind(cutoff).run(); }
+
+void BindingsDatabase::remove_contact_if_expired(std::string_view aor, std::string_view contact,
+                                                 int64_t cutoff) {
+  statements_->delete_contact_if_expired.bind(aor, contact, cutoff).run();
+}
 
 }  // namespace homesip::location_sqlite

@@ -38,7 +38,8 @@ class BindingsDatabase {
   void upsert(std::string_view aor, const Binding& binding);
   void remove_contact(std::string_view aor, std::string_view contact);
   void remove_aor(std::string_view aor);
-  void remove_expired(int64_t cutoff);  // expires_at <= cutoff
+  void remove_expired(int64_t cutoff);  // expires_at <= cutoff: scans the whole table
+  void remove_contact_if_expired(std::string_view aor, std::string_view contact, int64_t cutoff);
 
   sqlite3* handle() const { return db_.get(); }
 

@@ -66,7 +66,7 @@ class SqliteLocationStore final : public LocationStore {
 
  private:
   void load(BindingsDatabase& database);
-  void confirm_unchanged(std::string_view aor, BindingList current, UpdateDone done);
+  void confirm_unchanged(std::string_view aor, SharedBindings current, UpdateDone done);
   void enqueue(PendingWrite write);
   void sweep();
   void post_confirmations(WrittenBatch batch);  // writer thread

@@ -72,7 +72,8 @@ std::string Statement::text(int column) const {
 }
 
 void Statement::bind_one(int index, std::string_view value) {
-  check(db_, sqlite3_bind_text64(stmt_, index, value.data(), value.size(), SQLITE_TRANSIENT, SQLITE_UTF8),
+  // SQLITE_STATIC: no copy; the text must outlive the step (see bind()).
+  check(db_, sqlite3_bind_text64(stmt_, index, value.data(), value.size(), SQLITE_STATIC, SQLITE_UTF8),
         "binding a parameter");
 }
 

@@ -48,7 +48,9 @@ class Statement {
   Statement(const Statement&) = delete;
   Statement& operator=(const Statement&) = delete;
 
-  // Resets the statement and binds `values` to parameters 1..N.
+  // Resets the statement and binds `values` to parameters 1..N. Text is bound
+  // without a copy: it must stay alive until the statement has been stepped
+  // (bind(...).run() in one expression, or a loop over next_row()).
   template <class... Values>
   Statement& bind(const Values&... values) {
     reset();

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 
-#include "binding_index.hpp"
 #include "homesip/loop.hpp"
 
 namespace homesip::location_sqlite {
@@ -28,11 +27,11 @@ PendingWrite describe_change(std::string_view aor, const BindingList& before, Bi
   write.aor = std::string(aor);
   for (const Binding& old : before)
     if (!find_contact(after, old.contact)) write.removed_contacts.push_back(old.contact);
-  for (const Binding& binding : after) {
-    const Binding* old = find_contact(before, binding.contact);
-    if (!old || !same_row(*old, binding)) write.upserted.push_back(binding);
+  for (size_t i = 0; i < after.size(); ++i) {
+    const Binding* old = find_contact(before, after[i].contact);
+    if (!old || !same_row(*old, after[i])) write.upserted.push_back(static_cast<uint32_t>(i));
   }
-  write.bindings = std::move(after);
+  write.bindings = std::make_shared<const BindingList>(std::move(after));
   return write;
 }
 
@@ -98,6 +97,7 @@ BatchOutcome SqliteWriter::write_batch(const std::vector<PendingWrite>& writes) 
     database_.commit();
     outcome.committed = true;
     ++committed_;
+    committed_writes_ += writes.size();
   } catch (const std::exception& e) {
     database_.rollback_if_open();
     ++failed_;
@@ -110,7 +110,9 @@ BatchOutcome SqliteWriter::write_batch(const std::vector<PendingWrite>& writes) 
 void SqliteWriter::apply(const PendingWrite& write) {
   switch (write.kind) {
     case PendingWrite::Kind::kSweep:
-      database_.remove_expired(write.expired_cutoff);
+      if (write.whole_file) database_.remove_expired(write.expired_cutoff);
+      for (const ExpiredContact& gone : write.expired)
+        database_.remove_contact_if_expired(gone.aor, gone.contact, write.expired_cutoff);
       return;
     case PendingWrite::Kind::kBarrier:
       // The edit that found nothing to change saw the lost changes as done:
@@ -123,14 +125,14 @@ void SqliteWriter::apply(const PendingWrite& write) {
         return;
       }
       for (const std::string& contact : write.removed_contacts) database_.remove_contact(write.aor, contact);
-      for (const Binding& binding : write.upserted) database_.upsert(write.aor, binding);
+      for (const uint32_t position : write.upserted) database_.upsert(write.aor, (*write.bindings)[position]);
       return;
   }
 }
 
 void SqliteWriter::replace_rows(const PendingWrite& write) {
   database_.remove_aor(write.aor);
-  for (const Binding& binding : write.bindings) database_.upsert(write.aor, binding);
+  for (const Binding& binding : *write.bindings) database_.upsert(write.aor, binding);
   // Should this batch fail after all, distrust_and_reload marks it again.
   distrusted_aors_.erase(write.aor);
 }

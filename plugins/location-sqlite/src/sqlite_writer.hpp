@@ -17,6 +17,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "binding_index.hpp"
 #include "bindings_database.hpp"
 #include "homesip/location_store.hpp"
 
@@ -27,15 +28,18 @@ struct PendingWrite {
   enum class Kind {
     kChange,   // the AOR's bindings changed: remove and upsert rows
     kBarrier,  // nothing changed; only orders `done` after the writes queued before it
-    kSweep,    // delete every row expired at `expired_cutoff`
+    kSweep,    // delete expired rows: `expired`, or all of them with `whole_file`
   };
   Kind kind = Kind::kChange;
   std::string aor;
-  // The AOR's whole list once this write is applied: what `done` reports, and
-  // what is written instead of the diff when the rows cannot be trusted.
-  BindingList bindings;
+  // The AOR's whole list once this write is applied (shared with the index,
+  // never changed): what `done` reports, and what is written instead of the
+  // diff when the rows cannot be trusted.
+  SharedBindings bindings;
   std::vector<std::string> removed_contacts;  // kChange: gone since the previous write
-  BindingList upserted;                       // kChange: new or changed since the previous write
+  std::vector<uint32_t> upserted;             // kChange: positions in `bindings` new or changed
+  std::vector<ExpiredContact> expired;        // kSweep: rows to delete if still expired at the cutoff
+  bool whole_file = false;                    // kSweep: scan the file for every expired row
   int64_t expired_cutoff = 0;                 // kSweep
   UpdateDone done;                            // empty for sweeps
 };
@@ -72,6 +76,8 @@ class SqliteWriter {
 
   uint64_t committed_transactions() const { return committed_.load(); }
   uint64_t failed_transactions() const { return failed_.load(); }
+  // Queued changes (updates, barriers, sweeps) the committed transactions held.
+  uint64_t committed_writes() const { return committed_writes_.load(); }
 
  private:
   void run();
@@ -99,6 +105,7 @@ class SqliteWriter {
 
   std::atomic<uint64_t> committed_{0};
   std::atomic<uint64_t> failed_{0};
+  std::atomic<uint64_t> committed_writes_{0};
   std::thread thread_;  // last: started once everything above exists
 };
 

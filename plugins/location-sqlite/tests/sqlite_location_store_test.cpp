@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "schema.hpp"
+#include "sqlite_statement.hpp"
 #include "test_support.hpp"
 
 namespace homesip::location_sqlite::testing {
@@ -21,9 +22,10 @@ TEST_F(SqliteLocationStoreTest, CreatesTheSchemaInWalMode) {
                                "('aor', 'contact', 'expires_at', 'q_millis', 'call_id', 'cseq', 'source', "
                                "'instance', 'user_agent')"),
             9);
+  // No expiry index (schema version 2): a refresh must not pay for one.
   EXPECT_EQ(file.query_integer("SELECT COUNT(*) FROM pragma_index_list('bindings') i JOIN "
                                "pragma_index_info(i.name) c WHERE c.name = 'expires_at'"),
-            1);
+            0);
 }
 
 TEST_F(SqliteLocationStoreTest, UpdateIsConfirmedOnlyOnceCommitted) {
@@ -76,6 +78,47 @@ TEST_F(SqliteLocationStoreTest, LoadsOnlyUnexpiredRows) {
   open();
   EXPECT_EQ(contacts_of(lookup("u1@home.test")), std::vector<std::string>{"sip:new@192.0.2.2"});
   EXPECT_TRUE(lookup("u2@home.test").empty());
+}
+
+TEST_F(SqliteLocationStoreTest, RowsThatExpiredWhileStoppedAreDeletedAfterStart) {
+  open();
+  close();
+  const int64_t now = unix_now();
+  {
+    OutsideConnection file(path_);
+    file.execute("INSERT INTO bindings VALUES ('u1@home.test', 'sip:old@192.0.2.1', " +
+                 std::to_string(now - 5) + ", 1000, 'c1', 1, '', '', '')");
+    file.execute("INSERT INTO bindings VALUES ('u2@home.test', 'sip:live@192.0.2.2', " +
+                 std::to_string(now + 600) + ", 1000, 'c2', 1, '', '', '')");
+  }
+  open();  // the default sweep interval (60 s) is far off: this is the start's own purge
+  OutsideConnection file(path_);
+  EXPECT_TRUE(run_until([&] { return file.row_count() == 1; })) << "the expired row is still in the file";
+  EXPECT_EQ(file.contacts_of("u2@home.test"), std::vector<std::string>{"sip:live@192.0.2.2"});
+}
+
+TEST_F(SqliteLocationStoreTest, AVersionOneFileIsMigratedKeepingItsBindings) {
+  {
+    // A file as homesip wrote it before schema version 2: with the expiry index.
+    DatabaseHandle db = open_database(path_);
+    migrate_schema(db.get(), location_schema_migrations().first(1));
+  }
+  const int64_t expires_at = unix_now() + 600;
+  {
+    OutsideConnection file(path_);
+    ASSERT_EQ(file.query_integer("SELECT COUNT(*) FROM sqlite_master WHERE name = 'bindings_by_expiry'"), 1);
+    file.execute("INSERT INTO bindings VALUES ('u1@home.test', 'sip:a@192.0.2.1', " +
+                 std::to_string(expires_at) + ", 1000, 'c1', 7, 'udp:192.0.2.1:5060', '', 'phone')");
+  }
+  open();
+  const BindingList found = lookup("u1@home.test");
+  ASSERT_EQ(found.size(), 1u);
+  EXPECT_EQ(found[0].expires_at, expires_at);
+  EXPECT_EQ(found[0].cseq, 7u);
+  EXPECT_EQ(found[0].user_agent, "phone");
+  OutsideConnection file(path_);
+  EXPECT_EQ(file.query_integer("SELECT version FROM schema_version"), 2);
+  EXPECT_EQ(file.query_integer("SELECT COUNT(*) FROM sqlite_master WHERE name = 'bindings_by_expiry'"), 0);
 }
 
 TEST_F(SqliteLocationStoreTest, SweepDeletesExpiredRowsFromTheFile) {
