@@ -181,8 +181,11 @@ trap 'exit 130' INT TERM
 free_port() {  # a UDP port free on 127.0.0.1
   python3 - <<'PY'
 import socket, random
-for _ in range(200):
-    p = random.randint(20000, 50000)
+# outside the ephemeral range, where clients started meanwhile pick their ports
+low, high = map(int, open("/proc/sys/net/ipv4/ip_local_port_range").read().split())
+first, last = (10000, low - 1) if low - 10000 >= 65535 - high else (high + 1, 65535)
+for _ in range(500):
+    p = random.randint(first, last)
     try:
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", p)); s.close()
         print(p); break

@@ -26,8 +26,11 @@ trap cleanup EXIT
 free_port() {
   python3 -c '
 import socket, random
+# outside the ephemeral range, where clients started meanwhile pick their ports
+low, high = map(int, open("/proc/sys/net/ipv4/ip_local_port_range").read().split())
+first, last = (10000, low - 1) if low - 10000 >= 65535 - high else (high + 1, 65535)
 for _ in range(500):
-    p = random.randint(20000, 50000)
+    p = random.randint(first, last)
     try:
         for t in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
             s = socket.socket(socket.AF_INET, t); s.bind(("127.0.0.1", p)); s.close()

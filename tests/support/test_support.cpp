@@ -18,11 +18,26 @@
 namespace homesip::test {
 namespace fs = std::filesystem;
 
+// The kernel's ephemeral ports: any process that binds port 0 or connects
+// may take one of them between our check and homesipd's bind.
+std::pair<int, int> ephemeral_port_range() {
+  int low = 32768, high = 60999;
+  std::ifstream("/proc/sys/net/ipv4/ip_local_port_range") >> low >> high;
+  return {low, high};
+}
+
 uint16_t free_port() {
-  // Random start so parallel test binaries rarely race for the same port.
+  // Random, so parallel test binaries rarely race for the same port, and
+  // outside the ephemeral range, where clients started meanwhile pick theirs.
   static std::mt19937 rng(static_cast<unsigned>(getpid()) ^ static_cast<unsigned>(time(nullptr)));
+  const auto [low, high] = ephemeral_port_range();
+  const bool below = low - 10000 >= 65535 - high;  // the larger free span
+  const int first = below ? 10000 : high + 1;
+  const int span = below ? low - 10000 : 65535 - high;
+  if (span < 100) throw std::runtime_error("the ephemeral port range leaves no ports for tests");
   for (int attempt = 0; attempt < 200; ++attempt) {
-    const uint16_t port = static_cast<uint16_t>(20000 + rng() % 30000);
+    const uint16_t port =
+        static_cast<uint16_t>(first + static_cast<int>(rng() % static_cast<unsigned>(span)));
     bool ok = true;
     for (int type : {SOCK_DGRAM, SOCK_STREAM}) {
       const int fd = socket(AF_INET, type, 0);
