@@ -355,33 +355,27 @@ bool SipServer::well_formed(msg_t* msg, sip_t* sip) {
                         : !sip->sip_call_id ? "Call-ID"
                         : !sip->sip_cseq    ? "CSeq"
                                             : nullptr;
-  if (missing) {
-    if (sip->sip_request->rq_method == sip_method_ack) {
-      nta_msg_discard(agent_, msg);
-      return false;
-    }
-    send_reply(msg, Reply(400, std::string("Missing ") + missing + " Header"));
-    return false;
-  }
+  if (missing) return reject(msg, sip, Reply(400, std::string("Missing ") + missing + " Header"));
   if (sip->sip_cseq->cs_method != sip->sip_request->rq_method ||
       (sip->sip_request->rq_method == sip_method_unknown &&
-       !su_strmatch(sip->sip_cseq->cs_method_name, sip->sip_request->rq_method_name))) {
-    if (sip->sip_request->rq_method == sip_method_ack) {
-      nta_msg_discard(agent_, msg);
-      return false;
-    }
-    send_reply(msg, Reply(400, "CSeq Method Does Not Match"));
-    return false;
-  }
-  if (sip->sip_error) {  // a header sofia could not parse
-    if (sip->sip_request->rq_method == sip_method_ack) {
-      nta_msg_discard(agent_, msg);
-      return false;
-    }
-    send_reply(msg, Reply(400, "Bad Header " + std::string(sv(sip->sip_error->er_name))));
-    return false;
-  }
+       !su_strmatch(sip->sip_cseq->cs_method_name, sip->sip_request->rq_method_name)))
+    return reject(msg, sip, Reply(400, "CSeq Method Does Not Match"));
+  if (sip->sip_error)  // a header sofia could not parse
+    return reject(msg, sip, Reply(400, "Bad Header " + std::string(sv(sip->sip_error->er_name))));
+  // RFC 3261 8.2.2.1: a Request-URI of a scheme we cannot serve is refused
+  // before any handler reads it as if it were sip:.
+  const url_t* target = sip->sip_request->rq_url;
+  if (!target || (target->url_type != url_sip && target->url_type != url_sips))
+    return reject(msg, sip, Reply(416, "Unsupported URI Scheme"));
   return true;
+}
+
+bool SipServer::reject(msg_t* msg, sip_t* sip, const Reply& reply) {
+  if (sip->sip_request->rq_method == sip_method_ack)
+    nta_msg_discard(agent_, msg);  // an ACK is never answered
+  else
+    send_reply(msg, reply);
+  return false;
 }
 
 void SipServer::handle(msg_t* msg, sip_t* sip) {

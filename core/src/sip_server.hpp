@@ -44,6 +44,8 @@ class SipServer {
   static int on_message(void* self, nta_agent_s* agent, msg_s* msg, sip_s* sip);
   void handle(msg_s* msg, sip_s* sip);
   bool well_formed(msg_s* msg, sip_s* sip);
+  // Answers `reply` (or drops an ACK); always false, for well_formed's returns.
+  bool reject(msg_s* msg, sip_s* sip, const Reply& reply);
 
   SofiaEventLoop& loop_;
   ServerConfig config_;
