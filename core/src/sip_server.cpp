@@ -12,6 +12,8 @@
 #include <sofia-sip/su_string.h>
 #include <sofia-sip/tport_tag.h>
 
+#include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <cstring>
 #include <stdexcept>
@@ -26,6 +28,23 @@ constexpr const char* kServerHeader =
     "homesip/" HOMESIP_SDK_STR(HOMESIP_SDK_VERSION_MAJOR) "." HOMESIP_SDK_STR(HOMESIP_SDK_VERSION_MINOR);
 
 std::string_view sv(const char* s) { return s ? std::string_view(s) : std::string_view(); }
+
+// The name of a header sofia could not parse, read from its raw bytes, or ""
+// when they hold no token. Not er_name: sofia keeps a header that failed to
+// parse in the object of its own class, whose field at that place may be
+// anything (a fuzzed From header made it 0x46).
+std::string bad_header_name(const sip_error_t* error) {
+  const auto* data = static_cast<const char*>(error->er_common->h_data);
+  const size_t length = data ? std::min<size_t>(error->er_common->h_len, 64) : 0;
+  std::string name;
+  for (size_t i = 0; i < length; ++i) {
+    const auto c = static_cast<unsigned char>(data[i]);
+    if (c == ':' || c == ' ' || c == '\t' || c == '\r' || c == '\n') break;
+    if (!std::isalnum(c) && !std::strchr("-.!%*_+`'~", c)) return "";
+    name += static_cast<char>(c);
+  }
+  return name;
+}
 
 // Parsed once: given as a string, sofia would parse it again for every reply.
 const sip_server_t* server_header() {
@@ -360,8 +379,11 @@ bool SipServer::well_formed(msg_t* msg, sip_t* sip) {
       (sip->sip_request->rq_method == sip_method_unknown &&
        !su_strmatch(sip->sip_cseq->cs_method_name, sip->sip_request->rq_method_name)))
     return reject(msg, sip, Reply(400, "CSeq Method Does Not Match"));
-  if (sip->sip_error)  // a header sofia could not parse
-    return reject(msg, sip, Reply(400, "Bad Header " + std::string(sv(sip->sip_error->er_name))));
+  // A header sofia could not parse.
+  if (sip->sip_error) {
+    const std::string name = bad_header_name(sip->sip_error);
+    return reject(msg, sip, Reply(400, name.empty() ? "Bad Header" : "Bad Header " + name));
+  }
   // RFC 3261 8.2.2.1: a Request-URI of a scheme we cannot serve is refused
   // before any handler reads it as if it were sip:.
   const url_t* target = sip->sip_request->rq_url;
