@@ -22,11 +22,14 @@ const SharedBindings& no_bindings() {
 
 }  // namespace
 
-SharedBindings BindingIndex::unexpired(std::string_view aor, int64_t now) const {
+SharedBindings BindingIndex::stored(std::string_view aor) const {
   const auto found = by_aor_.find(aor);
-  if (found == by_aor_.end()) return no_bindings();
-  if (!any_expired(*found->second, now)) return found->second;
-  BindingList bindings = *found->second;  // already sorted; filtering keeps the order
+  return found == by_aor_.end() ? no_bindings() : found->second;
+}
+
+SharedBindings BindingIndex::unexpired_of(const SharedBindings& stored, int64_t now) {
+  if (!any_expired(*stored, now)) return stored;
+  BindingList bindings = *stored;  // already sorted; filtering keeps the order
   drop_expired(bindings, now);
   return std::make_shared<const BindingList>(std::move(bindings));
 }

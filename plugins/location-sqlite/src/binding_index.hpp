@@ -39,9 +39,13 @@ struct ExpiredContact {
 
 class BindingIndex {
  public:
+  // The AOR's list as stored, expired bindings included: what the file holds
+  // for it, so what a change is written against. Never null.
+  SharedBindings stored(std::string_view aor) const;
   // The AOR's bindings with expires_at > now, sorted for lookup; never null.
   // The stored list itself unless some of it has expired.
-  SharedBindings unexpired(std::string_view aor, int64_t now) const;
+  SharedBindings unexpired(std::string_view aor, int64_t now) const { return unexpired_of(stored(aor), now); }
+  static SharedBindings unexpired_of(const SharedBindings& stored, int64_t now);
   // Makes `bindings` (sorted, unexpired) the AOR's list; an empty list removes it.
   void replace(std::string_view aor, SharedBindings bindings);
   void replace(std::string_view aor, BindingList bindings);

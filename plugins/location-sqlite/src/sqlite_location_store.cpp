@@ -83,7 +83,8 @@ void SqliteLocationStore::load(BindingsDatabase& database) {
 
 void SqliteLocationStore::update(std::string_view aor, BindingEditor edit, UpdateDone done) {
   const int64_t now = unix_now();
-  SharedBindings before = index_.unexpired(aor, now);
+  const SharedBindings stored = index_.stored(aor);
+  const SharedBindings before = BindingIndex::unexpired_of(stored, now);
   if (stopped_) {
     done(StoreStatus::kUnavailable, *before);
     return;
@@ -108,7 +109,9 @@ void SqliteLocationStore::update(std::string_view aor, BindingEditor edit, Updat
     done(StoreStatus::kError, *before);
     return;
   }
-  PendingWrite write = describe_change(aor, *before, std::move(after));
+  // Against the stored list: a binding that expired since the last sweep is
+  // not in `before`, but its row is in the file and must go with this write.
+  PendingWrite write = describe_change(aor, *stored, std::move(after));
   index_.replace(aor, write.bindings);
   write.done = std::move(done);
   enqueue(std::move(write));

@@ -2,6 +2,8 @@
 // disk and when, what happens when the file cannot be written, and batching.
 #include <gtest/gtest.h>
 
+#include <thread>
+
 #include "schema.hpp"
 #include "sqlite_statement.hpp"
 #include "test_support.hpp"
@@ -119,6 +121,15 @@ TEST_F(SqliteLocationStoreTest, AVersionOneFileIsMigratedKeepingItsBindings) {
   OutsideConnection file(path_);
   EXPECT_EQ(file.query_integer("SELECT version FROM schema_version"), 2);
   EXPECT_EQ(file.query_integer("SELECT COUNT(*) FROM sqlite_master WHERE name = 'bindings_by_expiry'"), 0);
+}
+
+TEST_F(SqliteLocationStoreTest, AnUpdateDeletesTheRowsOfBindingsThatExpiredBeforeIt) {
+  open();  // the sweep (60 s) does not run during the test: the update must do it
+  ASSERT_EQ(update("u1@home.test", put(make_binding("sip:old@192.0.2.1", 1))).status, StoreStatus::kOk);
+  std::this_thread::sleep_for(1100ms);
+  ASSERT_EQ(update("u1@home.test", put(make_binding("sip:new@192.0.2.2", 3600))).status, StoreStatus::kOk);
+  EXPECT_EQ(OutsideConnection(path_).contacts_of("u1@home.test"),
+            std::vector<std::string>{"sip:new@192.0.2.2"});
 }
 
 TEST_F(SqliteLocationStoreTest, SweepDeletesExpiredRowsFromTheFile) {
