@@ -30,9 +30,9 @@ constexpr const char* kServerHeader =
 std::string_view sv(const char* s) { return s ? std::string_view(s) : std::string_view(); }
 
 // The name of a header sofia could not parse, read from its raw bytes, or ""
-// when they hold no token. Not er_name: sofia keeps a header that failed to
-// parse in the object of its own class, whose field at that place may be
-// anything (a fuzzed From header made it 0x46).
+// when they hold no token. Not er_name: sofia files some bad headers under
+// sip_error still as objects of their own class (a second Max-Forwards stays a
+// Max-Forwards, whose count 70 then reads as the pointer 0x46).
 std::string bad_header_name(const sip_error_t* error) {
   const auto* data = static_cast<const char*>(error->er_common->h_data);
   const size_t length = data ? std::min<size_t>(error->er_common->h_len, 64) : 0;
