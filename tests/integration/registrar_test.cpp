@@ -240,6 +240,7 @@ TEST(RegistrarStoreDown, LockedDatabaseGets503WithRetryAfterThenRecovers) {
   server.start();
   sqlite3* locker = nullptr;
   ASSERT_EQ(sqlite3_open(db.c_str(), &locker), SQLITE_OK);
+  sqlite3_busy_timeout(locker, 5000);  // the store's own purge at start may still hold the lock
   ASSERT_EQ(sqlite3_exec(locker, "BEGIN EXCLUSIVE", nullptr, nullptr, nullptr), SQLITE_OK);
 
   const std::string contact = "Contact: <sip:U1@127.0.0.1:5999>\nExpires: 600\n";

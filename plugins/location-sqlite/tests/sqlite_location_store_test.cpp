@@ -301,9 +301,7 @@ TEST_F(SqliteLocationStoreTest, QueuedUpdatesShareTransactions) {
   SqliteLocationStoreOptions options;
   options.busy_timeout = 60s;  // the writer waits for the lock, it does not fail
   options.max_batch = 1024;
-  open(options);
-  // The start's purge of rows expired while stopped is a transaction of its own.
-  ASSERT_TRUE(run_until([&] { return store_->writes_in_flight() == 0; }));
+  open(options);  // waits for the start's purge, a transaction of its own
   const uint64_t transactions_before = store_->committed_transactions();
   OutsideConnection locker(path_);
   locker.execute("BEGIN EXCLUSIVE");
