@@ -34,6 +34,17 @@ TEST(Daemon, BadConfigExitsNonZeroNamingFileLineAndKey) {
       << out;
 }
 
+TEST(Daemon, OutOfRangeSettingExitsNonZeroNamingFileLineKeyAndRange) {
+  TempDir dir;
+  write_file(dir / "range.yaml", base_config(free_port()) +
+                                     "  - plugin: location-sqlite\n    path: " + (dir / "l.sqlite").string() +
+                                     "\n  - plugin: registrar\n    min_expires: 0\n");
+  std::string out;
+  EXPECT_EQ(run({homesipd_path(), "--config", (dir / "range.yaml").string()}, &out), 2);
+  EXPECT_NE(out.find("range.yaml:10: plugins[1].min_expires"), std::string::npos) << out;
+  EXPECT_NE(out.find("min_expires must be between 1 and 604800, not 0"), std::string::npos) << out;
+}
+
 TEST(Daemon, RegistrarWithoutStoreIsAClearError) {
   TempDir dir;
   write_file(dir / "c.yaml", base_config(free_port()) + "  - plugin: registrar\n");

@@ -7,14 +7,6 @@
 namespace homesip::location_ldap {
 namespace {
 
-int64_t integer_in_range(const Settings& settings, const char* key, int64_t low, int64_t high) {
-  const int64_t value = settings.get_int(key);
-  if (value < low || value > high)
-    throw ConfigError(key, std::string(key) + " must be between " + std::to_string(low) + " and " +
-                               std::to_string(high) + ", not " + std::to_string(value));
-  return value;
-}
-
 std::string password_from_file(const std::string& path) {
   std::ifstream in(path);
   if (!in) throw ConfigError("password_file", "cannot read password_file '" + path + "'");

@@ -8,14 +8,6 @@
 namespace homesip::location_sqlite {
 namespace {
 
-int64_t integer_in_range(const Settings& settings, const char* key, int64_t low, int64_t high) {
-  const int64_t value = settings.get_int(key);
-  if (value < low || value > high)
-    throw ConfigError(key, std::string(key) + " must be between " + std::to_string(low) + " and " +
-                               std::to_string(high) + ", not " + std::to_string(value));
-  return value;
-}
-
 SynchronousMode synchronous_mode(const Settings& settings) {
   std::string mode = settings.get_string("synchronous");
   std::transform(mode.begin(), mode.end(), mode.begin(), [](unsigned char c) { return std::tolower(c); });

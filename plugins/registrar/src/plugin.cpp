@@ -18,11 +18,7 @@ const homesip::SettingSpec kSettings[] = {
 };
 
 uint32_t read_seconds(const homesip::Settings& s, const char* key, int64_t min, int64_t max) {
-  const int64_t v = s.get_int(key);
-  if (v < min || v > max)
-    throw homesip::ConfigError(
-        key, std::string(key) + " must be between " + std::to_string(min) + " and " + std::to_string(max));
-  return static_cast<uint32_t>(v);
+  return static_cast<uint32_t>(homesip::integer_in_range(s, key, min, max));  // max fits: at most 30 days
 }
 
 class RegistrarPlugin final : public homesip::Plugin {

@@ -54,4 +54,16 @@ class __attribute__((visibility("default"))) Settings {
   virtual std::string where(std::string_view key) const = 0;
 };
 
+// The integer setting `key`, which must lie in [low, high]; otherwise throws
+// ConfigError naming the key and the range (the core adds file and line).
+// Since SDK 1.2; inline, so it needs nothing from the core.
+inline int64_t integer_in_range(const Settings& settings, std::string_view key, int64_t low, int64_t high) {
+  const int64_t value = settings.get_int(key);
+  if (value < low || value > high)
+    throw ConfigError(std::string(key), std::string(key) + " must be between " + std::to_string(low) +
+                                            " and " + std::to_string(high) + ", not " +
+                                            std::to_string(value));
+  return value;
+}
+
 }  // namespace homesip

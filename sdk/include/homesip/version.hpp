@@ -7,7 +7,7 @@
 #define HOMESIP_SDK_VERSION_MAJOR 1
 // Minor: bumped when something is added compatibly. A plugin built for a minor
 // newer than the core's is refused too (it may call what the core lacks).
-#define HOMESIP_SDK_VERSION_MINOR 1
+#define HOMESIP_SDK_VERSION_MINOR 2
 
 #define HOMESIP_SDK_STR2(x) #x
 #define HOMESIP_SDK_STR(x) HOMESIP_SDK_STR2(x)
