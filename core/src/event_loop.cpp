@@ -12,8 +12,9 @@ namespace {
 
 class SofiaTimer final : public Timer {
  public:
-  SofiaTimer(su_root_t* root, std::chrono::milliseconds interval, bool repeat, std::function<void()> tick)
-      : tick_(std::move(tick)) {
+  SofiaTimer(su_root_t* root, const std::function<void()>& after, std::chrono::milliseconds interval,
+             bool repeat, std::function<void()> tick)
+      : after_(after), tick_(std::move(tick)) {
     timer_ = su_timer_create(su_root_task(root), static_cast<su_duration_t>(interval.count()));
     if (!timer_) throw std::runtime_error("su_timer_create failed");
     const int rc =
@@ -28,8 +29,13 @@ class SofiaTimer final : public Timer {
 
  private:
   static void fire(su_root_magic_t*, su_timer_t*, su_timer_arg_t* arg) {
-    reinterpret_cast<SofiaTimer*>(arg)->tick_();
+    auto* self = reinterpret_cast<SofiaTimer*>(arg);
+    const std::function<void()>& after = self->after_;  // the tick may destroy the timer
+    self->tick_();
+    // Timers run after su_root's prepoll hook: what a tick queued goes now.
+    if (after) after();
   }
+  const std::function<void()>& after_;
   su_timer_t* timer_ = nullptr;
   std::function<void()> tick_;
 };
@@ -72,7 +78,21 @@ int SofiaEventLoop::on_wakeup(void*, void*, void* arg) {
   [[maybe_unused]] auto n = ::read(loop->wake_fd_, &count, sizeof count);
   if (loop->stopping_) su_root_break(loop->root_);
   loop->drain();
+  if (loop->before_wait_) loop->before_wait_();
   return 0;
+}
+
+void SofiaEventLoop::on_prepoll(void* loop, su_root_s*) {
+  auto* self = static_cast<SofiaEventLoop*>(loop);
+  if (self->before_wait_) self->before_wait_();
+}
+
+void SofiaEventLoop::set_before_wait(std::function<void()> hook) {
+  before_wait_ = std::move(hook);
+  su_root_remove_prepoll(root_);
+  if (before_wait_)
+    su_root_add_prepoll(root_, reinterpret_cast<su_prepoll_f*>(&SofiaEventLoop::on_prepoll),
+                        reinterpret_cast<su_prepoll_magic_t*>(this));
 }
 
 void SofiaEventLoop::drain() {
@@ -87,7 +107,7 @@ void SofiaEventLoop::drain() {
 std::unique_ptr<Timer> SofiaEventLoop::start_timer(std::chrono::milliseconds interval, bool repeat,
                                                    std::function<void()> tick) {
   if (interval.count() <= 0) interval = std::chrono::milliseconds(1);
-  return std::make_unique<SofiaTimer>(root_, interval, repeat, std::move(tick));
+  return std::make_unique<SofiaTimer>(root_, before_wait_, interval, repeat, std::move(tick));
 }
 
 void SofiaEventLoop::run() {

@@ -38,8 +38,13 @@ class SofiaEventLoop final : public EventLoop {
 
   su_root_s* root() const { return root_; }
 
+  // Runs `hook` on the loop thread after each round of callbacks, before the
+  // loop waits again: the UDP transports send their queued responses then.
+  void set_before_wait(std::function<void()> hook);
+
  private:
   static int on_wakeup(void* root_magic, void* wait, void* loop);
+  static void on_prepoll(void* loop, su_root_s* root);
   void drain();
 
   su_root_s* root_ = nullptr;
@@ -49,6 +54,7 @@ class SofiaEventLoop final : public EventLoop {
   std::deque<std::function<void()>> tasks_;
   std::atomic<bool> stopping_{false};
   std::atomic<bool> closed_{false};
+  std::function<void()> before_wait_;
 };
 
 }  // namespace homesip::core

@@ -9,6 +9,7 @@
 #include <sofia-sip/nta_stateless.h>
 #include <sofia-sip/sip_header.h>
 #include <sofia-sip/sip_status.h>
+#include <sofia-sip/sip_util.h>
 #include <sofia-sip/su_string.h>
 #include <sofia-sip/tport_tag.h>
 
@@ -20,6 +21,7 @@
 #include <string>
 
 #include "homesip/version.hpp"
+#include "response_encoder.hpp"
 
 namespace homesip::core {
 namespace {
@@ -51,19 +53,6 @@ const sip_server_t* server_header() {
   static su_home_t* const home = static_cast<su_home_t*>(su_home_new(sizeof(su_home_t)));
   static const sip_server_t* const header = sip_server_make(home, kServerHeader);
   return header;
-}
-
-// inet_ntop formats through sprintf, a noticeable share of a REGISTER's own
-// work; the source address is read for every one.
-std::string ipv4_text(const in_addr& address) {
-  const auto* octets = reinterpret_cast<const unsigned char*>(&address.s_addr);
-  char text[INET_ADDRSTRLEN];
-  char* end = text;
-  for (int i = 0; i < 4; ++i) {
-    if (i > 0) *end++ = '.';
-    end = std::to_chars(end, text + sizeof text, octets[i]).ptr;
-  }
-  return std::string(text, end);
 }
 
 UriView view_of(const url_t* url) {
@@ -150,18 +139,6 @@ Method method_of(sip_method_t m) {
   }
 }
 
-void append_q(std::string& out, uint16_t q) {
-  out += q >= 1000 ? "1" : "0.";
-  if (q >= 1000) return;
-  char digits[4];
-  digits[0] = static_cast<char>('0' + q / 100);
-  digits[1] = static_cast<char>('0' + q / 10 % 10);
-  digits[2] = static_cast<char>('0' + q % 10);
-  size_t n = 3;
-  while (n > 1 && digits[n - 1] == '0') --n;
-  out.append(digits, n);
-}
-
 // The parsed request, viewed through the SDK. Holds no copies.
 class SofiaRequest final : public SipRequest {
  public:
@@ -213,13 +190,8 @@ class SofiaRequest final : public SipRequest {
     su_sockaddr_t addr{};
     socklen_t len = sizeof addr;
     if (msg_get_address(msg_, &addr, &len) == 0) {
-      if (addr.su_family == AF_INET6) {
-        char text[INET6_ADDRSTRLEN] = "";
-        inet_ntop(AF_INET6, &addr.su_sin6.sin6_addr, text, sizeof text);
-        src.ip = text;
-      } else {
-        src.ip = ipv4_text(addr.su_sin.sin_addr);
-      }
+      char text[46];
+      src.ip = address_text(addr, text);
       src.port = ntohs(addr.su_port);
     }
     src.transport = "udp";
@@ -267,8 +239,8 @@ class SofiaRequest final : public SipRequest {
 
 class SofiaDeferredReply final : public DeferredReply {
  public:
-  SofiaDeferredReply(SipServer& server, msg_t* msg, sip_t* sip)
-      : server_(server), msg_(msg), request_(msg, sip) {}
+  SofiaDeferredReply(SipServer& server, msg_t* msg, sip_t* sip, UdpTransport* udp)
+      : server_(server), msg_(msg), udp_(udp), request_(msg, sip) {}
   ~SofiaDeferredReply() override {
     if (msg_) send(Reply(500, "Request Dropped"));
     server_.deferred_done();
@@ -278,12 +250,13 @@ class SofiaDeferredReply final : public DeferredReply {
     if (!msg_) return;
     msg_t* msg = msg_;
     msg_ = nullptr;
-    server_.send_reply(msg, reply);
+    server_.send_reply(msg, reply, udp_);
   }
 
  private:
   SipServer& server_;
   msg_t* msg_;
+  UdpTransport* udp_;
   SofiaRequest request_;
 };
 
@@ -291,20 +264,20 @@ class SofiaDeferredReply final : public DeferredReply {
 
 class SofiaIncomingRequest final : public IncomingRequest {
  public:
-  SofiaIncomingRequest(SipServer& server, msg_t* msg, sip_t* sip)
-      : server_(server), msg_(msg), sip_(sip), request_(msg, sip) {}
+  SofiaIncomingRequest(SipServer& server, msg_t* msg, sip_t* sip, UdpTransport* udp)
+      : server_(server), msg_(msg), sip_(sip), udp_(udp), request_(msg, sip) {}
   const SipRequest& request() const override { return request_; }
   void reply(const Reply& reply) override {
     if (!msg_) return;
     msg_t* msg = msg_;
     msg_ = nullptr;
-    server_.send_reply(msg, reply);
+    server_.send_reply(msg, reply, udp_);
   }
   std::unique_ptr<DeferredReply> defer() override {
     if (!msg_) return nullptr;
     ++server_.deferred_;
     // The deferred reply takes the message; it keeps this view's pointers valid.
-    auto deferred = std::make_unique<SofiaDeferredReply>(server_, msg_, sip_);
+    auto deferred = std::make_unique<SofiaDeferredReply>(server_, msg_, sip_, udp_);
     msg_ = nullptr;
     return deferred;
   }
@@ -314,6 +287,7 @@ class SofiaIncomingRequest final : public IncomingRequest {
   SipServer& server_;
   msg_t* msg_;
   sip_t* sip_;
+  UdpTransport* udp_;
   SofiaRequest request_;
 };
 
@@ -332,10 +306,36 @@ std::string sofia_url(const ListenAddress& a) {
 }  // namespace
 
 void SipServer::start() {
-  const auto buffer = static_cast<unsigned>(config_.udp_buffer_bytes);
+  const auto buffer = static_cast<int>(config_.udp_buffer_bytes);
+  std::vector<ListenAddress> for_nta;
   for (const auto& address : config_.listen) {
+    if (address.transport != "udp") {
+      for_nta.push_back(address);
+      continue;
+    }
+    udp_.push_back(std::make_unique<UdpTransport>(
+        loop_.root(), address, buffer,
+        [this](msg_t* msg, UdpTransport& udp) { receive_datagram(msg, udp); }));
+    log_->info("listening on {}", address.text());
+  }
+  // nta keeps TCP and TLS, and sends the core's own requests (upward
+  // registration). For UDP it gets a port of its own next to the first UDP
+  // listener; responses to its requests come back there.
+  if (!udp_.empty()) {
+    ListenAddress client = udp_.front()->address();
+    client.port = 0;
+    for_nta.insert(for_nta.begin(), client);
+  }
+  start_nta(for_nta);
+  if (!udp_.empty()) loop_.set_before_wait([this] { flush_udp(); });
+  listening_ = true;
+}
+
+void SipServer::start_nta(const std::vector<ListenAddress>& listeners) {
+  const auto buffer = static_cast<unsigned>(config_.udp_buffer_bytes);
+  const char* certs = config_.tls_certificates.empty() ? nullptr : config_.tls_certificates.c_str();
+  for (const auto& address : listeners) {
     const std::string url = sofia_url(address);
-    const char* certs = config_.tls_certificates.empty() ? nullptr : config_.tls_certificates.c_str();
     if (!agent_) {
       agent_ = nta_agent_create(loop_.root(), URL_STRING_MAKE(url.c_str()),
                                 reinterpret_cast<nta_message_f*>(&SipServer::on_message),
@@ -349,24 +349,62 @@ void SipServer::start() {
                                    TAG_END()) < 0) {
       throw std::runtime_error("cannot listen on " + address.text() + ": " + std::strerror(errno));
     }
-    log_->info("listening on {}", address.text());
+    if (address.port != 0) log_->info("listening on {}", address.text());
   }
 }
 
 void SipServer::stop() {
-  if (!agent_) return;
-  nta_agent_destroy(agent_);
+  if (!listening_) return;
+  listening_ = false;
+  loop_.set_before_wait(nullptr);
+  for (auto& udp : udp_) udp->close();
+  if (agent_) nta_agent_destroy(agent_);
   agent_ = nullptr;
 }
 
+void SipServer::flush_udp() {
+  for (auto& udp : udp_) udp->flush();
+}
+
 int SipServer::on_message(void* self, nta_agent_s*, msg_s* msg, sip_s* sip) {
-  static_cast<SipServer*>(self)->handle(msg, sip);
+  static_cast<SipServer*>(self)->handle(msg, sip, nullptr);
   return 0;
 }
 
-bool SipServer::well_formed(msg_t* msg, sip_t* sip) {
+// nta's checks before its message callback (agent_recv_request), for the
+// datagrams the core reads itself.
+void SipServer::receive_datagram(msg_t* msg, UdpTransport& udp) {
+  sip_t* sip = sip_object(msg);
+  if (!sip || !sip->sip_request) {  // a response or garbage: no transaction of ours waits for it
+    msg_destroy(msg);
+    return;
+  }
+  const bool ack = sip->sip_request->rq_method == sip_method_ack;
+  if (msg_get_flags(msg, MSG_FLG_ERROR)) {
+    if (sip->sip_via && !ack)
+      send_reply(msg, Reply(400, "Bad Request"), &udp);
+    else
+      msg_destroy(msg);
+    return;
+  }
+  if (!su_casematch(sip->sip_request->rq_version, sip_version_2_0)) {
+    if (sip->sip_via && !ack)
+      send_reply(msg, Reply(505, "Version Not Supported"), &udp);
+    else
+      msg_destroy(msg);
+    return;
+  }
+  // A Via that says it came by another transport cannot be answered on ours.
+  if (sip->sip_via && !su_casematch(sip->sip_via->v_protocol, sip_transport_udp)) {
+    msg_destroy(msg);
+    return;
+  }
+  handle(msg, sip, &udp);
+}
+
+bool SipServer::well_formed(msg_t* msg, sip_t* sip, UdpTransport* udp) {
   if (!sip || !sip->sip_request || !sip->sip_via) {
-    nta_msg_discard(agent_, msg);  // no Via: nowhere to answer
+    msg_destroy(msg);  // no Via: nowhere to answer
     return false;
   }
   const char* missing = !sip->sip_from      ? "From"
@@ -374,40 +412,43 @@ bool SipServer::well_formed(msg_t* msg, sip_t* sip) {
                         : !sip->sip_call_id ? "Call-ID"
                         : !sip->sip_cseq    ? "CSeq"
                                             : nullptr;
-  if (missing) return reject(msg, sip, Reply(400, std::string("Missing ") + missing + " Header"));
+  if (missing) return reject(msg, sip, Reply(400, std::string("Missing ") + missing + " Header"), udp);
   if (sip->sip_cseq->cs_method != sip->sip_request->rq_method ||
       (sip->sip_request->rq_method == sip_method_unknown &&
        !su_strmatch(sip->sip_cseq->cs_method_name, sip->sip_request->rq_method_name)))
-    return reject(msg, sip, Reply(400, "CSeq Method Does Not Match"));
+    return reject(msg, sip, Reply(400, "CSeq Method Does Not Match"), udp);
   // A header sofia could not parse.
   if (sip->sip_error) {
     const std::string name = bad_header_name(sip->sip_error);
-    return reject(msg, sip, Reply(400, name.empty() ? "Bad Header" : "Bad Header " + name));
+    return reject(msg, sip, Reply(400, name.empty() ? "Bad Header" : "Bad Header " + name), udp);
   }
+  // The rest of sofia's sanity check: a Request-URI that is no URI (RFC 4475
+  // 3.1.2.11 wants 400 for "<sip:...>"), or a sip: one without host.
+  if (sip_sanity_check(sip) < 0) return reject(msg, sip, Reply(400, "Bad Request-URI"), udp);
   // RFC 3261 8.2.2.1: a Request-URI of a scheme we cannot serve is refused
   // before any handler reads it as if it were sip:.
   const url_t* target = sip->sip_request->rq_url;
   if (!target || (target->url_type != url_sip && target->url_type != url_sips))
-    return reject(msg, sip, Reply(416, "Unsupported URI Scheme"));
+    return reject(msg, sip, Reply(416, "Unsupported URI Scheme"), udp);
   return true;
 }
 
-bool SipServer::reject(msg_t* msg, sip_t* sip, const Reply& reply) {
+bool SipServer::reject(msg_t* msg, sip_t* sip, const Reply& reply, UdpTransport* udp) {
   if (sip->sip_request->rq_method == sip_method_ack)
-    nta_msg_discard(agent_, msg);  // an ACK is never answered
+    msg_destroy(msg);  // an ACK is never answered
   else
-    send_reply(msg, reply);
+    send_reply(msg, reply, udp);
   return false;
 }
 
-void SipServer::handle(msg_t* msg, sip_t* sip) {
-  if (!well_formed(msg, sip)) return;
+void SipServer::handle(msg_t* msg, sip_t* sip, UdpTransport* udp) {
+  if (!well_formed(msg, sip, udp)) return;
   const auto method = sip->sip_request->rq_method;
   if (method == sip_method_ack) {  // ACK to our stateless final answer
-    nta_msg_discard(agent_, msg);
+    msg_destroy(msg);
     return;
   }
-  SofiaIncomingRequest incoming(*this, msg, sip);
+  SofiaIncomingRequest incoming(*this, msg, sip, udp);
   try {
     for (RequestHandler* handler : handlers_) {
       if (handler->on_request(incoming) == Disposition::kHandled) break;
@@ -434,25 +475,24 @@ void SipServer::handle(msg_t* msg, sip_t* sip) {
   }
 }
 
-void SipServer::send_reply(msg_t* msg, const Reply& reply) {
-  if (!agent_) {  // listeners closed: nothing can be sent
+void SipServer::send_reply(msg_t* msg, const Reply& reply, UdpTransport* udp) {
+  if (!listening_ || (udp && udp->closed())) {  // listeners closed: nothing can be sent
+    msg_destroy(msg);
+    return;
+  }
+  if (udp) {
+    const sip_t* sip = sip_object(msg);
+    su_sockaddr_t source{};
+    socklen_t length = sizeof source;
+    msg_get_address(msg, &source, &length);
+    encode_response(*sip, source, reply, udp->queue(response_destination(*sip->sip_via, source)));
     msg_destroy(msg);
     return;
   }
   std::string contacts;
   for (const auto& c : reply.contacts) {
     if (!contacts.empty()) contacts += ", ";
-    contacts += '<';
-    contacts += c.uri;
-    contacts += '>';
-    if (c.expires) {
-      contacts += ";expires=";
-      contacts += std::to_string(*c.expires);
-    }
-    if (c.q_millis) {
-      contacts += ";q=";
-      append_q(contacts, *c.q_millis);
-    }
+    append_contact_value(contacts, c);
   }
   std::string extra;
   for (const auto& [name, value] : reply.headers) {

@@ -1,0 +1,177 @@
+#include "udp_transport.hpp"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sofia-sip/msg.h>
+#include <sofia-sip/msg_addr.h>
+#include <sofia-sip/sip.h>
+#include <sofia-sip/sip_parser.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
+
+namespace homesip::core {
+namespace {
+
+// The largest UDP payload (IPv4: 65535 - 8 - 20).
+constexpr size_t kMaxDatagram = 65507;
+// Batches read per wakeup before other sockets and timers get their turn.
+constexpr int kBatchesPerWakeup = 4;
+// Room for the parsed headers of a typical request, next to its bytes.
+constexpr size_t kParsedHeadersSize = 3072;
+
+socklen_t address_length(const su_sockaddr_t& address) {
+  return address.su_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
+}
+
+int bind_udp(const ListenAddress& address, int buffer_bytes) {
+  su_sockaddr_t local{};
+  const bool v6 = address.host.find(':') != std::string::npos;
+  local.su_family = v6 ? AF_INET6 : AF_INET;
+  local.su_port = htons(address.port);
+  const int parsed = v6 ? inet_pton(AF_INET6, address.host.c_str(), &local.su_sin6.sin6_addr)
+                        : inet_pton(AF_INET, address.host.c_str(), &local.su_sin.sin_addr);
+  if (parsed != 1) throw std::runtime_error("cannot listen on " + address.text() + ": not an IP address");
+  const int fd = ::socket(local.su_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw std::runtime_error("cannot listen on " + address.text() + ": " + std::strerror(errno));
+  // The opening burst of a load fills the default buffers (about 200 KiB) in
+  // milliseconds; the kernel caps the size at net.core.[rw]mem_max.
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buffer_bytes, sizeof buffer_bytes);
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buffer_bytes, sizeof buffer_bytes);
+  if (::bind(fd, &local.su_sa, address_length(local)) != 0) {
+    const int error = errno;
+    ::close(fd);
+    throw std::runtime_error("cannot listen on " + address.text() + ": " + std::strerror(error));
+  }
+  return fd;
+}
+
+}  // namespace
+
+UdpTransport::UdpTransport(su_root_t* root, const ListenAddress& address, int buffer_bytes, Sink sink)
+    : root_(root), address_(address), sink_(std::move(sink)), buffers_(new char[kBatch * kMaxDatagram]) {
+  fd_ = bind_udp(address, buffer_bytes);
+  su_wait_t wait[1];
+  su_wait_create(wait, fd_, SU_WAIT_IN);
+  registration_ =
+      su_root_register(root_, wait, &UdpTransport::on_readable, reinterpret_cast<su_wakeup_arg_t*>(this), 0);
+  if (registration_ < 0) {
+    ::close(fd_);
+    fd_ = -1;
+    throw std::runtime_error("cannot listen on " + address.text() + ": su_root_register failed");
+  }
+}
+
+UdpTransport::~UdpTransport() { close(); }
+
+void UdpTransport::close() {
+  if (fd_ < 0) return;
+  flush();
+  su_root_deregister(root_, registration_);
+  ::close(fd_);
+  fd_ = -1;
+}
+
+int UdpTransport::on_readable(su_root_magic_t*, su_wait_t*, su_wakeup_arg_t* self) {
+  reinterpret_cast<UdpTransport*>(self)->receive();
+  return 0;
+}
+
+void UdpTransport::receive() {
+  std::array<mmsghdr, kBatch> headers{};
+  std::array<iovec, kBatch> vectors{};
+  for (int round = 0; round < kBatchesPerWakeup && fd_ >= 0; ++round) {
+    for (size_t i = 0; i < kBatch; ++i) {
+      vectors[i] = {buffers_.get() + i * kMaxDatagram, kMaxDatagram};
+      headers[i].msg_hdr = {};
+      headers[i].msg_hdr.msg_iov = &vectors[i];
+      headers[i].msg_hdr.msg_iovlen = 1;
+      headers[i].msg_hdr.msg_name = &sources_[i];
+      headers[i].msg_hdr.msg_namelen = sizeof sources_[i];
+    }
+    const int received = ::recvmmsg(fd_, headers.data(), kBatch, MSG_DONTWAIT, nullptr);
+    if (received <= 0) break;  // EAGAIN: drained; other errors are ICMP reports for earlier sends
+    for (int i = 0; i < received; ++i)
+      deliver(static_cast<const char*>(vectors[i].iov_base), headers[i].msg_len, sources_[i],
+              headers[i].msg_hdr.msg_namelen);
+    if (static_cast<size_t>(received) < kBatch) break;
+  }
+  flush();
+}
+
+void UdpTransport::deliver(const char* data, size_t length, const sockaddr_storage& from,
+                           socklen_t from_length) {
+  // An empty datagram or a bare CRLF or two: a NAT keepalive (RFC 5626 3.5.1).
+  if (length <= 4 && std::all_of(data, data + length, [](char c) { return c == '\r' || c == '\n'; })) return;
+  // EXTRACT_COPY keeps each header's raw bytes: responses copy them as they are.
+  msg_t* msg = msg_create(sip_default_mclass(), MSG_FLG_EXTRACT_COPY);
+  if (!msg) return;
+  // One block for the datagram and every parsed header, as nta does: a
+  // malloc and free per header was a tenth of a REGISTER's instructions.
+  su_home_preload(msg_home(msg), 1, static_cast<isize_t>(length + kParsedHeadersSize));
+  msg_iovec_t iov[2];
+  const auto pieces = msg_recv_iovec(msg, iov, 2, length, 1);
+  if (pieces < 0) {
+    msg_destroy(msg);
+    return;
+  }
+  size_t copied = 0;
+  for (isize_t i = 0; i < pieces && copied < length; ++i) {
+    const size_t n = std::min<size_t>(iov[i].mv_len, length - copied);
+    std::memcpy(iov[i].mv_base, data + copied, n);
+    copied += n;
+  }
+  msg_recv_commit(msg, length, 1);
+  msg_set_address(msg, reinterpret_cast<const su_sockaddr_t*>(&from), from_length);
+  // A datagram is the whole message: what the parser still waits for is missing.
+  if (msg_extract(msg) == 0) msg_mark_as_complete(msg, MSG_FLG_ERROR);
+  sink_(msg, *this);
+}
+
+std::string& UdpTransport::queue(const su_sockaddr_t& destination) {
+  if (queued_ == kBatch) flush();
+  Outgoing& slot = outgoing_[queued_++];
+  slot.destination = destination;
+  slot.bytes.clear();
+  return slot.bytes;
+}
+
+void UdpTransport::flush() {
+  if (queued_ == 0) return;
+  if (fd_ < 0) {
+    queued_ = 0;
+    return;
+  }
+  std::array<mmsghdr, kBatch> headers{};
+  std::array<iovec, kBatch> vectors{};
+  for (size_t i = 0; i < queued_; ++i) {
+    Outgoing& slot = outgoing_[i];
+    vectors[i] = {slot.bytes.data(), slot.bytes.size()};
+    headers[i].msg_hdr.msg_iov = &vectors[i];
+    headers[i].msg_hdr.msg_iovlen = 1;
+    headers[i].msg_hdr.msg_name = &slot.destination;
+    headers[i].msg_hdr.msg_namelen = address_length(slot.destination);
+  }
+  // Each pass sends at least one datagram or skips the one that failed, so
+  // the loop ends within `queued_` passes.
+  size_t next = 0;
+  while (next < queued_) {
+    const int sent =
+        ::sendmmsg(fd_, headers.data() + next, static_cast<unsigned>(queued_ - next), MSG_DONTWAIT);
+    if (sent > 0) {
+      next += static_cast<size_t>(sent);
+    } else if (sent < 0 && errno == EINTR) {
+      continue;
+    } else if (sent < 0 && (errno == EAGAIN || errno == ENOBUFS)) {
+      break;  // the send buffer is full: the clients retransmit, as on any lost datagram
+    } else {
+      ++next;  // this destination failed (unreachable, refused): skip it
+    }
+  }
+  queued_ = 0;
+}
+
+}  // namespace homesip::core

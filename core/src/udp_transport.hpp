@@ -1,0 +1,68 @@
+// A UDP listener the core owns, on the loop thread. Datagrams come in batches
+// (recvmmsg), each parsed by sofia-sip's SIP parser into a message of its own
+// and handed to the sink; responses queue and leave in batches (sendmmsg)
+// when the loop is about to wait again. nta's UDP transport spent three more
+// system calls per datagram (ioctl, getsockopt, epoll_wait) and rebuilt every
+// response as a full sofia message; see docs/architecture.md.
+#pragma once
+
+#include <sofia-sip/su.h>
+#include <sofia-sip/su_wait.h>
+#include <sys/socket.h>
+
+#include <array>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "config.hpp"
+
+struct msg_s;
+
+namespace homesip::core {
+
+class UdpTransport {
+ public:
+  // Gets each parsed datagram (ownership included) with the transport it came in on.
+  using Sink = std::function<void(msg_s*, UdpTransport&)>;
+
+  // Binds `address` and starts reading. Throws std::runtime_error naming the address.
+  UdpTransport(su_root_t* root, const ListenAddress& address, int buffer_bytes, Sink sink);
+  ~UdpTransport();
+  UdpTransport(const UdpTransport&) = delete;
+  UdpTransport& operator=(const UdpTransport&) = delete;
+
+  // A cleared buffer for one datagram to `destination`; it leaves with the
+  // next flush(). Loop thread only.
+  std::string& queue(const su_sockaddr_t& destination);
+  // Sends what is queued. Called when the loop is about to wait.
+  void flush();
+  // Stops reading and closes the socket; what is queued is sent first.
+  void close();
+  bool closed() const { return fd_ < 0; }
+  const ListenAddress& address() const { return address_; }
+
+ private:
+  static constexpr size_t kBatch = 32;
+  static int on_readable(su_root_magic_t*, su_wait_t*, su_wakeup_arg_t* self);
+  void receive();
+  void deliver(const char* data, size_t length, const sockaddr_storage& from, socklen_t from_length);
+
+  struct Outgoing {
+    std::string bytes;
+    su_sockaddr_t destination{};
+  };
+
+  su_root_t* root_;
+  ListenAddress address_;
+  Sink sink_;
+  int fd_ = -1;
+  int registration_ = -1;
+  // Receive buffers: one maximal datagram per slot, allocated once.
+  std::unique_ptr<char[]> buffers_;
+  std::array<sockaddr_storage, kBatch> sources_{};
+  std::array<Outgoing, kBatch> outgoing_;
+  size_t queued_ = 0;
+};
+
+}  // namespace homesip::core
