@@ -177,10 +177,11 @@ void encode_response(const sip_t& request, const su_sockaddr_t& source, const Re
   out += "SIP/2.0 ";
   append_number(out, static_cast<uint64_t>(reply.status));
   out += ' ';
+  // sip_status_phrase gives "" for codes it does not know.
   const char* standard = sip_status_phrase(reply.status);
-  append_field(out, !reply.reason.empty() ? std::string_view(reply.reason)
-                    : standard            ? std::string_view(standard)
-                                          : std::string_view("Unknown"));
+  append_field(out, !reply.reason.empty()   ? std::string_view(reply.reason)
+                    : standard && *standard ? std::string_view(standard)
+                                            : std::string_view("Unknown"));
   out += "\r\n";
   for (const sip_via_t* via = request.sip_via; via; via = via->v_next)
     append_via(out, via, via == request.sip_via ? &source : nullptr);

@@ -502,7 +502,7 @@ void SipServer::send_reply(msg_t* msg, const Reply& reply, UdpTransport* udp) {
     extra += "\r\n";
   }
   const char* phrase = reply.reason.empty() ? sip_status_phrase(reply.status) : reply.reason.c_str();
-  if (!phrase) phrase = "Unknown";
+  if (!phrase || !*phrase) phrase = "Unknown";
   nta_msg_treply(agent_, msg, reply.status, phrase, SIPTAG_SERVER(server_header()),
                  TAG_IF(!contacts.empty(), SIPTAG_CONTACT_STR(contacts.c_str())),
                  TAG_IF(!extra.empty(), SIPTAG_HEADER_STR(extra.c_str())),

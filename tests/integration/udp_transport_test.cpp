@@ -1,0 +1,164 @@
+// The UDP transport the core owns (core/src/udp_transport.cpp): batches in and
+// out, where responses go (RFC 3261 18.2.2, RFC 3581), and what it drops.
+// Raw datagrams from real sockets on loopback against a running homesipd.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <set>
+#include <string>
+
+#include "test_support.hpp"
+
+using namespace homesip::test;
+
+namespace {
+
+// A bound UDP socket on 127.0.0.1 with a receive timeout.
+class UdpSocket {
+ public:
+  UdpSocket() : fd_(socket(AF_INET, SOCK_DGRAM, 0)) {
+    sockaddr_in local{};
+    local.sin_family = AF_INET;
+    local.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bind(fd_, reinterpret_cast<sockaddr*>(&local), sizeof local);
+    socklen_t len = sizeof local;
+    getsockname(fd_, reinterpret_cast<sockaddr*>(&local), &len);
+    port_ = ntohs(local.sin_port);
+    int size = 4 * 1024 * 1024;
+    setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+  }
+  ~UdpSocket() { close(fd_); }
+  uint16_t port() const { return port_; }
+  void send(uint16_t to, const std::string& text) const {
+    sockaddr_in server{};
+    server.sin_family = AF_INET;
+    server.sin_port = htons(to);
+    server.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    sendto(fd_, text.data(), text.size(), 0, reinterpret_cast<sockaddr*>(&server), sizeof server);
+  }
+  // The next datagram, or "" after `timeout`.
+  std::string receive(std::chrono::milliseconds timeout) const {
+    timeval tv{static_cast<time_t>(timeout.count() / 1000),
+               static_cast<suseconds_t>(timeout.count() % 1000 * 1000)};
+    setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    static char buffer[65536];
+    const ssize_t n = recv(fd_, buffer, sizeof buffer, 0);
+    return n > 0 ? std::string(buffer, static_cast<size_t>(n)) : std::string();
+  }
+
+ private:
+  int fd_;
+  uint16_t port_ = 0;
+};
+
+std::string options(const std::string& call_id, uint16_t via_port, bool rport, const std::string& body = "") {
+  return "OPTIONS sip:H1@C1.D1 SIP/2.0\r\n"
+         "Via: SIP/2.0/UDP 127.0.0.1:" +
+         std::to_string(via_port) + ";branch=z9hG4bK-" + call_id + (rport ? ";rport" : "") +
+         "\r\n"
+         "From: <sip:probe@C1.D1>;tag=t1\r\n"
+         "To: <sip:H1@C1.D1>\r\n"
+         "Call-ID: " +
+         call_id +
+         "\r\n"
+         "CSeq: 1 OPTIONS\r\n"
+         "Max-Forwards: 70\r\n"
+         "Content-Type: text/plain\r\n"
+         "Content-Length: " +
+         std::to_string(body.size()) + "\r\n\r\n" + body;
+}
+
+std::string call_id_of(const std::string& response) {
+  const auto at = response.find("\r\nCall-ID: ");
+  if (at == std::string::npos) return "";
+  const auto start = at + 11;
+  return response.substr(start, response.find("\r\n", start) - start);
+}
+
+class UdpTransport : public ::testing::Test {
+ protected:
+  void SetUp() override { server_.start(); }
+  TempDir dir_;
+  HomesipServer server_{dir_, ServerOptions{}};
+};
+
+TEST_F(UdpTransport, AnswersABurstLargerThanOneBatch) {
+  // 300 requests in one go: more than the transport reads (32) or sends at
+  // once, so the batches in both directions have to chain.
+  UdpSocket client;
+  constexpr int kBurst = 300;
+  for (int i = 0; i < kBurst; ++i)
+    client.send(server_.port(), options("burst-" + std::to_string(i), client.port(), true));
+  std::set<std::string> answered;
+  for (int i = 0; i < kBurst; ++i) {
+    const std::string response = client.receive(std::chrono::seconds(3));
+    if (response.empty()) break;
+    EXPECT_EQ(status_of(response), 200) << response;
+    answered.insert(call_id_of(response));
+  }
+  EXPECT_EQ(answered.size(), static_cast<size_t>(kBurst));
+}
+
+TEST_F(UdpTransport, WithoutRportTheResponseGoesToTheViaPort) {
+  UdpSocket sender, via_port;
+  sender.send(server_.port(), options("no-rport", via_port.port(), false));
+  const std::string response = via_port.receive(std::chrono::seconds(3));
+  EXPECT_EQ(status_of(response), 200) << response;
+  EXPECT_EQ(response.find(";rport"), std::string::npos) << response;
+  EXPECT_TRUE(sender.receive(std::chrono::milliseconds(200)).empty());
+}
+
+TEST_F(UdpTransport, WithRportTheResponseGoesToTheSourcePort) {
+  UdpSocket sender, via_port;
+  sender.send(server_.port(), options("rport", via_port.port(), true));
+  const std::string response = sender.receive(std::chrono::seconds(3));
+  EXPECT_EQ(status_of(response), 200) << response;
+  EXPECT_NE(response.find(";rport=" + std::to_string(sender.port())), std::string::npos) << response;
+  EXPECT_TRUE(via_port.receive(std::chrono::milliseconds(200)).empty());
+}
+
+TEST_F(UdpTransport, KeepalivesResponsesAndForeignViasGetNoAnswer) {
+  UdpSocket client;
+  client.send(server_.port(), "\r\n\r\n");
+  client.send(server_.port(), "\r\n");
+  client.send(server_.port(),
+              "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 127.0.0.1:" + std::to_string(client.port()) +
+                  ";branch=z9hG4bKx\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:a@b>;tag=2\r\nCall-ID: stray\r\n"
+                  "CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n");
+  std::string tcp_via = options("tcp-via", client.port(), true);
+  tcp_via.replace(tcp_via.find("SIP/2.0/UDP"), 11, "SIP/2.0/TCP");
+  client.send(server_.port(), tcp_via);
+  EXPECT_TRUE(client.receive(std::chrono::milliseconds(500)).empty());
+  // And it still serves.
+  client.send(server_.port(), options("after", client.port(), true));
+  const std::string response = client.receive(std::chrono::seconds(3));
+  EXPECT_EQ(status_of(response), 200) << response;
+  EXPECT_EQ(call_id_of(response), "after");
+}
+
+TEST_F(UdpTransport, TakesAMaximalDatagram) {
+  // 60 KB: far over any MTU, still one UDP datagram.
+  UdpSocket client;
+  client.send(server_.port(), options("large", client.port(), true, std::string(60000, 'x')));
+  const std::string response = client.receive(std::chrono::seconds(3));
+  EXPECT_EQ(status_of(response), 200) << response;
+  EXPECT_EQ(call_id_of(response), "large");
+}
+
+TEST_F(UdpTransport, BadVersionGets505AndTruncatedBodyGets400) {
+  UdpSocket client;
+  std::string version = options("version", client.port(), true);
+  version.replace(version.find("SIP/2.0\r\n"), 9, "SIP/7.0\r\n");
+  client.send(server_.port(), version);
+  EXPECT_EQ(status_of(client.receive(std::chrono::seconds(3))), 505);
+  std::string truncated = options("truncated", client.port(), true, "abc");
+  truncated.resize(truncated.size() - 2);  // Content-Length says 3, 1 byte came
+  client.send(server_.port(), truncated);
+  EXPECT_EQ(status_of(client.receive(std::chrono::seconds(3))), 400);
+}
+
+}  // namespace
