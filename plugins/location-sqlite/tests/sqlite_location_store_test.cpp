@@ -64,6 +64,38 @@ TEST_F(SqliteLocationStoreTest, ConfirmedBindingSurvivesReopening) {
   EXPECT_EQ(found[0].user_agent, binding.user_agent);
 }
 
+TEST_F(SqliteLocationStoreTest, RefreshWritesTheNewExpiryAndCSeq) {
+  open();
+  Binding binding = make_binding("sip:a@192.0.2.1", 600);
+  ASSERT_EQ(update("u1@home.test", put(binding)).status, StoreStatus::kOk);
+  binding.expires_at += 1000;
+  binding.cseq += 1;
+  ASSERT_EQ(update("u1@home.test", put(binding)).status, StoreStatus::kOk);
+  OutsideConnection file(path_);
+  EXPECT_EQ(file.query_integer("SELECT expires_at FROM bindings"), binding.expires_at);
+  EXPECT_EQ(file.query_integer("SELECT cseq FROM bindings"), binding.cseq);
+  EXPECT_EQ(file.row_count(), 1);
+}
+
+TEST_F(SqliteLocationStoreTest, RefreshOfARowMissingFromTheFileWritesItWhole) {
+  open();
+  Binding binding = make_binding("sip:a@192.0.2.1", 600);
+  ASSERT_EQ(update("u1@home.test", put(binding)).status, StoreStatus::kOk);
+  OutsideConnection(path_).execute("DELETE FROM bindings");
+  binding.expires_at += 1000;
+  binding.cseq += 1;
+  ASSERT_EQ(update("u1@home.test", put(binding)).status, StoreStatus::kOk);
+  close();
+  open();
+  const BindingList found = lookup("u1@home.test");
+  ASSERT_EQ(found.size(), 1u);
+  EXPECT_EQ(found[0].expires_at, binding.expires_at);
+  EXPECT_EQ(found[0].cseq, binding.cseq);
+  EXPECT_EQ(found[0].call_id, binding.call_id);
+  EXPECT_EQ(found[0].source, binding.source);
+  EXPECT_EQ(found[0].user_agent, binding.user_agent);
+}
+
 TEST_F(SqliteLocationStoreTest, LoadsOnlyUnexpiredRows) {
   open();
   close();
