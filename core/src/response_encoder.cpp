@@ -17,6 +17,8 @@ namespace {
 constexpr std::string_view kServerLine = "Server: homesip/" HOMESIP_SDK_STR(
     HOMESIP_SDK_VERSION_MAJOR) "." HOMESIP_SDK_STR(HOMESIP_SDK_VERSION_MINOR) "\r\n";
 
+std::string_view sv(const char* text) { return text ? std::string_view(text) : std::string_view(); }
+
 void append_number(std::string& out, uint64_t value) {
   char digits[20];
   const auto end = std::to_chars(digits, digits + sizeof digits, value).ptr;
@@ -69,9 +71,9 @@ bool equal_ignoring_case(std::string_view a, std::string_view b) {
 // own received or rport value is replaced.
 void append_via(std::string& out, const sip_via_t* via, const su_sockaddr_t* source) {
   out += "Via: ";
-  out += via->v_protocol;
+  out += sv(via->v_protocol);
   out += ' ';
-  out += via->v_host;
+  out += sv(via->v_host);
   if (via->v_port) {
     out += ':';
     out += via->v_port;
@@ -84,7 +86,7 @@ void append_via(std::string& out, const sip_via_t* via, const su_sockaddr_t* sou
   if (source) {
     char buffer[46];
     const std::string_view ip = address_text(*source, buffer);
-    if (!equal_ignoring_case(without_brackets(via->v_host), ip)) {
+    if (!equal_ignoring_case(without_brackets(sv(via->v_host)), ip)) {
       out += ";received=";
       out += ip;
     }

@@ -482,6 +482,10 @@ void SipServer::send_reply(msg_t* msg, const Reply& reply, UdpTransport* udp) {
   }
   if (udp) {
     const sip_t* sip = sip_object(msg);
+    if (!sip || !sip->sip_via) {  // nowhere to send it (the checks before the handlers drop these)
+      msg_destroy(msg);
+      return;
+    }
     su_sockaddr_t source{};
     socklen_t length = sizeof source;
     msg_get_address(msg, &source, &length);
