@@ -198,6 +198,7 @@ std::string homesipd_path() { return HOMESIP_TEST_HOMESIPD; }
 std::string plugin_dir() { return HOMESIP_TEST_PLUGIN_DIR; }
 std::string scenario_dir() { return HOMESIP_TEST_SCENARIO_DIR; }
 std::string source_dir() { return HOMESIP_TEST_SOURCE_DIR; }
+std::string build_dir() { return HOMESIP_TEST_BUILD_DIR; }
 
 bool wait_for_sip(uint16_t port, std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;

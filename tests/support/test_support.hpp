@@ -68,6 +68,7 @@ std::string homesipd_path();
 std::string plugin_dir();
 std::string scenario_dir();
 std::string source_dir();
+std::string build_dir();
 
 // Sends an OPTIONS with SIPp until homesipd answers (or the timeout passes).
 bool wait_for_sip(uint16_t port, std::chrono::milliseconds timeout);
