@@ -9,13 +9,8 @@
 #include <charconv>
 #include <cstring>
 
-#include "homesip/version.hpp"
-
 namespace homesip::core {
 namespace {
-
-constexpr std::string_view kServerLine = "Server: homesip/" HOMESIP_SDK_STR(
-    HOMESIP_SDK_VERSION_MAJOR) "." HOMESIP_SDK_STR(HOMESIP_SDK_VERSION_MINOR) "\r\n";
 
 std::string_view sv(const char* text) { return text ? std::string_view(text) : std::string_view(); }
 
@@ -213,7 +208,9 @@ void encode_response(const sip_t& request, const su_sockaddr_t& source, const Re
     append_field(out, value);
     out += "\r\n";
   }
-  out += kServerLine;
+  out += "Server: ";
+  out += kServerProduct;
+  out += "\r\n";
   if (!reply.content_type.empty()) {
     out += "Content-Type: ";
     append_field(out, reply.content_type);

@@ -11,11 +11,16 @@
 #include <string_view>
 
 #include "homesip/reply.hpp"
+#include "homesip/version.hpp"
 
 struct sip_s;
 struct sip_via_s;
 
 namespace homesip::core {
+
+// The Server header's value in every response, whichever transport sends it.
+inline constexpr char kServerProduct[] =
+    "homesip/" HOMESIP_SDK_STR(HOMESIP_SDK_VERSION_MAJOR) "." HOMESIP_SDK_STR(HOMESIP_SDK_VERSION_MINOR);
 
 // The IP of `address` as text ("192.0.2.1", "::1"), without brackets.
 std::string_view address_text(const su_sockaddr_t& address, char (&buffer)[46]);

@@ -20,14 +20,10 @@
 #include <stdexcept>
 #include <string>
 
-#include "homesip/version.hpp"
 #include "response_encoder.hpp"
 
 namespace homesip::core {
 namespace {
-
-constexpr const char* kServerHeader =
-    "homesip/" HOMESIP_SDK_STR(HOMESIP_SDK_VERSION_MAJOR) "." HOMESIP_SDK_STR(HOMESIP_SDK_VERSION_MINOR);
 
 std::string_view sv(const char* s) { return s ? std::string_view(s) : std::string_view(); }
 
@@ -51,7 +47,7 @@ std::string bad_header_name(const sip_error_t* error) {
 // Parsed once: given as a string, sofia would parse it again for every reply.
 const sip_server_t* server_header() {
   static su_home_t* const home = static_cast<su_home_t*>(su_home_new(sizeof(su_home_t)));
-  static const sip_server_t* const header = sip_server_make(home, kServerHeader);
+  static const sip_server_t* const header = sip_server_make(home, kServerProduct);
   return header;
 }
 
