@@ -1,11 +1,7 @@
 // The UDP transport the core owns (core/src/udp_transport.cpp): batches in and
 // out, where responses go (RFC 3261 18.2.2, RFC 3581), and what it drops.
 // Raw datagrams from real sockets on loopback against a running homesipd.
-#include <arpa/inet.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <set>
@@ -16,44 +12,6 @@
 using namespace homesip::test;
 
 namespace {
-
-// A bound UDP socket on 127.0.0.1 with a receive timeout.
-class UdpSocket {
- public:
-  UdpSocket() : fd_(socket(AF_INET, SOCK_DGRAM, 0)) {
-    sockaddr_in local{};
-    local.sin_family = AF_INET;
-    local.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    bind(fd_, reinterpret_cast<sockaddr*>(&local), sizeof local);
-    socklen_t len = sizeof local;
-    getsockname(fd_, reinterpret_cast<sockaddr*>(&local), &len);
-    port_ = ntohs(local.sin_port);
-    int size = 4 * 1024 * 1024;
-    setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
-  }
-  ~UdpSocket() { close(fd_); }
-  uint16_t port() const { return port_; }
-  void send(uint16_t to, const std::string& text) const {
-    sockaddr_in server{};
-    server.sin_family = AF_INET;
-    server.sin_port = htons(to);
-    server.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    sendto(fd_, text.data(), text.size(), 0, reinterpret_cast<sockaddr*>(&server), sizeof server);
-  }
-  // The next datagram, or "" after `timeout`.
-  std::string receive(std::chrono::milliseconds timeout) const {
-    timeval tv{static_cast<time_t>(timeout.count() / 1000),
-               static_cast<suseconds_t>(timeout.count() % 1000 * 1000)};
-    setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    static char buffer[65536];
-    const ssize_t n = recv(fd_, buffer, sizeof buffer, 0);
-    return n > 0 ? std::string(buffer, static_cast<size_t>(n)) : std::string();
-  }
-
- private:
-  int fd_;
-  uint16_t port_ = 0;
-};
 
 std::string options(const std::string& call_id, uint16_t via_port, bool rport, const std::string& body = "") {
   return "OPTIONS sip:H1@C1.D1 SIP/2.0\r\n"

@@ -154,38 +154,55 @@ int run(const std::vector<std::string>& argv, std::string* output, std::chrono::
   return rc;
 }
 
-std::string udp_exchange(uint16_t port, const std::string& message, std::chrono::milliseconds timeout) {
-  const int fd = socket(AF_INET, SOCK_DGRAM, 0);
+UdpSocket::UdpSocket() : fd_(socket(AF_INET, SOCK_DGRAM, 0)) {
   sockaddr_in local{};
   local.sin_family = AF_INET;
   local.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&local), sizeof local);
+  bind(fd_, reinterpret_cast<sockaddr*>(&local), sizeof local);
   socklen_t len = sizeof local;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len);
+  getsockname(fd_, reinterpret_cast<sockaddr*>(&local), &len);
+  port_ = ntohs(local.sin_port);
+  int size = 4 * 1024 * 1024;
+  setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+}
+
+UdpSocket::~UdpSocket() { close(fd_); }
+
+void UdpSocket::send(uint16_t to, const std::string& text) const {
+  sockaddr_in server{};
+  server.sin_family = AF_INET;
+  server.sin_port = htons(to);
+  server.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  sendto(fd_, text.data(), text.size(), 0, reinterpret_cast<sockaddr*>(&server), sizeof server);
+}
+
+std::string UdpSocket::receive(std::chrono::milliseconds timeout) const {
+  timeval tv{static_cast<time_t>(timeout.count() / 1000),
+             static_cast<suseconds_t>(timeout.count() % 1000 * 1000)};
+  setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  std::string buffer(65536, '\0');
+  const ssize_t n = recv(fd_, buffer.data(), buffer.size(), 0);
+  buffer.resize(n > 0 ? static_cast<size_t>(n) : 0);
+  return buffer;
+}
+
+std::string udp_exchange(uint16_t port, const std::string& message, std::chrono::milliseconds timeout) {
+  UdpSocket socket;
   std::string text;
   for (size_t i = 0; i < message.size(); ++i) {
     if (message[i] == '\n' && (i == 0 || message[i - 1] != '\r')) text += '\r';
     text += message[i];
   }
   for (size_t pos; (pos = text.find("$PORT$")) != std::string::npos;)
-    text.replace(pos, 6, std::to_string(ntohs(local.sin_port)));
-  sockaddr_in server{};
-  server.sin_family = AF_INET;
-  server.sin_port = htons(port);
-  server.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  sendto(fd, text.data(), text.size(), 0, reinterpret_cast<sockaddr*>(&server), sizeof server);
-  timeval tv{static_cast<time_t>(timeout.count() / 1000),
-             static_cast<suseconds_t>(timeout.count() % 1000 * 1000)};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    text.replace(pos, 6, std::to_string(socket.port()));
+  socket.send(port, text);
   std::string response;
-  char buffer[65536];
   for (int i = 0; i < 10; ++i) {
-    const ssize_t n = recv(fd, buffer, sizeof buffer, 0);
-    if (n <= 0) break;
-    response.assign(buffer, static_cast<size_t>(n));
+    std::string datagram = socket.receive(timeout);
+    if (datagram.empty()) break;
+    response = std::move(datagram);
     if (status_of(response) >= 200) break;
   }
-  close(fd);
   return status_of(response) >= 200 ? response : std::string();
 }
 

@@ -55,6 +55,23 @@ class Process {
 int run(const std::vector<std::string>& argv, std::string* output = nullptr,
         std::chrono::milliseconds timeout = std::chrono::seconds(60));
 
+// A UDP socket bound to an ephemeral port on 127.0.0.1 (4 MiB receive buffer).
+class UdpSocket {
+ public:
+  UdpSocket();
+  ~UdpSocket();
+  UdpSocket(const UdpSocket&) = delete;
+  UdpSocket& operator=(const UdpSocket&) = delete;
+  uint16_t port() const { return port_; }
+  void send(uint16_t to, const std::string& text) const;
+  // The next datagram, or "" after `timeout`.
+  std::string receive(std::chrono::milliseconds timeout) const;
+
+ private:
+  int fd_;
+  uint16_t port_ = 0;
+};
+
 // Sends one raw SIP message over UDP to 127.0.0.1:port and returns the first
 // final response ("" on timeout). "$PORT$" in `message` becomes the local port;
 // lines may end in \n (made \r\n here).
