@@ -1,6 +1,7 @@
 #include "udp_transport.hpp"
 
 #include <arpa/inet.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <sofia-sip/msg.h>
 #include <sofia-sip/msg_addr.h>
@@ -27,14 +28,30 @@ socklen_t address_length(const su_sockaddr_t& address) {
   return address.su_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
 }
 
-int bind_udp(const ListenAddress& address, int buffer_bytes) {
+// The listener's address: an IP as written, or a host name's first IPv4
+// address (else its first IPv6 one), as the config allows names.
+su_sockaddr_t local_address(const ListenAddress& address) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_DGRAM;
+  addrinfo* found = nullptr;
+  const int rc = ::getaddrinfo(address.host.c_str(), nullptr, &hints, &found);
+  if (rc != 0) throw std::runtime_error("cannot listen on " + address.text() + ": " + ::gai_strerror(rc));
+  const addrinfo* chosen = found;
+  for (const addrinfo* a = found; a; a = a->ai_next)
+    if (a->ai_family == AF_INET) {
+      chosen = a;
+      break;
+    }
   su_sockaddr_t local{};
-  const bool v6 = address.host.find(':') != std::string::npos;
-  local.su_family = v6 ? AF_INET6 : AF_INET;
+  std::memcpy(&local, chosen->ai_addr, std::min<size_t>(chosen->ai_addrlen, sizeof local));
+  ::freeaddrinfo(found);
   local.su_port = htons(address.port);
-  const int parsed = v6 ? inet_pton(AF_INET6, address.host.c_str(), &local.su_sin6.sin6_addr)
-                        : inet_pton(AF_INET, address.host.c_str(), &local.su_sin.sin_addr);
-  if (parsed != 1) throw std::runtime_error("cannot listen on " + address.text() + ": not an IP address");
+  return local;
+}
+
+int bind_udp(const ListenAddress& address, int buffer_bytes) {
+  const su_sockaddr_t local = local_address(address);
   const int fd = ::socket(local.su_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) throw std::runtime_error("cannot listen on " + address.text() + ": " + std::strerror(errno));
   // The opening burst of a load fills the default buffers (about 200 KiB) in

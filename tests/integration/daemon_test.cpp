@@ -72,6 +72,26 @@ TEST(Daemon, PortInUseIsReported) {
   EXPECT_NE(out.find("cannot listen on udp:127.0.0.1:" + std::to_string(port)), std::string::npos) << out;
 }
 
+TEST(Daemon, ListensOnAHostNameAndNamesOneThatDoesNotResolve) {
+  TempDir dir;
+  const uint16_t port = free_port();
+  std::string config = base_config(port);
+  config.replace(config.find("udp:127.0.0.1:"), 14, "udp:localhost:");
+  write_file(dir / "c.yaml", config);
+  Process server({homesipd_path(), "--config", (dir / "c.yaml").string()}, dir / "server.log");
+  EXPECT_TRUE(wait_for_sip(port, std::chrono::seconds(10))) << read_file(dir / "server.log");
+  EXPECT_EQ(server.stop(std::chrono::seconds(10)), 0) << read_file(dir / "server.log");
+
+  std::string out;
+  EXPECT_EQ(run({homesipd_path(), "--config", (dir / "c.yaml").string(), "--set",
+                 "server.listen=[udp:no-such-host.invalid:" + std::to_string(port) + "]"},
+                &out),
+            4);
+  EXPECT_NE(out.find("cannot listen on udp:no-such-host.invalid:" + std::to_string(port) + ": "),
+            std::string::npos)
+      << out;
+}
+
 TEST(Daemon, AnswersOptionsAndStopsCleanlyOnSigterm) {
   TempDir dir;
   const uint16_t port = free_port();
