@@ -66,6 +66,9 @@ void SofiaEventLoop::post(std::function<void()> task) {
     std::lock_guard lock(mutex_);
     if (closed_) return;
     tasks_.push_back(std::move(task));
+    // Not the first task since the last drain: its poster has woken the loop,
+    // which takes the whole queue.
+    if (tasks_.size() > 1) return;
   }
   const uint64_t one = 1;
   [[maybe_unused]] auto n = ::write(wake_fd_, &one, sizeof one);
@@ -96,12 +99,17 @@ void SofiaEventLoop::set_before_wait(std::function<void()> hook) {
 }
 
 void SofiaEventLoop::drain() {
-  std::deque<std::function<void()>> batch;
+  // A local batch, so a task may post or even drain again.
+  std::vector<std::function<void()>> batch;
   {
     std::lock_guard lock(mutex_);
     batch.swap(tasks_);
   }
   for (auto& task : batch) task();
+  batch.clear();
+  // Hand the storage back: the queue then grows without allocating.
+  std::lock_guard lock(mutex_);
+  if (tasks_.empty() && tasks_.capacity() < batch.capacity()) tasks_.swap(batch);
 }
 
 std::unique_ptr<Timer> SofiaEventLoop::start_timer(std::chrono::milliseconds interval, bool repeat,

@@ -4,10 +4,10 @@
 #pragma once
 
 #include <atomic>
-#include <deque>
 #include <functional>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 #include "homesip/loop.hpp"
 
@@ -51,7 +51,7 @@ class SofiaEventLoop final : public EventLoop {
   int wake_fd_ = -1;
   std::thread::id owner_;
   std::mutex mutex_;
-  std::deque<std::function<void()>> tasks_;
+  std::vector<std::function<void()>> tasks_;
   std::atomic<bool> stopping_{false};
   std::atomic<bool> closed_{false};
   std::function<void()> before_wait_;

@@ -1,13 +1,17 @@
 // SofiaEventLoop's before-wait hook: the UDP transport sends its queued
 // responses from it, so it must run before the loop blocks again, also after
-// timers, which su_root runs after its own pre-poll callback.
+// timers, which su_root runs after its own pre-poll callback. And posting:
+// only the post that finds the queue empty wakes the loop, so no task may be
+// left waiting for a wake-up that never comes.
 #include "event_loop.hpp"
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <optional>
 #include <thread>
+#include <vector>
 
 namespace homesip::core {
 namespace {
@@ -54,6 +58,35 @@ TEST(SofiaEventLoop, ClearedHookNoLongerRuns) {
   auto tick = loop.start_timer(5ms, false, [] {});
   loop.run_until([] { return false; }, 50ms);
   EXPECT_EQ(calls, before);
+}
+
+TEST(SofiaEventLoop, EveryPostedTaskRunsInOrderWhilePostersRace) {
+  SofiaEventLoop loop;
+  constexpr int kPerThread = 20000;
+  std::vector<int> seen_a, seen_b;
+  std::atomic<int> nested{0};
+  auto post_many = [&](std::vector<int>& seen) {
+    for (int i = 0; i < kPerThread; ++i)
+      loop.post([&seen, &loop, &nested, i] {
+        seen.push_back(i);
+        // Posted from the loop thread while it drains: runs in a later round.
+        if (i % 1000 == 0) loop.post([&nested] { ++nested; });
+      });
+  };
+  std::thread a([&] { post_many(seen_a); });
+  std::thread b([&] { post_many(seen_b); });
+  const bool all_ran = loop.run_until(
+      [&] {
+        return seen_a.size() == kPerThread && seen_b.size() == kPerThread && nested == 2 * kPerThread / 1000;
+      },
+      10s);
+  a.join();
+  b.join();
+  ASSERT_TRUE(all_ran) << seen_a.size() << " + " << seen_b.size() << " tasks, " << nested << " nested";
+  for (int i = 0; i < kPerThread; ++i) {
+    ASSERT_EQ(seen_a[i], i);
+    ASSERT_EQ(seen_b[i], i);
+  }
 }
 
 }  // namespace
