@@ -23,6 +23,7 @@ void append_number(std::string& out, uint64_t value) {
 // A plugin's text in a header or the status line: CR and LF would end the
 // line early and let the text forge headers of its own.
 void append_field(std::string& out, std::string_view text) {
+  if (text.empty()) return;  // data() may be null, which memchr must not get
   // memchr, not string_view::find_first_of, which makes a call per byte.
   const auto has = [text](char c) { return std::memchr(text.data(), c, text.size()) != nullptr; };
   if (!has('\r') && !has('\n')) {
