@@ -15,6 +15,18 @@ using namespace std::chrono_literals;
 
 class SqliteLocationStoreTest : public StoreTest {};
 
+// Every stored field of a binding read back from the file.
+void expect_same_binding(const Binding& found, const Binding& expected) {
+  EXPECT_EQ(found.contact, expected.contact);
+  EXPECT_EQ(found.expires_at, expected.expires_at);
+  EXPECT_EQ(found.q_millis, expected.q_millis);
+  EXPECT_EQ(found.call_id, expected.call_id);
+  EXPECT_EQ(found.cseq, expected.cseq);
+  EXPECT_EQ(found.source, expected.source);
+  EXPECT_EQ(found.instance, expected.instance);
+  EXPECT_EQ(found.user_agent, expected.user_agent);
+}
+
 TEST_F(SqliteLocationStoreTest, CreatesTheSchemaInWalMode) {
   open();
   OutsideConnection file(path_);
@@ -54,14 +66,7 @@ TEST_F(SqliteLocationStoreTest, ConfirmedBindingSurvivesReopening) {
   open();
   const BindingList found = lookup("u1@home.test");
   ASSERT_EQ(found.size(), 1u);
-  EXPECT_EQ(found[0].contact, binding.contact);
-  EXPECT_EQ(found[0].expires_at, binding.expires_at);
-  EXPECT_EQ(found[0].q_millis, binding.q_millis);
-  EXPECT_EQ(found[0].call_id, binding.call_id);
-  EXPECT_EQ(found[0].cseq, binding.cseq);
-  EXPECT_EQ(found[0].source, binding.source);
-  EXPECT_EQ(found[0].instance, binding.instance);
-  EXPECT_EQ(found[0].user_agent, binding.user_agent);
+  expect_same_binding(found[0], binding);
 }
 
 TEST_F(SqliteLocationStoreTest, RefreshWritesTheNewExpiryAndCSeq) {
@@ -89,11 +94,7 @@ TEST_F(SqliteLocationStoreTest, RefreshOfARowMissingFromTheFileWritesItWhole) {
   open();
   const BindingList found = lookup("u1@home.test");
   ASSERT_EQ(found.size(), 1u);
-  EXPECT_EQ(found[0].expires_at, binding.expires_at);
-  EXPECT_EQ(found[0].cseq, binding.cseq);
-  EXPECT_EQ(found[0].call_id, binding.call_id);
-  EXPECT_EQ(found[0].source, binding.source);
-  EXPECT_EQ(found[0].user_agent, binding.user_agent);
+  expect_same_binding(found[0], binding);
 }
 
 TEST_F(SqliteLocationStoreTest, LoadsOnlyUnexpiredRows) {
