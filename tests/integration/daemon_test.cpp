@@ -92,6 +92,19 @@ TEST(Daemon, ListensOnAHostNameAndNamesOneThatDoesNotResolve) {
       << out;
 }
 
+// jemalloc serves the whole process only if the linker kept it (and placed it
+// before libc); a build that silently dropped it would lose its gain unseen.
+TEST(Daemon, RunsOnTheAllocatorTheBuildChose) {
+  TempDir dir;
+  const uint16_t port = free_port();
+  write_file(dir / "c.yaml", base_config(port));
+  Process server({homesipd_path(), "--config", (dir / "c.yaml").string()}, dir / "server.log");
+  ASSERT_TRUE(wait_for_sip(port, std::chrono::seconds(10))) << read_file(dir / "server.log");
+  const std::string maps = read_file("/proc/" + std::to_string(server.pid()) + "/maps");
+  EXPECT_EQ(maps.find("libjemalloc") != std::string::npos, static_cast<bool>(HOMESIP_EXPECTS_JEMALLOC));
+  EXPECT_EQ(server.stop(std::chrono::seconds(10)), 0) << read_file(dir / "server.log");
+}
+
 TEST(Daemon, AnswersOptionsAndStopsCleanlyOnSigterm) {
   TempDir dir;
   const uint16_t port = free_port();
