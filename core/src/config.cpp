@@ -1,5 +1,7 @@
 #include "config.hpp"
 
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <charconv>
 #include <map>
@@ -148,11 +150,47 @@ bool valid_token(const std::string& s) {
   });
 }
 
+// An integer key of `node` in [low, high] into `out`, when present.
+template <typename T>
+void read_bounded(const Reader& r, const YAML::Node& node, const std::string& prefix, const char* key,
+                  int64_t low, int64_t high, T& out) {
+  if (!node[key]) return;
+  const std::string name = prefix + key;
+  const int64_t value = r.integer(name, node[key]);
+  if (value < low || value > high)
+    r.fail(name, node[key], "must be " + std::to_string(low) + ".." + std::to_string(high) + ", not " +
+                                std::to_string(value));
+  out = static_cast<T>(value);
+}
+
+void read_limits(const Reader& r, const YAML::Node& node, MessageLimits& limits) {
+  r.require_map("server.limits", node);
+  r.reject_unknown("server.limits.", node, {"max_message_bytes", "max_headers", "max_header_values", "max_contacts"});
+  const std::string p = "server.limits.";
+  read_bounded(r, node, p, "max_message_bytes", 1024, 1024 * 1024, limits.max_message_bytes);
+  read_bounded(r, node, p, "max_headers", 10, 1000, limits.max_headers);
+  read_bounded(r, node, p, "max_header_values", 4, 1000, limits.max_header_values);
+  read_bounded(r, node, p, "max_contacts", 1, 1000, limits.max_contacts);
+}
+
+void read_connections(const Reader& r, const YAML::Node& node, StreamLimits& limits) {
+  r.require_map("server.connections", node);
+  r.reject_unknown("server.connections.", node, {"max", "idle_timeout_s", "message_timeout_s", "max_output_bytes"});
+  const std::string p = "server.connections.";
+  read_bounded(r, node, p, "max", 1, 1000000, limits.max_connections);
+  int64_t idle = limits.idle_timeout.count(), message = limits.message_timeout.count();
+  read_bounded(r, node, p, "idle_timeout_s", 1, 86400, idle);
+  read_bounded(r, node, p, "message_timeout_s", 1, 3600, message);
+  limits.idle_timeout = std::chrono::seconds(idle);
+  limits.message_timeout = std::chrono::seconds(message);
+  read_bounded(r, node, p, "max_output_bytes", 65536, 64 * 1024 * 1024, limits.max_output_bytes);
+}
+
 void read_server(const Reader& r, const YAML::Node& node, ServerConfig& server) {
   r.require_map("server", node);
   r.reject_unknown("server.", node,
                    {"name", "domain", "listen", "parent", "contact", "register_expires", "plugin_dirs",
-                    "tls_certificates", "udp_buffer_bytes"});
+                    "tls_certificates", "udp_buffer_bytes", "limits", "connections"});
   if (!node["name"]) r.fail("server.name", node, "missing (this server's name, e.g. H1)");
   server.name = r.scalar("server.name", node["name"]);
   if (!valid_token(server.name) || server.name.find('.') != std::string::npos)
@@ -200,6 +238,10 @@ void read_server(const Reader& r, const YAML::Node& node, ServerConfig& server) 
                                      [](const auto& l) { return l.transport == "tls"; });
   if (wants_tls && server.tls_certificates.empty())
     r.fail("server.tls_certificates", node, "a tls: listener needs a certificate directory");
+  if (node["limits"]) read_limits(r, node["limits"], server.limits);
+  if (node["connections"]) read_connections(r, node["connections"], server.connections);
+  server.connections.max_message_bytes = server.limits.max_message_bytes;
+  if (server.connections.max_connections == 0) server.connections.max_connections = default_max_connections();
 }
 
 void read_log(const Reader& r, const YAML::Node& node, LogConfig& log) {
@@ -244,6 +286,13 @@ void read_plugins(const Reader& r, const YAML::Node& node, std::vector<PluginEnt
 }
 
 }  // namespace
+
+size_t default_max_connections(size_t reserved) {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY) return 10000;
+  const size_t descriptors = static_cast<size_t>(limit.rlim_cur);
+  return descriptors > reserved + 16 ? descriptors - reserved : 16;
+}
 
 std::string ListenAddress::contact_for(const std::string& user) const {
   const std::string h = host.find(':') != std::string::npos ? "[" + host + "]" : host;

@@ -5,11 +5,14 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
+
+#include "message_limits.hpp"
 
 namespace homesip::core {
 
@@ -28,6 +31,19 @@ struct ListenAddress {
   std::string contact_for(const std::string& user) const;
 };
 
+// Bounds on each TCP/TLS connection (server.connections).
+struct StreamLimits {
+  size_t max_connections = 0;                    // 0: derived from RLIMIT_NOFILE at start
+  std::chrono::seconds idle_timeout{300};        // no byte in or out for this long: closed
+  std::chrono::seconds message_timeout{20};      // a message (or the first one) must arrive within this
+  size_t max_output_bytes = 1024 * 1024;         // responses a peer does not read: closed beyond
+  size_t max_message_bytes = 65535;              // from server.limits
+};
+
+// The default for server.connections.max: what the descriptor limit leaves
+// after `reserved` for listeners, stores, plugins and the log.
+size_t default_max_connections(size_t reserved = 128);
+
 struct ServerConfig {
   std::string name;
   std::string domain;
@@ -38,6 +54,8 @@ struct ServerConfig {
   std::vector<std::string> plugin_dirs;
   std::string tls_certificates;  // directory with agent.pem and cafile.pem, for tls: listeners
   int64_t udp_buffer_bytes = 4 * 1024 * 1024;
+  MessageLimits limits;       // server.limits
+  StreamLimits connections;   // server.connections
 };
 
 struct LogConfig {

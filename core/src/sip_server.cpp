@@ -20,7 +20,9 @@
 #include <stdexcept>
 #include <string>
 
+#include "message_limits.hpp"
 #include "response_encoder.hpp"
+#include "sip_message.hpp"
 
 namespace homesip::core {
 namespace {
@@ -44,11 +46,19 @@ std::string bad_header_name(const sip_error_t* error) {
   return name;
 }
 
-// Parsed once: given as a string, sofia would parse it again for every reply.
-const sip_server_t* server_header() {
-  static su_home_t* const home = static_cast<su_home_t*>(su_home_new(sizeof(su_home_t)));
-  static const sip_server_t* const header = sip_server_make(home, kServerProduct);
-  return header;
+// Whether a header named `name` (or its compact form) is among those sofia could not parse.
+bool present_but_bad(const sip_t* sip, std::string_view name) {
+  static constexpr std::pair<std::string_view, std::string_view> kCompact[] = {
+      {"From", "f"}, {"To", "t"}, {"Call-ID", "i"}, {"CSeq", "CSeq"}};
+  std::string_view compact = name;
+  for (const auto& [full, short_form] : kCompact)
+    if (full == name) compact = short_form;
+  for (const sip_error_t* error = sip->sip_error; error; error = error->er_next) {
+    const std::string bad = bad_header_name(error);
+    if (su_casenmatch(bad.c_str(), name.data(), name.size()) && bad.size() == name.size()) return true;
+    if (su_casenmatch(bad.c_str(), compact.data(), compact.size()) && bad.size() == compact.size()) return true;
+  }
+  return false;
 }
 
 UriView view_of(const url_t* url) {
@@ -138,7 +148,7 @@ Method method_of(sip_method_t m) {
 // The parsed request, viewed through the SDK. Holds no copies.
 class SofiaRequest final : public SipRequest {
  public:
-  SofiaRequest(msg_t* msg, sip_t* sip) : msg_(msg), sip_(sip) {}
+  SofiaRequest(msg_t* msg, sip_t* sip, std::string_view transport) : msg_(msg), sip_(sip), transport_(transport) {}
 
   Method method() const override { return method_of(sip_->sip_request->rq_method); }
   std::string_view method_name() const override { return sv(sip_->sip_request->rq_method_name); }
@@ -190,14 +200,7 @@ class SofiaRequest final : public SipRequest {
       src.ip = address_text(addr, text);
       src.port = ntohs(addr.su_port);
     }
-    src.transport = "udp";
-    if (sip_->sip_via && sip_->sip_via->v_protocol) {
-      const char* p = sip_->sip_via->v_protocol;
-      if (su_casematch(p, sip_transport_tcp))
-        src.transport = "tcp";
-      else if (su_casematch(p, sip_transport_tls))
-        src.transport = "tls";
-    }
+    src.transport = transport_;
     return src;
   }
   std::string_view user_agent() const override {
@@ -231,12 +234,13 @@ class SofiaRequest final : public SipRequest {
  private:
   msg_t* msg_;
   sip_t* sip_;
+  std::string_view transport_;
 };
 
 class SofiaDeferredReply final : public DeferredReply {
  public:
-  SofiaDeferredReply(SipServer& server, msg_t* msg, sip_t* sip, UdpTransport* udp)
-      : server_(server), msg_(msg), udp_(udp), request_(msg, sip) {}
+  SofiaDeferredReply(SipServer& server, msg_t* msg, sip_t* sip, std::shared_ptr<ResponseChannel> channel)
+      : server_(server), msg_(msg), channel_(std::move(channel)), request_(msg, sip, channel_->transport()) {}
   ~SofiaDeferredReply() override {
     if (msg_) send(Reply(500, "Request Dropped"));
     server_.deferred_done();
@@ -246,13 +250,13 @@ class SofiaDeferredReply final : public DeferredReply {
     if (!msg_) return;
     msg_t* msg = msg_;
     msg_ = nullptr;
-    server_.send_reply(msg, reply, udp_);
+    server_.send_reply(msg, reply, *channel_);
   }
 
  private:
   SipServer& server_;
   msg_t* msg_;
-  UdpTransport* udp_;
+  std::shared_ptr<ResponseChannel> channel_;
   SofiaRequest request_;
 };
 
@@ -260,20 +264,20 @@ class SofiaDeferredReply final : public DeferredReply {
 
 class SofiaIncomingRequest final : public IncomingRequest {
  public:
-  SofiaIncomingRequest(SipServer& server, msg_t* msg, sip_t* sip, UdpTransport* udp)
-      : server_(server), msg_(msg), sip_(sip), udp_(udp), request_(msg, sip) {}
+  SofiaIncomingRequest(SipServer& server, msg_t* msg, sip_t* sip, const std::shared_ptr<ResponseChannel>& channel)
+      : server_(server), msg_(msg), sip_(sip), channel_(channel), request_(msg, sip, channel->transport()) {}
   const SipRequest& request() const override { return request_; }
   void reply(const Reply& reply) override {
     if (!msg_) return;
     msg_t* msg = msg_;
     msg_ = nullptr;
-    server_.send_reply(msg, reply, udp_);
+    server_.send_reply(msg, reply, *channel_);
   }
   std::unique_ptr<DeferredReply> defer() override {
     if (!msg_) return nullptr;
     ++server_.deferred_;
-    // The deferred reply takes the message; it keeps this view's pointers valid.
-    auto deferred = std::make_unique<SofiaDeferredReply>(server_, msg_, sip_, udp_);
+    // The deferred reply takes the message and the channel; it keeps this view's pointers valid.
+    auto deferred = std::make_unique<SofiaDeferredReply>(server_, msg_, sip_, channel_);
     msg_ = nullptr;
     return deferred;
   }
@@ -283,70 +287,58 @@ class SofiaIncomingRequest final : public IncomingRequest {
   SipServer& server_;
   msg_t* msg_;
   sip_t* sip_;
-  UdpTransport* udp_;
+  const std::shared_ptr<ResponseChannel>& channel_;
   SofiaRequest request_;
 };
 
 SipServer::SipServer(SofiaEventLoop& loop, const ServerConfig& config, std::shared_ptr<spdlog::logger> log)
-    : loop_(loop), config_(config), log_(std::move(log)) {}
+    : loop_(loop), config_(config), log_(log), limit_log_(log) {}
 
 SipServer::~SipServer() { stop(); }
 
-namespace {
-std::string sofia_url(const ListenAddress& a) {
-  const bool v6 = a.host.find(':') != std::string::npos;
-  const std::string host = v6 ? "[" + a.host + "]" : a.host;
-  if (a.transport == "tls") return "sips:" + host + ":" + std::to_string(a.port);
-  return "sip:" + host + ":" + std::to_string(a.port) + ";transport=" + a.transport;
-}
-}  // namespace
-
 void SipServer::start() {
   const auto buffer = static_cast<int>(config_.udp_buffer_bytes);
-  std::vector<ListenAddress> for_nta;
   for (const auto& address : config_.listen) {
-    if (address.transport != "udp") {
-      for_nta.push_back(address);
-      continue;
+    if (address.transport == "udp") {
+      udp_.push_back(std::make_shared<UdpTransport>(
+          loop_.root(), address, buffer,
+          [this](std::string_view bytes, const su_sockaddr_t& from, socklen_t length, UdpTransport& udp) {
+            receive(bytes, from, length, udp.shared_from_this(), false);
+          }));
+    } else {
+      streams_.push_back(std::make_unique<StreamTransport>(
+          loop_, address, config_.connections, config_.tls_certificates, limit_log_,
+          [this](std::string_view bytes, const su_sockaddr_t& from, socklen_t length,
+                 const std::shared_ptr<ResponseChannel>& connection, bool too_large) {
+            return receive(bytes, from, length, connection, too_large);
+          }));
     }
-    udp_.push_back(std::make_unique<UdpTransport>(
-        loop_.root(), address, buffer,
-        [this](msg_t* msg, UdpTransport& udp) { receive_datagram(msg, udp); }));
     log_->info("listening on {}", address.text());
   }
-  // nta keeps TCP and TLS, and sends the core's own requests (upward
-  // registration). For UDP it gets a port of its own next to the first UDP
-  // listener; responses to its requests come back there.
-  if (!udp_.empty()) {
-    ListenAddress client = udp_.front()->address();
-    client.port = 0;
-    for_nta.insert(for_nta.begin(), client);
-  }
-  start_nta(for_nta);
+  if (!streams_.empty())
+    log_->info("TCP/TLS: at most {} connections, idle timeout {} s, message timeout {} s",
+               config_.connections.max_connections, config_.connections.idle_timeout.count(),
+               config_.connections.message_timeout.count());
+  start_nta();
   if (!udp_.empty()) loop_.set_before_wait([this] { flush_udp(); });
   listening_ = true;
 }
 
-void SipServer::start_nta(const std::vector<ListenAddress>& listeners) {
+// nta sends the core's own requests (upward registration) from an ephemeral
+// UDP port on the first listener's address; responses to them come back
+// there. Requests that arrive there are not served (see on_message).
+void SipServer::start_nta() {
+  ListenAddress client = config_.listen.front();
+  client.transport = "udp";
+  client.port = 0;
+  const bool v6 = client.host.find(':') != std::string::npos;
+  const std::string url = "sip:" + (v6 ? "[" + client.host + "]" : client.host) + ":0;transport=udp";
   const auto buffer = static_cast<unsigned>(config_.udp_buffer_bytes);
-  const char* certs = config_.tls_certificates.empty() ? nullptr : config_.tls_certificates.c_str();
-  for (const auto& address : listeners) {
-    const std::string url = sofia_url(address);
-    if (!agent_) {
-      agent_ = nta_agent_create(loop_.root(), URL_STRING_MAKE(url.c_str()),
-                                reinterpret_cast<nta_message_f*>(&SipServer::on_message),
-                                reinterpret_cast<nta_agent_magic_t*>(this), NTATAG_STATELESS(1),
-                                NTATAG_SERVER_RPORT(1), NTATAG_UA(0), TPTAG_UDP_RMEM(buffer),
-                                TPTAG_UDP_WMEM(buffer), TAG_IF(certs, TPTAG_CERTIFICATE(certs)), TAG_END());
-      if (!agent_)
-        throw std::runtime_error("cannot listen on " + address.text() + ": " + std::strerror(errno));
-    } else if (nta_agent_add_tport(agent_, URL_STRING_MAKE(url.c_str()), TPTAG_UDP_RMEM(buffer),
-                                   TPTAG_UDP_WMEM(buffer), TAG_IF(certs, TPTAG_CERTIFICATE(certs)),
-                                   TAG_END()) < 0) {
-      throw std::runtime_error("cannot listen on " + address.text() + ": " + std::strerror(errno));
-    }
-    if (address.port != 0) log_->info("listening on {}", address.text());
-  }
+  agent_ = nta_agent_create(loop_.root(), URL_STRING_MAKE(url.c_str()),
+                            reinterpret_cast<nta_message_f*>(&SipServer::on_message),
+                            reinterpret_cast<nta_agent_magic_t*>(this), NTATAG_STATELESS(1), NTATAG_UA(0),
+                            TPTAG_UDP_RMEM(buffer), TPTAG_UDP_WMEM(buffer), TAG_END());
+  if (!agent_) throw std::runtime_error("cannot open the client port on " + client.host + ": " + std::strerror(errno));
 }
 
 void SipServer::stop() {
@@ -354,6 +346,7 @@ void SipServer::stop() {
   listening_ = false;
   loop_.set_before_wait(nullptr);
   for (auto& udp : udp_) udp->close();
+  for (auto& stream : streams_) stream->close();
   if (agent_) nta_agent_destroy(agent_);
   agent_ = nullptr;
 }
@@ -362,43 +355,71 @@ void SipServer::flush_udp() {
   for (auto& udp : udp_) udp->flush();
 }
 
-int SipServer::on_message(void* self, nta_agent_s*, msg_s* msg, sip_s* sip) {
-  static_cast<SipServer*>(self)->handle(msg, sip, nullptr);
+// A request on nta's client port: nobody is told to send requests there.
+int SipServer::on_message(void* self, nta_agent_s* agent, msg_s* msg, sip_s*) {
+  (void)self;
+  nta_msg_discard(agent, msg);
   return 0;
 }
 
-// nta's checks before its message callback (agent_recv_request), for the
-// datagrams the core reads itself.
-void SipServer::receive_datagram(msg_t* msg, UdpTransport& udp) {
+SipServer::Next SipServer::receive(std::string_view bytes, const su_sockaddr_t& from, socklen_t from_length,
+                                   const std::shared_ptr<ResponseChannel>& channel, bool too_large) {
+  const LimitVerdict verdict =
+      too_large ? LimitVerdict{513, "Message Too Large", "max_message_bytes"} : check_message(bytes, config_.limits);
+  if (!verdict.ok()) {
+    reject_over_limit(bytes, from, from_length, channel, verdict);
+    return too_large ? Next::kClose : Next::kContinue;
+  }
+  msg_t* msg = parse_sip_message(bytes, from, from_length);
+  if (!msg) return Next::kClose;
   sip_t* sip = sip_object(msg);
   if (!sip || !sip->sip_request) {  // a response or garbage: no transaction of ours waits for it
     msg_destroy(msg);
-    return;
+    return channel->transport() == "udp" ? Next::kContinue : Next::kClose;
   }
   const bool ack = sip->sip_request->rq_method == sip_method_ack;
   if (msg_get_flags(msg, MSG_FLG_ERROR)) {
     if (sip->sip_via && !ack)
-      send_reply(msg, Reply(400, "Bad Request"), &udp);
+      send_reply(msg, Reply(400, "Bad Request"), *channel);
     else
       msg_destroy(msg);
-    return;
+    return Next::kClose;  // a stream whose message sofia could not read cannot be trusted further
   }
   if (!su_casematch(sip->sip_request->rq_version, sip_version_2_0)) {
     if (sip->sip_via && !ack)
-      send_reply(msg, Reply(505, "Version Not Supported"), &udp);
+      send_reply(msg, Reply(505, "Version Not Supported"), *channel);
     else
       msg_destroy(msg);
-    return;
+    return Next::kContinue;
   }
-  // A Via that says it came by another transport cannot be answered on ours.
-  if (sip->sip_via && !su_casematch(sip->sip_via->v_protocol, sip_transport_udp)) {
+  // A datagram whose Via says it came by another transport cannot be answered
+  // by UDP; on a stream the answer goes back on the connection (RFC 3261 18.2.2).
+  if (channel->transport() == "udp" && sip->sip_via && !su_casematch(sip->sip_via->v_protocol, sip_transport_udp)) {
     msg_destroy(msg);
-    return;
+    return Next::kContinue;
   }
-  handle(msg, sip, &udp);
+  handle(msg, sip, channel);
+  return Next::kContinue;
 }
 
-bool SipServer::well_formed(msg_t* msg, sip_t* sip, UdpTransport* udp) {
+void SipServer::reject_over_limit(std::string_view bytes, const su_sockaddr_t& from, socklen_t from_length,
+                                  const std::shared_ptr<ResponseChannel>& channel, const LimitVerdict& verdict) {
+  char ip[46];
+  limit_log_.hit("server.limits." + std::string(verdict.limit),
+                 std::string(verdict.reason) + " from " + std::string(address_text(from, ip)) + " over " +
+                     std::string(channel->transport()));
+  const std::string skeleton = reply_skeleton(bytes, config_.limits);
+  msg_t* msg = parse_sip_message(skeleton, from, from_length);
+  if (!msg) return;
+  sip_t* sip = sip_object(msg);
+  if (!sip || !sip->sip_request || !sip->sip_via || sip->sip_request->rq_method == sip_method_ack) {
+    msg_destroy(msg);  // nowhere to answer, or an ACK, which is never answered
+    return;
+  }
+  send_reply(msg, Reply(verdict.status, verdict.reason), *channel);
+}
+
+bool SipServer::well_formed(msg_t* msg, sip_t* sip, ResponseChannel& channel) {
   if (!sip || !sip->sip_request || !sip->sip_via) {
     msg_destroy(msg);  // no Via: nowhere to answer
     return false;
@@ -408,43 +429,47 @@ bool SipServer::well_formed(msg_t* msg, sip_t* sip, UdpTransport* udp) {
                         : !sip->sip_call_id ? "Call-ID"
                         : !sip->sip_cseq    ? "CSeq"
                                             : nullptr;
-  if (missing) return reject(msg, sip, Reply(400, std::string("Missing ") + missing + " Header"), udp);
+  if (missing) {
+    // A CSeq above 2^32-1 (RFC 4475 scalar02) is there but unparsable: say so.
+    const char* what = present_but_bad(sip, missing) ? "Bad " : "Missing ";
+    return reject(msg, sip, Reply(400, std::string(what) + missing + " Header"), channel);
+  }
   if (sip->sip_cseq->cs_method != sip->sip_request->rq_method ||
       (sip->sip_request->rq_method == sip_method_unknown &&
        !su_strmatch(sip->sip_cseq->cs_method_name, sip->sip_request->rq_method_name)))
-    return reject(msg, sip, Reply(400, "CSeq Method Does Not Match"), udp);
+    return reject(msg, sip, Reply(400, "CSeq Method Does Not Match"), channel);
   // A header sofia could not parse.
   if (sip->sip_error) {
     const std::string name = bad_header_name(sip->sip_error);
-    return reject(msg, sip, Reply(400, name.empty() ? "Bad Header" : "Bad Header " + name), udp);
+    return reject(msg, sip, Reply(400, name.empty() ? "Bad Header" : "Bad Header " + name), channel);
   }
   // The rest of sofia's sanity check: a Request-URI that is no URI (RFC 4475
   // 3.1.2.11 wants 400 for "<sip:...>"), or a sip: one without host.
-  if (sip_sanity_check(sip) < 0) return reject(msg, sip, Reply(400, "Bad Request-URI"), udp);
+  if (sip_sanity_check(sip) < 0) return reject(msg, sip, Reply(400, "Bad Request-URI"), channel);
   // RFC 3261 8.2.2.1: a Request-URI of a scheme we cannot serve is refused
   // before any handler reads it as if it were sip:.
   const url_t* target = sip->sip_request->rq_url;
   if (!target || (target->url_type != url_sip && target->url_type != url_sips))
-    return reject(msg, sip, Reply(416, "Unsupported URI Scheme"), udp);
+    return reject(msg, sip, Reply(416, "Unsupported URI Scheme"), channel);
   return true;
 }
 
-bool SipServer::reject(msg_t* msg, sip_t* sip, const Reply& reply, UdpTransport* udp) {
+bool SipServer::reject(msg_t* msg, sip_t* sip, const Reply& reply, ResponseChannel& channel) {
   if (sip->sip_request->rq_method == sip_method_ack)
     msg_destroy(msg);  // an ACK is never answered
   else
-    send_reply(msg, reply, udp);
+    send_reply(msg, reply, channel);
   return false;
 }
 
-void SipServer::handle(msg_t* msg, sip_t* sip, UdpTransport* udp) {
-  if (!well_formed(msg, sip, udp)) return;
+void SipServer::handle(msg_t* msg, sip_t* sip, const std::shared_ptr<ResponseChannel>& channel) {
+  if (!well_formed(msg, sip, *channel)) return;
   const auto method = sip->sip_request->rq_method;
   if (method == sip_method_ack) {  // ACK to our stateless final answer
     msg_destroy(msg);
     return;
   }
-  SofiaIncomingRequest incoming(*this, msg, sip, udp);
+  SofiaIncomingRequest incoming(*this, msg, sip, channel);
   try {
     for (RequestHandler* handler : handlers_) {
       if (handler->on_request(incoming) == Disposition::kHandled) break;
@@ -471,43 +496,16 @@ void SipServer::handle(msg_t* msg, sip_t* sip, UdpTransport* udp) {
   }
 }
 
-void SipServer::send_reply(msg_t* msg, const Reply& reply, UdpTransport* udp) {
-  if (!listening_ || (udp && udp->closed())) {  // listeners closed: nothing can be sent
-    msg_destroy(msg);
-    return;
-  }
-  if (udp) {
+void SipServer::send_reply(msg_t* msg, const Reply& reply, ResponseChannel& channel) {
+  // Listeners closed, or the connection gone while a handler waited: nothing can be sent.
+  if (listening_ && !channel.closed()) {
     const sip_t* sip = sip_object(msg);
-    if (!sip || !sip->sip_via) {  // nowhere to send it (the checks before the handlers drop these)
-      msg_destroy(msg);
-      return;
-    }
     su_sockaddr_t source{};
     socklen_t length = sizeof source;
     msg_get_address(msg, &source, &length);
-    encode_response(*sip, source, reply, udp->queue(response_destination(*sip->sip_via, source)));
-    msg_destroy(msg);
-    return;
+    if (sip && sip->sip_via) channel.send_response(*sip, source, reply);
   }
-  std::string contacts;
-  for (const auto& c : reply.contacts) {
-    if (!contacts.empty()) contacts += ", ";
-    append_contact_value(contacts, c);
-  }
-  std::string extra;
-  for (const auto& [name, value] : reply.headers) {
-    extra += name;
-    extra += ": ";
-    extra += value;
-    extra += "\r\n";
-  }
-  const char* phrase = reply.reason.empty() ? sip_status_phrase(reply.status) : reply.reason.c_str();
-  if (!phrase || !*phrase) phrase = "Unknown";
-  nta_msg_treply(agent_, msg, reply.status, phrase, SIPTAG_SERVER(server_header()),
-                 TAG_IF(!contacts.empty(), SIPTAG_CONTACT_STR(contacts.c_str())),
-                 TAG_IF(!extra.empty(), SIPTAG_HEADER_STR(extra.c_str())),
-                 TAG_IF(!reply.content_type.empty(), SIPTAG_CONTENT_TYPE_STR(reply.content_type.c_str())),
-                 TAG_IF(!reply.body.empty(), SIPTAG_PAYLOAD_STR(reply.body.c_str())), TAG_END());
+  msg_destroy(msg);
 }
 
 }  // namespace homesip::core

@@ -1,7 +1,9 @@
-// The SIP front end, stateless: UDP listeners the core owns (UdpTransport) and
-// one sofia-sip nta agent for TCP and TLS and for the core's own outgoing
-// requests. Every request walks the plugins' handler chain on the loop
-// thread; the core answers what no handler takes (OPTIONS, CANCEL, the rest).
+// The SIP front end, stateless: UDP, TCP and TLS listeners the core owns
+// (UdpTransport, StreamTransport), and one sofia-sip nta agent for the core's
+// own outgoing requests. Every message's raw bytes are checked against the
+// limits before sofia parses them; every request walks the plugins' handler
+// chain on the loop thread; the core answers what no handler takes (OPTIONS,
+// CANCEL, the rest).
 #pragma once
 
 #include <spdlog/logger.h>
@@ -13,6 +15,9 @@
 #include "config.hpp"
 #include "event_loop.hpp"
 #include "homesip/handler.hpp"
+#include "limit_log.hpp"
+#include "response_channel.hpp"
+#include "stream_transport.hpp"
 #include "udp_transport.hpp"
 
 struct nta_agent_s;
@@ -35,30 +40,38 @@ class SipServer {
   // Closes the listeners; deferred replies still pending are answered 503.
   void stop();
 
-  // Answers `msg` (taking ownership of it) on the transport it came in on:
-  // `udp`, or nta's when null. Loop thread only.
-  void send_reply(msg_s* msg, const Reply& reply, UdpTransport* udp);
+  // Answers `msg` (taking ownership of it) on the channel it came in on.
+  // Loop thread only.
+  void send_reply(msg_s* msg, const Reply& reply, ResponseChannel& channel);
   void deferred_done() { --deferred_; }
   size_t deferred_pending() const { return deferred_.load(); }
   // The agent, for the core's own outgoing requests (upstream registration).
   nta_agent_s* agent() const { return agent_; }
 
  private:
+  using Next = StreamTransport::Next;
   static int on_message(void* self, nta_agent_s* agent, msg_s* msg, sip_s* sip);
-  // What nta checks before its message callback, for datagrams from `udp`.
-  void receive_datagram(msg_s* msg, UdpTransport& udp);
-  void start_nta(const std::vector<ListenAddress>& listeners);
-  void handle(msg_s* msg, sip_s* sip, UdpTransport* udp);
-  bool well_formed(msg_s* msg, sip_s* sip, UdpTransport* udp);
+  // One whole message's bytes from any transport: limits, parse, nta's checks,
+  // then handle(). kClose when a stream cannot go on after it.
+  Next receive(std::string_view bytes, const su_sockaddr_t& from, socklen_t from_length,
+               const std::shared_ptr<ResponseChannel>& channel, bool too_large);
+  // A message over the limits: answered from its reply skeleton, or dropped.
+  void reject_over_limit(std::string_view bytes, const su_sockaddr_t& from, socklen_t from_length,
+                         const std::shared_ptr<ResponseChannel>& channel, const LimitVerdict& verdict);
+  void start_nta();
+  void handle(msg_s* msg, sip_s* sip, const std::shared_ptr<ResponseChannel>& channel);
+  bool well_formed(msg_s* msg, sip_s* sip, ResponseChannel& channel);
   // Answers `reply` (or drops an ACK); always false, for well_formed's returns.
-  bool reject(msg_s* msg, sip_s* sip, const Reply& reply, UdpTransport* udp);
+  bool reject(msg_s* msg, sip_s* sip, const Reply& reply, ResponseChannel& channel);
   void flush_udp();
 
   SofiaEventLoop& loop_;
   ServerConfig config_;
   std::shared_ptr<spdlog::logger> log_;
+  LimitLog limit_log_;
   nta_agent_s* agent_ = nullptr;
-  std::vector<std::unique_ptr<UdpTransport>> udp_;
+  std::vector<std::shared_ptr<UdpTransport>> udp_;
+  std::vector<std::unique_ptr<StreamTransport>> streams_;
   bool listening_ = false;
   std::vector<RequestHandler*> handlers_;
   std::atomic<size_t> deferred_{0};

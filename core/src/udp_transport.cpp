@@ -3,16 +3,15 @@
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
-#include <sofia-sip/msg.h>
-#include <sofia-sip/msg_addr.h>
 #include <sofia-sip/sip.h>
-#include <sofia-sip/sip_parser.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <stdexcept>
+
+#include "response_encoder.hpp"
 
 namespace homesip::core {
 namespace {
@@ -21,8 +20,6 @@ namespace {
 constexpr size_t kMaxDatagram = 65507;
 // Batches read per wakeup before other sockets and timers get their turn.
 constexpr int kBatchesPerWakeup = 4;
-// Room for the parsed headers of a typical request, next to its bytes.
-constexpr size_t kParsedHeadersSize = 3072;
 
 socklen_t address_length(const su_sockaddr_t& address) {
   return address.su_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
@@ -123,29 +120,12 @@ void UdpTransport::deliver(const char* data, size_t length, const sockaddr_stora
                            socklen_t from_length) {
   // An empty datagram or a bare CRLF or two: a NAT keepalive (RFC 5626 3.5.1).
   if (length <= 4 && std::all_of(data, data + length, [](char c) { return c == '\r' || c == '\n'; })) return;
-  // EXTRACT_COPY keeps each header's raw bytes: responses copy them as they are.
-  msg_t* msg = msg_create(sip_default_mclass(), MSG_FLG_EXTRACT_COPY);
-  if (!msg) return;
-  // One block for the datagram and every parsed header, as nta does: a
-  // malloc and free per header was a tenth of a REGISTER's instructions.
-  su_home_preload(msg_home(msg), 1, static_cast<isize_t>(length + kParsedHeadersSize));
-  msg_iovec_t iov[2];
-  const auto pieces = msg_recv_iovec(msg, iov, 2, length, 1);
-  if (pieces < 0) {
-    msg_destroy(msg);
-    return;
-  }
-  size_t copied = 0;
-  for (isize_t i = 0; i < pieces && copied < length; ++i) {
-    const size_t n = std::min<size_t>(iov[i].mv_len, length - copied);
-    std::memcpy(iov[i].mv_base, data + copied, n);
-    copied += n;
-  }
-  msg_recv_commit(msg, length, 1);
-  msg_set_address(msg, reinterpret_cast<const su_sockaddr_t*>(&from), from_length);
-  // A datagram is the whole message: what the parser still waits for is missing.
-  if (msg_extract(msg) == 0) msg_mark_as_complete(msg, MSG_FLG_ERROR);
-  sink_(msg, *this);
+  sink_(std::string_view(data, length), reinterpret_cast<const su_sockaddr_t&>(from), from_length, *this);
+}
+
+void UdpTransport::send_response(const sip_t& request, const su_sockaddr_t& source, const Reply& reply) {
+  if (!request.sip_via) return;  // nowhere to send it (the checks before the handlers drop these)
+  encode_response(request, source, reply, queue(response_destination(*request.sip_via, source)));
 }
 
 std::string& UdpTransport::queue(const su_sockaddr_t& destination) {

@@ -1,6 +1,6 @@
 // A UDP listener the core owns, on the loop thread. Datagrams come in batches
-// (recvmmsg), each parsed by sofia-sip's SIP parser into a message of its own
-// and handed to the sink; responses queue and leave in batches (sendmmsg)
+// (recvmmsg), each handed to the sink as raw bytes (the server checks its
+// limits, then sofia-sip parses it); responses queue and leave in batches (sendmmsg)
 // when the loop is about to wait again. nta's UDP transport spent three more
 // system calls per datagram (ioctl, getsockopt, epoll_wait) and rebuilt every
 // response as a full sofia message; see docs/architecture.md.
@@ -16,19 +16,18 @@
 #include <string>
 
 #include "config.hpp"
-
-struct msg_s;
+#include "response_channel.hpp"
 
 namespace homesip::core {
 
-class UdpTransport {
+class UdpTransport final : public ResponseChannel, public std::enable_shared_from_this<UdpTransport> {
  public:
-  // Gets each parsed datagram (ownership included) with the transport it came in on.
-  using Sink = std::function<void(msg_s*, UdpTransport&)>;
+  // Gets each datagram's bytes and source (valid during the call) with the transport it came in on.
+  using Sink = std::function<void(std::string_view, const su_sockaddr_t&, socklen_t, UdpTransport&)>;
 
   // Binds `address` and starts reading. Throws std::runtime_error naming the address.
   UdpTransport(su_root_t* root, const ListenAddress& address, int buffer_bytes, Sink sink);
-  ~UdpTransport();
+  ~UdpTransport() override;
   UdpTransport(const UdpTransport&) = delete;
   UdpTransport& operator=(const UdpTransport&) = delete;
 
@@ -39,7 +38,10 @@ class UdpTransport {
   void flush();
   // Stops reading and closes the socket; what is queued is sent first.
   void close();
-  bool closed() const { return fd_ < 0; }
+  bool closed() const override { return fd_ < 0; }
+  // Queues the response to the address RFC 3261 18.2.2 and RFC 3581 name.
+  void send_response(const sip_s& request, const su_sockaddr_t& source, const Reply& reply) override;
+  std::string_view transport() const override { return "udp"; }
   const ListenAddress& address() const { return address_; }
 
  private:

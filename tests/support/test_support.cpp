@@ -250,8 +250,9 @@ HomesipServer::~HomesipServer() {
 }
 
 void HomesipServer::start() {
-  process_ = std::make_unique<Process>(
-      std::vector<std::string>{homesipd_path(), "--config", config_.string()}, log_);
+  std::vector<std::string> argv = command_prefix_;
+  argv.insert(argv.end(), {homesipd_path(), "--config", config_.string()});
+  process_ = std::make_unique<Process>(argv, log_);
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
   bool up = false;
   while (!up && process_->running() && std::chrono::steady_clock::now() < deadline)
@@ -260,6 +261,8 @@ void HomesipServer::start() {
     throw std::runtime_error("homesipd did not answer on port " + std::to_string(port_) + "; log:\n" +
                              read_file(log_));
 }
+
+pid_t HomesipServer::pid() const { return process_ ? process_->pid() : -1; }
 
 void HomesipServer::kill9() {
   if (process_) process_->kill9();

@@ -102,10 +102,13 @@ class HomesipServer {
  public:
   HomesipServer(const TempDir& dir, ServerOptions options);
   ~HomesipServer();
+  // Put before homesipd's command line at start(), e.g. {"prlimit", "--nofile=64", "--"}.
+  void set_command_prefix(std::vector<std::string> prefix) { command_prefix_ = std::move(prefix); }
   void start();
   void kill9();
   int stop();
   uint16_t port() const { return port_; }
+  pid_t pid() const;  // -1 when not started
   std::filesystem::path log() const { return log_; }
   std::filesystem::path config() const { return config_; }
 
@@ -113,6 +116,7 @@ class HomesipServer {
   uint16_t port_;
   std::filesystem::path config_;
   std::filesystem::path log_;
+  std::vector<std::string> command_prefix_;
   std::unique_ptr<Process> process_;
 };
 

@@ -1,0 +1,220 @@
+#include "message_limits.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <cstdint>
+#include <cstring>
+
+namespace homesip::core {
+namespace {
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+bool is_name(std::string_view name, std::string_view full, char compact) {
+  return iequals(name, full) || (name.size() == 1 && std::tolower(static_cast<unsigned char>(name[0])) == compact);
+}
+
+bool is_space(char c) { return c == ' ' || c == '\t'; }
+
+// One header field: its name and everything after the colon, folded lines
+// included, as raw bytes.
+struct Field {
+  std::string_view name;
+  std::string_view value;
+  std::string_view whole;  // from the name to the end of its last line, line end included
+};
+
+// Walks the header section of `message` field by field, in one pass.
+class FieldReader {
+ public:
+  explicit FieldReader(std::string_view message) : text_(message) {
+    while (at_ < text_.size() && (text_[at_] == '\r' || text_[at_] == '\n')) ++at_;  // leading CRLFs
+    start_line_ = take_line();
+  }
+  std::string_view start_line() const { return start_line_; }
+  // The next field, false at the empty line (or the end) that closes the section.
+  bool next(Field& field) {
+    const size_t begin = at_;
+    std::string_view line = take_line();
+    if (line.empty() || line == "\r") return false;
+    while (at_ < text_.size() && is_space(text_[at_])) take_line();  // folded continuation lines
+    field.whole = text_.substr(begin, at_ - begin);
+    const size_t colon = field.whole.find(':');
+    std::string_view name = field.whole.substr(0, colon == std::string_view::npos ? 0 : colon);
+    while (!name.empty() && is_space(name.back())) name.remove_suffix(1);
+    field.name = name;
+    field.value = colon == std::string_view::npos ? std::string_view() : field.whole.substr(colon + 1);
+    return true;
+  }
+
+ private:
+  // The next line without its LF (a CR before it stays), advancing past it.
+  std::string_view take_line() {
+    const size_t begin = at_;
+    const void* lf = at_ < text_.size() ? std::memchr(text_.data() + at_, '\n', text_.size() - at_) : nullptr;
+    const size_t end = lf ? static_cast<size_t>(static_cast<const char*>(lf) - text_.data()) : text_.size();
+    at_ = lf ? end + 1 : end;
+    return text_.substr(begin, end - begin);
+  }
+
+  std::string_view text_;
+  size_t at_ = 0;
+  std::string_view start_line_;
+};
+
+// Comma-separated values in a field's value: commas inside quoted strings and
+// inside <> do not separate (a URI may hold commas; so may a display name).
+size_t value_count(std::string_view value) {
+  size_t count = 1;
+  bool quoted = false;
+  int angle = 0;
+  for (size_t i = 0; i < value.size(); ++i) {
+    const char c = value[i];
+    if (quoted) {
+      if (c == '\\')
+        ++i;
+      else if (c == '"')
+        quoted = false;
+    } else if (c == '"') {
+      quoted = true;
+    } else if (c == '<') {
+      ++angle;
+    } else if (c == '>') {
+      if (angle > 0) --angle;
+    } else if (c == ',' && angle == 0) {
+      ++count;
+    }
+  }
+  return count;
+}
+
+bool is_contact(std::string_view name) { return is_name(name, "Contact", 'm'); }
+
+LimitVerdict too_many_values(std::string_view name) {
+  return {400, "Too Many Values In " + std::string(name.substr(0, 64)), "max_header_values"};
+}
+
+// The Content-Length of a header section: -1 when invalid, 0 when absent (RFC 3261 18.3 requires it on streams; absent reads as no body).
+long long content_length(std::string_view headers) {
+  FieldReader reader(headers);
+  Field field;
+  long long length = 0;
+  bool seen = false;
+  while (reader.next(field)) {
+    if (!is_name(field.name, "Content-Length", 'l')) continue;
+    std::string_view digits = field.value;
+    while (!digits.empty() && (is_space(digits.front()) || digits.front() == '\r' || digits.front() == '\n'))
+      digits.remove_prefix(1);
+    while (!digits.empty() && (is_space(digits.back()) || digits.back() == '\r' || digits.back() == '\n'))
+      digits.remove_suffix(1);
+    long long value = 0;
+    const auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
+    if (digits.empty() || error != std::errc() || end != digits.data() + digits.size() || value < 0) return -1;
+    if (seen && value != length) return -1;  // two that disagree: no framing can be trusted
+    seen = true;
+    length = value;
+  }
+  return length;
+}
+
+}  // namespace
+
+LimitVerdict check_message(std::string_view message, const MessageLimits& limits) {
+  if (message.size() > limits.max_message_bytes)
+    return {513, "Message Too Large", "max_message_bytes"};
+  FieldReader reader(message);
+  Field field;
+  size_t headers = 0;
+  size_t contacts = 0;
+  while (reader.next(field)) {
+    if (++headers > limits.max_headers) return {400, "Too Many Headers", "max_headers"};
+    const size_t values = value_count(field.value);
+    if (is_contact(field.name)) {
+      contacts += values;
+      if (contacts > limits.max_contacts) return {400, "Too Many Contacts", "max_contacts"};
+    }
+    if (values > limits.max_header_values) return too_many_values(field.name);
+  }
+  return {};
+}
+
+StreamFrame frame_stream_message(std::string_view buffered, size_t& searched) {
+  StreamFrame frame;
+  size_t keepalive = 0;
+  while (keepalive < buffered.size() && (buffered[keepalive] == '\r' || buffered[keepalive] == '\n'))
+    ++keepalive;
+  if (keepalive > 0) {
+    frame.state = StreamFrame::State::kKeepalive;
+    frame.length = keepalive;
+    searched = 0;
+    return frame;
+  }
+  // Resume the search for the blank line where the last one stopped: a
+  // message trickling in a byte at a time must not be scanned again each time.
+  size_t from = searched > 3 ? searched - 3 : 0;
+  size_t end = std::string_view::npos;
+  while (from < buffered.size()) {
+    const void* lf = std::memchr(buffered.data() + from, '\n', buffered.size() - from);
+    if (!lf) break;
+    const size_t at = static_cast<size_t>(static_cast<const char*>(lf) - buffered.data());
+    if (at + 1 < buffered.size() && buffered[at + 1] == '\n') {
+      end = at + 2;
+      break;
+    }
+    if (at + 2 < buffered.size() && buffered[at + 1] == '\r' && buffered[at + 2] == '\n') {
+      end = at + 3;
+      break;
+    }
+    from = at + 1;
+  }
+  if (end == std::string_view::npos) {
+    searched = buffered.size();
+    return frame;  // incomplete
+  }
+  const long long body = content_length(buffered.substr(0, end));
+  if (body < 0) {
+    frame.state = StreamFrame::State::kInvalid;
+    return frame;
+  }
+  frame.length = end + static_cast<size_t>(body);
+  // A length that overflows is as good as too large: the caller caps it.
+  if (frame.length < end) frame.length = SIZE_MAX;
+  frame.state =
+      frame.length <= buffered.size() ? StreamFrame::State::kComplete : StreamFrame::State::kIncomplete;
+  return frame;
+}
+
+std::string reply_skeleton(std::string_view message, const MessageLimits& limits) {
+  FieldReader reader(message);
+  std::string out(reader.start_line());
+  if (out.empty() || out.back() != '\r') out += '\r';
+  out += '\n';
+  Field field;
+  bool vias_usable = true;
+  size_t kept = 0;
+  while (reader.next(field) && kept < limits.max_headers) {
+    const bool via = is_name(field.name, "Via", 'v');
+    const bool copied = via || is_name(field.name, "From", 'f') || is_name(field.name, "To", 't') ||
+                        is_name(field.name, "Call-ID", 'i') || iequals(field.name, "CSeq");
+    if (!copied) continue;
+    const bool within = field.whole.size() <= 4096 && value_count(field.value) <= limits.max_header_values;
+    if (via) {
+      vias_usable = vias_usable && within;
+      if (!vias_usable) continue;
+    } else if (!within) {
+      continue;
+    }
+    out.append(field.whole);
+    if (out.back() != '\n') out += "\r\n";
+    ++kept;
+  }
+  out += "\r\n";
+  return out;
+}
+
+}  // namespace homesip::core

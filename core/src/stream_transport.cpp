@@ -1,0 +1,442 @@
+#include "stream_transport.hpp"
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <optional>
+#include <stdexcept>
+
+#include "event_loop.hpp"
+#include "message_limits.hpp"
+#include "response_encoder.hpp"
+
+namespace homesip::core {
+
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+constexpr size_t kReadChunk = 16384;
+constexpr auto kSweepInterval = std::chrono::milliseconds(500);
+constexpr auto kFirstBackoff = std::chrono::milliseconds(50);
+constexpr auto kLongestBackoff = std::chrono::milliseconds(2000);
+
+int listen_on(const ListenAddress& address) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_NUMERICSERV;
+  addrinfo* found = nullptr;
+  const std::string port = std::to_string(address.port);
+  const int rc = ::getaddrinfo(address.host.c_str(), port.c_str(), &hints, &found);
+  if (rc != 0) throw std::runtime_error("cannot listen on " + address.text() + ": " + ::gai_strerror(rc));
+  const addrinfo* chosen = found;
+  for (const addrinfo* a = found; a; a = a->ai_next)
+    if (a->ai_family == AF_INET) {
+      chosen = a;
+      break;
+    }
+  const int fd = ::socket(chosen->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  int error = errno;
+  if (fd >= 0) {
+    const int on = 1;
+    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+    if (::bind(fd, chosen->ai_addr, chosen->ai_addrlen) == 0 && ::listen(fd, 1024) == 0) {
+      ::freeaddrinfo(found);
+      return fd;
+    }
+    error = errno;
+    ::close(fd);
+  }
+  ::freeaddrinfo(found);
+  throw std::runtime_error("cannot listen on " + address.text() + ": " + std::strerror(error));
+}
+
+std::string openssl_error() {
+  const unsigned long code = ERR_get_error();
+  if (code == 0) return "unknown error";
+  char text[256];
+  ERR_error_string_n(code, text, sizeof text);
+  return text;
+}
+
+// The server side of TLS 1.2+: agent.pem holds the key and the certificate
+// chain, cafile.pem the CAs whose clients may present certificates.
+SSL_CTX* make_tls_context(const ListenAddress& address, const std::string& directory) {
+  SSL_CTX* context = SSL_CTX_new(TLS_server_method());
+  const auto fail = [&](const std::string& what) {
+    SSL_CTX_free(context);
+    throw std::runtime_error("cannot listen on " + address.text() + ": " + what + ": " + openssl_error());
+  };
+  if (!context) fail("no TLS context");
+  SSL_CTX_set_min_proto_version(context, TLS1_2_VERSION);
+  SSL_CTX_set_mode(context, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+  const std::string agent = directory + "/agent.pem";
+  if (SSL_CTX_use_certificate_chain_file(context, agent.c_str()) != 1) fail("cannot read the certificate " + agent);
+  if (SSL_CTX_use_PrivateKey_file(context, agent.c_str(), SSL_FILETYPE_PEM) != 1)
+    fail("cannot read the private key in " + agent);
+  if (SSL_CTX_check_private_key(context) != 1) fail("the key in " + agent + " does not match its certificate");
+  const std::string cafile = directory + "/cafile.pem";
+  if (::access(cafile.c_str(), R_OK) == 0) SSL_CTX_load_verify_locations(context, cafile.c_str(), nullptr);
+  return context;
+}
+
+}  // namespace
+
+// One accepted connection: its socket, its TLS session when on a tls:
+// listener, the bytes of the message being received and the responses not
+// yet written.
+class StreamConnection final : public ResponseChannel, public std::enable_shared_from_this<StreamConnection> {
+ public:
+  StreamConnection(StreamTransport& owner, int fd, const sockaddr_storage& peer, socklen_t peer_length)
+      : owner_(&owner), fd_(fd), peer_length_(peer_length), last_activity_(Clock::now()) {
+    std::memcpy(&peer_, &peer, std::min<size_t>(peer_length, sizeof peer_));
+    // The first message, and the TLS handshake before it, must come in time.
+    message_started_ = last_activity_;
+  }
+  ~StreamConnection() override { close_now(); }
+
+  bool open(SSL_CTX* tls) {
+    if (tls) {
+      ssl_ = SSL_new(tls);
+      if (!ssl_ || SSL_set_fd(ssl_, fd_) != 1) return false;
+      SSL_set_accept_state(ssl_);
+    }
+    su_wait_t wait[1];
+    su_wait_create(wait, fd_, SU_WAIT_IN);
+    registration_ = su_root_register(owner_->loop_.root(), wait, &StreamConnection::on_event,
+                                     reinterpret_cast<su_wakeup_arg_t*>(this), 0);
+    return registration_ >= 0;
+  }
+
+  void send_response(const sip_s& request, const su_sockaddr_t& source, const Reply& reply) override {
+    if (closed()) return;
+    encode_response(request, source, reply, output_);
+    write_pending();
+  }
+  bool closed() const override { return fd_ < 0; }
+  std::string_view transport() const override { return ssl_ ? "tls" : "tcp"; }
+
+  // Closes the connection when one of its deadlines passed. Loop thread.
+  void check_deadlines(Clock::time_point now) {
+    if (closed()) return;
+    const StreamLimits& limits = owner_->limits_;
+    if (message_started_ && now - *message_started_ >= limits.message_timeout) {
+      owner_->limit_log_.hit("server.connections.message_timeout_s", "an incomplete message from " + peer_text());
+      close_now();
+    } else if (now - last_activity_ >= limits.idle_timeout) {
+      owner_->limit_log_.hit("server.connections.idle_timeout_s", "an idle connection from " + peer_text());
+      close_now();
+    }
+  }
+  // Idle: no message half-received and no response unwritten.
+  bool idle() const { return !message_started_ && output_.empty(); }
+  Clock::time_point last_activity() const { return last_activity_; }
+
+  void close_now() {
+    if (fd_ < 0 || !owner_) return;
+    if (registration_ >= 0) su_root_deregister(owner_->loop_.root(), registration_);
+    registration_ = -1;
+    if (ssl_) SSL_free(ssl_);
+    ssl_ = nullptr;
+    const int fd = fd_;
+    fd_ = -1;
+    ::close(fd);
+    input_.clear();
+    input_.shrink_to_fit();
+    output_.clear();
+    output_.shrink_to_fit();
+    owner_->forget(fd);
+  }
+  // The transport is going away: close without telling it (it is clearing
+  // its table); a request still holding this connection then sees it closed.
+  void detach() {
+    close_now();
+    owner_ = nullptr;
+  }
+
+ private:
+  static int on_event(su_root_magic_t*, su_wait_t* wait, su_wakeup_arg_t* arg) {
+    auto* self = reinterpret_cast<StreamConnection*>(arg);
+    const auto keep = self->shared_from_this();  // a close below must not destroy it under us
+    const int events = su_wait_events(wait, self->fd_);
+    if (events & SU_WAIT_OUT) self->write_pending();
+    if (!self->closed() && (events & (SU_WAIT_IN | SU_WAIT_HUP | SU_WAIT_ERR))) self->read_available();
+    return 0;
+  }
+
+  std::string peer_text() const {
+    char text[46];
+    const std::string_view ip = address_text(reinterpret_cast<const su_sockaddr_t&>(peer_), text);
+    return std::string(ip) + ":" + std::to_string(ntohs(reinterpret_cast<const su_sockaddr_t&>(peer_).su_port));
+  }
+
+  // Reads what the socket has, in chunks, never buffering more than one
+  // message's limit plus one chunk.
+  void read_available() {
+    char chunk[kReadChunk];
+    for (;;) {
+      const ssize_t n = receive(chunk, sizeof chunk);
+      if (n == 0 || n == -2) {  // closed by the peer, or a fatal error
+        close_now();
+        return;
+      }
+      if (n < 0) return;  // nothing more for now
+      last_activity_ = Clock::now();
+      if (!message_started_) message_started_ = last_activity_;
+      input_.append(chunk, static_cast<size_t>(n));
+      if (!deliver_messages()) return;
+      if (static_cast<size_t>(n) < sizeof chunk && !(ssl_ && SSL_pending(ssl_) > 0)) return;
+    }
+  }
+
+  // >0 bytes read; 0 end of stream; -1 would block; -2 fatal.
+  ssize_t receive(char* buffer, size_t size) {
+    if (!ssl_) {
+      const ssize_t n = ::recv(fd_, buffer, size, 0);
+      if (n >= 0) return n;
+      return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? -1 : -2;
+    }
+    ERR_clear_error();
+    const int n = SSL_read(ssl_, buffer, static_cast<int>(size));
+    if (n > 0) return n;
+    switch (SSL_get_error(ssl_, n)) {
+      case SSL_ERROR_WANT_READ:
+        return -1;
+      case SSL_ERROR_WANT_WRITE:  // renegotiation or handshake wants to write: wait for room
+        want_output(true);
+        return -1;
+      case SSL_ERROR_ZERO_RETURN:
+        return 0;
+      default:
+        return -2;
+    }
+  }
+
+  // Hands every complete message in the buffer to the sink; false when the
+  // connection was closed.
+  bool deliver_messages() {
+    StreamTransport& owner = *owner_;
+    const size_t cap = owner.limits_.max_message_bytes;
+    while (!closed() && !input_.empty()) {
+      const StreamFrame frame = frame_stream_message(input_, searched_);
+      if (frame.state == StreamFrame::State::kKeepalive) {
+        // RFC 5626 3.5.1: a double-CRLF ping gets a CRLF pong.
+        if (std::string_view(input_).substr(0, frame.length).find("\r\n\r\n") != std::string_view::npos)
+          output_ += "\r\n";
+        input_.erase(0, frame.length);
+        continue;
+      }
+      if (frame.state == StreamFrame::State::kInvalid) {
+        owner.limit_log_.hit("framing", "a message without a valid Content-Length from " + peer_text());
+        close_now();  // the stream's next message cannot be found any more
+        return false;
+      }
+      if (frame.state == StreamFrame::State::kIncomplete) {
+        if (input_.size() > cap || frame.length > cap) {
+          owner.limit_log_.hit("server.limits.max_message_bytes", "a message too large from " + peer_text());
+          reject_too_large();
+          return false;
+        }
+        break;
+      }
+      if (frame.length > cap) {
+        owner.limit_log_.hit("server.limits.max_message_bytes", "a message too large from " + peer_text());
+        reject_too_large();
+        return false;
+      }
+      const std::string message = input_.substr(0, frame.length);
+      input_.erase(0, frame.length);
+      searched_ = 0;
+      message_started_.reset();
+      const auto next = owner.sink_(message, reinterpret_cast<const su_sockaddr_t&>(peer_), peer_length_,
+                                    shared_from_this(), false);
+      if (next == StreamTransport::Next::kClose) {
+        write_pending();
+        close_now();
+        return false;
+      }
+    }
+    if (!input_.empty() && !message_started_) message_started_ = Clock::now();
+    if (input_.empty()) message_started_.reset();
+    write_pending();
+    return !closed();
+  }
+
+  // The message will not fit: answer 513 from what of its headers is here,
+  // then close, since the rest of it cannot be skipped reliably.
+  void reject_too_large() {
+    owner_->sink_(input_, reinterpret_cast<const su_sockaddr_t&>(peer_), peer_length_, shared_from_this(), true);
+    write_pending();
+    close_now();
+  }
+
+  void write_pending() {
+    while (!closed() && !output_.empty()) {
+      const ssize_t n = send(output_.data(), output_.size());
+      if (n == -2) {
+        close_now();
+        return;
+      }
+      if (n < 0) break;
+      output_.erase(0, static_cast<size_t>(n));
+      last_activity_ = Clock::now();
+    }
+    if (closed()) return;
+    if (output_.size() > owner_->limits_.max_output_bytes) {
+      owner_->limit_log_.hit("server.connections.max_output_bytes", "a peer that does not read: " + peer_text());
+      close_now();
+      return;
+    }
+    want_output(!output_.empty());
+  }
+
+  ssize_t send(const char* data, size_t size) {
+    if (!ssl_) {
+      const ssize_t n = ::send(fd_, data, size, MSG_NOSIGNAL);
+      if (n >= 0) return n;
+      return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? -1 : -2;
+    }
+    ERR_clear_error();
+    const int n = SSL_write(ssl_, data, static_cast<int>(std::min<size_t>(size, 1 << 30)));
+    if (n > 0) return n;
+    const int error = SSL_get_error(ssl_, n);
+    return error == SSL_ERROR_WANT_WRITE || error == SSL_ERROR_WANT_READ ? -1 : -2;
+  }
+
+  void want_output(bool on) {
+    if (on == waiting_for_output_ || registration_ < 0) return;
+    waiting_for_output_ = on;
+    su_root_eventmask(owner_->loop_.root(), registration_, fd_, on ? SU_WAIT_IN | SU_WAIT_OUT : SU_WAIT_IN);
+  }
+
+  StreamTransport* owner_;
+  int fd_;
+  SSL* ssl_ = nullptr;
+  int registration_ = -1;
+  sockaddr_storage peer_{};
+  socklen_t peer_length_;
+  std::string input_;
+  size_t searched_ = 0;
+  std::string output_;
+  bool waiting_for_output_ = false;
+  Clock::time_point last_activity_;
+  std::optional<Clock::time_point> message_started_;
+};
+
+StreamTransport::StreamTransport(SofiaEventLoop& loop, const ListenAddress& address, const StreamLimits& limits,
+                                 const std::string& tls_certificates, LimitLog& limit_log, Sink sink)
+    : loop_(loop), address_(address), limits_(limits), limit_log_(limit_log), sink_(std::move(sink)) {
+  if (address.transport == "tls") tls_ = make_tls_context(address, tls_certificates);
+  try {
+    fd_ = listen_on(address);
+  } catch (...) {
+    if (tls_) SSL_CTX_free(tls_);
+    throw;
+  }
+  su_wait_t wait[1];
+  su_wait_create(wait, fd_, SU_WAIT_ACCEPT);
+  registration_ = su_root_register(loop_.root(), wait, &StreamTransport::on_acceptable,
+                                   reinterpret_cast<su_wakeup_arg_t*>(this), 0);
+  if (registration_ < 0) {
+    close();
+    throw std::runtime_error("cannot listen on " + address.text() + ": su_root_register failed");
+  }
+  sweep_timer_ = loop_.start_timer(kSweepInterval, true, [this] { sweep(); });
+}
+
+StreamTransport::~StreamTransport() { close(); }
+
+void StreamTransport::close() {
+  sweep_timer_.reset();
+  resume_timer_.reset();
+  if (registration_ >= 0) su_root_deregister(loop_.root(), registration_);
+  registration_ = -1;
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
+  auto connections = std::move(connections_);
+  connections_.clear();
+  for (auto& [fd, connection] : connections) connection->detach();
+  if (tls_) SSL_CTX_free(tls_);
+  tls_ = nullptr;
+}
+
+int StreamTransport::on_acceptable(su_root_magic_t*, su_wait_t*, su_wakeup_arg_t* self) {
+  reinterpret_cast<StreamTransport*>(self)->accept_connections();
+  return 0;
+}
+
+void StreamTransport::accept_connections() {
+  // A bounded number per wake-up, so a connection flood cannot starve the rest of the loop.
+  for (int i = 0; i < 64 && fd_ >= 0; ++i) {
+    sockaddr_storage peer{};
+    socklen_t length = sizeof peer;
+    const int fd = ::accept4(fd_, reinterpret_cast<sockaddr*>(&peer), &length, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR || errno == ECONNABORTED) return;
+      pause_accepting(errno);
+      return;
+    }
+    backoff_ = std::chrono::milliseconds(0);
+    if (connections_.size() >= limits_.max_connections && !make_room()) {
+      limit_log_.hit("server.connections.max", "every connection is busy; refused one");
+      ::close(fd);
+      continue;
+    }
+    const int on = 1;
+    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+    auto connection = std::make_shared<StreamConnection>(*this, fd, peer, length);
+    connections_.emplace(fd, connection);
+    if (!connection->open(tls_)) connection->close_now();
+  }
+}
+
+// Out of descriptors (or memory): stop accepting for a while rather than
+// spin on a listener that stays readable, and try again with a longer pause
+// each time it fails.
+void StreamTransport::pause_accepting(int error) {
+  backoff_ = backoff_.count() == 0 ? kFirstBackoff : std::min(backoff_ * 2, kLongestBackoff);
+  limit_log_.hit("accept", address_.text() + ": accept failed (" + std::string(std::strerror(error)) +
+                               "); pausing " + std::to_string(backoff_.count()) + " ms");
+  su_root_eventmask(loop_.root(), registration_, fd_, 0);
+  resume_timer_ = loop_.start_timer(backoff_, false, [this] { resume_accepting(); });
+}
+
+void StreamTransport::resume_accepting() {
+  if (fd_ < 0) return;
+  su_root_eventmask(loop_.root(), registration_, fd_, SU_WAIT_ACCEPT);
+}
+
+// At the limit, the connection idle the longest gives way to the new one: a
+// flood of idle connections must not lock out the phones that come next.
+bool StreamTransport::make_room() {
+  std::shared_ptr<StreamConnection> oldest;
+  for (const auto& [fd, connection] : connections_)
+    if (connection->idle() && (!oldest || connection->last_activity() < oldest->last_activity()))
+      oldest = connection;
+  if (!oldest) return false;
+  limit_log_.hit("server.connections.max", "closed the connection idle the longest for a new one");
+  oldest->close_now();
+  return true;
+}
+
+void StreamTransport::sweep() {
+  const auto now = Clock::now();
+  std::vector<std::shared_ptr<StreamConnection>> all;
+  all.reserve(connections_.size());
+  for (const auto& [fd, connection] : connections_) all.push_back(connection);
+  for (const auto& connection : all) connection->check_deadlines(now);
+}
+
+void StreamTransport::forget(int fd) { connections_.erase(fd); }
+
+}  // namespace homesip::core
