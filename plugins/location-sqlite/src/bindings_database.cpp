@@ -1,5 +1,10 @@
 #include "bindings_database.hpp"
 
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstring>
+
 #include "schema.hpp"
 
 namespace homesip::location_sqlite {
@@ -23,6 +28,7 @@ struct BindingsDatabase::Statements {
                "user_agent = excluded.user_agent"),
         delete_contact(db, "DELETE FROM bindings WHERE aor = ? AND contact = ?"),
         delete_aor(db, "DELETE FROM bindings WHERE aor = ?"),
+        delete_all(db, "DELETE FROM bindings"),
         delete_expired(db, "DELETE FROM bindings WHERE expires_at <= ?"),
         delete_contact_if_expired(db,
                                   "DELETE FROM bindings WHERE aor = ? AND contact = ? AND expires_at <= ?") {}
@@ -34,6 +40,7 @@ struct BindingsDatabase::Statements {
   Statement upsert;
   Statement delete_contact;
   Statement delete_aor;
+  Statement delete_all;
   Statement delete_expired;
   Statement delete_contact_if_expired;
 };
@@ -61,15 +68,33 @@ std::string pragma_value(sqlite3* db, const char* pragma) {
   return value;
 }
 
+FileIdentity identity_after_open(const std::string& path) {
+  const std::optional<FileIdentity> identity = identity_of(path);
+  if (!identity)
+    throw SqliteError(SQLITE_CANTOPEN, "checking " + path + " after opening it: " + std::strerror(errno));
+  return *identity;
+}
+
 }  // namespace
+
+std::optional<FileIdentity> identity_of(const std::string& path) {
+  struct stat status {};
+  if (stat(path.c_str(), &status) != 0) return std::nullopt;
+  return FileIdentity{status.st_dev, status.st_ino};
+}
 
 BindingsDatabase::BindingsDatabase(const std::string& path, SynchronousMode synchronous,
                                    std::chrono::milliseconds busy_timeout)
     : db_(open_database(path)) {
   configure(synchronous, busy_timeout);
+  // A read-only connection passes when nothing needs migrating (its BEGIN
+  // IMMEDIATE succeeds in WAL mode); only its writes fail.
   migrate_schema(db_.get(), location_schema_migrations());
   statements_ = std::make_unique<Statements>(db_.get());
+  identity_ = identity_after_open(path);
 }
+
+bool BindingsDatabase::read_only() const { return sqlite3_db_readonly(db_.get(), "main") == 1; }
 
 BindingsDatabase::~BindingsDatabase() = default;
 BindingsDatabase::BindingsDatabase(BindingsDatabase&&) noexcept = default;
@@ -100,6 +125,26 @@ BindingList BindingsDatabase::unexpired_of(std::string_view aor, int64_t now) {
   BindingList bindings;
   while (select.next_row()) bindings.push_back(read_binding(select));
   return bindings;
+}
+
+std::vector<StoredBinding> BindingsDatabase::all_unexpired(int64_t now) {
+  std::vector<StoredBinding> bindings;
+  for_each_unexpired(now, [&bindings](std::string aor, Binding binding) {
+    bindings.push_back({std::move(aor), std::move(binding)});
+  });
+  return bindings;
+}
+
+void BindingsDatabase::replace_all(const std::vector<StoredBinding>& bindings) {
+  begin();
+  try {
+    statements_->delete_all.bind().run();
+    for (const StoredBinding& stored : bindings) upsert(stored.aor, stored.binding);
+    commit();
+  } catch (...) {
+    rollback_if_open();
+    throw;
+  }
 }
 
 void BindingsDatabase::begin() { statements_->begin.bind().run(); }

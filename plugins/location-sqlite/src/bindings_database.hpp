@@ -4,12 +4,16 @@
 // while the store loads, the writer thread afterwards.
 #pragma once
 
+#include <sys/types.h>
+
 #include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "homesip/location_store.hpp"
 #include "sqlite_statement.hpp"
@@ -17,19 +21,46 @@
 
 namespace homesip::location_sqlite {
 
+// Which file a path names: SQLite keeps writing to a file that was deleted or
+// replaced under it, so the writer compares this before each transaction.
+struct FileIdentity {
+  dev_t device = 0;
+  ino_t inode = 0;
+  bool operator==(const FileIdentity&) const = default;
+};
+
+// The file at `path` now; nullopt when stat() fails (errno says why).
+std::optional<FileIdentity> identity_of(const std::string& path);
+
+struct StoredBinding {
+  std::string aor;
+  Binding binding;
+};
+
 class BindingsDatabase {
  public:
   // Opens or creates `path`, switches it to WAL, migrates its schema.
-  // Throws SqliteError or SchemaError.
+  // Throws SqliteError or SchemaError. A file SQLite can only open read-only
+  // (permissions, an immutable flag) is opened when its schema is current:
+  // its bindings can still be served; read_only() tells.
   BindingsDatabase(const std::string& path, SynchronousMode synchronous,
                    std::chrono::milliseconds busy_timeout);
   ~BindingsDatabase();
   BindingsDatabase(BindingsDatabase&&) noexcept;
 
+  // The file opened (as found at the path right after opening it).
+  const FileIdentity& identity() const { return identity_; }
+  // SQLite fell back to read-only when opening: no write will ever succeed
+  // on this connection, however the file's permissions change.
+  bool read_only() const;
+
   // Calls `row` for every binding with expires_at > now.
   void for_each_unexpired(int64_t now, const std::function<void(std::string aor, Binding binding)>& row);
   // The AOR's bindings with expires_at > now, as stored.
   BindingList unexpired_of(std::string_view aor, int64_t now);
+  std::vector<StoredBinding> all_unexpired(int64_t now);
+  // Makes `bindings` the whole table, in one transaction.
+  void replace_all(const std::vector<StoredBinding>& bindings);
 
   void begin();  // BEGIN IMMEDIATE: waits up to the busy timeout for the write lock
   void commit();
@@ -49,6 +80,7 @@ class BindingsDatabase {
   DatabaseHandle db_;  // declared first: the statements below are finalized before it closes
   struct Statements;
   std::unique_ptr<Statements> statements_;
+  FileIdentity identity_;
 };
 
 }  // namespace homesip::location_sqlite

@@ -41,8 +41,9 @@ SqliteLocationStore::SqliteLocationStore(std::string path, SqliteLocationStoreOp
     : path_(std::move(path)), options_(options), loop_(loop), logger_(logger) {
   BindingsDatabase database = open_database_file(path_, options_);
   load(database);
+  GuardedDatabase guarded(std::move(database), path_, options_.synchronous, options_.busy_timeout);
   writer_ =
-      std::make_unique<SqliteWriter>(std::move(database), options_.max_batch,
+      std::make_unique<SqliteWriter>(std::move(guarded), options_.max_batch, options_.retry_interval,
                                      [this](WrittenBatch batch) { post_confirmations(std::move(batch)); });
   sweep_timer_ = loop_.start_timer(options_.sweep_interval, true, [this] { sweep(); });
   // The file may hold rows that expired while homesipd was down, which memory
@@ -210,8 +211,10 @@ void SqliteLocationStore::report_health(const BatchOutcome& outcome) {
   if (writes_failing_)
     logger_.error("location store ", path_, ": writing failed (", outcome.error,
                   "); updates are answered as unavailable until a write succeeds");
-  else
+  else if (outcome.recovered.empty())
     logger_.info("location store ", path_, ": writing works again");
+  else
+    logger_.info("location store ", path_, ": writing works again (", outcome.recovered, ")");
 }
 
 }  // namespace homesip::location_sqlite

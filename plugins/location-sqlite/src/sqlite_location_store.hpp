@@ -9,7 +9,10 @@
 // When a transaction fails (locked beyond busy_timeout, disk full, I/O error)
 // its updates are answered kUnavailable and memory is put back to what the
 // file holds for those AORs, so memory never keeps claiming what is not
-// durable.
+// durable. The same when the file at the path is no longer the file open
+// (deleted, replaced) or was opened read-only: the writer then reopens or
+// recreates it in the background (GuardedDatabase) and writing resumes
+// without a restart.
 #pragma once
 
 #include <cstdint>

@@ -1,17 +1,13 @@
 #include "sqlite_writer.hpp"
 
 #include <algorithm>
+#include <string_view>
+#include <unordered_map>
 
 #include "homesip/loop.hpp"
 
 namespace homesip::location_sqlite {
 namespace {
-
-const Binding* find_contact(const BindingList& bindings, std::string_view contact) {
-  const auto found = std::find_if(bindings.begin(), bindings.end(),
-                                  [contact](const Binding& b) { return b.contact == contact; });
-  return found == bindings.end() ? nullptr : &*found;
-}
 
 bool same_row(const Binding& a, const Binding& b) {
   return a.contact == b.contact && a.expires_at == b.expires_at && a.q_millis == b.q_millis &&
@@ -19,25 +15,58 @@ bool same_row(const Binding& a, const Binding& b) {
          a.user_agent == b.user_agent;
 }
 
+// Up to this many contacts per list, scanning beats building a hash table:
+// nearly every AOR has one or two.
+constexpr size_t kLinearScanLimit = 8;
+
+// Finds a list's bindings by contact: by scanning short lists, through a
+// hash table built once for long ones, so comparing two lists is linear.
+class ContactLookup {
+ public:
+  explicit ContactLookup(const BindingList& bindings) : bindings_(bindings) {
+    if (bindings.size() <= kLinearScanLimit) return;
+    by_contact_.reserve(bindings.size());
+    for (const Binding& binding : bindings) by_contact_.emplace(binding.contact, &binding);
+  }
+
+  const Binding* find(std::string_view contact) const {
+    if (bindings_.size() <= kLinearScanLimit) {
+      for (const Binding& binding : bindings_)
+        if (binding.contact == contact) return &binding;
+      return nullptr;
+    }
+    const auto found = by_contact_.find(contact);
+    return found == by_contact_.end() ? nullptr : found->second;
+  }
+
+ private:
+  const BindingList& bindings_;
+  std::unordered_map<std::string_view, const Binding*> by_contact_;
+};
+
 }  // namespace
 
 PendingWrite describe_change(std::string_view aor, const BindingList& before, BindingList after) {
   PendingWrite write;
   write.kind = PendingWrite::Kind::kChange;
   write.aor = std::string(aor);
+  const ContactLookup in_before(before);
+  const ContactLookup in_after(after);
   for (const Binding& old : before)
-    if (!find_contact(after, old.contact)) write.removed_contacts.push_back(old.contact);
+    if (!in_after.find(old.contact)) write.removed_contacts.push_back(old.contact);
   for (size_t i = 0; i < after.size(); ++i) {
-    const Binding* old = find_contact(before, after[i].contact);
+    const Binding* old = in_before.find(after[i].contact);
     if (!old || !same_row(*old, after[i])) write.upserted.push_back(static_cast<uint32_t>(i));
   }
   write.bindings = std::make_shared<const BindingList>(std::move(after));
   return write;
 }
 
-SqliteWriter::SqliteWriter(BindingsDatabase database, size_t max_batch, BatchWritten on_written)
+SqliteWriter::SqliteWriter(GuardedDatabase database, size_t max_batch,
+                           std::chrono::milliseconds retry_interval, BatchWritten on_written)
     : database_(std::move(database)),
       max_batch_(std::max<size_t>(max_batch, 1)),
+      retry_interval_(retry_interval),
       on_written_(std::move(on_written)),
       thread_([this] { run(); }) {}
 
@@ -76,10 +105,7 @@ void SqliteWriter::run() {
 
 std::vector<PendingWrite> SqliteWriter::take_batch() {
   std::unique_lock lock(mutex_);
-  while (queue_.empty() && !finishing_) {
-    idle_ = true;
-    wake_.wait(lock);
-  }
+  while (queue_.empty() && !finishing_) wait_for_work(lock);
   idle_ = false;
   const size_t count = std::min(queue_.size(), max_batch_);
   std::vector<PendingWrite> writes;
@@ -89,17 +115,33 @@ std::vector<PendingWrite> SqliteWriter::take_batch() {
   return writes;
 }
 
+void SqliteWriter::wait_for_work(std::unique_lock<std::mutex>& lock) {
+  idle_ = true;
+  if (!database_.broken()) {
+    wake_.wait(lock);
+    return;
+  }
+  if (wake_.wait_for(lock, retry_interval_) == std::cv_status::no_timeout) return;
+  // Recovery opens and may fill a file: enqueue must not wait for that.
+  lock.unlock();
+  database_.recover();
+  lock.lock();
+}
+
 BatchOutcome SqliteWriter::write_batch(const std::vector<PendingWrite>& writes) {
   BatchOutcome outcome;
+  BindingsDatabase* database = nullptr;
   try {
-    database_.begin();
-    for (const PendingWrite& write : writes) apply(write);
-    database_.commit();
+    database = &database_.for_writing();
+    database->begin();
+    for (const PendingWrite& write : writes) apply(*database, write);
+    database->commit();
     outcome.committed = true;
+    outcome.recovered = database_.take_recovery_note();
     ++committed_;
     committed_writes_ += writes.size();
   } catch (const std::exception& e) {
-    database_.rollback_if_open();
+    if (database) database->rollback_if_open();
     ++failed_;
     outcome.error = e.what();
     distrust_and_reload(writes, outcome);
@@ -107,32 +149,32 @@ BatchOutcome SqliteWriter::write_batch(const std::vector<PendingWrite>& writes) 
   return outcome;
 }
 
-void SqliteWriter::apply(const PendingWrite& write) {
+void SqliteWriter::apply(BindingsDatabase& database, const PendingWrite& write) {
   switch (write.kind) {
     case PendingWrite::Kind::kSweep:
-      if (write.whole_file) database_.remove_expired(write.expired_cutoff);
+      if (write.whole_file) database.remove_expired(write.expired_cutoff);
       for (const ExpiredContact& gone : write.expired)
-        database_.remove_contact_if_expired(gone.aor, gone.contact, write.expired_cutoff);
+        database.remove_contact_if_expired(gone.aor, gone.contact, write.expired_cutoff);
       return;
     case PendingWrite::Kind::kBarrier:
       // The edit that found nothing to change saw the lost changes as done:
       // making them durable now is what lets it be confirmed.
-      if (distrusted_aors_.contains(write.aor)) replace_rows(write);
+      if (distrusted_aors_.contains(write.aor)) replace_rows(database, write);
       return;
     case PendingWrite::Kind::kChange:
       if (distrusted_aors_.contains(write.aor)) {
-        replace_rows(write);
+        replace_rows(database, write);
         return;
       }
-      for (const std::string& contact : write.removed_contacts) database_.remove_contact(write.aor, contact);
-      for (const uint32_t position : write.upserted) database_.upsert(write.aor, (*write.bindings)[position]);
+      for (const std::string& contact : write.removed_contacts) database.remove_contact(write.aor, contact);
+      for (const uint32_t position : write.upserted) database.upsert(write.aor, (*write.bindings)[position]);
       return;
   }
 }
 
-void SqliteWriter::replace_rows(const PendingWrite& write) {
-  database_.remove_aor(write.aor);
-  for (const Binding& binding : *write.bindings) database_.upsert(write.aor, binding);
+void SqliteWriter::replace_rows(BindingsDatabase& database, const PendingWrite& write) {
+  database.remove_aor(write.aor);
+  for (const Binding& binding : *write.bindings) database.upsert(write.aor, binding);
   // Should this batch fail after all, distrust_and_reload marks it again.
   distrusted_aors_.erase(write.aor);
 }

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -19,6 +20,7 @@
 
 #include "binding_index.hpp"
 #include "bindings_database.hpp"
+#include "guarded_database.hpp"
 #include "homesip/location_store.hpp"
 
 namespace homesip::location_sqlite {
@@ -49,7 +51,8 @@ PendingWrite describe_change(std::string_view aor, const BindingList& before, Bi
 
 struct BatchOutcome {
   bool committed = false;
-  std::string error;  // why it was not
+  std::string error;      // why it was not
+  std::string recovered;  // when committed after the file was recovered: how
   // When not committed: each AOR of the batch as the file still has it
   // (unexpired, sorted), or nullopt when even reading it failed.
   std::unordered_map<std::string, std::optional<BindingList>> stored_after_failure;
@@ -65,7 +68,11 @@ class SqliteWriter {
   // Called on the writer thread after each transaction, in queue order.
   using BatchWritten = std::function<void(WrittenBatch batch)>;
 
-  SqliteWriter(BindingsDatabase database, size_t max_batch, BatchWritten on_written);
+  // While the file cannot be written (see GuardedDatabase), the writer also
+  // retries every `retry_interval` when idle, so the first update after the
+  // file is fixed finds it ready.
+  SqliteWriter(GuardedDatabase database, size_t max_batch, std::chrono::milliseconds retry_interval,
+               BatchWritten on_written);
   ~SqliteWriter();  // finish()
   SqliteWriter(const SqliteWriter&) = delete;
   SqliteWriter& operator=(const SqliteWriter&) = delete;
@@ -83,12 +90,14 @@ class SqliteWriter {
   void run();
   std::vector<PendingWrite> take_batch();
   BatchOutcome write_batch(const std::vector<PendingWrite>& writes);
-  void apply(const PendingWrite& write);
-  void replace_rows(const PendingWrite& write);
+  void wait_for_work(std::unique_lock<std::mutex>& lock);
+  void apply(BindingsDatabase& database, const PendingWrite& write);
+  void replace_rows(BindingsDatabase& database, const PendingWrite& write);
   void distrust_and_reload(const std::vector<PendingWrite>& writes, BatchOutcome& outcome);
 
-  BindingsDatabase database_;
+  GuardedDatabase database_;  // writer thread only
   const size_t max_batch_;
+  const std::chrono::milliseconds retry_interval_;
   BatchWritten on_written_;
 
   std::mutex mutex_;

@@ -35,6 +35,9 @@ LocationSqliteSettings read_settings(const Settings& settings) {
   read.options.sweep_interval =
       std::chrono::seconds(integer_in_range(settings, "sweep_interval_s", 1, kSecondsPerDay));
   read.options.max_batch = static_cast<size_t>(integer_in_range(settings, "max_batch", 1, 1'000'000));
+  // Below 10 ms the retries would be busy-waiting on a file that is gone.
+  read.options.retry_interval =
+      std::chrono::milliseconds(integer_in_range(settings, "retry_interval_ms", 10, kSecondsPerDay * 1000));
   return read;
 }
 

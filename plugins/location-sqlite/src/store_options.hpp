@@ -30,6 +30,9 @@ struct SqliteLocationStoreOptions {
   std::chrono::seconds sweep_interval{60};
   // At most this many updates per transaction (one transaction, one fsync).
   size_t max_batch = 1024;
+  // While the file cannot be written (deleted, replaced, read-only), how
+  // often the writer tries to reopen or recreate it when no update comes.
+  std::chrono::milliseconds retry_interval{1000};
 };
 
 inline constexpr SettingSpec kLocationSqliteSettings[] = {
@@ -42,6 +45,9 @@ inline constexpr SettingSpec kLocationSqliteSettings[] = {
      "how long a write waits for a lock held by another process before updates fail with 503"},
     {"sweep_interval_s", SettingType::kInteger, "60", "how often expired bindings are deleted"},
     {"max_batch", SettingType::kInteger, "1024", "most updates written in one transaction"},
+    {"retry_interval_ms", SettingType::kInteger, "1000",
+     "while the file cannot be written (deleted, replaced, opened read-only), how often it is reopened or "
+     "recreated with the bindings held, besides at each update"},
 };
 
 struct LocationSqliteSettings {

@@ -48,6 +48,7 @@ TEST(StoreOptionsTest, DeclaredDefaultsAreValid) {
   EXPECT_EQ(read.options.busy_timeout, 5000ms);
   EXPECT_EQ(read.options.sweep_interval, 60s);
   EXPECT_EQ(read.options.max_batch, 1024u);
+  EXPECT_EQ(read.options.retry_interval, 1000ms);
 }
 
 TEST(StoreOptionsTest, ReadsGivenValues) {
@@ -56,12 +57,14 @@ TEST(StoreOptionsTest, ReadsGivenValues) {
                                                         .set("synchronous", "NORMAL")
                                                         .set("busy_timeout_ms", "0")
                                                         .set("sweep_interval_s", "5")
-                                                        .set("max_batch", "1"));
+                                                        .set("max_batch", "1")
+                                                        .set("retry_interval_ms", "250"));
   EXPECT_EQ(read.path, "/var/lib/homesip/l.sqlite");
   EXPECT_EQ(read.options.synchronous, SynchronousMode::kNormal);
   EXPECT_EQ(read.options.busy_timeout, 0ms);
   EXPECT_EQ(read.options.sweep_interval, 5s);
   EXPECT_EQ(read.options.max_batch, 1u);
+  EXPECT_EQ(read.options.retry_interval, 250ms);
 }
 
 TEST(StoreOptionsTest, RefusesValuesThatMakeNoSense) {
@@ -71,6 +74,8 @@ TEST(StoreOptionsTest, RefusesValuesThatMakeNoSense) {
   EXPECT_EQ(rejected_key(FakeSettings().set("busy_timeout_ms", "99999999999")), "busy_timeout_ms");
   EXPECT_EQ(rejected_key(FakeSettings().set("sweep_interval_s", "0")), "sweep_interval_s");
   EXPECT_EQ(rejected_key(FakeSettings().set("max_batch", "0")), "max_batch");
+  EXPECT_EQ(rejected_key(FakeSettings().set("retry_interval_ms", "9")), "retry_interval_ms");
+  EXPECT_EQ(rejected_key(FakeSettings().set("retry_interval_ms", "86400001")), "retry_interval_ms");
 }
 
 }  // namespace
