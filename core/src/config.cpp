@@ -158,14 +158,15 @@ void read_bounded(const Reader& r, const YAML::Node& node, const std::string& pr
   const std::string name = prefix + key;
   const int64_t value = r.integer(name, node[key]);
   if (value < low || value > high)
-    r.fail(name, node[key], "must be " + std::to_string(low) + ".." + std::to_string(high) + ", not " +
-                                std::to_string(value));
+    r.fail(name, node[key],
+           "must be " + std::to_string(low) + ".." + std::to_string(high) + ", not " + std::to_string(value));
   out = static_cast<T>(value);
 }
 
 void read_limits(const Reader& r, const YAML::Node& node, MessageLimits& limits) {
   r.require_map("server.limits", node);
-  r.reject_unknown("server.limits.", node, {"max_message_bytes", "max_headers", "max_header_values", "max_contacts"});
+  r.reject_unknown("server.limits.", node,
+                   {"max_message_bytes", "max_headers", "max_header_values", "max_contacts"});
   const std::string p = "server.limits.";
   read_bounded(r, node, p, "max_message_bytes", 1024, 1024 * 1024, limits.max_message_bytes);
   read_bounded(r, node, p, "max_headers", 10, 1000, limits.max_headers);
@@ -175,7 +176,8 @@ void read_limits(const Reader& r, const YAML::Node& node, MessageLimits& limits)
 
 void read_connections(const Reader& r, const YAML::Node& node, StreamLimits& limits) {
   r.require_map("server.connections", node);
-  r.reject_unknown("server.connections.", node, {"max", "idle_timeout_s", "message_timeout_s", "max_output_bytes"});
+  r.reject_unknown("server.connections.", node,
+                   {"max", "idle_timeout_s", "message_timeout_s", "max_output_bytes"});
   const std::string p = "server.connections.";
   read_bounded(r, node, p, "max", 1, 1000000, limits.max_connections);
   int64_t idle = limits.idle_timeout.count(), message = limits.message_timeout.count();

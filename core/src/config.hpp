@@ -33,11 +33,11 @@ struct ListenAddress {
 
 // Bounds on each TCP/TLS connection (server.connections).
 struct StreamLimits {
-  size_t max_connections = 0;                    // 0: derived from RLIMIT_NOFILE at start
-  std::chrono::seconds idle_timeout{300};        // no byte in or out for this long: closed
-  std::chrono::seconds message_timeout{20};      // a message (or the first one) must arrive within this
-  size_t max_output_bytes = 1024 * 1024;         // responses a peer does not read: closed beyond
-  size_t max_message_bytes = 65535;              // from server.limits
+  size_t max_connections = 0;                // 0: derived from RLIMIT_NOFILE at start
+  std::chrono::seconds idle_timeout{300};    // no byte in or out for this long: closed
+  std::chrono::seconds message_timeout{20};  // a message (or the first one) must arrive within this
+  size_t max_output_bytes = 1024 * 1024;     // responses a peer does not read: closed beyond
+  size_t max_message_bytes = 65535;          // from server.limits
 };
 
 // The default for server.connections.max: what the descriptor limit leaves
@@ -54,8 +54,8 @@ struct ServerConfig {
   std::vector<std::string> plugin_dirs;
   std::string tls_certificates;  // directory with agent.pem and cafile.pem, for tls: listeners
   int64_t udp_buffer_bytes = 4 * 1024 * 1024;
-  MessageLimits limits;       // server.limits
-  StreamLimits connections;   // server.connections
+  MessageLimits limits;      // server.limits
+  StreamLimits connections;  // server.connections
 };
 
 struct LogConfig {

@@ -5,6 +5,7 @@
 #include <charconv>
 #include <cstdint>
 #include <cstring>
+#include <optional>
 
 namespace homesip::core {
 namespace {
@@ -16,7 +17,8 @@ bool iequals(std::string_view a, std::string_view b) {
 }
 
 bool is_name(std::string_view name, std::string_view full, char compact) {
-  return iequals(name, full) || (name.size() == 1 && std::tolower(static_cast<unsigned char>(name[0])) == compact);
+  return iequals(name, full) ||
+         (name.size() == 1 && std::tolower(static_cast<unsigned char>(name[0])) == compact);
 }
 
 bool is_space(char c) { return c == ' ' || c == '\t'; }
@@ -99,7 +101,8 @@ LimitVerdict too_many_values(std::string_view name) {
   return {400, "Too Many Values In " + std::string(name.substr(0, 64)), "max_header_values"};
 }
 
-// The Content-Length of a header section: -1 when invalid, 0 when absent (RFC 3261 18.3 requires it on streams; absent reads as no body).
+// The Content-Length of a header section: -1 when invalid, 0 when absent (RFC 3261 18.3 requires it on
+// streams; absent reads as no body).
 long long content_length(std::string_view headers) {
   FieldReader reader(headers);
   Field field;
@@ -114,7 +117,8 @@ long long content_length(std::string_view headers) {
       digits.remove_suffix(1);
     long long value = 0;
     const auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
-    if (digits.empty() || error != std::errc() || end != digits.data() + digits.size() || value < 0) return -1;
+    if (digits.empty() || error != std::errc() || end != digits.data() + digits.size() || value < 0)
+      return -1;
     if (seen && value != length) return -1;  // two that disagree: no framing can be trusted
     seen = true;
     length = value;
@@ -125,8 +129,7 @@ long long content_length(std::string_view headers) {
 }  // namespace
 
 LimitVerdict check_message(std::string_view message, const MessageLimits& limits) {
-  if (message.size() > limits.max_message_bytes)
-    return {513, "Message Too Large", "max_message_bytes"};
+  if (message.size() > limits.max_message_bytes) return {513, "Message Too Large", "max_message_bytes"};
   FieldReader reader(message);
   Field field;
   size_t headers = 0;
@@ -189,9 +192,18 @@ StreamFrame frame_stream_message(std::string_view buffered, size_t& searched) {
   return frame;
 }
 
-std::string reply_skeleton(std::string_view message, const MessageLimits& limits) {
+namespace {
+
+bool is_token_char(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) || std::strchr("-.!%*_+`'~", c) != nullptr;
+}
+
+// The skeleton with `start_line` in place of the message's own when given;
+// with `cseq`, the CSeq field is left out and its value stored there instead.
+std::string skeleton_of(std::string_view message, const MessageLimits& limits, std::string_view start_line,
+                        std::string* cseq) {
   FieldReader reader(message);
-  std::string out(reader.start_line());
+  std::string out(start_line.empty() ? reader.start_line() : start_line);
   if (out.empty() || out.back() != '\r') out += '\r';
   out += '\n';
   Field field;
@@ -199,8 +211,9 @@ std::string reply_skeleton(std::string_view message, const MessageLimits& limits
   size_t kept = 0;
   while (reader.next(field) && kept < limits.max_headers) {
     const bool via = is_name(field.name, "Via", 'v');
-    const bool copied = via || is_name(field.name, "From", 'f') || is_name(field.name, "To", 't') ||
-                        is_name(field.name, "Call-ID", 'i') || iequals(field.name, "CSeq");
+    const bool is_cseq = iequals(field.name, "CSeq");
+    const bool copied = via || is_cseq || is_name(field.name, "From", 'f') ||
+                        is_name(field.name, "To", 't') || is_name(field.name, "Call-ID", 'i');
     if (!copied) continue;
     const bool within = field.whole.size() <= 4096 && value_count(field.value) <= limits.max_header_values;
     if (via) {
@@ -209,12 +222,52 @@ std::string reply_skeleton(std::string_view message, const MessageLimits& limits
     } else if (!within) {
       continue;
     }
+    if (is_cseq && cseq) {
+      std::string value(field.value);
+      for (char& c : value)
+        if (c == '\r' || c == '\n' || c == '\t') c = ' ';
+      const auto first = value.find_first_not_of(' ');
+      const auto last = value.find_last_not_of(' ');
+      *cseq = first == std::string::npos ? "" : value.substr(first, last - first + 1);
+      continue;
+    }
     out.append(field.whole);
     if (out.back() != '\n') out += "\r\n";
     ++kept;
   }
   out += "\r\n";
   return out;
+}
+
+}  // namespace
+
+std::string reply_skeleton(std::string_view message, const MessageLimits& limits) {
+  return skeleton_of(message, limits, {}, nullptr);
+}
+
+std::optional<StandInRequest> stand_in_request(std::string_view message, const MessageLimits& limits) {
+  std::string_view line = FieldReader(message).start_line();
+  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+  const size_t space = line.find(' ');
+  if (space == 0 || space == std::string_view::npos) return std::nullopt;
+  const std::string_view method = line.substr(0, space);
+  if (!std::all_of(method.begin(), method.end(), is_token_char)) return std::nullopt;
+  const std::string_view rest = line.substr(space + 1);
+  const size_t version = rest.rfind(' ');
+  if (version == std::string_view::npos || version == 0 || !iequals(rest.substr(version + 1), "SIP/2.0"))
+    return std::nullopt;
+  StandInRequest stand_in;
+  stand_in.method = std::string(method);
+  // Only a method token sofia refuses makes an otherwise readable request
+  // line unreadable to it; anything else in the line is a real defect (RFC
+  // 4475 lwsruri: whitespace inside the Request-URI).
+  const std::string_view uri = rest.substr(0, version);
+  const bool odd_method = method.find_first_of("+`") != std::string_view::npos;
+  const bool clean_uri = uri.find_first_of(" \t") == std::string_view::npos;
+  stand_in.status = odd_method && clean_uri ? 501 : 400;
+  const std::string start = "UNREADABLE-METHOD sip:invalid SIP/2.0";
+  stand_in.skeleton = skeleton_of(message, limits, start, &stand_in.cseq);
+  return stand_in;
 }
 
 }  // namespace homesip::core

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -54,5 +55,18 @@ StreamFrame frame_stream_message(std::string_view buffered, size_t& searched);
 // answer through the one response writer. Via fields stop at the first one
 // over the limits: a response must not skip the top Via.
 std::string reply_skeleton(std::string_view message, const MessageLimits& limits);
+
+// A request whose start line sofia cannot read although RFC 3261's grammar
+// allows it (RFC 4475 3.1.1.4 intmeth: sofia refuses '+' and '`' in a method
+// token), so no message object exists to answer from: its skeleton with a
+// stand-in request line and without CSeq, plus the CSeq value to echo in the
+// answer. nullopt when the start line is no request line at all.
+struct StandInRequest {
+  int status = 400;  // 501 for a method sofia cannot read, 400 when the line has a defect besides
+  std::string method;
+  std::string skeleton;
+  std::string cseq;
+};
+std::optional<StandInRequest> stand_in_request(std::string_view message, const MessageLimits& limits);
 
 }  // namespace homesip::core

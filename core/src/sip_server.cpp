@@ -23,6 +23,7 @@
 #include "message_limits.hpp"
 #include "response_encoder.hpp"
 #include "sip_message.hpp"
+#include "sofia_request.hpp"
 
 namespace homesip::core {
 namespace {
@@ -56,186 +57,11 @@ bool present_but_bad(const sip_t* sip, std::string_view name) {
   for (const sip_error_t* error = sip->sip_error; error; error = error->er_next) {
     const std::string bad = bad_header_name(error);
     if (su_casenmatch(bad.c_str(), name.data(), name.size()) && bad.size() == name.size()) return true;
-    if (su_casenmatch(bad.c_str(), compact.data(), compact.size()) && bad.size() == compact.size()) return true;
+    if (su_casenmatch(bad.c_str(), compact.data(), compact.size()) && bad.size() == compact.size())
+      return true;
   }
   return false;
 }
-
-UriView view_of(const url_t* url) {
-  UriView v;
-  if (!url) return v;
-  v.scheme = sv(url->url_scheme);
-  v.user = sv(url->url_user);
-  v.host = sv(url->url_host);
-  v.port = sv(url->url_port);
-  v.params = sv(url->url_params);
-  return v;
-}
-
-std::optional<uint32_t> parse_u32(std::string_view text) {
-  uint32_t v = 0;
-  while (!text.empty() && text.front() == ' ') text.remove_prefix(1);
-  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-  if (ec == std::errc::result_out_of_range) return UINT32_MAX;
-  if (ec != std::errc() || ptr != text.data() + text.size() || text.empty()) return std::nullopt;
-  return v;
-}
-
-// "0.5" -> 500, "1" -> 1000; nullopt when not a valid qvalue (RFC 3261 25.1).
-std::optional<uint16_t> parse_q(std::string_view text) {
-  if (text.empty() || (text[0] != '0' && text[0] != '1')) return std::nullopt;
-  unsigned whole = static_cast<unsigned>(text[0] - '0');
-  unsigned millis = 0, digits = 0;
-  if (text.size() > 1) {
-    if (text[1] != '.' || text.size() > 5) return std::nullopt;
-    for (size_t i = 2; i < text.size(); ++i) {
-      if (text[i] < '0' || text[i] > '9') return std::nullopt;
-      millis = millis * 10 + static_cast<unsigned>(text[i] - '0');
-      ++digits;
-    }
-    while (digits++ < 3) millis *= 10;
-  }
-  const unsigned q = whole * 1000 + millis;
-  if (q > 1000) return std::nullopt;
-  return static_cast<uint16_t>(q);
-}
-
-std::string url_text(const url_t* url) {
-  char buffer[512];
-  const auto n = url_e(buffer, sizeof buffer, url);
-  if (n >= 0 && static_cast<size_t>(n) < sizeof buffer) return std::string(buffer, static_cast<size_t>(n));
-  std::string big(static_cast<size_t>(n) + 1, '\0');
-  url_e(big.data(), big.size(), url);
-  big.resize(static_cast<size_t>(n));
-  return big;
-}
-
-Method method_of(sip_method_t m) {
-  switch (m) {
-    case sip_method_invite:
-      return Method::kInvite;
-    case sip_method_ack:
-      return Method::kAck;
-    case sip_method_bye:
-      return Method::kBye;
-    case sip_method_cancel:
-      return Method::kCancel;
-    case sip_method_register:
-      return Method::kRegister;
-    case sip_method_options:
-      return Method::kOptions;
-    case sip_method_message:
-      return Method::kMessage;
-    case sip_method_subscribe:
-      return Method::kSubscribe;
-    case sip_method_notify:
-      return Method::kNotify;
-    case sip_method_publish:
-      return Method::kPublish;
-    case sip_method_info:
-      return Method::kInfo;
-    case sip_method_refer:
-      return Method::kRefer;
-    case sip_method_update:
-      return Method::kUpdate;
-    case sip_method_prack:
-      return Method::kPrack;
-    default:
-      return Method::kUnknown;
-  }
-}
-
-// The parsed request, viewed through the SDK. Holds no copies.
-class SofiaRequest final : public SipRequest {
- public:
-  SofiaRequest(msg_t* msg, sip_t* sip, std::string_view transport) : msg_(msg), sip_(sip), transport_(transport) {}
-
-  Method method() const override { return method_of(sip_->sip_request->rq_method); }
-  std::string_view method_name() const override { return sv(sip_->sip_request->rq_method_name); }
-  UriView request_uri() const override { return view_of(sip_->sip_request->rq_url); }
-  UriView from_uri() const override { return view_of(sip_->sip_from ? sip_->sip_from->a_url : nullptr); }
-  UriView to_uri() const override { return view_of(sip_->sip_to ? sip_->sip_to->a_url : nullptr); }
-  std::string_view call_id() const override {
-    return sv(sip_->sip_call_id ? sip_->sip_call_id->i_id : nullptr);
-  }
-  uint32_t cseq() const override { return sip_->sip_cseq ? sip_->sip_cseq->cs_seq : 0; }
-  std::optional<uint32_t> expires_header() const override {
-    if (!sip_->sip_expires || expires_header_invalid()) return std::nullopt;
-    return static_cast<uint32_t>(sip_->sip_expires->ex_delta);
-  }
-  bool expires_header_invalid() const override {
-    // sofia parses a bad Expires as an error header and leaves sip_expires
-    // unset; an HTTP-date Expires (RFC 2543) is also not accepted by RFC 3261.
-    return sip_->sip_expires && sip_->sip_expires->ex_date != 0;
-  }
-  uint32_t max_forwards() const override {
-    return sip_->sip_max_forwards ? static_cast<uint32_t>(sip_->sip_max_forwards->mf_count) : 70;
-  }
-  std::vector<ContactView> contacts() const override {
-    std::vector<ContactView> out;
-    for (const sip_contact_t* m = sip_->sip_contact; m; m = m->m_next) {
-      ContactView c;
-      if (m->m_url->url_type == url_any) {
-        c.wildcard = true;
-        out.push_back(std::move(c));
-        continue;
-      }
-      c.uri = url_text(m->m_url);
-      if (m->m_expires) {
-        c.expires = parse_u32(m->m_expires);
-        c.expires_invalid = !c.expires.has_value();
-      }
-      if (m->m_q) c.q_millis = parse_q(m->m_q);
-      c.instance = sv(msg_params_find(m->m_params, "+sip.instance="));
-      out.push_back(std::move(c));
-    }
-    return out;
-  }
-  SourceAddress source() const override {
-    SourceAddress src;
-    su_sockaddr_t addr{};
-    socklen_t len = sizeof addr;
-    if (msg_get_address(msg_, &addr, &len) == 0) {
-      char text[46];
-      src.ip = address_text(addr, text);
-      src.port = ntohs(addr.su_port);
-    }
-    src.transport = transport_;
-    return src;
-  }
-  std::string_view user_agent() const override {
-    return sv(sip_->sip_user_agent ? sip_->sip_user_agent->g_string : nullptr);
-  }
-  std::string_view content_type() const override {
-    return sv(sip_->sip_content_type ? sip_->sip_content_type->c_type : nullptr);
-  }
-  std::string_view body() const override {
-    if (!sip_->sip_payload) return {};
-    return {sip_->sip_payload->pl_data, sip_->sip_payload->pl_len};
-  }
-  std::optional<std::string> header(std::string_view name) const override {
-    const std::string key(name);
-    const msg_mclass_t* mc = msg_mclass(msg_);
-    const msg_href_t* href = msg_find_hclass(mc, key.c_str(), nullptr);
-    if (href && href != mc->mc_unknown) {
-      auto* slot =
-          reinterpret_cast<msg_header_t* const*>(reinterpret_cast<const char*>(sip_) + href->hr_offset);
-      if (!*slot) return std::nullopt;
-      char buffer[1024];
-      const auto n = msg_header_field_e(buffer, sizeof buffer, *slot, 0);
-      if (n < 0) return std::nullopt;
-      return std::string(buffer, std::min<size_t>(static_cast<size_t>(n), sizeof buffer - 1));
-    }
-    for (const sip_unknown_t* u = sip_->sip_unknown; u; u = u->un_next)
-      if (su_casematch(u->un_name, key.c_str())) return std::string(sv(u->un_value));
-    return std::nullopt;
-  }
-
- private:
-  msg_t* msg_;
-  sip_t* sip_;
-  std::string_view transport_;
-};
 
 class SofiaDeferredReply final : public DeferredReply {
  public:
@@ -264,7 +90,8 @@ class SofiaDeferredReply final : public DeferredReply {
 
 class SofiaIncomingRequest final : public IncomingRequest {
  public:
-  SofiaIncomingRequest(SipServer& server, msg_t* msg, sip_t* sip, const std::shared_ptr<ResponseChannel>& channel)
+  SofiaIncomingRequest(SipServer& server, msg_t* msg, sip_t* sip,
+                       const std::shared_ptr<ResponseChannel>& channel)
       : server_(server), msg_(msg), sip_(sip), channel_(channel), request_(msg, sip, channel->transport()) {}
   const SipRequest& request() const override { return request_; }
   void reply(const Reply& reply) override {
@@ -309,9 +136,8 @@ void SipServer::start() {
       streams_.push_back(std::make_unique<StreamTransport>(
           loop_, address, config_.connections, config_.tls_certificates, limit_log_,
           [this](std::string_view bytes, const su_sockaddr_t& from, socklen_t length,
-                 const std::shared_ptr<ResponseChannel>& connection, bool too_large) {
-            return receive(bytes, from, length, connection, too_large);
-          }));
+                 const std::shared_ptr<ResponseChannel>& connection,
+                 bool too_large) { return receive(bytes, from, length, connection, too_large); }));
     }
     log_->info("listening on {}", address.text());
   }
@@ -338,7 +164,8 @@ void SipServer::start_nta() {
                             reinterpret_cast<nta_message_f*>(&SipServer::on_message),
                             reinterpret_cast<nta_agent_magic_t*>(this), NTATAG_STATELESS(1), NTATAG_UA(0),
                             TPTAG_UDP_RMEM(buffer), TPTAG_UDP_WMEM(buffer), TAG_END());
-  if (!agent_) throw std::runtime_error("cannot open the client port on " + client.host + ": " + std::strerror(errno));
+  if (!agent_)
+    throw std::runtime_error("cannot open the client port on " + client.host + ": " + std::strerror(errno));
 }
 
 void SipServer::stop() {
@@ -364,8 +191,8 @@ int SipServer::on_message(void* self, nta_agent_s* agent, msg_s* msg, sip_s*) {
 
 SipServer::Next SipServer::receive(std::string_view bytes, const su_sockaddr_t& from, socklen_t from_length,
                                    const std::shared_ptr<ResponseChannel>& channel, bool too_large) {
-  const LimitVerdict verdict =
-      too_large ? LimitVerdict{513, "Message Too Large", "max_message_bytes"} : check_message(bytes, config_.limits);
+  const LimitVerdict verdict = too_large ? LimitVerdict{513, "Message Too Large", "max_message_bytes"}
+                                         : check_message(bytes, config_.limits);
   if (!verdict.ok()) {
     reject_over_limit(bytes, from, from_length, channel, verdict);
     return too_large ? Next::kClose : Next::kContinue;
@@ -375,6 +202,7 @@ SipServer::Next SipServer::receive(std::string_view bytes, const su_sockaddr_t& 
   sip_t* sip = sip_object(msg);
   if (!sip || !sip->sip_request) {  // a response or garbage: no transaction of ours waits for it
     msg_destroy(msg);
+    if (answer_unreadable_method(bytes, from, from_length, channel)) return Next::kContinue;
     return channel->transport() == "udp" ? Next::kContinue : Next::kClose;
   }
   const bool ack = sip->sip_request->rq_method == sip_method_ack;
@@ -394,7 +222,8 @@ SipServer::Next SipServer::receive(std::string_view bytes, const su_sockaddr_t& 
   }
   // A datagram whose Via says it came by another transport cannot be answered
   // by UDP; on a stream the answer goes back on the connection (RFC 3261 18.2.2).
-  if (channel->transport() == "udp" && sip->sip_via && !su_casematch(sip->sip_via->v_protocol, sip_transport_udp)) {
+  if (channel->transport() == "udp" && sip->sip_via &&
+      !su_casematch(sip->sip_via->v_protocol, sip_transport_udp)) {
     msg_destroy(msg);
     return Next::kContinue;
   }
@@ -402,8 +231,27 @@ SipServer::Next SipServer::receive(std::string_view bytes, const su_sockaddr_t& 
   return Next::kContinue;
 }
 
+bool SipServer::answer_unreadable_method(std::string_view bytes, const su_sockaddr_t& from,
+                                         socklen_t from_length,
+                                         const std::shared_ptr<ResponseChannel>& channel) {
+  const auto stand_in = stand_in_request(bytes, config_.limits);
+  if (!stand_in || stand_in->method == "ACK") return false;
+  msg_t* msg = parse_sip_message(stand_in->skeleton, from, from_length);
+  if (!msg) return false;
+  sip_t* sip = sip_object(msg);
+  if (!sip || !sip->sip_request || !sip->sip_via || stand_in->cseq.empty()) {
+    msg_destroy(msg);
+    return false;
+  }
+  Reply reply(stand_in->status, stand_in->status == 501 ? "Not Implemented" : "Bad Request-Line");
+  reply.header("CSeq", stand_in->cseq);  // the request's own, which sofia could not read
+  send_reply(msg, reply, *channel);
+  return true;
+}
+
 void SipServer::reject_over_limit(std::string_view bytes, const su_sockaddr_t& from, socklen_t from_length,
-                                  const std::shared_ptr<ResponseChannel>& channel, const LimitVerdict& verdict) {
+                                  const std::shared_ptr<ResponseChannel>& channel,
+                                  const LimitVerdict& verdict) {
   char ip[46];
   limit_log_.hit("server.limits." + std::string(verdict.limit),
                  std::string(verdict.reason) + " from " + std::string(address_text(from, ip)) + " over " +

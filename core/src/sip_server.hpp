@@ -58,6 +58,10 @@ class SipServer {
   // A message over the limits: answered from its reply skeleton, or dropped.
   void reject_over_limit(std::string_view bytes, const su_sockaddr_t& from, socklen_t from_length,
                          const std::shared_ptr<ResponseChannel>& channel, const LimitVerdict& verdict);
+  // A request line sofia cannot read: 501 for a method token it refuses (as to
+  // any unknown method), 400 for a line with another defect.
+  bool answer_unreadable_method(std::string_view bytes, const su_sockaddr_t& from, socklen_t from_length,
+                                const std::shared_ptr<ResponseChannel>& channel);
   void start_nta();
   void handle(msg_s* msg, sip_s* sip, const std::shared_ptr<ResponseChannel>& channel);
   bool well_formed(msg_s* msg, sip_s* sip, ResponseChannel& channel);

@@ -81,10 +81,12 @@ SSL_CTX* make_tls_context(const ListenAddress& address, const std::string& direc
   SSL_CTX_set_min_proto_version(context, TLS1_2_VERSION);
   SSL_CTX_set_mode(context, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
   const std::string agent = directory + "/agent.pem";
-  if (SSL_CTX_use_certificate_chain_file(context, agent.c_str()) != 1) fail("cannot read the certificate " + agent);
+  if (SSL_CTX_use_certificate_chain_file(context, agent.c_str()) != 1)
+    fail("cannot read the certificate " + agent);
   if (SSL_CTX_use_PrivateKey_file(context, agent.c_str(), SSL_FILETYPE_PEM) != 1)
     fail("cannot read the private key in " + agent);
-  if (SSL_CTX_check_private_key(context) != 1) fail("the key in " + agent + " does not match its certificate");
+  if (SSL_CTX_check_private_key(context) != 1)
+    fail("the key in " + agent + " does not match its certificate");
   const std::string cafile = directory + "/cafile.pem";
   if (::access(cafile.c_str(), R_OK) == 0) SSL_CTX_load_verify_locations(context, cafile.c_str(), nullptr);
   return context;
@@ -131,15 +133,17 @@ class StreamConnection final : public ResponseChannel, public std::enable_shared
     if (closed()) return;
     const StreamLimits& limits = owner_->limits_;
     if (message_started_ && now - *message_started_ >= limits.message_timeout) {
-      owner_->limit_log_.hit("server.connections.message_timeout_s", "an incomplete message from " + peer_text());
+      owner_->limit_log_.hit("server.connections.message_timeout_s",
+                             "an incomplete message from " + peer_text());
       close_now();
     } else if (now - last_activity_ >= limits.idle_timeout) {
       owner_->limit_log_.hit("server.connections.idle_timeout_s", "an idle connection from " + peer_text());
       close_now();
     }
   }
-  // Idle: no message half-received and no response unwritten.
-  bool idle() const { return !message_started_ && output_.empty(); }
+  // Idle: no byte of a message received and no response unwritten (a fresh
+  // connection that sent nothing yet is idle too).
+  bool idle() const { return input_.empty() && output_.empty(); }
   Clock::time_point last_activity() const { return last_activity_; }
 
   void close_now() {
@@ -177,7 +181,8 @@ class StreamConnection final : public ResponseChannel, public std::enable_shared
   std::string peer_text() const {
     char text[46];
     const std::string_view ip = address_text(reinterpret_cast<const su_sockaddr_t&>(peer_), text);
-    return std::string(ip) + ":" + std::to_string(ntohs(reinterpret_cast<const su_sockaddr_t&>(peer_).su_port));
+    return std::string(ip) + ":" +
+           std::to_string(ntohs(reinterpret_cast<const su_sockaddr_t&>(peer_).su_port));
   }
 
   // Reads what the socket has, in chunks, never buffering more than one
@@ -275,7 +280,8 @@ class StreamConnection final : public ResponseChannel, public std::enable_shared
   // The message will not fit: answer 513 from what of its headers is here,
   // then close, since the rest of it cannot be skipped reliably.
   void reject_too_large() {
-    owner_->sink_(input_, reinterpret_cast<const su_sockaddr_t&>(peer_), peer_length_, shared_from_this(), true);
+    owner_->sink_(input_, reinterpret_cast<const su_sockaddr_t&>(peer_), peer_length_, shared_from_this(),
+                  true);
     write_pending();
     close_now();
   }
@@ -293,7 +299,8 @@ class StreamConnection final : public ResponseChannel, public std::enable_shared
     }
     if (closed()) return;
     if (output_.size() > owner_->limits_.max_output_bytes) {
-      owner_->limit_log_.hit("server.connections.max_output_bytes", "a peer that does not read: " + peer_text());
+      owner_->limit_log_.hit("server.connections.max_output_bytes",
+                             "a peer that does not read: " + peer_text());
       close_now();
       return;
     }
@@ -333,8 +340,9 @@ class StreamConnection final : public ResponseChannel, public std::enable_shared
   std::optional<Clock::time_point> message_started_;
 };
 
-StreamTransport::StreamTransport(SofiaEventLoop& loop, const ListenAddress& address, const StreamLimits& limits,
-                                 const std::string& tls_certificates, LimitLog& limit_log, Sink sink)
+StreamTransport::StreamTransport(SofiaEventLoop& loop, const ListenAddress& address,
+                                 const StreamLimits& limits, const std::string& tls_certificates,
+                                 LimitLog& limit_log, Sink sink)
     : loop_(loop), address_(address), limits_(limits), limit_log_(limit_log), sink_(std::move(sink)) {
   if (address.transport == "tls") tls_ = make_tls_context(address, tls_certificates);
   try {

@@ -140,8 +140,9 @@ TEST(StreamFraming, CrlfKeepalivesAreTheirOwnFrame) {
 }
 
 TEST(StreamFraming, AnInvalidOrContradictoryContentLengthCannotBeFramed) {
-  for (const std::string bad : {"Content-Length: -1\r\n", "Content-Length: ten\r\n",
-                                "Content-Length: 5\r\nl: 6\r\n", "Content-Length: 99999999999999999999999\r\n"}) {
+  for (const std::string bad :
+       {"Content-Length: -1\r\n", "Content-Length: ten\r\n", "Content-Length: 5\r\nl: 6\r\n",
+        "Content-Length: 99999999999999999999999\r\n"}) {
     size_t searched = 0;
     const StreamFrame frame = frame_stream_message(kHead + bad + "\r\n", searched);
     EXPECT_EQ(frame.state, StreamFrame::State::kInvalid) << bad;
@@ -166,8 +167,9 @@ TEST(ReplySkeleton, KeepsTheStartLineAndTheFieldsAResponseCopies) {
 TEST(ReplySkeleton, StopsAtTheFirstViaOverTheLimits) {
   MessageLimits limits;
   limits.max_header_values = 2;
-  const std::string m = "OPTIONS sip:x SIP/2.0\r\nVia: SIP/2.0/UDP a, SIP/2.0/UDP b, SIP/2.0/UDP c\r\n"
-                        "Via: SIP/2.0/UDP d\r\nCall-ID: x\r\n\r\n";
+  const std::string m =
+      "OPTIONS sip:x SIP/2.0\r\nVia: SIP/2.0/UDP a, SIP/2.0/UDP b, SIP/2.0/UDP c\r\n"
+      "Via: SIP/2.0/UDP d\r\nCall-ID: x\r\n\r\n";
   EXPECT_EQ(reply_skeleton(m, limits), "OPTIONS sip:x SIP/2.0\r\nCall-ID: x\r\n\r\n");
 }
 
