@@ -8,6 +8,7 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <openssl/ssl.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -37,6 +38,7 @@ class TcpClient {
   TcpClient(const TcpClient&) = delete;
   TcpClient& operator=(const TcpClient&) = delete;
   bool connected() const { return connected_; }
+  int fd() const { return fd_; }
   uint16_t local_port() const {
     sockaddr_in local{};
     socklen_t length = sizeof local;
@@ -96,6 +98,53 @@ class TcpClient {
   bool eof_ = false;
   std::string buffer_;
 };
+
+// A TLS client over TcpClient's socket, verifying nothing (the test's own
+// self-signed certificate).
+class TlsClient {
+ public:
+  explicit TlsClient(uint16_t port) : tcp_(port), context_(SSL_CTX_new(TLS_client_method())) {
+    ssl_ = SSL_new(context_);
+    SSL_set_fd(ssl_, tcp_.fd());
+    handshake_ok_ = SSL_connect(ssl_) == 1;
+  }
+  ~TlsClient() {
+    SSL_free(ssl_);
+    SSL_CTX_free(context_);
+  }
+  bool handshake_ok() const { return handshake_ok_; }
+  uint16_t local_port() const { return tcp_.local_port(); }
+  bool send(const std::string& bytes) {
+    return SSL_write(ssl_, bytes.data(), static_cast<int>(bytes.size())) > 0;
+  }
+  std::string response() {
+    std::string in;
+    char chunk[4096];
+    while (in.find("\r\n\r\n") == std::string::npos) {
+      const int n = SSL_read(ssl_, chunk, sizeof chunk);
+      if (n <= 0) break;
+      in.append(chunk, static_cast<size_t>(n));
+    }
+    return in;
+  }
+
+ private:
+  TcpClient tcp_;
+  SSL_CTX* context_;
+  SSL* ssl_ = nullptr;
+  bool handshake_ok_ = false;
+};
+
+// agent.pem (key + self-signed certificate for 127.0.0.1) in `dir`.
+void make_certificate(const std::filesystem::path& dir) {
+  std::string out;
+  const int rc =
+      run({"openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+           "-keyout", (dir / "key.pem").string(), "-out", (dir / "cert.pem").string()},
+          &out);
+  ASSERT_EQ(rc, 0) << out;
+  write_file(dir / "agent.pem", read_file(dir / "key.pem") + read_file(dir / "cert.pem"));
+}
 
 std::string crlf(std::string text) {
   std::string out;
@@ -177,6 +226,9 @@ class HostileTest : public ::testing::Test {
         std::make_unique<HomesipServer>(dir_, ServerOptions{"H1", "C1.D1", plugins(dir_), extra_server_yaml});
     server_->set_command_prefix(std::move(prefix));
     server_->start();
+    record_baseline();
+  }
+  void record_baseline() {
     baseline_fds_ = open_descriptors(server_->pid());
     baseline_rss_ = rss_kib(server_->pid());
   }
@@ -391,6 +443,38 @@ TEST_F(HostileTest, ANegativeContactExpiresIs400) {
   const std::string response = udp_exchange(
       port(), request("REGISTER", "UDP", 0, "negexp", "Contact: <sip:U1@127.0.0.1:9>;expires=-5\r\n"));
   EXPECT_EQ(status_line(response), "400 Invalid Contact Expires");
+}
+
+TEST_F(HostileTest, TlsIsServedAndBoundedLikeTcp) {
+  make_certificate(dir_.path());
+  server_ =
+      std::make_unique<HomesipServer>(dir_, ServerOptions{"H1", "C1.D1", plugins(dir_),
+                                                          "  tls_certificates: " + dir_.path().string() +
+                                                              "\n  connections: {message_timeout_s: 1}\n"});
+  const uint16_t tls = free_port();
+  server_->set_extra_arguments({"--set", "server.listen=[udp:127.0.0.1:" + std::to_string(server_->port()) +
+                                             ", tls:127.0.0.1:" + std::to_string(tls) + "]"});
+  server_->start();
+  record_baseline();
+  {
+    TlsClient client(tls);
+    ASSERT_TRUE(client.handshake_ok());
+    client.send(request("OPTIONS", "TLS", client.local_port(), "tls"));
+    const std::string response = client.response();
+    EXPECT_EQ(status_line(response), "200 OK");
+    EXPECT_NE(response.find("Via: SIP/2.0/TLS 127.0.0.1:"), std::string::npos);
+  }
+  {
+    TlsClient client(tls);
+    ASSERT_TRUE(client.handshake_ok());
+    client.send(request("OPTIONS", "TLS", client.local_port(), "tls-big",
+                        values("Route", "<sip:a;lr>", 10000, true)));
+    EXPECT_EQ(status_line(client.response()), "513 Message Too Large");
+  }
+  // Connected, and never a handshake: closed once the first message is late.
+  TcpClient silent(tls);
+  EXPECT_FALSE(silent.closed_by_peer(300ms));
+  EXPECT_TRUE(silent.closed_by_peer(3s));
 }
 
 }  // namespace

@@ -252,6 +252,7 @@ HomesipServer::~HomesipServer() {
 void HomesipServer::start() {
   std::vector<std::string> argv = command_prefix_;
   argv.insert(argv.end(), {homesipd_path(), "--config", config_.string()});
+  argv.insert(argv.end(), extra_arguments_.begin(), extra_arguments_.end());
   process_ = std::make_unique<Process>(argv, log_);
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
   bool up = false;

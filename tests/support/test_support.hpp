@@ -104,6 +104,8 @@ class HomesipServer {
   ~HomesipServer();
   // Put before homesipd's command line at start(), e.g. {"prlimit", "--nofile=64", "--"}.
   void set_command_prefix(std::vector<std::string> prefix) { command_prefix_ = std::move(prefix); }
+  // Put after homesipd's own arguments at start(), e.g. {"--set", "server.listen=[...]"}.
+  void set_extra_arguments(std::vector<std::string> arguments) { extra_arguments_ = std::move(arguments); }
   void start();
   void kill9();
   int stop();
@@ -117,6 +119,7 @@ class HomesipServer {
   std::filesystem::path config_;
   std::filesystem::path log_;
   std::vector<std::string> command_prefix_;
+  std::vector<std::string> extra_arguments_;
   std::unique_ptr<Process> process_;
 };
 
