@@ -151,8 +151,9 @@ void SipServer::start() {
 }
 
 // nta sends the core's own requests (upward registration) from an ephemeral
-// UDP port on the first listener's address; responses to them come back
-// there. Requests that arrive there are not served (see on_message).
+// UDP port on the first listener's address, or over TCP/TLS connections it
+// opens; responses to them come back there. Requests that arrive there are
+// not served (see on_message).
 void SipServer::start_nta() {
   ListenAddress client = config_.listen.front();
   client.transport = "udp";
@@ -166,6 +167,19 @@ void SipServer::start_nta() {
                             TPTAG_UDP_RMEM(buffer), TPTAG_UDP_WMEM(buffer), TAG_END());
   if (!agent_)
     throw std::runtime_error("cannot open the client port on " + client.host + ": " + std::strerror(errno));
+  // Client-only TCP (and TLS) for a parent reached that way: TPTAG_SERVER(0)
+  // opens no listening socket, so nothing reaches nta's parser but the
+  // parent's answers on connections this server opened.
+  const std::string host = v6 ? "[" + client.host + "]" : client.host;
+  const std::string tcp = "sip:" + host + ":0;transport=tcp";
+  if (nta_agent_add_tport(agent_, URL_STRING_MAKE(tcp.c_str()), TPTAG_SERVER(0), TAG_END()) < 0)
+    log_->warn("no TCP for the server's own requests: {}", std::strerror(errno));
+  if (!config_.tls_certificates.empty()) {
+    const std::string tls = "sips:" + host + ":0";
+    if (nta_agent_add_tport(agent_, URL_STRING_MAKE(tls.c_str()), TPTAG_SERVER(0),
+                            TPTAG_CERTIFICATE(config_.tls_certificates.c_str()), TAG_END()) < 0)
+      log_->warn("no TLS for the server's own requests: {}", std::strerror(errno));
+  }
 }
 
 void SipServer::stop() {

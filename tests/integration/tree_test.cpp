@@ -152,3 +152,27 @@ TEST_F(ManagementTree, NamesOutsideTheTreeAreRefused) {
   // A user cannot register at a community: its REGISTER names a family below.
   EXPECT_EQ(register_status(families_[0]->port(), "U1@C1.D1.H2"), 404);
 }
+
+// A parent reached over TCP: the upward REGISTER goes over a connection the
+// child opens, and the child listens on no TCP port besides its own listener.
+TEST(ParentOverTcp, ACommunityRegistersWithItsProvinceOverTcp) {
+  TempDir dir;
+  HomesipServer province(dir, ServerOptions{"C1", "", tier_plugins(dir, "C1", "C1", ""), ""});
+  province.start();
+  const std::string parent = "sip:127.0.0.1:" + std::to_string(province.port()) + ";transport=tcp";
+  HomesipServer community(dir, ServerOptions{"D1", "C1", tier_plugins(dir, "D1", "C1.D1", parent),
+                                             "  parent: \"" + parent + "\"\n"});
+  community.start();
+  EXPECT_TRUE(eventually(
+      [&] { return read_file(community.log()).find("registered D1@C1 with " + parent) != std::string::npos; },
+      std::chrono::seconds(5)))
+      << read_file(community.log());
+  // A user of the community is redirected there by the province: it is online.
+  EXPECT_EQ(register_status(province.port(), "U1@C1.D1"), 302);
+  std::string listening;
+  ASSERT_EQ(run({"ss", "-Htlnp"}, &listening), 0);
+  size_t sockets = 0;
+  const std::string owner = "pid=" + std::to_string(community.pid()) + ",";
+  for (size_t at = 0; (at = listening.find(owner, at)) != std::string::npos; ++at) ++sockets;
+  EXPECT_EQ(sockets, 1u) << listening;
+}
