@@ -5,6 +5,8 @@
 #include <sofia-sip/sip_status.h>
 
 #include <algorithm>
+#include <charconv>
+#include <string_view>
 
 namespace homesip::core {
 
@@ -96,9 +98,14 @@ void UpstreamRegistration::on_redirect(const sip_s* sip) {
 void UpstreamRegistration::on_registered(const sip_s* sip) {
   // The granted expiry is in our Contact's expires= (or the Expires header).
   uint32_t granted = settings_.expires;
-  for (const sip_contact_t* m = sip ? sip->sip_contact : nullptr; m; m = m->m_next)
-    if (m->m_expires)
-      granted = std::min<uint32_t>(granted, static_cast<uint32_t>(std::strtoul(m->m_expires, nullptr, 10)));
+  for (const sip_contact_t* m = sip ? sip->sip_contact : nullptr; m; m = m->m_next) {
+    if (!m->m_expires) continue;
+    // Only a valid delta-seconds counts: "-5" or "x" must not become a huge or a zero interval.
+    const std::string_view text(m->m_expires);
+    uint32_t value = 0;
+    const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (error == std::errc() && end == text.data() + text.size()) granted = std::min(granted, value);
+  }
   if (sip && sip->sip_expires && !sip->sip_contact)
     granted = static_cast<uint32_t>(sip->sip_expires->ex_delta);
   granted = std::max<uint32_t>(granted, 2);
