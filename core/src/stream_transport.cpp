@@ -259,12 +259,15 @@ class StreamConnection final : public ResponseChannel, public std::enable_shared
         reject_too_large();
         return false;
       }
-      const std::string message = input_.substr(0, frame.length);
+      // The sink reads the message in place (the parser copies what it keeps);
+      // an answer that fails to write may close the connection meanwhile.
+      const auto next =
+          owner.sink_(std::string_view(input_.data(), frame.length),
+                      reinterpret_cast<const su_sockaddr_t&>(peer_), peer_length_, shared_from_this(), false);
+      if (closed()) return false;
       input_.erase(0, frame.length);
       searched_ = 0;
       message_started_.reset();
-      const auto next = owner.sink_(message, reinterpret_cast<const su_sockaddr_t&>(peer_), peer_length_,
-                                    shared_from_this(), false);
       if (next == StreamTransport::Next::kClose) {
         write_pending();
         close_now();

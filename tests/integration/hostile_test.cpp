@@ -330,6 +330,14 @@ TEST_F(HostileTest, APeerThatClosesLeavesNoConnectionBehind) {
   EXPECT_LE(open_descriptors(server_->pid()), baseline_fds_);
 }
 
+TEST_F(HostileTest, ARequestOnTcpWhoseViaSaysUdpIsAnsweredOnTheConnection) {
+  start();
+  // RFC 3261 18.2.2: the answer goes back on the connection it came on (nta dropped these).
+  TcpClient client(port());
+  client.send(request("OPTIONS", "UDP", client.local_port(), "via-udp"));
+  EXPECT_EQ(status_line(client.response()), "200 OK");
+}
+
 TEST_F(HostileTest, AnInvalidContentLengthOnTcpClosesTheConnection) {
   start();
   TcpClient client(port());

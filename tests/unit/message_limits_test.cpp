@@ -49,6 +49,14 @@ TEST(MessageLimits, TooManyValuesInOneHeaderIsNamed) {
   EXPECT_TRUE(check_message(message(at_limit), limits).ok());
 }
 
+TEST(MessageLimits, TheNamedHeaderKeepsOnlyTokenCharacters) {
+  // Found by fuzz_message_limits: a colon on a folded line put CR LF into the reason.
+  MessageLimits limits;
+  limits.max_header_values = 4;
+  EXPECT_EQ(check_message("R\n\r:,,,,", limits).reason, "Too Many Values In A Header");
+  EXPECT_EQ(check_message("R\nX\r\n \x01Y:,,,,", limits).reason, "Too Many Values In XY");
+}
+
 TEST(MessageLimits, CommasInsideQuotesAndAnglesDoNotSeparate) {
   MessageLimits limits;
   limits.max_header_values = 4;
