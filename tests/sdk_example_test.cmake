@@ -29,23 +29,68 @@ execute_process(COMMAND ${HOMESIPD} --config ${BUILD_DIR}/lamp.yaml --check-conf
 if(rc)
   message(FATAL_ERROR "homesipd refused the example plugin: ${out}")
 endif()
-# And it works: switch the lamp on with a SIP MESSAGE, ask its state, send nonsense.
+# And it works: ask the lamp's state (off at start), switch it on and off with SIP
+# MESSAGE, asking its state after each, then send nonsense. Each command's answer
+# is checked: the status line, the body the lamp replies with and homesip-ua's exit code.
 get_filename_component(bindir ${HOMESIPD} DIRECTORY)
 execute_process(COMMAND python3 -c "import socket;s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM);s.bind(('127.0.0.1',0));print(s.getsockname()[1])"
                 OUTPUT_VARIABLE port OUTPUT_STRIP_TRAILING_WHITESPACE)
 set(ua "${bindir}/homesip-ua message --aor U1@C1.D1.H1 --to kitchen@C1.D1.H1 --server sip:127.0.0.1:${port}")
+set(commands status on status off status dance)
 execute_process(COMMAND sh -c "
   ${HOMESIPD} --config ${BUILD_DIR}/lamp.yaml --set 'server.listen=[udp:127.0.0.1:${port}]' >${BUILD_DIR}/lamp.log 2>&1 &
   pid=$!; sleep 0.5
-  ${ua} --text on && ${ua} --text status && ! ${ua} --text dance; rc=$?
-  kill $pid; wait $pid; exit $rc"
+  for text in ${commands}; do
+    echo \"#### \$text\"; ${ua} --text \$text 2>&1; echo \"#### exit \$?\"
+  done
+  kill $pid; wait $pid"
   RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE out TIMEOUT 60)
+file(READ ${BUILD_DIR}/lamp.log log)
 if(rc)
-  file(READ ${BUILD_DIR}/lamp.log log)
-  message(FATAL_ERROR "the example plugin did not answer as it should (${rc}):\n${out}\n${log}")
+  message(FATAL_ERROR "homesipd with the example plugin did not stop cleanly (${rc}):\n${out}\n${log}")
 endif()
-string(FIND "${out}" "on" found_on)
-if(found_on EQUAL -1)
-  message(FATAL_ERROR "no lamp state in the answers:\n${out}")
-endif()
+# One expectation per command, in order: exit code, status line, reply body ("" for none).
+set(expected
+    "0|200 OK|off"   # status: off at start (initial_state)
+    "0|200 OK|on"    # on
+    "0|200 OK|on"    # status: the lamp remembers
+    "0|200 OK|off"   # off
+    "0|200 OK|off"   # status
+    "2|400 Unknown Command|")  # dance: refused (2: a final error response)
+set(transcript "${out}")
+foreach(text IN LISTS commands)
+  list(POP_FRONT expected expectation)
+  string(REPLACE "|" ";" expectation "${expectation}")
+  list(GET expectation 0 want_exit)
+  list(GET expectation 1 want_status)
+  list(LENGTH expectation fields)
+  set(want_reply "")
+  if(fields GREATER 2)
+    list(GET expectation 2 want_reply)
+  endif()
+  # This command's lines: from its "#### <text>" marker to its "#### exit N".
+  string(REGEX MATCH "#### ${text}\n([^#]*)#### exit ([0-9]+)" section "${transcript}")
+  if(NOT section)
+    message(FATAL_ERROR "no answer to '${text}' in:\n${out}\n${log}")
+  endif()
+  set(answer "${CMAKE_MATCH_1}")
+  set(exit_code "${CMAKE_MATCH_2}")
+  string(FIND "${transcript}" "${section}" at)
+  string(LENGTH "${section}" length)
+  math(EXPR at "${at} + ${length}")
+  string(SUBSTRING "${transcript}" ${at} -1 transcript)
+  if(NOT exit_code STREQUAL want_exit)
+    message(FATAL_ERROR "'${text}': homesip-ua exited ${exit_code}, expected ${want_exit}:\n${answer}\n${log}")
+  endif()
+  if(NOT answer MATCHES "MESSAGE kitchen@C1.D1.H1 -> [^\n]*: ${want_status}")
+    message(FATAL_ERROR "'${text}': expected '${want_status}' from the lamp, got:\n${answer}\n${log}")
+  endif()
+  if(want_reply STREQUAL "")
+    if(answer MATCHES "reply: ")
+      message(FATAL_ERROR "'${text}': expected no reply body, got:\n${answer}")
+    endif()
+  elseif(NOT answer MATCHES "\nreply: ${want_reply}\n" AND NOT answer MATCHES "^reply: ${want_reply}\n")
+    message(FATAL_ERROR "'${text}': expected the lamp to answer '${want_reply}', got:\n${answer}")
+  endif()
+endforeach()
 message(STATUS "example plugin built out of tree, loaded and switched:\n${out}")

@@ -7,6 +7,7 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <CLI/CLI.hpp>
 #include <cstdarg>
 #include <iostream>
 #include <stdexcept>
@@ -24,15 +25,6 @@ extern su_log_t su_log_default[];
 
 namespace homesip::core {
 namespace {
-
-constexpr const char* kUsage =
-    "usage: homesipd --config FILE [--set key.path=value ...] [--check-config]\n"
-    "       homesipd --describe-plugin NAME [--config FILE]\n"
-    "  --config FILE        YAML configuration (see config/examples/)\n"
-    "  --set key=value      override a config key, e.g. --set server.listen=[udp:127.0.0.1:5060]\n"
-    "                       or --set plugins.location-sqlite.path=/tmp/h1.sqlite\n"
-    "  --check-config       validate the config and every plugin's settings, then exit\n"
-    "  --describe-plugin N  print plugin N's version and declared settings\n";
 
 SofiaEventLoop* g_loop = nullptr;
 
@@ -183,34 +175,41 @@ int serve(const Config& config, bool check_only) {
   return code;
 }
 
+// An option given twice keeps its last value, as it did before CLI11.
+void define_options(CLI::App& app, CommandLine& cmd) {
+  app.add_option("-c,--config", cmd.config_file, "YAML configuration (see config/examples/)")
+      ->type_name("FILE")
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+  app.add_option("--set", cmd.overrides,
+                 "override a config key, e.g. --set server.listen=[udp:127.0.0.1:5060]\n"
+                 "or --set plugins.location-sqlite.path=/tmp/h1.sqlite (repeatable)")
+      ->type_name("KEY=VALUE")
+      ->allow_extra_args(false);  // one value per --set, like --set=KEY=VALUE
+  app.add_flag("--check-config", cmd.check_only,
+               "validate the config and every plugin's settings, then exit");
+  app.add_option("--describe-plugin", cmd.describe_plugin,
+                 "print plugin NAME's version and declared settings (--config adds its plugin_dirs)")
+      ->type_name("NAME")
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+  app.footer("exit codes: 0 ok, 1 usage, 2 config error, 3 plugin error, 4 runtime error");
+  app.failure_message([](const CLI::App* a, const CLI::Error& e) {
+    return "homesipd: " + CLI::FailureMessage::simple(a, e);  // like every other homesipd error
+  });
+}
+
 }  // namespace
 
-CommandLine parse_command_line(int argc, char** argv) {
-  CommandLine cmd;
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    auto next = [&]() -> std::string {
-      if (i + 1 >= argc) throw std::invalid_argument(arg + " needs a value\n" + kUsage);
-      return argv[++i];
-    };
-    if (arg == "--config" || arg == "-c")
-      cmd.config_file = next();
-    else if (arg == "--set")
-      cmd.overrides.push_back(next());
-    else if (arg.rfind("--set=", 0) == 0)
-      cmd.overrides.push_back(arg.substr(6));
-    else if (arg == "--check-config")
-      cmd.check_only = true;
-    else if (arg == "--describe-plugin")
-      cmd.describe_plugin = next();
-    else if (arg == "--help" || arg == "-h")
-      throw std::invalid_argument(kUsage);
-    else
-      throw std::invalid_argument("unknown argument '" + arg + "'\n" + kUsage);
+std::optional<int> parse_command_line(int argc, char** argv, CommandLine& cmd) {
+  CLI::App app("homesipd: a SIP server of the homesip tree; its config decides the tier", "homesipd");
+  define_options(app, cmd);
+  try {
+    app.parse(argc, argv);
+    // Not CLI11's required(): --describe-plugin needs no config.
+    if (cmd.config_file.empty() && cmd.describe_plugin.empty()) throw CLI::RequiredError("--config");
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? kExitOk : kExitUsage;  // CLI11's codes (100+) are not ours
   }
-  if (cmd.config_file.empty() && cmd.describe_plugin.empty())
-    throw std::invalid_argument(std::string("--config is required\n") + kUsage);
-  return cmd;
+  return std::nullopt;
 }
 
 int run_daemon(const CommandLine& cmd) {

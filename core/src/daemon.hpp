@@ -3,6 +3,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -25,8 +26,10 @@ enum ExitCode : int {
   kExitRuntime = 4,
 };
 
-// Parses argv; throws std::invalid_argument with a usage text.
-CommandLine parse_command_line(int argc, char** argv);
+// Parses argv into `cmd` (CLI11). Returns an exit code when the process should
+// end now: kExitOk after --help (printed on stdout), kExitUsage after a usage
+// error (printed on stderr); nothing when `cmd` is ready to run.
+std::optional<int> parse_command_line(int argc, char** argv, CommandLine& cmd);
 
 // Runs the daemon; returns the process exit code. Installs SIGTERM/SIGINT handlers.
 int run_daemon(const CommandLine& cmd);

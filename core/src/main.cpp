@@ -1,15 +1,7 @@
-#include <iostream>
-#include <stdexcept>
-
 #include "daemon.hpp"
 
 int main(int argc, char** argv) {
   homesip::core::CommandLine cmd;
-  try {
-    cmd = homesip::core::parse_command_line(argc, argv);
-  } catch (const std::invalid_argument& e) {
-    std::cerr << e.what();
-    return homesip::core::kExitUsage;
-  }
+  if (const auto code = homesip::core::parse_command_line(argc, argv, cmd)) return *code;
   return homesip::core::run_daemon(cmd);
 }

@@ -48,6 +48,23 @@ std::string bad_header_name(const sip_error_t* error) {
 }
 
 // Whether a header named `name` (or its compact form) is among those sofia could not parse.
+bool has_whitespace(const url_t* url) {
+  for (const char* part : {url->url_user, url->url_password, url->url_host, url->url_port})
+    if (part && std::strpbrk(part, " \t\r\n")) return true;
+  return false;
+}
+
+// "a, b" from every Require line's option tags.
+std::string option_tags(const sip_require_t* require) {
+  std::string tags;
+  for (; require; require = require->k_next)
+    for (const char* const* item = require->k_items; item && *item; ++item) {
+      if (!tags.empty()) tags += ", ";
+      tags += *item;
+    }
+  return tags;
+}
+
 bool present_but_bad(const sip_t* sip, std::string_view name) {
   static constexpr std::pair<std::string_view, std::string_view> kCompact[] = {
       {"From", "f"}, {"To", "t"}, {"Call-ID", "i"}, {"CSeq", "CSeq"}};
@@ -234,13 +251,6 @@ SipServer::Next SipServer::receive(std::string_view bytes, const su_sockaddr_t& 
       msg_destroy(msg);
     return Next::kContinue;
   }
-  // A datagram whose Via says it came by another transport cannot be answered
-  // by UDP; on a stream the answer goes back on the connection (RFC 3261 18.2.2).
-  if (channel->transport() == "udp" && sip->sip_via &&
-      !su_casematch(sip->sip_via->v_protocol, sip_transport_udp)) {
-    msg_destroy(msg);
-    return Next::kContinue;
-  }
   handle(msg, sip, channel);
   return Next::kContinue;
 }
@@ -305,6 +315,10 @@ bool SipServer::well_formed(msg_t* msg, sip_t* sip, ResponseChannel& channel) {
     const std::string name = bad_header_name(sip->sip_error);
     return reject(msg, sip, Reply(400, name.empty() ? "Bad Header" : "Bad Header " + name), channel);
   }
+  // sofia keeps whitespace inside an addr-spec (RFC 4475 badaspec,
+  // "<sip: U1 @C1.D1.H1>"); no URI may hold it unescaped (RFC 3261 25.1).
+  if (has_whitespace(sip->sip_from->a_url)) return reject(msg, sip, Reply(400, "Bad From Header"), channel);
+  if (has_whitespace(sip->sip_to->a_url)) return reject(msg, sip, Reply(400, "Bad To Header"), channel);
   // The rest of sofia's sanity check: a Request-URI that is no URI (RFC 4475
   // 3.1.2.11 wants 400 for "<sip:...>"), or a sip: one without host.
   if (sip_sanity_check(sip) < 0) return reject(msg, sip, Reply(400, "Bad Request-URI"), channel);
@@ -313,6 +327,14 @@ bool SipServer::well_formed(msg_t* msg, sip_t* sip, ResponseChannel& channel) {
   const url_t* target = sip->sip_request->rq_url;
   if (!target || (target->url_type != url_sip && target->url_type != url_sips))
     return reject(msg, sip, Reply(416, "Unsupported URI Scheme"), channel);
+  // RFC 3261 8.2.2.3: no extension is supported, so any Require is refused,
+  // on every method but ACK and CANCEL, which must not be (ACK is dropped
+  // above anyway). The option tags go back in Unsupported.
+  if (sip->sip_require && sip->sip_request->rq_method != sip_method_cancel) {
+    Reply unsupported(420, "Bad Extension");
+    unsupported.header("Unsupported", option_tags(sip->sip_require));
+    return reject(msg, sip, unsupported, channel);
+  }
   return true;
 }
 
@@ -351,6 +373,7 @@ void SipServer::handle(msg_t* msg, sip_t* sip, const std::shared_ptr<ResponseCha
       break;
     }
     case sip_method_cancel:  // a stateless server has no transaction to cancel
+    case sip_method_bye:     // nor a dialog to end
       incoming.reply(Reply(481, "Call/Transaction Does Not Exist"));
       break;
     default:

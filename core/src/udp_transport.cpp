@@ -4,6 +4,8 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <sofia-sip/sip.h>
+#include <sofia-sip/sip_header.h>
+#include <sofia-sip/su_string.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -125,7 +127,11 @@ void UdpTransport::deliver(const char* data, size_t length, const sockaddr_stora
 
 void UdpTransport::send_response(const sip_t& request, const su_sockaddr_t& source, const Reply& reply) {
   if (!request.sip_via) return;  // nowhere to send it (the checks before the handlers drop these)
-  encode_response(request, source, reply, queue(response_destination(*request.sip_via, source)));
+  // A top Via of another transport cannot say where a datagram's answer goes:
+  // it goes back where the request came from (RFC 3261 18.2.2).
+  const bool udp_via = su_casematch(request.sip_via->v_protocol, sip_transport_udp);
+  encode_response(request, source, reply,
+                  queue(udp_via ? response_destination(*request.sip_via, source) : source));
 }
 
 std::string& UdpTransport::queue(const su_sockaddr_t& destination) {

@@ -7,12 +7,7 @@
 int main(int argc, char** argv) {
   using namespace homesip::ua;
   Options options;
-  try {
-    options = parse_options(argc, argv);
-  } catch (const UsageError& e) {
-    std::fprintf(stderr, "homesip-ua: %s\n%s", e.what(), usage().c_str());
-    return kExitUsage;
-  }
+  if (const auto code = parse_options(argc, argv, options)) return *code;
   try {
     return make_command(options)->run();
   } catch (const std::exception& e) {

@@ -1,21 +1,12 @@
 #include "options.hpp"
 
+#include <CLI/CLI.hpp>
+#include <cstdio>
 #include <cstdlib>
-#include <map>
-#include <vector>
+#include <functional>
 
 namespace homesip::ua {
 namespace {
-
-Command command_named(const std::string& name) {
-  static const std::map<std::string, Command> kCommands = {{"register", Command::kRegister},
-                                                           {"call", Command::kCall},
-                                                           {"answer", Command::kAnswer},
-                                                           {"message", Command::kMessage}};
-  const auto it = kCommands.find(name);
-  if (it == kCommands.end()) throw UsageError("unknown command '" + name + "'");
-  return it->second;
-}
 
 double number(const std::string& option, const std::string& value, double min) {
   char* end = nullptr;
@@ -38,49 +29,128 @@ std::string sip_uri(const std::string& option, const std::string& value) {
   return value;
 }
 
-// Applies one "--name value" (or flag); returns how many arguments it used.
-int apply(Options& o, const std::string& name, const char* value) {
-  static const std::vector<std::string> kFlags = {"--once", "--unregister"};
-  for (const auto& f : kFlags)
-    if (name == f) {
-      (name == "--once" ? o.once : o.unregister) = true;
-      return 1;
-    }
-  if (!value) throw UsageError(name + " needs a value");
-  const std::string v = value;
-  if (name == "--aor")
-    o.aor = aor_uri(v);
-  else if (name == "--to")
-    o.to = aor_uri(v);
-  else if (name == "--server")
-    o.server = sip_uri(name, v);
-  else if (name == "--listen")
-    o.listen = listen_url(v);
-  else if (name == "--contact")
-    o.contact = sip_uri(name, v);
-  else if (name == "--text")
-    o.text = v;
-  else if (name == "--expires")
-    o.expires = static_cast<unsigned>(integer(name, v, 0));
-  else if (name == "--max-redirects")
-    o.max_redirects = integer(name, v, 0);
-  else if (name == "--duration")
-    o.duration = number(name, v, 0);
-  else if (name == "--calls")
-    o.calls = integer(name, v, 0);
-  else if (name == "--timeout")
-    o.timeout = number(name, v, 0);
-  else
-    throw UsageError("unknown option " + name);
-  return 2;
+// An option whose text `store` checks and keeps. Its UsageError reaches the user
+// as is: the message already names the option, which a CLI11 check would add again.
+CLI::Option* add_value(CLI::App& cmd, const std::string& name, const std::string& help,
+                       std::function<void(const std::string&)> store) {
+  return cmd.add_option_function<std::string>(
+      name,
+      [store = std::move(store)](const std::string& value) {
+        try {
+          store(value);
+        } catch (const UsageError& e) {
+          throw CLI::ValidationError(e.what());
+        }
+      },
+      help);
 }
 
-void check(const Options& o) {
-  if (o.aor.empty()) throw UsageError("--aor is required");
-  if (o.server.empty()) throw UsageError("--server is required");
-  const bool needs_to = o.command == Command::kCall || o.command == Command::kMessage;
-  if (needs_to && o.to.empty()) throw UsageError("--to is required");
-  if (o.command == Command::kMessage && o.text.empty()) throw UsageError("--text is required");
+std::string shown(double value) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%g", value);
+  return text;
+}
+
+// Every command: who we are, where the tree starts, how far to follow it.
+void add_common(CLI::App& cmd, Options& o) {
+  add_value(cmd, "--aor", "our address of record, e.g. U1@C1.D1.H1",
+            [&o](const std::string& v) { o.aor = aor_uri(v); })
+      ->type_name("U@DOMAIN")
+      ->required();
+  add_value(cmd, "--server", "first server, e.g. sip:127.0.0.1:5110",
+            [&o](const std::string& v) { o.server = sip_uri("--server", v); })
+      ->type_name("SIP-URI")
+      ->required();
+  add_value(cmd, "--listen", "our address", [&o](const std::string& v) { o.listen = listen_url(v); })
+      ->type_name("udp:HOST:PORT|tcp:HOST:PORT")
+      ->default_str("udp:127.0.0.1:0");
+  add_value(cmd, "--max-redirects", "redirects to follow; one more, or a loop, exits 3",
+            [&o](const std::string& v) { o.max_redirects = integer("--max-redirects", v, 0); })
+      ->type_name("N")
+      ->default_str(std::to_string(o.max_redirects));
+}
+
+// Who is called or sent to; declared after --aor/--server so that a missing one
+// is reported in the same order as before.
+void add_to(CLI::App& cmd, Options& o) {
+  add_value(cmd, "--to", "the callee's address of record", [&o](const std::string& v) { o.to = aor_uri(v); })
+      ->type_name("U@DOMAIN")
+      ->required();
+}
+
+// register and answer: the binding made at the family server.
+void add_binding(CLI::App& cmd, Options& o) {
+  add_value(cmd, "--contact", "Contact of the binding (default: our listen address)",
+            [&o](const std::string& v) { o.contact = sip_uri("--contact", v); })
+      ->type_name("SIP-URI");
+  add_value(cmd, "--expires", "seconds the binding lasts",
+            [&o](const std::string& v) { o.expires = static_cast<unsigned>(integer("--expires", v, 0)); })
+      ->type_name("S")
+      ->default_str(std::to_string(o.expires));
+}
+
+void add_register(CLI::App& cmd, Options& o) {
+  add_common(cmd, o);
+  add_binding(cmd, o);
+  cmd.add_flag("--once", o.once, "exit after the 200, leaving the binding until it expires");
+  cmd.add_flag("--unregister", o.unregister, "remove the binding (Contact: * without --contact/--listen)");
+}
+
+void add_call(CLI::App& cmd, Options& o) {
+  add_common(cmd, o);
+  add_to(cmd, o);
+  add_value(cmd, "--duration", "seconds before the BYE",
+            [&o](const std::string& v) { o.duration = number("--duration", v, 0); })
+      ->type_name("S")
+      ->default_str(shown(o.duration));
+}
+
+void add_answer(CLI::App& cmd, Options& o) {
+  add_common(cmd, o);
+  add_binding(cmd, o);
+  add_value(cmd, "--calls", "calls to answer before exiting 0 (0: unlimited)",
+            [&o](const std::string& v) { o.calls = integer("--calls", v, 0); })
+      ->type_name("N")
+      ->default_str(std::to_string(o.calls));
+  add_value(cmd, "--timeout", "give up (exit 2) after this many seconds (0: never)",
+            [&o](const std::string& v) { o.timeout = number("--timeout", v, 0); })
+      ->type_name("S")
+      ->default_str(shown(o.timeout));
+}
+
+void add_message(CLI::App& cmd, Options& o) {
+  add_common(cmd, o);
+  add_to(cmd, o);
+  add_value(cmd, "--text", "the text/plain body", [&o](const std::string& v) { o.text = v; })
+      ->type_name("TEXT")
+      ->required();
+}
+
+struct Subcommand {
+  const char* name;
+  Command command;
+  const char* help;
+  void (*add)(CLI::App&, Options&);
+};
+
+constexpr Subcommand kSubcommands[] = {
+    {"register", Command::kRegister, "register through the tree, following each 302", add_register},
+    {"call", Command::kCall, "call an address of record, following each 302; hang up after --duration",
+     add_call},
+    {"answer", Command::kAnswer, "register, then answer calls and messages", add_answer},
+    {"message", Command::kMessage, "send a MESSAGE, following each 302; print the reply", add_message},
+};
+
+// CLI11 would only say "A subcommand is required" for a word that names none.
+void check_command_word(int argc, char** argv) {
+  if (argc < 2 || argv[1][0] == '-') return;
+  for (const auto& sub : kSubcommands)
+    if (std::string(argv[1]) == sub.name) return;
+  throw CLI::ValidationError("unknown command '" + std::string(argv[1]) + "'");
+}
+
+std::string failure_message(const CLI::App* app, const CLI::Error& e) {
+  return "homesip-ua: " + CLI::FailureMessage::simple(app, e);
 }
 
 }  // namespace
@@ -102,31 +172,21 @@ std::string listen_url(const std::string& text) {
   return "sip:" + text.substr(colon + 1) + ";transport=" + transport;
 }
 
-Options parse_options(int argc, char** argv) {
-  if (argc < 2) throw UsageError("no command given");
-  Options o;
-  o.command = command_named(argv[1]);
-  for (int i = 2; i < argc;) {
-    const std::string name = argv[i];
-    i += apply(o, name, i + 1 < argc ? argv[i + 1] : nullptr);
+std::optional<int> parse_options(int argc, char** argv, Options& o) {
+  CLI::App app("homesip-ua: a terminal of the homesip tree (redirect registration and calls)", "homesip-ua");
+  app.require_subcommand(1);
+  app.failure_message(failure_message);
+  app.footer("exit codes: 0 ok, 1 usage, 2 failed (error response, timeout), 3 too many redirects or a loop");
+  for (const auto& sub : kSubcommands) sub.add(*app.add_subcommand(sub.name, sub.help), o);
+  try {
+    check_command_word(argc, argv);
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? kExitOk : kExitUsage;  // CLI11's codes (100+) are not ours
   }
-  check(o);
-  return o;
-}
-
-std::string usage() {
-  return "usage:\n"
-         "  homesip-ua register --aor U@DOMAIN --server SIP-URI [--listen udp:HOST:PORT] [--contact "
-         "SIP-URI]\n"
-         "                      [--expires 3600] [--max-redirects 5] [--once] [--unregister]\n"
-         "  homesip-ua call     --aor U@DOMAIN --to U@DOMAIN --server SIP-URI [--listen ...] [--duration 2]\n"
-         "                      [--max-redirects 5]\n"
-         "  homesip-ua answer   --aor U@DOMAIN --server SIP-URI [--listen ...] [--contact SIP-URI] [--calls "
-         "1]\n"
-         "                      [--timeout S] [--expires 3600] [--max-redirects 5]\n"
-         "  homesip-ua message  --aor U@DOMAIN --to U@DOMAIN --server SIP-URI --text TEXT [--max-redirects "
-         "5]\n"
-         "exit codes: 0 ok, 1 usage, 2 failed (error response, timeout), 3 too many redirects or a loop\n";
+  for (const auto& sub : kSubcommands)
+    if (app.got_subcommand(sub.name)) o.command = sub.command;
+  return std::nullopt;
 }
 
 }  // namespace homesip::ua

@@ -32,13 +32,15 @@ struct Options {
   double timeout = 0;  // answer: give up after this many seconds (0: never)
 };
 
+// A value the user got wrong; the message names the option.
 struct UsageError : std::invalid_argument {
   using std::invalid_argument::invalid_argument;
 };
 
-// Throws UsageError with a message meant for the user.
-Options parse_options(int argc, char** argv);
-std::string usage();
+// Parses argv into `o` (CLI11). Returns an exit code when the process should
+// end now: kExitOk after --help (printed on stdout), kExitUsage after a usage
+// error (printed on stderr); nothing when `o` is ready to run.
+std::optional<int> parse_options(int argc, char** argv, Options& o);
 
 // "U1@C1.D1.H1" or "sip:U1@C1.D1.H1" -> "sip:U1@C1.D1.H1".
 std::string aor_uri(const std::string& text);

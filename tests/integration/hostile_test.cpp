@@ -338,6 +338,16 @@ TEST_F(HostileTest, ARequestOnTcpWhoseViaSaysUdpIsAnsweredOnTheConnection) {
   EXPECT_EQ(status_line(client.response()), "200 OK");
 }
 
+TEST_F(HostileTest, AnOutOfDialogByeIs481AndAnyRequireIs420) {
+  start();
+  EXPECT_EQ(status_line(udp_exchange(port(), request("BYE", "UDP", 0, "bye"))),
+            "481 Call/Transaction Does Not Exist");
+  const std::string response = udp_exchange(
+      port(), request("OPTIONS", "UDP", 0, "require", "Require: 100rel\r\nRequire: timer, foo\r\n"));
+  EXPECT_EQ(status_line(response), "420 Bad Extension");
+  EXPECT_NE(response.find("\r\nUnsupported: 100rel, timer, foo\r\n"), std::string::npos) << response;
+}
+
 TEST_F(HostileTest, AnInvalidContentLengthOnTcpClosesTheConnection) {
   start();
   TcpClient client(port());

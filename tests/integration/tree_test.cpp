@@ -60,7 +60,7 @@ class ManagementTree : public ::testing::Test {
       communities_.push_back(make(d, "C1", "C1." + d, top));
       const std::string up = "sip:127.0.0.1:" + std::to_string(communities_.back()->port());
       for (const std::string h : {"H1", "H2"})
-        families_.push_back(make(h, "C1." + d, "C1." + d + "." + h, top, up));
+        families_.push_back(make(h, "C1." + d, "C1." + d + "." + h, top, up, family_register_expires_));
     }
     // Bottom up, the top last: order must not matter.
     for (auto& f : families_) f->start();
@@ -70,8 +70,8 @@ class ManagementTree : public ::testing::Test {
 
   std::unique_ptr<HomesipServer> make(const std::string& name, const std::string& domain,
                                       const std::string& child_domain, const std::string& top,
-                                      const std::string& up = "") {
-    std::string server_yaml = "  register_expires: 10\n";
+                                      const std::string& up = "", int register_expires = kLongLease) {
+    std::string server_yaml = "  register_expires: " + std::to_string(register_expires) + "\n";
     if (!top.empty()) server_yaml += "  parent: " + top + "\n";
     return std::make_unique<HomesipServer>(
         dir_, ServerOptions{name, domain, tier_plugins(dir_, name + domain, child_domain, up), server_yaml});
@@ -91,6 +91,27 @@ class ManagementTree : public ::testing::Test {
     r.keys = {{"user", user}, {"domain", domain}};
     return sipp(r, out);
   }
+
+  // The rest of the first line of `server`'s log after `start` ("" when none).
+  static std::string log_line(const HomesipServer& server, const std::string& start) {
+    const std::string log = read_file(server.log());
+    const auto at = log.find(start);
+    if (at == std::string::npos) return {};
+    const auto end = log.find('\n', at);
+    return log.substr(at + start.size(),
+                      end == std::string::npos ? std::string::npos : end - at - start.size());
+  }
+  // True when `server` logged that its parent granted `aor` a lease of `seconds`:
+  // without an unregister, the parent forgets it only that long after a refresh.
+  static bool registered_for(const HomesipServer& server, const std::string& aor, int seconds) {
+    return log_line(server, "registered " + aor + " with ")
+        .ends_with(" for " + std::to_string(seconds) + "s");
+  }
+
+  // The lease every server asks its parent for: so long that a 404 within
+  // seconds of a server leaving can only come from its unregister.
+  static constexpr int kLongLease = 600;
+  int family_register_expires_ = kLongLease;
 
   TempDir dir_;
   std::unique_ptr<HomesipServer> province_;
@@ -118,22 +139,65 @@ TEST_F(ManagementTree, ComesUpFromConfigAndTwentyUsersRegisterWithTwoRedirects) 
   EXPECT_EQ(failures, 0);
 }
 
+// SIGTERM: the family unregisters on the way out. Its lease at D1 has ~600 s
+// left, so a 404 within seconds proves the unregister, not expiry.
 TEST_F(ManagementTree, OfflineFamilyGives404AndIsFoundAgainWhenBack) {
   ASSERT_TRUE(eventually([&] { return tree_is_up(); }, std::chrono::seconds(30)));
-  families_[1]->stop();  // H2@C1.D1 leaves (it unregisters on the way out)
+  ASSERT_TRUE(eventually([&] { return registered_for(*families_[1], "H2@C1.D1", kLongLease); },
+                         std::chrono::seconds(5)))
+      << read_file(families_[1]->log());
+  ASSERT_EQ(register_status(communities_[0]->port(), "U1@C1.D1.H2"), 302);  // online before it leaves
+  EXPECT_EQ(families_[1]->stop(), 0);                                       // H2@C1.D1 leaves
+  EXPECT_TRUE(log_line(*families_[1], "unregistered H2@C1.D1 from ").ends_with(": 200"))
+      << read_file(families_[1]->log());
   EXPECT_TRUE(eventually([&] { return register_status(communities_[0]->port(), "U1@C1.D1.H2") == 404; },
-                         std::chrono::seconds(15)));
+                         std::chrono::seconds(3)))
+      << "D1 still redirects to the stopped family: its unregister was not applied";
   EXPECT_EQ(register_status(province_->port(), "U1@C1.D1.H2"), 302);  // D1 itself is still online
-  EXPECT_NE(redirect_register("U1", "C1.D1.H2"), 0);
+  std::string out;
+  SippRun offline{"redirect_register_404.xml", province_->port()};  // 302 at C1, then exactly 404 at D1
+  offline.keys = {{"user", "U1"}, {"domain", "C1.D1.H2"}};
+  EXPECT_EQ(sipp(offline, &out), 0) << out.substr(0, 3000);
   families_[1]->start();
   EXPECT_TRUE(eventually([&] { return redirect_register("U1", "C1.D1.H2") == 0; }, std::chrono::seconds(20)));
 }
 
+// kill -9: no unregister, so D1 keeps redirecting to the dead family until its
+// lease runs out. A short lease here (15 s, refreshed every 10 s) leaves at
+// least 5 s after the kill, and at most 15 s.
+class ManagementTreeShortFamilyLease : public ManagementTree {
+ protected:
+  static constexpr int kShortLease = 15;
+  ManagementTreeShortFamilyLease() { family_register_expires_ = kShortLease; }
+};
+
+TEST_F(ManagementTreeShortFamilyLease, KilledFamilyStaysOnlineUntilItsLeaseExpires) {
+  ASSERT_TRUE(eventually([&] { return tree_is_up(); }, std::chrono::seconds(30)));
+  ASSERT_TRUE(eventually([&] { return registered_for(*families_[1], "H2@C1.D1", kShortLease); },
+                         std::chrono::seconds(5)))
+      << read_file(families_[1]->log());
+  families_[1]->kill9();
+  // Past the time a SIGTERM's unregister takes effect (the test above: < 3 s),
+  // still before the lease can have expired (>= 5 s left at the kill).
+  std::this_thread::sleep_for(std::chrono::seconds(3));
+  EXPECT_EQ(register_status(communities_[0]->port(), "U1@C1.D1.H2"), 302)
+      << "D1 forgot the killed family before its lease expired";
+  EXPECT_TRUE(eventually([&] { return register_status(communities_[0]->port(), "U1@C1.D1.H2") == 404; },
+                         std::chrono::seconds(kShortLease + 3)))
+      << "D1 still redirects to the family " << kShortLease + 3 << " s after the kill";
+}
+
+// SIGTERM of a community: it unregisters from the top, long before its 600 s lease ends.
 TEST_F(ManagementTree, OfflineCommunityGives404AtTheTop) {
   ASSERT_TRUE(eventually([&] { return tree_is_up(); }, std::chrono::seconds(30)));
-  communities_[1]->stop();
+  ASSERT_TRUE(eventually([&] { return registered_for(*communities_[1], "D2@C1", kLongLease); },
+                         std::chrono::seconds(5)))
+      << read_file(communities_[1]->log());
+  ASSERT_EQ(register_status(province_->port(), "U1@C1.D2.H1"), 302);
+  EXPECT_EQ(communities_[1]->stop(), 0);
   EXPECT_TRUE(eventually([&] { return register_status(province_->port(), "U1@C1.D2.H1") == 404; },
-                         std::chrono::seconds(15)));
+                         std::chrono::seconds(3)))
+      << "C1 still redirects to the stopped community: its unregister was not applied";
   EXPECT_EQ(register_status(province_->port(), "U1@C1.D1.H1"), 302);  // the other branch is unaffected
 }
 

@@ -79,7 +79,7 @@ TEST_F(UdpTransport, WithRportTheResponseGoesToTheSourcePort) {
   EXPECT_TRUE(via_port.receive(std::chrono::milliseconds(200)).empty());
 }
 
-TEST_F(UdpTransport, KeepalivesResponsesAndForeignViasGetNoAnswer) {
+TEST_F(UdpTransport, KeepalivesAndResponsesGetNoAnswer) {
   UdpSocket client;
   client.send(server_.port(), "\r\n\r\n");
   client.send(server_.port(), "\r\n");
@@ -87,15 +87,24 @@ TEST_F(UdpTransport, KeepalivesResponsesAndForeignViasGetNoAnswer) {
               "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 127.0.0.1:" + std::to_string(client.port()) +
                   ";branch=z9hG4bKx\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:a@b>;tag=2\r\nCall-ID: stray\r\n"
                   "CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n");
-  std::string tcp_via = options("tcp-via", client.port(), true);
-  tcp_via.replace(tcp_via.find("SIP/2.0/UDP"), 11, "SIP/2.0/TCP");
-  client.send(server_.port(), tcp_via);
   EXPECT_TRUE(client.receive(std::chrono::milliseconds(500)).empty());
   // And it still serves.
   client.send(server_.port(), options("after", client.port(), true));
   const std::string response = client.receive(std::chrono::seconds(3));
   EXPECT_EQ(status_of(response), 200) << response;
   EXPECT_EQ(call_id_of(response), "after");
+}
+
+TEST_F(UdpTransport, AForeignViaIsAnsweredWhereTheDatagramCameFrom) {
+  // RFC 3261 18.2.2: the top Via says TCP and names another port; the
+  // datagram's answer goes back to its source, not to the Via.
+  UdpSocket client;
+  std::string tcp_via = options("tcp-via", 9, false);
+  tcp_via.replace(tcp_via.find("SIP/2.0/UDP"), 11, "SIP/2.0/TCP");
+  client.send(server_.port(), tcp_via);
+  const std::string response = client.receive(std::chrono::seconds(3));
+  EXPECT_EQ(status_of(response), 200) << response;
+  EXPECT_EQ(call_id_of(response), "tcp-via");
 }
 
 TEST_F(UdpTransport, TakesAMaximalDatagram) {

@@ -45,10 +45,10 @@ Decision decide_register(const ServerIdentity& me, const RequestFacts& request) 
     case Relation::kInSubtree:
       if (request.max_forwards == 0) return answer(Reply(483, "Too Many Hops"));
       return look_up(j.child_aor, LookupTarget::kNextServer);
-    // A name that can never exist in the tree is the client's mistake: 400,
-    // so it is not retried elsewhere.
+    // A name that can never exist in the tree is served by no server: 404,
+    // as for any address this server does not serve (RFC 3261 21.4.5).
     case Relation::kInvalid:
-      return answer(Reply(400, "Invalid Address-of-Record"));
+      return answer(Reply(404, "Not A Name In This Tree"));
     case Relation::kSelf:
     case Relation::kNotMine:
       break;

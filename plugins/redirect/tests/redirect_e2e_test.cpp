@@ -50,13 +50,13 @@ class RedirectTest : public ::testing::Test {
 }  // namespace
 
 TEST_F(RedirectTest, RegisterIsBoundHereOrRedirectedDownTheTree) {
-  EXPECT_TRUE(run("reg_200.xml", "H1", "C1.D1"));        // a family server: my direct child
-  EXPECT_TRUE(run("reg_302_h1.xml", "U1", "C1.D1.H1"));  // H1's user: go to H1
-  EXPECT_TRUE(run("reg_302_h1.xml", "u2", "c1.d1.H1"));  // names compare case-insensitively
-  EXPECT_TRUE(run("reg_404.xml", "U1", "C1.D2.H1"));     // another community's family
-  EXPECT_TRUE(run("reg_404.xml", "U1", "C1.D1.H9"));     // H9 never registered: offline
-  EXPECT_TRUE(run("reg_404.xml", "D1", "C1"));           // my own name belongs to my parent
-  EXPECT_TRUE(run("reg_400.xml", "U.1", "C1.D1.H1"));    // not a tree name
+  EXPECT_TRUE(run("reg_200.xml", "H1", "C1.D1"));              // a family server: my direct child
+  EXPECT_TRUE(run("reg_302_h1.xml", "U1", "C1.D1.H1"));        // H1's user: go to H1
+  EXPECT_TRUE(run("reg_302_h1.xml", "u2", "c1.d1.H1"));        // names compare case-insensitively
+  EXPECT_TRUE(run("reg_404.xml", "U1", "C1.D2.H1"));           // another community's family
+  EXPECT_TRUE(run("reg_404.xml", "U1", "C1.D1.H9"));           // H9 never registered: offline
+  EXPECT_TRUE(run("reg_404.xml", "D1", "C1"));                 // my own name belongs to my parent
+  EXPECT_TRUE(run("reg_404_invalid.xml", "U.1", "C1.D1.H1"));  // not a tree name
 }
 
 TEST_F(RedirectTest, RedirectedRegisterWritesNothing) {

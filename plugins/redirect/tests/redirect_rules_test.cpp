@@ -69,10 +69,11 @@ TEST(Register, ParentContactDoesNotApplyToRegister) {
   EXPECT_EQ(decide(kD1, kWithParent, reg("U1", "C1.D2.H1")).reply.status, 404);
 }
 
-TEST(Register, InvalidNameIs400) {
+TEST(Register, InvalidNameIs404) {
   const Decision d = decide(kD1, kPolicy, reg("U 1", "C1.D1.H1"));
   EXPECT_EQ(d.action, Action::kReply);
-  EXPECT_EQ(d.reply.status, 400);
+  EXPECT_EQ(d.reply.status, 404);
+  EXPECT_EQ(d.reply.reason, "Not A Name In This Tree");
 }
 
 TEST(Register, NoUserOrForeignSchemeIsLeftToTheRegistrar) {

@@ -58,12 +58,7 @@ Disposition Registrar::on_request(IncomingRequest& request) {
   const SipRequest& sip = request.request();
   if (sip.method() != Method::kRegister) return Disposition::kContinue;
 
-  if (auto require = sip.header("Require")) {
-    Reply reply(420, "Bad Extension");
-    reply.header("Unsupported", *require);
-    request.reply(reply);
-    return Disposition::kHandled;
-  }
+  // Require is refused (420) by the core before any handler, for every method.
   const UriView to = sip.to_uri();
   if (to.user.empty() || to.host.empty() || (to.scheme != "sip" && to.scheme != "sips")) {
     request.reply(Reply(404, "Not Found"));  // no address-of-record to bind
