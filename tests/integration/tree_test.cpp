@@ -212,7 +212,10 @@ TEST_F(ManagementTree, NamesOutsideTheTreeAreRefused) {
   ASSERT_TRUE(eventually([&] { return tree_is_up(); }, std::chrono::seconds(30)));
   EXPECT_EQ(register_status(province_->port(), "U1@C2.D1.H1"), 404);        // another province
   EXPECT_EQ(register_status(communities_[0]->port(), "U1@C1.D2.H1"), 404);  // a sibling's family
-  EXPECT_EQ(register_status(province_->port(), "U.1@C1.D1.H1"), 400);       // not a valid name
+  // Not a valid name: no server will ever serve it, so 404 too, with its own reason.
+  const auto invalid = udp_exchange(province_->port(), raw_register("U.1@C1.D1.H1", "invalid-name"));
+  EXPECT_EQ(status_of(invalid), 404) << invalid;
+  EXPECT_NE(invalid.find(" 404 Not A Name In This Tree\r\n"), std::string::npos) << invalid;
   // A user cannot register at a community: its REGISTER names a family below.
   EXPECT_EQ(register_status(families_[0]->port(), "U1@C1.D1.H2"), 404);
 }

@@ -122,7 +122,7 @@ TEST(PluginHost, CreatesStartsStopsAndUnloads) {
 // The order is seen in what the plugins do: location-sqlite logs its write
 // counts when it stops. Two of them, each with its own file: the second in
 // the config stops first. The write submitted before stop() is on disk after.
-TEST(PluginHost, StopsInReverseOrderFlushingAndDestroyUnloads) {
+TEST(PluginHost, StopsInReverseOrderAndStopFlushes) {
   const std::string store_plugin = homesip::test::plugin_dir() + "/location-sqlite.so";
   ASSERT_TRUE(std::filesystem::exists(store_plugin)) << store_plugin << " is missing: build location-sqlite";
   TempDir dir;
@@ -165,11 +165,8 @@ TEST(PluginHost, StopsInReverseOrderFlushingAndDestroyUnloads) {
     EXPECT_LT(second_stopped, first_stopped) << "not stopped in reverse config order:\n" << log;
     // Deliver the confirmations before the code they run is unloaded.
     EXPECT_TRUE(loop.run_until([&] { return confirmed; }, std::chrono::seconds(5)));
-    const std::string library = host.plugins()[0].path;
-    EXPECT_TRUE(is_loaded(library));
-    host.destroy();
+    host.destroy();  // (location-sqlite.so itself stays mapped: its STB_GNU_UNIQUE symbols make it NODELETE)
     EXPECT_TRUE(host.plugins().empty());
-    EXPECT_FALSE(is_loaded(library)) << "destroy() left " << library << " loaded";
 
     // A fresh host finds the binding in the first file: stop() really flushed it.
     std::ostringstream reopened;
