@@ -182,7 +182,7 @@ void define_options(CLI::App& app, CommandLine& cmd) {
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   app.add_option("--set", cmd.overrides,
                  "override a config key, e.g. --set server.listen=[udp:127.0.0.1:5060]\n"
-                 "or --set plugins.location-sqlite.path=/tmp/h1.sqlite (repeatable)")
+                 "or --set plugins.location-sqlite.path=/tmp/h1.sqlite")
       ->type_name("KEY=VALUE")
       ->allow_extra_args(false);  // one value per --set, like --set=KEY=VALUE
   app.add_flag("--check-config", cmd.check_only,

@@ -45,6 +45,7 @@ CLI::Option* add_value(CLI::App& cmd, const std::string& name, const std::string
       help);
 }
 
+// A default as --help shows it: "2", not std::to_string's "2.000000".
 std::string shown(double value) {
   char text[32];
   std::snprintf(text, sizeof text, "%g", value);
@@ -61,8 +62,9 @@ void add_common(CLI::App& cmd, Options& o) {
             [&o](const std::string& v) { o.server = sip_uri("--server", v); })
       ->type_name("SIP-URI")
       ->required();
-  add_value(cmd, "--listen", "our address", [&o](const std::string& v) { o.listen = listen_url(v); })
-      ->type_name("udp:HOST:PORT|tcp:HOST:PORT")
+  add_value(cmd, "--listen", "our address, udp:HOST:PORT or tcp:HOST:PORT",
+            [&o](const std::string& v) { o.listen = listen_url(v); })
+      ->type_name("ADDRESS")
       ->default_str("udp:127.0.0.1:0");
   add_value(cmd, "--max-redirects", "redirects to follow; one more, or a loop, exits 3",
             [&o](const std::string& v) { o.max_redirects = integer("--max-redirects", v, 0); })

@@ -119,6 +119,41 @@ TEST(Daemon, AnswersOptionsAndStopsCleanlyOnSigterm) {
 TEST(Daemon, UsageErrors) {
   std::string out;
   EXPECT_EQ(run({homesipd_path()}, &out), 1);
-  EXPECT_NE(out.find("--config is required"), std::string::npos);
+  EXPECT_NE(out.find("--config is required"), std::string::npos) << out;
   EXPECT_EQ(run({homesipd_path(), "--bogus"}, &out), 1);
+  EXPECT_NE(out.find("not expected: --bogus"), std::string::npos) << out;
+  EXPECT_EQ(run({homesipd_path(), "--config"}, &out), 1);  // no value
+  EXPECT_NE(out.find("--config: 1 required FILE missing"), std::string::npos) << out;
+  EXPECT_EQ(run({homesipd_path(), "--describe-plugin"}, &out), 1);
+  EXPECT_NE(out.find("--describe-plugin: 1 required NAME missing"), std::string::npos) << out;
+}
+
+TEST(Daemon, HelpListsEveryOptionAndExits0) {
+  for (const char* help : {"--help", "-h"}) {
+    std::string out;
+    EXPECT_EQ(run({homesipd_path(), help}, &out), 0) << help;
+    for (const char* option :
+         {"-c,--config FILE", "--set KEY=VALUE", "--check-config", "--describe-plugin NAME"})
+      EXPECT_NE(out.find(option), std::string::npos) << help << " lacks " << option << ": " << out;
+  }
+}
+
+// -c, --set=KEY=VALUE, and a repeated --set all reach the config; the last
+// --config given is the one read.
+TEST(Daemon, ShortConfigAndEveryFormOfSetAreRead) {
+  TempDir dir;
+  write_file(dir / "c.yaml", base_config(free_port()));
+  const std::string config = (dir / "c.yaml").string();
+  std::string out;
+  EXPECT_EQ(run({homesipd_path(), "-c", config, "--check-config"}, &out), 0) << out;
+  EXPECT_EQ(run({homesipd_path(), "--config", "/no/such.yaml", "--config", config, "--check-config"}, &out),
+            0)
+      << out;
+  EXPECT_EQ(run({homesipd_path(), "-c", config, "--check-config", "--set=server.colour=red"}, &out), 2);
+  EXPECT_NE(out.find("--set server.colour=red: server.colour: unknown key"), std::string::npos) << out;
+  EXPECT_EQ(run({homesipd_path(), "-c", config, "--check-config", "--set", "server.name=H2", "--set",
+                 "server.shape=round"},
+                &out),
+            2);
+  EXPECT_NE(out.find("--set server.shape=round: server.shape: unknown key"), std::string::npos) << out;
 }

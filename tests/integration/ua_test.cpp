@@ -177,6 +177,51 @@ TEST_F(UaTree, UsageErrorsExit1) {
   EXPECT_EQ(ua({"register", "--aor", "nobody", "--server", top()}), 1);    // not an AOR
 }
 
+// The command line alone (CLI11): nothing here reaches the network.
+TEST(UaCommandLine, HelpListsTheCommandsAndTheirOptionsAndExits0) {
+  std::string out;
+  EXPECT_EQ(run({ua_path(), "--help"}, &out), 0);
+  for (const char* command : {"register", "call", "answer", "message"})
+    EXPECT_NE(out.find(command), std::string::npos) << command << ": " << out;
+  EXPECT_EQ(run({ua_path(), "register", "--help"}, &out), 0);
+  for (const char* option : {"--aor", "--server", "--listen", "--contact", "--expires S=3600",
+                             "--max-redirects N=5", "--once", "--unregister"})
+    EXPECT_NE(out.find(option), std::string::npos) << option << ": " << out;
+}
+
+TEST(UaCommandLine, UsageErrorsExit1NamingTheCulprit) {
+  const std::vector<std::string> me = {"--aor", "U1@C1.D1.H1", "--server", "sip:127.0.0.1:5110"};
+  auto ua = [&](std::vector<std::string> args, const std::string& expected) {
+    args.insert(args.begin(), ua_path());
+    std::string out;
+    EXPECT_EQ(run(args, &out), 1) << out;
+    EXPECT_NE(out.find("homesip-ua: " + expected), std::string::npos) << out;
+  };
+  auto with_me = [&](const std::string& command, std::vector<std::string> more) {
+    std::vector<std::string> args = {command};
+    args.insert(args.end(), me.begin(), me.end());
+    args.insert(args.end(), more.begin(), more.end());
+    return args;
+  };
+  ua({}, "A subcommand is required");
+  ua(with_me("dance", {}), "unknown command 'dance'");
+  ua({"register", "--aor", "U1@C1.D1.H1"}, "--server is required");
+  ua({"register", "--aor"}, "--aor: 1 required U@DOMAIN missing");
+  ua(with_me("register", {"--bogus"}), "The following argument was not expected: --bogus");
+  ua(with_me("call", {}), "--to is required");
+  ua(with_me("call", {"--to", "U2@C1.D1.H1", "--once"}),
+     "The following argument was not expected: --once");  // register's flag
+  ua(with_me("message", {"--to", "U2@C1.D1.H1"}), "--text is required");
+  ua(with_me("register", {"--listen", "udp127.0.0.1"}),
+     "--listen needs udp:HOST:PORT or tcp:HOST:PORT, not 'udp127.0.0.1'");
+  ua(with_me("register", {"--expires", "soon"}), "--expires needs a number >= 0, not 'soon'");
+  ua(with_me("answer", {"--calls", "1.5"}), "--calls needs a whole number, not '1.5'");
+  ua({"register", "--aor", "nobody", "--server", "sip:127.0.0.1:5110"},
+     "'nobody' is not an address of record like U1@C1.D1.H1");
+  ua({"register", "--aor", "U1@C1.D1.H1", "--server", "127.0.0.1:5110"},
+     "--server needs a sip: URI, e.g. sip:127.0.0.1:5060, not '127.0.0.1:5110'");
+}
+
 TEST_F(UaTree, RegistrationIsRefreshedAtTheFamilyServerAndRemovedOnSigterm) {
   const auto log = dir_ / "refresh.log";
   auto p = ua_process({"register", "--aor", "U4@C1.D1.H1", "--server", top(), "--expires", "10"}, log);
