@@ -72,6 +72,33 @@ class UdpSocket {
   uint16_t port_ = 0;
 };
 
+// A TCP connection to 127.0.0.1:port (closed on destruction), for raw SIP over a stream.
+class TcpClient {
+ public:
+  explicit TcpClient(uint16_t port);
+  ~TcpClient();
+  TcpClient(const TcpClient&) = delete;
+  TcpClient& operator=(const TcpClient&) = delete;
+  bool connected() const { return connected_; }
+  int fd() const { return fd_; }
+  uint16_t local_port() const;
+  // Sends all of `bytes`, or as much as the peer takes before it closes.
+  bool send(const std::string& bytes);
+  void shut_down_writing();
+  // The next response's head (through the blank line; our responses have no
+  // body), "" on timeout or close.
+  std::string response(std::chrono::milliseconds timeout = std::chrono::seconds(3));
+  // True when the server closes the connection (EOF or reset) before `timeout`.
+  bool closed_by_peer(std::chrono::milliseconds timeout);
+
+ private:
+  bool read_some(std::chrono::steady_clock::time_point deadline);
+  int fd_;
+  bool connected_ = false;
+  bool eof_ = false;
+  std::string buffer_;
+};
+
 // Sends one raw SIP message over UDP to 127.0.0.1:port and returns the first
 // final response ("" on timeout). "$PORT$" in `message` becomes the local port;
 // lines may end in \n (made \r\n here).
