@@ -308,6 +308,22 @@ TEST_F(HostileTest, AHalfSentMessageIsTimedOut) {
             std::string::npos);
 }
 
+TEST_F(HostileTest, ManyHalfSentMessagesHoldBoundedMemoryAndAreClosed) {
+  // 300 connections each stopping 60 KB into a message's headers held 589 MiB
+  // through nta; here a connection buffers one message at most.
+  start("  connections: {message_timeout_s: 2, idle_timeout_s: 60}\n");
+  const std::string half =
+      "OPTIONS sip:U1@C1.D1.H1 SIP/2.0\r\n" + values("X-Pad", std::string(100, 'p'), 560, false);
+  std::vector<std::unique_ptr<TcpClient>> clients;
+  for (int i = 0; i < 300; ++i) {
+    clients.push_back(std::make_unique<TcpClient>(port()));
+    ASSERT_TRUE(clients.back()->send(half)) << i;
+  }
+  std::this_thread::sleep_for(500ms);
+  EXPECT_LT(rss_kib(server_->pid()) - baseline_rss_, 40 * 1024) << "more than 40 MiB for 300 half messages";
+  for (auto& client : clients) EXPECT_TRUE(client->closed_by_peer(4s));
+}
+
 TEST_F(HostileTest, AnIdleConnectionIsClosedAfterTheIdleTimeout) {
   start("  connections: {message_timeout_s: 30, idle_timeout_s: 1}\n");
   TcpClient client(port());
