@@ -28,6 +28,40 @@
 namespace homesip::core {
 namespace {
 
+// The largest message nta's client port takes: far below what would make
+// sofia's recursive list parser overflow the stack, far above a real request.
+constexpr size_t kClientPortMaxMessage = 16384;
+
+// Answers one request that came in on nta's client port: written by the one
+// response encoder, then handed to nta as a finished message to send back on
+// the transport the request came in on.
+class NtaChannel final : public ResponseChannel {
+ public:
+  NtaChannel(nta_agent_t* agent, msg_t* request) : agent_(agent), request_(msg_ref_create(request)) {}
+  ~NtaChannel() override {
+    if (request_) msg_destroy(request_);
+  }
+  void send_response(const sip_s& request, const su_sockaddr_t& source, const Reply& reply) override {
+    if (!request_) return;
+    std::string bytes;
+    encode_response(request, source, reply, bytes);
+    msg_t* response = msg_make(sip_default_mclass(), 0, bytes.data(), static_cast<isize_t>(bytes.size()));
+    msg_t* answered = request_;
+    request_ = nullptr;  // nta_msg_mreply takes it, whatever happens
+    if (!response) {
+      msg_destroy(answered);
+      return;
+    }
+    nta_msg_mreply(agent_, response, sip_object(response), reply.status, nullptr, answered, TAG_END());
+  }
+  bool closed() const override { return request_ == nullptr; }
+  std::string_view transport() const override { return "udp"; }
+
+ private:
+  nta_agent_t* agent_;
+  msg_t* request_;
+};
+
 std::string_view sv(const char* s) { return s ? std::string_view(s) : std::string_view(); }
 
 // The name of a header sofia could not parse, read from its raw bytes, or ""
@@ -169,8 +203,8 @@ void SipServer::start() {
 
 // nta sends the core's own requests (upward registration) from an ephemeral
 // UDP port on the first listener's address, or over TCP/TLS connections it
-// opens; responses to them come back there. Requests that arrive there are
-// not served (see on_message).
+// opens; responses to them come back there, and requests too when this
+// server is behind NAT (see on_message).
 void SipServer::start_nta() {
   ListenAddress client = config_.listen.front();
   client.transport = "udp";
@@ -178,10 +212,10 @@ void SipServer::start_nta() {
   const bool v6 = client.host.find(':') != std::string::npos;
   const std::string url = "sip:" + (v6 ? "[" + client.host + "]" : client.host) + ":0;transport=udp";
   const auto buffer = static_cast<unsigned>(config_.udp_buffer_bytes);
-  agent_ = nta_agent_create(loop_.root(), URL_STRING_MAKE(url.c_str()),
-                            reinterpret_cast<nta_message_f*>(&SipServer::on_message),
-                            reinterpret_cast<nta_agent_magic_t*>(this), NTATAG_STATELESS(1), NTATAG_UA(0),
-                            TPTAG_UDP_RMEM(buffer), TPTAG_UDP_WMEM(buffer), TAG_END());
+  agent_ = nta_agent_create(
+      loop_.root(), URL_STRING_MAKE(url.c_str()), reinterpret_cast<nta_message_f*>(&SipServer::on_message),
+      reinterpret_cast<nta_agent_magic_t*>(this), NTATAG_STATELESS(1), NTATAG_UA(0), NTATAG_SERVER_RPORT(1),
+      NTATAG_MAXSIZE(kClientPortMaxMessage), TPTAG_UDP_RMEM(buffer), TPTAG_UDP_WMEM(buffer), TAG_END());
   if (!agent_)
     throw std::runtime_error("cannot open the client port on " + client.host + ": " + std::strerror(errno));
   // Client-only TCP (and TLS) for a parent reached that way: TPTAG_SERVER(0)
@@ -213,10 +247,17 @@ void SipServer::flush_udp() {
   for (auto& udp : udp_) udp->flush();
 }
 
-// A request on nta's client port: nobody is told to send requests there.
-int SipServer::on_message(void* self, nta_agent_s* agent, msg_s* msg, sip_s*) {
-  (void)self;
-  nta_msg_discard(agent, msg);
+// A request on nta's client port: a server behind NAT is reached there,
+// since that is the source its parent saw (docs/management-network.md). It
+// is served like any other request; nta parsed it (NTATAG_MAXSIZE keeps it
+// small enough for sofia's recursive list parser).
+int SipServer::on_message(void* self, nta_agent_s* agent, msg_s* msg, sip_s* sip) {
+  auto* server = static_cast<SipServer*>(self);
+  if (!sip || !sip->sip_request || msg_get_flags(msg, MSG_FLG_ERROR)) {
+    nta_msg_discard(agent, msg);
+    return 0;
+  }
+  server->handle(msg, sip, std::make_shared<NtaChannel>(agent, msg));
   return 0;
 }
 

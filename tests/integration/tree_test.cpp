@@ -243,3 +243,33 @@ TEST(ParentOverTcp, ACommunityRegistersWithItsProvinceOverTcp) {
   for (size_t at = 0; (at = listening.find(owner, at)) != std::string::npos; ++at) ++sockets;
   EXPECT_EQ(sockets, 1u) << listening;
 }
+
+// A server behind NAT is reached where its parent saw its REGISTER come from:
+// nta's client port. Requests arriving there are served like any other.
+TEST(BehindNat, ARequestOnTheUpwardRegistrationPortIsServed) {
+  TempDir dir;
+  UdpSocket parent;  // stands in for the parent: only reads the REGISTER's Via
+  HomesipServer family(dir, ServerOptions{"H1", "C1.D1", tier_plugins(dir, "H1", "C1.D1.H1", ""),
+                                          "  parent: sip:127.0.0.1:" + std::to_string(parent.port()) + "\n"});
+  family.start();
+  const std::string register_request = parent.receive(std::chrono::seconds(5));
+  ASSERT_NE(register_request.find("REGISTER "), std::string::npos) << register_request;
+  const auto via = register_request.find("Via: SIP/2.0/UDP 127.0.0.1:");
+  ASSERT_NE(via, std::string::npos) << register_request;
+  const int client_port = std::atoi(register_request.c_str() + via + 27);
+  ASSERT_GT(client_port, 0);
+  ASSERT_NE(client_port, family.port());
+  parent.send(
+      static_cast<uint16_t>(client_port),
+      "OPTIONS sip:H1@C1.D1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:" + std::to_string(parent.port()) +
+          ";rport;branch=z9hG4bK-nat\r\nMax-Forwards: 70\r\nFrom: <sip:D1@C1>;tag=n\r\n"
+          "To: <sip:H1@C1.D1>\r\nCall-ID: behind-nat\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n");
+  std::string response;
+  for (int i = 0; i < 10 && response.find("behind-nat") == std::string::npos; ++i)
+    response = parent.receive(std::chrono::seconds(2));  // skips the REGISTER's retransmissions
+  EXPECT_EQ(status_of(response), 200) << response;
+  // Answered by the core's encoder (its Server header), back to where the request came from.
+  EXPECT_NE(response.find("branch=z9hG4bK-nat;rport=" + std::to_string(parent.port())), std::string::npos)
+      << response;
+  EXPECT_NE(response.find("\r\nServer: homesip/"), std::string::npos) << response;
+}
