@@ -192,7 +192,7 @@ void read_server(const Reader& r, const YAML::Node& node, ServerConfig& server) 
   r.require_map("server", node);
   r.reject_unknown("server.", node,
                    {"name", "domain", "listen", "parent", "contact", "register_expires", "plugin_dirs",
-                    "tls_certificates", "udp_buffer_bytes", "limits", "connections"});
+                    "tls_certificates", "udp_buffer_bytes", "limits", "connections", "admin_socket"});
   if (!node["name"]) r.fail("server.name", node, "missing (this server's name, e.g. H1)");
   server.name = r.scalar("server.name", node["name"]);
   if (!valid_token(server.name) || server.name.find('.') != std::string::npos)
@@ -231,6 +231,8 @@ void read_server(const Reader& r, const YAML::Node& node, ServerConfig& server) 
   if (node["plugin_dirs"]) server.plugin_dirs = r.scalar_list("server.plugin_dirs", node["plugin_dirs"]);
   if (node["tls_certificates"])
     server.tls_certificates = r.scalar("server.tls_certificates", node["tls_certificates"]);
+  if (node["admin_socket"] && !node["admin_socket"].IsNull())
+    server.admin_socket = r.scalar("server.admin_socket", node["admin_socket"]);
   if (node["udp_buffer_bytes"]) {
     server.udp_buffer_bytes = r.integer("server.udp_buffer_bytes", node["udp_buffer_bytes"]);
     if (server.udp_buffer_bytes < 0)

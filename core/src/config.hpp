@@ -53,6 +53,7 @@ struct ServerConfig {
   int64_t register_expires = 120;     // seconds asked of the parent
   std::vector<std::string> plugin_dirs;
   std::string tls_certificates;  // directory with agent.pem and cafile.pem, for tls: listeners
+  std::string admin_socket;      // Unix socket homesipctl talks to; empty: none
   int64_t udp_buffer_bytes = 4 * 1024 * 1024;
   MessageLimits limits;      // server.limits
   StreamLimits connections;  // server.connections
