@@ -45,7 +45,8 @@ start() {
   local name=$1 config=$2; shift 2
   "$BIN/homesipd" --config "$config" --set "server.plugin_dirs=[$PLUGINS]" \
     --set "server.listen=[udp:127.0.0.1:${PORT[$name]}, tcp:127.0.0.1:${PORT[$name]}]" \
-    --set "plugins.location-sqlite.path=$WORK/$name.sqlite" --set server.register_expires=30 "$@" \
+    --set "plugins.location-sqlite.path=$WORK/$name.sqlite" --set server.register_expires=30 \
+    --set "server.admin_socket=$WORK/$name.sock" "$@" \
     >"$WORK/$name.log" 2>&1 &
   PIDS+=($!)
 }
@@ -113,11 +114,10 @@ if [ -x "$BIN/homesip-ua" ]; then
     --listen "udp:127.0.0.1:$(free_port)" 2>&1 | sed 's/^/      /' || true
 fi
 
-say "the tree's state: who each server knows to be online (its live bindings)"
+say "the tree's state: who each server knows to be online (homesipctl bindings, over each server's admin socket)"
 for name in C1 D1 D2 D1H1 D1H2 D2H1 D2H2; do
-  rows=$(sqlite3 "$WORK/$name.sqlite" \
-    "SELECT aor || ' -> ' || contact || ' (' || (expires_at - strftime('%s','now')) || 's)' FROM bindings WHERE expires_at > strftime('%s','now') ORDER BY aor;" | tr '\n' ';' | sed 's/;$//; s/;/, /g')
-  printf '    %-5s %s\n' "$name" "${rows:-(none)}"
+  echo "    $name  (homesipctl --socket $WORK/$name.sock bindings)"
+  "$BIN/homesipctl" --socket "$WORK/$name.sock" bindings | sed 's/^/      /'
 done
 
 if [ $KEEP = 1 ]; then

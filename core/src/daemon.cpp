@@ -12,6 +12,7 @@
 #include <iostream>
 #include <stdexcept>
 
+#include "admin_commands.hpp"
 #include "event_loop.hpp"
 #include "plugin_host.hpp"
 #include "sip_server.hpp"
@@ -123,6 +124,7 @@ int serve(const Config& config, bool check_only) {
     ServerRegistry registry(server, *log);
     const ServerIdentity identity{config.server.name, config.server.domain};
     std::unique_ptr<UpstreamRegistration> upstream;
+    std::unique_ptr<AdminSocket> admin;  // before the plugins go: its commands read them
     try {
       host.create(loop, identity, registry, log);
       server.start();
@@ -136,6 +138,11 @@ int serve(const Config& config, bool check_only) {
         up.expires = static_cast<uint32_t>(config.server.register_expires);
         upstream = std::make_unique<UpstreamRegistration>(server.agent(), loop, up, log);
         upstream->start();
+      }
+      if (!config.server.admin_socket.empty()) {
+        admin = std::make_unique<AdminSocket>(loop, config.server.admin_socket, log);
+        add_admin_commands(*admin, AdminSources{host, registry.location_store(), server, identity,
+                                                std::chrono::steady_clock::now()});
       }
       g_loop = &loop;
       struct sigaction sa {};
@@ -158,6 +165,7 @@ int serve(const Config& config, bool check_only) {
       code = kExitRuntime;
     }
     g_loop = nullptr;
+    admin.reset();
     if (upstream) {  // tell the parent we are leaving; give the answer a moment
       upstream->stop();
       loop.run_until([&] { return !upstream->unregistering(); }, std::chrono::milliseconds(500));

@@ -22,6 +22,7 @@ class LimitLog {
     const auto now = std::chrono::steady_clock::now();
     auto [it, first] = limits_.try_emplace(std::string(limit));
     State& state = it->second;
+    ++state.total;
     if (first) {
       log_->warn("limit {} reached ({}); further hits are counted and logged at most once a minute", limit,
                  detail);
@@ -36,6 +37,12 @@ class LimitLog {
       state.since = now;
     }
   }
+  // Every limit that bit so far, with its hits (homesipctl stats).
+  std::map<std::string, uint64_t> totals() const {
+    std::map<std::string, uint64_t> out;
+    for (const auto& [limit, state] : limits_) out[limit] = state.total;
+    return out;
+  }
   // Hits of `limit` so far that no line reported yet (for tests).
   uint64_t unlogged(std::string_view limit) const {
     const auto it = limits_.find(std::string(limit));
@@ -46,6 +53,7 @@ class LimitLog {
   struct State {
     std::chrono::steady_clock::time_point since;
     uint64_t unlogged = 0;
+    uint64_t total = 0;
   };
   std::shared_ptr<spdlog::logger> log_;
   std::map<std::string, State, std::less<>> limits_;

@@ -243,6 +243,12 @@ void SipServer::stop() {
   agent_ = nullptr;
 }
 
+size_t SipServer::connection_count() const {
+  size_t count = 0;
+  for (const auto& stream : streams_) count += stream->connection_count();
+  return count;
+}
+
 void SipServer::flush_udp() {
   for (auto& udp : udp_) udp->flush();
 }

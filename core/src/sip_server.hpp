@@ -9,6 +9,7 @@
 #include <spdlog/logger.h>
 
 #include <atomic>
+#include <map>
 #include <memory>
 #include <vector>
 
@@ -45,6 +46,10 @@ class SipServer {
   void send_reply(msg_s* msg, const Reply& reply, ResponseChannel& channel);
   void deferred_done() { --deferred_; }
   size_t deferred_pending() const { return deferred_.load(); }
+  // Open TCP/TLS connections, over every stream listener.
+  size_t connection_count() const;
+  // Each limit that bit so far (server.limits, server.connections) and how often.
+  std::map<std::string, uint64_t> limit_hits() const { return limit_log_.totals(); }
   // The agent, for the core's own outgoing requests (upstream registration).
   nta_agent_s* agent() const { return agent_; }
 

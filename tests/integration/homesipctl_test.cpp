@@ -1,0 +1,96 @@
+// homesipctl against a running family server's admin socket: the bindings a
+// REGISTER made, the plugins, the counters; what an operator sees when the
+// server is not there.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <nlohmann/json.hpp>
+
+#include "test_support.hpp"
+
+using namespace homesip::test;
+
+namespace {
+
+std::string homesipctl() { return HOMESIP_TEST_HOMESIPCTL; }
+
+class HomesipctlTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    socket_ = (dir_ / "h1.sock").string();
+    server_ = std::make_unique<HomesipServer>(
+        dir_, ServerOptions{"H1", "C1.D1",
+                            "  - plugin: location-sqlite\n    path: " + (dir_ / "location.sqlite").string() +
+                                "\n  - plugin: registrar\n    domains: [C1.D1.H1]\n",
+                            "  admin_socket: " + socket_ + "\n"});
+    server_->start();
+    const std::string registered = udp_exchange(
+        server_->port(),
+        "REGISTER sip:C1.D1.H1 SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:$PORT$;rport;branch=z9hG4bKctl\n"
+        "Max-Forwards: 70\nFrom: <sip:U1@C1.D1.H1>;tag=ctl\nTo: <sip:U1@C1.D1.H1>\nCall-ID: ctl@test\n"
+        "CSeq: 1 REGISTER\nContact: <sip:U1@127.0.0.1:9999>\nExpires: 600\nUser-Agent: ctl-test\n"
+        "Content-Length: 0\n\n");
+    ASSERT_EQ(status_of(registered), 200) << registered;
+  }
+  int ctl(const std::vector<std::string>& arguments, std::string* output) {
+    std::vector<std::string> argv{homesipctl(), "--socket", socket_};
+    argv.insert(argv.end(), arguments.begin(), arguments.end());
+    return run(argv, output, std::chrono::seconds(10));
+  }
+
+  TempDir dir_;
+  std::string socket_;
+  std::unique_ptr<HomesipServer> server_;
+};
+
+TEST_F(HomesipctlTest, ListsTheBindingsOfARunningFamilyServer) {
+  std::string out;
+  ASSERT_EQ(ctl({"bindings"}, &out), 0) << out;
+  EXPECT_NE(out.find("U1@C1.D1.H1"), std::string::npos) << out;
+  EXPECT_NE(out.find("sip:U1@127.0.0.1:9999"), std::string::npos) << out;
+  EXPECT_NE(out.find("ctl-test"), std::string::npos) << out;
+}
+
+TEST_F(HomesipctlTest, OneAorAsJson) {
+  std::string out;
+  ASSERT_EQ(ctl({"--json", "bindings", "U1@C1.D1.H1"}, &out), 0) << out;
+  const auto result = nlohmann::json::parse(out);
+  ASSERT_EQ(result["U1@C1.D1.H1"].size(), 1u) << out;
+  const auto& binding = result["U1@C1.D1.H1"][0];
+  EXPECT_EQ(binding["contact"], "sip:U1@127.0.0.1:9999");
+  EXPECT_GT(binding["expires_in"].get<int>(), 590);
+  EXPECT_LE(binding["expires_in"].get<int>(), 600);
+  EXPECT_EQ(binding["user_agent"], "ctl-test");
+  ASSERT_EQ(ctl({"--json", "bindings", "U9@C1.D1.H1"}, &out), 0) << out;
+  EXPECT_TRUE(nlohmann::json::parse(out)["U9@C1.D1.H1"].empty()) << out;
+}
+
+TEST_F(HomesipctlTest, PluginsAndStats) {
+  std::string out;
+  ASSERT_EQ(ctl({"--json", "plugins"}, &out), 0) << out;
+  const auto plugins = nlohmann::json::parse(out);
+  ASSERT_EQ(plugins.size(), 2u) << out;
+  EXPECT_EQ(plugins[0]["name"], "location-sqlite");
+  EXPECT_EQ(plugins[1]["name"], "registrar");
+  ASSERT_EQ(ctl({"--json", "stats"}, &out), 0) << out;
+  const auto stats = nlohmann::json::parse(out);
+  EXPECT_EQ(stats["server"], "H1@C1.D1");
+  EXPECT_GE(stats["uptime_s"].get<int>(), 0);
+  EXPECT_EQ(stats["tcp_tls_connections"].get<int>(), 0);
+}
+
+TEST_F(HomesipctlTest, TheSocketIsTheOwnersOnly) {
+  struct stat info {};
+  ASSERT_EQ(::stat(socket_.c_str(), &info), 0);
+  EXPECT_TRUE(S_ISSOCK(info.st_mode));
+  EXPECT_EQ(info.st_mode & 0777, 0600u);
+}
+
+TEST_F(HomesipctlTest, NoServerIsExit3AndSaysWhere) {
+  ASSERT_EQ(server_->stop(), 0);
+  std::string out;
+  EXPECT_EQ(ctl({"bindings"}, &out), 3) << out;
+  EXPECT_NE(out.find("cannot reach homesipd at " + socket_), std::string::npos) << out;
+}
+
+}  // namespace

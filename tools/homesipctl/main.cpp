@@ -1,0 +1,141 @@
+// homesipctl: what a running homesipd says about itself, over its admin
+// socket (server.admin_socket): its plugins, the bindings it holds, its
+// counters, as a table for people or as JSON for scripts.
+//
+//   homesipctl --socket /run/homesip/H1.sock bindings
+//   homesipctl --socket /run/homesip/H1.sock --json bindings U1@C1.D1.H1
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cerrno>
+#include <cstring>
+#include <iomanip>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+
+namespace {
+
+using nlohmann::json;
+
+// Exit codes: 0 ok, 1 usage, 2 the server answered an error, 3 no server to ask.
+constexpr int kServerError = 2;
+constexpr int kUnreachable = 3;
+
+class Unreachable : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// One request, one answer line.
+json ask(const std::string& path, const json& request) {
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  if (path.size() >= sizeof address.sun_path) throw Unreachable("socket path too long: " + path);
+  std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0 || ::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
+    const std::string why = std::strerror(errno);
+    if (fd >= 0) ::close(fd);
+    throw Unreachable("cannot reach homesipd at " + path + ": " + why +
+                      " (is it running, with server.admin_socket set to this path?)");
+  }
+  const std::string line = request.dump() + "\n";
+  ::send(fd, line.data(), line.size(), MSG_NOSIGNAL);
+  ::shutdown(fd, SHUT_WR);
+  std::string answer;
+  char chunk[65536];
+  for (ssize_t n; (n = ::recv(fd, chunk, sizeof chunk, 0)) > 0;) answer.append(chunk, static_cast<size_t>(n));
+  ::close(fd);
+  const auto end = answer.find('\n');
+  if (end == std::string::npos) throw Unreachable("homesipd at " + path + " closed without an answer");
+  return json::parse(answer.substr(0, end));
+}
+
+std::string text(const json& value) { return value.is_string() ? value.get<std::string>() : value.dump(); }
+
+void print_bindings(const json& result) {
+  if (result.empty()) {
+    std::cout << "no bindings\n";
+    return;
+  }
+  std::cout << std::left << std::setw(24) << "AOR" << std::setw(40) << "CONTACT" << std::setw(9) << "EXPIRES"
+            << std::setw(5) << "Q" << std::setw(24) << "SOURCE"
+            << "USER-AGENT\n";
+  for (const auto& [aor, bindings] : result.items()) {
+    if (bindings.empty()) std::cout << std::setw(24) << aor << "(none)\n";
+    for (const auto& b : bindings)
+      std::cout << std::setw(24) << aor << std::setw(40) << text(b["contact"]) << std::setw(9)
+                << (std::to_string(b["expires_in"].get<int64_t>()) + "s") << std::setw(5) << text(b["q"])
+                << std::setw(24) << text(b["source"]) << text(b["user_agent"]) << "\n";
+  }
+}
+
+void print_plugins(const json& result) {
+  std::cout << std::left << std::setw(18) << "PLUGIN" << std::setw(10) << "VERSION" << std::setw(6) << "SDK"
+            << "FILE\n";
+  for (const auto& p : result)
+    std::cout << std::setw(18) << text(p["name"]) << std::setw(10) << text(p["version"]) << std::setw(6)
+              << text(p["sdk"]) << text(p["path"]) << "\n";
+}
+
+void print_readable(const std::string& command, const json& result) {
+  if (command == "bindings") return print_bindings(result);
+  if (command == "plugins") return print_plugins(result);
+  for (const auto& [key, value] : result.items()) std::cout << key << ": " << text(value) << "\n";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"homesipctl: ask a running homesipd (its server.admin_socket)", "homesipctl"};
+  std::string socket_path = "/run/homesip/homesipd.sock";
+  bool as_json = false;
+  app.add_option("-s,--socket", socket_path, "the server's admin socket (server.admin_socket)")
+      ->capture_default_str();
+  app.add_flag("--json", as_json, "print the server's answer as JSON");
+  app.require_subcommand(1);
+  std::string aor, domain;
+  auto* bindings = app.add_subcommand("bindings", "bindings held by the server's location store");
+  bindings->add_option("aor", aor,
+                       "one address of record, e.g. U1@C1.D1.H1 (default: every user of the server)");
+  bindings->add_option("--domain", domain, "every AOR of this domain instead");
+  app.add_subcommand("plugins", "the plugins the server loaded, in order");
+  app.add_subcommand("stats", "the server's identity, uptime and counters");
+  app.add_subcommand("help", "the commands the server answers");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 1;
+  }
+  const std::string command = app.get_subcommands().front()->get_name();
+  json args = json::object();
+  if (!aor.empty()) args["aor"] = aor;
+  if (!domain.empty()) args["domain"] = domain;
+  try {
+    const json answer = ask(socket_path, {{"command", command}, {"args", args}});
+    if (!answer.value("ok", false)) {
+      std::cerr << "homesipctl: " << answer.value("error", std::string("the server refused")) << "\n";
+      return kServerError;
+    }
+    const json& result = answer["result"];
+    if (result.is_object() && result.contains("error") && result.size() == 1) {
+      std::cerr << "homesipctl: " << text(result["error"]) << "\n";
+      return kServerError;
+    }
+    if (as_json)
+      std::cout << result.dump(2) << "\n";
+    else
+      print_readable(command, result);
+    return 0;
+  } catch (const Unreachable& e) {
+    std::cerr << "homesipctl: " << e.what() << "\n";
+    return kUnreachable;
+  } catch (const json::exception& e) {
+    std::cerr << "homesipctl: the answer is not JSON: " << e.what() << "\n";
+    return kServerError;
+  }
+}
