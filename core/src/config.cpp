@@ -10,6 +10,83 @@
 namespace homesip::core {
 namespace {
 
+using T = SettingType;
+
+// The core's keys, grouped by block (write_core_defaults relies on it).
+constexpr CoreSetting kCoreSettings[] = {
+    {{"server.name", T::kString, nullptr,
+      "this server's name (letters, digits, - and _); its AOR is name@domain"},
+     true,
+     "H1"},
+    {{"server.domain", T::kString, "",
+      "the dotted domain this server lives in, e.g. C1.D1; empty: the top server"},
+     false,
+     nullptr},
+    {{"server.listen", T::kStringList, nullptr,
+      "addresses served: udp:, tcp: or tls:HOST:PORT (at least one)"},
+     true,
+     "[udp:127.0.0.1:5060]"},
+    {{"server.parent", T::kString, nullptr,
+      "the server above (a sip: URI) where upward registration starts; unset: the top of the tree"},
+     false,
+     "sip:127.0.0.1:5110"},
+    {{"server.contact", T::kString, nullptr,
+      "sip: URI the parent reaches this server at; unset: the first listener"},
+     false,
+     "sip:H1@127.0.0.1:5060"},
+    {{"server.register_expires", T::kInteger, "120",
+      "seconds of registration asked of the parent, 10..86400"},
+     false,
+     nullptr},
+    {{"server.plugin_dirs", T::kStringList, "[]",
+      "directories searched for NAME.so; empty: ../lib/homesip/plugins next to homesipd, then the install "
+      "prefix"},
+     false,
+     nullptr},
+    {{"server.tls_certificates", T::kString, "",
+      "directory with agent.pem (key and chain) and cafile.pem; needed by tls: listeners"},
+     false,
+     nullptr},
+    {{"server.admin_socket", T::kString, "", "Unix socket homesipctl talks to; empty: none"}, false, nullptr},
+    {{"server.udp_buffer_bytes", T::kInteger, "4194304",
+      "UDP socket buffers (capped by net.core.rmem_max), >= 0"},
+     false,
+     nullptr},
+    {{"server.limits.max_message_bytes", T::kInteger, "65535",
+      "largest message, 1024..1048576 (513 beyond; TCP/TLS: closed after the answer)"},
+     false,
+     nullptr},
+    {{"server.limits.max_headers", T::kInteger, "100", "header fields in one message, 10..1000 (400 beyond)"},
+     false,
+     nullptr},
+    {{"server.limits.max_header_values", T::kInteger, "64",
+      "comma-separated values in one header field, 4..1000 (400 beyond)"},
+     false,
+     nullptr},
+    {{"server.limits.max_contacts", T::kInteger, "32", "Contact values in one message, 1..1000 (400 beyond)"},
+     false,
+     nullptr},
+    {{"server.connections.max", T::kInteger, nullptr,
+      "TCP/TLS connections held, 1..1000000; unset: the descriptor limit (ulimit -n) minus 128"},
+     false,
+     "1000"},
+    {{"server.connections.idle_timeout_s", T::kInteger, "300",
+      "a connection without a byte in or out for this long is closed, 1..86400"},
+     false,
+     nullptr},
+    {{"server.connections.message_timeout_s", T::kInteger, "20",
+      "a message must arrive whole within this (slowloris), 1..3600"},
+     false,
+     nullptr},
+    {{"server.connections.max_output_bytes", T::kInteger, "1048576",
+      "a peer that does not read its responses is dropped once this much waits, 65536..67108864"},
+     false,
+     nullptr},
+    {{"log.level", T::kString, "info", "trace, debug, info, warn or error"}, false, nullptr},
+    {{"log.sink", T::kString, "stderr", "stderr, or a file path"}, false, nullptr},
+    {{"log.sofia_level", T::kInteger, "0", "sofia-sip's own debug output, 0..9"}, false, nullptr},
+};
+
 std::string where_in(const std::string& file, const YAML::Node& node) {
   const auto mark = node.Mark();
   if (mark.line < 0) return file;
@@ -90,6 +167,14 @@ void apply_override(YAML::Node root, const std::string& text, OverrideOrigins& o
   origins[canonical] = origin;
 }
 
+// True when `path` is a key of core_settings() or a block holding some.
+bool declared(const std::string& path) {
+  return std::any_of(std::begin(kCoreSettings), std::end(kCoreSettings), [&](const CoreSetting& s) {
+    const std::string_view key = s.spec.key;
+    return key == path || (key.starts_with(path) && key[path.size()] == '.');
+  });
+}
+
 class Reader {
  public:
   Reader(std::string file, const OverrideOrigins& origins) : file_(std::move(file)), origins_(origins) {}
@@ -108,12 +193,14 @@ class Reader {
     if (!node.IsMap()) fail(key, node, "expected a map");
   }
 
+  // Fails on a key of `map` that core_settings() has no key under `prefix`
+  // ("server.") for, unless it is one of `extra`.
   void reject_unknown(const std::string& prefix, const YAML::Node& map,
-                      std::initializer_list<const char*> known) const {
+                      std::initializer_list<const char*> extra = {}) const {
     for (const auto& kv : map) {
       const auto name = kv.first.as<std::string>();
-      if (std::none_of(known.begin(), known.end(), [&](const char* k) { return name == k; }))
-        fail(prefix + name, kv.first, "unknown key");
+      const bool is_extra = std::any_of(extra.begin(), extra.end(), [&](const char* k) { return name == k; });
+      if (!is_extra && !declared(prefix + name)) fail(prefix + name, kv.first, "unknown key");
     }
   }
 
@@ -165,8 +252,7 @@ void read_bounded(const Reader& r, const YAML::Node& node, const std::string& pr
 
 void read_limits(const Reader& r, const YAML::Node& node, MessageLimits& limits) {
   r.require_map("server.limits", node);
-  r.reject_unknown("server.limits.", node,
-                   {"max_message_bytes", "max_headers", "max_header_values", "max_contacts"});
+  r.reject_unknown("server.limits.", node);
   const std::string p = "server.limits.";
   read_bounded(r, node, p, "max_message_bytes", 1024, 1024 * 1024, limits.max_message_bytes);
   read_bounded(r, node, p, "max_headers", 10, 1000, limits.max_headers);
@@ -176,8 +262,7 @@ void read_limits(const Reader& r, const YAML::Node& node, MessageLimits& limits)
 
 void read_connections(const Reader& r, const YAML::Node& node, StreamLimits& limits) {
   r.require_map("server.connections", node);
-  r.reject_unknown("server.connections.", node,
-                   {"max", "idle_timeout_s", "message_timeout_s", "max_output_bytes"});
+  r.reject_unknown("server.connections.", node);
   const std::string p = "server.connections.";
   read_bounded(r, node, p, "max", 1, 1000000, limits.max_connections);
   int64_t idle = limits.idle_timeout.count(), message = limits.message_timeout.count();
@@ -190,9 +275,7 @@ void read_connections(const Reader& r, const YAML::Node& node, StreamLimits& lim
 
 void read_server(const Reader& r, const YAML::Node& node, ServerConfig& server) {
   r.require_map("server", node);
-  r.reject_unknown("server.", node,
-                   {"name", "domain", "listen", "parent", "contact", "register_expires", "plugin_dirs",
-                    "tls_certificates", "udp_buffer_bytes", "limits", "connections", "admin_socket"});
+  r.reject_unknown("server.", node);
   if (!node["name"]) r.fail("server.name", node, "missing (this server's name, e.g. H1)");
   server.name = r.scalar("server.name", node["name"]);
   if (!valid_token(server.name) || server.name.find('.') != std::string::npos)
@@ -250,7 +333,7 @@ void read_server(const Reader& r, const YAML::Node& node, ServerConfig& server) 
 
 void read_log(const Reader& r, const YAML::Node& node, LogConfig& log) {
   r.require_map("log", node);
-  r.reject_unknown("log.", node, {"level", "sink", "sofia_level"});
+  r.reject_unknown("log.", node);
   if (node["level"]) {
     log.level = r.scalar("log.level", node["level"]);
     static const std::set<std::string> levels{"trace", "debug", "info", "warn", "error"};
@@ -289,6 +372,28 @@ void read_plugins(const Reader& r, const YAML::Node& node, std::vector<PluginEnt
   }
 }
 
+// Writes the block headers ("server:", "  limits:") `blocks` needs beyond
+// those already `open`; a blank line before each top-level block but the first.
+void open_blocks(std::ostream& out, std::vector<std::string>& open, const std::vector<std::string>& blocks) {
+  size_t common = 0;
+  while (common < open.size() && common < blocks.size() && open[common] == blocks[common]) ++common;
+  if (common == 0 && !open.empty()) out << "\n";
+  for (size_t i = common; i < blocks.size(); ++i) out << std::string(2 * i, ' ') << blocks[i] << ":\n";
+  open = blocks;
+}
+
+// A key with a default is written with it; a required one with its example;
+// any other shows its example commented out.
+// `given` (YAML text) replaces the default.
+void write_core_setting(std::ostream& out, const CoreSetting& setting, const std::string& indent,
+                        const std::string& leaf, const char* given) {
+  const auto& spec = setting.spec;
+  const char* value = spec.default_value ? spec.default_value : setting.example;
+  const std::string help = std::string(spec.help) + (setting.required ? " (required)" : "");
+  write_setting(out, indent, leaf, given ? given : yaml_value(spec, value), help,
+                !given && !spec.default_value && !setting.required);
+}
+
 }  // namespace
 
 size_t default_max_connections(size_t reserved) {
@@ -296,6 +401,40 @@ size_t default_max_connections(size_t reserved) {
   if (::getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY) return 10000;
   const size_t descriptors = static_cast<size_t>(limit.rlim_cur);
   return descriptors > reserved + 16 ? descriptors - reserved : 16;
+}
+
+std::span<const CoreSetting> core_settings() { return kCoreSettings; }
+
+std::string describe_default(const SettingSpec& spec, bool required) {
+  if (spec.default_value) return yaml_value(spec, spec.default_value);
+  return required ? "(required)" : "(unset)";
+}
+
+std::string yaml_value(const SettingSpec& spec, const char* value) {
+  if (!value) return {};
+  if (spec.type != SettingType::kString && spec.type != SettingType::kPath) return value;
+  YAML::Emitter text;
+  text << std::string(value);  // quoted when YAML needs it, "" when empty
+  return text.c_str();
+}
+
+void write_setting(std::ostream& out, const std::string& indent, const std::string& key,
+                   const std::string& value, const std::string& help, bool commented) {
+  out << indent << "# " << help << "\n" << indent << (commented ? "# " : "") << key << ":";
+  out << (value.empty() ? "" : " " + value) << "\n";
+}
+
+void write_core_defaults(std::ostream& out, const std::map<std::string, std::string>& values) {
+  std::vector<std::string> open;  // the blocks the previous key was in
+  for (const auto& setting : kCoreSettings) {
+    auto blocks = split_path(setting.spec.key);
+    const std::string leaf = blocks.back();
+    blocks.pop_back();
+    open_blocks(out, open, blocks);
+    const auto given = values.find(setting.spec.key);
+    write_core_setting(out, setting, std::string(2 * blocks.size(), ' '), leaf,
+                       given == values.end() ? nullptr : given->second.c_str());
+  }
 }
 
 std::string ListenAddress::contact_for(const std::string& user) const {
@@ -342,7 +481,7 @@ Config load_config(const std::string& file, const std::vector<std::string>& over
   for (const auto& o : overrides) apply_override(root, o, origins);
 
   const Reader r(file, origins);
-  r.reject_unknown("", root, {"server", "log", "plugins"});
+  r.reject_unknown("", root, {"plugins"});
   Config config;
   config.file = file;
   if (!root["server"]) r.fail("server", root, "missing");

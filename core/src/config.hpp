@@ -7,11 +7,15 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <optional>
+#include <ostream>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "homesip/settings.hpp"
 #include "message_limits.hpp"
 
 namespace homesip::core {
@@ -87,6 +91,36 @@ struct Config {
   LogConfig log;
   std::vector<PluginEntry> plugins;
 };
+
+// One of the core's own keys, declared like a plugin's setting so that both
+// are described the same way (--describe-plugin server, --dump-default). The
+// key is the whole dotted path ("server.limits.max_headers").
+struct CoreSetting {
+  SettingSpec spec;     // spec.default_value: nullptr when the key has no default
+  bool required;        // the config must give it
+  const char* example;  // for a key without default: what --dump-default shows
+};
+
+// Every key of the server: and log: blocks, in config order. The config's
+// validation takes the keys it accepts from this table.
+std::span<const CoreSetting> core_settings();
+
+// What --describe-plugin shows as a setting's default.
+std::string describe_default(const SettingSpec& spec, bool required);
+
+// A setting's value as YAML text: "" for an empty string, lists as given.
+std::string yaml_value(const SettingSpec& spec, const char* value);
+
+// Writes one setting of a --dump-default config: its help as a comment line,
+// then "key: value", both after `indent` (which may itself comment them out:
+// "  #   "); `commented` comments out the value line alone.
+void write_setting(std::ostream& out, const std::string& indent, const std::string& key,
+                   const std::string& value, const std::string& help, bool commented);
+
+// Writes the server: and log: blocks with every key of core_settings(): its
+// value in `values` (YAML text by key), else its default, else its example
+// (commented out unless the key is required).
+void write_core_defaults(std::ostream& out, const std::map<std::string, std::string>& values = {});
 
 // Reads `file`, applies `overrides` ("key.path=value", value parsed as YAML)
 // and validates the core's keys. Throws ConfigFileError.

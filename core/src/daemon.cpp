@@ -8,8 +8,11 @@
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
+#include <boost/dll/runtime_symbol_info.hpp>
 #include <cstdarg>
 #include <iostream>
+#include <map>
 #include <stdexcept>
 
 #include "admin_commands.hpp"
@@ -83,27 +86,111 @@ class ServerRegistry final : public CapabilityRegistry {
   std::string store_plugin_;
 };
 
+// --config's plugin_dirs, or none (the default dirs) without --config.
+std::vector<std::string> plugin_dirs_of(const CommandLine& cmd) {
+  if (cmd.config_file.empty()) return {};
+  return load_config(cmd.config_file, cmd.overrides).server.plugin_dirs;
+}
+
+// One line per setting, the same for the core's keys and plugins' settings.
+void print_setting(const std::string& key, const std::string& value, const char* help) {
+  std::cout << "  " << key << ": " << value << "    # " << help << "\n";
+}
+
+void print_header(const std::string& name, const std::string& version, uint32_t sdk_major, uint32_t sdk_minor,
+                  const std::string& summary, const std::string& path) {
+  std::cout << name << " " << version << " (SDK " << sdk_major << "." << sdk_minor << ")\n  " << summary
+            << "\n  file: " << path << "\n";
+}
+
+// `--describe-plugin server`: the core's own keys, described like a plugin's.
+int describe_core() {
+  boost::system::error_code ec;
+  const auto exe = boost::dll::program_location(ec);
+  print_header("server", "(built in)", HOMESIP_SDK_VERSION_MAJOR, HOMESIP_SDK_VERSION_MINOR,
+               "homesipd's own keys: the server: and log: blocks of a config",
+               ec ? "homesipd" : exe.string());
+  for (const auto& s : core_settings())
+    print_setting(s.spec.key, describe_default(s.spec, s.required), s.spec.help);
+  return kExitOk;
+}
+
 int describe_plugin(const CommandLine& cmd) {
-  std::vector<std::string> dirs;
-  if (!cmd.config_file.empty()) dirs = load_config(cmd.config_file, cmd.overrides).server.plugin_dirs;
-  PluginHost host(dirs, cmd.config_file);
-  PluginEntry entry;
-  entry.name = cmd.describe_plugin;
-  entry.key = "plugin";
-  entry.where = "--describe-plugin";
-  const std::string path = host.find(entry.name);
-  if (path.empty()) throw PluginError("plugin '" + entry.name + "' not found");
-  boost::dll::shared_library lib(path, boost::dll::load_mode::rtld_lazy | boost::dll::load_mode::rtld_local);
-  if (!lib.has(kPluginEntrySymbol)) throw PluginError(path + " is not a homesip plugin");
-  const auto* d = lib.get<const PluginDescriptor*()>(kPluginEntrySymbol)();
-  check_descriptor(*d, entry.name, path);
-  std::cout << d->name << " " << d->version << " (SDK " << d->abi_major << "." << d->abi_minor << ")\n"
-            << "  " << d->summary << "\n  file: " << path << "\n";
-  for (size_t i = 0; i < d->settings_count; ++i) {
-    const auto& s = d->settings[i];
-    std::cout << "  " << s.key << ": " << (s.default_value ? s.default_value : "(required)") << "    # "
-              << s.help << "\n";
+  if (cmd.describe_plugin == "server") return describe_core();
+  const PluginInfo info = PluginHost(plugin_dirs_of(cmd), cmd.config_file).inspect(cmd.describe_plugin);
+  const auto* d = info.descriptor;
+  print_header(d->name, d->version, d->abi_major, d->abi_minor, d->summary, info.path);
+  for (size_t i = 0; i < d->settings_count; ++i)
+    print_setting(d->settings[i].key, describe_default(d->settings[i], true), d->settings[i].help);
+  return kExitOk;
+}
+
+bool is_location_store(const std::string& name) { return name.rfind("location-", 0) == 0; }
+
+// The one location store a dumped config loads: location-sqlite if there.
+std::string chosen_store(const std::vector<std::string>& names) {
+  if (std::find(names.begin(), names.end(), "location-sqlite") != names.end()) return "location-sqlite";
+  const auto it = std::find_if(names.begin(), names.end(), is_location_store);
+  return it == names.end() ? std::string() : *it;
+}
+
+// The chosen store first, then the other stores, then the rest (they need a
+// store created before them).
+std::vector<std::string> dump_order(std::vector<std::string> names, const std::string& store) {
+  std::stable_partition(names.begin(), names.end(), is_location_store);
+  const auto chosen = std::find(names.begin(), names.end(), store);
+  if (chosen != names.end()) std::rotate(names.begin(), chosen, chosen + 1);
+  return names;
+}
+
+// Why a dumped plugin entry is commented out, or "" when it is loaded.
+std::string why_commented(const PluginDescriptor& d, const std::string& store) {
+  if (is_location_store(d.name) && d.name != store) return "load only one location store";
+  for (size_t i = 0; i < d.settings_count; ++i)
+    if (!d.settings[i].default_value) return std::string(d.settings[i].key) + " has no default";
+  return {};
+}
+
+void write_plugin_entry(std::ostream& out, const PluginHost& host, const std::string& name,
+                        const std::string& store) {
+  PluginInfo info;
+  try {
+    info = host.inspect(name);
+  } catch (const PluginError& e) {
+    out << "  # " << name << ": skipped: " << e.what() << "\n";
+    return;
   }
+  const PluginDescriptor& d = *info.descriptor;
+  const std::string why = why_commented(d, store);
+  out << "  # " << d.name << " " << d.version << ": " << d.summary
+      << (why.empty() ? "" : " (commented out: " + why + ")") << "\n";
+  out << (why.empty() ? "  " : "  # ") << "- plugin: " << d.name << "\n";
+  const std::string indent = why.empty() ? "    " : "  #   ";
+  for (size_t i = 0; i < d.settings_count; ++i) {
+    const SettingSpec& s = d.settings[i];
+    const std::string help = std::string(s.help) + (s.default_value ? "" : " (required)");
+    write_setting(out, indent, s.key, yaml_value(s, s.default_value), help, false);
+  }
+}
+
+// `--dump-default`: a complete config, every key at its default, every plugin
+// found in the plugin dirs (--config's, else the default ones).
+int dump_default(const CommandLine& cmd) {
+  const auto dirs = plugin_dirs_of(cmd);
+  const PluginHost host(dirs, cmd.config_file);
+  std::map<std::string, std::string> values;
+  if (!dirs.empty()) {
+    YAML::Emitter list;
+    list << YAML::Flow << dirs;
+    values["server.plugin_dirs"] = list.c_str();
+  }
+  std::cout << "# homesipd config: every key at its default (homesipd --dump-default).\n"
+               "# A commented-out key has none; `homesipd --describe-plugin server` (or NAME) lists them.\n";
+  write_core_defaults(std::cout, values);
+  std::cout << "\nplugins:  # loaded, created and started in this order\n";
+  const auto found = host.available();
+  const std::string store = chosen_store(found);
+  for (const auto& name : dump_order(found, store)) write_plugin_entry(std::cout, host, name, store);
   return kExitOk;
 }
 
@@ -199,6 +286,9 @@ void define_options(CLI::App& app, CommandLine& cmd) {
                  "print plugin NAME's version and declared settings (--config adds its plugin_dirs)")
       ->type_name("NAME")
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+  app.add_flag("--dump-default", cmd.dump_default,
+               "print a complete commented config with every key's default and every plugin found\n"
+               "(in --config's plugin_dirs, if given)");
   app.footer("exit codes: 0 ok, 1 usage, 2 config error, 3 plugin error, 4 runtime error");
   app.failure_message([](const CLI::App* a, const CLI::Error& e) {
     return "homesipd: " + CLI::FailureMessage::simple(a, e);  // like every other homesipd error
@@ -212,8 +302,9 @@ std::optional<int> parse_command_line(int argc, char** argv, CommandLine& cmd) {
   define_options(app, cmd);
   try {
     app.parse(argc, argv);
-    // Not CLI11's required(): --describe-plugin needs no config.
-    if (cmd.config_file.empty() && cmd.describe_plugin.empty()) throw CLI::RequiredError("--config");
+    // Not CLI11's required(): --describe-plugin and --dump-default need no config.
+    if (cmd.config_file.empty() && cmd.describe_plugin.empty() && !cmd.dump_default)
+      throw CLI::RequiredError("--config");
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? kExitOk : kExitUsage;  // CLI11's codes (100+) are not ours
   }
@@ -223,6 +314,7 @@ std::optional<int> parse_command_line(int argc, char** argv, CommandLine& cmd) {
 int run_daemon(const CommandLine& cmd) {
   try {
     if (!cmd.describe_plugin.empty()) return describe_plugin(cmd);
+    if (cmd.dump_default) return dump_default(cmd);
     return serve(load_config(cmd.config_file, cmd.overrides), cmd.check_only);
   } catch (const ConfigFileError& e) {
     std::cerr << "homesipd: config error: " << e.what() << "\n";

@@ -16,6 +16,7 @@ struct CommandLine {
   std::vector<std::string> overrides;
   bool check_only = false;
   std::string describe_plugin;
+  bool dump_default = false;
 };
 
 enum ExitCode : int {

@@ -5,6 +5,7 @@
 #include <boost/dll/runtime_symbol_info.hpp>
 #include <filesystem>
 #include <map>
+#include <set>
 
 namespace homesip::core {
 
@@ -272,6 +273,32 @@ std::string PluginHost::find(const std::string& name) const {
     if (fs::exists(candidate)) return candidate.string();
   }
   return {};
+}
+
+PluginInfo PluginHost::inspect(const std::string& name) const {
+  PluginInfo info{name, find(name), nullptr, nullptr};
+  if (info.path.empty()) throw PluginError("plugin '" + name + "' not found");
+  try {
+    info.library = std::make_shared<boost::dll::shared_library>(
+        info.path, boost::dll::load_mode::rtld_lazy | boost::dll::load_mode::rtld_local);
+  } catch (const std::exception& e) {
+    throw PluginError("plugin '" + name + "' (" + info.path + ") cannot be loaded: " + e.what());
+  }
+  if (!info.library->has(kPluginEntrySymbol)) throw PluginError(info.path + " is not a homesip plugin");
+  info.descriptor = info.library->get<const PluginDescriptor*()>(kPluginEntrySymbol)();
+  if (!info.descriptor) throw PluginError("plugin '" + name + "' returned no descriptor");
+  check_descriptor(*info.descriptor, name, info.path);
+  return info;
+}
+
+std::vector<std::string> PluginHost::available() const {
+  std::set<std::string> names;
+  for (const auto& dir : dirs_) {
+    std::error_code ec;
+    for (const auto& file : fs::directory_iterator(dir, ec))
+      if (file.path().extension() == ".so") names.insert(file.path().stem().string());
+  }
+  return {names.begin(), names.end()};
 }
 
 void PluginHost::load(const std::vector<PluginEntry>& entries) {

@@ -49,6 +49,15 @@ struct LoadedPlugin {
   ~LoadedPlugin();
 };
 
+// A plugin's library opened only to read its descriptor (--describe-plugin,
+// --dump-default); nothing is created.
+struct PluginInfo {
+  std::string name;
+  std::string path;
+  std::shared_ptr<boost::dll::shared_library> library;  // keeps `descriptor` valid
+  const PluginDescriptor* descriptor = nullptr;
+};
+
 class PluginHost {
  public:
   PluginHost(std::vector<std::string> search_dirs, std::string config_file);
@@ -65,6 +74,10 @@ class PluginHost {
 
   const std::vector<LoadedPlugin>& plugins() const { return plugins_; }
   std::string find(const std::string& name) const;
+  // Opens plugin `name` and checks its descriptor. Throws PluginError.
+  PluginInfo inspect(const std::string& name) const;
+  // The name of every NAME.so in the search dirs, sorted, each once.
+  std::vector<std::string> available() const;
 
   // Directories searched when the config names none: next to the binary
   // (../lib/homesip/plugins) and the install prefix.

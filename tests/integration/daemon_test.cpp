@@ -1,6 +1,9 @@
 // homesipd as a process: command line, config errors, signals.
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <sstream>
+
 #include "test_support.hpp"
 
 using namespace homesip::test;
@@ -132,8 +135,8 @@ TEST(Daemon, HelpListsEveryOptionAndExits0) {
   for (const char* help : {"--help", "-h"}) {
     std::string out;
     EXPECT_EQ(run({homesipd_path(), help}, &out), 0) << help;
-    for (const char* option :
-         {"-c,--config FILE", "--set KEY=VALUE", "--check-config", "--describe-plugin NAME"})
+    for (const char* option : {"-c,--config FILE", "--set KEY=VALUE", "--check-config",
+                               "--describe-plugin NAME", "--dump-default"})
       EXPECT_NE(out.find(option), std::string::npos) << help << " lacks " << option << ": " << out;
   }
 }
@@ -156,4 +159,72 @@ TEST(Daemon, ShortConfigAndEveryFormOfSetAreRead) {
                 &out),
             2);
   EXPECT_NE(out.find("--set server.shape=round: server.shape: unknown key"), std::string::npos) << out;
+}
+
+namespace {
+// The keys `--describe-plugin server` lists ("server.limits.max_headers").
+std::vector<std::string> core_keys() {
+  std::string out;
+  EXPECT_EQ(run({homesipd_path(), "--describe-plugin", "server"}, &out), 0) << out;
+  std::vector<std::string> keys;
+  std::istringstream lines(out);
+  for (std::string line; std::getline(lines, line);)
+    if (line.rfind("  server.", 0) == 0 || line.rfind("  log.", 0) == 0)
+      keys.push_back(line.substr(2, line.find(':') - 2));
+  return keys;
+}
+}  // namespace
+
+TEST(Daemon, DescribePluginServerListsTheCoreKeysLikeAPluginsSettings) {
+  std::string out;
+  EXPECT_EQ(run({homesipd_path(), "--describe-plugin", "server"}, &out), 0) << out;
+  EXPECT_EQ(out.rfind("server (built in) (SDK ", 0), 0u) << out;
+  for (const char* line :
+       {"\n  server.name: (required)    # this server's name",
+        "\n  server.parent: (unset)    # the server above", "\n  server.domain: \"\"    # ",
+        "\n  server.limits.max_headers: 100    # ", "\n  server.connections.idle_timeout_s: 300    # ",
+        "\n  log.sofia_level: 0    # "})
+    EXPECT_NE(out.find(line), std::string::npos) << line << " missing in\n" << out;
+  EXPECT_EQ(core_keys().size(), 21u) << out;
+  EXPECT_EQ(run({homesipd_path(), "--describe-plugin", "registrar"}, &out), 0) << out;
+  EXPECT_NE(out.find("\n  min_expires: 60    # shortest binding accepted"), std::string::npos) << out;
+}
+
+// The dump is a config homesipd accepts as it is, with every plugin built.
+TEST(Daemon, DumpDefaultIsAValidConfigWithEveryKeyAndPlugin) {
+  TempDir dir;
+  std::string dump, out;
+  ASSERT_EQ(run({homesipd_path(), "--dump-default"}, &dump), 0) << dump;
+  write_file(dir / "all.yaml", dump);
+  EXPECT_EQ(run({homesipd_path(), "--config", (dir / "all.yaml").string(), "--check-config"}, &out), 0)
+      << out;
+  EXPECT_NE(out.find("all.yaml: ok (3 plugins)"), std::string::npos) << out << dump;
+  for (const auto& key : core_keys()) {
+    const std::string leaf = " " + key.substr(key.rfind('.') + 1) + ": ";  // "# parent: " too
+    EXPECT_NE(dump.find(leaf), std::string::npos) << key << " missing in\n" << dump;
+  }
+  EXPECT_NE(dump.find("\n  name: H1\n"), std::string::npos) << dump;
+  EXPECT_NE(dump.find("\n  # parent: sip:"), std::string::npos) << dump;
+  for (const char* entry : {"\nplugins:  # loaded, created and started in this order\n  # location-sqlite ",
+                            "\n  - plugin: location-sqlite\n    # SQLite file", "\n  - plugin: redirect\n",
+                            "\n  - plugin: registrar\n", "\n    min_expires: 60\n"})
+    EXPECT_NE(dump.find(entry), std::string::npos) << entry << " missing in\n" << dump;
+  if (std::filesystem::exists(plugin_dir() + "/location-ldap.so")) {
+    EXPECT_NE(dump.find("(commented out: load only one location store)\n  # - plugin: location-ldap\n"),
+              std::string::npos)
+        << dump;
+  }
+}
+
+TEST(Daemon, DumpDefaultSearchesAndKeepsTheConfigsPluginDirs) {
+  TempDir dir;
+  write_file(dir / "c.yaml", base_config(free_port()));
+  std::string dump, out;
+  ASSERT_EQ(run({homesipd_path(), "--dump-default", "--config", (dir / "c.yaml").string()}, &dump), 0)
+      << dump;
+  EXPECT_NE(dump.find("\n  plugin_dirs: [" + plugin_dir() + "]\n"), std::string::npos) << dump;
+  write_file(dir / "all.yaml", dump);
+  EXPECT_EQ(run({homesipd_path(), "--config", (dir / "all.yaml").string(), "--check-config"}, &out), 0)
+      << out;
+  EXPECT_EQ(run({homesipd_path(), "--dump-default", "--config", (dir / "none.yaml").string()}, &out), 2);
 }

@@ -3,6 +3,9 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
+#include <sstream>
+
 #include "test_support.hpp"
 
 using homesip::core::ConfigFileError;
@@ -135,4 +138,104 @@ TEST(Config, EmptyParentMeansTopOfTheTree) {
       load_config((dir / "c.yaml").string(), {"server.parent=sip:127.0.0.1:5110", "server.parent="});
   EXPECT_FALSE(c.server.parent.has_value());
   EXPECT_THROW(load_config((dir / "c.yaml").string(), {"server.parent=127.0.0.1"}), ConfigFileError);
+}
+
+namespace {
+
+std::string core_defaults() {
+  std::ostringstream out;
+  homesip::core::write_core_defaults(out);
+  return out.str();
+}
+
+// True when `node` has the dotted path ("server.limits.max_headers").
+bool has_path(const YAML::Node& node, const std::string& path) {
+  const auto dot = path.find('.');
+  if (!node.IsMap()) return false;
+  const YAML::Node child = node[path.substr(0, dot)];
+  return child.IsDefined() && (dot == std::string::npos || has_path(child, path.substr(dot + 1)));
+}
+
+std::string leaf_of(const std::string& key) { return key.substr(key.rfind('.') + 1); }
+
+}  // namespace
+
+// The table is the list of known keys: every key in it is accepted (the ones
+// without a default with their example value), others are refused.
+TEST(CoreSettings, EveryKeyOfTheTableIsAcceptedAndNoOther) {
+  TempDir dir;
+  write_file(dir / "c.yaml", kGood);
+  for (const auto& s : homesip::core::core_settings()) {
+    const char* value = s.spec.default_value ? s.spec.default_value : s.example;
+    ASSERT_NE(value, nullptr) << s.spec.key << " has neither a default nor an example";
+    const std::string set = std::string(s.spec.key) + "=" + (std::string(value).empty() ? "''" : value);
+    EXPECT_NO_THROW(load_config((dir / "c.yaml").string(), {set})) << set;
+  }
+  EXPECT_EQ(error_of(kGood, {"server.limits.max_bodies=3"}),
+            "--set server.limits.max_bodies=3: server.limits.max_bodies: unknown key");
+  EXPECT_EQ(error_of(kGood, {"log.colour=red"}), "--set log.colour=red: log.colour: unknown key");
+}
+
+// The declared defaults are the ones a config without the key gets.
+TEST(CoreSettings, DeclaredDefaultsAreTheLoadedDefaults) {
+  TempDir dir;
+  write_file(dir / "c.yaml", "server:\n  name: H1\n  listen: [udp:127.0.0.1:5000]\n");
+  const auto c = load_config((dir / "c.yaml").string(), {});
+  const std::map<std::string, std::string> loaded{
+      {"server.domain", c.server.domain},
+      {"server.register_expires", std::to_string(c.server.register_expires)},
+      {"server.plugin_dirs", c.server.plugin_dirs.empty() ? "[]" : "?"},
+      {"server.tls_certificates", c.server.tls_certificates},
+      {"server.admin_socket", c.server.admin_socket},
+      {"server.udp_buffer_bytes", std::to_string(c.server.udp_buffer_bytes)},
+      {"server.limits.max_message_bytes", std::to_string(c.server.limits.max_message_bytes)},
+      {"server.limits.max_headers", std::to_string(c.server.limits.max_headers)},
+      {"server.limits.max_header_values", std::to_string(c.server.limits.max_header_values)},
+      {"server.limits.max_contacts", std::to_string(c.server.limits.max_contacts)},
+      {"server.connections.idle_timeout_s", std::to_string(c.server.connections.idle_timeout.count())},
+      {"server.connections.message_timeout_s", std::to_string(c.server.connections.message_timeout.count())},
+      {"server.connections.max_output_bytes", std::to_string(c.server.connections.max_output_bytes)},
+      {"log.level", c.log.level},
+      {"log.sink", c.log.sink},
+      {"log.sofia_level", std::to_string(c.log.sofia_level)},
+  };
+  size_t checked = 0;
+  for (const auto& s : homesip::core::core_settings()) {
+    if (!s.spec.default_value) continue;
+    ASSERT_TRUE(loaded.count(s.spec.key)) << s.spec.key << ": add it to this test";
+    EXPECT_EQ(loaded.at(s.spec.key), s.spec.default_value) << s.spec.key;
+    ++checked;
+  }
+  EXPECT_EQ(checked, loaded.size());
+}
+
+TEST(CoreSettings, DefaultsDumpIsAValidConfigWithEveryKey) {
+  const std::string text = core_defaults();
+  TempDir dir;
+  write_file(dir / "c.yaml", text);
+  const auto c = load_config((dir / "c.yaml").string(), {});
+  EXPECT_EQ(c.server.name, "H1");
+  ASSERT_EQ(c.server.listen.size(), 1u);
+  EXPECT_EQ(c.server.listen[0].text(), "udp:127.0.0.1:5060");
+  EXPECT_FALSE(c.server.parent.has_value());
+  const YAML::Node root = YAML::Load(text);
+  for (const auto& s : homesip::core::core_settings()) {
+    if (s.spec.default_value || s.required) {
+      EXPECT_TRUE(has_path(root, s.spec.key)) << s.spec.key << " missing in\n" << text;
+    } else {
+      const std::string line = "# " + leaf_of(s.spec.key) + ": " + s.example + "\n";
+      EXPECT_NE(text.find(line), std::string::npos) << line << " missing in\n" << text;
+    }
+  }
+  EXPECT_NE(text.find("  # the server above (a sip: URI)"), std::string::npos) << text;
+  EXPECT_NE(text.find("  limits:\n    # largest message"), std::string::npos) << text;
+  EXPECT_NE(text.find("\nlog:\n  # trace, debug, info, warn or error\n  level: info\n"), std::string::npos)
+      << text;
+}
+
+TEST(CoreSettings, DefaultsDumpTakesGivenValues) {
+  std::ostringstream out;
+  homesip::core::write_core_defaults(out, {{"server.plugin_dirs", "[/opt/p]"}, {"server.parent", "sip:p:5"}});
+  EXPECT_NE(out.str().find("\n  plugin_dirs: [/opt/p]\n"), std::string::npos) << out.str();
+  EXPECT_NE(out.str().find("\n  parent: sip:p:5\n"), std::string::npos) << out.str();
 }
