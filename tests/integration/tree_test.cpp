@@ -4,6 +4,7 @@
 // exactly two redirects.
 #include <gtest/gtest.h>
 
+#include <sstream>
 #include <thread>
 
 #include "test_support.hpp"
@@ -272,4 +273,35 @@ TEST(BehindNat, ARequestOnTheUpwardRegistrationPortIsServed) {
   EXPECT_NE(response.find("branch=z9hG4bK-nat;rport=" + std::to_string(parent.port())), std::string::npos)
       << response;
   EXPECT_NE(response.find("\r\nServer: homesip/"), std::string::npos) << response;
+}
+
+// The expiry a parent grants is read only from a valid delta-seconds: "abc"
+// once read as 0 and made the server refresh every 2 s.
+TEST(UpwardRegistration, AGrantedExpiresThatIsNoNumberIsIgnored) {
+  TempDir dir;
+  UdpSocket parent;
+  HomesipServer family(dir, ServerOptions{"H1", "C1.D1", tier_plugins(dir, "H1", "C1.D1.H1", ""),
+                                          "  parent: sip:127.0.0.1:" + std::to_string(parent.port()) +
+                                              "\n  register_expires: 300\n"});
+  family.start();
+  const std::string request = parent.receive(std::chrono::seconds(5));
+  ASSERT_NE(request.find("REGISTER "), std::string::npos) << request;
+  // The 200 echoes the request's Via, From, To, Call-ID and CSeq lines.
+  std::string ok = "SIP/2.0 200 OK\r\n";
+  std::istringstream lines(request);
+  for (std::string line; std::getline(lines, line);) {
+    for (const char* name : {"Via:", "From:", "To:", "Call-ID:", "CSeq:"})
+      if (line.rfind(name, 0) == 0) ok += line + "\n";
+  }
+  const auto via = request.find("Via: SIP/2.0/UDP 127.0.0.1:");
+  ASSERT_NE(via, std::string::npos);
+  const int client_port = std::atoi(request.c_str() + via + 27);
+  ok += "Contact: <sip:H1@127.0.0.1:" + std::to_string(family.port()) +
+        ">;expires=abc\r\nContent-Length: 0\r\n\r\n";
+  parent.send(static_cast<uint16_t>(client_port), ok);
+  EXPECT_TRUE(eventually(
+      [&] { return read_file(family.log()).find("registered H1@C1.D1 with") != std::string::npos; },
+      std::chrono::seconds(5)));
+  const std::string log = read_file(family.log());
+  EXPECT_NE(log.find(" for 300s"), std::string::npos) << log;
 }
