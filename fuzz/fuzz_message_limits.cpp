@@ -19,7 +19,8 @@ namespace {
 // might deliver it.
 size_t piece_size(std::string_view data, size_t at) {
   uint32_t h = 2166136261u;
-  for (size_t i = at; i < data.size() && i < at + 4; ++i) h = (h ^ static_cast<unsigned char>(data[i])) * 16777619u;
+  for (size_t i = at; i < data.size() && i < at + 4; ++i)
+    h = (h ^ static_cast<unsigned char>(data[i])) * 16777619u;
   return 1 + h % 64;
 }
 
@@ -80,7 +81,8 @@ void check_skeleton(const std::string& skeleton, std::string_view message, std::
              "%.*s does not end in a blank line", static_cast<int>(what.size()), what.data());
   // With CRLF line ends only, exactly CRLF CRLF.
   bool bare_lf = false;
-  for (size_t i = 0; i < message.size() && !bare_lf; ++i) bare_lf = message[i] == '\n' && (i == 0 || message[i - 1] != '\r');
+  for (size_t i = 0; i < message.size() && !bare_lf; ++i)
+    bare_lf = message[i] == '\n' && (i == 0 || message[i - 1] != '\r');
   if (!bare_lf)
     FUZZ_CHECK(skeleton.compare(skeleton.size() - 4, 4, "\r\n\r\n") == 0, "%.*s does not end in CRLFCRLF",
                static_cast<int>(what.size()), what.data());

@@ -74,8 +74,7 @@ void check_classify(const homesip::ServerIdentity& me, std::string_view aor) {
   } else {
     FUZZ_CHECK(j.child_aor.empty(), "child AOR for another relation");
   }
-  if (j.relation == redirect::Relation::kSelf)
-    FUZZ_CHECK(iequals(aor, me.aor()), "self is not my AOR");
+  if (j.relation == redirect::Relation::kSelf) FUZZ_CHECK(iequals(aor, me.aor()), "self is not my AOR");
   // Case never matters.
   std::string upper(aor);
   for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));

@@ -76,11 +76,13 @@ void check_response(const std::string& out, const homesip::Reply& reply) {
   FUZZ_CHECK(blank == body_at - 4, "the header section ends early, at %zu of %zu", blank, body_at - 4);
 
   std::vector<std::string> expected_starts;
-  for (const auto& contact : reply.contacts) expected_starts.push_back("Contact: <" + sanitized(contact.uri) + ">");
+  for (const auto& contact : reply.contacts)
+    expected_starts.push_back("Contact: <" + sanitized(contact.uri) + ">");
   for (const auto& [name, value] : reply.headers)
     expected_starts.push_back(sanitized(name) + ": " + sanitized(value));
   expected_starts.push_back(std::string("Server: ") + homesip::core::kServerProduct);
-  if (!reply.content_type.empty()) expected_starts.push_back("Content-Type: " + sanitized(reply.content_type));
+  if (!reply.content_type.empty())
+    expected_starts.push_back("Content-Type: " + sanitized(reply.content_type));
   expected_starts.push_back("Content-Length: " + std::to_string(reply.body.size()));
 
   // Walk back line by line from the end of the last header line.

@@ -49,9 +49,26 @@ void read_all(const homesip::core::SofiaRequest& request) {
   sum += touch(request.user_agent());
   sum += touch(request.content_type());
   sum += touch(request.body());
-  for (const char* name : {"Via", "via", "v", "From", "To", "Call-ID", "CSeq", "Contact", "Route",
-                           "Record-Route", "Expires", "Max-Forwards", "Content-Length", "Content-Type",
-                           "Supported", "Require", "Authorization", "X-Unknown", "", ":"}) {
+  for (const char* name : {"Via",
+                           "via",
+                           "v",
+                           "From",
+                           "To",
+                           "Call-ID",
+                           "CSeq",
+                           "Contact",
+                           "Route",
+                           "Record-Route",
+                           "Expires",
+                           "Max-Forwards",
+                           "Content-Length",
+                           "Content-Type",
+                           "Supported",
+                           "Require",
+                           "Authorization",
+                           "X-Unknown",
+                           "",
+                           ":"}) {
     if (const auto value = request.header(name)) sum += touch(*value);
   }
   sink = sum;
