@@ -8,6 +8,13 @@
 #include <optional>
 
 namespace homesip::core {
+
+bool is_token_char(char c) {
+  // Not strchr alone: it finds the terminating NUL too.
+  return c != '\0' &&
+         (std::isalnum(static_cast<unsigned char>(c)) || std::strchr("-.!%*_+`'~", c) != nullptr);
+}
+
 namespace {
 
 // ASCII only, as header names are: no locale lookup per byte.
@@ -110,10 +117,6 @@ size_t value_count(std::string_view value) {
 }
 
 bool is_contact(std::string_view name) { return is_name(name, "Contact", 'm'); }
-
-bool is_token_char(char c) {
-  return std::isalnum(static_cast<unsigned char>(c)) || std::strchr("-.!%*_+`'~", c) != nullptr;
-}
 
 // The reason names the header; only its token characters, since the name is
 // whatever bytes came before the colon (the fuzzer found CR LF there, which

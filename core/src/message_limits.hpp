@@ -12,6 +12,9 @@
 
 namespace homesip::core {
 
+// RFC 3261 25.1 token characters (header names, methods).
+bool is_token_char(char c);
+
 struct MessageLimits {
   size_t max_message_bytes = 65535;  // start line, headers and body (a UDP datagram's maximum)
   size_t max_headers = 100;          // header fields (folded lines count once)

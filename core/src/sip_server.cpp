@@ -75,7 +75,7 @@ std::string bad_header_name(const sip_error_t* error) {
   for (size_t i = 0; i < length; ++i) {
     const auto c = static_cast<unsigned char>(data[i]);
     if (c == ':' || c == ' ' || c == '\t' || c == '\r' || c == '\n') break;
-    if (!std::isalnum(c) && !std::strchr("-.!%*_+`'~", c)) return "";
+    if (!is_token_char(static_cast<char>(c))) return "";
     name += static_cast<char>(c);
   }
   return name;

@@ -1,7 +1,6 @@
 #include "stream_transport.hpp"
 
 #include <arpa/inet.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <openssl/err.h>
@@ -16,6 +15,7 @@
 #include <stdexcept>
 
 #include "event_loop.hpp"
+#include "listen_address.hpp"
 #include "message_limits.hpp"
 #include "response_encoder.hpp"
 
@@ -31,33 +31,16 @@ constexpr auto kFirstBackoff = std::chrono::milliseconds(50);
 constexpr auto kLongestBackoff = std::chrono::milliseconds(2000);
 
 int listen_on(const ListenAddress& address) {
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_NUMERICSERV;
-  addrinfo* found = nullptr;
-  const std::string port = std::to_string(address.port);
-  const int rc = ::getaddrinfo(address.host.c_str(), port.c_str(), &hints, &found);
-  if (rc != 0) throw std::runtime_error("cannot listen on " + address.text() + ": " + ::gai_strerror(rc));
-  const addrinfo* chosen = found;
-  for (const addrinfo* a = found; a; a = a->ai_next)
-    if (a->ai_family == AF_INET) {
-      chosen = a;
-      break;
-    }
-  const int fd = ::socket(chosen->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  const su_sockaddr_t local = resolve_listen_address(address);
+  const int fd = ::socket(local.su_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   int error = errno;
   if (fd >= 0) {
     const int on = 1;
     ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
-    if (::bind(fd, chosen->ai_addr, chosen->ai_addrlen) == 0 && ::listen(fd, 1024) == 0) {
-      ::freeaddrinfo(found);
-      return fd;
-    }
+    if (::bind(fd, &local.su_sa, address_length(local)) == 0 && ::listen(fd, 1024) == 0) return fd;
     error = errno;
     ::close(fd);
   }
-  ::freeaddrinfo(found);
   throw std::runtime_error("cannot listen on " + address.text() + ": " + std::strerror(error));
 }
 

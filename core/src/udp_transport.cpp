@@ -1,7 +1,6 @@
 #include "udp_transport.hpp"
 
 #include <arpa/inet.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <sofia-sip/sip.h>
 #include <sofia-sip/sip_header.h>
@@ -13,6 +12,7 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "listen_address.hpp"
 #include "response_encoder.hpp"
 
 namespace homesip::core {
@@ -23,34 +23,8 @@ constexpr size_t kMaxDatagram = 65507;
 // Batches read per wakeup before other sockets and timers get their turn.
 constexpr int kBatchesPerWakeup = 4;
 
-socklen_t address_length(const su_sockaddr_t& address) {
-  return address.su_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
-}
-
-// The listener's address: an IP as written, or a host name's first IPv4
-// address (else its first IPv6 one), as the config allows names.
-su_sockaddr_t local_address(const ListenAddress& address) {
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_DGRAM;
-  addrinfo* found = nullptr;
-  const int rc = ::getaddrinfo(address.host.c_str(), nullptr, &hints, &found);
-  if (rc != 0) throw std::runtime_error("cannot listen on " + address.text() + ": " + ::gai_strerror(rc));
-  const addrinfo* chosen = found;
-  for (const addrinfo* a = found; a; a = a->ai_next)
-    if (a->ai_family == AF_INET) {
-      chosen = a;
-      break;
-    }
-  su_sockaddr_t local{};
-  std::memcpy(&local, chosen->ai_addr, std::min<size_t>(chosen->ai_addrlen, sizeof local));
-  ::freeaddrinfo(found);
-  local.su_port = htons(address.port);
-  return local;
-}
-
 int bind_udp(const ListenAddress& address, int buffer_bytes) {
-  const su_sockaddr_t local = local_address(address);
+  const su_sockaddr_t local = resolve_listen_address(address);
   const int fd = ::socket(local.su_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) throw std::runtime_error("cannot listen on " + address.text() + ": " + std::strerror(errno));
   // The opening burst of a load fills the default buffers (about 200 KiB) in

@@ -55,6 +55,7 @@ TEST(MessageLimits, TheNamedHeaderKeepsOnlyTokenCharacters) {
   limits.max_header_values = 4;
   EXPECT_EQ(check_message("R\n\r:,,,,", limits).reason, "Too Many Values In A Header");
   EXPECT_EQ(check_message("R\nX\r\n \x01Y:,,,,", limits).reason, "Too Many Values In XY");
+  EXPECT_EQ(check_message(std::string("R\nX\0Y:,,,,", 10), limits).reason, "Too Many Values In XY");
 }
 
 TEST(MessageLimits, CommasInsideQuotesAndAnglesDoNotSeparate) {

@@ -1,0 +1,17 @@
+// Where a listener binds: the config allows an IP or a host name for every
+// transport, resolved the same way for UDP and for TCP/TLS.
+#pragma once
+
+#include <sofia-sip/su.h>
+
+#include "config.hpp"
+
+namespace homesip::core {
+
+// An IP as written, or a host name's first IPv4 address (else its first IPv6
+// one), with the listener's port. Throws std::runtime_error naming the listener.
+su_sockaddr_t resolve_listen_address(const ListenAddress& address);
+
+socklen_t address_length(const su_sockaddr_t& address);
+
+}  // namespace homesip::core
