@@ -1,12 +1,15 @@
 // What the core lends a plugin while it is created: its settings, logging, the
-// event loop, the server's identity, and the registry through which plugins
-// offer capabilities to the core and to each other.
+// loops, the server's identity, the request chain, the service registry, the
+// SIP client, and its commands and metrics.
 #pragma once
 
+#include <stdexcept>
 #include <string>
+#include <string_view>
 
+#include "homesip/admin.hpp"
+#include "homesip/client.hpp"
 #include "homesip/handler.hpp"
-#include "homesip/location_store.hpp"
 #include "homesip/log.hpp"
 #include "homesip/loop.hpp"
 #include "homesip/settings.hpp"
@@ -22,23 +25,64 @@ struct ServerIdentity {
   std::string child_domain() const { return domain.empty() ? name : domain + "." + name; }
 };
 
+// Services: an interface with a versioned name in `static constexpr const char*
+// kServiceName` (LocationStore, UserStore, ...). A plugin lists the services it
+// provides, requires and may use in its descriptor; the host creates providers
+// before the plugins that need them and refuses a config where a required
+// service has no provider or a service has two. Calls to a service may come
+// from any loop thread (see loop.hpp).
 class __attribute__((visibility("default"))) PluginContext {
  public:
   virtual ~PluginContext() = default;
 
   virtual const Settings& settings() const = 0;
   virtual Logger& logger() = 0;
+  // The main loop: where the plugin is created, started, stopped and its
+  // commands run. Timers for the plugin's own housekeeping go here.
   virtual EventLoop& loop() = 0;
+  // The loop whose thread is calling (a request's loop, for a service called
+  // from a handler); the main loop when called from no loop thread.
+  virtual EventLoop& current_loop() = 0;
   virtual const ServerIdentity& identity() const = 0;
 
-  // Adds `handler` to the request chain, after the handlers of plugins loaded
-  // earlier. The plugin keeps ownership; it must outlive the plugin's stop().
-  virtual void add_request_handler(RequestHandler& handler) = 0;
+  // Puts `handler` into the request chain at `placement`. The plugin keeps
+  // ownership; the handler must live until the plugin is destroyed.
+  virtual void add_request_handler(RequestHandler& handler, HandlerPlacement placement) = 0;
 
-  // Offers `store` as the server's location store (one per server).
-  virtual void provide_location_store(LocationStore& store) = 0;
-  // The location store a plugin loaded earlier provided, or nullptr.
-  virtual LocationStore* location_store() = 0;
+  // Offers `service` under `name`, which the descriptor lists in `provides`.
+  // Throws std::logic_error otherwise.
+  virtual void provide_service(std::string_view name, void* service) = 0;
+  // The service `name` (listed in the descriptor's `requires_services` or
+  // `uses`), or nullptr when no plugin provides it.
+  virtual void* find_service(std::string_view name) = 0;
+
+  // Sends requests; on any loop thread (callbacks on the caller's loop).
+  virtual SipClient& client() = 0;
+
+  // Binds command `name`, declared in the descriptor's `commands`. Throws
+  // std::logic_error for an undeclared name.
+  virtual void on_command(std::string_view name, CommandHandler handler) = 0;
+  // The metric `name` declared in the descriptor's `metrics` with that type.
+  // Throws std::logic_error otherwise.
+  virtual Counter counter(std::string_view name) = 0;
+  virtual Gauge gauge(std::string_view name) = 0;
+
+  template <class Service>
+  void provide(Service& service) {
+    provide_service(Service::kServiceName, static_cast<void*>(&service));
+  }
+  // A service this plugin requires: present, since the host checked.
+  template <class Service>
+  Service& require() {
+    void* service = find_service(Service::kServiceName);
+    if (!service) throw std::logic_error(std::string("no plugin provides ") + Service::kServiceName);
+    return *static_cast<Service*>(service);
+  }
+  // A service this plugin may use, or nullptr.
+  template <class Service>
+  Service* find() {
+    return static_cast<Service*>(find_service(Service::kServiceName));
+  }
 };
 
 }  // namespace homesip

@@ -1,23 +1,69 @@
-// Request handlers: the chain every incoming request walks, in the order the
-// config loads the plugins. A handler either passes the request on, answers it
-// at once, or defers the answer until asynchronous work (a store write) ends.
+// The request chain. Every request except ACK walks the handlers in phase
+// order; each handler passes the request on, answers it, or suspends it while
+// asynchronous work runs (a user lookup, a store write), then resumes the
+// chain at the next handler or answers.
+//
+// Threads: on_request() runs on the loop thread that received the request
+// (IncomingRequest::loop()). With more than one loop, a handler is called for
+// different requests from several loops at once: keep per-request state in the
+// request's attributes or the callback's captures, and shared state in
+// services (which are safe from any loop). A SuspendedRequest is resumed or
+// answered on its own loop: post() to it from a worker thread.
 #pragma once
 
+#include <cstdint>
 #include <memory>
+#include <string_view>
 
+#include "homesip/attributes.hpp"
+#include "homesip/loop.hpp"
 #include "homesip/reply.hpp"
 #include "homesip/request.hpp"
 
 namespace homesip {
 
-// A request whose answer comes later. Keeps the request (and its views) alive.
-// send() must be called on the loop thread, at most once; destroying an
-// unsent DeferredReply answers 500 so no request is left without an answer.
-class __attribute__((visibility("default"))) DeferredReply {
+// Where a handler sits in the chain. The host sorts handlers by phase, then by
+// `order` within the phase, then by the config's order of the plugins; the
+// order plugins are listed in does not change which phase runs first.
+enum class Phase : uint16_t {
+  kSanity = 100,         // refuse what no later handler should see
+  kAuthenticate = 200,   // prove who sent it (sets kAuthenticatedIdentity)
+  kAuthorize = 300,      // decide whether that sender may do this
+  kLocalServices = 400,  // requests this server serves itself (appliances, presence)
+  kRouting = 500,        // where a request goes (redirects through the tree)
+  kRegistrar = 600,      // REGISTER for this server's own domain
+  kFallback = 700,       // anything left
+};
+
+struct HandlerPlacement {
+  Phase phase = Phase::kFallback;
+  int32_t order = 0;          // lower runs first within the phase
+  std::string_view name = {};  // shown by `homesipctl plugins` and in logs; the plugin's name when empty
+};
+
+enum class Disposition {
+  kContinue,   // not mine: give the request to the next handler
+  kHandled,    // answered: the chain stops
+  kSuspended,  // suspend() was called: the chain waits for resume() or an answer
+};
+
+// A request taken out of the chain until asynchronous work ends. Owns the
+// request: its views and attributes stay valid while this object lives. Use it
+// on the request's loop thread only (loop()); at most one of resume() and
+// reply(). Destroying it unanswered answers 500; a request still suspended
+// when the server shuts down is answered 503 with Retry-After.
+class __attribute__((visibility("default"))) SuspendedRequest {
  public:
-  virtual ~DeferredReply() = default;
+  virtual ~SuspendedRequest() = default;
   virtual const SipRequest& request() const = 0;
-  virtual void send(const Reply& reply) = 0;
+  virtual Attributes& attributes() = 0;
+  virtual EventLoop& loop() = 0;
+  // Goes on with the handler after the one that suspended (which may suspend
+  // again); the core answers if no handler does.
+  virtual void resume() = 0;
+  virtual void reply(const Reply& reply) = 0;
+  // True once resume() or reply() was called.
+  virtual bool finished() const = 0;
 };
 
 // The request in hand while the chain runs.
@@ -25,23 +71,24 @@ class __attribute__((visibility("default"))) IncomingRequest {
  public:
   virtual ~IncomingRequest() = default;
   virtual const SipRequest& request() const = 0;
-  // Answers now. At most once, and not after defer().
+  virtual Attributes& attributes() = 0;
+  // The loop this request runs on: post() to it to come back from another thread.
+  virtual EventLoop& loop() = 0;
+  // Answers now; the handler then returns kHandled. At most once.
   virtual void reply(const Reply& reply) = 0;
-  // Takes the request out of the chain to answer later.
-  virtual std::unique_ptr<DeferredReply> defer() = 0;
-};
-
-enum class Disposition {
-  kContinue,  // not mine: give the request to the next handler
-  kHandled,   // answered, or deferred: the chain stops here
+  // Takes the request out of the chain; the handler then returns kSuspended.
+  // At most once per handler call.
+  virtual std::unique_ptr<SuspendedRequest> suspend() = 0;
+  // The To-tag the core puts on a reply that sets none (see Reply::to_tag).
+  virtual std::string_view reply_to_tag() const = 0;
 };
 
 class __attribute__((visibility("default"))) RequestHandler {
  public:
   virtual ~RequestHandler() = default;
-  // Called on the loop thread for every request except ACK (stateless
-  // replies need no ACK handling) and retransmissions alike: the core keeps
-  // no transaction state, so handlers must be idempotent.
+  // Called for every request except ACK. The core keeps no transaction
+  // state, so a retransmission walks the chain again: handlers must be
+  // idempotent. An exception answers 500 and is logged.
   virtual Disposition on_request(IncomingRequest& request) = 0;
 };
 

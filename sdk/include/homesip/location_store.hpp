@@ -2,8 +2,11 @@
 // where redirect and other services read them. Backends (SQLite, LDAP, ...)
 // are plugins; every backend passes the same conformance suite.
 //
-// All calls are made on the loop thread; every callback is called on the loop
-// thread, possibly before the call returns (a backend answering from memory).
+// A service (services.hpp): one plugin provides it, others require it. Safe to
+// call from any loop thread; every callback runs on the loop thread of the
+// caller, possibly before the call returns (a backend answering from memory).
+// Binding's layout is frozen with the service's name: a store that keeps more
+// per binding offers a new service version ("homesip.location-store/2").
 #pragma once
 
 #include <cstdint>
@@ -50,6 +53,7 @@ using ListDone = std::function<void(StoreStatus status, const std::vector<std::s
 
 class __attribute__((visibility("default"))) LocationStore {
  public:
+  static constexpr const char* kServiceName = "homesip.location-store/1";
   virtual ~LocationStore() = default;
 
   virtual void update(std::string_view aor, BindingEditor edit, UpdateDone done) = 0;

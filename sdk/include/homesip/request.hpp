@@ -1,6 +1,8 @@
-// A read-only view of one incoming SIP request. Views point into the core's
-// parsed message: valid while the request is being handled or, after
-// IncomingRequest::defer(), until the DeferredReply is sent or destroyed.
+// Read-only views of SIP messages: the request a handler is given and the
+// response a client transaction receives. Every string_view points into the
+// core's parsed message and is valid while the message is (for a request:
+// while the chain runs, or until a SuspendedRequest is answered or
+// destroyed; for a response: during the ResponseDone call).
 #pragma once
 
 #include <cstdint>
@@ -8,6 +10,8 @@
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "homesip/uri.hpp"
 
 namespace homesip {
 
@@ -29,17 +33,7 @@ enum class Method : uint8_t {
   kPrack,
 };
 
-// The parts of a SIP URI a server decides on.
-struct UriView {
-  std::string_view scheme;  // "sip" or "sips"
-  std::string_view user;    // empty when absent
-  std::string_view host;
-  std::string_view port;    // empty when absent
-  std::string_view params;  // "transport=tcp;lr" without the leading ';', or empty
-  bool empty() const { return host.empty(); }
-};
-
-// One Contact header value of a REGISTER (or of any request).
+// One Contact header value.
 struct ContactView {
   bool wildcard = false;             // "Contact: *"
   std::string uri;                   // the URI as text, e.g. "sip:u1@10.0.0.7:5060"
@@ -49,44 +43,69 @@ struct ContactView {
   std::string_view instance;         // +sip.instance parameter value, or empty
 };
 
-// Where the request came from on the wire (after rport/received handling).
+// One Via header value, top first.
+struct ViaView {
+  std::string_view transport;  // "UDP", "TCP", "TLS" as written
+  std::string_view host;
+  std::string_view port;       // empty when absent
+  std::string_view branch;     // empty when absent
+  std::string_view received;   // empty when absent
+  std::string_view rport;      // "" when absent or without a value
+};
+
+// Where the request came from on the wire.
 struct SourceAddress {
   std::string_view transport;  // "udp", "tcp", "tls"
   std::string ip;
   uint16_t port = 0;
 };
 
-class __attribute__((visibility("default"))) SipRequest {
+// What requests and responses share.
+class __attribute__((visibility("default"))) SipMessage {
  public:
-  virtual ~SipRequest() = default;
+  virtual ~SipMessage() = default;
 
-  virtual Method method() const = 0;
-  virtual std::string_view method_name() const = 0;
-  virtual UriView request_uri() const = 0;
   virtual UriView from_uri() const = 0;
   virtual UriView to_uri() const = 0;
+  virtual std::string_view from_tag() const = 0;  // empty when absent
+  virtual std::string_view to_tag() const = 0;    // empty when absent
   virtual std::string_view call_id() const = 0;
   virtual uint32_t cseq() const = 0;
   virtual std::optional<uint32_t> expires_header() const = 0;  // Expires: header
   virtual bool expires_header_invalid() const = 0;
-  virtual uint32_t max_forwards() const = 0;  // 70 when absent
+  // Every Contact value of every Contact line, in order.
   virtual std::vector<ContactView> contacts() const = 0;
-  virtual SourceAddress source() const = 0;
-  virtual std::string_view user_agent() const = 0;
   virtual std::string_view content_type() const = 0;
-  virtual std::string_view body() const = 0;
-  // Any header by name (case-insensitive), the first one; nullopt when absent.
-  virtual std::optional<std::string> header(std::string_view name) const = 0;
+  virtual std::string_view body() const = 0;  // any octets, Content-Length of them
+  // The first header line of `name` (case-insensitive; compact forms such as
+  // "m" for Contact are the same header): its value as text, nullopt when absent.
+  virtual std::optional<std::string_view> header(std::string_view name) const = 0;
+  // The value of every line of header `name`, in order (all Authorization,
+  // Route or Record-Route lines). A line with several comma-separated values
+  // stays one entry; Contact and Via have contacts() and vias() for values.
+  virtual std::vector<std::string_view> headers(std::string_view name) const = 0;
 };
 
-// "user@host" of a URI: the address-of-record a registrar keys bindings on.
-inline std::string aor_of(const UriView& uri) {
-  std::string aor;
-  aor.reserve(uri.user.size() + 1 + uri.host.size());
-  aor.append(uri.user);
-  if (!uri.user.empty()) aor.push_back('@');
-  aor.append(uri.host);
-  return aor;
-}
+class __attribute__((visibility("default"))) SipRequest : public SipMessage {
+ public:
+  virtual Method method() const = 0;
+  virtual std::string_view method_name() const = 0;
+  virtual UriView request_uri() const = 0;
+  virtual uint32_t max_forwards() const = 0;  // 70 when absent
+  virtual std::vector<ViaView> vias() const = 0;
+  // The Event header's package ("presence" of "presence;id=1"), empty when absent.
+  virtual std::string_view event() const = 0;
+  virtual std::string_view user_agent() const = 0;
+  virtual SourceAddress source() const = 0;
+};
+
+class __attribute__((visibility("default"))) SipResponse : public SipMessage {
+ public:
+  virtual int status() const = 0;
+  virtual std::string_view reason() const = 0;
+  // True when no response came and the core made this one: 408 after timer F
+  // (or B), 503 when the request could not be sent at all.
+  virtual bool local() const = 0;
+};
 
 }  // namespace homesip
