@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# bench/run.sh [--quick] [--servers homesip,kamailio,homesip-ldap] [--keep] [--doc FILE | --no-doc]
+# bench/run.sh [--quick] [--servers homesip,kamailio,homesip-ldap,homesip-base] [--keep] [--doc FILE | --no-doc]
 #
+# Server homesip-base: another build of homesipd (HOMESIPD_BASE, plugins in HOMESIP_PLUGINS_BASE;
+# `./homesip bench --base REV` builds commit REV into build-base/ and sets both) under the same
+# load as homesip in the same run, alternating: a change is measured against the commit before it.
 # homesipd (config/examples/family.yaml: location-sqlite + registrar, bindings durable in SQLite,
 # synchronous=full) beside Kamailio 5.6 (bench/kamailio/registrar.cfg: usrloc in memory, 2 UDP
 # workers) under the same SIPp load, alternating server by server for every measurement, UDP on
@@ -125,6 +128,9 @@ for s in $SERVERS; do
     homesip)
       [ -x "$HOMESIPD" ] || die "no $HOMESIPD (run ./homesip build)"
       [ -f "$PLUGINS/location-sqlite.so" ] || die "no $PLUGINS/location-sqlite.so (use --servers kamailio meanwhile)" ;;
+    homesip-base)
+      [ -x "${HOMESIPD_BASE:-}" ] || die "homesip-base needs HOMESIPD_BASE (a homesipd binary) and HOMESIP_PLUGINS_BASE"
+      [ -f "${HOMESIP_PLUGINS_BASE:-}/location-sqlite.so" ] || die "no location-sqlite.so in HOMESIP_PLUGINS_BASE" ;;
     kamailio) command -v kamailio >/dev/null || die "kamailio not installed" ;;
     *) die "unknown server $s" ;;
   esac
@@ -139,6 +145,10 @@ WORK=$(mktemp -d /tmp/homesip-bench-XXXXXX)
 HS_BIN=$WORK/bin/homesipd HS_PLUGINS=$WORK/plugins
 case " $ALL_SERVERS " in
   *" homesip "*|*" homesip-ldap "*) mkdir -p "$WORK/bin" "$HS_PLUGINS"; cp "$HOMESIPD" "$HS_BIN"; cp "$PLUGINS"/*.so "$HS_PLUGINS/" ;;
+esac
+HS_BASE_BIN=$WORK/base/bin/homesipd HS_BASE_PLUGINS=$WORK/base/plugins
+case " $ALL_SERVERS " in
+  *" homesip-base "*) mkdir -p "$WORK/base/bin" "$HS_BASE_PLUGINS"; cp "$HOMESIPD_BASE" "$HS_BASE_BIN"; cp "$HOMESIP_PLUGINS_BASE"/*.so "$HS_BASE_PLUGINS/" ;;
 esac
 # kind server target calls ok failed retrans achieved p50 p99 srv_cpu% sipp_cpu% us/req other_cpu%
 # slapd_cpu% slapd_us/req (the last two: homesip-ldap only, else -)
@@ -215,7 +225,7 @@ cpu_ticks() {  # name -> utime+stime of the server's processes (all threads)
 
 mem_kib() {  # name -> "rss_kib" (homesip: VmRSS; kamailio: sum of Pss over its processes)
   local s=$1 p t=0 v
-  if [ "$s" = homesip ]; then
+  if [ "$s" = homesip ] || [ "$s" = homesip-base ]; then
     awk '/^VmRSS:/ {print $2}' /proc/${PID[$s]}/status
   else
     for p in $(server_pids "$s"); do
@@ -244,11 +254,13 @@ start_server() {  # name tag [registrar|redirect]
   [ -n "${SIPP_PORT[$s]:-}" ] || SIPP_PORT[$s]=$(free_port)
   [ "${SIPP_PORT[$s]}" != "$port" ] || SIPP_PORT[$s]=$(free_port)
   dir=$WORK/$s-$tag; mkdir -p "$dir"
+  local bin=$HS_BIN plugins=$HS_PLUGINS
+  [ "$s" = homesip-base ] && bin=$HS_BASE_BIN plugins=$HS_BASE_PLUGINS
   case $s in
-    homesip)
-      "$HS_BIN" --config "$hscfg" \
+    homesip|homesip-base)
+      "$bin" --config "$hscfg" \
         --set "server.listen=[udp:127.0.0.1:$port]" \
-        --set "server.plugin_dirs=[$HS_PLUGINS]" \
+        --set "server.plugin_dirs=[$plugins]" \
         --set "server.udp_buffer_bytes=$BUFF" \
         --set "plugins.location-sqlite.path=$dir/location.sqlite" \
         --set "plugins.registrar.domains=[home.local]" \
@@ -624,7 +636,7 @@ ELAPSED=$(( $(date +%s) - START ))
 
 # ---------------------------------------------------------------------------------------------
 # Report
-name() { case $1 in homesip) echo homesipd ;; homesip-ldap) echo "homesipd (LDAP)" ;; *) echo Kamailio ;; esac; }
+name() { case $1 in homesip) echo homesipd ;; homesip-ldap) echo "homesipd (LDAP)" ;; homesip-base) echo "homesipd base ${HOMESIP_BASE_REV:-}" ;; *) echo Kamailio ;; esac; }
 row_of() { awk -F'\t' -v k="$1" -v s="$2" '$1 == k && $2 == s' "$RES" | tail -1; }
 fmt_mib() { [ -n "${1:-}" ] && awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }' || echo -; }
 hs_rev=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
@@ -673,10 +685,11 @@ REPORT=$WORK/report.md
     if [ "$s" = homesip ]; then
       read -r a b n hops mean mx hopv <<<"$TREE"
       vals+=("**$a / $b µs** ($n of $TREE_N ok, $hops requests each; mean $mean, max $mx µs; per request p50 $(echo "${hopv:-}" | sed 's| | / |g') µs)")
+    elif [ "$s" = homesip-base ]; then vals+=("not measured (phase D runs the current build only)")
     else vals+=("n/a: Kamailio has no equivalent (no redirect tree)"); fi
   done; line "idle three-hop redirect registration C1 → 302 → D1 → 302 → H1 → 200, p50 / p99 (one at a time)" "${vals[@]}"
   vals=(); for s in $SERVERS; do
-    if [ "$s" = homesip ]; then vals+=("VmRSS $(fmt_mib "${MEM0[$s]}") → $(fmt_mib "${MEM1[$s]}") MiB")
+    if [ "$s" = homesip ] || [ "$s" = homesip-base ]; then vals+=("VmRSS $(fmt_mib "${MEM0[$s]}") → $(fmt_mib "${MEM1[$s]}") MiB")
     else vals+=("ΣPss $(fmt_mib "${MEM0[$s]}") → $(fmt_mib "${MEM1[$s]}") MiB (shm used $(fmt_mib "${SHM0[$s]:-}") → $(fmt_mib "${SHM1[$s]:-}") MiB)"); fi
   done; line "memory idle → after $PRELOAD bindings" "${vals[@]}"
   vals=(); for s in $SERVERS; do vals+=("${BINDINGS[$s]:-?}"); done
