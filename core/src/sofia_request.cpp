@@ -9,8 +9,10 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstring>
 #include <string>
 
+#include "message_limits.hpp"
 #include "response_encoder.hpp"
 
 namespace homesip::core {
@@ -102,41 +104,139 @@ Method method_of(sip_method_t m) {
   }
 }
 
-}  // namespace
+// The longest header name header() looks up; longer ones name nothing sofia knows.
+constexpr size_t kMaxHeaderName = 64;
 
-Method SofiaRequest::method() const { return method_of(sip_->sip_request->rq_method); }
+enum class HeaderName { kInvalid, kKnown, kUnknown };
 
-std::string_view SofiaRequest::method_name() const { return sv(sip_->sip_request->rq_method_name); }
-
-UriView SofiaRequest::request_uri() const { return view_of(sip_->sip_request->rq_url); }
-
-UriView SofiaRequest::from_uri() const { return view_of(sip_->sip_from ? sip_->sip_from->a_url : nullptr); }
-
-UriView SofiaRequest::to_uri() const { return view_of(sip_->sip_to ? sip_->sip_to->a_url : nullptr); }
-
-std::string_view SofiaRequest::call_id() const {
-  return sv(sip_->sip_call_id ? sip_->sip_call_id->i_id : nullptr);
+// Finds header `name` (full or compact form, any case): kKnown with the first
+// object of its class in `*first` (null when absent), kUnknown for a name
+// sofia has no class for (its lines are in sip_unknown), kInvalid for a name
+// that is no token.
+HeaderName find_header(msg_t* msg, const sip_t* sip, std::string_view name, const msg_header_t** first) {
+  if (!msg || !sip || name.empty() || name.size() > kMaxHeaderName) return HeaderName::kInvalid;
+  for (char c : name)
+    if (!is_token_char(c)) return HeaderName::kInvalid;
+  // msg_find_hclass reads a NUL-terminated "Name:" as on the wire.
+  char key[kMaxHeaderName + 2];
+  std::memcpy(key, name.data(), name.size());
+  key[name.size()] = ':';
+  key[name.size() + 1] = '\0';
+  const msg_mclass_t* mc = msg_mclass(msg);
+  isize_t content = 0;
+  const msg_href_t* href = msg_find_hclass(mc, key, &content);
+  if (!href || href == mc->mc_error || content != static_cast<isize_t>(name.size() + 1))
+    return HeaderName::kInvalid;
+  if (href == mc->mc_unknown || !href->hr_class) return HeaderName::kUnknown;
+  *first = *reinterpret_cast<msg_header_t* const*>(reinterpret_cast<const char*>(sip) + href->hr_offset);
+  return HeaderName::kKnown;
 }
 
-uint32_t SofiaRequest::cseq() const { return sip_->sip_cseq ? sip_->sip_cseq->cs_seq : 0; }
+// A header object that continues the line of the one before it ("Route: <a>,
+// <b>" parses into two objects; the second has no raw text of its own).
+bool continues_line(const msg_header_t* header) { return header->sh_data && header->sh_len == 0; }
 
-std::optional<uint32_t> SofiaRequest::expires_header() const {
-  if (!sip_->sip_expires || expires_header_invalid()) return std::nullopt;
+// The value of the raw line sofia kept: after the colon and blanks, without
+// the line end. nullopt when there is no raw line or it is folded over lines.
+std::optional<std::string_view> raw_value(const msg_header_t* header) {
+  const auto* raw = static_cast<const char*>(header->sh_data);
+  if (!raw || header->sh_len == 0) return std::nullopt;
+  std::string_view line(raw, header->sh_len);
+  const size_t colon = line.find(':');
+  if (colon == std::string_view::npos) return std::nullopt;
+  line.remove_prefix(colon + 1);
+  while (!line.empty() && (line.front() == ' ' || line.front() == '\t')) line.remove_prefix(1);
+  while (!line.empty() &&
+         (line.back() == '\r' || line.back() == '\n' || line.back() == ' ' || line.back() == '\t'))
+    line.remove_suffix(1);
+  if (line.find_first_of("\r\n") != std::string_view::npos) return std::nullopt;
+  return line;
+}
+
+// The value encoded from sofia's parsed fields into the message's home, which
+// frees it with the message: for a folded line or a header without raw text.
+std::string_view encoded_value(msg_t* msg, const msg_header_t* header) {
+  char buffer[1024];
+  const issize_t n = msg_header_field_e(buffer, sizeof buffer, header, 0);
+  if (n < 0) return {};
+  const auto length = static_cast<size_t>(n);
+  auto* copy = static_cast<char*>(su_alloc(msg_home(msg), static_cast<isize_t>(length + 1)));
+  if (!copy) return {};
+  if (length < sizeof buffer)
+    std::memcpy(copy, buffer, length + 1);
+  else
+    msg_header_field_e(copy, static_cast<isize_t>(length + 1), header, 0);
+  return {copy, length};
+}
+
+std::string_view value_of(msg_t* msg, const msg_header_t* header) {
+  if (const auto raw = raw_value(header)) return *raw;
+  return encoded_value(msg, header);
+}
+
+bool same_name(const char* a, std::string_view b) {
+  return a && std::strlen(a) == b.size() && su_casenmatch(a, b.data(), b.size());
+}
+
+// ";tag=" of a From or To header.
+std::string_view tag_of(const sip_addr_t* address) { return sv(address ? address->a_tag : nullptr); }
+
+// "UDP" of "SIP/2.0/UDP".
+std::string_view via_transport(const char* protocol) {
+  const std::string_view text = sv(protocol);
+  const size_t slash = text.rfind('/');
+  return slash == std::string_view::npos ? text : text.substr(slash + 1);
+}
+
+}  // namespace
+
+template <class Interface>
+UriView SofiaMessage<Interface>::from_uri() const {
+  return view_of(sip_ && sip_->sip_from ? sip_->sip_from->a_url : nullptr);
+}
+
+template <class Interface>
+UriView SofiaMessage<Interface>::to_uri() const {
+  return view_of(sip_ && sip_->sip_to ? sip_->sip_to->a_url : nullptr);
+}
+
+template <class Interface>
+std::string_view SofiaMessage<Interface>::from_tag() const {
+  return sip_ ? tag_of(sip_->sip_from) : std::string_view();
+}
+
+template <class Interface>
+std::string_view SofiaMessage<Interface>::to_tag() const {
+  return sip_ ? tag_of(sip_->sip_to) : std::string_view();
+}
+
+template <class Interface>
+std::string_view SofiaMessage<Interface>::call_id() const {
+  return sv(sip_ && sip_->sip_call_id ? sip_->sip_call_id->i_id : nullptr);
+}
+
+template <class Interface>
+uint32_t SofiaMessage<Interface>::cseq() const {
+  return sip_ && sip_->sip_cseq ? sip_->sip_cseq->cs_seq : 0;
+}
+
+template <class Interface>
+std::optional<uint32_t> SofiaMessage<Interface>::expires_header() const {
+  if (!sip_ || !sip_->sip_expires || expires_header_invalid()) return std::nullopt;
   return static_cast<uint32_t>(sip_->sip_expires->ex_delta);
 }
 
-bool SofiaRequest::expires_header_invalid() const {
+template <class Interface>
+bool SofiaMessage<Interface>::expires_header_invalid() const {
   // sofia parses a bad Expires as an error header and leaves sip_expires
   // unset; an HTTP-date Expires (RFC 2543) is also not accepted by RFC 3261.
-  return sip_->sip_expires && sip_->sip_expires->ex_date != 0;
+  return sip_ && sip_->sip_expires && sip_->sip_expires->ex_date != 0;
 }
 
-uint32_t SofiaRequest::max_forwards() const {
-  return sip_->sip_max_forwards ? static_cast<uint32_t>(sip_->sip_max_forwards->mf_count) : 70;
-}
-
-std::vector<ContactView> SofiaRequest::contacts() const {
+template <class Interface>
+std::vector<ContactView> SofiaMessage<Interface>::contacts() const {
   std::vector<ContactView> out;
+  if (!sip_) return out;
   for (const sip_contact_t* m = sip_->sip_contact; m; m = m->m_next) {
     ContactView c;
     if (m->m_url->url_type == url_any) {
@@ -156,6 +256,85 @@ std::vector<ContactView> SofiaRequest::contacts() const {
   return out;
 }
 
+template <class Interface>
+std::string_view SofiaMessage<Interface>::content_type() const {
+  return sv(sip_ && sip_->sip_content_type ? sip_->sip_content_type->c_type : nullptr);
+}
+
+template <class Interface>
+std::string_view SofiaMessage<Interface>::body() const {
+  if (!sip_ || !sip_->sip_payload) return {};
+  return {sip_->sip_payload->pl_data, sip_->sip_payload->pl_len};
+}
+
+template <class Interface>
+std::optional<std::string_view> SofiaMessage<Interface>::header(std::string_view name) const {
+  const msg_header_t* first = nullptr;
+  switch (find_header(msg_, sip_, name, &first)) {
+    case HeaderName::kInvalid:
+      return std::nullopt;
+    case HeaderName::kKnown:
+      if (!first) return std::nullopt;
+      return value_of(msg_, first);
+    case HeaderName::kUnknown:
+      for (const sip_unknown_t* u = sip_->sip_unknown; u; u = u->un_next)
+        if (same_name(u->un_name, name)) return sv(u->un_value);
+      return std::nullopt;
+  }
+  return std::nullopt;
+}
+
+template <class Interface>
+std::vector<std::string_view> SofiaMessage<Interface>::headers(std::string_view name) const {
+  std::vector<std::string_view> values;
+  const msg_header_t* first = nullptr;
+  switch (find_header(msg_, sip_, name, &first)) {
+    case HeaderName::kInvalid:
+      break;
+    case HeaderName::kKnown:
+      for (const msg_header_t* h = first; h; h = h->sh_next)
+        if (!continues_line(h)) values.push_back(value_of(msg_, h));
+      break;
+    case HeaderName::kUnknown:
+      for (const sip_unknown_t* u = sip_->sip_unknown; u; u = u->un_next)
+        if (same_name(u->un_name, name)) values.push_back(sv(u->un_value));
+      break;
+  }
+  return values;
+}
+
+template class SofiaMessage<SipRequest>;
+template class SofiaMessage<SipResponse>;
+
+Method SofiaRequest::method() const { return method_of(sip_->sip_request->rq_method); }
+
+std::string_view SofiaRequest::method_name() const { return sv(sip_->sip_request->rq_method_name); }
+
+UriView SofiaRequest::request_uri() const { return view_of(sip_->sip_request->rq_url); }
+
+uint32_t SofiaRequest::max_forwards() const {
+  return sip_->sip_max_forwards ? static_cast<uint32_t>(sip_->sip_max_forwards->mf_count) : 70;
+}
+
+std::vector<ViaView> SofiaRequest::vias() const {
+  std::vector<ViaView> out;
+  for (const sip_via_t* via = sip_->sip_via; via; via = via->v_next) {
+    ViaView v;
+    v.transport = via_transport(via->v_protocol);
+    v.host = sv(via->v_host);
+    v.port = sv(via->v_port);
+    v.branch = sv(via->v_branch);
+    v.received = sv(via->v_received);
+    v.rport = sv(via->v_rport);
+    out.push_back(v);
+  }
+  return out;
+}
+
+std::string_view SofiaRequest::event() const {
+  return sv(sip_->sip_event ? sip_->sip_event->o_type : nullptr);
+}
+
 SourceAddress SofiaRequest::source() const {
   SourceAddress src;
   su_sockaddr_t addr{};
@@ -173,31 +352,10 @@ std::string_view SofiaRequest::user_agent() const {
   return sv(sip_->sip_user_agent ? sip_->sip_user_agent->g_string : nullptr);
 }
 
-std::string_view SofiaRequest::content_type() const {
-  return sv(sip_->sip_content_type ? sip_->sip_content_type->c_type : nullptr);
-}
+int SofiaResponse::status() const { return sip_ && sip_->sip_status ? sip_->sip_status->st_status : 0; }
 
-std::string_view SofiaRequest::body() const {
-  if (!sip_->sip_payload) return {};
-  return {sip_->sip_payload->pl_data, sip_->sip_payload->pl_len};
-}
-
-std::optional<std::string> SofiaRequest::header(std::string_view name) const {
-  const std::string key(name);
-  const msg_mclass_t* mc = msg_mclass(msg_);
-  const msg_href_t* href = msg_find_hclass(mc, key.c_str(), nullptr);
-  if (href && href != mc->mc_unknown) {
-    auto* slot =
-        reinterpret_cast<msg_header_t* const*>(reinterpret_cast<const char*>(sip_) + href->hr_offset);
-    if (!*slot) return std::nullopt;
-    char buffer[1024];
-    const auto n = msg_header_field_e(buffer, sizeof buffer, *slot, 0);
-    if (n < 0) return std::nullopt;
-    return std::string(buffer, std::min<size_t>(static_cast<size_t>(n), sizeof buffer - 1));
-  }
-  for (const sip_unknown_t* u = sip_->sip_unknown; u; u = u->un_next)
-    if (su_casematch(u->un_name, key.c_str())) return std::string(sv(u->un_value));
-  return std::nullopt;
+std::string_view SofiaResponse::reason() const {
+  return sv(sip_ && sip_->sip_status ? sip_->sip_status->st_phrase : nullptr);
 }
 
 }  // namespace homesip::core
