@@ -1,0 +1,232 @@
+// Unit tests of the virtual lamp on the SDK's test kit: no server, no network.
+// The lamp is created through its descriptor, as homesipd creates it; a
+// location store that answers only when the test says shows that a switching
+// request waits for the lookup, and the fake client shows what the lamp sent.
+#include <gtest/gtest.h>
+
+#include <homesip/homesip.hpp>
+#include <homesip/testkit/fake_context.hpp>
+#include <homesip/testkit/fake_incoming.hpp>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+extern "C" const homesip::PluginDescriptor* homesip_plugin_descriptor();
+
+namespace {
+
+using homesip::Disposition;
+using homesip::testkit::FakeIncomingRequest;
+using homesip::testkit::FakePluginContext;
+using homesip::testkit::RequestBuilder;
+
+// A location store whose lookups wait until the test answers them, like a
+// backend that reads from disk.
+class WaitingStore final : public homesip::LocationStore {
+ public:
+  struct Lookup {
+    std::string aor;
+    homesip::LookupDone done;
+  };
+  void update(std::string_view, homesip::BindingEditor, homesip::UpdateDone done) override {
+    done(homesip::StoreStatus::kError, {});  // the lamp never writes
+  }
+  void lookup(std::string_view aor, homesip::LookupDone done) override {
+    lookups.push_back({std::string(aor), std::move(done)});
+  }
+  void list_aors(std::string_view, homesip::ListDone done) override {
+    done(homesip::StoreStatus::kError, {});
+  }
+
+  std::vector<Lookup> lookups;
+};
+
+homesip::Binding binding(std::string contact) {
+  homesip::Binding b;
+  b.contact = std::move(contact);
+  return b;
+}
+
+// A MESSAGE to the lamp with `body`; the same Call-ID, and a CSeq per test
+// step, as one phone sending commands in a row.
+std::unique_ptr<homesip::testkit::FakeRequest> message(const std::string& body, uint32_t cseq = 1,
+                                                       const std::string& uri = "sip:lamp@C1.D1.H1") {
+  return RequestBuilder()
+      .method(homesip::Method::kMessage)
+      .uri(uri)
+      .from("sip:U2@C1.D1.H1")
+      .to(uri)
+      .call_id("lamp-test@192.0.2.7")
+      .cseq(cseq)
+      .body("text/plain", body)
+      .build();
+}
+
+class VirtualLampTest : public ::testing::Test {
+ protected:
+  explicit VirtualLampTest(homesip::testkit::SettingValues settings = {{"owner", "U1@C1.D1.H1"}})
+      : context_(*homesip_plugin_descriptor(), settings) {
+    context_.add_service<homesip::LocationStore>(store_);
+    lamp_ = context_.create_plugin();
+    if (context_.handlers().size() != 1) throw std::logic_error("the lamp adds one handler");
+  }
+
+  Disposition send(FakeIncomingRequest& incoming) {
+    return context_.handlers().front().handler->on_request(incoming);
+  }
+  FakeIncomingRequest request(const std::string& body, uint32_t cseq = 1) {
+    return FakeIncomingRequest(message(body, cseq), context_.manual_loop());
+  }
+
+  WaitingStore store_;
+  FakePluginContext context_;
+  std::unique_ptr<homesip::Plugin> lamp_;
+};
+
+TEST_F(VirtualLampTest, SitsInTheLocalServicesPhase) {
+  EXPECT_EQ(context_.handlers().front().placement.phase, homesip::Phase::kLocalServices);
+  EXPECT_EQ(context_.handlers().front().name, "virtual-lamp");
+}
+
+TEST_F(VirtualLampTest, SwitchingWaitsForTheOwnersContactsTellsEachThenAnswers) {
+  FakeIncomingRequest incoming = request("on");
+  ASSERT_EQ(send(incoming), Disposition::kSuspended);
+  EXPECT_EQ(incoming.last_reply(), nullptr) << "answered before the lookup";
+  ASSERT_EQ(store_.lookups.size(), 1u);
+  EXPECT_EQ(store_.lookups[0].aor, "U1@C1.D1.H1");
+  EXPECT_TRUE(context_.fake_client().sent().empty());
+
+  store_.lookups[0].done(homesip::StoreStatus::kOk, {binding("sip:U1@192.0.2.10:5060"),
+                                                     binding("sip:U1@192.0.2.11:5070;transport=tcp")});
+
+  const auto& sent = context_.fake_client().sent();
+  ASSERT_EQ(sent.size(), 2u);
+  EXPECT_EQ(sent[0].request.request_uri, "sip:U1@192.0.2.10:5060");
+  EXPECT_EQ(sent[1].request.request_uri, "sip:U1@192.0.2.11:5070;transport=tcp");
+  for (const auto& s : sent) {
+    EXPECT_EQ(s.request.method, "MESSAGE");
+    EXPECT_EQ(s.request.from, "<sip:lamp@C1.D1.H1>");
+    EXPECT_EQ(s.request.to, "<sip:U1@C1.D1.H1>");
+    EXPECT_EQ(s.request.content_type, "text/plain");
+    EXPECT_EQ(s.request.body, "lamp is on");
+  }
+  ASSERT_EQ(incoming.replies().size(), 1u);
+  EXPECT_EQ(incoming.last_reply()->status, 200);
+  EXPECT_EQ(incoming.last_reply()->body, "on");
+  EXPECT_FALSE(incoming.dropped());
+  EXPECT_EQ(context_.counter_value("switches_total"), 1u);
+  const auto state = context_.run_command("state");
+  EXPECT_TRUE(state.ok);
+  EXPECT_EQ(state.text, R"({"state":"on","changes":1})");
+}
+
+TEST_F(VirtualLampTest, AStateItAlreadyHasIsAnsweredAtOnceWithoutTellingAnyone) {
+  FakeIncomingRequest incoming = request("off");
+  ASSERT_EQ(send(incoming), Disposition::kHandled);
+  ASSERT_NE(incoming.last_reply(), nullptr);
+  EXPECT_EQ(incoming.last_reply()->status, 200);
+  EXPECT_EQ(incoming.last_reply()->body, "off");
+  EXPECT_TRUE(store_.lookups.empty());
+  EXPECT_EQ(context_.counter_value("switches_total"), 0u);
+  EXPECT_EQ(context_.run_command("state").text, R"({"state":"off","changes":0})");
+}
+
+TEST_F(VirtualLampTest, ARetransmittedToggleAnswersWhatTheFirstDidWithoutToggling) {
+  FakeIncomingRequest first = request("toggle", 7);
+  ASSERT_EQ(send(first), Disposition::kSuspended);
+  store_.lookups.at(0).done(homesip::StoreStatus::kOk, {binding("sip:U1@192.0.2.10")});
+  ASSERT_NE(first.last_reply(), nullptr);
+  EXPECT_EQ(first.last_reply()->body, "on");
+
+  FakeIncomingRequest again = request("toggle", 7);  // the same Call-ID and CSeq
+  ASSERT_EQ(send(again), Disposition::kHandled);
+  ASSERT_NE(again.last_reply(), nullptr);
+  EXPECT_EQ(again.last_reply()->body, "on");
+  EXPECT_EQ(store_.lookups.size(), 1u);
+  EXPECT_EQ(context_.fake_client().sent().size(), 1u);
+
+  FakeIncomingRequest next = request("toggle", 8);
+  ASSERT_EQ(send(next), Disposition::kSuspended);
+  store_.lookups.at(1).done(homesip::StoreStatus::kOk, {binding("sip:U1@192.0.2.10")});
+  ASSERT_NE(next.last_reply(), nullptr);
+  EXPECT_EQ(next.last_reply()->body, "off");
+  EXPECT_EQ(context_.fake_client().sent().back().request.body, "lamp is off");
+  EXPECT_EQ(context_.run_command("state").text, R"({"state":"off","changes":2})");
+}
+
+TEST_F(VirtualLampTest, AStoreThatCannotAnswerStillSwitchesAndAnswers) {
+  FakeIncomingRequest incoming = request("on");
+  ASSERT_EQ(send(incoming), Disposition::kSuspended);
+  store_.lookups.at(0).done(homesip::StoreStatus::kUnavailable, {});
+  ASSERT_NE(incoming.last_reply(), nullptr);
+  EXPECT_EQ(incoming.last_reply()->status, 200);
+  EXPECT_EQ(incoming.last_reply()->body, "on");
+  EXPECT_TRUE(context_.fake_client().sent().empty());
+  EXPECT_TRUE(context_.fake_logger().contains("cannot find U1@C1.D1.H1's contacts"))
+      << context_.log_lines().size();
+}
+
+TEST_F(VirtualLampTest, StatusAndNonsense) {
+  FakeIncomingRequest status = request("status");
+  ASSERT_EQ(send(status), Disposition::kHandled);
+  EXPECT_EQ(status.last_reply()->body, "off");
+  FakeIncomingRequest nonsense = request("dance", 2);
+  ASSERT_EQ(send(nonsense), Disposition::kHandled);
+  EXPECT_EQ(nonsense.last_reply()->status, 400);
+  EXPECT_EQ(nonsense.last_reply()->reason, "Unknown Command");
+}
+
+TEST_F(VirtualLampTest, PassesOnWhatIsNotForIt) {
+  FakeIncomingRequest other_user(message("on", 1, "sip:fan@C1.D1.H1"), context_.manual_loop());
+  EXPECT_EQ(send(other_user), Disposition::kContinue);
+  FakeIncomingRequest other_domain(message("on", 1, "sip:lamp@C2.D1.H1"), context_.manual_loop());
+  EXPECT_EQ(send(other_domain), Disposition::kContinue);
+  FakeIncomingRequest options(
+      RequestBuilder().method(homesip::Method::kOptions).uri("sip:lamp@c1.d1.h1").build(),
+      context_.manual_loop());
+  EXPECT_EQ(send(options), Disposition::kContinue);
+  for (const auto* r : {&other_user, &other_domain, &options}) EXPECT_EQ(r->last_reply(), nullptr);
+  EXPECT_EQ(context_.run_command("state").text, R"({"state":"off","changes":0})");
+}
+
+class VirtualLampWithIdentityTest : public VirtualLampTest {
+ protected:
+  VirtualLampWithIdentityTest() : VirtualLampTest({{"require_identity", true}}) {}
+};
+
+TEST_F(VirtualLampWithIdentityTest, RefusesWhatNoAuthenticationPluginIdentifiedWhateverFromSays) {
+  FakeIncomingRequest anonymous = request("on");
+  ASSERT_EQ(send(anonymous), Disposition::kHandled);
+  EXPECT_EQ(anonymous.last_reply()->status, 403);
+
+  FakeIncomingRequest identified = request("on", 2);
+  identified.attributes().set(homesip::kAuthenticatedIdentity,
+                              homesip::AuthenticatedIdentity{"U2@C1.D1.H1", "C1.D1.H1", "member", "digest"});
+  // No owner is configured: nobody to tell, so the lamp answers at once.
+  ASSERT_EQ(send(identified), Disposition::kHandled);
+  EXPECT_EQ(identified.last_reply()->status, 200);
+  EXPECT_EQ(identified.last_reply()->body, "on");
+  EXPECT_TRUE(store_.lookups.empty());
+}
+
+TEST(VirtualLampSettings, AreCheckedBeforeTheLampExists) {
+  EXPECT_THROW(FakePluginContext(*homesip_plugin_descriptor(), {{"initial_state", "dim"}}),
+               homesip::ConfigError);
+  EXPECT_THROW(FakePluginContext(*homesip_plugin_descriptor(), {{"owner", "not an aor"}}),
+               homesip::ConfigError);
+  EXPECT_THROW(FakePluginContext(*homesip_plugin_descriptor(), {{"owner", "C1.D1.H1"}}),
+               homesip::ConfigError);
+  FakePluginContext lonely(*homesip_plugin_descriptor(), {{"owner", "U1@C1.D1.H1"}});
+  try {
+    lonely.create_plugin();
+    FAIL() << "an owner with no location store was accepted";
+  } catch (const homesip::ConfigError& e) {
+    EXPECT_EQ(e.key(), "owner");
+  }
+  FakePluginContext on(*homesip_plugin_descriptor(), {{"initial_state", "on"}});
+  const auto lamp = on.create_plugin();
+  EXPECT_EQ(on.run_command("state").text, R"({"state":"on","changes":0})");
+}
+
+}  // namespace
