@@ -1,5 +1,6 @@
-# Installs the SDK into a scratch prefix, builds sdk/examples/virtual-lamp out of
-# tree against it, then checks that homesipd accepts the built plugin.
+# Installs the SDK into a scratch prefix, builds sdk/examples/virtual-lamp and its
+# unit tests out of tree against it, runs them, then checks that homesipd accepts
+# the built plugin and that it answers SIP MESSAGE.
 file(REMOVE_RECURSE ${BUILD_DIR})
 set(prefix ${BUILD_DIR}/prefix)
 execute_process(COMMAND ${CMAKE_COMMAND} -S ${SOURCE_DIR} -B ${BUILD_DIR}/sdk-only -G ${GENERATOR}
@@ -13,8 +14,13 @@ execute_process(COMMAND ${CMAKE_COMMAND} --install ${BUILD_DIR}/sdk-only --compo
 if(NOT EXISTS ${prefix}/include/homesip/plugin.hpp)
   message(FATAL_ERROR "SDK headers were not installed")
 endif()
+if(NOT EXISTS ${prefix}/include/homesip/testkit/fake_context.hpp)
+  message(FATAL_ERROR "the SDK test kit was not installed")
+endif()
+# The example and its unit tests (on the installed test kit), with the project's warnings as errors.
 execute_process(COMMAND ${CMAKE_COMMAND} -S ${SOURCE_DIR}/sdk/examples/virtual-lamp -B ${BUILD_DIR}/lamp
-                        -G ${GENERATOR} -DCMAKE_PREFIX_PATH=${prefix}
+                        -G ${GENERATOR} -DCMAKE_PREFIX_PATH=${prefix} -DVIRTUAL_LAMP_TESTS=ON
+                        "-DCMAKE_CXX_FLAGS=-Wall -Wextra -Werror"
                 RESULT_VARIABLE rc)
 if(rc)
   message(FATAL_ERROR "configuring the example against the installed SDK failed")
@@ -22,6 +28,13 @@ endif()
 execute_process(COMMAND ${CMAKE_COMMAND} --build ${BUILD_DIR}/lamp RESULT_VARIABLE rc)
 if(rc OR NOT EXISTS ${BUILD_DIR}/lamp/virtual-lamp.so)
   message(FATAL_ERROR "building the example plugin failed")
+endif()
+execute_process(COMMAND ${CMAKE_CTEST_COMMAND} --test-dir ${BUILD_DIR}/lamp --output-on-failure --timeout 60
+                RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE out)
+# Every unit test ran and passed (a discovery that found none would also say "100%").
+string(REGEX MATCH "100% tests passed, 0 tests failed out of ([0-9]+)" passed "${out}")
+if(rc OR NOT passed OR CMAKE_MATCH_1 LESS 9)
+  message(FATAL_ERROR "the example's unit tests failed or did not all run:\n${out}")
 endif()
 file(WRITE ${BUILD_DIR}/lamp.yaml "server:\n  name: H1\n  domain: C1.D1\n  listen: [udp:127.0.0.1:5999]\n  plugin_dirs: [${BUILD_DIR}/lamp]\nplugins:\n  - plugin: virtual-lamp\n    device: kitchen\n")
 execute_process(COMMAND ${HOMESIPD} --config ${BUILD_DIR}/lamp.yaml --check-config RESULT_VARIABLE rc
