@@ -1,9 +1,15 @@
-// The registrar plugin: settings and wiring; the logic is in registrar.cpp.
+// The registrar plugin: settings, descriptor and wiring; the logic is in registrar.cpp.
 #include "homesip/plugin.hpp"
 
+#include <optional>
+
+#include "homesip/location_store.hpp"
 #include "registrar.hpp"
 
 namespace {
+
+using homesip::registrar::Registrar;
+using homesip::registrar::RegistrarPolicy;
 
 const homesip::SettingSpec kSettings[] = {
     {"min_expires", homesip::SettingType::kInteger, "60",
@@ -16,34 +22,53 @@ const homesip::SettingSpec kSettings[] = {
     {"domains", homesip::SettingType::kStringList, "[]",
      "To-URI domains this registrar serves (empty: any); e.g. [C1.D1.H1]"},
 };
+const char* const kRequires[] = {homesip::LocationStore::kServiceName};
+const homesip::MetricSpec kMetrics[] = {
+    {"registrations_total", homesip::MetricType::kCounter,
+     "REGISTERs that added or refreshed bindings (200)"},
+    {"unregistrations_total", homesip::MetricType::kCounter, "REGISTERs that removed bindings (200)"},
+    {"rejected_total", homesip::MetricType::kCounter, "REGISTERs the registrar answered with a failure"},
+};
 
 uint32_t read_seconds(const homesip::Settings& s, const char* key, int64_t min, int64_t max) {
   return static_cast<uint32_t>(homesip::integer_in_range(s, key, min, max));  // max fits: at most 30 days
 }
 
+RegistrarPolicy read_policy(const homesip::Settings& s) {
+  RegistrarPolicy policy;
+  policy.min_expires = read_seconds(s, "min_expires", 1, 86400 * 7);
+  policy.max_expires = read_seconds(s, "max_expires", policy.min_expires, 86400 * 30);
+  policy.default_expires = read_seconds(s, "default_expires", policy.min_expires, policy.max_expires);
+  policy.max_contacts = read_seconds(s, "max_contacts", 1, 1000);
+  return policy;
+}
+
+uint32_t read_retry_after(const homesip::Settings& s) { return read_seconds(s, "retry_after_s", 1, 3600); }
+
+// `homesipd --check-config` runs this: every range the constructor relies on.
+void check_settings(const homesip::Settings& s) {
+  read_policy(s);
+  read_retry_after(s);
+}
+
 class RegistrarPlugin final : public homesip::Plugin {
  public:
   explicit RegistrarPlugin(homesip::PluginContext& context) {
-    homesip::LocationStore* store = context.location_store();
-    if (!store)
-      throw homesip::ConfigError("plugin",
-                                 "the registrar needs a location store: load a location-* plugin before it");
     const auto& s = context.settings();
-    homesip::registrar::RegistrarPolicy policy;
-    policy.min_expires = read_seconds(s, "min_expires", 1, 86400 * 7);
-    policy.max_expires = read_seconds(s, "max_expires", policy.min_expires, 86400 * 30);
-    policy.default_expires = read_seconds(s, "default_expires", policy.min_expires, policy.max_expires);
-    policy.max_contacts = read_seconds(s, "max_contacts", 1, 1000);
-    registrar_.emplace(*store, context.logger(), policy, s.get_string_list("domains"),
-                       read_seconds(s, "retry_after_s", 1, 3600));
-    context.add_request_handler(*registrar_);
+    homesip::registrar::RegistrarMetrics metrics{context.counter("registrations_total"),
+                                                 context.counter("unregistrations_total"),
+                                                 context.counter("rejected_total")};
+    registrar_.emplace(context.require<homesip::LocationStore>(), context.logger(), read_policy(s),
+                       s.get_string_list("domains"), read_retry_after(s), metrics);
+    context.add_request_handler(*registrar_, {homesip::Phase::kRegistrar, 0, "registrar"});
   }
 
  private:
-  std::optional<homesip::registrar::Registrar> registrar_;
+  std::optional<Registrar> registrar_;
 };
 
 }  // namespace
 
-HOMESIP_PLUGIN("registrar", "1.0.0", "RFC 3261 registrar writing through the location store", kSettings,
-               RegistrarPlugin)
+HOMESIP_PLUGIN(RegistrarPlugin, .name = "registrar", .version = "2.0.0",
+               .summary = "RFC 3261 registrar writing through the location store", .settings = kSettings,
+               .requires_services = kRequires, .metrics = kMetrics, .check_settings = &check_settings)

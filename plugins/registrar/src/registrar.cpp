@@ -41,17 +41,24 @@ std::string source_text(const SourceAddress& s) {
 }  // namespace
 
 Registrar::Registrar(LocationStore& store, Logger& log, RegistrarPolicy policy,
-                     std::vector<std::string> domains, uint32_t retry_after_s)
+                     std::vector<std::string> domains, uint32_t retry_after_s, RegistrarMetrics metrics)
     : store_(store),
       log_(log),
       policy_(policy),
       domains_(std::move(domains)),
-      retry_after_(std::to_string(retry_after_s)) {}
+      retry_after_(std::to_string(retry_after_s)),
+      metrics_(metrics) {}
 
 bool Registrar::serves_domain(std::string_view host) const {
   if (domains_.empty()) return true;
   return std::any_of(domains_.begin(), domains_.end(),
                      [&](const std::string& d) { return iequals(d, host); });
+}
+
+Disposition Registrar::reject(IncomingRequest& request, const Reply& reply) {
+  metrics_.rejected.add();
+  request.reply(reply);
+  return Disposition::kHandled;
 }
 
 Disposition Registrar::on_request(IncomingRequest& request) {
@@ -60,71 +67,74 @@ Disposition Registrar::on_request(IncomingRequest& request) {
 
   // Require is refused (420) by the core before any handler, for every method.
   const UriView to = sip.to_uri();
-  if (to.user.empty() || to.host.empty() || (to.scheme != "sip" && to.scheme != "sips")) {
-    request.reply(Reply(404, "Not Found"));  // no address-of-record to bind
-    return Disposition::kHandled;
-  }
-  if (!serves_domain(to.host)) {
-    request.reply(Reply(404, "Domain Not Served Here"));
-    return Disposition::kHandled;
-  }
-  if (sip.expires_header_invalid()) {
-    request.reply(Reply(400, "Invalid Expires"));
-    return Disposition::kHandled;
-  }
+  if (to.user.empty() || to.host.empty() || (to.scheme != "sip" && to.scheme != "sips"))
+    return reject(request, Reply(404, "Not Found"));  // no address-of-record to bind
+  if (!serves_domain(to.host)) return reject(request, Reply(404, "Domain Not Served Here"));
+  if (sip.expires_header_invalid()) return reject(request, Reply(400, "Invalid Expires"));
   const auto contacts = sip.contacts();
   std::string aor = aor_of(to);
-  if (contacts.empty()) {
-    list_bindings(request, aor);
-    return Disposition::kHandled;
-  }
+  if (contacts.empty()) return list_bindings(request, aor);
   RegisterIntent intent;
   const Verdict verdict = read_intent(contacts, sip.expires_header(), policy_, intent);
   if (!verdict.ok()) {
     Reply reply(verdict.status, verdict.reason);
     if (verdict.status == 423) reply.header("Min-Expires", std::to_string(verdict.min_expires));
-    request.reply(reply);
-    return Disposition::kHandled;
+    return reject(request, reply);
   }
   intent.call_id = sip.call_id();
   intent.cseq = sip.cseq();
   intent.source = source_text(sip.source());
   intent.user_agent = sip.user_agent();
-  register_contacts(request, std::move(aor), std::move(intent));
-  return Disposition::kHandled;
+  return register_contacts(request, std::move(aor), std::move(intent));
 }
 
-void Registrar::register_contacts(IncomingRequest& request, std::string aor, RegisterIntent intent) {
+namespace {
+
+// A REGISTER that only takes bindings away: "Contact: *", or every contact at expires 0.
+bool removes_only(const RegisterIntent& intent) {
+  return intent.wildcard || std::all_of(intent.contacts.begin(), intent.contacts.end(),
+                                        [](const RequestedContact& c) { return c.expires == 0; });
+}
+
+}  // namespace
+
+Disposition Registrar::register_contacts(IncomingRequest& request, std::string aor, RegisterIntent intent) {
   // The answer waits for the store: shared so the std::function stays copyable.
-  std::shared_ptr<DeferredReply> pending = request.defer();
+  std::shared_ptr<SuspendedRequest> pending = request.suspend();
   auto verdict = std::make_shared<Verdict>();
-  const int64_t now = unix_now();
+  const int64_t now = request.loop().unix_now();
+  const Counter& counted = removes_only(intent) ? metrics_.unregistrations : metrics_.registrations;
   auto edit = [intent = std::move(intent), policy = policy_, now, verdict](BindingList& bindings) {
     bool changed = false;
     *verdict = apply_intent(intent, policy, now, bindings, changed);
     return verdict->ok() && changed;
   };
-  auto done = [this, pending, verdict, aor](StoreStatus status, const BindingList& bindings) {
+  auto done = [this, pending, verdict, aor, counted](StoreStatus status, const BindingList& bindings) {
     if (status != StoreStatus::kOk) {
       log_.warn("REGISTER ", aor, ": store unavailable");
-      pending->send(store_failure_reply(status));
+      metrics_.rejected.add();
+      pending->reply(store_failure_reply(status));
     } else if (!verdict->ok()) {
-      pending->send(Reply(verdict->status, verdict->reason));
+      metrics_.rejected.add();
+      pending->reply(Reply(verdict->status, verdict->reason));
     } else {
-      pending->send(bindings_reply(bindings, unix_now()));
+      counted.add();
+      pending->reply(bindings_reply(bindings, pending->loop().unix_now()));
     }
   };
   store_.update(aor, std::move(edit), std::move(done));
+  return Disposition::kSuspended;
 }
 
-void Registrar::list_bindings(IncomingRequest& request, const std::string& aor) {
-  std::shared_ptr<DeferredReply> pending = request.defer();
+Disposition Registrar::list_bindings(IncomingRequest& request, const std::string& aor) {
+  std::shared_ptr<SuspendedRequest> pending = request.suspend();
   store_.lookup(aor, [this, pending](StoreStatus status, const BindingList& bindings) {
-    pending->send(status == StoreStatus::kOk ? bindings_reply(bindings, unix_now())
-                                             : store_failure_reply(status));
+    if (status != StoreStatus::kOk) metrics_.rejected.add();
+    pending->reply(status == StoreStatus::kOk ? bindings_reply(bindings, pending->loop().unix_now())
+                                              : store_failure_reply(status));
   });
+  return Disposition::kSuspended;
 }
-
 Reply Registrar::bindings_reply(const BindingList& bindings, int64_t now) const {
   Reply reply(200, "OK");
   reply.contacts.reserve(bindings.size());

@@ -1,27 +1,39 @@
 // The registrar: answers REGISTER for the AORs this server keeps (RFC 3261
 // 10.3), writing through the location store and answering 200 only once the
-// store says the change is durable.
+// store says the change is durable. The request is suspended while the store
+// works; time comes from the request's loop (EventLoop::unix_now), so a test
+// on the SDK's manual loop decides what "now" is.
 #pragma once
 
 #include <string>
 #include <vector>
 
+#include "homesip/admin.hpp"
 #include "homesip/context.hpp"
 #include "homesip/handler.hpp"
+#include "homesip/location_store.hpp"
 #include "registration_rules.hpp"
 
 namespace homesip::registrar {
 
+// What the registrar counts (declared in the plugin's descriptor).
+struct RegistrarMetrics {
+  Counter registrations;    // 200 to a REGISTER that added or refreshed bindings
+  Counter unregistrations;  // 200 to a REGISTER that removed them (expires 0, or *)
+  Counter rejected;         // any failure the registrar answered
+};
+
 class Registrar final : public RequestHandler {
  public:
   Registrar(LocationStore& store, Logger& log, RegistrarPolicy policy, std::vector<std::string> domains,
-            uint32_t retry_after_s);
+            uint32_t retry_after_s, RegistrarMetrics metrics = {});
   Disposition on_request(IncomingRequest& request) override;
 
  private:
   bool serves_domain(std::string_view host) const;
-  void register_contacts(IncomingRequest& request, std::string aor, RegisterIntent intent);
-  void list_bindings(IncomingRequest& request, const std::string& aor);
+  Disposition reject(IncomingRequest& request, const Reply& reply);
+  Disposition register_contacts(IncomingRequest& request, std::string aor, RegisterIntent intent);
+  Disposition list_bindings(IncomingRequest& request, const std::string& aor);
   Reply bindings_reply(const BindingList& bindings, int64_t now) const;
   Reply store_failure_reply(StoreStatus status) const;
 
@@ -30,6 +42,7 @@ class Registrar final : public RequestHandler {
   RegistrarPolicy policy_;
   std::vector<std::string> domains_;
   std::string retry_after_;
+  RegistrarMetrics metrics_;
 };
 
 }  // namespace homesip::registrar

@@ -1,134 +1,221 @@
-// Registrar::on_request over fakes of the core's request and the store: what
-// a REGISTER is answered and whether the store is asked at all.
-#include "registrar.hpp"
-
+// The registrar plugin on the SDK test kit: created through its descriptor on
+// a FakePluginContext, fed REGISTERs built with RequestBuilder, timed by the
+// ManualLoop, writing to a store the test answers when it wants.
 #include <gtest/gtest.h>
 
 #include <map>
 
+#include "homesip/homesip.hpp"
+#include "homesip/testkit/testkit.hpp"
+
 using namespace homesip;
-using namespace homesip::registrar;
+using namespace homesip::testkit;
+
+extern "C" const PluginDescriptor* homesip_plugin_descriptor();
 
 namespace {
 
-class FakeRegister final : public SipRequest {
- public:
-  std::vector<ContactView> contact_list;
-  std::optional<uint32_t> expires;
+constexpr int64_t kNow = 1'800'000'000;
 
-  Method method() const override { return Method::kRegister; }
-  std::string_view method_name() const override { return "REGISTER"; }
-  UriView request_uri() const override { return {"sip", "", "h", "", ""}; }
-  UriView from_uri() const override { return to_uri(); }
-  UriView to_uri() const override { return {"sip", "alice", "h", "", ""}; }
-  std::string_view call_id() const override { return "c1"; }
-  uint32_t cseq() const override { return 1; }
-  std::optional<uint32_t> expires_header() const override { return expires; }
-  bool expires_header_invalid() const override { return false; }
-  uint32_t max_forwards() const override { return 70; }
-  std::vector<ContactView> contacts() const override { return contact_list; }
-  SourceAddress source() const override { return {"udp", "192.0.2.7", 5060}; }
-  std::string_view user_agent() const override { return "test"; }
-  std::string_view content_type() const override { return {}; }
-  std::string_view body() const override { return {}; }
-  std::optional<std::string> header(std::string_view) const override { return std::nullopt; }
-};
-
-// Records every reply, whether sent at once or after defer().
-class FakeIncoming final : public IncomingRequest {
- public:
-  explicit FakeIncoming(const SipRequest& sip) : sip_(sip) {}
-  std::vector<Reply> replies;
-
-  const SipRequest& request() const override { return sip_; }
-  void reply(const Reply& r) override { replies.push_back(r); }
-  std::unique_ptr<DeferredReply> defer() override { return std::make_unique<Deferred>(*this); }
-
- private:
-  class Deferred final : public DeferredReply {
-   public:
-    explicit Deferred(FakeIncoming& owner) : owner_(owner) {}
-    const SipRequest& request() const override { return owner_.sip_; }
-    void send(const Reply& r) override { owner_.replies.push_back(r); }
-
-   private:
-    FakeIncoming& owner_;
-  };
-  const SipRequest& sip_;
-};
-
-// Answers from memory at once, as location-sqlite does before its commit.
+// Keeps bindings in memory. Answers at once, or -- with `hold` -- keeps the
+// callback until the test calls release(), as a store waiting for its disk.
 class FakeStore final : public LocationStore {
  public:
   std::map<std::string, BindingList, std::less<>> aors;
   int updates = 0;
+  bool hold = false;
+  StoreStatus status = StoreStatus::kOk;
 
   void update(std::string_view aor, BindingEditor edit, UpdateDone done) override {
     ++updates;
     BindingList list = aors[std::string(aor)];
-    if (edit(list)) aors[std::string(aor)] = list;
-    done(StoreStatus::kOk, aors[std::string(aor)]);
+    if (status == StoreStatus::kOk && edit(list)) aors[std::string(aor)] = list;
+    answer([done, list = aors[std::string(aor)], s = status] { done(s, list); });
   }
   void lookup(std::string_view aor, LookupDone done) override {
-    done(StoreStatus::kOk, aors[std::string(aor)]);
+    answer([done, list = aors[std::string(aor)], s = status] { done(s, list); });
   }
   void list_aors(std::string_view, ListDone done) override { done(StoreStatus::kOk, {}); }
-};
+  void release() {
+    auto held = std::move(held_);
+    held_.clear();
+    for (auto& callback : held) callback();
+  }
 
-class SilentLogger final : public Logger {
- public:
-  bool enabled(LogLevel) const override { return false; }
-  void write(LogLevel, std::string_view) override {}
+ private:
+  void answer(std::function<void()> callback) {
+    if (hold)
+      held_.push_back(std::move(callback));
+    else
+      callback();
+  }
+  std::vector<std::function<void()>> held_;
 };
-
-ContactView contact(std::string uri) {
-  ContactView c;
-  c.uri = std::move(uri);
-  return c;
-}
 
 struct RegistrarTest : ::testing::Test {
   FakeStore store;
-  SilentLogger log;
-  RegistrarPolicy policy{.min_expires = 60, .max_expires = 7200, .default_expires = 3600, .max_contacts = 10};
-  Registrar registrar{store, log, policy, {}, 5};
-  FakeRegister sip;
+  std::unique_ptr<FakePluginContext> context;
+  std::unique_ptr<Plugin> plugin;
 
-  std::vector<Reply> send() {
-    FakeIncoming incoming(sip);
-    EXPECT_EQ(registrar.on_request(incoming), Disposition::kHandled);
-    return incoming.replies;
+  void SetUp() override { start({{"max_expires", 7200}, {"domains", {"C1.D1.H1"}}}); }
+  void start(const SettingValues& values) {
+    plugin.reset();
+    context = std::make_unique<FakePluginContext>(*homesip_plugin_descriptor(), values);
+    context->add_service<LocationStore>(store);
+    context->manual_loop().set_unix_now(kNow);
+    plugin = context->create_plugin();
   }
+  RequestHandler& registrar() { return *context->handlers().at(0).handler; }
+
+  // Runs the registrar on `builder`'s request and returns what it did.
+  std::unique_ptr<FakeIncomingRequest> send(const RequestBuilder& builder, Disposition expected) {
+    auto incoming = std::make_unique<FakeIncomingRequest>(builder.build(), context->manual_loop());
+    EXPECT_EQ(registrar().on_request(*incoming), expected);
+    context->manual_loop().run_pending();
+    return incoming;
+  }
+  uint64_t counter(const char* name) { return context->counter_value(name).value_or(999); }
 };
+
+RequestBuilder register_u1() { return RequestBuilder::registration("u1@C1.D1.H1"); }
 
 }  // namespace
 
-// How the core hands over ;expires=-5 or ;expires=abc: not delta-seconds.
-TEST_F(RegistrarTest, InvalidContactExpiresAnswers400WithoutTouchingTheStore) {
-  ContactView bad = contact("sip:alice@192.0.2.7");
-  bad.expires_invalid = true;
-  sip.contact_list = {bad};
-  sip.expires = 600;
-  const auto replies = send();
-  ASSERT_EQ(replies.size(), 1u);
-  EXPECT_EQ(replies[0].status, 400);
-  EXPECT_EQ(replies[0].reason, "Invalid Contact Expires");
+TEST_F(RegistrarTest, SitsInTheRegistrarPhaseAndNeedsALocationStore) {
+  ASSERT_EQ(context->handlers().size(), 1u);
+  EXPECT_EQ(context->handlers()[0].placement.phase, Phase::kRegistrar);
+  FakePluginContext bare(*homesip_plugin_descriptor());
+  EXPECT_THROW(bare.create_plugin(), std::logic_error) << "no provider of the required LocationStore";
+}
+
+TEST_F(RegistrarTest, CheckSettingsRefusesRangesBeforeThePluginExists) {
+  try {
+    FakePluginContext bad(*homesip_plugin_descriptor(), {{"min_expires", 0}});
+    ADD_FAILURE() << "min_expires 0 accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(e.key(), "min_expires");
+  }
+  try {
+    FakePluginContext bad(*homesip_plugin_descriptor(), {{"max_expires", 600}, {"default_expires", 3600}});
+    ADD_FAILURE() << "default_expires above max_expires accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(e.key(), "default_expires");
+  }
+  EXPECT_THROW(FakePluginContext(*homesip_plugin_descriptor(), {{"retry_after_s", 0}}), ConfigError);
+}
+
+TEST_F(RegistrarTest, OtherMethodsPassOn) {
+  auto incoming =
+      send(RequestBuilder().method(Method::kInvite).uri("sip:u1@C1.D1.H1"), Disposition::kContinue);
+  EXPECT_TRUE(incoming->replies().empty());
   EXPECT_EQ(store.updates, 0);
 }
 
-TEST_F(RegistrarTest, SaturatedContactExpiresIsBoundForMaxExpires) {
-  ContactView c = contact("sip:alice@192.0.2.7");
-  c.expires = UINT32_MAX;  // the core's reading of ;expires=99999999999
-  sip.contact_list = {c};
-  const int64_t before = unix_now();
-  const auto replies = send();
-  const int64_t after = unix_now();
-  ASSERT_EQ(replies.size(), 1u);
-  EXPECT_EQ(replies[0].status, 200);
-  const BindingList& stored = store.aors["alice@h"];
+TEST_F(RegistrarTest, RegistersOnlyForItsDomains) {
+  auto incoming =
+      send(RequestBuilder::registration("u1@C1.D1.H2").contact("<sip:u1@192.0.2.7>"), Disposition::kHandled);
+  ASSERT_NE(incoming->last_reply(), nullptr);
+  EXPECT_EQ(incoming->last_reply()->status, 404);
+  EXPECT_EQ(incoming->last_reply()->reason, "Domain Not Served Here");
+  EXPECT_EQ(store.updates, 0);
+  EXPECT_EQ(counter("rejected_total"), 1u);
+
+  auto served = send(RequestBuilder::registration("u1@c1.d1.h1").contact("<sip:u1@192.0.2.7>"),
+                     Disposition::kSuspended);
+  ASSERT_NE(served->last_reply(), nullptr);
+  EXPECT_EQ(served->last_reply()->status, 200) << "the domain compares without case";
+}
+
+TEST_F(RegistrarTest, AnswersOnlyOnceTheStoreConfirms) {
+  store.hold = true;
+  auto incoming = send(register_u1().contact("<sip:u1@192.0.2.7:5060>;expires=600"), Disposition::kSuspended);
+  EXPECT_TRUE(incoming->suspended());
+  EXPECT_EQ(incoming->last_reply(), nullptr) << "no 200 before the binding is durable";
+  EXPECT_EQ(counter("registrations_total"), 0u);
+
+  store.release();
+  ASSERT_NE(incoming->last_reply(), nullptr);
+  const Reply& ok = *incoming->last_reply();
+  EXPECT_EQ(ok.status, 200);
+  ASSERT_EQ(ok.contacts.size(), 1u);
+  EXPECT_EQ(ok.contacts[0].uri, "sip:u1@192.0.2.7:5060");
+  EXPECT_EQ(ok.contacts[0].expires, 600u);
+  EXPECT_FALSE(incoming->dropped());
+  EXPECT_EQ(counter("registrations_total"), 1u);
+  EXPECT_EQ(counter("rejected_total"), 0u);
+}
+
+TEST_F(RegistrarTest, ExpiryIsTheLoopsClock) {
+  send(register_u1().call_id("c1").contact("<sip:u1@192.0.2.7>;expires=600").source("tcp", "192.0.2.7", 5070),
+       Disposition::kSuspended);
+  const BindingList& stored = store.aors["u1@C1.D1.H1"];
   ASSERT_EQ(stored.size(), 1u);
-  EXPECT_GE(stored[0].expires_at, before + 7200);
-  EXPECT_LE(stored[0].expires_at, after + 7200);
-  ASSERT_EQ(replies[0].contacts.size(), 1u);
-  EXPECT_EQ(replies[0].contacts[0].uri, "sip:alice@192.0.2.7");
+  EXPECT_EQ(stored[0].expires_at, kNow + 600);
+  EXPECT_EQ(stored[0].call_id, "c1");
+  EXPECT_EQ(stored[0].source, "tcp:192.0.2.7:5070");
+
+  context->manual_loop().advance(std::chrono::seconds(100));
+  auto fetch = send(register_u1().call_id("c2"), Disposition::kSuspended);  // no Contact: list bindings
+  ASSERT_NE(fetch->last_reply(), nullptr);
+  ASSERT_EQ(fetch->last_reply()->contacts.size(), 1u);
+  EXPECT_EQ(fetch->last_reply()->contacts[0].expires, 500u);
+}
+
+TEST_F(RegistrarTest, SaturatedContactExpiresIsBoundForMaxExpires) {
+  auto incoming =
+      send(register_u1().contact("<sip:u1@192.0.2.7>;expires=99999999999"), Disposition::kSuspended);
+  ASSERT_NE(incoming->last_reply(), nullptr);
+  EXPECT_EQ(incoming->last_reply()->status, 200);
+  ASSERT_EQ(store.aors["u1@C1.D1.H1"].size(), 1u);
+  EXPECT_EQ(store.aors["u1@C1.D1.H1"][0].expires_at, kNow + 7200);
+}
+
+// How the core hands over ;expires=-5 or ;expires=abc: not delta-seconds.
+TEST_F(RegistrarTest, InvalidContactExpiresAnswers400WithoutTouchingTheStore) {
+  auto incoming =
+      send(register_u1().contact("<sip:u1@192.0.2.7>;expires=abc").expires(600), Disposition::kHandled);
+  ASSERT_EQ(incoming->replies().size(), 1u);
+  EXPECT_EQ(incoming->replies()[0].status, 400);
+  EXPECT_EQ(incoming->replies()[0].reason, "Invalid Contact Expires");
+  EXPECT_EQ(store.updates, 0);
+  EXPECT_EQ(counter("rejected_total"), 1u);
+}
+
+TEST_F(RegistrarTest, TooShortAnswers423WithMinExpires) {
+  auto incoming = send(register_u1().contact("<sip:u1@192.0.2.7>;expires=10"), Disposition::kHandled);
+  ASSERT_NE(incoming->last_reply(), nullptr);
+  EXPECT_EQ(incoming->last_reply()->status, 423);
+  ASSERT_EQ(incoming->last_reply()->headers.size(), 1u);
+  EXPECT_EQ(incoming->last_reply()->headers[0], (std::pair<std::string, std::string>{"Min-Expires", "60"}));
+}
+
+TEST_F(RegistrarTest, UnregisteringIsCountedApart) {
+  send(register_u1().contact("<sip:u1@192.0.2.7>"), Disposition::kSuspended);
+  auto removal = send(register_u1().cseq(2).contact("*").expires(0), Disposition::kSuspended);
+  ASSERT_NE(removal->last_reply(), nullptr);
+  EXPECT_EQ(removal->last_reply()->status, 200);
+  EXPECT_TRUE(removal->last_reply()->contacts.empty());
+  EXPECT_TRUE(store.aors["u1@C1.D1.H1"].empty());
+  EXPECT_EQ(counter("registrations_total"), 1u);
+  EXPECT_EQ(counter("unregistrations_total"), 1u);
+}
+
+TEST_F(RegistrarTest, StoreDownAnswers503WithRetryAfter) {
+  start({{"retry_after_s", 9}});
+  store.status = StoreStatus::kUnavailable;
+  auto incoming = send(register_u1().contact("<sip:u1@192.0.2.7>"), Disposition::kSuspended);
+  ASSERT_NE(incoming->last_reply(), nullptr);
+  EXPECT_EQ(incoming->last_reply()->status, 503);
+  ASSERT_EQ(incoming->last_reply()->headers.size(), 1u);
+  EXPECT_EQ(incoming->last_reply()->headers[0], (std::pair<std::string, std::string>{"Retry-After", "9"}));
+  EXPECT_EQ(counter("rejected_total"), 1u);
+  EXPECT_TRUE(store.aors["u1@C1.D1.H1"].empty());
+}
+
+TEST_F(RegistrarTest, ToWithoutUserAnswers404) {
+  auto incoming =
+      send(RequestBuilder().method(Method::kRegister).to("sip:C1.D1.H1").contact("<sip:u1@192.0.2.7>"),
+           Disposition::kHandled);
+  ASSERT_NE(incoming->last_reply(), nullptr);
+  EXPECT_EQ(incoming->last_reply()->status, 404);
 }
