@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cctype>
+#include <optional>
+#include <string>
 
 namespace homesip::redirect {
 namespace {
@@ -37,11 +39,20 @@ bool valid_domain(std::string_view domain) {
   }
 }
 
+Jurisdiction classify(const ServerIdentity& me, const UriView& uri) {
+  return classify(me, uri.user, uri.host);
+}
+
 Jurisdiction classify(const ServerIdentity& me, std::string_view aor) {
-  const auto at = aor.find('@');
-  if (at == std::string_view::npos) return {};
-  const std::string_view user = aor.substr(0, at);
-  const std::string_view host = aor.substr(at + 1);
+  const std::string text = "sip:" + std::string(aor);  // the views point into it
+  const std::optional<UriView> uri = parse_uri(text);
+  // An AOR is only user@host: a port or parameters make it no tree name.
+  if (!uri || uri->user.empty() || !uri->port.empty() || !uri->params.empty() || !uri->headers.empty())
+    return {};
+  return classify(me, *uri);
+}
+
+Jurisdiction classify(const ServerIdentity& me, std::string_view user, std::string_view host) {
   if (!valid_label(user) || !valid_domain(host)) return {};
 
   const std::string mine = me.child_domain();

@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "homesip/context.hpp"
+#include "homesip/uri.hpp"
 
 namespace homesip::redirect {
 
@@ -33,7 +34,11 @@ bool valid_label(std::string_view label);
 // Dot-separated valid labels.
 bool valid_domain(std::string_view domain);
 
-// Where `aor` ("user@host") sits relative to `me`. Case-insensitive.
+// Where the name `user`@`host` sits relative to `me`. Case-insensitive.
+Jurisdiction classify(const ServerIdentity& me, std::string_view user, std::string_view host);
+// The same for a URI's user and host.
+Jurisdiction classify(const ServerIdentity& me, const UriView& uri);
+// The same for an AOR "user@host" (read with the SDK's URI parser).
 Jurisdiction classify(const ServerIdentity& me, std::string_view aor);
 
 const char* relation_name(Relation relation);

@@ -26,16 +26,17 @@ Disposition RedirectHandler::on_request(IncomingRequest& request) {
     case Action::kLookup:
       break;
   }
-  // Shared so the callback stays copyable; the store may call it at once.
-  std::shared_ptr<DeferredReply> pending = request.defer();
+  // Suspended while the store looks; shared so the callback stays copyable
+  // (the store may call it before lookup() returns).
+  std::shared_ptr<SuspendedRequest> pending = request.suspend();
   const LookupTarget target = decision.target;
   store_.lookup(decision.lookup_aor, [this, pending, target, aor = decision.lookup_aor](
                                          StoreStatus status, const BindingList& bindings) {
-    const Reply reply = answer_lookup(target, status, bindings, unix_now());
+    const Reply reply = answer_lookup(target, status, bindings, pending->loop().unix_now());
     log_.debug(pending->request().method_name(), " via ", aor, ": ", reply.status);
-    pending->send(reply);
+    pending->reply(reply);
   });
-  return Disposition::kHandled;
+  return Disposition::kSuspended;
 }
 
 }  // namespace homesip::redirect

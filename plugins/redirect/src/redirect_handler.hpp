@@ -1,5 +1,6 @@
-// The request handler: feeds each request to decide() and, when the answer
-// depends on bindings, defers it until the location store's lookup returns.
+// The request handler (phase kRouting, before the registrar): feeds each
+// request to decide() and, when the answer depends on bindings, suspends it
+// until the location store's lookup returns.
 // Stateless: nothing is kept between requests and nothing is written.
 #pragma once
 

@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <optional>
 
 #include "homesip/settings.hpp"
+#include "homesip/uri.hpp"
 
 namespace homesip::redirect {
 namespace {
@@ -38,7 +40,7 @@ Decision decide_register(const ServerIdentity& me, const RequestFacts& request) 
   const UriView& to = request.target;
   // No AOR to judge: the registrar has its own answer for that.
   if (to.user.empty() || !sip_scheme(to)) return pass();
-  const Jurisdiction j = classify(me, aor_of(to));
+  const Jurisdiction j = classify(me, to);
   switch (j.relation) {
     case Relation::kDirectChild:
       return pass();
@@ -60,7 +62,7 @@ Decision decide_register(const ServerIdentity& me, const RequestFacts& request) 
 Decision decide_call(const ServerIdentity& me, const RedirectPolicy& policy, const RequestFacts& request) {
   const UriView& uri = request.target;
   if (uri.user.empty() || !sip_scheme(uri)) return pass();  // the server itself answers
-  const Jurisdiction j = classify(me, aor_of(uri));
+  const Jurisdiction j = classify(me, uri);
   if (j.relation == Relation::kSelf) return pass();
   if (j.relation == Relation::kInvalid) return answer(Reply(404, "Not Found"));
   // Every answer below sends the client on; one that arrived with no hops
@@ -101,30 +103,34 @@ bool is_private_ipv4(std::string_view host) {
          (a == 100 && b >= 64 && b <= 127);
 }
 
+// "udp:203.0.113.5:40312" (how the registrar writes a source) as its parts.
+struct SourceParts {
+  std::string_view transport, ip, port;
+};
+std::optional<SourceParts> split_source(std::string_view source) {
+  const size_t first = source.find(':');
+  const size_t last = source.rfind(':');
+  if (first == std::string_view::npos || last == first) return std::nullopt;
+  return SourceParts{source.substr(0, first), source.substr(first + 1, last - first - 1),
+                     source.substr(last + 1)};
+}
+
 }  // namespace
 
 std::string reachable_contact(const Binding& binding) {
   const std::string& contact = binding.contact;
-  const auto colon = binding.source.find(':');
-  const auto last = binding.source.rfind(':');
-  const auto scheme_end = contact.find(':');
-  if (colon == std::string::npos || last == colon || scheme_end == std::string::npos) return contact;
-  const std::string transport = binding.source.substr(0, colon);
-  const std::string source_ip = binding.source.substr(colon + 1, last - colon - 1);
-  const std::string source_port = binding.source.substr(last + 1);
-  // sip:user@host:port;params -> host
-  const auto at = contact.find('@', scheme_end);
-  const size_t host_start = at == std::string::npos ? scheme_end + 1 : at + 1;
-  size_t host_end = contact.find_first_of(";?>", host_start);
-  if (host_end == std::string::npos) host_end = contact.size();
-  std::string_view hostport(contact.data() + host_start, host_end - host_start);
-  if (hostport.empty()) return contact;
-  std::string_view host = hostport.front() == '[' ? hostport.substr(0, hostport.find(']') + 1)
-                                                  : hostport.substr(0, hostport.find(':'));
-  if (!is_private_ipv4(host) || host == source_ip) return contact;
-  std::string rewritten = contact.substr(0, host_start) + source_ip + ":" + source_port;
-  if (transport != "udp" && contact.find(";transport=", host_end) == std::string::npos)
-    rewritten += ";transport=" + transport;
+  const std::optional<UriView> uri = parse_uri(contact);
+  const std::optional<SourceParts> source = split_source(binding.source);
+  if (!uri || !source) return contact;
+  if (!is_private_ipv4(uri->host) || uri->host == source->ip) return contact;
+  // The views point into `contact`: replace host[:port] there, keep the rest.
+  const size_t host_start = static_cast<size_t>(uri->host.data() - contact.data());
+  const std::string_view hostport_end = uri->port.empty() ? uri->host : uri->port;
+  const size_t host_end = static_cast<size_t>(hostport_end.data() + hostport_end.size() - contact.data());
+  std::string rewritten = contact.substr(0, host_start);
+  rewritten.append(source->ip).append(":").append(source->port);
+  if (source->transport != "udp" && !uri_param(uri->params, "transport"))
+    rewritten.append(";transport=").append(source->transport);
   rewritten += contact.substr(host_end);
   return rewritten;
 }
@@ -159,8 +165,7 @@ void check_policy(const RedirectPolicy& policy) {
     if (m == "REGISTER" || m == "ACK" || m == "CANCEL" || m == "BYE")
       throw ConfigError("redirect_methods", m + " cannot be redirected");
   }
-  if (!policy.parent_contact.empty() && policy.parent_contact.rfind("sip:", 0) != 0 &&
-      policy.parent_contact.rfind("sips:", 0) != 0)
+  if (!policy.parent_contact.empty() && !parse_uri(policy.parent_contact))
     throw ConfigError("parent_contact", "must be a sip: or sips: URI, e.g. sip:D1@192.0.2.1:5060");
 }
 
