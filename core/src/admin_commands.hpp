@@ -1,9 +1,12 @@
 // What a running server answers on its admin socket (homesipctl): its
-// plugins, the bindings its location store holds, and its counters. Plugins
-// will export commands of their own with SDK 2; these are the core's.
+// plugins (services, handlers, commands, metrics), the bindings the location
+// store service holds, its counters and the plugins' metrics, and every
+// command a plugin declared and bound, as "<plugin>.<name>".
 #pragma once
 
 #include <chrono>
+#include <string>
+#include <string_view>
 
 #include "admin_socket.hpp"
 #include "homesip/context.hpp"
@@ -13,16 +16,21 @@ namespace homesip::core {
 
 class PluginHost;
 class SipServer;
+class SofiaEventLoop;
 
 struct AdminSources {
-  const PluginHost& plugins;
-  LocationStore* store;  // null: this server loads none
-  const SipServer& server;
+  PluginHost& plugins;
+  SipServer& server;
+  SofiaEventLoop& loop;
   ServerIdentity identity;
   std::chrono::steady_clock::time_point started;
 };
 
 void add_admin_commands(AdminSocket& socket, const AdminSources& sources);
+
+// "homesip_<plugin>_<metric>", with anything but letters and digits as '_'
+// (Prometheus' rule for names).
+std::string metric_name(std::string_view plugin, std::string_view metric);
 
 // A binding as the admin socket shows it: expiry in seconds from `now`.
 nlohmann::json binding_json(const Binding& binding, int64_t now);

@@ -18,6 +18,7 @@
 #include "admin_commands.hpp"
 #include "event_loop.hpp"
 #include "plugin_host.hpp"
+#include "sip_client.hpp"
 #include "sip_server.hpp"
 #include "upstream_registration.hpp"
 
@@ -64,26 +65,21 @@ void route_sofia_logs(spdlog::logger& log, int level) {
   }
 }
 
-// The SIP server doubles as the registry plugins hand their capabilities to.
-class ServerRegistry final : public CapabilityRegistry {
+// The SipClient plugins get while they are created, before the server
+// starts and nta's agent (which NtaSipClient needs) exists: it forwards to
+// the real client from start() until the server stops.
+class ForwardingClient final : public SipClient {
  public:
-  ServerRegistry(SipServer& server, spdlog::logger& log) : server_(server), log_(log) {}
-  void add_request_handler(RequestHandler& handler) override { server_.add_handler(handler); }
-  void provide_location_store(LocationStore& store, const std::string& plugin) override {
-    if (store_)
-      throw std::runtime_error("plugin '" + plugin + "' offers a location store, but plugin '" +
-                               store_plugin_ + "' already did: load only one location store");
-    store_ = &store;
-    store_plugin_ = plugin;
-    log_.info("location store: {}", plugin);
+  void attach(std::unique_ptr<SipClient> client) { client_ = std::move(client); }
+  void detach() { client_.reset(); }
+  std::unique_ptr<ClientTransaction> send(const OutgoingRequest& request, ResponseDone done) override {
+    if (!client_)
+      throw std::logic_error("the SIP client sends only while the server runs: from Plugin::start() on");
+    return client_->send(request, std::move(done));
   }
-  LocationStore* location_store() override { return store_; }
 
  private:
-  SipServer& server_;
-  spdlog::logger& log_;
-  LocationStore* store_ = nullptr;
-  std::string store_plugin_;
+  std::unique_ptr<SipClient> client_;
 };
 
 // --config's plugin_dirs, or none (the default dirs) without --config.
@@ -103,6 +99,18 @@ void print_header(const std::string& name, const std::string& version, uint32_t 
             << "\n  file: " << path << "\n";
 }
 
+// "provides: homesip.location-store/1, homesip.user-store/1", when any.
+void print_names(const char* what, StaticList<const char*> names) {
+  if (!names.size()) return;
+  std::cout << what << ":";
+  const char* separator = " ";
+  for (const char* name : names) {
+    std::cout << separator << name;
+    separator = ", ";
+  }
+  std::cout << "\n";
+}
+
 // `--describe-plugin server`: the core's own keys, described like a plugin's.
 int describe_core() {
   boost::system::error_code ec;
@@ -120,8 +128,18 @@ int describe_plugin(const CommandLine& cmd) {
   const PluginInfo info = PluginHost(plugin_dirs_of(cmd), cmd.config_file).inspect(cmd.describe_plugin);
   const auto* d = info.descriptor;
   print_header(d->name, d->version, d->abi_major, d->abi_minor, d->summary, info.path);
-  for (size_t i = 0; i < d->settings_count; ++i)
-    print_setting(d->settings[i].key, describe_default(d->settings[i], true), d->settings[i].help);
+  for (const SettingSpec& s : d->settings) print_setting(s.key, describe_default(s, true), s.help);
+  print_names("provides", d->provides);
+  print_names("requires", d->requires_services);
+  print_names("uses", d->uses);
+  if (d->commands.size()) std::cout << "commands:\n";
+  for (const CommandSpec& c : d->commands)
+    std::cout << "  " << d->name << "." << c.name << (*c.arguments ? " " : "") << c.arguments << "    # "
+              << c.help << "\n";
+  if (d->metrics.size()) std::cout << "metrics:\n";
+  for (const MetricSpec& m : d->metrics)
+    std::cout << "  " << metric_name(d->name, m.name) << " ("
+              << (m.type == MetricType::kCounter ? "counter" : "gauge") << ")    # " << m.help << "\n";
   return kExitOk;
 }
 
@@ -146,8 +164,8 @@ std::vector<std::string> dump_order(std::vector<std::string> names, const std::s
 // Why a dumped plugin entry is commented out, or "" when it is loaded.
 std::string why_commented(const PluginDescriptor& d, const std::string& store) {
   if (is_location_store(d.name) && d.name != store) return "load only one location store";
-  for (size_t i = 0; i < d.settings_count; ++i)
-    if (!d.settings[i].default_value) return std::string(d.settings[i].key) + " has no default";
+  for (const SettingSpec& s : d.settings)
+    if (!s.default_value) return std::string(s.key) + " has no default";
   return {};
 }
 
@@ -166,8 +184,7 @@ void write_plugin_entry(std::ostream& out, const PluginHost& host, const std::st
       << (why.empty() ? "" : " (commented out: " + why + ")") << "\n";
   out << (why.empty() ? "  " : "  # ") << "- plugin: " << d.name << "\n";
   const std::string indent = why.empty() ? "    " : "  #   ";
-  for (size_t i = 0; i < d.settings_count; ++i) {
-    const SettingSpec& s = d.settings[i];
+  for (const SettingSpec& s : d.settings) {
     const std::string help = std::string(s.help) + (s.default_value ? "" : " (required)");
     write_setting(out, indent, s.key, yaml_value(s, s.default_value), help, false);
   }
@@ -208,13 +225,14 @@ int serve(const Config& config, bool check_only) {
   {
     SofiaEventLoop loop;
     SipServer server(loop, config.server, log);
-    ServerRegistry registry(server, *log);
+    ForwardingClient client;
     const ServerIdentity identity{config.server.name, config.server.domain};
     std::unique_ptr<UpstreamRegistration> upstream;
     std::unique_ptr<AdminSocket> admin;  // before the plugins go: its commands read them
     try {
-      host.create(loop, identity, registry, log);
+      host.create(loop, identity, CoreFacilities{server.chain(), client}, log);
       server.start();
+      client.attach(std::make_unique<NtaSipClient>(server.agent(), loop, "sip:" + identity.aor(), log));
       host.start();
       if (config.server.parent) {
         UpstreamSettings up;
@@ -223,13 +241,13 @@ int serve(const Config& config, bool check_only) {
                                                    : config.server.contact;
         up.entry = *config.server.parent;
         up.expires = static_cast<uint32_t>(config.server.register_expires);
-        upstream = std::make_unique<UpstreamRegistration>(server.agent(), loop, up, log);
+        upstream = std::make_unique<UpstreamRegistration>(client, loop, up, log);
         upstream->start();
       }
       if (!config.server.admin_socket.empty()) {
         admin = std::make_unique<AdminSocket>(loop, config.server.admin_socket, log);
-        add_admin_commands(*admin, AdminSources{host, registry.location_store(), server, identity,
-                                                std::chrono::steady_clock::now()});
+        add_admin_commands(*admin,
+                           AdminSources{host, server, loop, identity, std::chrono::steady_clock::now()});
       }
       g_loop = &loop;
       struct sigaction sa {};
@@ -258,9 +276,11 @@ int serve(const Config& config, bool check_only) {
       loop.run_until([&] { return !upstream->unregistering(); }, std::chrono::milliseconds(500));
       upstream.reset();
     }
-    // Plugins flush while the loop still turns, so deferred replies get out.
+    // Plugins flush while the loop still turns, so suspended requests get
+    // their answers out; what is still suspended then gets 503 (server.stop()).
     host.stop();
-    loop.run_until([&] { return server.deferred_pending() == 0; }, std::chrono::seconds(5));
+    loop.run_until([&] { return server.suspended_pending() == 0; }, std::chrono::seconds(5));
+    client.detach();  // before the agent goes with server.stop()
     server.stop();
     host.destroy();
   }

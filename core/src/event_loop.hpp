@@ -27,6 +27,7 @@ class SofiaEventLoop final : public EventLoop {
   std::unique_ptr<Timer> start_timer(std::chrono::milliseconds interval, bool repeat,
                                      std::function<void()> tick) override;
   bool on_loop_thread() const override { return std::this_thread::get_id() == owner_; }
+  int64_t unix_now() const override { return homesip::unix_now(); }
 
   // Runs until stop(); on the thread that created the loop.
   void run();

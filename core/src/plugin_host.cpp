@@ -149,7 +149,7 @@ std::unique_ptr<SettingsImpl> validate_settings(const PluginDescriptor& d, const
     throw ConfigFileError(where + ": " + entry.key + "." + key + ": " + problem);
   };
   std::map<std::string, const SettingSpec*> declared;
-  for (size_t i = 0; i < d.settings_count; ++i) declared[d.settings[i].key] = &d.settings[i];
+  for (const SettingSpec& spec : d.settings) declared[spec.key] = &spec;
 
   for (const auto& kv : entry.settings) {
     const auto key = kv.first.as<std::string>();
@@ -188,35 +188,78 @@ std::unique_ptr<SettingsImpl> validate_settings(const PluginDescriptor& d, const
   return settings;
 }
 
+bool listed(StaticList<const char*> names, std::string_view name) {
+  for (const char* n : names)
+    if (n && name == n) return true;
+  return false;
+}
+
 }  // namespace
 
 class PluginContextImpl final : public PluginContext {
  public:
-  PluginContextImpl(const Settings& settings, std::shared_ptr<spdlog::logger> log, EventLoop& loop,
-                    const ServerIdentity& identity, CapabilityRegistry& registry, std::string plugin)
-      : settings_(settings),
+  PluginContextImpl(PluginHost& host, LoadedPlugin& plugin, size_t index, std::shared_ptr<spdlog::logger> log,
+                    EventLoop& loop, const ServerIdentity& identity, CoreFacilities core)
+      : host_(host),
+        plugin_(plugin),
+        index_(index),
         logger_(std::move(log)),
         loop_(loop),
         identity_(identity),
-        registry_(registry),
-        plugin_(std::move(plugin)) {}
-  const Settings& settings() const override { return settings_; }
+        core_(core) {}
+  const Settings& settings() const override { return *plugin_.settings; }
   Logger& logger() override { return logger_; }
   EventLoop& loop() override { return loop_; }
+  // One loop today: every loop thread is the main loop's.
+  EventLoop& current_loop() override { return loop_; }
   const ServerIdentity& identity() const override { return identity_; }
-  void add_request_handler(RequestHandler& handler) override { registry_.add_request_handler(handler); }
-  void provide_location_store(LocationStore& store) override {
-    registry_.provide_location_store(store, plugin_);
+  void add_request_handler(RequestHandler& handler, HandlerPlacement placement) override {
+    core_.chain.add(handler, placement, index_, plugin_.name);
   }
-  LocationStore* location_store() override { return registry_.location_store(); }
+  void provide_service(std::string_view name, void* service) override {
+    if (!listed(plugin_.descriptor->provides, name))
+      throw std::logic_error("plugin '" + plugin_.name + "' provides " + std::string(name) +
+                             ", which its descriptor does not list in provides");
+    host_.services_.find(name)->second.instance = service;
+  }
+  void* find_service(std::string_view name) override {
+    const auto* d = plugin_.descriptor;
+    if (!listed(d->requires_services, name) && !listed(d->uses, name) && !listed(d->provides, name))
+      throw std::logic_error("plugin '" + plugin_.name + "' asks for service " + std::string(name) +
+                             ", which its descriptor lists neither in requires_services nor in uses");
+    return host_.service(name);
+  }
+  SipClient& client() override { return core_.client; }
+  void on_command(std::string_view name, CommandHandler handler) override {
+    for (PluginCommand& command : plugin_.commands)
+      if (name == command.spec->name) {
+        command.handler = std::move(handler);
+        return;
+      }
+    throw std::logic_error("plugin '" + plugin_.name + "' binds command '" + std::string(name) +
+                           "', which its descriptor does not declare");
+  }
+  Counter counter(std::string_view name) override {
+    return Counter(&metric(name, MetricType::kCounter).count);
+  }
+  Gauge gauge(std::string_view name) override { return Gauge(&metric(name, MetricType::kGauge).level); }
 
  private:
-  const Settings& settings_;
+  PluginMetric& metric(std::string_view name, MetricType type) {
+    for (PluginMetric& m : plugin_.metrics)
+      if (name == m.spec->name && m.spec->type == type) return m;
+    throw std::logic_error("plugin '" + plugin_.name + "' asks for " +
+                           (type == MetricType::kCounter ? "counter '" : "gauge '") + std::string(name) +
+                           "', which its descriptor does not declare");
+  }
+
+  PluginHost& host_;
+  LoadedPlugin& plugin_;
+  size_t index_;
   PluginLogger logger_;
   EventLoop& loop_;
   const ServerIdentity& identity_;
-  CapabilityRegistry& registry_;
-  std::string plugin_;
+  CoreFacilities core_;
 };
 
 LoadedPlugin::LoadedPlugin() = default;
@@ -332,35 +375,143 @@ void PluginHost::load(const std::vector<PluginEntry>& entries) {
       throw PluginError(where + ": " + e.what());
     }
     p.settings = validate_settings(*p.descriptor, entry, config_file_);
+    if (p.descriptor->check_settings) run_check_settings(p);
+    for (const CommandSpec& command : p.descriptor->commands)
+      p.commands.push_back(PluginCommand{&command, {}});
+    for (const MetricSpec& metric : p.descriptor->metrics) p.metrics.emplace_back(&metric);
     plugins_.push_back(std::move(p));
+  }
+  check_services();
+  order_creation();
+}
+
+void PluginHost::run_check_settings(const LoadedPlugin& p) const {
+  try {
+    p.descriptor->check_settings(*p.settings);
+  } catch (const ConfigError& e) {
+    throw ConfigFileError(where_of_key(p, e.key()) + ": " + e.what());
+  } catch (const std::exception& e) {
+    throw PluginError("plugin '" + p.name + "' refuses its settings: " + e.what());
   }
 }
 
-void PluginHost::create(EventLoop& loop, const ServerIdentity& identity, CapabilityRegistry& registry,
+std::string PluginHost::where_of_key(const LoadedPlugin& p, const std::string& key) const {
+  try {
+    return p.settings->where(key);
+  } catch (const ConfigError&) {
+    return p.path;
+  }
+}
+
+std::vector<std::string> PluginHost::providers_available(const std::string& service) const {
+  std::vector<std::string> names;
+  for (const std::string& name : available()) {
+    try {
+      if (listed(inspect(name).descriptor->provides, service)) names.push_back(name);
+    } catch (const std::exception&) {
+      // A plugin that cannot be read provides nothing worth suggesting.
+    }
+  }
+  return names;
+}
+
+void PluginHost::check_services() {
+  services_.clear();
+  for (const LoadedPlugin& p : plugins_)
+    for (const char* name : p.descriptor->provides) {
+      if (!name) continue;
+      const auto [it, added] = services_.try_emplace(name, Service{p.name, nullptr});
+      if (!added)
+        throw PluginError("plugins '" + it->second.provider + "' and '" + p.name + "' both provide " + name +
+                          ": load only one of them");
+    }
+  for (const LoadedPlugin& p : plugins_)
+    for (const char* name : p.descriptor->requires_services) {
+      if (!name || services_.count(std::string_view(name))) continue;
+      const auto candidates = providers_available(name);
+      std::string advice;
+      for (size_t i = 0; i < candidates.size(); ++i)
+        advice += (i == 0 ? "" : i + 1 == candidates.size() ? " or " : ", ") + candidates[i];
+      throw PluginError("plugin '" + p.name + "' requires " + name + ", which no loaded plugin provides: " +
+                        (advice.empty() ? "no plugin in the plugin dirs provides it either"
+                                        : "add " + advice + " to plugins"));
+    }
+}
+
+void PluginHost::order_creation() {
+  // The plugins each one waits for: providers of what it requires or uses.
+  std::vector<std::vector<size_t>> waits_for(plugins_.size());
+  std::map<std::string, size_t, std::less<>> index_of;
+  for (size_t i = 0; i < plugins_.size(); ++i) index_of[plugins_[i].name] = i;
+  for (size_t i = 0; i < plugins_.size(); ++i) {
+    const auto* d = plugins_[i].descriptor;
+    for (const StaticList<const char*>* names : {&d->requires_services, &d->uses})
+      for (const char* name : *names) {
+        const auto service = name ? services_.find(std::string_view(name)) : services_.end();
+        if (service == services_.end()) continue;
+        const size_t provider = index_of[service->second.provider];
+        if (provider != i) waits_for[i].push_back(provider);
+      }
+  }
+  // Repeatedly the first plugin in config order whose providers all exist.
+  creation_order_.clear();
+  std::vector<bool> placed(plugins_.size(), false);
+  while (creation_order_.size() < plugins_.size()) {
+    bool progress = false;
+    for (size_t i = 0; i < plugins_.size() && !progress; ++i) {
+      if (placed[i]) continue;
+      const bool ready =
+          std::all_of(waits_for[i].begin(), waits_for[i].end(), [&](size_t p) { return placed[p]; });
+      if (!ready) continue;
+      placed[i] = true;
+      creation_order_.push_back(i);
+      progress = true;
+    }
+    if (!progress) {
+      std::string cycle;
+      for (size_t i = 0; i < plugins_.size(); ++i)
+        if (!placed[i]) cycle += (cycle.empty() ? "'" : ", '") + plugins_[i].name + "'";
+      throw PluginError("plugins " + cycle +
+                        " need each other's services (a cycle): none can be created first");
+    }
+  }
+}
+
+void* PluginHost::service(std::string_view name) const {
+  const auto it = services_.find(name);
+  return it == services_.end() ? nullptr : it->second.instance;
+}
+
+std::string PluginHost::provider(std::string_view name) const {
+  const auto it = services_.find(name);
+  return it == services_.end() ? std::string() : it->second.provider;
+}
+
+void PluginHost::create(EventLoop& loop, const ServerIdentity& identity, CoreFacilities core,
                         const std::shared_ptr<spdlog::logger>& base_logger) {
-  for (auto& p : plugins_) {
+  for (size_t index : creation_order_) {
+    LoadedPlugin& p = plugins_[index];
     auto log = base_logger->clone(p.name);
-    p.context = std::make_unique<PluginContextImpl>(*p.settings, log, loop, identity, registry, p.name);
+    p.context = std::make_unique<PluginContextImpl>(*this, p, index, log, loop, identity, core);
     try {
       p.instance.reset(p.descriptor->create(*p.context));
     } catch (const ConfigError& e) {
-      std::string where = p.path;
-      try {
-        where = p.settings->where(e.key());
-      } catch (const ConfigError&) {
-      }
-      throw ConfigFileError(where + ": " + e.what());
+      throw ConfigFileError(where_of_key(p, e.key()) + ": " + e.what());
     } catch (const std::exception& e) {
       throw PluginError("plugin '" + p.name + "' failed to start: " + e.what());
     } catch (...) {
       throw PluginError("plugin '" + p.name + "' failed to start: unknown exception");
     }
     if (!p.instance) throw PluginError("plugin '" + p.name + "' factory returned nothing");
+    for (const char* name : p.descriptor->provides)
+      if (name && !service(name))
+        base_logger->warn("plugin '{}' declares it provides {} but did not provide it", p.name, name);
   }
 }
 
 void PluginHost::start() {
-  for (auto& p : plugins_) {
+  for (size_t index : creation_order_) {
+    LoadedPlugin& p = plugins_[index];
     try {
       p.instance->start();
     } catch (const std::exception& e) {
@@ -371,19 +522,29 @@ void PluginHost::start() {
 }
 
 void PluginHost::stop() {
-  for (auto it = plugins_.rbegin(); it != plugins_.rend(); ++it) {
-    if (!it->instance) continue;
+  for (auto it = creation_order_.rbegin(); it != creation_order_.rend(); ++it) {
+    LoadedPlugin& p = plugins_[*it];
+    if (!p.instance) continue;
     try {
-      it->instance->stop();
+      p.instance->stop();
     } catch (const std::exception& e) {
-      spdlog::error("plugin '{}' failed to stop cleanly: {}", it->name, e.what());
+      spdlog::error("plugin '{}' failed to stop cleanly: {}", p.name, e.what());
     }
   }
   started_ = false;
 }
 
 void PluginHost::destroy() {
-  while (!plugins_.empty()) plugins_.pop_back();  // reverse order; ~LoadedPlugin frees object, then library
+  // Reverse creation order, so a provider outlives the plugins using it;
+  // ~LoadedPlugin frees the object, then the library.
+  for (auto it = creation_order_.rbegin(); it != creation_order_.rend(); ++it) {
+    LoadedPlugin& p = plugins_[*it];
+    p.instance.reset();
+    p.context.reset();
+  }
+  for (auto& [name, entry] : services_) entry.instance = nullptr;
+  while (!plugins_.empty()) plugins_.pop_back();
+  creation_order_.clear();
 }
 
 }  // namespace homesip::core

@@ -1,11 +1,15 @@
 // Loads plugins (Boost.DLL), checks their SDK version, validates their
-// settings against what they declare, and owns their lifetime: each plugin
-// object is destroyed before the library it came from is unloaded.
+// settings against what they declare, keeps the registry of the services they
+// provide, binds their commands and metrics, and owns their lifetime: each
+// plugin object is destroyed before the library it came from is unloaded.
 #pragma once
 
 #include <spdlog/logger.h>
 
+#include <atomic>
 #include <boost/dll/shared_library.hpp>
+#include <deque>
+#include <map>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -14,6 +18,7 @@
 #include "config.hpp"
 #include "homesip/context.hpp"
 #include "homesip/plugin.hpp"
+#include "request_chain.hpp"
 
 namespace homesip::core {
 
@@ -24,13 +29,27 @@ class PluginError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// What plugins can register with the core (the SIP server implements it).
-class CapabilityRegistry {
- public:
-  virtual ~CapabilityRegistry() = default;
-  virtual void add_request_handler(RequestHandler& handler) = 0;
-  virtual void provide_location_store(LocationStore& store, const std::string& plugin) = 0;
-  virtual LocationStore* location_store() = 0;
+// What the core lends every plugin besides its settings, logger and loop:
+// the chain its handlers join and the SIP client its requests go out with.
+struct CoreFacilities {
+  RequestChain& chain;
+  SipClient& client;
+};
+
+// A command a plugin declared, and the code it bound to it (none: the plugin
+// never called on_command for it, and the command answers an error).
+struct PluginCommand {
+  const CommandSpec* spec = nullptr;
+  CommandHandler handler;
+};
+
+// A metric a plugin declared; the core owns the value, so its address is
+// stable for as long as the plugin lives.
+struct PluginMetric {
+  explicit PluginMetric(const MetricSpec* s) : spec(s) {}
+  const MetricSpec* spec;
+  std::atomic<uint64_t> count{0};  // a counter's value
+  std::atomic<int64_t> level{0};   // a gauge's value
 };
 
 class SettingsImpl;
@@ -44,6 +63,8 @@ struct LoadedPlugin {
   std::unique_ptr<SettingsImpl> settings;
   std::unique_ptr<PluginContextImpl> context;
   std::unique_ptr<Plugin> instance;
+  std::vector<PluginCommand> commands;  // one per declared command, in declared order
+  std::deque<PluginMetric> metrics;     // one per declared metric; a deque keeps addresses
   LoadedPlugin();
   LoadedPlugin(LoadedPlugin&&) noexcept;
   ~LoadedPlugin();
@@ -63,16 +84,28 @@ class PluginHost {
   PluginHost(std::vector<std::string> search_dirs, std::string config_file);
   ~PluginHost();
 
-  // Loads every plugin's library and validates its settings; creates nothing.
+  // Loads every plugin's library, validates its settings (and runs its
+  // check_settings), and checks the services they declare: one provider per
+  // service, a provider for every required one, no cycle. Creates nothing.
+  // Throws PluginError or ConfigFileError.
   void load(const std::vector<PluginEntry>& entries);
-  // Creates the plugins in config order. Throws PluginError.
-  void create(EventLoop& loop, const ServerIdentity& identity, CapabilityRegistry& registry,
+  // Creates the plugins, providers before the plugins that require or use
+  // their services, otherwise in config order. Throws PluginError.
+  void create(EventLoop& loop, const ServerIdentity& identity, CoreFacilities core,
               const std::shared_ptr<spdlog::logger>& base_logger);
-  void start();
-  void stop();     // reverse order; idempotent
-  void destroy();  // reverse order: objects first, then libraries
+  void start();    // in creation order
+  void stop();     // reverse creation order; idempotent
+  void destroy();  // reverse creation order: objects first, then libraries
 
+  // In config order.
   const std::vector<LoadedPlugin>& plugins() const { return plugins_; }
+  std::vector<LoadedPlugin>& plugins() { return plugins_; }
+  // Indexes into plugins(), in the order they are created.
+  const std::vector<size_t>& creation_order() const { return creation_order_; }
+  // The service `name` a created plugin provides, or nullptr.
+  void* service(std::string_view name) const;
+  // The plugin that provides service `name`, or "".
+  std::string provider(std::string_view name) const;
   std::string find(const std::string& name) const;
   // Opens plugin `name` and checks its descriptor. Throws PluginError.
   PluginInfo inspect(const std::string& name) const;
@@ -86,7 +119,21 @@ class PluginHost {
  private:
   std::vector<std::string> dirs_;
   std::string config_file_;
+  struct Service {
+    std::string provider;
+    void* instance = nullptr;  // set when the provider calls provide_service
+  };
+  friend class PluginContextImpl;
+  void run_check_settings(const LoadedPlugin& plugin) const;
+  std::string where_of_key(const LoadedPlugin& plugin, const std::string& key) const;
+  void check_services();
+  void order_creation();
+  // Plugins found in the search dirs that provide `service`, for error messages.
+  std::vector<std::string> providers_available(const std::string& service) const;
+
   std::vector<LoadedPlugin> plugins_;
+  std::vector<size_t> creation_order_;
+  std::map<std::string, Service, std::less<>> services_;
   bool started_ = false;
 };
 

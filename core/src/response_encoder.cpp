@@ -6,6 +6,7 @@
 #include <sofia-sip/sip_status.h>
 #include <sofia-sip/su_string.h>
 
+#include <cctype>
 #include <charconv>
 #include <cstring>
 
@@ -101,19 +102,12 @@ void append_via(std::string& out, const sip_via_t* via, const su_sockaddr_t* sou
   out += "\r\n";
 }
 
-// FNV-1a over Call-ID and From tag: stable for a request and its
-// retransmissions, different between dialogs.
-void append_to_tag(std::string& out, const sip_t& request) {
-  uint64_t hash = 0xcbf29ce484222325ULL;
-  auto mix = [&hash](const char* text) {
-    for (; text && *text; ++text) hash = (hash ^ static_cast<unsigned char>(*text)) * 0x100000001b3ULL;
-    hash = (hash ^ 0xff) * 0x100000001b3ULL;
-  };
-  mix(request.sip_call_id ? request.sip_call_id->i_id : nullptr);
-  mix(request.sip_from ? request.sip_from->a_tag : nullptr);
-  static constexpr char kHex[] = "0123456789abcdef";
+// A plugin's To-tag: only token characters (RFC 3261 25.1) reach the wire,
+// so no text of its own can end the To line or add parameters.
+void append_tag(std::string& out, std::string_view tag) {
   out += ";tag=";
-  for (int shift = 60; shift >= 0; shift -= 4) out += kHex[(hash >> shift) & 0xf];
+  for (char c : tag)
+    if (std::isalnum(static_cast<unsigned char>(c)) || std::strchr("-.!%*_+`'~", c)) out += c;
 }
 
 void append_q(std::string& out, uint16_t q) {
@@ -127,6 +121,23 @@ void append_q(std::string& out, uint16_t q) {
 }
 
 }  // namespace
+
+std::string_view response_to_tag(const sip_t& request, char (&buffer)[kToTagBufferSize]) {
+  if (request.sip_to && request.sip_to->a_tag) return request.sip_to->a_tag;
+  // FNV-1a over Call-ID and From tag: stable for a request and its
+  // retransmissions, different between dialogs.
+  uint64_t hash = 0xcbf29ce484222325ULL;
+  auto mix = [&hash](const char* text) {
+    for (; text && *text; ++text) hash = (hash ^ static_cast<unsigned char>(*text)) * 0x100000001b3ULL;
+    hash = (hash ^ 0xff) * 0x100000001b3ULL;
+  };
+  mix(request.sip_call_id ? request.sip_call_id->i_id : nullptr);
+  mix(request.sip_from ? request.sip_from->a_tag : nullptr);
+  static constexpr char kHex[] = "0123456789abcdef";
+  for (int i = 0; i < 16; ++i) buffer[i] = kHex[(hash >> (60 - 4 * i)) & 0xf];
+  buffer[16] = '\0';
+  return {buffer, 16};
+}
 
 std::string_view address_text(const su_sockaddr_t& address, char (&buffer)[46]) {
   if (address.su_family == AF_INET6) {
@@ -191,7 +202,11 @@ void encode_response(const sip_t& request, const su_sockaddr_t& source, const Re
   }
   if (request.sip_to) {
     append_header_line(out, reinterpret_cast<const msg_header_t*>(request.sip_to));
-    if (!request.sip_to->a_tag && reply.status > 100) append_to_tag(out, request);
+    if (!request.sip_to->a_tag && reply.status > 100) {
+      char buffer[kToTagBufferSize];
+      append_tag(out,
+                 reply.to_tag.empty() ? response_to_tag(request, buffer) : std::string_view(reply.to_tag));
+    }
     out += "\r\n";
   }
   for (const msg_header_t* header : {reinterpret_cast<const msg_header_t*>(request.sip_call_id),

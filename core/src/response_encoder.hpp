@@ -32,10 +32,18 @@ void append_contact_value(std::string& out, const ReplyContact& contact);
 // the source port when the top Via asked with rport, else the Via's port.
 su_sockaddr_t response_destination(const sip_via_s& top_via, const su_sockaddr_t& source);
 
+// Room for the To-tag the core makes: 16 hex digits and a NUL.
+inline constexpr size_t kToTagBufferSize = 17;
+
+// The To-tag a response to `request` carries when the reply sets none: the
+// request's own To-tag, else one derived from Call-ID and From tag (so a
+// retransmission gets the same one, RFC 3261 8.2.7), written into `buffer`.
+std::string_view response_to_tag(const sip_s& request, char (&buffer)[kToTagBufferSize]);
+
 // Appends the response to `request` (received from `source`) to `out`: the
-// request's Via (the top one with received/rport, RFC 3581), From, To (with a
-// tag derived from Call-ID and From tag, so a retransmission gets the same
-// one: RFC 3261 8.2.7), Call-ID and CSeq, then the reply's contacts, headers
+// request's Via (the top one with received/rport, RFC 3581), From, To (with
+// the reply's to_tag, else response_to_tag's, when the request has none),
+// Call-ID and CSeq, then the reply's contacts, headers
 // and body. Copied headers that sofia parsed whole keep their raw bytes.
 void encode_response(const sip_s& request, const su_sockaddr_t& source, const Reply& reply, std::string& out);
 

@@ -32,6 +32,10 @@ namespace {
 // sofia's recursive list parser overflow the stack, far above a real request.
 constexpr size_t kClientPortMaxMessage = 16384;
 
+// Retry-After on the 503 a request still suspended at shutdown gets: about
+// the time a restart takes.
+constexpr uint32_t kShutdownRetryAfterSeconds = 5;
+
 // Answers one request that came in on nta's client port: written by the one
 // response encoder, then handed to nta as a finished message to send back on
 // the transport the request came in on.
@@ -61,8 +65,6 @@ class NtaChannel final : public ResponseChannel {
   nta_agent_t* agent_;
   msg_t* request_;
 };
-
-std::string_view sv(const char* s) { return s ? std::string_view(s) : std::string_view(); }
 
 // The name of a header sofia could not parse, read from its raw bytes, or ""
 // when they hold no token. Not er_name: sofia files some bad headers under
@@ -114,63 +116,53 @@ bool present_but_bad(const sip_t* sip, std::string_view name) {
   return false;
 }
 
-class SofiaDeferredReply final : public DeferredReply {
+// One request as the chain sees it: the sofia message (owned), its view, and
+// the channel its answer goes back on. On the stack while the chain runs;
+// detach() moves it to the heap when a handler suspends it.
+class SofiaChainRequest final : public ChainRequest {
  public:
-  SofiaDeferredReply(SipServer& server, msg_t* msg, sip_t* sip, std::shared_ptr<ResponseChannel> channel)
-      : server_(server), msg_(msg), channel_(std::move(channel)), request_(msg, sip, channel_->transport()) {}
-  ~SofiaDeferredReply() override {
-    if (msg_) send(Reply(500, "Request Dropped"));
-    server_.deferred_done();
+  SofiaChainRequest(SipServer& server, msg_t* msg, sip_t* sip,
+                    const std::shared_ptr<ResponseChannel>& channel)
+      : server_(server), msg_(msg), sip_(sip), channel_(&channel), view_(msg, sip, channel->transport()) {}
+  ~SofiaChainRequest() override {
+    if (msg_) msg_destroy(msg_);
   }
-  const SipRequest& request() const override { return request_; }
-  void send(const Reply& reply) override {
+  const SipRequest& request() const override { return view_; }
+  std::string_view reply_to_tag() const override {
+    if (to_tag_.empty()) to_tag_ = response_to_tag(*sip_, to_tag_buffer_);
+    return to_tag_;
+  }
+  void answer(const Reply& reply) override {
     if (!msg_) return;
     msg_t* msg = msg_;
     msg_ = nullptr;
-    server_.send_reply(msg, reply, *channel_);
+    server_.send_reply(msg, reply, **channel_);
   }
-
- private:
-  SipServer& server_;
-  msg_t* msg_;
-  std::shared_ptr<ResponseChannel> channel_;
-  SofiaRequest request_;
-};
-
-}  // namespace
-
-class SofiaIncomingRequest final : public IncomingRequest {
- public:
-  SofiaIncomingRequest(SipServer& server, msg_t* msg, sip_t* sip,
-                       const std::shared_ptr<ResponseChannel>& channel)
-      : server_(server), msg_(msg), sip_(sip), channel_(channel), request_(msg, sip, channel->transport()) {}
-  const SipRequest& request() const override { return request_; }
-  void reply(const Reply& reply) override {
-    if (!msg_) return;
-    msg_t* msg = msg_;
+  std::unique_ptr<ChainRequest> detach() override {
+    auto detached = std::make_unique<SofiaChainRequest>(server_, msg_, sip_, *channel_);
+    detached->kept_channel_ = *channel_;  // a connection closed meanwhile drops the late answer
+    detached->channel_ = &detached->kept_channel_;
     msg_ = nullptr;
-    server_.send_reply(msg, reply, *channel_);
+    return detached;
   }
-  std::unique_ptr<DeferredReply> defer() override {
-    if (!msg_) return nullptr;
-    ++server_.deferred_;
-    // The deferred reply takes the message and the channel; it keeps this view's pointers valid.
-    auto deferred = std::make_unique<SofiaDeferredReply>(server_, msg_, sip_, channel_);
-    msg_ = nullptr;
-    return deferred;
-  }
-  bool answered() const { return msg_ == nullptr; }
 
  private:
   SipServer& server_;
   msg_t* msg_;
   sip_t* sip_;
-  const std::shared_ptr<ResponseChannel>& channel_;
-  SofiaRequest request_;
+  // The transport's shared_ptr while on the stack (no reference count paid
+  // per request); a copy of its own once detached.
+  const std::shared_ptr<ResponseChannel>* channel_;
+  std::shared_ptr<ResponseChannel> kept_channel_;
+  SofiaRequest view_;
+  mutable char to_tag_buffer_[kToTagBufferSize];
+  mutable std::string_view to_tag_;
 };
 
+}  // namespace
+
 SipServer::SipServer(SofiaEventLoop& loop, const ServerConfig& config, std::shared_ptr<spdlog::logger> log)
-    : loop_(loop), config_(config), log_(log), limit_log_(log) {}
+    : loop_(loop), config_(config), log_(log), limit_log_(log), chain_(log) {}
 
 SipServer::~SipServer() { stop(); }
 
@@ -235,6 +227,7 @@ void SipServer::start_nta() {
 
 void SipServer::stop() {
   if (!listening_) return;
+  chain_.answer_suspended(kShutdownRetryAfterSeconds);
   listening_ = false;
   loop_.set_before_wait(nullptr);
   for (auto& udp : udp_) udp->close();
@@ -400,32 +393,8 @@ void SipServer::handle(msg_t* msg, sip_t* sip, const std::shared_ptr<ResponseCha
     msg_destroy(msg);
     return;
   }
-  SofiaIncomingRequest incoming(*this, msg, sip, channel);
-  try {
-    for (RequestHandler* handler : handlers_) {
-      if (handler->on_request(incoming) == Disposition::kHandled) break;
-    }
-  } catch (const std::exception& e) {
-    log_->error("handler failed on {} from Call-ID {}: {}", sv(sip->sip_request->rq_method_name),
-                sv(sip->sip_call_id->i_id), e.what());
-    incoming.reply(Reply(500, "Server Internal Error"));
-  }
-  if (incoming.answered()) return;
-  switch (method) {
-    case sip_method_options: {
-      Reply ok(200);
-      ok.header("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, MESSAGE, SUBSCRIBE, NOTIFY");
-      ok.header("Accept", "application/sdp, text/plain");
-      incoming.reply(ok);
-      break;
-    }
-    case sip_method_cancel:  // a stateless server has no transaction to cancel
-    case sip_method_bye:     // nor a dialog to end
-      incoming.reply(Reply(481, "Call/Transaction Does Not Exist"));
-      break;
-    default:
-      incoming.reply(Reply(501, "Not Implemented"));
-  }
+  SofiaChainRequest request(*this, msg, sip, channel);
+  chain_.run(request, loop_);
 }
 
 void SipServer::send_reply(msg_t* msg, const Reply& reply, ResponseChannel& channel) {

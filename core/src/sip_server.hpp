@@ -2,8 +2,7 @@
 // (UdpTransport, StreamTransport), and one sofia-sip nta agent for the core's
 // own outgoing requests. Every message's raw bytes are checked against the
 // limits before sofia parses them; every request walks the plugins' handler
-// chain on the loop thread; the core answers what no handler takes (OPTIONS,
-// CANCEL, the rest).
+// chain (request_chain.*) on the loop thread.
 #pragma once
 
 #include <spdlog/logger.h>
@@ -17,6 +16,7 @@
 #include "event_loop.hpp"
 #include "homesip/handler.hpp"
 #include "limit_log.hpp"
+#include "request_chain.hpp"
 #include "response_channel.hpp"
 #include "stream_transport.hpp"
 #include "udp_transport.hpp"
@@ -34,18 +34,20 @@ class SipServer {
   SipServer(const SipServer&) = delete;
   SipServer& operator=(const SipServer&) = delete;
 
-  void add_handler(RequestHandler& handler) { handlers_.push_back(&handler); }
+  // The plugins' handlers; what no handler answers, the chain's defaults do.
+  RequestChain& chain() { return chain_; }
 
   // Binds every listener. Throws std::runtime_error naming the address that failed.
   void start();
-  // Closes the listeners; deferred replies still pending are answered 503.
+  // Answers every request still suspended 503 with Retry-After, then closes
+  // the listeners (a UDP transport sends what it queued first).
   void stop();
 
   // Answers `msg` (taking ownership of it) on the channel it came in on.
   // Loop thread only.
   void send_reply(msg_s* msg, const Reply& reply, ResponseChannel& channel);
-  void deferred_done() { --deferred_; }
-  size_t deferred_pending() const { return deferred_.load(); }
+  // Requests a handler suspended and nobody answered yet.
+  size_t suspended_pending() const { return chain_.suspended(); }
   // Open TCP/TLS connections, over every stream listener.
   size_t connection_count() const;
   // Each limit that bit so far (server.limits, server.connections) and how often.
@@ -82,9 +84,7 @@ class SipServer {
   std::vector<std::shared_ptr<UdpTransport>> udp_;
   std::vector<std::unique_ptr<StreamTransport>> streams_;
   bool listening_ = false;
-  std::vector<RequestHandler*> handlers_;
-  std::atomic<size_t> deferred_{0};
-  friend class SofiaIncomingRequest;
+  RequestChain chain_;
 };
 
 }  // namespace homesip::core
