@@ -7,6 +7,7 @@
 
 #include <stdexcept>
 
+#include "message_limits.hpp"
 #include "sofia_request.hpp"
 
 namespace homesip::core {
@@ -28,11 +29,6 @@ struct NtaSipClient::Pending {
 namespace {
 
 using MessagePtr = std::unique_ptr<msg_t, decltype(&msg_destroy)>;
-
-bool is_token_char(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-         std::string_view("-.!%*_+`'~").find(c) != std::string_view::npos;
-}
 
 bool is_token(std::string_view text) {
   if (text.empty()) return false;
@@ -160,15 +156,30 @@ class NtaClientTransaction final : public ClientTransaction {
 }  // namespace
 
 int NtaSipClient::Pending::on_response(nta_outgoing_magic_t* magic, nta_outgoing_t* orq, const sip_t* sip) {
-  if (nta_outgoing_status(orq) < 200) return 0;  // provisional responses are not delivered
+  const int status = nta_outgoing_status(orq);
+  if (status < 200) return 0;  // provisional responses are not delivered
   auto* pending = reinterpret_cast<Pending*>(magic);
   // Our own reference: the message outlives the transaction destroyed below.
   msg_t* msg = nta_outgoing_getresponse(orq);
   // nta made the message itself (timeout, no transport) or, without
   // NTATAG_TIMEOUT_408, made none: either way no peer answered.
   const bool local = !msg || nta_is_internal_msg(msg);
-  if (!msg)
-    msg = local_response(pending->client->agent_, nullptr, nta_outgoing_status(orq), "Request Timeout");
+  if (local && status != 408 && status != 503) {
+    // The SDK promises 408 or 503 for a request nobody answered; nta also
+    // says 416 (sips: without TLS) or 400 for what it cannot send. Its
+    // phrase says why.
+    const sip_t* made = msg ? sip_object(msg) : nullptr;
+    const char* why = made && made->sip_status ? made->sip_status->st_phrase : "Cannot Send";
+    msg_t* request = nta_outgoing_getrequest(orq);
+    msg_t* unavailable = local_response(pending->client->agent_, request, 503, why);
+    if (request) msg_destroy(request);
+    if (msg) msg_destroy(msg);
+    msg = unavailable;
+  } else if (!msg) {
+    msg_t* request = nta_outgoing_getrequest(orq);
+    msg = local_response(pending->client->agent_, request, status, "Request Timeout");
+    if (request) msg_destroy(request);
+  }
   // A non-INVITE transaction finishes its timer K on its own after this.
   nta_outgoing_destroy(orq);
   pending->orq = nullptr;
