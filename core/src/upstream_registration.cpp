@@ -1,31 +1,56 @@
 #include "upstream_registration.hpp"
 
-#include <sofia-sip/nta.h>
-#include <sofia-sip/sip_header.h>
-#include <sofia-sip/sip_status.h>
-
 #include <algorithm>
-#include <charconv>
-#include <string_view>
+#include <cstdio>
+#include <random>
+#include <stdexcept>
+
+#include "sip_client.hpp"
 
 namespace homesip::core {
+namespace {
+
+std::string random_token() {
+  std::random_device device;
+  std::uniform_int_distribution<uint64_t> bits;
+  char text[17];
+  std::snprintf(text, sizeof text, "%016llx", static_cast<unsigned long long>(bits(device)));
+  return text;
+}
+
+// A Contact setting may carry URI parameters (";transport=tcp"): inside <>
+// they stay the URI's, outside they would be read as the header's.
+std::string as_name_addr(const std::string& contact) {
+  return contact.find('<') == std::string::npos ? "<" + contact + ">" : contact;
+}
+
+}  // namespace
+
+UpstreamRegistration::UpstreamRegistration(SipClient& client, SofiaEventLoop& loop, UpstreamSettings settings,
+                                           std::shared_ptr<spdlog::logger> log)
+    : client_(client), loop_(loop), settings_(std::move(settings)), log_(std::move(log)) {
+  const std::string token = random_token();
+  from_ = "<sip:" + settings_.aor + ">;tag=" + token.substr(0, 8);
+  call_id_ = token + "-up@" + settings_.aor;
+}
 
 UpstreamRegistration::UpstreamRegistration(nta_agent_s* agent, SofiaEventLoop& loop,
                                            UpstreamSettings settings, std::shared_ptr<spdlog::logger> log)
-    : agent_(agent), loop_(loop), settings_(std::move(settings)), log_(std::move(log)) {
-  const std::string uri = "sip:" + settings_.aor;
-  // One leg for the registration's lifetime: it keeps the Call-ID and counts
-  // CSeq up, so the parent's registrar sees refreshes, not new bindings.
-  leg_ = nta_leg_tcreate(agent_, nullptr, nullptr, SIPTAG_FROM_STR(uri.c_str()), SIPTAG_TO_STR(uri.c_str()),
-                         NTATAG_NO_DIALOG(1), TAG_END());
-  if (!leg_) throw std::runtime_error("cannot create the upstream registration leg");
+    : own_client_(std::make_unique<NtaSipClient>(agent, loop, "sip:" + settings.aor, log)),
+      client_(*own_client_),
+      loop_(loop),
+      settings_(std::move(settings)),
+      log_(std::move(log)) {
+  const std::string token = random_token();
+  from_ = "<sip:" + settings_.aor + ">;tag=" + token.substr(0, 8);
+  call_id_ = token + "-up@" + settings_.aor;
 }
 
 UpstreamRegistration::~UpstreamRegistration() {
   alive_.reset();
   timer_.reset();
-  if (pending_) nta_outgoing_destroy(pending_);
-  if (leg_) nta_leg_destroy(leg_);
+  pending_.reset();  // its callback is never called after this
+  own_client_.reset();
 }
 
 void UpstreamRegistration::start() {
@@ -40,33 +65,33 @@ void UpstreamRegistration::stop() {
   if (state_ == State::kRegistered && !registrar_.empty()) {
     unregistering_ = true;
     send_to(registrar_, 0);  // best effort: the parent also expires us by itself
+    if (!pending_) unregistering_ = false;
   }
   state_ = State::kStopped;
 }
 
 void UpstreamRegistration::send_to(const std::string& target, uint32_t expires) {
-  if (pending_) nta_outgoing_destroy(pending_);
+  pending_.reset();  // a newer request replaces the one in flight, whose answer no longer matters
   target_ = target;
-  const std::string expires_text = std::to_string(expires);
-  pending_ =
-      nta_outgoing_tcreate(leg_, reinterpret_cast<nta_response_f*>(&UpstreamRegistration::on_response),
-                           reinterpret_cast<nta_outgoing_magic_t*>(this), nullptr, SIP_METHOD_REGISTER,
-                           URL_STRING_MAKE(target.c_str()), SIPTAG_CONTACT_STR(settings_.contact.c_str()),
-                           SIPTAG_EXPIRES_STR(expires_text.c_str()), TAG_END());
-  if (!pending_) retry_later("cannot send REGISTER to " + target);
+  OutgoingRequest request("REGISTER", target);
+  request.from = from_;
+  request.to = "<sip:" + settings_.aor + ">";
+  request.call_id = call_id_;
+  request.cseq = ++cseq_;
+  request.header("Contact", as_name_addr(settings_.contact)).header("Expires", std::to_string(expires));
+  try {
+    pending_ = client_.send(request, [this](const SipResponse& response) {
+      pending_.reset();  // done: nothing of it is read after this
+      handle_final(response);
+    });
+  } catch (const std::invalid_argument& e) {
+    if (unregistering_) return;
+    retry_later("cannot send REGISTER to " + target + ": " + e.what());
+  }
 }
 
-int UpstreamRegistration::on_response(void* self, nta_outgoing_s* request, const sip_s* sip) {
-  auto* me = static_cast<UpstreamRegistration*>(self);
-  const int status = nta_outgoing_status(request);
-  if (status < 200) return 0;
-  if (me->pending_ == request) me->pending_ = nullptr;
-  nta_outgoing_destroy(request);
-  me->handle_final(status, sip);
-  return 0;
-}
-
-void UpstreamRegistration::handle_final(int status, const sip_s* sip) {
+void UpstreamRegistration::handle_final(const SipResponse& response) {
+  const int status = response.status();
   if (unregistering_) {
     unregistering_ = false;
     log_->info("unregistered {} from {}: {}", settings_.aor, target_, status);
@@ -74,20 +99,17 @@ void UpstreamRegistration::handle_final(int status, const sip_s* sip) {
   }
   if (state_ == State::kStopped) return;
   if (status == 200)
-    on_registered(sip);
-  else if (status == 302 && sip && sip->sip_contact)
-    on_redirect(sip);
+    on_registered(response);
+  else if (status == 302 && !response.contacts().empty())
+    on_redirect(response);
   else
-    retry_later(std::to_string(status) + " " +
-                (sip && sip->sip_status && sip->sip_status->st_phrase ? sip->sip_status->st_phrase : "") +
-                " from " + target_);
+    retry_later(std::to_string(status) + " " + std::string(response.reason()) + " from " + target_ +
+                (response.local() ? " (no answer)" : ""));
 }
 
-void UpstreamRegistration::on_redirect(const sip_s* sip) {
-  char buffer[512];
-  if (url_e(buffer, sizeof buffer, sip->sip_contact->m_url) < 0) return retry_later("unusable 302 Contact");
-  buffer[sizeof buffer - 1] = '\0';
-  const std::string next = buffer;
+void UpstreamRegistration::on_redirect(const SipResponse& response) {
+  const std::string next = response.contacts().front().uri;
+  if (next.empty()) return retry_later("unusable 302 Contact");
   if (++redirects_ > settings_.max_redirects || next == target_)
     return retry_later("redirect loop or more than " + std::to_string(settings_.max_redirects) +
                        " redirects");
@@ -95,19 +117,16 @@ void UpstreamRegistration::on_redirect(const sip_s* sip) {
   send_to(next, settings_.expires);
 }
 
-void UpstreamRegistration::on_registered(const sip_s* sip) {
+void UpstreamRegistration::on_registered(const SipResponse& response) {
   // The granted expiry is in our Contact's expires= (or the Expires header).
+  // Only a valid delta-seconds counts: "-5" or "x" must not become a huge or
+  // a zero interval, and the view gives expires only when it is one.
   uint32_t granted = settings_.expires;
-  for (const sip_contact_t* m = sip ? sip->sip_contact : nullptr; m; m = m->m_next) {
-    if (!m->m_expires) continue;
-    // Only a valid delta-seconds counts: "-5" or "x" must not become a huge or a zero interval.
-    const std::string_view text(m->m_expires);
-    uint32_t value = 0;
-    const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
-    if (error == std::errc() && end == text.data() + text.size()) granted = std::min(granted, value);
-  }
-  if (sip && sip->sip_expires && !sip->sip_contact)
-    granted = static_cast<uint32_t>(sip->sip_expires->ex_delta);
+  const auto contacts = response.contacts();
+  for (const ContactView& contact : contacts)
+    if (contact.expires) granted = std::min(granted, *contact.expires);
+  if (contacts.empty())
+    if (const auto header = response.expires_header()) granted = *header;
   granted = std::max<uint32_t>(granted, 2);
   const bool first = state_ != State::kRegistered || registrar_ != target_;
   registrar_ = target_;

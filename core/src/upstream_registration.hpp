@@ -2,21 +2,21 @@
 // registers its own AOR with the top of the tree, follows the 302s down to its
 // parent, then refreshes there. When a refresh fails (parent restarted, gone,
 // or moved) it starts again from the configured entry point with backoff.
+// Its REGISTERs go through the SDK's SipClient, like any plugin's request.
 #pragma once
 
 #include <spdlog/logger.h>
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
 
 #include "event_loop.hpp"
+#include "homesip/client.hpp"
 
 struct nta_agent_s;
-struct nta_leg_s;
-struct nta_outgoing_s;
-struct sip_s;
 
 namespace homesip::core {
 
@@ -33,6 +33,11 @@ class UpstreamRegistration {
  public:
   enum class State { kIdle, kRegistering, kRegistered, kWaitingToRetry, kStopped };
 
+  // `client` and `loop` must outlive this object.
+  UpstreamRegistration(SipClient& client, SofiaEventLoop& loop, UpstreamSettings settings,
+                       std::shared_ptr<spdlog::logger> log);
+  // Transitional, until daemon.cpp hands over the server's SipClient: makes
+  // its own NtaSipClient on `agent`. Remove with its last caller.
   UpstreamRegistration(nta_agent_s* agent, SofiaEventLoop& loop, UpstreamSettings settings,
                        std::shared_ptr<spdlog::logger> log);
   ~UpstreamRegistration();
@@ -48,20 +53,24 @@ class UpstreamRegistration {
   bool unregistering() const { return unregistering_; }
 
  private:
-  static int on_response(void* self, nta_outgoing_s* request, const sip_s* sip);
   void send_to(const std::string& target, uint32_t expires);
-  void handle_final(int status, const sip_s* sip);
-  void on_registered(const sip_s* sip);
-  void on_redirect(const sip_s* sip);
+  void handle_final(const SipResponse& response);
+  void on_registered(const SipResponse& response);
+  void on_redirect(const SipResponse& response);
   void retry_later(const std::string& why);
   void schedule(std::chrono::milliseconds delay, std::function<void()> action);
 
-  nta_agent_s* agent_;
+  std::unique_ptr<SipClient> own_client_;  // only with the transitional constructor
+  SipClient& client_;
   SofiaEventLoop& loop_;
   UpstreamSettings settings_;
   std::shared_ptr<spdlog::logger> log_;
-  nta_leg_s* leg_ = nullptr;
-  nta_outgoing_s* pending_ = nullptr;
+  // One Call-ID and From tag for the registration's lifetime and a CSeq that
+  // counts up, so the parent's registrar sees refreshes, not new bindings.
+  std::string from_;
+  std::string call_id_;
+  uint32_t cseq_ = 0;
+  std::unique_ptr<ClientTransaction> pending_;
   std::unique_ptr<Timer> timer_;
   State state_ = State::kIdle;
   std::string target_;     // where the request in flight went
