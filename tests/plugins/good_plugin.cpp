@@ -1,5 +1,5 @@
 // A well-formed plugin for the host tests: declares settings of every type and
-// answers MESSAGE with what it was configured with.
+// checks one of them before it is created (check_settings).
 #include "homesip/plugin.hpp"
 
 namespace {
@@ -11,6 +11,11 @@ const homesip::SettingSpec kSettings[] = {
     {"required_thing", homesip::SettingType::kString, nullptr, "must be given"},
 };
 
+void check(const homesip::Settings& s) {
+  if (s.get_string("greeting") == "forbidden")
+    throw homesip::ConfigError("greeting", "greeting must not be forbidden");
+}
+
 class GoodPlugin final : public homesip::Plugin {
  public:
   explicit GoodPlugin(homesip::PluginContext& context) {
@@ -20,4 +25,5 @@ class GoodPlugin final : public homesip::Plugin {
 };
 }  // namespace
 
-HOMESIP_PLUGIN("test-good", "1.2.3", "test plugin", kSettings, GoodPlugin)
+HOMESIP_PLUGIN(GoodPlugin, .name = "test-good", .version = "1.2.3", .summary = "test plugin",
+               .settings = kSettings, .check_settings = &check)

@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "event_loop.hpp"
+#include "homesip/location_store.hpp"
 #include "test_support.hpp"
 
 using namespace homesip;
@@ -23,12 +24,19 @@ using homesip::test::write_file;
 
 namespace {
 
-class NullRegistry final : public CapabilityRegistry {
+// What the host lends plugins: a chain and a client that sends nothing.
+class NoClient final : public SipClient {
  public:
-  void add_request_handler(RequestHandler&) override { ++handlers; }
-  void provide_location_store(LocationStore&, const std::string&) override {}
-  LocationStore* location_store() override { return nullptr; }
-  int handlers = 0;
+  std::unique_ptr<ClientTransaction> send(const OutgoingRequest&, ResponseDone) override {
+    throw std::logic_error("no client in this test");
+  }
+};
+
+struct Facilities {
+  RequestChain chain{
+      std::make_shared<spdlog::logger>("chain", std::make_shared<spdlog::sinks::null_sink_mt>())};
+  NoClient client;
+  CoreFacilities get() { return CoreFacilities{chain, client}; }
 };
 
 std::vector<PluginEntry> entries(const std::string& plugins_yaml) {
@@ -60,25 +68,6 @@ bool is_loaded(const std::string& path) {
   return handle != nullptr;
 }
 
-// Keeps the location stores plugins provide, in the order they were provided.
-class StoreRegistry final : public CapabilityRegistry {
- public:
-  void add_request_handler(RequestHandler&) override {}
-  void provide_location_store(LocationStore& store, const std::string&) override { stores.push_back(&store); }
-  LocationStore* location_store() override { return stores.empty() ? nullptr : stores.front(); }
-  std::vector<LocationStore*> stores;
-};
-
-// Where in `log` the first line starting with `start` and containing `part` is (npos: none).
-size_t line_at(const std::string& log, const std::string& start, const std::string& part) {
-  for (size_t at = log.find(start); at != std::string::npos; at = log.find(start, at + 1)) {
-    const size_t end = log.find('\n', at);
-    if ((at == 0 || log[at - 1] == '\n') && log.substr(at, end - at).find(part) != std::string::npos)
-      return at;
-  }
-  return std::string::npos;
-}
-
 // A logger whose lines ("<plugin>: <message>") end up in `out`.
 std::shared_ptr<spdlog::logger> logger_into(std::ostringstream& out) {
   auto log = std::make_shared<spdlog::logger>("t", std::make_shared<spdlog::sinks::ostream_sink_mt>(out));
@@ -99,7 +88,7 @@ TEST(PluginHost, CreatesStartsStopsAndUnloads) {
   su_init();
   {
     SofiaEventLoop loop;
-    NullRegistry registry;
+    Facilities core;
     PluginHost host({HOMESIP_TEST_PLUGIN_DIR}, "c.yaml");
     host.load(entries("  - plugin: test-good\n    required_thing: x\n"));
     ASSERT_EQ(host.plugins().size(), 1u);
@@ -107,7 +96,7 @@ TEST(PluginHost, CreatesStartsStopsAndUnloads) {
     EXPECT_EQ(library, std::string(HOMESIP_TEST_PLUGIN_DIR) + "/test-good.so");
     EXPECT_TRUE(is_loaded(library));
     auto log = std::make_shared<spdlog::logger>("t", std::make_shared<spdlog::sinks::null_sink_mt>());
-    host.create(loop, ServerIdentity{"H1", "C1.D1"}, registry, log);
+    host.create(loop, ServerIdentity{"H1", "C1.D1"}, core.get(), log);
     EXPECT_NE(host.plugins()[0].instance, nullptr);
     host.start();
     host.stop();
@@ -119,29 +108,28 @@ TEST(PluginHost, CreatesStartsStopsAndUnloads) {
   su_deinit();
 }
 
-// The order is seen in what the plugins do: location-sqlite logs its write
-// counts when it stops. Two of them, each with its own file: the second in
-// the config stops first. The write submitted before stop() is on disk after.
-TEST(PluginHost, StopsInReverseOrderAndStopFlushes) {
+// stop() flushes: location-sqlite, found through the service registry,
+// confirms a write submitted before stop() once the loop turns, and a fresh
+// host reads it back from the file.
+TEST(PluginHost, StopFlushesTheStoreFoundThroughTheRegistry) {
   const std::string store_plugin = homesip::test::plugin_dir() + "/location-sqlite.so";
   ASSERT_TRUE(std::filesystem::exists(store_plugin)) << store_plugin << " is missing: build location-sqlite";
   TempDir dir;
-  const std::string first = (dir / "first.sqlite").string();
-  const std::string second = (dir / "second.sqlite").string();
+  const std::string file = (dir / "first.sqlite").string();
   su_init();
   {
     SofiaEventLoop loop;
-    StoreRegistry registry;
+    Facilities core;
     std::ostringstream out;
     PluginHost host({HOMESIP_TEST_PLUGIN_DIR, homesip::test::plugin_dir()}, "c.yaml");
-    host.load(entries("  - plugin: location-sqlite\n    path: " + first +
-                      "\n  - plugin: location-sqlite\n    path: " + second + "\n"));
-    host.create(loop, ServerIdentity{"H1", "C1.D1"}, registry, logger_into(out));
-    ASSERT_EQ(registry.stores.size(), 2u);
+    host.load(entries("  - plugin: location-sqlite\n    path: " + file + "\n"));
+    host.create(loop, ServerIdentity{"H1", "C1.D1"}, core.get(), logger_into(out));
+    auto* store = static_cast<LocationStore*>(host.service(LocationStore::kServiceName));
+    ASSERT_NE(store, nullptr);
+    EXPECT_EQ(host.provider(LocationStore::kServiceName), "location-sqlite");
     host.start();
-    // Not confirmed before stop(): the loop does not run until then.
     bool confirmed = false;
-    registry.stores[0]->update(
+    store->update(
         "U1@C1.D1.H1",
         [](BindingList& bindings) {
           Binding b;
@@ -151,35 +139,107 @@ TEST(PluginHost, StopsInReverseOrderAndStopFlushes) {
           return true;
         },
         [&](StoreStatus status, const BindingList&) { confirmed = status == StoreStatus::kOk; });
-    // "location-sqlite: location store <path>: N writes in M transactions, F failed" when it stops.
-    const std::string store = "location-sqlite: location store ";
-    const std::string writes = " writes in ";
-    EXPECT_EQ(line_at(out.str(), store, writes), std::string::npos) << "a store stopped early:\n"
-                                                                    << out.str();
     host.stop();
-    const std::string log = out.str();
-    const auto second_stopped = line_at(log, store + second + ": ", writes);
-    const auto first_stopped = line_at(log, store + first + ": ", writes);
-    ASSERT_NE(second_stopped, std::string::npos) << "the second plugin was not stopped:\n" << log;
-    ASSERT_NE(first_stopped, std::string::npos) << "the first plugin was not stopped:\n" << log;
-    EXPECT_LT(second_stopped, first_stopped) << "not stopped in reverse config order:\n" << log;
-    // Deliver the confirmations before the code they run is unloaded.
     EXPECT_TRUE(loop.run_until([&] { return confirmed; }, std::chrono::seconds(5)));
-    host.destroy();  // (location-sqlite.so itself stays mapped: its STB_GNU_UNIQUE symbols make it NODELETE)
+    host.destroy();
     EXPECT_TRUE(host.plugins().empty());
+    EXPECT_EQ(host.service(LocationStore::kServiceName), nullptr);
 
-    // A fresh host finds the binding in the first file: stop() really flushed it.
     std::ostringstream reopened;
     PluginHost again({homesip::test::plugin_dir()}, "c.yaml");
-    again.load(entries("  - plugin: location-sqlite\n    path: " + first + "\n"));
-    StoreRegistry registry_again;
-    again.create(loop, ServerIdentity{"H1", "C1.D1"}, registry_again, logger_into(reopened));
-    expect_contains(reopened.str(), store + first + ": 1 bindings of 1 AORs loaded");
+    again.load(entries("  - plugin: location-sqlite\n    path: " + file + "\n"));
+    Facilities core_again;
+    again.create(loop, ServerIdentity{"H1", "C1.D1"}, core_again.get(), logger_into(reopened));
+    expect_contains(reopened.str(),
+                    "location-sqlite: location store " + file + ": 1 bindings of 1 AORs loaded");
     again.stop();
     loop.run_until([] { return false; }, std::chrono::milliseconds(200));
     again.destroy();
   }
   su_deinit();
+}
+
+// The requirer comes first in the config; its provider is created (and
+// started) before it and stopped after it.
+TEST(PluginHost, CreationOrderFollowsServicesNotConfigOrder) {
+  su_init();
+  {
+    SofiaEventLoop loop;
+    Facilities core;
+    std::ostringstream out;
+    PluginHost host({HOMESIP_TEST_PLUGIN_DIR}, "c.yaml");
+    host.load(entries("  - plugin: test-requirer\n  - plugin: test-provider\n"));
+    ASSERT_EQ(host.plugins().size(), 2u);
+    EXPECT_EQ(host.plugins()[0].name, "test-requirer");  // plugins() keeps config order
+    EXPECT_EQ(host.creation_order(), (std::vector<size_t>{1, 0}));
+    host.create(loop, ServerIdentity{"H1", "C1.D1"}, core.get(), logger_into(out));
+    host.start();
+    host.stop();
+    host.destroy();
+    EXPECT_EQ(out.str(),
+              "test-provider: created\n"
+              "test-requirer: created\n"
+              "test-requirer: found echo:provider\n"
+              "test-provider: started\n"
+              "test-requirer: started\n"
+              "test-requirer: stopped\n"
+              "test-provider: stopped\n");
+  }
+  su_deinit();
+}
+
+TEST(PluginHost, TwoProvidersOfOneServiceAreRefusedNamingBoth) {
+  const std::string e = load_error("  - plugin: test-provider\n  - plugin: test-provider-too\n");
+  EXPECT_EQ(
+      e, "plugins 'test-provider' and 'test-provider-too' both provide test.echo/1: load only one of them");
+}
+
+TEST(PluginHost, MissingRequiredServiceIsRefusedNamingPluginServiceAndProviders) {
+  const std::string e = load_error("  - plugin: test-requirer\n");
+  // The plugins in the search dir that provide it are suggested.
+  expect_contains(e, "plugin 'test-requirer' requires test.echo/1, which no loaded plugin provides: add ");
+  expect_contains(e, "test-provider");
+  expect_contains(e, "test-cycle-b");
+  expect_contains(e, " to plugins");
+}
+
+TEST(PluginHost, ACycleOfServicesIsRefused) {
+  EXPECT_EQ(load_error("  - plugin: test-cycle-a\n  - plugin: test-cycle-b\n"),
+            "plugins 'test-cycle-a', 'test-cycle-b' need each other's services (a cycle): none can be "
+            "created first");
+}
+
+// Each misuse of the context makes the plugin fail to start, naming what it misused.
+TEST(PluginHost, UndeclaredServiceCommandOrMetricThrows) {
+  const std::pair<std::string, std::string> cases[] = {
+      {"provide", "provides test.other/1, which its descriptor does not list in provides"},
+      {"find", "asks for service test.other/1, which its descriptor lists neither"},
+      {"command", "binds command 'undeclared', which its descriptor does not declare"},
+      {"counter", "asks for counter 'undeclared_total', which its descriptor does not declare"},
+      {"gauge", "asks for gauge 'real_total', which its descriptor does not declare"},
+  };
+  su_init();
+  for (const auto& [misuse, message] : cases) {
+    SofiaEventLoop loop;
+    Facilities core;
+    PluginHost host({HOMESIP_TEST_PLUGIN_DIR}, "c.yaml");
+    host.load(entries("  - plugin: test-provider\n  - plugin: test-requirer\n    misuse: " + misuse + "\n"));
+    auto log = std::make_shared<spdlog::logger>("t", std::make_shared<spdlog::sinks::null_sink_mt>());
+    std::string error = "no error";
+    try {
+      host.create(loop, ServerIdentity{"H1", "C1.D1"}, core.get(), log);
+    } catch (const PluginError& e) {
+      error = e.what();
+    }
+    expect_contains(error, "plugin 'test-requirer' failed to start: plugin 'test-requirer' " + message);
+    host.destroy();
+  }
+  su_deinit();
+}
+
+TEST(PluginHost, CheckSettingsRunsWhenSettingsAreValidated) {
+  expect_contains(load_error("  - plugin: test-good\n    required_thing: x\n    greeting: forbidden\n"),
+                  "c.yaml:7: plugins[0].greeting: greeting must not be forbidden");
 }
 
 TEST(PluginHost, MissingFileNamesDirectories) {
@@ -198,7 +258,7 @@ TEST(PluginHost, OtherMajorVersionIsRefusedNamingBothVersions) {
   const auto e = load_error("  - plugin: test-major\n");
   const std::string ours =
       std::to_string(HOMESIP_SDK_VERSION_MAJOR) + "." + std::to_string(HOMESIP_SDK_VERSION_MINOR);
-  const std::string theirs = std::to_string(HOMESIP_SDK_VERSION_MAJOR + 1) + ".0";
+  const std::string theirs = "1.3";  // an SDK 1 plugin (its descriptor has SDK 1's layout)
   expect_contains(e, "plugin 'test-major'");
   expect_contains(e, "built for homesip SDK " + theirs);
   expect_contains(e, "this homesipd provides SDK " + ours);
@@ -230,12 +290,12 @@ TEST(PluginHost, ExceptionInInitIsReportedNotFatal) {
   su_init();
   {
     SofiaEventLoop loop;
-    NullRegistry registry;
+    Facilities core;
     PluginHost host({HOMESIP_TEST_PLUGIN_DIR}, "c.yaml");
     host.load(entries("  - plugin: test-throws\n"));
     auto log = std::make_shared<spdlog::logger>("t", std::make_shared<spdlog::sinks::null_sink_mt>());
     try {
-      host.create(loop, ServerIdentity{"H1", "C1.D1"}, registry, log);
+      host.create(loop, ServerIdentity{"H1", "C1.D1"}, core.get(), log);
       FAIL() << "expected PluginError";
     } catch (const PluginError& e) {
       expect_contains(e.what(), "plugin 'test-throws' failed to start: cannot open the widget bus");
@@ -248,12 +308,12 @@ TEST(PluginHost, ConfigErrorFromPluginPointsAtTheSetting) {
   su_init();
   {
     SofiaEventLoop loop;
-    NullRegistry registry;
+    Facilities core;
     PluginHost host({HOMESIP_TEST_PLUGIN_DIR}, "c.yaml");
     host.load(entries("  - plugin: test-good\n    required_thing: x\n    count: -1\n"));
     auto log = std::make_shared<spdlog::logger>("t", std::make_shared<spdlog::sinks::null_sink_mt>());
     try {
-      host.create(loop, ServerIdentity{"H1", "C1.D1"}, registry, log);
+      host.create(loop, ServerIdentity{"H1", "C1.D1"}, core.get(), log);
       FAIL() << "expected ConfigFileError";
     } catch (const ConfigFileError& e) {
       expect_contains(e.what(), "c.yaml:7: plugins[0].count: count must not be negative");
