@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <iomanip>
@@ -16,6 +17,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
+#include <vector>
 
 namespace {
 
@@ -74,17 +76,56 @@ void print_bindings(const json& result) {
   }
 }
 
+// "a, b" of a list of names (or of objects' "name").
+std::string joined(const json& list, const char* field = nullptr) {
+  std::string out;
+  for (const auto& item : list) out += (out.empty() ? "" : ", ") + text(field ? item[field] : item);
+  return out.empty() ? "-" : out;
+}
+
 void print_plugins(const json& result) {
   std::cout << std::left << std::setw(18) << "PLUGIN" << std::setw(10) << "VERSION" << std::setw(6) << "SDK"
             << "FILE\n";
-  for (const auto& p : result)
+  for (const auto& p : result) {
     std::cout << std::setw(18) << text(p["name"]) << std::setw(10) << text(p["version"]) << std::setw(6)
               << text(p["sdk"]) << text(p["path"]) << "\n";
+    std::string handlers;
+    for (const auto& h : p.value("handlers", json::array()))
+      handlers += (handlers.empty() ? "" : ", ") + text(h["name"]) + " (" + text(h["phase"]) + "/" +
+                  text(h["order"]) + ")";
+    std::cout << "    provides: " << joined(p.value("provides", json::array()))
+              << "  requires: " << joined(p.value("requires", json::array()))
+              << "  uses: " << joined(p.value("uses", json::array())) << "\n"
+              << "    handlers: " << (handlers.empty() ? "-" : handlers) << "\n"
+              << "    commands: " << joined(p.value("commands", json::array()), "name") << "\n"
+              << "    metrics: " << joined(p.value("metrics", json::array()), "name") << "\n";
+  }
+}
+
+// An array of objects as a table: one column per key of the first object.
+void print_table(const json& rows) {
+  std::vector<std::string> columns;
+  for (const auto& [key, value] : rows.front().items()) columns.push_back(key);
+  for (const auto& c : columns) {
+    std::string upper = c;
+    for (char& ch : upper) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+    std::cout << std::left << std::setw(20) << upper;
+  }
+  std::cout << "\n";
+  for (const auto& row : rows) {
+    for (const auto& c : columns) std::cout << std::setw(20) << (row.contains(c) ? text(row[c]) : "");
+    std::cout << "\n";
+  }
 }
 
 void print_readable(const std::string& command, const json& result) {
   if (command == "bindings") return print_bindings(result);
   if (command == "plugins") return print_plugins(result);
+  if (result.is_array() && !result.empty() && result.front().is_object()) return print_table(result);
+  if (!result.is_object()) {
+    std::cout << text(result) << "\n";
+    return;
+  }
   for (const auto& [key, value] : result.items()) std::cout << key << ": " << text(value) << "\n";
 }
 
@@ -97,7 +138,9 @@ int main(int argc, char** argv) {
   app.add_option("-s,--socket", socket_path, "the server's admin socket (server.admin_socket)")
       ->capture_default_str();
   app.add_flag("--json", as_json, "print the server's answer as JSON");
-  app.require_subcommand(1);
+  // Besides the core's commands: a plugin's, "<plugin>.<command> ARG...".
+  app.require_subcommand(0, 1);
+  app.allow_extras();
   std::string aor, domain;
   auto* bindings = app.add_subcommand("bindings", "bindings held by the server's location store");
   bindings->add_option("aor", aor,
@@ -111,8 +154,20 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : 1;
   }
-  const std::string command = app.get_subcommands().front()->get_name();
   json args = json::object();
+  std::string command;
+  if (!app.get_subcommands().empty()) {
+    command = app.get_subcommands().front()->get_name();
+  } else {
+    const std::vector<std::string> extras = app.remaining();
+    if (extras.empty() || extras.front().find('.') == std::string::npos) {
+      std::cerr
+          << "homesipctl: name a command: plugins, bindings, stats, help or <plugin>.<command> ARG...\n";
+      return 1;
+    }
+    command = extras.front();
+    args["argv"] = std::vector<std::string>(extras.begin() + 1, extras.end());
+  }
   if (!aor.empty()) args["aor"] = aor;
   if (!domain.empty()) args["domain"] = domain;
   try {
