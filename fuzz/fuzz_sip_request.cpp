@@ -70,7 +70,14 @@ void read_all(const homesip::core::SofiaRequest& request) {
                            "",
                            ":"}) {
     if (const auto value = request.header(name)) sum += touch(*value);
+    for (std::string_view line : request.headers(name)) sum += touch(line);
   }
+  for (const char* name : {"m", "f", "t", "i", "o", "Event", "Route", "Authorization"})
+    for (std::string_view line : request.headers(name)) sum += touch(line);
+  for (const auto& via : request.vias())
+    sum += touch(via.transport) + touch(via.host) + touch(via.port) + touch(via.branch) +
+           touch(via.received) + touch(via.rport);
+  sum += touch(request.from_tag()) + touch(request.to_tag()) + touch(request.event());
   sink = sum;
 }
 
