@@ -19,12 +19,15 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "test_support.hpp"
+#include "upstream_registration.hpp"
 
 namespace homesip::core {
 namespace {
@@ -552,6 +555,167 @@ TEST_F(SipClientTest, WhatCannotBeBuiltThrowsAndSendsNothing) {
   EXPECT_THROW(attempt(bad_hop), std::invalid_argument);
   EXPECT_EQ(client_->outstanding(), 0u);
   loop_->run_until([] { return false; }, 100ms);
+}
+
+}  // namespace
+}  // namespace homesip::core
+
+namespace homesip::core {
+namespace {
+
+// A stand-in server that answers the REGISTERs it receives, one scripted
+// answer each, on a thread of its own; it keeps every request it saw.
+class ScriptedRegistrar {
+ public:
+  using Answer = std::function<std::string(const std::string& request)>;
+  explicit ScriptedRegistrar(std::vector<Answer> script) : script_(std::move(script)) {
+    thread_ = std::thread([this] {
+      for (const Answer& answer : script_) {
+        std::string request = socket_.receive(10s);
+        if (request.empty()) return;
+        // A retransmission of a request already answered: answer it again.
+        while (!requests_.empty() && request == requests_.back().request) {
+          socket_.send(via_port(request), requests_.back().response);
+          request = socket_.receive(10s);
+          if (request.empty()) return;
+        }
+        const std::string response = answer(request);
+        {
+          std::lock_guard lock(mutex_);  // before the answer: whoever it wakes sees the request
+          requests_.push_back({request, response, Clock::now()});
+        }
+        socket_.send(via_port(request), response);
+      }
+    });
+  }
+  ~ScriptedRegistrar() { thread_.join(); }
+  uint16_t port() const { return socket_.port(); }
+  std::string uri() const { return "sip:127.0.0.1:" + std::to_string(port()); }
+  size_t count() {
+    std::lock_guard lock(mutex_);
+    return requests_.size();
+  }
+  std::string request(size_t i) {
+    std::lock_guard lock(mutex_);
+    return i < requests_.size() ? requests_[i].request : std::string();
+  }
+  Clock::time_point answered_at(size_t i) {
+    std::lock_guard lock(mutex_);
+    return i < requests_.size() ? requests_[i].answered : Clock::time_point();
+  }
+
+ private:
+  UdpSocket socket_;
+  std::vector<Answer> script_;
+  std::mutex mutex_;
+  struct Exchange {
+    std::string request;
+    std::string response;
+    Clock::time_point answered;
+  };
+  std::vector<Exchange> requests_;
+  std::thread thread_;
+};
+
+class UpstreamRegistrationTest : public SipClientTest {
+ protected:
+  UpstreamSettings settings(const std::string& entry, uint32_t expires) {
+    UpstreamSettings up;
+    up.aor = "H1@C1.D1";
+    up.contact = "sip:H1@127.0.0.1:5130";
+    up.entry = entry;
+    up.expires = expires;
+    return up;
+  }
+  std::shared_ptr<spdlog::logger> log_ = std::make_shared<spdlog::logger>("upstream-test");
+};
+
+uint32_t cseq_number(const std::string& request) {
+  return static_cast<uint32_t>(std::stoul(header_of(request, "CSeq")));
+}
+
+TEST_F(UpstreamRegistrationTest, FollowsThe302RefreshesInOneCallAndUnregistersOnStop) {
+  ScriptedRegistrar parent({
+      [](const std::string& r) {
+        return response_to(r, "200 OK", "Contact: <sip:H1@127.0.0.1:5130>;expires=3\r\n");
+      },
+      [](const std::string& r) {
+        return response_to(r, "200 OK", "Contact: <sip:H1@127.0.0.1:5130>;expires=3\r\n");
+      },
+      [](const std::string& r) { return response_to(r, "200 OK"); },
+  });
+  const std::string parent_contact = "sip:D1@127.0.0.1:" + std::to_string(parent.port());
+  ScriptedRegistrar top({[&](const std::string& r) {
+    return response_to(r, "302 Moved Temporarily", "Contact: <" + parent_contact + ">\r\n");
+  }});
+  UpstreamRegistration upstream(*client_, *loop_, settings(top.uri(), 300), log_);
+  upstream.start();
+  EXPECT_EQ(upstream.state(), UpstreamRegistration::State::kRegistering);
+  ASSERT_TRUE(
+      loop_->run_until([&] { return upstream.state() == UpstreamRegistration::State::kRegistered; }, 5s));
+  EXPECT_EQ(upstream.registrar(), parent_contact);
+  // Granted 3 s: the refresh goes to the parent after 2 s, not to the top.
+  const auto registered = Clock::now();
+  ASSERT_TRUE(loop_->run_until([&] { return parent.count() == 2; }, 4s));
+  EXPECT_GE(Clock::now() - registered, 1500ms);
+  EXPECT_EQ(top.count(), 1u);
+  upstream.stop();
+  EXPECT_EQ(upstream.state(), UpstreamRegistration::State::kStopped);
+  EXPECT_TRUE(upstream.unregistering());
+  ASSERT_TRUE(loop_->run_until([&] { return !upstream.unregistering(); }, 5s));
+  ASSERT_EQ(parent.count(), 3u);
+
+  const std::vector<std::string> sent = {top.request(0), parent.request(0), parent.request(1),
+                                         parent.request(2)};
+  EXPECT_EQ(sent[0].substr(0, sent[0].find("\r\n")), "REGISTER " + top.uri() + " SIP/2.0");
+  EXPECT_EQ(sent[1].substr(0, sent[1].find("\r\n")), "REGISTER " + parent_contact + " SIP/2.0");
+  for (size_t i = 0; i < sent.size(); ++i) {
+    EXPECT_EQ(header_of(sent[i], "To"), "<sip:H1@C1.D1>") << i;
+    EXPECT_EQ(header_of(sent[i], "Contact"), "<sip:H1@127.0.0.1:5130>") << i;
+    EXPECT_EQ(header_of(sent[i], "Call-ID"), header_of(sent[0], "Call-ID")) << i;  // one registration
+    EXPECT_EQ(header_of(sent[i], "From"), header_of(sent[0], "From")) << i;
+    if (i > 0) {
+      EXPECT_GT(cseq_number(sent[i]), cseq_number(sent[i - 1])) << i;
+    }
+  }
+  EXPECT_EQ(header_of(sent[0], "Expires"), "300");
+  EXPECT_EQ(header_of(sent[2], "Expires"), "300");
+  EXPECT_EQ(header_of(sent[3], "Expires"), "0");  // the goodbye
+}
+
+TEST_F(UpstreamRegistrationTest, AFailureStartsAgainFromTheEntryAfterABackoff) {
+  ScriptedRegistrar top({
+      [](const std::string& r) { return response_to(r, "503 Busy"); },
+      [](const std::string& r) { return response_to(r, "200 OK"); },
+  });
+  UpstreamRegistration upstream(*client_, *loop_, settings(top.uri(), 60), log_);
+  upstream.start();
+  ASSERT_TRUE(
+      loop_->run_until([&] { return upstream.state() == UpstreamRegistration::State::kWaitingToRetry; }, 5s));
+  EXPECT_EQ(upstream.registrar(), "");
+  ASSERT_TRUE(
+      loop_->run_until([&] { return upstream.state() == UpstreamRegistration::State::kRegistered; }, 5s));
+  const auto waited = Clock::now() - top.answered_at(0);
+  EXPECT_GE(waited, 900ms);  // the first backoff is 1 s
+  EXPECT_LE(waited, 2500ms);
+  EXPECT_EQ(upstream.registrar(), top.uri());
+  ASSERT_EQ(top.count(), 2u);
+  EXPECT_EQ(header_of(top.request(1), "Call-ID"), header_of(top.request(0), "Call-ID"));
+  EXPECT_GT(cseq_number(top.request(1)), cseq_number(top.request(0)));
+  upstream.stop();  // an unregister the scripted top does not answer: nothing waits for it here
+}
+
+TEST_F(UpstreamRegistrationTest, DestroyedWhileWaitingForAnAnswerCallsNothing) {
+  UdpSocket silent;
+  {
+    UpstreamRegistration upstream(*client_, *loop_,
+                                  settings("sip:127.0.0.1:" + std::to_string(silent.port()), 60), log_);
+    upstream.start();
+    ASSERT_FALSE(silent.receive(2s).empty());
+    EXPECT_EQ(client_->outstanding(), 1u);
+  }
+  EXPECT_EQ(client_->outstanding(), 0u);
+  loop_->run_until([] { return false; }, std::chrono::milliseconds(kTimerF + 300));  // past timer F
 }
 
 }  // namespace
