@@ -1,13 +1,29 @@
-// location-sqlite: the server's location store in a local SQLite file.
+// location-sqlite: the server's location store and user store in one local SQLite file.
+#include <chrono>
+#include <memory>
+
 #include "homesip/homesip.hpp"
 #include "sqlite_location_store.hpp"
+#include "sqlite_user_store.hpp"
 #include "store_options.hpp"
 
 namespace {
 
 using homesip::location_sqlite::LocationSqliteSettings;
 using homesip::location_sqlite::SqliteLocationStore;
+using homesip::location_sqlite::SqliteUserStore;
 using homesip::location_sqlite::StoreOpenError;
+
+const char* const kProvides[] = {homesip::LocationStore::kServiceName, homesip::UserStore::kServiceName};
+const homesip::CommandSpec kCommands[] = {
+    {"users", "[DOMAIN]", "the users of DOMAIN (default: this server's child domain) with role and realms"},
+};
+const homesip::MetricSpec kMetrics[] = {
+    {"aors", homesip::MetricType::kGauge, "AORs holding bindings in memory (refreshed every 5 s)"},
+};
+
+// `homesipd --check-config` runs this: every setting the store reads.
+void check_settings(const homesip::Settings& settings) { homesip::location_sqlite::read_settings(settings); }
 
 SqliteLocationStore open_store(const LocationSqliteSettings& settings, homesip::PluginContext& context) {
   try {
@@ -19,19 +35,80 @@ SqliteLocationStore open_store(const LocationSqliteSettings& settings, homesip::
   }
 }
 
+std::string json_string(std::string_view text) {
+  std::string out = "\"";
+  for (char c : text) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      static const char kHex[] = "0123456789abcdef";
+      out += "\\u00";
+      out += kHex[(c >> 4) & 0xf];
+      out += kHex[c & 0xf];
+    } else {
+      out += c;
+    }
+  }
+  return out + "\"";
+}
+
+// [{"aor": ..., "role": ..., "credentials": [{"realm": ..., "algorithm": ...}]}]; never the HA1.
+std::string users_json(const std::vector<homesip::UserRecord>& users) {
+  std::string out = "[";
+  for (const auto& user : users) {
+    if (out.size() > 1) out += ",";
+    out += "{\"aor\":" + json_string(user.aor) + ",\"role\":" + json_string(user.role) + ",\"credentials\":[";
+    for (size_t i = 0; i < user.credentials.size(); ++i)
+      out += std::string(i ? "," : "") + "{\"realm\":" + json_string(user.credentials[i].realm) +
+             ",\"algorithm\":" + json_string(user.credentials[i].algorithm) + "}";
+    out += "]}";
+  }
+  return out + "]";
+}
+
 class LocationSqlitePlugin final : public homesip::Plugin {
  public:
   explicit LocationSqlitePlugin(homesip::PluginContext& context)
-      : store_(open_store(homesip::location_sqlite::read_settings(context.settings()), context)) {
-    context.provide_location_store(store_);
+      : settings_(homesip::location_sqlite::read_settings(context.settings())),
+        store_(open_store(settings_, context)),
+        users_(settings_.path, settings_.options,
+               [&context]() -> homesip::EventLoop& { return context.current_loop(); }),
+        aors_(context.gauge("aors")) {
+    context.provide<homesip::LocationStore>(store_);
+    context.provide<homesip::UserStore>(users_);
+    const std::string child_domain = context.identity().child_domain();
+    context.on_command("users", [this, child_domain](const std::vector<std::string>& arguments,
+                                                     homesip::CommandDone done) {
+      if (arguments.size() > 1) return done(false, "usage: users [DOMAIN]");
+      users_.list_users(arguments.empty() ? child_domain : arguments[0],
+                        [done](homesip::StoreStatus status, const std::vector<homesip::UserRecord>& users) {
+                          if (status != homesip::StoreStatus::kOk)
+                            return done(false, "the user store is unavailable");
+                          done(true, users_json(users));
+                        });
+    });
+    aors_.set(static_cast<int64_t>(store_.aor_count()));
+    gauge_timer_ = context.loop().start_timer(
+        std::chrono::seconds(5), true, [this] { aors_.set(static_cast<int64_t>(store_.aor_count())); });
   }
-  void stop() override { store_.stop(); }
+  void stop() override {
+    gauge_timer_.reset();
+    users_.stop();
+    store_.stop();
+  }
 
  private:
+  LocationSqliteSettings settings_;
   SqliteLocationStore store_;
+  SqliteUserStore users_;
+  homesip::Gauge aors_;
+  std::unique_ptr<homesip::Timer> gauge_timer_;
 };
 
 }  // namespace
 
-HOMESIP_PLUGIN("location-sqlite", "1.0.0", "Location store in a local SQLite file",
-               homesip::location_sqlite::kLocationSqliteSettings, LocationSqlitePlugin)
+HOMESIP_PLUGIN(LocationSqlitePlugin, .name = "location-sqlite", .version = "2.0.0",
+               .summary = "Location store and user store in a local SQLite file",
+               .settings = homesip::location_sqlite::kLocationSqliteSettings, .provides = kProvides,
+               .commands = kCommands, .metrics = kMetrics, .check_settings = &check_settings)

@@ -14,6 +14,9 @@ namespace {
 // cost each one two more B-tree updates and pages in the commit (a third of
 // the writer's work); the sweep deletes by primary key what memory drops, and
 // one scan at start removes what expired while homesipd was down.
+// Version 3: the embedded user store (UserStore): users keyed by their AOR in
+// lower case (find ignores case), listed by domain; credentials per realm and
+// algorithm, HA1 only.
 constexpr Migration kLocationMigrations[] = {
     {1,
      "CREATE TABLE bindings ("
@@ -30,6 +33,22 @@ constexpr Migration kLocationMigrations[] = {
      ") WITHOUT ROWID;"
      "CREATE INDEX bindings_by_expiry ON bindings (expires_at);"},
     {2, "DROP INDEX bindings_by_expiry;"},
+    {3,
+     "CREATE TABLE users ("
+     "  aor_key TEXT NOT NULL PRIMARY KEY,"
+     "  aor TEXT NOT NULL,"
+     "  domain_key TEXT NOT NULL,"
+     "  domain TEXT NOT NULL,"
+     "  role TEXT NOT NULL"
+     ") WITHOUT ROWID;"
+     "CREATE INDEX users_by_domain ON users (domain_key, aor_key);"
+     "CREATE TABLE user_credentials ("
+     "  aor_key TEXT NOT NULL,"
+     "  realm TEXT NOT NULL,"
+     "  algorithm TEXT NOT NULL,"
+     "  ha1 TEXT NOT NULL,"
+     "  PRIMARY KEY (aor_key, realm, algorithm)"
+     ") WITHOUT ROWID;"},
 };
 
 bool has_version_table(sqlite3* db) {

@@ -64,6 +64,8 @@ class SqliteLocationStore final : public LocationStore {
   // Transactions the writer committed / saw fail so far (any thread).
   uint64_t committed_transactions() const;
   uint64_t failed_transactions() const;
+  // AORs with bindings in memory, expired ones until the next sweep (loop thread).
+  size_t aor_count() const { return index_.aor_count(); }
   // Queued writes whose confirmation has not run yet (loop thread).
   size_t writes_in_flight() const { return writes_in_flight_; }
 

@@ -1,40 +1,55 @@
-// The LocationStore conformance suite, run against the SQLite store.
-#include "store_conformance.hpp"
+// The SDK's LocationStore and UserStore conformance suites, run against the
+// SQLite stores on the test kit's ManualLoop (answers come from the writer
+// threads through post(), which the harness runs as they arrive).
+#include "homesip/testkit/location_store_conformance.hpp"
+#include "homesip/testkit/manual_loop.hpp"
+#include "homesip/testkit/user_store_conformance.hpp"
+#include "sqlite_user_store.hpp"
 #include "test_support.hpp"
 
 namespace homesip::location_sqlite::testing {
 namespace {
 
-class SqliteStoreHarness final : public conformance::StoreHarness {
+class SqliteStoreHarness final : public testkit::StoreHarness {
  public:
   SqliteStoreHarness()
-      : loop_(std::make_unique<core::SofiaEventLoop>()),
-        store_(std::make_unique<SqliteLocationStore>(directory_.file("location.sqlite"),
-                                                     SqliteLocationStoreOptions{}, *loop_, logger_)) {}
+      : store_(std::make_unique<SqliteLocationStore>(directory_.file("location.sqlite"),
+                                                     SqliteLocationStoreOptions{}, loop_, logger_)),
+        users_(std::make_unique<SqliteUserStore>(directory_.file("location.sqlite"),
+                                                 SqliteLocationStoreOptions{},
+                                                 [this]() -> EventLoop& { return loop_; })) {}
   ~SqliteStoreHarness() override {
+    users_.reset();
     store_.reset();
-    loop_.reset();  // runs the confirmations the store posted last
+    loop_.run_pending();  // the confirmations the stores posted last
   }
 
   LocationStore& store() override { return *store_; }
+  UserStore& users() override { return *users_; }
   bool run_until(const std::function<bool()>& done, std::chrono::milliseconds timeout) override {
-    return loop_->run_until(done, timeout);
+    return loop_.run_until(done, timeout);
   }
 
  private:
   ScratchDirectory directory_;
   RecordingLogger logger_;
-  std::unique_ptr<core::SofiaEventLoop> loop_;
+  testkit::ManualLoop loop_;
   std::unique_ptr<SqliteLocationStore> store_;
+  std::unique_ptr<SqliteUserStore> users_;
 };
 
 }  // namespace
 }  // namespace homesip::location_sqlite::testing
 
-using homesip::conformance::LocationStoreConformance;
+using homesip::testkit::LocationStoreConformance;
+using homesip::testkit::UserStoreConformance;
 
-INSTANTIATE_TEST_SUITE_P(
-    Sqlite, LocationStoreConformance,
-    ::testing::Values(homesip::conformance::StoreFactory{
-        "sqlite", [] { return std::make_unique<homesip::location_sqlite::testing::SqliteStoreHarness>(); }}),
-    homesip::conformance::factory_name);
+namespace {
+const homesip::testkit::StoreFactory kSqlite{
+    "sqlite", [] { return std::make_unique<homesip::location_sqlite::testing::SqliteStoreHarness>(); }};
+}
+
+INSTANTIATE_TEST_SUITE_P(Sqlite, LocationStoreConformance, ::testing::Values(kSqlite),
+                         homesip::testkit::factory_name);
+INSTANTIATE_TEST_SUITE_P(Sqlite, UserStoreConformance, ::testing::Values(kSqlite),
+                         homesip::testkit::factory_name);

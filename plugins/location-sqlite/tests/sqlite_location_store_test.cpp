@@ -152,8 +152,10 @@ TEST_F(SqliteLocationStoreTest, AVersionOneFileIsMigratedKeepingItsBindings) {
   EXPECT_EQ(found[0].cseq, 7u);
   EXPECT_EQ(found[0].user_agent, "phone");
   OutsideConnection file(path_);
-  EXPECT_EQ(file.query_integer("SELECT version FROM schema_version"), 2);
+  EXPECT_EQ(file.query_integer("SELECT version FROM schema_version"), current_location_schema_version());
   EXPECT_EQ(file.query_integer("SELECT COUNT(*) FROM sqlite_master WHERE name = 'bindings_by_expiry'"), 0);
+  EXPECT_EQ(file.query_integer("SELECT COUNT(*) FROM sqlite_master WHERE name = 'users'"), 1)
+      << "version 3 adds the user store's tables";
 }
 
 TEST_F(SqliteLocationStoreTest, AnUpdateDeletesTheRowsOfBindingsThatExpiredBeforeIt) {

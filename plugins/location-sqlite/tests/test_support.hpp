@@ -17,8 +17,8 @@
 #include "event_loop.hpp"
 #include "homesip/location_store.hpp"
 #include "homesip/log.hpp"
+#include "homesip/testkit/store_harness.hpp"
 #include "sqlite_location_store.hpp"
-#include "store_conformance.hpp"
 
 namespace homesip::location_sqlite::testing {
 
@@ -72,9 +72,9 @@ class OutsideConnection {
   sqlite3* db_ = nullptr;
 };
 
-using ::homesip::conformance::make_binding;
+using ::homesip::testkit::make_binding;
 // Puts `binding` into the AOR's list (replacing the same contact).
-using ::homesip::conformance::put;
+using ::homesip::testkit::put;
 std::vector<std::string> contacts_of(const BindingList& bindings);
 
 // What an update's done callback reported; shared so a late callback is safe.
