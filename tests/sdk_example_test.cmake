@@ -51,13 +51,17 @@ execute_process(COMMAND python3 -c "import socket;s=socket.socket(socket.AF_INET
 set(ua "${bindir}/homesip-ua message --aor U1@C1.D1.H1 --to kitchen@C1.D1.H1 --server sip:127.0.0.1:${port}")
 set(commands status on status off status dance)
 list(JOIN commands " " command_words)
+# Short and unique: a Unix socket's path has at most 107 characters.
+set(admin_socket /tmp/homesip-example-${port}.sock)
 execute_process(COMMAND sh -c "
-  ${HOMESIPD} --config ${BUILD_DIR}/lamp.yaml --set 'server.listen=[udp:127.0.0.1:${port}]' >${BUILD_DIR}/lamp.log 2>&1 &
+  ${HOMESIPD} --config ${BUILD_DIR}/lamp.yaml --set 'server.listen=[udp:127.0.0.1:${port}]' \
+    --set server.admin_socket=${admin_socket} >${BUILD_DIR}/lamp.log 2>&1 &
   pid=$!; sleep 0.5
   trap 'kill $pid' EXIT
   for text in ${command_words}; do
     echo \"#### \$text\"; ${ua} --text \$text 2>&1; echo \"#### exit \$?\"
   done
+  echo '#### ctl'; ${bindir}/homesipctl --socket ${admin_socket} --json virtual-lamp.state 2>&1; echo \"#### ctl exit \$?\"
   trap - EXIT; kill $pid; wait $pid"
   RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE out TIMEOUT 60)
 file(READ ${BUILD_DIR}/lamp.log log)
@@ -104,4 +108,11 @@ foreach(text IN LISTS commands)
     message(FATAL_ERROR "'${text}': expected the lamp to answer '${want_reply}', got:\n${answer}")
   endif()
 endforeach()
-message(STATUS "example plugin built out of tree, loaded and switched:\n${out}")
+# The plugin's command through homesipctl: switched on, then off.
+string(REGEX MATCH "#### ctl\n([^#]*)#### ctl exit ([0-9]+)" section "${out}")
+set(state "${CMAKE_MATCH_1}")
+if(NOT section OR NOT CMAKE_MATCH_2 STREQUAL "0" OR NOT state MATCHES "\"changes\": 2,"
+   OR NOT state MATCHES "\"state\": \"off\"")
+  message(FATAL_ERROR "homesipctl virtual-lamp.state: expected changes 2 and state off, got:\n${section}\n${log}")
+endif()
+message(STATUS "example plugin built out of tree, loaded, switched and asked:\n${out}")
