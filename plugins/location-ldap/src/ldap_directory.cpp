@@ -3,6 +3,7 @@
 #include <ldap.h>
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <chrono>
 #include <random>
@@ -169,25 +170,126 @@ std::vector<std::string> list_aors(LdapConnection& connection, const LdapOptions
   return {aors.begin(), aors.end()};
 }
 
+namespace {
+
+const std::vector<std::string> kUserAttributes{"homesipAOR", "homesipDomain", "homesipRole", "homesipHA1"};
+
+std::string lower(std::string_view text) {
+  std::string out(text);
+  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return std::tolower(c); });
+  return out;
+}
+
+UserRecord user_of(const LdapEntry& entry) {
+  UserRecord user;
+  user.aor = entry.first("homesipaor");
+  user.domain = entry.first("homesipdomain");
+  user.role = entry.first("homesiprole");
+  for (const std::string& value : entry.values("homesipha1"))
+    if (auto credential = parse_ha1_value(value)) user.credentials.push_back(std::move(*credential));
+  return user;
+}
+
+// Users under users_dn matching `filter` (one level).
+std::vector<LdapEntry> search_users(LdapConnection& connection, const LdapOptions& options,
+                                    const std::string& filter) {
+  return connection.search(options.users_dn, Scope::kOneLevel, "(&(objectClass=homesipUser)" + filter + ")",
+                           kUserAttributes);
+}
+
+// The entry of `aor`: at its DN when spelled as stored, else found ignoring
+// case (homesipAOR is caseExact in the schema; the filter picks the rule).
+std::optional<LdapEntry> find_user_entry(LdapConnection& connection, const LdapOptions& options,
+                                         std::string_view aor) {
+  auto exact =
+      connection.search(user_dn(options, aor), Scope::kBase, "(objectClass=homesipUser)", kUserAttributes);
+  if (!exact.empty()) return std::move(exact.front());
+  auto any_case =
+      search_users(connection, options, "(homesipAOR:caseIgnoreMatch:=" + escape_filter_value(aor) + ")");
+  if (any_case.empty()) return std::nullopt;
+  return std::move(any_case.front());
+}
+
+}  // namespace
+
+std::optional<UserCredential> parse_ha1_value(std::string_view value) {
+  const size_t colon = value.rfind(':');
+  if (colon == std::string_view::npos || colon == 0) return std::nullopt;
+  std::string hex = lower(value.substr(colon + 1));
+  if (!std::all_of(hex.begin(), hex.end(), [](unsigned char c) { return std::isxdigit(c) != 0; }))
+    return std::nullopt;
+  // RFC 7616/8760: the HA1's length tells its hash.
+  const char* algorithm = hex.size() == 32 ? "MD5" : hex.size() == 64 ? "SHA-256" : nullptr;
+  if (!algorithm) return std::nullopt;
+  return UserCredential{std::string(value.substr(0, colon)), algorithm, std::move(hex)};
+}
+
+std::optional<std::string> ha1_value(const UserCredential& credential) {
+  const size_t length = credential.algorithm == "MD5" ? 32 : credential.algorithm == "SHA-256" ? 64 : 0;
+  if (length == 0 || credential.ha1.size() != length || credential.realm.empty() ||
+      !std::all_of(credential.ha1.begin(), credential.ha1.end(),
+                   [](unsigned char c) { return std::isxdigit(c) != 0; }))
+    return std::nullopt;
+  return credential.realm + ":" + lower(credential.ha1);
+}
+
 std::optional<UserRecord> read_user(LdapConnection& connection, const LdapOptions& options,
                                     std::string_view aor) {
-  const auto entries = connection.search(user_dn(options, aor), Scope::kBase, "(objectClass=homesipUser)",
-                                         {"homesipAOR", "homesipDomain", "homesipHA1"});
-  if (entries.empty()) return std::nullopt;
-  UserRecord user;
-  user.aor = entries.front().first("homesipaor");
-  user.domain = entries.front().first("homesipdomain");
-  for (const std::string& value : entries.front().values("homesipha1")) {
-    const size_t colon = value.rfind(':');
-    if (colon == std::string::npos || colon == 0) continue;
-    std::string hex = value.substr(colon + 1);
-    const bool is_hex = !hex.empty() && std::all_of(hex.begin(), hex.end(),
-                                                    [](unsigned char c) { return std::isxdigit(c) != 0; });
-    if (!is_hex) continue;
-    std::transform(hex.begin(), hex.end(), hex.begin(), [](unsigned char c) { return std::tolower(c); });
-    user.ha1_by_realm[value.substr(0, colon)] = hex;
+  auto entry = find_user_entry(connection, options, aor);
+  if (!entry) return std::nullopt;
+  return user_of(*entry);
+}
+
+std::vector<UserRecord> list_users(LdapConnection& connection, const LdapOptions& options,
+                                   std::string_view domain) {
+  std::vector<UserRecord> users;
+  for (const LdapEntry& entry : search_users(
+           connection, options, "(homesipDomain:caseIgnoreMatch:=" + escape_filter_value(domain) + ")"))
+    users.push_back(user_of(entry));
+  std::sort(users.begin(), users.end(),
+            [](const UserRecord& a, const UserRecord& b) { return lower(a.aor) < lower(b.aor); });
+  return users;
+}
+
+void write_user(LdapConnection& connection, const LdapOptions& options, const UserRecord& user) {
+  std::vector<std::string> ha1;
+  for (const UserCredential& credential : user.credentials) {
+    auto value = ha1_value(credential);
+    if (!value)
+      throw DirectoryDataError("a " + credential.algorithm + " HA1 of " + user.aor + " is not valid hex");
+    ha1.push_back(std::move(*value));
   }
-  return user;
+  const std::string domain = user.domain.empty() ? std::string(domain_of(user.aor)) : user.domain;
+  auto role = user.role.empty() ? std::vector<std::string>{} : std::vector<std::string>{user.role};
+  // Replacing another spelling of the AOR: that entry goes, this one is written.
+  if (auto existing = find_user_entry(connection, options, user.aor);
+      existing && existing->dn != user_dn(options, user.aor))
+    if (const int rc = connection.remove(existing->dn, ""); rc != LDAP_SUCCESS && rc != LDAP_NO_SUCH_OBJECT)
+      refuse(rc, "removing " + existing->dn);
+  const std::string dn = user_dn(options, user.aor);
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    int rc =
+        connection.replace(dn, {{"homesipDomain", {domain}}, {"homesipRole", role}, {"homesipHA1", ha1}}, "");
+    if (rc == LDAP_NO_SUCH_OBJECT) {
+      LdapAttributes attributes{
+          {"objectClass", {"homesipUser"}}, {"homesipAOR", {user.aor}}, {"homesipDomain", {domain}}};
+      if (!role.empty()) attributes.push_back({"homesipRole", role});
+      if (!ha1.empty()) attributes.push_back({"homesipHA1", ha1});
+      rc = connection.add(dn, attributes);
+      if (rc == LDAP_NO_SUCH_OBJECT && ensure_container(connection, options.users_dn)) continue;
+      if (rc == LDAP_ALREADY_EXISTS) continue;  // another writer created it meanwhile: replace it
+    }
+    if (rc != LDAP_SUCCESS) refuse(rc, "writing " + dn);
+    return;
+  }
+  throw DirectoryDataError("writing " + dn + ": it keeps changing");
+}
+
+void delete_user(LdapConnection& connection, const LdapOptions& options, std::string_view aor) {
+  const auto entry = find_user_entry(connection, options, aor);
+  if (!entry) return;
+  const int rc = connection.remove(entry->dn, "");
+  if (rc != LDAP_SUCCESS && rc != LDAP_NO_SUCH_OBJECT) refuse(rc, "removing " + entry->dn);
 }
 
 }  // namespace homesip::location_ldap

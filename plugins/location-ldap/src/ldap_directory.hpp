@@ -1,13 +1,14 @@
 // What the store does in the directory, one synchronous step at a time (the
 // store runs these on its worker thread): read an AOR's entry, write it back
-// guarded by its revision, list a family's AORs, read a user.
+// guarded by its revision, list a family's AORs, read, list, write and delete users.
 //
 // Layout (see docs/ldap.md): one entry per AOR,
 //   homesipAOR=<aor>,<bindings_dn>  objectClass homesipLocation
 //     homesipAOR, homesipDomain, homesipRevision, homesipExpires,
 //     homesipBinding (one value per binding, see binding_codec.hpp)
 //   homesipAOR=<aor>,<users_dn>     objectClass homesipUser
-//     homesipAOR, homesipDomain, homesipHA1 ("<realm>:<hex>", one per realm)
+//     homesipAOR, homesipDomain, homesipRole, homesipHA1 ("<realm>:<hex>", one per realm
+//     and algorithm)
 #pragma once
 
 #include <cstdint>
@@ -18,6 +19,7 @@
 #include <vector>
 
 #include "homesip/location_store.hpp"
+#include "homesip/user_store.hpp"
 #include "ldap_connection.hpp"
 #include "ldap_options.hpp"
 
@@ -64,15 +66,25 @@ UpdateOutcome apply_update(LdapConnection& connection, const LdapOptions& option
 std::vector<std::string> list_aors(LdapConnection& connection, const LdapOptions& options,
                                    std::string_view domain, int64_t now);
 
-// A user of a family, as authentication will need it.
-struct UserRecord {
-  std::string aor;
-  std::string domain;
-  std::map<std::string, std::string> ha1_by_realm;  // realm -> lower-case hex HA1
-};
+// Users (the UserStore): one homesipUser entry per AOR under users_dn, with
+// homesipRole and one homesipHA1 "<realm>:<hex>" per realm and algorithm; the
+// algorithm is the hex's length (MD5: 32, SHA-256: 64).
 
-// nullopt when no such user. Malformed homesipHA1 values are skipped.
+// "realm:hex" as a credential; nullopt for a malformed value (skipped on read).
+std::optional<UserCredential> parse_ha1_value(std::string_view value);
+// The homesipHA1 value of a credential; nullopt when its HA1 does not fit its algorithm.
+std::optional<std::string> ha1_value(const UserCredential& credential);
+
+// The user `aor` (its spelling first, then ignoring case), or nullopt.
+// Throws LdapError (unavailable).
 std::optional<UserRecord> read_user(LdapConnection& connection, const LdapOptions& options,
                                     std::string_view aor);
+// Users of `domain` (ignoring case), sorted by AOR.
+std::vector<UserRecord> list_users(LdapConnection& connection, const LdapOptions& options,
+                                   std::string_view domain);
+// Creates or replaces the user's entry. Throws LdapError or DirectoryDataError.
+void write_user(LdapConnection& connection, const LdapOptions& options, const UserRecord& user);
+// Deletes the user's entry, if any. Throws LdapError or DirectoryDataError.
+void delete_user(LdapConnection& connection, const LdapOptions& options, std::string_view aor);
 
 }  // namespace homesip::location_ldap

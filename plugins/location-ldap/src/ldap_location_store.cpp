@@ -173,19 +173,60 @@ void LdapLocationStore::list_aors(std::string_view domain, ListDone done) {
 }
 
 void LdapLocationStore::find_user(std::string_view aor, UserDone done) {
-  if (stopped_) {
-    done(StoreStatus::kUnavailable, std::nullopt);
-    return;
-  }
+  if (stopped_) return done(StoreStatus::kUnavailable, std::nullopt);
   auto shared_done = std::make_shared<UserDone>(std::move(done));
-  std::string key(aor);
   Job job;
-  job.attempt = [this, key, shared_done](LdapConnection& connection) {
+  job.attempt = [this, key = std::string(aor), shared_done](LdapConnection& connection) {
     auto user = read_user(connection, options_, key);
     loop_.post([shared_done, user = std::move(user)] { (*shared_done)(StoreStatus::kOk, user); });
   };
   job.fail = [this, shared_done](StoreStatus status, const std::string&) {
     loop_.post([shared_done, status] { (*shared_done)(status, std::nullopt); });
+  };
+  enqueue(std::move(job));
+}
+
+void LdapLocationStore::list_users(std::string_view domain, UserListDone done) {
+  if (stopped_) return done(StoreStatus::kUnavailable, {});
+  auto shared_done = std::make_shared<UserListDone>(std::move(done));
+  Job job;
+  job.attempt = [this, domain = std::string(domain), shared_done](LdapConnection& connection) {
+    auto users = homesip::location_ldap::list_users(connection, options_, domain);
+    loop_.post([shared_done, users = std::move(users)] { (*shared_done)(StoreStatus::kOk, users); });
+  };
+  job.fail = [this, shared_done](StoreStatus status, const std::string&) {
+    loop_.post([shared_done, status] { (*shared_done)(status, {}); });
+  };
+  enqueue(std::move(job));
+}
+
+void LdapLocationStore::put_user(const UserRecord& user, UserWriteDone done) {
+  write_user_job([this, user](LdapConnection& connection) { write_user(connection, options_, user); },
+                 std::move(done));
+}
+
+void LdapLocationStore::remove_user(std::string_view aor, UserWriteDone done) {
+  write_user_job(
+      [this, key = std::string(aor)](LdapConnection& connection) { delete_user(connection, options_, key); },
+      std::move(done));
+}
+
+void LdapLocationStore::write_user_job(std::function<void(LdapConnection&)> write, UserWriteDone done) {
+  if (stopped_) return done(StoreStatus::kUnavailable);
+  auto shared_done = std::make_shared<UserWriteDone>(std::move(done));
+  Job job;
+  job.attempt = [this, write = std::move(write), shared_done](LdapConnection& connection) {
+    StoreStatus status = StoreStatus::kOk;
+    try {
+      write(connection);  // the directory confirmed it when this returns
+    } catch (const DirectoryDataError& e) {
+      logger_.error("user store: ", e.what());
+      status = StoreStatus::kError;
+    }
+    loop_.post([shared_done, status] { (*shared_done)(status); });
+  };
+  job.fail = [this, shared_done](StoreStatus status, const std::string&) {
+    loop_.post([shared_done, status] { (*shared_done)(status); });
   };
   enqueue(std::move(job));
 }

@@ -1,4 +1,5 @@
-// homesip::LocationStore in an LDAP directory, never blocking the loop.
+// homesip::LocationStore and homesip::UserStore in an LDAP directory, never
+// blocking the loop.
 //
 // One worker thread owns the connection and runs every directory operation
 // in submission order; results come back to the loop with loop.post(). So an
@@ -13,6 +14,8 @@
 //   writes are seen at most `cache` late). While the directory is down, a
 //   lookup is answered from the last bindings this server knew, if any.
 // list_aors: always from the directory.
+// users: always from the directory; put_user and remove_user answer once the
+//   directory confirmed the add, modify or delete.
 //
 // When the directory is down or slower than `timeout`, operations are
 // answered kUnavailable at once (the registrar then answers 503 with
@@ -35,6 +38,7 @@
 #include "homesip/location_store.hpp"
 #include "homesip/log.hpp"
 #include "homesip/loop.hpp"
+#include "homesip/user_store.hpp"
 #include "ldap_directory.hpp"
 #include "ldap_options.hpp"
 
@@ -42,7 +46,7 @@ namespace homesip::location_ldap {
 
 class LdapConnection;
 
-class LdapLocationStore final : public LocationStore {
+class LdapLocationStore final : public LocationStore, public UserStore {
  public:
   // Starts the worker, which connects in the background. On the loop thread.
   LdapLocationStore(LdapOptions options, EventLoop& loop, Logger& logger);
@@ -54,9 +58,11 @@ class LdapLocationStore final : public LocationStore {
   void lookup(std::string_view aor, LookupDone done) override;
   void list_aors(std::string_view domain, ListDone done) override;
 
-  // The user entry of `aor` (for authentication; the SDK has no user API yet).
-  using UserDone = std::function<void(StoreStatus status, const std::optional<UserRecord>& user)>;
-  void find_user(std::string_view aor, UserDone done);
+  // UserStore: the directory's homesipUser entries (see ldap_directory.hpp).
+  void find_user(std::string_view aor, UserDone done) override;
+  void list_users(std::string_view domain, UserListDone done) override;
+  void put_user(const UserRecord& user, UserWriteDone done) override;
+  void remove_user(std::string_view aor, UserWriteDone done) override;
 
   // Runs what is queued, then ends the worker. Later calls are answered
   // kUnavailable (lookups from memory when possible). Idempotent.
@@ -79,6 +85,7 @@ class LdapLocationStore final : public LocationStore {
   };
 
   void enqueue(Job job);
+  void write_user_job(std::function<void(LdapConnection&)> write, UserWriteDone done);
   void worker_main();
   void run_job(Job& job);
   void connect();                                   // worker

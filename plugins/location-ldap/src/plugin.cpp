@@ -1,4 +1,4 @@
-// location-ldap: the server's location store in an LDAP directory.
+// location-ldap: the server's location store and user store in an LDAP directory.
 #include "homesip/homesip.hpp"
 #include "ldap_location_store.hpp"
 #include "ldap_options.hpp"
@@ -7,11 +7,17 @@ namespace {
 
 using homesip::location_ldap::LdapLocationStore;
 
+const char* const kProvides[] = {homesip::LocationStore::kServiceName, homesip::UserStore::kServiceName};
+
+// `homesipd --check-config` runs this: URIs, DNs, TLS files and ranges.
+void check_settings(const homesip::Settings& settings) { homesip::location_ldap::read_settings(settings); }
+
 class LocationLdapPlugin final : public homesip::Plugin {
  public:
   explicit LocationLdapPlugin(homesip::PluginContext& context)
       : store_(homesip::location_ldap::read_settings(context.settings()), context.loop(), context.logger()) {
-    context.provide_location_store(store_);
+    context.provide<homesip::LocationStore>(store_);
+    context.provide<homesip::UserStore>(store_);
   }
   void stop() override { store_.stop(); }
 
@@ -21,5 +27,7 @@ class LocationLdapPlugin final : public homesip::Plugin {
 
 }  // namespace
 
-HOMESIP_PLUGIN("location-ldap", "1.0.0", "Location store in an LDAP directory (OpenLDAP, shared by servers)",
-               homesip::location_ldap::kLocationLdapSettings, LocationLdapPlugin)
+HOMESIP_PLUGIN(LocationLdapPlugin, .name = "location-ldap", .version = "2.0.0",
+               .summary = "Location store and user store in an LDAP directory (OpenLDAP, shared by servers)",
+               .settings = homesip::location_ldap::kLocationLdapSettings, .provides = kProvides,
+               .check_settings = &check_settings)

@@ -1,10 +1,12 @@
-// The LocationStore conformance suite, run against the LDAP store on a real
-// slapd. One slapd serves every test; each test's store gets a container of
-// its own (ou=cN,o=homesip), so each starts empty.
+// The SDK's LocationStore and UserStore conformance suites, run against the
+// LDAP store on a real slapd. One slapd serves every test; each test's store
+// gets containers of its own (ou=cN and ou=uN under o=homesip; the users'
+// container is created by the first put), so each starts empty.
 #include <atomic>
 
+#include "homesip/testkit/location_store_conformance.hpp"
+#include "homesip/testkit/user_store_conformance.hpp"
 #include "slapd_fixture.hpp"
-#include "store_conformance.hpp"
 #include "store_test_support.hpp"
 
 namespace homesip::location_ldap::testing {
@@ -19,12 +21,14 @@ Slapd& shared_slapd() {
   return *slapd;
 }
 
-class LdapStoreHarness final : public conformance::StoreHarness {
+class LdapStoreHarness final : public testkit::StoreHarness {
  public:
   explicit LdapStoreHarness(std::chrono::milliseconds cache)
       : loop_(std::make_unique<core::SofiaEventLoop>()) {
     static std::atomic<int> counter{0};
-    LdapOptions options = shared_slapd().store_options("ou=c" + std::to_string(++counter) + "," + kBaseDn);
+    const std::string n = std::to_string(++counter);
+    LdapOptions options = shared_slapd().store_options("ou=c" + n + "," + kBaseDn);
+    options.users_dn = "ou=u" + n + "," + kBaseDn;
     options.cache = cache;
     store_ = std::make_unique<LdapLocationStore>(options, *loop_, logger_);
   }
@@ -33,6 +37,7 @@ class LdapStoreHarness final : public conformance::StoreHarness {
     loop_.reset();  // runs the confirmations the store posted last
   }
   LocationStore& store() override { return *store_; }
+  UserStore& users() override { return *store_; }
   bool run_until(const std::function<bool()>& done, std::chrono::milliseconds timeout) override {
     return loop_->run_until(done, timeout);
   }
@@ -46,18 +51,21 @@ class LdapStoreHarness final : public conformance::StoreHarness {
 }  // namespace
 }  // namespace homesip::location_ldap::testing
 
-using homesip::conformance::LocationStoreConformance;
 using homesip::location_ldap::testing::LdapStoreHarness;
+using homesip::testkit::LocationStoreConformance;
+using homesip::testkit::StoreFactory;
+using homesip::testkit::UserStoreConformance;
+
+namespace {
+const StoreFactory kCached{
+    "ldap_cached", [] { return std::make_unique<LdapStoreHarness>(std::chrono::milliseconds(1000)); }};
+const StoreFactory kUncached{"ldap_uncached",
+                             [] { return std::make_unique<LdapStoreHarness>(std::chrono::milliseconds(0)); }};
+}  // namespace
 
 // Twice: with the default read cache, and with every lookup going to the directory.
-INSTANTIATE_TEST_SUITE_P(
-    Ldap, LocationStoreConformance,
-    ::testing::Values(homesip::conformance::StoreFactory{"ldap_cached",
-                                                         [] {
-                                                           return std::make_unique<LdapStoreHarness>(
-                                                               std::chrono::milliseconds(1000));
-                                                         }},
-                      homesip::conformance::StoreFactory{
-                          "ldap_uncached",
-                          [] { return std::make_unique<LdapStoreHarness>(std::chrono::milliseconds(0)); }}),
-    homesip::conformance::factory_name);
+INSTANTIATE_TEST_SUITE_P(Ldap, LocationStoreConformance, ::testing::Values(kCached, kUncached),
+                         homesip::testkit::factory_name);
+// Users never go through the cache: once is enough.
+INSTANTIATE_TEST_SUITE_P(Ldap, UserStoreConformance, ::testing::Values(kCached),
+                         homesip::testkit::factory_name);

@@ -185,12 +185,15 @@ TEST_F(LdapStoreTest, ReadsUsersWithHa1PerRealm) {
   const auto alice = read_user(connection, slapd_.store_options(), "alice@C1.D1.H1");
   ASSERT_TRUE(alice.has_value());
   EXPECT_EQ(alice->domain, "C1.D1.H1");
-  EXPECT_EQ(alice->ha1_by_realm,
-            (std::map<std::string, std::string>{{"C1.D1.H1", "39535b42ebec89143eeb014e3d72d081"}}));
+  ASSERT_EQ(alice->credentials.size(), 1u);
+  EXPECT_EQ(alice->credentials[0].realm, "C1.D1.H1");
+  EXPECT_EQ(alice->credentials[0].algorithm, "MD5");
+  EXPECT_EQ(alice->credentials[0].ha1, "39535b42ebec89143eeb014e3d72d081");
   const auto bob = read_user(connection, slapd_.store_options(), "bob@C1.D1.H1");
   ASSERT_TRUE(bob.has_value());
-  EXPECT_EQ(bob->ha1_by_realm.size(), 2u);
-  EXPECT_EQ(bob->ha1_by_realm.at("C1.D1.H1"), "0123456789abcdef0123456789abcdef");
+  ASSERT_EQ(bob->credentials.size(), 2u) << "the malformed value is skipped";
+  EXPECT_EQ(bob->credentials[0].realm, "C1.D1.H1");
+  EXPECT_EQ(bob->credentials[0].ha1, "0123456789abcdef0123456789abcdef") << "hex in lower case";
   EXPECT_FALSE(read_user(connection, slapd_.store_options(), "nobody@C1.D1.H1").has_value());
 
   // The same through the store, off the loop.

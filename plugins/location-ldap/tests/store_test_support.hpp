@@ -14,8 +14,8 @@
 #include "event_loop.hpp"
 #include "homesip/location_store.hpp"
 #include "homesip/log.hpp"
+#include "homesip/testkit/store_harness.hpp"
 #include "ldap_location_store.hpp"
-#include "store_conformance.hpp"
 
 namespace homesip::location_ldap::testing {
 
@@ -45,8 +45,8 @@ class RecordingLogger final : public Logger {
   std::vector<std::pair<LogLevel, std::string>> lines_;
 };
 
-using ::homesip::conformance::make_binding;
-using ::homesip::conformance::put;
+using ::homesip::testkit::make_binding;
+using ::homesip::testkit::put;
 
 inline std::vector<std::string> contacts_of(const BindingList& bindings) {
   std::vector<std::string> contacts;
