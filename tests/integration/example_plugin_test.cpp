@@ -2,7 +2,8 @@
 // source) in a real homesipd next to location-sqlite and the registrar: a
 // phone registers as the lamp's owner, switches the lamp on with a MESSAGE,
 // gets the 200 with the new state and the lamp's own MESSAGE at its contact,
-// and homesipctl reads the lamp's state through the plugin's command.
+// and homesipctl reads the lamp's state through the plugin's command and its
+// counter among the server's metrics.
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -158,7 +159,11 @@ TEST_F(ExamplePluginTest, SwitchingTheLampAnswersItsStateAndTellsTheOwnersPhone)
   EXPECT_EQ(body_of(again), "on") << again;
   EXPECT_EQ(phone_.receive(std::chrono::milliseconds(500)), "");
 
+  // The plugin's counter, among the server's metrics.
   std::string out;
+  ASSERT_EQ(ctl({"--json", "stats"}, &out), 0) << out;
+  EXPECT_EQ(nlohmann::json::parse(out)["metrics"]["homesip_virtual_lamp_switches_total"], 1) << out;
+  // The plugin's command.
   ASSERT_EQ(ctl({"--json", "virtual-lamp.state"}, &out), 0) << out << read_file(server_->log());
   const auto state = nlohmann::json::parse(out);
   EXPECT_EQ(state, nlohmann::json::parse(R"({"state":"on","changes":1})")) << out;
