@@ -5,8 +5,6 @@
 #include <random>
 #include <stdexcept>
 
-#include "sip_client.hpp"
-
 namespace homesip::core {
 namespace {
 
@@ -34,23 +32,10 @@ UpstreamRegistration::UpstreamRegistration(SipClient& client, SofiaEventLoop& lo
   call_id_ = token + "-up@" + settings_.aor;
 }
 
-UpstreamRegistration::UpstreamRegistration(nta_agent_s* agent, SofiaEventLoop& loop,
-                                           UpstreamSettings settings, std::shared_ptr<spdlog::logger> log)
-    : own_client_(std::make_unique<NtaSipClient>(agent, loop, "sip:" + settings.aor, log)),
-      client_(*own_client_),
-      loop_(loop),
-      settings_(std::move(settings)),
-      log_(std::move(log)) {
-  const std::string token = random_token();
-  from_ = "<sip:" + settings_.aor + ">;tag=" + token.substr(0, 8);
-  call_id_ = token + "-up@" + settings_.aor;
-}
-
 UpstreamRegistration::~UpstreamRegistration() {
   alive_.reset();
   timer_.reset();
   pending_.reset();  // its callback is never called after this
-  own_client_.reset();
 }
 
 void UpstreamRegistration::start() {

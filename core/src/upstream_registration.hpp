@@ -16,8 +16,6 @@
 #include "event_loop.hpp"
 #include "homesip/client.hpp"
 
-struct nta_agent_s;
-
 namespace homesip::core {
 
 struct UpstreamSettings {
@@ -35,10 +33,6 @@ class UpstreamRegistration {
 
   // `client` and `loop` must outlive this object.
   UpstreamRegistration(SipClient& client, SofiaEventLoop& loop, UpstreamSettings settings,
-                       std::shared_ptr<spdlog::logger> log);
-  // Transitional, until daemon.cpp hands over the server's SipClient: makes
-  // its own NtaSipClient on `agent`. Remove with its last caller.
-  UpstreamRegistration(nta_agent_s* agent, SofiaEventLoop& loop, UpstreamSettings settings,
                        std::shared_ptr<spdlog::logger> log);
   ~UpstreamRegistration();
   UpstreamRegistration(const UpstreamRegistration&) = delete;
@@ -60,7 +54,6 @@ class UpstreamRegistration {
   void retry_later(const std::string& why);
   void schedule(std::chrono::milliseconds delay, std::function<void()> action);
 
-  std::unique_ptr<SipClient> own_client_;  // only with the transitional constructor
   SipClient& client_;
   SofiaEventLoop& loop_;
   UpstreamSettings settings_;
