@@ -43,6 +43,30 @@ int register_status(uint16_t port, const std::string& aor) {
       udp_exchange(port, raw_register(aor, "probe-" + std::to_string(++n)), std::chrono::seconds(2)));
 }
 
+// The value of `name`'s first line in `message`, "" when absent.
+std::string header_value(const std::string& message, const std::string& name) {
+  const std::string key = "\r\n" + name + ": ";
+  const auto at = message.find(key);
+  if (at == std::string::npos) return {};
+  const auto end = message.find("\r\n", at + key.size());
+  return message.substr(at + key.size(), end - at - key.size());
+}
+
+// A stand-in parent's 200 to `request`: its Via, From, To, Call-ID and CSeq lines, then `extra`.
+std::string ok_for(const std::string& request, const std::string& extra = "") {
+  std::string ok = "SIP/2.0 200 OK\r\n";
+  for (const char* name : {"Via", "From", "To", "Call-ID", "CSeq"})
+    ok += std::string(name) + ": " + header_value(request, name) + "\r\n";
+  return ok + extra + "Content-Length: 0\r\n\r\n";
+}
+
+// Where nta waits for the answer to `request`: the port of its top Via.
+uint16_t via_port(const std::string& request) {
+  const std::string via = header_value(request, "Via");
+  const auto colon = via.find(':', via.find(' '));
+  return colon == std::string::npos ? 0 : static_cast<uint16_t>(std::atoi(via.c_str() + colon + 1));
+}
+
 bool eventually(const std::function<bool()>& check, std::chrono::seconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < deadline) {
@@ -109,6 +133,15 @@ class ManagementTree : public ::testing::Test {
         .ends_with(" for " + std::to_string(seconds) + "s");
   }
 
+  // Where `server` registered `aor` (the URI after "registered <aor> with "), "" when it has not.
+  static std::string registrar_of(const HomesipServer& server, const std::string& aor) {
+    const std::string line = log_line(server, "registered " + aor + " with ");
+    return line.substr(0, line.find(" for "));
+  }
+  std::string contact_of(const std::string& name, const HomesipServer& server) const {
+    return "sip:" + name + "@127.0.0.1:" + std::to_string(server.port());
+  }
+
   // The lease every server asks its parent for: so long that a 404 within
   // seconds of a server leaving can only come from its unregister.
   static constexpr int kLongLease = 600;
@@ -125,7 +158,19 @@ class ManagementTree : public ::testing::Test {
 TEST_F(ManagementTree, ComesUpFromConfigAndTwentyUsersRegisterWithTwoRedirects) {
   ASSERT_TRUE(eventually([&] { return tree_is_up(); }, std::chrono::seconds(30)))
       << read_file(families_[0]->log());
-  // Servers' own registrations: direct children get 200 from their parent.
+  // Servers' own registrations: communities at the top, families at their
+  // community, which the top's 302 named (its contact, as it registered it).
+  const std::string top = "sip:127.0.0.1:" + std::to_string(province_->port());
+  for (size_t d = 0; d < communities_.size(); ++d) {
+    const std::string community = d == 0 ? "D1" : "D2";
+    EXPECT_EQ(registrar_of(*communities_[d], community + "@C1"), top);
+    for (size_t h = 0; h < 2; ++h) {
+      const auto& family = *families_[d * 2 + h];
+      EXPECT_EQ(registrar_of(family, (h == 0 ? "H1@C1." : "H2@C1.") + community),
+                contact_of(community, *communities_[d]))
+          << read_file(family.log());
+    }
+  }
   EXPECT_EQ(register_status(province_->port(), "D9@C1"), 200);  // a community may register at the top
   int failures = 0;
   for (const std::string family : {"C1.D1.H1", "C1.D1.H2", "C1.D2.H1", "C1.D2.H2"}) {
@@ -149,7 +194,9 @@ TEST_F(ManagementTree, OfflineFamilyGives404AndIsFoundAgainWhenBack) {
       << read_file(families_[1]->log());
   ASSERT_EQ(register_status(communities_[0]->port(), "U1@C1.D1.H2"), 302);  // online before it leaves
   EXPECT_EQ(families_[1]->stop(), 0);                                       // H2@C1.D1 leaves
-  EXPECT_TRUE(log_line(*families_[1], "unregistered H2@C1.D1 from ").ends_with(": 200"))
+  // The goodbye went to D1, where it registered, and D1 answered it before the family exited.
+  EXPECT_EQ(log_line(*families_[1], "unregistered H2@C1.D1 from "),
+            contact_of("D1", *communities_[0]) + ": 200")
       << read_file(families_[1]->log());
   EXPECT_TRUE(eventually([&] { return register_status(communities_[0]->port(), "U1@C1.D1.H2") == 404; },
                          std::chrono::seconds(3)))
@@ -196,6 +243,9 @@ TEST_F(ManagementTree, OfflineCommunityGives404AtTheTop) {
       << read_file(communities_[1]->log());
   ASSERT_EQ(register_status(province_->port(), "U1@C1.D2.H1"), 302);
   EXPECT_EQ(communities_[1]->stop(), 0);
+  EXPECT_EQ(log_line(*communities_[1], "unregistered D2@C1 from "),
+            "sip:127.0.0.1:" + std::to_string(province_->port()) + ": 200")
+      << read_file(communities_[1]->log());
   EXPECT_TRUE(eventually([&] { return register_status(province_->port(), "U1@C1.D2.H1") == 404; },
                          std::chrono::seconds(3)))
       << "C1 still redirects to the stopped community: its unregister was not applied";
@@ -304,4 +354,42 @@ TEST(UpwardRegistration, AGrantedExpiresThatIsNoNumberIsIgnored) {
       std::chrono::seconds(5)));
   const std::string log = read_file(family.log());
   EXPECT_NE(log.find(" for 300s"), std::string::npos) << log;
+}
+
+// SIGTERM: the goodbye reaches the parent as a REGISTER with Expires: 0 in
+// the registration's own Call-ID and From tag, one CSeq higher, and the
+// server waits for that answer before it exits.
+TEST(UpwardRegistration, SigtermUnregistersAtTheParentInTheSameCall) {
+  TempDir dir;
+  UdpSocket parent;
+  const std::string parent_uri = "sip:127.0.0.1:" + std::to_string(parent.port());
+  HomesipServer family(dir, ServerOptions{"H1", "C1.D1", tier_plugins(dir, "H1", "C1.D1.H1", ""),
+                                          "  parent: " + parent_uri + "\n"});
+  family.start();
+  const std::string registration = parent.receive(std::chrono::seconds(5));
+  ASSERT_EQ(registration.rfind("REGISTER " + parent_uri + " SIP/2.0\r\n", 0), 0u) << registration;
+  parent.send(via_port(registration),
+              ok_for(registration, "Contact: " + header_value(registration, "Contact") + ";expires=600\r\n"));
+  ASSERT_TRUE(eventually(
+      [&] {
+        return read_file(family.log()).find("registered H1@C1.D1 with " + parent_uri) != std::string::npos;
+      },
+      std::chrono::seconds(5)))
+      << read_file(family.log());
+
+  int exit_code = -1;
+  std::thread stopping([&] { exit_code = family.stop(); });
+  std::string goodbye = parent.receive(std::chrono::seconds(5));
+  if (!goodbye.empty()) parent.send(via_port(goodbye), ok_for(goodbye));
+  stopping.join();
+  ASSERT_FALSE(goodbye.empty()) << read_file(family.log());
+  EXPECT_EQ(goodbye.rfind("REGISTER " + parent_uri + " SIP/2.0\r\n", 0), 0u) << goodbye;
+  EXPECT_EQ(header_value(goodbye, "Expires"), "0");
+  EXPECT_EQ(header_value(goodbye, "Contact"), header_value(registration, "Contact"));
+  EXPECT_EQ(header_value(goodbye, "Call-ID"), header_value(registration, "Call-ID"));
+  EXPECT_EQ(header_value(goodbye, "From"), header_value(registration, "From"));
+  EXPECT_EQ(std::stoul(header_value(goodbye, "CSeq")), std::stoul(header_value(registration, "CSeq")) + 1);
+  EXPECT_EQ(exit_code, 0);
+  const std::string log = read_file(family.log());
+  EXPECT_NE(log.find("unregistered H1@C1.D1 from " + parent_uri + ": 200"), std::string::npos) << log;
 }
