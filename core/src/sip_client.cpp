@@ -237,6 +237,8 @@ NtaSipClient::~NtaSipClient() {
 }
 
 std::unique_ptr<ClientTransaction> NtaSipClient::send(const OutgoingRequest& request, ResponseDone done) {
+  // The one loop owns the agent. With a loop per core, a send from another
+  // loop would be posted here and its answer posted back (see the header).
   if (!loop_.on_loop_thread()) throw std::logic_error("SipClient::send off the loop thread");
   require(is_token(request.method), "not a SIP method: '" + request.method + "'");
   const auto target = parse_uri(request.request_uri);
