@@ -73,6 +73,7 @@ class AdminConnection : public std::enable_shared_from_this<AdminConnection> {
     owner_ = nullptr;
   }
   void answer(const nlohmann::json& answer) {
+    if (pending_ > 0) --pending_;
     if (fd_ < 0) return;
     output_ += answer.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     output_ += '\n';
@@ -86,6 +87,9 @@ class AdminConnection : public std::enable_shared_from_this<AdminConnection> {
     const int events = su_wait_events(wait, self->fd_);
     if (events & SU_WAIT_OUT) self->write_pending();
     if (self->fd_ >= 0 && (events & (SU_WAIT_IN | SU_WAIT_HUP | SU_WAIT_ERR))) self->read_available();
+    // Hung up in both directions (or broken): no answer can reach it, and the
+    // socket would stay readable while a command's answer is still on its way.
+    if (self->fd_ >= 0 && (events & (SU_WAIT_HUP | SU_WAIT_ERR))) self->close();
     return 0;
   }
 
@@ -93,8 +97,14 @@ class AdminConnection : public std::enable_shared_from_this<AdminConnection> {
     char chunk[4096];
     const ssize_t n = ::recv(fd_, chunk, sizeof chunk, MSG_DONTWAIT);
     if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
-      if (output_.empty()) close();
+      // The peer is done asking (homesipctl shuts down writing after its
+      // line); answers still due -- a plugin command answering later -- go
+      // out before the connection closes.
       reading_done_ = true;
+      if (output_.empty() && pending_ == 0)
+        close();
+      else
+        watch();
       return;
     }
     if (n < 0) return;
@@ -103,6 +113,7 @@ class AdminConnection : public std::enable_shared_from_this<AdminConnection> {
       const std::string line = input_.substr(0, end);
       input_.erase(0, end + 1);
       std::weak_ptr<AdminConnection> weak = weak_from_this();
+      ++pending_;
       owner_->run(line, [weak](const nlohmann::json& answer) {
         if (auto connection = weak.lock()) connection->answer(answer);
       });
@@ -122,18 +133,24 @@ class AdminConnection : public std::enable_shared_from_this<AdminConnection> {
       output_.erase(0, static_cast<size_t>(n));
     }
     if (fd_ < 0) return;
-    if (output_.empty() && reading_done_) {
+    if (output_.empty() && reading_done_ && pending_ == 0) {
       close();
       return;
     }
+    watch();
+  }
+
+  // Readable while the peer may still ask, writable while output waits.
+  void watch() {
     su_root_eventmask(owner_->loop_.root(), registration_, fd_,
-                      output_.empty() ? SU_WAIT_IN : SU_WAIT_IN | SU_WAIT_OUT);
+                      (reading_done_ ? 0 : SU_WAIT_IN) | (output_.empty() ? 0 : SU_WAIT_OUT));
   }
 
   AdminSocket* owner_;
   int fd_;
   int registration_ = -1;
   bool reading_done_ = false;
+  size_t pending_ = 0;  // requests read whose answer has not come yet
   std::string input_;
   std::string output_;
 };

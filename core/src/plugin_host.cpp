@@ -349,6 +349,7 @@ void PluginHost::load(const std::vector<PluginEntry>& entries) {
     const std::string where = entry.where + ": " + entry.key;
     LoadedPlugin p;
     p.name = entry.name;
+    p.where = where;
     p.path = find(entry.name);
     if (p.path.empty()) {
       std::string searched;
@@ -422,8 +423,8 @@ void PluginHost::check_services() {
       if (!name) continue;
       const auto [it, added] = services_.try_emplace(name, Service{p.name, nullptr});
       if (!added)
-        throw PluginError("plugins '" + it->second.provider + "' and '" + p.name + "' both provide " + name +
-                          ": load only one of them");
+        throw PluginError(p.where + ": plugins '" + it->second.provider + "' and '" + p.name +
+                          "' both provide " + name + ": load only one of them");
     }
   for (const LoadedPlugin& p : plugins_)
     for (const char* name : p.descriptor->requires_services) {
@@ -432,7 +433,8 @@ void PluginHost::check_services() {
       std::string advice;
       for (size_t i = 0; i < candidates.size(); ++i)
         advice += (i == 0 ? "" : i + 1 == candidates.size() ? " or " : ", ") + candidates[i];
-      throw PluginError("plugin '" + p.name + "' requires " + name + ", which no loaded plugin provides: " +
+      throw PluginError(p.where + ": plugin '" + p.name + "' requires " + name +
+                        ", which no loaded plugin provides: " +
                         (advice.empty() ? "no plugin in the plugin dirs provides it either"
                                         : "add " + advice + " to plugins"));
     }

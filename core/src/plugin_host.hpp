@@ -58,6 +58,7 @@ class PluginContextImpl;
 struct LoadedPlugin {
   std::string name;
   std::string path;
+  std::string where;  // its config entry, "family.yaml:14: plugins[1]", for refusals of the set
   std::shared_ptr<boost::dll::shared_library> library;
   const PluginDescriptor* descriptor = nullptr;
   std::unique_ptr<SettingsImpl> settings;

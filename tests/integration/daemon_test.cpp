@@ -52,8 +52,15 @@ TEST(Daemon, RegistrarWithoutStoreIsAClearError) {
   TempDir dir;
   write_file(dir / "c.yaml", base_config(free_port()) + "  - plugin: registrar\n");
   std::string out;
-  EXPECT_EQ(run({homesipd_path(), "--config", (dir / "c.yaml").string()}, &out), 2);
-  EXPECT_NE(out.find("the registrar needs a location store"), std::string::npos) << out;
+  // The host refuses the set from the descriptors, before any plugin is created.
+  EXPECT_EQ(run({homesipd_path(), "--config", (dir / "c.yaml").string(), "--check-config"}, &out), 3);
+  EXPECT_NE(out.find("c.yaml:7: plugins[0]: plugin 'registrar' requires homesip.location-store/1, which no "
+                     "loaded plugin provides: add "),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find("location-sqlite"), std::string::npos) << out;
+  EXPECT_EQ(run({homesipd_path(), "--config", (dir / "c.yaml").string()}, &out), 3);
+  EXPECT_NE(out.find("plugin 'registrar' requires homesip.location-store/1"), std::string::npos) << out;
 }
 
 TEST(Daemon, UnknownPluginExitsWithPluginError) {

@@ -93,4 +93,91 @@ TEST_F(HomesipctlTest, NoServerIsExit3AndSaysWhere) {
   EXPECT_NE(out.find("cannot reach homesipd at " + socket_), std::string::npos) << out;
 }
 
+// A plugin's own commands and metrics through homesipctl: the fixture plugin
+// test-provider (tests/plugins/service_plugins.cpp) declares echo, badjson,
+// fails and unbound (never bound), a counter echoes_total and a gauge level.
+class PluginCommandsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    socket_ = (dir_ / "h1.sock").string();
+    server_ = std::make_unique<HomesipServer>(
+        dir_,
+        ServerOptions{"H1", "C1.D1", "  - plugin: test-provider\n", "  admin_socket: " + socket_ + "\n"});
+    server_->set_extra_arguments(
+        {"--set", "server.plugin_dirs=[" + std::string(HOMESIP_TEST_FIXTURE_PLUGIN_DIR) + "]"});
+    server_->start();
+  }
+  int ctl(const std::vector<std::string>& arguments, std::string* output) {
+    std::vector<std::string> argv{homesipctl(), "--socket", socket_};
+    argv.insert(argv.end(), arguments.begin(), arguments.end());
+    return run(argv, output, std::chrono::seconds(10));
+  }
+
+  TempDir dir_;
+  std::string socket_;
+  std::unique_ptr<HomesipServer> server_;
+};
+
+TEST_F(PluginCommandsTest, RunsAPluginCommandWithItsArguments) {
+  std::string out;
+  ASSERT_EQ(ctl({"test-provider.echo", "a", "b"}, &out), 0) << out;
+  EXPECT_EQ(out, "[\"a\",\"b\"]\n");
+  ASSERT_EQ(ctl({"--json", "test-provider.echo", "two words", "-x"}, &out), 0) << out;
+  EXPECT_EQ(out, "[\n  \"two words\",\n  \"-x\"\n]\n");
+  ASSERT_EQ(ctl({"test-provider.echo"}, &out), 0) << out;
+  EXPECT_EQ(out, "[]\n");
+}
+
+TEST_F(PluginCommandsTest, CommandsTheServerCannotRunAreExit2WithTheReason) {
+  std::string out;
+  EXPECT_EQ(ctl({"test-provider.nothing"}, &out), 2) << out;
+  EXPECT_EQ(out, "homesipctl: unknown command 'test-provider.nothing' (try help)\n");
+  EXPECT_EQ(ctl({"test-provider.unbound"}, &out), 2) << out;
+  EXPECT_EQ(out, "homesipctl: test-provider.unbound is declared but its plugin never bound it\n");
+  EXPECT_EQ(ctl({"test-provider.fails"}, &out), 2) << out;
+  EXPECT_EQ(out, "homesipctl: the widget bus is down\n");
+  EXPECT_EQ(ctl({"test-provider.badjson"}, &out), 2) << out;
+  EXPECT_EQ(out, "homesipctl: test-provider.badjson answered something that is not JSON (a plugin bug)\n");
+  // Without a dot it is no plugin command, and the server is not asked.
+  EXPECT_EQ(ctl({"echo"}, &out), 1) << out;
+}
+
+TEST_F(PluginCommandsTest, StatsShowThePluginsMetrics) {
+  std::string out;
+  for (int i = 0; i < 3; ++i) ASSERT_EQ(ctl({"test-provider.echo", std::to_string(i)}, &out), 0) << out;
+  ASSERT_EQ(ctl({"test-provider.fails"}, &out), 2) << out;  // counted only by echo
+  ASSERT_EQ(ctl({"--json", "stats"}, &out), 0) << out;
+  const auto metrics = nlohmann::json::parse(out)["metrics"];
+  EXPECT_EQ(metrics,
+            nlohmann::json({{"homesip_test_provider_echoes_total", 3}, {"homesip_test_provider_level", -7}}))
+      << out;
+  ASSERT_EQ(ctl({"stats"}, &out), 0) << out;
+  EXPECT_NE(
+      out.find("\nmetrics:\n  homesip_test_provider_echoes_total: 3\n  homesip_test_provider_level: -7\n"),
+      std::string::npos)
+      << out;
+}
+
+TEST_F(PluginCommandsTest, PluginsListsTheCommandsAndMetrics) {
+  std::string out;
+  ASSERT_EQ(ctl({"--json", "plugins"}, &out), 0) << out;
+  const auto plugins = nlohmann::json::parse(out);
+  ASSERT_EQ(plugins.size(), 1u) << out;
+  EXPECT_EQ(plugins[0]["provides"], nlohmann::json({"test.echo/1"}));
+  ASSERT_EQ(plugins[0]["commands"].size(), 4u) << out;
+  EXPECT_EQ(plugins[0]["commands"][0]["name"], "test-provider.echo");
+  EXPECT_EQ(plugins[0]["commands"][0]["arguments"], "WORD...");
+  EXPECT_EQ(plugins[0]["commands"][0]["bound"], true);
+  EXPECT_EQ(plugins[0]["commands"][3]["name"], "test-provider.unbound");
+  EXPECT_EQ(plugins[0]["commands"][3]["bound"], false);
+  ASSERT_EQ(ctl({"plugins"}, &out), 0) << out;
+  EXPECT_NE(out.find("    commands: test-provider.echo, test-provider.badjson, test-provider.fails, "
+                     "test-provider.unbound\n"),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find("    metrics: homesip_test_provider_echoes_total, homesip_test_provider_level\n"),
+            std::string::npos)
+      << out;
+}
+
 }  // namespace

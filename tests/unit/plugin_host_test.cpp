@@ -190,14 +190,18 @@ TEST(PluginHost, CreationOrderFollowsServicesNotConfigOrder) {
 
 TEST(PluginHost, TwoProvidersOfOneServiceAreRefusedNamingBoth) {
   const std::string e = load_error("  - plugin: test-provider\n  - plugin: test-provider-too\n");
-  EXPECT_EQ(
-      e, "plugins 'test-provider' and 'test-provider-too' both provide test.echo/1: load only one of them");
+  // Named at the second provider's entry: the one to remove or replace.
+  expect_contains(e,
+                  "c.yaml:6: plugins[1]: plugins 'test-provider' and 'test-provider-too' both provide "
+                  "test.echo/1: load only one of them");
 }
 
 TEST(PluginHost, MissingRequiredServiceIsRefusedNamingPluginServiceAndProviders) {
   const std::string e = load_error("  - plugin: test-requirer\n");
   // The plugins in the search dir that provide it are suggested.
-  expect_contains(e, "plugin 'test-requirer' requires test.echo/1, which no loaded plugin provides: add ");
+  expect_contains(e,
+                  "c.yaml:5: plugins[0]: plugin 'test-requirer' requires test.echo/1, which no loaded plugin "
+                  "provides: add ");
   expect_contains(e, "test-provider");
   expect_contains(e, "test-cycle-b");
   expect_contains(e, " to plugins");

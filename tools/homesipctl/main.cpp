@@ -126,7 +126,16 @@ void print_readable(const std::string& command, const json& result) {
     std::cout << text(result) << "\n";
     return;
   }
-  for (const auto& [key, value] : result.items()) std::cout << key << ": " << text(value) << "\n";
+  for (const auto& [key, value] : result.items()) {
+    if (!value.is_object() || value.empty()) {
+      std::cout << key << ": " << text(value) << "\n";
+      continue;
+    }
+    // One line per member (stats' metrics), so a value can be read off with grep.
+    std::cout << key << ":\n";
+    for (const auto& [name, member] : value.items())
+      std::cout << "  " << name << ": " << text(member) << "\n";
+  }
 }
 
 }  // namespace
