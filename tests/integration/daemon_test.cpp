@@ -195,6 +195,42 @@ TEST(Daemon, DescribePluginServerListsTheCoreKeysLikeAPluginsSettings) {
   EXPECT_EQ(core_keys().size(), 21u) << out;
   EXPECT_EQ(run({homesipd_path(), "--describe-plugin", "registrar"}, &out), 0) << out;
   EXPECT_NE(out.find("\n  min_expires: 60    # shortest binding accepted"), std::string::npos) << out;
+  // What it needs and exports, read from its descriptor.
+  EXPECT_NE(
+      out.find("\nrequires: homesip.location-store/1\nmetrics:\n  homesip_registrar_registrations_total "
+               "(counter)    # "),
+      std::string::npos)
+      << out;
+  EXPECT_EQ(run({homesipd_path(), "--describe-plugin", "location-sqlite"}, &out), 0) << out;
+  EXPECT_NE(out.find("\nprovides: homesip.location-store/1, homesip.user-store/1\n"), std::string::npos)
+      << out;
+}
+
+// Listed before the store they require, the registrar and redirect still get
+// it: the host creates the provider first (a registrar created without its
+// store throws, and homesipd would exit 3).
+TEST(Daemon, PluginsListedInAnyOrderServeTheSame) {
+  TempDir dir;
+  HomesipServer server(dir, ServerOptions{"H1", "C1.D1",
+                                          "  - plugin: registrar\n    domains: [C1.D1.H1]\n"
+                                          "  - plugin: redirect\n"
+                                          "  - plugin: location-sqlite\n    path: " +
+                                              (dir / "l.sqlite").string() + "\n",
+                                          ""});
+  server.start();
+  const std::string registered = udp_exchange(
+      server.port(),
+      "REGISTER sip:C1.D1.H1 SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:$PORT$;rport;branch=z9hG4bKany\n"
+      "Max-Forwards: 70\nFrom: <sip:U1@C1.D1.H1>;tag=any\nTo: <sip:U1@C1.D1.H1>\nCall-ID: any@test\n"
+      "CSeq: 1 REGISTER\nContact: <sip:U1@127.0.0.1:9999>\nExpires: 600\nContent-Length: 0\n\n");
+  ASSERT_EQ(status_of(registered), 200) << registered << read_file(server.log());
+  const std::string redirected = udp_exchange(
+      server.port(),
+      "MESSAGE sip:U1@C1.D1.H1 SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:$PORT$;rport;branch=z9hG4bKanym\n"
+      "Max-Forwards: 70\nFrom: <sip:U2@C1.D1.H1>;tag=m\nTo: <sip:U1@C1.D1.H1>\nCall-ID: anym@test\n"
+      "CSeq: 1 MESSAGE\nContent-Length: 0\n\n");
+  EXPECT_EQ(status_of(redirected), 302) << redirected;
+  EXPECT_NE(redirected.find("Contact: <sip:U1@127.0.0.1:9999>"), std::string::npos) << redirected;
 }
 
 // The dump is a config homesipd accepts as it is, with every plugin built.
