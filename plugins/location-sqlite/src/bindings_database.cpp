@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "schema.hpp"
+#include "user_rows.hpp"
 
 namespace homesip::location_sqlite {
 
@@ -135,11 +136,14 @@ std::vector<StoredBinding> BindingsDatabase::all_unexpired(int64_t now) {
   return bindings;
 }
 
-void BindingsDatabase::replace_all(const std::vector<StoredBinding>& bindings) {
+void BindingsDatabase::replace_all(const std::vector<StoredBinding>& bindings,
+                                   const std::vector<UserRecord>& users) {
   begin();
   try {
     statements_->delete_all.bind().run();
     for (const StoredBinding& stored : bindings) upsert(stored.aor, stored.binding);
+    delete_all_user_rows(db_.get());
+    for (const UserRecord& user : users) write_user_rows(db_.get(), user_key(user.aor), &user);
     commit();
   } catch (...) {
     rollback_if_open();

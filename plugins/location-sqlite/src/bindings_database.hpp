@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "homesip/location_store.hpp"
+#include "homesip/user_store.hpp"
 #include "sqlite_statement.hpp"
 #include "store_options.hpp"
 
@@ -59,8 +60,8 @@ class BindingsDatabase {
   // The AOR's bindings with expires_at > now, as stored.
   BindingList unexpired_of(std::string_view aor, int64_t now);
   std::vector<StoredBinding> all_unexpired(int64_t now);
-  // Makes `bindings` the whole table, in one transaction.
-  void replace_all(const std::vector<StoredBinding>& bindings);
+  // Makes `bindings` and `users` the whole content, in one transaction.
+  void replace_all(const std::vector<StoredBinding>& bindings, const std::vector<UserRecord>& users);
 
   void begin();  // BEGIN IMMEDIATE: waits up to the busy timeout for the write lock
   void commit();

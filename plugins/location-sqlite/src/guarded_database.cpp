@@ -9,6 +9,7 @@
 
 #include "homesip/binding_list.hpp"
 #include "homesip/loop.hpp"
+#include "user_rows.hpp"
 
 namespace homesip::location_sqlite {
 namespace {
@@ -24,6 +25,14 @@ bool directory_of_exists(const std::string& path) {
   std::error_code error;
   const std::filesystem::path parent = std::filesystem::absolute(path, error).parent_path();
   return !error && std::filesystem::is_directory(parent, error);
+}
+
+// The file holds HA1 values, password equivalents: nobody but the server's
+// user reads them. Best effort, like at start.
+void make_owner_only(const std::string& path) {
+  std::error_code ignored;
+  std::filesystem::permissions(path, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write,
+                               std::filesystem::perm_options::replace, ignored);
 }
 
 }  // namespace
@@ -75,10 +84,12 @@ void GuardedDatabase::recover() {
     if (carried_) {
       // Memory holds what was confirmed, and the old file held exactly
       // that: whatever the new file had is replaced, not merged.
-      fresh.replace_all(*carried_);
+      make_owner_only(path_);
+      fresh.replace_all(*carried_, carried_users_);
       recovery_note_ = "a new file was made at the path with the " + std::to_string(carried_->size()) +
-                       " bindings the old one held";
+                       " bindings and " + std::to_string(carried_users_.size()) + " users the old one held";
       carried_.reset();
+      carried_users_.clear();
     } else {
       recovery_note_ = "the file was reopened for writing";
     }
@@ -95,6 +106,7 @@ void GuardedDatabase::carry_rows_out() {
   // Closing the old file is only worth it once a new one can be made there.
   if (!directory_of_exists(path_))
     throw std::runtime_error("the directory of " + path_ + " is missing or cannot be searched");
+  carried_users_ = read_all_users(database_->handle());
   carried_ = database_->all_unexpired(unix_now());
   // Closing checkpoints into the old file and removes its -wal and -shm
   // names, which are still at the path when only the file was replaced: a

@@ -6,7 +6,9 @@
 // before each transaction one stat() compares the file at the path with the
 // one open; a mismatch fails that transaction, and recovery then reopens the
 // path and, when it names another file, first carries everything the old
-// file held (still readable through the open connection) into the new one.
+// file held (still readable through the open connection) into the new one:
+// the bindings and the embedded user store's users. A new file is made
+// owner-only before anything is written to it (it holds HA1 values).
 // Writer thread only (after the store's constructor hands it over).
 #pragma once
 
@@ -54,8 +56,9 @@ class GuardedDatabase {
   // opening the one that is; `carried_` then holds what it held.
   std::optional<BindingsDatabase> database_;
   std::optional<std::vector<StoredBinding>> carried_;
-  std::string problem_;         // why the file cannot be written; empty while it can
-  std::string recovery_error_;  // why the last recovery failed
+  std::vector<UserRecord> carried_users_;  // with `carried_`
+  std::string problem_;                    // why the file cannot be written; empty while it can
+  std::string recovery_error_;             // why the last recovery failed
   std::string recovery_note_;
 };
 

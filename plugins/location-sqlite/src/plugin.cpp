@@ -27,7 +27,8 @@ void check_settings(const homesip::Settings& settings) { homesip::location_sqlit
 
 SqliteLocationStore open_store(const LocationSqliteSettings& settings, homesip::PluginContext& context) {
   try {
-    return SqliteLocationStore(settings.path, settings.options, context.loop(), context.logger());
+    return SqliteLocationStore(settings.path, settings.options, context.loop(), context.logger(),
+                               [&context]() -> homesip::EventLoop& { return context.current_loop(); });
   } catch (const StoreOpenError& e) {
     // Usually the path's fault (missing directory, no permission, a file
     // from a newer homesip): point the operator at the config line.
@@ -72,8 +73,7 @@ class LocationSqlitePlugin final : public homesip::Plugin {
   explicit LocationSqlitePlugin(homesip::PluginContext& context)
       : settings_(homesip::location_sqlite::read_settings(context.settings())),
         store_(open_store(settings_, context)),
-        users_(settings_.path, settings_.options,
-               [&context]() -> homesip::EventLoop& { return context.current_loop(); }),
+        users_(store_),
         aors_(context.gauge("aors")) {
     context.provide<homesip::LocationStore>(store_);
     context.provide<homesip::UserStore>(users_);

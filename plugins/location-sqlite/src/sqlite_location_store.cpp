@@ -18,27 +18,48 @@ BindingsDatabase open_database_file(const std::string& path, const SqliteLocatio
   }
 }
 
-void deliver_confirmations(const WrittenBatch& batch) {
+// The loop that asked is `here`, the loop running now: answer at once, as
+// before there were other loops (the common case costs no copy).
+bool asked_here(const PendingWrite& write, const EventLoop& here) {
+  return !write.reply_loop || write.reply_loop == &here;
+}
+
+// On the store's loop, after its bookkeeping; posted to other loops' callers.
+void deliver_confirmations(const WrittenBatch& batch, const EventLoop& here) {
   const BatchOutcome& outcome = batch.outcome;
   const StoreStatus status = outcome.committed ? StoreStatus::kOk : StoreStatus::kUnavailable;
   static const BindingList kNone;
   for (const PendingWrite& write : batch.writes) {
-    if (!write.done) continue;
-    if (outcome.committed) {
-      write.done(status, *write.bindings);
+    if (write.user_done) {
+      if (asked_here(write, here))
+        write.user_done(status);
+      else
+        write.reply_loop->post([done = write.user_done, status] { done(status); });
       continue;
     }
-    const auto stored = outcome.stored_after_failure.find(write.aor);
-    const bool known = stored != outcome.stored_after_failure.end() && stored->second;
-    write.done(status, known ? *stored->second : kNone);
+    if (!write.done) continue;
+    const BindingList* bindings = write.bindings.get();
+    if (!outcome.committed) {
+      const auto stored = outcome.stored_after_failure.find(write.aor);
+      const bool known = stored != outcome.stored_after_failure.end() && stored->second;
+      bindings = known ? &*stored->second : &kNone;
+    }
+    if (asked_here(write, here))
+      write.done(status, *bindings);
+    else
+      write.reply_loop->post([done = write.done, status, copy = *bindings] { done(status, copy); });
   }
 }
 
 }  // namespace
 
 SqliteLocationStore::SqliteLocationStore(std::string path, SqliteLocationStoreOptions options,
-                                         EventLoop& loop, Logger& logger)
-    : path_(std::move(path)), options_(options), loop_(loop), logger_(logger) {
+                                         EventLoop& loop, Logger& logger, CurrentLoop current_loop)
+    : path_(std::move(path)),
+      options_(options),
+      loop_(loop),
+      logger_(logger),
+      current_loop_(std::move(current_loop)) {
   BindingsDatabase database = open_database_file(path_, options_);
   load(database);
   GuardedDatabase guarded(std::move(database), path_, options_.synchronous, options_.busy_timeout);
@@ -72,14 +93,32 @@ void SqliteLocationStore::load(BindingsDatabase& database) {
       by_aor[std::move(aor)].push_back(std::move(binding));
       ++count;
     });
+    users_.replace_all(read_all_users(database.handle()));
   } catch (const std::exception& e) {
-    throw StoreOpenError("location store '" + path_ + "': reading the bindings failed: " + e.what());
+    throw StoreOpenError("location store '" + path_ +
+                         "': reading the bindings and users failed: " + e.what());
   }
   for (auto& [aor, bindings] : by_aor) {
     sort_for_lookup(bindings);
     index_.replace(aor, std::move(bindings));
   }
-  logger_.info("location store ", path_, ": ", count, " bindings of ", by_aor.size(), " AORs loaded");
+  logger_.info("location store ", path_, ": ", count, " bindings of ", by_aor.size(), " AORs and ",
+               users_.size(), " users loaded");
+}
+
+EventLoop* SqliteLocationStore::caller_loop() { return current_loop_ ? &current_loop_() : &loop_; }
+
+void SqliteLocationStore::write_user(std::string key, std::shared_ptr<const UserRecord> user,
+                                     UserWriteDone done) {
+  PendingWrite write;
+  write.kind = PendingWrite::Kind::kUser;
+  write.aor = std::move(key);
+  write.user = std::move(user);
+  write.user_done = done;
+  write.reply_loop = caller_loop();
+  // Not counted in writes_in_flight_ (the loop's state): any loop may call
+  // this, and no binding's confirmation waits for a user's write.
+  if (!writer_->enqueue(std::move(write))) done(StoreStatus::kUnavailable);
 }
 
 void SqliteLocationStore::update(std::string_view aor, BindingEditor edit, UpdateDone done) {
@@ -115,6 +154,7 @@ void SqliteLocationStore::update(std::string_view aor, BindingEditor edit, Updat
   PendingWrite write = describe_change(aor, *stored, std::move(after));
   index_.replace(aor, write.bindings);
   write.done = std::move(done);
+  write.reply_loop = caller_loop();
   enqueue(std::move(write));
 }
 
@@ -131,6 +171,7 @@ void SqliteLocationStore::confirm_unchanged(std::string_view aor, SharedBindings
   barrier.aor = std::string(aor);
   barrier.bindings = std::move(current);
   barrier.done = std::move(done);
+  barrier.reply_loop = caller_loop();
   enqueue(std::move(barrier));
 }
 
@@ -175,14 +216,20 @@ void SqliteLocationStore::sweep() {
 void SqliteLocationStore::post_confirmations(WrittenBatch batch) {
   // std::function needs a copyable task; share the batch instead of copying it.
   auto written = std::make_shared<WrittenBatch>(std::move(batch));
-  loop_.post([this, alive = alive_, written] {
+  // `loop`, not `loop_`: the store may be gone when this runs; its loop is not.
+  loop_.post([this, alive = alive_, written, loop = &loop_] {
     if (*alive) on_batch_written(*written);
-    deliver_confirmations(*written);
+    deliver_confirmations(*written, *loop);
   });
 }
 
 void SqliteLocationStore::on_batch_written(const WrittenBatch& batch) {
   for (const PendingWrite& write : batch.writes) {
+    if (write.kind == PendingWrite::Kind::kUser) {
+      // In commit order, before the caller hears of it: a find after `done` sees it.
+      if (batch.outcome.committed) users_.set(write.aor, write.user);
+      continue;
+    }
     --writes_in_flight_;
     if (write.kind == PendingWrite::Kind::kSweep) continue;
     const auto counted = writes_in_flight_by_aor_.find(write.aor);

@@ -13,9 +13,18 @@
 // (deleted, replaced) or was opened read-only: the writer then reopens or
 // recreates it in the background (GuardedDatabase) and writing resumes
 // without a restart.
+//
+// The file also holds the embedded user store's users (SqliteUserStore is
+// their face): kept in memory like the bindings, written by the same writer
+// in the same transactions, carried into a new file by the same recovery.
+//
+// Answers run on the loop of the thread that called (the SDK's thread
+// model): reads and refusals at once, confirmations posted there by the
+// store's loop once it has done its bookkeeping.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -25,7 +34,9 @@
 #include "homesip/location_store.hpp"
 #include "homesip/log.hpp"
 #include "homesip/loop.hpp"
+#include "homesip/user_store.hpp"
 #include "store_options.hpp"
+#include "user_rows.hpp"
 
 namespace homesip::location_sqlite {
 
@@ -41,11 +52,17 @@ class StoreOpenError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// The loop of the calling thread (PluginContext::current_loop).
+using CurrentLoop = std::function<EventLoop&()>;
+
 class SqliteLocationStore final : public LocationStore {
  public:
-  // Opens or creates `path`, loads its unexpired bindings, starts the writer
-  // thread and the expiry sweep. On the loop thread. Throws StoreOpenError.
-  SqliteLocationStore(std::string path, SqliteLocationStoreOptions options, EventLoop& loop, Logger& logger);
+  // Opens or creates `path`, loads its unexpired bindings and its users,
+  // starts the writer thread and the expiry sweep. On the loop thread.
+  // `current_loop` tells where to answer a caller; without it, on `loop`.
+  // Throws StoreOpenError.
+  SqliteLocationStore(std::string path, SqliteLocationStoreOptions options, EventLoop& loop, Logger& logger,
+                      CurrentLoop current_loop = {});
   // Stops if stop() was not called, then closes the file. On the loop thread.
   ~SqliteLocationStore() override;
   SqliteLocationStore(const SqliteLocationStore&) = delete;
@@ -54,6 +71,14 @@ class SqliteLocationStore final : public LocationStore {
   void update(std::string_view aor, BindingEditor edit, UpdateDone done) override;
   void lookup(std::string_view aor, LookupDone done) override;
   void list_aors(std::string_view domain, ListDone done) override;
+
+  // The users the file holds, as committed (any thread).
+  const UserTable& users() const { return users_; }
+  // Replaces the user under `key` (user_key of its AOR) with `user`, or
+  // removes it when `user` is null; `done` runs on the caller's loop once
+  // that is committed (memory then has it), or with kUnavailable when it
+  // was not or the store is stopped. Any loop thread.
+  void write_user(std::string key, std::shared_ptr<const UserRecord> user, UserWriteDone done);
 
   // Writes everything queued and ends the writer thread; the confirmations
   // are posted to the loop, which runs them once stop() has returned. Later
@@ -71,6 +96,7 @@ class SqliteLocationStore final : public LocationStore {
 
  private:
   void load(BindingsDatabase& database);
+  EventLoop* caller_loop();
   void confirm_unchanged(std::string_view aor, SharedBindings current, UpdateDone done);
   void enqueue(PendingWrite write);
   void sweep();
@@ -83,6 +109,8 @@ class SqliteLocationStore final : public LocationStore {
   const SqliteLocationStoreOptions options_;
   EventLoop& loop_;
   Logger& logger_;
+  const CurrentLoop current_loop_;
+  UserTable users_;
 
   // Loop thread only.
   BindingIndex index_;

@@ -1,36 +1,26 @@
 // homesip::UserStore in the location store's SQLite file (tables `users` and
 // `user_credentials`, schema version 3), so a server needs no directory for
-// its users. Off the hot path of REGISTER but on that of authentication, so
-// the loop never touches the file: one worker thread owns a second connection
-// and runs each call; its answer is posted to the loop of the thread that
-// called. A put or remove is committed (synchronous as configured) before
-// its `done` runs. The file holds HA1 secrets: it is made owner-only (0600).
+// its users. Authentication asks for a user on every request, so reads never
+// touch the disk: every user is in memory (loaded at start with the
+// bindings) and find_user / list_users answer at once on the caller's
+// thread. A put or remove goes through the location store's writer, in its
+// transactions: `done` runs on the caller's loop once it is committed, and
+// when the file is deleted or replaced the users are carried into the new
+// file and later writes land there, as for the bindings. The file holds HA1
+// secrets: it is made owner-only (0600).
 #pragma once
 
-#include <condition_variable>
-#include <deque>
-#include <functional>
-#include <mutex>
-#include <string>
-#include <thread>
+#include <atomic>
 
-#include "homesip/loop.hpp"
 #include "homesip/user_store.hpp"
-#include "sqlite_statement.hpp"
-#include "store_options.hpp"
+#include "sqlite_location_store.hpp"
 
 namespace homesip::location_sqlite {
 
 class SqliteUserStore final : public UserStore {
  public:
-  // The loop of the calling thread: where each answer is posted.
-  using CurrentLoop = std::function<EventLoop&()>;
-
-  // Opens `path` (already created and migrated by the location store). Throws
-  // SqliteError when it cannot.
-  SqliteUserStore(const std::string& path, const SqliteLocationStoreOptions& options,
-                  CurrentLoop current_loop);
-  ~SqliteUserStore() override;  // stop()
+  // The users of `file`'s store, which must outlive this.
+  explicit SqliteUserStore(SqliteLocationStore& file);
   SqliteUserStore(const SqliteUserStore&) = delete;
   SqliteUserStore& operator=(const SqliteUserStore&) = delete;
 
@@ -39,22 +29,15 @@ class SqliteUserStore final : public UserStore {
   void put_user(const UserRecord& user, UserWriteDone done) override;
   void remove_user(std::string_view aor, UserWriteDone done) override;
 
-  // Runs what is queued, then ends the worker; later calls answer kUnavailable. Idempotent.
-  void stop();
+  // Later puts and removes are answered kUnavailable; reads keep working
+  // (from memory). What was submitted before is still written. Idempotent.
+  void stop() { stopped_ = true; }
 
  private:
-  // Runs on the worker with the connection; returns the answer to post.
-  using Job = std::function<std::function<void()>(sqlite3* db)>;
-  void submit(Job job, std::function<void()> refused);
-  void run();
+  void write(std::string key, std::shared_ptr<const UserRecord> user, UserWriteDone done);
 
-  DatabaseHandle db_;  // worker thread only, once started
-  CurrentLoop current_loop_;
-  std::mutex mutex_;
-  std::condition_variable wake_;
-  std::deque<std::pair<Job, EventLoop*>> queue_;
-  bool stopping_ = false;
-  std::thread worker_;  // last: started once everything above exists
+  SqliteLocationStore& file_;
+  std::atomic<bool> stopped_{false};
 };
 
 }  // namespace homesip::location_sqlite

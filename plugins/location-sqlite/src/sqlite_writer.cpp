@@ -5,6 +5,7 @@
 #include <unordered_map>
 
 #include "homesip/loop.hpp"
+#include "user_rows.hpp"
 
 namespace homesip::location_sqlite {
 namespace {
@@ -72,10 +73,11 @@ SqliteWriter::SqliteWriter(GuardedDatabase database, size_t max_batch,
 
 SqliteWriter::~SqliteWriter() { finish(); }
 
-void SqliteWriter::enqueue(PendingWrite write) {
+bool SqliteWriter::enqueue(PendingWrite write) {
   bool wake = false;
   {
     std::lock_guard lock(mutex_);
+    if (finishing_) return false;
     queue_.push_back(std::move(write));
     wake = idle_;
     idle_ = false;
@@ -83,6 +85,7 @@ void SqliteWriter::enqueue(PendingWrite write) {
   // While the writer is busy (mostly in fsync) it takes the queue when done;
   // waking it per update would cost a futex call and a context switch each.
   if (wake) wake_.notify_one();
+  return true;
 }
 
 void SqliteWriter::finish() {
@@ -161,6 +164,10 @@ void SqliteWriter::apply(BindingsDatabase& database, const PendingWrite& write) 
       // making them durable now is what lets it be confirmed.
       if (distrusted_aors_.contains(write.aor)) replace_rows(database, write);
       return;
+    case PendingWrite::Kind::kUser:
+      // All of the user's rows every time: right whatever an earlier failure left.
+      write_user_rows(database.handle(), write.aor, write.user.get());
+      return;
     case PendingWrite::Kind::kChange:
       if (distrusted_aors_.contains(write.aor)) {
         replace_rows(database, write);
@@ -182,7 +189,7 @@ void SqliteWriter::replace_rows(BindingsDatabase& database, const PendingWrite& 
 void SqliteWriter::distrust_and_reload(const std::vector<PendingWrite>& writes, BatchOutcome& outcome) {
   const int64_t now = unix_now();
   for (const PendingWrite& write : writes) {
-    if (write.kind == PendingWrite::Kind::kSweep) continue;
+    if (write.kind == PendingWrite::Kind::kSweep || write.kind == PendingWrite::Kind::kUser) continue;
     distrusted_aors_.insert(write.aor);
     if (outcome.stored_after_failure.contains(write.aor)) continue;
     std::optional<BindingList> stored;

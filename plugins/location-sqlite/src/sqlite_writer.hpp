@@ -22,6 +22,8 @@
 #include "bindings_database.hpp"
 #include "guarded_database.hpp"
 #include "homesip/location_store.hpp"
+#include "homesip/loop.hpp"
+#include "homesip/user_store.hpp"
 
 namespace homesip::location_sqlite {
 
@@ -31,6 +33,7 @@ struct PendingWrite {
     kChange,   // the AOR's bindings changed: remove and upsert rows
     kBarrier,  // nothing changed; only orders `done` after the writes queued before it
     kSweep,    // delete expired rows: `expired`, or all of them with `whole_file`
+    kUser,     // the user `aor` (its key) replaced by `user`, or removed when it is null
   };
   Kind kind = Kind::kChange;
   std::string aor;
@@ -43,7 +46,12 @@ struct PendingWrite {
   std::vector<ExpiredContact> expired;        // kSweep: rows to delete if still expired at the cutoff
   bool whole_file = false;                    // kSweep: scan the file for every expired row
   int64_t expired_cutoff = 0;                 // kSweep
-  UpdateDone done;                            // empty for sweeps
+  UpdateDone done;                            // empty for sweeps and users
+  std::shared_ptr<const UserRecord> user;     // kUser
+  UserWriteDone user_done;                    // kUser
+  // The loop of the thread that asked: where `done` or `user_done` runs.
+  // Null: the store's own loop.
+  EventLoop* reply_loop = nullptr;
 };
 
 // Two lists (before and after an edit) as the change the writer applies.
@@ -77,7 +85,8 @@ class SqliteWriter {
   SqliteWriter(const SqliteWriter&) = delete;
   SqliteWriter& operator=(const SqliteWriter&) = delete;
 
-  void enqueue(PendingWrite write);
+  // False, with nothing queued, once finish() began.
+  bool enqueue(PendingWrite write);
   // Writes what is queued, reports it, and ends the thread. Idempotent.
   void finish();
 

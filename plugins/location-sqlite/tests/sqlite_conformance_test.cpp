@@ -15,9 +15,7 @@ class SqliteStoreHarness final : public testkit::StoreHarness {
   SqliteStoreHarness()
       : store_(std::make_unique<SqliteLocationStore>(directory_.file("location.sqlite"),
                                                      SqliteLocationStoreOptions{}, loop_, logger_)),
-        users_(std::make_unique<SqliteUserStore>(directory_.file("location.sqlite"),
-                                                 SqliteLocationStoreOptions{},
-                                                 [this]() -> EventLoop& { return loop_; })) {}
+        users_(std::make_unique<SqliteUserStore>(*store_)) {}
   ~SqliteStoreHarness() override {
     users_.reset();
     store_.reset();
