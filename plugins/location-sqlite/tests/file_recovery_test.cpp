@@ -13,7 +13,9 @@
 #include <filesystem>
 
 #include "bindings_database.hpp"
+#include "sqlite_user_store.hpp"
 #include "test_support.hpp"
+#include "user_rows.hpp"
 
 namespace homesip::location_sqlite::testing {
 namespace {
@@ -89,6 +91,38 @@ class FileRecoveryTest : public StoreTest {
     return count;
   }
 
+  // The answer to a put_user, once it came (kError when it did not).
+  StoreStatus put_user(UserStore& users, const UserRecord& user) {
+    auto status = std::make_shared<std::optional<StoreStatus>>();
+    users.put_user(user, [status](StoreStatus s) { *status = s; });
+    EXPECT_TRUE(run_until([&] { return status->has_value(); })) << "no answer to put_user " << user.aor;
+    return status->value_or(StoreStatus::kError);
+  }
+
+  // put_user until one is confirmed or `timeout` passes; every answer before
+  // that must be kUnavailable.
+  StoreStatus put_user_until_ok(UserStore& users, const UserRecord& user,
+                                std::chrono::milliseconds timeout = 5s) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+      const StoreStatus status = put_user(users, user);
+      if (status != StoreStatus::kUnavailable || std::chrono::steady_clock::now() > deadline) return status;
+      run_until([] { return false; }, 50ms);
+    }
+  }
+
+  // find_user, which must answer before it returns (from memory, no I/O).
+  std::optional<UserRecord> find_user(UserStore& users, const std::string& aor) {
+    std::optional<StoreStatus> status;
+    std::optional<UserRecord> found;
+    users.find_user(aor, [&](StoreStatus s, const std::optional<UserRecord>& user) {
+      status = s;
+      found = user;
+    });
+    EXPECT_EQ(status, StoreStatus::kOk) << "find_user " << aor << " did not answer at once with kOk";
+    return found;
+  }
+
   bool logged(const std::string& text) const {
     for (const auto& line : logger_.lines())
       if (line.text.find(text) != std::string::npos) return true;
@@ -99,6 +133,29 @@ class FileRecoveryTest : public StoreTest {
 const Binding kBefore = make_binding("sip:before@192.0.2.1", 3600);
 const Binding kDuring = make_binding("sip:during@192.0.2.2", 3600);
 const Binding kAfter = make_binding("sip:after@192.0.2.3", 3600);
+
+UserRecord make_user(const std::string& aor, char ha1_digit) {
+  return UserRecord{aor, "home.test", "member", {{"home.test", "MD5", std::string(32, ha1_digit)}}};
+}
+const UserRecord kUserBefore = make_user("Before@home.test", 'a');
+const UserRecord kUserDuring = make_user("during@home.test", 'b');
+const UserRecord kUserAfter = make_user("after@home.test", 'c');
+
+// The users in the file at `path` as another process sees them: "aor realm
+// algorithm ha1" per credential, sorted.
+std::string users_in_file(const std::string& path) {
+  return OutsideConnection(path)
+      .query_text(
+          "SELECT group_concat(line, '; ') FROM (SELECT u.aor || ' ' || c.realm || ' ' || c.algorithm || ' ' "
+          "|| "
+          "c.ha1 AS line FROM users u JOIN user_credentials c ON c.aor_key = u.aor_key ORDER BY u.aor_key)")
+      .value_or("");
+}
+
+std::string line_of(const UserRecord& user) {
+  const UserCredential& c = user.credentials.at(0);
+  return user.aor + " " + c.realm + " " + c.algorithm + " " + c.ha1;
+}
 
 TEST_F(FileRecoveryTest, DeletedDirectoryFailsWritesUntilRecreatedThenTheFileHasEverything) {
   const fs::path store_dir = directory_.path() / "store";
@@ -176,6 +233,70 @@ TEST_F(FileRecoveryTest, FileOpenedReadOnlyWritesAgainOnceFixedWithoutRestart) {
   open();
   EXPECT_EQ(contacts_of(lookup("u1@home.test")), std::vector<std::string>{kBefore.contact});
   EXPECT_EQ(contacts_of(lookup("u2@home.test")), std::vector<std::string>{kDuring.contact});
+}
+
+TEST_F(FileRecoveryTest, UsersFollowTheFileWhenItsDirectoryIsDeletedAndRecreated) {
+  const fs::path store_dir = directory_.path() / "store";
+  fs::create_directory(store_dir);
+  path_ = (store_dir / "location.sqlite").string();
+  open(quick_retries());
+  auto users = std::make_unique<SqliteUserStore>(*store_);
+  ASSERT_EQ(put_user(*users, kUserBefore), StoreStatus::kOk);
+
+  fs::remove_all(store_dir);
+  EXPECT_EQ(put_user(*users, kUserDuring), StoreStatus::kUnavailable) << "confirmed into a deleted file";
+  EXPECT_FALSE(find_user(*users, "during@home.test")) << "memory claims a user no file holds";
+  // Authentication keeps working from memory while there is no file at all.
+  const std::optional<UserRecord> before = find_user(*users, "before@HOME.test");
+  ASSERT_TRUE(before);
+  EXPECT_EQ(before->credentials.at(0).ha1, kUserBefore.credentials.at(0).ha1);
+
+  fs::create_directory(store_dir);
+  EXPECT_TRUE(run_until([&] { return fs::exists(path_); }, 3s)) << "no background recovery";
+  EXPECT_EQ(put_user_until_ok(*users, kUserAfter), StoreStatus::kOk);
+  EXPECT_EQ(users_in_file(path_), line_of(kUserAfter) + "; " + line_of(kUserBefore))
+      << "the new file lacks the carried user or the new put";
+  struct stat status {};
+  ASSERT_EQ(stat(path_.c_str(), &status), 0);
+  EXPECT_EQ(status.st_mode & 0777, 0600u) << "the new file holds HA1 values";
+
+  users.reset();
+  close();
+  open();
+  users = std::make_unique<SqliteUserStore>(*store_);
+  EXPECT_TRUE(find_user(*users, "before@home.test"));
+  EXPECT_TRUE(find_user(*users, "after@home.test"));
+  EXPECT_FALSE(find_user(*users, "during@home.test"));
+}
+
+TEST_F(FileRecoveryTest, UsersFollowTheFileWhenAnotherIsRenamedOverIt) {
+  open(quick_retries());
+  auto users = std::make_unique<SqliteUserStore>(*store_);
+  ASSERT_EQ(put_user(*users, kUserBefore), StoreStatus::kOk);
+  // Another store's file, with a user this store never confirmed.
+  const std::string other = directory_.file("other.sqlite");
+  {
+    BindingsDatabase database(other, SynchronousMode::kFull, 1000ms);
+    const UserRecord stranger = make_user("stranger@home.test", 'f');
+    write_user_rows(database.handle(), user_key(stranger.aor), &stranger);
+  }
+  ASSERT_EQ(users_in_file(other), line_of(make_user("stranger@home.test", 'f')));
+  fs::rename(other, path_);
+
+  EXPECT_EQ(put_user(*users, kUserDuring), StoreStatus::kUnavailable) << "confirmed into the replaced file";
+  EXPECT_EQ(put_user_until_ok(*users, kUserDuring), StoreStatus::kOk);
+  // The new put lands in the file at the path, next to the carried user, and
+  // the stranger's row is gone (memory never held it).
+  EXPECT_EQ(users_in_file(path_), line_of(kUserBefore) + "; " + line_of(kUserDuring));
+  EXPECT_FALSE(find_user(*users, "stranger@home.test"));
+
+  // A removal lands in the new file too.
+  auto removed = std::make_shared<std::optional<StoreStatus>>();
+  users->remove_user("before@home.test", [removed](StoreStatus s) { *removed = s; });
+  ASSERT_TRUE(run_until([&] { return removed->has_value(); }));
+  EXPECT_EQ(**removed, StoreStatus::kOk);
+  EXPECT_EQ(users_in_file(path_), line_of(kUserDuring));
+  EXPECT_FALSE(find_user(*users, "before@home.test"));
 }
 
 }  // namespace
