@@ -15,10 +15,24 @@ BindingList unexpired(BindingList bindings, int64_t now) {
   return bindings;
 }
 
+// Runs `answer` on `caller`, the loop that asked: at once when that is
+// `here`, the loop running now, else posted there.
+void answer_on(EventLoop* caller, const EventLoop* here, std::function<void()> answer) {
+  if (caller == here)
+    answer();
+  else
+    caller->post(std::move(answer));
+}
+
 }  // namespace
 
-LdapLocationStore::LdapLocationStore(LdapOptions options, EventLoop& loop, Logger& logger)
-    : options_(std::move(options)), loop_(loop), logger_(logger), backoff_(options_.reconnect_min) {
+LdapLocationStore::LdapLocationStore(LdapOptions options, EventLoop& loop, Logger& logger,
+                                     CurrentLoop current_loop)
+    : options_(std::move(options)),
+      loop_(loop),
+      logger_(logger),
+      current_loop_(std::move(current_loop)),
+      backoff_(options_.reconnect_min) {
   logger_.info("location store ldap: using ", options_.uri, ", bindings under ", options_.bindings_dn);
   trim_timer_ = loop_.start_timer(std::chrono::seconds(60), true, [this] { trim_cache(); });
   worker_ = std::thread([this] { worker_main(); });
@@ -40,6 +54,8 @@ void LdapLocationStore::stop() {
   wake_.notify_all();
   if (worker_.joinable()) worker_.join();
 }
+
+EventLoop& LdapLocationStore::caller_loop() { return current_loop_ ? current_loop_() : loop_; }
 
 void LdapLocationStore::post(std::function<void()> task) {
   loop_.post([alive = alive_, task = std::move(task)] {
@@ -63,12 +79,15 @@ void LdapLocationStore::update(std::string_view aor, BindingEditor edit, UpdateD
   auto shared_done = std::make_shared<UpdateDone>(std::move(done));
   auto edit_ptr = std::make_shared<BindingEditor>(std::move(edit));
   std::string key(aor);
+  EventLoop* caller = &caller_loop();
   Job job;
-  job.attempt = [this, key, edit_ptr, shared_done](LdapConnection& connection) {
+  job.attempt = [this, key, edit_ptr, shared_done, caller](LdapConnection& connection) {
     UpdateOutcome outcome = apply_update(connection, options_, key, *edit_ptr);
     // Done callbacks run even if the store is gone by then (its owner's
-    // request is waiting on them); only the cache needs the store.
-    loop_.post([this, alive = alive_, key, shared_done, outcome = std::move(outcome)] {
+    // request is waiting on them); only the cache needs the store. Through
+    // the store's loop first: the cache is its state.
+    loop_.post([this, alive = alive_, key, shared_done, caller, here = &loop_,
+                outcome = std::move(outcome)]() mutable {
       if (*alive) {
         if (outcome.status == StoreStatus::kOk) remember(key, outcome.bindings);
         if (outcome.status == StoreStatus::kError)
@@ -76,18 +95,21 @@ void LdapLocationStore::update(std::string_view aor, BindingEditor edit, UpdateD
         if (outcome.status == StoreStatus::kUnavailable && !outcome.error.empty())
           logger_.warn("location store ldap: update of ", key, ": ", outcome.error);
       }
-      (*shared_done)(outcome.status, outcome.bindings);
+      answer_on(caller, here, [shared_done, status = outcome.status, bindings = std::move(outcome.bindings)] {
+        (*shared_done)(status, bindings);
+      });
     });
   };
-  job.fail = [this, key, shared_done](StoreStatus status, const std::string& why) {
-    loop_.post([this, alive = alive_, key, shared_done, status, why] {
+  job.fail = [this, key, shared_done, caller](StoreStatus status, const std::string& why) {
+    loop_.post([this, alive = alive_, key, shared_done, caller, here = &loop_, status, why] {
       BindingList known;
       if (*alive) {
         known = known_bindings(key);
         if (status == StoreStatus::kError)
           logger_.error("location store ldap: update of ", key, " failed: ", why);
       }
-      (*shared_done)(status, known);
+      answer_on(caller, here,
+                [shared_done, status, known = std::move(known)] { (*shared_done)(status, known); });
     });
   };
   enqueue(std::move(job));
@@ -109,8 +131,9 @@ void LdapLocationStore::lookup(std::string_view aor, LookupDone done) {
   }
   auto shared_done = std::make_shared<LookupDone>(std::move(done));
   std::string key(aor);
+  EventLoop* caller = &caller_loop();
   Job job;
-  job.attempt = [this, key, shared_done](LdapConnection& connection) {
+  job.attempt = [this, key, shared_done, caller](LdapConnection& connection) {
     StoredAor stored;
     StoreStatus status = StoreStatus::kOk;
     std::string why;
@@ -120,7 +143,8 @@ void LdapLocationStore::lookup(std::string_view aor, LookupDone done) {
       status = StoreStatus::kError;
       why = e.what();
     }
-    loop_.post([this, alive = alive_, key, shared_done, status, why, stored = std::move(stored)]() mutable {
+    loop_.post([this, alive = alive_, key, shared_done, caller, here = &loop_, status, why,
+                stored = std::move(stored)]() mutable {
       BindingList bindings = unexpired(std::move(stored.bindings), unix_now());
       sort_for_lookup(bindings);
       if (*alive) {
@@ -129,20 +153,24 @@ void LdapLocationStore::lookup(std::string_view aor, LookupDone done) {
         else
           logger_.error("location store ldap: lookup of ", key, " failed: ", why);
       }
-      (*shared_done)(status, status == StoreStatus::kOk ? bindings : BindingList{});
+      if (status != StoreStatus::kOk) bindings.clear();
+      answer_on(caller, here,
+                [shared_done, status, bindings = std::move(bindings)] { (*shared_done)(status, bindings); });
     });
   };
-  job.fail = [this, key, shared_done](StoreStatus status, const std::string&) {
-    loop_.post([this, alive = alive_, key, shared_done, status] {
+  job.fail = [this, key, shared_done, caller](StoreStatus status, const std::string&) {
+    loop_.post([this, alive = alive_, key, shared_done, caller, here = &loop_, status] {
       // Directory down: what this server last knew beats a 503 for a read.
       if (*alive && status == StoreStatus::kUnavailable) {
         const auto known = cache_.find(key);
         if (known != cache_.end()) {
-          (*shared_done)(StoreStatus::kOk, unexpired(known->second.bindings, unix_now()));
+          answer_on(caller, here, [shared_done, bindings = unexpired(known->second.bindings, unix_now())] {
+            (*shared_done)(StoreStatus::kOk, bindings);
+          });
           return;
         }
       }
-      (*shared_done)(status, {});
+      answer_on(caller, here, [shared_done, status] { (*shared_done)(status, {}); });
     });
   };
   enqueue(std::move(job));
@@ -155,8 +183,9 @@ void LdapLocationStore::list_aors(std::string_view domain, ListDone done) {
   }
   auto shared_done = std::make_shared<ListDone>(std::move(done));
   std::string key(domain);
+  EventLoop* caller = &caller_loop();
   Job job;
-  job.attempt = [this, key, shared_done](LdapConnection& connection) {
+  job.attempt = [this, key, shared_done, caller](LdapConnection& connection) {
     std::vector<std::string> aors;
     StoreStatus status = StoreStatus::kOk;
     try {
@@ -164,10 +193,10 @@ void LdapLocationStore::list_aors(std::string_view domain, ListDone done) {
     } catch (const DirectoryDataError&) {
       status = StoreStatus::kError;
     }
-    loop_.post([shared_done, status, aors = std::move(aors)] { (*shared_done)(status, aors); });
+    caller->post([shared_done, status, aors = std::move(aors)] { (*shared_done)(status, aors); });
   };
-  job.fail = [this, shared_done](StoreStatus status, const std::string&) {
-    loop_.post([shared_done, status] { (*shared_done)(status, {}); });
+  job.fail = [shared_done, caller](StoreStatus status, const std::string&) {
+    caller->post([shared_done, status] { (*shared_done)(status, {}); });
   };
   enqueue(std::move(job));
 }
@@ -175,13 +204,14 @@ void LdapLocationStore::list_aors(std::string_view domain, ListDone done) {
 void LdapLocationStore::find_user(std::string_view aor, UserDone done) {
   if (stopped_) return done(StoreStatus::kUnavailable, std::nullopt);
   auto shared_done = std::make_shared<UserDone>(std::move(done));
+  EventLoop* caller = &caller_loop();
   Job job;
-  job.attempt = [this, key = std::string(aor), shared_done](LdapConnection& connection) {
+  job.attempt = [this, key = std::string(aor), shared_done, caller](LdapConnection& connection) {
     auto user = read_user(connection, options_, key);
-    loop_.post([shared_done, user = std::move(user)] { (*shared_done)(StoreStatus::kOk, user); });
+    caller->post([shared_done, user = std::move(user)] { (*shared_done)(StoreStatus::kOk, user); });
   };
-  job.fail = [this, shared_done](StoreStatus status, const std::string&) {
-    loop_.post([shared_done, status] { (*shared_done)(status, std::nullopt); });
+  job.fail = [shared_done, caller](StoreStatus status, const std::string&) {
+    caller->post([shared_done, status] { (*shared_done)(status, std::nullopt); });
   };
   enqueue(std::move(job));
 }
@@ -189,13 +219,14 @@ void LdapLocationStore::find_user(std::string_view aor, UserDone done) {
 void LdapLocationStore::list_users(std::string_view domain, UserListDone done) {
   if (stopped_) return done(StoreStatus::kUnavailable, {});
   auto shared_done = std::make_shared<UserListDone>(std::move(done));
+  EventLoop* caller = &caller_loop();
   Job job;
-  job.attempt = [this, domain = std::string(domain), shared_done](LdapConnection& connection) {
+  job.attempt = [this, domain = std::string(domain), shared_done, caller](LdapConnection& connection) {
     auto users = homesip::location_ldap::list_users(connection, options_, domain);
-    loop_.post([shared_done, users = std::move(users)] { (*shared_done)(StoreStatus::kOk, users); });
+    caller->post([shared_done, users = std::move(users)] { (*shared_done)(StoreStatus::kOk, users); });
   };
-  job.fail = [this, shared_done](StoreStatus status, const std::string&) {
-    loop_.post([shared_done, status] { (*shared_done)(status, {}); });
+  job.fail = [shared_done, caller](StoreStatus status, const std::string&) {
+    caller->post([shared_done, status] { (*shared_done)(status, {}); });
   };
   enqueue(std::move(job));
 }
@@ -214,8 +245,9 @@ void LdapLocationStore::remove_user(std::string_view aor, UserWriteDone done) {
 void LdapLocationStore::write_user_job(std::function<void(LdapConnection&)> write, UserWriteDone done) {
   if (stopped_) return done(StoreStatus::kUnavailable);
   auto shared_done = std::make_shared<UserWriteDone>(std::move(done));
+  EventLoop* caller = &caller_loop();
   Job job;
-  job.attempt = [this, write = std::move(write), shared_done](LdapConnection& connection) {
+  job.attempt = [this, write = std::move(write), shared_done, caller](LdapConnection& connection) {
     StoreStatus status = StoreStatus::kOk;
     try {
       write(connection);  // the directory confirmed it when this returns
@@ -223,10 +255,10 @@ void LdapLocationStore::write_user_job(std::function<void(LdapConnection&)> writ
       logger_.error("user store: ", e.what());
       status = StoreStatus::kError;
     }
-    loop_.post([shared_done, status] { (*shared_done)(status); });
+    caller->post([shared_done, status] { (*shared_done)(status); });
   };
-  job.fail = [this, shared_done](StoreStatus status, const std::string&) {
-    loop_.post([shared_done, status] { (*shared_done)(status); });
+  job.fail = [shared_done, caller](StoreStatus status, const std::string&) {
+    caller->post([shared_done, status] { (*shared_done)(status); });
   };
   enqueue(std::move(job));
 }

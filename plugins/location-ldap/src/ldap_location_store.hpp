@@ -2,7 +2,9 @@
 // blocking the loop.
 //
 // One worker thread owns the connection and runs every directory operation
-// in submission order; results come back to the loop with loop.post(). So an
+// in submission order; results come back with post() to the loop of the
+// thread that called (the SDK's thread model), through the store's own loop
+// first when the store keeps something of them (the cache). So an
 // update's `done` runs only once the directory confirmed its write -- and,
 // the queue being FIFO, every earlier one.
 //
@@ -48,8 +50,12 @@ class LdapConnection;
 
 class LdapLocationStore final : public LocationStore, public UserStore {
  public:
+  // The loop of the calling thread (PluginContext::current_loop).
+  using CurrentLoop = std::function<EventLoop&()>;
+
   // Starts the worker, which connects in the background. On the loop thread.
-  LdapLocationStore(LdapOptions options, EventLoop& loop, Logger& logger);
+  // `current_loop` tells where to answer a caller; without it, on `loop`.
+  LdapLocationStore(LdapOptions options, EventLoop& loop, Logger& logger, CurrentLoop current_loop = {});
   ~LdapLocationStore() override;
   LdapLocationStore(const LdapLocationStore&) = delete;
   LdapLocationStore& operator=(const LdapLocationStore&) = delete;
@@ -84,6 +90,7 @@ class LdapLocationStore final : public LocationStore, public UserStore {
     std::chrono::steady_clock::time_point fetched;
   };
 
+  EventLoop& caller_loop();
   void enqueue(Job job);
   void write_user_job(std::function<void(LdapConnection&)> write, UserWriteDone done);
   void worker_main();
@@ -98,6 +105,7 @@ class LdapLocationStore final : public LocationStore, public UserStore {
   const LdapOptions options_;
   EventLoop& loop_;
   Logger& logger_;
+  const CurrentLoop current_loop_;
 
   // Loop thread only.
   std::unordered_map<std::string, CachedAor> cache_;

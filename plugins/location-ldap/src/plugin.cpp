@@ -15,7 +15,8 @@ void check_settings(const homesip::Settings& settings) { homesip::location_ldap:
 class LocationLdapPlugin final : public homesip::Plugin {
  public:
   explicit LocationLdapPlugin(homesip::PluginContext& context)
-      : store_(homesip::location_ldap::read_settings(context.settings()), context.loop(), context.logger()) {
+      : store_(homesip::location_ldap::read_settings(context.settings()), context.loop(), context.logger(),
+               [&context]() -> homesip::EventLoop& { return context.current_loop(); }) {
     context.provide<homesip::LocationStore>(store_);
     context.provide<homesip::UserStore>(store_);
   }

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "binding_codec.hpp"
+#include "homesip/testkit/manual_loop.hpp"
 #include "ldap_connection.hpp"
 #include "ldap_directory.hpp"
 #include "slapd_fixture.hpp"
@@ -277,6 +278,65 @@ TEST(LdapMirrorMode, BindingWrittenThroughOneIsReadThroughTheOther) {
   }
   a.stop();
   b.stop();
+}
+
+// The SDK's thread model: answers run on the loop of the thread that called.
+// Two test-kit loops stand for the main loop and a second request loop; the
+// store is told which one calls, as PluginContext::current_loop() would.
+TEST_F(LdapStoreTest, AnswersArriveOnTheLoopThatCalled) {
+  testkit::ManualLoop main_loop;
+  testkit::ManualLoop request_loop;
+  EventLoop* calling = &request_loop;
+  LdapOptions options = slapd_.store_options();
+  options.cache = 0ms;  // the lookup goes to the directory, through the worker
+  LdapLocationStore store(options, main_loop, logger_, [&]() -> EventLoop& { return *calling; });
+
+  std::vector<std::string> answered;
+  store.update("u1@loops.test", put(make_binding("sip:u1@192.0.2.1", 600)),
+               [&](StoreStatus status, const BindingList&) {
+                 EXPECT_EQ(status, StoreStatus::kOk);
+                 answered.push_back("update");
+               });
+  store.put_user(UserRecord{"U1@loops.test", "loops.test", "owner", {}}, [&](StoreStatus status) {
+    EXPECT_EQ(status, StoreStatus::kOk);
+    answered.push_back("put_user");
+  });
+  store.lookup("u1@loops.test", [&](StoreStatus status, const BindingList& bindings) {
+    EXPECT_EQ(status, StoreStatus::kOk);
+    EXPECT_EQ(contacts_of(bindings), std::vector<std::string>{"sip:u1@192.0.2.1"});
+    answered.push_back("lookup");
+  });
+  store.find_user("u1@loops.test", [&](StoreStatus status, const std::optional<UserRecord>& user) {
+    EXPECT_EQ(status, StoreStatus::kOk);
+    EXPECT_TRUE(user.has_value());
+    answered.push_back("find_user");
+  });
+  store.list_aors("loops.test", [&](StoreStatus status, const std::vector<std::string>& aors) {
+    EXPECT_EQ(status, StoreStatus::kOk);
+    EXPECT_EQ(aors, std::vector<std::string>{"u1@loops.test"});
+    answered.push_back("list_aors");
+  });
+  calling = &main_loop;
+
+  // The main loop does the store's bookkeeping (the cache) and passes the
+  // answers on; none of them runs there.
+  ASSERT_TRUE(main_loop.run_until([&] { return request_loop.pending_tasks() >= 5; }, 10s))
+      << request_loop.pending_tasks() << " answers reached the request loop";
+  EXPECT_TRUE(answered.empty()) << "answered on the main loop";
+  request_loop.run_pending();
+  EXPECT_EQ(answered, (std::vector<std::string>{"update", "put_user", "lookup", "find_user", "list_aors"}));
+
+  // Called from the main loop: answered there, nothing for the request loop.
+  bool main_answered = false;
+  store.list_users("loops.test", [&](StoreStatus status, const std::vector<UserRecord>& users) {
+    EXPECT_EQ(status, StoreStatus::kOk);
+    EXPECT_EQ(users.size(), 1u);
+    main_answered = true;
+  });
+  EXPECT_TRUE(main_loop.run_until([&] { return main_answered; }, 10s));
+  EXPECT_EQ(request_loop.pending_tasks(), 0u);
+  store.stop();
+  main_loop.run_pending();
 }
 
 }  // namespace
