@@ -82,22 +82,25 @@ inline std::optional<UriView> parse_uri(std::string_view text) {
     uri.params = rest.substr(semi + 1);
     rest = rest.substr(0, semi);
   }
+  bool has_port = false;                       // a ':' after the host promises one (RFC 3261: port = 1*DIGIT)
   if (!rest.empty() && rest.front() == '[') {  // IPv6 reference
     const size_t close = rest.find(']');
     if (close == std::string_view::npos) return std::nullopt;
     uri.host = rest.substr(0, close + 1);
     rest = rest.substr(close + 1);
     if (!rest.empty() && rest.front() != ':') return std::nullopt;
-    if (!rest.empty()) uri.port = rest.substr(1);
+    has_port = !rest.empty();
+    if (has_port) uri.port = rest.substr(1);
   } else {
     const size_t port = rest.find(':');
     uri.host = rest.substr(0, port);
-    if (port != std::string_view::npos) uri.port = rest.substr(port + 1);
+    has_port = port != std::string_view::npos;
+    if (has_port) uri.port = rest.substr(port + 1);
     for (char c : uri.host)
       if (!uri_detail::is_host_char(c)) return std::nullopt;
   }
   if (uri.host.empty()) return std::nullopt;
-  if (!uri.port.empty() && uri.port_number() == 0) return std::nullopt;
+  if (has_port && uri.port_number() == 0) return std::nullopt;  // "host:" and "host:0" too
   return uri;
 }
 
