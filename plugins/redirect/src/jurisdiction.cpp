@@ -46,8 +46,9 @@ Jurisdiction classify(const ServerIdentity& me, const UriView& uri) {
 Jurisdiction classify(const ServerIdentity& me, std::string_view aor) {
   const std::string text = "sip:" + std::string(aor);  // the views point into it
   const std::optional<UriView> uri = parse_uri(text);
-  // An AOR is only user@host: a port or parameters make it no tree name.
-  if (!uri || uri->user.empty() || !uri->port.empty() || !uri->params.empty() || !uri->headers.empty())
+  // An AOR is only user@host: a password, a port or parameters make it no tree name.
+  if (!uri || uri->user.empty() || !uri->port.empty() || !uri->params.empty() || !uri->headers.empty() ||
+      aor_of(*uri) != aor)
     return {};
   return classify(me, *uri);
 }

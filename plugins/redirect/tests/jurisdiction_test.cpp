@@ -101,8 +101,9 @@ TEST(Case, ComparisonIgnoresCaseAndKeepsSpelling) {
 }
 
 TEST(Invalid, BadNamesAreInvalid) {
-  for (const char* aor : {"", "@", "U1", "U1@", "@C1.D1", "U 1@C1.D1", "U1@C1..D1", "U1@C1.D1.", "U1@.C1",
-                          "U1@C1.D1.H1:5060", "U1@[::1]", "U.1@C1.D1", "U1@C1@D1", "U1@C1.D 1"}) {
+  for (const char* aor :
+       {"", "@", "U1", "U1@", "@C1.D1", "U 1@C1.D1", "U1@C1..D1", "U1@C1.D1.", "U1@.C1", "U1@C1.D1.H1:5060",
+        "U1@[::1]", "U.1@C1.D1", "U1@C1@D1", "U1@C1.D 1", "t4:x@C1.D1.H1", "U1@C1.D1.H:"}) {
     EXPECT_EQ(rel(kCommunity, aor), Relation::kInvalid) << aor;
   }
 }
