@@ -150,8 +150,7 @@ TEST(PluginHost, StopFlushesTheStoreFoundThroughTheRegistry) {
     again.load(entries("  - plugin: location-sqlite\n    path: " + file + "\n"));
     Facilities core_again;
     again.create(loop, ServerIdentity{"H1", "C1.D1"}, core_again.get(), logger_into(reopened));
-    expect_contains(reopened.str(),
-                    "location-sqlite: location store " + file + ": 1 bindings of 1 AORs loaded");
+    expect_contains(reopened.str(), "location-sqlite: location store " + file + ": 1 bindings of 1 AORs");
     again.stop();
     loop.run_until([] { return false; }, std::chrono::milliseconds(200));
     again.destroy();
