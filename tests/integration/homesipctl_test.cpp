@@ -46,6 +46,12 @@ class HomesipctlTest : public ::testing::Test {
 TEST_F(HomesipctlTest, ListsTheBindingsOfARunningFamilyServer) {
   std::string out;
   ASSERT_EQ(ctl({"bindings"}, &out), 0) << out;
+  EXPECT_EQ(
+      out.rfind("AOR                     CONTACT                                 EXPIRES  Q    SOURCE", 0),
+      0u)
+      << out;
+  EXPECT_NE(out.find("\nU1@C1.D1.H1             sip:U1@127.0.0.1:9999                   "), std::string::npos)
+      << out;
   EXPECT_NE(out.find("U1@C1.D1.H1"), std::string::npos) << out;
   EXPECT_NE(out.find("sip:U1@127.0.0.1:9999"), std::string::npos) << out;
   EXPECT_NE(out.find("ctl-test"), std::string::npos) << out;
@@ -77,6 +83,9 @@ TEST_F(HomesipctlTest, PluginsAndStats) {
   EXPECT_EQ(stats["server"], "H1@C1.D1");
   EXPECT_GE(stats["uptime_s"].get<int>(), 0);
   EXPECT_EQ(stats["tcp_tls_connections"].get<int>(), 0);
+  // The one REGISTER of SetUp, counted by the registrar's metrics.
+  EXPECT_EQ(stats["metrics"]["homesip_registrar_registrations_total"], 1) << out;
+  EXPECT_EQ(stats["metrics"]["homesip_registrar_rejected_total"], 0) << out;
 }
 
 TEST_F(HomesipctlTest, TheSocketIsTheOwnersOnly) {
