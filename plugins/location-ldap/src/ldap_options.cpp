@@ -23,7 +23,7 @@ void complete(LdapOptions& options) {
   if (options.users_dn.empty()) options.users_dn = "ou=users," + options.base_dn;
 }
 
-LdapOptions read_settings(const Settings& settings) {
+LdapOptions read_settings(const Settings& settings, PasswordFile password_file_use) {
   LdapOptions o;
   o.uri = settings.get_string("uri");
   const bool known_scheme =
@@ -41,7 +41,7 @@ LdapOptions read_settings(const Settings& settings) {
   if (!password_file.empty()) {
     if (!o.bind_password.empty())
       throw ConfigError("password_file", "give bind_password or password_file, not both");
-    o.bind_password = password_from_file(password_file);
+    if (password_file_use == PasswordFile::kRead) o.bind_password = password_from_file(password_file);
   }
   o.sasl_mech = settings.get_string("sasl_mech");
   std::transform(o.sasl_mech.begin(), o.sasl_mech.end(), o.sasl_mech.begin(),

@@ -10,7 +10,9 @@ using homesip::location_ldap::LdapLocationStore;
 const char* const kProvides[] = {homesip::LocationStore::kServiceName, homesip::UserStore::kServiceName};
 
 // `homesipd --check-config` runs this: URIs, DNs, TLS files and ranges.
-void check_settings(const homesip::Settings& settings) { homesip::location_ldap::read_settings(settings); }
+void check_settings(const homesip::Settings& settings) {
+  homesip::location_ldap::read_settings(settings, homesip::location_ldap::PasswordFile::kLeaveUnread);
+}
 
 class LocationLdapPlugin final : public homesip::Plugin {
  public:
