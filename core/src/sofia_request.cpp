@@ -31,34 +31,6 @@ UriView view_of(const url_t* url) {
   return v;
 }
 
-std::optional<uint32_t> parse_u32(std::string_view text) {
-  uint32_t v = 0;
-  while (!text.empty() && text.front() == ' ') text.remove_prefix(1);
-  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-  if (ec == std::errc::result_out_of_range) return UINT32_MAX;
-  if (ec != std::errc() || ptr != text.data() + text.size() || text.empty()) return std::nullopt;
-  return v;
-}
-
-// "0.5" -> 500, "1" -> 1000; nullopt when not a valid qvalue (RFC 3261 25.1).
-std::optional<uint16_t> parse_q(std::string_view text) {
-  if (text.empty() || (text[0] != '0' && text[0] != '1')) return std::nullopt;
-  unsigned whole = static_cast<unsigned>(text[0] - '0');
-  unsigned millis = 0, digits = 0;
-  if (text.size() > 1) {
-    if (text[1] != '.' || text.size() > 5) return std::nullopt;
-    for (size_t i = 2; i < text.size(); ++i) {
-      if (text[i] < '0' || text[i] > '9') return std::nullopt;
-      millis = millis * 10 + static_cast<unsigned>(text[i] - '0');
-      ++digits;
-    }
-    while (digits++ < 3) millis *= 10;
-  }
-  const unsigned q = whole * 1000 + millis;
-  if (q > 1000) return std::nullopt;
-  return static_cast<uint16_t>(q);
-}
-
 std::string url_text(const url_t* url) {
   char buffer[512];
   const auto n = url_e(buffer, sizeof buffer, url);
@@ -246,10 +218,10 @@ std::vector<ContactView> SofiaMessage<Interface>::contacts() const {
     }
     c.uri = url_text(m->m_url);
     if (m->m_expires) {
-      c.expires = parse_u32(m->m_expires);
+      c.expires = parse_delta_seconds(m->m_expires);
       c.expires_invalid = !c.expires.has_value();
     }
-    if (m->m_q) c.q_millis = parse_q(m->m_q);
+    if (m->m_q) c.q_millis = parse_qvalue(m->m_q);
     c.instance = sv(msg_params_find(m->m_params, "+sip.instance="));
     out.push_back(std::move(c));
   }

@@ -5,6 +5,7 @@
 // destroyed; for a response: during the ResponseDone call).
 #pragma once
 
+#include <charconv>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -33,6 +34,39 @@ enum class Method : uint8_t {
   kPrack,
 };
 
+// How the core reads numbers in headers, shared with the test kit so both
+// read a request alike. Delta-seconds (Expires, ;expires=): leading spaces
+// allowed, a value past 2^32-1 reads as 2^32-1 (RFC 3261 20.19 lets a
+// server cap it), anything else that is not all digits is nullopt.
+inline std::optional<uint32_t> parse_delta_seconds(std::string_view text) {
+  while (!text.empty() && text.front() == ' ') text.remove_prefix(1);
+  uint32_t value = 0;
+  auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (error == std::errc::result_out_of_range) return UINT32_MAX;
+  if (error != std::errc() || end != text.data() + text.size() || text.empty()) return std::nullopt;
+  return value;
+}
+
+// A qvalue in thousandths: "0.5" -> 500, "1" -> 1000; nullopt when not a
+// valid qvalue (RFC 3261 25.1: 0 to 1 with at most three decimals).
+inline std::optional<uint16_t> parse_qvalue(std::string_view text) {
+  if (text.empty() || (text[0] != '0' && text[0] != '1')) return std::nullopt;
+  const unsigned whole = static_cast<unsigned>(text[0] - '0');
+  unsigned millis = 0, digits = 0;
+  if (text.size() > 1) {
+    if (text[1] != '.' || text.size() > 5) return std::nullopt;
+    for (size_t i = 2; i < text.size(); ++i) {
+      if (text[i] < '0' || text[i] > '9') return std::nullopt;
+      millis = millis * 10 + static_cast<unsigned>(text[i] - '0');
+      ++digits;
+    }
+    while (digits++ < 3) millis *= 10;
+  }
+  const unsigned q = whole * 1000 + millis;
+  if (q > 1000) return std::nullopt;
+  return static_cast<uint16_t>(q);
+}
+
 // One Contact header value.
 struct ContactView {
   bool wildcard = false;             // "Contact: *"
@@ -47,10 +81,10 @@ struct ContactView {
 struct ViaView {
   std::string_view transport;  // "UDP", "TCP", "TLS" as written
   std::string_view host;
-  std::string_view port;       // empty when absent
-  std::string_view branch;     // empty when absent
-  std::string_view received;   // empty when absent
-  std::string_view rport;      // "" when absent or without a value
+  std::string_view port;      // empty when absent
+  std::string_view branch;    // empty when absent
+  std::string_view received;  // empty when absent
+  std::string_view rport;     // "" when absent or without a value
 };
 
 // Where the request came from on the wire.

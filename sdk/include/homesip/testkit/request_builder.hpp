@@ -118,33 +118,6 @@ inline std::string_view uri_text(std::string_view value) {
   return trim(value.substr(0, value.find(';')));
 }
 
-inline std::optional<uint32_t> parse_u32(std::string_view text) {
-  text = trim(text);
-  uint32_t v = 0;
-  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-  if (ec == std::errc::result_out_of_range) return UINT32_MAX;
-  if (ec != std::errc() || ptr != text.data() + text.size() || text.empty()) return std::nullopt;
-  return v;
-}
-
-// "0.5" -> 500, "1" -> 1000; nullopt when not a qvalue (RFC 3261 25.1).
-inline std::optional<uint16_t> parse_q(std::string_view text) {
-  if (text.empty() || (text[0] != '0' && text[0] != '1')) return std::nullopt;
-  unsigned millis = 0, digits = 0;
-  if (text.size() > 1) {
-    if (text[1] != '.' || text.size() > 5) return std::nullopt;
-    for (size_t i = 2; i < text.size(); ++i) {
-      if (text[i] < '0' || text[i] > '9') return std::nullopt;
-      millis = millis * 10 + static_cast<unsigned>(text[i] - '0');
-      ++digits;
-    }
-  }
-  while (digits++ < 3) millis *= 10;
-  const unsigned q = static_cast<unsigned>(text[0] - '0') * 1000 + millis;
-  if (q > 1000) return std::nullopt;
-  return static_cast<uint16_t>(q);
-}
-
 inline Method method_of(std::string_view name) {
   static constexpr std::pair<std::string_view, Method> kMethods[] = {
       {"INVITE", Method::kInvite},     {"ACK", Method::kAck},
@@ -209,15 +182,15 @@ class FakeMessage : public Base {
   std::string_view call_id() const override { return trim(this->header("Call-ID").value_or("")); }
   uint32_t cseq() const override {
     const std::string_view text = trim(this->header("CSeq").value_or(""));
-    return parse_u32(text.substr(0, text.find(' '))).value_or(0);
+    return parse_delta_seconds(trim(text.substr(0, text.find(' ')))).value_or(0);
   }
   std::optional<uint32_t> expires_header() const override {
     const auto text = this->header("Expires");
-    return text ? parse_u32(*text) : std::nullopt;
+    return text ? parse_delta_seconds(trim(*text)) : std::nullopt;
   }
   bool expires_header_invalid() const override {
     const auto text = this->header("Expires");
-    return text && !parse_u32(*text);
+    return text && !parse_delta_seconds(trim(*text));
   }
   std::vector<ContactView> contacts() const override {
     std::vector<ContactView> out;
@@ -265,10 +238,10 @@ class FakeMessage : public Base {
     contact.uri = std::string(uri_text(value));
     const std::string_view params = header_params(value);
     if (const auto expires = uri_param(params, "expires")) {
-      contact.expires = parse_u32(*expires);
+      contact.expires = parse_delta_seconds(trim(*expires));
       contact.expires_invalid = !contact.expires.has_value();
     }
-    if (const auto q = uri_param(params, "q")) contact.q_millis = parse_q(*q);
+    if (const auto q = uri_param(params, "q")) contact.q_millis = parse_qvalue(*q);
     contact.instance = uri_param(params, "+sip.instance").value_or("");
     return contact;
   }
@@ -296,7 +269,7 @@ class FakeRequest final : public detail::FakeMessage<SipRequest> {
   UriView request_uri() const override { return parse_uri(request_uri_).value_or(UriView{}); }
   uint32_t max_forwards() const override {
     const auto text = header("Max-Forwards");
-    return text ? detail::parse_u32(*text).value_or(0) : 70;
+    return text ? parse_delta_seconds(detail::trim(*text)).value_or(0) : 70;
   }
   std::vector<ViaView> vias() const override {
     std::vector<ViaView> out;
