@@ -7,50 +7,14 @@
 #include <map>
 #include <set>
 
+#include "homesip/setting_table.hpp"
+
 namespace homesip::core {
 
 namespace fs = std::filesystem;
 
 // Validated settings of one plugin: declared defaults filled in, types checked.
-class SettingsImpl final : public Settings {
- public:
-  struct Value {
-    std::vector<std::string> items;  // one item for scalars
-    bool explicitly_set = false;
-    std::string where;
-  };
-
-  std::string get_string(std::string_view key) const override {
-    return scalar(key, {SettingType::kString, SettingType::kPath});
-  }
-  int64_t get_int(std::string_view key) const override {
-    return std::stoll(scalar(key, {SettingType::kInteger}));
-  }
-  bool get_bool(std::string_view key) const override {
-    return scalar(key, {SettingType::kBoolean}) == "true";
-  }
-  std::vector<std::string> get_string_list(std::string_view key) const override {
-    return value(key, {SettingType::kStringList}).items;
-  }
-  bool is_set(std::string_view key) const override { return value(key, {}).explicitly_set; }
-  std::string where(std::string_view key) const override { return value(key, {}).where; }
-
-  std::map<std::string, std::pair<SettingType, Value>, std::less<>> values;
-
- private:
-  const Value& value(std::string_view key, std::initializer_list<SettingType> types) const {
-    auto it = values.find(key);
-    if (it == values.end())
-      throw ConfigError(std::string(key), "setting '" + std::string(key) + "' is not declared");
-    if (types.size() && std::find(types.begin(), types.end(), it->second.first) == types.end())
-      throw ConfigError(std::string(key), "setting '" + std::string(key) + "' read with the wrong type");
-    return it->second.second;
-  }
-  std::string scalar(std::string_view key, std::initializer_list<SettingType> types) const {
-    const auto& v = value(key, types);
-    return v.items.empty() ? std::string() : v.items.front();
-  }
-};
+class SettingsImpl final : public SettingTable {};
 
 namespace {
 
@@ -115,25 +79,10 @@ std::string convert(const YAML::Node& node, SettingType type, std::vector<std::s
     return {};
   }
   if (!node.IsScalar()) return std::string("expected ") + type_name(type);
-  const std::string& text = node.Scalar();
-  if (type == SettingType::kInteger) {
-    int64_t v = 0;
-    if (!YAML::convert<int64_t>::decode(node, v)) return "expected an integer, got '" + text + "'";
-    items.push_back(std::to_string(v));
-    return {};
-  }
-  if (type == SettingType::kBoolean) {
-    bool b = false;
-    if (!YAML::convert<bool>::decode(node, b)) return "expected true or false, got '" + text + "'";
-    items.push_back(b ? "true" : "false");
-    return {};
-  }
-  if (type == SettingType::kPath) {
-    if (text.empty()) return "expected a path";
-    items.push_back(fs::absolute(text).lexically_normal().string());
-    return {};
-  }
-  items.push_back(text);
+  std::string problem;
+  const std::optional<std::string> canonical = canonical_setting_text(type, node.Scalar(), problem);
+  if (!canonical) return problem;
+  items.push_back(*canonical);
   return {};
 }
 
@@ -162,17 +111,18 @@ std::unique_ptr<SettingsImpl> validate_settings(const PluginDescriptor& d, const
            "unknown key for plugin '" + entry.name + "'" +
                (known.empty() ? " (it takes no settings)" : " (known: " + known + ")"));
     }
-    SettingsImpl::Value value;
+    SettingEntry value;
     value.explicitly_set = true;
     value.where = origin(key, kv.second) + ": " + entry.key + "." + key;
     const std::string problem = convert(kv.second, spec->second->type, value.items);
     if (!problem.empty()) fail(origin(key, kv.second), key, problem);
-    settings->values[key] = {spec->second->type, std::move(value)};
+    value.type = spec->second->type;
+    settings->entries[key] = std::move(value);
   }
   for (const auto& [key, spec] : declared) {
-    if (settings->values.count(key)) continue;
+    if (settings->entries.count(key)) continue;
     if (!spec->default_value) fail(entry.where, key, std::string("missing (") + spec->help + ")");
-    SettingsImpl::Value value;
+    SettingEntry value;
     value.where = entry.where + ": " + entry.key + "." + key + " (default)";
     const YAML::Node parsed = spec->type == SettingType::kStringList
                                   ? YAML::Load(spec->default_value)
@@ -183,7 +133,8 @@ std::unique_ptr<SettingsImpl> validate_settings(const PluginDescriptor& d, const
     } else if (auto problem = convert(parsed, spec->type, value.items); !problem.empty()) {
       fail(entry.where, key, "the plugin's own default is invalid: " + problem);
     }
-    settings->values[key] = {spec->type, std::move(value)};
+    value.type = spec->type;
+    settings->entries[key] = std::move(value);
   }
   return settings;
 }

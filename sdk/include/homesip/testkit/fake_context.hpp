@@ -16,7 +16,6 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
-#include <filesystem>
 #include <initializer_list>
 #include <map>
 #include <memory>
@@ -30,6 +29,7 @@
 
 #include "homesip/context.hpp"
 #include "homesip/plugin.hpp"
+#include "homesip/setting_table.hpp"
 #include "homesip/testkit/manual_loop.hpp"
 #include "homesip/testkit/request_builder.hpp"
 
@@ -57,14 +57,14 @@ using SettingValues = std::map<std::string, SettingValue, std::less<>>;
 
 // Settings validated like the core's: unknown keys, missing required keys and
 // values of the wrong type throw ConfigError naming the key.
-class FakeSettings final : public Settings {
+class FakeSettings final : public SettingTable {
  public:
   FakeSettings(StaticList<SettingSpec> specs, const SettingValues& given) {
     for (const auto& [key, value] : given)
       if (std::none_of(specs.begin(), specs.end(), [&](const SettingSpec& s) { return key == s.key; }))
         throw ConfigError(key, "unknown key '" + key + "'");
     for (const SettingSpec& spec : specs) {
-      Entry entry{spec.type, {}, false};
+      SettingEntry entry{spec.type, {}, false, "test settings: " + std::string(spec.key)};
       if (const auto it = given.find(spec.key); it != given.end()) {
         entry.items = convert(spec, it->second);
         entry.explicitly_set = true;
@@ -73,32 +73,11 @@ class FakeSettings final : public Settings {
       } else {
         entry.items = default_items(spec);
       }
-      values_.emplace(spec.key, std::move(entry));
+      entries.emplace(spec.key, std::move(entry));
     }
   }
 
-  std::string get_string(std::string_view key) const override {
-    return scalar(key, {SettingType::kString, SettingType::kPath});
-  }
-  int64_t get_int(std::string_view key) const override {
-    return std::stoll(scalar(key, {SettingType::kInteger}));
-  }
-  bool get_bool(std::string_view key) const override {
-    return scalar(key, {SettingType::kBoolean}) == "true";
-  }
-  std::vector<std::string> get_string_list(std::string_view key) const override {
-    return entry(key, {SettingType::kStringList}).items;
-  }
-  bool is_set(std::string_view key) const override { return entry(key, {}).explicitly_set; }
-  std::string where(std::string_view key) const override { return "test settings: " + std::string(key); }
-
  private:
-  struct Entry {
-    SettingType type;
-    std::vector<std::string> items;
-    bool explicitly_set;
-  };
-
   static std::vector<std::string> convert(const SettingSpec& spec, const SettingValue& given) {
     const std::string key = spec.key;
     const auto& v = given.value();
@@ -116,35 +95,12 @@ class FakeSettings final : public Settings {
     return {scalar_of(spec, text)};
   }
 
-  // Converts the textual form of a scalar as the core does for YAML.
+  // Converts the textual form of a scalar with the core's own conversion.
   static std::string scalar_of(const SettingSpec& spec, const std::string& text) {
-    const std::string key = spec.key;
-    switch (spec.type) {
-      case SettingType::kInteger: {
-        size_t used = 0;
-        int64_t number = 0;
-        try {
-          number = std::stoll(text, &used, 0);
-        } catch (const std::exception&) {
-          used = 0;
-        }
-        if (text.empty() || used != text.size())
-          throw ConfigError(key, key + ": expected an integer, got '" + text + "'");
-        return std::to_string(number);
-      }
-      case SettingType::kBoolean: {
-        std::string lower;
-        for (char c : text) lower.push_back(static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c));
-        if (lower == "true" || lower == "yes" || lower == "on" || lower == "y") return "true";
-        if (lower == "false" || lower == "no" || lower == "off" || lower == "n") return "false";
-        throw ConfigError(key, key + ": expected true or false, got '" + text + "'");
-      }
-      case SettingType::kPath:
-        if (text.empty()) throw ConfigError(key, key + ": expected a path");
-        return std::filesystem::absolute(text).lexically_normal().string();
-      default:
-        return text;
-    }
+    std::string problem;
+    std::optional<std::string> canonical = canonical_setting_text(spec.type, text, problem);
+    if (!canonical) throw ConfigError(spec.key, std::string(spec.key) + ": " + problem);
+    return *canonical;
   }
 
   // A declared default: "[a, b]" or "[]" for lists; "" leaves a path unset.
@@ -166,21 +122,6 @@ class FakeSettings final : public Settings {
     if (spec.type == SettingType::kPath && text.empty()) return {};
     return {scalar_of(spec, std::string(text))};
   }
-
-  const Entry& entry(std::string_view key, std::initializer_list<SettingType> types) const {
-    const auto it = values_.find(key);
-    if (it == values_.end())
-      throw ConfigError(std::string(key), "setting '" + std::string(key) + "' is not declared");
-    if (types.size() && std::find(types.begin(), types.end(), it->second.type) == types.end())
-      throw ConfigError(std::string(key), "setting '" + std::string(key) + "' read with the wrong type");
-    return it->second;
-  }
-  std::string scalar(std::string_view key, std::initializer_list<SettingType> types) const {
-    const Entry& e = entry(key, types);
-    return e.items.empty() ? std::string() : e.items.front();
-  }
-
-  std::map<std::string, Entry, std::less<>> values_;
 };
 
 // A Logger that keeps every line ("info: bound u1@C1.D1.H1").
