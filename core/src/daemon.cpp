@@ -13,6 +13,7 @@
 #include <cstdarg>
 #include <iostream>
 #include <map>
+#include <set>
 #include <stdexcept>
 
 #include "admin_commands.hpp"
@@ -143,43 +144,27 @@ int describe_plugin(const CommandLine& cmd) {
   return kExitOk;
 }
 
-bool is_location_store(const std::string& name) { return name.rfind("location-", 0) == 0; }
-
-// The one location store a dumped config loads: location-sqlite if there.
-std::string chosen_store(const std::vector<std::string>& names) {
-  if (std::find(names.begin(), names.end(), "location-sqlite") != names.end()) return "location-sqlite";
-  const auto it = std::find_if(names.begin(), names.end(), is_location_store);
-  return it == names.end() ? std::string() : *it;
+// A plugin whose every setting has a default loads as dumped.
+bool loads_as_dumped(const PluginDescriptor& d) {
+  return std::all_of(d.settings.begin(), d.settings.end(),
+                     [](const SettingSpec& s) { return s.default_value; });
 }
 
-// The chosen store first, then the other stores, then the rest (they need a
-// store created before them).
-std::vector<std::string> dump_order(std::vector<std::string> names, const std::string& store) {
-  std::stable_partition(names.begin(), names.end(), is_location_store);
-  const auto chosen = std::find(names.begin(), names.end(), store);
-  if (chosen != names.end()) std::rotate(names.begin(), chosen, chosen + 1);
-  return names;
-}
-
-// Why a dumped plugin entry is commented out, or "" when it is loaded.
-std::string why_commented(const PluginDescriptor& d, const std::string& store) {
-  if (is_location_store(d.name) && d.name != store) return "load only one location store";
+// Why a dumped plugin entry is commented out, or "" when it is loaded: a
+// setting without a default, or a service an entry before it already provides
+// (a config loads one provider of each service).
+std::string why_commented(const PluginDescriptor& d, std::set<std::string>& provided) {
   for (const SettingSpec& s : d.settings)
     if (!s.default_value) return std::string(s.key) + " has no default";
+  for (const char* service : d.provides)
+    if (provided.count(service)) return "another entry provides " + std::string(service);
+  for (const char* service : d.provides) provided.insert(service);
   return {};
 }
 
-void write_plugin_entry(std::ostream& out, const PluginHost& host, const std::string& name,
-                        const std::string& store) {
-  PluginInfo info;
-  try {
-    info = host.inspect(name);
-  } catch (const PluginError& e) {
-    out << "  # " << name << ": skipped: " << e.what() << "\n";
-    return;
-  }
+void write_plugin_entry(std::ostream& out, const PluginInfo& info, std::set<std::string>& provided) {
   const PluginDescriptor& d = *info.descriptor;
-  const std::string why = why_commented(d, store);
+  const std::string why = why_commented(d, provided);
   out << "  # " << d.name << " " << d.version << ": " << d.summary
       << (why.empty() ? "" : " (commented out: " + why + ")") << "\n";
   out << (why.empty() ? "  " : "  # ") << "- plugin: " << d.name << "\n";
@@ -204,10 +189,21 @@ int dump_default(const CommandLine& cmd) {
   std::cout << "# homesipd config: every key at its default (homesipd --dump-default).\n"
                "# A commented-out key has none; `homesipd --describe-plugin server` (or NAME) lists them.\n";
   write_core_defaults(std::cout, values);
-  std::cout << "\nplugins:  # loaded, created and started in this order\n";
-  const auto found = host.available();
-  const std::string store = chosen_store(found);
-  for (const auto& name : dump_order(found, store)) write_plugin_entry(std::cout, host, name, store);
+  std::cout << "\nplugins:  # in any order: providers of services are created first, handlers run by phase\n";
+  // Plugins that load as dumped come first, so a service goes to one of them
+  // (the embedded location-sqlite rather than location-ldap, which needs a directory).
+  std::vector<PluginInfo> infos;
+  for (const auto& name : host.available()) {
+    try {
+      infos.push_back(host.inspect(name));
+    } catch (const PluginError& e) {
+      std::cout << "  # " << name << ": skipped: " << e.what() << "\n";
+    }
+  }
+  std::stable_partition(infos.begin(), infos.end(),
+                        [](const PluginInfo& info) { return loads_as_dumped(*info.descriptor); });
+  std::set<std::string> provided;
+  for (const PluginInfo& info : infos) write_plugin_entry(std::cout, info, provided);
   return kExitOk;
 }
 

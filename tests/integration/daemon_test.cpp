@@ -248,12 +248,13 @@ TEST(Daemon, DumpDefaultIsAValidConfigWithEveryKeyAndPlugin) {
   }
   EXPECT_NE(dump.find("\n  name: H1\n"), std::string::npos) << dump;
   EXPECT_NE(dump.find("\n  # parent: sip:"), std::string::npos) << dump;
-  for (const char* entry : {"\nplugins:  # loaded, created and started in this order\n  # location-sqlite ",
-                            "\n  - plugin: location-sqlite\n    # SQLite file", "\n  - plugin: redirect\n",
-                            "\n  - plugin: registrar\n", "\n    min_expires: 60\n"})
+  for (const char* entry :
+       {"\nplugins:  # in any order: providers of services are created first, handlers run by phase\n",
+        "\n  - plugin: location-sqlite\n    # SQLite file", "\n  - plugin: redirect\n",
+        "\n  - plugin: registrar\n", "\n    min_expires: 60\n"})
     EXPECT_NE(dump.find(entry), std::string::npos) << entry << " missing in\n" << dump;
   if (std::filesystem::exists(plugin_dir() + "/location-ldap.so")) {
-    EXPECT_NE(dump.find("(commented out: load only one location store)\n  # - plugin: location-ldap\n"),
+    EXPECT_NE(dump.find("(commented out: base_dn has no default)\n  # - plugin: location-ldap\n"),
               std::string::npos)
         << dump;
   }
