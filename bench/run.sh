@@ -280,7 +280,7 @@ start_server() {  # name tag [registrar|redirect]
       PID[$s]=$! ;;
     kamailio)
       mkdir -p "$WORK/kamailio"; rm -f "$WORK/kamailio/ctl"
-      kamailio -f "$kamcfg" -DD -E -m 2048 -M 16 -Y "$WORK/kamailio" \
+      kamailio -f "$kamcfg" -x tlsf -X tlsf -DD -E -m 2048 -M 16 -Y "$WORK/kamailio" \
         -A BENCH_CHILDREN=2 -A "BENCH_LISTEN=udp:127.0.0.1:$port" \
         -A "BENCH_CTL=\"unix:$WORK/kamailio/ctl\"" -P "$WORK/kamailio/kamailio.pid" >"$dir/kamailio.log" 2>&1 &
       PID[$s]=$! ;;
