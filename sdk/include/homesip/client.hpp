@@ -25,8 +25,8 @@ struct OutgoingRequest {
   // Where to send it when not to the Request-URI's host (an outbound proxy, a
   // server found through the tree): a SIP URI, or empty.
   std::string next_hop;
-  std::string from;  // name-addr or URI; empty: this server's AOR. A tag is added when it has none.
-  std::string to;    // empty: the Request-URI. Carries the To-tag inside a dialog.
+  std::string from;     // name-addr or URI; empty: this server's AOR. A tag is added when it has none.
+  std::string to;       // empty: the Request-URI. Carries the To-tag inside a dialog.
   std::string call_id;  // empty: a new one
   uint32_t cseq = 0;    // 0: a new one
   std::vector<std::pair<std::string, std::string>> headers;  // extra headers (Event, Expires, Contact, ...)

@@ -37,7 +37,7 @@ enum class Phase : uint16_t {
 
 struct HandlerPlacement {
   Phase phase = Phase::kFallback;
-  int32_t order = 0;          // lower runs first within the phase
+  int32_t order = 0;           // lower runs first within the phase
   std::string_view name = {};  // shown by `homesipctl plugins` and in logs; the plugin's name when empty
 };
 

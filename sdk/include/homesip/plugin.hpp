@@ -94,7 +94,8 @@ struct PluginDescriptor {
 };
 }
 
-inline constexpr PluginDescriptor make_descriptor(const PluginDefinition& d, Plugin* (*create)(PluginContext&)) {
+inline constexpr PluginDescriptor make_descriptor(const PluginDefinition& d,
+                                                  Plugin* (*create)(PluginContext&)) {
   return PluginDescriptor{HOMESIP_SDK_VERSION_MAJOR,
                           HOMESIP_SDK_VERSION_MINOR,
                           HOMESIP_SDK_TOOLCHAIN,
@@ -116,13 +117,13 @@ inline constexpr const char* kPluginEntrySymbol = "homesip_plugin_descriptor";
 
 }  // namespace homesip
 
-#define HOMESIP_PLUGIN(CLASS, ...)                                                                      \
-  namespace {                                                                                           \
+#define HOMESIP_PLUGIN(CLASS, ...)                                                                           \
+  namespace {                                                                                                \
   ::homesip::Plugin* homesip_create_plugin(::homesip::PluginContext& context) { return new CLASS(context); } \
-  }                                                                                                     \
-  extern "C" __attribute__((visibility("default"))) const ::homesip::PluginDescriptor*                  \
-  homesip_plugin_descriptor() {                                                                         \
-    static const ::homesip::PluginDescriptor descriptor =                                               \
-        ::homesip::make_descriptor(::homesip::PluginDefinition{__VA_ARGS__}, &homesip_create_plugin);    \
-    return &descriptor;                                                                                 \
+  }                                                                                                          \
+  extern "C" __attribute__((visibility("default"))) const ::homesip::PluginDescriptor*                       \
+  homesip_plugin_descriptor() {                                                                              \
+    static const ::homesip::PluginDescriptor descriptor =                                                    \
+        ::homesip::make_descriptor(::homesip::PluginDefinition{__VA_ARGS__}, &homesip_create_plugin);        \
+    return &descriptor;                                                                                      \
   }
