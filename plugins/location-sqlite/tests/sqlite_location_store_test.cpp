@@ -4,6 +4,7 @@
 
 #include <thread>
 
+#include "homesip/testkit/store_harness.hpp"
 #include "schema.hpp"
 #include "sqlite_statement.hpp"
 #include "test_support.hpp"
@@ -15,17 +16,7 @@ using namespace std::chrono_literals;
 
 class SqliteLocationStoreTest : public StoreTest {};
 
-// Every stored field of a binding read back from the file.
-void expect_same_binding(const Binding& found, const Binding& expected) {
-  EXPECT_EQ(found.contact, expected.contact);
-  EXPECT_EQ(found.expires_at, expected.expires_at);
-  EXPECT_EQ(found.q_millis, expected.q_millis);
-  EXPECT_EQ(found.call_id, expected.call_id);
-  EXPECT_EQ(found.cseq, expected.cseq);
-  EXPECT_EQ(found.source, expected.source);
-  EXPECT_EQ(found.instance, expected.instance);
-  EXPECT_EQ(found.user_agent, expected.user_agent);
-}
+using homesip::testkit::expect_same_binding;
 
 TEST_F(SqliteLocationStoreTest, CreatesTheSchemaInWalMode) {
   open();

@@ -72,4 +72,16 @@ inline BindingEditor put(Binding binding) {
   };
 }
 
+// Every stored field of a binding, compared one by one so a failure names it.
+inline void expect_same_binding(const Binding& actual, const Binding& expected) {
+  EXPECT_EQ(actual.contact, expected.contact);
+  EXPECT_EQ(actual.expires_at, expected.expires_at);
+  EXPECT_EQ(actual.q_millis, expected.q_millis);
+  EXPECT_EQ(actual.call_id, expected.call_id);
+  EXPECT_EQ(actual.cseq, expected.cseq);
+  EXPECT_EQ(actual.source, expected.source);
+  EXPECT_EQ(actual.instance, expected.instance);
+  EXPECT_EQ(actual.user_agent, expected.user_agent);
+}
+
 }  // namespace homesip::testkit
