@@ -56,7 +56,9 @@ class __attribute__((visibility("default"))) PluginContext {
   // `uses`), or nullptr when no plugin provides it.
   virtual void* find_service(std::string_view name) = 0;
 
-  // Sends requests; on any loop thread (callbacks on the caller's loop).
+  // Sends requests; on any loop thread (callbacks on the caller's loop). Keep
+  // it from creation on, but send from Plugin::start() on: before the server
+  // listens, send() throws std::logic_error.
   virtual SipClient& client() = 0;
 
   // Binds command `name`, declared in the descriptor's `commands`. Throws
