@@ -1,6 +1,8 @@
 // What the core lends a plugin while it is created: its settings, logging, the
-// loops, the server's identity, the request chain, the service registry, the
-// SIP client, and its commands and metrics.
+// loops, this server's own addresses, the request chain, the service
+// registry, the SIP client, and its commands and metrics. Where the server
+// stands in the management network is not the core's business: the `tree`
+// plugin offers it as a service (tree.hpp).
 #pragma once
 
 #include <stdexcept>
@@ -13,17 +15,9 @@
 #include "homesip/log.hpp"
 #include "homesip/loop.hpp"
 #include "homesip/settings.hpp"
+#include "homesip/uri.hpp"
 
 namespace homesip {
-
-// This server's SIP identity: name "H1", domain "C1.D1" -> "H1@C1.D1".
-struct ServerIdentity {
-  std::string name;
-  std::string domain;
-  std::string aor() const { return name + "@" + domain; }
-  // The domain this server's children and users live in: "C1.D1.H1".
-  std::string child_domain() const { return domain.empty() ? name : domain + "." + name; }
-};
 
 // Services: an interface with a versioned name in `static constexpr const char*
 // kServiceName` (LocationStore, UserStore, ...). A plugin lists the services it
@@ -43,7 +37,15 @@ class __attribute__((visibility("default"))) PluginContext {
   // The loop whose thread is calling (a request's loop, for a service called
   // from a handler); the main loop when called from no loop thread.
   virtual EventLoop& current_loop() = 0;
-  virtual const ServerIdentity& identity() const = 0;
+
+  // Where other servers and phones reach this server, with `user` as the
+  // user part: built from the first listener ("sip:H1@127.0.0.1:5130",
+  // ";transport=tcp" for TCP, "sips:" for TLS).
+  virtual std::string contact_uri(std::string_view user) const = 0;
+  // True when the URI's host and port (5060 when absent, 5061 for sips:)
+  // name one of this server's listeners: a request or Route addressed to this
+  // server by its address rather than by a name.
+  virtual bool addresses_me(const UriView& uri) const = 0;
 
   // Puts `handler` into the request chain at `placement`. The plugin keeps
   // ownership; the handler must live until the plugin is destroyed.

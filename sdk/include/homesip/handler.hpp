@@ -1,7 +1,12 @@
-// The request chain. Every request except ACK walks the handlers in phase
-// order; each handler passes the request on, answers it, or suspends it while
-// asynchronous work runs (a user lookup, a store write), then resumes the
-// chain at the next handler or answers.
+// The request chain. Every request walks the handlers in phase order; each
+// handler passes the request on, answers it, forwards it statelessly, or
+// suspends it while asynchronous work runs (a user lookup, a store write, a
+// query through the tree), then resumes the chain at the next handler or
+// answers or forwards.
+//
+// ACK walks the chain too, since a server that forwards INVITEs must forward
+// their ACKs. An ACK is never answered: reply() on it sends nothing, and an
+// ACK no handler forwards is dropped (the ACK of the core's own final answer).
 //
 // Threads: on_request() runs on the loop thread that received the request
 // (IncomingRequest::loop()). With more than one loop, a handler is called for
@@ -43,14 +48,14 @@ struct HandlerPlacement {
 
 enum class Disposition {
   kContinue,   // not mine: give the request to the next handler
-  kHandled,    // answered: the chain stops
+  kHandled,    // answered or forwarded: the chain stops
   kSuspended,  // suspend() was called: the chain waits for resume() or an answer
 };
 
 // A request taken out of the chain until asynchronous work ends. Owns the
 // request: its views and attributes stay valid while this object lives. Use it
-// on the request's loop thread only (loop()); at most one of resume() and
-// reply(). Destroying it unanswered answers 500; a request still suspended
+// on the request's loop thread only (loop()); at most one of resume(),
+// reply() and forward(). Destroying it unanswered answers 500; a request still suspended
 // when the server shuts down is answered 503 with Retry-After.
 class __attribute__((visibility("default"))) SuspendedRequest {
  public:
@@ -62,7 +67,9 @@ class __attribute__((visibility("default"))) SuspendedRequest {
   // again); the core answers if no handler does.
   virtual void resume() = 0;
   virtual void reply(const Reply& reply) = 0;
-  // True once resume() or reply() was called.
+  // Forwards statelessly, as IncomingRequest::forward().
+  virtual void forward(std::string_view request_uri) = 0;
+  // True once resume(), reply() or forward() was called.
   virtual bool finished() const = 0;
 };
 
@@ -76,6 +83,16 @@ class __attribute__((visibility("default"))) IncomingRequest {
   virtual EventLoop& loop() = 0;
   // Answers now; the handler then returns kHandled. At most once.
   virtual void reply(const Reply& reply) = 0;
+  // Sends the request on as a stateless proxy (RFC 3261 16.11) with
+  // `request_uri` as its Request-URI (the request's own to keep it), then the
+  // handler returns kHandled. The core decrements Max-Forwards (the handler
+  // answers 483 before forwarding one at 0), adds its Via with a branch
+  // computed from the request, so a retransmission, its CANCEL and the ACK
+  // of a failure reach the next hop with the same branch, and sends it to the
+  // next Route entry or else to `request_uri`. Responses come back through
+  // the core, which takes its Via off and sends them on; nothing is kept.
+  // Throws std::invalid_argument when `request_uri` is not a SIP URI.
+  virtual void forward(std::string_view request_uri) = 0;
   // Takes the request out of the chain; the handler then returns kSuspended.
   // At most once per handler call.
   virtual std::unique_ptr<SuspendedRequest> suspend() = 0;
@@ -86,9 +103,9 @@ class __attribute__((visibility("default"))) IncomingRequest {
 class __attribute__((visibility("default"))) RequestHandler {
  public:
   virtual ~RequestHandler() = default;
-  // Called for every request except ACK. The core keeps no transaction
-  // state, so a retransmission walks the chain again: handlers must be
-  // idempotent. An exception answers 500 and is logged.
+  // Called for every request, ACK too (see the top of this file). The core
+  // keeps no transaction state, so a retransmission walks the chain again:
+  // handlers must be idempotent. An exception answers 500 and is logged.
   virtual Disposition on_request(IncomingRequest& request) = 0;
 };
 

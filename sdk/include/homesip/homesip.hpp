@@ -14,6 +14,7 @@
 #include "homesip/reply.hpp"
 #include "homesip/request.hpp"
 #include "homesip/settings.hpp"
+#include "homesip/tree.hpp"
 #include "homesip/uri.hpp"
 #include "homesip/user_store.hpp"
 #include "homesip/version.hpp"

@@ -131,6 +131,10 @@ class __attribute__((visibility("default"))) SipRequest : public SipMessage {
   virtual std::string_view event() const = 0;
   virtual std::string_view user_agent() const = 0;
   virtual SourceAddress source() const = 0;
+  // True when the request's top Route named this server (a phone's outbound
+  // proxy, RFC 3261 16.4): the sender asks this server to send it on. The core
+  // takes that Route entry off before the chain runs.
+  virtual bool routed_here() const = 0;
 };
 
 class __attribute__((visibility("default"))) SipResponse : public SipMessage {

@@ -4,7 +4,7 @@
 // Major: bumped on any change that breaks a plugin built against an older SDK
 // (a changed virtual function, struct layout or semantics). The core refuses a
 // plugin whose major differs from its own.
-#define HOMESIP_SDK_VERSION_MAJOR 2
+#define HOMESIP_SDK_VERSION_MAJOR 3
 // Minor: bumped when something is added compatibly (a new interface, a new
 // virtual function appended at the end of an interface, a new inline helper).
 // A plugin built for a minor newer than the core's is refused too (it may call

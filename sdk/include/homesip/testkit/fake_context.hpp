@@ -15,6 +15,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <charconv>
 #include <cstdint>
 #include <initializer_list>
 #include <map>
@@ -223,15 +224,21 @@ class FakePluginContext final : public PluginContext {
 
   // For a plugin with a descriptor (what HOMESIP_PLUGIN defines): settings,
   // services, commands and metrics are checked against it, and check_settings runs.
-  explicit FakePluginContext(const PluginDescriptor& descriptor, const SettingValues& values = {},
-                             ServerIdentity identity = {"H1", "C1.D1"})
-      : descriptor_(&descriptor), settings_(descriptor.settings, values), identity_(std::move(identity)) {
+  explicit FakePluginContext(const PluginDescriptor& descriptor, const SettingValues& values = {})
+      : descriptor_(&descriptor), settings_(descriptor.settings, values) {
     if (descriptor.check_settings) descriptor.check_settings(settings_);
   }
   // For code with only its settings declared: any service, command or metric name goes.
-  explicit FakePluginContext(StaticList<SettingSpec> specs, const SettingValues& values = {},
-                             ServerIdentity identity = {"H1", "C1.D1"})
-      : settings_(specs, values), identity_(std::move(identity)) {}
+  explicit FakePluginContext(StaticList<SettingSpec> specs, const SettingValues& values = {})
+      : settings_(specs, values) {}
+
+  // The server's one listener, as contact_uri() and addresses_me() see it
+  // (default: udp 127.0.0.1:5130). `transport`: "udp", "tcp" or "tls".
+  void set_listener(std::string transport, std::string host, uint16_t port) {
+    listener_transport_ = std::move(transport);
+    listener_host_ = std::move(host);
+    listener_port_ = port;
+  }
 
   // Creates the descriptor's plugin on this context (throws what its factory throws).
   std::unique_ptr<Plugin> create_plugin() {
@@ -244,7 +251,21 @@ class FakePluginContext final : public PluginContext {
   Logger& logger() override { return logger_; }
   EventLoop& loop() override { return loop_; }
   EventLoop& current_loop() override { return loop_; }
-  const ServerIdentity& identity() const override { return identity_; }
+  std::string contact_uri(std::string_view user) const override {
+    std::string uri = listener_transport_ == "tls" ? "sips:" : "sip:";
+    if (!user.empty()) uri.append(user).append("@");
+    uri.append(listener_host_).append(":").append(std::to_string(listener_port_));
+    if (listener_transport_ == "tcp") uri.append(";transport=tcp");
+    return uri;
+  }
+  bool addresses_me(const UriView& uri) const override {
+    uint16_t port = uri.scheme == "sips" ? 5061 : 5060;
+    if (!uri.port.empty()) {
+      const auto [end, error] = std::from_chars(uri.port.data(), uri.port.data() + uri.port.size(), port);
+      if (error != std::errc() || end != uri.port.data() + uri.port.size()) return false;
+    }
+    return uri.host == listener_host_ && port == listener_port_;
+  }
   void add_request_handler(RequestHandler& handler, HandlerPlacement placement) override {
     std::string name(placement.name.empty() && descriptor_ ? std::string_view(descriptor_->name)
                                                            : placement.name);
@@ -325,7 +346,9 @@ class FakePluginContext final : public PluginContext {
 
   const PluginDescriptor* descriptor_ = nullptr;
   FakeSettings settings_;
-  ServerIdentity identity_;
+  std::string listener_transport_ = "udp";
+  std::string listener_host_ = "127.0.0.1";
+  uint16_t listener_port_ = 5130;
   FakeLogger logger_;
   ManualLoop loop_;
   FakeClient client_;

@@ -52,11 +52,20 @@ struct RequestRecord {
   std::shared_ptr<const FakeRequest> request;
   FakeAttributes attributes;
   std::vector<Reply> replies;  // every reply, in order (more than one is a handler bug)
+  std::vector<std::string> forwards;  // every forward()'s Request-URI, in order
   int suspensions = 0;
   int resumptions = 0;
   // A SuspendedRequest destroyed without resume() or reply(): the core answers 500.
   bool dropped = false;
 };
+
+// What the core checks of a forward() target: a SIP URI (it throws otherwise).
+inline std::string checked_forward_target(std::string_view request_uri) {
+  const auto uri = parse_uri(request_uri);
+  if (!uri || (uri->scheme != "sip" && uri->scheme != "sips"))
+    throw std::invalid_argument("forward() to a URI that is not sip: or sips: " + std::string(request_uri));
+  return std::string(request_uri);
+}
 
 class FakeSuspendedRequest final : public SuspendedRequest {
  public:
@@ -77,6 +86,10 @@ class FakeSuspendedRequest final : public SuspendedRequest {
   void reply(const Reply& reply) override {
     finish("reply");
     record_->replies.push_back(reply);
+  }
+  void forward(std::string_view request_uri) override {
+    finish("forward");
+    record_->forwards.push_back(checked_forward_target(request_uri));
   }
   bool finished() const override { return finished_; }
 
@@ -107,6 +120,9 @@ class FakeIncomingRequest final : public IncomingRequest {
   Attributes& attributes() override { return record_->attributes; }
   EventLoop& loop() override { return loop_; }
   void reply(const Reply& reply) override { record_->replies.push_back(reply); }
+  void forward(std::string_view request_uri) override {
+    record_->forwards.push_back(checked_forward_target(request_uri));
+  }
   std::unique_ptr<SuspendedRequest> suspend() override {
     ++record_->suspensions;
     return std::make_unique<FakeSuspendedRequest>(record_, loop_);
@@ -116,6 +132,11 @@ class FakeIncomingRequest final : public IncomingRequest {
   const std::vector<Reply>& replies() const { return record_->replies; }
   // The last reply, or nullptr when none was given (yet).
   const Reply* last_reply() const { return record_->replies.empty() ? nullptr : &record_->replies.back(); }
+  // Every forward()'s Request-URI, and the last one (nullptr when none).
+  const std::vector<std::string>& forwards() const { return record_->forwards; }
+  const std::string* last_forward() const {
+    return record_->forwards.empty() ? nullptr : &record_->forwards.back();
+  }
   bool suspended() const { return record_->suspensions > 0; }
   // True once a suspension of this request called resume().
   bool resumed() const { return record_->resumptions > 0; }

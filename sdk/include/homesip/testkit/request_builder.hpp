@@ -256,13 +256,15 @@ class FakeMessage : public Base {
 class FakeRequest final : public detail::FakeMessage<SipRequest> {
  public:
   FakeRequest(std::string method, std::string request_uri, detail::HeaderLines lines, std::string body,
-              std::string source_transport, std::string source_ip, uint16_t source_port)
+              std::string source_transport, std::string source_ip, uint16_t source_port,
+              bool routed_here = false)
       : FakeMessage(std::move(lines), std::move(body)),
         method_(std::move(method)),
         request_uri_(std::move(request_uri)),
         transport_(std::move(source_transport)),
         source_ip_(std::move(source_ip)),
-        source_port_(source_port) {}
+        source_port_(source_port),
+        routed_here_(routed_here) {}
 
   Method method() const override { return detail::method_of(method_); }
   std::string_view method_name() const override { return method_; }
@@ -283,6 +285,7 @@ class FakeRequest final : public detail::FakeMessage<SipRequest> {
   }
   std::string_view user_agent() const override { return detail::trim(header("User-Agent").value_or("")); }
   SourceAddress source() const override { return SourceAddress{transport_, source_ip_, source_port_}; }
+  bool routed_here() const override { return routed_here_; }
 
   // The Request-URI as text.
   const std::string& request_uri_text() const { return request_uri_; }
@@ -317,6 +320,7 @@ class FakeRequest final : public detail::FakeMessage<SipRequest> {
   std::string transport_;
   std::string source_ip_;
   uint16_t source_port_;
+  bool routed_here_;
 };
 
 // A response that owns its text (what a FakeClient answers with).
@@ -404,6 +408,12 @@ class RequestBuilder {
     return *this;
   }
 
+  // As if the request came with a Route naming this server, which the core
+  // took off (SipRequest::routed_here()): a phone using it as outbound proxy.
+  RequestBuilder& routed_here(bool routed = true) {
+    routed_here_ = routed;
+    return *this;
+  }
   // A REGISTER of `aor` ("u1@C1.D1.H1") to its domain, From = To = the AOR.
   static RequestBuilder registration(const std::string& aor) {
     const size_t at = aor.rfind('@');
@@ -420,7 +430,8 @@ class RequestBuilder {
     std::erase_if(lines, [](const auto& line) { return detail::same_header(line.first, "CSeq"); });
     lines.emplace_back("CSeq", std::to_string(cseq_) + " " + method_);
     if (!body_.empty()) lines.emplace_back("Content-Length", std::to_string(body_.size()));
-    return std::make_unique<FakeRequest>(method_, uri_, std::move(lines), body_, transport_, ip_, port_);
+    return std::make_unique<FakeRequest>(method_, uri_, std::move(lines), body_, transport_, ip_, port_,
+                                         routed_here_);
   }
 
  private:
@@ -440,6 +451,7 @@ class RequestBuilder {
   std::string transport_ = "udp";
   std::string ip_ = "192.0.2.7";
   uint16_t port_ = 5060;
+  bool routed_here_ = false;
 };
 
 // Builds a FakeResponse: a status, and whatever headers a test needs.

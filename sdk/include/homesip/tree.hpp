@@ -1,0 +1,31 @@
+// Where this server stands in the paper's management network, offered by the
+// `tree` plugin as a service. Other plugins use it to learn their own domain
+// (the registrar serves the tree's child domain, a store lists the family's
+// users) without a second place in the config saying it. A server without the
+// tree plugin is a plain registrar and this service is absent: plugins list it
+// under `uses` and find<TreeService>() it.
+#pragma once
+
+#include <string>
+
+namespace homesip {
+
+// A server's name in the tree: name "H1", domain "C1.D1" -> "H1@C1.D1"; the
+// top server has an empty domain ("C1@").
+struct ServerIdentity {
+  std::string name;
+  std::string domain;
+  std::string aor() const { return name + "@" + domain; }
+  // The domain this server's children and users live in: "C1.D1.H1".
+  std::string child_domain() const { return domain.empty() ? name : domain + "." + name; }
+};
+
+class __attribute__((visibility("default"))) TreeService {
+ public:
+  static constexpr const char* kServiceName = "homesip.tree/1";
+  virtual ~TreeService() = default;
+  // This server's name and domain, as configured in the tree plugin's block.
+  virtual const ServerIdentity& self() const = 0;
+};
+
+}  // namespace homesip
