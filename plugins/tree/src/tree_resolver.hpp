@@ -7,9 +7,10 @@
 // cached by the domain they serve, bounded in count and time, so the next call
 // to the same family asks the family server directly.
 //
-// Threads: resolve() may be called from any loop thread; `done` runs on the
-// caller's loop (the SDK client delivers there). The cache is guarded by a
-// mutex.
+// Threads: resolve() may be called from any loop thread and is given that
+// loop; `done` runs on it (the SDK client delivers there, and an answer known
+// at once is posted there). Cache ages are read from that loop's unix_now().
+// The cache is guarded by a mutex.
 #pragma once
 
 #include <chrono>
@@ -21,6 +22,7 @@
 
 #include "homesip/client.hpp"
 #include "homesip/log.hpp"
+#include "homesip/loop.hpp"
 
 namespace homesip::tree {
 
@@ -55,9 +57,11 @@ class TreeResolver {
   TreeResolver(const TreeResolver&) = delete;
   TreeResolver& operator=(const TreeResolver&) = delete;
 
-  // Resolves `aor` ("U9@C1.D1.H1"); `done` is called once (never from inside
-  // resolve()). Destroying the resolver cancels the callbacks of queries in flight.
-  void resolve(std::string aor, std::function<void(const Resolution&)> done);
+  // Resolves `aor` ("U9@C1.D1.H1"); `done` is called once on `loop`, the
+  // caller's (IncomingRequest::loop(), or PluginContext::loop() for a
+  // command), never from inside resolve(). Destroying the resolver cancels
+  // the callbacks of queries in flight.
+  void resolve(EventLoop& loop, std::string aor, std::function<void(const Resolution&)> done);
   // Drops every cached server for `domain` and below (a hop that failed).
   void forget(const std::string& domain);
   size_t cached() const;
