@@ -2,8 +2,11 @@
 #include "homesip/plugin.hpp"
 
 #include <optional>
+#include <string>
+#include <vector>
 
 #include "homesip/location_store.hpp"
+#include "homesip/tree.hpp"
 #include "registrar.hpp"
 
 namespace {
@@ -20,9 +23,11 @@ const homesip::SettingSpec kSettings[] = {
     {"max_contacts", homesip::SettingType::kInteger, "10", "bindings one AOR may hold"},
     {"retry_after_s", homesip::SettingType::kInteger, "5", "Retry-After of a 503 when the store is down"},
     {"domains", homesip::SettingType::kStringList, "[]",
-     "To-URI domains this registrar serves (empty: any); e.g. [C1.D1.H1]"},
+     "To-URI domains this registrar serves (empty: any); only without the tree plugin, which "
+     "derives it (its child domain, e.g. C1.D1.H1)"},
 };
 const char* const kRequires[] = {homesip::LocationStore::kServiceName};
+const char* const kUses[] = {homesip::TreeService::kServiceName};
 const homesip::MetricSpec kMetrics[] = {
     {"registrations_total", homesip::MetricType::kCounter,
      "REGISTERs that added or refreshed bindings (200)"},
@@ -45,6 +50,19 @@ RegistrarPolicy read_policy(const homesip::Settings& s) {
 
 uint32_t read_retry_after(const homesip::Settings& s) { return read_seconds(s, "retry_after_s", 1, 3600); }
 
+// The domains served: in a tree, the one the tree says (a second place in the
+// config saying it could only disagree); without a tree, the setting.
+std::vector<std::string> served_domains(homesip::PluginContext& context) {
+  std::vector<std::string> configured = context.settings().get_string_list("domains");
+  const auto* tree = context.find<homesip::TreeService>();
+  if (!tree) return configured;
+  const std::string derived = tree->self().child_domain();
+  if (!configured.empty())
+    throw homesip::ConfigError(
+        "domains", "domains is derived from the tree plugin (" + derived + "): remove registrar.domains");
+  return {derived};
+}
+
 // `homesipd --check-config` runs this: every range the constructor relies on.
 void check_settings(const homesip::Settings& s) {
   read_policy(s);
@@ -59,7 +77,7 @@ class RegistrarPlugin final : public homesip::Plugin {
                                                  context.counter("unregistrations_total"),
                                                  context.counter("rejected_total")};
     registrar_.emplace(context.require<homesip::LocationStore>(), context.logger(), read_policy(s),
-                       s.get_string_list("domains"), read_retry_after(s), metrics);
+                       served_domains(context), read_retry_after(s), metrics);
     context.add_request_handler(*registrar_, {homesip::Phase::kRegistrar, 0, "registrar"});
   }
 
@@ -69,6 +87,7 @@ class RegistrarPlugin final : public homesip::Plugin {
 
 }  // namespace
 
-HOMESIP_PLUGIN(RegistrarPlugin, .name = "registrar", .version = "2.0.0",
+HOMESIP_PLUGIN(RegistrarPlugin, .name = "registrar", .version = "3.0.0",
                .summary = "RFC 3261 registrar writing through the location store", .settings = kSettings,
-               .requires_services = kRequires, .metrics = kMetrics, .check_settings = &check_settings)
+               .requires_services = kRequires, .uses = kUses, .metrics = kMetrics,
+               .check_settings = &check_settings)

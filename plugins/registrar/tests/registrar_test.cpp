@@ -52,16 +52,28 @@ class FakeStore final : public LocationStore {
   std::vector<std::function<void()>> held_;
 };
 
+// What the tree plugin offers: this server's place.
+class FakeTree final : public TreeService {
+ public:
+  explicit FakeTree(ServerIdentity me) : me_(std::move(me)) {}
+  const ServerIdentity& self() const override { return me_; }
+
+ private:
+  ServerIdentity me_;
+};
+
 struct RegistrarTest : ::testing::Test {
   FakeStore store;
   std::unique_ptr<FakePluginContext> context;
   std::unique_ptr<Plugin> plugin;
 
   void SetUp() override { start({{"max_expires", 7200}, {"domains", {"C1.D1.H1"}}}); }
-  void start(const SettingValues& values) {
+  // `tree`: the tree plugin's service, or nullptr for a plain registrar.
+  void start(const SettingValues& values, TreeService* tree = nullptr) {
     plugin.reset();
     context = std::make_unique<FakePluginContext>(*homesip_plugin_descriptor(), values);
     context->add_service<LocationStore>(store);
+    if (tree) context->add_service<TreeService>(*tree);
     context->manual_loop().set_unix_now(kNow);
     plugin = context->create_plugin();
   }
@@ -124,6 +136,51 @@ TEST_F(RegistrarTest, RegistersOnlyForItsDomains) {
                      Disposition::kSuspended);
   ASSERT_NE(served->last_reply(), nullptr);
   EXPECT_EQ(served->last_reply()->status, 200) << "the domain compares without case";
+}
+
+TEST_F(RegistrarTest, InATreeServesTheTreesChildDomain) {
+  FakeTree tree({"H2", "C1.D1"});
+  start({}, &tree);
+  auto other = send(register_u1().contact("<sip:u1@192.0.2.7>"), Disposition::kHandled);
+  ASSERT_NE(other->last_reply(), nullptr);
+  EXPECT_EQ(other->last_reply()->status, 404) << "C1.D1.H1 is another family's";
+  EXPECT_EQ(other->last_reply()->reason, "Domain Not Served Here");
+
+  auto mine = send(RequestBuilder::registration("u1@C1.D1.H2").contact("<sip:u1@192.0.2.7>"),
+                   Disposition::kSuspended);
+  ASSERT_NE(mine->last_reply(), nullptr);
+  EXPECT_EQ(mine->last_reply()->status, 200);
+  EXPECT_EQ(store.aors.count("u1@C1.D1.H2"), 1u);
+}
+
+TEST_F(RegistrarTest, DomainsBesideATreeAreRefusedNamingTheDerivedDomain) {
+  FakeTree tree({"H2", "C1.D1"});
+  try {
+    start({{"domains", {"C1.D1.H2"}}}, &tree);
+    ADD_FAILURE() << "registrar.domains accepted beside the tree plugin";
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(e.key(), "domains");
+    EXPECT_NE(std::string(e.what()).find("derived from the tree plugin (C1.D1.H2): remove registrar.domains"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
+TEST_F(RegistrarTest, TheTopServesItsOwnName) {
+  FakeTree top({"C1", ""});
+  start({}, &top);
+  auto incoming =
+      send(RequestBuilder::registration("D1@C1").contact("<sip:D1@192.0.2.7>"), Disposition::kSuspended);
+  ASSERT_NE(incoming->last_reply(), nullptr);
+  EXPECT_EQ(incoming->last_reply()->status, 200);
+}
+
+TEST_F(RegistrarTest, WithoutATreeAndWithoutDomainsServesAny) {
+  start({});
+  auto incoming = send(RequestBuilder::registration("u1@example.org").contact("<sip:u1@192.0.2.7>"),
+                       Disposition::kSuspended);
+  ASSERT_NE(incoming->last_reply(), nullptr);
+  EXPECT_EQ(incoming->last_reply()->status, 200);
 }
 
 TEST_F(RegistrarTest, AnswersOnlyOnceTheStoreConfirms) {
