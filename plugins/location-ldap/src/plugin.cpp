@@ -30,7 +30,7 @@ class LocationLdapPlugin final : public homesip::Plugin {
 
 }  // namespace
 
-HOMESIP_PLUGIN(LocationLdapPlugin, .name = "location-ldap", .version = "2.0.0",
+HOMESIP_PLUGIN(LocationLdapPlugin, .name = "location-ldap", .version = "3.0.0",
                .summary = "Location store and user store in an LDAP directory (OpenLDAP, shared by servers)",
                .settings = homesip::location_ldap::kLocationLdapSettings, .provides = kProvides,
                .check_settings = &check_settings)

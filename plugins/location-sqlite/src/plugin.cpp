@@ -16,7 +16,7 @@ using homesip::location_sqlite::StoreOpenError;
 
 const char* const kProvides[] = {homesip::LocationStore::kServiceName, homesip::UserStore::kServiceName};
 const homesip::CommandSpec kCommands[] = {
-    {"users", "[DOMAIN]", "the users of DOMAIN (default: this server's child domain) with role and realms"},
+    {"users", "DOMAIN", "the users of DOMAIN (e.g. C1.D1.H1) with role and realms"},
 };
 const homesip::MetricSpec kMetrics[] = {
     {"aors", homesip::MetricType::kGauge, "AORs holding bindings in memory (refreshed every 5 s)"},
@@ -77,11 +77,12 @@ class LocationSqlitePlugin final : public homesip::Plugin {
         aors_(context.gauge("aors")) {
     context.provide<homesip::LocationStore>(store_);
     context.provide<homesip::UserStore>(users_);
-    const std::string child_domain = context.identity().child_domain();
-    context.on_command("users", [this, child_domain](const std::vector<std::string>& arguments,
-                                                     homesip::CommandDone done) {
-      if (arguments.size() > 1) return done(false, "usage: users [DOMAIN]");
-      users_.list_users(arguments.empty() ? child_domain : arguments[0],
+    // DOMAIN is required: the server's own domain is the tree plugin's, and
+    // the tree requires this plugin's LocationStore, so this plugin cannot
+    // wait for the tree's service (the host refuses such a cycle).
+    context.on_command("users", [this](const std::vector<std::string>& arguments, homesip::CommandDone done) {
+      if (arguments.size() != 1) return done(false, "usage: users DOMAIN (e.g. users C1.D1.H1)");
+      users_.list_users(arguments[0],
                         [done](homesip::StoreStatus status, const std::vector<homesip::UserRecord>& users) {
                           if (status != homesip::StoreStatus::kOk)
                             return done(false, "the user store is unavailable");
@@ -108,7 +109,7 @@ class LocationSqlitePlugin final : public homesip::Plugin {
 
 }  // namespace
 
-HOMESIP_PLUGIN(LocationSqlitePlugin, .name = "location-sqlite", .version = "2.0.0",
+HOMESIP_PLUGIN(LocationSqlitePlugin, .name = "location-sqlite", .version = "3.0.0",
                .summary = "Location store and user store in a local SQLite file",
                .settings = homesip::location_sqlite::kLocationSqliteSettings, .provides = kProvides,
                .commands = kCommands, .metrics = kMetrics, .check_settings = &check_settings)

@@ -46,12 +46,12 @@ TEST_F(PluginTest, FileIsOwnerOnly) {
   EXPECT_EQ(status.st_mode & 0777, 0600u);
 }
 
-TEST_F(PluginTest, UsersCommandListsTheChildDomainWithoutSecrets) {
+TEST_F(PluginTest, UsersCommandListsTheGivenDomainWithoutSecrets) {
   ASSERT_EQ(put(UserRecord{"U1@C1.D1.H1", "C1.D1.H1", "owner", {{"C1.D1.H1", "MD5", std::string(32, 'f')}}}),
             StoreStatus::kOk);
   ASSERT_EQ(put(UserRecord{"X1@C9", "C9", "member", {}}), StoreStatus::kOk);
 
-  const testkit::CommandResult mine = context->run_command("users");
+  const testkit::CommandResult mine = context->run_command("users", {"C1.D1.H1"});
   ASSERT_TRUE(mine.answered);
   EXPECT_TRUE(mine.ok);
   EXPECT_EQ(
@@ -62,6 +62,13 @@ TEST_F(PluginTest, UsersCommandListsTheChildDomainWithoutSecrets) {
   const testkit::CommandResult other = context->run_command("users", {"C9"});
   EXPECT_EQ(other.text, R"([{"aor":"X1@C9","role":"member","credentials":[]}])");
   EXPECT_FALSE(context->run_command("users", {"a", "b"}).ok);
+}
+
+TEST_F(PluginTest, UsersCommandWithoutDomainSaysHowToAsk) {
+  const testkit::CommandResult bare = context->run_command("users");
+  ASSERT_TRUE(bare.answered);
+  EXPECT_FALSE(bare.ok);
+  EXPECT_EQ(bare.text, "usage: users DOMAIN (e.g. users C1.D1.H1)");
 }
 
 TEST_F(PluginTest, AorsGaugeFollowsTheStore) {
