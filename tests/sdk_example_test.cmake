@@ -36,7 +36,8 @@ string(REGEX MATCH "100% tests passed, 0 tests failed out of ([0-9]+)" passed "$
 if(rc OR NOT passed OR CMAKE_MATCH_1 LESS 9)
   message(FATAL_ERROR "the example's unit tests failed or did not all run:\n${out}")
 endif()
-file(WRITE ${BUILD_DIR}/lamp.yaml "server:\n  name: H1\n  domain: C1.D1\n  listen: [udp:127.0.0.1:5999]\n  plugin_dirs: [${BUILD_DIR}/lamp]\nplugins:\n  - plugin: virtual-lamp\n    device: kitchen\n")
+# A plain server (no tree plugin): the lamp names its domain itself.
+file(WRITE ${BUILD_DIR}/lamp.yaml "server:\n  listen: [udp:127.0.0.1:5999]\n  plugin_dirs: [${BUILD_DIR}/lamp]\nplugins:\n  - plugin: virtual-lamp\n    device: kitchen\n    domain: C1.D1.H1\n")
 execute_process(COMMAND ${HOMESIPD} --config ${BUILD_DIR}/lamp.yaml --check-config RESULT_VARIABLE rc
                 OUTPUT_VARIABLE out ERROR_VARIABLE out)
 if(rc)

@@ -1,7 +1,8 @@
 // A virtual lamp: the SDK's example plugin, built out of tree against the
 // installed SDK and kept the smallest plugin that shows every part most
 // plugins need. The lamp is the entity sip:<device>@<this server's child
-// domain>; it answers MESSAGE:
+// domain> (the tree plugin's, or the `domain` setting on a server without a
+// tree); it answers MESSAGE:
 //   body "on" / "off" / "toggle" -> switches, answers 200 with the new state
 //   body "status"                -> answers 200 with the state
 //   anything else                -> 400
@@ -12,6 +13,7 @@
 //   - suspend, then answer after asynchronous work: when the state changes, the
 //     request waits while the LocationStore service looks up the owner's
 //     bindings (a service the lamp uses when present: context.hpp);
+//   - a second optional service, the tree's place (tree.hpp), for the domain;
 //   - the client: each of the owner's contacts gets a MESSAGE "lamp is on" (client.hpp);
 //   - a command, `homesipctl virtual-lamp.state`, and a counter, switches_total (admin.hpp);
 //   - the authenticated identity: From is never trusted (attributes.hpp).
@@ -31,13 +33,15 @@ namespace {
 const homesip::SettingSpec kSettings[] = {
     {"device", homesip::SettingType::kString, "lamp",
      "user part of the lamp's AOR, in this server's child domain"},
+    {"domain", homesip::SettingType::kString, "",
+     "the lamp's domain on a server without the tree plugin (with it: the tree's child domain)"},
     {"initial_state", homesip::SettingType::kString, "off", "on or off at start"},
     {"owner", homesip::SettingType::kString, "",
      "AOR told by MESSAGE when the lamp switches (needs a location store); empty: nobody"},
     {"require_identity", homesip::SettingType::kBoolean, "false",
      "refuse (403) a request no authentication plugin identified"},
 };
-const char* const kUses[] = {homesip::LocationStore::kServiceName};
+const char* const kUses[] = {homesip::LocationStore::kServiceName, homesip::TreeService::kServiceName};
 const homesip::CommandSpec kCommands[] = {{"state", "", "the lamp's state and how often it switched"}};
 const homesip::MetricSpec kMetrics[] = {
     {"switches_total", homesip::MetricType::kCounter, "times the lamp changed state"}};
@@ -63,6 +67,20 @@ bool equal_ignoring_case(std::string_view a, std::string_view b) {
   return true;
 }
 
+// In a tree the domain is the tree's (one place says where a server stands);
+// a plain server names it in the `domain` setting.
+std::string lamp_domain(homesip::PluginContext& context) {
+  const std::string configured = context.settings().get_string("domain");
+  const auto* tree = context.find<homesip::TreeService>();
+  if (tree && !configured.empty())
+    throw homesip::ConfigError(
+        "domain", "domain comes from the tree plugin (" + tree->self().child_domain() + "): remove it");
+  if (tree) return tree->self().child_domain();
+  if (configured.empty())
+    throw homesip::ConfigError("domain", "domain is needed on a server without the tree plugin");
+  return configured;
+}
+
 enum class Command { kOn, kOff, kToggle, kStatus };
 
 std::optional<Command> parse_command(std::string_view body) {
@@ -86,7 +104,7 @@ class VirtualLamp final : public homesip::Plugin, public homesip::RequestHandler
       : context_(context),
         log_(context.logger()),
         device_(context.settings().get_string("device")),
-        domain_(context.identity().child_domain()),
+        domain_(lamp_domain(context)),
         owner_(context.settings().get_string("owner")),
         require_identity_(context.settings().get_bool("require_identity")),
         store_(context.find<homesip::LocationStore>()),
@@ -219,7 +237,7 @@ class VirtualLamp final : public homesip::Plugin, public homesip::RequestHandler
 
 }  // namespace
 
-HOMESIP_PLUGIN(VirtualLamp, .name = "virtual-lamp", .version = "2.0.0",
+HOMESIP_PLUGIN(VirtualLamp, .name = "virtual-lamp", .version = "3.0.0",
                .summary = "A lamp switched by SIP MESSAGE that tells its owner (SDK example)",
                .settings = kSettings, .uses = kUses, .commands = kCommands, .metrics = kMetrics,
                .check_settings = &check_settings)

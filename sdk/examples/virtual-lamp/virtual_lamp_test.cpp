@@ -42,6 +42,15 @@ class WaitingStore final : public homesip::LocationStore {
   std::vector<Lookup> lookups;
 };
 
+// Where the server stands, as the tree plugin offers it: family H1 of C1.D1.
+class FakeTree final : public homesip::TreeService {
+ public:
+  const homesip::ServerIdentity& self() const override { return me_; }
+
+ private:
+  homesip::ServerIdentity me_{"H1", "C1.D1"};
+};
+
 homesip::Binding binding(std::string contact) {
   homesip::Binding b;
   b.contact = std::move(contact);
@@ -68,6 +77,7 @@ class VirtualLampTest : public ::testing::Test {
   explicit VirtualLampTest(homesip::testkit::SettingValues settings = {{"owner", "U1@C1.D1.H1"}})
       : context_(*homesip_plugin_descriptor(), settings) {
     context_.add_service<homesip::LocationStore>(store_);
+    context_.add_service<homesip::TreeService>(tree_);
     lamp_ = context_.create_plugin();
     if (context_.handlers().size() != 1) throw std::logic_error("the lamp adds one handler");
   }
@@ -80,6 +90,7 @@ class VirtualLampTest : public ::testing::Test {
   }
 
   WaitingStore store_;
+  FakeTree tree_;
   FakePluginContext context_;
   std::unique_ptr<homesip::Plugin> lamp_;
 };
@@ -217,16 +228,43 @@ TEST(VirtualLampSettings, AreCheckedBeforeTheLampExists) {
                homesip::ConfigError);
   EXPECT_THROW(FakePluginContext(*homesip_plugin_descriptor(), {{"owner", "C1.D1.H1"}}),
                homesip::ConfigError);
-  FakePluginContext lonely(*homesip_plugin_descriptor(), {{"owner", "U1@C1.D1.H1"}});
+  FakePluginContext lonely(*homesip_plugin_descriptor(), {{"owner", "U1@C1.D1.H1"}, {"domain", "C1.D1.H1"}});
   try {
     lonely.create_plugin();
     FAIL() << "an owner with no location store was accepted";
   } catch (const homesip::ConfigError& e) {
     EXPECT_EQ(e.key(), "owner");
   }
-  FakePluginContext on(*homesip_plugin_descriptor(), {{"initial_state", "on"}});
+  FakePluginContext on(*homesip_plugin_descriptor(), {{"initial_state", "on"}, {"domain", "C1.D1.H1"}});
   const auto lamp = on.create_plugin();
   EXPECT_EQ(on.run_command("state").text, R"({"state":"on","changes":0})");
+}
+
+// The domain comes from one place: the tree when there is one, else the setting.
+TEST(VirtualLampSettings, DomainIsTheTreesOrTheSettingNeverBoth) {
+  FakeTree tree;
+  FakePluginContext both(*homesip_plugin_descriptor(), {{"domain", "C1.D1.H1"}});
+  both.add_service<homesip::TreeService>(tree);
+  try {
+    both.create_plugin();
+    FAIL() << "domain accepted beside the tree plugin";
+  } catch (const homesip::ConfigError& e) {
+    EXPECT_EQ(e.key(), "domain");
+  }
+  FakePluginContext neither(*homesip_plugin_descriptor());
+  try {
+    neither.create_plugin();
+    FAIL() << "a lamp without a domain was accepted";
+  } catch (const homesip::ConfigError& e) {
+    EXPECT_EQ(e.key(), "domain");
+  }
+
+  FakePluginContext plain(*homesip_plugin_descriptor(), {{"domain", "home.example"}});
+  const auto lamp = plain.create_plugin();
+  FakeIncomingRequest status(message("status", 1, "sip:lamp@home.example"), plain.manual_loop());
+  ASSERT_EQ(plain.handlers().front().handler->on_request(status), Disposition::kHandled);
+  ASSERT_NE(status.last_reply(), nullptr);
+  EXPECT_EQ(status.last_reply()->body, "off");
 }
 
 }  // namespace
