@@ -2,8 +2,9 @@
 // socket (server.admin_socket): its plugins, the bindings it holds, its
 // counters, as a table for people or as JSON for scripts.
 //
-//   homesipctl --socket /run/homesip/H1.sock bindings
-//   homesipctl --socket /run/homesip/H1.sock --json bindings U1@C1.D1.H1
+//   homesipctl --socket /run/homesip/H1.sock bindings U1@C1.D1.H1
+//   homesipctl --socket /run/homesip/H1.sock --json tree.tree
+//   homesipctl --socket /run/homesip/H1.sock locate U1@C1.D1.H2   (a bare name: tree.locate)
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -16,7 +17,9 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace {
@@ -102,10 +105,14 @@ void print_plugins(const json& result) {
   }
 }
 
-// An array of objects as a table: one column per key of the first object.
-void print_table(const json& rows) {
+bool is_table(const json& value) { return value.is_array() && !value.empty() && value.front().is_object(); }
+
+// An array of objects as a table: one column per key of the first object,
+// each line after `indent`.
+void print_table(const json& rows, const std::string& indent = "") {
   std::vector<std::string> columns;
   for (const auto& [key, value] : rows.front().items()) columns.push_back(key);
+  std::cout << indent;
   for (const auto& c : columns) {
     std::string upper = c;
     for (char& ch : upper) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
@@ -113,6 +120,7 @@ void print_table(const json& rows) {
   }
   std::cout << "\n";
   for (const auto& row : rows) {
+    std::cout << indent;
     for (const auto& c : columns) std::cout << std::setw(20) << (row.contains(c) ? text(row[c]) : "");
     std::cout << "\n";
   }
@@ -127,6 +135,16 @@ void print_readable(const std::string& command, const json& result) {
     return;
   }
   for (const auto& [key, value] : result.items()) {
+    if (is_table(value)) {  // the tree's children: one line each
+      std::cout << key << ":\n";
+      print_table(value, "  ");
+      continue;
+    }
+    if (value.is_array() && !value.empty()) {  // a path, contacts: one per line
+      std::cout << key << ":\n";
+      for (const auto& item : value) std::cout << "  " << text(item) << "\n";
+      continue;
+    }
     if (!value.is_object() || value.empty()) {
       std::cout << key << ": " << text(value) << "\n";
       continue;
@@ -138,6 +156,31 @@ void print_readable(const std::string& command, const json& result) {
   }
 }
 
+// A bare name that is no core command ("tree", "locate") names a plugin's
+// command when exactly one plugin has it: the server's help lists every
+// command, plugin commands as "<plugin>.<name>". Returns the full name or
+// throws std::invalid_argument saying what the server has instead.
+std::string resolve_bare_command(const std::string& socket_path, const std::string& bare) {
+  const json answer = ask(socket_path, {{"command", "help"}, {"args", json::object()}});
+  const json& commands = answer.value("result", json::object());
+  if (!answer.value("ok", false) || !commands.is_object())
+    throw std::invalid_argument("the server did not list its commands");
+  if (commands.contains(bare)) return bare;  // a core command this homesipctl has no subcommand for
+  std::vector<std::string> matches;
+  std::string every;
+  for (const auto& [name, help] : commands.items()) {
+    every += (every.empty() ? "" : ", ") + name;
+    const auto dot = name.find('.');
+    if (dot != std::string::npos && name.substr(dot + 1) == bare) matches.push_back(name);
+  }
+  if (matches.size() == 1) return matches.front();
+  if (matches.empty())
+    throw std::invalid_argument("no command '" + bare + "' at this server; it has: " + every);
+  std::string candidates;
+  for (const auto& m : matches) candidates += (candidates.empty() ? "" : ", ") + m;
+  throw std::invalid_argument("'" + bare + "' is ambiguous: name one of " + candidates);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -147,17 +190,21 @@ int main(int argc, char** argv) {
   app.add_option("-s,--socket", socket_path, "the server's admin socket (server.admin_socket)")
       ->capture_default_str();
   app.add_flag("--json", as_json, "print the server's answer as JSON");
-  // Besides the core's commands: a plugin's, "<plugin>.<command> ARG...".
+  // Besides the core's commands: a plugin's, "<plugin>.<command> ARG...", or
+  // "<command> ARG..." when only one plugin has that command.
   app.require_subcommand(0, 1);
   app.allow_extras();
   std::string aor, domain;
   auto* bindings = app.add_subcommand("bindings", "bindings held by the server's location store");
-  bindings->add_option("aor", aor,
-                       "one address of record, e.g. U1@C1.D1.H1 (default: every user of the server)");
-  bindings->add_option("--domain", domain, "every AOR of this domain instead");
+  bindings->add_option(
+      "aor", aor, "one address of record, e.g. U1@C1.D1.H1, or a domain, e.g. C1.D1.H1, for every AOR of it");
+  bindings->add_option("--domain", domain, "every AOR of this domain");
   app.add_subcommand("plugins", "the plugins the server loaded, in order");
   app.add_subcommand("stats", "the server's identity, uptime and counters");
   app.add_subcommand("help", "the commands the server answers");
+  app.footer(
+      "Plugin commands: <plugin>.<command> ARG..., or <command> ARG... when one plugin has it\n"
+      "(with the tree plugin: homesipctl tree, homesipctl locate U1@C1.D1.H1).");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -169,14 +216,29 @@ int main(int argc, char** argv) {
     command = app.get_subcommands().front()->get_name();
   } else {
     const std::vector<std::string> extras = app.remaining();
-    if (extras.empty() || extras.front().find('.') == std::string::npos) {
-      std::cerr
-          << "homesipctl: name a command: plugins, bindings, stats, help or <plugin>.<command> ARG...\n";
+    if (extras.empty() || extras.front().empty() || extras.front().front() == '-') {
+      std::cerr << "homesipctl: name a command: plugins, bindings, stats, help, <plugin>.<command> ARG... "
+                   "or a plugin's <command> ARG...\n";
       return 1;
     }
     command = extras.front();
     args["argv"] = std::vector<std::string>(extras.begin() + 1, extras.end());
   }
+  try {
+    if (command.find('.') == std::string::npos && app.get_subcommands().empty())
+      command = resolve_bare_command(socket_path, command);
+  } catch (const Unreachable& e) {
+    std::cerr << "homesipctl: " << e.what() << "\n";
+    return kUnreachable;
+  } catch (const std::invalid_argument& e) {
+    std::cerr << "homesipctl: " << e.what() << "\n";
+    return 1;
+  } catch (const json::exception& e) {
+    std::cerr << "homesipctl: the answer is not JSON: " << e.what() << "\n";
+    return kServerError;
+  }
+  // A name without '@' is a domain: "bindings C1.D1.H1" lists a family.
+  if (!aor.empty() && aor.find('@') == std::string::npos && domain.empty()) std::swap(aor, domain);
   if (!aor.empty()) args["aor"] = aor;
   if (!domain.empty()) args["domain"] = domain;
   try {
