@@ -249,6 +249,11 @@ struct TreeResolver::State : std::enable_shared_from_this<State> {
 
   std::optional<Resolution> follow(const std::shared_ptr<Query>& q, const SipResponse& response) {
     std::vector<std::string> contacts = sip_contacts(response);
+    // A server below the top that sends us back up no longer serves the
+    // domain we learned it for (another server took its address).
+    if (!contacts.empty() && same_server(contacts.front(), settings.top) &&
+        !same_server(q->server, settings.top))
+      return referred_back_to_top(q);
     if (q->served_length == q->domain.size()) {  // the family server: the user's contacts
       if (contacts.empty()) return failure(502, "No Usable Contact");
       Resolution r;
@@ -263,24 +268,23 @@ struct TreeResolver::State : std::enable_shared_from_this<State> {
     if (all.empty() || contacts.empty() || all.front().uri != contacts.front())
       return failure(502, "Bad Referral");
     if (q->referrals >= settings.max_hops) return failure(508, "Loop Detected");
-    const std::string& next = contacts.front();
-    // A server below the top that sends us back up no longer serves the
-    // domain we cached it for.
-    if (same_server(next, settings.top) && !same_server(q->server, settings.top)) {
-      forget(q->domain.substr(0, q->served_length));
-      if (q->server_from_cache && !q->restarted) {
-        q->restarted = true;
-        return start(q, false);
-      }
-      return failure(508, "Loop Detected");
-    }
     ++q->referrals;
     const size_t dot = q->domain.find('.', q->served_length + 1);
     q->served_length = dot == std::string::npos ? q->domain.size() : dot;
-    q->server = next;
+    q->server = contacts.front();
     q->server_from_cache = false;
-    remember(q->domain_key.substr(0, q->served_length), next, q->loop->unix_now());
+    remember(q->domain_key.substr(0, q->served_length), q->server, q->loop->unix_now());
     return ask(q);
+  }
+
+  std::optional<Resolution> referred_back_to_top(const std::shared_ptr<Query>& q) {
+    forget(q->domain.substr(0, q->served_length));
+    if (q->server_from_cache && !q->restarted) {
+      q->restarted = true;
+      log.debug("resolve ", q->aor, ": cached ", q->server, " sends us to the top; starting from there");
+      return start(q, false);
+    }
+    return failure(508, "Loop Detected");  // the tree itself sends us round
   }
 };
 
