@@ -171,31 +171,31 @@ void add_admin_commands(AdminSocket& socket, const AdminSources& sources) {
                                                           AdminSocket::Respond respond) {
         respond(plugins_json(host, server.chain()));
       });
-  socket.add("bindings",
-             "bindings by AOR: {\"aor\": A} for one, {\"domain\": D} for a domain (default: the users and "
-             "children of this server)",
-             [&host = sources.plugins, domain = sources.identity.child_domain()](
-                 const nlohmann::json& args, AdminSocket::Respond respond) {
-               auto* store = static_cast<LocationStore*>(host.service(LocationStore::kServiceName));
-               if (!store) throw std::invalid_argument("this server loads no location store");
-               if (args.contains("aor")) {
-                 const std::string aor = args["aor"].get<std::string>();
-                 store->lookup(aor, [aor, respond](StoreStatus status, const BindingList& bindings) {
-                   if (status != StoreStatus::kOk)
-                     return respond({{"error", "the location store is unavailable"}});
-                   const int64_t now = unix_now();
-                   nlohmann::json list = nlohmann::json::array();
-                   for (const Binding& b : bindings) list.push_back(binding_json(b, now));
-                   respond({{aor, list}});
-                 });
-                 return;
-               }
-               all_bindings(*store, args.value("domain", domain), respond);
-             });
-  socket.add("stats", "this server's identity, uptime, counters and the plugins' metrics",
+  socket.add(
+      "bindings", "bindings by AOR: {\"aor\": A} for one, {\"domain\": D} for every binding of a domain",
+      [&host = sources.plugins](const nlohmann::json& args, AdminSocket::Respond respond) {
+        auto* store = static_cast<LocationStore*>(host.service(LocationStore::kServiceName));
+        if (!store) throw std::invalid_argument("this server loads no location store");
+        if (args.contains("aor")) {
+          const std::string aor = args["aor"].get<std::string>();
+          store->lookup(aor, [aor, respond](StoreStatus status, const BindingList& bindings) {
+            if (status != StoreStatus::kOk) return respond({{"error", "the location store is unavailable"}});
+            const int64_t now = unix_now();
+            nlohmann::json list = nlohmann::json::array();
+            for (const Binding& b : bindings) list.push_back(binding_json(b, now));
+            respond({{aor, list}});
+          });
+          return;
+        }
+        // The core knows no tree, so no domain of its own to default to.
+        if (!args.contains("domain"))
+          throw std::invalid_argument("usage: bindings DOMAIN (e.g. bindings C1.D1.H1) or bindings AOR");
+        all_bindings(*store, args["domain"].get<std::string>(), respond);
+      });
+  socket.add("stats", "this server's first listener, uptime, counters and the plugins' metrics",
              [sources](const nlohmann::json&, AdminSocket::Respond respond) {
                const auto uptime = std::chrono::steady_clock::now() - sources.started;
-               respond({{"server", sources.identity.aor()},
+               respond({{"server", sources.server_name},
                         {"uptime_s", std::chrono::duration_cast<std::chrono::seconds>(uptime).count()},
                         {"tcp_tls_connections", sources.server.connection_count()},
                         {"answers_pending", sources.server.suspended_pending()},

@@ -22,7 +22,7 @@ struct AdminSources {
   PluginHost& plugins;
   SipServer& server;
   SofiaEventLoop& loop;
-  ServerIdentity identity;
+  std::string server_name;  // the first listener ("udp:127.0.0.1:5130"): the core knows no tree name
   std::chrono::steady_clock::time_point started;
 };
 

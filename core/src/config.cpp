@@ -14,30 +14,10 @@ using T = SettingType;
 
 // The core's keys, grouped by block (write_core_defaults relies on it).
 constexpr CoreSetting kCoreSettings[] = {
-    {{"server.name", T::kString, nullptr,
-      "this server's name (letters, digits, - and _); its AOR is name@domain"},
-     true,
-     "H1"},
-    {{"server.domain", T::kString, "",
-      "the dotted domain this server lives in, e.g. C1.D1; empty: the top server"},
-     false,
-     nullptr},
     {{"server.listen", T::kStringList, nullptr,
       "addresses served: udp:, tcp: or tls:HOST:PORT (at least one)"},
      true,
      "[udp:127.0.0.1:5060]"},
-    {{"server.parent", T::kString, nullptr,
-      "the server above (a sip: URI) where upward registration starts; unset: the top of the tree"},
-     false,
-     "sip:127.0.0.1:5110"},
-    {{"server.contact", T::kString, nullptr,
-      "sip: URI the parent reaches this server at; unset: the first listener"},
-     false,
-     "sip:H1@127.0.0.1:5060"},
-    {{"server.register_expires", T::kInteger, "120",
-      "seconds of registration asked of the parent, 10..86400"},
-     false,
-     nullptr},
     {{"server.plugin_dirs", T::kStringList, "[]",
       "directories searched for NAME.so; empty: ../lib/homesip/plugins next to homesipd, then the install "
       "prefix"},
@@ -273,18 +253,29 @@ void read_connections(const Reader& r, const YAML::Node& node, StreamLimits& lim
   read_bounded(r, node, p, "max_output_bytes", 65536, 64 * 1024 * 1024, limits.max_output_bytes);
 }
 
+// Keys of the server: block that moved out of the core with issue 12: where
+// a server stands in the tree is the tree plugin's business now. A config
+// still using one is refused with the key's new place, not as "unknown".
+constexpr std::pair<const char*, const char*> kRetiredServerKeys[] = {
+    {"name", "moved to the tree plugin's block: - plugin: tree with name, domain and top"},
+    {"domain", "moved to the tree plugin's block: - plugin: tree with name, domain and top"},
+    {"parent",
+     "moved to the tree plugin's block: - plugin: tree with name, domain and top (the top server's "
+     "address; the parent is learned from it)"},
+    {"contact", "moved to the tree plugin's block: - plugin: tree, setting contact"},
+    {"register_expires", "moved to the tree plugin's block: - plugin: tree, setting register_expires"},
+};
+constexpr const char* kSeeTreeDocs = " (docs/management-network.md)";
+
+void reject_retired(const Reader& r, const YAML::Node& server) {
+  for (const auto& [key, where] : kRetiredServerKeys)
+    if (server[key]) r.fail(std::string("server.") + key, server[key], std::string(where) + kSeeTreeDocs);
+}
+
 void read_server(const Reader& r, const YAML::Node& node, ServerConfig& server) {
   r.require_map("server", node);
+  reject_retired(r, node);
   r.reject_unknown("server.", node);
-  if (!node["name"]) r.fail("server.name", node, "missing (this server's name, e.g. H1)");
-  server.name = r.scalar("server.name", node["name"]);
-  if (!valid_token(server.name) || server.name.find('.') != std::string::npos)
-    r.fail("server.name", node["name"], "must be a name like H1 (letters, digits, - and _)");
-  if (node["domain"] && !node["domain"].IsNull()) {  // empty: the top of the tree
-    server.domain = r.scalar("server.domain", node["domain"]);
-    if (!server.domain.empty() && !valid_token(server.domain))
-      r.fail("server.domain", node["domain"], "must be a dotted name like C1.D1");
-  }
   if (!node["listen"]) r.fail("server.listen", node, "missing (e.g. [udp:127.0.0.1:5060])");
   for (const auto& text : r.scalar_list("server.listen", node["listen"])) {
     try {
@@ -294,23 +285,6 @@ void read_server(const Reader& r, const YAML::Node& node, ServerConfig& server) 
     }
   }
   if (server.listen.empty()) r.fail("server.listen", node["listen"], "needs at least one address");
-  // An empty or null parent (also `--set server.parent=`) means: the top of the tree.
-  if (node["parent"] && !node["parent"].IsNull() &&
-      !(node["parent"].IsScalar() && node["parent"].Scalar().empty())) {
-    server.parent = r.scalar("server.parent", node["parent"]);
-    if (server.parent->rfind("sip:", 0) != 0 && server.parent->rfind("sips:", 0) != 0)
-      r.fail("server.parent", node["parent"], "must be a sip: URI, e.g. sip:127.0.0.1:5110");
-  }
-  if (node["contact"]) {
-    server.contact = r.scalar("server.contact", node["contact"]);
-    if (server.contact.rfind("sip:", 0) != 0 && server.contact.rfind("sips:", 0) != 0)
-      r.fail("server.contact", node["contact"], "must be a sip: URI");
-  }
-  if (node["register_expires"]) {
-    server.register_expires = r.integer("server.register_expires", node["register_expires"]);
-    if (server.register_expires < 10 || server.register_expires > 86400)
-      r.fail("server.register_expires", node["register_expires"], "must be 10..86400 seconds");
-  }
   if (node["plugin_dirs"]) server.plugin_dirs = r.scalar_list("server.plugin_dirs", node["plugin_dirs"]);
   if (node["tls_certificates"])
     server.tls_certificates = r.scalar("server.tls_certificates", node["tls_certificates"]);
@@ -359,6 +333,11 @@ void read_plugins(const Reader& r, const YAML::Node& node, std::vector<PluginEnt
     PluginEntry plugin;
     plugin.name = r.scalar(key + ".plugin", entry["plugin"]);
     if (!valid_token(plugin.name)) r.fail(key + ".plugin", entry["plugin"], "not a plugin name");
+    if (plugin.name == "redirect")
+      r.fail(key + ".plugin", entry["plugin"],
+             std::string("the redirect plugin is now `tree`; its parent_contact is gone: the parent is "
+                         "learned from the top; give the tree block name, domain and top") +
+                 kSeeTreeDocs);
     plugin.key = key;
     plugin.where = where_in(r.file(), entry);
     plugin.settings = entry;  // keeps the marks (lines) of every setting
@@ -439,9 +418,9 @@ void write_core_defaults(std::ostream& out, const std::map<std::string, std::str
 
 std::string ListenAddress::contact_for(const std::string& user) const {
   const std::string h = host.find(':') != std::string::npos ? "[" + host + "]" : host;
-  const std::string hostport = h + ":" + std::to_string(port);
-  if (transport == "tls") return "sips:" + user + "@" + hostport;
-  return "sip:" + user + "@" + hostport + (transport == "tcp" ? ";transport=tcp" : "");
+  const std::string hostport = (user.empty() ? "" : user + "@") + h + ":" + std::to_string(port);
+  if (transport == "tls") return "sips:" + hostport;
+  return "sip:" + hostport + (transport == "tcp" ? ";transport=tcp" : "");
 }
 
 ListenAddress parse_listen_address(const std::string& text) {

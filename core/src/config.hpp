@@ -31,7 +31,7 @@ struct ListenAddress {
   std::string host;
   uint16_t port = 0;
   std::string text() const { return transport + ":" + host + ":" + std::to_string(port); }
-  // "sip:NAME@host:port" (with ;transport=tcp, or sips: for tls).
+  // "sip:NAME@host:port" (with ;transport=tcp, or sips: for tls); "sip:host:port" for no user.
   std::string contact_for(const std::string& user) const;
 };
 
@@ -48,13 +48,10 @@ struct StreamLimits {
 // after `reserved` for listeners, stores, plugins and the log.
 size_t default_max_connections(size_t reserved = 128);
 
+// The core's own keys. Where the server stands in the management network
+// (name, domain, top, upward registration) is the tree plugin's block.
 struct ServerConfig {
-  std::string name;
-  std::string domain;
   std::vector<ListenAddress> listen;
-  std::optional<std::string> parent;  // where upward registration starts: the top server's (or parent's) URI
-  std::string contact;                // URI the parent reaches this server at; default: first listener
-  int64_t register_expires = 120;     // seconds asked of the parent
   std::vector<std::string> plugin_dirs;
   std::string tls_certificates;  // directory with agent.pem and cafile.pem, for tls: listeners
   std::string admin_socket;      // Unix socket homesipctl talks to; empty: none

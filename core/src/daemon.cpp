@@ -21,7 +21,6 @@
 #include "plugin_host.hpp"
 #include "sip_client.hpp"
 #include "sip_server.hpp"
-#include "upstream_registration.hpp"
 
 extern "C" {
 extern su_log_t tport_log[];
@@ -71,8 +70,10 @@ void route_sofia_logs(spdlog::logger& log, int level) {
 // the real client from start() until the server stops.
 class ForwardingClient final : public SipClient {
  public:
-  void attach(std::unique_ptr<SipClient> client) { client_ = std::move(client); }
+  void attach(std::unique_ptr<NtaSipClient> client) { client_ = std::move(client); }
   void detach() { client_.reset(); }
+  // Requests sent and not answered yet (the goodbye at shutdown waits for them).
+  size_t pending() const { return client_ ? client_->outstanding() : 0; }
   std::unique_ptr<ClientTransaction> send(const OutgoingRequest& request, ResponseDone done) override {
     if (!client_)
       throw std::logic_error("the SIP client sends only while the server runs: from Plugin::start() on");
@@ -80,7 +81,7 @@ class ForwardingClient final : public SipClient {
   }
 
  private:
-  std::unique_ptr<SipClient> client_;
+  std::unique_ptr<NtaSipClient> client_;
 };
 
 // --config's plugin_dirs, or none (the default dirs) without --config.
@@ -222,35 +223,27 @@ int serve(const Config& config, bool check_only) {
     SofiaEventLoop loop;
     SipServer server(loop, config.server, log);
     ForwardingClient client;
-    const ServerIdentity identity{config.server.name, config.server.domain};
-    std::unique_ptr<UpstreamRegistration> upstream;
+    // Who the server is in the tree is the tree plugin's business; the core
+    // names itself by its first listener (log, stats, the client's default From).
+    const ListenAddress& first = config.server.listen.front();
+    const std::string self = "<" + first.contact_for("homesip") + ">";
     std::unique_ptr<AdminSocket> admin;  // before the plugins go: its commands read them
     try {
-      host.create(loop, identity, CoreFacilities{server.chain(), client}, log);
+      host.create(loop, config.server.listen, CoreFacilities{server.chain(), client}, log);
       server.start();
-      client.attach(std::make_unique<NtaSipClient>(server.agent(), loop, "sip:" + identity.aor(), log));
+      client.attach(std::make_unique<NtaSipClient>(server.agent(), loop, self, log));
       host.start();
-      if (config.server.parent) {
-        UpstreamSettings up;
-        up.aor = identity.aor();
-        up.contact = config.server.contact.empty() ? config.server.listen.front().contact_for(identity.name)
-                                                   : config.server.contact;
-        up.entry = *config.server.parent;
-        up.expires = static_cast<uint32_t>(config.server.register_expires);
-        upstream = std::make_unique<UpstreamRegistration>(client, loop, up, log);
-        upstream->start();
-      }
       if (!config.server.admin_socket.empty()) {
         admin = std::make_unique<AdminSocket>(loop, config.server.admin_socket, log);
         add_admin_commands(*admin,
-                           AdminSources{host, server, loop, identity, std::chrono::steady_clock::now()});
+                           AdminSources{host, server, loop, first.text(), std::chrono::steady_clock::now()});
       }
       g_loop = &loop;
       struct sigaction sa {};
       sa.sa_handler = on_signal;
       sigaction(SIGTERM, &sa, nullptr);
       sigaction(SIGINT, &sa, nullptr);
-      log->info("{} serving ({} plugins)", identity.aor(), host.plugins().size());
+      log->info("{} serving ({} plugins)", first.text(), host.plugins().size());
       loop.run();
       log->info("stopping");
     } catch (const ConfigFileError&) {
@@ -267,15 +260,13 @@ int serve(const Config& config, bool check_only) {
     }
     g_loop = nullptr;
     admin.reset();
-    if (upstream) {  // tell the parent we are leaving; give the answer a moment
-      upstream->stop();
-      loop.run_until([&] { return !upstream->unregistering(); }, std::chrono::milliseconds(500));
-      upstream.reset();
-    }
     // Plugins flush while the loop still turns, so suspended requests get
     // their answers out; what is still suspended then gets 503 (server.stop()).
     host.stop();
     loop.run_until([&] { return server.suspended_pending() == 0; }, std::chrono::seconds(5));
+    // A goodbye a plugin sent in stop() (the tree's unregistration with its
+    // parent) gets out and its answer a moment to come back, bounded.
+    loop.run_until([&] { return client.pending() == 0; }, std::chrono::milliseconds(500));
     client.detach();  // before the agent goes with server.stop()
     server.stop();
     host.destroy();

@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstring>
 #include <stdexcept>
 
@@ -32,6 +33,20 @@ su_sockaddr_t resolve_listen_address(const ListenAddress& address) {
 
 socklen_t address_length(const su_sockaddr_t& address) {
   return address.su_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
+}
+
+bool addresses_listener(const std::vector<ListenAddress>& listeners, const UriView& uri) {
+  uint16_t port = uri.scheme == "sips" ? 5061 : 5060;
+  if (!uri.port.empty() && (port = uri.port_number()) == 0) return false;
+  std::string_view host = uri.host;
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  return std::any_of(listeners.begin(), listeners.end(), [&](const ListenAddress& listener) {
+    return listener.port == port && listener.host.size() == host.size() &&
+           std::equal(host.begin(), host.end(), listener.host.begin(), [](char a, char b) {
+             return std::tolower(static_cast<unsigned char>(a)) ==
+                    std::tolower(static_cast<unsigned char>(b));
+           });
+  });
 }
 
 }  // namespace homesip::core

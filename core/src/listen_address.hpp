@@ -4,7 +4,10 @@
 
 #include <sofia-sip/su.h>
 
+#include <vector>
+
 #include "config.hpp"
+#include "homesip/uri.hpp"
 
 namespace homesip::core {
 
@@ -13,5 +16,11 @@ namespace homesip::core {
 su_sockaddr_t resolve_listen_address(const ListenAddress& address);
 
 socklen_t address_length(const su_sockaddr_t& address);
+
+// True when the URI's host and port (5060 when absent, 5061 for sips:) are
+// one listener's, host compared as written (no resolution: a listener on
+// 0.0.0.0 matches no URI). What PluginContext::addresses_me() and the Route
+// check answer.
+bool addresses_listener(const std::vector<ListenAddress>& listeners, const UriView& uri);
 
 }  // namespace homesip::core

@@ -8,6 +8,7 @@
 #include <set>
 
 #include "homesip/setting_table.hpp"
+#include "listen_address.hpp"
 
 namespace homesip::core {
 
@@ -150,20 +151,24 @@ bool listed(StaticList<const char*> names, std::string_view name) {
 class PluginContextImpl final : public PluginContext {
  public:
   PluginContextImpl(PluginHost& host, LoadedPlugin& plugin, size_t index, std::shared_ptr<spdlog::logger> log,
-                    EventLoop& loop, const ServerIdentity& identity, CoreFacilities core)
+                    EventLoop& loop, const std::vector<ListenAddress>& listeners, CoreFacilities core)
       : host_(host),
         plugin_(plugin),
         index_(index),
         logger_(std::move(log)),
         loop_(loop),
-        identity_(identity),
+        listeners_(listeners),
         core_(core) {}
   const Settings& settings() const override { return *plugin_.settings; }
   Logger& logger() override { return logger_; }
   EventLoop& loop() override { return loop_; }
   // One loop today: every loop thread is the main loop's.
   EventLoop& current_loop() override { return loop_; }
-  const ServerIdentity& identity() const override { return identity_; }
+  std::string contact_uri(std::string_view user) const override {
+    if (listeners_.empty()) throw std::logic_error("contact_uri() on a server without listeners");
+    return listeners_.front().contact_for(std::string(user));
+  }
+  bool addresses_me(const UriView& uri) const override { return addresses_listener(listeners_, uri); }
   void add_request_handler(RequestHandler& handler, HandlerPlacement placement) override {
     core_.chain.add(handler, placement, index_, plugin_.name);
   }
@@ -209,7 +214,7 @@ class PluginContextImpl final : public PluginContext {
   size_t index_;
   PluginLogger logger_;
   EventLoop& loop_;
-  const ServerIdentity& identity_;
+  const std::vector<ListenAddress>& listeners_;
   CoreFacilities core_;
 };
 
@@ -440,12 +445,12 @@ std::string PluginHost::provider(std::string_view name) const {
   return it == services_.end() ? std::string() : it->second.provider;
 }
 
-void PluginHost::create(EventLoop& loop, const ServerIdentity& identity, CoreFacilities core,
+void PluginHost::create(EventLoop& loop, const std::vector<ListenAddress>& listeners, CoreFacilities core,
                         const std::shared_ptr<spdlog::logger>& base_logger) {
   for (size_t index : creation_order_) {
     LoadedPlugin& p = plugins_[index];
     auto log = base_logger->clone(p.name);
-    p.context = std::make_unique<PluginContextImpl>(*this, p, index, log, loop, identity, core);
+    p.context = std::make_unique<PluginContextImpl>(*this, p, index, log, loop, listeners, core);
     try {
       p.instance.reset(p.descriptor->create(*p.context));
     } catch (const ConfigError& e) {

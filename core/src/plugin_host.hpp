@@ -91,8 +91,10 @@ class PluginHost {
   // Throws PluginError or ConfigFileError.
   void load(const std::vector<PluginEntry>& entries);
   // Creates the plugins, providers before the plugins that require or use
-  // their services, otherwise in config order. Throws PluginError.
-  void create(EventLoop& loop, const ServerIdentity& identity, CoreFacilities core,
+  // their services, otherwise in config order. `listeners` (the config's
+  // server.listen, which must outlive the plugins) is what contact_uri() and
+  // addresses_me() answer from. Throws PluginError.
+  void create(EventLoop& loop, const std::vector<ListenAddress>& listeners, CoreFacilities core,
               const std::shared_ptr<spdlog::logger>& base_logger);
   void start();    // in creation order
   void stop();     // reverse creation order; idempotent

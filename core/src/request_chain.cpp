@@ -4,7 +4,19 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "homesip/uri.hpp"
+
 namespace homesip::core {
+namespace {
+
+// What IncomingRequest::forward() promises to refuse: anything but a sip: or sips: URI.
+void check_forward_target(std::string_view request_uri) {
+  const auto uri = parse_uri(request_uri);
+  if (!uri || (uri->scheme != "sip" && uri->scheme != "sips"))
+    throw std::invalid_argument("forward() to a URI that is not sip: or sips: " + std::string(request_uri));
+}
+
+}  // namespace
 
 void AttributeSet::set_erased(std::string_view name, const char* type, std::shared_ptr<void> value) {
   for (Entry& entry : entries_)
@@ -36,7 +48,9 @@ class Suspension final : public SuspendedRequest {
     chain_.remember(this);
   }
   ~Suspension() override {
-    if (!finished_) {
+    if (!finished_ && request_->request().method() == Method::kAck) {
+      finish();  // an ACK let go of is dropped, as one no handler forwards
+    } else if (!finished_) {
       chain_.log_->error("a suspended {} (Call-ID {}) was dropped unanswered: a plugin bug, answered 500",
                          request_->request().method_name(), request_->request().call_id());
       answer(Reply(500, "Request Dropped"));
@@ -49,6 +63,14 @@ class Suspension final : public SuspendedRequest {
   void reply(const Reply& reply) override {
     check_thread("reply");
     if (!finished_) answer(reply);
+  }
+  void forward(std::string_view request_uri) override {
+    check_thread("forward");
+    if (finished_) return;
+    check_forward_target(request_uri);
+    request_->forward(request_uri);  // throws (Max-Forwards 0) before taking anything
+    finish();
+    request_.reset();
   }
   bool finished() const override { return finished_; }
   // Answers from the chain itself (shutdown), on whatever thread stops it.
@@ -71,7 +93,7 @@ class Suspension final : public SuspendedRequest {
   }
   void answer(const Reply& reply) {
     finish();
-    request_->answer(reply);
+    if (request_->request().method() != Method::kAck) request_->answer(reply);  // an ACK is never answered
     request_.reset();  // the message goes now, not when the plugin lets go of this
   }
 
@@ -110,6 +132,13 @@ class ChainWalk final : public IncomingRequest {
     }
     answer(reply);
   }
+  void forward(std::string_view request_uri) override {
+    if (state_ != State::kRunning)
+      throw std::logic_error("forward() on a request already answered, forwarded or suspended");
+    check_forward_target(request_uri);
+    request_->forward(request_uri);  // throws (Max-Forwards 0) before taking anything
+    state_ = State::kAnswered;
+  }
   std::unique_ptr<SuspendedRequest> suspend() override {
     if (state_ != State::kRunning)
       throw std::logic_error("suspend() on a request already answered or suspended");
@@ -124,7 +153,8 @@ class ChainWalk final : public IncomingRequest {
 
   void answer(const Reply& reply) {
     state_ = State::kAnswered;
-    request_->answer(reply);
+    // An ACK is never answered: the message simply goes with its owner.
+    if (request_->request().method() != Method::kAck) request_->answer(reply);
   }
   void set_handler(size_t index) { handler_ = index; }
   State state() const { return state_; }
@@ -205,7 +235,8 @@ void RequestChain::walk(ChainWalk& w, size_t from) {
                     entry.name);
         return;
       case Disposition::kHandled:
-        if (w.state() == ChainWalk::State::kRunning) {
+        // An ACK "handled" without a forward is dropped: there is nothing to answer.
+        if (w.state() == ChainWalk::State::kRunning && w.request().method() != Method::kAck) {
           log_->error(
               "handler '{}' said it handled {} (Call-ID {}) without answering: a plugin bug, answered 500",
               entry.name, w.request().method_name(), w.request().call_id());
@@ -223,7 +254,8 @@ void RequestChain::walk(ChainWalk& w, size_t from) {
         return;
     }
   }
-  if (w.state() == ChainWalk::State::kRunning) w.answer(default_reply(w.request().method()));
+  if (w.state() == ChainWalk::State::kRunning && w.request().method() != Method::kAck)
+    w.answer(default_reply(w.request().method()));
 }
 
 Reply RequestChain::default_reply(Method method) {

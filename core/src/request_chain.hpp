@@ -1,9 +1,10 @@
 // The request chain: plugins' handlers sorted by (phase, order, the plugin's
-// place in the config), walked for every request but ACK. A handler passes a
-// request on, answers it, or suspends it; a suspended request resumes at the
-// next handler or is answered later. What no handler answers, the core's
-// defaults do. Independent of sofia-sip: it sees a SipRequest and where its
-// one answer goes (ChainRequest), so the test kit's requests drive it too.
+// place in the config), walked for every request, ACK too. A handler passes a
+// request on, answers it, forwards it statelessly, or suspends it; a
+// suspended request resumes at the next handler or is answered or forwarded
+// later. What no handler answers, the core's defaults do; an ACK is never
+// answered (what no handler forwards is dropped). Independent of sofia-sip: it sees a SipRequest and where
+// its one answer goes (ChainRequest), so the test kit's requests drive it too.
 #pragma once
 
 #include <spdlog/logger.h>
@@ -42,8 +43,12 @@ class ChainRequest {
   virtual const SipRequest& request() const = 0;
   // The To-tag the reply writer puts on a reply that sets none.
   virtual std::string_view reply_to_tag() const = 0;
-  // Writes the answer; called at most once.
+  // Writes the answer; called at most once, never for an ACK.
   virtual void answer(const Reply& reply) = 0;
+  // Sends the request on to `request_uri` as a stateless proxy (called at
+  // most once, instead of answer()). Throws std::logic_error when its
+  // Max-Forwards is 0, before taking the request.
+  virtual void forward(std::string_view request_uri) = 0;
   // Moves the request (the message and where to answer) into an object of its
   // own when a handler suspends it; this one is left owning nothing.
   virtual std::unique_ptr<ChainRequest> detach() = 0;

@@ -20,6 +20,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "listen_address.hpp"
 #include "message_limits.hpp"
 #include "response_encoder.hpp"
 #include "sip_message.hpp"
@@ -122,8 +123,12 @@ bool present_but_bad(const sip_t* sip, std::string_view name) {
 class SofiaChainRequest final : public ChainRequest {
  public:
   SofiaChainRequest(SipServer& server, msg_t* msg, sip_t* sip,
-                    const std::shared_ptr<ResponseChannel>& channel)
-      : server_(server), msg_(msg), sip_(sip), channel_(&channel), view_(msg, sip, channel->transport()) {}
+                    const std::shared_ptr<ResponseChannel>& channel, bool routed_here)
+      : server_(server),
+        msg_(msg),
+        sip_(sip),
+        channel_(&channel),
+        view_(msg, sip, channel->transport(), routed_here) {}
   ~SofiaChainRequest() override {
     if (msg_) msg_destroy(msg_);
   }
@@ -138,8 +143,15 @@ class SofiaChainRequest final : public ChainRequest {
     msg_ = nullptr;
     server_.send_reply(msg, reply, **channel_);
   }
+  void forward(std::string_view request_uri) override {
+    if (!msg_) return;
+    server_.check_forward(msg_, request_uri);
+    msg_t* msg = msg_;
+    msg_ = nullptr;
+    server_.forward(msg, request_uri, **channel_);
+  }
   std::unique_ptr<ChainRequest> detach() override {
-    auto detached = std::make_unique<SofiaChainRequest>(server_, msg_, sip_, *channel_);
+    auto detached = std::make_unique<SofiaChainRequest>(server_, msg_, sip_, *channel_, view_.routed_here());
     detached->kept_channel_ = *channel_;  // a connection closed meanwhile drops the late answer
     detached->channel_ = &detached->kept_channel_;
     msg_ = nullptr;
@@ -159,10 +171,93 @@ class SofiaChainRequest final : public ChainRequest {
   mutable std::string_view to_tag_;
 };
 
+// "UDP" of "SIP/2.0/UDP".
+std::string_view via_transport_of(const sip_via_t* via) {
+  const std::string_view protocol = via->v_protocol ? via->v_protocol : "";
+  const size_t slash = protocol.rfind('/');
+  return slash == std::string_view::npos ? protocol : protocol.substr(slash + 1);
+}
+
+// FNV-1a, 64 bits: the same on every run, so a branch survives a restart.
+uint64_t stable_hash(std::string_view text, uint64_t hash = 14695981039346656037ull) {
+  for (const unsigned char c : text) {
+    hash ^= c;
+    hash *= 1099511628211ull;
+  }
+  return hash;
+}
+
+std::string hex(uint64_t value, int digits) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string text(static_cast<size_t>(digits), '0');
+  for (int i = digits - 1; i >= 0; --i, value >>= 4) text[static_cast<size_t>(i)] = kDigits[value & 15];
+  return text;
+}
+
+bool starts_with(const char* text, const std::string& prefix) {
+  return text && std::strncmp(text, prefix.c_str(), prefix.size()) == 0;
+}
+
+// The second of two values on one line ("Route: <a>, <b>") has no text of its
+// own: once the first is removed, it must be encoded afresh.
+void detach_from_line(msg_header_t* header) {
+  if (header && header->sh_data && header->sh_len == 0) msg_fragment_clear(header->sh_common);
+}
+
+// RFC 3261 18.2.1 and RFC 3581 on the request we forward: the sender's Via
+// gets where it really came from, so the response finds its way back
+// without state. Over TCP/TLS rport is always set: it names the connection.
+void mark_source(msg_t* msg, sip_t* sip, std::string_view transport) {
+  sip_via_t* via = sip->sip_via;
+  su_sockaddr_t source{};
+  socklen_t length = sizeof source;
+  if (!via || msg_get_address(msg, &source, &length) != 0) return;
+  char ip[46];
+  const std::string address(address_text(source, ip));
+  su_home_t* home = msg_home(msg);
+  if (!via->v_host || address != via->v_host)
+    msg_header_replace_param(home, via->v_common, su_sprintf(home, "received=%s", address.c_str()));
+  if (transport != "udp" || (via->v_rport && !*via->v_rport))
+    msg_header_replace_param(home, via->v_common, su_sprintf(home, "rport=%u", ntohs(source.su_port)));
+  msg_fragment_clear(via->v_common);
+}
+
+// Where a response goes after we took our Via off: received (else the host)
+// and rport (else the port, else 5060) of the Via now on top.
+bool response_destination(const sip_via_t* via, su_sockaddr_t& destination) {
+  const char* host = via->v_received ? via->v_received : via->v_host;
+  const char* port = via->v_rport && *via->v_rport ? via->v_rport : via->v_port;
+  if (!host) return false;
+  std::string ip(host);
+  if (ip.size() > 2 && ip.front() == '[' && ip.back() == ']') ip = ip.substr(1, ip.size() - 2);
+  unsigned number = 5060;
+  if (port) {
+    const std::string_view text(port);
+    const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), number);
+    if (error != std::errc() || end != text.data() + text.size() || number == 0 || number > 65535)
+      return false;
+  }
+  destination = su_sockaddr_t{};
+  if (::inet_pton(AF_INET, ip.c_str(), &destination.su_sin.sin_addr) == 1) {
+    destination.su_family = AF_INET;
+  } else if (::inet_pton(AF_INET6, ip.c_str(), &destination.su_sin6.sin6_addr) == 1) {
+    destination.su_family = AF_INET6;
+  } else {
+    return false;  // a name: no DNS on the way back (RFC 3261 18.2.2 would want it)
+  }
+  destination.su_port = htons(static_cast<uint16_t>(number));
+  return true;
+}
+
 }  // namespace
 
 SipServer::SipServer(SofiaEventLoop& loop, const ServerConfig& config, std::shared_ptr<spdlog::logger> log)
-    : loop_(loop), config_(config), log_(log), limit_log_(log), chain_(log) {}
+    : loop_(loop),
+      config_(config),
+      log_(log),
+      limit_log_(log),
+      branch_prefix_("z9hG4bK-hs" + hex(stable_hash(config.listen.front().text()), 8) + "-"),
+      chain_(log) {}
 
 SipServer::~SipServer() { stop(); }
 
@@ -252,6 +347,11 @@ void SipServer::flush_udp() {
 // small enough for sofia's recursive list parser).
 int SipServer::on_message(void* self, nta_agent_s* agent, msg_s* msg, sip_s* sip) {
   auto* server = static_cast<SipServer*>(self);
+  if (sip && sip->sip_status && !msg_get_flags(msg, MSG_FLG_ERROR)) {
+    // No client transaction of ours took it: a response to a request we forwarded, or a stray.
+    server->relay_response(msg, sip);
+    return 0;
+  }
   if (!sip || !sip->sip_request || msg_get_flags(msg, MSG_FLG_ERROR)) {
     nta_msg_discard(agent, msg);
     return 0;
@@ -368,9 +468,10 @@ bool SipServer::well_formed(msg_t* msg, sip_t* sip, ResponseChannel& channel) {
   if (!target || (target->url_type != url_sip && target->url_type != url_sips))
     return reject(msg, sip, Reply(416, "Unsupported URI Scheme"), channel);
   // RFC 3261 8.2.2.3: no extension is supported, so any Require is refused,
-  // on every method but ACK and CANCEL, which must not be (ACK is dropped
-  // above anyway). The option tags go back in Unsupported.
-  if (sip->sip_require && sip->sip_request->rq_method != sip_method_cancel) {
+  // on every method but ACK and CANCEL, which must not be. The option tags go
+  // back in Unsupported.
+  if (sip->sip_require && sip->sip_request->rq_method != sip_method_cancel &&
+      sip->sip_request->rq_method != sip_method_ack) {
     Reply unsupported(420, "Bad Extension");
     unsupported.header("Unsupported", option_tags(sip->sip_require));
     return reject(msg, sip, unsupported, channel);
@@ -388,13 +489,135 @@ bool SipServer::reject(msg_t* msg, sip_t* sip, const Reply& reply, ResponseChann
 
 void SipServer::handle(msg_t* msg, sip_t* sip, const std::shared_ptr<ResponseChannel>& channel) {
   if (!well_formed(msg, sip, *channel)) return;
-  const auto method = sip->sip_request->rq_method;
-  if (method == sip_method_ack) {  // ACK to our stateless final answer
+  // ACK walks the chain too: a handler that forwards INVITEs forwards their
+  // ACKs; the ACK of our own final answer no handler forwards, and it is dropped.
+  const bool routed_here = sip->sip_route && take_own_route(msg, sip);
+  SofiaChainRequest request(*this, msg, sip, channel, routed_here);
+  chain_.run(request, loop_);
+}
+
+bool SipServer::take_own_route(msg_t* msg, sip_t* sip) const {
+  const sip_route_t* route = sip->sip_route;
+  // Loose routing only (RFC 3261 16.4): a strict route (no ;lr) naming us
+  // would carry the real Request-URI in the last Route; no phone sends one,
+  // so it is not supported and such a request is served as addressed.
+  if (!url_has_param(route->r_url, "lr")) return false;
+  if (!addresses_listener(config_.listen, uri_view(route->r_url))) return false;
+  sip_route_remove(msg, sip);
+  detach_from_line(reinterpret_cast<msg_header_t*>(sip->sip_route));
+  return true;
+}
+
+std::string SipServer::forward_branch(const sip_t* sip, std::string_view request_uri) const {
+  // RFC 3261 16.11: the received branch (of the topmost Via that is not one
+  // of ours, so a request coming round again computes what it got the first
+  // time) and the outgoing Request-URI. A Via without an RFC 3261 branch
+  // stands in with its sent-by and the transaction's identifiers.
+  const sip_via_t* via = sip->sip_via;
+  while (via && starts_with(via->v_branch, branch_prefix_)) via = via->v_next;
+  uint64_t hash = stable_hash(request_uri);
+  if (via && via->v_branch && su_casenmatch(via->v_branch, "z9hG4bK", 7)) {
+    hash = stable_hash(via->v_branch, stable_hash("\n", hash));
+  } else {
+    if (via)
+      hash = stable_hash(via->v_host ? via->v_host : "", stable_hash(via->v_port ? via->v_port : "", hash));
+    hash = stable_hash(sip->sip_call_id->i_id, hash);
+    hash = stable_hash(sip->sip_from->a_tag ? sip->sip_from->a_tag : "", hash);
+    hash = stable_hash(std::to_string(sip->sip_cseq->cs_seq), hash);
+  }
+  return branch_prefix_ + hex(hash, 16);
+}
+
+void SipServer::check_forward(msg_t* msg, std::string_view request_uri) const {
+  const sip_t* sip = sip_object(msg);
+  if (sip->sip_max_forwards && sip->sip_max_forwards->mf_count == 0)
+    throw std::logic_error("forward() of a request at Max-Forwards 0: the handler answers 483");
+  const std::string text(request_uri);
+  url_t url[1];
+  std::string copy = text;  // url_d parses in place
+  if (url_d(url, copy.data()) < 0 || (url->url_type != url_sip && url->url_type != url_sips) ||
+      !url->url_host)
+    throw std::invalid_argument("forward() to a URI sofia cannot read: " + text);
+}
+
+void SipServer::forward(msg_t* msg, std::string_view request_uri, ResponseChannel& channel) {
+  sip_t* sip = sip_object(msg);
+  const bool ack = sip->sip_request->rq_method == sip_method_ack;
+  const std::string branch = forward_branch(sip, request_uri);
+  for (const sip_via_t* via = sip->sip_via; via; via = via->v_next)
+    if (via->v_branch && branch == via->v_branch) {  // it went this way before: RFC 3261 16.3 item 4
+      if (ack)
+        msg_destroy(msg);
+      else
+        send_reply(msg, Reply(482, "Loop Detected"), channel);
+      return;
+    }
+  su_home_t* home = msg_home(msg);
+  mark_source(msg, sip, channel.transport());
+  const std::string target(request_uri);
+  url_t* url = url_make(home, target.c_str());
+  if (!url) {
     msg_destroy(msg);
     return;
   }
-  SofiaChainRequest request(*this, msg, sip, channel);
-  chain_.run(request, loop_);
+  *sip->sip_request->rq_url = *url;  // its strings live in the message's home
+  msg_fragment_clear(sip->sip_request->rq_common);
+  if (sip->sip_max_forwards) {
+    --sip->sip_max_forwards->mf_count;
+    msg_fragment_clear(sip->sip_max_forwards->mf_common);
+  } else {
+    msg_header_insert(msg, reinterpret_cast<msg_pub_t*>(sip),
+                      reinterpret_cast<msg_header_t*>(sip_max_forwards_make(home, "70")));
+  }
+  // nta adds our Via (its client port's address, rport) with this branch,
+  // and sends to the top Route (;lr) or else the Request-URI, resolving it
+  // (RFC 3263) and picking the transport; it keeps no state of it.
+  if (!agent_ || nta_msg_tsend(agent_, msg, nullptr, NTATAG_BRANCH_KEY(branch.c_str()), TAG_END()) < 0)
+    log_->debug("could not forward {} to {}", ack ? "an ACK" : "a request", target);
+}
+
+void SipServer::relay_response(msg_t* msg, sip_t* sip) {
+  const sip_via_t* ours = sip->sip_via;
+  if (!ours || !ours->v_next || !starts_with(ours->v_branch, branch_prefix_) || !listening_) {
+    msg_destroy(msg);  // neither ours nor a client transaction's: dropped quietly
+    return;
+  }
+  // From a listener of ours (RFC 3581 symmetric response: where the
+  // sender's request came in, for UDP of the address family), or on the
+  // sender's connection; else nta sends it by the Via (it takes ours off).
+  const sip_via_t* next = ours->v_next;
+  su_sockaddr_t destination{};
+  if (!response_destination(next, destination)) {
+    msg_destroy(msg);
+    return;
+  }
+  const bool udp = su_casematch(std::string(via_transport_of(next)).c_str(), "UDP");
+  UdpTransport* udp_listener = nullptr;
+  StreamTransport* stream_listener = nullptr;
+  if (udp) {
+    for (auto& listener : udp_)
+      if (!udp_listener &&
+          (listener->address().host.find(':') != std::string::npos) == (destination.su_family == AF_INET6))
+        udp_listener = listener.get();
+  } else {
+    for (auto& stream : streams_)
+      if (stream->has_connection(destination)) stream_listener = stream.get();
+  }
+  if (!udp_listener && !stream_listener) {
+    nta_msg_tsend(agent_, msg, nullptr, TAG_END());
+    return;
+  }
+  sip_via_remove(msg, sip);
+  detach_from_line(reinterpret_cast<msg_header_t*>(sip->sip_via));
+  size_t length = 0;
+  if (const char* bytes = msg_as_string(msg_home(msg), msg, nullptr, 0, &length)) {
+    const std::string_view text(bytes, length);
+    if (udp_listener)
+      udp_listener->queue(destination).assign(text);
+    else
+      stream_listener->send_to(destination, text);
+  }
+  msg_destroy(msg);
 }
 
 void SipServer::send_reply(msg_t* msg, const Reply& reply, ResponseChannel& channel) {

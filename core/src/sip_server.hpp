@@ -46,6 +46,14 @@ class SipServer {
   // Answers `msg` (taking ownership of it) on the channel it came in on.
   // Loop thread only.
   void send_reply(msg_s* msg, const Reply& reply, ResponseChannel& channel);
+  // Stateless proxying (RFC 3261 16.11). check_forward() throws
+  // std::logic_error for a request at Max-Forwards 0 and std::invalid_argument
+  // for a target sofia cannot read; forward() then takes `msg`: our Via with
+  // a branch computed from the request, Max-Forwards - 1, the Request-URI
+  // replaced, sent to the next Route or the URI (482 instead when the
+  // request already went through here with that branch: a loop).
+  void check_forward(msg_s* msg, std::string_view request_uri) const;
+  void forward(msg_s* msg, std::string_view request_uri, ResponseChannel& channel);
   // Requests a handler suspended and nobody answered yet.
   size_t suspended_pending() const { return chain_.suspended(); }
   // Open TCP/TLS connections, over every stream listener.
@@ -70,6 +78,14 @@ class SipServer {
   bool answer_unreadable_method(std::string_view bytes, const su_sockaddr_t& from, socklen_t from_length,
                                 const std::shared_ptr<ResponseChannel>& channel);
   void start_nta();
+  // Takes a top Route naming this server (;lr) off: the sender asks us to
+  // proxy the request (routed_here()).
+  bool take_own_route(msg_s* msg, sip_s* sip) const;
+  // The branch our Via gets for `sip` sent to `request_uri`; the same for a
+  // retransmission, its CANCEL and the ACK of a failure.
+  std::string forward_branch(const sip_s* sip, std::string_view request_uri) const;
+  // A response to a request we forwarded: our Via off, on to the next Via.
+  void relay_response(msg_s* msg, sip_s* sip);
   void handle(msg_s* msg, sip_s* sip, const std::shared_ptr<ResponseChannel>& channel);
   bool well_formed(msg_s* msg, sip_s* sip, ResponseChannel& channel);
   // Answers `reply` (or drops an ACK); always false, for well_formed's returns.
@@ -84,6 +100,9 @@ class SipServer {
   std::vector<std::shared_ptr<UdpTransport>> udp_;
   std::vector<std::unique_ptr<StreamTransport>> streams_;
   bool listening_ = false;
+  // "z9hG4bK-hs<hash of the first listener>-": branches of this server's
+  // Vias, so its own are told from every other server's.
+  std::string branch_prefix_;
   RequestChain chain_;
 };
 

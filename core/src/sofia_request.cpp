@@ -20,7 +20,9 @@ namespace {
 
 std::string_view sv(const char* s) { return s ? std::string_view(s) : std::string_view(); }
 
-UriView view_of(const url_t* url) {
+}  // namespace
+
+UriView uri_view(const url_t* url) {
   UriView v;
   if (!url) return v;
   v.scheme = sv(url->url_scheme);
@@ -30,6 +32,8 @@ UriView view_of(const url_t* url) {
   v.params = sv(url->url_params);
   return v;
 }
+
+namespace {
 
 std::string url_text(const url_t* url) {
   char buffer[512];
@@ -164,12 +168,12 @@ std::string_view via_transport(const char* protocol) {
 
 template <class Interface>
 UriView SofiaMessage<Interface>::from_uri() const {
-  return view_of(sip_ && sip_->sip_from ? sip_->sip_from->a_url : nullptr);
+  return uri_view(sip_ && sip_->sip_from ? sip_->sip_from->a_url : nullptr);
 }
 
 template <class Interface>
 UriView SofiaMessage<Interface>::to_uri() const {
-  return view_of(sip_ && sip_->sip_to ? sip_->sip_to->a_url : nullptr);
+  return uri_view(sip_ && sip_->sip_to ? sip_->sip_to->a_url : nullptr);
 }
 
 template <class Interface>
@@ -282,7 +286,7 @@ Method SofiaRequest::method() const { return method_of(sip_->sip_request->rq_met
 
 std::string_view SofiaRequest::method_name() const { return sv(sip_->sip_request->rq_method_name); }
 
-UriView SofiaRequest::request_uri() const { return view_of(sip_->sip_request->rq_url); }
+UriView SofiaRequest::request_uri() const { return uri_view(sip_->sip_request->rq_url); }
 
 uint32_t SofiaRequest::max_forwards() const {
   return sip_->sip_max_forwards ? static_cast<uint32_t>(sip_->sip_max_forwards->mf_count) : 70;

@@ -47,8 +47,9 @@ extern template class SofiaMessage<SipResponse>;
 class SofiaRequest final : public SofiaMessage<SipRequest> {
  public:
   // `transport`: "udp", "tcp" or "tls", the channel the request came in on.
-  SofiaRequest(msg_t* msg, const sip_t* sip, std::string_view transport)
-      : SofiaMessage(msg, sip), transport_(transport) {}
+  // `routed_here`: the core took a Route naming this server off its top.
+  SofiaRequest(msg_t* msg, const sip_t* sip, std::string_view transport, bool routed_here = false)
+      : SofiaMessage(msg, sip), transport_(transport), routed_here_(routed_here) {}
 
   Method method() const override;
   std::string_view method_name() const override;
@@ -58,10 +59,15 @@ class SofiaRequest final : public SofiaMessage<SipRequest> {
   std::string_view event() const override;
   std::string_view user_agent() const override;
   SourceAddress source() const override;
+  bool routed_here() const override { return routed_here_; }
 
  private:
   std::string_view transport_;
+  bool routed_here_;
 };
+
+// A sofia URL as the SDK's view (its strings stay sofia's).
+UriView uri_view(const url_t* url);
 
 // A response a client transaction received, or one the core made (`local`:
 // 408 on timeout, 503 when the request could not be sent).

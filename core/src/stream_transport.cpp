@@ -110,6 +110,18 @@ class StreamConnection final : public ResponseChannel, public std::enable_shared
   }
   bool closed() const override { return fd_ < 0; }
   std::string_view transport() const override { return ssl_ ? "tls" : "tcp"; }
+  // A message written as it is (a response relayed by the stateless proxy).
+  void send_bytes(std::string_view bytes) {
+    if (closed()) return;
+    output_.append(bytes);
+    write_pending();
+  }
+  bool has_peer(const su_sockaddr_t& address) const {
+    const auto& peer = reinterpret_cast<const su_sockaddr_t&>(peer_);
+    if (peer.su_family != address.su_family || peer.su_port != address.su_port) return false;
+    if (peer.su_family == AF_INET) return peer.su_sin.sin_addr.s_addr == address.su_sin.sin_addr.s_addr;
+    return std::memcmp(&peer.su_sin6.sin6_addr, &address.su_sin6.sin6_addr, sizeof(in6_addr)) == 0;
+  }
 
   // Closes the connection when one of its deadlines passed. Loop thread.
   void check_deadlines(Clock::time_point now) {
@@ -432,5 +444,22 @@ void StreamTransport::sweep() {
 }
 
 void StreamTransport::forget(int fd) { connections_.erase(fd); }
+
+bool StreamTransport::has_connection(const su_sockaddr_t& peer) const {
+  for (const auto& [fd, connection] : connections_)
+    if (!connection->closed() && connection->has_peer(peer)) return true;
+  return false;
+}
+
+bool StreamTransport::send_to(const su_sockaddr_t& peer, std::string_view bytes) {
+  // A scan: relayed responses over streams are rare next to requests, and
+  // the table is keyed by descriptor for the reads.
+  for (auto& [fd, connection] : connections_)
+    if (!connection->closed() && connection->has_peer(peer)) {
+      connection->send_bytes(bytes);
+      return true;
+    }
+  return false;
+}
 
 }  // namespace homesip::core

@@ -54,6 +54,9 @@ class StreamTransport {
   void close();
   const ListenAddress& address() const { return address_; }
   size_t connection_count() const { return connections_.size(); }
+  // Writes `bytes` on the open connection from `peer`; false when there is none.
+  bool send_to(const su_sockaddr_t& peer, std::string_view bytes);
+  bool has_connection(const su_sockaddr_t& peer) const;
 
  private:
   friend class StreamConnection;
