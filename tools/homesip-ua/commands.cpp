@@ -7,6 +7,8 @@
 #include <cstdio>
 #include <set>
 
+#include "phone_setup.hpp"
+
 namespace homesip::ua {
 namespace {
 
@@ -324,6 +326,83 @@ class MessageCommand : public RedirectedRequest {
   }
 };
 
+// locate: OPTIONS with the AOR as Request-URI, from the top server down, as
+// a call would go: a 302 to a server is followed (AOR kept, sent to that
+// server), and the server whose 302 names the user's own contacts is the
+// family server. Prints it, the contacts and how to set up a phone there.
+class LocateCommand : public Terminal {
+ public:
+  using Terminal::Terminal;
+
+ protected:
+  void start() override {
+    chain_ = std::make_unique<RedirectChain>(options().server, options().max_redirects,
+                                             domain_labels(options().to));
+    send(Hop{options().to, options().server, options().server});
+  }
+
+  void on_event(const Event& e) override {
+    if (e.nh != nh_ || e.id != nua_r_options || e.status < 200) return;
+    const std::string line = response_line("OPTIONS", options().to, where_, e);
+    const auto contacts = contacts_of(e.sip);
+    const bool to_server = !contacts.empty() && chain_->is_server_hop(best_of(contacts));
+    if (e.status >= 300 && e.status < 400 && to_server) return follow(contacts, line);
+    say(line);
+    if (e.status >= 300 && e.status < 400) return found(contacts, kExitOk);
+    // 480: the family server answered, the user has no phone registered now.
+    if (e.status == 480) return found({}, kExitFailed);
+    if (e.status >= 200 && e.status < 300) {
+      say(options().to + " answered itself: a server of the tree, at " + without_user(where_));
+      return finish(kExitOk);
+    }
+    finish(failure_code(e.status));
+  }
+
+ private:
+  static std::string best_of(const std::vector<ContactChoice>& contacts) {
+    const ContactChoice* best = &contacts.front();
+    for (const auto& c : contacts)
+      if (c.q > best->q) best = &c;
+    return best->uri;
+  }
+
+  void send(const Hop& hop) {
+    if (nh_) nua_handle_destroy(nh_);
+    where_ = hop.shown;
+    nh_ = nua_handle(nua(), nullptr, NUTAG_URL(hop.request_uri.c_str()), SIPTAG_TO_STR(options().to.c_str()),
+                     SIPTAG_FROM_STR(options().aor.c_str()), TAG_END());
+    const std::string max_forwards = std::to_string(chain_->max_forwards());
+    nua_options(nh_, TAG_IF(!hop.proxy.empty(), NUTAG_PROXY(hop.proxy.c_str())),
+                SIPTAG_MAX_FORWARDS_STR(max_forwards.c_str()), TAG_END());
+  }
+
+  void follow(const std::vector<ContactChoice>& contacts, const std::string& line) {
+    std::string next;
+    const auto verdict = chain_->follow(contacts, &next);
+    say(line + (next.empty() ? "" : " -> " + next));
+    if (verdict != RedirectChain::Verdict::kFollow)
+      return finish(redirect_failure(verdict, next, options().max_redirects));
+    send(request_hop(*chain_, options().to, next));
+  }
+
+  void found(const std::vector<ContactChoice>& contacts, int code) {
+    const std::string family = without_user(where_);
+    say("family server: " + family);
+    if (contacts.empty()) say("contacts: none (no phone registered now)");
+    for (const auto& c : contacts) say("contact: " + c.uri);
+    say("baresip account: " + baresip_account(options().to, family));
+    say("linphone [proxy_0]:");
+    std::string settings = linphone_settings(options().to, family);
+    for (size_t end; (end = settings.find('\n')) != std::string::npos; settings.erase(0, end + 1))
+      say("  " + settings.substr(0, end));
+    finish(code);
+  }
+
+  std::unique_ptr<RedirectChain> chain_;
+  nua_handle_t* nh_ = nullptr;
+  std::string where_;
+};
+
 }  // namespace
 
 std::unique_ptr<Terminal> make_command(const Options& options) {
@@ -336,6 +415,8 @@ std::unique_ptr<Terminal> make_command(const Options& options) {
       return std::make_unique<CallCommand>(options);
     case Command::kMessage:
       return std::make_unique<MessageCommand>(options);
+    case Command::kLocate:
+      return std::make_unique<LocateCommand>(options);
   }
   return nullptr;
 }

@@ -128,6 +128,34 @@ void add_message(CLI::App& cmd, Options& o) {
       ->required();
 }
 
+// locate AOR --top URI: no AOR of our own, only the tree's top to start at.
+void add_locate(CLI::App& cmd, Options& o) {
+  cmd.add_option_function<std::string>(
+         "aor",
+         [&o](const std::string& v) {
+           try {
+             o.to = aor_uri(v);
+           } catch (const UsageError& e) {
+             throw CLI::ValidationError(e.what());
+           }
+         },
+         "the address of record to find, e.g. U1@C1.D1.H1")
+      ->type_name("U@DOMAIN")
+      ->required();
+  add_value(cmd, "--top", "the tree's top server, e.g. sip:127.0.0.1:5110",
+            [&o](const std::string& v) { o.server = sip_uri("--top", v); })
+      ->type_name("SIP-URI")
+      ->required();
+  add_value(cmd, "--listen", "our address, udp:HOST:PORT or tcp:HOST:PORT",
+            [&o](const std::string& v) { o.listen = listen_url(v); })
+      ->type_name("ADDRESS")
+      ->default_str("udp:127.0.0.1:0");
+  add_value(cmd, "--max-redirects", "redirects to follow; one more, or a loop, exits 3",
+            [&o](const std::string& v) { o.max_redirects = integer("--max-redirects", v, 0); })
+      ->type_name("N")
+      ->default_str(std::to_string(o.max_redirects));
+}
+
 struct Subcommand {
   const char* name;
   Command command;
@@ -141,6 +169,10 @@ constexpr Subcommand kSubcommands[] = {
      add_call},
     {"answer", Command::kAnswer, "register, then answer calls and messages", add_answer},
     {"message", Command::kMessage, "send a MESSAGE, following each 302; print the reply", add_message},
+    {"locate", Command::kLocate,
+     "find an address of record's family server from the top (OPTIONS, following each 302); print it "
+     "with a baresip account line and linphone settings",
+     add_locate},
 };
 
 // CLI11 would only say "A subcommand is required" for a word that names none.
@@ -188,6 +220,8 @@ std::optional<int> parse_options(int argc, char** argv, Options& o) {
   }
   for (const auto& sub : kSubcommands)
     if (app.got_subcommand(sub.name)) o.command = sub.command;
+  // locate asks for nobody: its queries' From is no one's (RFC 6761 .invalid).
+  if (o.command == Command::kLocate) o.aor = "sip:homesip-ua@locate.invalid";
   return std::nullopt;
 }
 

@@ -13,13 +13,13 @@ inline constexpr int kExitUsage = 1;
 inline constexpr int kExitFailed = 2;     // a final error response, a timeout, a bind failure
 inline constexpr int kExitRedirects = 3;  // too many redirects, a redirect loop, 483
 
-enum class Command { kRegister, kCall, kAnswer, kMessage };
+enum class Command { kRegister, kCall, kAnswer, kMessage, kLocate };
 
 struct Options {
   Command command = Command::kRegister;
   std::string aor;                                       // "sip:U1@C1.D1.H1"
-  std::string to;                                        // callee AOR for call/message
-  std::string server;                                    // first hop, "sip:127.0.0.1:5110"
+  std::string to;                                        // callee AOR for call/message, the AOR to locate
+  std::string server;                                    // first hop, "sip:127.0.0.1:5110" (locate: --top)
   std::string listen = "sip:127.0.0.1:0;transport=udp";  // nua's NUTAG_URL
   std::string contact;  // explicit Contact for REGISTER; empty: nua's own address
   std::string text;
