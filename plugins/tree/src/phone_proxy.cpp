@@ -125,6 +125,10 @@ Disposition PhoneProxy::on_request(IncomingRequest& request) {
     if (!ack) request.reply(Reply(483, "Too Many Hops"));
     return Disposition::kHandled;
   }
+  if (target.empty()) {  // the core lets only sip: and sips: in; be sure before forwarding
+    if (!ack) request.reply(Reply(416, "Unsupported URI Scheme"));
+    return Disposition::kHandled;
+  }
   if (!names_the_tree(me_, target)) {
     // A contact inside a dialog (ACK, BYE) or a foreign domain: sent on as it is.
     const std::string as_is = text_of(target);
