@@ -8,7 +8,7 @@
 #include <string>
 #include <string_view>
 
-#include "homesip/context.hpp"
+#include "homesip/tree.hpp"
 #include "homesip/uri.hpp"
 
 namespace homesip::redirect {

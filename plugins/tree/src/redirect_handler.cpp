@@ -3,28 +3,121 @@
 #include <memory>
 
 namespace homesip::redirect {
+namespace {
+
+// A suspension that counts what it forwards (forwarded_total).
+class CountingSuspension final : public SuspendedRequest {
+ public:
+  CountingSuspension(std::unique_ptr<SuspendedRequest> inner, Counter forwarded)
+      : inner_(std::move(inner)), forwarded_(forwarded) {}
+  const SipRequest& request() const override { return inner_->request(); }
+  Attributes& attributes() override { return inner_->attributes(); }
+  EventLoop& loop() override { return inner_->loop(); }
+  void resume() override { inner_->resume(); }
+  void reply(const Reply& reply) override { inner_->reply(reply); }
+  void forward(std::string_view request_uri) override {
+    inner_->forward(request_uri);
+    forwarded_.add();
+  }
+  bool finished() const override { return inner_->finished(); }
+
+ private:
+  std::unique_ptr<SuspendedRequest> inner_;
+  Counter forwarded_;
+};
+
+// The request as the PhoneProxy sees it: the same, with its forwards counted.
+class CountingRequest final : public IncomingRequest {
+ public:
+  CountingRequest(IncomingRequest& inner, Counter forwarded) : inner_(inner), forwarded_(forwarded) {}
+  const SipRequest& request() const override { return inner_.request(); }
+  Attributes& attributes() override { return inner_.attributes(); }
+  EventLoop& loop() override { return inner_.loop(); }
+  void reply(const Reply& reply) override { inner_.reply(reply); }
+  void forward(std::string_view request_uri) override {
+    inner_.forward(request_uri);
+    forwarded_.add();
+  }
+  std::unique_ptr<SuspendedRequest> suspend() override {
+    return std::make_unique<CountingSuspension>(inner_.suspend(), forwarded_);
+  }
+  std::string_view reply_to_tag() const override { return inner_.reply_to_tag(); }
+
+ private:
+  IncomingRequest& inner_;
+  Counter forwarded_;
+};
+
+// The expiry a REGISTER asks for its first Contact; 0 for "Contact: *" or
+// an unregister.
+uint32_t requested_expiry(const SipRequest& sip, const ContactView& contact) {
+  if (contact.wildcard) return 0;
+  if (contact.expires) return *contact.expires;
+  return sip.expires_header().value_or(3600);
+}
+
+}  // namespace
 
 RedirectHandler::RedirectHandler(const ServerIdentity& me, RedirectPolicy policy, LocationStore& store,
-                                 Logger& log)
-    : me_(me), policy_(std::move(policy)), store_(store), log_(log) {}
+                                 Logger& log, HandlerParts parts)
+    : me_(me), policy_(std::move(policy)), store_(store), log_(log), parts_(std::move(parts)) {}
 
-Disposition RedirectHandler::on_request(IncomingRequest& request) {
-  const SipRequest& sip = request.request();
+RequestFacts RedirectHandler::facts_of(const SipRequest& sip) const {
   RequestFacts facts;
   facts.method = sip.method();
   facts.method_name = sip.method_name();
   facts.target = facts.method == Method::kRegister ? sip.to_uri() : sip.request_uri();
+  facts.to = sip.to_uri();
+  if (parts_.addresses_me) {
+    facts.target_is_my_address = !facts.target.host.empty() && parts_.addresses_me(facts.target);
+    facts.to_is_my_address = !facts.to.host.empty() && parts_.addresses_me(facts.to);
+  }
   facts.max_forwards = sip.max_forwards();
-  Decision decision = decide(me_, policy_, facts);
+  return facts;
+}
+
+// A direct child server registering (its User-Agent says homesipd) is probed
+// from now on; one unregistering is forgotten at once (a graceful stop).
+void RedirectHandler::note_child_server(const SipRequest& sip, int64_t now) {
+  if (!parts_.monitor || !tree::is_server_user_agent(sip.user_agent())) return;
+  const UriView to = sip.to_uri();
+  if (classify(me_, to).relation != Relation::kDirectChild) return;
+  const std::vector<ContactView> contacts = sip.contacts();
+  if (contacts.empty()) return;  // a query of the bindings
+  parts_.monitor->on_register(aor_of(to), contacts.front().uri, requested_expiry(sip, contacts.front()), now);
+}
+
+void RedirectHandler::answer(IncomingRequest& request, const Reply& reply, std::string_view what) {
+  log_.debug(request.request().method_name(), " ", what, ": ", reply.status);
+  if (reply.status == 302) parts_.redirects.add();
+  request.reply(reply);
+}
+
+Disposition RedirectHandler::on_request(IncomingRequest& request) {
+  const SipRequest& sip = request.request();
+  // A phone using this server as its outbound proxy: resolve and forward
+  // for it (its REGISTER is judged like any other).
+  if (parts_.phones && sip.routed_here() && sip.method() != Method::kRegister) {
+    CountingRequest counted(request, parts_.forwarded);
+    return parts_.phones->on_request(counted);
+  }
+  const RequestFacts facts = facts_of(sip);
+  if (facts.method == Method::kRegister) note_child_server(sip, request.loop().unix_now());
+  const Decision decision = decide(me_, policy_, facts);
   switch (decision.action) {
     case Action::kContinue:
       return Disposition::kContinue;
     case Action::kReply:
-      log_.debug(facts.method_name, " ", aor_of(facts.target), ": ", decision.reply.status);
-      request.reply(decision.reply);
+      answer(request, decision.reply, aor_of(facts.target));
       return Disposition::kHandled;
     case Action::kLookup:
       break;
+  }
+  // Keepalives found the child server dead: no need to ask the store.
+  if (decision.target == LookupTarget::kNextServer && parts_.monitor &&
+      parts_.monitor->offline(decision.lookup_aor)) {
+    answer(request, Reply(404, "Next Server Offline"), decision.lookup_aor + " (offline)");
+    return Disposition::kHandled;
   }
   // Suspended while the store looks; shared so the callback stays copyable
   // (the store may call it before lookup() returns).
@@ -34,6 +127,7 @@ Disposition RedirectHandler::on_request(IncomingRequest& request) {
                                          StoreStatus status, const BindingList& bindings) {
     const Reply reply = answer_lookup(target, status, bindings, pending->loop().unix_now());
     log_.debug(pending->request().method_name(), " via ", aor, ": ", reply.status);
+    if (reply.status == 302) parts_.redirects.add();
     pending->reply(reply);
   });
   return Disposition::kSuspended;

@@ -59,8 +59,22 @@ Decision decide_register(const ServerIdentity& me, const RequestFacts& request) 
   return answer(Reply(404, "Not Found"));
 }
 
+// The URI names this server: its AOR ("D1@C1") or one of its addresses
+// ("sip:D1@127.0.0.1:5120", "sip:127.0.0.1:5120").
+bool names_me(const ServerIdentity& me, const UriView& uri, bool is_my_address) {
+  if (!sip_scheme(uri)) return false;
+  if (is_my_address) return true;
+  return !uri.user.empty() && classify(me, uri).relation == Relation::kSelf;
+}
+
 Decision decide_call(const ServerIdentity& me, const RedirectPolicy& policy, const RequestFacts& request) {
-  const UriView& uri = request.target;
+  UriView uri = request.target;
+  if (names_me(me, uri, request.target_is_my_address)) {
+    // RFC 3261 8.1.3.4: a client that followed a 302 to this server kept To,
+    // which names where it really wants to go.
+    if (request.to.user.empty() || names_me(me, request.to, request.to_is_my_address)) return pass();
+    uri = request.to;
+  }
   if (uri.user.empty() || !sip_scheme(uri)) return pass();  // the server itself answers
   const Jurisdiction j = classify(me, uri);
   if (j.relation == Relation::kSelf) return pass();
@@ -70,9 +84,11 @@ Decision decide_call(const ServerIdentity& me, const RedirectPolicy& policy, con
   if (request.max_forwards == 0) return answer(Reply(483, "Too Many Hops"));
   if (j.relation == Relation::kDirectChild) return look_up(aor_of(uri), LookupTarget::kUser);
   if (j.relation == Relation::kInSubtree) return look_up(j.child_aor, LookupTarget::kNextServer);
-  if (policy.parent_contact.empty()) return answer(Reply(404, "Not Found"));
+  // Not in my subtree: the top knows every branch and sends it down; the top
+  // itself has nowhere else to send it.
+  if (policy.top.empty()) return answer(Reply(404, "Not Found"));
   Reply up(302, "Moved Temporarily");
-  up.contacts.push_back(ReplyContact{policy.parent_contact, {}, {}});
+  up.contacts.push_back(ReplyContact{policy.top, {}, {}});
   return answer(std::move(up));
 }
 
@@ -165,8 +181,12 @@ void check_policy(const RedirectPolicy& policy) {
     if (m == "REGISTER" || m == "ACK" || m == "CANCEL" || m == "BYE")
       throw ConfigError("redirect_methods", m + " cannot be redirected");
   }
-  if (!policy.parent_contact.empty() && !parse_uri(policy.parent_contact))
-    throw ConfigError("parent_contact", "must be a sip: or sips: URI, e.g. sip:D1@192.0.2.1:5060");
+  if (!policy.top.empty()) {
+    const std::optional<UriView> top = parse_uri(policy.top);
+    if (!top || !sip_scheme(*top))
+      throw ConfigError("top",
+                        "top must be a sip: or sips: URI, e.g. sip:192.0.2.1:5060, not '" + policy.top + "'");
+  }
 }
 
 }  // namespace homesip::redirect

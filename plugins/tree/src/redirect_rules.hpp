@@ -10,16 +10,18 @@
 #include <string_view>
 #include <vector>
 
-#include "homesip/context.hpp"
 #include "homesip/location_store.hpp"
 #include "homesip/reply.hpp"
 #include "homesip/request.hpp"
+#include "homesip/tree.hpp"
 #include "jurisdiction.hpp"
 
 namespace homesip::redirect {
 
 struct RedirectPolicy {
-  std::string parent_contact;                 // where names outside my subtree go; empty: 404
+  // The top server's URI, where names outside my subtree go (it sends them
+  // down); empty at the top itself, where such a name is 404.
+  std::string top;
   std::vector<std::string> redirect_methods;  // method names redirected (besides REGISTER)
 };
 
@@ -28,6 +30,12 @@ struct RequestFacts {
   Method method = Method::kUnknown;
   std::string_view method_name;
   UriView target;  // the To URI of a REGISTER, the Request-URI otherwise
+  UriView to;      // the To URI
+  // The target's / To's host and port are one of this server's listeners
+  // (PluginContext::addresses_me): a client that followed a 302 to this
+  // server put its address into the Request-URI.
+  bool target_is_my_address = false;
+  bool to_is_my_address = false;
   uint32_t max_forwards = 70;
 };
 
@@ -48,6 +56,10 @@ struct Decision {
   LookupTarget target = LookupTarget::kUser;
 };
 
+// A request addressed to this server (by its AOR or its address) is decided
+// by its To instead: an RFC 3261 client following a 302 replaces the
+// Request-URI with the Contact and keeps To (8.1.3.4). When To names this
+// server too, or has no user, the request is passed on (the core answers).
 Decision decide(const ServerIdentity& me, const RedirectPolicy& policy, const RequestFacts& request);
 
 // Bindings whose expires_at <= now are ignored (a store may hand back one that
@@ -62,7 +74,8 @@ Reply answer_lookup(LookupTarget target, StoreStatus status, const BindingList& 
 // and the transport). Public and named Contacts are left as registered.
 std::string reachable_contact(const Binding& binding);
 
-// Throws ConfigError when a method name can't be redirected.
+// Throws ConfigError naming the key when a method name can't be redirected
+// or `top` is neither empty nor a sip:/sips: URI.
 void check_policy(const RedirectPolicy& policy);
 
 }  // namespace homesip::redirect

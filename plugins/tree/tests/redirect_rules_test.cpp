@@ -13,7 +13,7 @@ namespace {
 
 const ServerIdentity kD1{"D1", "C1"};
 const RedirectPolicy kPolicy{"", {"INVITE", "MESSAGE", "SUBSCRIBE", "OPTIONS"}};
-const RedirectPolicy kWithParent{"sip:C1@192.0.2.1:5060", {"INVITE", "MESSAGE", "SUBSCRIBE", "OPTIONS"}};
+const RedirectPolicy kBelowTop{"sip:192.0.2.1:5110", {"INVITE", "MESSAGE", "SUBSCRIBE", "OPTIONS"}};
 
 RequestFacts facts(Method method, std::string_view name, std::string_view user, std::string_view host,
                    uint32_t max_forwards = 70) {
@@ -65,8 +65,8 @@ TEST(Register, OutsideMySubtreeIs404) {
   }
 }
 
-TEST(Register, ParentContactDoesNotApplyToRegister) {
-  EXPECT_EQ(decide(kD1, kWithParent, reg("U1", "C1.D2.H1")).reply.status, 404);
+TEST(Register, TheTopDoesNotApplyToRegister) {
+  EXPECT_EQ(decide(kD1, kBelowTop, reg("U1", "C1.D2.H1")).reply.status, 404);
 }
 
 TEST(Register, InvalidNameIs404) {
@@ -114,27 +114,107 @@ TEST(Call, SubtreeLooksUpTheNextServer) {
   }
 }
 
-TEST(Call, NotMineWithoutParentIs404) {
+TEST(Call, NotMineAtTheTopIs404) {
   const Decision d = decide(kD1, kPolicy, invite("U1", "C1.D2.H1"));
   EXPECT_EQ(d.action, Action::kReply);
   EXPECT_EQ(d.reply.status, 404);
 }
 
-TEST(Call, NotMineGoesUpToTheParent) {
-  const Decision d = decide(kD1, kWithParent, invite("U1", "C1.D2.H1"));
-  ASSERT_EQ(d.action, Action::kReply);
-  EXPECT_EQ(d.reply.status, 302);
-  ASSERT_EQ(d.reply.contacts.size(), 1u);
-  EXPECT_EQ(d.reply.contacts[0].uri, "sip:C1@192.0.2.1:5060");
+// Another family's user: straight to the top, which sends it down (not up
+// through every ancestor).
+TEST(Call, NotMineGoesToTheTop) {
+  for (auto [user, host] : {std::pair{"U1", "C1.D2.H1"}, {"D2", "C1"}, {"U1", "C9.D1.H1"}}) {
+    const Decision d = decide(kD1, kBelowTop, invite(user, host));
+    ASSERT_EQ(d.action, Action::kReply) << user << "@" << host;
+    EXPECT_EQ(d.reply.status, 302);
+    ASSERT_EQ(d.reply.contacts.size(), 1u);
+    EXPECT_EQ(d.reply.contacts[0].uri, "sip:192.0.2.1:5110");
+  }
 }
 
-TEST(Call, InvalidNameIs404) {
-  EXPECT_EQ(decide(kD1, kWithParent, invite("U1", "C1..D1")).reply.status, 404);
+// --- a request addressed to this server: decided by its To ----------------
+
+RequestFacts addressed(std::string_view method_name, Method method, UriView request_uri, UriView to,
+                       bool uri_is_mine, bool to_is_mine = false) {
+  RequestFacts f;
+  f.method = method;
+  f.method_name = method_name;
+  f.target = request_uri;
+  f.to = to;
+  f.target_is_my_address = uri_is_mine;
+  f.to_is_my_address = to_is_mine;
+  return f;
 }
+UriView sip_uri(std::string_view user, std::string_view host, std::string_view port = {}) {
+  UriView u;
+  u.scheme = "sip";
+  u.user = user;
+  u.host = host;
+  u.port = port;
+  return u;
+}
+
+TEST(AddressedToMe, ByMyAddressTheToDecides) {
+  // A plain RFC 3261 client followed a 302 to D1: Request-URI D1's contact, To the callee.
+  const UriView me = sip_uri("D1", "127.0.0.1", "5120");
+  const Decision below =
+      decide(kD1, kBelowTop, addressed("INVITE", Method::kInvite, me, sip_uri("U1", "C1.D1.H1"), true));
+  EXPECT_EQ(below.action, Action::kLookup);
+  EXPECT_EQ(below.lookup_aor, "H1@C1.D1");
+  const Decision mine =
+      decide(kD1, kBelowTop, addressed("MESSAGE", Method::kMessage, me, sip_uri("U9", "C1.D1"), true));
+  EXPECT_EQ(mine.lookup_aor, "U9@C1.D1");
+  EXPECT_EQ(mine.target, LookupTarget::kUser);
+  const Decision other =
+      decide(kD1, kBelowTop, addressed("INVITE", Method::kInvite, me, sip_uri("U1", "C1.D2.H1"), true));
+  ASSERT_EQ(other.reply.status, 302);
+  EXPECT_EQ(other.reply.contacts.at(0).uri, "sip:192.0.2.1:5110");
+  // The address without a user part is this server too.
+  EXPECT_EQ(decide(kD1, kBelowTop,
+                   addressed("INVITE", Method::kInvite, sip_uri("", "127.0.0.1", "5120"),
+                             sip_uri("U1", "C1.D1.H1"), true))
+                .lookup_aor,
+            "H1@C1.D1");
+}
+
+TEST(AddressedToMe, ByMyAorTheToDecides) {
+  const Decision d =
+      decide(kD1, kPolicy,
+             addressed("INVITE", Method::kInvite, sip_uri("D1", "c1"), sip_uri("U1", "C1.D1.H1"), false));
+  EXPECT_EQ(d.lookup_aor, "H1@C1.D1");
+}
+
+TEST(AddressedToMe, ToNamingMeTooIsAnsweredByTheCore) {
+  const UriView me = sip_uri("D1", "127.0.0.1", "5120");
+  for (const UriView& to :
+       {sip_uri("D1", "C1"), sip_uri("", "127.0.0.1", "5120"), sip_uri("service", "127.0.0.1", "5120")}) {
+    const bool to_is_address = to.host == "127.0.0.1";
+    EXPECT_EQ(
+        decide(kD1, kBelowTop, addressed("OPTIONS", Method::kOptions, me, to, true, to_is_address)).action,
+        Action::kContinue)
+        << to.user << "@" << to.host;
+  }
+  // Not addressed to me (another server's address): judged by the Request-URI as before.
+  EXPECT_EQ(decide(kD1, kBelowTop,
+                   addressed("OPTIONS", Method::kOptions, sip_uri("", "192.0.2.9"), sip_uri("U1", "C1.D1.H1"),
+                             false))
+                .action,
+            Action::kContinue);
+}
+
+TEST(AddressedToMe, AnInvalidToIs404) {
+  EXPECT_EQ(decide(kD1, kBelowTop,
+                   addressed("INVITE", Method::kInvite, sip_uri("D1", "127.0.0.1", "5120"),
+                             sip_uri("U.1", "C1.D1"), true))
+                .reply.status,
+            404);
+}
+
+TEST(Call, InvalidNameIs404) { EXPECT_EQ(decide(kD1, kBelowTop, invite("U1", "C1..D1")).reply.status, 404); }
 
 TEST(Call, NoHopsLeftIs483) {
   for (auto [user, host] : {std::pair{"U9", "C1.D1"}, {"U1", "C1.D1.H1"}, {"U1", "C1.D2.H1"}}) {
-    const Decision d = decide(kD1, kWithParent, invite(user, host, 0));
+    const Decision d = decide(kD1, kBelowTop, invite(user, host, 0));
     EXPECT_EQ(d.action, Action::kReply);
     EXPECT_EQ(d.reply.status, 483) << user << "@" << host;
   }
@@ -156,7 +236,7 @@ TEST(Call, DialogAndUnlistedMethodsContinue) {
                               {Method::kAck, "ACK"},
                               {Method::kNotify, "NOTIFY"},
                               {Method::kInfo, "INFO"}}) {
-    EXPECT_EQ(decide(kD1, kWithParent, facts(method, name, "U1", "C1.D1.H1")).action, Action::kContinue)
+    EXPECT_EQ(decide(kD1, kBelowTop, facts(method, name, "U1", "C1.D1.H1")).action, Action::kContinue)
         << name;
   }
   const RedirectPolicy only_invite{"", {"INVITE"}};
@@ -230,8 +310,8 @@ TEST(Lookup, StoreFailures) {
 
 TEST(Policy, DefaultsAndSipUrisAreAccepted) {
   EXPECT_NO_THROW(check_policy(kPolicy));
-  EXPECT_NO_THROW(check_policy(kWithParent));
-  EXPECT_NO_THROW(check_policy(RedirectPolicy{"sips:C1@example.org", {}}));
+  EXPECT_NO_THROW(check_policy(kBelowTop));
+  EXPECT_NO_THROW(check_policy(RedirectPolicy{"sips:example.org", {}}));
 }
 
 TEST(Policy, BadSettingsAreRefused) {
@@ -241,10 +321,10 @@ TEST(Policy, BadSettingsAreRefused) {
   EXPECT_THROW(check_policy(RedirectPolicy{"", {""}}), ConfigError);
   EXPECT_THROW(check_policy(RedirectPolicy{"", {"IN VITE"}}), ConfigError);
   try {
-    check_policy(RedirectPolicy{"C1@192.0.2.1", {}});
+    check_policy(RedirectPolicy{"mailto:C1@192.0.2.1", {}});
     FAIL() << "expected ConfigError";
   } catch (const ConfigError& e) {
-    EXPECT_EQ(e.key(), "parent_contact");
+    EXPECT_EQ(e.key(), "top");
   }
 }
 

@@ -1,0 +1,103 @@
+// The register module's client side (paper, Fig. 4): a server below the top
+// registers its own AOR with the top of the tree, follows the 302s down to
+// its parent, then refreshes there. The server that answered 200 is the
+// parent. When a registration or refresh fails (parent restarted, gone or
+// moved) it starts again from the top after a backoff (1 s doubling to 30 s,
+// +-20 % jitter so children of one dead parent do not come back in step),
+// and never sooner than a 503's Retry-After asks.
+//
+// Every REGISTER of one run carries the same Call-ID and From tag and a CSeq
+// one higher than the last, so each registrar sees refreshes of one binding.
+// `User-Agent: homesipd/<version>` tells the parent that the binding is a
+// child server (which it then probes with keepalives), not a phone.
+//
+// Threads: the main loop only (start, stop, timers, the client's callbacks).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "homesip/client.hpp"
+#include "homesip/log.hpp"
+#include "homesip/loop.hpp"
+
+namespace homesip::tree {
+
+struct UpwardSettings {
+  std::string aor;         // "H1@C1.D1"
+  std::string contact;     // where the parent reaches this server: "sip:H1@127.0.0.1:5130"
+  std::string top;         // where registration starts: the top server
+  std::string user_agent;  // "homesipd/0.1.0"
+  uint32_t expires = 120;  // seconds asked for
+  int max_redirects = 5;
+  std::chrono::milliseconds first_backoff{1000};
+  std::chrono::milliseconds max_backoff{30000};
+  double jitter = 0.2;  // each wait is the backoff times 1 +- jitter
+};
+
+class UpwardRegistration {
+ public:
+  enum class State { kIdle, kRegistering, kRegistered, kWaitingToRetry, kStopped };
+  // Uniform in [0, 1): where in the jitter range a wait falls (tests pin it).
+  using Random = std::function<double()>;
+
+  // `client`, `loop` and `log` must outlive this object.
+  UpwardRegistration(SipClient& client, EventLoop& loop, UpwardSettings settings, Logger& log,
+                     Random random = {});
+  ~UpwardRegistration();
+  UpwardRegistration(const UpwardRegistration&) = delete;
+  UpwardRegistration& operator=(const UpwardRegistration&) = delete;
+
+  // Sends the first REGISTER to the top (the client sends from Plugin::start() on).
+  void start();
+  // Stops refreshing and sends the registrar an unregister (Expires: 0).
+  void stop();
+
+  State state() const { return state_; }
+  static const char* state_name(State state);
+  // The server that answered 200 (the parent; refreshes go there); empty before.
+  const std::string& registrar() const { return registrar_; }
+  // True while the goodbye sent by stop() waits for its answer.
+  bool unregistering() const { return unregistering_; }
+  // The wait before the retry now scheduled (zero when none is).
+  std::chrono::milliseconds retry_delay() const { return retry_delay_; }
+
+ private:
+  void register_from_top();
+  void send_to(const std::string& target, uint32_t expires);
+  void handle_final(const SipResponse& response);
+  void on_registered(const SipResponse& response);
+  void on_redirect(const SipResponse& response);
+  void retry_later(const std::string& why, std::chrono::milliseconds at_least = {});
+  std::chrono::milliseconds jittered(std::chrono::milliseconds backoff);
+  void schedule(std::chrono::milliseconds delay, std::function<void()> action);
+
+  SipClient& client_;
+  EventLoop& loop_;
+  UpwardSettings settings_;
+  Logger& log_;
+  Random random_;
+  std::string from_;
+  std::string call_id_;
+  uint32_t cseq_ = 0;
+  std::unique_ptr<ClientTransaction> pending_;
+  std::unique_ptr<Timer> timer_;
+  State state_ = State::kIdle;
+  std::string target_;     // where the request in flight went
+  std::string registrar_;  // the server that answered 200
+  int redirects_ = 0;
+  std::chrono::milliseconds backoff_;
+  std::chrono::milliseconds retry_delay_{0};
+  bool unregistering_ = false;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // guards posted actions
+};
+
+// The seconds of a Retry-After value ("120", "120 (busy);duration=60"), or nullopt.
+std::optional<uint32_t> retry_after_seconds(std::string_view value);
+
+}  // namespace homesip::tree
