@@ -43,9 +43,9 @@ class HomesipctlTest : public ::testing::Test {
   std::unique_ptr<HomesipServer> server_;
 };
 
-TEST_F(HomesipctlTest, ListsTheBindingsOfARunningFamilyServer) {
+TEST_F(HomesipctlTest, ListsTheBindingsOfADomain) {
   std::string out;
-  ASSERT_EQ(ctl({"bindings"}, &out), 0) << out;
+  ASSERT_EQ(ctl({"bindings", "C1.D1.H1"}, &out), 0) << out;
   EXPECT_EQ(
       out.rfind("AOR                     CONTACT                                 EXPIRES  Q    SOURCE", 0),
       0u)
@@ -55,6 +55,16 @@ TEST_F(HomesipctlTest, ListsTheBindingsOfARunningFamilyServer) {
   EXPECT_NE(out.find("U1@C1.D1.H1"), std::string::npos) << out;
   EXPECT_NE(out.find("sip:U1@127.0.0.1:9999"), std::string::npos) << out;
   EXPECT_NE(out.find("ctl-test"), std::string::npos) << out;
+  std::string same;
+  ASSERT_EQ(ctl({"bindings", "--domain", "C1.D1.H1"}, &same), 0) << same;
+  EXPECT_EQ(same, out);
+}
+
+// The core knows no tree, so no domain of its own: it says how to ask.
+TEST_F(HomesipctlTest, BindingsWithoutADomainSaysHowToAsk) {
+  std::string out;
+  EXPECT_EQ(ctl({"bindings"}, &out), 2) << out;
+  EXPECT_NE(out.find("bindings DOMAIN"), std::string::npos) << out;
 }
 
 TEST_F(HomesipctlTest, OneAorAsJson) {
@@ -80,7 +90,8 @@ TEST_F(HomesipctlTest, PluginsAndStats) {
   EXPECT_EQ(plugins[1]["name"], "registrar");
   ASSERT_EQ(ctl({"--json", "stats"}, &out), 0) << out;
   const auto stats = nlohmann::json::parse(out);
-  EXPECT_EQ(stats["server"], "H1@C1.D1");
+  // The core knows no tree name: the server is its first listener.
+  EXPECT_EQ(stats["server"], "udp:127.0.0.1:" + std::to_string(server_->port()));
   EXPECT_GE(stats["uptime_s"].get<int>(), 0);
   EXPECT_EQ(stats["tcp_tls_connections"].get<int>(), 0);
   // The one REGISTER of SetUp, counted by the registrar's metrics.
@@ -98,7 +109,7 @@ TEST_F(HomesipctlTest, TheSocketIsTheOwnersOnly) {
 TEST_F(HomesipctlTest, NoServerIsExit3AndSaysWhere) {
   ASSERT_EQ(server_->stop(), 0);
   std::string out;
-  EXPECT_EQ(ctl({"bindings"}, &out), 3) << out;
+  EXPECT_EQ(ctl({"bindings", "C1.D1.H1"}, &out), 3) << out;
   EXPECT_NE(out.find("cannot reach homesipd at " + socket_), std::string::npos) << out;
 }
 
@@ -147,8 +158,24 @@ TEST_F(PluginCommandsTest, CommandsTheServerCannotRunAreExit2WithTheReason) {
   EXPECT_EQ(out, "homesipctl: the widget bus is down\n");
   EXPECT_EQ(ctl({"test-provider.badjson"}, &out), 2) << out;
   EXPECT_EQ(out, "homesipctl: test-provider.badjson answered something that is not JSON (a plugin bug)\n");
-  // Without a dot it is no plugin command, and the server is not asked.
-  EXPECT_EQ(ctl({"echo"}, &out), 1) << out;
+}
+
+// A bare name runs the one plugin command of that name ("homesipctl tree" is
+// tree.tree); a name no command has is a usage error listing what there is.
+TEST_F(PluginCommandsTest, ABareNameRunsTheOnePluginCommandOfThatName) {
+  std::string out;
+  ASSERT_EQ(ctl({"echo", "a", "b"}, &out), 0) << out;
+  EXPECT_EQ(out, "[\"a\",\"b\"]\n");
+  ASSERT_EQ(ctl({"--json", "echo", "two words"}, &out), 0) << out;
+  EXPECT_EQ(out, "[\n  \"two words\"\n]\n");
+  // Its failures are the plugin command's, as with the full name.
+  EXPECT_EQ(ctl({"fails"}, &out), 2) << out;
+  EXPECT_EQ(out, "homesipctl: the widget bus is down\n");
+
+  EXPECT_EQ(ctl({"nothing"}, &out), 1) << out;
+  EXPECT_EQ(out.rfind("homesipctl: no command 'nothing' at this server; it has: ", 0), 0u) << out;
+  for (const char* candidate : {"bindings", "help", "test-provider.echo", "test-provider.fails"})
+    EXPECT_NE(out.find(candidate), std::string::npos) << candidate << " not listed: " << out;
 }
 
 TEST_F(PluginCommandsTest, StatsShowThePluginsMetrics) {

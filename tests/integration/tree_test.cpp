@@ -1,10 +1,13 @@
 // The management network on loopback (paper, Fig. 2 and 4): a province, two
-// communities and four families, each a homesipd started from config alone.
-// Servers register upward by themselves; users register through the top with
-// exactly two redirects.
+// communities and four families, each a homesipd started from config alone
+// (the tree plugin's block: name, domain, top). Servers register upward by
+// themselves; users register through the top with exactly two redirects; a
+// plain RFC 3261 client reaches a callee in another family; parents notice
+// dead children by keepalives and stopped ones by their goodbye. What a
+// server holds is read with `homesipctl tree`.
 #include <gtest/gtest.h>
 
-#include <sstream>
+#include <nlohmann/json.hpp>
 #include <thread>
 
 #include "test_support.hpp"
@@ -13,12 +16,15 @@ using namespace homesip::test;
 
 namespace {
 
-std::string tier_plugins(const TempDir& dir, const std::string& name, const std::string& child_domain,
-                         const std::string& parent_contact) {
-  std::string yaml = "  - plugin: location-sqlite\n    path: " + (dir / (name + ".sqlite")).string() +
-                     "\n  - plugin: redirect\n";
-  if (!parent_contact.empty()) yaml += "    parent_contact: " + parent_contact + "\n";
-  return yaml + "  - plugin: registrar\n    domains: [" + child_domain + "]\n    min_expires: 10\n";
+std::string homesipctl() { return HOMESIP_TEST_HOMESIPCTL; }
+
+// The plugins of one server of the tree: its store, the tree block (where it
+// stands: name, domain, the top's address) and the registrar, whose domain the
+// tree gives.
+std::string tier_plugins(const TempDir& dir, const std::string& name, const std::string& domain,
+                         const std::string& top, const std::string& tree_settings = "") {
+  return "  - plugin: location-sqlite\n    path: " + (dir / (name + domain + ".sqlite")).string() + "\n" +
+         tree_plugin_yaml(name, domain, top, tree_settings) + "  - plugin: registrar\n    min_expires: 10\n";
 }
 
 std::string raw_register(const std::string& aor, const std::string& call_id) {
@@ -76,16 +82,35 @@ bool eventually(const std::function<bool()>& check, std::chrono::seconds timeout
   return false;
 }
 
+// A server's `homesipctl tree` as JSON (null when it does not answer).
+nlohmann::json tree_of(const std::string& socket) {
+  std::string out;
+  if (run({homesipctl(), "--socket", socket, "--json", "tree"}, &out, std::chrono::seconds(5)) != 0)
+    return nullptr;
+  return nlohmann::json::parse(out, nullptr, false);
+}
+
+// The child `aor` in a `tree` answer (null when it is not listed).
+nlohmann::json child_in(const nlohmann::json& tree, const std::string& aor) {
+  if (!tree.is_object() || !tree.contains("children")) return nullptr;
+  for (const auto& child : tree["children"])
+    if (child.value("aor", "") == aor) return child;
+  return nullptr;
+}
+
+bool child_online(const nlohmann::json& tree, const std::string& aor) {
+  const auto child = child_in(tree, aor);
+  return child.is_object() && child.value("online", false);
+}
+
 class ManagementTree : public ::testing::Test {
  protected:
   void SetUp() override {
-    province_ = make("C1", "", "C1", "");
+    province_ = make("C1", "", "");
     const std::string top = "sip:127.0.0.1:" + std::to_string(province_->port());
     for (const std::string d : {"D1", "D2"}) {
-      communities_.push_back(make(d, "C1", "C1." + d, top));
-      const std::string up = "sip:127.0.0.1:" + std::to_string(communities_.back()->port());
-      for (const std::string h : {"H1", "H2"})
-        families_.push_back(make(h, "C1." + d, "C1." + d + "." + h, top, up, family_register_expires_));
+      communities_.push_back(make(d, "C1", top));
+      for (const std::string h : {"H1", "H2"}) families_.push_back(make(h, "C1." + d, top));
     }
     // Bottom up, the top last: order must not matter.
     for (auto& f : families_) f->start();
@@ -93,13 +118,21 @@ class ManagementTree : public ::testing::Test {
     province_->start();
   }
 
+  // A server with an admin socket, named by `name`+`domain` in the temp dir.
   std::unique_ptr<HomesipServer> make(const std::string& name, const std::string& domain,
-                                      const std::string& child_domain, const std::string& top,
-                                      const std::string& up = "", int register_expires = kLongLease) {
-    std::string server_yaml = "  register_expires: " + std::to_string(register_expires) + "\n";
-    if (!top.empty()) server_yaml += "  parent: " + top + "\n";
+                                      const std::string& top) {
+    const std::string socket = socket_of(name, domain);
     return std::make_unique<HomesipServer>(
-        dir_, ServerOptions{name, domain, tier_plugins(dir_, name + domain, child_domain, up), server_yaml});
+        dir_, ServerOptions{name, domain, tier_plugins(dir_, name, domain, top, tree_settings_),
+                            "  admin_socket: " + socket + "\n"});
+  }
+  std::string socket_of(const std::string& name, const std::string& domain) const {
+    return (dir_ / (name + domain + ".sock")).string();
+  }
+  nlohmann::json province_tree() const { return tree_of(socket_of("C1", "")); }
+  nlohmann::json community_tree(int d) const { return tree_of(socket_of(d == 0 ? "D1" : "D2", "C1")); }
+  nlohmann::json family_tree(int d, int h) const {
+    return tree_of(socket_of(h == 0 ? "H1" : "H2", d == 0 ? "C1.D1" : "C1.D2"));
   }
 
   // Every family reachable: a user REGISTER at the top is redirected (302).
@@ -117,58 +150,47 @@ class ManagementTree : public ::testing::Test {
     return sipp(r, out);
   }
 
-  // The rest of the first line of `server`'s log after `start` ("" when none).
-  static std::string log_line(const HomesipServer& server, const std::string& start) {
-    const std::string log = read_file(server.log());
-    const auto at = log.find(start);
-    if (at == std::string::npos) return {};
-    const auto end = log.find('\n', at);
-    return log.substr(at + start.size(),
-                      end == std::string::npos ? std::string::npos : end - at - start.size());
-  }
-  // True when `server` logged that its parent granted `aor` a lease of `seconds`:
-  // without an unregister, the parent forgets it only that long after a refresh.
-  static bool registered_for(const HomesipServer& server, const std::string& aor, int seconds) {
-    return log_line(server, "registered " + aor + " with ")
-        .ends_with(" for " + std::to_string(seconds) + "s");
+  static std::string address_of(const HomesipServer& server) {
+    return "127.0.0.1:" + std::to_string(server.port());
   }
 
-  // Where `server` registered `aor` (the URI after "registered <aor> with "), "" when it has not.
-  static std::string registrar_of(const HomesipServer& server, const std::string& aor) {
-    const std::string line = log_line(server, "registered " + aor + " with ");
-    return line.substr(0, line.find(" for "));
-  }
-  std::string contact_of(const std::string& name, const HomesipServer& server) const {
-    return "sip:" + name + "@127.0.0.1:" + std::to_string(server.port());
-  }
-
-  // The lease every server asks its parent for: so long that a 404 within
-  // seconds of a server leaving can only come from its unregister.
-  static constexpr int kLongLease = 600;
-  int family_register_expires_ = kLongLease;
-
+  // Liveness, unless a test says otherwise: a probe a second, offline after two misses.
+  std::string tree_settings_ = "    keepalive_interval: 1\n    keepalive_misses: 2\n";
   TempDir dir_;
   std::unique_ptr<HomesipServer> province_;
   std::vector<std::unique_ptr<HomesipServer>> communities_;
   std::vector<std::unique_ptr<HomesipServer>> families_;  // D1/H1, D1/H2, D2/H1, D2/H2
 };
 
+// How long a dead child may stay online at its parent: interval x misses, plus 2 s.
+constexpr auto kOfflineWithin = std::chrono::seconds(1 * 2 + 2);
+
 }  // namespace
 
 TEST_F(ManagementTree, ComesUpFromConfigAndTwentyUsersRegisterWithTwoRedirects) {
   ASSERT_TRUE(eventually([&] { return tree_is_up(); }, std::chrono::seconds(30)))
       << read_file(families_[0]->log());
-  // Servers' own registrations: communities at the top, families at their
-  // community, which the top's 302 named (its contact, as it registered it).
-  const std::string top = "sip:127.0.0.1:" + std::to_string(province_->port());
-  for (size_t d = 0; d < communities_.size(); ++d) {
+  // Each server's parent, as its `tree` says: communities registered at the top,
+  // families at their community, which the top's 302 named.
+  const auto top = province_tree();
+  ASSERT_TRUE(top.is_object()) << read_file(province_->log());
+  EXPECT_EQ(top["aor"], "C1@");
+  EXPECT_TRUE(top["parent"].is_null()) << top.dump();
+  for (int d = 0; d < 2; ++d) {
     const std::string community = d == 0 ? "D1" : "D2";
-    EXPECT_EQ(registrar_of(*communities_[d], community + "@C1"), top);
-    for (size_t h = 0; h < 2; ++h) {
-      const auto& family = *families_[d * 2 + h];
-      EXPECT_EQ(registrar_of(family, (h == 0 ? "H1@C1." : "H2@C1.") + community),
-                contact_of(community, *communities_[d]))
-          << read_file(family.log());
+    EXPECT_TRUE(child_online(top, community + "@C1")) << top.dump();
+    const auto mine = community_tree(d);
+    EXPECT_NE(mine.value("parent", nlohmann::json("")).dump().find(address_of(*province_)), std::string::npos)
+        << mine.dump();
+    for (int h = 0; h < 2; ++h) {
+      const std::string family = (h == 0 ? "H1@C1." : "H2@C1.") + community;
+      EXPECT_TRUE(child_online(mine, family)) << mine.dump();
+      const auto theirs = family_tree(d, h);
+      EXPECT_EQ(theirs["aor"], family) << theirs.dump();
+      EXPECT_EQ(theirs["child_domain"], "C1." + community + (h == 0 ? ".H1" : ".H2")) << theirs.dump();
+      EXPECT_NE(theirs.value("parent", nlohmann::json("")).dump().find(address_of(*communities_[d])),
+                std::string::npos)
+          << theirs.dump();
     }
   }
   EXPECT_EQ(register_status(province_->port(), "D9@C1"), 200);  // a community may register at the top
@@ -185,22 +207,135 @@ TEST_F(ManagementTree, ComesUpFromConfigAndTwentyUsersRegisterWithTwoRedirects) 
   EXPECT_EQ(failures, 0);
 }
 
-// SIGTERM: the family unregisters on the way out. Its lease at D1 has ~600 s
-// left, so a 404 within seconds proves the unregister, not expiry.
-TEST_F(ManagementTree, OfflineFamilyGives404AndIsFoundAgainWhenBack) {
+// `homesipctl locate` at any server follows the tree to the family server.
+TEST_F(ManagementTree, LocateAtAnyServerFindsTheFamilyServer) {
   ASSERT_TRUE(eventually([&] { return tree_is_up(); }, std::chrono::seconds(30)));
-  ASSERT_TRUE(eventually([&] { return registered_for(*families_[1], "H2@C1.D1", kLongLease); },
-                         std::chrono::seconds(5)))
-      << read_file(families_[1]->log());
+  ASSERT_EQ(redirect_register("U5", "C1.D2.H1"), 0);
+  std::string out;
+  ASSERT_EQ(run({homesipctl(), "--socket", socket_of("H2", "C1.D1"), "--json", "locate", "U5@C1.D2.H1"}, &out,
+                std::chrono::seconds(10)),
+            0)
+      << out;
+  const auto found = nlohmann::json::parse(out, nullptr, false);
+  ASSERT_TRUE(found.is_object()) << out;
+  EXPECT_EQ(found["status"], 302) << out;
+  EXPECT_NE(found["family_server"].dump().find(address_of(*families_[2])), std::string::npos) << out;
+  ASSERT_EQ(found["contacts"].size(), 1u) << out;
+  EXPECT_EQ(found["baresip"],
+            "<sip:U5@C1.D2.H1>;outbound=\"sip:" + address_of(*families_[2]) + "\";regint=600")
+      << out;
+  EXPECT_EQ(found["linphone"]["reg_identity"], "sip:U5@C1.D2.H1") << out;
+}
+
+// A plain RFC 3261 client (not homesip-ua), scripted here over a UDP socket:
+// on each 302 it replaces the Request-URI with the Contact and keeps To
+// (8.1.3.4). From family H2 of D1 to U1 of family H1 of D2: H2 -> the top (one
+// 302 for any name outside its subtree) -> D2 -> H1 -> the callee's contact,
+// each server hop recognising a request addressed to itself and deciding by To.
+TEST_F(ManagementTree, APlainClientFollowingContactsReachesTheCalleeAcrossTheTree) {
+  ASSERT_TRUE(eventually([&] { return tree_is_up(); }, std::chrono::seconds(30)));
+  UdpSocket callee;
+  const std::string callee_contact = "sip:U1@127.0.0.1:" + std::to_string(callee.port());
+  const std::string registered = udp_exchange(
+      families_[2]->port(),
+      "REGISTER sip:C1.D2.H1 SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:$PORT$;rport;branch=z9hG4bKplain-reg\n"
+      "Max-Forwards: 70\nFrom: <sip:U1@C1.D2.H1>;tag=r\nTo: <sip:U1@C1.D2.H1>\nCall-ID: plain-reg\n"
+      "CSeq: 1 REGISTER\nContact: <" +
+          callee_contact + ">\nExpires: 600\nContent-Length: 0\n\n");
+  ASSERT_EQ(status_of(registered), 200) << registered;
+
+  UdpSocket caller;
+  const std::string to = "<sip:U1@C1.D2.H1>";
+  std::string request_uri = "sip:U1@C1.D2.H1";
+  uint16_t next_port = families_[1]->port();  // the caller's family server, H2@C1.D1
+  std::vector<std::string> hops;              // the Request-URIs of the 302'd requests
+  auto invite = [&](int cseq) {
+    return "INVITE " + request_uri +
+           " SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:" + std::to_string(caller.port()) +
+           ";rport;branch=z9hG4bKplain-" + std::to_string(cseq) +
+           "\r\nMax-Forwards: 70\r\nFrom: <sip:U2@C1.D1.H2>;tag=plain\r\nTo: " + to +
+           "\r\nCall-ID: plain-client@127.0.0.1\r\nCSeq: " + std::to_string(cseq) +
+           " INVITE\r\nContact: <sip:U2@127.0.0.1:" + std::to_string(caller.port()) +
+           ">\r\nContent-Length: 0\r\n\r\n";
+  };
+  std::string at_callee;
+  for (int cseq = 1; cseq <= 6 && at_callee.empty(); ++cseq) {
+    caller.send(next_port, invite(cseq));
+    if (next_port == callee.port()) {
+      at_callee = callee.receive(std::chrono::seconds(3));
+      break;
+    }
+    std::string response;
+    for (int i = 0; i < 5 && (response.empty() || status_of(response) < 200); ++i)
+      response = caller.receive(std::chrono::seconds(3));
+    ASSERT_EQ(status_of(response), 302) << "hop " << cseq << " (" << request_uri << "):\n" << response;
+    hops.push_back(request_uri);
+    const std::string contact = header_value(response, "Contact");
+    const auto open = contact.find('<'), close = contact.find('>');
+    request_uri = open == std::string::npos ? contact : contact.substr(open + 1, close - open - 1);
+    const auto colon = request_uri.rfind(':');
+    next_port = static_cast<uint16_t>(std::atoi(request_uri.c_str() + colon + 1));
+    ASSERT_GT(next_port, 0) << request_uri;
+  }
+  ASSERT_FALSE(at_callee.empty()) << "hops: " << ::testing::PrintToString(hops);
+  // H2, then the top (by its address), D2 and H1 (by their contacts), then the callee.
+  ASSERT_EQ(hops.size(), 4u) << ::testing::PrintToString(hops);
+  EXPECT_EQ(hops[0], "sip:U1@C1.D2.H1");
+  EXPECT_NE(hops[1].find(address_of(*province_)), std::string::npos) << hops[1];
+  EXPECT_NE(hops[2].find(address_of(*communities_[1])), std::string::npos) << hops[2];
+  EXPECT_NE(hops[3].find(address_of(*families_[2])), std::string::npos) << hops[3];
+  EXPECT_EQ(at_callee.rfind("INVITE " + callee_contact + " SIP/2.0\r\n", 0), 0u) << at_callee;
+  EXPECT_EQ(header_value(at_callee, "To"), to) << at_callee;
+  // The callee answers the caller straight (its Via): the call is up.
+  callee.send(caller.port(), ok_for(at_callee, "Contact: <" + callee_contact + ">\r\n"));
+  const std::string ok = caller.receive(std::chrono::seconds(3));
+  EXPECT_EQ(status_of(ok), 200) << ok;
+  EXPECT_EQ(header_value(ok, "Call-ID"), "plain-client@127.0.0.1") << ok;
+}
+
+// SIGKILL of a community: no goodbye, so the top finds out by its keepalives:
+// offline within interval x misses (+2 s), its subtree answered 404 at once;
+// online again when it is back.
+TEST_F(ManagementTree, KilledCommunityIsOfflineAtTheTopWithinTheKeepaliveTimeAndBackAfterRestart) {
+  ASSERT_TRUE(eventually([&] { return tree_is_up(); }, std::chrono::seconds(30)));
+  ASSERT_TRUE(child_online(province_tree(), "D2@C1")) << province_tree().dump();
+  communities_[1]->kill9();
+  const auto killed = std::chrono::steady_clock::now();
+  ASSERT_TRUE(eventually([&] { return !child_online(province_tree(), "D2@C1"); }, kOfflineWithin))
+      << province_tree().dump();
+  const auto offline_after = std::chrono::steady_clock::now() - killed;
+  const auto child = child_in(province_tree(), "D2@C1");
+  EXPECT_TRUE(child.is_object()) << "a dead child stays listed, offline: " << province_tree().dump();
+  EXPECT_EQ(child.value("online", true), false) << child.dump();
+  // Its subtree is answered at once (no wait for a dead server), with 404.
+  const auto asked = std::chrono::steady_clock::now();
+  EXPECT_EQ(register_status(province_->port(), "U1@C1.D2.H1"), 404);
+  EXPECT_LT(std::chrono::steady_clock::now() - asked, std::chrono::milliseconds(500));
+  EXPECT_EQ(register_status(province_->port(), "U1@C1.D1.H1"), 302);  // the other branch is unaffected
+  EXPECT_LE(offline_after, kOfflineWithin);
+
+  communities_[1]->start();  // same store file: it still knows its families
+  EXPECT_TRUE(eventually([&] { return child_online(province_tree(), "D2@C1"); }, std::chrono::seconds(10)))
+      << province_tree().dump();
+  EXPECT_TRUE(eventually([&] { return redirect_register("U3", "C1.D2.H1") == 0; }, std::chrono::seconds(20)));
+}
+
+// SIGTERM of a family: it unregisters on the way out, so its community shows
+// it gone (or offline) at once, long before a keepalive could tell and long
+// before its lease would end.
+class ManagementTreeSlowKeepalive : public ManagementTree {
+ protected:
+  ManagementTreeSlowKeepalive() { tree_settings_ = "    keepalive_interval: 60\n"; }
+};
+
+TEST_F(ManagementTreeSlowKeepalive, StoppedFamilyUnregistersAtOnceAndIsFoundAgainWhenBack) {
+  ASSERT_TRUE(eventually([&] { return tree_is_up(); }, std::chrono::seconds(30)));
+  ASSERT_TRUE(child_online(community_tree(0), "H2@C1.D1")) << community_tree(0).dump();
   ASSERT_EQ(register_status(communities_[0]->port(), "U1@C1.D1.H2"), 302);  // online before it leaves
   EXPECT_EQ(families_[1]->stop(), 0);                                       // H2@C1.D1 leaves
-  // The goodbye went to D1, where it registered, and D1 answered it before the family exited.
-  EXPECT_EQ(log_line(*families_[1], "unregistered H2@C1.D1 from "),
-            contact_of("D1", *communities_[0]) + ": 200")
-      << read_file(families_[1]->log());
-  EXPECT_TRUE(eventually([&] { return register_status(communities_[0]->port(), "U1@C1.D1.H2") == 404; },
-                         std::chrono::seconds(3)))
-      << "D1 still redirects to the stopped family: its unregister was not applied";
+  // The goodbye was answered before the family exited: D1 knows already.
+  EXPECT_FALSE(child_online(community_tree(0), "H2@C1.D1")) << community_tree(0).dump();
+  EXPECT_EQ(register_status(communities_[0]->port(), "U1@C1.D1.H2"), 404);
   EXPECT_EQ(register_status(province_->port(), "U1@C1.D1.H2"), 302);  // D1 itself is still online
   std::string out;
   SippRun offline{"redirect_register_404.xml", province_->port()};  // 302 at C1, then exactly 404 at D1
@@ -208,55 +343,17 @@ TEST_F(ManagementTree, OfflineFamilyGives404AndIsFoundAgainWhenBack) {
   EXPECT_EQ(sipp(offline, &out), 0) << out.substr(0, 3000);
   families_[1]->start();
   EXPECT_TRUE(eventually([&] { return redirect_register("U1", "C1.D1.H2") == 0; }, std::chrono::seconds(20)));
+  EXPECT_TRUE(child_online(community_tree(0), "H2@C1.D1")) << community_tree(0).dump();
 }
 
-// kill -9: no unregister, so D1 keeps redirecting to the dead family until its
-// lease runs out. A short lease here (15 s, refreshed every 10 s) leaves at
-// least 5 s after the kill, and at most 15 s.
-class ManagementTreeShortFamilyLease : public ManagementTree {
- protected:
-  static constexpr int kShortLease = 15;
-  ManagementTreeShortFamilyLease() { family_register_expires_ = kShortLease; }
-};
-
-TEST_F(ManagementTreeShortFamilyLease, KilledFamilyStaysOnlineUntilItsLeaseExpires) {
+// SIGTERM of a community: it unregisters from the top, long before its lease ends.
+TEST_F(ManagementTreeSlowKeepalive, StoppedCommunityGives404AtTheTopAtOnce) {
   ASSERT_TRUE(eventually([&] { return tree_is_up(); }, std::chrono::seconds(30)));
-  ASSERT_TRUE(eventually([&] { return registered_for(*families_[1], "H2@C1.D1", kShortLease); },
-                         std::chrono::seconds(5)))
-      << read_file(families_[1]->log());
-  families_[1]->kill9();
-  // Past the time a SIGTERM's unregister takes effect (the test above: < 3 s),
-  // still before the lease can have expired (>= 5 s left at the kill).
-  std::this_thread::sleep_for(std::chrono::seconds(3));
-  EXPECT_EQ(register_status(communities_[0]->port(), "U1@C1.D1.H2"), 302)
-      << "D1 forgot the killed family before its lease expired";
-  EXPECT_TRUE(eventually([&] { return register_status(communities_[0]->port(), "U1@C1.D1.H2") == 404; },
-                         std::chrono::seconds(kShortLease + 3)))
-      << "D1 still redirects to the family " << kShortLease + 3 << " s after the kill";
-}
-
-// SIGTERM of a community: it unregisters from the top, long before its 600 s lease ends.
-TEST_F(ManagementTree, OfflineCommunityGives404AtTheTop) {
-  ASSERT_TRUE(eventually([&] { return tree_is_up(); }, std::chrono::seconds(30)));
-  ASSERT_TRUE(eventually([&] { return registered_for(*communities_[1], "D2@C1", kLongLease); },
-                         std::chrono::seconds(5)))
-      << read_file(communities_[1]->log());
   ASSERT_EQ(register_status(province_->port(), "U1@C1.D2.H1"), 302);
   EXPECT_EQ(communities_[1]->stop(), 0);
-  EXPECT_EQ(log_line(*communities_[1], "unregistered D2@C1 from "),
-            "sip:127.0.0.1:" + std::to_string(province_->port()) + ": 200")
-      << read_file(communities_[1]->log());
-  EXPECT_TRUE(eventually([&] { return register_status(province_->port(), "U1@C1.D2.H1") == 404; },
-                         std::chrono::seconds(3)))
-      << "C1 still redirects to the stopped community: its unregister was not applied";
+  EXPECT_FALSE(child_online(province_tree(), "D2@C1")) << province_tree().dump();
+  EXPECT_EQ(register_status(province_->port(), "U1@C1.D2.H1"), 404);
   EXPECT_EQ(register_status(province_->port(), "U1@C1.D1.H1"), 302);  // the other branch is unaffected
-}
-
-TEST_F(ManagementTree, RestartedCommunityIsFoundAgain) {
-  ASSERT_TRUE(eventually([&] { return tree_is_up(); }, std::chrono::seconds(30)));
-  communities_[0]->kill9();  // no goodbye: its binding at the top stays until it expires
-  communities_[0]->start();  // same store file: it still knows its families
-  EXPECT_TRUE(eventually([&] { return redirect_register("U3", "C1.D1.H1") == 0; }, std::chrono::seconds(20)));
 }
 
 TEST_F(ManagementTree, NamesOutsideTheTreeAreRefused) {
@@ -267,23 +364,24 @@ TEST_F(ManagementTree, NamesOutsideTheTreeAreRefused) {
   const auto invalid = udp_exchange(province_->port(), raw_register("U.1@C1.D1.H1", "invalid-name"));
   EXPECT_EQ(status_of(invalid), 404) << invalid;
   EXPECT_NE(invalid.find(" 404 Not A Name In This Tree\r\n"), std::string::npos) << invalid;
-  // A user cannot register at a community: its REGISTER names a family below.
+  // A user cannot register at another family.
   EXPECT_EQ(register_status(families_[0]->port(), "U1@C1.D1.H2"), 404);
 }
 
-// A parent reached over TCP: the upward REGISTER goes over a connection the
+// The top reached over TCP: the upward REGISTER goes over a connection the
 // child opens, and the child listens on no TCP port besides its own listener.
-TEST(ParentOverTcp, ACommunityRegistersWithItsProvinceOverTcp) {
+TEST(TopOverTcp, ACommunityRegistersWithItsProvinceOverTcp) {
   TempDir dir;
-  HomesipServer province(dir, ServerOptions{"C1", "", tier_plugins(dir, "C1", "C1", ""), ""});
+  const std::string province_socket = (dir / "c1.sock").string();
+  HomesipServer province(dir, ServerOptions{"C1", "", tier_plugins(dir, "C1", "", ""),
+                                            "  admin_socket: " + province_socket + "\n"});
   province.start();
-  const std::string parent = "sip:127.0.0.1:" + std::to_string(province.port()) + ";transport=tcp";
-  HomesipServer community(dir, ServerOptions{"D1", "C1", tier_plugins(dir, "D1", "C1.D1", parent),
-                                             "  parent: \"" + parent + "\"\n"});
+  const std::string top = "sip:127.0.0.1:" + std::to_string(province.port()) + ";transport=tcp";
+  HomesipServer community(dir,
+                          ServerOptions{"D1", "C1", tier_plugins(dir, "D1", "C1", "\"" + top + "\""), ""});
   community.start();
-  EXPECT_TRUE(eventually(
-      [&] { return read_file(community.log()).find("registered D1@C1 with " + parent) != std::string::npos; },
-      std::chrono::seconds(5)))
+  EXPECT_TRUE(
+      eventually([&] { return child_online(tree_of(province_socket), "D1@C1"); }, std::chrono::seconds(5)))
       << read_file(community.log());
   // A user of the community is redirected there by the province: it is online.
   EXPECT_EQ(register_status(province.port(), "U1@C1.D1"), 302);
@@ -296,18 +394,18 @@ TEST(ParentOverTcp, ACommunityRegistersWithItsProvinceOverTcp) {
 }
 
 // A server behind NAT is reached where its parent saw its REGISTER come from:
-// nta's client port. Requests arriving there are served like any other.
+// the SDK client's port. Requests arriving there are served like any other.
 TEST(BehindNat, ARequestOnTheUpwardRegistrationPortIsServed) {
   TempDir dir;
-  UdpSocket parent;  // stands in for the parent: only reads the REGISTER's Via
-  HomesipServer family(dir, ServerOptions{"H1", "C1.D1", tier_plugins(dir, "H1", "C1.D1.H1", ""),
-                                          "  parent: sip:127.0.0.1:" + std::to_string(parent.port()) + "\n"});
+  UdpSocket parent;  // stands in for the top: only reads the REGISTER's Via
+  HomesipServer family(
+      dir,
+      ServerOptions{"H1", "C1.D1",
+                    tier_plugins(dir, "H1", "C1.D1", "sip:127.0.0.1:" + std::to_string(parent.port())), ""});
   family.start();
   const std::string register_request = parent.receive(std::chrono::seconds(5));
   ASSERT_NE(register_request.find("REGISTER "), std::string::npos) << register_request;
-  const auto via = register_request.find("Via: SIP/2.0/UDP 127.0.0.1:");
-  ASSERT_NE(via, std::string::npos) << register_request;
-  const int client_port = std::atoi(register_request.c_str() + via + 27);
+  const int client_port = via_port(register_request);
   ASSERT_GT(client_port, 0);
   ASSERT_NE(client_port, family.port());
   parent.send(
@@ -330,52 +428,48 @@ TEST(BehindNat, ARequestOnTheUpwardRegistrationPortIsServed) {
 TEST(UpwardRegistration, AGrantedExpiresThatIsNoNumberIsIgnored) {
   TempDir dir;
   UdpSocket parent;
-  HomesipServer family(dir, ServerOptions{"H1", "C1.D1", tier_plugins(dir, "H1", "C1.D1.H1", ""),
-                                          "  parent: sip:127.0.0.1:" + std::to_string(parent.port()) +
-                                              "\n  register_expires: 300\n"});
+  HomesipServer family(
+      dir, ServerOptions{"H1", "C1.D1",
+                         tier_plugins(dir, "H1", "C1.D1", "sip:127.0.0.1:" + std::to_string(parent.port()),
+                                      "    register_expires: 300\n"),
+                         ""});
   family.start();
   const std::string request = parent.receive(std::chrono::seconds(5));
   ASSERT_NE(request.find("REGISTER "), std::string::npos) << request;
-  // The 200 echoes the request's Via, From, To, Call-ID and CSeq lines.
-  std::string ok = "SIP/2.0 200 OK\r\n";
-  std::istringstream lines(request);
-  for (std::string line; std::getline(lines, line);) {
-    for (const char* name : {"Via:", "From:", "To:", "Call-ID:", "CSeq:"})
-      if (line.rfind(name, 0) == 0) ok += line + "\n";
+  EXPECT_EQ(header_value(request, "Expires"), "300") << request;
+  parent.send(
+      via_port(request),
+      ok_for(request, "Contact: <sip:H1@127.0.0.1:" + std::to_string(family.port()) + ">;expires=abc\r\n"));
+  // Asked for 300 s: no refresh comes within the next seconds (an "abc" read
+  // as 0 would bring one at once; a retransmission of the first has its CSeq).
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(4);
+  while (std::chrono::steady_clock::now() < deadline) {
+    const std::string again = parent.receive(std::chrono::milliseconds(500));
+    if (again.empty()) continue;
+    EXPECT_EQ(header_value(again, "CSeq"), header_value(request, "CSeq")) << "refreshed at once:\n" << again;
   }
-  const auto via = request.find("Via: SIP/2.0/UDP 127.0.0.1:");
-  ASSERT_NE(via, std::string::npos);
-  const int client_port = std::atoi(request.c_str() + via + 27);
-  ok += "Contact: <sip:H1@127.0.0.1:" + std::to_string(family.port()) +
-        ">;expires=abc\r\nContent-Length: 0\r\n\r\n";
-  parent.send(static_cast<uint16_t>(client_port), ok);
-  EXPECT_TRUE(eventually(
-      [&] { return read_file(family.log()).find("registered H1@C1.D1 with") != std::string::npos; },
-      std::chrono::seconds(5)));
-  const std::string log = read_file(family.log());
-  EXPECT_NE(log.find(" for 300s"), std::string::npos) << log;
 }
 
 // SIGTERM: the goodbye reaches the parent as a REGISTER with Expires: 0 in
 // the registration's own Call-ID and From tag, one CSeq higher, and the
-// server waits for that answer before it exits.
+// server waits for that answer before it exits. Its User-Agent says it is a
+// server (homesipd/...), which is how a parent tells child servers from users.
 TEST(UpwardRegistration, SigtermUnregistersAtTheParentInTheSameCall) {
   TempDir dir;
   UdpSocket parent;
   const std::string parent_uri = "sip:127.0.0.1:" + std::to_string(parent.port());
-  HomesipServer family(dir, ServerOptions{"H1", "C1.D1", tier_plugins(dir, "H1", "C1.D1.H1", ""),
-                                          "  parent: " + parent_uri + "\n"});
+  HomesipServer family(dir, ServerOptions{"H1", "C1.D1", tier_plugins(dir, "H1", "C1.D1", parent_uri), ""});
   family.start();
   const std::string registration = parent.receive(std::chrono::seconds(5));
   ASSERT_EQ(registration.rfind("REGISTER " + parent_uri + " SIP/2.0\r\n", 0), 0u) << registration;
+  EXPECT_EQ(header_value(registration, "User-Agent").rfind("homesipd/", 0), 0u) << registration;
+  EXPECT_EQ(header_value(registration, "To").find("sip:H1@C1.D1"), 1u) << registration;
   parent.send(via_port(registration),
               ok_for(registration, "Contact: " + header_value(registration, "Contact") + ";expires=600\r\n"));
-  ASSERT_TRUE(eventually(
-      [&] {
-        return read_file(family.log()).find("registered H1@C1.D1 with " + parent_uri) != std::string::npos;
-      },
-      std::chrono::seconds(5)))
-      << read_file(family.log());
+  // Retransmissions of the first REGISTER may still come; then nothing until the stop.
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  while (!parent.receive(std::chrono::milliseconds(200)).empty()) {
+  }
 
   int exit_code = -1;
   std::thread stopping([&] { exit_code = family.stop(); });
@@ -390,6 +484,4 @@ TEST(UpwardRegistration, SigtermUnregistersAtTheParentInTheSameCall) {
   EXPECT_EQ(header_value(goodbye, "From"), header_value(registration, "From"));
   EXPECT_EQ(std::stoul(header_value(goodbye, "CSeq")), std::stoul(header_value(registration, "CSeq")) + 1);
   EXPECT_EQ(exit_code, 0);
-  const std::string log = read_file(family.log());
-  EXPECT_NE(log.find("unregistered H1@C1.D1 from " + parent_uri + ": 200"), std::string::npos) << log;
 }

@@ -1,8 +1,7 @@
 // homesip-ua against a real tree on loopback: province C1 (domain ""),
 // community D1@C1, family H1@C1.D1, each a homesipd with location-sqlite,
-// redirect and registrar. The servers' own upward registrations are made
-// here with `homesip-ua register --once --contact <server>`, so these tests do
-// not depend on the core's server.parent.
+// tree and registrar. The servers register upward by themselves (the tree
+// plugin); the tests wait until the top redirects a user of H1.
 #include <gtest/gtest.h>
 
 #include <csignal>
@@ -21,12 +20,24 @@ std::string ua_path() {
   return (std::filesystem::path(homesipd_path()).parent_path() / "homesip-ua").string();
 }
 
-std::string tier_plugins(const TempDir& dir, const std::string& name, const std::string& child_domain,
-                         const std::string& parent_contact) {
-  std::string yaml = "  - plugin: location-sqlite\n    path: " + (dir / (name + ".sqlite")).string() +
-                     "\n  - plugin: redirect\n";
-  if (!parent_contact.empty()) yaml += "    parent_contact: \"" + parent_contact + "\"\n";
-  return yaml + "  - plugin: registrar\n    domains: [" + child_domain + "]\n    min_expires: 10\n";
+std::string tier_plugins(const TempDir& dir, const std::string& name, const std::string& domain,
+                         const std::string& top) {
+  return "  - plugin: location-sqlite\n    path: " + (dir / (name + ".sqlite")).string() + "\n" +
+         tree_plugin_yaml(name, domain, top) + "  - plugin: registrar\n    min_expires: 10\n";
+}
+
+// The status of a REGISTER for `aor` sent to `port` (0: no answer).
+int register_status(uint16_t port, const std::string& aor) {
+  static int n = 0;
+  const std::string id = "ua-probe-" + std::to_string(++n);
+  return status_of(udp_exchange(port,
+                                "REGISTER sip:" + aor.substr(aor.find('@') + 1) +
+                                    " SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:$PORT$;branch=z9hG4bK" + id +
+                                    "\nMax-Forwards: 70\nFrom: <sip:" + aor + ">;tag=p\nTo: <sip:" + aor +
+                                    ">\nCall-ID: " + id +
+                                    "\nCSeq: 1 REGISTER\nContact: <sip:probe@127.0.0.1:9>\n"
+                                    "Expires: 0\nContent-Length: 0\n\n",
+                                std::chrono::seconds(2)));
 }
 
 std::vector<std::string> lines_of(const std::string& text) {
@@ -54,27 +65,27 @@ bool contains(const std::string& text, const std::string& part) {
 class UaTree : public ::testing::Test {
  protected:
   void SetUp() override {
-    c1_ = make("C1", "", "C1", "");
-    d1_ = make("D1", "C1", "C1.D1", "sip:C1@127.0.0.1:" + std::to_string(c1_->port()));
-    h1_ = make("H1", "C1.D1", "C1.D1.H1", "sip:D1@127.0.0.1:" + std::to_string(d1_->port()));
+    c1_ = make("C1", "", "");
+    d1_ = make("D1", "C1", top());
+    h1_ = make("H1", "C1.D1", top());
     for (auto* s : {c1_.get(), d1_.get(), h1_.get()}) s->start();
     // The servers' own registrations, as the paper's STEP 1-2 (D1: 200 at the
-    // top) and STEP 3-4 (H1: 302 at the top, then 200 at D1).
-    std::string out;
-    ASSERT_EQ(
-        ua({"register", "--once", "--aor", "D1@C1", "--server", top(), "--contact", uri("D1", *d1_)}, &out),
-        0)
-        << out;
-    ASSERT_EQ(ua({"register", "--once", "--aor", "H1@C1.D1", "--server", top(), "--contact", uri("H1", *h1_)},
-                 &out),
-              0)
-        << out;
+    // top) and STEP 3-4 (H1: 302 at the top, then 200 at D1), made by the tree
+    // plugin: a user of H1 is redirected by the top and by D1 once both are done.
+    ASSERT_TRUE(eventually(
+        [&] {
+          return register_status(c1_->port(), "x@C1.D1.H1") == 302 &&
+                 register_status(d1_->port(), "x@C1.D1.H1") == 302;
+        },
+        20s))
+        << read_file(d1_->log()) << read_file(h1_->log());
   }
 
+  // Ports are chosen when the server is made: the top's address is known before it starts.
   std::unique_ptr<HomesipServer> make(const std::string& name, const std::string& domain,
-                                      const std::string& child_domain, const std::string& parent_contact) {
+                                      const std::string& top) {
     return std::make_unique<HomesipServer>(
-        dir_, ServerOptions{name, domain, tier_plugins(dir_, name, child_domain, parent_contact), ""});
+        dir_, ServerOptions{name, domain, tier_plugins(dir_, name, domain, top), ""});
   }
 
   static std::string uri(const std::string& user, const HomesipServer& s) {
@@ -162,6 +173,50 @@ TEST_F(UaTree, UnknownFamilyServerGives404AndExit2) {
   EXPECT_TRUE(contains(out, "-> " + uri("D1", *d1_) + ": 404 Next Server Offline")) << out;
 }
 
+// locate: OPTIONS down the tree from the top, as a call goes; the family
+// server's 302 names the user's contacts, and what a phone needs is printed.
+TEST_F(UaTree, LocateFollowsTheTreeAndPrintsThePhoneSetup) {
+  std::string out;
+  ASSERT_EQ(
+      ua({"register", "--once", "--aor", "U2@C1.D1.H1", "--server", top(), "--contact", "sip:u2@127.0.0.1:9"},
+         &out),
+      0)
+      << out;
+  ASSERT_EQ(ua({"locate", "U2@C1.D1.H1", "--top", top()}, &out), 0) << out;
+  const auto lines = lines_of(out);
+  const std::vector<std::string> expected = {
+      "OPTIONS sip:U2@C1.D1.H1 -> " + top() + ": 302 Moved Temporarily -> " + uri("D1", *d1_),
+      "OPTIONS sip:U2@C1.D1.H1 -> " + uri("D1", *d1_) + ": 302 Moved Temporarily -> " + uri("H1", *h1_),
+      "OPTIONS sip:U2@C1.D1.H1 -> " + uri("H1", *h1_) + ": 302 Moved Temporarily",
+      "family server: " + family(),
+      "contact: sip:u2@127.0.0.1:9",
+      "baresip account: <sip:U2@C1.D1.H1>;outbound=\"" + family() + "\";regint=600",
+      "linphone [proxy_0]:",
+      "  reg_proxy=<" + family() + ">",
+      "  reg_route=<" + family() + ";lr>",
+      "  reg_identity=sip:U2@C1.D1.H1",
+      "  reg_sendregister=1"};
+  ASSERT_EQ(lines.size(), expected.size()) << out;
+  for (size_t i = 0; i < expected.size(); ++i)
+    EXPECT_EQ(lines[i].rfind(expected[i], 0), 0u)
+        << "line " << i << ": " << lines[i] << "\nexpected: " << expected[i];
+}
+
+TEST_F(UaTree, LocateOfAUserWithNoPhoneNamesTheFamilyServerAndExits2) {
+  std::string out;
+  EXPECT_EQ(ua({"locate", "U9@C1.D1.H1", "--top", top()}, &out), 2) << out;
+  EXPECT_TRUE(contains(out, "-> " + uri("H1", *h1_) + ": 480 ")) << out;
+  EXPECT_TRUE(contains(out, "family server: " + family() + "\n")) << out;
+  EXPECT_TRUE(contains(out, "contacts: none")) << out;
+}
+
+TEST_F(UaTree, LocateInAFamilyThatIsNotThereIs404AndExit2) {
+  std::string out;
+  EXPECT_EQ(ua({"locate", "U1@C1.D1.H7", "--top", top()}, &out), 2) << out;
+  EXPECT_TRUE(contains(out, "-> " + uri("D1", *d1_) + ": 404 ")) << out;
+  EXPECT_FALSE(contains(out, "family server:")) << out;
+}
+
 TEST_F(UaTree, TooManyRedirectsExit3) {
   std::string out;
   EXPECT_EQ(
@@ -181,7 +236,7 @@ TEST_F(UaTree, UsageErrorsExit1) {
 TEST(UaCommandLine, HelpListsTheCommandsAndTheirOptionsAndExits0) {
   std::string out;
   EXPECT_EQ(run({ua_path(), "--help"}, &out), 0);
-  for (const char* command : {"register", "call", "answer", "message"})
+  for (const char* command : {"register", "call", "answer", "message", "locate"})
     EXPECT_NE(out.find(command), std::string::npos) << command << ": " << out;
   EXPECT_EQ(run({ua_path(), "register", "--help"}, &out), 0);
   for (const char* option : {"--aor", "--server", "--listen", "--contact", "--expires S=3600",
@@ -212,6 +267,11 @@ TEST(UaCommandLine, UsageErrorsExit1NamingTheCulprit) {
   ua(with_me("call", {"--to", "U2@C1.D1.H1", "--once"}),
      "The following argument was not expected: --once");  // register's flag
   ua(with_me("message", {"--to", "U2@C1.D1.H1"}), "--text is required");
+  ua({"locate", "U1@C1.D1.H1"}, "--top is required");
+  ua({"locate", "nobody", "--top", "sip:127.0.0.1:5110"},
+     "'nobody' is not an address of record like U1@C1.D1.H1");
+  ua({"locate", "U1@C1.D1.H1", "--top", "127.0.0.1:5110"},
+     "--top needs a sip: URI, e.g. sip:127.0.0.1:5060, not '127.0.0.1:5110'");
   ua(with_me("register", {"--listen", "udp127.0.0.1"}),
      "--listen needs udp:HOST:PORT or tcp:HOST:PORT, not 'udp127.0.0.1'");
   ua(with_me("register", {"--expires", "soon"}), "--expires needs a number >= 0, not 'soon'");
