@@ -77,9 +77,11 @@ class ExamplePluginTest : public ::testing::Test {
  protected:
   void SetUp() override {
     socket_ = (dir_ / "h1.sock").string();
+    // A plain server (no tree plugin): the lamp and the registrar name their domain.
     server_ = std::make_unique<HomesipServer>(
         dir_, ServerOptions{"H1", "C1.D1",
-                            "  - plugin: virtual-lamp\n    device: lamp\n    owner: U1@C1.D1.H1\n"
+                            "  - plugin: virtual-lamp\n    device: lamp\n    domain: C1.D1.H1\n"
+                            "    owner: U1@C1.D1.H1\n"
                             "  - plugin: registrar\n    domains: [C1.D1.H1]\n"
                             "  - plugin: location-sqlite\n    path: " +
                                 (dir_ / "location.sqlite").string() + "\n",

@@ -6,6 +6,7 @@
 # Needs root (ip netns); skipped with exit 77 otherwise.
 set -euo pipefail
 HOMESIPD=$1; PLUGINS=$2; EXAMPLES=$3; SCENARIOS=$4
+HOMESIPCTL=$(dirname "$HOMESIPD")/homesipctl
 if [ "$(id -u)" -ne 0 ] || ! command -v ip >/dev/null; then echo "SKIP: needs root and iproute2"; exit 77; fi
 
 tag=hs$$
@@ -42,17 +43,22 @@ serve() {  # host config --set...
   local h=$1 config=$2; shift 2
   ip netns exec "$tag-$h" "$HOMESIPD" --config "$config" --set "server.plugin_dirs=[$PLUGINS]" \
     --set "server.listen=[udp:${addr[$h]}:5060]" --set "plugins.location-sqlite.path=$work/$h.sqlite" \
-    --set server.register_expires=30 "$@" >"$work/$h.log" 2>&1 &
+    --set "server.admin_socket=$work/$h.sock" "$@" >"$work/$h.log" 2>&1 &
   pids+=($!)
 }
+tree_of() { "$HOMESIPCTL" --socket "$work/$1.sock" --json tree 2>&1 || true; }  # host
 top=sip:${addr[c1]}:5060
-serve h1 "$EXAMPLES/family.yaml" --set "server.parent=$top" --set "plugins.redirect.parent_contact=sip:${addr[d1]}:5060"
-serve d1 "$EXAMPLES/community.yaml" --set "server.parent=$top" --set "plugins.redirect.parent_contact=$top"
+# The example configs with this host's address: only the tree's top (and a
+# shorter lease) differ from the files; the parent is learned from the top.
+serve h1 "$EXAMPLES/family.yaml" --set "plugins.tree.top=$top" --set plugins.tree.register_expires=30
+serve d1 "$EXAMPLES/community.yaml" --set "plugins.tree.top=$top" --set plugins.tree.register_expires=30
 serve c1 "$EXAMPLES/province.yaml"
 
-for _ in $(seq 100); do grep -q "registered H1@C1.D1 with" "$work/h1.log" && break; sleep 0.2; done
-if ! grep -q "registered H1@C1.D1 with sip:D1@${addr[d1]}:5060" "$work/h1.log"; then
-  echo "H1 did not register through C1 to D1:"; cat "$work/h1.log" "$work/d1.log" "$work/c1.log"; exit 1
+# H1 registered at the top, was sent to D1, and D1 said 200: D1 is its parent.
+parent_is_d1() { tree_of h1 | grep -Eq "\"parent\": \"[^\"]*${addr[d1]}:5060"; }
+for _ in $(seq 100); do parent_is_d1 && break; sleep 0.2; done
+if ! parent_is_d1; then
+  echo "H1 did not register through C1 to D1:"; tree_of h1; cat "$work/h1.log" "$work/d1.log" "$work/c1.log"; exit 1
 fi
 
 # The terminal, on its own host, registers through the top with two redirects.
@@ -63,8 +69,11 @@ if ! ip netns exec "$tag-u1" sipp "${addr[c1]}:5060" -sf "$SCENARIOS/redirect_re
 fi
 grep -q "Contact: <sip:D1@${addr[d1]}:5060>" "$work/u1.msg" || { echo "first 302 did not name D1"; exit 1; }
 grep -q "Contact: <sip:H1@${addr[h1]}:5060>" "$work/u1.msg" || { echo "second 302 did not name H1"; exit 1; }
-sqlite3 "$work/h1.sqlite" "SELECT contact, source FROM bindings WHERE aor='U1@C1.D1.H1'" | grep -q "${addr[u1]}" \
+"$HOMESIPCTL" --socket "$work/h1.sock" --json bindings U1@C1.D1.H1 | grep -q "${addr[u1]}" \
   || { echo "H1 holds no binding for U1 from ${addr[u1]}"; exit 1; }
+# Any server finds U1's family server through the tree (homesipctl locate at the top).
+"$HOMESIPCTL" --socket "$work/c1.sock" --json locate U1@C1.D1.H1 | grep -q "\"family_server\": \"[^\"]*${addr[h1]}:5060" \
+  || { echo "locate at C1 did not find H1"; "$HOMESIPCTL" --socket "$work/c1.sock" --json locate U1@C1.D1.H1; exit 1; }
 # Behind NAT: U2's Contact names a private address; H1's 302 must point to where
 # the REGISTER really came from (the u1 host), so a caller can reach it.
 ip netns exec "$tag-u1" sipp "${addr[h1]}:5060" -sf "$SCENARIOS/nat_register.xml" -key user U2 -key domain C1.D1.H1 \
@@ -73,4 +82,4 @@ ip netns exec "$tag-u1" sipp "${addr[h1]}:5060" -sf "$SCENARIOS/nat_register.xml
 ip netns exec "$tag-c1" sipp "${addr[h1]}:5060" -sf "$SCENARIOS/nat_invite.xml" -key user U2 -key domain C1.D1.H1 \
   -m 1 -nostdin -timeout 10s -timeout_error -i "${addr[c1]}" -p 5074 >"$work/nat-invite.out" 2>&1 \
   || { echo "302 for the NATed callee does not point to its source address"; cat "$work/nat-invite.out" | head -40; exit 1; }
-echo "netns tree: H1 registered via C1 -> D1; U1 registered via C1 -> D1 -> H1 across 4 hosts"
+echo "netns tree: H1 registered via C1 -> D1; U1 registered via C1 -> D1 -> H1 and located from C1 across 4 hosts"
