@@ -268,8 +268,11 @@ constexpr std::pair<const char*, const char*> kRetiredServerKeys[] = {
 constexpr const char* kSeeTreeDocs = " (docs/management-network.md)";
 
 void reject_retired(const Reader& r, const YAML::Node& server) {
-  for (const auto& [key, where] : kRetiredServerKeys)
-    if (server[key]) r.fail(std::string("server.") + key, server[key], std::string(where) + kSeeTreeDocs);
+  for (const auto& entry : server) {
+    const auto name = entry.first.as<std::string>();
+    for (const auto& [key, where] : kRetiredServerKeys)  // at the key's line: an empty value has none
+      if (name == key) r.fail("server." + name, entry.first, std::string(where) + kSeeTreeDocs);
+  }
 }
 
 void read_server(const Reader& r, const YAML::Node& node, ServerConfig& server) {

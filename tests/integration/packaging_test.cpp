@@ -85,7 +85,7 @@ TEST_F(Packaging, InstalledServerServesTheInstalledFamilyExample) {
   const uint16_t port = free_port();
   Process server({installed_, "--config", (fs::path(prefix_) / "share/homesip/examples/family.yaml").string(),
                   "--set", "server.listen=[udp:127.0.0.1:" + std::to_string(port) + "]", "--set",
-                  "server.parent=sip:127.0.0.1:" + std::to_string(free_port()), "--set",
+                  "plugins.tree.top=sip:127.0.0.1:" + std::to_string(free_port()), "--set",
                   "plugins.location-sqlite.path=" + (dir_ / "h1.sqlite").string()},
                  dir_ / "server.log");
   ASSERT_TRUE(wait_for_sip(port, std::chrono::seconds(10))) << read_file(dir_ / "server.log");

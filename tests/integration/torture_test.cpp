@@ -172,10 +172,12 @@ class Rfc4475 : public ::testing::TestWithParam<TortureCase> {
   static void SetUpTestSuite() {
     dir_ = new TempDir;
     server_ = new HomesipServer(
-        *dir_, ServerOptions{"H1", "C1.D1",
-                             "  - plugin: location-sqlite\n    path: " + (*dir_ / "torture.sqlite").string() +
-                                 "\n  - plugin: redirect\n  - plugin: registrar\n    domains: [C1.D1.H1]\n",
-                             ""});
+        *dir_,
+        ServerOptions{"H1", "C1.D1",
+                      "  - plugin: location-sqlite\n    path: " + (*dir_ / "torture.sqlite").string() + "\n" +
+                          tree_plugin_yaml("H1", "C1.D1", "sip:127.0.0.1:" + std::to_string(free_port())) +
+                          "  - plugin: registrar\n",
+                      ""});
     server_->start();
   }
   static void TearDownTestSuite() {

@@ -293,6 +293,13 @@ bool wait_for_sip(uint16_t port, std::chrono::milliseconds timeout) {
   return false;
 }
 
+std::string tree_plugin_yaml(const std::string& name, const std::string& domain, const std::string& top,
+                             const std::string& extra_settings) {
+  std::string yaml = "  - plugin: tree\n    name: " + name + "\n    domain: \"" + domain + "\"\n";
+  if (!top.empty()) yaml += "    top: " + top + "\n";
+  return yaml + extra_settings;
+}
+
 HomesipServer::HomesipServer(const TempDir& dir, ServerOptions options) : port_(free_port()) {
   static int counter = 0;
   const std::string tag = options.name + "-" + std::to_string(++counter);
@@ -300,8 +307,6 @@ HomesipServer::HomesipServer(const TempDir& dir, ServerOptions options) : port_(
   log_ = dir / (tag + ".log");
   std::ostringstream yaml;
   yaml << "server:\n"
-       << "  name: " << options.name << "\n"
-       << "  domain: " << options.domain << "\n"
        << "  listen: [udp:127.0.0.1:" << port_ << ", tcp:127.0.0.1:" << port_ << "]\n"
        << "  plugin_dirs: [" << plugin_dir() << "]\n"
        << options.extra_server_yaml << "log:\n  level: debug\n"

@@ -117,13 +117,22 @@ std::string build_dir();
 // Sends an OPTIONS with SIPp until homesipd answers (or the timeout passes).
 bool wait_for_sip(uint16_t port, std::chrono::milliseconds timeout);
 
-// A homesipd on free ports with a config written to a temp dir.
+// A homesipd on free ports with a config written to a temp dir. The core
+// knows no tree: `name` and `domain` only name the config and log files;
+// where the server stands goes in a tree block among its plugins
+// (tree_plugin_yaml).
 struct ServerOptions {
   std::string name = "H1";
   std::string domain = "C1.D1";
   std::string plugins_yaml;  // the "plugins:" list body
   std::string extra_server_yaml;
 };
+
+// A "plugins:" list entry for the tree plugin: this server's name and domain
+// ("" at the top), the top server's address ("" at the top), then
+// `extra_settings` as written ("    keepalive_interval: 1\n").
+std::string tree_plugin_yaml(const std::string& name, const std::string& domain, const std::string& top,
+                             const std::string& extra_settings = "");
 
 class HomesipServer {
  public:

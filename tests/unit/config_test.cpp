@@ -16,8 +16,6 @@ using homesip::test::write_file;
 namespace {
 
 const char* kGood = R"(server:
-  name: H1
-  domain: C1.D1
   listen: [udp:127.0.0.1:5130, tcp:127.0.0.1:5130]
 log:
   level: info
@@ -49,44 +47,41 @@ TEST(Config, ReadsServerLogAndPlugins) {
   TempDir dir;
   write_file(dir / "c.yaml", kGood);
   const auto c = load_config((dir / "c.yaml").string(), {});
-  EXPECT_EQ(c.server.name, "H1");
-  EXPECT_EQ(c.server.domain, "C1.D1");
   ASSERT_EQ(c.server.listen.size(), 2u);
   EXPECT_EQ(c.server.listen[1].transport, "tcp");
   EXPECT_EQ(c.server.listen[1].port, 5130);
   ASSERT_EQ(c.plugins.size(), 2u);
   EXPECT_EQ(c.plugins[0].name, "location-sqlite");
   EXPECT_EQ(c.plugins[0].settings["path"].as<std::string>(), "h1.sqlite");
-  EXPECT_EQ(c.plugins[1].where.substr(c.plugins[1].where.rfind(':')), ":10");
+  EXPECT_EQ(c.plugins[1].where.substr(c.plugins[1].where.rfind(':')), ":8");
 }
 
 TEST(Config, UnknownKeyNamesFileLineAndKey) {
-  EXPECT_EQ(error_of("server:\n  name: H1\n  listen: [udp:127.0.0.1:5000]\n  colour: blue\n"),
-            "FILE:4: server.colour: unknown key");
-  EXPECT_EQ(error_of("server:\n  name: H1\n  listen: [udp:127.0.0.1:5000]\nextra: 1\n"),
-            "FILE:4: extra: unknown key");
+  EXPECT_EQ(error_of("server:\n  listen: [udp:127.0.0.1:5000]\n  colour: blue\n"),
+            "FILE:3: server.colour: unknown key");
+  EXPECT_EQ(error_of("server:\n  listen: [udp:127.0.0.1:5000]\nextra: 1\n"), "FILE:3: extra: unknown key");
 }
 
 TEST(Config, BadListenAddress) {
-  EXPECT_EQ(error_of("server:\n  name: H1\n  listen: [udp:127.0.0.1:99999]\n"),
-            "FILE:3: server.listen: 'udp:127.0.0.1:99999': port must be 1..65535");
-  EXPECT_EQ(error_of("server:\n  name: H1\n  listen: [sctp:127.0.0.1:5060]\n"),
-            "FILE:3: server.listen: 'sctp:127.0.0.1:5060': transport must be udp, tcp or tls");
+  EXPECT_EQ(error_of("server:\n  listen: [udp:127.0.0.1:99999]\n"),
+            "FILE:2: server.listen: 'udp:127.0.0.1:99999': port must be 1..65535");
+  EXPECT_EQ(error_of("server:\n  listen: [sctp:127.0.0.1:5060]\n"),
+            "FILE:2: server.listen: 'sctp:127.0.0.1:5060': transport must be udp, tcp or tls");
 }
 
 TEST(Config, MissingRequiredKeys) {
-  EXPECT_EQ(error_of("server:\n  listen: [udp:127.0.0.1:5000]\n"),
-            "FILE:2: server.name: missing (this server's name, e.g. H1)");
+  EXPECT_EQ(error_of("server:\n  admin_socket: x\n"),
+            "FILE:2: server.listen: missing (e.g. [udp:127.0.0.1:5060])");
   EXPECT_EQ(error_of("log:\n  level: info\n"), "FILE:1: server: missing");
 }
 
 TEST(Config, BadLogLevel) {
-  EXPECT_EQ(error_of("server:\n  name: H1\n  listen: [udp:127.0.0.1:5000]\nlog:\n  level: loud\n"),
-            "FILE:5: log.level: must be trace, debug, info, warn or error");
+  EXPECT_EQ(error_of("server:\n  listen: [udp:127.0.0.1:5000]\nlog:\n  level: loud\n"),
+            "FILE:4: log.level: must be trace, debug, info, warn or error");
 }
 
 TEST(Config, InvalidYamlNamesTheLine) {
-  const auto e = error_of("server:\n  name: H1\n  listen: [udp:127.0.0.1:5000\n");
+  const auto e = error_of("server:\n  listen: [udp:127.0.0.1:5000\n");
   EXPECT_EQ(e.rfind("FILE:", 0), 0u) << e;
   EXPECT_NE(e.find("not valid YAML"), std::string::npos) << e;
 }
@@ -96,18 +91,15 @@ TEST(Config, MissingFile) { EXPECT_THROW(load_config("/nonexistent/homesip.yaml"
 TEST(Config, SetOverridesScalarsListsAndPluginSettings) {
   TempDir dir;
   write_file(dir / "c.yaml", kGood);
-  const auto c = load_config(
-      (dir / "c.yaml").string(),
-      {"server.listen=[udp:127.0.0.1:6000]", "server.name=H7", "plugins.location-sqlite.path=/tmp/x.sqlite",
-       "plugins.1.min_expires=30", "server.parent=sip:D1@127.0.0.1:5120"});
-  EXPECT_EQ(c.server.name, "H7");
+  const auto c = load_config((dir / "c.yaml").string(),
+                             {"server.listen=[udp:127.0.0.1:6000]",
+                              "plugins.location-sqlite.path=/tmp/x.sqlite", "plugins.1.min_expires=30"});
   ASSERT_EQ(c.server.listen.size(), 1u);
   EXPECT_EQ(c.server.listen[0].port, 6000);
   EXPECT_EQ(c.plugins[0].settings["path"].as<std::string>(), "/tmp/x.sqlite");
   EXPECT_EQ(c.plugins[1].settings["min_expires"].as<int>(), 30);
   ASSERT_EQ(c.plugins[1].overridden.size(), 1u);
   EXPECT_EQ(c.plugins[1].overridden[0].second, "--set plugins.1.min_expires=30");
-  EXPECT_EQ(c.server.parent.value_or(""), "sip:D1@127.0.0.1:5120");
 }
 
 TEST(Config, BadSetNamesTheOverride) {
@@ -120,8 +112,8 @@ TEST(Config, BadSetNamesTheOverride) {
 }
 
 TEST(Config, PluginEntryNeedsAName) {
-  EXPECT_EQ(error_of("server:\n  name: H1\n  listen: [udp:127.0.0.1:5000]\nplugins:\n  - path: x\n"),
-            "FILE:5: plugins[0].plugin: missing (the plugin's name)");
+  EXPECT_EQ(error_of("server:\n  listen: [udp:127.0.0.1:5000]\nplugins:\n  - path: x\n"),
+            "FILE:4: plugins[0].plugin: missing (the plugin's name)");
 }
 
 TEST(Config, ExampleConfigsAreValid) {
@@ -131,13 +123,47 @@ TEST(Config, ExampleConfigsAreValid) {
   }
 }
 
-TEST(Config, EmptyParentMeansTopOfTheTree) {
+// Where a server stands in the tree left the core (issue 12): each retired
+// key of the server: block is refused at its line, naming its new place.
+TEST(Config, RetiredServerKeysNameTheirNewPlaceInTheTreeBlock) {
+  const std::string tree_block = "moved to the tree plugin's block: - plugin: tree with name, domain and top";
+  const std::string docs = " (docs/management-network.md)";
+  EXPECT_EQ(error_of("server:\n  name: H1\n  listen: [udp:127.0.0.1:5000]\n"),
+            "FILE:2: server.name: " + tree_block + docs);
+  EXPECT_EQ(error_of("server:\n  listen: [udp:127.0.0.1:5000]\n  domain: C1.D1\n"),
+            "FILE:3: server.domain: " + tree_block + docs);
+  EXPECT_EQ(error_of("server:\n  listen: [udp:127.0.0.1:5000]\n\n  parent: sip:127.0.0.1:5110\n"),
+            "FILE:4: server.parent: " + tree_block +
+                " (the top server's address; the parent is learned from it)" + docs);
+  EXPECT_EQ(
+      error_of("server:\n  listen: [udp:127.0.0.1:5000]\n  contact: sip:H1@127.0.0.1:5000\n"),
+      "FILE:3: server.contact: moved to the tree plugin's block: - plugin: tree, setting contact" + docs);
+  EXPECT_EQ(error_of("server:\n  listen: [udp:127.0.0.1:5000]\n  register_expires: 300\n"),
+            "FILE:3: server.register_expires: moved to the tree plugin's block: - plugin: tree, setting "
+            "register_expires" +
+                docs);
+  // An empty one too (the old way to say "the top"), and from --set.
+  EXPECT_EQ(error_of("server:\n  listen: [udp:127.0.0.1:5000]\n  parent:\n"),
+            "FILE:3: server.parent: " + tree_block +
+                " (the top server's address; the parent is learned from it)" + docs);
+  EXPECT_EQ(error_of(kGood, {"server.name=H7"}), "--set server.name=H7: server.name: " + tree_block + docs);
+}
+
+TEST(Config, RedirectPluginIsNowTree) {
+  EXPECT_EQ(error_of("server:\n  listen: [udp:127.0.0.1:5000]\nplugins:\n  - plugin: redirect\n"
+                     "    parent_contact: sip:D1@127.0.0.1:5120\n"),
+            "FILE:4: plugins[0].plugin: the redirect plugin is now `tree`; its parent_contact is gone: the "
+            "parent is learned from the top; give the tree block name, domain and top "
+            "(docs/management-network.md)");
+}
+
+TEST(Config, ContactForTheFirstListener) {
   TempDir dir;
-  write_file(dir / "c.yaml", std::string(kGood));
-  const auto c =
-      load_config((dir / "c.yaml").string(), {"server.parent=sip:127.0.0.1:5110", "server.parent="});
-  EXPECT_FALSE(c.server.parent.has_value());
-  EXPECT_THROW(load_config((dir / "c.yaml").string(), {"server.parent=127.0.0.1"}), ConfigFileError);
+  write_file(dir / "c.yaml", kGood);
+  const auto c = load_config((dir / "c.yaml").string(), {});
+  EXPECT_EQ(c.server.listen[0].contact_for("H1"), "sip:H1@127.0.0.1:5130");
+  EXPECT_EQ(c.server.listen[0].contact_for(""), "sip:127.0.0.1:5130");
+  EXPECT_EQ(c.server.listen[1].contact_for("H1"), "sip:H1@127.0.0.1:5130;transport=tcp");
 }
 
 namespace {
@@ -179,11 +205,9 @@ TEST(CoreSettings, EveryKeyOfTheTableIsAcceptedAndNoOther) {
 // The declared defaults are the ones a config without the key gets.
 TEST(CoreSettings, DeclaredDefaultsAreTheLoadedDefaults) {
   TempDir dir;
-  write_file(dir / "c.yaml", "server:\n  name: H1\n  listen: [udp:127.0.0.1:5000]\n");
+  write_file(dir / "c.yaml", "server:\n  listen: [udp:127.0.0.1:5000]\n");
   const auto c = load_config((dir / "c.yaml").string(), {});
   const std::map<std::string, std::string> loaded{
-      {"server.domain", c.server.domain},
-      {"server.register_expires", std::to_string(c.server.register_expires)},
       {"server.plugin_dirs", c.server.plugin_dirs.empty() ? "[]" : "?"},
       {"server.tls_certificates", c.server.tls_certificates},
       {"server.admin_socket", c.server.admin_socket},
@@ -214,10 +238,8 @@ TEST(CoreSettings, DefaultsDumpIsAValidConfigWithEveryKey) {
   TempDir dir;
   write_file(dir / "c.yaml", text);
   const auto c = load_config((dir / "c.yaml").string(), {});
-  EXPECT_EQ(c.server.name, "H1");
   ASSERT_EQ(c.server.listen.size(), 1u);
   EXPECT_EQ(c.server.listen[0].text(), "udp:127.0.0.1:5060");
-  EXPECT_FALSE(c.server.parent.has_value());
   const YAML::Node root = YAML::Load(text);
   for (const auto& s : homesip::core::core_settings()) {
     if (s.spec.default_value || s.required) {
@@ -227,7 +249,8 @@ TEST(CoreSettings, DefaultsDumpIsAValidConfigWithEveryKey) {
       EXPECT_NE(text.find(line), std::string::npos) << line << " missing in\n" << text;
     }
   }
-  EXPECT_NE(text.find("  # the server above (a sip: URI)"), std::string::npos) << text;
+  for (const char* retired : {"name:", "domain:", "parent:", "contact:", "register_expires:"})
+    EXPECT_EQ(text.find(std::string(" ") + retired), std::string::npos) << retired << " in\n" << text;
   EXPECT_NE(text.find("  limits:\n    # largest message"), std::string::npos) << text;
   EXPECT_NE(text.find("\nlog:\n  # trace, debug, info, warn or error\n  level: info\n"), std::string::npos)
       << text;
@@ -235,7 +258,8 @@ TEST(CoreSettings, DefaultsDumpIsAValidConfigWithEveryKey) {
 
 TEST(CoreSettings, DefaultsDumpTakesGivenValues) {
   std::ostringstream out;
-  homesip::core::write_core_defaults(out, {{"server.plugin_dirs", "[/opt/p]"}, {"server.parent", "sip:p:5"}});
+  homesip::core::write_core_defaults(
+      out, {{"server.plugin_dirs", "[/opt/p]"}, {"server.admin_socket", "/x.sock"}});
   EXPECT_NE(out.str().find("\n  plugin_dirs: [/opt/p]\n"), std::string::npos) << out.str();
-  EXPECT_NE(out.str().find("\n  parent: sip:p:5\n"), std::string::npos) << out.str();
+  EXPECT_NE(out.str().find("\n  admin_socket: /x.sock\n"), std::string::npos) << out.str();
 }

@@ -15,6 +15,7 @@
 
 #include "event_loop.hpp"
 #include "homesip/location_store.hpp"
+#include "listen_address.hpp"
 #include "test_support.hpp"
 
 using namespace homesip;
@@ -23,6 +24,13 @@ using homesip::test::TempDir;
 using homesip::test::write_file;
 
 namespace {
+
+// The listeners contact_uri() and addresses_me() answer from.
+const std::vector<ListenAddress>& listeners() {
+  static const std::vector<ListenAddress> kListeners{parse_listen_address("udp:127.0.0.1:5130"),
+                                                     parse_listen_address("tcp:127.0.0.1:5131")};
+  return kListeners;
+}
 
 // What the host lends plugins: a chain and a client that sends nothing.
 class NoClient final : public SipClient {
@@ -42,7 +50,7 @@ struct Facilities {
 std::vector<PluginEntry> entries(const std::string& plugins_yaml) {
   TempDir dir;
   write_file(dir / "c.yaml",
-             "server:\n  name: H1\n  listen: [udp:127.0.0.1:5000]\nplugins:\n" + plugins_yaml);
+             "server:\n  admin_socket: \"\"\n  listen: [udp:127.0.0.1:5000]\nplugins:\n" + plugins_yaml);
   return load_config((dir / "c.yaml").string(), {}).plugins;
 }
 
@@ -96,7 +104,7 @@ TEST(PluginHost, CreatesStartsStopsAndUnloads) {
     EXPECT_EQ(library, std::string(HOMESIP_TEST_PLUGIN_DIR) + "/test-good.so");
     EXPECT_TRUE(is_loaded(library));
     auto log = std::make_shared<spdlog::logger>("t", std::make_shared<spdlog::sinks::null_sink_mt>());
-    host.create(loop, ServerIdentity{"H1", "C1.D1"}, core.get(), log);
+    host.create(loop, listeners(), core.get(), log);
     EXPECT_NE(host.plugins()[0].instance, nullptr);
     host.start();
     host.stop();
@@ -123,7 +131,7 @@ TEST(PluginHost, StopFlushesTheStoreFoundThroughTheRegistry) {
     std::ostringstream out;
     PluginHost host({HOMESIP_TEST_PLUGIN_DIR, homesip::test::plugin_dir()}, "c.yaml");
     host.load(entries("  - plugin: location-sqlite\n    path: " + file + "\n"));
-    host.create(loop, ServerIdentity{"H1", "C1.D1"}, core.get(), logger_into(out));
+    host.create(loop, listeners(), core.get(), logger_into(out));
     auto* store = static_cast<LocationStore*>(host.service(LocationStore::kServiceName));
     ASSERT_NE(store, nullptr);
     EXPECT_EQ(host.provider(LocationStore::kServiceName), "location-sqlite");
@@ -149,7 +157,7 @@ TEST(PluginHost, StopFlushesTheStoreFoundThroughTheRegistry) {
     PluginHost again({homesip::test::plugin_dir()}, "c.yaml");
     again.load(entries("  - plugin: location-sqlite\n    path: " + file + "\n"));
     Facilities core_again;
-    again.create(loop, ServerIdentity{"H1", "C1.D1"}, core_again.get(), logger_into(reopened));
+    again.create(loop, listeners(), core_again.get(), logger_into(reopened));
     expect_contains(reopened.str(), "location-sqlite: location store " + file + ": 1 bindings of 1 AORs");
     again.stop();
     loop.run_until([] { return false; }, std::chrono::milliseconds(200));
@@ -171,7 +179,7 @@ TEST(PluginHost, CreationOrderFollowsServicesNotConfigOrder) {
     ASSERT_EQ(host.plugins().size(), 2u);
     EXPECT_EQ(host.plugins()[0].name, "test-requirer");  // plugins() keeps config order
     EXPECT_EQ(host.creation_order(), (std::vector<size_t>{1, 0}));
-    host.create(loop, ServerIdentity{"H1", "C1.D1"}, core.get(), logger_into(out));
+    host.create(loop, listeners(), core.get(), logger_into(out));
     host.start();
     host.stop();
     host.destroy();
@@ -230,7 +238,7 @@ TEST(PluginHost, UndeclaredServiceCommandOrMetricThrows) {
     auto log = std::make_shared<spdlog::logger>("t", std::make_shared<spdlog::sinks::null_sink_mt>());
     std::string error = "no error";
     try {
-      host.create(loop, ServerIdentity{"H1", "C1.D1"}, core.get(), log);
+      host.create(loop, listeners(), core.get(), log);
     } catch (const PluginError& e) {
       error = e.what();
     }
@@ -298,7 +306,7 @@ TEST(PluginHost, ExceptionInInitIsReportedNotFatal) {
     host.load(entries("  - plugin: test-throws\n"));
     auto log = std::make_shared<spdlog::logger>("t", std::make_shared<spdlog::sinks::null_sink_mt>());
     try {
-      host.create(loop, ServerIdentity{"H1", "C1.D1"}, core.get(), log);
+      host.create(loop, listeners(), core.get(), log);
       FAIL() << "expected PluginError";
     } catch (const PluginError& e) {
       expect_contains(e.what(), "plugin 'test-throws' failed to start: cannot open the widget bus");
@@ -316,11 +324,27 @@ TEST(PluginHost, ConfigErrorFromPluginPointsAtTheSetting) {
     host.load(entries("  - plugin: test-good\n    required_thing: x\n    count: -1\n"));
     auto log = std::make_shared<spdlog::logger>("t", std::make_shared<spdlog::sinks::null_sink_mt>());
     try {
-      host.create(loop, ServerIdentity{"H1", "C1.D1"}, core.get(), log);
+      host.create(loop, listeners(), core.get(), log);
       FAIL() << "expected ConfigFileError";
     } catch (const ConfigFileError& e) {
       expect_contains(e.what(), "c.yaml:7: plugins[0].count: count must not be negative");
     }
   }
   su_deinit();
+}
+
+// addresses_me(): host as written and port (5060 absent, 5061 for sips:) of
+// any listener, whatever the transport.
+TEST(AddressesListener, MatchesHostAndPortOfAnyListener) {
+  const auto uri = [](const char* text) { return *parse_uri(text); };
+  EXPECT_TRUE(addresses_listener(listeners(), uri("sip:127.0.0.1:5130")));
+  EXPECT_TRUE(addresses_listener(listeners(), uri("sip:D1@127.0.0.1:5131;transport=tcp")));
+  EXPECT_FALSE(addresses_listener(listeners(), uri("sip:127.0.0.1:5132")));
+  EXPECT_FALSE(addresses_listener(listeners(), uri("sip:127.0.0.2:5130")));
+  EXPECT_FALSE(addresses_listener(listeners(), uri("sip:H1@C1.D1")));
+  const std::vector<ListenAddress> standard{parse_listen_address("udp:LocalHost:5060"),
+                                            parse_listen_address("tls:[::1]:5061")};
+  EXPECT_TRUE(addresses_listener(standard, uri("sip:localhost")));
+  EXPECT_TRUE(addresses_listener(standard, uri("sips:u@[::1]")));
+  EXPECT_FALSE(addresses_listener(standard, uri("sip:[::1]")));
 }

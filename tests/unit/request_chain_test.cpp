@@ -32,9 +32,10 @@ std::shared_ptr<spdlog::logger> quiet_log() {
   return std::make_shared<spdlog::logger>("chain-test", std::make_shared<spdlog::sinks::null_sink_mt>());
 }
 
-// Where a test request's answers go: every reply, in order.
+// Where a test request's answers go: every reply and every forward, in order.
 struct Answers {
   std::vector<Reply> replies;
+  std::vector<std::string> forwards;
 };
 
 // A test kit request as the chain takes it; answers are recorded in `answers`.
@@ -45,6 +46,10 @@ class FakeChainRequest final : public ChainRequest {
   const SipRequest& request() const override { return *request_; }
   std::string_view reply_to_tag() const override { return "core-tag"; }
   void answer(const Reply& reply) override { answers_->replies.push_back(reply); }
+  void forward(std::string_view request_uri) override {
+    if (request_->max_forwards() == 0) throw std::logic_error("Max-Forwards 0");
+    answers_->forwards.emplace_back(request_uri);
+  }
   std::unique_ptr<ChainRequest> detach() override {
     return std::make_unique<FakeChainRequest>(std::move(request_), answers_);
   }
@@ -298,6 +303,84 @@ TEST_F(ChainTest, DefaultsAnswerByMethod) {
   EXPECT_EQ(statuses(), (std::vector<int>{481, 481, 501}));
 }
 
+// ACK walks the chain (a handler that forwards INVITEs forwards their ACKs),
+// but nothing ever answers one: not a handler's reply(), not the defaults.
+TEST_F(ChainTest, AckWalksTheChainAndIsNeverAnswered) {
+  Handler answers(answer_200);
+  Handler forwards([](IncomingRequest& r) {
+    if (r.request().method() != Method::kAck || r.request().cseq() != 2) return Disposition::kContinue;
+    r.forward("sip:u1@192.0.2.9:5062");
+    return Disposition::kHandled;
+  });
+  Handler passes([](IncomingRequest&) { return Disposition::kContinue; });
+  add(forwards, Phase::kRouting);
+  add(passes, Phase::kFallback);
+  run(RequestBuilder().method(Method::kAck).cseq(1));  // nobody forwards it: dropped
+  EXPECT_EQ(passes.calls, 1);
+  run(RequestBuilder().method(Method::kAck).cseq(2));
+  EXPECT_EQ(answers_->forwards, (std::vector<std::string>{"sip:u1@192.0.2.9:5062"}));
+  add(answers, Phase::kFallback, 1);
+  run(RequestBuilder().method(Method::kAck).cseq(3));
+  EXPECT_EQ(answers.calls, 1);
+  EXPECT_TRUE(answers_->replies.empty());
+}
+
+TEST_F(ChainTest, ForwardStopsTheChainAndRefusesWhatIsNoSipUri) {
+  Handler forwards([](IncomingRequest& r) {
+    r.forward("sip:u1@192.0.2.9:5062");
+    return Disposition::kHandled;
+  });
+  Handler after(answer_200);
+  add(forwards, Phase::kRouting);
+  add(after, Phase::kFallback);
+  run(message());
+  EXPECT_EQ(after.calls, 0);
+  EXPECT_TRUE(answers_->replies.empty());
+  EXPECT_EQ(answers_->forwards, (std::vector<std::string>{"sip:u1@192.0.2.9:5062"}));
+
+  RequestChain other{quiet_log()};
+  Handler bad([](IncomingRequest& r) {
+    r.forward("tel:+15551234");
+    return Disposition::kHandled;
+  });
+  other.add(bad, HandlerPlacement{Phase::kRouting, 0, {}}, 0, "p");
+  FakeChainRequest request(message().build(), answers_);
+  other.run(request, loop_);
+  EXPECT_EQ(statuses(), (std::vector<int>{500}));  // the handler's exception: answered 500
+}
+
+// At Max-Forwards 0 the core refuses to forward: the handler answers 483.
+TEST_F(ChainTest, ForwardAtMaxForwardsZeroThrowsSoTheHandlerAnswers483) {
+  Handler forwards([](IncomingRequest& r) {
+    try {
+      r.forward("sip:u1@192.0.2.9:5062");
+    } catch (const std::logic_error&) {
+      r.reply(Reply(483, "Too Many Hops"));
+    }
+    return Disposition::kHandled;
+  });
+  add(forwards, Phase::kRouting);
+  run(message().max_forwards(0));
+  EXPECT_EQ(statuses(), (std::vector<int>{483}));
+  EXPECT_TRUE(answers_->forwards.empty());
+}
+
+TEST_F(ChainTest, SuspendedRequestForwardsLater) {
+  Handler waits([this](IncomingRequest& r) {
+    held_ = r.suspend();
+    return Disposition::kSuspended;
+  });
+  add(waits, Phase::kRouting);
+  run(message());
+  ASSERT_TRUE(held_);
+  held_->forward("sip:u1@192.0.2.9:5062");
+  EXPECT_TRUE(held_->finished());
+  EXPECT_EQ(chain_.suspended(), 0u);
+  held_.reset();  // finished: no 500
+  EXPECT_TRUE(answers_->replies.empty());
+  EXPECT_EQ(answers_->forwards, (std::vector<std::string>{"sip:u1@192.0.2.9:5062"}));
+}
+
 // A request parsed by sofia and answered by the one reply writer, as the
 // server does: what reply_to_tag() promises is what goes on the wire.
 class WireChainRequest final : public ChainRequest {
@@ -312,6 +395,7 @@ class WireChainRequest final : public ChainRequest {
     source.su_family = AF_INET;
     encode_response(*sip_, source, reply, wire);
   }
+  void forward(std::string_view) override { throw std::logic_error("not in this test"); }
   std::unique_ptr<ChainRequest> detach() override { throw std::logic_error("not in this test"); }
   std::string wire;
 
