@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # The demo behind `./homesip demo`: a whole management network on loopback
 # (paper, Fig. 2): province C1, communities D1 and D2, two families under each,
-# started from config/examples/*.yaml with only ports and files overridden.
-# Users register through the top (two redirects each) and call each other
-# through redirects. Everything runs in a temp dir and stops at the end
-# (--keep leaves the tree running until Ctrl-C).
+# started from config/examples/*.yaml with only ports, files and the tree
+# block's name/domain/top overridden. Users register through the top (two
+# redirects each) and call each other through redirects; two baresip phones
+# in different families call each other through their family servers.
+# Everything runs in a temp dir and stops at the end (--keep leaves the tree
+# running until Ctrl-C).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BIN=$ROOT/build/bin
@@ -45,11 +47,12 @@ start() {
   local name=$1 config=$2; shift 2
   "$BIN/homesipd" --config "$config" --set "server.plugin_dirs=[$PLUGINS]" \
     --set "server.listen=[udp:127.0.0.1:${PORT[$name]}, tcp:127.0.0.1:${PORT[$name]}]" \
-    --set "plugins.location-sqlite.path=$WORK/$name.sqlite" --set server.register_expires=30 \
+    --set "plugins.location-sqlite.path=$WORK/$name.sqlite" \
     --set "server.admin_socket=$WORK/$name.sock" "$@" \
     >"$WORK/$name.log" 2>&1 &
   PIDS+=($!)
 }
+ctl() { local name=$1; shift; "$BIN/homesipctl" --socket "$WORK/$name.sock" "$@"; }
 
 for s in C1 D1 D2 D1H1 D1H2 D2H1 D2H2; do PORT[$s]=$(free_port); done
 TOP="sip:127.0.0.1:${PORT[C1]}"
@@ -57,21 +60,26 @@ TOP="sip:127.0.0.1:${PORT[C1]}"
 say "starting the management network (logs and stores in $WORK)"
 start C1 "$EXAMPLES/province.yaml"
 echo "    C1          province   udp/tcp 127.0.0.1:${PORT[C1]}"
+# Each server's place is its tree block: name, domain and the top's address
+# (the parent is learned from the top's redirects).
 for d in D1 D2; do
-  start $d "$EXAMPLES/community.yaml" --set server.name=$d --set "server.parent=$TOP" \
-    --set "plugins.redirect.parent_contact=$TOP" --set "plugins.registrar.domains=[C1.$d]"
+  start $d "$EXAMPLES/community.yaml" --set plugins.tree.name=$d --set "plugins.tree.top=$TOP" \
+    --set plugins.tree.register_expires=30
   echo "    $d@C1       community  udp/tcp 127.0.0.1:${PORT[$d]}"
   for h in H1 H2; do
-    start $d$h "$EXAMPLES/family.yaml" --set server.name=$h --set server.domain=C1.$d --set "server.parent=$TOP" \
-      --set "plugins.redirect.parent_contact=sip:127.0.0.1:${PORT[$d]}" --set "plugins.registrar.domains=[C1.$d.$h]"
+    start $d$h "$EXAMPLES/family.yaml" --set plugins.tree.name=$h --set plugins.tree.domain=C1.$d \
+      --set "plugins.tree.top=$TOP" --set plugins.tree.register_expires=30
     echo "    $h@C1.$d    family     udp/tcp 127.0.0.1:${PORT[$d$h]}"
   done
 done
 
-say "each server registers upward: families start at the top and are redirected to their community"
+say "each server registers upward: it starts at the top and is redirected to its parent (homesipctl tree)"
 for name in D1 D2 D1H1 D1H2 D2H1 D2H2; do
-  for _ in $(seq 150); do grep -q "registered .* with" "$WORK/$name.log" && break; sleep 0.1; done
-  grep -hE "302 from|registered .* with" "$WORK/$name.log" | sed 's/^\[[^]]*\] \[[^]]*\] \[[^]]*\] /    /'
+  for _ in $(seq 150); do ctl $name --json tree 2>/dev/null | grep -q '"parent": "' && break; sleep 0.1; done
+  ctl $name --json tree 2>/dev/null | python3 -c '
+import json, sys
+t = json.load(sys.stdin)
+print("    %-10s parent %s (%s)" % (t["aor"], t["parent"], t["registration"]))' || echo "    $name: no answer (see $WORK/$name.log)"
 done
 
 say "users register through the top server C1: REGISTER -> 302 (community) -> 302 (family) -> 200"
@@ -100,7 +108,7 @@ sipp "127.0.0.1:${PORT[C1]}" -sf "$SCENARIOS/redirect_register.xml" -key user U1
 grep -m1 "^SIP/2.0 4" "$WORK/404.msg" | sed 's/^/    U1@C1.D9.H1: /'
 
 if [ -x "$BIN/homesip-ua" ]; then
-  say "redirect calls: INVITE to the caller's family server, 302 to the callee, INVITE straight to the callee"
+  say "redirect calls: INVITE to the caller's family server, 302s down to the callee, INVITE straight to it"
   callee_port=$(free_port)
   "$BIN/homesip-ua" answer --aor U9@C1.D1.H1 --server "$TOP" --listen "udp:127.0.0.1:$callee_port" --calls 2 \
     --timeout 30 >"$WORK/callee.log" 2>&1 &
@@ -109,16 +117,51 @@ if [ -x "$BIN/homesip-ua" ]; then
   echo "    within family C1.D1.H1: U1 calls U9"
   "$BIN/homesip-ua" call --aor U1@C1.D1.H1 --to U9@C1.D1.H1 --server "sip:127.0.0.1:${PORT[D1H1]}" --duration 1 \
     --listen "udp:127.0.0.1:$(free_port)" 2>&1 | sed 's/^/      /' || true
-  echo "    between families: U1@C1.D2.H2 calls U9@C1.D1.H1"
+  echo "    between families: U1@C1.D2.H2 calls U9@C1.D1.H1 (its family sends it to the top in one 302)"
   "$BIN/homesip-ua" call --aor U1@C1.D2.H2 --to U9@C1.D1.H1 --server "sip:127.0.0.1:${PORT[D2H2]}" --duration 1 \
     --listen "udp:127.0.0.1:$(free_port)" 2>&1 | sed 's/^/      /' || true
+  echo "    where is U9? homesip-ua locate follows the tree from the top"
+  "$BIN/homesip-ua" locate U9@C1.D1.H1 --top "$TOP" 2>&1 | sed 's/^/      /' || true
 fi
 
-say "the tree's state: who each server knows to be online (homesipctl bindings, over each server's admin socket)"
-for name in C1 D1 D2 D1H1 D1H2 D2H1 D2H2; do
-  echo "    $name  (homesipctl --socket $WORK/$name.sock bindings)"
-  "$BIN/homesipctl" --socket "$WORK/$name.sock" bindings | sed 's/^/      /'
+# phone NAME AOR FAMILY [baresip args...]: a baresip with its family server as
+# registrar and outbound proxy (docs/phones.md), answering calls by itself.
+phone() {
+  local name=$1 aor=$2 family=$3; shift 3
+  local conf=$WORK/$name
+  mkdir -p "$conf"
+  printf 'sip_listen 127.0.0.1:%s\nmodule_path /usr/lib/baresip/modules\nmodule g711.so\nmodule menu.so\nmodule account.so\naudio_player nil,nil\naudio_source nil,nil\n' \
+    "$(free_port)" >"$conf/config"
+  echo "<sip:$aor>;regint=60;answermode=auto;outbound=\"sip:127.0.0.1:${PORT[$family]}\"" >"$conf/accounts"
+  baresip -f "$conf" "$@" >"$WORK/$name.log" 2>&1 &
+  PIDS+=($!)
+}
+if command -v baresip >/dev/null; then
+  say "ordinary phones: baresip U5@C1.D2.H2 calls baresip U5@C1.D1.H1, each through its own family server"
+  echo "    account line (homesipctl locate at any server prints it):"
+  phone phone-callee U5@C1.D1.H1 D1H1 -t 20
+  for _ in $(seq 50); do grep -q "200 OK" "$WORK/phone-callee.log" 2>/dev/null && break; sleep 0.2; done
+  ctl D2H2 --json locate U5@C1.D1.H1 2>/dev/null | python3 -c '
+import json, sys
+l = json.load(sys.stdin)
+print("      %s\n    found at %s via %s" % (l["baresip"], l["family_server"], " -> ".join(l["path"])))' || true
+  phone phone-caller U5@C1.D2.H2 D2H2 -t 8 -e "/dial sip:U5@C1.D1.H1"
+  for _ in $(seq 50); do grep -q "Call established" "$WORK/phone-caller.log" 2>/dev/null && break; sleep 0.2; done
+  if grep -q "Call established" "$WORK/phone-caller.log" && grep -q "Call established" "$WORK/phone-callee.log"; then
+    echo "    call established at both phones (D2H2 resolved U5@C1.D1.H1 through the tree and forwarded)"
+  else
+    echo "    the call did not get through: see $WORK/phone-caller.log and $WORK/phone-callee.log"
+  fi
+  grep -hE "Call established|terminated|Call failed" "$WORK/phone-caller.log" "$WORK/phone-callee.log" 2>/dev/null | sed 's/^/      /' | head -6
+fi
+
+say "the tree's state at each server: its place, its parent and its children online (homesipctl tree)"
+for name in C1 D1 D1H1; do
+  echo "    $name  (homesipctl --socket $WORK/$name.sock tree)"
+  ctl $name tree | sed 's/^/      /'
 done
+echo "    the users of family H1@C1.D1 (homesipctl --socket $WORK/D1H1.sock bindings C1.D1.H1)"
+ctl D1H1 bindings C1.D1.H1 | sed 's/^/      /'
 
 if [ $KEEP = 1 ]; then
   say "tree running; Ctrl-C stops it"
