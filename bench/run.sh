@@ -144,7 +144,8 @@ WORK=$(mktemp -d /tmp/homesip-bench-XXXXXX)
 # Snapshot homesipd and its plugins: a rebuild during the run must not swap them under us.
 HS_BIN=$WORK/bin/homesipd HS_PLUGINS=$WORK/plugins
 case " $ALL_SERVERS " in
-  *" homesip "*|*" homesip-ldap "*) mkdir -p "$WORK/bin" "$HS_PLUGINS"; cp "$HOMESIPD" "$HS_BIN"; cp "$PLUGINS"/*.so "$HS_PLUGINS/" ;;
+  *" homesip "*|*" homesip-ldap "*) mkdir -p "$WORK/bin" "$HS_PLUGINS"; cp "$HOMESIPD" "$HS_BIN"; cp "$PLUGINS"/*.so "$HS_PLUGINS/"
+    cp "$(dirname "$HOMESIPD")/homesipctl" "$WORK/bin/" 2>/dev/null || true ;;
 esac
 HS_BASE_BIN=$WORK/base/bin/homesipd HS_BASE_PLUGINS=$WORK/base/plugins
 case " $ALL_SERVERS " in
@@ -557,8 +558,21 @@ start_tree_server() {  # name config --set ...
   mkdir -p "$WORK/tree"
   "$HS_BIN" --config "$config" --set "server.plugin_dirs=[$HS_PLUGINS]" \
     --set "server.listen=[udp:127.0.0.1:$port]" \
-    --set "plugins.location-sqlite.path=$WORK/tree/$name.sqlite" "$@" >"$WORK/tree/$name.log" 2>&1 &
+    --set "plugins.location-sqlite.path=$WORK/tree/$name.sqlite" --set "server.admin_socket=$WORK/tree/$name.sock" \
+    "$@" >"$WORK/tree/$name.log" 2>&1 &
   PID[$name]=$!
+}
+parent_of() {  # name -> the server that took its registration (homesipctl tree), "" before that
+  "$WORK/bin/homesipctl" --socket "$WORK/tree/$1.sock" --json tree 2>/dev/null |
+    sed -n 's/^  "parent": "\([^"]*\)".*/\1/p'
+}
+wait_parent() {  # name -> 0 once its tree plugin registered upward (10 s at most)
+  for _ in $(seq 100); do
+    [ -n "$(parent_of "$1")" ] && return 0
+    kill -0 "${PID[$1]}" 2>/dev/null || break
+    sleep 0.1
+  done
+  tail -20 "$WORK/tree/$1.log" >&2; return 1
 }
 wait_log() {  # name pattern -> 0 once the server's log has it (10 s at most)
   for _ in $(seq 100); do
@@ -572,13 +586,11 @@ tree_phase() {  # starts the tree, fills TREE; returns 1 (after saying why) when
   start_tree_server C1 "$EXAMPLES/province.yaml"
   wait_log C1 "serving" || { echo "    C1 did not start" >&2; return 1; }
   local top="sip:127.0.0.1:${PORT[C1]}"
-  start_tree_server D1 "$EXAMPLES/community.yaml" --set "server.parent=$top" \
-    --set "plugins.redirect.parent_contact=$top" --set "plugins.registrar.domains=[C1.D1]"
-  wait_log D1 "registered D1@C1 with" || { echo "    D1 did not register with C1" >&2; return 1; }
-  start_tree_server H1 "$EXAMPLES/family.yaml" --set "server.parent=$top" \
-    --set "plugins.redirect.parent_contact=sip:127.0.0.1:${PORT[D1]}" --set "plugins.registrar.domains=[C1.D1.H1]"
-  wait_log H1 "registered H1@C1.D1 with" || { echo "    H1 did not register (C1 -> 302 -> D1)" >&2; return 1; }
-  echo "    C1 udp ${PORT[C1]}, D1 udp ${PORT[D1]}, H1 udp ${PORT[H1]}; H1 log: $(grep -ho 'registered H1@C1.D1 with [^ ]*' "$WORK/tree/H1.log")" >&2
+  start_tree_server D1 "$EXAMPLES/community.yaml" --set "plugins.tree.top=$top"
+  wait_parent D1 || { echo "    D1 did not register with C1" >&2; return 1; }
+  start_tree_server H1 "$EXAMPLES/family.yaml" --set "plugins.tree.top=$top"
+  wait_parent H1 || { echo "    H1 did not register (C1 -> 302 -> D1)" >&2; return 1; }
+  echo "    C1 udp ${PORT[C1]}, D1 udp ${PORT[D1]}, H1 udp ${PORT[H1]}; H1's parent: $(parent_of H1)" >&2
   sleep "$SETTLE"
   TREE=$(timeout $(( TREE_N + 30 )) python3 "$BENCH/rtt_probe.py" --redirect 127.0.0.1 "${PORT[C1]}" "$TREE_N" C1.D1.H1 B) || true
   [ -n "$TREE" ] || TREE="- - 0 0 - -"
