@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <cstring>
@@ -108,20 +109,29 @@ void print_plugins(const json& result) {
 bool is_table(const json& value) { return value.is_array() && !value.empty() && value.front().is_object(); }
 
 // An array of objects as a table: one column per key of the first object,
-// each line after `indent`.
+// each as wide as its widest cell (at least 20), each line after `indent`.
 void print_table(const json& rows, const std::string& indent = "") {
   std::vector<std::string> columns;
   for (const auto& [key, value] : rows.front().items()) columns.push_back(key);
-  std::cout << indent;
+  std::vector<size_t> widths;
   for (const auto& c : columns) {
-    std::string upper = c;
+    size_t width = std::max<size_t>(c.size() + 2, 20);
+    for (const auto& row : rows)
+      if (row.contains(c)) width = std::max(width, text(row[c]).size() + 2);
+    widths.push_back(width);
+  }
+  std::cout << indent;
+  for (size_t i = 0; i < columns.size(); ++i) {
+    std::string upper = columns[i];
     for (char& ch : upper) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
-    std::cout << std::left << std::setw(20) << upper;
+    std::cout << std::left << std::setw(static_cast<int>(widths[i])) << upper;
   }
   std::cout << "\n";
   for (const auto& row : rows) {
     std::cout << indent;
-    for (const auto& c : columns) std::cout << std::setw(20) << (row.contains(c) ? text(row[c]) : "");
+    for (size_t i = 0; i < columns.size(); ++i)
+      std::cout << std::setw(static_cast<int>(widths[i]))
+                << (row.contains(columns[i]) ? text(row[columns[i]]) : "");
     std::cout << "\n";
   }
 }
