@@ -96,8 +96,11 @@ void RedirectHandler::answer(IncomingRequest& request, const Reply& reply, std::
 Disposition RedirectHandler::on_request(IncomingRequest& request) {
   const SipRequest& sip = request.request();
   // A phone using this server as its outbound proxy: resolve and forward
-  // for it (its REGISTER is judged like any other).
-  if (parts_.phones && sip.routed_here() && sip.method() != Method::kRegister) {
+  // for it (its REGISTER is judged like any other). A request addressed to
+  // this server's own address is not forwarded (it would come back here):
+  // the rules below decide it by its To.
+  const bool to_my_address = parts_.addresses_me && parts_.addresses_me(sip.request_uri());
+  if (parts_.phones && sip.routed_here() && sip.method() != Method::kRegister && !to_my_address) {
     CountingRequest counted(request, parts_.forwarded);
     return parts_.phones->on_request(counted);
   }
