@@ -3,8 +3,9 @@
 # (paper, Fig. 2): province C1, communities D1 and D2, two families under each,
 # started from config/examples/*.yaml with only ports, files and the tree
 # block's name/domain/top overridden. Users register through the top (two
-# redirects each) and call each other through redirects; two baresip phones
-# in different families call each other through their family servers.
+# redirects each) and call each other through redirects; a baresip and a
+# linphonec phone in different families call through their family servers
+# (config/demo/phone-call.sh).
 # Everything runs in a temp dir and stops at the end (--keep leaves the tree
 # running until Ctrl-C).
 set -euo pipefail
@@ -98,7 +99,7 @@ register_user() {  # user domain
   fi
 }
 for family in C1.D1.H1 C1.D1.H2 C1.D2.H1 C1.D2.H2; do
-  for u in U1 U2; do register_user $u $family; done
+  for u in U3 U4; do register_user $u $family; done  # U1, U2: the phones' further down
 done
 
 say "a user of a family that does not exist is refused at the top (404)"
@@ -124,36 +125,14 @@ if [ -x "$BIN/homesip-ua" ]; then
   "$BIN/homesip-ua" locate U9@C1.D1.H1 --top "$TOP" 2>&1 | sed 's/^/      /' || true
 fi
 
-# phone NAME AOR FAMILY [baresip args...]: a baresip with its family server as
-# registrar and outbound proxy (docs/phones.md), answering calls by itself.
-phone() {
-  local name=$1 aor=$2 family=$3; shift 3
-  local conf=$WORK/$name
-  mkdir -p "$conf"
-  printf 'sip_listen 127.0.0.1:%s\nmodule_path /usr/lib/baresip/modules\nmodule g711.so\nmodule menu.so\nmodule account.so\naudio_player nil,nil\naudio_source nil,nil\n' \
-    "$(free_port)" >"$conf/config"
-  echo "<sip:$aor>;regint=60;answermode=auto;outbound=\"sip:127.0.0.1:${PORT[$family]}\"" >"$conf/accounts"
-  baresip -f "$conf" "$@" >"$WORK/$name.log" 2>&1 &
-  PIDS+=($!)
-}
-if command -v baresip >/dev/null; then
-  say "ordinary phones: baresip U5@C1.D2.H2 calls baresip U5@C1.D1.H1, each through its own family server"
-  echo "    account line (homesipctl locate at any server prints it):"
-  phone phone-callee U5@C1.D1.H1 D1H1 -t 20
-  for _ in $(seq 50); do grep -q "200 OK" "$WORK/phone-callee.log" 2>/dev/null && break; sleep 0.2; done
-  ctl D2H2 --json locate U5@C1.D1.H1 2>/dev/null | python3 -c '
+say "ordinary phones: baresip U1@C1.D1.H1 calls linphonec U2@C1.D2.H2, each through its own family server"
+echo "    (registrar and outbound proxy: the family server, which resolves the callee through the tree"
+echo "    and forwards; the account line is what homesipctl locate prints at any server:)"
+ctl D2H2 --json locate U3@C1.D1.H1 2>/dev/null | python3 -c '
 import json, sys
 l = json.load(sys.stdin)
-print("      %s\n    found at %s via %s" % (l["baresip"], l["family_server"], " -> ".join(l["path"])))' || true
-  phone phone-caller U5@C1.D2.H2 D2H2 -t 8 -e "/dial sip:U5@C1.D1.H1"
-  for _ in $(seq 50); do grep -q "Call established" "$WORK/phone-caller.log" 2>/dev/null && break; sleep 0.2; done
-  if grep -q "Call established" "$WORK/phone-caller.log" && grep -q "Call established" "$WORK/phone-callee.log"; then
-    echo "    call established at both phones (D2H2 resolved U5@C1.D1.H1 through the tree and forwarded)"
-  else
-    echo "    the call did not get through: see $WORK/phone-caller.log and $WORK/phone-callee.log"
-  fi
-  grep -hE "Call established|terminated|Call failed" "$WORK/phone-caller.log" "$WORK/phone-callee.log" 2>/dev/null | sed 's/^/      /' | head -6
-fi
+print("      %s\n      (found at %s via %s)" % (l["baresip"], l["family_server"], " -> ".join(l["path"])))' || true
+"$ROOT/config/demo/phone-call.sh" "${PORT[D1H1]}" "${PORT[D2H2]}" C1.D1.H1 C1.D2.H2 || true
 
 say "the tree's state at each server: its place, its parent and its children online (homesipctl tree)"
 for name in C1 D1 D1H1; do
