@@ -1,4 +1,4 @@
-// Names read from requests and config: the redirect plugin's tree names
+// Names read from requests and config: the tree plugin's names
 // (valid_label, valid_domain, classify) and the core's listen addresses
 // (parse_listen_address, which may throw std::invalid_argument only).
 //

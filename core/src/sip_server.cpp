@@ -220,6 +220,7 @@ void mark_source(msg_t* msg, sip_t* sip, std::string_view transport) {
   if (transport != "udp" || (via->v_rport && !*via->v_rport))
     msg_header_replace_param(home, via->v_common, su_sprintf(home, "rport=%u", ntohs(source.su_port)));
   msg_fragment_clear(via->v_common);
+  detach_from_line(reinterpret_cast<msg_header_t*>(via->v_next));
 }
 
 // Where a response goes after we took our Via off: received (else the host)

@@ -1,6 +1,7 @@
 // A stateless proxy for the core's forwarding tests: every request that came
 // routed here (a Route naming this server, as a phone's outbound proxy sends
-// it) goes on to the URI in its `target` setting; anything else is 404.
+// it) goes on to the URI in its `target` setting; anything else is 404 but
+// OPTIONS, which the core answers (the tests' "is it up?").
 #include "homesip/plugin.hpp"
 
 namespace {
@@ -13,7 +14,9 @@ class ForwardEverything final : public homesip::RequestHandler {
   explicit ForwardEverything(std::string target) : target_(std::move(target)) {}
   homesip::Disposition on_request(homesip::IncomingRequest& request) override {
     const auto& sip = request.request();
-    if (!sip.routed_here()) {
+    if (!sip.routed_here() && sip.method() == homesip::Method::kOptions) {
+      return homesip::Disposition::kContinue;
+    } else if (!sip.routed_here()) {
       request.reply(homesip::Reply(404, "Not Routed Here"));  // an ACK: nothing is sent
     } else if (sip.max_forwards() == 0) {
       request.reply(homesip::Reply(483, "Too Many Hops"));
