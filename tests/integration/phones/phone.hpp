@@ -57,6 +57,7 @@ class Phone {
   Phone& operator=(const Phone&) = delete;
 
   std::string aor() const { return setup_.user + "@" + setup_.domain; }
+  uint16_t family_port() const { return setup_.family_port; }
   virtual std::string program() const = 0;  // "baresip", "linphonec"
   virtual void start() = 0;
   virtual void dial(const std::string& uri) = 0;

@@ -130,7 +130,14 @@ class PhonesAcrossTheTree : public ::testing::Test {
         << callee.output();
     EXPECT_FALSE(caller.failed()) << caller.output();
     EXPECT_FALSE(callee.failed()) << callee.output();
+    // The way it went: the caller's family server resolved the callee through
+    // the tree and forwarded the INVITE (its debug log says so).
+    const std::string family_log = read_file(family_at(caller.family_port()).log());
+    EXPECT_NE(family_log.find("phone INVITE " + callee.aor() + " forwarded to "), std::string::npos)
+        << family_log;
   }
+
+  HomesipServer& family_at(uint16_t port) { return port == h1_->port() ? *h1_ : *h2_; }
 
   TempDir dir_;
   std::unique_ptr<HomesipServer> top_, d1_, d2_, h1_, h2_;
