@@ -127,8 +127,8 @@ fi
 
 say "ordinary phones: baresip U1@C1.D1.H1 calls linphonec U2@C1.D2.H2, each through its own family server"
 echo "    (registrar and outbound proxy: the family server, which resolves the callee through the tree"
-echo "    and forwards; the account line is what homesipctl locate prints at any server:)"
-ctl D2H2 --json locate U3@C1.D1.H1 2>/dev/null | python3 -c '
+echo "    and forwards; U1's account line is what homesipctl locate U1@C1.D1.H1 prints at any server:)"
+ctl D2H2 --json locate U1@C1.D1.H1 2>/dev/null | python3 -c '
 import json, sys
 l = json.load(sys.stdin)
 print("      %s\n      (found at %s via %s)" % (l["baresip"], l["family_server"], " -> ".join(l["path"])))' || true
