@@ -214,10 +214,10 @@ TEST(Daemon, DescribePluginServerListsTheCoreKeysLikeAPluginsSettings) {
   EXPECT_EQ(run({homesipd_path(), "--describe-plugin", "registrar"}, &out), 0) << out;
   EXPECT_NE(out.find("\n  min_expires: 60    # shortest binding accepted"), std::string::npos) << out;
   // What it needs and exports, read from its descriptor.
-  EXPECT_NE(
-      out.find("\nrequires: homesip.location-store/1\nmetrics:\n  homesip_registrar_registrations_total "
-               "(counter)    # "),
-      std::string::npos)
+  EXPECT_NE(out.find("\nrequires: homesip.location-store/1\nuses: homesip.tree/1\nmetrics:\n  "
+                     "homesip_registrar_registrations_total "
+                     "(counter)    # "),
+            std::string::npos)
       << out;
   EXPECT_EQ(run({homesipd_path(), "--describe-plugin", "location-sqlite"}, &out), 0) << out;
   EXPECT_NE(out.find("\nprovides: homesip.location-store/1, homesip.user-store/1\n"), std::string::npos)
