@@ -573,7 +573,11 @@ void SipServer::forward(msg_t* msg, std::string_view request_uri, ResponseChanne
   // nta adds our Via (its client port's address, rport) with this branch,
   // and sends to the top Route (;lr) or else the Request-URI, resolving it
   // (RFC 3263) and picking the transport; it keeps no state of it.
-  if (!agent_ || nta_msg_tsend(agent_, msg, nullptr, NTATAG_BRANCH_KEY(branch.c_str()), TAG_END()) < 0)
+  if (!agent_) {  // stopping: nothing goes out any more
+    msg_destroy(msg);
+    return;
+  }
+  if (nta_msg_tsend(agent_, msg, nullptr, NTATAG_BRANCH_KEY(branch.c_str()), TAG_END()) < 0)
     log_->debug("could not forward {} to {}", ack ? "an ACK" : "a request", target);
 }
 
