@@ -18,6 +18,11 @@ rtt_probe.py --redirect HOST PORT COUNT DOMAIN [PREFIX [MAX_HOPS]]
     then the median of each request's own round trip (hop k = k-th REGISTER -> its answer).
     A registration that gets anything else (404, timeout, too many hops) is not counted.
 
+rtt_probe.py --invite HOST PORT AOR
+    One INVITE sip:AOR to HOST:PORT (what bench/scenarios/invite302-aor.xml sends), answered by
+    an ACK if the final answer is not a 2xx; prints "STATUS HOST:PORT" of the final answer and its
+    first Contact ("-" when it has none), e.g. "302 127.0.0.1:5120": where a redirect sends a call.
+
 Bounded: every request waits at most 1 s for its answer (no retransmission: on loopback and idle a
 loss would be a finding, not noise); traffic only to HOST:PORT and the addresses the 302s name;
 the local socket is bound to 127.0.0.1 on a free port.
@@ -140,6 +145,34 @@ def redirect_mode(host, port, count, domain, prefix, max_hops):
     return 0 if len(totals) == count else 1
 
 
+def invite_mode(host, port, aor):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    s.settimeout(1.0)
+    lport = s.getsockname()[1]
+    branch, call_id, tag = f"z9hG4bK-inv-{lport}", f"inv-{lport}@bench", f"inv{lport}"
+    common = (f"Via: SIP/2.0/UDP 127.0.0.1:{lport};branch={branch}\r\n"
+              f"Max-Forwards: 70\r\n"
+              f"From: <sip:caller@127.0.0.1:{lport}>;tag={tag}\r\n")
+    msg = (f"INVITE sip:{aor} SIP/2.0\r\n{common}"
+           f"To: <sip:{aor}>\r\n"
+           f"Call-ID: {call_id}\r\nCSeq: 1 INVITE\r\n"
+           f"Contact: <sip:caller@127.0.0.1:{lport}>\r\nContent-Length: 0\r\n\r\n").encode()
+    data, _ = transact(s, msg, (host, port), branch)
+    if data is None:
+        print("timeout -")
+        return 1
+    status = data.split(b" ", 2)[1].decode(errors="replace")
+    if not status.startswith("2"):  # RFC 3261 17.1.1.3: ACK a non-2xx final answer, same branch
+        to = re.search(rb"^(?:To|t)\s*:\s*([^\r\n]*)", data, re.IGNORECASE | re.MULTILINE)
+        to_value = to.group(1).decode(errors="replace") if to else f"<sip:{aor}>"
+        s.sendto((f"ACK sip:{aor} SIP/2.0\r\n{common}To: {to_value}\r\n"
+                  f"Call-ID: {call_id}\r\nCSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n").encode(), (host, port))
+    m = CONTACT_RE.search(data)
+    print(f"{status} {m.group(1).decode() + ':' + m.group(2).decode() if m else '-'}")
+    return 0
+
+
 def main() -> int:
     args = sys.argv[1:]
     if args and args[0] == "--redirect":
@@ -150,6 +183,11 @@ def main() -> int:
         prefix = args[5] if len(args) > 5 else "R"
         max_hops = int(args[6]) if len(args) > 6 else 8
         return redirect_mode(host, port, count, domain, prefix, max_hops)
+    if args and args[0] == "--invite":
+        if len(args) < 4:
+            print(__doc__, file=sys.stderr)
+            return 2
+        return invite_mode(args[1], int(args[2]), args[3])
     if len(args) < 3:
         print(__doc__, file=sys.stderr)
         return 2

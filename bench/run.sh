@@ -17,13 +17,19 @@
 #            CSeq); server CPU per request at CPU_RATE/s for CPU_S seconds (refresh, then new).
 #   phase C  INVITE->302: fresh servers as redirect servers (homesipd bench/homesip/redirect-bench.yaml:
 #            family server local@home = child domain home.local, location-sqlite + redirect +
-#            registrar; Kamailio bench/kamailio/redirect.cfg: lookup("location") + 302); preload
+#            registrar; Kamailio bench/kamailio/redirect.cfg: lookup("location") + 302): the 302 of
+#            a family (the user's contacts); preload
 #            INV_USERS users with reg.xml, then invite302.xml rate steps (same pass criteria as
 #            phase A) and server CPU per INVITE->302 at CPU_RATE/s.
 #   phase D  homesipd only (Kamailio has no redirect tree): the management tree C1/D1/H1 from
 #            config/examples/{province,community,family}.yaml on free ports; once H1 is registered
 #            (via C1 -> 302 -> D1), TREE_N users register one at a time through the top
 #            (REGISTER C1 -> 302 -> D1 -> 302 -> H1 -> 200, rtt_probe.py --redirect): p50 / p99 µs.
+#            Then INVITE->302 at the province, in the same tree: once one INVITE for u1@C1.D1.H1
+#            to C1 is seen answered 302 with D1's address (rtt_probe.py --invite), invite302-aor.xml
+#            sends C1 INVITEs for uN@C1.D1.H1 (N = 1..INV_USERS, wrapping; users below D1, none
+#            registered: C1 looks up D1@C1's binding and answers 302 to D1) in the INV_RATES steps
+#            (same pass criteria as phase A), then server CPU (C1's) per INVITE->302 at CPU_RATE/s.
 #   phase E  server homesip-ldap: homesipd with location-ldap (bench/homesip/family-ldap-bench.yaml)
 #            on a slapd started here (cn=config from slapadd -n0 with our schema, mdb, base o=homesip,
 #            free port, stopped by PID): new-binding steps LDAP_NEW_RATES (same pass criteria as
@@ -61,7 +67,7 @@ while [ $# -gt 0 ]; do
     --servers) SERVERS=${2//,/ }; shift ;;
     --doc) DOC=$2; DOC_SET=1; shift ;;
     --no-doc) DOC=; DOC_SET=1 ;;
-    -h|--help) sed -n '2,34p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,40p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench/run.sh: unknown argument $1" >&2; exit 2 ;;
   esac
   shift
@@ -257,6 +263,10 @@ start_server() {  # name tag [registrar|redirect]
   dir=$WORK/$s-$tag; mkdir -p "$dir"
   local bin=$HS_BIN plugins=$HS_PLUGINS
   [ "$s" = homesip-base ] && bin=$HS_BASE_BIN plugins=$HS_BASE_PLUGINS
+  # The plain registrar is told its domain; with the tree plugin (redirect role) the registrar's
+  # domain is the tree's child domain (home.local) and setting it as well is a config error.
+  local domains=(--set "plugins.registrar.domains=[home.local]")
+  [ "$role" = redirect ] && domains=()
   case $s in
     homesip|homesip-base)
       "$bin" --config "$hscfg" \
@@ -264,7 +274,7 @@ start_server() {  # name tag [registrar|redirect]
         --set "server.plugin_dirs=[$plugins]" \
         --set "server.udp_buffer_bytes=$BUFF" \
         --set "plugins.location-sqlite.path=$dir/location.sqlite" \
-        --set "plugins.registrar.domains=[home.local]" \
+        "${domains[@]}" \
         --set "plugins.registrar.min_expires=10" \
         --set "log.level=warn" --set "log.sink=stderr" >"$dir/homesipd.log" 2>&1 &
       PID[$s]=$! ;;
@@ -597,10 +607,37 @@ tree_phase() {  # starts the tree, fills TREE; returns 1 (after saying why) when
   TREE_BOUND=$(sqlite3 "$WORK/tree/H1.sqlite" "SELECT count(*) FROM bindings WHERE aor LIKE 'B%'" 2>/dev/null || echo '?')
   echo "    three-hop registration: p50 p99 ok hops mean max per-request-p50s = $TREE (us); H1 holds $TREE_BOUND of the users' bindings" >&2
 }
+# INVITE->302 at the province, in the tree of tree_phase: INVITEs for users below D1 sent to C1,
+# which answers each with a 302 to D1 (its lookup of D1@C1's binding). Fills PROV_*.
+PROV_BEST=0 PROV_BEST_ACH=0 PROV_CHECK="not run"
+province_phase() {
+  SIPP_PORT[C1]=$(free_port)
+  [ "${SIPP_PORT[C1]}" != "${PORT[C1]}" ] || SIPP_PORT[C1]=$(free_port)
+  local pool=$WORK/prov-pool.csv rate calls v
+  sh "$BENCH/gen-users.sh" u 1 "$INV_USERS" SEQUENTIAL "@C1.D1.H1" >"$pool"
+  # Where does C1 send a call for a user below D1? It must be D1 (else the steps measure a 404).
+  PROV_CHECK=$(timeout 10 python3 "$BENCH/rtt_probe.py" --invite 127.0.0.1 "${PORT[C1]}" u1@C1.D1.H1 || true)
+  echo "    INVITE u1@C1.D1.H1 to C1: ${PROV_CHECK:-no answer} (D1 is 127.0.0.1:${PORT[D1]})" >&2
+  [ "$PROV_CHECK" = "302 127.0.0.1:${PORT[D1]}" ] || { echo "    C1 does not redirect to D1: no INVITE steps" >&2; return 1; }
+  sleep "$SETTLE"
+  for rate in $INV_RATES; do
+    calls=$(( rate * STEP_S ))
+    v=$(measure invite302-province C1 "$rate" "$calls" "$pool" 1 invite302-aor.xml 'pinv-%u-%p@bench')
+    if [ "$v" = pass ]; then PROV_BEST=$rate; PROV_BEST_ACH=$(tail -1 "$RES" | cut -f8); else break; fi
+  done
+  measure cpu-invite302-province C1 "$CPU_RATE" $(( CPU_RATE * CPU_S )) "$pool" 1 invite302-aor.xml 'pcpuinv-%u-%p@bench' >/dev/null
+  PROV_REDIRECTS=$("$WORK/bin/homesipctl" --socket "$WORK/tree/C1.sock" stats 2>/dev/null | awk '/redirects_total/ {print $NF; exit}')
+  echo "    C1's redirects_total after the INVITE steps: ${PROV_REDIRECTS:-?}" >&2
+}
 case " $SERVERS " in
   *" homesip "*)
     say "phase D: three-hop redirect registration through the tree C1 → D1 → H1 ($TREE_N users, one at a time)"
-    tree_phase || TREE="- - 0 0 - -"
+    if tree_phase; then
+      say "phase D: INVITE→302 redirects/s at the province C1 (302 to D1; rate steps: $INV_RATES; $STEP_S s of calls each)"
+      province_phase || true
+    else
+      TREE="- - 0 0 - -"
+    fi
     for s in H1 D1 C1; do stop_server "$s"; done ;;
 esac
 
@@ -648,7 +685,7 @@ ELAPSED=$(( $(date +%s) - START ))
 
 # ---------------------------------------------------------------------------------------------
 # Report
-name() { case $1 in homesip) echo homesipd ;; homesip-ldap) echo "homesipd (LDAP)" ;; homesip-base) echo "homesipd base ${HOMESIP_BASE_REV:-}" ;; *) echo Kamailio ;; esac; }
+name() { case $1 in homesip) echo homesipd ;; C1) echo "homesipd (province C1)" ;; homesip-ldap) echo "homesipd (LDAP)" ;; homesip-base) echo "homesipd base ${HOMESIP_BASE_REV:-}" ;; *) echo Kamailio ;; esac; }
 row_of() { awk -F'\t' -v k="$1" -v s="$2" '$1 == k && $2 == s' "$RES" | tail -1; }
 fmt_mib() { [ -n "${1:-}" ] && awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }' || echo -; }
 hs_rev=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
@@ -663,7 +700,7 @@ REPORT=$WORK/report.md
   echo "Machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo) RAM,"
   echo "$(. /etc/os-release 2>/dev/null && echo "$PRETTY_NAME"), kernel $(uname -r); net.core.rmem_max $(cat /proc/sys/net/core/rmem_max)."
   echo "Versions: homesip $hs_rev; $(kamailio -v 2>/dev/null | head -1 | sed 's/^version: //; s/ *$//'); $(sipp -v 2>/dev/null | grep -o 'SIPp v[^ ]*' | head -1 | sed 's/\.$//')."
-  echo "Load: SIPp \`bench/scenarios/reg.xml\` and \`invite302.xml\`, UDP, \`-buff_size $BUFF\`, $STEP_S s of calls per step; preload $PRELOAD bindings at $prate/s (INVITE phase: $INV_USERS users, redirect configs); CPU runs at $CPU_RATE/s for $CPU_S s; three-hop registrations: $TREE_N users one at a time."
+  echo "Load: SIPp \`bench/scenarios/reg.xml\`, \`invite302.xml\` and (province) \`invite302-aor.xml\`, UDP, \`-buff_size $BUFF\`, $STEP_S s of calls per step; preload $PRELOAD bindings at $prate/s (INVITE phase: $INV_USERS users, redirect configs); CPU runs at $CPU_RATE/s for $CPU_S s; three-hop registrations: $TREE_N users one at a time, then INVITE→302 at the province C1 of that tree (users uN@C1.D1.H1, N = 1..$INV_USERS, none registered: each INVITE is C1's lookup of D1's binding and a 302 to D1)."
   [ $LDAP = 1 ] && echo "LDAP phase: $("$SLAPD" -VV 2>&1 | grep -o 'slapd [0-9.]*' | head -1) (mdb), new-binding steps $LDAP_NEW_RATES, preload $LDAP_PRELOAD bindings at $LDAP_PRATE/s, refresh steps $LDAP_REFRESH_RATES, CPU runs at $LDAP_CPU_RATE/s for $CPU_S s."
   echo
   if [ -n "$SERVERS" ]; then
@@ -686,11 +723,27 @@ REPORT=$WORK/report.md
   done
   vals=(); for s in $SERVERS; do
     if [ "${BEST_INV[$s]}" = 0 ]; then vals+=("< ${INV_RATES%% *} (first step failed)"); else vals+=("$( [ "${BEST_INV[$s]}" = $max_inv ] && echo '≥ ' || true)**${BEST_INV[$s]}** (achieved ${BEST_INV_ACH[$s]}$( [ "${BEST_INV[$s]}" = $max_inv ] && echo ', highest step' || true))"); fi
-  done; line "INVITE→302 redirects/s sustained ($INV_USERS registered users)" "${vals[@]}"
+  done; line "INVITE→302 redirects/s sustained at a family (302 to the user; $INV_USERS registered users)" "${vals[@]}"
   vals=(); for s in $SERVERS; do
     IFS=$'\t' read -r _ _ _ calls ok failed retr ach p50 p99 spct _ us _ <<<"$(row_of cpu-invite302 "$s")"
     vals+=("$us µs (server CPU $spct %, $failed failed, $retr retrans)")
-  done; line "server CPU per INVITE→302 at $CPU_RATE/s" "${vals[@]}"
+  done; line "server CPU per INVITE→302 at a family at $CPU_RATE/s" "${vals[@]}"
+  vals=(); for s in $SERVERS; do
+    if [ "$s" = homesip ]; then
+      if [ -z "$(row_of invite302-province C1)" ]; then vals+=("not measured (${PROV_CHECK:-tree down}: C1 did not redirect u1@C1.D1.H1 to D1)")
+      elif [ "$PROV_BEST" = 0 ]; then vals+=("< ${INV_RATES%% *} (first step failed)")
+      else vals+=("$( [ "$PROV_BEST" = $max_inv ] && echo '≥ ' || true)**$PROV_BEST** (achieved $PROV_BEST_ACH$( [ "$PROV_BEST" = $max_inv ] && echo ', highest step' || true); tree C1 → D1 → H1, INVITE uN@C1.D1.H1 to C1)"); fi
+    elif [ "$s" = homesip-base ]; then vals+=("not measured (phase D runs the current build only)")
+    else vals+=("n/a: Kamailio has no equivalent (no redirect tree)"); fi
+  done; line "INVITE→302 redirects/s sustained at a province (302 to the community)" "${vals[@]}"
+  vals=(); for s in $SERVERS; do
+    if [ "$s" = homesip ] && [ -n "$(row_of cpu-invite302-province C1)" ]; then
+      IFS=$'\t' read -r _ _ _ calls ok failed retr ach p50 p99 spct _ us _ <<<"$(row_of cpu-invite302-province C1)"
+      vals+=("$us µs (server CPU $spct %, $failed failed, $retr retrans)")
+    elif [ "$s" = homesip ]; then vals+=("not measured")
+    elif [ "$s" = homesip-base ]; then vals+=("not measured (phase D runs the current build only)")
+    else vals+=("n/a: Kamailio has no equivalent (no redirect tree)"); fi
+  done; line "server CPU per INVITE→302 at a province at $CPU_RATE/s" "${vals[@]}"
   vals=(); for s in $SERVERS; do read -r a b n <<<"${RTT[$s]}"; vals+=("$a / $b µs"); done
   line "idle refresh round trip p50 / p99 (one at a time, $RTT_N)" "${vals[@]}"
   vals=(); for s in $SERVERS; do
