@@ -6,6 +6,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <stdexcept>
@@ -140,21 +141,27 @@ bool base64url_decode(std::string_view text, unsigned char* out, size_t expected
 }
 
 constexpr size_t kTimeBytes = 8;
+constexpr size_t kSaltBytes = 8;
 constexpr size_t kMacBytes = 16;
 
-std::array<unsigned char, kMacBytes> nonce_mac(const std::string& secret, const unsigned char* time_bytes,
-                                               std::string_view realm) {
-  std::string data(reinterpret_cast<const char*>(time_bytes), kTimeBytes);
+// HMAC-SHA-256(secret, fields || realm), the first kMacBytes.
+std::array<unsigned char, kMacBytes> nonce_mac(const std::string& secret, const unsigned char* fields,
+                                               size_t size, std::string_view realm) {
+  std::string data(reinterpret_cast<const char*>(fields), size);
   data.append(realm);
   unsigned char mac[EVP_MAX_MD_SIZE];
-  unsigned int size = 0;
+  unsigned int mac_size = 0;
   if (!HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
-            reinterpret_cast<const unsigned char*>(data.data()), data.size(), mac, &size) ||
-      size < kMacBytes)
+            reinterpret_cast<const unsigned char*>(data.data()), data.size(), mac, &mac_size) ||
+      mac_size < kMacBytes)
     throw std::runtime_error("HMAC-SHA-256 failed");
   std::array<unsigned char, kMacBytes> out{};
   for (size_t i = 0; i < kMacBytes; ++i) out[i] = mac[i];
   return out;
+}
+
+void put_be64(unsigned char* out, uint64_t value) {
+  for (size_t i = 0; i < 8; ++i) out[i] = static_cast<unsigned char>(value >> (8 * (7 - i)));
 }
 
 // True when the challenge's qop list ("auth", "auth,auth-int") offers auth.
@@ -338,20 +345,33 @@ NonceFactory::NonceFactory(std::string secret) : secret_(std::move(secret)) {
 
 std::string NonceFactory::make(std::string_view realm, int64_t now_unix) const {
   unsigned char bytes[kTimeBytes + kMacBytes];
-  const uint64_t t = static_cast<uint64_t>(now_unix);
-  for (size_t i = 0; i < kTimeBytes; ++i)
-    bytes[i] = static_cast<unsigned char>(t >> (8 * (kTimeBytes - 1 - i)));
-  const auto mac = nonce_mac(secret_, bytes, realm);
-  for (size_t i = 0; i < kMacBytes; ++i) bytes[kTimeBytes + i] = mac[i];
+  put_be64(bytes, static_cast<uint64_t>(now_unix));
+  const auto mac = nonce_mac(secret_, bytes, kTimeBytes, realm);
+  std::copy(mac.begin(), mac.end(), bytes + kTimeBytes);
+  return base64url(bytes, sizeof bytes);
+}
+
+std::string NonceFactory::make(std::string_view realm, int64_t now_unix, uint64_t salt) const {
+  unsigned char bytes[kTimeBytes + kSaltBytes + kMacBytes];
+  put_be64(bytes, static_cast<uint64_t>(now_unix));
+  put_be64(bytes + kTimeBytes, salt);
+  const auto mac = nonce_mac(secret_, bytes, kTimeBytes + kSaltBytes, realm);
+  std::copy(mac.begin(), mac.end(), bytes + kTimeBytes + kSaltBytes);
   return base64url(bytes, sizeof bytes);
 }
 
 NonceFactory::Check NonceFactory::check(std::string_view nonce, std::string_view realm, int64_t now_unix,
                                         int64_t lifetime_s, int64_t* issued_at) const {
-  unsigned char bytes[kTimeBytes + kMacBytes];
-  if (!base64url_decode(nonce, bytes, sizeof bytes)) return Check::kForged;
-  const auto mac = nonce_mac(secret_, bytes, realm);
-  if (CRYPTO_memcmp(mac.data(), bytes + kTimeBytes, kMacBytes) != 0) return Check::kForged;
+  unsigned char bytes[kTimeBytes + kSaltBytes + kMacBytes];
+  size_t fields = kTimeBytes;  // what the MAC covers: the time, and the salt when there is one
+  if (base64url_decode(nonce, bytes, kTimeBytes + kMacBytes))
+    fields = kTimeBytes;
+  else if (base64url_decode(nonce, bytes, kTimeBytes + kSaltBytes + kMacBytes))
+    fields = kTimeBytes + kSaltBytes;
+  else
+    return Check::kForged;
+  const auto mac = nonce_mac(secret_, bytes, fields, realm);
+  if (CRYPTO_memcmp(mac.data(), bytes + fields, kMacBytes) != 0) return Check::kForged;
   uint64_t t = 0;
   for (size_t i = 0; i < kTimeBytes; ++i) t = (t << 8) | bytes[i];
   const int64_t issued = static_cast<int64_t>(t);

@@ -217,3 +217,21 @@ TEST(Digest, NoncesValidStaleForgedOtherRealmTampered) {
             NonceFactory::Check::kValid);
   EXPECT_NE(factory.make("C1.D1.H1", now + 1), nonce);
 }
+
+TEST(Digest, SaltedNoncesDifferWithinASecondAndCheckAlike) {
+  const NonceFactory factory(std::string(32, 'k'));
+  const int64_t now = 1'800'000'000;
+  const std::string a = factory.make("C1.D1.H1", now, 1);
+  const std::string b = factory.make("C1.D1.H1", now, 2);
+  EXPECT_NE(a, b);
+  EXPECT_EQ(a.size(), 43u);  // 32 bytes, base64url without padding
+  int64_t issued = 0;
+  EXPECT_EQ(factory.check(a, "C1.D1.H1", now, 300, &issued), NonceFactory::Check::kValid);
+  EXPECT_EQ(issued, now);
+  EXPECT_EQ(factory.check(b, "C1.D1.H1", now + 301, 300), NonceFactory::Check::kStale);
+  EXPECT_EQ(factory.check(a, "C1.D1.H2", now, 300), NonceFactory::Check::kForged);
+  EXPECT_EQ(NonceFactory(std::string(32, 'x')).check(a, "C1.D1.H1", now, 300), NonceFactory::Check::kForged);
+  std::string tampered = a;
+  tampered[12] = tampered[12] == 'A' ? 'B' : 'A';  // the salt: the MAC no longer matches
+  EXPECT_EQ(factory.check(tampered, "C1.D1.H1", now, 300), NonceFactory::Check::kForged);
+}

@@ -63,6 +63,12 @@ class NonceFactory {
  public:
   explicit NonceFactory(std::string secret);
   std::string make(std::string_view realm, int64_t now_unix) const;
+  // A nonce of its own for one challenge: base64url of (issue time, 8 bytes
+  // big-endian; `salt`, 8 bytes) followed by HMAC-SHA-256(secret, time ||
+  // salt || realm) truncated to 16 bytes. Two challenges in one second with
+  // different salts (a counter from a random start) get different nonces, so
+  // one client's nonce counts never collide with another's. check() takes both forms.
+  std::string make(std::string_view realm, int64_t now_unix, uint64_t salt) const;
   enum class Check { kValid, kStale, kForged };
   // kStale when older than `lifetime_s` (or from the future by more than 5 s);
   // kForged when not made with this secret and realm. Sets `issued_at` when not forged.
