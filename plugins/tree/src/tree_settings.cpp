@@ -1,5 +1,11 @@
 #include "tree_settings.hpp"
 
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
 #include <optional>
 
 #include "homesip/uri.hpp"
@@ -28,6 +34,9 @@ const SettingSpec kSpecs[] = {
      "servers the resolver keeps by domain for phones' calls, 1..1000000"},
     {"resolver_cache_seconds", SettingType::kInteger, "60",
      "seconds a server learned by the resolver is trusted, 0..86400"},
+    {"password_file", SettingType::kString, "",
+     "a file whose first line is this server's password at its parent (digest; the parent's user "
+     "NAME@DOMAIN, role server); owner-only (chmod 600); empty: no password"},
 };
 
 std::string checked_name(const Settings& s) {
@@ -72,6 +81,33 @@ std::string checked_contact(const Settings& s) {
   return contact;
 }
 
+// The first line of the password file, which must be a regular file no one
+// but its owner may read or write.
+std::string checked_password(const std::string& path, bool at_top) {
+  if (path.empty()) return {};
+  if (at_top)
+    throw ConfigError(
+        "password_file",
+        "password_file is given but this server is the top, which registers nowhere: remove it");
+  struct stat info {};
+  if (::stat(path.c_str(), &info) != 0)
+    throw ConfigError("password_file", "cannot read password_file " + path + ": " + std::strerror(errno));
+  if (!S_ISREG(info.st_mode)) throw ConfigError("password_file", "password_file " + path + " is not a file");
+  if ((info.st_mode & 077) != 0) {
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%03o", static_cast<unsigned>(info.st_mode & 0777));
+    throw ConfigError("password_file", "password_file " + path + " is open to group or others (mode " + mode +
+                                           "): chmod 600 " + path);
+  }
+  std::ifstream in(path);
+  std::string line;
+  if (!in || !std::getline(in, line))
+    throw ConfigError("password_file", "cannot read password_file " + path + " (empty?)");
+  if (!line.empty() && line.back() == '\r') line.pop_back();
+  if (line.empty()) throw ConfigError("password_file", "password_file " + path + " has an empty first line");
+  return line;
+}
+
 }  // namespace
 
 StaticList<SettingSpec> tree_setting_specs() { return kSpecs; }
@@ -88,6 +124,8 @@ TreeSettings read_tree_settings(const Settings& s) {
   t.redirect_methods = s.get_string_list("redirect_methods");
   t.resolver_cache_entries = static_cast<size_t>(integer_in_range(s, "resolver_cache_entries", 1, 1000000));
   t.resolver_cache_seconds = std::chrono::seconds(integer_in_range(s, "resolver_cache_seconds", 0, 86400));
+  t.password_file = s.get_string("password_file");
+  t.password = checked_password(t.password_file, t.is_top());
   redirect::check_policy(t.redirect_policy());
   return t;
 }

@@ -27,6 +27,8 @@ struct TreeSettings {
   std::vector<std::string> redirect_methods;
   size_t resolver_cache_entries = 1024;
   std::chrono::seconds resolver_cache_seconds{60};
+  std::string password_file;  // this server's password at its parent (digest); empty: none
+  std::string password;       // its first line, read when the settings are
 
   bool is_top() const { return me.domain.empty(); }
   redirect::RedirectPolicy redirect_policy() const { return {top, redirect_methods}; }
@@ -35,7 +37,8 @@ struct TreeSettings {
 // The declared settings (the descriptor's list).
 StaticList<SettingSpec> tree_setting_specs();
 
-// Reads and checks every setting; throws ConfigError naming the key.
+// Reads and checks every setting (and reads password_file); throws
+// ConfigError naming the key.
 TreeSettings read_tree_settings(const Settings& settings);
 
 }  // namespace homesip::tree

@@ -5,6 +5,7 @@
 #include <random>
 #include <stdexcept>
 
+#include "homesip/digest/digest.hpp"
 #include "homesip/request.hpp"
 
 namespace homesip::tree {
@@ -22,6 +23,13 @@ std::string random_token() {
 // the URI's, outside they would be read as the header's.
 std::string as_name_addr(const std::string& contact) {
   return contact.find('<') == std::string::npos ? "<" + contact + ">" : contact;
+}
+
+// "H1" and "C1.D1" of "H1@C1.D1": the digest username and realm.
+std::string_view user_of(std::string_view aor) { return aor.substr(0, aor.find('@')); }
+std::string_view domain_of(std::string_view aor) {
+  const size_t at = aor.find('@');
+  return at == std::string_view::npos ? std::string_view() : aor.substr(at + 1);
 }
 
 UpwardRegistration::Random default_random() {
@@ -98,6 +106,8 @@ void UpwardRegistration::stop() {
 void UpwardRegistration::send_to(const std::string& target, uint32_t expires) {
   pending_.reset();  // a newer request replaces the one in flight
   target_ = target;
+  sent_expires_ = expires;
+  sent_answer_ = false;
   OutgoingRequest request("REGISTER", target);
   request.from = from_;
   request.to = "<sip:" + settings_.aor + ">";
@@ -106,6 +116,19 @@ void UpwardRegistration::send_to(const std::string& target, uint32_t expires) {
   request.header("Contact", as_name_addr(settings_.contact))
       .header("Expires", std::to_string(expires))
       .header("User-Agent", settings_.user_agent);
+  // Credentials for the nonce this target gave us (the digest uri is the
+  // Request-URI, as sent); to any other target none.
+  if (challenge_ && challenge_->target == target && !settings_.password.empty()) {
+    digest::DigestParams params;
+    params.realm = challenge_->realm;
+    params.nonce = challenge_->nonce;
+    params.opaque = challenge_->opaque;
+    params.algorithm = challenge_->algorithm;
+    params.qop = challenge_->qop;
+    if (const auto value = digest::authorization(params, user_of(settings_.aor), settings_.password,
+                                                 "REGISTER", target, random_token(), ++challenge_->nc))
+      request.header(challenge_->proxy ? "Proxy-Authorization" : "Authorization", *value);
+  }
   try {
     pending_ = client_.send(request, [this](const SipResponse& response) {
       pending_.reset();  // done: nothing of it is read after this
@@ -119,7 +142,13 @@ void UpwardRegistration::send_to(const std::string& target, uint32_t expires) {
 
 void UpwardRegistration::handle_final(const SipResponse& response) {
   const int status = response.status();
+  const bool challenged = (status == 401 || status == 407) && !response.local();
+  if (!challenged) challenges_in_a_row_ = 0;
   if (unregistering_) {
+    // The goodbye is challenged too: answered once, best effort.
+    std::string why;
+    if (challenged && !sent_answer_ && !settings_.password.empty() && answer_challenge(response, &why))
+      return;
     unregistering_ = false;
     log_.info("unregistered ", settings_.aor, " from ", target_, ": ", status);
     return;
@@ -127,6 +156,7 @@ void UpwardRegistration::handle_final(const SipResponse& response) {
   if (state_ == State::kStopped) return;
   if (status == 200) return on_registered(response);
   if (status == 302 && !response.contacts().empty()) return on_redirect(response);
+  if (challenged) return on_challenge(response);
   std::chrono::milliseconds at_least{0};
   if (status == 503 && !response.local())
     if (const auto value = response.header("Retry-After"))
@@ -144,6 +174,56 @@ void UpwardRegistration::on_redirect(const SipResponse& response) {
                        " redirects");
   log_.info("REGISTER ", settings_.aor, ": 302 from ", target_, " -> ", next);
   send_to(next, settings_.expires);
+}
+
+void UpwardRegistration::on_challenge(const SipResponse& response) {
+  const std::string from = std::to_string(response.status()) + " from " + target_;
+  if (settings_.password.empty())
+    return retry_later(from + ": the parent asks for a password (the tree's password_file)");
+  if (++challenges_in_a_row_ > 3) return retry_later(from + ": challenged again and again");
+  std::string why;
+  if (!answer_challenge(response, &why)) return retry_later(from + ": " + why);
+}
+
+// Picks the first challenge of `response` this server can answer (a Digest
+// for its own domain as realm, an algorithm and qop it does) and sends the
+// REGISTER again with credentials. A challenge right after the answer to the
+// one before, not stale=true, means the credentials were refused.
+bool UpwardRegistration::answer_challenge(const SipResponse& response, std::string* why) {
+  const bool proxy = response.status() == 407;
+  const std::string_view realm = domain_of(settings_.aor);
+  std::optional<digest::DigestParams> chosen;
+  *why = "no Digest challenge for realm \"" + std::string(realm) + "\" with MD5 or SHA-256 and qop=auth";
+  for (const std::string_view value : response.headers(proxy ? "Proxy-Authenticate" : "WWW-Authenticate")) {
+    auto params = digest::parse(value);
+    if (!params) continue;
+    if (params->realm != realm) {
+      *why = "challenged for realm \"" + params->realm + "\", not this server's domain \"" +
+             std::string(realm) + "\"";
+      continue;
+    }
+    if (!digest::authorization(*params, user_of(settings_.aor), settings_.password, "REGISTER", target_, "0",
+                               1))
+      continue;
+    chosen = std::move(params);
+    break;
+  }
+  if (!chosen) return false;
+  if (sent_answer_ && !chosen->stale) {
+    *why = "credentials of " + std::string(user_of(settings_.aor)) + " refused (wrong password, or no user " +
+           settings_.aor + " at the parent)";
+    return false;
+  }
+  const bool new_nonce = !challenge_ || challenge_->nonce != chosen->nonce || challenge_->target != target_;
+  challenge_ = Challenge{target_,        proxy,
+                         chosen->realm,  chosen->nonce,
+                         chosen->opaque, chosen->algorithm,
+                         chosen->qop,    new_nonce ? 0u : challenge_->nc};
+  log_.debug("REGISTER ", settings_.aor, ": ", response.status(), " from ", target_,
+             chosen->stale ? " (stale)" : "", ", answering for realm ", chosen->realm);
+  send_to(target_, sent_expires_);
+  sent_answer_ = true;
+  return true;
 }
 
 void UpwardRegistration::on_registered(const SipResponse& response) {
@@ -175,6 +255,8 @@ std::chrono::milliseconds UpwardRegistration::jittered(std::chrono::milliseconds
 
 void UpwardRegistration::retry_later(const std::string& why, std::chrono::milliseconds at_least) {
   state_ = State::kWaitingToRetry;
+  challenge_.reset();  // the next attempt starts without credentials
+  challenges_in_a_row_ = 0;
   retry_delay_ = std::max(jittered(backoff_), at_least);
   log_.warn("registering ", settings_.aor, " failed (", why, "); again from the top ", settings_.top, " in ",
             retry_delay_.count(), " ms");

@@ -11,6 +11,14 @@
 // `User-Agent: homesipd/<version>` tells the parent that the binding is a
 // child server (which it then probes with keepalives), not a phone.
 //
+// A parent that loads auth-digest challenges the REGISTER (401, or 407 from
+// a proxy): with a password (the tree's password_file) it is answered with
+// digest credentials (username = this server's name, realm = its domain),
+// and the nonce is kept so refreshes to the same parent carry credentials
+// at once (nc counting up); a later challenge (stale=true or a new nonce) is
+// answered again. A challenge right after an answered one that is not
+// stale=true means the credentials were refused: a failure, with the backoff.
+//
 // Threads: the main loop only (start, stop, timers, the client's callbacks).
 #pragma once
 
@@ -38,6 +46,9 @@ struct UpwardSettings {
   std::chrono::milliseconds first_backoff{1000};
   std::chrono::milliseconds max_backoff{30000};
   double jitter = 0.2;  // each wait is the backoff times 1 +- jitter
+  // This server's password at its parent (digest, RFC 3261 22); empty: a
+  // challenge is a failure.
+  std::string password;
 };
 
 class UpwardRegistration {
@@ -73,6 +84,8 @@ class UpwardRegistration {
   void handle_final(const SipResponse& response);
   void on_registered(const SipResponse& response);
   void on_redirect(const SipResponse& response);
+  void on_challenge(const SipResponse& response);
+  bool answer_challenge(const SipResponse& response, std::string* why);
   void retry_later(const std::string& why, std::chrono::milliseconds at_least = {});
   std::chrono::milliseconds jittered(std::chrono::milliseconds backoff);
   void schedule(std::chrono::milliseconds delay, std::function<void()> action);
@@ -88,12 +101,24 @@ class UpwardRegistration {
   std::unique_ptr<ClientTransaction> pending_;
   std::unique_ptr<Timer> timer_;
   State state_ = State::kIdle;
-  std::string target_;     // where the request in flight went
-  std::string registrar_;  // the server that answered 200
+  std::string target_;         // where the request in flight went
+  uint32_t sent_expires_ = 0;  // the Expires of the request in flight
+  std::string registrar_;      // the server that answered 200
   int redirects_ = 0;
   std::chrono::milliseconds backoff_;
   std::chrono::milliseconds retry_delay_{0};
   bool unregistering_ = false;
+  // The digest challenge being answered: from `target` (credentials go only
+  // there), in WWW-Authenticate (401) or Proxy-Authenticate (407).
+  struct Challenge {
+    std::string target;
+    bool proxy = false;
+    std::string realm, nonce, opaque, algorithm, qop;
+    uint32_t nc = 0;
+  };
+  std::optional<Challenge> challenge_;
+  bool sent_answer_ = false;     // the request in flight answers a challenge just received
+  int challenges_in_a_row_ = 0;  // bounds stale after stale
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // guards posted actions
 };
 

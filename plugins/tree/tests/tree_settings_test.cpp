@@ -3,6 +3,11 @@
 #include "tree_settings.hpp"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
 
 #include "homesip/testkit/testkit.hpp"
 
@@ -48,6 +53,8 @@ TEST(TreeSettings, DefaultsOfAFamilyServer) {
   EXPECT_EQ(s.redirect_methods, (std::vector<std::string>{"INVITE", "MESSAGE", "SUBSCRIBE", "OPTIONS"}));
   EXPECT_EQ(s.resolver_cache_entries, 1024u);
   EXPECT_EQ(s.resolver_cache_seconds, 60s);
+  EXPECT_EQ(s.password_file, "");
+  EXPECT_EQ(s.password, "");
 }
 
 TEST(TreeSettings, TheTopHasNoDomainAndNoTop) {
@@ -83,4 +90,57 @@ TEST(TreeSettings, AcceptedEdges) {
   EXPECT_EQ(refused_key(family_with("keepalive_interval", 0)), "");
   EXPECT_EQ(refused_key(family_with("contact", "sip:H1@192.0.2.5:5060;transport=tcp")), "");
   EXPECT_EQ(refused_key(family_with("top", "sips:c1.example.org")), "");
+}
+
+namespace {
+
+// A file in a directory of its own, removed with it.
+struct PasswordFile {
+  std::filesystem::path dir;
+  std::filesystem::path path;
+  PasswordFile(const std::string& text, std::filesystem::perms mode) {
+    char pattern[] = "/tmp/tree-password-XXXXXX";
+    dir = ::mkdtemp(pattern);
+    path = dir / "H1.password";
+    std::ofstream(path) << text;
+    std::filesystem::permissions(path, mode);
+  }
+  ~PasswordFile() { std::filesystem::remove_all(dir); }
+};
+
+constexpr auto kOwnerOnly = std::filesystem::perms::owner_read | std::filesystem::perms::owner_write;
+
+}  // namespace
+
+TEST(TreeSettings, ThePasswordIsTheFirstLineOfAnOwnerOnlyFile) {
+  PasswordFile file("s3cret word\nsecond line ignored\n", kOwnerOnly);
+  FakePluginContext context(*homesip_plugin_descriptor(), family_with("password_file", file.path.string()));
+  const tree::TreeSettings s = tree::read_tree_settings(context.settings());
+  EXPECT_EQ(s.password_file, file.path.string());
+  EXPECT_EQ(s.password, "s3cret word");
+  PasswordFile crlf("pw\r\n", kOwnerOnly);
+  FakePluginContext windows(*homesip_plugin_descriptor(), family_with("password_file", crlf.path.string()));
+  EXPECT_EQ(tree::read_tree_settings(windows.settings()).password, "pw");
+}
+
+TEST(TreeSettings, APasswordFileOthersCanReadOrNoneAtAllIsRefused) {
+  using std::filesystem::perms;
+  PasswordFile group_readable("pw\n", kOwnerOnly | perms::group_read);
+  EXPECT_EQ(refused_key(family_with("password_file", group_readable.path.string())), "password_file");
+  PasswordFile world_readable("pw\n", kOwnerOnly | perms::others_read);
+  EXPECT_EQ(refused_key(family_with("password_file", world_readable.path.string())), "password_file");
+  try {
+    FakePluginContext context(*homesip_plugin_descriptor(),
+                              family_with("password_file", world_readable.path.string()));
+    ADD_FAILURE() << "accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("chmod 600"), std::string::npos) << e.what();
+  }
+  PasswordFile empty("\n", kOwnerOnly);
+  EXPECT_EQ(refused_key(family_with("password_file", empty.path.string())), "password_file");
+  EXPECT_EQ(refused_key(family_with("password_file", (empty.dir / "missing").string())), "password_file");
+  EXPECT_EQ(refused_key(family_with("password_file", empty.dir.string())), "password_file");  // a directory
+  // The top registers nowhere: a password there is a mistake.
+  PasswordFile top("pw\n", kOwnerOnly);
+  EXPECT_EQ(refused_key({{"name", "C1"}, {"password_file", top.path.string()}}), "password_file");
 }

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include "homesip/digest/digest.hpp"
 #include "homesip/testkit/testkit.hpp"
 
 using namespace homesip;
@@ -183,4 +184,171 @@ TEST_F(UpwardRegistrationTest, DestroyedWhileWaitingForAnAnswerCallsNothing) {
   }
   EXPECT_FALSE(client.answer(0, *ResponseBuilder(200).build()));
   EXPECT_EQ(loop.active_timers(), 0u);
+}
+
+// Digest at the parent (auth-digest): the REGISTER challenged with 401 (or
+// 407) is answered with the password of the tree's password_file.
+namespace {
+
+namespace digest = homesip::digest;
+
+const std::string kPassword = "h1 secret";
+
+std::string challenge_value(std::string_view nonce, bool stale = false, std::string_view realm = "C1.D1",
+                            digest::Algorithm algorithm = digest::Algorithm::kSha256) {
+  return digest::challenge(algorithm, realm, nonce, stale);
+}
+
+struct DigestUpwardTest : UpwardRegistrationTest {
+  std::unique_ptr<UpwardRegistration> make_with_password(std::string password = kPassword) {
+    UpwardSettings up = settings(300);
+    up.password = std::move(password);
+    return std::make_unique<UpwardRegistration>(client, loop, up, log, [this] { return random; });
+  }
+  // The credentials request `i` carries in `name`, checked against the password.
+  digest::DigestParams credentials(size_t i, std::string_view name = "Authorization") {
+    const std::string value = header(i, name);
+    auto params = digest::parse(value);
+    EXPECT_TRUE(params.has_value()) << value;
+    if (!params) return {};
+    const auto algorithm = digest::parse_algorithm(params->algorithm.empty() ? "MD5" : params->algorithm);
+    EXPECT_TRUE(algorithm.has_value()) << value;
+    if (!algorithm) return *params;
+    const std::string ha1 = digest::ha1(*algorithm, "H1", params->realm, kPassword);
+    EXPECT_EQ(params->response, digest::response(*algorithm, ha1, "REGISTER", *params)) << value;
+    EXPECT_EQ(params->uri, sent(i).request.request_uri) << value;
+    return *params;
+  }
+};
+
+}  // namespace
+
+TEST_F(DigestUpwardTest, A401IsAnsweredOnceThenRefreshesCarryCredentials) {
+  auto up = make_with_password();
+  up->start();
+  answer(0, ResponseBuilder(302).contact("<" + kParent + ">"));
+  ASSERT_EQ(client.sent().size(), 2u);
+  EXPECT_EQ(header(1, "Authorization"), "<none>");  // nothing to answer yet
+  answer(1, ResponseBuilder(401, "Unauthorized")
+                .header("WWW-Authenticate", challenge_value("n1"))
+                .header("WWW-Authenticate", challenge_value("n1", false, "C1.D1", digest::Algorithm::kMd5)));
+  ASSERT_EQ(client.sent().size(), 3u);
+  EXPECT_EQ(sent(2).request.request_uri, kParent);  // to the parent again, not the top
+  EXPECT_EQ(sent(2).call_id, sent(0).call_id);
+  EXPECT_GT(sent(2).cseq, sent(1).cseq);
+  const auto first = credentials(2);
+  EXPECT_EQ(first.username, "H1");
+  EXPECT_EQ(first.realm, "C1.D1");
+  EXPECT_EQ(first.nonce, "n1");
+  EXPECT_EQ(first.algorithm, "SHA-256");  // the first challenge the parent listed
+  EXPECT_EQ(first.qop, "auth");
+  EXPECT_EQ(first.nc, "00000001");
+  EXPECT_EQ(header(2, "Expires"), "300");
+  answer(2, ResponseBuilder(200).contact("<sip:H1@127.0.0.1:5130>;expires=30"));
+  EXPECT_EQ(up->state(), UpwardRegistration::State::kRegistered);
+  EXPECT_EQ(up->registrar(), kParent);
+
+  // The refresh carries credentials for the same nonce at once, nc counting up.
+  loop.advance(20s);
+  ASSERT_EQ(client.sent().size(), 4u);
+  const auto refresh = credentials(3);
+  EXPECT_EQ(refresh.nonce, "n1");
+  EXPECT_EQ(refresh.nc, "00000002");
+  EXPECT_NE(refresh.cnonce, first.cnonce);  // a fresh cnonce each time
+  answer(3, ResponseBuilder(200).contact("<sip:H1@127.0.0.1:5130>;expires=30"));
+
+  // The goodbye carries them too.
+  up->stop();
+  ASSERT_EQ(client.sent().size(), 5u);
+  EXPECT_EQ(header(4, "Expires"), "0");
+  EXPECT_EQ(credentials(4).nc, "00000003");
+}
+
+TEST_F(DigestUpwardTest, AStaleNonceIsAnsweredWithTheNewOne) {
+  auto up = make_with_password();
+  up->start();
+  answer(0, ResponseBuilder(401).header("WWW-Authenticate", challenge_value("n1")));
+  ASSERT_EQ(client.sent().size(), 2u);
+  EXPECT_EQ(credentials(1).nonce, "n1");
+  // Expired in flight: stale=true right after an answer is a new challenge, not a refusal.
+  answer(1, ResponseBuilder(401).header("WWW-Authenticate", challenge_value("n2", true)));
+  ASSERT_EQ(client.sent().size(), 3u);
+  const auto again = credentials(2);
+  EXPECT_EQ(again.nonce, "n2");
+  EXPECT_EQ(again.nc, "00000001");  // counted per nonce
+  answer(2, ResponseBuilder(200).contact("<sip:H1@127.0.0.1:5130>;expires=30"));
+  EXPECT_EQ(up->state(), UpwardRegistration::State::kRegistered);
+  EXPECT_EQ(up->registrar(), kTop);  // the top was the parent here
+
+  // A refresh whose nonce expired meanwhile: answered with the new one.
+  loop.advance(20s);
+  ASSERT_EQ(client.sent().size(), 4u);
+  EXPECT_EQ(credentials(3).nonce, "n2");
+  answer(3, ResponseBuilder(401).header("WWW-Authenticate", challenge_value("n3", true)));
+  ASSERT_EQ(client.sent().size(), 5u);
+  EXPECT_EQ(credentials(4).nonce, "n3");
+  answer(4, ResponseBuilder(200).contact("<sip:H1@127.0.0.1:5130>;expires=30"));
+  EXPECT_EQ(up->state(), UpwardRegistration::State::kRegistered);
+}
+
+TEST_F(DigestUpwardTest, AWrongPasswordIsAFailureWithTheBackoff) {
+  auto up = make_with_password();
+  up->start();
+  answer(0, ResponseBuilder(302).contact("<" + kParent + ">"));
+  answer(1, ResponseBuilder(401).header("WWW-Authenticate", challenge_value("n1")));
+  ASSERT_EQ(client.sent().size(), 3u);
+  // Refused: a second challenge in a row without stale=true (same or new nonce).
+  answer(2, ResponseBuilder(401).header("WWW-Authenticate", challenge_value("n2")));
+  EXPECT_EQ(client.sent().size(), 3u);  // not answered again
+  EXPECT_EQ(up->state(), UpwardRegistration::State::kWaitingToRetry);
+  EXPECT_EQ(up->retry_delay(), 1000ms);
+  EXPECT_TRUE(log.contains("credentials of H1 refused"));
+  // Again from the top after the backoff, without credentials (the top is another realm).
+  loop.advance(1000ms);
+  ASSERT_EQ(client.sent().size(), 4u);
+  EXPECT_EQ(sent(3).request.request_uri, kTop);
+  EXPECT_EQ(header(3, "Authorization"), "<none>");
+  answer(3, ResponseBuilder(302).contact("<" + kParent + ">"));
+  answer(4, ResponseBuilder(401).header("WWW-Authenticate", challenge_value("n3")));
+  answer(5, ResponseBuilder(401).header("WWW-Authenticate", challenge_value("n3")));
+  EXPECT_EQ(up->retry_delay(), 2000ms);  // the backoff doubles as for any failure
+}
+
+TEST_F(DigestUpwardTest, A407IsAnsweredWithProxyAuthorization) {
+  auto up = make_with_password();
+  up->start();
+  answer(0,
+         ResponseBuilder(407, "Proxy Authentication Required")
+             .header("Proxy-Authenticate", challenge_value("p1", false, "C1.D1", digest::Algorithm::kMd5)));
+  ASSERT_EQ(client.sent().size(), 2u);
+  EXPECT_EQ(header(1, "Authorization"), "<none>");
+  const auto answered = credentials(1, "Proxy-Authorization");
+  EXPECT_EQ(answered.algorithm, "MD5");
+  EXPECT_EQ(answered.nonce, "p1");
+  answer(1, ResponseBuilder(200));
+  EXPECT_EQ(up->state(), UpwardRegistration::State::kRegistered);
+}
+
+TEST_F(DigestUpwardTest, WithoutAPasswordOrForAnotherRealmAChallengeIsAFailure) {
+  {
+    auto up = make();  // no password_file
+    up->start();
+    answer(0, ResponseBuilder(401).header("WWW-Authenticate", challenge_value("n1")));
+    EXPECT_EQ(client.sent().size(), 1u);
+    EXPECT_EQ(up->state(), UpwardRegistration::State::kWaitingToRetry);
+    EXPECT_TRUE(log.contains("password_file"));
+  }
+  auto up = make_with_password();
+  up->start();
+  // A realm other than this server's domain: the password is not given away for it.
+  answer(1, ResponseBuilder(401).header("WWW-Authenticate", challenge_value("n1", false, "C1.D2")));
+  EXPECT_EQ(client.sent().size(), 2u);
+  EXPECT_EQ(up->state(), UpwardRegistration::State::kWaitingToRetry);
+  EXPECT_TRUE(log.contains("not this server's domain"));
+  // Neither is an unparsable one or another scheme.
+  loop.advance(up->retry_delay());
+  ASSERT_EQ(client.sent().size(), 3u);
+  answer(2, ResponseBuilder(401).header("WWW-Authenticate", "Basic realm=\"C1.D1\""));
+  EXPECT_EQ(client.sent().size(), 3u);
+  EXPECT_EQ(up->state(), UpwardRegistration::State::kWaitingToRetry);
 }
