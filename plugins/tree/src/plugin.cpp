@@ -117,6 +117,7 @@ class TreePlugin final : public Plugin, public TreeService {
     up.top = settings_.top;
     up.user_agent = std::string("homesipd/") + HOMESIP_SERVER_VERSION;
     up.expires = settings_.register_expires;
+    up.password = settings_.password;  // answers the parent's digest challenge
     return up;
   }
 
