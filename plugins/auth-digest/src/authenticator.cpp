@@ -1,0 +1,297 @@
+#include "authenticator.hpp"
+
+#include <openssl/rand.h>
+
+#include <algorithm>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+
+#include "homesip/attributes.hpp"
+#include "homesip/uri.hpp"
+
+namespace homesip::auth_digest {
+namespace {
+
+using digest::Algorithm;
+using digest::DigestParams;
+
+char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() &&
+         std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) { return lower(x) == lower(y); });
+}
+
+std::string lowered(std::string_view text) {
+  std::string out(text);
+  for (char& c : out) c = lower(c);
+  return out;
+}
+
+uint16_t port_or_default(const UriView& uri) {
+  if (!uri.port.empty()) return uri.port_number();
+  return iequals(uri.scheme, "sips") ? 5061 : 5060;
+}
+
+// The credentials' uri names the Request-URI (RFC 7616 3.4.6): compared as
+// parsed SIP URIs, so "sip:host" and "sip:host:5060" agree.
+bool same_uri(std::string_view given, const UriView& request_uri) {
+  const std::optional<UriView> uri = parse_uri(given);
+  if (!uri) return false;
+  return iequals(uri->scheme, request_uri.scheme) && uri->user == request_uri.user &&
+         iequals(uri->host, request_uri.host) && port_or_default(*uri) == port_or_default(request_uri) &&
+         iequals(uri->params, request_uri.params);
+}
+
+// nc: exactly 8 hex digits (RFC 7616 3.4), not zero.
+std::optional<uint32_t> parse_nc(std::string_view text) {
+  if (text.size() != 8) return std::nullopt;
+  uint32_t value = 0;
+  for (char c : text) {
+    int digit;
+    if (c >= '0' && c <= '9')
+      digit = c - '0';
+    else if (lower(c) >= 'a' && lower(c) <= 'f')
+      digit = lower(c) - 'a' + 10;
+    else
+      return std::nullopt;
+    value = (value << 4) | static_cast<uint32_t>(digit);
+  }
+  if (value == 0) return std::nullopt;
+  return value;
+}
+
+uint64_t random_start() {
+  uint64_t value = 0;
+  if (RAND_bytes(reinterpret_cast<unsigned char*>(&value), sizeof value) != 1)
+    throw std::runtime_error("no random bytes from OpenSSL for the nonce salt");
+  return value;
+}
+
+}  // namespace
+
+std::string source_text(const SourceAddress& s) {
+  std::string text(s.transport);
+  text += ':';
+  text += s.ip.find(':') != std::string::npos ? "[" + s.ip + "]" : s.ip;
+  text += ':';
+  text += std::to_string(s.port);
+  return text;
+}
+
+std::string log_safe(std::string_view text) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (const char c : text.substr(0, 128)) {
+    const bool safe = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                      std::string_view("-_.!~*'()&=+$,;?/@").find(c) != std::string_view::npos;
+    if (safe) {
+      out.push_back(c);
+    } else {
+      out.push_back('%');
+      out.push_back(kHex[static_cast<unsigned char>(c) >> 4]);
+      out.push_back(kHex[static_cast<unsigned char>(c) & 0x0f]);
+    }
+  }
+  if (text.size() > 128) out += "...";
+  return out;
+}
+
+NonceCounts::Use NonceCounts::use(const std::string& nonce, int64_t issued_at, uint32_t nc, int64_t now) {
+  const std::lock_guard lock(mutex_);
+  // Nonces past their lifetime are stale anyway: drop them from the front.
+  while (!order_.empty()) {
+    const auto it = entries_.find(order_.front());
+    if (it != entries_.end() && now - it->second.issued_at <= lifetime_s_) break;
+    if (it != entries_.end()) entries_.erase(it);
+    order_.pop_front();
+  }
+  if (const auto it = entries_.find(nonce); it != entries_.end()) {
+    if (nc <= it->second.last_nc) return Use::kReplayed;
+    it->second.last_nc = nc;
+    return Use::kAccepted;
+  }
+  if (forgot_ && issued_at <= forgotten_up_to_) return Use::kForgotten;
+  while (entries_.size() >= capacity_ && !order_.empty()) {
+    const auto it = entries_.find(order_.front());
+    if (it != entries_.end()) {
+      forgotten_up_to_ = forgot_ ? std::max(forgotten_up_to_, it->second.issued_at) : it->second.issued_at;
+      forgot_ = true;
+      entries_.erase(it);
+    }
+    order_.pop_front();
+  }
+  entries_.emplace(nonce, Entry{issued_at, nc});
+  order_.push_back(nonce);
+  return Use::kAccepted;
+}
+
+size_t NonceCounts::size() const {
+  const std::lock_guard lock(mutex_);
+  return entries_.size();
+}
+
+Authenticator::Authenticator(UserStore& users, Logger& log, AuthSettings settings, std::string secret,
+                             AuthMetrics metrics)
+    : users_(users),
+      log_(log),
+      settings_(std::move(settings)),
+      nonces_(std::move(secret)),
+      metrics_(metrics),
+      counts_(settings_.replay_window_entries, settings_.nonce_lifetime_s),
+      salt_(random_start()) {}
+
+Reply Authenticator::challenge(Kind kind, bool stale, int64_t now) const {
+  Reply reply(kind == Kind::kWww ? 401 : 407);
+  // A nonce per challenge: two clients challenged in one second never share one (nor its counts).
+  const std::string nonce = nonces_.make(settings_.realm, now, salt_.fetch_add(1, std::memory_order_relaxed));
+  const char* header = kind == Kind::kWww ? "WWW-Authenticate" : "Proxy-Authenticate";
+  for (const Algorithm algorithm : settings_.algorithms)
+    reply.header(header, digest::challenge(algorithm, settings_.realm, nonce, stale));
+  metrics_.challenges.add();
+  return reply;
+}
+
+void Authenticator::refuse(const SipRequest& request, std::string_view aor, std::string_view why) const {
+  metrics_.failed.add();
+  log_.info("auth failed for ", log_safe(aor), " from ", source_text(request.source()), ": ", why);
+}
+
+Disposition Authenticator::on_request(IncomingRequest& incoming) {
+  const SipRequest& request = incoming.request();
+  if (request.method() == Method::kAck || request.method() == Method::kCancel) return Disposition::kContinue;
+  Kind kind;
+  if (request.method() == Method::kRegister && iequals(request.to_uri().host, settings_.realm))
+    kind = Kind::kWww;
+  else if (settings_.proxy_auth && request.routed_here())
+    kind = Kind::kProxy;
+  else
+    return Disposition::kContinue;
+
+  const std::string to_aor = aor_of(request.to_uri());
+  // Authenticated by an earlier handler (a client certificate): only the
+  // own-binding rule is ours to apply.
+  if (const auto* identity = incoming.attributes().get(kAuthenticatedIdentity)) {
+    if (kind == Kind::kWww && !iequals(identity->aor, to_aor)) {
+      refuse(request, to_aor, "authenticated as " + log_safe(identity->aor) + ", not its binding");
+      incoming.reply(Reply(403, "Not Your Binding"));
+      return Disposition::kHandled;
+    }
+    return Disposition::kContinue;
+  }
+
+  const int64_t now = incoming.loop().unix_now();
+  const auto answer = [&](const Reply& reply) {
+    incoming.reply(reply);
+    return Disposition::kHandled;
+  };
+
+  // Credentials for our realm; others (for a proxy further on) are not ours.
+  std::optional<DigestParams> credentials;
+  bool malformed = false;
+  for (const std::string_view line :
+       request.headers(kind == Kind::kWww ? "Authorization" : "Proxy-Authorization")) {
+    std::optional<DigestParams> parsed = digest::parse(line);
+    if (!parsed) {
+      malformed = true;
+      continue;
+    }
+    if (iequals(parsed->realm, settings_.realm)) {
+      credentials = std::move(parsed);
+      break;
+    }
+  }
+  if (!credentials) {
+    if (malformed) refuse(request, to_aor, "malformed credentials");
+    return answer(challenge(kind, false, now));
+  }
+
+  const DigestParams& c = *credentials;
+  const std::string claimed = c.username + "@" + settings_.realm;
+  if (c.username.empty() || c.nonce.empty() || c.uri.empty() || c.response.empty()) {
+    refuse(request, claimed, "incomplete credentials");
+    return answer(challenge(kind, false, now));
+  }
+  const std::optional<Algorithm> algorithm =
+      c.algorithm.empty() ? std::optional<Algorithm>(Algorithm::kMd5) : digest::parse_algorithm(c.algorithm);
+  if (!algorithm || std::find(settings_.algorithms.begin(), settings_.algorithms.end(), *algorithm) ==
+                        settings_.algorithms.end()) {
+    refuse(request, claimed,
+           "algorithm " + log_safe(c.algorithm.empty() ? "MD5" : c.algorithm) + " not offered");
+    return answer(challenge(kind, false, now));
+  }
+  const std::optional<uint32_t> nc = parse_nc(c.nc);
+  if (!iequals(c.qop, "auth") || c.cnonce.empty() || !nc) {
+    refuse(request, claimed, "no qop=auth with cnonce and nc");
+    return answer(challenge(kind, false, now));
+  }
+  if (!same_uri(c.uri, request.request_uri())) {
+    refuse(request, claimed, "digest uri does not match the Request-URI");
+    return answer(Reply(400, "Digest URI Mismatch"));
+  }
+  int64_t issued_at = 0;
+  switch (nonces_.check(c.nonce, settings_.realm, now, settings_.nonce_lifetime_s, &issued_at)) {
+    case digest::NonceFactory::Check::kForged:
+      refuse(request, claimed, "forged nonce");
+      return answer(challenge(kind, false, now));
+    case digest::NonceFactory::Check::kStale:
+      return answer(challenge(kind, true, now));
+    case digest::NonceFactory::Check::kValid:
+      break;
+  }
+
+  std::shared_ptr<SuspendedRequest> suspended = incoming.suspend();
+  users_.find_user(
+      claimed, [this, suspended, credentials = std::move(credentials), algorithm = *algorithm, nc = *nc,
+                issued_at, kind, claimed, to_aor](StoreStatus status, const std::optional<UserRecord>& user) {
+        const SipRequest& request = suspended->request();
+        const int64_t now = suspended->loop().unix_now();
+        if (status != StoreStatus::kOk) {
+          log_.warn("the user store is unavailable: cannot check ", log_safe(claimed), "'s credentials");
+          Reply reply(503, "User Store Unavailable");
+          reply.header("Retry-After", std::to_string(settings_.retry_after_s));
+          return suspended->reply(reply);
+        }
+        if (!user) {
+          refuse(request, claimed, "unknown user");
+          return suspended->reply(challenge(kind, false, now));
+        }
+        const UserCredential* stored = nullptr;
+        for (const UserCredential& credential : user->credentials)
+          if (iequals(credential.realm, settings_.realm) &&
+              digest::parse_algorithm(credential.algorithm) == std::optional<Algorithm>(algorithm))
+            stored = &credential;
+        if (!stored) {
+          refuse(request, claimed, "no " + std::string(digest::algorithm_name(algorithm)) + " credentials");
+          return suspended->reply(challenge(kind, false, now));
+        }
+        const std::string expected =
+            digest::response(algorithm, lowered(stored->ha1), request.method_name(), *credentials);
+        if (!digest::equal_constant_time(expected, lowered(credentials->response))) {
+          refuse(request, claimed, "wrong password");
+          return suspended->reply(challenge(kind, false, now));
+        }
+        switch (counts_.use(credentials->nonce, issued_at, nc, now)) {
+          case NonceCounts::Use::kReplayed:
+            refuse(request, claimed, "replayed nonce count");
+            return suspended->reply(challenge(kind, false, now));
+          case NonceCounts::Use::kForgotten:
+            return suspended->reply(challenge(kind, true, now));
+          case NonceCounts::Use::kAccepted:
+            break;
+        }
+        // One may register or remove only one's own bindings.
+        if (kind == Kind::kWww && !iequals(user->aor, to_aor)) {
+          refuse(request, to_aor, "authenticated as " + log_safe(user->aor) + ", not its binding");
+          return suspended->reply(Reply(403, "Not Your Binding"));
+        }
+        metrics_.ok.add();
+        suspended->attributes().set(kAuthenticatedIdentity,
+                                    AuthenticatedIdentity{user->aor, settings_.realm, user->role, "digest"});
+        suspended->resume();
+      });
+  return Disposition::kSuspended;
+}
+
+}  // namespace homesip::auth_digest

@@ -1,0 +1,93 @@
+// The auth-digest handler (phase authenticate): RFC 3261 22 digest with
+// RFC 8760 SHA-256 and MD5, qop=auth, stateless HMAC nonces, nonce-count
+// replay protection with bounded memory, credentials from the UserStore.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "homesip/admin.hpp"
+#include "homesip/digest/digest.hpp"
+#include "homesip/handler.hpp"
+#include "homesip/log.hpp"
+#include "homesip/user_store.hpp"
+
+namespace homesip::auth_digest {
+
+struct AuthSettings {
+  std::string realm;                          // "C1.D1.H1"
+  std::vector<digest::Algorithm> algorithms;  // challenge order
+  int64_t nonce_lifetime_s = 300;
+  size_t replay_window_entries = 100000;
+  bool proxy_auth = true;
+  uint32_t retry_after_s = 5;  // of the 503 when the user store is down
+};
+
+struct AuthMetrics {
+  Counter ok;          // auth_ok_total
+  Counter failed;      // auth_failed_total
+  Counter challenges;  // challenges_total
+};
+
+// The nonce counts seen per nonce (RFC 7616 3.4: nc strictly increasing).
+// Bounded: past `capacity` nonces the oldest tracked is forgotten, and a
+// nonce issued no later than one forgotten is answered as stale (its counts
+// may be gone). Nonces past their lifetime are dropped. Thread-safe.
+class NonceCounts {
+ public:
+  NonceCounts(size_t capacity, int64_t lifetime_s) : capacity_(capacity), lifetime_s_(lifetime_s) {}
+  enum class Use { kAccepted, kReplayed, kForgotten };
+  Use use(const std::string& nonce, int64_t issued_at, uint32_t nc, int64_t now);
+  size_t size() const;
+
+ private:
+  struct Entry {
+    int64_t issued_at;
+    uint32_t last_nc;
+  };
+  const size_t capacity_;
+  const int64_t lifetime_s_;
+  mutable std::mutex mutex_;
+  std::unordered_map<std::string, Entry> entries_;
+  std::deque<std::string> order_;  // first use order; entries leave from the front
+  bool forgot_ = false;
+  int64_t forgotten_up_to_ = 0;  // the latest issue time of a nonce forgotten for room
+};
+
+class Authenticator final : public RequestHandler {
+ public:
+  Authenticator(UserStore& users, Logger& log, AuthSettings settings, std::string secret,
+                AuthMetrics metrics);
+  Disposition on_request(IncomingRequest& incoming) override;
+
+  const AuthSettings& settings() const { return settings_; }
+  const NonceCounts& nonce_counts() const { return counts_; }
+
+ private:
+  enum class Kind { kWww, kProxy };  // 401 / Authorization, 407 / Proxy-Authorization
+  Reply challenge(Kind kind, bool stale, int64_t now) const;
+  void refuse(const SipRequest& request, std::string_view aor, std::string_view why) const;
+
+  UserStore& users_;
+  Logger& log_;
+  const AuthSettings settings_;
+  const digest::NonceFactory nonces_;
+  AuthMetrics metrics_;
+  NonceCounts counts_;
+  // Each challenge's nonce salt: from a random start, so servers sharing the
+  // secret do not hand out the same nonces.
+  mutable std::atomic<uint64_t> salt_;
+};
+
+// "udp:127.0.0.1:5070" ("udp:[::1]:5070").
+std::string source_text(const SourceAddress& source);
+// `text` with anything but a safe set of characters %-escaped and cut at 128:
+// what a sender wrote goes into a log line fail2ban reads.
+std::string log_safe(std::string_view text);
+
+}  // namespace homesip::auth_digest
