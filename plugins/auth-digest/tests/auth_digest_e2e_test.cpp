@@ -272,3 +272,36 @@ TEST_F(AuthDigestE2eTest, NonceSurvivesARestartWithTheSameSecret) {
       udp_exchange(server_->port(), raw_register("U1", call, 2, "Authorization: " + *credentials + "\n"));
   EXPECT_EQ(status_of(r), 200) << r << "\nserver log:\n" << log();
 }
+
+// In a tree the realm is the family's own domain, from the tree plugin: the
+// family server H1@C1.D1 (its top a loopback port nobody answers) challenges
+// REGISTERs of its users and leaves the others to the tree.
+class AuthDigestTreeE2eTest : public AuthDigestE2eTest {
+ protected:
+  void SetUp() override {
+    socket_ = (dir_ / "h1.sock").string();
+    const std::string plugins =
+        "  - plugin: location-sqlite\n    path: " + (dir_ / "location.sqlite").string() + "\n" +
+        tree_plugin_yaml("H1", "C1.D1", "sip:127.0.0.1:" + std::to_string(free_port())) +
+        "  - plugin: auth-digest\n    secret_file: " + (dir_ / "nonce.secret").string() +
+        "\n  - plugin: registrar\n";
+    server_ = std::make_unique<HomesipServer>(
+        dir_, ServerOptions{"H1", "C1.D1", plugins, "  admin_socket: " + socket_ + "\n"});
+    server_->start();
+  }
+};
+
+TEST_F(AuthDigestTreeE2eTest, TheFamilysUsersAreChallengedInItsDomain) {
+  put_user("U1", "lion-king");
+  const std::string r = register_with("U1", "U1", "lion-king", digest::Algorithm::kSha256,
+                                      "Contact: <sip:u1@127.0.0.1:5998>\nExpires: 600\n");
+  EXPECT_EQ(status_of(r), 200) << r << "\nserver log:\n" << log();
+  EXPECT_NE(bindings("U1").find("sip:u1@127.0.0.1:5998"), std::string::npos) << bindings("U1");
+  // Another family's user is not ours to challenge: the tree answers (a REGISTER is never sent up).
+  std::string other = raw_register("U1", "other", 1, "");
+  for (size_t pos; (pos = other.find("U1@C1.D1.H1")) != std::string::npos;)
+    other.replace(pos, 11, "U1@C1.D2.H2");
+  const std::string answer = udp_exchange(server_->port(), other);
+  EXPECT_NE(status_of(answer), 401) << answer;
+  EXPECT_NE(status_of(answer), 0) << answer;
+}
