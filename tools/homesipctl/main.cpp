@@ -5,15 +5,25 @@
 //   homesipctl --socket /run/homesip/H1.sock bindings U1@C1.D1.H1
 //   homesipctl --socket /run/homesip/H1.sock --json tree.tree
 //   homesipctl --socket /run/homesip/H1.sock locate U1@C1.D1.H2   (a bare name: tree.locate)
+//   homesipctl --socket /run/homesip/H1.sock user add U1@C1.D1.H1 --role owner
+//
+// `user add|passwd|del|list` manage the auth-digest plugin's users: the
+// password is asked at the terminal (twice, not echoed) or read from a file,
+// never taken from the command line; only its HA1 values (MD5 and SHA-256,
+// realm = the AOR's domain) leave this program.
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <csignal>
 #include <cstring>
+#include <fstream>
 #include <iomanip>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -22,6 +32,8 @@
 #include <string>
 #include <utility>
 #include <vector>
+
+#include "homesip/digest/digest.hpp"
 
 namespace {
 
@@ -191,6 +203,197 @@ std::string resolve_bare_command(const std::string& socket_path, const std::stri
   throw std::invalid_argument("'" + bare + "' is ambiguous: name one of " + candidates);
 }
 
+// ---- user add|passwd|del|list: the auth-digest plugin's users ----
+
+class UsageError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+class ServerError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+constexpr const char* kAuthPlugin = "auth-digest";
+
+// "U1@C1.D1.H1" (a leading "sip:" is dropped): user and domain both given,
+// nothing a SIP URI's user part or host would not take.
+std::string checked_aor(std::string aor) {
+  if (aor.rfind("sip:", 0) == 0) aor.erase(0, 4);
+  const size_t at = aor.find('@');
+  const bool ok = at != std::string::npos && at > 0 && at + 1 < aor.size() &&
+                  aor.find('@', at + 1) == std::string::npos &&
+                  std::none_of(aor.begin(), aor.end(), [](unsigned char c) {
+                    return std::isspace(c) || std::iscntrl(c) || c == ':' || c == ';' || c == '"' || c == ',';
+                  });
+  if (!ok) throw UsageError("not an address of record: '" + aor + "' (e.g. U1@C1.D1.H1)");
+  return aor;
+}
+
+// The terminal's settings while echo is off, put back on Ctrl-C too.
+termios saved_terminal{};
+volatile std::sig_atomic_t echo_off = 0;
+
+extern "C" void restore_terminal_and_exit(int signal_number) {
+  if (echo_off) ::tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved_terminal);
+  static const char newline = '\n';
+  [[maybe_unused]] const auto written = ::write(STDERR_FILENO, &newline, 1);
+  ::_exit(128 + signal_number);
+}
+
+// One line typed at the terminal without echo.
+std::string ask_hidden(const std::string& prompt) {
+  std::cerr << prompt << std::flush;
+  if (::tcgetattr(STDIN_FILENO, &saved_terminal) != 0)
+    throw UsageError(std::string("cannot read the terminal: ") + std::strerror(errno));
+  termios quiet = saved_terminal;
+  quiet.c_lflag &= static_cast<tcflag_t>(~ECHO);
+  quiet.c_lflag |= ECHONL;
+  struct sigaction action {};
+  action.sa_handler = restore_terminal_and_exit;
+  ::sigaction(SIGINT, &action, nullptr);
+  ::sigaction(SIGTERM, &action, nullptr);
+  echo_off = 1;
+  ::tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
+  std::string line;
+  const bool got = static_cast<bool>(std::getline(std::cin, line));
+  ::tcsetattr(STDIN_FILENO, TCSANOW, &saved_terminal);  // keeps what was typed ahead
+  echo_off = 0;
+  if (!got) throw UsageError("no password typed");
+  return line;
+}
+
+// The new password: from `file` (its first line; "-": standard input), or
+// asked twice at the terminal. Never empty.
+std::string read_password(const std::string& file, const std::string& aor) {
+  std::string password;
+  if (!file.empty()) {
+    std::ifstream in;
+    std::istream* source = &std::cin;
+    if (file != "-") {
+      in.open(file);
+      if (!in) throw UsageError("cannot read " + file + ": " + std::strerror(errno));
+      source = &in;
+      struct stat info {};
+      if (::stat(file.c_str(), &info) == 0 && (info.st_mode & 077) != 0)
+        std::cerr << "homesipctl: warning: " << file << " is open to group or others (chmod 600 " << file
+                  << ")\n";
+    }
+    if (!std::getline(*source, password)) password.clear();
+    if (!password.empty() && password.back() == '\r') password.pop_back();
+  } else {
+    if (!::isatty(STDIN_FILENO))
+      throw UsageError(
+          "no terminal to ask the password at: give --password-file FILE (- for standard input)");
+    password = ask_hidden("Password for " + aor + ": ");
+    const std::string again = ask_hidden("Again: ");
+    if (again != password) throw UsageError("the two passwords differ; nothing changed");
+  }
+  if (password.empty()) throw UsageError("the password is empty; nothing changed");
+  return password;
+}
+
+// Runs auth-digest.<name> with `arguments`; its result, or throws.
+json run_plugin_command(const std::string& socket_path, const std::string& name,
+                        const std::vector<std::string>& arguments) {
+  const json answer =
+      ask(socket_path, {{"command", std::string(kAuthPlugin) + "." + name}, {"args", {{"argv", arguments}}}});
+  if (!answer.value("ok", false)) {
+    std::string why = answer.value("error", std::string("the server refused"));
+    if (why.find("unknown command") != std::string::npos)
+      why += " (load the auth-digest plugin at this server to keep users)";
+    throw ServerError(why);
+  }
+  const json& result = answer["result"];
+  if (result.is_object() && result.contains("error") && result.size() == 1)
+    throw ServerError(text(result["error"]));
+  return result;
+}
+
+// The users of `domain` (the plugin's realm when empty), as the server lists them.
+json list_users(const std::string& socket_path, const std::string& domain) {
+  return run_plugin_command(socket_path, "user-list",
+                            domain.empty() ? std::vector<std::string>{} : std::vector<std::string>{domain});
+}
+
+// Creates or replaces `aor` with `role` and both HA1 values of `password`.
+json put_user(const std::string& socket_path, const std::string& aor, const std::string& role,
+              std::string password) {
+  namespace digest = homesip::digest;
+  const size_t at = aor.find('@');
+  const std::string user = aor.substr(0, at), realm = aor.substr(at + 1);
+  std::vector<std::string> arguments{aor, role};
+  for (const auto algorithm : {digest::Algorithm::kSha256, digest::Algorithm::kMd5})
+    arguments.push_back(std::string(digest::algorithm_name(algorithm)) + ":" +
+                        digest::ha1(algorithm, user, realm, password));
+  std::fill(password.begin(), password.end(), '\0');
+  return run_plugin_command(socket_path, "user-put", arguments);
+}
+
+bool same_aor(std::string a, std::string b) {
+  auto lower = [](std::string& s) {
+    for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  };
+  lower(a);
+  lower(b);
+  return a == b;
+}
+
+void print_users(const json& users) {
+  if (!users.is_array() || users.empty()) {
+    std::cout << (users.is_array() ? "no users\n" : text(users) + "\n");
+    return;
+  }
+  size_t width = 24;
+  for (const auto& u : users) width = std::max(width, text(u.value("aor", json(""))).size() + 2);
+  std::cout << std::left << std::setw(static_cast<int>(width)) << "AOR" << std::setw(10) << "ROLE"
+            << "ALGORITHMS\n";
+  for (const auto& u : users) {
+    const json algorithms = u.value("algorithms", json::array());
+    std::cout << std::setw(static_cast<int>(width)) << text(u.value("aor", json(""))) << std::setw(10)
+              << text(u.value("role", json("")))
+              << (algorithms.is_array() ? joined(algorithms) : text(algorithms)) << "\n";
+  }
+}
+
+struct UserCommand {
+  std::string aor, role = "member", password_file, domain;
+};
+
+int run_user_command(const std::string& socket_path, const std::string& action, UserCommand user,
+                     bool as_json) {
+  if (action == "list") {
+    const json users = list_users(socket_path, user.domain);
+    if (as_json)
+      std::cout << users.dump(2) << "\n";
+    else
+      print_users(users);
+    return 0;
+  }
+  const std::string aor = checked_aor(user.aor);
+  json result;
+  if (action == "del") {
+    result = run_plugin_command(socket_path, "user-del", {aor});
+    if (!as_json) std::cout << aor << (result.value("removed", true) ? " removed\n" : " was not there\n");
+  } else {
+    std::string role = user.role;
+    if (action == "passwd") {  // the role stays: read it first
+      const json users = list_users(socket_path, aor.substr(aor.find('@') + 1));
+      const auto found = std::find_if(users.begin(), users.end(), [&](const json& u) {
+        return u.is_object() && same_aor(text(u.value("aor", json(""))), aor);
+      });
+      if (found == users.end())
+        throw ServerError("no user " + aor + " at this server (user add creates one)");
+      role = text(found->value("role", json("member")));
+    }
+    result = put_user(socket_path, aor, role, read_password(user.password_file, aor));
+    if (!as_json)
+      std::cout << aor << " (" << role << ") " << (action == "add" ? "saved" : "has a new password") << "\n";
+  }
+  if (as_json) std::cout << result.dump(2) << "\n";
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -212,6 +415,27 @@ int main(int argc, char** argv) {
   app.add_subcommand("plugins", "the plugins the server loaded, in order");
   app.add_subcommand("stats", "the server's identity, uptime and counters");
   app.add_subcommand("help", "the commands the server answers");
+  UserCommand user;
+  auto* users = app.add_subcommand("user", "the auth-digest plugin's users (digest credentials, roles)");
+  users->require_subcommand(1);
+  users->allow_extras(false);  // its subcommands inherit this: no stray word is taken silently
+  auto* user_add = users->add_subcommand("add", "creates or replaces a user; asks its password twice");
+  user_add->add_option("aor", user.aor, "the user's address of record, e.g. U1@C1.D1.H1 (realm: C1.D1.H1)")
+      ->required();
+  user_add->add_option("--role", user.role, "owner, member, guest, or server (a child server)")
+      ->check(CLI::IsMember({"owner", "member", "guest", "server"}))
+      ->capture_default_str();
+  auto* user_passwd = users->add_subcommand("passwd", "a new password for a user; the role stays");
+  user_passwd->add_option("aor", user.aor, "the user's address of record")->required();
+  for (auto* sub : {user_add, user_passwd})
+    sub->add_option("--password-file", user.password_file,
+                    "read the password from the first line of this file (- for standard input) "
+                    "instead of asking at the terminal");
+  users->add_subcommand("del", "removes a user")
+      ->add_option("aor", user.aor, "the user's address of record")
+      ->required();
+  users->add_subcommand("list", "the users of a domain: AOR, role, algorithms (never a password or HA1)")
+      ->add_option("domain", user.domain, "e.g. C1.D1.H1; default: the plugin's realm");
   app.footer(
       "Plugin commands: <plugin>.<command> ARG..., or <command> ARG... when one plugin has it\n"
       "(with the tree plugin: homesipctl tree, homesipctl locate U1@C1.D1.H1).");
@@ -219,6 +443,23 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : 1;
+  }
+  if (users->parsed()) {
+    try {
+      return run_user_command(socket_path, users->get_subcommands().front()->get_name(), user, as_json);
+    } catch (const Unreachable& e) {
+      std::cerr << "homesipctl: " << e.what() << "\n";
+      return kUnreachable;
+    } catch (const UsageError& e) {
+      std::cerr << "homesipctl: " << e.what() << "\n";
+      return 1;
+    } catch (const ServerError& e) {
+      std::cerr << "homesipctl: " << e.what() << "\n";
+      return kServerError;
+    } catch (const json::exception& e) {
+      std::cerr << "homesipctl: the answer is not JSON: " << e.what() << "\n";
+      return kServerError;
+    }
   }
   json args = json::object();
   std::string command;
