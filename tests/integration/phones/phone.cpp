@@ -132,9 +132,12 @@ void Baresip::start() {
                  "\n"
                  "module stdio.so\nmodule g711.so\nmodule ausine.so\nmodule aufile.so\n"
                  "module_tmp account.so\nmodule_app menu.so\n");
-  // The account line docs/phones.md gives: the family server is the outbound proxy.
+  // The account line docs/phones.md gives: the family server is the outbound
+  // proxy; with a password (docs/security.md) auth_pass, the user name being
+  // the AOR's user part.
   write_file(dir / "accounts", "<sip:" + aor() + ">;regint=60;outbound=\"sip:127.0.0.1:" +
-                                   std::to_string(setup_.family_port) + "\";answermode=auto\n");
+                                   std::to_string(setup_.family_port) + "\";answermode=auto" +
+                                   (setup_.password.empty() ? "" : ";auth_pass=" + setup_.password) + "\n");
   write_file(dir / "contacts", "");
   process_ = std::make_unique<PipedProcess>(
       std::vector<std::string>{"stdbuf", "-oL", "-eL", "baresip", "-f", dir.string(), "-s", "-t",
@@ -161,6 +164,12 @@ bool Baresip::failed() const {
   static const std::regex status(R"(session closed: [1-6][0-9][0-9] )");
   return std::regex_search(output(), status);
 }
+// "reg: sip:U1@C1.D1.H1: 401 Unauthorized (homesip/3.0)" (or 403) when the
+// REGISTER answered with credentials is refused (baresip 1.0.0).
+bool Baresip::registration_refused() const {
+  static const std::regex refused(R"(reg: sip:[^ ]+: 40[13] )");
+  return std::regex_search(output(), refused);
+}
 
 // linphonec: its messages on stdout, every SIP message in its log (-d 6);
 // commands on stdin. It needs a HOME of its own with .local/share/linphone
@@ -175,22 +184,27 @@ void Linphone::start() {
   const auto home = dir / "home";
   std::filesystem::create_directories(home / ".local" / "share" / "linphone");
   const std::string family = "127.0.0.1:" + std::to_string(setup_.family_port);
-  write_file(dir / "linphonerc",
-             "[sip]\nsip_port=" + std::to_string(free_port()) +
-                 "\nsip_tcp_port=0\nsip_tls_port=0\nbind_address=127.0.0.1\nuse_ipv6=0\n"
-                 "default_proxy=0\nregister_only_when_network_is_up=0\nkeepalive_period=0\n"
-                 "ping_with_options=0\ninc_timeout=60\n"
-                 "[rtp]\naudio_rtp_port=" +
-                 std::to_string(free_port()) + "\nvideo_rtp_port=" + std::to_string(free_port()) +
-                 "\ntext_rtp_port=" + std::to_string(free_port()) +
-                 "\n"
-                 "[video]\nenabled=0\ncapture=0\ndisplay=0\nautomatically_initiate=0\n"
-                 "automatically_accept=0\n"
-                 "[sound]\nechocancellation=0\n"
-                 // The settings docs/phones.md gives: registrar and outbound proxy.
-                 "[proxy_0]\nreg_proxy=<sip:" +
-                 family + ">\nreg_route=<sip:" + family + ";lr>\nreg_identity=\"" + setup_.user + "\" <sip:" +
-                 aor() + ">\nreg_expires=60\nreg_sendregister=1\npublish=0\ndial_escape_plus=0\n");
+  write_file(
+      dir / "linphonerc",
+      "[sip]\nsip_port=" + std::to_string(free_port()) +
+          "\nsip_tcp_port=0\nsip_tls_port=0\nbind_address=127.0.0.1\nuse_ipv6=0\n"
+          "default_proxy=0\nregister_only_when_network_is_up=0\nkeepalive_period=0\n"
+          "ping_with_options=0\ninc_timeout=60\n"
+          "[rtp]\naudio_rtp_port=" +
+          std::to_string(free_port()) + "\nvideo_rtp_port=" + std::to_string(free_port()) +
+          "\ntext_rtp_port=" + std::to_string(free_port()) +
+          "\n"
+          "[video]\nenabled=0\ncapture=0\ndisplay=0\nautomatically_initiate=0\n"
+          "automatically_accept=0\n"
+          "[sound]\nechocancellation=0\n"
+          // The settings docs/phones.md gives: registrar and outbound proxy.
+          "[proxy_0]\nreg_proxy=<sip:" +
+          family + ">\nreg_route=<sip:" + family + ";lr>\nreg_identity=\"" + setup_.user +
+          "\" <sip:" + aor() + ">\nreg_expires=60\nreg_sendregister=1\npublish=0\ndial_escape_plus=0\n" +
+          // The password (docs/security.md): realm is the family's domain.
+          (setup_.password.empty() ? std::string()
+                                   : "[auth_info_0]\nusername=" + setup_.user +
+                                         "\npasswd=" + setup_.password + "\nrealm=" + setup_.domain + "\n"));
   process_ = std::make_unique<PipedProcess>(
       std::vector<std::string>{"stdbuf", "-oL", "-eL", "linphonec", "-a", "-c", (dir / "linphonerc").string(),
                                "-d", "6", "-l", (dir / "linphone.log").string()},
@@ -215,6 +229,11 @@ bool Linphone::registered() const {
   return read_file(setup_.directory / "linphone.log").find("to [LinphoneRegistrationOk]") !=
          std::string::npos;
 }
+bool Linphone::registration_refused() const {
+  return read_file(setup_.directory / "linphone.log").find("to [LinphoneRegistrationFailed]") !=
+         std::string::npos;
+}
+std::string Linphone::sip_trace() const { return read_file(setup_.directory / "linphone.log"); }
 // "Call 1 with <peer> connected." then "Media streams established with <peer> ...".
 bool Linphone::established() const { return printed("Media streams established with "); }
 bool Linphone::ended() const { return printed("ended (No error)."); }

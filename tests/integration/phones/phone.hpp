@@ -47,6 +47,9 @@ struct PhoneSetup {
   std::string domain;               // "C1.D1.H1"
   uint16_t family_port;             // the family server on 127.0.0.1: registrar and outbound proxy
   std::filesystem::path directory;  // the phone's own (config, log, HOME)
+  // The user's password at its family server (auth-digest); empty: none set.
+  // Also used for the family server's 407 to the phone's calls.
+  std::string password;
 };
 
 class Phone {
@@ -70,7 +73,11 @@ class Phone {
   virtual bool established() const = 0;  // a call is up (connected, media flowing)
   virtual bool ended() const = 0;        // the call ended with a BYE (either side)
   virtual bool failed() const = 0;       // the call ended with an error status
-  std::string output() const;            // everything printed, for failure messages
+  // The registrar refused the registration (a 401 to the answered challenge, 403).
+  virtual bool registration_refused() const = 0;
+  // The SIP messages the phone sent and received, as it printed or logged them.
+  virtual std::string sip_trace() const = 0;
+  std::string output() const;  // everything printed, for failure messages
 
  protected:
   std::filesystem::path log_file() const { return setup_.directory / "output.log"; }
@@ -92,6 +99,8 @@ class Baresip : public Phone {
   bool established() const override;
   bool ended() const override;
   bool failed() const override;
+  bool registration_refused() const override;
+  std::string sip_trace() const override { return output(); }
 
  private:
   std::unique_ptr<PipedProcess> process_;
@@ -110,6 +119,8 @@ class Linphone : public Phone {
   bool established() const override;
   bool ended() const override;
   bool failed() const override;
+  bool registration_refused() const override;
+  std::string sip_trace() const override;
 
  private:
   std::unique_ptr<PipedProcess> process_;
