@@ -33,6 +33,14 @@ namespace {
 // sofia's recursive list parser overflow the stack, far above a real request.
 constexpr size_t kClientPortMaxMessage = 16384;
 
+// What nta sends over UDP before it switches to TCP (RFC 3261 18.1.1 says
+// above 1300 bytes). Off: a forwarded request stays on the transport its
+// target was registered with. A phone registered over UDP (baresip,
+// linphonec) is reached over UDP; when a challenge's credentials pushed an
+// INVITE past 1300 bytes, the switch to TCP made baresip's 200 wait for an
+// ACK on a connection nobody used.
+constexpr unsigned kUdpMtu = 65535;
+
 // Retry-After on the 503 a request still suspended at shutdown gets: about
 // the time a restart takes.
 constexpr uint32_t kShutdownRetryAfterSeconds = 5;
@@ -303,7 +311,8 @@ void SipServer::start_nta() {
   agent_ = nta_agent_create(
       loop_.root(), URL_STRING_MAKE(url.c_str()), reinterpret_cast<nta_message_f*>(&SipServer::on_message),
       reinterpret_cast<nta_agent_magic_t*>(this), NTATAG_STATELESS(1), NTATAG_UA(0), NTATAG_SERVER_RPORT(1),
-      NTATAG_MAXSIZE(kClientPortMaxMessage), TPTAG_UDP_RMEM(buffer), TPTAG_UDP_WMEM(buffer), TAG_END());
+      NTATAG_MAXSIZE(kClientPortMaxMessage), NTATAG_UDP_MTU(kUdpMtu), TPTAG_UDP_RMEM(buffer),
+      TPTAG_UDP_WMEM(buffer), TAG_END());
   if (!agent_)
     throw std::runtime_error("cannot open the client port on " + client.host + ": " + std::strerror(errno));
   // Client-only TCP (and TLS) for a parent reached that way: TPTAG_SERVER(0)

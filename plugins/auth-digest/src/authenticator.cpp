@@ -160,6 +160,12 @@ void Authenticator::refuse(const SipRequest& request, std::string_view aor, std:
 
 Disposition Authenticator::on_request(IncomingRequest& incoming) {
   const SipRequest& request = incoming.request();
+  // ACK and CANCEL cannot be challenged (RFC 3261 22.1). A routed ACK
+  // without credentials is the ACK of this server's own 407: it ends here
+  // (the ACK of a forwarded INVITE's failure carries the INVITE's credentials).
+  if (request.method() == Method::kAck && settings_.proxy_auth && request.routed_here() &&
+      request.headers("Proxy-Authorization").empty())
+    return Disposition::kHandled;
   if (request.method() == Method::kAck || request.method() == Method::kCancel) return Disposition::kContinue;
   Kind kind;
   if (request.method() == Method::kRegister && iequals(request.to_uri().host, settings_.realm))

@@ -397,13 +397,28 @@ TEST_F(AuthDigestTest, RoutedInviteNeedsProxyCredentials) {
   EXPECT_EQ(run(invite).disposition, Disposition::kContinue);
 }
 
-TEST_F(AuthDigestTest, AckAndCancelPass) {
-  for (const Method method : {Method::kAck, Method::kCancel}) {
-    const Outcome o =
-        run(RequestBuilder().method(method).uri("sip:U5@C1.D2.H2").to("sip:U5@C1.D2.H2").routed_here());
+TEST_F(AuthDigestTest, AckWithCredentialsAndCancelPass) {
+  const auto ack = RequestBuilder()
+                       .method(Method::kAck)
+                       .uri("sip:U5@C1.D2.H2")
+                       .to("sip:U5@C1.D2.H2")
+                       .header("Proxy-Authorization", "Digest username=\"U1\"")
+                       .routed_here();
+  const auto cancel = RequestBuilder().method(Method::kCancel).uri("sip:U5@C1.D2.H2").routed_here();
+  for (const RequestBuilder& builder : {ack, cancel}) {
+    const Outcome o = run(builder);
     EXPECT_EQ(o.disposition, Disposition::kContinue);
     EXPECT_EQ(o.reply(), nullptr);
   }
+}
+
+// The ACK of this server's own 407 carries no credentials: it goes no further.
+TEST_F(AuthDigestTest, RoutedAckWithoutCredentialsEndsHere) {
+  const Outcome o =
+      run(RequestBuilder().method(Method::kAck).uri("sip:U5@C1.D2.H2").to("sip:U5@C1.D2.H2").routed_here());
+  EXPECT_EQ(o.disposition, Disposition::kHandled);
+  EXPECT_EQ(o.reply(), nullptr);
+  EXPECT_TRUE(o.incoming->forwards().empty());
 }
 
 TEST_F(AuthDigestTest, StoreDownAnswers503WithRetryAfter) {
