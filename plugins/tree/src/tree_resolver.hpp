@@ -27,12 +27,12 @@
 namespace homesip::tree {
 
 struct ResolverSettings {
-  std::string top;     // where resolution starts: the top server's URI ("sip:127.0.0.1:5110")
-  std::string from;    // From of the queries: "sip:H1@C1.D1"
-  std::string top_domain;  // the domain the top server serves ("C1"): the depth of `top`
-  size_t cache_entries = 1024;                // servers kept, by domain; least recently used go first
-  std::chrono::seconds cache_ttl{60};         // a cached server is asked again after this
-  int max_hops = 8;                           // referrals followed before giving up (508 Loop Detected)
+  std::string top;                     // where resolution starts: the top server's URI ("sip:127.0.0.1:5110")
+  std::string from;                    // From of the queries: "sip:H1@C1.D1"
+  std::string top_domain;              // the domain the top server serves ("C1"): the depth of `top`
+  size_t cache_entries = 1024;         // servers kept, by domain; least recently used go first
+  std::chrono::seconds cache_ttl{60};  // a cached server is asked again after this
+  int max_hops = 8;                    // referrals followed before giving up (508 Loop Detected)
 };
 
 struct Resolution {

@@ -51,7 +51,7 @@ class FakeAttributes final : public Attributes {
 struct RequestRecord {
   std::shared_ptr<const FakeRequest> request;
   FakeAttributes attributes;
-  std::vector<Reply> replies;  // every reply, in order (more than one is a handler bug)
+  std::vector<Reply> replies;         // every reply, in order (more than one is a handler bug)
   std::vector<std::string> forwards;  // every forward()'s Request-URI, in order
   int suspensions = 0;
   int resumptions = 0;

@@ -45,7 +45,8 @@ std::string response(Algorithm algorithm, std::string_view ha1_hex, std::string_
 // Constant-time equality of two strings of the same length (false otherwise).
 bool equal_constant_time(std::string_view a, std::string_view b);
 
-// A challenge value: Digest realm="..", nonce="..", algorithm=SHA-256, qop="auth"[, stale=true][, opaque=".."].
+// A challenge value: Digest realm="..", nonce="..", algorithm=SHA-256, qop="auth"[, stale=true][,
+// opaque=".."].
 std::string challenge(Algorithm algorithm, std::string_view realm, std::string_view nonce, bool stale,
                       std::string_view opaque = {});
 
