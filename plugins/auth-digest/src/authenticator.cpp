@@ -71,15 +71,6 @@ uint64_t random_start() {
 
 }  // namespace
 
-std::string source_text(const SourceAddress& s) {
-  std::string text(s.transport);
-  text += ':';
-  text += s.ip.find(':') != std::string::npos ? "[" + s.ip + "]" : s.ip;
-  text += ':';
-  text += std::to_string(s.port);
-  return text;
-}
-
 std::string log_safe(std::string_view text) {
   static constexpr char kHex[] = "0123456789ABCDEF";
   std::string out;
@@ -155,7 +146,7 @@ Reply Authenticator::challenge(Kind kind, bool stale, int64_t now) const {
 
 void Authenticator::refuse(const SipRequest& request, std::string_view aor, std::string_view why) const {
   metrics_.failed.add();
-  log_.info("auth failed for ", log_safe(aor), " from ", source_text(request.source()), ": ", why);
+  log_.info("auth failed for ", log_safe(aor), " from ", request.source().text(), ": ", why);
 }
 
 Disposition Authenticator::on_request(IncomingRequest& incoming) {

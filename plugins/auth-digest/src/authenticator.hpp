@@ -84,8 +84,6 @@ class Authenticator final : public RequestHandler {
   mutable std::atomic<uint64_t> salt_;
 };
 
-// "udp:127.0.0.1:5070" ("udp:[::1]:5070").
-std::string source_text(const SourceAddress& source);
 // `text` with anything but a safe set of characters %-escaped and cut at 128:
 // what a sender wrote goes into a log line fail2ban reads.
 std::string log_safe(std::string_view text);

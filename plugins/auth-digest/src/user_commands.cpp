@@ -1,7 +1,7 @@
 #include "user_commands.hpp"
 
 #include <algorithm>
-#include <cstdio>
+#include <nlohmann/json.hpp>
 #include <optional>
 
 #include "homesip/digest/digest.hpp"
@@ -38,39 +38,20 @@ bool valid_role(std::string_view role) {
 
 std::string unavailable() { return "the user store is unavailable"; }
 
+using Json = nlohmann::ordered_json;  // keys in the order written
+
+// Invalid UTF-8 in a stored name is replaced, never thrown.
+std::string text_of(const Json& json) { return json.dump(-1, ' ', false, Json::error_handler_t::replace); }
+
+Json user_object(const UserRecord& user) {
+  Json algorithms = Json::array();
+  for (const UserCredential& credential : user.credentials) algorithms.push_back(credential.algorithm);
+  return {{"aor", user.aor}, {"role", user.role}, {"algorithms", algorithms}};
+}
+
 }  // namespace
 
-std::string json_string(std::string_view text) {
-  std::string out = "\"";
-  for (const char c : text) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          char escaped[8];
-          std::snprintf(escaped, sizeof escaped, "\\u%04x", static_cast<unsigned>(c));
-          out += escaped;
-        } else {
-          out.push_back(c);
-        }
-    }
-  }
-  return out + "\"";
-}
-
-std::string user_json(const UserRecord& user) {
-  std::string algorithms = "[";
-  for (size_t i = 0; i < user.credentials.size(); ++i)
-    algorithms += (i ? "," : "") + json_string(user.credentials[i].algorithm);
-  algorithms += "]";
-  return "{\"aor\":" + json_string(user.aor) + ",\"role\":" + json_string(user.role) +
-         ",\"algorithms\":" + algorithms + "}";
-}
+std::string user_json(const UserRecord& user) { return text_of(user_object(user)); }
 
 void UserCommands::put(const std::vector<std::string>& arguments, CommandDone done) {
   if (arguments.size() < 3) return done(false, "usage: user-put AOR ROLE ALG:HA1 [ALG:HA1...]");
@@ -119,7 +100,7 @@ void UserCommands::del(const std::vector<std::string>& arguments, CommandDone do
     const bool existed = user.has_value();
     users.remove_user(aor, [aor, existed, done](StoreStatus status) {
       if (status != StoreStatus::kOk) return done(false, unavailable());
-      done(true, "{\"aor\":" + json_string(aor) + ",\"removed\":" + (existed ? "true" : "false") + "}");
+      done(true, text_of({{"aor", aor}, {"removed", existed}}));
     });
   });
 }
@@ -129,9 +110,9 @@ void UserCommands::list(const std::vector<std::string>& arguments, CommandDone d
   const std::string domain = arguments.empty() ? realm_ : arguments[0];
   users_.list_users(domain, [done](StoreStatus status, const std::vector<UserRecord>& users) {
     if (status != StoreStatus::kOk) return done(false, unavailable());
-    std::string out = "[";
-    for (size_t i = 0; i < users.size(); ++i) out += (i ? "," : "") + user_json(users[i]);
-    done(true, out + "]");
+    Json out = Json::array();
+    for (const UserRecord& user : users) out.push_back(user_object(user));
+    done(true, text_of(out));
   });
 }
 

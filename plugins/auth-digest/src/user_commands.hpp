@@ -26,7 +26,6 @@ class UserCommands {
   std::string realm_;
 };
 
-std::string json_string(std::string_view text);
 // {"aor":..,"role":..,"algorithms":[..]}: what may be shown of a user.
 std::string user_json(const UserRecord& user);
 

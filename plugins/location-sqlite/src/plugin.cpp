@@ -1,6 +1,7 @@
 // location-sqlite: the server's location store and user store in one local SQLite file.
 #include <chrono>
 #include <memory>
+#include <nlohmann/json.hpp>
 
 #include "homesip/homesip.hpp"
 #include "sqlite_location_store.hpp"
@@ -36,36 +37,18 @@ SqliteLocationStore open_store(const LocationSqliteSettings& settings, homesip::
   }
 }
 
-std::string json_string(std::string_view text) {
-  std::string out = "\"";
-  for (char c : text) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      static const char kHex[] = "0123456789abcdef";
-      out += "\\u00";
-      out += kHex[(c >> 4) & 0xf];
-      out += kHex[c & 0xf];
-    } else {
-      out += c;
-    }
-  }
-  return out + "\"";
-}
-
 // [{"aor": ..., "role": ..., "credentials": [{"realm": ..., "algorithm": ...}]}]; never the HA1.
 std::string users_json(const std::vector<homesip::UserRecord>& users) {
-  std::string out = "[";
+  using Json = nlohmann::ordered_json;  // keys in the order written
+  Json out = Json::array();
   for (const auto& user : users) {
-    if (out.size() > 1) out += ",";
-    out += "{\"aor\":" + json_string(user.aor) + ",\"role\":" + json_string(user.role) + ",\"credentials\":[";
-    for (size_t i = 0; i < user.credentials.size(); ++i)
-      out += std::string(i ? "," : "") + "{\"realm\":" + json_string(user.credentials[i].realm) +
-             ",\"algorithm\":" + json_string(user.credentials[i].algorithm) + "}";
-    out += "]}";
+    Json credentials = Json::array();
+    for (const auto& credential : user.credentials)
+      credentials.push_back({{"realm", credential.realm}, {"algorithm", credential.algorithm}});
+    out.push_back({{"aor", user.aor}, {"role", user.role}, {"credentials", credentials}});
   }
-  return out + "]";
+  // Invalid UTF-8 in a stored name is replaced, never thrown.
+  return out.dump(-1, ' ', false, Json::error_handler_t::replace);
 }
 
 class LocationSqlitePlugin final : public homesip::Plugin {

@@ -29,15 +29,6 @@ std::string http_date(int64_t now) {
   return text;
 }
 
-std::string source_text(const SourceAddress& s) {
-  std::string text(s.transport);
-  text += ':';
-  text += s.ip.find(':') != std::string::npos ? "[" + s.ip + "]" : s.ip;
-  text += ':';
-  text += std::to_string(s.port);
-  return text;
-}
-
 }  // namespace
 
 Registrar::Registrar(LocationStore& store, Logger& log, RegistrarPolicy policy,
@@ -83,7 +74,7 @@ Disposition Registrar::on_request(IncomingRequest& request) {
   }
   intent.call_id = sip.call_id();
   intent.cseq = sip.cseq();
-  intent.source = source_text(sip.source());
+  intent.source = sip.source().text();
   intent.user_agent = sip.user_agent();
   return register_contacts(request, std::move(aor), std::move(intent));
 }

@@ -13,9 +13,6 @@
 
 namespace homesip::tree {
 
-// A JSON string literal of `text` (quotes, backslashes and control characters escaped).
-std::string json_string(std::string_view text);
-
 struct TreeView {
   ServerIdentity me;
   std::string top;                    // the top server's URI (this server's own at the top)

@@ -259,7 +259,13 @@ TEST(LocateJson, GivesThePhonesTheirFamilyServer) {
             "\"linphone\":{\"reg_proxy\":\"<sip:127.0.0.1:5130>\",\"reg_route\":\"<sip:127.0.0.1:5130;lr>\","
             "\"reg_identity\":\"sip:U1@C1.D1.H1\"}}");
   EXPECT_EQ(tree::proxy_uri("sip:H1@192.0.2.5:5060;transport=tcp"), "sip:192.0.2.5:5060;transport=tcp");
-  EXPECT_EQ(tree::json_string("a\"b\\c\n\x01"), "\"a\\\"b\\\\c\\n\\u0001\"");
+  // What came from the wire is escaped, and bytes that are not UTF-8 are replaced, not thrown.
+  tree::Resolution odd;
+  odd.status = 404;
+  odd.reason = "a\"b\\c\n\x01\xff";
+  EXPECT_EQ(tree::locate_json("U1@C1.D1.H1", odd),
+            "{\"aor\":\"U1@C1.D1.H1\",\"status\":404,\"reason\":\"a\\\"b\\\\c\\n\\u0001\xef\xbf\xbd\","
+            "\"path\":[],\"family_server\":\"\",\"contacts\":[],\"baresip\":null,\"linphone\":null}");
 }
 
 TEST_F(TreePluginTest, APhonesRequestRoutedHereIsForwardedAndCounted) {

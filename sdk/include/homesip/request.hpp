@@ -92,6 +92,16 @@ struct SourceAddress {
   std::string_view transport;  // "udp", "tcp", "tls"
   std::string ip;
   uint16_t port = 0;
+  // "udp:192.0.2.7:5060", "tcp:[2001:db8::1]:5060": how the registrar keeps
+  // a binding's source and how logs name a sender.
+  std::string text() const {
+    std::string out(transport);
+    out += ':';
+    out += ip.find(':') != std::string::npos ? "[" + ip + "]" : ip;
+    out += ':';
+    out += std::to_string(port);
+    return out;
+  }
 };
 
 // What requests and responses share.
