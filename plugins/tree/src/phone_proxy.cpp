@@ -8,10 +8,6 @@
 #include "jurisdiction.hpp"
 #include "redirect_rules.hpp"
 
-// The name rules live in homesip::redirect until the plugin's rename reaches
-// them; declaring the namespace keeps this file compiling either way.
-namespace homesip::redirect {}
-
 namespace homesip::tree {
 
 using namespace homesip::redirect;
