@@ -52,6 +52,18 @@ std::string shown(double value) {
   return text;
 }
 
+// Where we listen and how far we follow the tree: every command that walks it.
+void add_walk_options(CLI::App& cmd, Options& o) {
+  add_value(cmd, "--listen", "our address, udp:HOST:PORT or tcp:HOST:PORT",
+            [&o](const std::string& v) { o.listen = listen_url(v); })
+      ->type_name("ADDRESS")
+      ->default_str("udp:127.0.0.1:0");
+  add_value(cmd, "--max-redirects", "redirects to follow; one more, or a loop, exits 3",
+            [&o](const std::string& v) { o.max_redirects = integer("--max-redirects", v, 0); })
+      ->type_name("N")
+      ->default_str(std::to_string(o.max_redirects));
+}
+
 // Every command: who we are, where the tree starts, how far to follow it.
 void add_common(CLI::App& cmd, Options& o) {
   add_value(cmd, "--aor", "our address of record, e.g. U1@C1.D1.H1",
@@ -62,14 +74,7 @@ void add_common(CLI::App& cmd, Options& o) {
             [&o](const std::string& v) { o.server = sip_uri("--server", v); })
       ->type_name("SIP-URI")
       ->required();
-  add_value(cmd, "--listen", "our address, udp:HOST:PORT or tcp:HOST:PORT",
-            [&o](const std::string& v) { o.listen = listen_url(v); })
-      ->type_name("ADDRESS")
-      ->default_str("udp:127.0.0.1:0");
-  add_value(cmd, "--max-redirects", "redirects to follow; one more, or a loop, exits 3",
-            [&o](const std::string& v) { o.max_redirects = integer("--max-redirects", v, 0); })
-      ->type_name("N")
-      ->default_str(std::to_string(o.max_redirects));
+  add_walk_options(cmd, o);
 }
 
 // Who is called or sent to; declared after --aor/--server so that a missing one
@@ -146,14 +151,7 @@ void add_locate(CLI::App& cmd, Options& o) {
             [&o](const std::string& v) { o.server = sip_uri("--top", v); })
       ->type_name("SIP-URI")
       ->required();
-  add_value(cmd, "--listen", "our address, udp:HOST:PORT or tcp:HOST:PORT",
-            [&o](const std::string& v) { o.listen = listen_url(v); })
-      ->type_name("ADDRESS")
-      ->default_str("udp:127.0.0.1:0");
-  add_value(cmd, "--max-redirects", "redirects to follow; one more, or a loop, exits 3",
-            [&o](const std::string& v) { o.max_redirects = integer("--max-redirects", v, 0); })
-      ->type_name("N")
-      ->default_str(std::to_string(o.max_redirects));
+  add_walk_options(cmd, o);
 }
 
 struct Subcommand {
