@@ -131,6 +131,7 @@ Authenticator::Authenticator(UserStore& users, Logger& log, AuthSettings setting
       nonces_(std::move(secret)),
       metrics_(metrics),
       counts_(settings_.replay_window_entries, settings_.nonce_lifetime_s),
+      bans_(settings_.bans),
       salt_(random_start()) {}
 
 Reply Authenticator::challenge(Kind kind, bool stale, int64_t now) const {
@@ -149,36 +150,75 @@ void Authenticator::refuse(const SipRequest& request, std::string_view aor, std:
   log_.info("auth failed for ", log_safe(aor), " from ", request.source().text(), ": ", why);
 }
 
+// A banned source should learn nothing, not even that it is banned: its
+// request ends without an answer where the SDK offers that
+// (IncomingRequest::drop()); with an SDK without it, a bare 403. Either way
+// no nonce is made and no store is asked.
+namespace {
+template <class Incoming>
+Disposition drop_banned(Incoming& incoming) {
+  if constexpr (requires { incoming.drop(); })
+    incoming.drop();
+  else
+    incoming.reply(Reply(403, "Banned"));
+  return Disposition::kHandled;
+}
+}  // namespace
+
+// What to challenge: a REGISTER for the realm (401); with proxy_auth what a
+// phone sends through this server (407); and any other request whose From
+// claims to be one of the realm's users (401), for which the claim is
+// proven or refused. Not challenged: ACK and CANCEL (they cannot answer),
+// and an OPTIONS for another domain, which the tree redirects the same for
+// anyone (child servers' lookups carry their own AOR in From).
+std::optional<Authenticator::Kind> Authenticator::kind_of(const SipRequest& request) const {
+  if (request.method() == Method::kAck || request.method() == Method::kCancel) return std::nullopt;
+  if (request.method() == Method::kRegister && iequals(request.to_uri().host, settings_.realm))
+    return Kind::kWww;
+  if (settings_.proxy_auth && request.routed_here()) return Kind::kProxy;
+  if (!iequals(request.from_uri().host, settings_.realm)) return std::nullopt;
+  if (request.method() == Method::kOptions && !iequals(request.request_uri().host, settings_.realm))
+    return std::nullopt;
+  return Kind::kWww;
+}
+
+void Authenticator::refuse_credentials(const SipRequest& request, std::string_view aor, std::string_view why,
+                                       int64_t now) {
+  refuse(request, aor, why);
+  const std::string ip = request.source().ip;
+  if (!bans_.fail(ip, now)) return;
+  metrics_.bans.add();
+  // One line per ban, for fail2ban (the address as the core read it, no port).
+  log_.info("banned ", ip, " for ", bans_.settings().ban_s, " s after ", bans_.settings().after,
+            " failed authentications");
+}
+
 Disposition Authenticator::on_request(IncomingRequest& incoming) {
   const SipRequest& request = incoming.request();
-  // ACK and CANCEL cannot be challenged (RFC 3261 22.1). A routed ACK
-  // without credentials is the ACK of this server's own 407: it ends here
-  // (the ACK of a forwarded INVITE's failure carries the INVITE's credentials).
-  if (request.method() == Method::kAck && settings_.proxy_auth && request.routed_here() &&
-      request.headers("Proxy-Authorization").empty())
-    return Disposition::kHandled;
-  if (request.method() == Method::kAck || request.method() == Method::kCancel) return Disposition::kContinue;
-  Kind kind;
-  if (request.method() == Method::kRegister && iequals(request.to_uri().host, settings_.realm))
-    kind = Kind::kWww;
-  else if (settings_.proxy_auth && request.routed_here())
-    kind = Kind::kProxy;
-  else
-    return Disposition::kContinue;
-
+  const bool own_binding_rule = request.method() == Method::kRegister;
   const std::string to_aor = aor_of(request.to_uri());
-  // Authenticated by an earlier handler (a client certificate): only the
-  // own-binding rule is ours to apply.
+  // Authenticated by an earlier handler (auth-tls, a client certificate):
+  // not ours to check again, only the own-binding rule is ours to apply.
   if (const auto* identity = incoming.attributes().get(kAuthenticatedIdentity)) {
-    if (kind == Kind::kWww && !iequals(identity->aor, to_aor)) {
+    if (own_binding_rule && iequals(request.to_uri().host, settings_.realm) &&
+        !iequals(identity->aor, to_aor)) {
       refuse(request, to_aor, "authenticated as " + log_safe(identity->aor) + ", not its binding");
       incoming.reply(Reply(403, "Not Your Binding"));
       return Disposition::kHandled;
     }
     return Disposition::kContinue;
   }
-
   const int64_t now = incoming.loop().unix_now();
+  if (bans_.banned(request.source().ip, now)) return drop_banned(incoming);
+  // The ACK of this server's own 407 carries no credentials: it ends here
+  // (the ACK of a forwarded INVITE's failure carries the INVITE's credentials).
+  if (request.method() == Method::kAck && settings_.proxy_auth && request.routed_here() &&
+      request.headers("Proxy-Authorization").empty())
+    return Disposition::kHandled;
+  const std::optional<Kind> kind_or_none = kind_of(request);
+  if (!kind_or_none) return Disposition::kContinue;
+  const Kind kind = *kind_or_none;
+
   const auto answer = [&](const Reply& reply) {
     incoming.reply(reply);
     return Disposition::kHandled;
@@ -239,55 +279,56 @@ Disposition Authenticator::on_request(IncomingRequest& incoming) {
   }
 
   std::shared_ptr<SuspendedRequest> suspended = incoming.suspend();
-  users_.find_user(
-      claimed, [this, suspended, credentials = std::move(credentials), algorithm = *algorithm, nc = *nc,
-                issued_at, kind, claimed, to_aor](StoreStatus status, const std::optional<UserRecord>& user) {
-        const SipRequest& request = suspended->request();
-        const int64_t now = suspended->loop().unix_now();
-        if (status != StoreStatus::kOk) {
-          log_.warn("the user store is unavailable: cannot check ", log_safe(claimed), "'s credentials");
-          Reply reply(503, "User Store Unavailable");
-          reply.header("Retry-After", std::to_string(settings_.retry_after_s));
-          return suspended->reply(reply);
-        }
-        if (!user) {
-          refuse(request, claimed, "unknown user");
-          return suspended->reply(challenge(kind, false, now));
-        }
-        const UserCredential* stored = nullptr;
-        for (const UserCredential& credential : user->credentials)
-          if (iequals(credential.realm, settings_.realm) &&
-              digest::parse_algorithm(credential.algorithm) == std::optional<Algorithm>(algorithm))
-            stored = &credential;
-        if (!stored) {
-          refuse(request, claimed, "no " + std::string(digest::algorithm_name(algorithm)) + " credentials");
-          return suspended->reply(challenge(kind, false, now));
-        }
-        const std::string expected =
-            digest::response(algorithm, lowered(stored->ha1), request.method_name(), *credentials);
-        if (!digest::equal_constant_time(expected, lowered(credentials->response))) {
-          refuse(request, claimed, "wrong password");
-          return suspended->reply(challenge(kind, false, now));
-        }
-        switch (counts_.use(credentials->nonce, issued_at, nc, now)) {
-          case NonceCounts::Use::kReplayed:
-            refuse(request, claimed, "replayed nonce count");
-            return suspended->reply(challenge(kind, false, now));
-          case NonceCounts::Use::kForgotten:
-            return suspended->reply(challenge(kind, true, now));
-          case NonceCounts::Use::kAccepted:
-            break;
-        }
-        // One may register or remove only one's own bindings.
-        if (kind == Kind::kWww && !iequals(user->aor, to_aor)) {
-          refuse(request, to_aor, "authenticated as " + log_safe(user->aor) + ", not its binding");
-          return suspended->reply(Reply(403, "Not Your Binding"));
-        }
-        metrics_.ok.add();
-        suspended->attributes().set(kAuthenticatedIdentity,
-                                    AuthenticatedIdentity{user->aor, settings_.realm, user->role, "digest"});
-        suspended->resume();
-      });
+  users_.find_user(claimed, [this, suspended, credentials = std::move(credentials), algorithm = *algorithm,
+                             nc = *nc, issued_at, kind, claimed, to_aor,
+                             own_binding_rule](StoreStatus status, const std::optional<UserRecord>& user) {
+    const SipRequest& request = suspended->request();
+    const int64_t now = suspended->loop().unix_now();
+    if (status != StoreStatus::kOk) {
+      log_.warn("the user store is unavailable: cannot check ", log_safe(claimed), "'s credentials");
+      Reply reply(503, "User Store Unavailable");
+      reply.header("Retry-After", std::to_string(settings_.retry_after_s));
+      return suspended->reply(reply);
+    }
+    if (!user) {
+      refuse_credentials(request, claimed, "unknown user", now);
+      return suspended->reply(challenge(kind, false, now));
+    }
+    const UserCredential* stored = nullptr;
+    for (const UserCredential& credential : user->credentials)
+      if (iequals(credential.realm, settings_.realm) &&
+          digest::parse_algorithm(credential.algorithm) == std::optional<Algorithm>(algorithm))
+        stored = &credential;
+    if (!stored) {
+      refuse_credentials(request, claimed,
+                         "no " + std::string(digest::algorithm_name(algorithm)) + " credentials", now);
+      return suspended->reply(challenge(kind, false, now));
+    }
+    const std::string expected =
+        digest::response(algorithm, lowered(stored->ha1), request.method_name(), *credentials);
+    if (!digest::equal_constant_time(expected, lowered(credentials->response))) {
+      refuse_credentials(request, claimed, "wrong password", now);
+      return suspended->reply(challenge(kind, false, now));
+    }
+    switch (counts_.use(credentials->nonce, issued_at, nc, now)) {
+      case NonceCounts::Use::kReplayed:
+        refuse(request, claimed, "replayed nonce count");
+        return suspended->reply(challenge(kind, false, now));
+      case NonceCounts::Use::kForgotten:
+        return suspended->reply(challenge(kind, true, now));
+      case NonceCounts::Use::kAccepted:
+        break;
+    }
+    // One may register or remove only one's own bindings.
+    if (own_binding_rule && !iequals(user->aor, to_aor)) {
+      refuse(request, to_aor, "authenticated as " + log_safe(user->aor) + ", not its binding");
+      return suspended->reply(Reply(403, "Not Your Binding"));
+    }
+    metrics_.ok.add();
+    suspended->attributes().set(kAuthenticatedIdentity,
+                                AuthenticatedIdentity{user->aor, settings_.realm, user->role, "digest"});
+    suspended->resume();
+  });
   return Disposition::kSuspended;
 }
 

@@ -7,10 +7,12 @@
 #include <cstdint>
 #include <deque>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
+#include "failure_bans.hpp"
 #include "homesip/admin.hpp"
 #include "homesip/digest/digest.hpp"
 #include "homesip/handler.hpp"
@@ -26,12 +28,14 @@ struct AuthSettings {
   size_t replay_window_entries = 100000;
   bool proxy_auth = true;
   uint32_t retry_after_s = 5;  // of the 503 when the user store is down
+  BanSettings bans;
 };
 
 struct AuthMetrics {
   Counter ok;          // auth_ok_total
   Counter failed;      // auth_failed_total
   Counter challenges;  // challenges_total
+  Counter bans;        // bans_total
 };
 
 // The nonce counts seen per nonce (RFC 7616 3.4: nc strictly increasing).
@@ -67,11 +71,15 @@ class Authenticator final : public RequestHandler {
 
   const AuthSettings& settings() const { return settings_; }
   const NonceCounts& nonce_counts() const { return counts_; }
+  const FailureBans& bans() const { return bans_; }
 
  private:
   enum class Kind { kWww, kProxy };  // 401 / Authorization, 407 / Proxy-Authorization
+  std::optional<Kind> kind_of(const SipRequest& request) const;
   Reply challenge(Kind kind, bool stale, int64_t now) const;
   void refuse(const SipRequest& request, std::string_view aor, std::string_view why) const;
+  // A refusal for the password or the user: counts toward a ban of the source.
+  void refuse_credentials(const SipRequest& request, std::string_view aor, std::string_view why, int64_t now);
 
   UserStore& users_;
   Logger& log_;
@@ -79,6 +87,7 @@ class Authenticator final : public RequestHandler {
   const digest::NonceFactory nonces_;
   AuthMetrics metrics_;
   NonceCounts counts_;
+  FailureBans bans_;
   // Each challenge's nonce salt: from a random start, so servers sharing the
   // secret do not hand out the same nonces.
   mutable std::atomic<uint64_t> salt_;

@@ -32,6 +32,12 @@ const homesip::SettingSpec kSettings[] = {
      "nonces whose counts are remembered against replay (older ones are answered stale)"},
     {"proxy_auth", homesip::SettingType::kBoolean, "true",
      "challenge (407) requests phones send through this server as outbound proxy"},
+    {"ban_after_failures", homesip::SettingType::kInteger, "10",
+     "failed authentications (wrong password, unknown user) from one IP within ban_window that ban it; "
+     "0: never ban"},
+    {"ban_window", homesip::SettingType::kInteger, "60", "seconds in which ban_after_failures must happen"},
+    {"ban_seconds", homesip::SettingType::kInteger, "600",
+     "seconds a banned IP's requests are dropped without an answer"},
 };
 const char* const kRequires[] = {homesip::UserStore::kServiceName};
 const char* const kUses[] = {homesip::TreeService::kServiceName};
@@ -45,6 +51,7 @@ const homesip::MetricSpec kMetrics[] = {
     {"auth_ok_total", homesip::MetricType::kCounter, "requests whose credentials were accepted"},
     {"auth_failed_total", homesip::MetricType::kCounter, "requests refused for their credentials (logged)"},
     {"challenges_total", homesip::MetricType::kCounter, "401 and 407 challenges sent"},
+    {"bans_total", homesip::MetricType::kCounter, "source IPs banned after repeated failures (logged)"},
 };
 
 void check_realm(const std::string& realm) {
@@ -75,6 +82,9 @@ void check_settings(const homesip::Settings& s) {
   read_algorithms(s);
   homesip::integer_in_range(s, "nonce_lifetime", 10, 86400);
   homesip::integer_in_range(s, "replay_window_entries", 100, 100'000'000);
+  homesip::integer_in_range(s, "ban_after_failures", 0, 1'000'000);
+  homesip::integer_in_range(s, "ban_window", 1, 86400);
+  homesip::integer_in_range(s, "ban_seconds", 1, 30 * 86400);
   if (s.get_string("secret_file").empty())
     throw homesip::ConfigError("secret_file", "secret_file: a path is required");
 }
@@ -106,13 +116,16 @@ class AuthDigestPlugin final : public homesip::Plugin {
     settings.nonce_lifetime_s = s.get_int("nonce_lifetime");
     settings.replay_window_entries = static_cast<size_t>(s.get_int("replay_window_entries"));
     settings.proxy_auth = s.get_bool("proxy_auth");
+    settings.bans.after = s.get_int("ban_after_failures");
+    settings.bans.window_s = s.get_int("ban_window");
+    settings.bans.ban_s = s.get_int("ban_seconds");
     std::string secret = homesip::auth_digest::load_or_create_secret(s.get_string("secret_file"));
     homesip::UserStore& users = context.require<homesip::UserStore>();
     const std::string realm = settings.realm;
     authenticator_.emplace(users, context.logger(), std::move(settings), std::move(secret),
-                           homesip::auth_digest::AuthMetrics{context.counter("auth_ok_total"),
-                                                             context.counter("auth_failed_total"),
-                                                             context.counter("challenges_total")});
+                           homesip::auth_digest::AuthMetrics{
+                               context.counter("auth_ok_total"), context.counter("auth_failed_total"),
+                               context.counter("challenges_total"), context.counter("bans_total")});
     commands_.emplace(users, realm);
     context.add_request_handler(*authenticator_, {homesip::Phase::kAuthenticate, 0, "auth-digest"});
     context.on_command("user-put", [this](const std::vector<std::string>& a, homesip::CommandDone done) {

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -392,9 +393,12 @@ TEST_F(AuthDigestTest, RoutedInviteNeedsProxyCredentials) {
   ASSERT_NE(o.identity(), nullptr);
   EXPECT_EQ(o.identity()->aor, "U1@C1.D1.H1");
 
-  // Off: routed requests pass.
+  // Off: routed requests are not challenged as such; one From a user of the
+  // realm still proves the claim (401), one from elsewhere passes.
   make({{"proxy_auth", false}});
-  EXPECT_EQ(run(invite).disposition, Disposition::kContinue);
+  EXPECT_EQ(run(invite).status(), 401);
+  RequestBuilder foreign = invite;
+  EXPECT_EQ(run(foreign.from("sip:U5@C1.D2.H2")).disposition, Disposition::kContinue);
 }
 
 TEST_F(AuthDigestTest, AckWithCredentialsAndCancelPass) {
@@ -609,4 +613,138 @@ TEST_F(AuthDigestTest, UserCommandsRefuseBadArguments) {
   const auto r = context_->run_command("user-list");
   EXPECT_FALSE(r.ok);
   EXPECT_EQ(r.text, "the user store is unavailable");
+}
+
+// auth-tls (order -10) ran first and proved who sent it: nothing to challenge.
+TEST_F(AuthDigestTest, RequestAlreadyIdentifiedIsNotChallenged) {
+  const auto identified = [&](const RequestBuilder& builder) {
+    Outcome o{Disposition::kContinue,
+              std::make_shared<FakeIncomingRequest>(builder.build(), context_->manual_loop())};
+    o.incoming->attributes().set(kAuthenticatedIdentity,
+                                 AuthenticatedIdentity{"U1@C1.D1.H1", kRealm, "server", "tls-certificate"});
+    o.disposition = context_->handlers().at(0).handler->on_request(*o.incoming);
+    return o;
+  };
+  const Outcome own = identified(reg());
+  EXPECT_EQ(own.disposition, Disposition::kContinue);
+  EXPECT_EQ(own.reply(), nullptr);
+  const Outcome message = identified(RequestBuilder()
+                                         .method(Method::kMessage)
+                                         .uri("sip:lamp@C1.D1.H1")
+                                         .from("sip:U1@C1.D1.H1")
+                                         .to("sip:lamp@C1.D1.H1")
+                                         .routed_here());
+  EXPECT_EQ(message.disposition, Disposition::kContinue);
+  // One's own bindings only, however one was identified.
+  EXPECT_EQ(identified(reg("U2@C1.D1.H1")).status(), 403);
+  EXPECT_EQ(counter("challenges_total"), 0u);
+  EXPECT_EQ(store_.finds, 0);
+}
+
+// A request whose From claims one of the realm's users is challenged (401):
+// the claim is proven or refused. Others go on unauthenticated.
+TEST_F(AuthDigestTest, RequestClaimingToBeOneOfOursIsChallenged) {
+  const RequestBuilder message = RequestBuilder()
+                                     .method(Method::kMessage)
+                                     .uri("sip:lamp@C1.D1.H1")
+                                     .from("sip:U1@C1.D1.H1")
+                                     .to("sip:lamp@C1.D1.H1")
+                                     .body("text/plain", "on");
+  const Outcome challenged = run(message);
+  EXPECT_EQ(challenged.status(), 401);
+  EXPECT_EQ(challenged.headers("WWW-Authenticate").size(), 2u);
+  // Proven: the identity is set, and a MESSAGE to the lamp is no binding of anyone's.
+  const Outcome proven = run(
+      with_credentials(message, "U1", "pw1", digest::Algorithm::kSha256, 1, "sip:lamp@C1.D1.H1", "MESSAGE"));
+  EXPECT_TRUE(proven.incoming->resumed());
+  ASSERT_NE(proven.identity(), nullptr);
+  EXPECT_EQ(proven.identity()->aor, "U1@C1.D1.H1");
+  // From another family: not ours to verify.
+  RequestBuilder outside = message;
+  outside.from("sip:U9@C9.D9.H9");
+  const Outcome passed = run(outside);
+  EXPECT_EQ(passed.disposition, Disposition::kContinue);
+  EXPECT_EQ(passed.reply(), nullptr);
+  // ACK and CANCEL cannot answer; a child server's lookup of another domain is redirected alike for anyone.
+  for (const Method method : {Method::kAck, Method::kCancel}) {
+    RequestBuilder b = message;
+    EXPECT_EQ(run(b.method(method)).disposition, Disposition::kContinue);
+  }
+  EXPECT_EQ(run(RequestBuilder()
+                    .method(Method::kOptions)
+                    .uri("sip:U5@C1.D1.H1.X")
+                    .from("sip:U1@C1.D1.H1")
+                    .to("sip:U5@C1.D1.H1.X"))
+                .disposition,
+            Disposition::kContinue);
+  // A lookup of one of our users From one of ours: proven or refused.
+  EXPECT_EQ(run(RequestBuilder()
+                    .method(Method::kOptions)
+                    .uri("sip:U2@C1.D1.H1")
+                    .from("sip:U1@C1.D1.H1")
+                    .to("sip:U2@C1.D1.H1"))
+                .status(),
+            401);
+}
+
+TEST_F(AuthDigestTest, RepeatedFailuresBanTheSource) {
+  make({{"ban_after_failures", 3}, {"ban_window", 60}, {"ban_seconds", 600}});
+  const auto from = [](const std::string& ip, RequestBuilder b) { return b.source("udp", ip, 5070); };
+  // A replay is no failed authentication (a lost answer's retransmission looks like one).
+  const auto ch = challenge_for(from("127.0.0.5", reg()), digest::Algorithm::kSha256);
+  EXPECT_TRUE(run(with_answer(from("127.0.0.5", reg()), ch, "U1", "pw1", 1)).incoming->resumed());
+  EXPECT_EQ(run(with_answer(from("127.0.0.5", reg().cseq(2)), ch, "U1", "pw1", 1)).status(), 401);
+  // Wrong password, unknown user, wrong password: banned at the third.
+  EXPECT_EQ(run(with_credentials(from("127.0.0.5", reg()), "U1", "bad")).status(), 401);
+  EXPECT_EQ(run(with_credentials(from("127.0.0.5", reg("U9@C1.D1.H1")), "U9", "x")).status(), 401);
+  EXPECT_EQ(counter("bans_total"), 0u);
+  EXPECT_EQ(run(with_credentials(from("127.0.0.5", reg()), "U1", "bad")).status(), 401);
+  EXPECT_EQ(counter("bans_total"), 1u);
+  const auto lines = context_->log_lines();
+  EXPECT_EQ(std::count_if(lines.begin(), lines.end(),
+                          [](const std::string& l) {
+                            return l == "info: banned 127.0.0.5 for 600 s after 3 failed authentications";
+                          }),
+            1)
+      << ::testing::PrintToString(lines);
+  // Banned: even good credentials get nowhere, without a nonce or a lookup.
+  const int finds = store_.finds;
+  const uint64_t challenges = counter("challenges_total");
+  const auto good = with_answer(from("127.0.0.5", reg().cseq(9)), ch, "U1", "pw1", 7);
+  const Outcome dropped = run(good);
+  EXPECT_EQ(dropped.disposition, Disposition::kHandled);
+  EXPECT_FALSE(dropped.incoming->resumed());
+  EXPECT_EQ(dropped.headers("WWW-Authenticate").size(), 0u);
+  EXPECT_EQ(store_.finds, finds);
+  EXPECT_EQ(counter("challenges_total"), challenges);
+  EXPECT_EQ(
+      run(from("127.0.0.5", RequestBuilder().method(Method::kOptions).uri("sip:x@elsewhere"))).disposition,
+      Disposition::kHandled);
+  // Others are not banned with it; after ban_seconds neither is it.
+  EXPECT_EQ(run(from("127.0.0.6", reg())).status(), 401);
+  context_->manual_loop().set_unix_now(kNow + 600);
+  EXPECT_EQ(run(from("127.0.0.5", reg())).status(), 401);
+  EXPECT_EQ(counter("bans_total"), 1u);
+}
+
+TEST_F(AuthDigestTest, FailuresOutsideTheWindowDoNotBan) {
+  auth_digest::FailureBans bans({3, 60, 600, 10000});
+  EXPECT_FALSE(bans.fail("127.0.0.5", kNow));
+  EXPECT_FALSE(bans.fail("127.0.0.5", kNow + 30));
+  EXPECT_FALSE(bans.fail("127.0.0.5", kNow + 61));  // the window starts again
+  EXPECT_FALSE(bans.fail("127.0.0.5", kNow + 62));
+  EXPECT_TRUE(bans.fail("127.0.0.5", kNow + 63));
+  EXPECT_TRUE(bans.banned("127.0.0.5", kNow + 662));
+  EXPECT_FALSE(bans.banned("127.0.0.5", kNow + 663));
+  auth_digest::FailureBans never({0, 60, 600, 10000});
+  for (int i = 0; i < 100; ++i) EXPECT_FALSE(never.fail("127.0.0.5", kNow));
+}
+
+TEST_F(AuthDigestTest, BanMemoryIsBounded) {
+  auth_digest::FailureBans bans({2, 60, 600, 100});
+  for (int i = 0; i < 1000; ++i) bans.fail("10.0.0." + std::to_string(i), kNow);
+  EXPECT_EQ(bans.size(), 100u);
+  // A source still counting keeps its count while there is room.
+  EXPECT_TRUE(bans.fail("10.0.0.999", kNow));
+  EXPECT_TRUE(bans.banned("10.0.0.999", kNow));
 }
