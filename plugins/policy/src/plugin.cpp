@@ -1,0 +1,159 @@
+// The policy plugin (phase authorize): who may register, call, control or
+// watch which appliance, and look up whose bindings, in this server's own
+// domain. The rules are in rules.cpp; this is settings, logging and wiring.
+#include "homesip/plugin.hpp"
+
+#include <algorithm>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "homesip/handler.hpp"
+#include "homesip/tree.hpp"
+#include "rules.hpp"
+
+namespace {
+
+using homesip::policy::PolicyRules;
+
+const homesip::SettingSpec kSettings[] = {
+    {"domain", homesip::SettingType::kString, "",
+     "the domain whose requests are decided on a server without the tree plugin (with it: the tree's child "
+     "domain)"},
+    {"register", homesip::SettingType::kStringList, "[owner, member, guest]",
+     "roles that may register their own AOR (servers always may register their own)"},
+    {"call", homesip::SettingType::kStringList, "[owner, member, guest]",
+     "roles of this domain that may call (INVITE, MESSAGE, ...) its users"},
+    {"calls_from_outside", homesip::SettingType::kBoolean, "true",
+     "callers this server did not authenticate as one of its users (other families) may call its users"},
+    {"appliances", homesip::SettingType::kStringList, "[lamp, \"*.*\"]",
+     "user parts that are appliances ('*' and '?' as wildcards; Home Assistant entity ids have a dot)"},
+    {"control", homesip::SettingType::kStringList, "[owner, member]",
+     "roles that may MESSAGE or INVITE an appliance (outside: anyone else)"},
+    {"watch", homesip::SettingType::kStringList, "[owner, member, guest]",
+     "roles that may SUBSCRIBE to (or OPTIONS) an appliance (outside: anyone else)"},
+    {"grants", homesip::SettingType::kStringList, "[]",
+     "per-user additions, each \"AOR control|watch|call PATTERN\", e.g. \"U3@C1.D1.H1 control "
+     "light.kitchen\""},
+    {"binding_lookups", homesip::SettingType::kStringList, "[owner, server]",
+     "who besides the user itself may OPTIONS a user's AOR (outside: anyone; needed for calls from other "
+     "families when servers are not identified by TLS)"},
+};
+const char* const kUses[] = {homesip::TreeService::kServiceName};
+const homesip::MetricSpec kMetrics[] = {
+    {"refusals_total", homesip::MetricType::kCounter, "requests refused with 403 (each logged once)"},
+};
+
+const std::vector<std::string> kFamilyRoles{"owner", "member", "guest"};
+const std::vector<std::string> kCallerRoles{"owner", "member", "guest", "server"};
+const std::vector<std::string> kAnyone{"owner", "member", "guest", "server", "outside"};
+
+std::vector<std::string> roles(const homesip::Settings& s, const char* key,
+                               const std::vector<std::string>& allowed) {
+  std::vector<std::string> out = s.get_string_list(key);
+  for (const std::string& role : out)
+    if (std::find(allowed.begin(), allowed.end(), role) == allowed.end()) {
+      std::string names;
+      for (const std::string& a : allowed) names += (names.empty() ? "" : ", ") + a;
+      throw homesip::ConfigError(key, std::string(key) + ": '" + role + "' is not one of " + names);
+    }
+  return out;
+}
+
+// Everything but the domain, which may need the tree.
+PolicyRules read_rules(const homesip::Settings& s) {
+  PolicyRules rules;
+  rules.register_roles = roles(s, "register", kFamilyRoles);
+  rules.call_roles = roles(s, "call", kCallerRoles);
+  rules.calls_from_outside = s.get_bool("calls_from_outside");
+  rules.appliances = s.get_string_list("appliances");
+  for (const std::string& pattern : rules.appliances)
+    if (pattern.empty()) throw homesip::ConfigError("appliances", "appliances: an empty pattern");
+  rules.control_roles = roles(s, "control", kAnyone);
+  rules.watch_roles = roles(s, "watch", kAnyone);
+  rules.lookup_roles = roles(s, "binding_lookups", kAnyone);
+  for (const std::string& text : s.get_string_list("grants")) {
+    std::string problem;
+    const auto grant = homesip::policy::parse_grant(text, problem);
+    if (!grant) throw homesip::ConfigError("grants", "grants: " + problem);
+    rules.grants.push_back(*grant);
+  }
+  return rules;
+}
+
+void check_settings(const homesip::Settings& s) { read_rules(s); }
+
+std::string policy_domain(homesip::PluginContext& context) {
+  const std::string configured = context.settings().get_string("domain");
+  const auto* tree = context.find<homesip::TreeService>();
+  if (tree && !configured.empty())
+    throw homesip::ConfigError(
+        "domain", "domain comes from the tree plugin (" + tree->self().child_domain() + "): remove it");
+  if (tree) return tree->self().child_domain();
+  if (configured.empty())
+    throw homesip::ConfigError("domain", "domain is needed on a server without the tree plugin");
+  return configured;
+}
+
+// What a sender wrote, made safe for a log line fail2ban or a person reads.
+std::string log_safe(std::string_view text) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (const char c : text.substr(0, 128)) {
+    if (static_cast<unsigned char>(c) > 0x20 && static_cast<unsigned char>(c) < 0x7f && c != '%') {
+      out.push_back(c);
+    } else {
+      out.push_back('%');
+      out.push_back(kHex[static_cast<unsigned char>(c) >> 4]);
+      out.push_back(kHex[static_cast<unsigned char>(c) & 0x0f]);
+    }
+  }
+  return out;
+}
+
+class PolicyPlugin final : public homesip::Plugin, public homesip::RequestHandler {
+ public:
+  explicit PolicyPlugin(homesip::PluginContext& context)
+      : context_(context), log_(context.logger()), refusals_(context.counter("refusals_total")) {
+    rules_ = read_rules(context.settings());
+    rules_.domain = policy_domain(context);
+    context.add_request_handler(*this, {homesip::Phase::kAuthorize, 0, "policy"});
+    log_.info("policy for ", rules_.domain);
+  }
+
+  homesip::Disposition on_request(homesip::IncomingRequest& incoming) override {
+    const homesip::SipRequest& request = incoming.request();
+    const auto* identity = incoming.attributes().get(homesip::kAuthenticatedIdentity);
+    const auto refusal = homesip::policy::decide(rules_, request, identity, from_this_server(request));
+    if (!refusal) return homesip::Disposition::kContinue;
+    refusals_.add();
+    log_.info("refused ", request.method_name(), " ", log_safe(homesip::aor_of(request.request_uri())),
+              " from ", request.source().text(), " (",
+              identity ? log_safe(identity->aor) + ", " + log_safe(identity->role) : "unauthenticated",
+              "): ", refusal->reason);
+    incoming.reply(homesip::Reply(403, refusal->reason));
+    return homesip::Disposition::kHandled;
+  }
+
+ private:
+  // The tree resolver of this very server looks its users up through the
+  // tree: its OPTIONS come from one of this server's listeners.
+  bool from_this_server(const homesip::SipRequest& request) const {
+    const homesip::SourceAddress source = request.source();
+    const std::string host = source.ip.find(':') != std::string::npos ? "[" + source.ip + "]" : source.ip;
+    const std::string uri = "sip:" + host + ":" + std::to_string(source.port);
+    const auto parsed = homesip::parse_uri(uri);
+    return parsed && context_.addresses_me(*parsed);
+  }
+
+  homesip::PluginContext& context_;
+  homesip::Logger& log_;
+  const homesip::Counter refusals_;
+  PolicyRules rules_;
+};
+
+}  // namespace
+
+HOMESIP_PLUGIN(PolicyPlugin, .name = "policy", .version = "1.0.0",
+               .summary = "Who may register, call, control or watch appliances, and look up bindings",
+               .settings = kSettings, .uses = kUses, .metrics = kMetrics, .check_settings = &check_settings)

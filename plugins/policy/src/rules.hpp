@@ -1,0 +1,59 @@
+// The policy's decisions, apart from the plugin's wiring: who may register,
+// call, control or watch which appliance, and look up whose bindings, in this
+// server's own domain. Reads the authenticated identity, never From.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "homesip/attributes.hpp"
+#include "homesip/request.hpp"
+
+namespace homesip::policy {
+
+enum class Action { kCall, kControl, kWatch };
+
+// "U3@C1.D1.H1 control light.kitchen": one user may do more than its role.
+struct Grant {
+  std::string aor;
+  Action action;
+  std::string pattern;  // user part of the target, '*' and '?' as wildcards
+};
+
+struct PolicyRules {
+  std::string domain;  // "C1.D1.H1": requests for other domains pass
+  std::vector<std::string> register_roles{"owner", "member", "guest"};
+  std::vector<std::string> call_roles{"owner", "member", "guest"};
+  bool calls_from_outside = true;
+  std::vector<std::string> appliances{"lamp", "*.*"};
+  std::vector<std::string> control_roles{"owner", "member"};
+  std::vector<std::string> watch_roles{"owner", "member", "guest"};
+  std::vector<Grant> grants;
+  std::vector<std::string> lookup_roles{"owner", "server"};
+};
+
+// The refusal's reason phrase; nullopt: allowed (or not the policy's business).
+struct Refusal {
+  std::string reason;  // "Appliance Control Not Permitted For Guests"
+};
+
+// What the sender counts as here: its role when it is one of this domain's
+// users, "server" for a server of the tree, else "outside" (unauthenticated,
+// or a user of another family).
+std::string sender_class(const PolicyRules& rules, const AuthenticatedIdentity* identity);
+
+// `from_this_server`: the request came from one of this server's own
+// listeners (its tree resolver looking up one of its users): its answer
+// goes nowhere else.
+std::optional<Refusal> decide(const PolicyRules& rules, const SipRequest& request,
+                              const AuthenticatedIdentity* identity, bool from_this_server);
+
+// '*' any run of characters, '?' one character; everything else literally.
+bool glob_match(std::string_view pattern, std::string_view text);
+
+// Parses a `grants` entry; nullopt with `problem` set when malformed.
+std::optional<Grant> parse_grant(std::string_view text, std::string& problem);
+
+}  // namespace homesip::policy
