@@ -69,8 +69,10 @@ class RegisterCommand : public Terminal {
 
   void send(const std::string& target) {
     if (nh_) nua_handle_destroy(nh_);
+    nh_ = nullptr;
     const Hop hop = register_hop(target);
     where_ = target;
+    if (tls_refused(hop.request_uri)) return;
     const std::string aor = options().aor;
     nh_ = nua_handle(nua(), nullptr, SIPTAG_TO_STR(aor.c_str()), SIPTAG_FROM_STR(aor.c_str()), TAG_END());
     const std::string mf = std::to_string(chain_->max_forwards());
@@ -249,7 +251,9 @@ class RedirectedRequest : public Terminal {
  private:
   void send(const Hop& hop) {
     if (nh_) nua_handle_destroy(nh_);
+    nh_ = nullptr;
     where_ = hop.shown;
+    if (tls_refused(hop.proxy.empty() ? hop.request_uri : hop.proxy)) return;
     nh_ = nua_handle(nua(), nullptr, NUTAG_URL(hop.request_uri.c_str()), SIPTAG_TO_STR(options().to.c_str()),
                      SIPTAG_FROM_STR(options().aor.c_str()), TAG_END());
     send_request(nh_, hop.proxy, std::to_string(chain_->max_forwards()));
@@ -368,7 +372,9 @@ class LocateCommand : public Terminal {
 
   void send(const Hop& hop) {
     if (nh_) nua_handle_destroy(nh_);
+    nh_ = nullptr;
     where_ = hop.shown;
+    if (tls_refused(hop.proxy.empty() ? hop.request_uri : hop.proxy)) return;
     nh_ = nua_handle(nua(), nullptr, NUTAG_URL(hop.request_uri.c_str()), SIPTAG_TO_STR(options().to.c_str()),
                      SIPTAG_FROM_STR(options().aor.c_str()), TAG_END());
     const std::string max_forwards = std::to_string(chain_->max_forwards());

@@ -1,8 +1,11 @@
 #include "options.hpp"
 
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <functional>
 
 namespace homesip::ua {
@@ -27,6 +30,13 @@ std::string sip_uri(const std::string& option, const std::string& value) {
   if (value.rfind("sip:", 0) != 0 && value.rfind("sips:", 0) != 0)
     throw UsageError(option + " needs a sip: URI, e.g. sip:127.0.0.1:5060, not '" + value + "'");
   return value;
+}
+
+std::string readable_file(const std::string& option, const std::string& value) {
+  std::error_code error;
+  if (!std::filesystem::is_regular_file(value, error) || ::access(value.c_str(), R_OK) != 0)
+    throw UsageError(option + " needs a readable file, not '" + value + "'");
+  return std::filesystem::absolute(value).string();
 }
 
 // An option whose text `store` checks and keeps. Its UsageError reaches the user
@@ -54,7 +64,7 @@ std::string shown(double value) {
 
 // Where we listen and how far we follow the tree: every command that walks it.
 void add_walk_options(CLI::App& cmd, Options& o) {
-  add_value(cmd, "--listen", "our address, udp:HOST:PORT or tcp:HOST:PORT",
+  add_value(cmd, "--listen", "our address, udp:HOST:PORT, tcp:HOST:PORT or tls:HOST:PORT",
             [&o](const std::string& v) { o.listen = listen_url(v); })
       ->type_name("ADDRESS")
       ->default_str("udp:127.0.0.1:0");
@@ -62,6 +72,10 @@ void add_walk_options(CLI::App& cmd, Options& o) {
             [&o](const std::string& v) { o.max_redirects = integer("--max-redirects", v, 0); })
       ->type_name("N")
       ->default_str(std::to_string(o.max_redirects));
+  add_value(cmd, "--ca",
+            "CA certificate file (PEM) that signs the servers' certificates: enables sips: (TLS)",
+            [&o](const std::string& v) { o.ca_file = readable_file("--ca", v); })
+      ->type_name("FILE");
 }
 
 // Every command: who we are, where the tree starts, how far to follow it.
@@ -94,6 +108,12 @@ void add_binding(CLI::App& cmd, Options& o) {
             [&o](const std::string& v) { o.expires = static_cast<unsigned>(integer("--expires", v, 0)); })
       ->type_name("S")
       ->default_str(std::to_string(o.expires));
+  add_value(cmd, "--certificates", "directory with our agent.pem (key + certificate), for --listen tls:",
+            [&o](const std::string& v) {
+              o.certificates = std::filesystem::absolute(v).string();
+              readable_file("--certificates", o.certificates + "/agent.pem");
+            })
+      ->type_name("DIR");
 }
 
 void add_register(CLI::App& cmd, Options& o) {
@@ -185,6 +205,16 @@ std::string failure_message(const CLI::App* app, const CLI::Error& e) {
   return "homesip-ua: " + CLI::FailureMessage::simple(app, e);
 }
 
+// What one option allows only with another, checked once all are read.
+void check_tls(const Options& o) {
+  const bool tls_listen = o.listen.rfind("sips:", 0) == 0;
+  if (o.ca_file.empty() && o.server.rfind("sips:", 0) == 0)
+    throw UsageError("a sips: server needs --ca FILE, the CA that signed its certificate");
+  if (o.ca_file.empty() && tls_listen) throw UsageError("--listen tls: needs --ca FILE");
+  if (tls_listen && o.certificates.empty())
+    throw UsageError("--listen tls: needs --certificates DIR with our agent.pem");
+}
+
 }  // namespace
 
 std::string aor_uri(const std::string& text) {
@@ -199,8 +229,9 @@ std::string aor_uri(const std::string& text) {
 std::string listen_url(const std::string& text) {
   const auto colon = text.find(':');
   const std::string transport = colon == std::string::npos ? "" : text.substr(0, colon);
-  if (transport != "udp" && transport != "tcp")
-    throw UsageError("--listen needs udp:HOST:PORT or tcp:HOST:PORT, not '" + text + "'");
+  if (transport != "udp" && transport != "tcp" && transport != "tls")
+    throw UsageError("--listen needs udp:HOST:PORT, tcp:HOST:PORT or tls:HOST:PORT, not '" + text + "'");
+  if (transport == "tls") return "sips:" + text.substr(colon + 1);
   return "sip:" + text.substr(colon + 1) + ";transport=" + transport;
 }
 
@@ -218,6 +249,12 @@ std::optional<int> parse_options(int argc, char** argv, Options& o) {
   }
   for (const auto& sub : kSubcommands)
     if (app.got_subcommand(sub.name)) o.command = sub.command;
+  try {
+    check_tls(o);
+  } catch (const UsageError& e) {
+    std::fprintf(stderr, "homesip-ua: %s\n", e.what());
+    return kExitUsage;
+  }
   // locate asks for nobody: its queries' From is no one's (RFC 6761 .invalid).
   if (o.command == Command::kLocate) o.aor = "sip:homesip-ua@locate.invalid";
   return std::nullopt;

@@ -30,6 +30,14 @@ struct Options {
   double duration = 2;
   int calls = 1;
   double timeout = 0;  // answer: give up after this many seconds (0: never)
+  // TLS (sips: URIs): the CA file that signs the servers' certificates; the
+  // directory with our own agent.pem when we listen on TLS (answer).
+  std::string ca_file;
+  std::string certificates;
+  // Digest credentials: the identity (default: the AOR) and a file whose first
+  // line is the password (never the command line).
+  std::string user;
+  std::string password_file;
 };
 
 // A value the user got wrong; the message names the option.
@@ -44,7 +52,8 @@ std::optional<int> parse_options(int argc, char** argv, Options& o);
 
 // "U1@C1.D1.H1" or "sip:U1@C1.D1.H1" -> "sip:U1@C1.D1.H1".
 std::string aor_uri(const std::string& text);
-// "udp:127.0.0.1:5000" -> "sip:127.0.0.1:5000;transport=udp".
+// "udp:127.0.0.1:5000" -> "sip:127.0.0.1:5000;transport=udp";
+// "tls:127.0.0.1:5001" -> "sips:127.0.0.1:5001".
 std::string listen_url(const std::string& text);
 
 }  // namespace homesip::ua

@@ -2,13 +2,23 @@
 
 #include <sofia-sip/sip_header.h>
 #include <sofia-sip/soa_tag.h>
+#include <sofia-sip/su_log.h>
 #include <sofia-sip/su_tag_io.h>
+#include <sofia-sip/tport_tag.h>
 #include <sofia-sip/url.h>
 
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <stdexcept>
+
+#include "tls_probe.hpp"
+
+// sofia-sip's transport log (tport_internal.h, not installed): without
+// agent.pem (a client-only TLS) it prints a screen of OpenSSL errors at every
+// start; tls_probe says what matters. TPORT_DEBUG=N still shows it all.
+extern "C" su_log_t tport_log[];
 
 namespace homesip::ua {
 namespace {
@@ -22,16 +32,48 @@ std::string url_text(const url_t* url) {
   return buffer;
 }
 
-// The address our SDP names: the listen host, or loopback for a wildcard.
-std::string media_host(const std::string& listen) {
+// "sip:127.0.0.1:0;transport=udp" -> "127.0.0.1"; "sips:[::1]:5061" -> "[::1]".
+std::string listen_host(const std::string& listen) {
   const auto start = listen.find(':') + 1;
   const auto end = listen.find_last_of(':');
-  std::string host = end > start ? listen.substr(start, end - start) : "127.0.0.1";
+  return end > start ? listen.substr(start, end - start) : "127.0.0.1";
+}
+
+// The address our SDP names: the listen host, or loopback for a wildcard.
+std::string media_host(const std::string& listen) {
+  std::string host = listen_host(listen);
   if (host == "0.0.0.0" || host == "*") host = "127.0.0.1";
   return host;
 }
 
 }  // namespace
+
+// sofia-sip reads TLS files from one directory (NUTAG_CERTIFICATE_DIR):
+// cafile.pem, the CAs it trusts, and agent.pem, our own key and certificate.
+// A private directory of links gives it --ca and --certificates' agent.pem;
+// sofia reads them when nua is created, and the directory goes right after.
+class Terminal::TlsFiles {
+ public:
+  explicit TlsFiles(const Options& o) {
+    std::string pattern = (std::filesystem::temp_directory_path() / "homesip-ua-tls-XXXXXX").string();
+    if (!::mkdtemp(pattern.data())) throw std::runtime_error("cannot make a directory for the TLS files");
+    dir_ = pattern;
+    std::filesystem::create_symlink(o.ca_file, dir_ / "cafile.pem");
+    if (!o.certificates.empty())
+      std::filesystem::create_symlink(std::filesystem::path(o.certificates) / "agent.pem",
+                                      dir_ / "agent.pem");
+  }
+  ~TlsFiles() {
+    std::error_code ignored;
+    std::filesystem::remove_all(dir_, ignored);
+  }
+  TlsFiles(const TlsFiles&) = delete;
+  TlsFiles& operator=(const TlsFiles&) = delete;
+  std::string dir() const { return dir_.string(); }
+
+ private:
+  std::filesystem::path dir_;
+};
 
 Terminal::Terminal(const Options& options) : options_(options) {
   su_init();
@@ -42,13 +84,29 @@ Terminal::Terminal(const Options& options) : options_(options) {
   // NUTAG_RETRY_COUNT(0): Debian's nua would follow a few 3xx by itself (and
   // count them with 401/407/423); the paper's client follows them here, all
   // the way, with its own loop and limit checks.
-  nua_ =
-      nua_create(root_, &Terminal::nua_callback, reinterpret_cast<nua_magic_t*>(this),
-                 NUTAG_URL(options_.listen.c_str()), NUTAG_RETRY_COUNT(0),
-                 NUTAG_OUTBOUND("no-options-keepalive no-validate no-natify"), NUTAG_KEEPALIVE(0),
-                 NUTAG_AUTOANSWER(0), NUTAG_AUTOACK(1), NUTAG_APPL_METHOD("MESSAGE"), NUTAG_ENABLEMESSAGE(1),
-                 SOATAG_USER_SDP_STR(sdp().c_str()), SIPTAG_USER_AGENT_STR("homesip-ua/0.1"), TAG_END());
-  if (!nua_) throw std::runtime_error("cannot listen on " + options_.listen + " (address in use?)");
+  //
+  // With --ca, a second transport for sips: (TLS): its own address unless
+  // --listen is already a tls: one. Every server certificate must chain to
+  // --ca and name the URI host (TPTLS_VERIFY_SUBJECTS_OUT); TLS version 0
+  // lets OpenSSL negotiate 1.2 or 1.3 (sofia's 1 would mean TLS 1.0 only).
+  const bool tls = !options_.ca_file.empty();
+  if (tls && !std::getenv("TPORT_DEBUG")) su_log_set_level(tport_log, 0);
+  const bool tls_listen = options_.listen.rfind("sips:", 0) == 0;
+  const std::unique_ptr<TlsFiles> tls_files = tls ? std::make_unique<TlsFiles>(options_) : nullptr;
+  const std::string tls_dir = tls ? tls_files->dir() : "";
+  const std::string sips_url = "sips:" + listen_host(options_.listen) + ":0";
+  nua_ = nua_create(
+      root_, &Terminal::nua_callback, reinterpret_cast<nua_magic_t*>(this),
+      NUTAG_URL(options_.listen.c_str()), TAG_IF(tls && !tls_listen, NUTAG_SIPS_URL(sips_url.c_str())),
+      TAG_IF(tls, NUTAG_CERTIFICATE_DIR(tls_dir.c_str())),
+      TAG_IF(tls, TPTAG_TLS_VERIFY_POLICY(TPTLS_VERIFY_SUBJECTS_OUT)), TAG_IF(tls, TPTAG_TLS_VERSION(0)),
+      NUTAG_RETRY_COUNT(0), NUTAG_OUTBOUND("no-options-keepalive no-validate no-natify"), NUTAG_KEEPALIVE(0),
+      NUTAG_AUTOANSWER(0), NUTAG_AUTOACK(1), NUTAG_APPL_METHOD("MESSAGE"), NUTAG_ENABLEMESSAGE(1),
+      SOATAG_USER_SDP_STR(sdp().c_str()), SIPTAG_USER_AGENT_STR("homesip-ua/0.1"), TAG_END());
+  if (!nua_)
+    throw std::runtime_error(
+        "cannot listen on " + options_.listen +
+        (tls ? " and TLS (address in use, or unreadable --ca/--certificates?)" : " (address in use?)"));
   std::signal(SIGTERM, on_signal);
   std::signal(SIGINT, on_signal);
   signal_timer_ = su_timer_create(su_root_task(root_), 100);
@@ -87,6 +145,16 @@ void Terminal::abandon(int code) {
   finishing_ = abandoned_ = true;
   code_ = code;
   su_root_break(root_);
+}
+
+bool Terminal::tls_refused(const std::string& destination) {
+  if (!is_tls_uri(destination)) return false;
+  const std::string why = options_.ca_file.empty() ? destination + " is TLS: it needs --ca FILE"
+                                                   : tls_refusal(destination, options_.ca_file);
+  if (why.empty()) return false;
+  std::fprintf(stderr, "homesip-ua: TLS refused: %s\n", why.c_str());
+  finish(kExitFailed);
+  return true;
 }
 
 void Terminal::after(double seconds, std::function<void()> fn) {

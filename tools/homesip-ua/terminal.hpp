@@ -49,6 +49,9 @@ class Terminal {
   // its binding in place. run() then ends the process at once.
   void abandon(int code);
   void after(double seconds, std::function<void()> fn);
+  // Before a request goes to `destination` over TLS: when its server would be
+  // refused (tls_probe.hpp), says why on stderr and finishes with exit 2.
+  bool tls_refused(const std::string& destination);
   nua_t* nua() const { return nua_; }
   const Options& options() const { return options_; }
 
@@ -67,6 +70,7 @@ class Terminal {
   std::string sdp() const;
 
  private:
+  class TlsFiles;
   struct Timer {
     Terminal* self;
     std::function<void()> fn;
