@@ -64,6 +64,7 @@ class RegisterCommand : public Terminal {
     expires_ = options().expires;
     chain_ = std::make_unique<RedirectChain>(options().server, options().max_redirects,
                                              domain_labels(options().aor));
+    forget_credentials();
     send(options().server);
   }
 
@@ -83,7 +84,7 @@ class RegisterCommand : public Terminal {
     request(nh_, NUTAG_REGISTRAR(hop.request_uri.c_str()), SIPTAG_EXPIRES_STR(expires.c_str()),
             SIPTAG_MAX_FORWARDS_STR(mf.c_str()),
             TAG_IF(!contact.empty(), SIPTAG_CONTACT_STR(contact.c_str())),
-            TAG_IF(contact.empty(), NUTAG_M_USERNAME(user.c_str())), TAG_END());
+            TAG_IF(contact.empty(), NUTAG_M_USERNAME(user.c_str())), TAG_NEXT(credential_tags()));
   }
 
   // --unregister from a new process cannot know the port an earlier one had:
@@ -100,6 +101,14 @@ class RegisterCommand : public Terminal {
     const std::string line = response_line("REGISTER", options().aor, where_, e);
     if (e.status >= 300 && e.status < 400 && !registered_) return follow(e, line);
     say(line);
+    switch (answer_challenge(e, "REGISTER", register_hop(where_).request_uri)) {
+      case Challenge::kAnswered:
+        return send(where_);
+      case Challenge::kFailed:
+        return finish(kExitFailed);
+      case Challenge::kNone:
+        break;
+    }
     if (e.status == 423 && e.sip && e.sip->sip_min_expires && expires_ < e.sip->sip_min_expires->me_delta) {
       // RFC 3261 10.2.8: ask again, same server, for the interval it allows.
       expires_ = static_cast<unsigned>(e.sip->sip_min_expires->me_delta);
@@ -124,6 +133,7 @@ class RegisterCommand : public Terminal {
     say(line + (next.empty() ? "" : " -> " + next));
     if (verdict != RedirectChain::Verdict::kFollow)
       return finish(redirect_failure(verdict, next, options().max_redirects));
+    forget_credentials();
     send(next);
   }
 
@@ -241,6 +251,14 @@ class RedirectedRequest : public Terminal {
     const std::string line = response_line(method_, options().to, where_, e);
     if (e.status >= 300 && e.status < 400) return follow(e, line);
     say(line);
+    switch (answer_challenge(e, method_, hop_.request_uri)) {
+      case Challenge::kAnswered:
+        return send(hop_);
+      case Challenge::kFailed:
+        return finish(kExitFailed);
+      case Challenge::kNone:
+        break;
+    }
     if (e.status >= 300) return finish(failure_code(e.status));
     if (e.status >= 200) on_success(e);
   }
@@ -252,6 +270,7 @@ class RedirectedRequest : public Terminal {
   void send(const Hop& hop) {
     if (nh_) nua_handle_destroy(nh_);
     nh_ = nullptr;
+    hop_ = hop;
     where_ = hop.shown;
     if (tls_refused(hop.proxy.empty() ? hop.request_uri : hop.proxy)) return;
     nh_ = nua_handle(nua(), nullptr, NUTAG_URL(hop.request_uri.c_str()), SIPTAG_TO_STR(options().to.c_str()),
@@ -265,12 +284,14 @@ class RedirectedRequest : public Terminal {
     say(line + (next.empty() ? "" : " -> " + next));
     if (verdict != RedirectChain::Verdict::kFollow)
       return finish(redirect_failure(verdict, next, options().max_redirects));
+    forget_credentials();
     send(request_hop(*chain_, options().to, next));
   }
 
   std::string method_;
   std::unique_ptr<RedirectChain> chain_;
   nua_handle_t* nh_ = nullptr;
+  Hop hop_;  // where the request went last: a challenge's answer goes there again
   std::string where_;
 };
 
@@ -284,7 +305,7 @@ class CallCommand : public RedirectedRequest {
   void send_request(nua_handle_t* nh, const std::string& proxy, const std::string& max_forwards) override {
     nua_invite(nh, TAG_IF(!proxy.empty(), NUTAG_PROXY(proxy.c_str())), SOATAG_USER_SDP_STR(sdp().c_str()),
                SIPTAG_MAX_FORWARDS_STR(max_forwards.c_str()),
-               NUTAG_M_USERNAME(user_of(options().aor).c_str()), TAG_END());
+               NUTAG_M_USERNAME(user_of(options().aor).c_str()), TAG_NEXT(credential_tags()));
   }
 
   void on_success(const Event&) override {
@@ -320,7 +341,7 @@ class MessageCommand : public RedirectedRequest {
   void send_request(nua_handle_t* nh, const std::string& proxy, const std::string& max_forwards) override {
     nua_message(nh, TAG_IF(!proxy.empty(), NUTAG_PROXY(proxy.c_str())), SIPTAG_CONTENT_TYPE_STR("text/plain"),
                 SIPTAG_PAYLOAD_STR(options().text.c_str()), SIPTAG_MAX_FORWARDS_STR(max_forwards.c_str()),
-                TAG_END());
+                TAG_NEXT(credential_tags()));
   }
 
   void on_success(const Event& e) override {
@@ -352,6 +373,14 @@ class LocateCommand : public Terminal {
     const bool to_server = !contacts.empty() && chain_->is_server_hop(best_of(contacts));
     if (e.status >= 300 && e.status < 400 && to_server) return follow(contacts, line);
     say(line);
+    switch (answer_challenge(e, "OPTIONS", hop_.request_uri)) {
+      case Challenge::kAnswered:
+        return send(hop_);
+      case Challenge::kFailed:
+        return finish(kExitFailed);
+      case Challenge::kNone:
+        break;
+    }
     if (e.status >= 300 && e.status < 400) return found(contacts, kExitOk);
     // 480: the family server answered, the user has no phone registered now.
     if (e.status == 480) return found({}, kExitFailed);
@@ -373,13 +402,14 @@ class LocateCommand : public Terminal {
   void send(const Hop& hop) {
     if (nh_) nua_handle_destroy(nh_);
     nh_ = nullptr;
+    hop_ = hop;
     where_ = hop.shown;
     if (tls_refused(hop.proxy.empty() ? hop.request_uri : hop.proxy)) return;
     nh_ = nua_handle(nua(), nullptr, NUTAG_URL(hop.request_uri.c_str()), SIPTAG_TO_STR(options().to.c_str()),
                      SIPTAG_FROM_STR(options().aor.c_str()), TAG_END());
     const std::string max_forwards = std::to_string(chain_->max_forwards());
     nua_options(nh_, TAG_IF(!hop.proxy.empty(), NUTAG_PROXY(hop.proxy.c_str())),
-                SIPTAG_MAX_FORWARDS_STR(max_forwards.c_str()), TAG_END());
+                SIPTAG_MAX_FORWARDS_STR(max_forwards.c_str()), TAG_NEXT(credential_tags()));
   }
 
   void follow(const std::vector<ContactChoice>& contacts, const std::string& line) {
@@ -388,6 +418,7 @@ class LocateCommand : public Terminal {
     say(line + (next.empty() ? "" : " -> " + next));
     if (verdict != RedirectChain::Verdict::kFollow)
       return finish(redirect_failure(verdict, next, options().max_redirects));
+    forget_credentials();
     send(request_hop(*chain_, options().to, next));
   }
 
@@ -406,6 +437,7 @@ class LocateCommand : public Terminal {
 
   std::unique_ptr<RedirectChain> chain_;
   nua_handle_t* nh_ = nullptr;
+  Hop hop_;
   std::string where_;
 };
 

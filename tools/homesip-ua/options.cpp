@@ -1,11 +1,13 @@
 #include "options.hpp"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 
 namespace homesip::ua {
@@ -72,6 +74,12 @@ void add_walk_options(CLI::App& cmd, Options& o) {
             [&o](const std::string& v) { o.max_redirects = integer("--max-redirects", v, 0); })
       ->type_name("N")
       ->default_str(std::to_string(o.max_redirects));
+  add_value(cmd, "--user", "who we authenticate as (digest username: its user part; default: the AOR)",
+            [&o](const std::string& v) { o.user = aor_uri(v); })
+      ->type_name("U@DOMAIN");
+  add_value(cmd, "--password-file", "answer 401/407 challenges with the first line of FILE (mode 0600)",
+            [&o](const std::string& v) { o.password = read_password_file(v); })
+      ->type_name("FILE");
   add_value(cmd, "--ca",
             "CA certificate file (PEM) that signs the servers' certificates: enables sips: (TLS)",
             [&o](const std::string& v) { o.ca_file = readable_file("--ca", v); })
@@ -217,6 +225,24 @@ void check_tls(const Options& o) {
 
 }  // namespace
 
+std::string read_password_file(const std::string& path) {
+  struct stat status {};
+  if (::stat(path.c_str(), &status) != 0 || !S_ISREG(status.st_mode))
+    throw UsageError("--password-file: no file '" + path + "'");
+  if (status.st_mode & (S_IRWXG | S_IRWXO)) {
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(status.st_mode & 07777));
+    throw UsageError("--password-file " + path + " is open to others (mode " + mode + "): chmod 600 " + path);
+  }
+  std::ifstream file(path);
+  std::string password;
+  if (!file || !std::getline(file, password))
+    throw UsageError("--password-file " + path + " cannot be read or is empty");
+  if (!password.empty() && password.back() == '\r') password.pop_back();
+  if (password.empty()) throw UsageError("--password-file " + path + ": the first line is empty");
+  return password;
+}
+
 std::string aor_uri(const std::string& text) {
   const std::string bare = text.rfind("sip:", 0) == 0 ? text.substr(4) : text;
   const auto at = bare.find('@');
@@ -257,6 +283,7 @@ std::optional<int> parse_options(int argc, char** argv, Options& o) {
   }
   // locate asks for nobody: its queries' From is no one's (RFC 6761 .invalid).
   if (o.command == Command::kLocate) o.aor = "sip:homesip-ua@locate.invalid";
+  if (o.user.empty()) o.user = o.aor;
   return std::nullopt;
 }
 

@@ -34,10 +34,10 @@ struct Options {
   // directory with our own agent.pem when we listen on TLS (answer).
   std::string ca_file;
   std::string certificates;
-  // Digest credentials: the identity (default: the AOR) and a file whose first
-  // line is the password (never the command line).
+  // Digest credentials: the identity (default: the AOR) and the password, the
+  // first line of --password-file (never the command line).
   std::string user;
-  std::string password_file;
+  std::string password;
 };
 
 // A value the user got wrong; the message names the option.
@@ -49,6 +49,10 @@ struct UsageError : std::invalid_argument {
 // end now: kExitOk after --help (printed on stdout), kExitUsage after a usage
 // error (printed on stderr); nothing when `o` is ready to run.
 std::optional<int> parse_options(int argc, char** argv, Options& o);
+
+// The first line of a password file that only its owner may read (as ssh
+// wants of a private key). UsageError names the file and what is wrong.
+std::string read_password_file(const std::string& path);
 
 // "U1@C1.D1.H1" or "sip:U1@C1.D1.H1" -> "sip:U1@C1.D1.H1".
 std::string aor_uri(const std::string& text);

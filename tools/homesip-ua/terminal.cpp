@@ -1,5 +1,7 @@
 #include "terminal.hpp"
 
+#include <openssl/rand.h>
+#include <sofia-sip/msg_header.h>
 #include <sofia-sip/sip_header.h>
 #include <sofia-sip/soa_tag.h>
 #include <sofia-sip/su_log.h>
@@ -7,12 +9,15 @@
 #include <sofia-sip/tport_tag.h>
 #include <sofia-sip/url.h>
 
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <optional>
 #include <stdexcept>
 
+#include "homesip/digest/digest.hpp"
 #include "tls_probe.hpp"
 
 // sofia-sip's transport log (tport_internal.h, not installed): without
@@ -83,7 +88,9 @@ Terminal::Terminal(const Options& options) : options_(options) {
   // nua's magic is this Terminal too; handles carry no magic of their own.
   // NUTAG_RETRY_COUNT(0): Debian's nua would follow a few 3xx by itself (and
   // count them with 401/407/423); the paper's client follows them here, all
-  // the way, with its own loop and limit checks.
+  // the way, with its own loop and limit checks. 401/407 too are answered
+  // here (answer_challenge), not by nua's auth client, which does MD5 only
+  // and gives up on a challenge list that also offers SHA-256.
   //
   // With --ca, a second transport for sips: (TLS): its own address unless
   // --listen is already a tls: one. Every server certificate must chain to
@@ -155,6 +162,90 @@ bool Terminal::tls_refused(const std::string& destination) {
   std::fprintf(stderr, "homesip-ua: TLS refused: %s\n", why.c_str());
   finish(kExitFailed);
   return true;
+}
+
+namespace {
+
+// One challenge value as the header carries it: "Digest realm=..., nonce=...".
+std::optional<digest::DigestParams> challenge_params(const msg_auth_t* challenge) {
+  char value[4096];
+  if (msg_header_field_e(value, sizeof value, reinterpret_cast<const msg_header_t*>(challenge), 0) <= 0)
+    return std::nullopt;
+  return digest::parse(value);
+}
+
+// The strongest challenge we can answer: SHA-256 before MD5 (RFC 8760 3).
+std::optional<digest::DigestParams> best_challenge(const msg_auth_t* list, std::string* offered) {
+  std::optional<digest::DigestParams> best;
+  for (; list; list = list->au_next) {
+    auto params = challenge_params(list);
+    if (!params) continue;
+    const std::string name = params->algorithm.empty() ? "MD5" : params->algorithm;
+    *offered += (offered->empty() ? "" : " ") + name;
+    const auto algorithm = digest::parse_algorithm(name);
+    if (!algorithm) continue;
+    if (!best || *algorithm == digest::Algorithm::kSha256) best = std::move(params);
+  }
+  return best;
+}
+
+std::string random_cnonce() {
+  unsigned char bytes[12];
+  if (RAND_bytes(bytes, sizeof bytes) != 1) throw std::runtime_error("no random bytes for a cnonce");
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string text;
+  for (unsigned char b : bytes) text += {kHex[b >> 4], kHex[b & 15]};
+  return text;
+}
+
+}  // namespace
+
+Terminal::Challenge Terminal::answer_challenge(const Event& e, const std::string& method,
+                                               const std::string& request_uri) {
+  if (e.status != 401 && e.status != 407) return Challenge::kNone;
+  const bool proxy = e.status == 407;
+  std::string offered;
+  const auto challenge = best_challenge(!e.sip  ? nullptr
+                                        : proxy ? e.sip->sip_proxy_authenticate
+                                                : e.sip->sip_www_authenticate,
+                                        &offered);
+  if (options_.password.empty()) {
+    say("authentication needed (" + offered + "): give --user and --password-file");
+    return Challenge::kFailed;
+  }
+  if (!challenge) {
+    say("authentication failed: no digest challenge we can answer (offered: " + offered + ")");
+    return Challenge::kFailed;
+  }
+  // A new challenge after our credentials, not for a nonce gone stale: the
+  // password (or the user) is wrong. Bounded either way: no loop.
+  std::string& header = proxy ? credentials_.proxy_authorization : credentials_.authorization;
+  if ((!header.empty() && !challenge->stale) || ++credentials_.answers > kMaxChallengeAnswers) {
+    say("authentication failed: " + challenge->realm + " refused the password of " + options_.user);
+    return Challenge::kFailed;
+  }
+  const auto value = digest::authorization(*challenge, user_of(options_.user), options_.password, method,
+                                           request_uri, random_cnonce(), 1);
+  if (!value) {
+    say("authentication failed: cannot answer the challenge of " + challenge->realm + " (qop " +
+        challenge->qop + ")");
+    return Challenge::kFailed;
+  }
+  header = *value;
+  say("authenticating as " + user_of(options_.user) + " for " + challenge->realm + " (" +
+      (challenge->algorithm.empty() ? "MD5" : challenge->algorithm) + ")");
+  return Challenge::kAnswered;
+}
+
+const tagi_t* Terminal::credential_tags() {
+  const Credentials& c = credentials_;
+  credential_tags_ = {{
+      tagi_t{TAG_IF(!c.authorization.empty(), SIPTAG_AUTHORIZATION_STR(c.authorization.c_str()))},
+      tagi_t{TAG_IF(!c.proxy_authorization.empty(),
+                    SIPTAG_PROXY_AUTHORIZATION_STR(c.proxy_authorization.c_str()))},
+      tagi_t{TAG_END()},
+  }};
+  return credential_tags_.data();
 }
 
 void Terminal::after(double seconds, std::function<void()> fn) {

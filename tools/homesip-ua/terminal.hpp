@@ -5,6 +5,7 @@
 #include <sofia-sip/nua.h>
 #include <sofia-sip/su_wait.h>
 
+#include <array>
 #include <chrono>
 #include <functional>
 #include <list>
@@ -52,6 +53,24 @@ class Terminal {
   // Before a request goes to `destination` over TLS: when its server would be
   // refused (tls_probe.hpp), says why on stderr and finishes with exit 2.
   bool tls_refused(const std::string& destination);
+  // Our answers to the digest challenges of the current hop (RFC 3261 22):
+  // the commands add them to the request they resend to the same place.
+  struct Credentials {
+    std::string authorization;        // to a 401 (WWW-Authenticate)
+    std::string proxy_authorization;  // to a 407 (Proxy-Authenticate)
+    int answers = 0;
+  };
+  enum class Challenge { kNone, kAnswered, kFailed };
+  // A 401/407 to `method` sent to `request_uri`: kAnswered when we now hold
+  // an answer (resend the request to the same hop); kFailed, said
+  // why, without a password, for a second challenge after our answer (a wrong
+  // password) or past kMaxChallengeAnswers; kNone for any other status.
+  Challenge answer_challenge(const Event& e, const std::string& method, const std::string& request_uri);
+  // The answers as tags for the request that goes to the same hop again:
+  // TAG_NEXT(credential_tags()) ends its tag list. Valid until the next call.
+  const tagi_t* credential_tags();
+  // A hop to another server: the last one's answers are not for it.
+  void forget_credentials() { credentials_ = Credentials{}; }
   nua_t* nua() const { return nua_; }
   const Options& options() const { return options_; }
 
@@ -86,6 +105,9 @@ class Terminal {
   nua_t* nua_ = nullptr;
   su_timer_t* signal_timer_ = nullptr;
   std::list<std::unique_ptr<Timer>> timers_;
+  static constexpr int kMaxChallengeAnswers = 3;  // a 407 then a 401, and one stale nonce
+  Credentials credentials_;
+  std::array<tagi_t, 3> credential_tags_{};
   int code_ = kExitOk;
   bool finishing_ = false;
   bool abandoned_ = false;
