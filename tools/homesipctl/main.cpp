@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "homesip/digest/digest.hpp"
+#include "pki.hpp"
 
 namespace {
 
@@ -394,6 +395,27 @@ int run_user_command(const std::string& socket_path, const std::string& action, 
   return 0;
 }
 
+// pki init|issue: files only, no server.
+int run_pki_command(bool init, const std::string& ca_dir, homesip::pki::IssueRequest issue) {
+  try {
+    if (init) {
+      homesip::pki::init_ca(ca_dir);
+      std::cout << "CA made in " << ca_dir << ": ca.key (keep it private), cafile.pem (give it to clients: "
+                << "homesip-ua --ca, server.tls_certificates)\n";
+      return 0;
+    }
+    issue.ca_dir = ca_dir;
+    const auto out = homesip::pki::issue(issue);
+    std::cout << "certificate for " << issue.aor << " in " << out.string()
+              << ": agent.pem (key and chain, 0600), cafile.pem; server.tls_certificates: " << out.string()
+              << "\n";
+    return 0;
+  } catch (const homesip::pki::PkiError& e) {
+    std::cerr << "homesipctl: pki: " << e.what() << "\n";
+    return 1;
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -436,6 +458,23 @@ int main(int argc, char** argv) {
       ->required();
   users->add_subcommand("list", "the users of a domain: AOR, role, algorithms (never a password or HA1)")
       ->add_option("domain", user.domain, "e.g. C1.D1.H1; default: the plugin's realm");
+  homesip::pki::IssueRequest issue;
+  std::string ca_dir;
+  auto* pki = app.add_subcommand("pki", "a small CA for the tree's TLS: no server needed");
+  pki->require_subcommand(1);
+  pki->allow_extras(false);
+  auto* pki_init =
+      pki->add_subcommand("init", "make a CA in DIR: ca.key (EC P-256, 0600) and cafile.pem (10 years)");
+  pki_init->add_option("dir", ca_dir, "the CA's directory (made 0700 when missing)")->required();
+  auto* pki_issue = pki->add_subcommand(
+      "issue", "a server certificate signed by the CA in DIR (2 years): CERTDIR/agent.pem and cafile.pem");
+  pki_issue->add_option("dir", ca_dir, "the CA's directory (pki init)")->required();
+  pki_issue->add_option("aor", issue.aor, "the server's NAME@DOMAIN, e.g. H1@C1.D1 (SAN URI sip:H1@C1.D1)")
+      ->required();
+  pki_issue->add_option("--ip", issue.ips, "an address clients reach it at (repeatable)");
+  pki_issue->add_option("--dns", issue.dns, "a host name clients reach it at (repeatable)");
+  pki_issue->add_option("--out", issue.out,
+                        "CERTDIR, for server.tls_certificates (default: DIR/NAME@DOMAIN)");
   app.footer(
       "Plugin commands: <plugin>.<command> ARG..., or <command> ARG... when one plugin has it\n"
       "(with the tree plugin: homesipctl tree, homesipctl locate U1@C1.D1.H1).");
@@ -444,6 +483,7 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : 1;
   }
+  if (pki->parsed()) return run_pki_command(pki_init->parsed(), ca_dir, issue);
   if (users->parsed()) {
     try {
       return run_user_command(socket_path, users->get_subcommands().front()->get_name(), user, as_json);
