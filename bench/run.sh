@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench/run.sh [--quick] [--servers homesip,kamailio,homesip-ldap,homesip-base] [--keep] [--doc FILE | --no-doc]
+# bench/run.sh [--quick] [--servers homesip,kamailio,homesip-ldap,homesip-base] [--no-auth] [--keep] [--doc FILE | --no-doc]
 #
 # Server homesip-base: another build of homesipd (HOMESIPD_BASE, plugins in HOMESIP_PLUGINS_BASE;
 # `./homesip bench --base REV` builds commit REV into build-base/ and sets both) under the same
@@ -35,6 +35,9 @@
 #            free port, stopped by PID): new-binding steps LDAP_NEW_RATES (same pass criteria as
 #            phase A); fresh slapd + homesipd, preload LDAP_PRELOAD users, refresh steps
 #            LDAP_REFRESH_RATES, CPU per request at LDAP_CPU_RATE/s (homesipd's and slapd's apart).
+#   phase F  authenticated REGISTER (bench/auth.sh, servers homesip and kamailio of --servers):
+#            homesipd with auth-digest beside Kamailio registrar-auth.cfg, the same users each with
+#            its own password, load from bench/loadgen (homesip-loadgen beside homesipd); --no-auth skips it.
 #
 # Results: a markdown report (printed, and written into docs/benchmarks.md between the
 # "generated" markers unless --quick or --no-doc). --quick: a couple of low steps, about a minute, for
@@ -59,15 +62,16 @@ LDAP_SCHEMA=$ROOT/plugins/location-ldap/schema/homesip.ldif
 SLAPD=${SLAPD:-/usr/sbin/slapd} SLAPADD=${SLAPADD:-/usr/sbin/slapadd}
 LDAP_BASE=o=homesip LDAP_ADMIN=cn=admin,o=homesip LDAP_PW=bench-secret
 
-QUICK=0 KEEP=0 SERVERS="homesip kamailio homesip-ldap" DOC=$ROOT/docs/benchmarks.md DOC_SET=0
+QUICK=0 KEEP=0 SERVERS="homesip kamailio homesip-ldap" DOC=$ROOT/docs/benchmarks.md DOC_SET=0 AUTH=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) QUICK=1 ;;
     --keep) KEEP=1 ;;
+    --no-auth) AUTH=0 ;;
     --servers) SERVERS=${2//,/ }; shift ;;
     --doc) DOC=$2; DOC_SET=1; shift ;;
     --no-doc) DOC=; DOC_SET=1 ;;
-    -h|--help) sed -n '2,40p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,46p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench/run.sh: unknown argument $1" >&2; exit 2 ;;
   esac
   shift
@@ -681,6 +685,21 @@ if [ $LDAP = 1 ]; then
   measure cpu-new $L "$LDAP_CPU_RATE" $(( LDAP_CPU_RATE * CPU_S )) "$WORK/ldap-cpu-new.csv" 1 >/dev/null
   stop_server $L; stop_server slapd
 fi
+# Phase F: authenticated REGISTER, homesipd (auth-digest) beside Kamailio (registrar-auth.cfg)
+AUTH_SERVERS=""
+for s in homesip kamailio; do case " $SERVERS " in *" $s "*) AUTH_SERVERS="$AUTH_SERVERS $s" ;; esac; done
+AUTH_SERVERS=${AUTH_SERVERS# }
+LOADGEN=${LOADGEN:-$(dirname "$HOMESIPD")/homesip-loadgen}
+if [ $AUTH = 1 ] && [ -n "$AUTH_SERVERS" ]; then
+  if [ -x "$LOADGEN" ]; then
+    say "phase F: authenticated REGISTER/s (bench/auth.sh, servers: $AUTH_SERVERS)"
+    HOMESIPD=$HS_BIN HOMESIP_PLUGINS=$HS_PLUGINS LOADGEN=$LOADGEN "$BENCH/auth.sh" \
+      $( [ $QUICK = 1 ] && echo --quick ) --servers "${AUTH_SERVERS// /,}" --report "$WORK/auth.md" >/dev/null ||
+      echo "    bench/auth.sh failed: no authenticated REGISTER figures in this report" >&2
+  else
+    echo "    phase F skipped: no $LOADGEN (build the target homesip-loadgen)" >&2
+  fi
+fi
 ELAPSED=$(( $(date +%s) - START ))
 
 # ---------------------------------------------------------------------------------------------
@@ -797,6 +816,7 @@ REPORT=$WORK/report.md
       "$(fmt_mib "${LDAP_MEM[sl0]}")" "$(fmt_mib "${LDAP_MEM[sl1]}")" "$LDAP_BINDINGS"
     echo
   fi
+  if [ -s "$WORK/auth.md" ]; then cat "$WORK/auth.md"; echo; fi
   echo "### Every run"
   echo
   echo "RTT = SIPp's request → final response time (REGISTER→200, INVITE→302), whole milliseconds (0 = under 1 ms). CPU % of one core; *other CPU* = the machine's busy time (\`/proc/stat\`) minus server and SIPp during the step, i.e. everything else that ran meanwhile (tens of % = a disturbed step)."
