@@ -1,0 +1,318 @@
+// The attacks of issue 13, automated against a real tree on loopback: the
+// province C1, the community D1@C1 and the family H1@C1.D1, each with
+// location-sqlite, the tree, auth-digest and the policy; the family also runs
+// the example lamp (sdk/examples/virtual-lamp). Users and child servers are
+// created with `homesipctl user add --password-file`, and each child server
+// registers upward with its tree block's `password_file`.
+//
+// Each attack is one unauthenticated UDP datagram. Each test asserts the exact
+// status and that the store did not change (`homesipctl bindings`, the lamp's
+// `state` command, the parent's `tree`). Then the legitimate side: U1 with its
+// password registers and switches the lamp, a guest cannot, and a member
+// cannot look up another user's bindings.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "homesip/digest/digest.hpp"
+#include "test_support.hpp"
+
+using namespace homesip::test;
+namespace digest = homesip::digest;
+using nlohmann::json;
+
+namespace {
+
+constexpr const char* kFamily = "C1.D1.H1";
+const std::string kLamp = "lamp@C1.D1.H1";
+
+struct Passwords {
+  static constexpr const char* kD1 = "d1 at the province";
+  static constexpr const char* kH1 = "h1 at the community";
+  static constexpr const char* kU1 = "u1 owner";
+  static constexpr const char* kU3 = "u3 member";
+  static constexpr const char* kU4 = "u4 guest";
+};
+
+bool eventually(const std::function<bool()>& check, std::chrono::seconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (int i = 0; i < 1000 && std::chrono::steady_clock::now() < deadline; ++i) {
+    if (check()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  return false;
+}
+
+// The value of the first `name` header line containing `needle`, "" when none.
+std::string header_with(const std::string& message, const std::string& name, const std::string& needle = "") {
+  const std::string prefix = "\r\n" + name + ": ";
+  for (size_t pos = message.find(prefix); pos != std::string::npos; pos = message.find(prefix, pos + 1)) {
+    const size_t start = pos + prefix.size();
+    const std::string value = message.substr(start, message.find("\r\n", start) - start);
+    if (value.find(needle) != std::string::npos) return value;
+  }
+  return "";
+}
+
+std::string status_line(const std::string& response) { return response.substr(0, response.find("\r\n")); }
+
+// One request from 127.0.0.1 as udp_exchange sends it ($PORT$: the local port).
+struct Request {
+  std::string method = "REGISTER";
+  std::string uri;
+  std::string from;  // AOR
+  std::string to;    // AOR
+  std::string call_id;
+  int cseq = 1;
+  std::string headers;  // extra lines, each ending in \n
+  std::string body;
+
+  std::string text() const {
+    std::string t = method + " " + uri + " SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:$PORT$;rport;branch=z9hG4bK-" +
+                    call_id + "-" + std::to_string(cseq) + "\nMax-Forwards: 70\nFrom: <sip:" + from +
+                    ">;tag=" + call_id + "\nTo: <sip:" + to + ">\nCall-ID: " + call_id +
+                    "@attacks\nCSeq: " + std::to_string(cseq) + " " + method + "\n" + headers;
+    if (!body.empty()) t += "Content-Type: text/plain\n";
+    return t + "Content-Length: " + std::to_string(body.size()) + "\n\n" + body;
+  }
+};
+
+class AttacksTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    // Top down, each parent holding its child's credentials before the child starts.
+    province_ = make("C1", "", "");
+    province_->start();
+    const std::string top = "sip:127.0.0.1:" + std::to_string(province_->port());
+    ASSERT_EQ(add_user("C1", "D1@C1", "server", Passwords::kD1), 0);
+    community_ = make("D1", "C1", top, password_file("d1.password", Passwords::kD1));
+    community_->start();
+    ASSERT_EQ(add_user("D1", "H1@C1.D1", "server", Passwords::kH1), 0);
+    family_ = make("H1", "C1.D1", top, password_file("h1.password", Passwords::kH1),
+                   "  - plugin: virtual-lamp\n    device: lamp\n");
+    family_->set_extra_arguments(
+        {"--set", "server.plugin_dirs=[" + plugin_dir() + ", " + HOMESIP_TEST_EXAMPLE_PLUGIN_DIR + "]"});
+    family_->start();
+    ASSERT_EQ(add_user("H1", "U1@C1.D1.H1", "owner", Passwords::kU1), 0);
+    ASSERT_EQ(add_user("H1", "U3@C1.D1.H1", "member", Passwords::kU3), 0);
+    ASSERT_EQ(add_user("H1", "U4@C1.D1.H1", "guest", Passwords::kU4), 0);
+    // Up: D1 online at the province, H1 at the community.
+    ASSERT_TRUE(eventually([&] { return child_online("C1", "D1@C1") && child_online("D1", "H1@C1.D1"); },
+                           std::chrono::seconds(30)))
+        << read_file(community_->log()) << read_file(family_->log());
+  }
+
+  std::unique_ptr<HomesipServer> make(const std::string& name, const std::string& domain,
+                                      const std::string& top, const std::string& password = "",
+                                      const std::string& more = "") {
+    std::string tree_settings = "    keepalive_interval: 1\n    keepalive_misses: 2\n";
+    if (!password.empty()) tree_settings += "    password_file: " + password + "\n";
+    const std::string plugins =
+        "  - plugin: location-sqlite\n    path: " + (dir_ / (name + ".sqlite")).string() + "\n" +
+        tree_plugin_yaml(name, domain, top, tree_settings) +
+        "  - plugin: auth-digest\n    secret_file: " + (dir_ / (name + ".secret")).string() +
+        "\n  - plugin: policy\n  - plugin: registrar\n" + more;
+    return std::make_unique<HomesipServer>(
+        dir_, ServerOptions{name, domain, plugins, "  admin_socket: " + socket_of(name) + "\n"});
+  }
+  std::string socket_of(const std::string& name) const { return (dir_ / (name + ".sock")).string(); }
+
+  std::string password_file(const std::string& name, const std::string& text) {
+    const auto path = dir_ / name;
+    write_file(path, text + "\n");
+    std::filesystem::permissions(path,
+                                 std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+    return path.string();
+  }
+
+  int ctl(const std::string& server, const std::vector<std::string>& arguments, std::string* out = nullptr) {
+    std::vector<std::string> argv{HOMESIP_TEST_HOMESIPCTL, "--socket", socket_of(server)};
+    argv.insert(argv.end(), arguments.begin(), arguments.end());
+    std::string ignored;
+    return run(argv, out ? out : &ignored, std::chrono::seconds(10));
+  }
+  int add_user(const std::string& server, const std::string& aor, const std::string& role,
+               const std::string& password) {
+    std::string out;
+    const int status = ctl(
+        server, {"user", "add", aor, "--role", role, "--password-file", password_file(aor + ".pw", password)},
+        &out);
+    EXPECT_EQ(status, 0) << out;
+    return status;
+  }
+  json ctl_json(const std::string& server, const std::vector<std::string>& arguments) {
+    std::vector<std::string> argv{"--json"};
+    argv.insert(argv.end(), arguments.begin(), arguments.end());
+    std::string out;
+    if (ctl(server, argv, &out) != 0) return nullptr;
+    return json::parse(out, nullptr, false);
+  }
+
+  // What a store holds for `aor`: contact and q of each binding (not the
+  // seconds left, which tick).
+  std::string bindings(const std::string& server, const std::string& aor) {
+    const json all = ctl_json(server, {"bindings", aor});
+    std::string out;
+    if (all.is_object())
+      for (const auto& [key, list] : all.items())
+        for (const auto& b : list) out += key + " " + b.value("contact", "") + " q=" + b["q"].dump() + "\n";
+    return out;
+  }
+  bool child_online(const std::string& parent, const std::string& aor) {
+    const json tree = ctl_json(parent, {"tree"});
+    if (!tree.is_object() || !tree.contains("children")) return false;
+    for (const auto& child : tree["children"])
+      if (child.value("aor", "") == aor) return child.value("online", false);
+    return false;
+  }
+  std::string lamp_state() {
+    const json state = ctl_json("H1", {"virtual-lamp.state"});
+    return state.is_object() ? state.value("state", "") : "";
+  }
+  uint64_t counter(const std::string& server, const std::string& name) {
+    std::string out;
+    ctl(server, {"stats"}, &out);
+    const size_t at = out.find(name);
+    if (at == std::string::npos) return 0;
+    const size_t digits = out.find_first_of("0123456789", at + name.size());
+    return digits == std::string::npos ? 0 : std::stoull(out.substr(digits));
+  }
+
+  // Sends `request`; when challenged (401/407), answers once with `user`'s
+  // `password` for the SHA-256 challenge. The final response.
+  std::string send(uint16_t port, Request request, const std::string& user = "",
+                   const std::string& password = "") {
+    const std::string first = udp_exchange(port, request.text());
+    const int status = status_of(first);
+    if (user.empty() || (status != 401 && status != 407)) return first;
+    const bool proxy = status == 407;
+    const auto challenge =
+        digest::parse(header_with(first, proxy ? "Proxy-Authenticate" : "WWW-Authenticate", "SHA-256"));
+    if (!challenge) return first;
+    const auto credentials =
+        digest::authorization(*challenge, user, password, request.method, request.uri, "attacks-cnonce", 1);
+    if (!credentials) return first;
+    request.cseq += 1;
+    request.headers += std::string(proxy ? "Proxy-Authorization: " : "Authorization: ") + *credentials + "\n";
+    return udp_exchange(port, request.text());
+  }
+
+  static Request registration(const std::string& aor, const std::string& call_id,
+                              const std::string& contact_lines) {
+    const std::string domain = aor.substr(aor.find('@') + 1);
+    return Request{"REGISTER", "sip:" + domain, aor, aor, call_id, 1, contact_lines, ""};
+  }
+  static Request message(const std::string& from, const std::string& to, const std::string& call_id,
+                         const std::string& body) {
+    return Request{"MESSAGE", "sip:" + to, from, to, call_id, 1, "", body};
+  }
+
+  std::string logs() const {
+    return read_file(province_->log()) + read_file(community_->log()) + read_file(family_->log());
+  }
+
+  TempDir dir_;
+  std::unique_ptr<HomesipServer> province_, community_, family_;
+};
+
+}  // namespace
+
+// Attacks 1 and 2: take U1's calls with the attacker's contact, remove U1's bindings.
+TEST_F(AttacksTest, NoOneButU1RegistersOrRemovesU1sBindings) {
+  const std::string legit =
+      send(family_->port(),
+           registration("U1@C1.D1.H1", "u1-phone", "Contact: <sip:u1@127.0.0.1:5999>\nExpires: 600\n"), "U1",
+           Passwords::kU1);
+  ASSERT_EQ(status_of(legit), 200) << legit << logs();
+  const std::string before = bindings("H1", "U1@C1.D1.H1");
+  ASSERT_NE(before.find("sip:u1@127.0.0.1:5999"), std::string::npos) << before;
+
+  const std::string steal =
+      send(family_->port(), registration("U1@C1.D1.H1", "steal", "Contact: <sip:attacker@127.0.0.1:6666>\n"));
+  EXPECT_EQ(status_of(steal), 401) << steal;
+  EXPECT_EQ(bindings("H1", "U1@C1.D1.H1"), before);
+
+  const std::string wipe =
+      send(family_->port(), registration("U1@C1.D1.H1", "wipe", "Contact: *\nExpires: 0\n"));
+  EXPECT_EQ(status_of(wipe), 401) << wipe;
+  EXPECT_EQ(bindings("H1", "U1@C1.D1.H1"), before);
+}
+
+// Attacks 3 and 4: take over community D1 at the province with q=1, or take it offline.
+TEST_F(AttacksTest, NoOneButD1RegistersOrUnregistersTheCommunity) {
+  const std::string before = bindings("C1", "D1@C1");
+  ASSERT_NE(before.find("D1@C1 "), std::string::npos) << before;
+
+  const std::string takeover =
+      send(province_->port(),
+           registration("D1@C1", "takeover", "Contact: <sip:attacker@127.0.0.1:6666>;q=1\nExpires: 600\n"));
+  EXPECT_EQ(status_of(takeover), 401) << takeover;
+  EXPECT_NE(header_with(takeover, "WWW-Authenticate", "realm=\"C1\""), "") << takeover;
+  EXPECT_EQ(bindings("C1", "D1@C1"), before);
+
+  const std::string offline =
+      send(province_->port(), registration("D1@C1", "offline", "Contact: *\nExpires: 0\n"));
+  EXPECT_EQ(status_of(offline), 401) << offline;
+  EXPECT_EQ(bindings("C1", "D1@C1"), before);
+  // Still online a keepalive round later, and still reached: the province redirects D1's families to it.
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  EXPECT_TRUE(child_online("C1", "D1@C1"));
+  const std::string redirected = udp_exchange(
+      province_->port(), registration("x@C1.D1.H1", "probe", "Contact: <sip:x@127.0.0.1:7>\n").text());
+  EXPECT_EQ(status_of(redirected), 302) << redirected;
+  EXPECT_NE(redirected.find(std::to_string(community_->port())), std::string::npos) << redirected;
+}
+
+// Attack 5: switch the lamp from a family that does not exist, or as U1 without U1's password.
+TEST_F(AttacksTest, NoStrangerSwitchesTheLamp) {
+  ASSERT_EQ(lamp_state(), "off");
+  const std::string stranger = send(family_->port(), message("U9@C9.D9.H9", kLamp, "stranger", "on"));
+  EXPECT_EQ(status_line(stranger), "SIP/2.0 403 Appliance Control Not Permitted For Outside Callers")
+      << stranger;
+  EXPECT_EQ(lamp_state(), "off");
+
+  const std::string spoofed = send(family_->port(), message("U1@C1.D1.H1", kLamp, "spoofed", "on"));
+  EXPECT_EQ(status_of(spoofed), 401) << spoofed;
+  EXPECT_NE(header_with(spoofed, "WWW-Authenticate", "realm=\"C1.D1.H1\""), "") << spoofed;
+  EXPECT_EQ(lamp_state(), "off");
+
+  // Each refusal logged once, with the source.
+  const std::string log = read_file(family_->log());
+  EXPECT_NE(log.find("refused MESSAGE lamp@C1.D1.H1 from udp:127.0.0.1:"), std::string::npos) << log;
+  EXPECT_NE(log.find("(unauthenticated): Appliance Control Not Permitted For Outside Callers"),
+            std::string::npos);
+  EXPECT_EQ(counter("H1", "refusals_total"), 1u);
+}
+
+TEST_F(AttacksTest, TheFamilyDoesWhatItsRolesAllow) {
+  // The owner switches the lamp with its password.
+  const std::string on =
+      send(family_->port(), message("U1@C1.D1.H1", kLamp, "owner-on", "on"), "U1", Passwords::kU1);
+  EXPECT_EQ(status_of(on), 200) << on << read_file(family_->log());
+  EXPECT_EQ(lamp_state(), "on");
+  // A guest, authenticated, may not.
+  const std::string guest =
+      send(family_->port(), message("U4@C1.D1.H1", kLamp, "guest-off", "off"), "U4", Passwords::kU4);
+  EXPECT_EQ(status_line(guest), "SIP/2.0 403 Appliance Control Not Permitted For Guests") << guest;
+  EXPECT_EQ(lamp_state(), "on");
+  // A member may not look up another user's bindings; the user itself may.
+  Request lookup{"OPTIONS", "sip:U1@C1.D1.H1", "U3@C1.D1.H1", "U1@C1.D1.H1", "u3-lookup", 1, "", ""};
+  const std::string refused = send(family_->port(), lookup, "U3", Passwords::kU3);
+  EXPECT_EQ(status_line(refused), "SIP/2.0 403 Binding Lookup Not Permitted For Members") << refused;
+  Request own{"OPTIONS", "sip:U1@C1.D1.H1", "U1@C1.D1.H1", "U1@C1.D1.H1", "u1-lookup", 1, "", ""};
+  EXPECT_NE(status_of(send(family_->port(), own, "U1", Passwords::kU1)), 403);
+  // A wrong password is refused and logged for fail2ban; nothing bound.
+  const std::string wrong =
+      send(family_->port(), registration("U1@C1.D1.H1", "wrong", "Contact: <sip:u1@127.0.0.1:5998>\n"), "U1",
+           "not the password");
+  EXPECT_EQ(status_of(wrong), 401) << wrong;
+  EXPECT_EQ(bindings("H1", "U1@C1.D1.H1").find("5998"), std::string::npos);
+  EXPECT_EQ(counter("H1", "refusals_total"), 2u);
+}
