@@ -305,3 +305,40 @@ TEST_F(AuthDigestTreeE2eTest, TheFamilysUsersAreChallengedInItsDomain) {
   EXPECT_NE(status_of(answer), 401) << answer;
   EXPECT_NE(status_of(answer), 0) << answer;
 }
+
+// Three wrong passwords within a minute ban the source: one log line, the
+// counter, and the IP's next requests end before any challenge or lookup.
+class AuthDigestBanE2eTest : public AuthDigestE2eTest {
+ protected:
+  void SetUp() override {
+    socket_ = (dir_ / "h1.sock").string();
+    const std::string plugins =
+        "  - plugin: location-sqlite\n    path: " + (dir_ / "location.sqlite").string() +
+        "\n  - plugin: auth-digest\n    realm: C1.D1.H1\n    secret_file: " +
+        (dir_ / "nonce.secret").string() +
+        "\n    ban_after_failures: 3\n    ban_window: 60\n    ban_seconds: 600\n"
+        "  - plugin: registrar\n    domains: [C1.D1.H1]\n";
+    server_ = std::make_unique<HomesipServer>(
+        dir_, ServerOptions{"H1", "C1.D1", plugins, "  admin_socket: " + socket_ + "\n"});
+    server_->start();
+  }
+};
+
+TEST_F(AuthDigestBanE2eTest, RepeatedWrongPasswordsBanTheSource) {
+  put_user("U1", "lion-king");
+  const std::string contact = "Contact: <sip:u1@127.0.0.1:5998>\nExpires: 600\n";
+  for (int i = 0; i < 3; ++i)
+    EXPECT_EQ(status_of(register_with("U1", "U1", "hyena", digest::Algorithm::kSha256, contact)), 401);
+  // Banned: even the right password gets no challenge and no lookup.
+  const std::string banned = udp_exchange(server_->port(), raw_register("U1", "after-ban", 1, "", contact));
+  EXPECT_EQ(banned.substr(0, banned.find("\r\n")), "SIP/2.0 403 Banned") << banned;
+  EXPECT_EQ(header_with(banned, "WWW-Authenticate"), "") << banned;
+  EXPECT_EQ(bindings("U1").find("5998"), std::string::npos) << bindings("U1");
+  const std::string text = log();
+  const std::string line = "banned 127.0.0.1 for 600 s after 3 failed authentications";
+  const size_t first = text.find(line);
+  EXPECT_NE(first, std::string::npos) << text;
+  EXPECT_EQ(text.find(line, first + 1), std::string::npos) << "logged twice:\n" << text;
+  const std::string stats = admin(socket_, "{\"command\":\"stats\"}");
+  EXPECT_NE(stats.find("\"homesip_auth_digest_bans_total\":1"), std::string::npos) << stats;
+}
