@@ -11,7 +11,8 @@
 # alternate at every step of the same run.
 #
 #   preload  every user registered once at AUTH_PRELOAD_RATE/s; every later REGISTER replaces a
-#            bound user's binding (new Call-ID, same Contact)
+#            bound user's binding (new Call-ID, same Contact: the loadgen keeps one local port
+#            per server), so each user has one binding throughout
 #   steps    AUTH_RATES, AUTH_STEP_S seconds of REGISTERs each, users in turn; a step passes with
 #            every REGISTER answered 200, no retransmission and >= 95 % of the rate achieved; the
 #            sustained rate is the highest step passed (steps stop at the first failure)
@@ -45,7 +46,7 @@ while [ $# -gt 0 ]; do
     --keep) KEEP=1 ;;
     --servers) SERVERS=${2//,/ }; shift ;;
     --report) REPORT_FILE=$2; shift ;;
-    -h|--help) sed -n '2,31p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench/auth.sh: unknown argument $1" >&2; exit 2 ;;
   esac
   shift
@@ -99,6 +100,9 @@ esac
 RES=$WORK/results.tsv
 : >"$RES"
 declare -A PID=() PORT=() KIDS=()
+# server -> the loadgen's local port for every run against it: the same Contact each time, so a
+# step re-registers the users' bindings instead of adding one per user and step.
+declare -A LG_PORT=()
 
 stop_server() {  # name
   local s=$1 p=${PID[$1]:-} k
@@ -163,13 +167,16 @@ cpu_times() {  # -> "busy total" ticks of all CPUs from /proc/stat (busy: user n
 
 # Whether a server answers: one authenticated REGISTER of user 1.
 probe() {  # name
-  timeout 10 "$LOADGEN" register --server "127.0.0.1:${PORT[$1]}" --domain "$DOMAIN" --prefix "$PREFIX" \
-    --first 1 --users 1 --seed "$SEED" --requests 1 --rate 10 --timeout-ms 1000 --max-seconds 3 >/dev/null 2>&1
+  timeout 10 "$LOADGEN" register --server "127.0.0.1:${PORT[$1]}" --local-port "${LG_PORT[$1]}" \
+    --domain "$DOMAIN" --prefix "$PREFIX" --first 1 --users 1 --seed "$SEED" \
+    --requests 1 --rate 10 --timeout-ms 1000 --max-seconds 3 >/dev/null 2>&1
 }
 
 start_server() {  # name tag
   local s=$1 tag=$2 port dir
   port=$(free_port); PORT[$s]=$port
+  LG_PORT[$s]=$(free_port)
+  [ "${LG_PORT[$s]}" != "$port" ] || LG_PORT[$s]=$(free_port)
   dir=$WORK/$s-$tag; mkdir -p "$dir"
   case $s in
     homesip)
@@ -214,7 +221,8 @@ measure() {
   kill -0 "${PID[$s]}" 2>/dev/null || die "$s is not running"
   local limit=$(( n / rate + 15 )) c0 c1 b0 b1 t0 t1 rc=0
   b0=$(cpu_times); c0=$(cpu_ticks "$s"); t0=$(date +%s.%N)
-  timeout -k 2 $(( limit + 10 )) "$LOADGEN" register --server "127.0.0.1:${PORT[$s]}" "${users_opts[@]}" \
+  timeout -k 2 $(( limit + 10 )) "$LOADGEN" register --server "127.0.0.1:${PORT[$s]}" --local-port "${LG_PORT[$s]}" \
+    "${users_opts[@]}" \
     --requests "$n" --rate "$rate" --max-seconds "$limit" --tsv >"$d/loadgen.tsv" 2>"$d/loadgen.err" || rc=$?
   t1=$(date +%s.%N); c1=$(cpu_ticks "$s"); b1=$(cpu_times)
   local requests=0 ok=0 failed=0 timed_out=$n retrans=0 again=0 ach=0 p50=- p99=- max=- lg_us=0 elapsed=0 sent=0

@@ -92,6 +92,10 @@ int main(int argc, char** argv) {
   register_command->add_option("--server", server, "HOST:PORT (UDP)")->required();
   register_command->add_option("--local", load.local_host, "local IPv4 address")->capture_default_str();
   register_command
+      ->add_option("--local-port", load.local_port,
+                   "local UDP port (0: any); the same in every run keeps one binding per user")
+      ->capture_default_str();
+  register_command
       ->add_option("--requests", load.requests, "REGISTERs to send (user n = request n mod users)")
       ->required()
       ->check(CLI::PositiveNumber);

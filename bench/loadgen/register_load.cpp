@@ -69,15 +69,17 @@ struct Transaction {
 // A UDP socket connected to the server: it sends to and hears from that address only.
 class ConnectedUdp {
  public:
-  ConnectedUdp(const std::string& local_host, const std::string& server_host, uint16_t server_port) {
+  ConnectedUdp(const std::string& local_host, uint16_t local_port, const std::string& server_host,
+               uint16_t server_port) {
     fd_ = ::socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd_ < 0) throw std::runtime_error(std::string("socket: ") + std::strerror(errno));
     const int buffer = 4 << 20;  // like SIPp's -buff_size in bench/run.sh
     ::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &buffer, sizeof buffer);
     ::setsockopt(fd_, SOL_SOCKET, SO_SNDBUF, &buffer, sizeof buffer);
-    sockaddr_in local = address(local_host, 0);
+    sockaddr_in local = address(local_host, local_port);
     if (::bind(fd_, reinterpret_cast<sockaddr*>(&local), sizeof local) != 0)
-      throw std::runtime_error("bind " + local_host + ": " + std::strerror(errno));
+      throw std::runtime_error("bind " + local_host + ":" + std::to_string(local_port) + ": " +
+                               std::strerror(errno));
     sockaddr_in server = address(server_host, server_port);
     if (::connect(fd_, reinterpret_cast<sockaddr*>(&server), sizeof server) != 0)
       throw std::runtime_error("connect " + server_host + ": " + std::strerror(errno));
@@ -111,7 +113,7 @@ class RegisterLoad {
  public:
   explicit RegisterLoad(const LoadOptions& options)
       : options_(options),
-        socket_(options.local_host, options.server_host, options.server_port),
+        socket_(options.local_host, options.local_port, options.server_host, options.server_port),
         local_address_(options.local_host + ":" + std::to_string(socket_.port())),
         transactions_(options.requests),
         random_(std::random_device{}()) {

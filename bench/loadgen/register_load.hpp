@@ -15,6 +15,9 @@ struct LoadOptions {
   std::string server_host = "127.0.0.1";
   uint16_t server_port = 5060;
   std::string local_host = "127.0.0.1";
+  // 0: any. A fixed port keeps the Contact of every run the same, so a later run refreshes the
+  // bindings of an earlier one instead of adding one per user and run.
+  uint16_t local_port = 0;
   UserSet users;
   uint64_t requests = 1;
   double rate = 100;              // authenticated REGISTERs started per second
