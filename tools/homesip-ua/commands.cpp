@@ -79,8 +79,10 @@ class RegisterCommand : public Terminal {
     const std::string mf = std::to_string(chain_->max_forwards());
     const std::string contact = contact_for_request();
     const std::string user = user_of(aor);
-    const auto request = options().unregister ? &nua_unregister : &nua_register;
-    const std::string expires = options().unregister ? "0" : std::to_string(expires_);
+    // stopping_: our un-REGISTER, sent again here with the answer to its challenge.
+    const bool removing = options().unregister || stopping_;
+    const auto request = removing ? &nua_unregister : &nua_register;
+    const std::string expires = removing ? "0" : std::to_string(expires_);
     request(nh_, NUTAG_REGISTRAR(hop.request_uri.c_str()), SIPTAG_EXPIRES_STR(expires.c_str()),
             SIPTAG_MAX_FORWARDS_STR(mf.c_str()),
             TAG_IF(!contact.empty(), SIPTAG_CONTACT_STR(contact.c_str())),
@@ -116,6 +118,10 @@ class RegisterCommand : public Terminal {
       return send(where_);
     }
     if (e.status >= 300) return on_failure(e.status);
+    // nua repeats this request's Authorization in its refreshes and in the
+    // un-REGISTER; the server challenges that replay (nc): a new challenge,
+    // to answer, not a refusal of the password.
+    forget_credentials();
     if (e.id == nua_r_unregister) {
       say("unregistered " + options().aor + " at " + where_);
       return finish(stopping_ ? stop_code_ : kExitOk);
