@@ -273,7 +273,7 @@ TEST(UaCommandLine, UsageErrorsExit1NamingTheCulprit) {
   ua({"locate", "U1@C1.D1.H1", "--top", "127.0.0.1:5110"},
      "--top needs a sip: URI, e.g. sip:127.0.0.1:5060, not '127.0.0.1:5110'");
   ua(with_me("register", {"--listen", "udp127.0.0.1"}),
-     "--listen needs udp:HOST:PORT or tcp:HOST:PORT, not 'udp127.0.0.1'");
+     "--listen needs udp:HOST:PORT, tcp:HOST:PORT or tls:HOST:PORT, not 'udp127.0.0.1'");
   ua(with_me("register", {"--expires", "soon"}), "--expires needs a number >= 0, not 'soon'");
   ua(with_me("answer", {"--calls", "1.5"}), "--calls needs a whole number, not '1.5'");
   ua({"register", "--aor", "nobody", "--server", "sip:127.0.0.1:5110"},
