@@ -5,12 +5,18 @@
 // created with `homesipctl user add --password-file`, and each child server
 // registers upward with its tree block's `password_file`.
 //
-// Each attack is one unauthenticated UDP datagram. Each test asserts the exact
+// Each attack is one unauthenticated UDP datagram from 127.0.0.66; the
+// phones send from 127.0.0.3, and the servers from 127.0.0.1. Each test asserts the exact
 // status and that the store did not change (`homesipctl bindings`, the lamp's
 // `state` command, the parent's `tree`). Then the legitimate side: U1 with its
 // password registers and switches the lamp, a guest cannot, and a member
 // cannot look up another user's bindings.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <filesystem>
@@ -63,7 +69,56 @@ std::string header_with(const std::string& message, const std::string& name, con
 
 std::string status_line(const std::string& response) { return response.substr(0, response.find("\r\n")); }
 
-// One request from 127.0.0.1 as udp_exchange sends it ($PORT$: the local port).
+// Sends `message` over UDP from `ip` (an ephemeral port) to 127.0.0.1:port and
+// returns the first final response, "" after `timeout`. "$IP$" and "$PORT$"
+// become the local address; lines may end in \n. Phones and attackers send
+// from addresses of their own, as on the internet: the servers' own requests
+// leave from 127.0.0.1.
+std::string exchange_from(const std::string& ip, uint16_t port, const std::string& message,
+                          std::chrono::milliseconds timeout = std::chrono::seconds(3)) {
+  const int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  sockaddr_in local{};
+  local.sin_family = AF_INET;
+  ::inet_pton(AF_INET, ip.c_str(), &local.sin_addr);
+  socklen_t length = sizeof local;
+  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&local), sizeof local) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &length) != 0) {
+    if (fd >= 0) ::close(fd);
+    return "";
+  }
+  std::string text;
+  for (const char c : message) {
+    if (c == '\n') text += '\r';
+    text += c;
+  }
+  for (size_t pos; (pos = text.find("$IP$")) != std::string::npos;) text.replace(pos, 4, ip);
+  for (size_t pos; (pos = text.find("$PORT$")) != std::string::npos;)
+    text.replace(pos, 6, std::to_string(ntohs(local.sin_port)));
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(port);
+  to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::sendto(fd, text.data(), text.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof to);
+  std::string response;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (int i = 0; i < 10 && status_of(response) < 200; ++i) {
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    pollfd readable{fd, POLLIN, 0};
+    if (left.count() <= 0 || ::poll(&readable, 1, static_cast<int>(left.count())) != 1) break;
+    char buffer[65536];
+    const ssize_t n = ::recv(fd, buffer, sizeof buffer, 0);
+    if (n <= 0) break;
+    response.assign(buffer, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return status_of(response) >= 200 ? response : std::string();
+}
+
+constexpr const char* kPhone = "127.0.0.3";      // the family's phones
+constexpr const char* kAttacker = "127.0.0.66";  // anyone on the internet
+
+// One request as exchange_from sends it.
 struct Request {
   std::string method = "REGISTER";
   std::string uri;
@@ -73,9 +128,10 @@ struct Request {
   int cseq = 1;
   std::string headers;  // extra lines, each ending in \n
   std::string body;
+  std::string source = kPhone;
 
   std::string text() const {
-    std::string t = method + " " + uri + " SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:$PORT$;rport;branch=z9hG4bK-" +
+    std::string t = method + " " + uri + " SIP/2.0\nVia: SIP/2.0/UDP $IP$:$PORT$;rport;branch=z9hG4bK-" +
                     call_id + "-" + std::to_string(cseq) + "\nMax-Forwards: 70\nFrom: <sip:" + from +
                     ">;tag=" + call_id + "\nTo: <sip:" + to + ">\nCall-ID: " + call_id +
                     "@attacks\nCSeq: " + std::to_string(cseq) + " " + method + "\n" + headers;
@@ -189,7 +245,7 @@ class AttacksTest : public ::testing::Test {
   // `password` for the SHA-256 challenge. The final response.
   std::string send(uint16_t port, Request request, const std::string& user = "",
                    const std::string& password = "") {
-    const std::string first = udp_exchange(port, request.text());
+    const std::string first = exchange_from(request.source, port, request.text());
     const int status = status_of(first);
     if (user.empty() || (status != 401 && status != 407)) return first;
     const bool proxy = status == 407;
@@ -201,9 +257,13 @@ class AttacksTest : public ::testing::Test {
     if (!credentials) return first;
     request.cseq += 1;
     request.headers += std::string(proxy ? "Proxy-Authorization: " : "Authorization: ") + *credentials + "\n";
-    return udp_exchange(port, request.text());
+    return exchange_from(request.source, port, request.text());
   }
 
+  static Request from_attacker(Request request) {
+    request.source = kAttacker;
+    return request;
+  }
   static Request registration(const std::string& aor, const std::string& call_id,
                               const std::string& contact_lines) {
     const std::string domain = aor.substr(aor.find('@') + 1);
@@ -235,12 +295,13 @@ TEST_F(AttacksTest, NoOneButU1RegistersOrRemovesU1sBindings) {
   ASSERT_NE(before.find("sip:u1@127.0.0.1:5999"), std::string::npos) << before;
 
   const std::string steal =
-      send(family_->port(), registration("U1@C1.D1.H1", "steal", "Contact: <sip:attacker@127.0.0.1:6666>\n"));
+      send(family_->port(),
+           from_attacker(registration("U1@C1.D1.H1", "steal", "Contact: <sip:attacker@127.0.0.1:6666>\n")));
   EXPECT_EQ(status_of(steal), 401) << steal;
   EXPECT_EQ(bindings("H1", "U1@C1.D1.H1"), before);
 
   const std::string wipe =
-      send(family_->port(), registration("U1@C1.D1.H1", "wipe", "Contact: *\nExpires: 0\n"));
+      send(family_->port(), from_attacker(registration("U1@C1.D1.H1", "wipe", "Contact: *\nExpires: 0\n")));
   EXPECT_EQ(status_of(wipe), 401) << wipe;
   EXPECT_EQ(bindings("H1", "U1@C1.D1.H1"), before);
 }
@@ -252,20 +313,22 @@ TEST_F(AttacksTest, NoOneButD1RegistersOrUnregistersTheCommunity) {
 
   const std::string takeover =
       send(province_->port(),
-           registration("D1@C1", "takeover", "Contact: <sip:attacker@127.0.0.1:6666>;q=1\nExpires: 600\n"));
+           from_attacker(registration("D1@C1", "takeover",
+                                      "Contact: <sip:attacker@127.0.0.1:6666>;q=1\nExpires: 600\n")));
   EXPECT_EQ(status_of(takeover), 401) << takeover;
   EXPECT_NE(header_with(takeover, "WWW-Authenticate", "realm=\"C1\""), "") << takeover;
   EXPECT_EQ(bindings("C1", "D1@C1"), before);
 
   const std::string offline =
-      send(province_->port(), registration("D1@C1", "offline", "Contact: *\nExpires: 0\n"));
+      send(province_->port(), from_attacker(registration("D1@C1", "offline", "Contact: *\nExpires: 0\n")));
   EXPECT_EQ(status_of(offline), 401) << offline;
   EXPECT_EQ(bindings("C1", "D1@C1"), before);
   // Still online a keepalive round later, and still reached: the province redirects D1's families to it.
   std::this_thread::sleep_for(std::chrono::seconds(2));
   EXPECT_TRUE(child_online("C1", "D1@C1"));
-  const std::string redirected = udp_exchange(
-      province_->port(), registration("x@C1.D1.H1", "probe", "Contact: <sip:x@127.0.0.1:7>\n").text());
+  const std::string redirected =
+      exchange_from(kAttacker, province_->port(),
+                    registration("x@C1.D1.H1", "probe", "Contact: <sip:x@127.0.0.1:7>\n").text());
   EXPECT_EQ(status_of(redirected), 302) << redirected;
   EXPECT_NE(redirected.find(std::to_string(community_->port())), std::string::npos) << redirected;
 }
@@ -273,19 +336,21 @@ TEST_F(AttacksTest, NoOneButD1RegistersOrUnregistersTheCommunity) {
 // Attack 5: switch the lamp from a family that does not exist, or as U1 without U1's password.
 TEST_F(AttacksTest, NoStrangerSwitchesTheLamp) {
   ASSERT_EQ(lamp_state(), "off");
-  const std::string stranger = send(family_->port(), message("U9@C9.D9.H9", kLamp, "stranger", "on"));
+  const std::string stranger =
+      send(family_->port(), from_attacker(message("U9@C9.D9.H9", kLamp, "stranger", "on")));
   EXPECT_EQ(status_line(stranger), "SIP/2.0 403 Appliance Control Not Permitted For Outside Callers")
       << stranger;
   EXPECT_EQ(lamp_state(), "off");
 
-  const std::string spoofed = send(family_->port(), message("U1@C1.D1.H1", kLamp, "spoofed", "on"));
+  const std::string spoofed =
+      send(family_->port(), from_attacker(message("U1@C1.D1.H1", kLamp, "spoofed", "on")));
   EXPECT_EQ(status_of(spoofed), 401) << spoofed;
   EXPECT_NE(header_with(spoofed, "WWW-Authenticate", "realm=\"C1.D1.H1\""), "") << spoofed;
   EXPECT_EQ(lamp_state(), "off");
 
   // Each refusal logged once, with the source.
   const std::string log = read_file(family_->log());
-  EXPECT_NE(log.find("refused MESSAGE lamp@C1.D1.H1 from udp:127.0.0.1:"), std::string::npos) << log;
+  EXPECT_NE(log.find("refused MESSAGE lamp@C1.D1.H1 from udp:127.0.0.66:"), std::string::npos) << log;
   EXPECT_NE(log.find("(unauthenticated): Appliance Control Not Permitted For Outside Callers"),
             std::string::npos);
   EXPECT_EQ(counter("H1", "refusals_total"), 1u);
@@ -307,7 +372,8 @@ TEST_F(AttacksTest, TheFamilyDoesWhatItsRolesAllow) {
   const std::string refused = send(family_->port(), lookup, "U3", Passwords::kU3);
   EXPECT_EQ(status_line(refused), "SIP/2.0 403 Binding Lookup Not Permitted For Members") << refused;
   Request own{"OPTIONS", "sip:U1@C1.D1.H1", "U1@C1.D1.H1", "U1@C1.D1.H1", "u1-lookup", 1, "", ""};
-  EXPECT_NE(status_of(send(family_->port(), own, "U1", Passwords::kU1)), 403);
+  // Allowed: the tree answers that U1 has no binding now.
+  EXPECT_EQ(status_of(send(family_->port(), own, "U1", Passwords::kU1)), 480);
   // A wrong password is refused and logged for fail2ban; nothing bound.
   const std::string wrong =
       send(family_->port(), registration("U1@C1.D1.H1", "wrong", "Contact: <sip:u1@127.0.0.1:5998>\n"), "U1",
@@ -315,4 +381,40 @@ TEST_F(AttacksTest, TheFamilyDoesWhatItsRolesAllow) {
   EXPECT_EQ(status_of(wrong), 401) << wrong;
   EXPECT_EQ(bindings("H1", "U1@C1.D1.H1").find("5998"), std::string::npos);
   EXPECT_EQ(counter("H1", "refusals_total"), 2u);
+}
+
+// The tree's own lookups with the policy loaded: the family server finds its
+// own users (its OPTIONS come back to it from its own address); another
+// family's server, unauthenticated without TLS, is refused by default.
+TEST_F(AttacksTest, BindingLookupsThroughTheTree) {
+  const std::string registered =
+      send(family_->port(),
+           registration("U1@C1.D1.H1", "u1-phone", "Contact: <sip:u1@127.0.0.1:5999>\nExpires: 600\n"), "U1",
+           Passwords::kU1);
+  ASSERT_EQ(status_of(registered), 200) << registered;
+  const json own = ctl_json("H1", {"locate", "U1@C1.D1.H1"});
+  ASSERT_TRUE(own.is_object()) << logs();
+  EXPECT_EQ(own["status"], 302) << own.dump();
+  EXPECT_NE(own["contacts"].dump().find("sip:u1@127.0.0.1:5999"), std::string::npos) << own.dump();
+
+  ASSERT_EQ(add_user("D1", "H2@C1.D1", "server", "h2 at the community"), 0);
+  const std::string top = "sip:127.0.0.1:" + std::to_string(province_->port());
+  auto h2 = make("H2", "C1.D1", top, password_file("h2.password", "h2 at the community"));
+  // Another host: H2's first listener, whence its own requests leave, is 127.0.0.2.
+  const std::string port = std::to_string(h2->port());
+  h2->set_extra_arguments({"--set", "server.listen=[udp:127.0.0.2:" + port + ", udp:127.0.0.1:" + port +
+                                        ", tcp:127.0.0.1:" + port + "]"});
+  h2->start();
+  ASSERT_TRUE(eventually([&] { return child_online("D1", "H2@C1.D1"); }, std::chrono::seconds(30)))
+      << read_file(h2->log());
+  const json other = ctl_json("H2", {"locate", "U1@C1.D1.H1"});
+  ASSERT_TRUE(other.is_object()) << read_file(h2->log());
+  EXPECT_EQ(other["status"], 403) << other.dump();
+  EXPECT_EQ(other["reason"], "Binding Lookup Not Permitted For Outside Callers") << other.dump();
+  EXPECT_EQ(other["contacts"].size(), 0u) << other.dump();
+  const std::string log = read_file(family_->log());
+  EXPECT_NE(log.find("refused OPTIONS U1@C1.D1.H1 from udp:127.0.0.2:"), std::string::npos) << log;
+  EXPECT_NE(log.find("(unauthenticated): Binding Lookup Not Permitted For Outside Callers"),
+            std::string::npos)
+      << log;
 }

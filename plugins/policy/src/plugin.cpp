@@ -114,7 +114,9 @@ std::string log_safe(std::string_view text) {
 class PolicyPlugin final : public homesip::Plugin, public homesip::RequestHandler {
  public:
   explicit PolicyPlugin(homesip::PluginContext& context)
-      : context_(context), log_(context.logger()), refusals_(context.counter("refusals_total")) {
+      : log_(context.logger()),
+        own_address_(own_address(context)),
+        refusals_(context.counter("refusals_total")) {
     rules_ = read_rules(context.settings());
     rules_.domain = policy_domain(context);
     context.add_request_handler(*this, {homesip::Phase::kAuthorize, 0, "policy"});
@@ -136,18 +138,24 @@ class PolicyPlugin final : public homesip::Plugin, public homesip::RequestHandle
   }
 
  private:
-  // The tree resolver of this very server looks its users up through the
-  // tree: its OPTIONS come from one of this server's listeners.
+  // The core sends this server's own requests, its tree resolver's OPTIONS
+  // among them, from an ephemeral port on its first listener's address: a
+  // request from that address is this server looking up one of its users
+  // (or another server on the same address). A spoofed one gets its answer
+  // sent back here, not to the spoofer.
+  static std::string own_address(const homesip::PluginContext& context) {
+    const std::string contact = context.contact_uri("");
+    const auto uri = homesip::parse_uri(contact);
+    std::string host = uri ? std::string(uri->host) : std::string();
+    if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+    return host;
+  }
   bool from_this_server(const homesip::SipRequest& request) const {
-    const homesip::SourceAddress source = request.source();
-    const std::string host = source.ip.find(':') != std::string::npos ? "[" + source.ip + "]" : source.ip;
-    const std::string uri = "sip:" + host + ":" + std::to_string(source.port);
-    const auto parsed = homesip::parse_uri(uri);
-    return parsed && context_.addresses_me(*parsed);
+    return !own_address_.empty() && request.source().ip == own_address_;
   }
 
-  homesip::PluginContext& context_;
   homesip::Logger& log_;
+  const std::string own_address_;
   const homesip::Counter refusals_;
   PolicyRules rules_;
 };

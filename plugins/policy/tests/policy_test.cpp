@@ -158,9 +158,11 @@ TEST_F(PolicyTest, BindingLookupsAreForTheUserTheOwnerServersAndThisServer) {
   EXPECT_EQ(other.status(), 403);
   EXPECT_EQ(other.reason(), "Binding Lookup Not Permitted For Members");
   EXPECT_EQ(run(lookup).reason(), "Binding Lookup Not Permitted For Outside Callers");
-  // This server's own resolver (from its listener, 127.0.0.1:5130 on the test kit).
+  // This server's own resolver: from its first listener's address (127.0.0.1 on
+  // the test kit), from any port (the core's client uses an ephemeral one).
   RequestBuilder own = lookup;
-  EXPECT_EQ(run(own.source("udp", "127.0.0.1", 5130)).disposition, Disposition::kContinue);
+  EXPECT_EQ(run(own.source("udp", "127.0.0.1", 40123)).disposition, Disposition::kContinue);
+  EXPECT_EQ(run(own.source("udp", "127.0.0.2", 40123)).status(), 403);
   // A tree without TLS between servers lets other families' resolvers look up.
   make({{"binding_lookups", {"owner", "server", "outside"}}});
   EXPECT_EQ(run(lookup).disposition, Disposition::kContinue);
