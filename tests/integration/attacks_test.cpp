@@ -353,7 +353,11 @@ TEST_F(AttacksTest, NoStrangerSwitchesTheLamp) {
   EXPECT_NE(log.find("refused MESSAGE lamp@C1.D1.H1 from udp:127.0.0.66:"), std::string::npos) << log;
   EXPECT_NE(log.find("(unauthenticated): Appliance Control Not Permitted For Outside Callers"),
             std::string::npos);
-  EXPECT_EQ(counter("H1", "refusals_total"), 1u);
+  // A Home Assistant entity ("*.*" among the default appliances) is refused alike.
+  const std::string entity =
+      send(family_->port(), from_attacker(message("U9@C9.D9.H9", "light.kitchen@C1.D1.H1", "entity", "on")));
+  EXPECT_EQ(status_line(entity), "SIP/2.0 403 Appliance Control Not Permitted For Outside Callers") << entity;
+  EXPECT_EQ(counter("H1", "refusals_total"), 2u);
 }
 
 TEST_F(AttacksTest, TheFamilyDoesWhatItsRolesAllow) {
