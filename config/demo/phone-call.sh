@@ -7,6 +7,8 @@
 # phone to phone. Prints what happened in a few lines; stops both phones by PID.
 #
 # usage: phone-call.sh PORT1 PORT2 [DOMAIN1 [DOMAIN2]]   (defaults C1.D1.H1, C1.D2.H2)
+#        PASSWORD1, PASSWORD2 in the environment: U1's and U2's passwords at
+#        their family servers (auth-digest), when they have one.
 # exit: 0 the call was established and ended normally (or the phones are not
 #       installed: it says so), 1 it was not (the phones' output is kept), 2 usage.
 set -uo pipefail
@@ -16,6 +18,7 @@ if [ $# -lt 2 ]; then
 fi
 PORT1=$1 PORT2=$2 DOMAIN1=${3:-C1.D1.H1} DOMAIN2=${4:-C1.D2.H2}
 CALLER=U1@$DOMAIN1 CALLEE=U2@$DOMAIN2
+PASSWORD1=${PASSWORD1:-} PASSWORD2=${PASSWORD2:-}
 HOLD_SECONDS=3
 
 say() { printf '    %s\n' "$*"; }
@@ -94,7 +97,9 @@ module aufile.so
 module_tmp account.so
 module_app menu.so
 EOF
-echo "<sip:$CALLER>;regint=60;outbound=\"sip:127.0.0.1:$PORT1\";answermode=auto" >"$B/accounts"
+# With a password (docs/security.md): auth_pass; the user name is the AOR's user part.
+echo "<sip:$CALLER>;regint=60;outbound=\"sip:127.0.0.1:$PORT1\";answermode=auto${PASSWORD1:+;auth_pass=$PASSWORD1}" \
+  >"$B/accounts"
 : >"$B/contacts"
 
 # linphonec: the [proxy_0] settings of docs/phones.md; sound from and to files.
@@ -129,6 +134,10 @@ reg_expires=60
 reg_sendregister=1
 publish=0
 EOF
+# With a password: linphone's [auth_info_0]; the realm is the family's domain.
+if [ -n "$PASSWORD2" ]; then
+  printf '[auth_info_0]\nusername=U2\npasswd=%s\nrealm=%s\n' "$PASSWORD2" "$DOMAIN2" >>"$L/linphonerc"
+fi
 
 # Each phone reads its commands from a FIFO held open here (fd 3, fd 4).
 mkfifo "$B/commands" "$L/commands"
