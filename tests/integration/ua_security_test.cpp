@@ -217,10 +217,13 @@ class UaTls : public ::testing::Test {
     ASSERT_EQ(run(args, &out), 0) << out;
   }
 
-  // homesipd with udp: and tls: listeners on the certificate of H1.
+  // homesipd with udp: and tls: listeners on the certificate of H1, the
+  // family server of C1.D1.H1 (its top is an address nobody answers at).
   void start_server() {
-    const std::string plugins = "  - plugin: location-sqlite\n    path: " + (dir_ / "h1.sqlite").string() +
-                                "\n  - plugin: registrar\n    domains: [C1.D1.H1]\n";
+    const std::string plugins =
+        "  - plugin: location-sqlite\n    path: " + (dir_ / "h1.sqlite").string() + "\n" +
+        tree_plugin_yaml("H1", "C1.D1", "sip:127.0.0.1:" + std::to_string(free_port())) +
+        "  - plugin: registrar\n";
     server_ = std::make_unique<HomesipServer>(
         dir_, ServerOptions{"H1", "C1.D1", plugins, "  tls_certificates: " + (dir_ / "h1").string() + "\n"});
     tls_port_ = free_port();
@@ -327,6 +330,40 @@ TEST_F(UaTls, ACertificateForAnotherAddressIsRefused) {
             2)
       << out;
   EXPECT_TRUE(contains(out, "does not name 127.0.0.1 (names: sip:H1@C1.D1, sip:127.0.0.2)")) << out;
+}
+
+TEST_F(UaTls, AUaListeningOnTlsIsCalledOverTls) {
+  // U2 registers a sips: Contact (its own TLS listener, its own certificate);
+  // U1 follows the 302 to it and checks that certificate with the same CA.
+  pki({"issue", (dir_ / "ca").string(), "U2@C1.D1.H1", "--ip", "127.0.0.1", "--out", (dir_ / "u2").string()});
+  start_server();
+  const std::string ca = (dir_ / "ca" / "cafile.pem").string();
+  const std::string u2 = "sips:U2@127.0.0.1:" + std::to_string(free_port());
+  const fs::path log = dir_ / "u2.log";
+  Process answerer({tool("homesip-ua"), "answer", "--aor", "U2@C1.D1.H1", "--server", sips(), "--ca", ca,
+                    "--listen", "tls:" + u2.substr(u2.find('@') + 1), "--certificates",
+                    (dir_ / "u2").string(), "--calls", "1", "--timeout", "40"},
+                   log);
+  ASSERT_TRUE(eventually([&] { return contains(read_file(log), "waiting for calls"); }, 10s))
+      << read_file(log);
+  std::string out;
+  ASSERT_EQ(ua({"message", "--aor", "U1@C1.D1.H1", "--to", "U2@C1.D1.H1", "--server", sips(), "--ca", ca,
+                "--text", "over tls"},
+               &out),
+            0)
+      << out << read_file(log);
+  EXPECT_TRUE(contains(out, "MESSAGE sip:U2@C1.D1.H1 -> " + sips() + ": 302 Moved Temporarily -> " + u2))
+      << out;
+  EXPECT_TRUE(contains(out, "reply: received: over tls\n")) << out;
+  ASSERT_EQ(ua({"call", "--aor", "U1@C1.D1.H1", "--to", "U2@C1.D1.H1", "--server", sips(), "--ca", ca,
+                "--duration", "0.2"},
+               &out),
+            0)
+      << out << read_file(log);
+  EXPECT_TRUE(contains(out, "BYE sip:U2@C1.D1.H1 -> " + u2 + ": 200 OK")) << out;
+  EXPECT_EQ(answerer.wait(20s), 0) << read_file(log);
+  // The caller's probe handshakes closed cleanly: nothing for U2 to complain about.
+  EXPECT_FALSE(contains(read_file(log), "reset by peer")) << read_file(log);
 }
 
 TEST_F(UaTls, ASipsServerWithoutCaIsAUsageError) {
