@@ -27,6 +27,15 @@ constexpr CoreSetting kCoreSettings[] = {
       "directory with agent.pem (key and chain) and cafile.pem; needed by tls: listeners"},
      false,
      nullptr},
+    {{"server.tls_verify_clients", T::kString, "optional",
+      "tls: listeners ask clients for a certificate: none, optional (verified against cafile.pem when "
+      "given) or required"},
+     false,
+     nullptr},
+    {{"server.tls_verify_servers", T::kBoolean, "true",
+      "outgoing TLS checks the server's certificate against cafile.pem and that it names the URI's host"},
+     false,
+     nullptr},
     {{"server.admin_socket", T::kString, "", "Unix socket homesipctl talks to; empty: none"}, false, nullptr},
     {{"server.udp_buffer_bytes", T::kInteger, "4194304",
       "UDP socket buffers (capped by net.core.rmem_max), >= 0"},
@@ -189,6 +198,12 @@ class Reader {
     return node.Scalar();
   }
 
+  bool boolean(const std::string& key, const YAML::Node& node) const {
+    bool v = false;
+    if (!node.IsScalar() || !YAML::convert<bool>::decode(node, v)) fail(key, node, "expected true or false");
+    return v;
+  }
+
   int64_t integer(const std::string& key, const YAML::Node& node) const {
     int64_t v = 0;
     if (!node.IsScalar() || !YAML::convert<int64_t>::decode(node, v)) fail(key, node, "expected an integer");
@@ -275,6 +290,21 @@ void reject_retired(const Reader& r, const YAML::Node& server) {
   }
 }
 
+void read_tls_verification(const Reader& r, const YAML::Node& node, ServerConfig& server) {
+  if (const YAML::Node clients = node["tls_verify_clients"]) {
+    static const std::map<std::string, TlsClientVerification> kModes{
+        {"none", TlsClientVerification::kNone},
+        {"optional", TlsClientVerification::kOptional},
+        {"required", TlsClientVerification::kRequired}};
+    const auto mode = kModes.find(r.scalar("server.tls_verify_clients", clients));
+    if (mode == kModes.end())
+      r.fail("server.tls_verify_clients", clients, "must be none, optional or required");
+    server.tls_verify_clients = mode->second;
+  }
+  if (node["tls_verify_servers"])
+    server.tls_verify_servers = r.boolean("server.tls_verify_servers", node["tls_verify_servers"]);
+}
+
 void read_server(const Reader& r, const YAML::Node& node, ServerConfig& server) {
   r.require_map("server", node);
   reject_retired(r, node);
@@ -291,6 +321,7 @@ void read_server(const Reader& r, const YAML::Node& node, ServerConfig& server) 
   if (node["plugin_dirs"]) server.plugin_dirs = r.scalar_list("server.plugin_dirs", node["plugin_dirs"]);
   if (node["tls_certificates"])
     server.tls_certificates = r.scalar("server.tls_certificates", node["tls_certificates"]);
+  read_tls_verification(r, node, server);
   if (node["admin_socket"] && !node["admin_socket"].IsNull())
     server.admin_socket = r.scalar("server.admin_socket", node["admin_socket"]);
   if (node["udp_buffer_bytes"]) {

@@ -48,13 +48,23 @@ struct StreamLimits {
 // after `reserved` for listeners, stores, plugins and the log.
 size_t default_max_connections(size_t reserved = 128);
 
+// Whether a tls: listener asks its clients for a certificate
+// (server.tls_verify_clients): never; optional (asked for, verified against
+// cafile.pem when given, the handshake refused when it is invalid); required
+// (a client without a valid certificate is refused).
+enum class TlsClientVerification { kNone, kOptional, kRequired };
+
 // The core's own keys. Where the server stands in the management network
 // (name, domain, top, upward registration) is the tree plugin's block.
 struct ServerConfig {
   std::vector<ListenAddress> listen;
   std::vector<std::string> plugin_dirs;
   std::string tls_certificates;  // directory with agent.pem and cafile.pem, for tls: listeners
-  std::string admin_socket;      // Unix socket homesipctl talks to; empty: none
+  TlsClientVerification tls_verify_clients = TlsClientVerification::kOptional;
+  // Outgoing TLS checks the server's certificate against cafile.pem and that
+  // it names the host of the URI.
+  bool tls_verify_servers = true;
+  std::string admin_socket;  // Unix socket homesipctl talks to; empty: none
   int64_t udp_buffer_bytes = 4 * 1024 * 1024;
   MessageLimits limits;      // server.limits
   StreamLimits connections;  // server.connections

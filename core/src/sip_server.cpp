@@ -281,7 +281,8 @@ void SipServer::start() {
           }));
     } else {
       streams_.push_back(std::make_unique<StreamTransport>(
-          loop_, address, config_.connections, config_.tls_certificates, limit_log_,
+          loop_, address, config_.connections, config_.tls_certificates, config_.tls_verify_clients,
+          limit_log_,
           [this](std::string_view bytes, const su_sockaddr_t& from, socklen_t length,
                  const std::shared_ptr<ResponseChannel>& connection,
                  bool too_large) { return receive(bytes, from, length, connection, too_large); }));
@@ -323,9 +324,20 @@ void SipServer::start_nta() {
   if (nta_agent_add_tport(agent_, URL_STRING_MAKE(tcp.c_str()), TPTAG_SERVER(0), TAG_END()) < 0)
     log_->warn("no TCP for the server's own requests: {}", std::strerror(errno));
   if (!config_.tls_certificates.empty()) {
+    // TLS to a parent (or a child) this server connects to: TLS 1.2 or 1.3
+    // (TPTAG_TLS_VERSION(0); sofia's default 1 picks its TLSv1 method), agent.pem presented
+    // when the peer asks (mutual TLS), and with tls_verify_servers the peer's
+    // certificate must chain to cafile.pem, be in date, and name the host of
+    // the URI: sofia's TPTLS_VERIFY_SUBJECTS_OUT compares the URI's host
+    // (tp_canon, before any resolution) with the certificate's DNS SANs and
+    // the hosts of its sip: URI SANs. It skips IP SANs (it looks for "IP",
+    // OpenSSL says "IP Address"), so a server reached by address names it as
+    // URI:sip:192.0.2.5 too (docs/security.md).
     const std::string tls = "sips:" + host + ":0";
+    const unsigned policy = config_.tls_verify_servers ? TPTLS_VERIFY_SUBJECTS_OUT : TPTLS_VERIFY_NONE;
     if (nta_agent_add_tport(agent_, URL_STRING_MAKE(tls.c_str()), TPTAG_SERVER(0),
-                            TPTAG_CERTIFICATE(config_.tls_certificates.c_str()), TAG_END()) < 0)
+                            TPTAG_CERTIFICATE(config_.tls_certificates.c_str()), TPTAG_TLS_VERSION(0),
+                            TPTAG_TLS_VERIFY_POLICY(policy), TPTAG_TLS_VERIFY_DATE(1), TAG_END()) < 0)
       log_->warn("no TLS for the server's own requests: {}", std::strerror(errno));
   }
 }

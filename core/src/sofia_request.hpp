@@ -60,6 +60,7 @@ class SofiaRequest final : public SofiaMessage<SipRequest> {
   std::string_view user_agent() const override;
   SourceAddress source() const override;
   bool routed_here() const override { return routed_here_; }
+  std::vector<std::string> peer_certificate_names() const override;
 
  private:
   std::string_view transport_;

@@ -5,6 +5,7 @@
 #include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -54,7 +55,8 @@ std::string openssl_error() {
 
 // The server side of TLS 1.2+: agent.pem holds the key and the certificate
 // chain, cafile.pem the CAs whose clients may present certificates.
-SSL_CTX* make_tls_context(const ListenAddress& address, const std::string& directory) {
+SSL_CTX* make_tls_context(const ListenAddress& address, const std::string& directory,
+                          TlsClientVerification verify_clients) {
   SSL_CTX* context = SSL_CTX_new(TLS_server_method());
   const auto fail = [&](const std::string& what) {
     SSL_CTX_free(context);
@@ -71,8 +73,43 @@ SSL_CTX* make_tls_context(const ListenAddress& address, const std::string& direc
   if (SSL_CTX_check_private_key(context) != 1)
     fail("the key in " + agent + " does not match its certificate");
   const std::string cafile = directory + "/cafile.pem";
-  if (::access(cafile.c_str(), R_OK) == 0) SSL_CTX_load_verify_locations(context, cafile.c_str(), nullptr);
+  const bool have_cafile = ::access(cafile.c_str(), R_OK) == 0;
+  if (have_cafile && SSL_CTX_load_verify_locations(context, cafile.c_str(), nullptr) != 1)
+    fail("cannot read the CA certificates in " + cafile);
+  if (verify_clients == TlsClientVerification::kNone) return context;
+  if (!have_cafile) {
+    if (verify_clients == TlsClientVerification::kRequired)
+      fail("server.tls_verify_clients is required but there is no " + cafile);
+  } else if (STACK_OF(X509_NAME)* names = SSL_load_client_CA_file(cafile.c_str())) {
+    SSL_CTX_set_client_CA_list(context, names);  // tells clients which certificate to present
+  }
+  // A client certificate is checked during the handshake: one that does not
+  // chain to cafile.pem (or has expired) fails it. `required` also fails a
+  // client that presents none.
+  int mode = SSL_VERIFY_PEER;
+  if (verify_clients == TlsClientVerification::kRequired) mode |= SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
+  SSL_CTX_set_verify(context, mode, nullptr);
+  // Resumed sessions keep the verified certificate; OpenSSL refuses to resume
+  // a verified session without an id context.
+  static const unsigned char kSessionContext[] = "homesip";
+  SSL_CTX_set_session_id_context(context, kSessionContext, sizeof kSessionContext - 1);
   return context;
+}
+
+std::string peer_key(const su_sockaddr_t& peer) {
+  char text[46];
+  return std::string(address_text(peer, text)) + "|" + std::to_string(ntohs(peer.su_port));
+}
+
+// Every TLS connection of the process by peer address, with its client
+// certificate's names once verified (see tls_peer_certificate_names).
+struct TlsPeer {
+  std::vector<std::string> names;
+  int connections = 0;
+};
+std::unordered_map<std::string, TlsPeer>& tls_peers() {
+  static std::unordered_map<std::string, TlsPeer> peers;
+  return peers;
 }
 
 }  // namespace
@@ -95,6 +132,8 @@ class StreamConnection final : public ResponseChannel, public std::enable_shared
       ssl_ = SSL_new(tls);
       if (!ssl_ || SSL_set_fd(ssl_, fd_) != 1) return false;
       SSL_set_accept_state(ssl_);
+      tls_peer_key_ = peer_key(reinterpret_cast<const su_sockaddr_t&>(peer_));
+      ++tls_peers()[tls_peer_key_].connections;
     }
     su_wait_t wait[1];
     su_wait_create(wait, fd_, SU_WAIT_IN);
@@ -147,6 +186,7 @@ class StreamConnection final : public ResponseChannel, public std::enable_shared
     registration_ = -1;
     if (ssl_) SSL_free(ssl_);
     ssl_ = nullptr;
+    forget_tls_peer();
     const int fd = fd_;
     fd_ = -1;
     ::close(fd);
@@ -171,6 +211,41 @@ class StreamConnection final : public ResponseChannel, public std::enable_shared
     if (events & SU_WAIT_OUT) self->write_pending();
     if (!self->closed() && (events & (SU_WAIT_IN | SU_WAIT_HUP | SU_WAIT_ERR))) self->read_available();
     return 0;
+  }
+
+  void forget_tls_peer() {
+    if (tls_peer_key_.empty()) return;
+    auto& peers = tls_peers();
+    const auto it = peers.find(tls_peer_key_);
+    if (it != peers.end() && --it->second.connections <= 0) peers.erase(it);
+    tls_peer_key_.clear();
+  }
+
+  // Once the handshake is done: the names of the client certificate, when it
+  // presented one that verified (an invalid one failed the handshake).
+  void remember_peer_certificate() {
+    peer_checked_ = true;
+    X509* certificate = SSL_get1_peer_certificate(ssl_);
+    if (!certificate) return;
+    if (SSL_get_verify_result(ssl_) == X509_V_OK)
+      tls_peers()[tls_peer_key_].names = certificate_names(certificate);
+    X509_free(certificate);
+  }
+
+  // A handshake that failed over the client's certificate: one line, then
+  // counted (tls_verify_clients). Other failures (a port scan, a client
+  // that gave up) are not worth a line.
+  void log_refused_certificate() {
+    const long verified = SSL_get_verify_result(ssl_);
+    std::string reason;
+    if (verified != X509_V_OK)
+      reason = X509_verify_cert_error_string(verified);
+    else if (ERR_GET_REASON(ERR_peek_error()) == SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE)
+      reason = "no client certificate";
+    else
+      return;
+    owner_->limit_log_.hit("tls_handshake",
+                           "a client certificate refused from " + peer_text() + ": " + reason);
   }
 
   std::string peer_text() const {
@@ -207,9 +282,13 @@ class StreamConnection final : public ResponseChannel, public std::enable_shared
       return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? -1 : -2;
     }
     ERR_clear_error();
+    const bool handshaking = !SSL_is_init_finished(ssl_);
     const int n = SSL_read(ssl_, buffer, static_cast<int>(size));
+    if (!peer_checked_ && SSL_is_init_finished(ssl_)) remember_peer_certificate();
     if (n > 0) return n;
-    switch (SSL_get_error(ssl_, n)) {
+    const int error = SSL_get_error(ssl_, n);
+    if (handshaking && error == SSL_ERROR_SSL) log_refused_certificate();
+    switch (error) {
       case SSL_ERROR_WANT_READ:
         return -1;
       case SSL_ERROR_WANT_WRITE:  // renegotiation or handshake wants to write: wait for room
@@ -327,6 +406,8 @@ class StreamConnection final : public ResponseChannel, public std::enable_shared
   StreamTransport* owner_;
   int fd_;
   SSL* ssl_ = nullptr;
+  std::string tls_peer_key_;  // its entry in tls_peers(), while a TLS connection
+  bool peer_checked_ = false;
   int registration_ = -1;
   sockaddr_storage peer_{};
   socklen_t peer_length_;
@@ -340,9 +421,9 @@ class StreamConnection final : public ResponseChannel, public std::enable_shared
 
 StreamTransport::StreamTransport(SofiaEventLoop& loop, const ListenAddress& address,
                                  const StreamLimits& limits, const std::string& tls_certificates,
-                                 LimitLog& limit_log, Sink sink)
+                                 TlsClientVerification verify_clients, LimitLog& limit_log, Sink sink)
     : loop_(loop), address_(address), limits_(limits), limit_log_(limit_log), sink_(std::move(sink)) {
-  if (address.transport == "tls") tls_ = make_tls_context(address, tls_certificates);
+  if (address.transport == "tls") tls_ = make_tls_context(address, tls_certificates, verify_clients);
   try {
     fd_ = listen_on(address);
   } catch (...) {
@@ -460,6 +541,50 @@ bool StreamTransport::send_to(const su_sockaddr_t& peer, std::string_view bytes)
       return true;
     }
   return false;
+}
+
+std::vector<std::string> tls_peer_certificate_names(const su_sockaddr_t& peer) {
+  const auto& peers = tls_peers();
+  const auto it = peers.find(peer_key(peer));
+  if (it == peers.end() || it->second.connections != 1) return {};
+  return it->second.names;
+}
+
+std::vector<std::string> certificate_names(X509* certificate) {
+  std::vector<std::string> names;
+  auto* alternatives =
+      static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(certificate, NID_subject_alt_name, nullptr, nullptr));
+  if (alternatives) {
+    const auto text_of = [](const ASN1_STRING* value) {
+      return std::string(reinterpret_cast<const char*>(ASN1_STRING_get0_data(value)),
+                         static_cast<size_t>(ASN1_STRING_length(value)));
+    };
+    for (const int wanted : {GEN_URI, GEN_DNS, GEN_IPADD})
+      for (int i = 0; i < sk_GENERAL_NAME_num(alternatives); ++i) {
+        const GENERAL_NAME* name = sk_GENERAL_NAME_value(alternatives, i);
+        if (name->type != wanted) continue;
+        if (wanted == GEN_URI) names.push_back(text_of(name->d.uniformResourceIdentifier));
+        if (wanted == GEN_DNS) names.push_back(text_of(name->d.dNSName));
+        if (wanted == GEN_IPADD) {
+          const ASN1_OCTET_STRING* ip = name->d.iPAddress;
+          const int family = ASN1_STRING_length(ip) == 4    ? AF_INET
+                             : ASN1_STRING_length(ip) == 16 ? AF_INET6
+                                                            : 0;
+          char text[INET6_ADDRSTRLEN];
+          if (family && ::inet_ntop(family, ASN1_STRING_get0_data(ip), text, sizeof text))
+            names.push_back(text);
+        }
+      }
+    const bool had_any = sk_GENERAL_NAME_num(alternatives) > 0;
+    GENERAL_NAMES_free(alternatives);
+    if (had_any) return names;
+  }
+  // RFC 6125 6.4.4: the CN only when the certificate has no SAN.
+  char common_name[256];
+  const int length = X509_NAME_get_text_by_NID(X509_get_subject_name(certificate), NID_commonName,
+                                               common_name, sizeof common_name);
+  if (length > 0) names.emplace_back(common_name, static_cast<size_t>(length));
+  return names;
 }
 
 }  // namespace homesip::core

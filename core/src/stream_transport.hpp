@@ -20,6 +20,7 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "config.hpp"
 #include "homesip/loop.hpp"
@@ -27,6 +28,7 @@
 #include "response_channel.hpp"
 
 typedef struct ssl_ctx_st SSL_CTX;
+typedef struct x509_st X509;
 
 namespace homesip::core {
 
@@ -43,9 +45,12 @@ class StreamTransport {
   using Sink = std::function<Next(std::string_view, const su_sockaddr_t&, socklen_t,
                                   const std::shared_ptr<ResponseChannel>&, bool too_large)>;
 
-  // Binds and listens on `address` (tcp or tls). Throws std::runtime_error naming it.
+  // Binds and listens on `address` (tcp or tls). A tls: listener asks its
+  // clients for certificates per `verify_clients`, verified against
+  // cafile.pem in `tls_certificates`. Throws std::runtime_error naming it.
   StreamTransport(SofiaEventLoop& loop, const ListenAddress& address, const StreamLimits& limits,
-                  const std::string& tls_certificates, LimitLog& limit_log, Sink sink);
+                  const std::string& tls_certificates, TlsClientVerification verify_clients,
+                  LimitLog& limit_log, Sink sink);
   ~StreamTransport();
   StreamTransport(const StreamTransport&) = delete;
   StreamTransport& operator=(const StreamTransport&) = delete;
@@ -81,5 +86,18 @@ class StreamTransport {
   std::unique_ptr<Timer> sweep_timer_;
   std::unordered_map<int, std::shared_ptr<StreamConnection>> connections_;
 };
+
+// The names of the verified client certificate of the TLS connection open
+// from `peer` on any tls: listener of this process (SAN URIs, DNS names and
+// IP addresses; the CN only when there is no SAN). Empty when there is no such
+// connection, it presented no certificate, or two TLS connections share that
+// address (which of them sent a request cannot be told then). Loop thread.
+// The request view asks by its source address (only for requests that came
+// in over TLS), since the message does not carry its connection.
+std::vector<std::string> tls_peer_certificate_names(const su_sockaddr_t& peer);
+
+// What a certificate names, in that order: SAN URIs, DNS names and IP
+// addresses (as text), or its CN when it has no SAN at all.
+std::vector<std::string> certificate_names(X509* certificate);
 
 }  // namespace homesip::core

@@ -145,6 +145,12 @@ class __attribute__((visibility("default"))) SipRequest : public SipMessage {
   // proxy, RFC 3261 16.4): the sender asks this server to send it on. The core
   // takes that Route entry off before the chain runs.
   virtual bool routed_here() const = 0;
+  // SDK 3.1. The names of the client certificate the core verified against
+  // its cafile.pem on the TLS connection this request came in on: SAN URIs
+  // ("sip:H1@C1.D1"), DNS names and IP addresses, in that order, or the CN
+  // when the certificate has no SAN. Empty over UDP and TCP, and over TLS
+  // when the client presented no certificate.
+  virtual std::vector<std::string> peer_certificate_names() const { return {}; }
 };
 
 class __attribute__((visibility("default"))) SipResponse : public SipMessage {

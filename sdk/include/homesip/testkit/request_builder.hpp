@@ -286,6 +286,11 @@ class FakeRequest final : public detail::FakeMessage<SipRequest> {
   std::string_view user_agent() const override { return detail::trim(header("User-Agent").value_or("")); }
   SourceAddress source() const override { return SourceAddress{transport_, source_ip_, source_port_}; }
   bool routed_here() const override { return routed_here_; }
+  std::vector<std::string> peer_certificate_names() const override { return peer_certificate_names_; }
+  // As the core would (SDK 3.1): only a request over TLS has them.
+  void set_peer_certificate_names(std::vector<std::string> names) {
+    peer_certificate_names_ = std::move(names);
+  }
 
   // The Request-URI as text.
   const std::string& request_uri_text() const { return request_uri_; }
@@ -321,6 +326,7 @@ class FakeRequest final : public detail::FakeMessage<SipRequest> {
   std::string source_ip_;
   uint16_t source_port_;
   bool routed_here_;
+  std::vector<std::string> peer_certificate_names_;
 };
 
 // A response that owns its text (what a FakeClient answers with).
@@ -414,6 +420,13 @@ class RequestBuilder {
     routed_here_ = routed;
     return *this;
   }
+  // The names of a verified client certificate (SipRequest::peer_certificate_names(),
+  // SDK 3.1), e.g. {"sip:H1@C1.D1", "127.0.0.1"}; the core gives them only over
+  // TLS, so give the request source("tls", ...) too.
+  RequestBuilder& peer_certificate_names(std::vector<std::string> names) {
+    peer_certificate_names_ = std::move(names);
+    return *this;
+  }
   // A REGISTER of `aor` ("u1@C1.D1.H1") to its domain, From = To = the AOR.
   static RequestBuilder registration(const std::string& aor) {
     const size_t at = aor.rfind('@');
@@ -430,8 +443,10 @@ class RequestBuilder {
     std::erase_if(lines, [](const auto& line) { return detail::same_header(line.first, "CSeq"); });
     lines.emplace_back("CSeq", std::to_string(cseq_) + " " + method_);
     if (!body_.empty()) lines.emplace_back("Content-Length", std::to_string(body_.size()));
-    return std::make_unique<FakeRequest>(method_, uri_, std::move(lines), body_, transport_, ip_, port_,
-                                         routed_here_);
+    auto request = std::make_unique<FakeRequest>(method_, uri_, std::move(lines), body_, transport_, ip_,
+                                                 port_, routed_here_);
+    request->set_peer_certificate_names(peer_certificate_names_);
+    return request;
   }
 
  private:
@@ -452,6 +467,7 @@ class RequestBuilder {
   std::string ip_ = "192.0.2.7";
   uint16_t port_ = 5060;
   bool routed_here_ = false;
+  std::vector<std::string> peer_certificate_names_;
 };
 
 // Builds a FakeResponse: a status, and whatever headers a test needs.

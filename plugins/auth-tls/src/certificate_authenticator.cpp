@@ -1,0 +1,89 @@
+#include "certificate_authenticator.hpp"
+
+#include <algorithm>
+#include <cctype>
+
+#include "homesip/attributes.hpp"
+#include "homesip/reply.hpp"
+#include "homesip/uri.hpp"
+
+namespace homesip::auth_tls {
+namespace {
+
+// What a sender wrote, made safe for one log line that fail2ban reads
+// (as auth-digest writes its refusals).
+std::string log_safe(std::string_view text) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (const char c : text.substr(0, 128)) {
+    const bool safe = std::isalnum(static_cast<unsigned char>(c)) ||
+                      std::string_view("-_.!~*'()&=+$,;?/@").find(c) != std::string_view::npos;
+    if (safe) {
+      out.push_back(c);
+    } else {
+      out.push_back('%');
+      out.push_back(kHex[static_cast<unsigned char>(c) >> 4]);
+      out.push_back(kHex[static_cast<unsigned char>(c) & 0x0f]);
+    }
+  }
+  if (text.size() > 128) out += "...";
+  return out;
+}
+
+std::string_view domain_of(std::string_view aor) { return aor.substr(aor.rfind('@') + 1); }
+
+}  // namespace
+
+bool same_aor(std::string_view a, std::string_view b) {
+  const size_t at_a = a.rfind('@'), at_b = b.rfind('@');
+  if (at_a == std::string_view::npos || at_b == std::string_view::npos) return false;
+  return a.substr(0, at_a) == b.substr(0, at_b) && uri_detail::iequals(a.substr(at_a), b.substr(at_b));
+}
+
+std::vector<std::string> certificate_aors(const std::vector<std::string>& names) {
+  std::vector<std::string> aors;
+  for (const std::string& name : names) {
+    // A bare "H1@C1.D1" reads as the sip: URI it stands for; a sips: URI
+    // names no identity (RFC 5922 7.1: only sip: URIs are certificate subjects).
+    const bool has_scheme = name.find(':') != std::string::npos;
+    if (!has_scheme && name.find('@') == std::string::npos) continue;  // a DNS name or an IP address
+    const auto uri = parse_uri(has_scheme ? name : "sip:" + name);
+    if (!uri || uri->scheme != "sip" || uri->user.empty()) continue;
+    aors.push_back(aor_of(*uri));
+  }
+  return aors;
+}
+
+Disposition CertificateAuthenticator::on_request(IncomingRequest& incoming) {
+  if (incoming.attributes().get(kAuthenticatedIdentity)) return Disposition::kContinue;
+  const SipRequest& request = incoming.request();
+  const auto names = request.peer_certificate_names();
+  if (names.empty()) return Disposition::kContinue;
+  const auto aors = certificate_aors(names);
+  if (aors.empty()) return Disposition::kContinue;  // a server certificate naming only hosts
+  if (request.method() != Method::kRegister) {
+    identify(incoming, aors.front());
+    return Disposition::kContinue;
+  }
+  const std::string to = aor_of(request.to_uri());
+  if (std::any_of(aors.begin(), aors.end(), [&](const std::string& aor) { return same_aor(aor, to); })) {
+    identify(incoming, to);
+    return Disposition::kContinue;
+  }
+  // One may register only oneself: a certificate is an identity, and this
+  // one is another's. Refused, not challenged: a password would not change
+  // who the connection is.
+  metrics_.failed.add();
+  log_.info("auth failed for ", log_safe(to), " from ", request.source().text(),
+            ": certificate names another AOR (", log_safe(aors.front()), ")");
+  incoming.reply(Reply(403, "Certificate Names Another AOR"));
+  return Disposition::kHandled;
+}
+
+void CertificateAuthenticator::identify(IncomingRequest& incoming, const std::string& aor) const {
+  metrics_.ok.add();
+  incoming.attributes().set(kAuthenticatedIdentity, AuthenticatedIdentity{aor, std::string(domain_of(aor)),
+                                                                          role_, "tls-certificate"});
+}
+
+}  // namespace homesip::auth_tls
