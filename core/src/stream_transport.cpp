@@ -78,8 +78,11 @@ SSL_CTX* make_tls_context(const ListenAddress& address, const std::string& direc
     fail("cannot read the CA certificates in " + cafile);
   if (verify_clients == TlsClientVerification::kNone) return context;
   if (!have_cafile) {
-    if (verify_clients == TlsClientVerification::kRequired)
-      fail("server.tls_verify_clients is required but there is no " + cafile);
+    if (verify_clients == TlsClientVerification::kRequired) {
+      SSL_CTX_free(context);
+      throw std::runtime_error("cannot listen on " + address.text() +
+                               ": server.tls_verify_clients is required but there is no " + cafile);
+    }
   } else if (STACK_OF(X509_NAME)* names = SSL_load_client_CA_file(cafile.c_str())) {
     SSL_CTX_set_client_CA_list(context, names);  // tells clients which certificate to present
   }
@@ -217,8 +220,15 @@ class StreamConnection final : public ResponseChannel, public std::enable_shared
     if (tls_peer_key_.empty()) return;
     auto& peers = tls_peers();
     const auto it = peers.find(tls_peer_key_);
-    if (it != peers.end() && --it->second.connections <= 0) peers.erase(it);
     tls_peer_key_.clear();
+    if (it == peers.end()) return;
+    if (--it->second.connections <= 0) {
+      peers.erase(it);
+    } else {
+      // Two connections shared the address: whose names are left cannot be
+      // told, so the one that stays has none.
+      it->second.names.clear();
+    }
   }
 
   // Once the handshake is done: the names of the client certificate, when it
@@ -227,8 +237,9 @@ class StreamConnection final : public ResponseChannel, public std::enable_shared
     peer_checked_ = true;
     X509* certificate = SSL_get1_peer_certificate(ssl_);
     if (!certificate) return;
-    if (SSL_get_verify_result(ssl_) == X509_V_OK)
-      tls_peers()[tls_peer_key_].names = certificate_names(certificate);
+    TlsPeer& peer = tls_peers()[tls_peer_key_];
+    if (SSL_get_verify_result(ssl_) == X509_V_OK && peer.connections == 1)
+      peer.names = certificate_names(certificate);
     X509_free(certificate);
   }
 
