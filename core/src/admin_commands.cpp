@@ -200,6 +200,8 @@ void add_admin_commands(AdminSocket& socket, const AdminSources& sources) {
                         {"tcp_tls_connections", sources.server.connection_count()},
                         {"answers_pending", sources.server.suspended_pending()},
                         {"limits_hit", sources.server.limit_hits()},
+                        {"rate_limited_sources", sources.server.rate_limited_sources()},
+                        {"loop_lag_ms", sources.server.loop_lag().count()},
                         {"metrics", metrics_json(sources.plugins)}});
              });
   add_plugin_commands(socket, sources.plugins, sources.loop);

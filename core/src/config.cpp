@@ -55,6 +55,11 @@ constexpr CoreSetting kCoreSettings[] = {
     {{"server.limits.max_contacts", T::kInteger, "32", "Contact values in one message, 1..1000 (400 beyond)"},
      false,
      nullptr},
+    {{"server.limits.udp_amplification", T::kInteger, "3",
+      "a UDP response to a request without an authenticated identity is not sent when longer than this "
+      "many times the request, 0..100 (0: no bound)"},
+     false,
+     nullptr},
     {{"server.connections.max", T::kInteger, nullptr,
       "TCP/TLS connections held, 1..1000000; unset: the descriptor limit (ulimit -n) minus 128"},
      false,
@@ -69,6 +74,44 @@ constexpr CoreSetting kCoreSettings[] = {
      nullptr},
     {{"server.connections.max_output_bytes", T::kInteger, "1048576",
       "a peer that does not read its responses is dropped once this much waits, 65536..67108864"},
+     false,
+     nullptr},
+    {{"server.rate_limit.requests_per_second", T::kInteger, "100",
+      "messages per second one source address (an IPv6 /64) may send, checked before parsing, "
+      "0..1000000 (0: no limit)"},
+     false,
+     nullptr},
+    {{"server.rate_limit.burst", T::kInteger, "200",
+      "messages a quiet source may send at once above that rate, 1..1000000"},
+     false,
+     nullptr},
+    {{"server.rate_limit.action", T::kString, "drop",
+      "what a message over its source's rate gets: drop (nothing) or 503 (with Retry-After)"},
+     false,
+     nullptr},
+    {{"server.rate_limit.sources", T::kInteger, "65536",
+      "source addresses tracked, 16..10000000; the one seen longest ago makes room"},
+     false,
+     nullptr},
+    {{"server.rate_limit.exempt", T::kStringList, "[127.0.0.0/8, \"::1/128\"]",
+      "addresses or blocks (ADDRESS/PREFIX) never limited"},
+     false,
+     nullptr},
+    {{"server.overload.max_pending", T::kInteger, "10000",
+      "requests waiting on a store or plugin beyond which new requests get 503, 0..10000000 (0: not "
+      "watched)"},
+     false,
+     nullptr},
+    {{"server.overload.max_loop_lag_ms", T::kInteger, "1000",
+      "event loop lag beyond which new requests get 503, 0..60000 (0: not watched)"},
+     false,
+     nullptr},
+    {{"server.overload.retry_after_min_s", T::kInteger, "5",
+      "shortest Retry-After of a 503 for overload or a rate limit, 1..3600"},
+     false,
+     nullptr},
+    {{"server.overload.retry_after_max_s", T::kInteger, "10",
+      "longest Retry-After (each 503 gets a random one between the two), retry_after_min_s..3600"},
      false,
      nullptr},
     {{"log.level", T::kString, "info", "trace, debug, info, warn or error"}, false, nullptr},
@@ -268,6 +311,48 @@ void read_connections(const Reader& r, const YAML::Node& node, StreamLimits& lim
   read_bounded(r, node, p, "max_output_bytes", 65536, 64 * 1024 * 1024, limits.max_output_bytes);
 }
 
+void read_rate_limit(const Reader& r, const YAML::Node& node, RateLimitSettings& limit) {
+  r.require_map("server.rate_limit", node);
+  r.reject_unknown("server.rate_limit.", node);
+  const std::string p = "server.rate_limit.";
+  read_bounded(r, node, p, "requests_per_second", 0, 1000000, limit.requests_per_second);
+  read_bounded(r, node, p, "burst", 1, 1000000, limit.burst);
+  read_bounded(r, node, p, "sources", 16, 10000000, limit.sources);
+  if (node["action"]) {
+    const std::string action = r.scalar(p + "action", node["action"]);
+    if (action != "drop" && action != "503") r.fail(p + "action", node["action"], "must be drop or 503");
+    limit.action = action == "drop" ? RateLimitSettings::Action::kDrop : RateLimitSettings::Action::kReply503;
+  }
+  if (node["exempt"]) {
+    limit.exempt = r.scalar_list(p + "exempt", node["exempt"]);
+    for (const auto& block : limit.exempt) try {
+        parse_address_block(block);
+      } catch (const std::invalid_argument& e) {
+        r.fail(p + "exempt", node["exempt"], e.what());
+      }
+  }
+}
+
+void read_overload(const Reader& r, const YAML::Node& node, OverloadSettings& overload) {
+  r.require_map("server.overload", node);
+  r.reject_unknown("server.overload.", node);
+  const std::string p = "server.overload.";
+  read_bounded(r, node, p, "max_pending", 0, 10000000, overload.max_pending);
+  int64_t lag = overload.max_loop_lag.count();
+  read_bounded(r, node, p, "max_loop_lag_ms", 0, 60000, lag);
+  overload.max_loop_lag = std::chrono::milliseconds(lag);
+  read_bounded(r, node, p, "retry_after_min_s", 1, 3600, overload.retry_after_min_s);
+  read_bounded(r, node, p, "retry_after_max_s", overload.retry_after_min_s, 3600, overload.retry_after_max_s);
+}
+
+// server.limits.udp_amplification, server.rate_limit and server.overload.
+void read_flood_protection(const Reader& r, const YAML::Node& node, ServerConfig& server) {
+  if (node["limits"] && node["limits"].IsMap())
+    read_bounded(r, node["limits"], "server.limits.", "udp_amplification", 0, 100, server.udp_amplification);
+  if (node["rate_limit"]) read_rate_limit(r, node["rate_limit"], server.rate_limit);
+  if (node["overload"]) read_overload(r, node["overload"], server.overload);
+}
+
 // Keys of the server: block that moved out of the core with issue 12: where
 // a server stands in the tree is the tree plugin's business now. A config
 // still using one is refused with the key's new place, not as "unknown".
@@ -335,6 +420,7 @@ void read_server(const Reader& r, const YAML::Node& node, ServerConfig& server) 
     r.fail("server.tls_certificates", node, "a tls: listener needs a certificate directory");
   if (node["limits"]) read_limits(r, node["limits"], server.limits);
   if (node["connections"]) read_connections(r, node["connections"], server.connections);
+  read_flood_protection(r, node, server);
   server.connections.max_message_bytes = server.limits.max_message_bytes;
   if (server.connections.max_connections == 0) server.connections.max_connections = default_max_connections();
 }

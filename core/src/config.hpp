@@ -17,6 +17,8 @@
 
 #include "homesip/settings.hpp"
 #include "message_limits.hpp"
+#include "overload_guard.hpp"
+#include "source_limiter.hpp"
 
 namespace homesip::core {
 
@@ -68,6 +70,12 @@ struct ServerConfig {
   int64_t udp_buffer_bytes = 4 * 1024 * 1024;
   MessageLimits limits;      // server.limits
   StreamLimits connections;  // server.connections
+  // server.limits.udp_amplification: a UDP response to a request without an
+  // authenticated identity is not sent when longer than this many times the
+  // request (0: no bound).
+  uint32_t udp_amplification = 3;
+  RateLimitSettings rate_limit;  // server.rate_limit
+  OverloadSettings overload;     // server.overload
 };
 
 struct LogConfig {

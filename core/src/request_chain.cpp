@@ -93,6 +93,7 @@ class Suspension final : public SuspendedRequest {
   }
   void answer(const Reply& reply) {
     finish();
+    if (attributes_.get(kAuthenticatedIdentity)) request_->mark_sender_authenticated();
     if (request_->request().method() != Method::kAck) request_->answer(reply);  // an ACK is never answered
     request_.reset();  // the message goes now, not when the plugin lets go of this
   }
@@ -153,6 +154,7 @@ class ChainWalk final : public IncomingRequest {
 
   void answer(const Reply& reply) {
     state_ = State::kAnswered;
+    if (attributes_->get(kAuthenticatedIdentity)) request_->mark_sender_authenticated();
     // An ACK is never answered: the message simply goes with its owner.
     if (request_->request().method() != Method::kAck) request_->answer(reply);
   }

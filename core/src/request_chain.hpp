@@ -52,6 +52,10 @@ class ChainRequest {
   // Moves the request (the message and where to answer) into an object of its
   // own when a handler suspends it; this one is left owning nothing.
   virtual std::unique_ptr<ChainRequest> detach() = 0;
+  // Called before answer() when a handler set kAuthenticatedIdentity: the
+  // sender is proven, so its responses need no bound on their size
+  // (server.limits.udp_amplification).
+  virtual void mark_sender_authenticated() {}
 };
 
 // A handler in the chain, as `homesipctl plugins` shows it.

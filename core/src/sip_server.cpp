@@ -55,17 +55,23 @@ class NtaChannel final : public ResponseChannel {
     if (request_) msg_destroy(request_);
   }
   void send_response(const sip_s& request, const su_sockaddr_t& source, const Reply& reply) override {
-    if (!request_) return;
+    send_response_within(request, source, reply, SIZE_MAX);
+  }
+  bool send_response_within(const sip_s& request, const su_sockaddr_t& source, const Reply& reply,
+                            size_t max_bytes) override {
+    if (!request_) return true;
     std::string bytes;
     encode_response(request, source, reply, bytes);
+    if (bytes.size() > max_bytes) return false;  // the request stays unanswered, as a lost datagram
     msg_t* response = msg_make(sip_default_mclass(), 0, bytes.data(), static_cast<isize_t>(bytes.size()));
     msg_t* answered = request_;
     request_ = nullptr;  // nta_msg_mreply takes it, whatever happens
     if (!response) {
       msg_destroy(answered);
-      return;
+      return true;
     }
     nta_msg_mreply(agent_, response, sip_object(response), reply.status, nullptr, answered, TAG_END());
+    return true;
   }
   bool closed() const override { return request_ == nullptr; }
   std::string_view transport() const override { return "udp"; }
@@ -131,12 +137,13 @@ bool present_but_bad(const sip_t* sip, std::string_view name) {
 class SofiaChainRequest final : public ChainRequest {
  public:
   SofiaChainRequest(SipServer& server, msg_t* msg, sip_t* sip,
-                    const std::shared_ptr<ResponseChannel>& channel, bool routed_here)
+                    const std::shared_ptr<ResponseChannel>& channel, bool routed_here, size_t udp_bound)
       : server_(server),
         msg_(msg),
         sip_(sip),
         channel_(&channel),
-        view_(msg, sip, channel->transport(), routed_here) {}
+        view_(msg, sip, channel->transport(), routed_here),
+        udp_bound_(udp_bound) {}
   ~SofiaChainRequest() override {
     if (msg_) msg_destroy(msg_);
   }
@@ -149,8 +156,10 @@ class SofiaChainRequest final : public ChainRequest {
     if (!msg_) return;
     msg_t* msg = msg_;
     msg_ = nullptr;
-    server_.send_reply(msg, reply, **channel_);
+    server_.send_reply(msg, reply, **channel_, udp_bound_);
   }
+  // An authenticated sender's source is proven: its responses are not bounded.
+  void mark_sender_authenticated() override { udp_bound_ = SipServer::kNoReplyBound; }
   void forward(std::string_view request_uri) override {
     if (!msg_) return;
     server_.check_forward(msg_, request_uri);
@@ -159,7 +168,8 @@ class SofiaChainRequest final : public ChainRequest {
     server_.forward(msg, request_uri, **channel_);
   }
   std::unique_ptr<ChainRequest> detach() override {
-    auto detached = std::make_unique<SofiaChainRequest>(server_, msg_, sip_, *channel_, view_.routed_here());
+    auto detached =
+        std::make_unique<SofiaChainRequest>(server_, msg_, sip_, *channel_, view_.routed_here(), udp_bound_);
     detached->kept_channel_ = *channel_;  // a connection closed meanwhile drops the late answer
     detached->channel_ = &detached->kept_channel_;
     msg_ = nullptr;
@@ -175,6 +185,7 @@ class SofiaChainRequest final : public ChainRequest {
   const std::shared_ptr<ResponseChannel>* channel_;
   std::shared_ptr<ResponseChannel> kept_channel_;
   SofiaRequest view_;
+  size_t udp_bound_;  // SipServer::udp_reply_bound of the request's size
   mutable char to_tag_buffer_[kToTagBufferSize];
   mutable std::string_view to_tag_;
 };
@@ -265,6 +276,8 @@ SipServer::SipServer(SofiaEventLoop& loop, const ServerConfig& config, std::shar
       config_(config),
       log_(log),
       limit_log_(log),
+      rate_limiter_(config.rate_limit),
+      overload_(config.overload),
       branch_prefix_("z9hG4bK-hs" + hex(stable_hash(config.listen.front().text()), 8) + "-"),
       chain_(log) {}
 
@@ -295,6 +308,8 @@ void SipServer::start() {
                config_.connections.message_timeout.count());
   start_nta();
   if (!udp_.empty()) loop_.set_before_wait([this] { flush_udp(); });
+  overload_tick_ =
+      loop_.start_timer(OverloadGuard::kTick, true, [this] { overload_.tick(OverloadGuard::Clock::now()); });
   listening_ = true;
 }
 
@@ -346,6 +361,7 @@ void SipServer::stop() {
   if (!listening_) return;
   chain_.answer_suspended(kShutdownRetryAfterSeconds);
   listening_ = false;
+  overload_tick_.reset();
   loop_.set_before_wait(nullptr);
   for (auto& udp : udp_) udp->close();
   for (auto& stream : streams_) stream->close();
@@ -378,12 +394,22 @@ int SipServer::on_message(void* self, nta_agent_s* agent, msg_s* msg, sip_s* sip
     nta_msg_discard(agent, msg);
     return 0;
   }
-  server->handle(msg, sip, std::make_shared<NtaChannel>(agent, msg));
+  su_sockaddr_t from{};
+  socklen_t from_length = sizeof from;
+  msg_get_address(msg, &from, &from_length);
+  if (!server->rate_limiter_.admit(from, SourceLimiter::Clock::now())) {  // parsed already: dropped
+    char ip[46];
+    server->limit_log_.hit("server.rate_limit", "from " + std::string(address_text(from, ip)) + " over udp");
+    nta_msg_discard(agent, msg);
+    return 0;
+  }
+  server->handle(msg, sip, std::make_shared<NtaChannel>(agent, msg), msg_size(msg));
   return 0;
 }
 
 SipServer::Next SipServer::receive(std::string_view bytes, const su_sockaddr_t& from, socklen_t from_length,
                                    const std::shared_ptr<ResponseChannel>& channel, bool too_large) {
+  if (!admit_source(bytes, from, from_length, channel)) return too_large ? Next::kClose : Next::kContinue;
   const LimitVerdict verdict = too_large ? LimitVerdict{513, "Message Too Large", "max_message_bytes"}
                                          : check_message(bytes, config_.limits);
   if (!verdict.ok()) {
@@ -399,22 +425,62 @@ SipServer::Next SipServer::receive(std::string_view bytes, const su_sockaddr_t& 
     return channel->transport() == "udp" ? Next::kContinue : Next::kClose;
   }
   const bool ack = sip->sip_request->rq_method == sip_method_ack;
+  const size_t udp_bound = udp_reply_bound(bytes.size());
   if (msg_get_flags(msg, MSG_FLG_ERROR)) {
     if (sip->sip_via && !ack)
-      send_reply(msg, Reply(400, "Bad Request"), *channel);
+      send_reply(msg, Reply(400, "Bad Request"), *channel, udp_bound);
     else
       msg_destroy(msg);
     return Next::kClose;  // a stream whose message sofia could not read cannot be trusted further
   }
   if (!su_casematch(sip->sip_request->rq_version, sip_version_2_0)) {
     if (sip->sip_via && !ack)
-      send_reply(msg, Reply(505, "Version Not Supported"), *channel);
+      send_reply(msg, Reply(505, "Version Not Supported"), *channel, udp_bound);
     else
       msg_destroy(msg);
     return Next::kContinue;
   }
-  handle(msg, sip, channel);
+  handle(msg, sip, channel, bytes.size());
   return Next::kContinue;
+}
+
+bool SipServer::admit_source(std::string_view bytes, const su_sockaddr_t& from, socklen_t from_length,
+                             const std::shared_ptr<ResponseChannel>& channel) {
+  if (rate_limiter_.admit(from, SourceLimiter::Clock::now())) return true;
+  char ip[46];
+  limit_log_.hit("server.rate_limit", "from " + std::string(address_text(from, ip)) + " over " +
+                                          std::string(channel->transport()));
+  if (config_.rate_limit.action == RateLimitSettings::Action::kReply503)
+    answer_from_skeleton(bytes, from, from_length, channel, unavailable("Rate Limit Exceeded"));
+  return false;
+}
+
+Reply SipServer::unavailable(const char* reason) {
+  Reply reply(503, reason);
+  reply.header("Retry-After", std::to_string(overload_.retry_after()));
+  return reply;
+}
+
+size_t SipServer::udp_reply_bound(size_t request_bytes) const {
+  if (config_.udp_amplification == 0 || request_bytes == 0) return kNoReplyBound;
+  return request_bytes * config_.udp_amplification;
+}
+
+bool SipServer::shed(msg_t* msg, sip_t* sip, ResponseChannel& channel, size_t udp_bound) {
+  const auto method = sip->sip_request->rq_method;
+  // An ACK has no answer and a CANCEL ends work: neither adds load worth refusing.
+  if (method == sip_method_ack || method == sip_method_cancel) return false;
+  const size_t pending = chain_.suspended();
+  if (!overload_.overloaded(pending)) return false;
+  su_sockaddr_t source{};
+  socklen_t length = sizeof source;
+  msg_get_address(msg, &source, &length);
+  char ip[46];
+  limit_log_.hit("server.overload", std::to_string(pending) + " requests pending, loop " +
+                                        std::to_string(overload_.loop_lag().count()) + " ms late; 503 to " +
+                                        std::string(address_text(source, ip)));
+  send_reply(msg, unavailable("Overloaded"), channel, udp_bound);
+  return true;
 }
 
 bool SipServer::answer_unreadable_method(std::string_view bytes, const su_sockaddr_t& from,
@@ -431,7 +497,7 @@ bool SipServer::answer_unreadable_method(std::string_view bytes, const su_sockad
   }
   Reply reply(stand_in->status, stand_in->status == 501 ? "Not Implemented" : "Bad Request-Line");
   reply.header("CSeq", stand_in->cseq);  // the request's own, which sofia could not read
-  send_reply(msg, reply, *channel);
+  send_reply(msg, reply, *channel, udp_reply_bound(bytes.size()));
   return true;
 }
 
@@ -442,6 +508,11 @@ void SipServer::reject_over_limit(std::string_view bytes, const su_sockaddr_t& f
   limit_log_.hit("server.limits." + std::string(verdict.limit),
                  std::string(verdict.reason) + " from " + std::string(address_text(from, ip)) + " over " +
                      std::string(channel->transport()));
+  answer_from_skeleton(bytes, from, from_length, channel, Reply(verdict.status, verdict.reason));
+}
+
+void SipServer::answer_from_skeleton(std::string_view bytes, const su_sockaddr_t& from, socklen_t from_length,
+                                     const std::shared_ptr<ResponseChannel>& channel, const Reply& reply) {
   const std::string skeleton = reply_skeleton(bytes, config_.limits);
   msg_t* msg = parse_sip_message(skeleton, from, from_length);
   if (!msg) return;
@@ -450,10 +521,10 @@ void SipServer::reject_over_limit(std::string_view bytes, const su_sockaddr_t& f
     msg_destroy(msg);  // nowhere to answer, or an ACK, which is never answered
     return;
   }
-  send_reply(msg, Reply(verdict.status, verdict.reason), *channel);
+  send_reply(msg, reply, *channel, udp_reply_bound(bytes.size()));
 }
 
-bool SipServer::well_formed(msg_t* msg, sip_t* sip, ResponseChannel& channel) {
+bool SipServer::well_formed(msg_t* msg, sip_t* sip, ResponseChannel& channel, size_t udp_bound) {
   if (!sip || !sip->sip_request || !sip->sip_via) {
     msg_destroy(msg);  // no Via: nowhere to answer
     return false;
@@ -466,29 +537,32 @@ bool SipServer::well_formed(msg_t* msg, sip_t* sip, ResponseChannel& channel) {
   if (missing) {
     // A CSeq above 2^32-1 (RFC 4475 scalar02) is there but unparsable: say so.
     const char* what = present_but_bad(sip, missing) ? "Bad " : "Missing ";
-    return reject(msg, sip, Reply(400, std::string(what) + missing + " Header"), channel);
+    return reject(msg, sip, Reply(400, std::string(what) + missing + " Header"), channel, udp_bound);
   }
   if (sip->sip_cseq->cs_method != sip->sip_request->rq_method ||
       (sip->sip_request->rq_method == sip_method_unknown &&
        !su_strmatch(sip->sip_cseq->cs_method_name, sip->sip_request->rq_method_name)))
-    return reject(msg, sip, Reply(400, "CSeq Method Does Not Match"), channel);
+    return reject(msg, sip, Reply(400, "CSeq Method Does Not Match"), channel, udp_bound);
   // A header sofia could not parse.
   if (sip->sip_error) {
     const std::string name = bad_header_name(sip->sip_error);
-    return reject(msg, sip, Reply(400, name.empty() ? "Bad Header" : "Bad Header " + name), channel);
+    return reject(msg, sip, Reply(400, name.empty() ? "Bad Header" : "Bad Header " + name), channel,
+                  udp_bound);
   }
   // sofia keeps whitespace inside an addr-spec (RFC 4475 badaspec,
   // "<sip: U1 @C1.D1.H1>"); no URI may hold it unescaped (RFC 3261 25.1).
-  if (has_whitespace(sip->sip_from->a_url)) return reject(msg, sip, Reply(400, "Bad From Header"), channel);
-  if (has_whitespace(sip->sip_to->a_url)) return reject(msg, sip, Reply(400, "Bad To Header"), channel);
+  if (has_whitespace(sip->sip_from->a_url))
+    return reject(msg, sip, Reply(400, "Bad From Header"), channel, udp_bound);
+  if (has_whitespace(sip->sip_to->a_url))
+    return reject(msg, sip, Reply(400, "Bad To Header"), channel, udp_bound);
   // The rest of sofia's sanity check: a Request-URI that is no URI (RFC 4475
   // 3.1.2.11 wants 400 for "<sip:...>"), or a sip: one without host.
-  if (sip_sanity_check(sip) < 0) return reject(msg, sip, Reply(400, "Bad Request-URI"), channel);
+  if (sip_sanity_check(sip) < 0) return reject(msg, sip, Reply(400, "Bad Request-URI"), channel, udp_bound);
   // RFC 3261 8.2.2.1: a Request-URI of a scheme we cannot serve is refused
   // before any handler reads it as if it were sip:.
   const url_t* target = sip->sip_request->rq_url;
   if (!target || (target->url_type != url_sip && target->url_type != url_sips))
-    return reject(msg, sip, Reply(416, "Unsupported URI Scheme"), channel);
+    return reject(msg, sip, Reply(416, "Unsupported URI Scheme"), channel, udp_bound);
   // RFC 3261 8.2.2.3: no extension is supported, so any Require is refused,
   // on every method but ACK and CANCEL, which must not be. The option tags go
   // back in Unsupported.
@@ -496,25 +570,29 @@ bool SipServer::well_formed(msg_t* msg, sip_t* sip, ResponseChannel& channel) {
       sip->sip_request->rq_method != sip_method_ack) {
     Reply unsupported(420, "Bad Extension");
     unsupported.header("Unsupported", option_tags(sip->sip_require));
-    return reject(msg, sip, unsupported, channel);
+    return reject(msg, sip, unsupported, channel, udp_bound);
   }
   return true;
 }
 
-bool SipServer::reject(msg_t* msg, sip_t* sip, const Reply& reply, ResponseChannel& channel) {
+bool SipServer::reject(msg_t* msg, sip_t* sip, const Reply& reply, ResponseChannel& channel,
+                       size_t udp_bound) {
   if (sip->sip_request->rq_method == sip_method_ack)
     msg_destroy(msg);  // an ACK is never answered
   else
-    send_reply(msg, reply, channel);
+    send_reply(msg, reply, channel, udp_bound);
   return false;
 }
 
-void SipServer::handle(msg_t* msg, sip_t* sip, const std::shared_ptr<ResponseChannel>& channel) {
-  if (!well_formed(msg, sip, *channel)) return;
+void SipServer::handle(msg_t* msg, sip_t* sip, const std::shared_ptr<ResponseChannel>& channel,
+                       size_t request_bytes) {
+  const size_t udp_bound = udp_reply_bound(request_bytes);
+  if (!well_formed(msg, sip, *channel, udp_bound)) return;
+  if (shed(msg, sip, *channel, udp_bound)) return;
   // ACK walks the chain too: a handler that forwards INVITEs forwards their
   // ACKs; the ACK of our own final answer no handler forwards, and it is dropped.
   const bool routed_here = sip->sip_route && take_own_route(msg, sip);
-  SofiaChainRequest request(*this, msg, sip, channel, routed_here);
+  SofiaChainRequest request(*this, msg, sip, channel, routed_here, udp_bound);
   chain_.run(request, loop_);
 }
 
@@ -646,14 +724,20 @@ void SipServer::relay_response(msg_t* msg, sip_t* sip) {
   msg_destroy(msg);
 }
 
-void SipServer::send_reply(msg_t* msg, const Reply& reply, ResponseChannel& channel) {
+void SipServer::send_reply(msg_t* msg, const Reply& reply, ResponseChannel& channel, size_t udp_bound) {
   // Listeners closed, or the connection gone while a handler waited: nothing can be sent.
   if (listening_ && !channel.closed()) {
     const sip_t* sip = sip_object(msg);
     su_sockaddr_t source{};
     socklen_t length = sizeof source;
     msg_get_address(msg, &source, &length);
-    if (sip && sip->sip_via) channel.send_response(*sip, source, reply);
+    if (sip && sip->sip_via && !channel.send_response_within(*sip, source, reply, udp_bound)) {
+      // A spoofed source would receive more than the sender paid for: reflection.
+      char ip[46];
+      limit_log_.hit("server.limits.udp_amplification",
+                     std::to_string(reply.status) + " to " + std::string(address_text(source, ip)) +
+                         " longer than " + std::to_string(udp_bound) + " bytes, not sent");
+    }
   }
   msg_destroy(msg);
 }

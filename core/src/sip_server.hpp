@@ -16,8 +16,10 @@
 #include "event_loop.hpp"
 #include "homesip/handler.hpp"
 #include "limit_log.hpp"
+#include "overload_guard.hpp"
 #include "request_chain.hpp"
 #include "response_channel.hpp"
+#include "source_limiter.hpp"
 #include "stream_transport.hpp"
 #include "udp_transport.hpp"
 
@@ -43,9 +45,16 @@ class SipServer {
   // the listeners (a UDP transport sends what it queued first).
   void stop();
 
-  // Answers `msg` (taking ownership of it) on the channel it came in on.
-  // Loop thread only.
-  void send_reply(msg_s* msg, const Reply& reply, ResponseChannel& channel);
+  // No bound on a response's size (a request with an authenticated sender, or
+  // server.limits.udp_amplification 0).
+  static constexpr size_t kNoReplyBound = SIZE_MAX;
+  // Answers `msg` (taking ownership of it) on the channel it came in on. Over
+  // UDP a response longer than `udp_bound` bytes is not sent
+  // (server.limits.udp_amplification). Loop thread only.
+  void send_reply(msg_s* msg, const Reply& reply, ResponseChannel& channel, size_t udp_bound = kNoReplyBound);
+  // How long a UDP response to a request of `request_bytes` from a sender
+  // nobody authenticated may be.
+  size_t udp_reply_bound(size_t request_bytes) const;
   // Stateless proxying (RFC 3261 16.11). check_forward() throws
   // std::logic_error for a request at Max-Forwards 0 and std::invalid_argument
   // for a target sofia cannot read; forward() then takes `msg`: our Via with
@@ -60,6 +69,10 @@ class SipServer {
   size_t connection_count() const;
   // Each limit that bit so far (server.limits, server.connections) and how often.
   std::map<std::string, uint64_t> limit_hits() const { return limit_log_.totals(); }
+  // Sources the rate limit tracks now (server.rate_limit.sources at most).
+  size_t rate_limited_sources() const { return rate_limiter_.tracked(); }
+  // How late the loop ran its last overload tick.
+  std::chrono::milliseconds loop_lag() const { return overload_.loop_lag(); }
   // The agent, for the core's own outgoing requests (upstream registration).
   nta_agent_s* agent() const { return agent_; }
 
@@ -70,6 +83,18 @@ class SipServer {
   // then handle(). kClose when a stream cannot go on after it.
   Next receive(std::string_view bytes, const su_sockaddr_t& from, socklen_t from_length,
                const std::shared_ptr<ResponseChannel>& channel, bool too_large);
+  // server.rate_limit, before anything is parsed: false when `from` is over
+  // its rate (the message is dropped, or answered 503 from its skeleton).
+  bool admit_source(std::string_view bytes, const su_sockaddr_t& from, socklen_t from_length,
+                    const std::shared_ptr<ResponseChannel>& channel);
+  // server.overload: true when the request was answered 503 (never an ACK or CANCEL).
+  bool shed(msg_s* msg, sip_s* sip, ResponseChannel& channel, size_t udp_bound);
+  // `reply` to a message answered from its skeleton (request line, Via,
+  // From, To, Call-ID, CSeq): over a limit, or over its source's rate.
+  void answer_from_skeleton(std::string_view bytes, const su_sockaddr_t& from, socklen_t from_length,
+                            const std::shared_ptr<ResponseChannel>& channel, const Reply& reply);
+  // A 503 with a jittered Retry-After (server.overload.retry_after_*).
+  Reply unavailable(const char* reason);
   // A message over the limits: answered from its reply skeleton, or dropped.
   void reject_over_limit(std::string_view bytes, const su_sockaddr_t& from, socklen_t from_length,
                          const std::shared_ptr<ResponseChannel>& channel, const LimitVerdict& verdict);
@@ -86,16 +111,19 @@ class SipServer {
   std::string forward_branch(const sip_s* sip, std::string_view request_uri) const;
   // A response to a request we forwarded: our Via off, on to the next Via.
   void relay_response(msg_s* msg, sip_s* sip);
-  void handle(msg_s* msg, sip_s* sip, const std::shared_ptr<ResponseChannel>& channel);
-  bool well_formed(msg_s* msg, sip_s* sip, ResponseChannel& channel);
+  void handle(msg_s* msg, sip_s* sip, const std::shared_ptr<ResponseChannel>& channel, size_t request_bytes);
+  bool well_formed(msg_s* msg, sip_s* sip, ResponseChannel& channel, size_t udp_bound);
   // Answers `reply` (or drops an ACK); always false, for well_formed's returns.
-  bool reject(msg_s* msg, sip_s* sip, const Reply& reply, ResponseChannel& channel);
+  bool reject(msg_s* msg, sip_s* sip, const Reply& reply, ResponseChannel& channel, size_t udp_bound);
   void flush_udp();
 
   SofiaEventLoop& loop_;
   ServerConfig config_;
   std::shared_ptr<spdlog::logger> log_;
   LimitLog limit_log_;
+  SourceLimiter rate_limiter_;
+  OverloadGuard overload_;
+  std::unique_ptr<Timer> overload_tick_;
   nta_agent_s* agent_ = nullptr;
   std::vector<std::shared_ptr<UdpTransport>> udp_;
   std::vector<std::unique_ptr<StreamTransport>> streams_;

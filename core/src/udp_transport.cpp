@@ -108,6 +108,16 @@ void UdpTransport::send_response(const sip_t& request, const su_sockaddr_t& sour
                   queue(udp_via ? response_destination(*request.sip_via, source) : source));
 }
 
+bool UdpTransport::send_response_within(const sip_t& request, const su_sockaddr_t& source, const Reply& reply,
+                                        size_t max_bytes) {
+  const size_t before = queued_;
+  send_response(request, source, reply);
+  // Encoded in place (no copy): the slot just filled is the last one.
+  if (queued_ == 0 || queued_ == before || outgoing_[queued_ - 1].bytes.size() <= max_bytes) return true;
+  --queued_;
+  return false;
+}
+
 std::string& UdpTransport::queue(const su_sockaddr_t& destination) {
   if (queued_ == kBatch) flush();
   Outgoing& slot = outgoing_[queued_++];

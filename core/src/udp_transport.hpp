@@ -41,6 +41,9 @@ class UdpTransport final : public ResponseChannel, public std::enable_shared_fro
   bool closed() const override { return fd_ < 0; }
   // Queues the response to the address RFC 3261 18.2.2 and RFC 3581 name.
   void send_response(const sip_s& request, const su_sockaddr_t& source, const Reply& reply) override;
+  // Writes it into the batch, and takes it out again when it is longer than `max_bytes`.
+  bool send_response_within(const sip_s& request, const su_sockaddr_t& source, const Reply& reply,
+                            size_t max_bytes) override;
   std::string_view transport() const override { return "udp"; }
   const ListenAddress& address() const { return address_; }
 

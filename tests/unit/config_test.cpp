@@ -210,6 +210,9 @@ TEST(CoreSettings, DeclaredDefaultsAreTheLoadedDefaults) {
   const std::map<std::string, std::string> loaded{
       {"server.plugin_dirs", c.server.plugin_dirs.empty() ? "[]" : "?"},
       {"server.tls_certificates", c.server.tls_certificates},
+      {"server.tls_verify_clients",
+       c.server.tls_verify_clients == homesip::core::TlsClientVerification::kOptional ? "optional" : "?"},
+      {"server.tls_verify_servers", c.server.tls_verify_servers ? "true" : "false"},
       {"server.admin_socket", c.server.admin_socket},
       {"server.udp_buffer_bytes", std::to_string(c.server.udp_buffer_bytes)},
       {"server.limits.max_message_bytes", std::to_string(c.server.limits.max_message_bytes)},
@@ -219,6 +222,20 @@ TEST(CoreSettings, DeclaredDefaultsAreTheLoadedDefaults) {
       {"server.connections.idle_timeout_s", std::to_string(c.server.connections.idle_timeout.count())},
       {"server.connections.message_timeout_s", std::to_string(c.server.connections.message_timeout.count())},
       {"server.connections.max_output_bytes", std::to_string(c.server.connections.max_output_bytes)},
+      {"server.limits.udp_amplification", std::to_string(c.server.udp_amplification)},
+      {"server.rate_limit.requests_per_second", std::to_string(c.server.rate_limit.requests_per_second)},
+      {"server.rate_limit.burst", std::to_string(c.server.rate_limit.burst)},
+      {"server.rate_limit.action",
+       c.server.rate_limit.action == homesip::core::RateLimitSettings::Action::kDrop ? "drop" : "503"},
+      {"server.rate_limit.sources", std::to_string(c.server.rate_limit.sources)},
+      {"server.rate_limit.exempt",
+       c.server.rate_limit.exempt == std::vector<std::string>{"127.0.0.0/8", "::1/128"}
+           ? "[127.0.0.0/8, \"::1/128\"]"
+           : "?"},
+      {"server.overload.max_pending", std::to_string(c.server.overload.max_pending)},
+      {"server.overload.max_loop_lag_ms", std::to_string(c.server.overload.max_loop_lag.count())},
+      {"server.overload.retry_after_min_s", std::to_string(c.server.overload.retry_after_min_s)},
+      {"server.overload.retry_after_max_s", std::to_string(c.server.overload.retry_after_max_s)},
       {"log.level", c.log.level},
       {"log.sink", c.log.sink},
       {"log.sofia_level", std::to_string(c.log.sofia_level)},
@@ -262,4 +279,44 @@ TEST(CoreSettings, DefaultsDumpTakesGivenValues) {
       out, {{"server.plugin_dirs", "[/opt/p]"}, {"server.admin_socket", "/x.sock"}});
   EXPECT_NE(out.str().find("\n  plugin_dirs: [/opt/p]\n"), std::string::npos) << out.str();
   EXPECT_NE(out.str().find("\n  admin_socket: /x.sock\n"), std::string::npos) << out.str();
+}
+
+// server.rate_limit, server.overload and server.limits.udp_amplification:
+// read, and refused with file, line and key.
+TEST(Config, FloodProtectionKeys) {
+  TempDir dir;
+  write_file(dir / "c.yaml",
+             "server:\n  listen: [udp:127.0.0.1:5000]\n  limits:\n    udp_amplification: 0\n  rate_limit:\n"
+             "    requests_per_second: 20\n    burst: 40\n    action: 503\n    sources: 1000\n"
+             "    exempt: [10.0.0.0/8, 192.0.2.7, \"2001:db8::/32\"]\n  overload:\n    max_pending: 0\n"
+             "    max_loop_lag_ms: 250\n    retry_after_min_s: 2\n    retry_after_max_s: 4\n");
+  const auto c = load_config((dir / "c.yaml").string(), {});
+  EXPECT_EQ(c.server.udp_amplification, 0u);
+  EXPECT_EQ(c.server.rate_limit.requests_per_second, 20u);
+  EXPECT_EQ(c.server.rate_limit.burst, 40u);
+  EXPECT_EQ(c.server.rate_limit.action, homesip::core::RateLimitSettings::Action::kReply503);
+  EXPECT_EQ(c.server.rate_limit.sources, 1000u);
+  EXPECT_EQ(c.server.rate_limit.exempt,
+            (std::vector<std::string>{"10.0.0.0/8", "192.0.2.7", "2001:db8::/32"}));
+  EXPECT_EQ(c.server.overload.max_pending, 0u);
+  EXPECT_EQ(c.server.overload.max_loop_lag.count(), 250);
+  EXPECT_EQ(c.server.overload.retry_after_min_s, 2u);
+  EXPECT_EQ(c.server.overload.retry_after_max_s, 4u);
+
+  const std::string head = "server:\n  listen: [udp:127.0.0.1:5000]\n";
+  EXPECT_EQ(error_of(head + "  rate_limit:\n    action: reject\n"),
+            "FILE:4: server.rate_limit.action: must be drop or 503");
+  EXPECT_EQ(error_of(head + "  rate_limit:\n    exempt: [10.0.0.0/33]\n"),
+            "FILE:4: server.rate_limit.exempt: '10.0.0.0/33': the prefix must be 0..32");
+  EXPECT_EQ(error_of(head + "  rate_limit:\n    burst: 0\n"),
+            "FILE:4: server.rate_limit.burst: must be 1..1000000, not 0");
+  EXPECT_EQ(error_of(head + "  rate_limit:\n    per_minute: 3\n"),
+            "FILE:4: server.rate_limit.per_minute: unknown key");
+  EXPECT_EQ(error_of(head + "  overload:\n    retry_after_min_s: 8\n    retry_after_max_s: 4\n"),
+            "FILE:5: server.overload.retry_after_max_s: must be 8..3600, not 4");
+  EXPECT_EQ(error_of(head + "  limits:\n    udp_amplification: 101\n"),
+            "FILE:4: server.limits.udp_amplification: must be 0..100, not 101");
+  EXPECT_EQ(error_of(head, {"server.rate_limit.requests_per_second=-1"}),
+            "--set server.rate_limit.requests_per_second=-1: server.rate_limit.requests_per_second: must be "
+            "0..1000000, not -1");
 }

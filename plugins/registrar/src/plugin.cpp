@@ -20,7 +20,11 @@ const homesip::SettingSpec kSettings[] = {
     {"max_expires", homesip::SettingType::kInteger, "86400",
      "longer requested expiries are shortened to this"},
     {"default_expires", homesip::SettingType::kInteger, "3600", "expiry when a REGISTER gives none"},
-    {"max_contacts", homesip::SettingType::kInteger, "10", "bindings one AOR may hold"},
+    {"max_bindings_per_aor", homesip::SettingType::kInteger, "10",
+     "bindings one AOR may hold, 1..1000 (a new one beyond: 403 Too Many Registered Contacts; refreshes "
+     "pass)"},
+    {"max_contact_bytes", homesip::SettingType::kInteger, "512",
+     "longest Contact URI (with its +sip.instance) bound, 64..8192 (400 beyond)"},
     {"retry_after_s", homesip::SettingType::kInteger, "5", "Retry-After of a 503 when the store is down"},
     {"domains", homesip::SettingType::kStringList, "[]",
      "To-URI domains this registrar serves (empty: any); only without the tree plugin, which "
@@ -44,7 +48,10 @@ RegistrarPolicy read_policy(const homesip::Settings& s) {
   policy.min_expires = read_seconds(s, "min_expires", 1, 86400 * 7);
   policy.max_expires = read_seconds(s, "max_expires", policy.min_expires, 86400 * 30);
   policy.default_expires = read_seconds(s, "default_expires", policy.min_expires, policy.max_expires);
-  policy.max_contacts = read_seconds(s, "max_contacts", 1, 1000);
+  policy.max_bindings_per_aor =
+      static_cast<uint32_t>(homesip::integer_in_range(s, "max_bindings_per_aor", 1, 1000));
+  policy.max_contact_bytes =
+      static_cast<uint32_t>(homesip::integer_in_range(s, "max_contact_bytes", 64, 8192));
   return policy;
 }
 

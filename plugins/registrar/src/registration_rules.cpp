@@ -39,6 +39,8 @@ Verdict read_contacts(const std::vector<ContactView>& contacts, std::optional<ui
   if (contacts.size() > kScanLimit) index.emplace().reserve(contacts.size());
   out.reserve(contacts.size());
   for (const auto& c : contacts) {
+    if (c.uri.size() + c.instance.size() > policy.max_contact_bytes)
+      return {400, "Contact Longer Than max_contact_bytes " + std::to_string(policy.max_contact_bytes)};
     const uint32_t expires = c.expires.value_or(expires_header.value_or(policy.default_expires));
     if (expires != 0 && expires < policy.min_expires) {
       Verdict v{423, "Interval Too Brief"};
@@ -165,7 +167,9 @@ Verdict apply_contacts(const RegisterIntent& intent, const RegistrarPolicy& poli
     changed = true;
   }
   drop_marked(next, removed);
-  if (next.size() > policy.max_contacts && next.size() > bindings.size()) return {403, "Too Many Contacts"};
+  // A refresh or a replacement never grows the list, so it passes at the limit.
+  if (next.size() > policy.max_bindings_per_aor && next.size() > bindings.size())
+    return {403, "Too Many Registered Contacts"};
   if (changed) bindings = std::move(next);
   return {};
 }

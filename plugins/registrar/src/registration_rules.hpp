@@ -17,7 +17,12 @@ struct RegistrarPolicy {
   uint32_t min_expires = 60;
   uint32_t max_expires = 86400;
   uint32_t default_expires = 3600;
-  uint32_t max_contacts = 10;
+  // Bindings one AOR may hold: each is stored, and each goes out in every
+  // 200 to a REGISTER and every 302 to a call for the AOR.
+  uint32_t max_bindings_per_aor = 10;
+  // Longest Contact URI (with its +sip.instance) stored, as Kamailio's
+  // contact_max_size: what one REGISTER can make the store keep.
+  uint32_t max_contact_bytes = 512;
 };
 
 // One Contact of the REGISTER, with its effective expiry already decided.

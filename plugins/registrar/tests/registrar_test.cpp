@@ -276,3 +276,28 @@ TEST_F(RegistrarTest, ToWithoutUserAnswers404) {
   ASSERT_NE(incoming->last_reply(), nullptr);
   EXPECT_EQ(incoming->last_reply()->status, 404);
 }
+
+TEST_F(RegistrarTest, BoundsContactBytesAndBindingsPerAorFromItsSettings) {
+  start({{"domains", {"C1.D1.H1"}}, {"max_contact_bytes", 64}, {"max_bindings_per_aor", 2}});
+  const std::string long_contact = "<sip:u1@192.0.2.7;x=" + std::string(60, 'a') + ">";
+  auto refused = send(register_u1().contact(long_contact), Disposition::kHandled);
+  ASSERT_NE(refused->last_reply(), nullptr);
+  EXPECT_EQ(refused->last_reply()->status, 400);
+  EXPECT_EQ(refused->last_reply()->reason, "Contact Longer Than max_contact_bytes 64");
+  EXPECT_EQ(store.updates, 0) << "refused before the store is asked";
+
+  send(register_u1().call_id("a").contact("<sip:u1@192.0.2.7>"), Disposition::kSuspended);
+  send(register_u1().call_id("b").contact("<sip:u1@192.0.2.8>"), Disposition::kSuspended);
+  auto third = send(register_u1().call_id("c").contact("<sip:u1@192.0.2.9>"), Disposition::kSuspended);
+  ASSERT_NE(third->last_reply(), nullptr);
+  EXPECT_EQ(third->last_reply()->status, 403);
+  EXPECT_EQ(third->last_reply()->reason, "Too Many Registered Contacts");
+  auto refresh =
+      send(register_u1().call_id("a").cseq(2).contact("<sip:u1@192.0.2.7>"), Disposition::kSuspended);
+  ASSERT_NE(refresh->last_reply(), nullptr);
+  EXPECT_EQ(refresh->last_reply()->status, 200) << "a refresh of a binding at the limit";
+  EXPECT_EQ(store.aors["u1@C1.D1.H1"].size(), 2u);
+
+  EXPECT_THROW(FakePluginContext(*homesip_plugin_descriptor(), {{"max_contact_bytes", 10}}), ConfigError);
+  EXPECT_THROW(FakePluginContext(*homesip_plugin_descriptor(), {{"max_bindings_per_aor", 0}}), ConfigError);
+}

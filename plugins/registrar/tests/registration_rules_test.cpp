@@ -176,7 +176,7 @@ TEST(RegistrationRules, QValueIsKept) {
 
 TEST(RegistrationRules, TooManyContactsIsRefused) {
   Registration r;
-  r.policy.max_contacts = 2;
+  r.policy.max_bindings_per_aor = 2;
   ASSERT_TRUE(r.send({contact("sip:a@h"), contact("sip:b@h")}, 600, "c1", 1).ok());
   EXPECT_EQ(r.send({contact("sip:c@h")}, 600, "c1", 2).status, 403);
   EXPECT_EQ(r.bindings.size(), 2u);
@@ -232,7 +232,7 @@ std::vector<std::string> summary(const BindingList& bindings) {
 void check_mixed_update(size_t n) {
   SCOPED_TRACE("n = " + std::to_string(n));
   Registration r;
-  r.policy.max_contacts = 4 * n;
+  r.policy.max_bindings_per_aor = 4 * n;
   std::vector<ContactView> first;
   for (size_t i = 0; i < n; ++i) first.push_back(contact(uri("u", i)));
   ASSERT_TRUE(r.send(first, 600, "c1", 1).ok());
@@ -282,7 +282,7 @@ TEST(RegistrationRules, ManyRepetitionsOfFewUrisLastOccurrenceWins) {
 
 TEST(RegistrationRules, OutOfOrderCSeqStillFailsWhenListsAreHashed) {
   Registration r;
-  r.policy.max_contacts = 100;
+  r.policy.max_bindings_per_aor = 100;
   std::vector<ContactView> contacts;
   for (size_t i = 0; i < 20; ++i) contacts.push_back(contact(uri("u", i)));
   ASSERT_TRUE(r.send(contacts, 600, "c1", 10).ok());
@@ -300,7 +300,7 @@ TEST(RegistrationRules, OutOfOrderCSeqStillFailsWhenListsAreHashed) {
 
 TEST(RegistrationRules, TooManyContactsIsRefusedWhenListsAreHashed) {
   Registration r;
-  r.policy.max_contacts = 12;
+  r.policy.max_bindings_per_aor = 12;
   std::vector<ContactView> contacts;
   for (size_t i = 0; i < 12; ++i) contacts.push_back(contact(uri("u", i)));
   ASSERT_TRUE(r.send(contacts, 600, "c1", 1).ok());
@@ -334,4 +334,29 @@ TEST(RegistrationRules, ExpiresBeyondUint32IsCappedAtMax) {
   ASSERT_TRUE(r.send({contact("sip:a@h", UINT32_MAX)}, std::nullopt, "c1", 1).ok());
   ASSERT_EQ(r.bindings.size(), 1u);
   EXPECT_EQ(r.bindings[0].expires_at, kNow + 7200);
+}
+
+TEST(RegistrationRules, AContactLongerThanMaxContactBytesIsRefusedByName) {
+  Registration r;
+  r.policy.max_contact_bytes = 512;
+  const std::string at_limit = "sip:u1@h;x=" + std::string(512 - 11, 'a');
+  ASSERT_EQ(at_limit.size(), 512u);
+  EXPECT_TRUE(r.send({contact(at_limit)}, 600, "c1", 1).ok()) << "512 bytes is within the bound";
+  const Verdict over = r.send({contact("sip:u2@h"), contact(at_limit + "b")}, 600, "c1", 2);
+  EXPECT_EQ(over.status, 400);
+  EXPECT_EQ(over.reason, "Contact Longer Than max_contact_bytes 512");
+  EXPECT_EQ(r.bindings.size(), 1u) << "nothing of the refused REGISTER is bound";
+}
+
+TEST(RegistrationRules, AtMaxBindingsARefreshAndAReplacementStillWork) {
+  Registration r;
+  r.policy.max_bindings_per_aor = 3;
+  ASSERT_TRUE(r.send({contact("sip:a@h"), contact("sip:b@h"), contact("sip:c@h")}, 600, "c1", 1).ok());
+  const Verdict fourth = r.send({contact("sip:d@h")}, 600, "c2", 1);
+  EXPECT_EQ(fourth.status, 403);
+  EXPECT_EQ(fourth.reason, "Too Many Registered Contacts");
+  EXPECT_TRUE(r.send({contact("sip:b@h")}, 900, "c1", 2).ok()) << "a refresh of a bound contact";
+  EXPECT_EQ(r.bindings[1].expires_at, kNow + 900);
+  EXPECT_TRUE(r.send({contact("sip:c@h", 0), contact("sip:d@h")}, 600, "c1", 3).ok()) << "one out, one in";
+  EXPECT_EQ(r.bindings.size(), 3u);
 }

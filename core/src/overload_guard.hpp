@@ -1,0 +1,51 @@
+// Overload shedding (server.overload): when the server is behind, a new
+// request gets 503 with a Retry-After at once, instead of waiting in a queue
+// until its sender gives up and retransmits into the same queue. What the
+// core measures cheaply: requests suspended in the chain (waiting on a store
+// or a plugin) and how late the loop runs a periodic tick.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <random>
+
+namespace homesip::core {
+
+// server.overload.
+struct OverloadSettings {
+  size_t max_pending = 10000;                    // suspended requests; 0: not watched
+  std::chrono::milliseconds max_loop_lag{1000};  // 0: not watched
+  uint32_t retry_after_min_s = 5;
+  uint32_t retry_after_max_s = 10;
+};
+
+class OverloadGuard {
+ public:
+  using Clock = std::chrono::steady_clock;
+  // How often the loop's lag is sampled.
+  static constexpr std::chrono::milliseconds kTick{100};
+
+  explicit OverloadGuard(const OverloadSettings& settings);
+
+  // The periodic tick, from a timer every kTick: the lag is how late it runs.
+  void tick(Clock::time_point now);
+  // Whether a new request is shed, with `pending` requests suspended now.
+  bool overloaded(size_t pending) const {
+    return (settings_.max_pending && pending >= settings_.max_pending) || lagging_;
+  }
+  // A Retry-After in [retry_after_min_s, retry_after_max_s], so the senders
+  // told to wait do not all come back in the same second.
+  uint32_t retry_after();
+  // The lag the last tick measured.
+  std::chrono::milliseconds loop_lag() const { return lag_; }
+
+ private:
+  OverloadSettings settings_;
+  Clock::time_point last_tick_{};
+  std::chrono::milliseconds lag_{0};
+  bool lagging_ = false;
+  std::minstd_rand jitter_;
+};
+
+}  // namespace homesip::core
