@@ -201,6 +201,44 @@ TEST_F(UaAuth, MessageAndCallFromAUserOfTheRealmAnswerTheChallenge) {
   EXPECT_EQ(bindings("U2@C1.D1.H1"), 0u);
 }
 
+// homesip-ua message, with U1's password, to SIPp playing `scenario` (a
+// challenge, then 200 for a right answer); returns the ua's output.
+std::string message_to_challenging_sipp(const std::string& scenario, const std::string& challenge_line) {
+  TempDir dir;
+  const uint16_t port = free_port();
+  const fs::path log = dir / "sipp.log";
+  Process sipp({"sipp", "-sf", scenario_dir() + "/" + scenario, "-i", "127.0.0.1", "-p", std::to_string(port),
+                "-m", "1", "-nostdin", "-timeout", "30s", "-timeout_error"},
+               log);
+  const std::string server = "sip:127.0.0.1:" + std::to_string(port);
+  const std::string password = secret_file(dir, "u1", "right-1");
+  std::string out;
+  // SIPp needs a moment to listen: until then nua answers 503 at once (ICMP).
+  eventually(
+      [&] {
+        ua({"message", "--aor", "U1@C1.D1.H1", "--to", "U2@C1.D1.H1", "--server", server, "--password-file",
+            password, "--text", "hi"},
+           &out);
+        return contains(out, challenge_line);
+      },
+      10s);
+  EXPECT_TRUE(contains(out, "MESSAGE sip:U2@C1.D1.H1 -> " + server + ": " + challenge_line)) << out;
+  EXPECT_TRUE(contains(out, "authenticating as U1 for C1.D1.H1 (MD5)\n")) << out;
+  EXPECT_TRUE(contains(out, "MESSAGE sip:U2@C1.D1.H1 -> " + server + ": 200 OK")) << out;
+  EXPECT_TRUE(contains(out, "reply: credentials verified")) << out;
+  EXPECT_EQ(sipp.wait(10s), 0) << read_file(log);
+  return out;
+}
+
+TEST(UaChallengedBySipp, A401IsAnsweredWithADigestSippVerifies) {
+  // An MD5 digest checked by another implementation than homesip::digest.
+  message_to_challenging_sipp("ua_www_auth_uas.xml", "401 Unauthorized");
+}
+
+TEST(UaChallengedBySipp, A407IsAnsweredWithProxyAuthorizationOnTheSameCallId) {
+  message_to_challenging_sipp("ua_proxy_auth_uas.xml", "407 Proxy Authentication Required");
+}
+
 // ---------------------------------------------------------------------------
 
 class UaTls : public ::testing::Test {

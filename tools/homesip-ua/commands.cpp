@@ -76,6 +76,14 @@ class RegisterCommand : public Terminal {
     if (tls_refused(hop.request_uri)) return;
     const std::string aor = options().aor;
     nh_ = nua_handle(nua(), nullptr, SIPTAG_TO_STR(aor.c_str()), SIPTAG_FROM_STR(aor.c_str()), TAG_END());
+    issue();
+  }
+
+  // The REGISTER (or un-REGISTER) on the current handle; again after a
+  // challenge, with its answer: same Call-ID, next CSeq (RFC 3261 22.2).
+  void issue() {
+    const Hop hop = register_hop(where_);
+    const std::string aor = options().aor;
     const std::string mf = std::to_string(chain_->max_forwards());
     const std::string contact = contact_for_request();
     const std::string user = user_of(aor);
@@ -105,7 +113,9 @@ class RegisterCommand : public Terminal {
     say(line);
     switch (answer_challenge(e, "REGISTER", register_hop(where_).request_uri)) {
       case Challenge::kAnswered:
-        return send(where_);
+        // The un-REGISTER goes on a new handle: on this one nua would add our
+        // answer next to the registration's replayed one.
+        return stopping_ ? send(where_) : issue();
       case Challenge::kFailed:
         return finish(kExitFailed);
       case Challenge::kNone:
@@ -258,8 +268,8 @@ class RedirectedRequest : public Terminal {
     if (e.status >= 300 && e.status < 400) return follow(e, line);
     say(line);
     switch (answer_challenge(e, method_, hop_.request_uri)) {
-      case Challenge::kAnswered:
-        return send(hop_);
+      case Challenge::kAnswered:  // same handle: same Call-ID, next CSeq (RFC 3261 22.2)
+        return send_request(nh_, hop_.proxy, std::to_string(chain_->max_forwards()));
       case Challenge::kFailed:
         return finish(kExitFailed);
       case Challenge::kNone:
@@ -380,8 +390,8 @@ class LocateCommand : public Terminal {
     if (e.status >= 300 && e.status < 400 && to_server) return follow(contacts, line);
     say(line);
     switch (answer_challenge(e, "OPTIONS", hop_.request_uri)) {
-      case Challenge::kAnswered:
-        return send(hop_);
+      case Challenge::kAnswered:  // same handle: same Call-ID, next CSeq (RFC 3261 22.2)
+        return query();
       case Challenge::kFailed:
         return finish(kExitFailed);
       case Challenge::kNone:
@@ -413,8 +423,12 @@ class LocateCommand : public Terminal {
     if (tls_refused(hop.proxy.empty() ? hop.request_uri : hop.proxy)) return;
     nh_ = nua_handle(nua(), nullptr, NUTAG_URL(hop.request_uri.c_str()), SIPTAG_TO_STR(options().to.c_str()),
                      SIPTAG_FROM_STR(options().aor.c_str()), TAG_END());
+    query();
+  }
+
+  void query() {
     const std::string max_forwards = std::to_string(chain_->max_forwards());
-    nua_options(nh_, TAG_IF(!hop.proxy.empty(), NUTAG_PROXY(hop.proxy.c_str())),
+    nua_options(nh_, TAG_IF(!hop_.proxy.empty(), NUTAG_PROXY(hop_.proxy.c_str())),
                 SIPTAG_MAX_FORWARDS_STR(max_forwards.c_str()), TAG_NEXT(credential_tags()));
   }
 

@@ -232,6 +232,8 @@ Terminal::Challenge Terminal::answer_challenge(const Event& e, const std::string
     return Challenge::kFailed;
   }
   header = *value;
+  // nua gives each MESSAGE/OPTIONS a new Call-ID; a proxy may tie its nonce to the one it challenged.
+  credentials_.call_id = e.sip && e.sip->sip_call_id ? e.sip->sip_call_id->i_id : "";
   say("authenticating as " + user_of(options_.user) + " for " + challenge->realm + " (" +
       (challenge->algorithm.empty() ? "MD5" : challenge->algorithm) + ")");
   return Challenge::kAnswered;
@@ -243,6 +245,7 @@ const tagi_t* Terminal::credential_tags() {
       tagi_t{TAG_IF(!c.authorization.empty(), SIPTAG_AUTHORIZATION_STR(c.authorization.c_str()))},
       tagi_t{TAG_IF(!c.proxy_authorization.empty(),
                     SIPTAG_PROXY_AUTHORIZATION_STR(c.proxy_authorization.c_str()))},
+      tagi_t{TAG_IF(!c.call_id.empty(), SIPTAG_CALL_ID_STR(c.call_id.c_str()))},
       tagi_t{TAG_END()},
   }};
   return credential_tags_.data();

@@ -58,6 +58,7 @@ class Terminal {
   struct Credentials {
     std::string authorization;        // to a 401 (WWW-Authenticate)
     std::string proxy_authorization;  // to a 407 (Proxy-Authenticate)
+    std::string call_id;              // of the challenged request: the answer keeps it (RFC 3261 8.1.3.5)
     int answers = 0;
   };
   enum class Challenge { kNone, kAnswered, kFailed };
@@ -107,7 +108,7 @@ class Terminal {
   std::list<std::unique_ptr<Timer>> timers_;
   static constexpr int kMaxChallengeAnswers = 3;  // a 407 then a 401, and one stale nonce
   Credentials credentials_;
-  std::array<tagi_t, 3> credential_tags_{};
+  std::array<tagi_t, 4> credential_tags_{};
   int code_ = kExitOk;
   bool finishing_ = false;
   bool abandoned_ = false;
