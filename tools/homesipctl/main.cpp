@@ -11,6 +11,9 @@
 // password is asked at the terminal (twice, not echoed) or read from a file,
 // never taken from the command line; only its HA1 values (MD5 and SHA-256,
 // realm = the AOR's domain) leave this program.
+//
+// `pki init|issue` (pki.hpp) needs no server: a CA and the servers' TLS
+// certificates, in the layout server.tls_certificates reads.
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
