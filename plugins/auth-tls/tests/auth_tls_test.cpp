@@ -81,8 +81,9 @@ TEST_F(AuthTlsTest, TheBareAorAndAnotherHostCaseNameItToo) {
   EXPECT_NE(run(child_register({"H1@C1.D1"})).identity(), nullptr);
   const Outcome o = run(child_register({"sip:H1@c1.d1"}));
   ASSERT_NE(o.identity(), nullptr);
-  EXPECT_EQ(o.identity()->aor, "H1@C1.D1");  // the AOR registered, as written in To
-  EXPECT_EQ(run(child_register({"sip:h1@C1.D1"})).status(), 403);  // the user part is exact
+  // The AOR registered, as written in To; the user part compares exactly.
+  EXPECT_EQ(o.identity()->aor, "H1@C1.D1");
+  EXPECT_EQ(run(child_register({"sip:h1@C1.D1"})).status(), 403);
 }
 
 TEST_F(AuthTlsTest, ACertificateNamingAnotherAorIsRefusedOnce) {
