@@ -4,7 +4,7 @@
 # Server homesip-base: another build of homesipd (HOMESIPD_BASE, plugins in HOMESIP_PLUGINS_BASE;
 # `./homesip bench --base REV` builds commit REV into build-base/ and sets both) under the same
 # load as homesip in the same run, alternating: a change is measured against the commit before it.
-# homesipd (config/examples/family.yaml: location-sqlite + registrar, bindings durable in SQLite,
+# homesipd (bench/homesip/family-bench.yaml: location-sqlite + registrar, bindings durable in SQLite,
 # synchronous=full) beside Kamailio 5.6 (bench/kamailio/registrar.cfg: usrloc in memory, 2 UDP
 # workers) under the same SIPp load, alternating server by server for every measurement, UDP on
 # free 127.0.0.1 ports only.
@@ -22,7 +22,7 @@
 #            INV_USERS users with reg.xml, then invite302.xml rate steps (same pass criteria as
 #            phase A) and server CPU per INVITE->302 at CPU_RATE/s.
 #   phase D  homesipd only (Kamailio has no redirect tree): the management tree C1/D1/H1 from
-#            config/examples/{province,community,family}.yaml on free ports; once H1 is registered
+#            bench/homesip/tree-{province,community,family}.yaml (the examples without authentication or TLS) on free ports; once H1 is registered
 #            (via C1 -> 302 -> D1), TREE_N users register one at a time through the top
 #            (REGISTER C1 -> 302 -> D1 -> 302 -> H1 -> 200, rtt_probe.py --redirect): p50 / p99 µs.
 #            Then INVITE->302 at the province, in the same tree: once one INVITE for u1@C1.D1.H1
@@ -55,7 +55,6 @@ SCEN=$BENCH/scenarios
 KAMCFG=$BENCH/kamailio/registrar.cfg
 KAMREDIR=$BENCH/kamailio/redirect.cfg
 HS_REDIRECT_CONFIG=${HS_REDIRECT_CONFIG:-$BENCH/homesip/redirect-bench.yaml}
-EXAMPLES=$ROOT/config/examples
 
 HS_LDAP_CONFIG=${HS_LDAP_CONFIG:-$BENCH/homesip/family-ldap-bench.yaml}
 LDAP_SCHEMA=$ROOT/plugins/location-ldap/schema/homesip.ldif
@@ -597,12 +596,12 @@ wait_log() {  # name pattern -> 0 once the server's log has it (10 s at most)
   tail -20 "$WORK/tree/$1.log" >&2; return 1
 }
 tree_phase() {  # starts the tree, fills TREE; returns 1 (after saying why) when the tree does not come up
-  start_tree_server C1 "$EXAMPLES/province.yaml"
+  start_tree_server C1 "$BENCH/homesip/tree-province.yaml"
   wait_log C1 "serving" || { echo "    C1 did not start" >&2; return 1; }
   local top="sip:127.0.0.1:${PORT[C1]}"
-  start_tree_server D1 "$EXAMPLES/community.yaml" --set "plugins.tree.top=$top"
+  start_tree_server D1 "$BENCH/homesip/tree-community.yaml" --set "plugins.tree.top=$top"
   wait_parent D1 || { echo "    D1 did not register with C1" >&2; return 1; }
-  start_tree_server H1 "$EXAMPLES/family.yaml" --set "plugins.tree.top=$top"
+  start_tree_server H1 "$BENCH/homesip/tree-family.yaml" --set "plugins.tree.top=$top"
   wait_parent H1 || { echo "    H1 did not register (C1 -> 302 -> D1)" >&2; return 1; }
   echo "    C1 udp ${PORT[C1]}, D1 udp ${PORT[D1]}, H1 udp ${PORT[H1]}; H1's parent: $(parent_of H1)" >&2
   sleep "$SETTLE"

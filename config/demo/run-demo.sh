@@ -2,10 +2,14 @@
 # The demo behind `./homesip demo`: a whole management network on loopback
 # (paper, Fig. 2): province C1, communities D1 and D2, two families under each,
 # started from config/examples/*.yaml with only ports, files and the tree
-# block's name/domain/top overridden. Users register through the top (two
-# redirects each) and call each other through redirects; a baresip and a
-# linphonec phone in different families call through their family servers
-# (config/demo/phone-call.sh).
+# block's name/domain/top overridden. It runs secured as the examples are
+# (docs/security.md): a CA made with `homesipctl pki`, one certificate per
+# server, the servers speaking TLS to each other and proving who they are by
+# certificate, the users by password (printed below). Users register through
+# the top (two redirects each) and call each other through redirects; a
+# baresip and a linphonec phone in different families call through their
+# family servers (config/demo/phone-call.sh); requests without a password
+# are refused.
 # Everything runs in a temp dir and stops at the end (--keep leaves the tree
 # running until Ctrl-C).
 set -euo pipefail
@@ -42,39 +46,54 @@ for _ in range(500):
         pass'
 }
 
-declare -A PORT
+declare -A PORT TLS_PORT AOR
+AOR=([C1]=C1 [D1]=D1@C1 [D2]=D2@C1 [D1H1]=H1@C1.D1 [D1H2]=H2@C1.D1 [D2H1]=H1@C1.D2 [D2H2]=H2@C1.D2)
 # start NAME CONFIG --set ... : runs homesipd in the background, logs to $WORK/NAME.log
 start() {
   local name=$1 config=$2; shift 2
   "$BIN/homesipd" --config "$config" --set "server.plugin_dirs=[$PLUGINS]" \
-    --set "server.listen=[udp:127.0.0.1:${PORT[$name]}, tcp:127.0.0.1:${PORT[$name]}]" \
+    --set "server.listen=[tls:127.0.0.1:${TLS_PORT[$name]}, udp:127.0.0.1:${PORT[$name]}, tcp:127.0.0.1:${PORT[$name]}]" \
+    --set "server.tls_certificates=$WORK/tls/$name" \
     --set "plugins.location-sqlite.path=$WORK/$name.sqlite" \
+    --set "plugins.auth-digest.secret_file=$WORK/$name.nonce-secret" \
     --set "server.admin_socket=$WORK/$name.sock" "$@" \
     >"$WORK/$name.log" 2>&1 &
   PIDS+=($!)
 }
 ctl() { local name=$1; shift; "$BIN/homesipctl" --socket "$WORK/$name.sock" "$@"; }
 
-for s in C1 D1 D2 D1H1 D1H2 D2H1 D2H2; do PORT[$s]=$(free_port); done
+for s in C1 D1 D2 D1H1 D1H2 D2H1 D2H2; do PORT[$s]=$(free_port); TLS_PORT[$s]=$(free_port); done
 TOP="sip:127.0.0.1:${PORT[C1]}"
+TOP_TLS="sips:127.0.0.1:${TLS_PORT[C1]}"
+CA=$WORK/pki/cafile.pem
+
+say "a CA for the tree and one certificate per server, naming its AOR (homesipctl pki)"
+"$BIN/homesipctl" pki init "$WORK/pki" >/dev/null
+for s in C1 D1 D2 D1H1 D1H2 D2H1 D2H2; do
+  "$BIN/homesipctl" pki issue "$WORK/pki" "${AOR[$s]}" --ip 127.0.0.1 --out "$WORK/tls/$s" >/dev/null
+  printf '    %-10s %s\n' "${AOR[$s]}" "$WORK/tls/$s/agent.pem (SAN sip:${AOR[$s]}, 127.0.0.1)"
+done
 
 say "starting the management network (logs and stores in $WORK)"
 start C1 "$EXAMPLES/province.yaml"
-echo "    C1          province   udp/tcp 127.0.0.1:${PORT[C1]}"
+echo "    C1          province   udp/tcp 127.0.0.1:${PORT[C1]}, tls ${TLS_PORT[C1]}"
 # Each server's place is its tree block: name, domain and the top's address
-# (the parent is learned from the top's redirects).
+# (the parent is learned from the top's redirects). The servers reach each
+# other over TLS; baresip 1.0 (D1's H1) cannot register where SHA-256 is offered.
 for d in D1 D2; do
-  start $d "$EXAMPLES/community.yaml" --set plugins.tree.name=$d --set "plugins.tree.top=$TOP" \
+  start $d "$EXAMPLES/community.yaml" --set plugins.tree.name=$d --set "plugins.tree.top=$TOP_TLS" \
     --set plugins.tree.register_expires=30
-  echo "    $d@C1       community  udp/tcp 127.0.0.1:${PORT[$d]}"
+  echo "    $d@C1       community  udp/tcp 127.0.0.1:${PORT[$d]}, tls ${TLS_PORT[$d]}"
   for h in H1 H2; do
+    algorithms=()
+    [ $d$h = D1H1 ] && algorithms=(--set "plugins.auth-digest.algorithms=[MD5]")
     start $d$h "$EXAMPLES/family.yaml" --set plugins.tree.name=$h --set plugins.tree.domain=C1.$d \
-      --set "plugins.tree.top=$TOP" --set plugins.tree.register_expires=30
-    echo "    $h@C1.$d    family     udp/tcp 127.0.0.1:${PORT[$d$h]}"
+      --set "plugins.tree.top=$TOP_TLS" --set plugins.tree.register_expires=30 "${algorithms[@]}"
+    echo "    $h@C1.$d    family     udp/tcp 127.0.0.1:${PORT[$d$h]}, tls ${TLS_PORT[$d$h]}"
   done
 done
 
-say "each server registers upward: it starts at the top and is redirected to its parent (homesipctl tree)"
+say "each server registers upward over TLS: it starts at the top and is redirected to its parent; its certificate is its credential"
 for name in D1 D2 D1H1 D1H2 D2H1 D2H2; do
   for _ in $(seq 150); do ctl $name --json tree 2>/dev/null | grep -q '"parent": "' && break; sleep 0.1; done
   ctl $name --json tree 2>/dev/null | python3 -c '
@@ -83,24 +102,52 @@ t = json.load(sys.stdin)
 print("    %-10s parent %s (%s)" % (t["aor"], t["parent"], t["registration"]))' || echo "    $name: no answer (see $WORK/$name.log)"
 done
 
-say "users register through the top server C1: REGISTER -> 302 (community) -> 302 (family) -> 200"
+say "the demo users and their passwords (homesipctl user add at each family server; stored as HA1 only)"
+declare -A PASSWORD
+family_server() {  # C1.D1.H1 -> D1H1
+  local rest=${1#C1.}
+  echo "${rest%%.*}${rest#*.}"
+}
+add_user() {  # user domain role
+  local server password_file
+  server=$(family_server "$2")
+  PASSWORD[$1@$2]=$(python3 -c 'import secrets; print(secrets.token_urlsafe(9))')
+  password_file=$WORK/passwords/$1@$2
+  mkdir -p "$WORK/passwords" && chmod 700 "$WORK/passwords"
+  (umask 077 && echo "${PASSWORD[$1@$2]}" >"$password_file")
+  ctl "$server" user add "$1@$2" --role "$3" --password-file "$password_file" >/dev/null
+  printf '    %-16s %-7s password %s\n' "$1@$2" "$3" "${PASSWORD[$1@$2]}"
+}
+for family in C1.D1.H1 C1.D1.H2 C1.D2.H1 C1.D2.H2; do
+  add_user U1 $family owner
+  add_user U2 $family member
+  add_user U3 $family member
+  add_user U4 $family guest
+  add_user U9 $family member
+done
+
+say "users register through the top server C1 (REGISTER -> 302 -> 302 -> 401 -> REGISTER with password -> 200)"
+# The contact is the ua's UDP address: it reaches the servers below the top
+# over TLS, but takes calls on UDP (without --contact, sofia would name the
+# TLS connection it registered over).
 register_user() {  # user domain
-  local trace=$WORK/reg-$1-$2.msg
-  if sipp "127.0.0.1:${PORT[C1]}" -sf "$SCENARIOS/redirect_register.xml" -key user "$1" -key domain "$2" \
-      -m 1 -nostdin -timeout 10s -timeout_error -i 127.0.0.1 -p "$(free_port)" \
-      -trace_msg -message_file "$trace" >/dev/null 2>&1; then
-    local hops
-    hops=$(grep -E "^(SIP/2.0 30|Contact: <sip:[A-Z])" "$trace" | grep -A1 "^SIP/2.0 302" | grep Contact | \
-      sed 's/Contact: <\([^>]*\)>.*/\1/' | tr '\n' ' ')
-    printf '    %-16s C1 302 -> %s-> 200 OK\n' "$1@$2" "$hops"
+  local port
+  port=$(free_port)
+  if "$BIN/homesip-ua" register --aor "$1@$2" --server "$TOP" --ca "$CA" --password-file "$WORK/passwords/$1@$2" \
+      --listen "udp:127.0.0.1:$port" --contact "sip:$1@127.0.0.1:$port" --once >"$WORK/reg-$1-$2.log" 2>&1; then
+    printf '    %-16s %s\n' "$1@$2" "$(tail -1 "$WORK/reg-$1-$2.log")"
   else
-    printf '    %-16s FAILED (see %s)\n' "$1@$2" "$trace"
+    printf '    %-16s FAILED (see %s)\n' "$1@$2" "$WORK/reg-$1-$2.log"
     return 1
   fi
 }
 for family in C1.D1.H1 C1.D1.H2 C1.D2.H1 C1.D2.H2; do
   for u in U3 U4; do register_user $u $family; done  # U1, U2: the phones' further down
 done
+
+say "without the password, nobody registers as U3@C1.D1.H1 (its family server answers 401)"
+"$BIN/homesip-ua" register --aor U3@C1.D1.H1 --server "$TOP" --ca "$CA" --listen "udp:127.0.0.1:$(free_port)" \
+  --once 2>&1 | tail -1 | sed 's/^/    /' || true
 
 say "a user of a family that does not exist is refused at the top (404)"
 sipp "127.0.0.1:${PORT[C1]}" -sf "$SCENARIOS/redirect_register.xml" -key user U1 -key domain C1.D9.H1 -m 1 \
@@ -111,18 +158,19 @@ grep -m1 "^SIP/2.0 4" "$WORK/404.msg" | sed 's/^/    U1@C1.D9.H1: /'
 if [ -x "$BIN/homesip-ua" ]; then
   say "redirect calls: INVITE to the caller's family server, 302s down to the callee, INVITE straight to it"
   callee_port=$(free_port)
-  "$BIN/homesip-ua" answer --aor U9@C1.D1.H1 --server "$TOP" --listen "udp:127.0.0.1:$callee_port" --calls 2 \
-    --timeout 30 >"$WORK/callee.log" 2>&1 &
+  "$BIN/homesip-ua" answer --aor U9@C1.D1.H1 --server "$TOP" --ca "$CA" --password-file "$WORK/passwords/U9@C1.D1.H1" \
+    --listen "udp:127.0.0.1:$callee_port" --contact "sip:U9@127.0.0.1:$callee_port" --calls 2 --timeout 30 \
+    >"$WORK/callee.log" 2>&1 &
   PIDS+=($!)
   sleep 1
-  echo "    within family C1.D1.H1: U1 calls U9"
-  "$BIN/homesip-ua" call --aor U1@C1.D1.H1 --to U9@C1.D1.H1 --server "sip:127.0.0.1:${PORT[D1H1]}" --duration 1 \
-    --listen "udp:127.0.0.1:$(free_port)" 2>&1 | sed 's/^/      /' || true
-  echo "    between families: U1@C1.D2.H2 calls U9@C1.D1.H1 (its family sends it to the top in one 302)"
-  "$BIN/homesip-ua" call --aor U1@C1.D2.H2 --to U9@C1.D1.H1 --server "sip:127.0.0.1:${PORT[D2H2]}" --duration 1 \
-    --listen "udp:127.0.0.1:$(free_port)" 2>&1 | sed 's/^/      /' || true
-  echo "    where is U9? homesip-ua locate follows the tree from the top"
-  "$BIN/homesip-ua" locate U9@C1.D1.H1 --top "$TOP" 2>&1 | sed 's/^/      /' || true
+  echo "    within family C1.D1.H1: U3 calls U9"
+  "$BIN/homesip-ua" call --aor U3@C1.D1.H1 --to U9@C1.D1.H1 --server "sip:127.0.0.1:${PORT[D1H1]}" --duration 1 \
+    --ca "$CA" --password-file "$WORK/passwords/U3@C1.D1.H1" --listen "udp:127.0.0.1:$(free_port)" 2>&1 |
+    sed 's/^/      /' || true
+  echo "    between families: U3@C1.D2.H2 calls U9@C1.D1.H1 (its family sends it to the top in one 302)"
+  "$BIN/homesip-ua" call --aor U3@C1.D2.H2 --to U9@C1.D1.H1 --server "sip:127.0.0.1:${PORT[D2H2]}" --duration 1 \
+    --ca "$CA" --password-file "$WORK/passwords/U3@C1.D2.H2" --listen "udp:127.0.0.1:$(free_port)" 2>&1 |
+    sed 's/^/      /' || true
 fi
 
 say "ordinary phones: baresip U1@C1.D1.H1 calls linphonec U2@C1.D2.H2, each through its own family server"
@@ -132,7 +180,8 @@ ctl D2H2 --json locate U1@C1.D1.H1 2>/dev/null | python3 -c '
 import json, sys
 l = json.load(sys.stdin)
 print("      %s\n      (found at %s via %s)" % (l["baresip"], l["family_server"], " -> ".join(l["path"])))' || true
-"$ROOT/config/demo/phone-call.sh" "${PORT[D1H1]}" "${PORT[D2H2]}" C1.D1.H1 C1.D2.H2 || true
+PASSWORD1=${PASSWORD[U1@C1.D1.H1]} PASSWORD2=${PASSWORD[U2@C1.D2.H2]} \
+  "$ROOT/config/demo/phone-call.sh" "${PORT[D1H1]}" "${PORT[D2H2]}" C1.D1.H1 C1.D2.H2 || true
 
 say "the tree's state at each server: its place, its parent and its children online (homesipctl tree)"
 for name in C1 D1 D1H1; do

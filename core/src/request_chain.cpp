@@ -151,6 +151,11 @@ class ChainWalk final : public IncomingRequest {
     return suspension;
   }
   std::string_view reply_to_tag() const override { return request_->reply_to_tag(); }
+  void discard() override {
+    if (state_ != State::kRunning)
+      throw std::logic_error("discard() on a request already answered, forwarded or suspended");
+    state_ = State::kAnswered;  // the message goes with its owner, unanswered
+  }
 
   void answer(const Reply& reply) {
     state_ = State::kAnswered;

@@ -6,7 +6,10 @@
 #include <sofia-sip/su.h>
 
 #include <cstddef>
+#include <memory>
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include "homesip/reply.hpp"
 
@@ -26,6 +29,10 @@ class ResponseChannel {
     send_response(request, source, reply);
     return true;
   }
+  // The names of the client certificate the TLS connection verified (SAN
+  // URIs, DNS names, IPs; the CN without SAN); null for UDP, TCP and a TLS
+  // client without a certificate. Shared: a request holds it, not a copy.
+  virtual std::shared_ptr<const std::vector<std::string>> peer_certificate_names() const { return nullptr; }
   virtual bool closed() const = 0;
   virtual std::string_view transport() const = 0;  // "udp", "tcp", "tls"
 };

@@ -142,7 +142,7 @@ class SofiaChainRequest final : public ChainRequest {
         msg_(msg),
         sip_(sip),
         channel_(&channel),
-        view_(msg, sip, channel->transport(), routed_here),
+        view_(msg, sip, channel->transport(), routed_here, channel->peer_certificate_names()),
         udp_bound_(udp_bound) {}
   ~SofiaChainRequest() override {
     if (msg_) msg_destroy(msg_);

@@ -14,7 +14,6 @@
 
 #include "message_limits.hpp"
 #include "response_encoder.hpp"
-#include "stream_transport.hpp"
 
 namespace homesip::core {
 namespace {
@@ -325,14 +324,9 @@ SourceAddress SofiaRequest::source() const {
   return src;
 }
 
-// Over TLS only: a UDP datagram or TCP stream from the same address as a
-// verified TLS connection must not borrow its certificate.
 std::vector<std::string> SofiaRequest::peer_certificate_names() const {
-  if (transport_ != "tls") return {};
-  su_sockaddr_t addr{};
-  socklen_t len = sizeof addr;
-  if (msg_get_address(msg_, &addr, &len) != 0) return {};
-  return tls_peer_certificate_names(addr);
+  if (!certificate_names_) return {};
+  return *certificate_names_;
 }
 
 std::string_view SofiaRequest::user_agent() const {

@@ -8,7 +8,10 @@
 
 #include <sofia-sip/sip.h>
 
+#include <memory>
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include "homesip/request.hpp"
 
@@ -48,8 +51,13 @@ class SofiaRequest final : public SofiaMessage<SipRequest> {
  public:
   // `transport`: "udp", "tcp" or "tls", the channel the request came in on.
   // `routed_here`: the core took a Route naming this server off its top.
-  SofiaRequest(msg_t* msg, const sip_t* sip, std::string_view transport, bool routed_here = false)
-      : SofiaMessage(msg, sip), transport_(transport), routed_here_(routed_here) {}
+  // `certificate_names`: the TLS connection's verified client certificate's.
+  SofiaRequest(msg_t* msg, const sip_t* sip, std::string_view transport, bool routed_here = false,
+               std::shared_ptr<const std::vector<std::string>> certificate_names = nullptr)
+      : SofiaMessage(msg, sip),
+        transport_(transport),
+        routed_here_(routed_here),
+        certificate_names_(std::move(certificate_names)) {}
 
   Method method() const override;
   std::string_view method_name() const override;
@@ -65,6 +73,7 @@ class SofiaRequest final : public SofiaMessage<SipRequest> {
  private:
   std::string_view transport_;
   bool routed_here_;
+  std::shared_ptr<const std::vector<std::string>> certificate_names_;
 };
 
 // A sofia URL as the SDK's view (its strings stay sofia's).

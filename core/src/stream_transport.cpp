@@ -99,22 +99,6 @@ SSL_CTX* make_tls_context(const ListenAddress& address, const std::string& direc
   return context;
 }
 
-std::string peer_key(const su_sockaddr_t& peer) {
-  char text[46];
-  return std::string(address_text(peer, text)) + "|" + std::to_string(ntohs(peer.su_port));
-}
-
-// Every TLS connection of the process by peer address, with its client
-// certificate's names once verified (see tls_peer_certificate_names).
-struct TlsPeer {
-  std::vector<std::string> names;
-  int connections = 0;
-};
-std::unordered_map<std::string, TlsPeer>& tls_peers() {
-  static std::unordered_map<std::string, TlsPeer> peers;
-  return peers;
-}
-
 }  // namespace
 
 // One accepted connection: its socket, its TLS session when on a tls:
@@ -135,8 +119,6 @@ class StreamConnection final : public ResponseChannel, public std::enable_shared
       ssl_ = SSL_new(tls);
       if (!ssl_ || SSL_set_fd(ssl_, fd_) != 1) return false;
       SSL_set_accept_state(ssl_);
-      tls_peer_key_ = peer_key(reinterpret_cast<const su_sockaddr_t&>(peer_));
-      ++tls_peers()[tls_peer_key_].connections;
     }
     su_wait_t wait[1];
     su_wait_create(wait, fd_, SU_WAIT_IN);
@@ -152,6 +134,9 @@ class StreamConnection final : public ResponseChannel, public std::enable_shared
   }
   bool closed() const override { return fd_ < 0; }
   std::string_view transport() const override { return ssl_ ? "tls" : "tcp"; }
+  std::shared_ptr<const std::vector<std::string>> peer_certificate_names() const override {
+    return peer_certificate_names_;
+  }
   // A message written as it is (a response relayed by the stateless proxy).
   void send_bytes(std::string_view bytes) {
     if (closed()) return;
@@ -189,7 +174,6 @@ class StreamConnection final : public ResponseChannel, public std::enable_shared
     registration_ = -1;
     if (ssl_) SSL_free(ssl_);
     ssl_ = nullptr;
-    forget_tls_peer();
     const int fd = fd_;
     fd_ = -1;
     ::close(fd);
@@ -216,30 +200,15 @@ class StreamConnection final : public ResponseChannel, public std::enable_shared
     return 0;
   }
 
-  void forget_tls_peer() {
-    if (tls_peer_key_.empty()) return;
-    auto& peers = tls_peers();
-    const auto it = peers.find(tls_peer_key_);
-    tls_peer_key_.clear();
-    if (it == peers.end()) return;
-    if (--it->second.connections <= 0) {
-      peers.erase(it);
-    } else {
-      // Two connections shared the address: whose names are left cannot be
-      // told, so the one that stays has none.
-      it->second.names.clear();
-    }
-  }
-
   // Once the handshake is done: the names of the client certificate, when it
   // presented one that verified (an invalid one failed the handshake).
   void remember_peer_certificate() {
     peer_checked_ = true;
     X509* certificate = SSL_get1_peer_certificate(ssl_);
     if (!certificate) return;
-    TlsPeer& peer = tls_peers()[tls_peer_key_];
-    if (SSL_get_verify_result(ssl_) == X509_V_OK && peer.connections == 1)
-      peer.names = certificate_names(certificate);
+    if (SSL_get_verify_result(ssl_) == X509_V_OK)
+      peer_certificate_names_ =
+          std::make_shared<const std::vector<std::string>>(certificate_names(certificate));
     X509_free(certificate);
   }
 
@@ -417,7 +386,9 @@ class StreamConnection final : public ResponseChannel, public std::enable_shared
   StreamTransport* owner_;
   int fd_;
   SSL* ssl_ = nullptr;
-  std::string tls_peer_key_;  // its entry in tls_peers(), while a TLS connection
+  // The verified client certificate's names, shared with the requests that
+  // came over this connection (ResponseChannel::peer_certificate_names).
+  std::shared_ptr<const std::vector<std::string>> peer_certificate_names_;
   bool peer_checked_ = false;
   int registration_ = -1;
   sockaddr_storage peer_{};
@@ -552,13 +523,6 @@ bool StreamTransport::send_to(const su_sockaddr_t& peer, std::string_view bytes)
       return true;
     }
   return false;
-}
-
-std::vector<std::string> tls_peer_certificate_names(const su_sockaddr_t& peer) {
-  const auto& peers = tls_peers();
-  const auto it = peers.find(peer_key(peer));
-  if (it == peers.end() || it->second.connections != 1) return {};
-  return it->second.names;
 }
 
 std::vector<std::string> certificate_names(X509* certificate) {

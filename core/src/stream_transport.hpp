@@ -87,15 +87,6 @@ class StreamTransport {
   std::unordered_map<int, std::shared_ptr<StreamConnection>> connections_;
 };
 
-// The names of the verified client certificate of the TLS connection open
-// from `peer` on any tls: listener of this process (SAN URIs, DNS names and
-// IP addresses; the CN only when there is no SAN). Empty when there is no such
-// connection, it presented no certificate, or two TLS connections share that
-// address (which of them sent a request cannot be told then). Loop thread.
-// The request view asks by its source address (only for requests that came
-// in over TLS), since the message does not carry its connection.
-std::vector<std::string> tls_peer_certificate_names(const su_sockaddr_t& peer);
-
 // What a certificate names, in that order: SAN URIs, DNS names and IP
 // addresses (as text), or its CN when it has no SAN at all.
 std::vector<std::string> certificate_names(X509* certificate);

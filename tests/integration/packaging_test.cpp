@@ -81,12 +81,14 @@ TEST_F(Packaging, InstalledExamplesPassTheInstalledCheck) {
 
 TEST_F(Packaging, InstalledServerServesTheInstalledFamilyExample) {
   // As the unit runs it: the installed binary finds its installed plugins by
-  // itself; only the port and the store file are this test's.
+  // itself; only the port (UDP: no certificates here) and the files are this
+  // test's. The example is secured: a user's REGISTER is challenged.
   const uint16_t port = free_port();
   Process server({installed_, "--config", (fs::path(prefix_) / "share/homesip/examples/family.yaml").string(),
                   "--set", "server.listen=[udp:127.0.0.1:" + std::to_string(port) + "]", "--set",
                   "plugins.tree.top=sip:127.0.0.1:" + std::to_string(free_port()), "--set",
-                  "plugins.location-sqlite.path=" + (dir_ / "h1.sqlite").string()},
+                  "plugins.location-sqlite.path=" + (dir_ / "h1.sqlite").string(), "--set",
+                  "plugins.auth-digest.secret_file=" + (dir_ / "h1.nonce-secret").string()},
                  dir_ / "server.log");
   ASSERT_TRUE(wait_for_sip(port, std::chrono::seconds(10))) << read_file(dir_ / "server.log");
   const std::string response = udp_exchange(port,
@@ -99,7 +101,8 @@ TEST_F(Packaging, InstalledServerServesTheInstalledFamilyExample) {
                                             "Contact: <sip:U1@127.0.0.1:$PORT$>\n"
                                             "Expires: 60\n"
                                             "Content-Length: 0\n\n");
-  EXPECT_EQ(status_of(response), 200) << response << read_file(dir_ / "server.log");
+  EXPECT_EQ(status_of(response), 401) << response << read_file(dir_ / "server.log");
+  EXPECT_NE(response.find("WWW-Authenticate: Digest realm=\"C1.D1.H1\""), std::string::npos) << response;
   EXPECT_EQ(server.stop(std::chrono::seconds(10)), 0) << read_file(dir_ / "server.log");
 }
 

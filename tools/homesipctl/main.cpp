@@ -472,7 +472,10 @@ int main(int argc, char** argv) {
   auto* pki_issue = pki->add_subcommand(
       "issue", "a server certificate signed by the CA in DIR (2 years): CERTDIR/agent.pem and cafile.pem");
   pki_issue->add_option("dir", ca_dir, "the CA's directory (pki init)")->required();
-  pki_issue->add_option("aor", issue.aor, "the server's NAME@DOMAIN, e.g. H1@C1.D1 (SAN URI sip:H1@C1.D1)")
+  pki_issue
+      ->add_option(
+          "aor", issue.aor,
+          "the server's NAME@DOMAIN, e.g. H1@C1.D1 (SAN URI sip:H1@C1.D1); the top's NAME alone (C1)")
       ->required();
   pki_issue->add_option("--ip", issue.ips, "an address clients reach it at (repeatable)");
   pki_issue->add_option("--dns", issue.dns, "a host name clients reach it at (repeatable)");

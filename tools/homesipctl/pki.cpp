@@ -146,12 +146,18 @@ bool is_dns_name(const std::string& text) {
   return true;
 }
 
-// NAME@DOMAIN: one '@', both sides DNS-like (H1@C1.D1).
+// NAME@DOMAIN: one '@', both sides DNS-like (H1@C1.D1); or a bare NAME for
+// the top server, which has no domain (C1: SAN URI sip:C1).
 void check_aor(const std::string& aor) {
   const auto at = aor.find('@');
-  if (at == std::string::npos || at == 0 || aor.find('@', at + 1) != std::string::npos ||
-      !is_dns_name(aor.substr(0, at)) || !is_dns_name(aor.substr(at + 1)))
-    throw PkiError("'" + aor + "' is not NAME@DOMAIN, e.g. H1@C1.D1");
+  if (at == std::string::npos) {
+    if (!is_dns_name(aor) || aor.find('.') != std::string::npos)
+      throw PkiError("'" + aor + "' is not NAME@DOMAIN (e.g. H1@C1.D1) nor a top server's NAME (C1)");
+    return;
+  }
+  if (at == 0 || aor.find('@', at + 1) != std::string::npos || !is_dns_name(aor.substr(0, at)) ||
+      !is_dns_name(aor.substr(at + 1)))
+    throw PkiError("'" + aor + "' is not NAME@DOMAIN (e.g. H1@C1.D1) nor a top server's NAME (C1)");
 }
 
 // The subjectAltName: the server's AOR (what auth-tls reads), then per IP

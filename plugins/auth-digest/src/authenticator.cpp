@@ -150,17 +150,13 @@ void Authenticator::refuse(const SipRequest& request, std::string_view aor, std:
   log_.info("auth failed for ", log_safe(aor), " from ", request.source().text(), ": ", why);
 }
 
-// A banned source should learn nothing, not even that it is banned: its
-// request ends without an answer where the SDK offers that
-// (IncomingRequest::drop()); with an SDK without it, a bare 403. Either way
-// no nonce is made and no store is asked.
+// A banned source learns nothing, not even that it is banned: its request
+// ends without an answer (IncomingRequest::discard()), no nonce is made and
+// no store is asked.
 namespace {
-template <class Incoming>
-Disposition drop_banned(Incoming& incoming) {
-  if constexpr (requires { incoming.drop(); })
-    incoming.drop();
-  else
-    incoming.reply(Reply(403, "Banned"));
+Disposition drop_banned(IncomingRequest& incoming, Counter& discarded) {
+  discarded.add();
+  incoming.discard();
   return Disposition::kHandled;
 }
 }  // namespace
@@ -209,7 +205,7 @@ Disposition Authenticator::on_request(IncomingRequest& incoming) {
     return Disposition::kContinue;
   }
   const int64_t now = incoming.loop().unix_now();
-  if (bans_.banned(request.source().ip, now)) return drop_banned(incoming);
+  if (bans_.banned(request.source().ip, now)) return drop_banned(incoming, metrics_.discarded);
   // The ACK of this server's own 407 carries no credentials: it ends here
   // (the ACK of a forwarded INVITE's failure carries the INVITE's credentials).
   if (request.method() == Method::kAck && settings_.proxy_auth && request.routed_here() &&

@@ -36,6 +36,7 @@ struct AuthMetrics {
   Counter failed;      // auth_failed_total
   Counter challenges;  // challenges_total
   Counter bans;        // bans_total
+  Counter discarded;   // banned_requests_total
 };
 
 // The nonce counts seen per nonce (RFC 7616 3.4: nc strictly increasing).

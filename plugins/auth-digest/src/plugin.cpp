@@ -52,6 +52,7 @@ const homesip::MetricSpec kMetrics[] = {
     {"auth_failed_total", homesip::MetricType::kCounter, "requests refused for their credentials (logged)"},
     {"challenges_total", homesip::MetricType::kCounter, "401 and 407 challenges sent"},
     {"bans_total", homesip::MetricType::kCounter, "source IPs banned after repeated failures (logged)"},
+    {"banned_requests_total", homesip::MetricType::kCounter, "requests of banned sources, ended unanswered"},
 };
 
 void check_realm(const std::string& realm) {
@@ -125,7 +126,8 @@ class AuthDigestPlugin final : public homesip::Plugin {
     authenticator_.emplace(users, context.logger(), std::move(settings), std::move(secret),
                            homesip::auth_digest::AuthMetrics{
                                context.counter("auth_ok_total"), context.counter("auth_failed_total"),
-                               context.counter("challenges_total"), context.counter("bans_total")});
+                               context.counter("challenges_total"), context.counter("bans_total"),
+                               context.counter("banned_requests_total")});
     commands_.emplace(users, realm);
     context.add_request_handler(*authenticator_, {homesip::Phase::kAuthenticate, 0, "auth-digest"});
     context.on_command("user-put", [this](const std::vector<std::string>& a, homesip::CommandDone done) {

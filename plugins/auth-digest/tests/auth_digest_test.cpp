@@ -713,6 +713,9 @@ TEST_F(AuthDigestTest, RepeatedFailuresBanTheSource) {
   const auto good = with_answer(from("127.0.0.5", reg().cseq(9)), ch, "U1", "pw1", 7);
   const Outcome dropped = run(good);
   EXPECT_EQ(dropped.disposition, Disposition::kHandled);
+  EXPECT_TRUE(dropped.incoming->discarded());
+  EXPECT_EQ(dropped.incoming->replies().size(), 0u);
+  EXPECT_EQ(counter("banned_requests_total"), 1u);
   EXPECT_FALSE(dropped.incoming->resumed());
   EXPECT_EQ(dropped.headers("WWW-Authenticate").size(), 0u);
   EXPECT_EQ(store_.finds, finds);

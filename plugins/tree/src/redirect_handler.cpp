@@ -42,6 +42,7 @@ class CountingRequest final : public IncomingRequest {
     return std::make_unique<CountingSuspension>(inner_.suspend(), forwarded_);
   }
   std::string_view reply_to_tag() const override { return inner_.reply_to_tag(); }
+  void discard() override { inner_.discard(); }
 
  private:
   IncomingRequest& inner_;

@@ -230,7 +230,11 @@ struct TreeResolver::State : std::enable_shared_from_this<State> {
     if (status == 302) return follow(q, response);
     if (response.local() && (status == 408 || status == 503)) return server_failed(q, status, reason);
     if (status >= 200 && status < 400) return failure(502, "Unexpected Answer From The Tree");
-    return failure(status, reason);  // 404 (no such name, a server offline), 480, 483, 503 ...
+    Resolution r = failure(status, reason);  // 404 (no such name, a server offline), 480, 483, 503 ...
+    // The family server itself answered (480: the user has no binding now):
+    // where the user registers is still known.
+    if (q->served_length == q->domain.size()) r.family_server = q->server;
+    return r;
   }
 
   // No answer from a server: it is dropped from the cache. When it came from

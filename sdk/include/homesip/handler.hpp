@@ -98,6 +98,11 @@ class __attribute__((visibility("default"))) IncomingRequest {
   virtual std::unique_ptr<SuspendedRequest> suspend() = 0;
   // The To-tag the core puts on a reply that sets none (see Reply::to_tag).
   virtual std::string_view reply_to_tag() const = 0;
+  // Ends the request without any answer; the handler then returns kHandled.
+  // For a sender that must learn nothing, not even that it was refused (a
+  // banned source): an answer would only cost us and feed the flood. (3.1;
+  // a plugin's own IncomingRequest wrapper written for 3.0 answers 403.)
+  virtual void discard() { reply(Reply(403, "Forbidden")); }
 };
 
 class __attribute__((visibility("default"))) RequestHandler {

@@ -57,6 +57,7 @@ struct RequestRecord {
   int resumptions = 0;
   // A SuspendedRequest destroyed without resume() or reply(): the core answers 500.
   bool dropped = false;
+  bool discarded = false;  // discard() was called
 };
 
 // What the core checks of a forward() target: a SIP URI (it throws otherwise).
@@ -128,6 +129,7 @@ class FakeIncomingRequest final : public IncomingRequest {
     return std::make_unique<FakeSuspendedRequest>(record_, loop_);
   }
   std::string_view reply_to_tag() const override { return to_tag_; }
+  void discard() override { record_->discarded = true; }
 
   const std::vector<Reply>& replies() const { return record_->replies; }
   // The last reply, or nullptr when none was given (yet).
@@ -143,6 +145,8 @@ class FakeIncomingRequest final : public IncomingRequest {
   int resumptions() const { return record_->resumptions; }
   // True when a suspension was destroyed unanswered (recorded as a 500).
   bool dropped() const { return record_->dropped; }
+  // True when the handler ended the request with discard(), without an answer.
+  bool discarded() const { return record_->discarded; }
   const FakeRequest& fake_request() const { return *record_->request; }
 
  private:
