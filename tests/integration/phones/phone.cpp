@@ -110,6 +110,7 @@ void Baresip::start() {
   const auto& dir = setup_.directory;
   std::filesystem::create_directories(dir);
   const uint16_t rtp = rtp_range_start();
+  const bool over_tls = setup_.family_tls_port != 0;
   // ausine plays 48 kHz stereo only; without srate/channels the call is torn
   // down at once. net_interface keeps the SDP on loopback.
   write_file(dir / "config",
@@ -118,9 +119,10 @@ void Baresip::start() {
                  std::to_string(free_port()) +
                  "\n"
                  "net_interface 127.0.0.1\n"
-                 "module_path /usr/lib/baresip/modules\n"
-                 "audio_player aufile," +
-                 (dir / "heard.wav").string() +
+                 "module_path /usr/lib/baresip/modules\n" +
+                 // The CA baresip loads for its SIP TLS connections (baresip 1.0.0).
+                 (over_tls ? "sip_cafile " + setup_.ca_file.string() + "\n" : std::string()) +
+                 "audio_player aufile," + (dir / "heard.wav").string() +
                  "\n"
                  "audio_source ausine,440\n"
                  "ausrc_srate 48000\nausrc_channels 2\n"
@@ -135,8 +137,12 @@ void Baresip::start() {
   // The account line docs/phones.md gives: the family server is the outbound
   // proxy; with a password (docs/security.md) auth_pass, the user name being
   // the AOR's user part.
-  write_file(dir / "accounts", "<sip:" + aor() + ">;regint=60;outbound=\"sip:127.0.0.1:" +
-                                   std::to_string(setup_.family_port) + "\";answermode=auto" +
+  // Over TLS, the outbound proxy is the server's tls: listener with
+  // transport=tls (docs/phones.md).
+  const std::string outbound =
+      over_tls ? "sip:127.0.0.1:" + std::to_string(setup_.family_tls_port) + ";transport=tls"
+               : "sip:127.0.0.1:" + std::to_string(setup_.family_port);
+  write_file(dir / "accounts", "<sip:" + aor() + ">;regint=60;outbound=\"" + outbound + "\";answermode=auto" +
                                    (setup_.password.empty() ? "" : ";auth_pass=" + setup_.password) + "\n");
   write_file(dir / "contacts", "");
   process_ = std::make_unique<PipedProcess>(
@@ -154,7 +160,11 @@ void Baresip::quit() {
   if (!process_->wait(std::chrono::seconds(3))) process_->stop(std::chrono::seconds(2));
 }
 
-bool Baresip::registered() const { return printed("{0/UDP/v4} 200 OK"); }
+// "U1@C1.D1.H1: {0/TLS/v4} 200 OK (homesip/3.1) [1 binding]": the transport
+// it registered over is in the braces.
+bool Baresip::registered() const {
+  return printed(setup_.family_tls_port != 0 ? "{0/TLS/v4} 200 OK" : "{0/UDP/v4} 200 OK");
+}
 bool Baresip::established() const { return printed("Call established: "); }
 // "Call with <peer> terminated (duration: N secs)" after either side's BYE.
 bool Baresip::ended() const { return printed("terminated (duration: "); }
@@ -183,11 +193,19 @@ void Linphone::start() {
   const auto& dir = setup_.directory;
   const auto home = dir / "home";
   std::filesystem::create_directories(home / ".local" / "share" / "linphone");
-  const std::string family = "127.0.0.1:" + std::to_string(setup_.family_port);
+  const bool over_tls = setup_.family_tls_port != 0;
+  // Over TLS: the family server by a name its certificate carries (linphone
+  // checks names, and not IP addresses), on its tls: listener; a TLS client
+  // port of its own (-1: any).
+  const std::string family = over_tls
+                                 ? "localhost:" + std::to_string(setup_.family_tls_port) + ";transport=tls"
+                                 : "127.0.0.1:" + std::to_string(setup_.family_port);
   write_file(
       dir / "linphonerc",
-      "[sip]\nsip_port=" + std::to_string(free_port()) +
-          "\nsip_tcp_port=0\nsip_tls_port=0\nbind_address=127.0.0.1\nuse_ipv6=0\n"
+      "[sip]\nsip_port=" + std::to_string(free_port()) + "\nsip_tcp_port=0\nsip_tls_port=" +
+          (over_tls ? "-1" : "0") + "\nbind_address=127.0.0.1\nuse_ipv6=0\n" +
+          (over_tls ? "root_ca=" + setup_.ca_file.string() + "\nverify_server_certs=1\nverify_server_cn=1\n"
+                    : std::string()) +
           "default_proxy=0\nregister_only_when_network_is_up=0\nkeepalive_period=0\n"
           "ping_with_options=0\ninc_timeout=60\n"
           "[rtp]\naudio_rtp_port=" +

@@ -50,6 +50,13 @@ struct PhoneSetup {
   // The user's password at its family server (auth-digest); empty: none set.
   // Also used for the family server's 407 to the phone's calls.
   std::string password;
+  // TLS to the family server: its tls: listener on 127.0.0.1, and the CA
+  // file the phone checks the server's certificate against (baresip 1.0.0
+  // loads it but does not check; linphonec checks the chain and the name, so
+  // it reaches the server as "localhost", a name its certificate must carry).
+  // 0: UDP to family_port.
+  uint16_t family_tls_port = 0;
+  std::filesystem::path ca_file;
 };
 
 class Phone {
