@@ -713,6 +713,13 @@ void SipServer::relay_response(msg_t* msg, sip_t* sip) {
   }
   sip_via_remove(msg, sip);
   detach_from_line(reinterpret_cast<msg_header_t*>(sip->sip_via));
+  // A response that came over UDP may lack Content-Length (RFC 3261 20.14);
+  // on a connection it is what ends the message (18.3).
+  if (stream_listener && !sip->sip_content_length)
+    msg_header_insert(
+        msg, reinterpret_cast<msg_pub_t*>(sip),
+        reinterpret_cast<msg_header_t*>(sip_content_length_create(
+            msg_home(msg), sip->sip_payload ? static_cast<uint32_t>(sip->sip_payload->pl_len) : 0)));
   size_t length = 0;
   if (const char* bytes = msg_as_string(msg_home(msg), msg, nullptr, 0, &length)) {
     const std::string_view text(bytes, length);
