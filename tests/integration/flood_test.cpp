@@ -18,6 +18,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <sstream>
@@ -416,4 +417,47 @@ TEST_F(FloodTest, MeasuresAmplificationRatios) {
   const std::string options = crlf("OPTIONS sip:C1.D1.H1 SIP/2.0\n" + via +
                                    "5\nf:<sip:a@b>;tag=1\nt:<sip:C1.D1.H1>\ni:e\nCSeq:1 OPTIONS\n\n");
   EXPECT_EQ(status_of(exchange(family.port(), options)), 200);
+}
+
+// Overload shedding seen from outside: test-hold keeps every MESSAGE waiting
+// 1.5 s (as behind a slow store); with max_pending 2 the third one is shed at
+// once with 503 and a jittered Retry-After, the two held get their 200s, and
+// once they are answered the server takes requests again.
+TEST(OverloadTest, PastMaxPendingANewRequestGets503AndTheServerRecovers) {
+  TempDir dir;
+  const std::string socket = (dir / "h1.sock").string();
+  HomesipServer server(dir,
+                       ServerOptions{"H1", "C1.D1", "  - plugin: test-hold\n    hold_ms: 1500\n",
+                                     "  admin_socket: " + socket + "\n  overload:\n    max_pending: 2\n"});
+  server.set_extra_arguments({"--set", "server.plugin_dirs=[" + plugin_dir() + ", " +
+                                           std::string(HOMESIP_TEST_FIXTURE_PLUGIN_DIR) + "]"});
+  server.start();
+  SourceSocket sender("127.0.0.6");
+  const auto message = [&](int i) {
+    return crlf("MESSAGE sip:U1@C1.D1.H1 SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.6:" +
+                std::to_string(sender.port()) + ";branch=z9hG4bK-held" + std::to_string(i) +
+                "\nFrom: <sip:probe@example.net>;tag=1\nTo: <sip:U1@C1.D1.H1>\nCall-ID: held-" +
+                std::to_string(i) + "\nCSeq: 1 MESSAGE\nContent-Length: 0\n\n");
+  };
+  for (int i = 0; i < 3; ++i) sender.send(server.port(), message(i));
+  std::map<std::string, int> status_by_call;
+  for (int i = 0; i < 3; ++i) {
+    const std::string response = sender.receive(4s);
+    ASSERT_FALSE(response.empty()) << "only " << i << " answers";
+    status_by_call[header_value(response, "Call-ID")] = status_of(response);
+    if (status_of(response) == 503) {
+      EXPECT_EQ(response.substr(0, response.find("\r\n")), "SIP/2.0 503 Overloaded") << response;
+      const int retry_after = std::stoi("0" + header_value(response, "Retry-After"));
+      EXPECT_GE(retry_after, 5) << response;
+      EXPECT_LE(retry_after, 10) << response;
+    }
+  }
+  EXPECT_EQ(status_by_call, (std::map<std::string, int>{{"held-0", 200}, {"held-1", 200}, {"held-2", 503}}));
+  // Nothing waits now: the next request is served, not shed.
+  sender.send(server.port(), message(3));
+  EXPECT_EQ(status_of(sender.receive(4s)), 200);
+  std::string out;
+  ASSERT_EQ(run({homesipctl(), "--socket", socket, "--json", "stats"}, &out, 10s), 0) << out;
+  const auto stats = nlohmann::json::parse(out, nullptr, false);
+  EXPECT_EQ(stats["limits_hit"].value("server.overload", uint64_t{0}), 1u) << out;
 }
