@@ -13,6 +13,8 @@
 #include <filesystem>
 #include <functional>
 #include <nlohmann/json.hpp>
+#include <regex>
+#include <string>
 #include <thread>
 
 #include "test_support.hpp"
@@ -263,7 +265,9 @@ class UaTls : public ::testing::Test {
         tree_plugin_yaml("H1", "C1.D1", "sip:127.0.0.1:" + std::to_string(free_port())) +
         "  - plugin: registrar\n";
     server_ = std::make_unique<HomesipServer>(
-        dir_, ServerOptions{"H1", "C1.D1", plugins, "  tls_certificates: " + (dir_ / "h1").string() + "\n"});
+        dir_, ServerOptions{"H1", "C1.D1", plugins,
+                            "  tls_certificates: " + (dir_ / "h1").string() +
+                                "\n  admin_socket: " + (dir_ / "h1.sock").string() + "\n"});
     tls_port_ = free_port();
     server_->set_extra_arguments({"--set", "server.listen=[udp:127.0.0.1:" + std::to_string(server_->port()) +
                                                ", tls:127.0.0.1:" + std::to_string(tls_port_) + "]"});
@@ -338,6 +342,16 @@ TEST_F(UaTls, RegisterOverTlsWithTheRightCa) {
       << out << read_file(server_->log());
   EXPECT_TRUE(contains(out, "REGISTER sip:U1@C1.D1.H1 -> " + sips() + ": 200 OK")) << out;
   EXPECT_TRUE(contains(read_file(server_->log()), "tls:127.0.0.1:")) << read_file(server_->log());
+  // Registered over TLS, reached on its UDP --listen (the default udp:127.0.0.1:0): the binding
+  // names that, not the TLS connection, where the ua takes no calls.
+  ASSERT_EQ(
+      run({tool("homesipctl"), "-s", (dir_ / "h1.sock").string(), "--json", "bindings", "U1@C1.D1.H1"}, &out),
+      0)
+      << out;
+  const auto json = nlohmann::json::parse(out, nullptr, false);
+  ASSERT_TRUE(json.is_object() && json.contains("U1@C1.D1.H1") && json["U1@C1.D1.H1"].size() == 1) << out;
+  const std::string contact = json["U1@C1.D1.H1"][0].value("contact", "");
+  EXPECT_TRUE(std::regex_match(contact, std::regex(R"(sip:U1@127\.0\.0\.1:[1-9][0-9]*)"))) << out;
 }
 
 TEST_F(UaTls, AnotherCaIsRefusedAtOnceWithTheReason) {

@@ -85,8 +85,8 @@ class RegisterCommand : public Terminal {
     const Hop hop = register_hop(where_);
     const std::string aor = options().aor;
     const std::string mf = std::to_string(chain_->max_forwards());
-    const std::string contact = contact_for_request();
     const std::string user = user_of(aor);
+    const std::string contact = contact_for_request(user);
     // stopping_: our un-REGISTER, sent again here with the answer to its challenge.
     const bool removing = options().unregister || stopping_;
     const auto request = removing ? &nua_unregister : &nua_register;
@@ -99,11 +99,11 @@ class RegisterCommand : public Terminal {
 
   // --unregister from a new process cannot know the port an earlier one had:
   // without --contact or a fixed --listen port it removes every binding (*).
-  std::string contact_for_request() const {
+  std::string contact_for_request(const std::string& user) const {
     const std::string& listen = options().listen;
     const bool any_port = listen.find(":0;") != std::string::npos;
     if (options().unregister && options().contact.empty() && any_port) return "*";
-    return options().contact;
+    return options().contact.empty() ? listen_contact(user) : options().contact;
   }
 
   void on_response(const Event& e) {

@@ -1,5 +1,7 @@
 #include "terminal.hpp"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <openssl/rand.h>
 #include <sofia-sip/msg_header.h>
 #include <sofia-sip/sip_header.h>
@@ -8,6 +10,8 @@
 #include <sofia-sip/su_tag_io.h>
 #include <sofia-sip/tport_tag.h>
 #include <sofia-sip/url.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <csignal>
@@ -80,6 +84,40 @@ class Terminal::TlsFiles {
   std::filesystem::path dir_;
 };
 
+namespace {
+// "sip:127.0.0.1:0;transport=udp" with a port the kernel gives a socket of
+// that transport now, so the Contact can name it before nua binds it; the
+// URL unchanged when its port is not 0 or no port is free.
+std::string with_concrete_port(const std::string& url) {
+  const auto port_start = url.find(":0;");
+  if (port_start == std::string::npos) return url;
+  const bool tcp = url.find(";transport=tcp") != std::string::npos;
+  const std::string host = listen_host(url);
+  const int fd = ::socket(AF_INET, tcp ? SOCK_STREAM : SOCK_DGRAM, 0);
+  if (fd < 0) return url;
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  socklen_t length = sizeof address;
+  uint16_t port = 0;
+  if (::inet_pton(AF_INET, host.c_str(), &address.sin_addr) == 1 &&
+      ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0 &&
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) == 0)
+    port = ntohs(address.sin_port);
+  ::close(fd);
+  if (port == 0) return url;
+  return url.substr(0, port_start) + ":" + std::to_string(port) + url.substr(port_start + 2);
+}
+}  // namespace
+
+std::string Terminal::listen_contact(const std::string& user) const {
+  if (options_.ca_file.empty() || listen_url_.rfind("sip:", 0) != 0 ||
+      listen_url_.find(":0;") != std::string::npos)
+    return "";
+  const auto parameters = listen_url_.find(';');
+  const std::string tcp = listen_url_.find(";transport=tcp") != std::string::npos ? ";transport=tcp" : "";
+  return "sip:" + user + "@" + listen_url_.substr(4, parameters - 4) + tcp;
+}
+
 Terminal::Terminal(const Options& options) : options_(options) {
   su_init();
   // su_root's magic is this Terminal: the timers find their way back with it.
@@ -102,9 +140,10 @@ Terminal::Terminal(const Options& options) : options_(options) {
   const std::unique_ptr<TlsFiles> tls_files = tls ? std::make_unique<TlsFiles>(options_) : nullptr;
   const std::string tls_dir = tls ? tls_files->dir() : "";
   const std::string sips_url = "sips:" + listen_host(options_.listen) + ":0";
+  listen_url_ = tls && !tls_listen ? with_concrete_port(options_.listen) : options_.listen;
   nua_ = nua_create(
-      root_, &Terminal::nua_callback, reinterpret_cast<nua_magic_t*>(this),
-      NUTAG_URL(options_.listen.c_str()), TAG_IF(tls && !tls_listen, NUTAG_SIPS_URL(sips_url.c_str())),
+      root_, &Terminal::nua_callback, reinterpret_cast<nua_magic_t*>(this), NUTAG_URL(listen_url_.c_str()),
+      TAG_IF(tls && !tls_listen, NUTAG_SIPS_URL(sips_url.c_str())),
       TAG_IF(tls, NUTAG_CERTIFICATE_DIR(tls_dir.c_str())),
       TAG_IF(tls, TPTAG_TLS_VERIFY_POLICY(TPTLS_VERIFY_SUBJECTS_OUT)), TAG_IF(tls, TPTAG_TLS_VERSION(0)),
       NUTAG_RETRY_COUNT(0), NUTAG_OUTBOUND("no-options-keepalive no-validate no-natify"), NUTAG_KEEPALIVE(0),

@@ -74,6 +74,12 @@ class Terminal {
   void forget_credentials() { credentials_ = Credentials{}; }
   nua_t* nua() const { return nua_; }
   const Options& options() const { return options_; }
+  // The Contact a REGISTER names when --contact is not given: our --listen
+  // address (sip:USER@HOST:PORT), when --ca adds a TLS transport beside a
+  // UDP or TCP one; empty: nua's own. nua would name the transport the
+  // REGISTER went out on, the TLS one towards a sips: server, where we take
+  // no calls.
+  std::string listen_contact(const std::string& user) const;
 
   // One line for a person; flushed, since tests and pipes read it live.
   static void say(const std::string& line);
@@ -102,6 +108,7 @@ class Terminal {
   static void signal_poll(su_root_magic_t* magic, su_timer_t* t, su_timer_arg_t* arg);
 
   const Options options_;
+  std::string listen_url_;  // options_.listen, its port 0 made a concrete free one when --ca is given
   su_root_t* root_ = nullptr;
   nua_t* nua_ = nullptr;
   su_timer_t* signal_timer_ = nullptr;
