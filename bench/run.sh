@@ -172,47 +172,8 @@ declare -A PORT=()
 declare -A SIPP_PORT=()
 declare -A KIDS=()        # kamailio -> its child PIDs (forked by the PID we started)
 
-stop_server() {  # name
-  local s=$1 p=${PID[$1]:-} k
-  [ -n "$p" ] || return 0
-  if kill -0 "$p" 2>/dev/null; then
-    kill -TERM "$p" 2>/dev/null || true
-    for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-    kill -0 "$p" 2>/dev/null && kill -KILL "$p" 2>/dev/null || true
-  fi
-  wait "$p" 2>/dev/null || true
-  for k in ${KIDS[$s]:-}; do   # Kamailio's workers normally exit with their parent
-    if kill -0 "$k" 2>/dev/null && [ "$(awk '{print $4}' /proc/$k/stat 2>/dev/null)" = 1 ] \
-       && grep -q kamailio /proc/$k/comm 2>/dev/null; then
-      kill -KILL "$k" 2>/dev/null || true
-    fi
-  done
-  unset "PID[$s]"; KIDS[$s]=
-}
-
-cleanup() {
-  local rc=$?
-  for s in "${!PID[@]}"; do stop_server "$s"; done
-  if [ $KEEP = 1 ] || [ $rc != 0 ]; then echo "work directory kept: $WORK" >&2; else rm -rf "$WORK"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-free_port() {  # a UDP port free on 127.0.0.1
-  python3 - <<'PY'
-import socket, random
-# outside the ephemeral range, where clients started meanwhile pick their ports
-low, high = map(int, open("/proc/sys/net/ipv4/ip_local_port_range").read().split())
-first, last = (10000, low - 1) if low - 10000 >= 65535 - high else (high + 1, 65535)
-for _ in range(500):
-    p = random.randint(first, last)
-    try:
-        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", p)); s.close()
-        print(p); break
-    except OSError:
-        pass
-PY
-}
+# shellcheck source=bench/common.sh
+source "$BENCH/common.sh"
 
 users_csv() {  # file prefix first count
   sh "$BENCH/gen-users.sh" "$2" "$3" "$4" >"$1"

@@ -71,24 +71,6 @@ uint64_t random_start() {
 
 }  // namespace
 
-std::string log_safe(std::string_view text) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (const char c : text.substr(0, 128)) {
-    const bool safe = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                      std::string_view("-_.!~*'()&=+$,;?/@").find(c) != std::string_view::npos;
-    if (safe) {
-      out.push_back(c);
-    } else {
-      out.push_back('%');
-      out.push_back(kHex[static_cast<unsigned char>(c) >> 4]);
-      out.push_back(kHex[static_cast<unsigned char>(c) & 0x0f]);
-    }
-  }
-  if (text.size() > 128) out += "...";
-  return out;
-}
-
 NonceCounts::Use NonceCounts::use(const std::string& nonce, int64_t issued_at, uint32_t nc, int64_t now) {
   const std::lock_guard lock(mutex_);
   // Nonces past their lifetime are stale anyway: drop them from the front.

@@ -94,8 +94,4 @@ class Authenticator final : public RequestHandler {
   mutable std::atomic<uint64_t> salt_;
 };
 
-// `text` with anything but a safe set of characters %-escaped and cut at 128:
-// what a sender wrote goes into a log line fail2ban reads.
-std::string log_safe(std::string_view text);
-
 }  // namespace homesip::auth_digest

@@ -10,26 +10,6 @@
 namespace homesip::auth_tls {
 namespace {
 
-// What a sender wrote, made safe for one log line that fail2ban reads
-// (as auth-digest writes its refusals).
-std::string log_safe(std::string_view text) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (const char c : text.substr(0, 128)) {
-    const bool safe = std::isalnum(static_cast<unsigned char>(c)) ||
-                      std::string_view("-_.!~*'()&=+$,;?/@").find(c) != std::string_view::npos;
-    if (safe) {
-      out.push_back(c);
-    } else {
-      out.push_back('%');
-      out.push_back(kHex[static_cast<unsigned char>(c) >> 4]);
-      out.push_back(kHex[static_cast<unsigned char>(c) & 0x0f]);
-    }
-  }
-  if (text.size() > 128) out += "...";
-  return out;
-}
-
 std::string_view domain_of(std::string_view aor) { return aor.substr(aor.rfind('@') + 1); }
 
 }  // namespace

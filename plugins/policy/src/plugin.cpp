@@ -95,22 +95,6 @@ std::string policy_domain(homesip::PluginContext& context) {
   return configured;
 }
 
-// What a sender wrote, made safe for a log line fail2ban or a person reads.
-std::string log_safe(std::string_view text) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (const char c : text.substr(0, 128)) {
-    if (static_cast<unsigned char>(c) > 0x20 && static_cast<unsigned char>(c) < 0x7f && c != '%') {
-      out.push_back(c);
-    } else {
-      out.push_back('%');
-      out.push_back(kHex[static_cast<unsigned char>(c) >> 4]);
-      out.push_back(kHex[static_cast<unsigned char>(c) & 0x0f]);
-    }
-  }
-  return out;
-}
-
 class PolicyPlugin final : public homesip::Plugin, public homesip::RequestHandler {
  public:
   explicit PolicyPlugin(homesip::PluginContext& context)
@@ -129,9 +113,11 @@ class PolicyPlugin final : public homesip::Plugin, public homesip::RequestHandle
     const auto refusal = homesip::policy::decide(rules_, request, identity, from_this_server(request));
     if (!refusal) return homesip::Disposition::kContinue;
     refusals_.add();
-    log_.info("refused ", request.method_name(), " ", log_safe(homesip::aor_of(request.request_uri())),
-              " from ", request.source().text(), " (",
-              identity ? log_safe(identity->aor) + ", " + log_safe(identity->role) : "unauthenticated",
+    log_.info("refused ", request.method_name(), " ",
+              homesip::log_safe(homesip::aor_of(request.request_uri())), " from ", request.source().text(),
+              " (",
+              identity ? homesip::log_safe(identity->aor) + ", " + homesip::log_safe(identity->role)
+                       : "unauthenticated",
               "): ", refusal->reason);
     incoming.reply(homesip::Reply(403, refusal->reason));
     return homesip::Disposition::kHandled;
