@@ -83,18 +83,6 @@ PolicyRules read_rules(const homesip::Settings& s) {
 
 void check_settings(const homesip::Settings& s) { read_rules(s); }
 
-std::string policy_domain(homesip::PluginContext& context) {
-  const std::string configured = context.settings().get_string("domain");
-  const auto* tree = context.find<homesip::TreeService>();
-  if (tree && !configured.empty())
-    throw homesip::ConfigError(
-        "domain", "domain comes from the tree plugin (" + tree->self().child_domain() + "): remove it");
-  if (tree) return tree->self().child_domain();
-  if (configured.empty())
-    throw homesip::ConfigError("domain", "domain is needed on a server without the tree plugin");
-  return configured;
-}
-
 class PolicyPlugin final : public homesip::Plugin, public homesip::RequestHandler {
  public:
   explicit PolicyPlugin(homesip::PluginContext& context)
@@ -102,7 +90,7 @@ class PolicyPlugin final : public homesip::Plugin, public homesip::RequestHandle
         own_address_(own_address(context)),
         refusals_(context.counter("refusals_total")) {
     rules_ = read_rules(context.settings());
-    rules_.domain = policy_domain(context);
+    rules_.domain = homesip::served_domain(context);
     context.add_request_handler(*this, {homesip::Phase::kAuthorize, 0, "policy"});
     log_.info("policy for ", rules_.domain);
   }

@@ -67,20 +67,6 @@ bool equal_ignoring_case(std::string_view a, std::string_view b) {
   return true;
 }
 
-// In a tree the domain is the tree's (one place says where a server stands);
-// a plain server names it in the `domain` setting.
-std::string lamp_domain(homesip::PluginContext& context) {
-  const std::string configured = context.settings().get_string("domain");
-  const auto* tree = context.find<homesip::TreeService>();
-  if (tree && !configured.empty())
-    throw homesip::ConfigError(
-        "domain", "domain comes from the tree plugin (" + tree->self().child_domain() + "): remove it");
-  if (tree) return tree->self().child_domain();
-  if (configured.empty())
-    throw homesip::ConfigError("domain", "domain is needed on a server without the tree plugin");
-  return configured;
-}
-
 enum class Command { kOn, kOff, kToggle, kStatus };
 
 std::optional<Command> parse_command(std::string_view body) {
@@ -104,7 +90,7 @@ class VirtualLamp final : public homesip::Plugin, public homesip::RequestHandler
       : context_(context),
         log_(context.logger()),
         device_(context.settings().get_string("device")),
-        domain_(lamp_domain(context)),
+        domain_(homesip::served_domain(context)),
         owner_(context.settings().get_string("owner")),
         require_identity_(context.settings().get_bool("require_identity")),
         store_(context.find<homesip::LocationStore>()),

@@ -8,6 +8,8 @@
 
 #include <string>
 
+#include "homesip/context.hpp"
+
 namespace homesip {
 
 // A server's name in the tree: name "H1", domain "C1.D1" -> "H1@C1.D1"; the
@@ -27,5 +29,21 @@ class __attribute__((visibility("default"))) TreeService {
   // This server's name and domain, as configured in the tree plugin's block.
   virtual const ServerIdentity& self() const = 0;
 };
+
+// The domain a plugin serves: with the tree plugin its child domain (one
+// place says where a server stands), without it the plugin's own `setting`.
+// Both or neither: ConfigError naming the setting. The plugin lists
+// TreeService under `uses`. (3.1)
+inline std::string served_domain(PluginContext& context, const std::string& setting = "domain") {
+  const std::string configured = context.settings().get_string(setting);
+  const auto* tree = context.find<TreeService>();
+  if (tree && !configured.empty())
+    throw ConfigError(
+        setting, setting + " comes from the tree plugin (" + tree->self().child_domain() + "): remove it");
+  if (tree) return tree->self().child_domain();
+  if (configured.empty())
+    throw ConfigError(setting, setting + " is needed on a server without the tree plugin");
+  return configured;
+}
 
 }  // namespace homesip
