@@ -109,20 +109,6 @@ source "$(dirname "$(readlink -f "$0")")/common.sh"
 
 users_opts=(--domain "$DOMAIN" --prefix "$PREFIX" --first 1 --users "$AUTH_USERS" --seed "$SEED")
 
-server_pids() {  # name -> main PID and (Kamailio) its children
-  echo "${PID[$1]}"
-  if [ "$1" = kamailio ]; then ps -o pid= --ppid "${PID[$1]}" 2>/dev/null || true; fi
-}
-
-cpu_ticks() {  # name -> utime+stime of the server's processes (all threads)
-  local t=0 p v
-  for p in $(server_pids "$1"); do
-    v=$(sed 's/^.*) //' /proc/$p/stat 2>/dev/null | awk '{print $12 + $13}') || v=0
-    t=$(( t + ${v:-0} ))
-  done
-  echo $t
-}
-
 cpu_times() {  # -> "busy total" ticks of all CPUs from /proc/stat (busy: user nice system irq softirq steal)
   awk '$1 == "cpu" { b = $2 + $3 + $4 + $7 + $8 + $9; print b, b + $5 + $6; exit }' /proc/stat
 }

@@ -1,6 +1,6 @@
 # What bench/run.sh and bench/auth.sh share: stopping a server they started (by
 # its PID, then the Kamailio workers recorded for it if they outlived it), the
-# exit trap and free ports. Sourced after PID, KIDS, KEEP and WORK are set.
+# exit trap, free ports and the CPU a server used. Sourced after PID, KIDS, KEEP and WORK are set.
 stop_server() {  # name
   local s=$1 p=${PID[$1]:-} k
   [ -n "$p" ] || return 0
@@ -41,4 +41,19 @@ for _ in range(500):
     except OSError:
         pass
 PY
+}
+
+server_pids() {  # name -> main PID and (for kamailio) its children
+  local s=$1 p=${PID[$1]}
+  echo "$p"
+  if [ "$s" = kamailio ]; then ps -o pid= --ppid "$p" 2>/dev/null || true; fi
+}
+
+cpu_ticks() {  # name -> utime+stime of the server's processes (all threads)
+  local t=0 p v
+  for p in $(server_pids "$1"); do
+    v=$(sed 's/^.*) //' /proc/$p/stat 2>/dev/null | awk '{print $12 + $13}') || v=0
+    t=$(( t + ${v:-0} ))
+  done
+  echo $t
 }

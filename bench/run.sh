@@ -179,21 +179,6 @@ users_csv() {  # file prefix first count
   sh "$BENCH/gen-users.sh" "$2" "$3" "$4" >"$1"
 }
 
-server_pids() {  # name -> main PID and (for kamailio) its children
-  local s=$1 p=${PID[$1]}
-  echo "$p"
-  if [ "$s" = kamailio ]; then ps -o pid= --ppid "$p" 2>/dev/null || true; fi
-}
-
-cpu_ticks() {  # name -> utime+stime of the server's processes (all threads)
-  local t=0 p v
-  for p in $(server_pids "$1"); do
-    v=$(sed 's/^.*) //' /proc/$p/stat 2>/dev/null | awk '{print $12 + $13}') || v=0
-    t=$(( t + ${v:-0} ))
-  done
-  echo $t
-}
-
 mem_kib() {  # name -> "rss_kib" (homesip: VmRSS; kamailio: sum of Pss over its processes)
   local s=$1 p t=0 v
   if [ "$s" = homesip ] || [ "$s" = homesip-base ]; then
