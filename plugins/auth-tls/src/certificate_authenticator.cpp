@@ -27,7 +27,8 @@ std::vector<std::string> certificate_aors(const std::vector<std::string>& names)
     // names no identity (RFC 5922 7.1: only sip: URIs are certificate subjects).
     const bool has_scheme = name.find(':') != std::string::npos;
     if (!has_scheme && name.find('@') == std::string::npos) continue;  // a DNS name or an IP address
-    const auto uri = parse_uri(has_scheme ? name : "sip:" + name);
+    const std::string text = has_scheme ? name : "sip:" + name;        // the view below points into it
+    const auto uri = parse_uri(text);
     if (!uri || uri->scheme != "sip" || uri->user.empty()) continue;
     aors.push_back(aor_of(*uri));
   }
