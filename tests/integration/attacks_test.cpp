@@ -47,15 +47,6 @@ struct Passwords {
   static constexpr const char* kU4 = "u4 guest";
 };
 
-bool eventually(const std::function<bool()>& check, std::chrono::seconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  for (int i = 0; i < 1000 && std::chrono::steady_clock::now() < deadline; ++i) {
-    if (check()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  }
-  return false;
-}
-
 // The value of the first `name` header line containing `needle`, "" when none.
 std::string header_with(const std::string& message, const std::string& name, const std::string& needle = "") {
   const std::string prefix = "\r\n" + name + ": ";

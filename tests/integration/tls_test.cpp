@@ -133,17 +133,6 @@ class TlsServer {
   std::unique_ptr<Process> process_;
 };
 
-// Polls `condition` every 200 ms for at most `timeout`.
-template <class Condition>
-bool eventually(Condition condition, std::chrono::milliseconds timeout = 15s) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (condition()) return true;
-    std::this_thread::sleep_for(200ms);
-  }
-  return condition();
-}
-
 // A phone's TLS connection: verifies the server against `cafile` and that
 // its certificate names 127.0.0.1; presents `agent` (key and certificate)
 // when given.

@@ -73,15 +73,6 @@ uint16_t via_port(const std::string& request) {
   return colon == std::string::npos ? 0 : static_cast<uint16_t>(std::atoi(via.c_str() + colon + 1));
 }
 
-bool eventually(const std::function<bool()>& check, std::chrono::seconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (check()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  }
-  return false;
-}
-
 // A server's `homesipctl tree` as JSON (null when it does not answer).
 nlohmann::json tree_of(const std::string& socket) {
   std::string out;

@@ -40,15 +40,6 @@ int count_of(const std::string& text, const std::string& part) {
   return n;
 }
 
-bool eventually(const std::function<bool()>& check, std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (check()) return true;
-    std::this_thread::sleep_for(50ms);
-  }
-  return false;
-}
-
 // A file only its owner reads, as --password-file wants it (or `mode`).
 std::string secret_file(const TempDir& dir, const std::string& name, const std::string& text,
                         mode_t mode = 0600) {

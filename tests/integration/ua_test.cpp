@@ -49,15 +49,6 @@ std::vector<std::string> lines_of(const std::string& text) {
   return lines;
 }
 
-bool eventually(const std::function<bool()>& check, std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (check()) return true;
-    std::this_thread::sleep_for(50ms);
-  }
-  return false;
-}
-
 bool contains(const std::string& text, const std::string& part) {
   return text.find(part) != std::string::npos;
 }

@@ -384,4 +384,13 @@ int sipp(const SippRun& r, std::string* output) {
   return rc;
 }
 
+bool eventually(const std::function<bool()>& check, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (check()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return check();
+}
+
 }  // namespace homesip::test

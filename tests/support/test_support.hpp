@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -116,6 +117,10 @@ std::string build_dir();
 
 // Sends an OPTIONS with SIPp until homesipd answers (or the timeout passes).
 bool wait_for_sip(uint16_t port, std::chrono::milliseconds timeout);
+// Polls `check` every 50 ms until it holds or `timeout` passed, then once
+// more: true as soon as it holds.
+bool eventually(const std::function<bool()>& check,
+                std::chrono::milliseconds timeout = std::chrono::seconds(15));
 
 // A homesipd on free ports with a config written to a temp dir. The core
 // knows no tree: `name` and `domain` only name the config and log files;

@@ -32,15 +32,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-bool eventually(const std::function<bool()>& check, std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (check()) return true;
-    std::this_thread::sleep_for(100ms);
-  }
-  return check();
-}
-
 // Status of a REGISTER for a probe user of `domain` sent to `port`: 302 from
 // a server above the family when the way down is online.
 int probe_register(uint16_t port, const std::string& domain) {
