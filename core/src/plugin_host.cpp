@@ -199,13 +199,30 @@ class PluginContextImpl final : public PluginContext {
     return Counter(&metric(name, MetricType::kCounter).count);
   }
   Gauge gauge(std::string_view name) override { return Gauge(&metric(name, MetricType::kGauge).level); }
+  Histogram histogram(std::string_view name) override {
+    return Histogram(&metric(name, MetricType::kHistogram).histogram);
+  }
+  void on_http(std::string_view path, HttpHandler handler) override {
+    if (path.empty() || path.front() != '/')
+      throw std::logic_error("plugin '" + plugin_.name + "' serves HTTP path '" + std::string(path) +
+                             "', which does not start with '/'");
+    if (path == "/metrics" || path.starts_with("/api/") || path == "/api")
+      throw std::logic_error("plugin '" + plugin_.name + "' claims HTTP path '" + std::string(path) +
+                             "', which the core serves itself");
+    for (const PluginHttpRoute& route : host_.http_routes_)
+      if (route.path == path)
+        throw std::logic_error("plugin '" + plugin_.name + "' claims HTTP path '" + std::string(path) +
+                               "', which plugin '" + route.plugin + "' serves");
+    host_.http_routes_.push_back(PluginHttpRoute{std::string(path), plugin_.name, std::move(handler)});
+  }
 
  private:
   PluginMetric& metric(std::string_view name, MetricType type) {
     for (PluginMetric& m : plugin_.metrics)
       if (name == m.spec->name && m.spec->type == type) return m;
+    static constexpr const char* kTypeNames[] = {"counter '", "gauge '", "histogram '"};
     throw std::logic_error("plugin '" + plugin_.name + "' asks for " +
-                           (type == MetricType::kCounter ? "counter '" : "gauge '") + std::string(name) +
+                           kTypeNames[static_cast<uint32_t>(type) % 3] + std::string(name) +
                            "', which its descriptor does not declare");
   }
 

@@ -50,6 +50,14 @@ struct PluginMetric {
   const MetricSpec* spec;
   std::atomic<uint64_t> count{0};  // a counter's value
   std::atomic<int64_t> level{0};   // a gauge's value
+  HistogramValues histogram;       // a histogram's values
+};
+
+// A path a plugin serves on the HTTP listener (PluginContext::on_http).
+struct PluginHttpRoute {
+  std::string path;    // "/status", or "/status/" for everything under it
+  std::string plugin;  // who claimed it, for the refusal of a second claim
+  HttpHandler handler;
 };
 
 class SettingsImpl;
@@ -105,6 +113,8 @@ class PluginHost {
   std::vector<LoadedPlugin>& plugins() { return plugins_; }
   // Indexes into plugins(), in the order they are created.
   const std::vector<size_t>& creation_order() const { return creation_order_; }
+  // What plugins serve on the HTTP listener, in the order they claimed it.
+  const std::vector<PluginHttpRoute>& http_routes() const { return http_routes_; }
   // The service `name` a created plugin provides, or nullptr.
   void* service(std::string_view name) const;
   // The plugin that provides service `name`, or "".
@@ -136,6 +146,7 @@ class PluginHost {
 
   std::vector<LoadedPlugin> plugins_;
   std::vector<size_t> creation_order_;
+  std::vector<PluginHttpRoute> http_routes_;
   std::map<std::string, Service, std::less<>> services_;
   bool started_ = false;
 };

@@ -12,6 +12,7 @@
 #include "homesip/admin.hpp"
 #include "homesip/client.hpp"
 #include "homesip/handler.hpp"
+#include "homesip/http.hpp"
 #include "homesip/log.hpp"
 #include "homesip/loop.hpp"
 #include "homesip/settings.hpp"
@@ -70,6 +71,16 @@ class __attribute__((visibility("default"))) PluginContext {
   // Throws std::logic_error otherwise.
   virtual Counter counter(std::string_view name) = 0;
   virtual Gauge gauge(std::string_view name) = 0;
+
+  // Since SDK 3.2 (appended: a plugin built for 3.0 or 3.1 loads unchanged).
+  // The histogram `name` declared in the descriptor's `metrics` as
+  // MetricType::kHistogram. Throws std::logic_error otherwise.
+  virtual Histogram histogram(std::string_view name) = 0;
+  // Serves GET and HEAD of `path` on the HTTP listener ("/status"; a path
+  // ending in '/' serves everything under it, the longest claim winning).
+  // Throws std::logic_error for a path the core keeps (/metrics, /api/) or
+  // another plugin claimed. Without an HTTP listener the handler is never called.
+  virtual void on_http(std::string_view path, HttpHandler handler) = 0;
 
   template <class Service>
   void provide(Service& service) {

@@ -297,6 +297,13 @@ class FakePluginContext final : public PluginContext {
     return Counter(&counters_[checked(name, MetricType::kCounter)]);
   }
   Gauge gauge(std::string_view name) override { return Gauge(&gauges_[checked(name, MetricType::kGauge)]); }
+  Histogram histogram(std::string_view name) override {
+    return Histogram(&histograms_[checked(name, MetricType::kHistogram)]);
+  }
+  void on_http(std::string_view path, HttpHandler handler) override {
+    if (http_.count(path)) throw std::logic_error("HTTP path " + std::string(path) + " is claimed twice");
+    http_[std::string(path)] = std::move(handler);
+  }
 
   // The test's side.
   ManualLoop& manual_loop() { return loop_; }
@@ -323,6 +330,26 @@ class FakePluginContext final : public PluginContext {
     return *result;
   }
   bool has_command(std::string_view name) const { return commands_.count(name) > 0; }
+  // GETs `path` from the handler that claimed it exactly (or the longest
+  // claimed prefix ending in '/'), then runs the loop until it answers
+  // (bounded: no answer gives status 0).
+  HttpResponse get_http(std::string path, std::map<std::string, std::string, std::less<>> query = {}) {
+    const HttpHandler* handler = nullptr;
+    size_t claimed = 0;
+    for (const auto& [prefix, h] : http_)
+      if (prefix == path || (prefix.back() == '/' && path.starts_with(prefix) && prefix.size() > claimed)) {
+        handler = &h;
+        claimed = prefix == path ? path.size() + 1 : prefix.size();
+      }
+    if (!handler) return HttpResponse{404, "text/plain", "no handler for " + path};
+    auto answer = std::make_shared<std::optional<HttpResponse>>();
+    (*handler)(HttpRequest{"GET", std::move(path), std::move(query)},
+               [answer](HttpResponse response) {
+                 if (!*answer) *answer = std::move(response);
+               });
+    loop_.run_until([&] { return answer->has_value(); }, std::chrono::seconds(5));
+    return answer->value_or(HttpResponse{0, "", ""});
+  }
   // The metric's value; nullopt when the plugin never asked for it.
   std::optional<uint64_t> counter_value(std::string_view name) const {
     const auto it = counters_.find(name);
@@ -331,6 +358,11 @@ class FakePluginContext final : public PluginContext {
   std::optional<int64_t> gauge_value(std::string_view name) const {
     const auto it = gauges_.find(name);
     return it == gauges_.end() ? std::nullopt : std::optional<int64_t>(it->second.load());
+  }
+  // How many durations the histogram observed; nullopt when never asked for.
+  std::optional<uint64_t> histogram_count(std::string_view name) const {
+    const auto it = histograms_.find(name);
+    return it == histograms_.end() ? std::nullopt : std::optional<uint64_t>(it->second.count.load());
   }
 
  private:
@@ -358,6 +390,8 @@ class FakePluginContext final : public PluginContext {
   // std::map never moves its values: the atomics' addresses stay valid.
   std::map<std::string, std::atomic<uint64_t>, std::less<>> counters_;
   std::map<std::string, std::atomic<int64_t>, std::less<>> gauges_;
+  std::map<std::string, HistogramValues, std::less<>> histograms_;
+  std::map<std::string, HttpHandler, std::less<>> http_;
 };
 
 }  // namespace homesip::testkit
