@@ -73,7 +73,7 @@ function duration(seconds) {
 }
 
 function clock(ms) {
-  return new Date(ms).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' });
+  return new Date(ms).toLocaleTimeString([], { hour12: false });
 }
 
 function since(unixSeconds) {
@@ -100,8 +100,8 @@ async function refresh() {
     ]);
     drawServer(stats, tree);
     drawCounters(stats, requests);
-    drawChildren(tree);
-    drawUsers(tree, bindings, users);
+    const family = drawUsers(tree, bindings, users);
+    drawChildren(tree, family);
     drawEntities(entities);
     connected();
   } catch (error) {
@@ -136,7 +136,9 @@ function drawServer(stats, tree) {
     parent.append(element('span', online ? 'online' : 'offline', `badge ${online ? 'online' : 'offline'}`));
     parent.append(` ${tree.parent || tree.top} (${tree.registration})`);
   }
-  $('place').textContent = top ? `top server of ${tree.child_domain}` : `${tree.aor}, below ${tree.domain}`;
+  $('place').textContent = top
+    ? `the top server, serving ${tree.child_domain}`
+    : `below ${tree.domain}, serving ${tree.child_domain}`;
 }
 
 // Tiles for the counters a person asks about first; each only when its metric exists.
@@ -174,10 +176,11 @@ function drawCounters(stats, requests) {
   }
 }
 
-function drawChildren(tree) {
-  $('children').hidden = !tree;
+// A family server has no servers below it: there the empty table is left out.
+function drawChildren(tree, family) {
+  const children = (tree && tree.children) || [];
+  $('children').hidden = !tree || (family && children.length === 0);
   if (!tree) return;
-  const children = tree.children || [];
   const online = children.filter((child) => child.online).length;
   $('children-summary').textContent = children.length ? `${online} of ${children.length} online` : '';
   $('children-empty').hidden = children.length > 0;
@@ -198,6 +201,7 @@ function drawChildren(tree) {
 
 // The users of this server's domain: every AOR with bindings that is no child
 // server, and every stored user (location-sqlite.users) who is no server.
+// True when the part is shown: this is a family server.
 function drawUsers(tree, bindings, users) {
   const children = new Set(((tree && tree.children) || []).map((child) => child.aor));
   const byAor = new Map();
@@ -210,7 +214,7 @@ function drawUsers(tree, bindings, users) {
   // A family is where users live: shown when it has users, or has no servers below.
   const show = !!tree && (byAor.size > 0 || (tree.children || []).length === 0) && (bindings !== null || users !== null);
   $('users').hidden = !show;
-  if (!show) return;
+  if (!show) return false;
   const registered = [...byAor.values()].filter((user) => user.bindings.length).length;
   $('users-summary').textContent = byAor.size ? `${registered} of ${byAor.size} registered` : '';
   $('users-empty').hidden = byAor.size > 0;
@@ -244,6 +248,7 @@ function drawUsers(tree, bindings, users) {
     });
   }
   tick();
+  return true;
 }
 
 // Entities (appliances) come with a later issue: shown only when a plugin has
@@ -282,6 +287,7 @@ function connected() {
   page.lost = false;
   $('banner').hidden = true;
   $('live').className = 'dot live';
+  document.body.classList.remove('lost');
   tick();
 }
 
@@ -296,6 +302,7 @@ function disconnected(error) {
     banner.textContent = `Connection lost: the server has not answered ${last}. Retrying every ${page.refreshMs / 1000} s…`;
   }
   $('live').className = 'dot lost';
+  document.body.classList.add('lost');
   tick();
 }
 
