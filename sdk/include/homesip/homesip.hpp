@@ -2,11 +2,13 @@
 #pragma once
 
 #include "homesip/admin.hpp"
+#include "homesip/appliance.hpp"
 #include "homesip/attributes.hpp"
 #include "homesip/binding_list.hpp"
 #include "homesip/client.hpp"
 #include "homesip/context.hpp"
 #include "homesip/handler.hpp"
+#include "homesip/http.hpp"
 #include "homesip/location_store.hpp"
 #include "homesip/log.hpp"
 #include "homesip/loop.hpp"
