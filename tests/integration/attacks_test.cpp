@@ -341,7 +341,8 @@ TEST_F(AttacksTest, NoStrangerSwitchesTheLamp) {
 
   // Each refusal logged once, with the source.
   const std::string log = read_file(family_->log());
-  EXPECT_NE(log.find("refused MESSAGE lamp@C1.D1.H1 from udp:127.0.0.66:"), std::string::npos) << log;
+  EXPECT_NE(log.find("refused method=MESSAGE aor=lamp@C1.D1.H1 source=udp:127.0.0.66:"), std::string::npos)
+      << log;
   EXPECT_NE(log.find("(unauthenticated): Appliance Control Not Permitted For Outside Callers"),
             std::string::npos);
   // A Home Assistant entity ("*.*" among the default appliances) is refused alike.
@@ -408,7 +409,8 @@ TEST_F(AttacksTest, BindingLookupsThroughTheTree) {
   EXPECT_EQ(other["reason"], "Binding Lookup Not Permitted For Outside Callers") << other.dump();
   EXPECT_EQ(other["contacts"].size(), 0u) << other.dump();
   const std::string log = read_file(family_->log());
-  EXPECT_NE(log.find("refused OPTIONS U1@C1.D1.H1 from udp:127.0.0.2:"), std::string::npos) << log;
+  EXPECT_NE(log.find("refused method=OPTIONS aor=U1@C1.D1.H1 source=udp:127.0.0.2:"), std::string::npos)
+      << log;
   EXPECT_NE(log.find("(unauthenticated): Binding Lookup Not Permitted For Outside Callers"),
             std::string::npos)
       << log;

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "bindings_database.hpp"
+#include "homesip/log.hpp"
 #include "sqlite_writer.hpp"
 
 namespace homesip::location_sqlite {
@@ -210,6 +211,11 @@ void SqliteLocationStore::sweep() {
   // in the file, harmless (loading skips expired rows), until the next start.
   index_.remove_expired(now, sweep.expired);
   if (sweep.expired.empty()) return;
+  // The registrar logs what REGISTERs add and remove; what nobody refreshed ends here.
+  if (logger_.enabled(LogLevel::kInfo))
+    for (const ExpiredContact& gone : sweep.expired)
+      logger_.info("registration expired aor=", log_safe(gone.aor), " contact=<", log_safe(gone.contact),
+                   ">");
   enqueue(std::move(sweep));
 }
 

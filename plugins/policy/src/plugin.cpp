@@ -101,12 +101,11 @@ class PolicyPlugin final : public homesip::Plugin, public homesip::RequestHandle
     const auto refusal = homesip::policy::decide(rules_, request, identity, from_this_server(request));
     if (!refusal) return homesip::Disposition::kContinue;
     refusals_.add();
-    log_.info("refused ", request.method_name(), " ",
-              homesip::log_safe(homesip::aor_of(request.request_uri())), " from ", request.source().text(),
-              " (",
-              identity ? homesip::log_safe(identity->aor) + ", " + homesip::log_safe(identity->role)
-                       : "unauthenticated",
-              "): ", refusal->reason);
+    log_.info(
+        homesip::refusal_text(request.method_name(), homesip::aor_of(request.request_uri()),
+                              request.source().text(), 403, refusal->reason),
+        " identity=",
+        identity ? homesip::log_safe(identity->aor) + " role=" + homesip::log_safe(identity->role) : "none");
     incoming.reply(homesip::Reply(403, refusal->reason));
     return homesip::Disposition::kHandled;
   }

@@ -99,12 +99,12 @@ TEST_F(PolicyTest, ApplianceControlNeedsAMemberAndNeverComesFromOutside) {
   EXPECT_EQ(run(request(Method::kInvite, "light.kitchen@C1.D1.H1")).status(), 403);
   EXPECT_EQ(refusals(), 4u);
   EXPECT_TRUE(
-      logged("info: refused MESSAGE lamp@C1.D1.H1 from udp:127.0.0.9:5070 (U4@C1.D1.H1, guest): "
-             "Appliance Control Not Permitted For Guests"))
+      logged("info: refused method=MESSAGE aor=lamp@C1.D1.H1 source=udp:127.0.0.9:5070 status=403 "
+             "reason=\"Appliance Control Not Permitted For Guests\" identity=U4@C1.D1.H1 role=guest"))
       << ::testing::PrintToString(context_->log_lines());
   EXPECT_TRUE(
-      logged("info: refused MESSAGE lamp@C1.D1.H1 from udp:127.0.0.9:5070 (unauthenticated): "
-             "Appliance Control Not Permitted For Outside Callers"));
+      logged("info: refused method=MESSAGE aor=lamp@C1.D1.H1 source=udp:127.0.0.9:5070 status=403 "
+             "reason=\"Appliance Control Not Permitted For Outside Callers\" identity=none"));
   EXPECT_EQ(context_->log_lines().size(), 5u);  // "policy for" and one line per refusal
 }
 

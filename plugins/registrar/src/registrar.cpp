@@ -38,7 +38,8 @@ Registrar::Registrar(LocationStore& store, Logger& log, RegistrarPolicy policy,
       policy_(policy),
       domains_(std::move(domains)),
       retry_after_(std::to_string(retry_after_s)),
-      metrics_(metrics) {}
+      metrics_(metrics),
+      store_outage_(log, "location store (registrar)") {}
 
 bool Registrar::serves_domain(std::string_view host) const {
   if (domains_.empty()) return true;
@@ -48,6 +49,15 @@ bool Registrar::serves_domain(std::string_view host) const {
 
 Disposition Registrar::reject(IncomingRequest& request, const Reply& reply) {
   metrics_.rejected.add();
+  // Who may not register where is worth a line; 400 and 423 are a UA's
+  // protocol slips (it retries at once) and go to debug.
+  const SipRequest& sip = request.request();
+  const std::string line =
+      refusal_text(sip.method_name(), aor_of(sip.to_uri()), sip.source().text(), reply.status, reply.reason);
+  if (reply.status == 403 || reply.status == 404)
+    log_.info(line);
+  else
+    log_.debug(line);
   request.reply(reply);
   return Disposition::kHandled;
 }
@@ -92,24 +102,37 @@ bool removes_only(const RegisterIntent& intent) {
 Disposition Registrar::register_contacts(IncomingRequest& request, std::string aor, RegisterIntent intent) {
   // The answer waits for the store: shared so the std::function stays copyable.
   std::shared_ptr<SuspendedRequest> pending = request.suspend();
-  auto verdict = std::make_shared<Verdict>();
+  // What the edit decided, for the answer and the log: one allocation.
+  struct Outcome {
+    Verdict verdict;
+    BindingChanges changes;
+  };
+  auto outcome = std::make_shared<Outcome>();
   const int64_t now = request.loop().unix_now();
   const Counter& counted = removes_only(intent) ? metrics_.unregistrations : metrics_.registrations;
-  auto edit = [intent = std::move(intent), policy = policy_, now, verdict](BindingList& bindings) {
+  std::string source = intent.source;
+  auto edit = [intent = std::move(intent), policy = policy_, now, outcome](BindingList& bindings) {
     bool changed = false;
-    *verdict = apply_intent(intent, policy, now, bindings, changed);
-    return verdict->ok() && changed;
+    outcome->verdict = apply_intent(intent, policy, now, bindings, changed, &outcome->changes);
+    return outcome->verdict.ok() && changed;
   };
-  auto done = [this, pending, verdict, aor, counted](StoreStatus status, const BindingList& bindings) {
+  auto done = [this, pending, outcome, aor, source = std::move(source), counted](
+                  StoreStatus status, const BindingList& bindings) {
     if (status != StoreStatus::kOk) {
-      log_.warn("REGISTER ", aor, ": store unavailable");
+      store_outage_.failed("REGISTER " + log_safe(aor) + " from " + source + " answered " +
+                           (status == StoreStatus::kUnavailable ? "503" : "500"));
       metrics_.rejected.add();
       pending->reply(store_failure_reply(status));
-    } else if (!verdict->ok()) {
+      return;
+    }
+    store_outage_.recovered();
+    const Verdict& verdict = outcome->verdict;
+    if (!verdict.ok()) {
       metrics_.rejected.add();
-      pending->reply(Reply(verdict->status, verdict->reason));
+      pending->reply(Reply(verdict.status, verdict.reason));
     } else {
       counted.add();
+      log_changes(aor, source, outcome->changes);
       pending->reply(bindings_reply(bindings, pending->loop().unix_now()));
     }
   };
@@ -117,10 +140,28 @@ Disposition Registrar::register_contacts(IncomingRequest& request, std::string a
   return Disposition::kSuspended;
 }
 
+// One line per binding added or removed; a refresh (the same contact again)
+// writes none, so a busy server's log holds changes only.
+void Registrar::log_changes(const std::string& aor, const std::string& source,
+                            const BindingChanges& changes) {
+  if (!log_.enabled(LogLevel::kInfo)) return;
+  const std::string safe_aor = log_safe(aor);
+  for (const auto& [contact, expires] : changes.added)
+    log_.info("registration added aor=", safe_aor, " contact=<", log_safe(contact), "> source=", source,
+              " expires=", expires);
+  for (const auto& contact : changes.removed)
+    log_.info("registration removed aor=", safe_aor, " contact=<", log_safe(contact), "> source=", source);
+}
+
 Disposition Registrar::list_bindings(IncomingRequest& request, const std::string& aor) {
   std::shared_ptr<SuspendedRequest> pending = request.suspend();
   store_.lookup(aor, [this, pending](StoreStatus status, const BindingList& bindings) {
-    if (status != StoreStatus::kOk) metrics_.rejected.add();
+    if (status == StoreStatus::kOk) {
+      store_outage_.recovered();
+    } else {
+      metrics_.rejected.add();
+      store_outage_.failed("a query of bindings failed");
+    }
     pending->reply(status == StoreStatus::kOk ? bindings_reply(bindings, pending->loop().unix_now())
                                               : store_failure_reply(status));
   });

@@ -12,6 +12,7 @@
 #include "homesip/context.hpp"
 #include "homesip/handler.hpp"
 #include "homesip/location_store.hpp"
+#include "homesip/log.hpp"
 #include "registration_rules.hpp"
 
 namespace homesip::registrar {
@@ -34,6 +35,7 @@ class Registrar final : public RequestHandler {
   Disposition reject(IncomingRequest& request, const Reply& reply);
   Disposition register_contacts(IncomingRequest& request, std::string aor, RegisterIntent intent);
   Disposition list_bindings(IncomingRequest& request, const std::string& aor);
+  void log_changes(const std::string& aor, const std::string& source, const BindingChanges& changes);
   Reply bindings_reply(const BindingList& bindings, int64_t now) const;
   Reply store_failure_reply(StoreStatus status) const;
 
@@ -43,6 +45,7 @@ class Registrar final : public RequestHandler {
   std::vector<std::string> domains_;
   std::string retry_after_;
   RegistrarMetrics metrics_;
+  OutageLog store_outage_;  // one warn line when the store fails REGISTERs, one when it is back
 };
 
 }  // namespace homesip::registrar

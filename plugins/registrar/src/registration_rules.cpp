@@ -130,11 +130,16 @@ void drop_marked(BindingList& list, const std::vector<bool>& marked) {
   list.erase(list.begin() + static_cast<std::ptrdiff_t>(kept), list.end());
 }
 
-Verdict apply_wildcard(const RegisterIntent& intent, BindingList& bindings, bool& changed) {
+Verdict apply_wildcard(const RegisterIntent& intent, BindingList& bindings, bool& changed,
+                       BindingChanges* changes) {
   for (const auto& stored : bindings)
     if (order_of(stored, intent) == Order::kOlder) return {500, "Out Of Order CSeq"};
   const size_t before = bindings.size();
-  std::erase_if(bindings, [&](const Binding& b) { return order_of(b, intent) == Order::kNewer; });
+  std::erase_if(bindings, [&](const Binding& b) {
+    const bool newer = order_of(b, intent) == Order::kNewer;
+    if (newer && changes) changes->removed.push_back(b.contact);
+    return newer;
+  });
   changed = bindings.size() != before;
   return {};
 }
@@ -143,7 +148,7 @@ Verdict apply_wildcard(const RegisterIntent& intent, BindingList& bindings, bool
 // Lookups go to `bindings`, which does not move while the copy changes: the
 // request's URIs are distinct, so no contact can match one added by it.
 Verdict apply_contacts(const RegisterIntent& intent, const RegistrarPolicy& policy, int64_t now,
-                       BindingList& bindings, bool& changed) {
+                       BindingList& bindings, bool& changed, BindingChanges* changes) {
   BindingList next = bindings;
   const auto index = index_if_long(bindings, intent.contacts.size());
   std::vector<bool> removed;  // sized at the first removal only
@@ -152,6 +157,7 @@ Verdict apply_contacts(const RegisterIntent& intent, const RegistrarPolicy& poli
     if (at == bindings.size()) {
       if (c.expires == 0) continue;  // removing what is not there
       next.push_back(make_binding(c, intent, now));
+      if (changes) changes->added.emplace_back(c.uri, c.expires);
       changed = true;
       continue;
     }
@@ -161,6 +167,7 @@ Verdict apply_contacts(const RegisterIntent& intent, const RegistrarPolicy& poli
     if (c.expires == 0) {
       if (removed.empty()) removed.resize(bindings.size());
       removed[at] = true;
+      if (changes) changes->removed.push_back(c.uri);
     } else {
       next[at] = make_binding(c, intent, now);
     }
@@ -177,10 +184,11 @@ Verdict apply_contacts(const RegisterIntent& intent, const RegistrarPolicy& poli
 }  // namespace
 
 Verdict apply_intent(const RegisterIntent& intent, const RegistrarPolicy& policy, int64_t now,
-                     BindingList& bindings, bool& changed) {
+                     BindingList& bindings, bool& changed, BindingChanges* changes) {
   changed = false;
-  return intent.wildcard ? apply_wildcard(intent, bindings, changed)
-                         : apply_contacts(intent, policy, now, bindings, changed);
+  if (changes) *changes = {};  // a store may run the editor again (a retry)
+  return intent.wildcard ? apply_wildcard(intent, bindings, changed, changes)
+                         : apply_contacts(intent, policy, now, bindings, changed, changes);
 }
 
 }  // namespace homesip::registrar

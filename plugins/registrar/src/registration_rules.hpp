@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "homesip/location_store.hpp"
@@ -52,6 +53,13 @@ struct Verdict {
   bool ok() const { return status == 200; }
 };
 
+// What an applied intent changed, for the log: contacts bound anew (with their
+// expiry) and contacts removed. A refresh of a binding is in neither.
+struct BindingChanges {
+  std::vector<std::pair<std::string, uint32_t>> added;
+  std::vector<std::string> removed;
+};
+
 // Checks that need no stored state (step 6 and the Contact syntax rules) and
 // builds the intent. On failure, the verdict says what to answer.
 Verdict read_intent(const std::vector<ContactView>& contacts, std::optional<uint32_t> expires_header,
@@ -59,8 +67,9 @@ Verdict read_intent(const std::vector<ContactView>& contacts, std::optional<uint
 
 // Steps 7-8: applies the intent to `bindings` (the AOR's unexpired list).
 // Returns a non-200 verdict, leaving `bindings` unchanged, when the request
-// must fail; sets `changed` when something must be written.
+// must fail; sets `changed` when something must be written. `changes`, when
+// given, is set to what was added and removed.
 Verdict apply_intent(const RegisterIntent& intent, const RegistrarPolicy& policy, int64_t now,
-                     BindingList& bindings, bool& changed);
+                     BindingList& bindings, bool& changed, BindingChanges* changes = nullptr);
 
 }  // namespace homesip::registrar

@@ -3,6 +3,7 @@
 // ManualLoop, writing to a store the test answers when it wants.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 
 #include "homesip/homesip.hpp"
@@ -300,4 +301,56 @@ TEST_F(RegistrarTest, BoundsContactBytesAndBindingsPerAorFromItsSettings) {
 
   EXPECT_THROW(FakePluginContext(*homesip_plugin_descriptor(), {{"max_contact_bytes", 10}}), ConfigError);
   EXPECT_THROW(FakePluginContext(*homesip_plugin_descriptor(), {{"max_bindings_per_aor", 0}}), ConfigError);
+}
+
+namespace {
+
+size_t lines_with(const std::vector<std::string>& lines, std::string_view text) {
+  return static_cast<size_t>(std::count_if(lines.begin(), lines.end(), [&](const std::string& line) {
+    return line.find(text) != std::string::npos;
+  }));
+}
+
+}  // namespace
+
+TEST_F(RegistrarTest, LogsABindingAddedAndRemovedOnceAndNoRefresh) {
+  send(register_u1().contact("<sip:u1@192.0.2.7>"), Disposition::kSuspended);
+  send(register_u1().cseq(2).contact("<sip:u1@192.0.2.7>"), Disposition::kSuspended);  // a refresh
+  send(register_u1().cseq(3).contact("<sip:u1@192.0.2.7>").expires(0), Disposition::kSuspended);
+  const auto& lines = context->log_lines();
+  EXPECT_EQ(lines_with(lines, "registration added aor=u1@C1.D1.H1 contact=<sip%3Au1@192.0.2.7> source="), 1u)
+      << ::testing::PrintToString(lines);
+  EXPECT_EQ(lines_with(lines, " expires=3600"), 1u) << ::testing::PrintToString(lines);
+  EXPECT_EQ(lines_with(lines, "registration removed aor=u1@C1.D1.H1 contact=<sip%3Au1@192.0.2.7> source="),
+            1u)
+      << ::testing::PrintToString(lines);
+  EXPECT_EQ(lines_with(lines, "registration "), 2u) << ::testing::PrintToString(lines);
+}
+
+TEST_F(RegistrarTest, AStoreOutageIsOneWarningWhenItStartsAndOneWhenItEnds) {
+  store.status = StoreStatus::kUnavailable;
+  for (int i = 1; i <= 50; ++i)
+    send(register_u1().cseq(i).contact("<sip:u1@192.0.2.7>"), Disposition::kSuspended);
+  store.status = StoreStatus::kOk;
+  send(register_u1().cseq(51).contact("<sip:u1@192.0.2.7>"), Disposition::kSuspended);
+  send(register_u1().cseq(52).contact("<sip:u1@192.0.2.7>"), Disposition::kSuspended);
+  const auto& lines = context->log_lines();
+  EXPECT_EQ(lines_with(lines, "warn: location store (registrar) unavailable: REGISTER u1@C1.D1.H1 from "), 1u)
+      << ::testing::PrintToString(lines);
+  EXPECT_EQ(lines_with(lines, "warn: location store (registrar) available again after 50 failures"), 1u)
+      << ::testing::PrintToString(lines);
+  EXPECT_EQ(lines_with(lines, "warn:"), 2u) << ::testing::PrintToString(lines);
+  EXPECT_EQ(counter("rejected_total"), 50u);
+}
+
+TEST_F(RegistrarTest, ARefusalOfWhereIsOneInfoLineAProtocolSlipIsDebug) {
+  send(RequestBuilder::registration("u1@C9.D9.H9").contact("<sip:u1@192.0.2.7>"), Disposition::kHandled);
+  send(register_u1().contact("<sip:u1@192.0.2.7>;expires=5"), Disposition::kHandled);  // 423
+  const auto& lines = context->log_lines();
+  EXPECT_EQ(lines_with(lines, "info: refused method=REGISTER aor=u1@C9.D9.H9 source="), 1u)
+      << ::testing::PrintToString(lines);
+  EXPECT_EQ(lines_with(lines, " status=404 reason=\"Domain Not Served Here\""), 1u)
+      << ::testing::PrintToString(lines);
+  EXPECT_EQ(lines_with(lines, "debug: refused method=REGISTER aor=u1@C1.D1.H1 source="), 1u)
+      << ::testing::PrintToString(lines);
 }

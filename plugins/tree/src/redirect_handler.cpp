@@ -57,6 +57,16 @@ uint32_t requested_expiry(const SipRequest& sip, const ContactView& contact) {
   return sip.expires_header().value_or(3600);
 }
 
+// The Contact(s) of a 302, as the log shows them: "<sip%3Au1@...>,<...>".
+std::string contacts_of(const Reply& reply) {
+  std::string out;
+  for (const ReplyContact& c : reply.contacts) {
+    if (!out.empty()) out += ',';
+    out += '<' + log_safe(c.uri) + '>';
+  }
+  return out;
+}
+
 }  // namespace
 
 RedirectHandler::RedirectHandler(const ServerIdentity& me, RedirectPolicy policy, LocationStore& store,
@@ -90,8 +100,23 @@ void RedirectHandler::note_child_server(const SipRequest& sip, int64_t now) {
 
 void RedirectHandler::answer(IncomingRequest& request, const Reply& reply, std::string_view what) {
   log_.debug(request.request().method_name(), " ", what, ": ", reply.status);
+  log_outcome(request.request(), reply);
   if (reply.status == 302) parts_.redirects.add();
   request.reply(reply);
+}
+
+// At info, one line per call redirected (a REGISTER's 302 is a step of
+// registering, debug) and per request refused with 403/404, for people and
+// fail2ban; other answers are the protocol at work (debug above).
+void RedirectHandler::log_outcome(const SipRequest& sip, const Reply& reply) {
+  if (!log_.enabled(LogLevel::kInfo)) return;
+  const UriView target = sip.method() == Method::kRegister ? sip.to_uri() : sip.request_uri();
+  if (reply.status == 302 && sip.method() != Method::kRegister)
+    log_.info("redirect method=", log_safe(sip.method_name()), " aor=", log_safe(aor_of(target)),
+              " source=", sip.source().text(), " to=", contacts_of(reply));
+  else if (reply.status == 403 || reply.status == 404)
+    log_.info(
+        refusal_text(sip.method_name(), aor_of(target), sip.source().text(), reply.status, reply.reason));
 }
 
 Disposition RedirectHandler::on_request(IncomingRequest& request) {
@@ -131,6 +156,7 @@ Disposition RedirectHandler::on_request(IncomingRequest& request) {
                                          StoreStatus status, const BindingList& bindings) {
     const Reply reply = answer_lookup(target, status, bindings, pending->loop().unix_now());
     log_.debug(pending->request().method_name(), " via ", aor, ": ", reply.status);
+    log_outcome(pending->request(), reply);
     if (reply.status == 302) parts_.redirects.add();
     pending->reply(reply);
   });

@@ -12,6 +12,7 @@
 #include "child_monitor.hpp"
 #include "homesip/admin.hpp"
 #include "homesip/handler.hpp"
+#include "homesip/log.hpp"
 #include "homesip/tree.hpp"
 #include "phone_proxy.hpp"
 #include "redirect_rules.hpp"
@@ -38,6 +39,7 @@ class RedirectHandler final : public RequestHandler {
   RequestFacts facts_of(const SipRequest& sip) const;
   void note_child_server(const SipRequest& sip, int64_t now);
   void answer(IncomingRequest& request, const Reply& reply, std::string_view what);
+  void log_outcome(const SipRequest& sip, const Reply& reply);
 
   const ServerIdentity& me_;
   RedirectPolicy policy_;

@@ -243,6 +243,9 @@ void UpwardRegistration::on_registered(const SipResponse& response) {
   retry_delay_ = {};
   redirects_ = 0;
   if (first) log_.info("registered ", settings_.aor, " with ", registrar_, " for ", granted, "s");
+  if (failures_in_a_row_ > 0)
+    log_.warn("registering ", settings_.aor, " works again after ", failures_in_a_row_, " failed attempts");
+  failures_in_a_row_ = 0;
   // Refresh well before expiry so one lost refresh still leaves time to retry.
   const auto refresh = std::chrono::milliseconds(static_cast<int64_t>(granted) * 1000 * 2 / 3);
   schedule(refresh, [this] { send_to(registrar_, settings_.expires); });
@@ -258,8 +261,11 @@ void UpwardRegistration::retry_later(const std::string& why, std::chrono::millis
   challenge_.reset();  // the next attempt starts without credentials
   challenges_in_a_row_ = 0;
   retry_delay_ = std::max(jittered(backoff_), at_least);
-  log_.warn("registering ", settings_.aor, " failed (", why, "); again from the top ", settings_.top, " in ",
-            retry_delay_.count(), " ms");
+  // One warn line per outage: while the parent stays away, retries go to debug.
+  const LogLevel level = failures_in_a_row_++ == 0 ? LogLevel::kWarn : LogLevel::kDebug;
+  log_.log(level, "registering ", settings_.aor, " failed (", why, "); again from the top ", settings_.top,
+           " in ", retry_delay_.count(), " ms",
+           level == LogLevel::kWarn ? "; further failures at debug" : "");
   backoff_ = std::min(backoff_ * 2, settings_.max_backoff);
   schedule(retry_delay_, [this] { register_from_top(); });
 }

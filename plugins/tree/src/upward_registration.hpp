@@ -105,6 +105,7 @@ class UpwardRegistration {
   uint32_t sent_expires_ = 0;  // the Expires of the request in flight
   std::string registrar_;      // the server that answered 200
   int redirects_ = 0;
+  uint64_t failures_in_a_row_ = 0;  // attempts failed since the last success (one warn line per outage)
   std::chrono::milliseconds backoff_;
   std::chrono::milliseconds retry_delay_{0};
   bool unregistering_ = false;
