@@ -1,9 +1,13 @@
 #include "config.hpp"
 
+#include <arpa/inet.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <charconv>
+#include <cstring>
+#include <fstream>
 #include <map>
 #include <set>
 
@@ -112,6 +116,15 @@ constexpr CoreSetting kCoreSettings[] = {
      nullptr},
     {{"server.overload.retry_after_max_s", T::kInteger, "10",
       "longest Retry-After (each 503 gets a random one between the two), retry_after_min_s..3600"},
+     false,
+     nullptr},
+    {{"server.http.listen", T::kString, "",
+      "HTTP listener for /metrics, /api/ and plugins' pages: IPV4:PORT or [IPV6]:PORT; empty: none"},
+     false,
+     nullptr},
+    {{"server.http.token_file", T::kString, "",
+      "file (mode 0600 or 0400) whose first line is the token HTTP requests bring; required unless "
+      "listen is a loopback address; empty: none"},
      false,
      nullptr},
     {{"log.level", T::kString, "info", "trace, debug, info, warn or error"}, false, nullptr},
@@ -390,6 +403,138 @@ void read_tls_verification(const Reader& r, const YAML::Node& node, ServerConfig
     server.tls_verify_servers = r.boolean("server.tls_verify_servers", node["tls_verify_servers"]);
 }
 
+// "127.0.0.1:8080" or "[::1]:8080" into host and port; "" when it is neither.
+std::string split_http_listen(const std::string& text, HttpSettings& http) {
+  const size_t colon = text.rfind(':');
+  if (colon == std::string::npos) return "expected IPV4:PORT or [IPV6]:PORT, not '" + text + "'";
+  std::string host = text.substr(0, colon);
+  const bool bracketed = host.size() > 2 && host.front() == '[' && host.back() == ']';
+  if (bracketed) host = host.substr(1, host.size() - 2);
+  unsigned char address[16];
+  const bool v4 = !bracketed && ::inet_pton(AF_INET, host.c_str(), address) == 1;
+  const bool v6 = bracketed && ::inet_pton(AF_INET6, host.c_str(), address) == 1;
+  if (!v4 && !v6) return "expected IPV4:PORT or [IPV6]:PORT (an address, not a name), not '" + text + "'";
+  const std::string port = text.substr(colon + 1);
+  unsigned value = 0;
+  auto [ptr, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+  if (ec != std::errc() || ptr != port.data() + port.size() || value == 0 || value > 65535)
+    return "'" + text + "': port must be 1..65535";
+  http.host = host;
+  http.port = static_cast<uint16_t>(value);
+  return {};
+}
+
+// The token's first line, from a regular file only its owner may read: like
+// every other secret of the server.
+std::string read_token(const std::string& path, std::string& problem) {
+  struct stat info {};
+  if (::stat(path.c_str(), &info) != 0) {
+    problem = "cannot read " + path + ": " + std::strerror(errno);
+    return {};
+  }
+  if (!S_ISREG(info.st_mode)) {
+    problem = path + " is not a file";
+    return {};
+  }
+  if ((info.st_mode & 077) != 0) {
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%03o", static_cast<unsigned>(info.st_mode & 0777));
+    problem = path + " is open to group or others (mode " + mode + "): chmod 600 " + path;
+    return {};
+  }
+  std::ifstream in(path);
+  std::string line;
+  if (!in || !std::getline(in, line)) problem = "cannot read " + path + " (empty?)";
+  if (!line.empty() && line.back() == '\r') line.pop_back();
+  if (problem.empty() && line.size() < 16) problem = path + ": the token must be at least 16 characters";
+  return line;
+}
+
+bool loopback(const std::string& host) {
+  unsigned char address[16];
+  if (::inet_pton(AF_INET, host.c_str(), address) == 1) return address[0] == 127;
+  return ::inet_pton(AF_INET6, host.c_str(), address) == 1 && IN6_IS_ADDR_LOOPBACK(address);
+}
+
+void read_http(const Reader& r, const YAML::Node& node, HttpSettings& http) {
+  r.require_map("server.http", node);
+  r.reject_unknown("server.http.", node);
+  const std::string p = "server.http.";
+  if (node["token_file"] && !node["token_file"].IsNull()) {
+    http.token_file = r.scalar(p + "token_file", node["token_file"]);
+    if (!http.token_file.empty()) {
+      std::string problem;
+      http.token = read_token(http.token_file, problem);
+      if (!problem.empty()) r.fail(p + "token_file", node["token_file"], problem);
+    }
+  }
+  if (!node["listen"] || node["listen"].IsNull()) return;
+  const std::string listen = r.scalar(p + "listen", node["listen"]);
+  if (listen.empty()) return;
+  const std::string problem = split_http_listen(listen, http);
+  if (!problem.empty()) r.fail(p + "listen", node["listen"], problem);
+  if (!loopback(http.host) && http.token_file.empty())
+    r.fail(p + "token_file", node["listen"],
+           "required: " + listen + " is not a loopback address, and /api/ runs admin commands");
+}
+
+// A PEM file holding at least one certificate (and, with `key`, the key that
+// goes with the first one), as the TLS code will load it; "" when it does.
+std::string pem_problem(const std::string& file, bool key) {
+  std::unique_ptr<BIO, decltype(&BIO_free)> in(BIO_new_file(file.c_str(), "r"), &BIO_free);
+  if (!in) return "cannot read " + file + ": " + std::strerror(errno);
+  std::unique_ptr<X509, decltype(&X509_free)> certificate(PEM_read_bio_X509(in.get(), nullptr, nullptr, nullptr),
+                                                          &X509_free);
+  if (!certificate) return file + " holds no PEM certificate";
+  if (!key) return {};
+  BIO_reset(in.get());
+  std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> private_key(
+      PEM_read_bio_PrivateKey(in.get(), nullptr, nullptr, nullptr), &EVP_PKEY_free);
+  if (!private_key) return file + " holds no PEM private key";
+  if (X509_check_private_key(certificate.get(), private_key.get()) != 1)
+    return "the key in " + file + " does not match its certificate";
+  return {};
+}
+
+// What the server opens at start, checked when the config is read, so that
+// --check-config refuses it too: the certificate directory and what its tls:
+// listeners load from it, the plugin dirs, the admin socket's directory.
+void check_server_files(const Reader& r, const YAML::Node& node, const ServerConfig& server, bool wants_tls) {
+  namespace fs = std::filesystem;
+  std::error_code error;
+  // The key's own line when the config gives it, else the server: block's.
+  const auto at = [&node](const char* key) { return node[key] ? node[key] : node; };
+  if (!server.tls_certificates.empty()) {
+    const std::string key = "server.tls_certificates";
+    if (!fs::is_directory(server.tls_certificates, error))
+      r.fail(key, at("tls_certificates"), "'" + server.tls_certificates + "' is not a directory");
+    const std::string agent = server.tls_certificates + "/agent.pem";
+    const std::string cafile = server.tls_certificates + "/cafile.pem";
+    if (wants_tls)
+      if (const std::string problem = pem_problem(agent, true); !problem.empty())
+        r.fail(key, at("tls_certificates"), problem + " (agent.pem: the key and certificate chain)");
+    if (fs::exists(cafile, error)) {
+      if (const std::string problem = pem_problem(cafile, false); !problem.empty())
+        r.fail(key, at("tls_certificates"), problem);
+    } else if (wants_tls && server.tls_verify_clients == TlsClientVerification::kRequired) {
+      r.fail("server.tls_verify_clients", at("tls_verify_clients"),
+             "required needs the CA certificates in " + cafile);
+    }
+  }
+  for (const std::string& dir : server.plugin_dirs)
+    if (!fs::is_directory(dir, error)) r.fail("server.plugin_dirs", at("plugin_dirs"), "'" + dir + "' is not a directory");
+  if (!server.admin_socket.empty()) {
+    const fs::path socket(server.admin_socket);
+    const std::string directory = socket.has_parent_path() ? socket.parent_path().string() : ".";
+    if (server.admin_socket.size() > 107)
+      r.fail("server.admin_socket", at("admin_socket"), "a Unix socket path has at most 107 characters");
+    if (!fs::is_directory(directory, error))
+      r.fail("server.admin_socket", at("admin_socket"), "its directory " + directory + " does not exist");
+    if (fs::exists(socket, error) && !fs::is_socket(socket, error))
+      r.fail("server.admin_socket", at("admin_socket"), "'" + server.admin_socket + "' exists and is no socket");
+  }
+}
+
 void read_server(const Reader& r, const YAML::Node& node, ServerConfig& server) {
   r.require_map("server", node);
   reject_retired(r, node);
@@ -421,6 +566,7 @@ void read_server(const Reader& r, const YAML::Node& node, ServerConfig& server) 
   if (node["limits"]) read_limits(r, node["limits"], server.limits);
   if (node["connections"]) read_connections(r, node["connections"], server.connections);
   read_flood_protection(r, node, server);
+  if (node["http"]) read_http(r, node["http"], server.http);
   server.connections.max_message_bytes = server.limits.max_message_bytes;
   if (server.connections.max_connections == 0) server.connections.max_connections = default_max_connections();
 }

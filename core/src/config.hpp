@@ -56,6 +56,15 @@ size_t default_max_connections(size_t reserved = 128);
 // (a client without a valid certificate is refused).
 enum class TlsClientVerification { kNone, kOptional, kRequired };
 
+// server.http: the HTTP listener for /metrics, /api/ and plugins' pages.
+struct HttpSettings {
+  std::string host;  // "127.0.0.1" or "::1"; empty: no listener
+  uint16_t port = 0;
+  std::string token_file;  // empty: no token asked for (a loopback listener only)
+  std::string token;       // the token_file's first line, read while the config is checked
+  bool enabled() const { return !host.empty(); }
+};
+
 // The core's own keys. Where the server stands in the management network
 // (name, domain, top, upward registration) is the tree plugin's block.
 struct ServerConfig {
@@ -76,6 +85,7 @@ struct ServerConfig {
   uint32_t udp_amplification = 3;
   RateLimitSettings rate_limit;  // server.rate_limit
   OverloadSettings overload;     // server.overload
+  HttpSettings http;             // server.http
 };
 
 struct LogConfig {

@@ -18,6 +18,8 @@
 
 #include "admin_commands.hpp"
 #include "event_loop.hpp"
+#include "http_listener.hpp"
+#include "metrics.hpp"
 #include "plugin_host.hpp"
 #include "sip_client.hpp"
 #include "sip_server.hpp"
@@ -140,8 +142,8 @@ int describe_plugin(const CommandLine& cmd) {
               << c.help << "\n";
   if (d->metrics.size()) std::cout << "metrics:\n";
   for (const MetricSpec& m : d->metrics)
-    std::cout << "  " << metric_name(d->name, m.name) << " ("
-              << (m.type == MetricType::kCounter ? "counter" : "gauge") << ")    # " << m.help << "\n";
+    std::cout << "  " << metric_name(d->name, m.name) << " (" << metric_type_name(m.type) << ")    # "
+              << m.help << "\n";
   return kExitOk;
 }
 
@@ -227,17 +229,20 @@ int serve(const Config& config, bool check_only) {
     // names itself by its first listener (log, stats, the client's default From).
     const ListenAddress& first = config.server.listen.front();
     const std::string self = "<" + first.contact_for("homesip") + ">";
+    const AdminSources sources{host, server, loop, first.text(), std::chrono::steady_clock::now()};
+    CommandRegistry commands;            // what the admin socket and the HTTP listener's /api/ run
     std::unique_ptr<AdminSocket> admin;  // before the plugins go: its commands read them
+    std::unique_ptr<HttpListener> http;  // started after the plugins, stopped before they go
     try {
       host.create(loop, config.server.listen, CoreFacilities{server.chain(), client}, log);
       server.start();
       client.attach(std::make_unique<NtaSipClient>(server.agent(), loop, self, log));
       host.start();
-      if (!config.server.admin_socket.empty()) {
-        admin = std::make_unique<AdminSocket>(loop, config.server.admin_socket, log);
-        add_admin_commands(*admin,
-                           AdminSources{host, server, loop, first.text(), std::chrono::steady_clock::now()});
-      }
+      add_admin_commands(commands, sources);
+      if (!config.server.admin_socket.empty())
+        admin = std::make_unique<AdminSocket>(loop, config.server.admin_socket, commands, log);
+      if (config.server.http.enabled())
+        http = std::make_unique<HttpListener>(config.server.http, loop, commands, sources, log);
       g_loop = &loop;
       struct sigaction sa {};
       sa.sa_handler = on_signal;
@@ -259,6 +264,7 @@ int serve(const Config& config, bool check_only) {
       code = kExitRuntime;
     }
     g_loop = nullptr;
+    http.reset();
     admin.reset();
     // Plugins flush while the loop still turns, so suspended requests get
     // their answers out; what is still suspended then gets 503 (server.stop()).

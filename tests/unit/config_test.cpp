@@ -2,6 +2,7 @@
 #include "config.hpp"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <map>
 #include <sstream>
@@ -236,6 +237,8 @@ TEST(CoreSettings, DeclaredDefaultsAreTheLoadedDefaults) {
       {"server.overload.max_loop_lag_ms", std::to_string(c.server.overload.max_loop_lag.count())},
       {"server.overload.retry_after_min_s", std::to_string(c.server.overload.retry_after_min_s)},
       {"server.overload.retry_after_max_s", std::to_string(c.server.overload.retry_after_max_s)},
+      {"server.http.listen", c.server.http.enabled() ? "?" : ""},
+      {"server.http.token_file", c.server.http.token_file},
       {"log.level", c.log.level},
       {"log.sink", c.log.sink},
       {"log.sofia_level", std::to_string(c.log.sofia_level)},
@@ -319,4 +322,54 @@ TEST(Config, FloodProtectionKeys) {
   EXPECT_EQ(error_of(head, {"server.rate_limit.requests_per_second=-1"}),
             "--set server.rate_limit.requests_per_second=-1: server.rate_limit.requests_per_second: must be "
             "0..1000000, not -1");
+}
+
+// server.http: a loopback listener may go without a token; any other needs a
+// token_file only its owner reads; bad values name the line and the key.
+TEST(Config, HttpKeys) {
+  TempDir dir;
+  const std::string head = "server:\n  listen: [udp:127.0.0.1:5000]\n  http:\n";
+  write_file(dir / "c.yaml", head + "    listen: 127.0.0.1:8080\n");
+  auto c = load_config((dir / "c.yaml").string(), {});
+  EXPECT_TRUE(c.server.http.enabled());
+  EXPECT_EQ(c.server.http.host, "127.0.0.1");
+  EXPECT_EQ(c.server.http.port, 8080);
+  EXPECT_TRUE(c.server.http.token.empty());
+  write_file(dir / "c.yaml", head + "    listen: \"[::1]:9090\"\n");
+  c = load_config((dir / "c.yaml").string(), {});
+  EXPECT_EQ(c.server.http.host, "::1");
+  EXPECT_EQ(c.server.http.port, 9090);
+
+  const auto token = dir / "token";
+  write_file(token, "0123456789abcdef-token\n");
+  ::chmod(token.c_str(), 0400);
+  write_file(dir / "c.yaml", head + "    listen: 192.0.2.1:8080\n    token_file: " + token.string() + "\n");
+  c = load_config((dir / "c.yaml").string(), {});
+  EXPECT_EQ(c.server.http.host, "192.0.2.1");
+  EXPECT_EQ(c.server.http.token, "0123456789abcdef-token");
+
+  EXPECT_EQ(
+      error_of(head + "    listen: 0.0.0.0:8080\n"),
+      "FILE:4: server.http.token_file: required: 0.0.0.0:8080 is not a loopback address, and /api/ runs "
+      "admin commands");
+  EXPECT_EQ(error_of(head + "    listen: localhost:8080\n"),
+            "FILE:4: server.http.listen: expected IPV4:PORT or [IPV6]:PORT (an address, not a name), not "
+            "'localhost:8080'");
+  EXPECT_EQ(error_of(head + "    listen: 127.0.0.1:0\n"),
+            "FILE:4: server.http.listen: '127.0.0.1:0': port must be 1..65535");
+  EXPECT_EQ(error_of(head + "    listen: 127.0.0.1\n"),
+            "FILE:4: server.http.listen: expected IPV4:PORT or [IPV6]:PORT, not '127.0.0.1'");
+  EXPECT_EQ(error_of(head + "    port: 8080\n"), "FILE:4: server.http.port: unknown key");
+  ::chmod(token.c_str(), 0640);
+  EXPECT_EQ(error_of(head + "    token_file: " + token.string() + "\n"),
+            "FILE:4: server.http.token_file: " + token.string() +
+                " is open to group or others (mode 640): chmod 600 " + token.string());
+  EXPECT_EQ(error_of(head + "    token_file: " + (dir / "none").string() + "\n"),
+            "FILE:4: server.http.token_file: cannot read " + (dir / "none").string() +
+                ": No such file or directory");
+  write_file(token, "short\n");
+  ::chmod(token.c_str(), 0600);
+  EXPECT_EQ(
+      error_of(head + "    token_file: " + token.string() + "\n"),
+      "FILE:4: server.http.token_file: " + token.string() + ": the token must be at least 16 characters");
 }

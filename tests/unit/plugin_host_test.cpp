@@ -248,6 +248,34 @@ TEST(PluginHost, UndeclaredServiceCommandOrMetricThrows) {
   su_deinit();
 }
 
+// The core serves /metrics and /api/ itself, and a path has one owner.
+TEST(PluginHost, HttpClaimsOfTheCoresPathsOrATakenOneAreRefused) {
+  const std::pair<std::string, std::string> cases[] = {
+      {"/metrics", "claims HTTP path '/metrics', which the core serves itself"},
+      {"/api/", "claims HTTP path '/api/', which the core serves itself"},
+      {"/api/stats", "claims HTTP path '/api/stats', which the core serves itself"},
+      {"/hello", "claims HTTP path '/hello', which plugin 'test-http' serves"},
+      {"hello", "serves HTTP path 'hello', which does not start with '/'"},
+  };
+  su_init();
+  for (const auto& [claim, message] : cases) {
+    SofiaEventLoop loop;
+    Facilities core;
+    PluginHost host({HOMESIP_TEST_PLUGIN_DIR}, "c.yaml");
+    host.load(entries("  - plugin: test-http\n    claim: \"" + claim + "\"\n"));
+    auto log = std::make_shared<spdlog::logger>("t", std::make_shared<spdlog::sinks::null_sink_mt>());
+    std::string error = "no error";
+    try {
+      host.create(loop, listeners(), core.get(), log);
+    } catch (const PluginError& e) {
+      error = e.what();
+    }
+    expect_contains(error, "plugin 'test-http' failed to start: plugin 'test-http' " + message);
+    host.destroy();
+  }
+  su_deinit();
+}
+
 TEST(PluginHost, CheckSettingsRunsWhenSettingsAreValidated) {
   expect_contains(load_error("  - plugin: test-good\n    required_thing: x\n    greeting: forbidden\n"),
                   "c.yaml:7: plugins[0].greeting: greeting must not be forbidden");
