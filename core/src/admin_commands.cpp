@@ -5,6 +5,7 @@
 #include <stdexcept>
 
 #include "event_loop.hpp"
+#include "metrics.hpp"
 #include "plugin_host.hpp"
 #include "sip_server.hpp"
 
@@ -56,7 +57,7 @@ nlohmann::json plugins_json(const PluginHost& host, const RequestChain& chain) {
     nlohmann::json metrics = nlohmann::json::array();
     for (const PluginMetric& m : plugin.metrics)
       metrics.push_back({{"name", metric_name(plugin.name, m.spec->name)},
-                         {"type", m.spec->type == MetricType::kCounter ? "counter" : "gauge"},
+                         {"type", metric_type_name(m.spec->type)},
                          {"help", m.spec->help}});
     list.push_back({{"name", plugin.name},
                     {"version", d ? d->version : ""},
@@ -79,8 +80,13 @@ nlohmann::json metrics_json(const PluginHost& host) {
       const std::string name = metric_name(plugin.name, m.spec->name);
       if (m.spec->type == MetricType::kCounter)
         values[name] = m.count.load(std::memory_order_relaxed);
-      else
+      else if (m.spec->type == MetricType::kGauge)
         values[name] = m.level.load(std::memory_order_relaxed);
+      else  // a histogram: how many and their total, as its _count and _sum
+        values[name] = {
+            {"type", "histogram"},
+            {"count", m.histogram.count.load(std::memory_order_relaxed)},
+            {"sum_s", static_cast<double>(m.histogram.sum_ns.load(std::memory_order_relaxed)) / 1e9}};
     }
   return values;
 }
@@ -109,13 +115,13 @@ nlohmann::json command_answer(const std::string& command, bool ok, const std::st
   }
 }
 
-void add_plugin_commands(AdminSocket& socket, PluginHost& host, SofiaEventLoop& loop) {
+void add_plugin_commands(CommandRegistry& socket, PluginHost& host, SofiaEventLoop& loop) {
   for (auto& plugin : host.plugins())
     for (PluginCommand& c : plugin.commands) {
       const std::string name = plugin.name + "." + c.spec->name;
       const std::string usage = *c.spec->arguments ? std::string(" ") + c.spec->arguments : "";
       socket.add(name, std::string(c.spec->help) + " (arguments:" + (usage.empty() ? " none" : usage) + ")",
-                 [&c, name, &loop](const nlohmann::json& args, AdminSocket::Respond respond) {
+                 [&c, name, &loop](const nlohmann::json& args, CommandRegistry::Respond respond) {
                    if (!c.handler)
                      throw std::invalid_argument(name + " is declared but its plugin never bound it");
                    // The plugin may answer from any thread: the answer goes out on the loop.
@@ -130,7 +136,7 @@ void add_plugin_commands(AdminSocket& socket, PluginHost& host, SofiaEventLoop& 
 
 // Every AOR of `domain` with its bindings: one lookup per AOR, answered when
 // the last one is (a store may answer later, from its own thread's results).
-void all_bindings(LocationStore& store, const std::string& domain, AdminSocket::Respond respond) {
+void all_bindings(LocationStore& store, const std::string& domain, CommandRegistry::Respond respond) {
   store.list_aors(domain, [&store, respond](StoreStatus status, const std::vector<std::string>& aors) {
     if (status != StoreStatus::kOk) return respond({{"error", "the location store is unavailable"}});
     auto result = std::make_shared<nlohmann::json>(nlohmann::json::object());
@@ -145,6 +151,17 @@ void all_bindings(LocationStore& store, const std::string& domain, AdminSocket::
         if (--*left == 0) respond(*result);
       });
   });
+}
+
+// bindings' arguments by name: {"aor": A} or {"domain": D} as homesipctl
+// sends them, or {"argv": [X]} as /api/bindings?arg=X does (a name with '@'
+// is an AOR, any other a domain).
+nlohmann::json named_binding_args(const nlohmann::json& args) {
+  const std::vector<std::string> argv = argv_of(args);
+  if (argv.empty()) return args;
+  if (argv.size() > 1) throw std::invalid_argument("usage: bindings DOMAIN or bindings AOR (one argument)");
+  if (argv.front().find('@') != std::string::npos) return {{"aor", argv.front()}};
+  return {{"domain", argv.front()}};
 }
 
 }  // namespace
@@ -163,21 +180,22 @@ nlohmann::json binding_json(const Binding& b, int64_t now) {
           {"call_id", b.call_id},       {"cseq", b.cseq}};
 }
 
-void add_admin_commands(AdminSocket& socket, const AdminSources& sources) {
+void add_admin_commands(CommandRegistry& socket, const AdminSources& sources) {
   socket.add(
       "plugins",
       "the plugins this server loaded, in config order, with their services, handlers, commands and metrics",
       [&host = sources.plugins, &server = sources.server](const nlohmann::json&,
-                                                          AdminSocket::Respond respond) {
+                                                          CommandRegistry::Respond respond) {
         respond(plugins_json(host, server.chain()));
       });
   socket.add(
       "bindings", "bindings by AOR: {\"aor\": A} for one, {\"domain\": D} for every binding of a domain",
-      [&host = sources.plugins](const nlohmann::json& args, AdminSocket::Respond respond) {
+      [&host = sources.plugins](const nlohmann::json& args, CommandRegistry::Respond respond) {
         auto* store = static_cast<LocationStore*>(host.service(LocationStore::kServiceName));
         if (!store) throw std::invalid_argument("this server loads no location store");
-        if (args.contains("aor")) {
-          const std::string aor = args["aor"].get<std::string>();
+        const nlohmann::json named = named_binding_args(args);
+        if (named.contains("aor")) {
+          const std::string aor = named["aor"].get<std::string>();
           store->lookup(aor, [aor, respond](StoreStatus status, const BindingList& bindings) {
             if (status != StoreStatus::kOk) return respond({{"error", "the location store is unavailable"}});
             const int64_t now = unix_now();
@@ -188,12 +206,12 @@ void add_admin_commands(AdminSocket& socket, const AdminSources& sources) {
           return;
         }
         // The core knows no tree, so no domain of its own to default to.
-        if (!args.contains("domain"))
+        if (!named.contains("domain"))
           throw std::invalid_argument("usage: bindings DOMAIN (e.g. bindings C1.D1.H1) or bindings AOR");
-        all_bindings(*store, args["domain"].get<std::string>(), respond);
+        all_bindings(*store, named["domain"].get<std::string>(), respond);
       });
   socket.add("stats", "this server's first listener, uptime, counters and the plugins' metrics",
-             [sources](const nlohmann::json&, AdminSocket::Respond respond) {
+             [sources](const nlohmann::json&, CommandRegistry::Respond respond) {
                const auto uptime = std::chrono::steady_clock::now() - sources.started;
                respond({{"server", sources.server_name},
                         {"uptime_s", std::chrono::duration_cast<std::chrono::seconds>(uptime).count()},

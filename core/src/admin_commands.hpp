@@ -26,7 +26,7 @@ struct AdminSources {
   std::chrono::steady_clock::time_point started;
 };
 
-void add_admin_commands(AdminSocket& socket, const AdminSources& sources);
+void add_admin_commands(CommandRegistry& commands, const AdminSources& sources);
 
 // "homesip_<plugin>_<metric>", with anything but letters and digits as '_'
 // (Prometheus' rule for names).

@@ -155,8 +155,39 @@ class AdminConnection : public std::enable_shared_from_this<AdminConnection> {
   std::string output_;
 };
 
-AdminSocket::AdminSocket(SofiaEventLoop& loop, std::string path, std::shared_ptr<spdlog::logger> log)
-    : loop_(loop), path_(std::move(path)), log_(std::move(log)) {
+CommandRegistry::CommandRegistry() {
+  add("help", "the commands and what they do",
+      [this](const nlohmann::json&, Respond respond) { respond(help()); });
+}
+
+void CommandRegistry::add(const std::string& name, const std::string& help, Command command) {
+  commands_[name] = Entry{help, std::move(command)};
+}
+
+nlohmann::json CommandRegistry::help() const {
+  nlohmann::json list = nlohmann::json::object();
+  for (const auto& [name, entry] : commands_) list[name] = entry.help;
+  return list;
+}
+
+void CommandRegistry::run(const std::string& name, const nlohmann::json& args, const Answer& answer) const {
+  const auto found = commands_.find(name);
+  if (found == commands_.end()) return answer(Outcome::kUnknown, "unknown command '" + name + "' (try help)");
+  try {
+    found->second.command(args, [answer](nlohmann::json result) {
+      // A command that failed (the store was unavailable) answers {"error": ...} alone.
+      if (result.is_object() && result.size() == 1 && result.contains("error"))
+        return answer(Outcome::kFailed, result["error"]);
+      answer(Outcome::kDone, std::move(result));
+    });
+  } catch (const std::exception& e) {
+    answer(Outcome::kRefused, e.what());
+  }
+}
+
+AdminSocket::AdminSocket(SofiaEventLoop& loop, std::string path, const CommandRegistry& commands,
+                         std::shared_ptr<spdlog::logger> log)
+    : loop_(loop), path_(std::move(path)), log_(std::move(log)), commands_(commands) {
   const sockaddr_un address = address_of(path_);
   remove_stale(path_, address);
   fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -172,11 +203,6 @@ AdminSocket::AdminSocket(SofiaEventLoop& loop, std::string path, std::shared_ptr
   registration_ =
       su_root_register(loop_.root(), wait, reinterpret_cast<su_wakeup_f>(&AdminSocket::on_acceptable),
                        reinterpret_cast<su_wakeup_arg_t*>(this), 0);
-  add("help", "the commands and what they do", [this](const nlohmann::json&, Respond respond) {
-    nlohmann::json list = nlohmann::json::object();
-    for (const auto& [name, entry] : commands_) list[name] = entry.help;
-    respond(list);
-  });
   log_->info("admin socket at {}", path_);
 }
 
@@ -189,10 +215,6 @@ AdminSocket::~AdminSocket() {
     ::close(fd_);
     ::unlink(path_.c_str());
   }
-}
-
-void AdminSocket::add(const std::string& name, const std::string& help, Command command) {
-  commands_[name] = Entry{help, std::move(command)};
 }
 
 int AdminSocket::on_acceptable(void*, void*, void* self) {
@@ -224,17 +246,14 @@ void AdminSocket::run(const std::string& line, const std::function<void(const nl
   }
   if (!request.is_object() || !request.contains("command") || !request["command"].is_string())
     return fail("no \"command\"");
-  const std::string name = request["command"];
-  const auto found = commands_.find(name);
-  if (found == commands_.end()) return fail("unknown command '" + name + "' (try help)");
   const nlohmann::json args = request.value("args", nlohmann::json::object());
-  try {
-    found->second.command(args, [answer](nlohmann::json result) {
-      answer({{"ok", true}, {"result", std::move(result)}});
-    });
-  } catch (const std::exception& e) {
-    fail(e.what());
-  }
+  using Outcome = CommandRegistry::Outcome;
+  commands_.run(request["command"], args, [answer](Outcome outcome, nlohmann::json value) {
+    // A command's own {"error": ...} stays a result, as homesipctl has always read it.
+    if (outcome == Outcome::kDone) return answer({{"ok", true}, {"result", std::move(value)}});
+    if (outcome == Outcome::kFailed) return answer({{"ok", true}, {"result", {{"error", std::move(value)}}}});
+    answer({{"ok", false}, {"error", std::move(value)}});
+  });
 }
 
 }  // namespace homesip::core

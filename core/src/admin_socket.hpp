@@ -19,20 +19,51 @@ namespace homesip::core {
 class SofiaEventLoop;
 class AdminConnection;
 
-class AdminSocket {
+// Every admin command by name: the one list the admin socket and the HTTP
+// listener's /api/ both run from. Loop thread only.
+class CommandRegistry {
  public:
   using Respond = std::function<void(nlohmann::json result)>;
   // Throws std::invalid_argument for bad arguments (answered as an error).
   using Command = std::function<void(const nlohmann::json& args, Respond respond)>;
+  enum class Outcome {
+    kDone,     // the value is the command's result
+    kFailed,   // the command answered {"error": ...}: the value is that text
+    kRefused,  // bad arguments (it threw): the value says why
+    kUnknown,  // no command of that name
+  };
+  using Answer = std::function<void(Outcome outcome, nlohmann::json value)>;
+
+  CommandRegistry();  // with "help"
+  void add(const std::string& name, const std::string& help, Command command);
+  bool contains(const std::string& name) const { return commands_.count(name) != 0; }
+  // {"name": "help", ...} for every command.
+  nlohmann::json help() const;
+  // Runs `name` with `args`; `answer` gets its outcome, now or later.
+  void run(const std::string& name, const nlohmann::json& args, const Answer& answer) const;
+
+ private:
+  struct Entry {
+    std::string help;
+    Command command;
+  };
+  std::map<std::string, Entry> commands_;
+};
+
+class AdminSocket {
+ public:
+  using Respond = CommandRegistry::Respond;
+  using Command = CommandRegistry::Command;
 
   // Binds `path` (a stale socket file left by a dead server is replaced; a
-  // live one is an error). Throws std::runtime_error naming the path.
-  AdminSocket(SofiaEventLoop& loop, std::string path, std::shared_ptr<spdlog::logger> log);
+  // live one is an error), answering from `commands`. Throws
+  // std::runtime_error naming the path.
+  AdminSocket(SofiaEventLoop& loop, std::string path, const CommandRegistry& commands,
+              std::shared_ptr<spdlog::logger> log);
   ~AdminSocket();  // closes every connection and removes the socket file
   AdminSocket(const AdminSocket&) = delete;
   AdminSocket& operator=(const AdminSocket&) = delete;
 
-  void add(const std::string& name, const std::string& help, Command command);
   const std::string& path() const { return path_; }
 
  private:
@@ -46,11 +77,7 @@ class AdminSocket {
   std::shared_ptr<spdlog::logger> log_;
   int fd_ = -1;
   int registration_ = -1;
-  struct Entry {
-    std::string help;
-    Command command;
-  };
-  std::map<std::string, Entry> commands_;
+  const CommandRegistry& commands_;
   std::map<int, std::shared_ptr<AdminConnection>> connections_;
 };
 

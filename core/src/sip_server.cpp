@@ -145,7 +145,9 @@ class SofiaChainRequest final : public ChainRequest {
         view_(msg, sip, channel->transport(), routed_here, channel->peer_certificate_names()),
         udp_bound_(udp_bound) {}
   ~SofiaChainRequest() override {
-    if (msg_) msg_destroy(msg_);
+    if (!msg_) return;
+    server_.count_unanswered(sip_, received_);  // discarded, or an ACK no handler forwarded
+    msg_destroy(msg_);
   }
   const SipRequest& request() const override { return view_; }
   std::string_view reply_to_tag() const override {
@@ -156,7 +158,7 @@ class SofiaChainRequest final : public ChainRequest {
     if (!msg_) return;
     msg_t* msg = msg_;
     msg_ = nullptr;
-    server_.send_reply(msg, reply, **channel_, udp_bound_);
+    server_.send_reply(msg, reply, **channel_, udp_bound_, received_);
   }
   // An authenticated sender's source is proven: its responses are not bounded.
   void mark_sender_authenticated() override { udp_bound_ = SipServer::kNoReplyBound; }
@@ -165,11 +167,12 @@ class SofiaChainRequest final : public ChainRequest {
     server_.check_forward(msg_, request_uri);
     msg_t* msg = msg_;
     msg_ = nullptr;
-    server_.forward(msg, request_uri, **channel_);
+    server_.forward(msg, request_uri, **channel_, received_);
   }
   std::unique_ptr<ChainRequest> detach() override {
     auto detached =
         std::make_unique<SofiaChainRequest>(server_, msg_, sip_, *channel_, view_.routed_here(), udp_bound_);
+    detached->received_ = received_;
     detached->kept_channel_ = *channel_;  // a connection closed meanwhile drops the late answer
     detached->channel_ = &detached->kept_channel_;
     msg_ = nullptr;
@@ -186,6 +189,7 @@ class SofiaChainRequest final : public ChainRequest {
   std::shared_ptr<ResponseChannel> kept_channel_;
   SofiaRequest view_;
   size_t udp_bound_;  // SipServer::udp_reply_bound of the request's size
+  SipServer::Clock::time_point received_ = SipServer::Clock::now();
   mutable char to_tag_buffer_[kToTagBufferSize];
   mutable std::string_view to_tag_;
 };
@@ -640,7 +644,8 @@ void SipServer::check_forward(msg_t* msg, std::string_view request_uri) const {
     throw std::invalid_argument("forward() to a URI sofia cannot read: " + text);
 }
 
-void SipServer::forward(msg_t* msg, std::string_view request_uri, ResponseChannel& channel) {
+void SipServer::forward(msg_t* msg, std::string_view request_uri, ResponseChannel& channel,
+                        Clock::time_point received) {
   sip_t* sip = sip_object(msg);
   const bool ack = sip->sip_request->rq_method == sip_method_ack;
   const std::string branch = forward_branch(sip, request_uri);
@@ -649,7 +654,7 @@ void SipServer::forward(msg_t* msg, std::string_view request_uri, ResponseChanne
       if (ack)
         msg_destroy(msg);
       else
-        send_reply(msg, Reply(482, "Loop Detected"), channel);
+        send_reply(msg, Reply(482, "Loop Detected"), channel, kNoReplyBound, received);
       return;
     }
   su_home_t* home = msg_home(msg);
@@ -669,6 +674,8 @@ void SipServer::forward(msg_t* msg, std::string_view request_uri, ResponseChanne
     msg_header_insert(msg, reinterpret_cast<msg_pub_t*>(sip),
                       reinterpret_cast<msg_header_t*>(sip_max_forwards_make(home, "70")));
   }
+  request_metrics_->record(sip->sip_request->rq_method_name, RequestMetrics::kForwarded,
+                           received == Clock::time_point{} ? Clock::duration{} : Clock::now() - received);
   // nta adds our Via (its client port's address, rport) with this branch,
   // and sends to the top Route (;lr) or else the Request-URI, resolving it
   // (RFC 3263) and picking the transport; it keeps no state of it.
@@ -731,7 +738,19 @@ void SipServer::relay_response(msg_t* msg, sip_t* sip) {
   msg_destroy(msg);
 }
 
-void SipServer::send_reply(msg_t* msg, const Reply& reply, ResponseChannel& channel, size_t udp_bound) {
+void SipServer::count_unanswered(const sip_t* sip, Clock::time_point received) {
+  if (!sip || !sip->sip_request) return;
+  request_metrics_->record(sip->sip_request->rq_method_name, RequestMetrics::kUnanswered,
+                           Clock::now() - received);
+}
+
+void SipServer::send_reply(msg_t* msg, const Reply& reply, ResponseChannel& channel, size_t udp_bound,
+                           Clock::time_point received) {
+  if (const sip_t* request = sip_object(msg); request && request->sip_request) {
+    const auto now = Clock::now();
+    request_metrics_->record(request->sip_request->rq_method_name, reply.status,
+                             received == Clock::time_point{} ? Clock::duration{} : now - received);
+  }
   // Listeners closed, or the connection gone while a handler waited: nothing can be sent.
   if (listening_ && !channel.closed()) {
     const sip_t* sip = sip_object(msg);

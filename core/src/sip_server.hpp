@@ -16,6 +16,7 @@
 #include "event_loop.hpp"
 #include "homesip/handler.hpp"
 #include "limit_log.hpp"
+#include "metrics.hpp"
 #include "overload_guard.hpp"
 #include "request_chain.hpp"
 #include "response_channel.hpp"
@@ -48,10 +49,13 @@ class SipServer {
   // No bound on a response's size (a request with an authenticated sender, or
   // server.limits.udp_amplification 0).
   static constexpr size_t kNoReplyBound = SIZE_MAX;
+  using Clock = std::chrono::steady_clock;
   // Answers `msg` (taking ownership of it) on the channel it came in on. Over
   // UDP a response longer than `udp_bound` bytes is not sent
-  // (server.limits.udp_amplification). Loop thread only.
-  void send_reply(msg_s* msg, const Reply& reply, ResponseChannel& channel, size_t udp_bound = kNoReplyBound);
+  // (server.limits.udp_amplification). Counted in request_metrics(), as
+  // taking from `received` (none: answered as it came in). Loop thread only.
+  void send_reply(msg_s* msg, const Reply& reply, ResponseChannel& channel, size_t udp_bound = kNoReplyBound,
+                  Clock::time_point received = {});
   // How long a UDP response to a request of `request_bytes` from a sender
   // nobody authenticated may be.
   size_t udp_reply_bound(size_t request_bytes) const;
@@ -62,7 +66,12 @@ class SipServer {
   // replaced, sent to the next Route or the URI (482 instead when the
   // request already went through here with that branch: a loop).
   void check_forward(msg_s* msg, std::string_view request_uri) const;
-  void forward(msg_s* msg, std::string_view request_uri, ResponseChannel& channel);
+  void forward(msg_s* msg, std::string_view request_uri, ResponseChannel& channel,
+               Clock::time_point received = {});
+  // Counts a request that goes unanswered (dropped, discarded, an ACK).
+  void count_unanswered(const sip_s* sip, Clock::time_point received);
+  // Requests by method and final status, and their answers' latency.
+  const RequestMetrics& request_metrics() const { return *request_metrics_; }
   // Requests a handler suspended and nobody answered yet.
   size_t suspended_pending() const { return chain_.suspended(); }
   // Open TCP/TLS connections, over every stream listener.
@@ -131,6 +140,8 @@ class SipServer {
   // "z9hG4bK-hs<hash of the first listener>-": branches of this server's
   // Vias, so its own are told from every other server's.
   std::string branch_prefix_;
+  std::unique_ptr<RequestMetrics> request_metrics_ =
+      std::make_unique<RequestMetrics>();  // 80 KB: not on the stack
   RequestChain chain_;
 };
 
