@@ -128,7 +128,13 @@ constexpr CoreSetting kCoreSettings[] = {
      false,
      nullptr},
     {{"log.level", T::kString, "info", "trace, debug, info, warn or error"}, false, nullptr},
-    {{"log.sink", T::kString, "stderr", "stderr, or a file path"}, false, nullptr},
+    {{"log.sink", T::kString, "stderr", "stderr, or a file path (SIGHUP reopens it: logrotate)"},
+     false,
+     nullptr},
+    {{"log.format", T::kString, "text",
+      "text, or json: one JSON object per line (time, level, logger, message)"},
+     false,
+     nullptr},
     {{"log.sofia_level", T::kInteger, "0", "sofia-sip's own debug output, 0..9"}, false, nullptr},
 };
 
@@ -581,6 +587,11 @@ void read_log(const Reader& r, const YAML::Node& node, LogConfig& log) {
       r.fail("log.level", node["level"], "must be trace, debug, info, warn or error");
   }
   if (node["sink"]) log.sink = r.scalar("log.sink", node["sink"]);
+  if (node["format"]) {
+    log.format = r.scalar("log.format", node["format"]);
+    if (log.format != "text" && log.format != "json")
+      r.fail("log.format", node["format"], "must be text or json");
+  }
   if (node["sofia_level"]) {
     log.sofia_level = static_cast<int>(r.integer("log.sofia_level", node["sofia_level"]));
     if (log.sofia_level < 0 || log.sofia_level > 9)

@@ -91,6 +91,7 @@ struct ServerConfig {
 struct LogConfig {
   std::string level = "info";   // trace, debug, info, warn, error
   std::string sink = "stderr";  // stderr, or a file path
+  std::string format = "text";  // text, or json (one object per line, for log shippers)
   int sofia_level = 0;          // sofia-sip's own debug level, 0..9
 };
 

@@ -3,8 +3,6 @@
 #include <signal.h>
 #include <sofia-sip/su.h>
 #include <sofia-sip/su_log.h>
-#include <spdlog/sinks/basic_file_sink.h>
-#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
@@ -15,12 +13,16 @@
 #include <map>
 #include <set>
 #include <stdexcept>
+#include <utility>
 
 #include "admin_commands.hpp"
 #include "event_loop.hpp"
+#include "hangup_signal.hpp"
 #include "http_listener.hpp"
+#include "log_sink.hpp"
 #include "metrics.hpp"
 #include "plugin_host.hpp"
+#include "service_notify.hpp"
 #include "sip_client.hpp"
 #include "sip_server.hpp"
 
@@ -39,16 +41,17 @@ void on_signal(int) {
   if (g_loop) g_loop->stop();
 }
 
-std::shared_ptr<spdlog::logger> make_logger(const LogConfig& config) {
-  std::shared_ptr<spdlog::logger> log;
-  if (config.sink == "stderr")
-    log = spdlog::stderr_color_mt("homesipd");
+// SIGHUP: logrotate renamed the file; lines go to a new one at the old path.
+// Nothing else is reloaded (config changes need a restart).
+void reopen_log(spdlog::logger& log, ReopenableFileSink* file, bool& told_stderr) {
+  if (!file) {
+    if (!std::exchange(told_stderr, true)) log.info("SIGHUP: logging to stderr, no log file to reopen");
+    return;
+  }
+  if (const std::string why = file->reopen(); !why.empty())
+    log.error("SIGHUP: cannot reopen the log file ({}); still writing to the old one", why);
   else
-    log = spdlog::basic_logger_mt("homesipd", config.sink);
-  log->set_level(spdlog::level::from_str(config.level));
-  log->flush_on(spdlog::level::warn);
-  spdlog::set_default_logger(log);
-  return log;
+    log.info("SIGHUP: log file {} reopened", file->path());
 }
 
 void sofia_log_sink(void* stream, char const* fmt, va_list ap) {
@@ -217,7 +220,9 @@ int serve(const Config& config, bool check_only) {
     std::cout << config.file << ": ok (" << config.plugins.size() << " plugins)\n";
     return kExitOk;
   }
-  auto log = make_logger(config.log);
+  std::shared_ptr<ReopenableFileSink> log_file;
+  auto log = make_core_logger(config.log, log_file);
+  spdlog::set_default_logger(log);
   su_init();
   route_sofia_logs(*log, config.log.sofia_level);
   int code = kExitOk;
@@ -248,8 +253,13 @@ int serve(const Config& config, bool check_only) {
       sa.sa_handler = on_signal;
       sigaction(SIGTERM, &sa, nullptr);
       sigaction(SIGINT, &sa, nullptr);
+      bool told_stderr = false;
+      HangupSignal hangup(loop, [&] { reopen_log(*log, log_file.get(), told_stderr); });
+      ServiceNotifier systemd(loop, log);
       log->info("{} serving ({} plugins)", first.text(), host.plugins().size());
+      systemd.ready("serving " + first.text());
       loop.run();
+      systemd.stopping();
       log->info("stopping");
     } catch (const ConfigFileError&) {
       host.stop();

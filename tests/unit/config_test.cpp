@@ -81,6 +81,15 @@ TEST(Config, BadLogLevel) {
             "FILE:4: log.level: must be trace, debug, info, warn or error");
 }
 
+TEST(Config, LogFormatIsTextOrJson) {
+  EXPECT_EQ(error_of("server:\n  listen: [udp:127.0.0.1:5000]\nlog:\n  format: jsn\n"),
+            "FILE:4: log.format: must be text or json");
+  TempDir dir;
+  write_file(dir / "c.yaml", "server:\n  listen: [udp:127.0.0.1:5000]\nlog:\n  format: json\n");
+  EXPECT_EQ(load_config((dir / "c.yaml").string(), {}).log.format, "json");
+  EXPECT_EQ(load_config((dir / "c.yaml").string(), {"log.format=text"}).log.format, "text");
+}
+
 TEST(Config, InvalidYamlNamesTheLine) {
   const auto e = error_of("server:\n  listen: [udp:127.0.0.1:5000\n");
   EXPECT_EQ(e.rfind("FILE:", 0), 0u) << e;
@@ -241,6 +250,7 @@ TEST(CoreSettings, DeclaredDefaultsAreTheLoadedDefaults) {
       {"server.http.token_file", c.server.http.token_file},
       {"log.level", c.log.level},
       {"log.sink", c.log.sink},
+      {"log.format", c.log.format},
       {"log.sofia_level", std::to_string(c.log.sofia_level)},
   };
   size_t checked = 0;
