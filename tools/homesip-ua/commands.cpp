@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <set>
 
+#include "appliances.hpp"
 #include "phone_setup.hpp"
 
 namespace homesip::ua {
@@ -275,9 +276,11 @@ class RedirectedRequest : public Terminal {
       case Challenge::kNone:
         break;
     }
-    if (e.status >= 300) return finish(failure_code(e.status));
+    if (e.status >= 300) return on_failure(e);
     if (e.status >= 200) on_success(e);
   }
+
+  virtual void on_failure(const Event& e) { finish(failure_code(e.status)); }
 
   nua_handle_t* handle() const { return nh_; }
   const std::string& where() const { return where_; }
@@ -365,6 +368,44 @@ class MessageCommand : public RedirectedRequest {
     say("reply: " + (body.empty() ? std::string("(no body)") : body));
     finish(kExitOk);
   }
+};
+
+// control and state: a MESSAGE with a JSON body to the entity, through the
+// tree like a message to a user; prints the state the 200 carries, or the
+// JSON error of a refusal.
+class ControlCommand : public RedirectedRequest {
+ public:
+  explicit ControlCommand(const Options& o) : RedirectedRequest(o, "MESSAGE"), body_(request_body(o)) {}
+
+ protected:
+  nua_event_t response_event() const override { return nua_r_message; }
+
+  void send_request(nua_handle_t* nh, const std::string& proxy, const std::string& max_forwards) override {
+    nua_message(nh, TAG_IF(!proxy.empty(), NUTAG_PROXY(proxy.c_str())),
+                SIPTAG_CONTENT_TYPE_STR("application/json"), SIPTAG_ACCEPT_STR("application/json"),
+                SIPTAG_PAYLOAD_STR(body_.c_str()), SIPTAG_MAX_FORWARDS_STR(max_forwards.c_str()),
+                TAG_NEXT(credential_tags()));
+  }
+
+  void on_success(const Event& e) override {
+    print(options().json ? compact_json(body_of(e.sip)) : state_line(body_of(e.sip)));
+    finish(kExitOk);
+  }
+
+  void on_failure(const Event& e) override {
+    const std::string body = body_of(e.sip);
+    if (!body.empty()) print(compact_json(body));
+    finish(appliance_exit_code(e.status));
+  }
+
+ private:
+  // {"service": ..., "data": {...}} for control; {} reads the state.
+  static std::string request_body(const Options& o) {
+    if (o.command == Command::kState) return "{}";
+    return R"({"service":)" + json_string(o.service) + R"(,"data":)" + o.data_json + "}";
+  }
+
+  const std::string body_;
 };
 
 // locate: OPTIONS with the AOR as Request-URI, from the top server down, as
@@ -475,6 +516,11 @@ std::unique_ptr<Terminal> make_command(const Options& options) {
       return std::make_unique<MessageCommand>(options);
     case Command::kLocate:
       return std::make_unique<LocateCommand>(options);
+    case Command::kControl:
+    case Command::kState:
+      return std::make_unique<ControlCommand>(options);
+    case Command::kWatch:
+      return make_watch_command(options);
   }
   return nullptr;
 }

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <nlohmann/json.hpp>
 
 namespace homesip::ua {
 namespace {
@@ -182,6 +183,80 @@ void add_locate(CLI::App& cmd, Options& o) {
   add_walk_options(cmd, o);
 }
 
+// control/state/watch: the entities are addressed like users, from the tree's
+// top (--server); --aor (our From) defaults to --user.
+void add_appliance_common(CLI::App& cmd, Options& o) {
+  add_value(cmd, "--server", "first server (the tree's top), e.g. sip:127.0.0.1:5110",
+            [&o](const std::string& v) { o.server = sip_uri("--server", v); })
+      ->type_name("SIP-URI")
+      ->required();
+  add_value(cmd, "--aor", "our address of record, the From (default: --user)", [&o](const std::string& v) {
+    o.aor = aor_uri(v);
+  })->type_name("U@DOMAIN");
+  add_walk_options(cmd, o);
+  cmd.add_flag("--json", o.json, "print the JSON bodies only (the steps go to stderr)");
+}
+
+void add_entity(CLI::App& cmd, Options& o, const char* help) {
+  cmd.add_option_function<std::string>(
+         "entity",
+         [&o](const std::string& v) {
+           try {
+             o.entities = {aor_uri(v)};
+           } catch (const UsageError&) {
+             throw CLI::ValidationError("'" + v + "' is not an entity like light.kitchen@C1.D1.H1");
+           }
+         },
+         help)
+      ->type_name("ENTITY_URI")
+      ->required();
+}
+
+void add_control(CLI::App& cmd, Options& o) {
+  add_entity(cmd, o, "the entity, e.g. light.kitchen@C1.D1.H1");
+  cmd.add_option("service", o.service, "the service, e.g. turn_on")->type_name("SERVICE")->required();
+  cmd.add_option_function<std::vector<std::string>>(
+         "data",
+         [&o](const std::vector<std::string>& words) {
+           try {
+             o.data_json = service_data(words);
+           } catch (const UsageError& e) {
+             throw CLI::ValidationError(e.what());
+           }
+         },
+         "the service's data as key=value, e.g. brightness=128")
+      ->type_name("KEY=VALUE");
+  add_appliance_common(cmd, o);
+}
+
+void add_state(CLI::App& cmd, Options& o) {
+  add_entity(cmd, o, "the entity, e.g. light.kitchen@C1.D1.H1");
+  add_appliance_common(cmd, o);
+}
+
+void add_watch(CLI::App& cmd, Options& o) {
+  cmd.add_option_function<std::vector<std::string>>(
+         "entities",
+         [&o](const std::vector<std::string>& values) {
+           o.entities.clear();
+           for (const std::string& v : values) {
+             try {
+               o.entities.push_back(aor_uri(v));
+             } catch (const UsageError&) {
+               throw CLI::ValidationError("'" + v + "' is not an entity like light.kitchen@C1.D1.H1");
+             }
+           }
+         },
+         "the entities to watch, e.g. light.kitchen@C1.D1.H1")
+      ->type_name("ENTITY_URI")
+      ->required();
+  add_appliance_common(cmd, o);
+  add_value(cmd, "--expires", "seconds a subscription lasts (refreshed before)",
+            [&o](const std::string& v) { o.expires = static_cast<unsigned>(integer("--expires", v, 1)); })
+      ->type_name("S")
+      ->default_str("600");
+}
+
 struct Subcommand {
   const char* name;
   Command command;
@@ -199,6 +274,11 @@ constexpr Subcommand kSubcommands[] = {
      "find an address of record's family server from the top (OPTIONS, following each 302); print it "
      "with a baresip account line and linphone settings",
      add_locate},
+    {"control", Command::kControl,
+     "call an entity's service (MESSAGE with JSON, through the tree); print its state", add_control},
+    {"state", Command::kState, "print an entity's state (MESSAGE {}, through the tree)", add_state},
+    {"watch", Command::kWatch,
+     "subscribe to entities (homesip-entity) and print each change until SIGTERM/SIGINT", add_watch},
 };
 
 // CLI11 would only say "A subcommand is required" for a word that names none.
@@ -261,11 +341,27 @@ std::string listen_url(const std::string& text) {
   return "sip:" + text.substr(colon + 1) + ";transport=" + transport;
 }
 
+std::string service_data(const std::vector<std::string>& words) {
+  nlohmann::json data = nlohmann::json::object();
+  for (const std::string& word : words) {
+    const auto equals = word.find('=');
+    if (equals == std::string::npos || equals == 0)
+      throw UsageError("service data must be key=value, not '" + word + "'");
+    const std::string value = word.substr(equals + 1);
+    const auto parsed = nlohmann::json::parse(value, nullptr, false);
+    data[word.substr(0, equals)] = parsed.is_number() || parsed.is_boolean() ? parsed : nlohmann::json(value);
+  }
+  return data.dump();
+}
+
 std::optional<int> parse_options(int argc, char** argv, Options& o) {
   CLI::App app("homesip-ua: a terminal of the homesip tree (redirect registration and calls)", "homesip-ua");
   app.require_subcommand(1);
   app.failure_message(failure_message);
-  app.footer("exit codes: 0 ok, 1 usage, 2 failed (error response, timeout), 3 too many redirects or a loop");
+  app.footer(
+      "exit codes: 0 ok, 1 usage, 2 failed (error response, timeout; control/state/watch: refused), 3 too "
+      "many "
+      "redirects or a loop (control/state/watch: unreachable, 408, 5xx)");
   for (const auto& sub : kSubcommands) sub.add(*app.add_subcommand(sub.name, sub.help), o);
   try {
     check_command_word(argc, argv);
@@ -283,6 +379,12 @@ std::optional<int> parse_options(int argc, char** argv, Options& o) {
   }
   // locate asks for nobody: its queries' From is no one's (RFC 6761 .invalid).
   if (o.command == Command::kLocate) o.aor = "sip:homesip-ua@locate.invalid";
+  // control/state/watch: From is who we authenticate as, or no one (RFC 6761 .invalid).
+  const bool appliance =
+      o.command == Command::kControl || o.command == Command::kState || o.command == Command::kWatch;
+  if (appliance && o.aor.empty()) o.aor = o.user.empty() ? "sip:homesip-ua@anonymous.invalid" : o.user;
+  if (appliance) o.to = o.entities.front();
+  if (o.command == Command::kWatch && app.get_subcommand("watch")->count("--expires") == 0) o.expires = 600;
   if (o.user.empty()) o.user = o.aor;
   return std::nullopt;
 }

@@ -4,6 +4,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace homesip::ua {
 
@@ -13,7 +14,12 @@ inline constexpr int kExitUsage = 1;
 inline constexpr int kExitFailed = 2;     // a final error response, a timeout, a bind failure
 inline constexpr int kExitRedirects = 3;  // too many redirects, a redirect loop, 483
 
-enum class Command { kRegister, kCall, kAnswer, kMessage, kLocate };
+enum class Command { kRegister, kCall, kAnswer, kMessage, kLocate, kControl, kState, kWatch };
+
+// control/state/watch (appliances, docs/appliances.md): a refusal (400/403/404)
+// exits kExitFailed; a server that cannot be reached or answers 408/5xx exits
+// kExitUnreachable (the value of kExitRedirects: a redirect loop is unreachable too).
+inline constexpr int kExitUnreachable = 3;
 
 struct Options {
   Command command = Command::kRegister;
@@ -38,6 +44,12 @@ struct Options {
   // first line of --password-file (never the command line).
   std::string user;
   std::string password;
+  // control/state/watch: the entities (sip:light.kitchen@C1.D1.H1), the service
+  // and its data (a JSON object from key=value words), JSON output.
+  std::vector<std::string> entities;
+  std::string service;
+  std::string data_json = "{}";
+  bool json = false;
 };
 
 // A value the user got wrong; the message names the option.
@@ -59,5 +71,9 @@ std::string aor_uri(const std::string& text);
 // "udp:127.0.0.1:5000" -> "sip:127.0.0.1:5000;transport=udp";
 // "tls:127.0.0.1:5001" -> "sips:127.0.0.1:5001".
 std::string listen_url(const std::string& text);
+// key=value words as a JSON object text: a value that reads as a JSON number,
+// true or false is one; anything else is a string ("brightness=128 name=x" ->
+// {"brightness":128,"name":"x"}). UsageError for a word without '='.
+std::string service_data(const std::vector<std::string>& words);
 
 }  // namespace homesip::ua

@@ -33,6 +33,7 @@ namespace homesip::ua {
 namespace {
 
 volatile std::sig_atomic_t g_stop = 0;
+bool g_steps_to_stderr = false;  // --json
 extern "C" void on_signal(int) { g_stop = 1; }
 
 std::string url_text(const url_t* url) {
@@ -119,6 +120,7 @@ std::string Terminal::listen_contact(const std::string& user) const {
 }
 
 Terminal::Terminal(const Options& options) : options_(options) {
+  g_steps_to_stderr = options.json;
   su_init();
   // su_root's magic is this Terminal: the timers find their way back with it.
   root_ = su_root_create(reinterpret_cast<su_root_magic_t*>(this));
@@ -323,6 +325,12 @@ void Terminal::signal_poll(su_root_magic_t* magic, su_timer_t*, su_timer_arg_t*)
 }
 
 void Terminal::say(const std::string& line) {
+  FILE* out = g_steps_to_stderr ? stderr : stdout;
+  std::fputs((line + "\n").c_str(), out);
+  std::fflush(out);
+}
+
+void Terminal::print(const std::string& line) {
   std::fputs((line + "\n").c_str(), stdout);
   std::fflush(stdout);
 }

@@ -72,6 +72,9 @@ class Terminal {
   const tagi_t* credential_tags();
   // A hop to another server: the last one's answers are not for it.
   void forget_credentials() { credentials_ = Credentials{}; }
+  // The current answers: watch keeps one set per subscription and swaps it in
+  // around answer_challenge() and credential_tags().
+  Credentials& credentials() { return credentials_; }
   nua_t* nua() const { return nua_; }
   const Options& options() const { return options_; }
   // The Contact a REGISTER names when --contact is not given: our --listen
@@ -82,7 +85,10 @@ class Terminal {
   std::string listen_contact(const std::string& user) const;
 
   // One line for a person; flushed, since tests and pipes read it live.
+  // With --json the steps go to stderr: stdout carries the JSON only.
   static void say(const std::string& line);
+  // A result line (a state, a NOTIFY): always stdout, flushed.
+  static void print(const std::string& line);
   // "REGISTER sip:U1@… -> sip:127.0.0.1:5110: 302 Moved Temporarily"
   // plus " (server saw us at …)" when the response's Via has received/rport.
   static std::string response_line(const std::string& method, const std::string& subject,
