@@ -129,9 +129,9 @@ TEST_F(Package, FilesAreWhereThePackagesSayAndTheUnitNamesThem) {
   EXPECT_EQ(out, "homesip:homesip 750\n");
 
   const std::string unit = read_file("/lib/systemd/system/homesipd@.service");
-  for (const auto& line :
-       {"\nExecStart=/usr/bin/homesipd --config /etc/homesip/%i.yaml\n", "\nUser=homesip\n",
-        "\nStateDirectory=homesip/%i\n", "\nLimitNOFILE=65536\n", "\nCapabilityBoundingSet=\n"})
+  for (const auto& line : {"\nExecStart=/usr/bin/homesipd --config /etc/homesip/%i.yaml\n",
+                           "\nUser=homesip\n", "\nStateDirectory=homesip/%i\n", "\nLimitNOFILE=65536\n",
+                           "\nCapabilityBoundingSet=\n", "\nType=notify\n", "\nWatchdogSec=30\n"})
     EXPECT_NE(unit.find(line), std::string::npos) << line << " not in\n" << unit;
   if (run({"sh", "-c", "command -v systemd-analyze"}) != 0) GTEST_SKIP() << "no systemd-analyze here";
   const fs::path instance = dir_ / "homesipd@family.service";
