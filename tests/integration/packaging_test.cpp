@@ -106,4 +106,27 @@ TEST_F(Packaging, InstalledServerServesTheInstalledFamilyExample) {
   EXPECT_EQ(server.stop(std::chrono::seconds(10)), 0) << read_file(dir_ / "server.log");
 }
 
+// `cmake --install --prefix` at install time moves everything, the unit's program included, and
+// the installed homesipd finds the installed plugins relative to itself, not in the configured prefix.
+TEST(PackagingPrefix, InstallTimePrefixMovesTheBinaryPluginsUnitAndSdkTogether) {
+  TempDir dir;
+  const fs::path prefix = dir / "opt";
+  std::string out;
+  ASSERT_EQ(run({"cmake", "--install", build_dir(), "--prefix", prefix.string()}, &out), 0) << out;
+  const fs::path unit = prefix / "lib/systemd/system/homesipd@.service";
+  ASSERT_TRUE(fs::is_regular_file(unit)) << out;
+  EXPECT_EQ(exec_start_program(read_file(unit)), (prefix / "bin/homesipd").string()) << read_file(unit);
+  ASSERT_EQ(run({(prefix / "bin/homesipd").string(), "--describe-plugin", "registrar"}, &out), 0) << out;
+  EXPECT_NE(out.find("file: " + (prefix / "lib/homesip/plugins/registrar.so").string()), std::string::npos)
+      << out;
+  // homesip-sdk.pc is relative to where it landed.
+  fs::path pc;
+  for (const auto& entry : fs::recursive_directory_iterator(prefix))
+    if (entry.path().filename() == "homesip-sdk.pc") pc = entry.path();
+  ASSERT_FALSE(pc.empty()) << "no homesip-sdk.pc under " << prefix;
+  ASSERT_EQ(run({"pkg-config", "--variable=plugindir", pc.string()}, &out), 0) << out;
+  out.erase(out.find_last_not_of('\n') + 1);
+  EXPECT_EQ(fs::weakly_canonical(out), fs::weakly_canonical(prefix / "lib/homesip/plugins")) << out;
+}
+
 }  // namespace
