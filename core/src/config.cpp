@@ -1,14 +1,20 @@
 #include "config.hpp"
 
 #include <arpa/inet.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <charconv>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <set>
 
 namespace homesip::core {
@@ -484,6 +490,65 @@ void read_http(const Reader& r, const YAML::Node& node, HttpSettings& http) {
            "required: " + listen + " is not a loopback address, and /api/ runs admin commands");
 }
 
+// A PEM file holding at least one certificate (and, with `key`, the key that
+// goes with the first one), as the TLS code will load it; "" when it does.
+std::string pem_problem(const std::string& file, bool key) {
+  std::unique_ptr<BIO, decltype(&BIO_free)> in(BIO_new_file(file.c_str(), "r"), &BIO_free);
+  if (!in) return "cannot read " + file + ": " + std::strerror(errno);
+  std::unique_ptr<X509, decltype(&X509_free)> certificate(
+      PEM_read_bio_X509(in.get(), nullptr, nullptr, nullptr), &X509_free);
+  if (!certificate) return file + " holds no PEM certificate";
+  if (!key) return {};
+  BIO_reset(in.get());
+  std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> private_key(
+      PEM_read_bio_PrivateKey(in.get(), nullptr, nullptr, nullptr), &EVP_PKEY_free);
+  if (!private_key) return file + " holds no PEM private key";
+  if (X509_check_private_key(certificate.get(), private_key.get()) != 1)
+    return "the key in " + file + " does not match its certificate";
+  return {};
+}
+
+// What the server opens at start, checked when the config is read, so that
+// --check-config refuses it too: the certificate directory and what its tls:
+// listeners load from it, the plugin dirs, the admin socket's directory.
+void check_server_files(const Reader& r, const YAML::Node& node, const ServerConfig& server, bool wants_tls) {
+  namespace fs = std::filesystem;
+  std::error_code error;
+  // The key's own line when the config gives it, else the server: block's.
+  const auto at = [&node](const char* key) { return node[key] ? node[key] : node; };
+  if (!server.tls_certificates.empty()) {
+    const std::string key = "server.tls_certificates";
+    if (!fs::is_directory(server.tls_certificates, error))
+      r.fail(key, at("tls_certificates"), "'" + server.tls_certificates + "' is not a directory");
+    const std::string agent = server.tls_certificates + "/agent.pem";
+    const std::string cafile = server.tls_certificates + "/cafile.pem";
+    if (wants_tls)
+      if (const std::string problem = pem_problem(agent, true); !problem.empty())
+        r.fail(key, at("tls_certificates"), problem + " (agent.pem: the key and certificate chain)");
+    if (fs::exists(cafile, error)) {
+      if (const std::string problem = pem_problem(cafile, false); !problem.empty())
+        r.fail(key, at("tls_certificates"), problem);
+    } else if (wants_tls && server.tls_verify_clients == TlsClientVerification::kRequired) {
+      r.fail("server.tls_verify_clients", at("tls_verify_clients"),
+             "required needs the CA certificates in " + cafile);
+    }
+  }
+  for (const std::string& dir : server.plugin_dirs)
+    if (!fs::is_directory(dir, error))
+      r.fail("server.plugin_dirs", at("plugin_dirs"), "'" + dir + "' is not a directory");
+  if (!server.admin_socket.empty()) {
+    const fs::path socket(server.admin_socket);
+    const std::string directory = socket.has_parent_path() ? socket.parent_path().string() : ".";
+    if (server.admin_socket.size() > 107)
+      r.fail("server.admin_socket", at("admin_socket"), "a Unix socket path has at most 107 characters");
+    if (!fs::is_directory(directory, error))
+      r.fail("server.admin_socket", at("admin_socket"), "its directory " + directory + " does not exist");
+    if (fs::exists(socket, error) && !fs::is_socket(socket, error))
+      r.fail("server.admin_socket", at("admin_socket"),
+             "'" + server.admin_socket + "' exists and is no socket");
+  }
+}
+
 void read_server(const Reader& r, const YAML::Node& node, ServerConfig& server) {
   r.require_map("server", node);
   reject_retired(r, node);
@@ -512,6 +577,7 @@ void read_server(const Reader& r, const YAML::Node& node, ServerConfig& server) 
                                      [](const auto& l) { return l.transport == "tls"; });
   if (wants_tls && server.tls_certificates.empty())
     r.fail("server.tls_certificates", node, "a tls: listener needs a certificate directory");
+  check_server_files(r, node, server, wants_tls);
   if (node["limits"]) read_limits(r, node["limits"], server.limits);
   if (node["connections"]) read_connections(r, node["connections"], server.connections);
   read_flood_protection(r, node, server);
@@ -530,6 +596,15 @@ void read_log(const Reader& r, const YAML::Node& node, LogConfig& log) {
       r.fail("log.level", node["level"], "must be trace, debug, info, warn or error");
   }
   if (node["sink"]) log.sink = r.scalar("log.sink", node["sink"]);
+  if (log.sink.empty()) r.fail("log.sink", node["sink"], "must be stderr or a file path");
+  if (log.sink != "stderr") {  // opened for appending at start: the file, or its directory, writable
+    const std::filesystem::path file(log.sink);
+    const std::string directory = file.has_parent_path() ? file.parent_path().string() : ".";
+    const bool exists = ::access(log.sink.c_str(), F_OK) == 0;
+    if (::access(exists ? log.sink.c_str() : directory.c_str(), exists ? W_OK : W_OK | X_OK) != 0)
+      r.fail("log.sink", node["sink"],
+             "cannot write " + (exists ? log.sink : "a file in " + directory) + ": " + std::strerror(errno));
+  }
   if (node["format"]) {
     log.format = r.scalar("log.format", node["format"]);
     if (log.format != "text" && log.format != "json")

@@ -16,16 +16,41 @@ std::string base_config(uint16_t port) {
 }
 }  // namespace
 
+// The examples name the files of a deployment (/etc/homesip/tls, the LDAP password), which
+// --check-config opens as a start would: here they are the test's own.
 TEST(Daemon, CheckConfigAcceptsEveryExampleConfig) {
+  TempDir dir;
+  std::string out;
+  ASSERT_EQ(run({HOMESIP_TEST_HOMESIPCTL, "pki", "init", (dir / "pki").string()}, &out), 0) << out;
+  ASSERT_EQ(run({HOMESIP_TEST_HOMESIPCTL, "pki", "issue", (dir / "pki").string(), "H1@C1.D1", "--ip",
+                 "127.0.0.1", "--out", (dir / "tls").string()},
+                &out),
+            0)
+      << out;
+  write_file(dir / "ldap.secret", "secret\n");
+  std::filesystem::permissions(dir / "ldap.secret",
+                               std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
   for (const char* name : {"province.yaml", "community.yaml", "family.yaml", "family-ldap.yaml"}) {
-    std::string out;
     const std::string config = source_dir() + "/config/examples/" + name;
-    EXPECT_EQ(run({homesipd_path(), "--config", config, "--check-config", "--set",
-                   "server.plugin_dirs=[" + plugin_dir() + "]"},
-                  &out),
-              0)
-        << name << ": " << out;
+    std::vector<std::string> argv{homesipd_path(), "--config",
+                                  config,          "--check-config",
+                                  "--set",         "server.plugin_dirs=[" + plugin_dir() + "]",
+                                  "--set",         "server.tls_certificates=" + (dir / "tls").string()};
+    if (std::string(name) == "family-ldap.yaml")
+      argv.insert(argv.end(),
+                  {"--set", "plugins.location-ldap.password_file=" + (dir / "ldap.secret").string()});
+    EXPECT_EQ(run(argv, &out), 0) << name << ": " << out;
   }
+  // Without the certificate directory the same config is refused, as its start would be.
+  EXPECT_EQ(run({homesipd_path(), "--config", source_dir() + "/config/examples/family.yaml", "--check-config",
+                 "--set", "server.plugin_dirs=[" + plugin_dir() + "]", "--set",
+                 "server.tls_certificates=" + (dir / "no-tls").string()},
+                &out),
+            2)
+      << out;
+  EXPECT_NE(out.find("server.tls_certificates: '" + (dir / "no-tls").string() + "' is not a directory"),
+            std::string::npos)
+      << out;
 }
 
 TEST(Daemon, BadConfigExitsNonZeroNamingFileLineAndKey) {
