@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "homesip/homesip.hpp"
+#include "homesip/timed_location_store.hpp"
 #include "sqlite_location_store.hpp"
 #include "sqlite_user_store.hpp"
 #include "store_options.hpp"
@@ -21,6 +22,8 @@ const homesip::CommandSpec kCommands[] = {
 };
 const homesip::MetricSpec kMetrics[] = {
     {"aors", homesip::MetricType::kGauge, "AORs holding bindings in memory (refreshed every 5 s)"},
+    {"write_seconds", homesip::MetricType::kHistogram,
+     "a binding update, from the registrar's request to its commit (lookups are served from memory)"},
 };
 
 // `homesipd --check-config` runs this: every setting the store reads.
@@ -57,8 +60,9 @@ class LocationSqlitePlugin final : public homesip::Plugin {
       : settings_(homesip::location_sqlite::read_settings(context.settings())),
         store_(open_store(settings_, context)),
         users_(store_),
+        timed_(store_, context.histogram("write_seconds")),
         aors_(context.gauge("aors")) {
-    context.provide<homesip::LocationStore>(store_);
+    context.provide<homesip::LocationStore>(timed_);
     context.provide<homesip::UserStore>(users_);
     // DOMAIN is required: the server's own domain is the tree plugin's, and
     // the tree requires this plugin's LocationStore, so this plugin cannot
@@ -86,6 +90,7 @@ class LocationSqlitePlugin final : public homesip::Plugin {
   LocationSqliteSettings settings_;
   SqliteLocationStore store_;
   SqliteUserStore users_;
+  homesip::TimedLocationStore timed_;  // what the registrar and the tree use: store_, timed
   homesip::Gauge aors_;
   std::unique_ptr<homesip::Timer> gauge_timer_;
 };
