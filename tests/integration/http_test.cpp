@@ -259,6 +259,10 @@ TEST_F(HttpTest, MetricsCountExactlyTheRegistersAndTheirLatency) {
   EXPECT_EQ(sample(samples, "homesip_registrar_registrations_total", text), kRegisters) << text;
   EXPECT_EQ(types["homesip_registrar_registrations_total"], "counter");
   EXPECT_EQ(sample(samples, "homesip_tcp_tls_connections", text), 0);
+  // The store's write latency: one observation per REGISTER (put to commit).
+  EXPECT_EQ(types["homesip_location_sqlite_write_seconds"], "histogram");
+  EXPECT_EQ(sample(samples, "homesip_location_sqlite_write_seconds_count", text), kRegisters) << text;
+  EXPECT_EQ(sample(samples, "homesip_location_sqlite_write_seconds_bucket{le=\"+Inf\"}", text), kRegisters);
   // test-http's histogram: two observations of 3 ms each.
   EXPECT_EQ(types["homesip_test_http_serve_seconds"], "histogram");
   EXPECT_EQ(sample(samples, "homesip_test_http_serve_seconds_bucket{le=\"0.0025\"}", text), 0) << text;
