@@ -156,7 +156,7 @@ function drawCounters(stats, requests) {
     ['rate-limited sources', 'rate_limited_sources' in stats ? stats.rate_limited_sources : null],
     ['redirects', sum('homesip_tree_redirects_total')],
     ['children online', sum('homesip_tree_children_online')],
-    ['users with bindings', sum('homesip_location_sqlite_aors')],
+    ['AORs with bindings', sum('homesip_location_sqlite_aors')],
   ];
   const box = $('tiles');
   box.textContent = '';
