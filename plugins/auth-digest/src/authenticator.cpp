@@ -114,7 +114,8 @@ Authenticator::Authenticator(UserStore& users, Logger& log, AuthSettings setting
       metrics_(metrics),
       counts_(settings_.replay_window_entries, settings_.nonce_lifetime_s),
       bans_(settings_.bans),
-      salt_(random_start()) {}
+      salt_(random_start()),
+      store_outage_(log, "user store (auth-digest)") {}
 
 Reply Authenticator::challenge(Kind kind, bool stale, int64_t now) const {
   Reply reply(kind == Kind::kWww ? 401 : 407);
@@ -263,11 +264,12 @@ Disposition Authenticator::on_request(IncomingRequest& incoming) {
     const SipRequest& request = suspended->request();
     const int64_t now = suspended->loop().unix_now();
     if (status != StoreStatus::kOk) {
-      log_.warn("the user store is unavailable: cannot check ", log_safe(claimed), "'s credentials");
+      store_outage_.failed("cannot check " + log_safe(claimed) + "'s credentials (503)");
       Reply reply(503, "User Store Unavailable");
       reply.header("Retry-After", std::to_string(settings_.retry_after_s));
       return suspended->reply(reply);
     }
+    store_outage_.recovered();
     if (!user) {
       refuse_credentials(request, claimed, "unknown user", now);
       return suspended->reply(challenge(kind, false, now));

@@ -92,6 +92,7 @@ class Authenticator final : public RequestHandler {
   // Each challenge's nonce salt: from a random start, so servers sharing the
   // secret do not hand out the same nonces.
   mutable std::atomic<uint64_t> salt_;
+  OutageLog store_outage_;  // one warn line when the user store fails, one when it is back
 };
 
 }  // namespace homesip::auth_digest
