@@ -349,11 +349,20 @@ void PluginHost::load(const std::vector<PluginEntry>& entries) {
       throw PluginError(where + ": " + e.what());
     }
     p.settings = validate_settings(*p.descriptor, entry, config_file_);
-    if (p.descriptor->check_settings) run_check_settings(p);
     for (const CommandSpec& command : p.descriptor->commands)
       p.commands.push_back(PluginCommand{&command, {}});
     for (const MetricSpec& metric : p.descriptor->metrics) p.metrics.emplace_back(&metric);
     plugins_.push_back(std::move(p));
+  }
+  // Once every plugin is read: a check may depend on the services the others
+  // provide (Settings::service_loaded), and --check-config runs exactly this.
+  std::set<std::string, std::less<>> provided;
+  for (const LoadedPlugin& p : plugins_)
+    for (const char* name : p.descriptor->provides)
+      if (name) provided.insert(name);
+  for (LoadedPlugin& p : plugins_) {
+    p.settings->loaded_services = provided;
+    if (p.descriptor->check_settings) run_check_settings(p);
   }
   check_services();
   order_creation();

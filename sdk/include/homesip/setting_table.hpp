@@ -11,6 +11,7 @@
 #include <initializer_list>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -96,8 +97,14 @@ class SettingTable : public Settings {
   }
   bool is_set(std::string_view key) const override { return entry(key, {}).explicitly_set; }
   std::string where(std::string_view key) const override { return entry(key, {}).where; }
+  std::optional<bool> service_loaded(std::string_view name) const override {
+    if (!loaded_services) return std::nullopt;
+    return loaded_services->count(name) > 0;
+  }
 
   std::map<std::string, SettingEntry, std::less<>> entries;
+  // The services the config's plugins provide, once the host knows them.
+  std::optional<std::set<std::string, std::less<>>> loaded_services;
 
  private:
   const SettingEntry& entry(std::string_view key, std::initializer_list<SettingType> types) const {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -52,6 +53,15 @@ class __attribute__((visibility("default"))) Settings {
   virtual bool is_set(std::string_view key) const = 0;
   // "file.yaml:12: plugins[1].min_expires" — for error messages about a value.
   virtual std::string where(std::string_view key) const = 0;
+  // Whether a plugin of the same config provides service `name` (a
+  // LocationStore, the tree), for the checks it changes: a domain the tree
+  // plugin gives must not be set again. nullopt where that is not known (the
+  // test kit). The core and the SDK's SettingTable implement Settings, never
+  // a plugin, so this could be appended. (3.2)
+  virtual std::optional<bool> service_loaded(std::string_view name) const {
+    (void)name;
+    return std::nullopt;
+  }
 };
 
 // The integer setting `key`, which must lie in [low, high]; otherwise throws

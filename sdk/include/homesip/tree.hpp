@@ -6,9 +6,11 @@
 // under `uses` and find<TreeService>() it.
 #pragma once
 
+#include <optional>
 #include <string>
 
 #include "homesip/context.hpp"
+#include "homesip/uri.hpp"
 
 namespace homesip {
 
@@ -44,6 +46,24 @@ inline std::string served_domain(PluginContext& context, const std::string& sett
   if (configured.empty())
     throw ConfigError(setting, setting + " is needed on a server without the tree plugin");
   return configured;
+}
+
+// served_domain()'s rule for check_settings, before any plugin exists: the
+// setting must be empty when the config loads the tree plugin and given when
+// it does not (as far as the host tells: Settings::service_loaded); a given
+// one must be a host name. (3.2)
+inline void check_served_domain(const Settings& settings, const std::string& setting = "domain") {
+  const std::optional<bool> tree = settings.service_loaded(TreeService::kServiceName);
+  if (!tree) return;
+  const std::string value = settings.get_string(setting);
+  const bool configured = !value.empty();
+  const std::optional<UriView> uri = parse_uri("sip:" + value);
+  if (configured && (!uri || uri->host != value))
+    throw ConfigError(setting, setting + " must be a domain such as C1.D1.H1, not '" + value + "'");
+  if (*tree && configured)
+    throw ConfigError(setting, setting + " comes from the tree plugin (its child domain): remove it");
+  if (!*tree && !configured)
+    throw ConfigError(setting, setting + " is needed on a server without the tree plugin");
 }
 
 }  // namespace homesip
