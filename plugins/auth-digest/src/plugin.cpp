@@ -88,6 +88,8 @@ void check_settings(const homesip::Settings& s) {
   homesip::integer_in_range(s, "ban_seconds", 1, 30 * 86400);
   if (s.get_string("secret_file").empty())
     throw homesip::ConfigError("secret_file", "secret_file: a path is required");
+  homesip::auth_digest::check_secret_file(s.get_string("secret_file"));
+  homesip::check_served_domain(s, "realm");  // the tree's child domain, or given without it
 }
 
 // The realm: the tree's child domain when there is a tree (where REGISTERs
@@ -101,7 +103,7 @@ std::string realm_of(homesip::PluginContext& context) {
     return configured;
   }
   const std::string derived = tree->self().child_domain();
-  if (!configured.empty() && configured != derived)
+  if (!configured.empty())
     throw homesip::ConfigError("realm", "realm comes from the tree plugin (" + derived + "): remove it");
   return derived;
 }

@@ -7,6 +7,8 @@
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
+#include <optional>
 
 #include "homesip/settings.hpp"
 
@@ -38,13 +40,12 @@ std::string create(const std::string& path) {
   return std::string(reinterpret_cast<const char*>(bytes), sizeof bytes);
 }
 
-}  // namespace
-
-std::string load_or_create_secret(const std::string& path) {
+// The secret in an existing file; nullopt when there is no file at `path`.
+std::optional<std::string> read_secret(const std::string& path) {
   if (path.empty()) fail(path, "empty path");
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
   if (fd < 0) {
-    if (errno == ENOENT) return create(path);
+    if (errno == ENOENT) return std::nullopt;
     fail(path, std::string("cannot open it: ") + std::strerror(errno));
   }
   struct stat st {};
@@ -85,6 +86,21 @@ std::string load_or_create_secret(const std::string& path) {
     fail(path, "shorter than " + std::to_string(kMinSecretBytes) +
                    " bytes (remove it and homesipd creates a new one)");
   return secret;
+}
+
+}  // namespace
+
+std::string load_or_create_secret(const std::string& path) {
+  std::optional<std::string> secret = read_secret(path);
+  return secret ? std::move(*secret) : create(path);
+}
+
+void check_secret_file(const std::string& path) {
+  if (read_secret(path)) return;
+  const std::filesystem::path file(path);
+  const std::string directory = file.has_parent_path() ? file.parent_path().string() : ".";
+  if (::access(directory.c_str(), W_OK | X_OK) != 0)
+    fail(path, "missing, and it cannot be created in " + directory + ": " + std::strerror(errno));
 }
 
 }  // namespace homesip::auth_digest

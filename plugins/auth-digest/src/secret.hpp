@@ -10,4 +10,9 @@ namespace homesip::auth_digest {
 // The secret's bytes; throws homesip::ConfigError("secret_file", why).
 std::string load_or_create_secret(const std::string& path);
 
+// What load_or_create_secret would refuse, without creating anything: an
+// existing file is read and judged; a missing one needs a directory this
+// process may create it in. Throws homesip::ConfigError("secret_file", why).
+void check_secret_file(const std::string& path);
+
 }  // namespace homesip::auth_digest

@@ -57,12 +57,8 @@ inline constexpr SettingSpec kLocationLdapSettings[] = {
     {"reconnect_max_ms", SettingType::kInteger, "30000", "longest reconnect delay"},
 };
 
-// Whether read_settings opens password_file: `--check-config` checks a config
-// on a machine that may not hold the deployed secret, so it leaves it alone.
-enum class PasswordFile { kRead, kLeaveUnread };
-
 // Reads and checks the declared settings. Throws ConfigError naming the key.
-LdapOptions read_settings(const Settings& settings, PasswordFile password_file_use = PasswordFile::kRead);
+LdapOptions read_settings(const Settings& settings);
 
 // Fills bindings_dn/users_dn from base_dn when empty.
 void complete(LdapOptions& options);

@@ -15,10 +15,9 @@ const homesip::MetricSpec kMetrics[] = {
     {"lookup_seconds", homesip::MetricType::kHistogram, "a lookup of an AOR's bindings in the directory"},
 };
 
-// `homesipd --check-config` runs this: URIs, DNs, TLS files and ranges.
-void check_settings(const homesip::Settings& settings) {
-  homesip::location_ldap::read_settings(settings, homesip::location_ldap::PasswordFile::kLeaveUnread);
-}
+// `homesipd --check-config` runs this: URIs, DNs, the password and TLS files
+// (read as at start: a config it accepts starts), ranges.
+void check_settings(const homesip::Settings& settings) { homesip::location_ldap::read_settings(settings); }
 
 class LocationLdapPlugin final : public homesip::Plugin {
  public:

@@ -18,6 +18,8 @@ using namespace std::chrono_literals;
 
 std::string ldap_plugins(const Slapd& slapd, const TempDir& dir, const std::string& extra = "") {
   write_file(dir / "ldap.password", std::string(kAdminPassword) + "\n");
+  std::filesystem::permissions(dir / "ldap.password",  // a secret: 0600
+                               std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
   return "  - plugin: location-ldap\n    uri: " + slapd.uri() + "\n    base_dn: " + kBaseDn +
          "\n    bind_dn: " + kAdminDn + "\n    password_file: " + (dir / "ldap.password").string() +
          "\n    timeout_ms: 1000\n    reconnect_min_ms: 100\n    reconnect_max_ms: 500\n" + extra +

@@ -1,8 +1,13 @@
 #include "store_options.hpp"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <cstdint>
+#include <cstring>
+#include <filesystem>
 #include <limits>
 
 namespace homesip::location_sqlite {
@@ -13,12 +18,28 @@ SynchronousMode synchronous_mode(const Settings& settings) {
   std::transform(mode.begin(), mode.end(), mode.begin(), [](unsigned char c) { return std::tolower(c); });
   if (mode == "full") return SynchronousMode::kFull;
   if (mode == "normal") return SynchronousMode::kNormal;
-  throw ConfigError("synchronous", "synchronous must be 'full' or 'normal', not '" + mode + "'");
+  throw ConfigError("synchronous", "synchronous must be full or normal, not '" + mode + "'");
 }
 
+// SQLite creates the file and its -wal and -shm beside it: the directory must
+// exist and take new files, an existing file must be one this process may
+// read and write.
 std::string database_path(const Settings& settings) {
   std::string path = settings.get_string("path");
   if (path.empty()) throw ConfigError("path", "path must name the SQLite file for the bindings");
+  const std::filesystem::path file(path);
+  const std::string directory = file.has_parent_path() ? file.parent_path().string() : ".";
+  if (::access(directory.c_str(), W_OK | X_OK) != 0)
+    throw ConfigError("path", "path " + path + ": its directory " + directory +
+                                  " does not take new files: " + std::strerror(errno));
+  std::error_code error;
+  const auto status = std::filesystem::status(file, error);
+  if (std::filesystem::exists(status)) {
+    if (!std::filesystem::is_regular_file(status))
+      throw ConfigError("path", "path " + path + " is not a file");
+    if (::access(path.c_str(), R_OK | W_OK) != 0)
+      throw ConfigError("path", "path " + path + " cannot be read and written: " + std::strerror(errno));
+  }
   return path;
 }
 

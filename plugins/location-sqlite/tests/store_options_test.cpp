@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <map>
 
 namespace homesip::location_sqlite {
@@ -52,14 +53,16 @@ TEST(StoreOptionsTest, DeclaredDefaultsAreValid) {
 }
 
 TEST(StoreOptionsTest, ReadsGivenValues) {
+  // The file's directory must take new files: a directory every machine has.
+  const std::string path = (std::filesystem::temp_directory_path() / "l.sqlite").string();
   const LocationSqliteSettings read = read_settings(FakeSettings()
-                                                        .set("path", "/var/lib/homesip/l.sqlite")
+                                                        .set("path", path)
                                                         .set("synchronous", "NORMAL")
                                                         .set("busy_timeout_ms", "0")
                                                         .set("sweep_interval_s", "5")
                                                         .set("max_batch", "1")
                                                         .set("retry_interval_ms", "250"));
-  EXPECT_EQ(read.path, "/var/lib/homesip/l.sqlite");
+  EXPECT_EQ(read.path, path);
   EXPECT_EQ(read.options.synchronous, SynchronousMode::kNormal);
   EXPECT_EQ(read.options.busy_timeout, 0ms);
   EXPECT_EQ(read.options.sweep_interval, 5s);
@@ -69,6 +72,8 @@ TEST(StoreOptionsTest, ReadsGivenValues) {
 
 TEST(StoreOptionsTest, RefusesValuesThatMakeNoSense) {
   EXPECT_EQ(rejected_key(FakeSettings().set("path", "")), "path");
+  EXPECT_EQ(rejected_key(FakeSettings().set("path", "/nonexistent-homesip-dir/l.sqlite")), "path");
+  EXPECT_EQ(rejected_key(FakeSettings().set("synchronous", "fulll")), "synchronous");
   EXPECT_EQ(rejected_key(FakeSettings().set("synchronous", "off")), "synchronous");
   EXPECT_EQ(rejected_key(FakeSettings().set("busy_timeout_ms", "-1")), "busy_timeout_ms");
   EXPECT_EQ(rejected_key(FakeSettings().set("busy_timeout_ms", "99999999999")), "busy_timeout_ms");

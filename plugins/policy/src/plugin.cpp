@@ -81,7 +81,10 @@ PolicyRules read_rules(const homesip::Settings& s) {
   return rules;
 }
 
-void check_settings(const homesip::Settings& s) { read_rules(s); }
+void check_settings(const homesip::Settings& s) {
+  read_rules(s);
+  homesip::check_served_domain(s);
+}
 
 class PolicyPlugin final : public homesip::Plugin, public homesip::RequestHandler {
  public:

@@ -7,6 +7,7 @@
 
 #include "homesip/location_store.hpp"
 #include "homesip/tree.hpp"
+#include "homesip/uri.hpp"
 #include "registrar.hpp"
 
 namespace {
@@ -70,10 +71,26 @@ std::vector<std::string> served_domains(homesip::PluginContext& context) {
   return {derived};
 }
 
+// Each of `domains` a host name (the To-URI's host it is compared with);
+// none with the tree plugin, which gives the domain (served_domains()).
+void check_domains(const homesip::Settings& s) {
+  const std::vector<std::string> domains = s.get_string_list("domains");
+  for (const std::string& domain : domains) {
+    const auto uri = homesip::parse_uri("sip:" + domain);
+    if (!uri || uri->host != domain)
+      throw homesip::ConfigError("domains", "domains: '" + domain + "' is not a domain such as C1.D1.H1");
+  }
+  if (!domains.empty() && s.service_loaded(homesip::TreeService::kServiceName).value_or(false))
+    throw homesip::ConfigError("domains",
+                               "domains is derived from the tree plugin (its child domain): remove "
+                               "registrar.domains");
+}
+
 // `homesipd --check-config` runs this: every range the constructor relies on.
 void check_settings(const homesip::Settings& s) {
   read_policy(s);
   read_retry_after(s);
+  check_domains(s);
 }
 
 class RegistrarPlugin final : public homesip::Plugin {

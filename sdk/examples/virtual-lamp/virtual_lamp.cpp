@@ -46,8 +46,18 @@ const homesip::CommandSpec kCommands[] = {{"state", "", "the lamp's state and ho
 const homesip::MetricSpec kMetrics[] = {
     {"switches_total", homesip::MetricType::kCounter, "times the lamp changed state"}};
 
-// `homesipd --check-config` runs this without creating the plugin.
+// `homesipd --check-config` runs this without creating the plugin: every
+// value the constructor would refuse, the domain's rule and the owner's store
+// included (as far as the host tells which services the config loads).
 void check_settings(const homesip::Settings& settings) {
+  homesip::check_served_domain(settings);
+  const std::string device = settings.get_string("device");
+  const std::optional<homesip::UriView> device_uri = homesip::parse_uri("sip:" + device + "@lamp");
+  if (device.empty() || !device_uri || device_uri->user != device)
+    throw homesip::ConfigError("device", "device must be a user part such as lamp, not '" + device + "'");
+  if (!settings.get_string("owner").empty() &&
+      !settings.service_loaded(homesip::LocationStore::kServiceName).value_or(true))
+    throw homesip::ConfigError("owner", "owner needs a location store plugin (such as location-sqlite)");
   const std::string initial = settings.get_string("initial_state");
   if (initial != "on" && initial != "off")
     throw homesip::ConfigError("initial_state", "initial_state must be on or off, not '" + initial + "'");
