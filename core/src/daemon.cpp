@@ -159,18 +159,41 @@ bool loads_as_dumped(const PluginDescriptor& d) {
 // Why a dumped plugin entry is commented out, or "" when it is loaded: a
 // setting without a default, or a service an entry before it already provides
 // (a config loads one provider of each service).
-std::string why_commented(const PluginDescriptor& d, std::set<std::string>& provided) {
+// Why a plugin loaded alone refuses its defaults (its check_settings: the
+// policy's domain, needed without the tree, which the dump leaves out), or "".
+std::string refuses_defaults(const std::vector<std::string>& dirs, const std::string& name) {
+  PluginEntry entry;
+  entry.name = name;
+  entry.key = "plugins[0]";
+  entry.where = "--dump-default";
+  entry.settings = YAML::Load("plugin: " + name);
+  try {
+    PluginHost(dirs, "").load({entry});
+  } catch (const ConfigFileError& e) {
+    const std::string text = e.what();
+    const size_t problem = text.find("(default): ");
+    return problem == std::string::npos ? text : text.substr(problem + 11);
+  } catch (const PluginError&) {
+    // A service it requires is another entry's business.
+  }
+  return {};
+}
+
+std::string why_commented(const PluginDescriptor& d, std::set<std::string>& provided,
+                          const std::vector<std::string>& dirs) {
   for (const SettingSpec& s : d.settings)
     if (!s.default_value) return std::string(s.key) + " has no default";
+  if (std::string why = refuses_defaults(dirs, d.name); !why.empty()) return why;
   for (const char* service : d.provides)
     if (provided.count(service)) return "another entry provides " + std::string(service);
   for (const char* service : d.provides) provided.insert(service);
   return {};
 }
 
-void write_plugin_entry(std::ostream& out, const PluginInfo& info, std::set<std::string>& provided) {
+void write_plugin_entry(std::ostream& out, const PluginInfo& info, std::set<std::string>& provided,
+                        const std::vector<std::string>& dirs) {
   const PluginDescriptor& d = *info.descriptor;
-  const std::string why = why_commented(d, provided);
+  const std::string why = why_commented(d, provided, dirs);
   out << "  # " << d.name << " " << d.version << ": " << d.summary
       << (why.empty() ? "" : " (commented out: " + why + ")") << "\n";
   out << (why.empty() ? "  " : "  # ") << "- plugin: " << d.name << "\n";
@@ -209,7 +232,7 @@ int dump_default(const CommandLine& cmd) {
   std::stable_partition(infos.begin(), infos.end(),
                         [](const PluginInfo& info) { return loads_as_dumped(*info.descriptor); });
   std::set<std::string> provided;
-  for (const PluginInfo& info : infos) write_plugin_entry(std::cout, info, provided);
+  for (const PluginInfo& info : infos) write_plugin_entry(std::cout, info, provided, dirs);
   return kExitOk;
 }
 
