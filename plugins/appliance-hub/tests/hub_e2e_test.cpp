@@ -1,0 +1,413 @@
+// The appliance hub in a real homesipd with appliances-virtual: MESSAGE,
+// SUBSCRIBE/NOTIFY with SIPp as the watcher, PUBLISH; then a tree C1 -> D1 ->
+// H1 with passwords and the policy: a request for an entity walks down by
+// 302s and is served at H1, and a guest is refused.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "homesip/digest/digest.hpp"
+#include "test_support.hpp"
+
+using namespace homesip::test;
+namespace digest = homesip::digest;
+using nlohmann::json;
+
+namespace {
+
+const std::string kEntities =
+    "    entities:\n"
+    "      - \"light.kitchen name='Kitchen light'\"\n"
+    "      - \"switch.coffee\"\n";
+
+std::string body_of(const std::string& response) {
+  const size_t blank = response.find("\r\n\r\n");
+  return blank == std::string::npos ? "" : response.substr(blank + 4);
+}
+
+// The value of the first `name` header line, "" when none.
+std::string header_of(const std::string& message, const std::string& name) {
+  const std::string prefix = "\r\n" + name + ": ";
+  const size_t pos = message.find(prefix);
+  if (pos == std::string::npos) return "";
+  const size_t start = pos + prefix.size();
+  return message.substr(start, message.find("\r\n", start) - start);
+}
+
+// One request as the tests send it ("$PORT$" is the sender's port).
+struct Request {
+  std::string method = "MESSAGE";
+  std::string uri = "sip:light.kitchen@C1.D1.H1";
+  std::string from = "U1@C1.D1.H1";
+  std::string call_id = "call";
+  int cseq = 1;
+  std::string headers;  // extra lines, each ending in \n
+  std::string body;
+  std::string content_type = "application/json";
+
+  std::string text() const {
+    const std::string to = uri.substr(4);
+    std::string t = method + " " + uri + " SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:$PORT$;rport;branch=z9hG4bK-" +
+                    call_id + "-" + std::to_string(cseq) + "\nMax-Forwards: 70\nFrom: <sip:" + from +
+                    ">;tag=" + call_id + "\nTo: <sip:" + to + ">\nCall-ID: " + call_id +
+                    "@hub-test\nCSeq: " + std::to_string(cseq) + " " + method + "\n" + headers;
+    if (!body.empty()) t += "Content-Type: " + content_type + "\n";
+    return t + "Content-Length: " + std::to_string(body.size()) + "\n\n" + body;
+  }
+};
+
+Request call(const std::string& call_id, const std::string& body) {
+  Request request;
+  request.call_id = call_id;
+  request.body = body;
+  return request;
+}
+
+int ctl(const std::string& socket, const std::vector<std::string>& arguments, std::string* out = nullptr) {
+  std::vector<std::string> argv{HOMESIP_TEST_HOMESIPCTL, "--socket", socket};
+  argv.insert(argv.end(), arguments.begin(), arguments.end());
+  std::string ignored;
+  return run(argv, out ? out : &ignored, std::chrono::seconds(10));
+}
+
+json ctl_json(const std::string& socket, const std::vector<std::string>& arguments) {
+  std::vector<std::string> argv{"--json"};
+  argv.insert(argv.end(), arguments.begin(), arguments.end());
+  std::string out;
+  if (ctl(socket, argv, &out) != 0) return nullptr;
+  return json::parse(out, nullptr, false);
+}
+
+// The entity's row of `homesipctl entities`, null when absent.
+json entity_row(const std::string& socket, const std::string& id) {
+  const json all = ctl_json(socket, {"entities"});
+  if (all.is_array())
+    for (const json& row : all)
+      if (row.value("entity_id", "") == id) return row;
+  return nullptr;
+}
+
+std::string state_of(const std::string& socket, const std::string& id) {
+  const json row = entity_row(socket, id);
+  return row.is_object() ? row.value("state", "") : "";
+}
+
+// ---- one family server, no tree, no authentication ----
+
+class HubServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const std::string plugins = "  - plugin: appliance-hub\n    domain: C1.D1.H1\n    min_expires: 1\n" +
+                                std::string("  - plugin: appliances-virtual\n") + kEntities;
+    server_ = std::make_unique<HomesipServer>(
+        dir_, ServerOptions{"H1", "C1.D1", plugins, "  admin_socket: " + socket() + "\n"});
+    server_->start();
+  }
+  std::string socket() const { return (dir_ / "h1.sock").string(); }
+  std::string send(const Request& request) { return udp_exchange(server_->port(), request.text()); }
+
+  // SIPp with `scenario` as the watcher of light.kitchen, in the background.
+  std::unique_ptr<Process> watcher(const std::string& scenario) {
+    return std::make_unique<Process>(std::vector<std::string>{"sipp",
+                                                              "127.0.0.1:" + std::to_string(server_->port()),
+                                                              "-sf",
+                                                              std::string(HUB_SCENARIO_DIR) + "/" + scenario,
+                                                              "-t",
+                                                              "u1",
+                                                              "-i",
+                                                              "127.0.0.1",
+                                                              "-p",
+                                                              std::to_string(free_port()),
+                                                              "-m",
+                                                              "1",
+                                                              "-s",
+                                                              "light.kitchen",
+                                                              "-key",
+                                                              "domain",
+                                                              "C1.D1.H1",
+                                                              "-nostdin",
+                                                              "-timeout",
+                                                              "30s",
+                                                              "-timeout_error",
+                                                              "-trace_err",
+                                                              "-error_file",
+                                                              (dir_ / (scenario + ".errors")).string()},
+                                     dir_ / (scenario + ".log"));
+  }
+  std::string sipp_errors(const std::string& scenario) {
+    const auto path = dir_ / (scenario + ".errors");
+    return std::filesystem::exists(path) ? read_file(path) : "";
+  }
+
+  TempDir dir_;
+  std::unique_ptr<HomesipServer> server_;
+};
+
+TEST_F(HubServerTest, TurnOnAnswersTheStateAsJson) {
+  const std::string response = send(call("on1", R"({"service": "turn_on", "data": {"brightness": 128}})"));
+  ASSERT_EQ(status_of(response), 200) << response << read_file(server_->log());
+  EXPECT_EQ(header_of(response, "Content-Type"), "application/json");
+  const json state = json::parse(body_of(response), nullptr, false);
+  EXPECT_EQ(state["entity_id"], "light.kitchen");
+  EXPECT_EQ(state["state"], "on");
+  EXPECT_EQ(state["attributes"]["brightness"], 128);
+  EXPECT_EQ(state["attributes"]["friendly_name"], "Kitchen light");
+  EXPECT_EQ(state_of(socket(), "light.kitchen"), "on");
+}
+
+TEST_F(HubServerTest, ErrorsComeAsJson) {
+  const std::string malformed = send(call("bad1", "{\"service\": "));
+  EXPECT_EQ(status_of(malformed), 400) << malformed;
+  EXPECT_EQ(header_of(malformed, "Content-Type"), "application/json");
+  EXPECT_EQ(json::parse(body_of(malformed), nullptr, false)["error"], "invalid_json") << malformed;
+
+  Request unknown = call("bad2", "{}");
+  unknown.uri = "sip:light.garage@C1.D1.H1";
+  const std::string missing = send(unknown);
+  EXPECT_EQ(status_of(missing), 404) << missing;
+  EXPECT_EQ(json::parse(body_of(missing), nullptr, false)["error"], "unknown_entity");
+
+  const std::string no_service = send(call("bad3", R"({"service": "fly"})"));
+  EXPECT_EQ(status_of(no_service), 400) << no_service;
+  EXPECT_EQ(json::parse(body_of(no_service), nullptr, false)["error"], "unknown_service");
+
+  const std::string bad_data = send(call("bad4", R"({"service": "turn_on", "data": {"brightness": 300}})"));
+  EXPECT_EQ(status_of(bad_data), 400) << bad_data;
+  EXPECT_EQ(json::parse(body_of(bad_data), nullptr, false)["error"], "invalid_data");
+  EXPECT_EQ(state_of(socket(), "light.kitchen"), "off");
+}
+
+TEST_F(HubServerTest, RetransmittedToggleTogglesOnce) {
+  const Request toggle = call("toggle1", R"({"service": "toggle"})");
+  const std::string first = send(toggle);
+  const std::string again = send(toggle);  // same Call-ID, CSeq and From-tag
+  ASSERT_EQ(status_of(first), 200) << first;
+  ASSERT_EQ(status_of(again), 200) << again;
+  EXPECT_EQ(json::parse(body_of(first))["state"], "on");
+  EXPECT_EQ(json::parse(body_of(again))["state"], "on");
+  EXPECT_EQ(state_of(socket(), "light.kitchen"), "on");
+  std::string stats;
+  ctl(socket(), {"stats"}, &stats);
+  EXPECT_NE(stats.find("homesip_appliance_hub_service_calls_total 1"), std::string::npos) << stats;
+}
+
+TEST_F(HubServerTest, SippWatchesChangesRefreshesAndUnsubscribes) {
+  auto sipp = watcher("watch.xml");
+  // Subscribed: then another client switches the light.
+  ASSERT_TRUE(eventually(
+      [&] {
+        const json row = entity_row(socket(), "light.kitchen");
+        return row.is_object() && row["watchers"].size() == 1;
+      },
+      std::chrono::seconds(10)))
+      << read_file(server_->log());
+  const std::string on = send(call("watch-on", R"({"service": "turn_on"})"));
+  ASSERT_EQ(status_of(on), 200) << on;
+  EXPECT_EQ(sipp->wait(std::chrono::seconds(30)), 0) << sipp_errors("watch.xml") << read_file(server_->log());
+  EXPECT_EQ(entity_row(socket(), "light.kitchen")["watchers"].size(), 0u);
+}
+
+TEST_F(HubServerTest, UnrefreshedSubscriptionExpires) {
+  auto sipp = watcher("expire.xml");
+  EXPECT_EQ(sipp->wait(std::chrono::seconds(20)), 0)
+      << sipp_errors("expire.xml") << read_file(server_->log());
+}
+
+TEST_F(HubServerTest, OtherEventPackagesGet489) {
+  Request subscribe;
+  subscribe.method = "SUBSCRIBE";
+  subscribe.call_id = "presence";
+  subscribe.headers = "Event: presence\nContact: <sip:w@127.0.0.1:$PORT$>\nExpires: 60\n";
+  const std::string response = send(subscribe);
+  EXPECT_EQ(status_of(response), 489) << response;
+  EXPECT_EQ(header_of(response, "Allow-Events"), "homesip-entity");
+}
+
+TEST_F(HubServerTest, PublishWithEtagsAndExpiry) {
+  Request publish;
+  publish.method = "PUBLISH";
+  publish.uri = "sip:binary_sensor.door@C1.D1.H1";
+  publish.from = "door@C1.D1.H1";
+  publish.call_id = "pub1";
+  publish.headers = "Event: homesip-entity\nExpires: 60\n";
+  publish.body = R"({"state": "on", "attributes": {"device_class": "door"}})";
+  const std::string created = send(publish);
+  ASSERT_EQ(status_of(created), 200) << created << read_file(server_->log());
+  const std::string etag = header_of(created, "SIP-ETag");
+  ASSERT_FALSE(etag.empty()) << created;
+  EXPECT_EQ(header_of(created, "Expires"), "60");
+  EXPECT_EQ(state_of(socket(), "binary_sensor.door"), "on");
+
+  // Refresh: no body; a new tag.
+  Request refresh = publish;
+  refresh.cseq = 2;
+  refresh.body.clear();
+  refresh.headers = "Event: homesip-entity\nExpires: 2\nSIP-If-Match: " + etag + "\n";
+  const std::string refreshed = send(refresh);
+  ASSERT_EQ(status_of(refreshed), 200) << refreshed;
+  const std::string etag2 = header_of(refreshed, "SIP-ETag");
+  EXPECT_NE(etag2, etag);
+
+  // The old tag is gone: 412, and the state stays.
+  Request stale = publish;
+  stale.cseq = 3;
+  stale.body = R"({"state": "off"})";
+  stale.headers = "Event: homesip-entity\nExpires: 60\nSIP-If-Match: " + etag + "\n";
+  EXPECT_EQ(status_of(send(stale)), 412);
+  EXPECT_EQ(state_of(socket(), "binary_sensor.door"), "on");
+
+  // Not refreshed within its 2 s: unavailable.
+  EXPECT_TRUE(eventually([&] { return state_of(socket(), "binary_sensor.door") == "unavailable"; },
+                         std::chrono::seconds(6)));
+
+  // A device plugin's entity is not for PUBLISH.
+  Request to_plugin = publish;
+  to_plugin.call_id = "pub2";
+  to_plugin.uri = "sip:light.kitchen@C1.D1.H1";
+  EXPECT_EQ(status_of(send(to_plugin)), 403);
+  EXPECT_EQ(state_of(socket(), "light.kitchen"), "off");
+}
+
+// ---- a tree with passwords and the policy ----
+
+struct Passwords {
+  static constexpr const char* kD1 = "d1 at the province";
+  static constexpr const char* kH1 = "h1 at the community";
+  static constexpr const char* kU3 = "u3 member";
+  static constexpr const char* kU4 = "u4 guest";
+};
+
+class HubTreeTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    province_ = make("C1", "", "");
+    province_->start();
+    const std::string top = "sip:127.0.0.1:" + std::to_string(province_->port());
+    ASSERT_EQ(add_user("C1", "D1@C1", "server", Passwords::kD1), 0);
+    community_ = make("D1", "C1", top, password_file("d1.password", Passwords::kD1));
+    community_->start();
+    ASSERT_EQ(add_user("D1", "H1@C1.D1", "server", Passwords::kH1), 0);
+    family_ = make("H1", "C1.D1", top, password_file("h1.password", Passwords::kH1),
+                   "  - plugin: appliance-hub\n  - plugin: appliances-virtual\n" + kEntities);
+    family_->start();
+    ASSERT_EQ(add_user("H1", "U3@C1.D1.H1", "member", Passwords::kU3), 0);
+    ASSERT_EQ(add_user("H1", "U4@C1.D1.H1", "guest", Passwords::kU4), 0);
+    ASSERT_TRUE(eventually([&] { return child_online("C1", "D1@C1") && child_online("D1", "H1@C1.D1"); },
+                           std::chrono::seconds(30)))
+        << read_file(community_->log()) << read_file(family_->log());
+  }
+
+  std::unique_ptr<HomesipServer> make(const std::string& name, const std::string& domain,
+                                      const std::string& top, const std::string& password = "",
+                                      const std::string& more = "") {
+    std::string tree_settings = "    keepalive_interval: 1\n    keepalive_misses: 2\n";
+    if (!password.empty()) tree_settings += "    password_file: " + password + "\n";
+    const std::string plugins =
+        "  - plugin: location-sqlite\n    path: " + (dir_ / (name + ".sqlite")).string() + "\n" +
+        tree_plugin_yaml(name, domain, top, tree_settings) +
+        "  - plugin: auth-digest\n    secret_file: " + (dir_ / (name + ".secret")).string() +
+        "\n  - plugin: policy\n  - plugin: registrar\n" + more;
+    return std::make_unique<HomesipServer>(
+        dir_, ServerOptions{name, domain, plugins, "  admin_socket: " + socket_of(name) + "\n"});
+  }
+  std::string socket_of(const std::string& name) const { return (dir_ / (name + ".sock")).string(); }
+  std::string password_file(const std::string& name, const std::string& text) {
+    const auto path = dir_ / name;
+    write_file(path, text + "\n");
+    std::filesystem::permissions(path,
+                                 std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+    return path.string();
+  }
+  int add_user(const std::string& server, const std::string& aor, const std::string& role,
+               const std::string& password) {
+    std::string out;
+    const int status = ctl(
+        socket_of(server),
+        {"user", "add", aor, "--role", role, "--password-file", password_file(aor + ".pw", password)}, &out);
+    EXPECT_EQ(status, 0) << out;
+    return status;
+  }
+  bool child_online(const std::string& parent, const std::string& aor) {
+    const json tree = ctl_json(socket_of(parent), {"tree"});
+    if (!tree.is_object() || !tree.contains("children")) return false;
+    for (const auto& child : tree["children"])
+      if (child.value("aor", "") == aor) return child.value("online", false);
+    return false;
+  }
+  // Sends `request` to `port`; when challenged, answers once with `user`'s password.
+  std::string send(uint16_t port, Request request, const std::string& user = "",
+                   const std::string& password = "") {
+    const std::string first = udp_exchange(port, request.text());
+    const int status = status_of(first);
+    if (user.empty() || (status != 401 && status != 407)) return first;
+    const bool proxy = status == 407;
+    std::string challenge_text;
+    for (size_t pos = 0;;) {
+      const std::string name = proxy ? "Proxy-Authenticate" : "WWW-Authenticate";
+      pos = first.find("\r\n" + name + ": ", pos);
+      if (pos == std::string::npos) break;
+      const size_t start = pos + name.size() + 4;
+      const std::string value = first.substr(start, first.find("\r\n", start) - start);
+      if (value.find("SHA-256") != std::string::npos) challenge_text = value;
+      pos = start;
+    }
+    const auto challenge = digest::parse(challenge_text);
+    if (!challenge) return first;
+    const auto credentials =
+        digest::authorization(*challenge, user, password, request.method, request.uri, "hub-cnonce", 1);
+    if (!credentials) return first;
+    request.cseq += 1;
+    request.headers += std::string(proxy ? "Proxy-Authorization: " : "Authorization: ") + *credentials + "\n";
+    return udp_exchange(port, request.text());
+  }
+
+  TempDir dir_;
+  std::unique_ptr<HomesipServer> province_, community_, family_;
+};
+
+TEST_F(HubTreeTest, ARequestForAnEntityIsRedirectedDownAndServedAtTheFamily) {
+  Request on = call("tree-on", R"({"service": "turn_on"})");
+  on.from = "U3@C1.D1.H1";
+  const std::string at_top = send(province_->port(), on);
+  ASSERT_EQ(status_of(at_top), 302) << at_top << read_file(province_->log());
+  EXPECT_NE(header_of(at_top, "Contact").find(":" + std::to_string(community_->port())), std::string::npos)
+      << at_top;
+  on.cseq = 10;
+  const std::string at_community = send(community_->port(), on);
+  ASSERT_EQ(status_of(at_community), 302) << at_community;
+  EXPECT_NE(header_of(at_community, "Contact").find(":" + std::to_string(family_->port())), std::string::npos)
+      << at_community;
+  on.cseq = 20;
+  const std::string served = send(family_->port(), on, "U3", Passwords::kU3);
+  ASSERT_EQ(status_of(served), 200) << served << read_file(family_->log());
+  EXPECT_EQ(json::parse(body_of(served), nullptr, false)["state"], "on") << served;
+  EXPECT_EQ(state_of(socket_of("H1"), "light.kitchen"), "on");
+}
+
+TEST_F(HubTreeTest, AGuestMayNotControlAndTheEntityStays) {
+  Request on = call("guest-on", R"({"service": "turn_on"})");
+  on.from = "U4@C1.D1.H1";
+  const std::string refused = send(family_->port(), on, "U4", Passwords::kU4);
+  EXPECT_EQ(status_of(refused), 403) << refused;
+  EXPECT_EQ(refused.substr(0, refused.find("\r\n")),
+            "SIP/2.0 403 Appliance Control Not Permitted For Guests");
+  EXPECT_EQ(state_of(socket_of("H1"), "light.kitchen"), "off");
+  // Without credentials: challenged, nothing switched.
+  Request stranger = call("stranger-on", R"({"service": "turn_on"})");
+  stranger.from = "U9@C9.D9.H9";
+  EXPECT_EQ(status_of(send(family_->port(), stranger)), 403);
+  EXPECT_EQ(state_of(socket_of("H1"), "light.kitchen"), "off");
+}
+
+}  // namespace

@@ -1,0 +1,356 @@
+// The hub through its descriptor on the SDK test kit, with a provider of the
+// test's own: MESSAGE, SUBSCRIBE/NOTIFY and PUBLISH as docs/appliances.md says.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "entity_json.hpp"
+#include "homesip/appliance.hpp"
+#include "homesip/testkit/testkit.hpp"
+
+extern "C" const homesip::PluginDescriptor* homesip_plugin_descriptor();
+
+namespace {
+
+using namespace homesip;
+using namespace homesip::testkit;
+using nlohmann::json;
+
+// A lamp with on/off: every call counted, every change reported.
+class TestLamp final : public ApplianceProvider {
+ public:
+  explicit TestLamp(ApplianceHub& hub) : hub_(hub) {}
+  std::vector<EntityInfo> entities() const override {
+    return {{"light.kitchen", "Kitchen light", {"turn_on", "turn_off", "toggle"}}};
+  }
+  void call_service(const ServiceCall& call, ServiceDone done) override {
+    ++calls;
+    last_caller = call.caller;
+    if (hold) {
+      held = std::move(done);
+      return;
+    }
+    if (call.service == "toggle") on = !on;
+    if (call.service == "turn_on") on = true;
+    if (call.service == "turn_off") on = false;
+    const EntityState state{"light.kitchen", on ? "on" : "off", "{}", 0};
+    hub_.report_state(state);
+    done(ServiceResult{200, "", "", state});
+  }
+  ApplianceHub& hub_;
+  bool on = false;
+  bool hold = false;
+  ServiceDone held;
+  int calls = 0;
+  std::string last_caller;
+};
+
+class HubTest : public ::testing::Test {
+ protected:
+  explicit HubTest(SettingValues values = {{"domain", "C1.D1.H1"}, {"min_expires", 10}})
+      : context_(*homesip_plugin_descriptor(), values), plugin_(context_.create_plugin()) {
+    hub_ = static_cast<ApplianceHub*>(context_.find_service(ApplianceHub::kServiceName));
+    lamp_ = std::make_unique<TestLamp>(*hub_);
+    hub_->add_provider(*lamp_);
+  }
+  ~HubTest() override { hub_->remove_provider(*lamp_); }
+
+  RequestHandler& handler() { return *context_.handlers().at(0).handler; }
+
+  static RequestBuilder message(const std::string& body, const std::string& call_id = "m1",
+                                uint32_t cseq = 1) {
+    RequestBuilder builder;
+    builder.method(Method::kMessage)
+        .uri("sip:light.kitchen@C1.D1.H1")
+        .from("sip:U1@C1.D1.H1", "u1tag")
+        .to("sip:light.kitchen@C1.D1.H1")
+        .call_id(call_id)
+        .cseq(cseq)
+        .body("application/json", body);
+    return builder;
+  }
+  static RequestBuilder subscribe(const std::string& call_id, uint32_t expires,
+                                  const std::string& to_tag = "") {
+    RequestBuilder builder;
+    builder.method(Method::kSubscribe)
+        .uri("sip:light.kitchen@C1.D1.H1")
+        .from("sip:U1@C1.D1.H1", "sub-from")
+        .to("sip:light.kitchen@C1.D1.H1", to_tag)
+        .call_id(call_id)
+        .event("homesip-entity")
+        .contact("<sip:u1@127.0.0.3:5999>")
+        .expires(expires);
+    return builder;
+  }
+  // Runs `builder`'s request and the loop after it; the record of what happened.
+  std::unique_ptr<FakeIncomingRequest> run(const RequestBuilder& builder, Disposition* disposition = nullptr,
+                                           const std::string& to_tag = "hub-tag-1") {
+    auto incoming = std::make_unique<FakeIncomingRequest>(builder.build(), context_.manual_loop(), to_tag);
+    const Disposition d = handler().on_request(*incoming);
+    if (disposition) *disposition = d;
+    context_.manual_loop().run_pending();
+    return incoming;
+  }
+  json body_of(const FakeIncomingRequest& incoming) {
+    return incoming.last_reply() ? json::parse(incoming.last_reply()->body, nullptr, false) : json();
+  }
+  std::vector<const FakeClient::Sent*> notifies() {
+    std::vector<const FakeClient::Sent*> out;
+    for (const auto& sent : context_.fake_client().sent())
+      if (sent.request.method == "NOTIFY") out.push_back(&sent);
+    return out;
+  }
+  static std::string header(const OutgoingRequest& request, const std::string& name) {
+    for (const auto& [n, v] : request.headers)
+      if (n == name) return v;
+    return "";
+  }
+
+  FakePluginContext context_;
+  std::unique_ptr<Plugin> plugin_;
+  ApplianceHub* hub_ = nullptr;
+  std::unique_ptr<TestLamp> lamp_;
+};
+
+TEST_F(HubTest, TurnOnAnswersTheNewStateAsJson) {
+  auto incoming = run(message(R"({"service": "turn_on"})"));
+  ASSERT_NE(incoming->last_reply(), nullptr);
+  EXPECT_EQ(incoming->last_reply()->status, 200);
+  EXPECT_EQ(incoming->last_reply()->content_type, "application/json");
+  const json state = body_of(*incoming);
+  EXPECT_EQ(state["entity_id"], "light.kitchen");
+  EXPECT_EQ(state["state"], "on");
+  EXPECT_EQ(state["attributes"]["friendly_name"], "Kitchen light");
+  EXPECT_TRUE(state["last_changed"].is_string());
+  EXPECT_EQ(context_.counter_value("service_calls_total"), 1u);
+  EXPECT_EQ(context_.histogram_count("service_call_seconds"), 1u);
+}
+
+TEST_F(HubTest, EmptyObjectReadsTheStateWithoutACall) {
+  auto incoming = run(message("{}"));
+  EXPECT_EQ(incoming->last_reply()->status, 200);
+  EXPECT_EQ(body_of(*incoming)["state"], "unknown");
+  EXPECT_EQ(lamp_->calls, 0);
+}
+
+TEST_F(HubTest, BadBodiesAndTargetsGetJsonErrors) {
+  auto malformed = run(message("{not json", "m-bad"));
+  EXPECT_EQ(malformed->last_reply()->status, 400);
+  EXPECT_EQ(body_of(*malformed)["error"], "invalid_json");
+  auto not_object = run(message("[1]", "m-array"));
+  EXPECT_EQ(body_of(*not_object)["error"], "invalid_json");
+  auto data_not_object = run(message(R"({"service":"turn_on","data":3})", "m-data"));
+  EXPECT_EQ(data_not_object->last_reply()->status, 400);
+  auto unknown_service = run(message(R"({"service":"fly"})", "m-fly"));
+  EXPECT_EQ(unknown_service->last_reply()->status, 400);
+  EXPECT_EQ(body_of(*unknown_service)["error"], "unknown_service");
+  auto unknown_entity = run(message("{}", "m-404").uri("sip:light.garage@C1.D1.H1"));
+  EXPECT_EQ(unknown_entity->last_reply()->status, 404);
+  EXPECT_EQ(body_of(*unknown_entity)["error"], "unknown_entity");
+  auto text = run(message("on", "m-text").body("text/plain", "on"));
+  EXPECT_EQ(text->last_reply()->status, 415);
+  EXPECT_EQ(lamp_->calls, 0);
+}
+
+TEST_F(HubTest, OtherDomainsAndUsersContinue) {
+  Disposition d;
+  run(message("{}").uri("sip:light.kitchen@C1.D1.H2"), &d);
+  EXPECT_EQ(d, Disposition::kContinue);
+  run(message("{}").uri("sip:U1@C1.D1.H1"), &d);
+  EXPECT_EQ(d, Disposition::kContinue);
+  run(message("{}").method(Method::kInvite), &d);
+  EXPECT_EQ(d, Disposition::kContinue);
+}
+
+TEST_F(HubTest, RetransmittedToggleTogglesOnce) {
+  auto first = run(message(R"({"service":"toggle"})", "t1", 7));
+  auto again = run(message(R"({"service":"toggle"})", "t1", 7));
+  EXPECT_EQ(lamp_->calls, 1);
+  EXPECT_EQ(body_of(*first)["state"], "on");
+  EXPECT_EQ(body_of(*again)["state"], "on");
+  auto next = run(message(R"({"service":"toggle"})", "t1", 8));
+  EXPECT_EQ(body_of(*next)["state"], "off");
+  EXPECT_EQ(lamp_->calls, 2);
+}
+
+TEST_F(HubTest, RetransmissionWhileTheCallIsPendingGetsTheSameAnswer) {
+  lamp_->hold = true;
+  Disposition d;
+  auto first = run(message(R"({"service":"turn_on"})", "p1"), &d);
+  EXPECT_EQ(d, Disposition::kSuspended);
+  auto again = run(message(R"({"service":"turn_on"})", "p1"), &d);
+  EXPECT_EQ(d, Disposition::kSuspended);
+  EXPECT_EQ(lamp_->calls, 1);
+  lamp_->held(ServiceResult{503, "unavailable", "the device is offline", {}});
+  context_.manual_loop().run_pending();
+  EXPECT_EQ(first->last_reply()->status, 503);
+  EXPECT_EQ(again->last_reply()->status, 503);
+  EXPECT_EQ(body_of(*again)["error"], "unavailable");
+}
+
+TEST_F(HubTest, SubscribeNotifiesAtOnceOnChangeRefreshAndUnsubscribe) {
+  auto subscribed = run(subscribe("s1", 600));
+  ASSERT_EQ(subscribed->last_reply()->status, 200);
+  EXPECT_EQ(subscribed->last_reply()->to_tag, "hub-tag-1");
+  ASSERT_EQ(notifies().size(), 1u);
+  const OutgoingRequest& first = notifies()[0]->request;
+  EXPECT_EQ(first.request_uri, "sip:u1@127.0.0.3:5999");
+  EXPECT_EQ(first.call_id, "s1");
+  EXPECT_EQ(first.from, "<sip:light.kitchen@C1.D1.H1>;tag=hub-tag-1");
+  EXPECT_EQ(first.to, "<sip:U1@C1.D1.H1>;tag=sub-from");
+  EXPECT_EQ(header(first, "Event"), "homesip-entity");
+  EXPECT_EQ(header(first, "Subscription-State"), "active;expires=600");
+  EXPECT_EQ(json::parse(first.body)["state"], "unknown");
+
+  run(message(R"({"service":"turn_on"})", "change"));
+  ASSERT_EQ(notifies().size(), 2u);
+  EXPECT_EQ(json::parse(notifies()[1]->request.body)["state"], "on");
+  EXPECT_EQ(notifies()[1]->request.cseq, notifies()[0]->request.cseq + 1);
+
+  auto refreshed = run(subscribe("s1", 300, "hub-tag-1").cseq(2));
+  EXPECT_EQ(refreshed->last_reply()->status, 200);
+  ASSERT_EQ(notifies().size(), 3u);
+  EXPECT_EQ(header(notifies()[2]->request, "Subscription-State"), "active;expires=300");
+
+  auto ended = run(subscribe("s1", 0, "hub-tag-1").cseq(3));
+  EXPECT_EQ(ended->last_reply()->status, 200);
+  ASSERT_EQ(notifies().size(), 4u);
+  EXPECT_EQ(header(notifies()[3]->request, "Subscription-State"), "terminated;reason=timeout");
+  EXPECT_EQ(context_.gauge_value("subscriptions"), 0);
+  auto gone = run(subscribe("s1", 300, "hub-tag-1").cseq(4));
+  EXPECT_EQ(gone->last_reply()->status, 481);
+}
+
+TEST_F(HubTest, RetransmittedSubscribeMakesOneSubscription) {
+  run(subscribe("s2", 600));
+  run(subscribe("s2", 600));
+  EXPECT_EQ(context_.gauge_value("subscriptions"), 1);
+  EXPECT_EQ(notifies().size(), 1u);
+}
+
+TEST_F(HubTest, ExpiryWithoutRefreshTerminates) {
+  run(subscribe("s3", 20));
+  context_.manual_loop().advance(std::chrono::seconds(21));
+  ASSERT_EQ(notifies().size(), 2u);
+  EXPECT_EQ(header(notifies()[1]->request, "Subscription-State"), "terminated;reason=timeout");
+  EXPECT_EQ(context_.gauge_value("subscriptions"), 0);
+}
+
+TEST_F(HubTest, RefusesBadEventsShortExpiresAndUnknownEntities) {
+  auto bad_event = run(subscribe("s4", 600).event("presence"));
+  EXPECT_EQ(bad_event->last_reply()->status, 489);
+  const auto& h = bad_event->last_reply()->headers;
+  EXPECT_NE(
+      std::find(h.begin(), h.end(), std::pair<std::string, std::string>{"Allow-Events", "homesip-entity"}),
+      h.end());
+  auto brief = run(subscribe("s5", 5));
+  EXPECT_EQ(brief->last_reply()->status, 423);
+  auto unknown = run(subscribe("s6", 600).uri("sip:light.nowhere@C1.D1.H1"));
+  EXPECT_EQ(unknown->last_reply()->status, 404);
+  EXPECT_EQ(notifies().size(), 0u);
+}
+
+TEST_F(HubTest, ANotifyAnswered481EndsTheSubscription) {
+  run(subscribe("s7", 600));
+  ASSERT_EQ(notifies().size(), 1u);
+  context_.fake_client().answer(0, *ResponseBuilder(481).build());
+  context_.manual_loop().run_pending();
+  EXPECT_EQ(context_.gauge_value("subscriptions"), 0);
+  run(message(R"({"service":"turn_on"})", "after-481"));
+  EXPECT_EQ(notifies().size(), 1u);
+}
+
+TEST_F(HubTest, StopTellsEveryWatcherDeactivated) {
+  run(subscribe("s8", 600));
+  plugin_->stop();
+  ASSERT_EQ(notifies().size(), 2u);
+  EXPECT_EQ(header(notifies()[1]->request, "Subscription-State"), "terminated;reason=deactivated");
+}
+
+TEST_F(HubTest, PublishWithEtagsRefreshModifyExpiry) {
+  auto publish = [](const std::string& call_id, uint32_t expires, const std::string& body,
+                    const std::string& etag = "") {
+    RequestBuilder builder;
+    builder.method(Method::kPublish)
+        .uri("sip:binary_sensor.door@C1.D1.H1")
+        .from("sip:door@C1.D1.H1", "door")
+        .to("sip:binary_sensor.door@C1.D1.H1")
+        .call_id(call_id)
+        .event("homesip-entity")
+        .expires(expires);
+    if (!body.empty()) builder.body("application/json", body);
+    if (!etag.empty()) builder.header("SIP-If-Match", etag);
+    return builder;
+  };
+  auto etag_of = [](const FakeIncomingRequest& incoming) {
+    for (const auto& [name, value] : incoming.last_reply()->headers)
+      if (name == "SIP-ETag") return value;
+    return std::string();
+  };
+  auto first = run(publish("p1", 30, R"({"state":"on","attributes":{"device_class":"door"}})"));
+  ASSERT_EQ(first->last_reply()->status, 200);
+  const std::string etag = etag_of(*first);
+  ASSERT_FALSE(etag.empty());
+  EXPECT_EQ(hub_->state("binary_sensor.door").state, "on");
+
+  auto refreshed = run(publish("p2", 30, "", etag));
+  ASSERT_EQ(refreshed->last_reply()->status, 200);
+  const std::string etag2 = etag_of(*refreshed);
+  EXPECT_NE(etag2, etag);
+  auto stale = run(publish("p3", 30, R"({"state":"off"})", etag));
+  EXPECT_EQ(stale->last_reply()->status, 412);
+  EXPECT_EQ(hub_->state("binary_sensor.door").state, "on");
+  auto modified = run(publish("p4", 30, R"({"state":"off"})", etag2));
+  ASSERT_EQ(modified->last_reply()->status, 200);
+  EXPECT_EQ(hub_->state("binary_sensor.door").state, "off");
+  EXPECT_EQ(context_.gauge_value("publications"), 1);
+  context_.manual_loop().advance(std::chrono::seconds(31));
+  EXPECT_EQ(hub_->state("binary_sensor.door").state, "unavailable");
+  EXPECT_EQ(context_.gauge_value("publications"), 0);
+
+  auto to_provider = run(publish("p5", 30, R"({"state":"on"})").uri("sip:light.kitchen@C1.D1.H1"));
+  EXPECT_EQ(to_provider->last_reply()->status, 403);
+  auto bad_event = run(publish("p6", 30, R"({"state":"on"})").event("presence"));
+  EXPECT_EQ(bad_event->last_reply()->status, 489);
+}
+
+TEST_F(HubTest, EntitiesCommandListsStatesAndWatchers) {
+  run(message(R"({"service":"turn_on"})", "e1"));
+  run(subscribe("e2", 600));
+  const CommandResult result = context_.run_command("entities");
+  ASSERT_TRUE(result.ok) << result.text;
+  const json list = json::parse(result.text);
+  ASSERT_EQ(list.size(), 1u);
+  EXPECT_EQ(list[0]["entity_id"], "light.kitchen");
+  EXPECT_EQ(list[0]["friendly_name"], "Kitchen light");
+  EXPECT_EQ(list[0]["state"], "on");
+  EXPECT_EQ(list[0]["watchers"], json::array({"U1@C1.D1.H1"}));
+}
+
+TEST_F(HubTest, AProviderMayNotTakeAnotherProvidersEntity) {
+  TestLamp other(*hub_);
+  EXPECT_THROW(hub_->add_provider(other), std::logic_error);
+}
+
+TEST(EntityJson, ParsesAndWritesTheProtocolBodies) {
+  using namespace homesip::appliance_hub;
+  EXPECT_TRUE(valid_entity_id("light.kitchen"));
+  EXPECT_FALSE(valid_entity_id("lamp"));
+  EXPECT_FALSE(valid_entity_id("Light.kitchen"));
+  EXPECT_FALSE(valid_entity_id("light."));
+  EXPECT_EQ(iso8601_ms(1764472800123), "2025-11-30T03:20:00.123Z");
+  EXPECT_TRUE(is_json_content_type("Application/JSON; charset=utf-8"));
+  EXPECT_FALSE(is_json_content_type("text/plain"));
+  EXPECT_TRUE(accepts_json("text/plain, application/json;q=0.5"));
+  EXPECT_FALSE(accepts_json("text/plain"));
+  std::string problem;
+  EXPECT_FALSE(parse_message_body(R"({"service": 1})", problem));
+  const auto body = parse_message_body(R"({"service":"turn_on","data":{"brightness":128}})", problem);
+  ASSERT_TRUE(body);
+  EXPECT_EQ(body->data_json, R"({"brightness":128})");
+  EXPECT_EQ(error_json("invalid_json", "no"), R"({"error":"invalid_json","message":"no"})");
+}
+
+}  // namespace
