@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "homesip/digest/digest.hpp"
 #include "homesip/testkit/testkit.hpp"
 
@@ -118,8 +120,19 @@ TEST_F(UpwardRegistrationTest, AFailureStartsAgainFromTheTopAfterABackoffThatDou
     ASSERT_EQ(client.sent().size(), i + 2);
   }
   EXPECT_EQ(waits, (std::vector<std::chrono::milliseconds>{2s, 4s, 8s, 16s, 30s, 30s, 30s}));
+  // Eight failures in a row: one warning, the retries at debug.
+  const auto warnings = [&](std::string_view text) {
+    return std::count_if(log.lines().begin(), log.lines().end(), [&](const std::string& l) {
+      return l.rfind("warn: ", 0) == 0 && l.find(text) != l.npos;
+    });
+  };
+  EXPECT_EQ(warnings("registering H1@C1.D1 failed (404 Not Found from sip:D1@127.0.0.1:5120)"), 1)
+      << ::testing::PrintToString(log.lines());
+  EXPECT_EQ(warnings("registering H1@C1.D1 failed"), 1) << ::testing::PrintToString(log.lines());
 
   answer(9, ResponseBuilder(200));
+  EXPECT_EQ(warnings("registering H1@C1.D1 works again after 8 failed attempts"), 1)
+      << ::testing::PrintToString(log.lines());
   EXPECT_EQ(up->state(), UpwardRegistration::State::kRegistered);
   EXPECT_EQ(up->registrar(), kTop);
   EXPECT_EQ(up->retry_delay(), 0ms);
@@ -128,6 +141,7 @@ TEST_F(UpwardRegistrationTest, AFailureStartsAgainFromTheTopAfterABackoffThatDou
   ASSERT_EQ(client.sent().size(), 11u);
   ASSERT_TRUE(client.time_out(10));  // a refresh that fails starts over with the first backoff
   EXPECT_EQ(up->retry_delay(), 1s);
+  EXPECT_EQ(warnings("registering H1@C1.D1 failed"), 2);  // a new outage, a new warning
 }
 
 TEST_F(UpwardRegistrationTest, EveryWaitIsJitteredByTwentyPercent) {
