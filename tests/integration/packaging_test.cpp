@@ -68,12 +68,27 @@ TEST_F(Packaging, TheUnitStartsTheInstalledBinaryAndSystemdAcceptsIt) {
 
 TEST_F(Packaging, InstalledExamplesPassTheInstalledCheck) {
   const fs::path examples = fs::path(prefix_) / "share/homesip/examples";
+  // --check-config opens what a start opens: the deployment's certificates and LDAP password are
+  // this test's own here.
+  std::string out;
+  ASSERT_EQ(run({HOMESIP_TEST_HOMESIPCTL, "pki", "init", (dir_ / "pki").string()}, &out), 0) << out;
+  ASSERT_EQ(run({HOMESIP_TEST_HOMESIPCTL, "pki", "issue", (dir_ / "pki").string(), "H1@C1.D1", "--ip",
+                 "127.0.0.1", "--out", (dir_ / "tls").string()},
+                &out),
+            0)
+      << out;
+  write_file(dir_ / "ldap.secret", "secret\n");
+  fs::permissions(dir_ / "ldap.secret", fs::perms::owner_read | fs::perms::owner_write);
   int checked = 0;
   for (const auto& entry : fs::directory_iterator(examples)) {
     if (entry.path().extension() != ".yaml") continue;
-    std::string out;
-    EXPECT_EQ(run({installed_, "--config", entry.path().string(), "--check-config"}, &out), 0)
-        << entry.path() << ": " << out;
+    std::vector<std::string> argv{
+        installed_,       "--config", entry.path().string(),
+        "--check-config", "--set",    "server.tls_certificates=" + (dir_ / "tls").string()};
+    if (entry.path().filename() == "family-ldap.yaml")
+      argv.insert(argv.end(),
+                  {"--set", "plugins.location-ldap.password_file=" + (dir_ / "ldap.secret").string()});
+    EXPECT_EQ(run(argv, &out), 0) << entry.path() << ": " << out;
     ++checked;
   }
   EXPECT_GE(checked, 3) << "examples missing under " << examples;
