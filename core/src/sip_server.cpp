@@ -131,6 +131,11 @@ bool present_but_bad(const sip_t* sip, std::string_view name) {
   return false;
 }
 
+// The method as the request line has it, for the request counters.
+std::string_view method_text(const sip_request_t* request) {
+  return request->rq_method_name ? request->rq_method_name : "";
+}
+
 // One request as the chain sees it: the sofia message (owned), its view, and
 // the channel its answer goes back on. On the stack while the chain runs;
 // detach() moves it to the heap when a handler suspends it.
@@ -674,7 +679,7 @@ void SipServer::forward(msg_t* msg, std::string_view request_uri, ResponseChanne
     msg_header_insert(msg, reinterpret_cast<msg_pub_t*>(sip),
                       reinterpret_cast<msg_header_t*>(sip_max_forwards_make(home, "70")));
   }
-  request_metrics_->record(sip->sip_request->rq_method_name, RequestMetrics::kForwarded,
+  request_metrics_->record(method_text(sip->sip_request), RequestMetrics::kForwarded,
                            received == Clock::time_point{} ? Clock::duration{} : Clock::now() - received);
   // nta adds our Via (its client port's address, rport) with this branch,
   // and sends to the top Route (;lr) or else the Request-URI, resolving it
@@ -740,7 +745,7 @@ void SipServer::relay_response(msg_t* msg, sip_t* sip) {
 
 void SipServer::count_unanswered(const sip_t* sip, Clock::time_point received) {
   if (!sip || !sip->sip_request) return;
-  request_metrics_->record(sip->sip_request->rq_method_name, RequestMetrics::kUnanswered,
+  request_metrics_->record(method_text(sip->sip_request), RequestMetrics::kUnanswered,
                            Clock::now() - received);
 }
 
@@ -748,7 +753,7 @@ void SipServer::send_reply(msg_t* msg, const Reply& reply, ResponseChannel& chan
                            Clock::time_point received) {
   if (const sip_t* request = sip_object(msg); request && request->sip_request) {
     const auto now = Clock::now();
-    request_metrics_->record(request->sip_request->rq_method_name, reply.status,
+    request_metrics_->record(method_text(request->sip_request), reply.status,
                              received == Clock::time_point{} ? Clock::duration{} : now - received);
   }
   // Listeners closed, or the connection gone while a handler waited: nothing can be sent.
