@@ -519,6 +519,8 @@ void PluginHost::stop() {
 }
 
 void PluginHost::destroy() {
+  // The HTTP handlers' code lives in the plugins' libraries: gone first.
+  http_routes_.clear();
   // Reverse creation order, so a provider outlives the plugins using it;
   // ~LoadedPlugin frees the object, then the library.
   for (auto it = creation_order_.rbegin(); it != creation_order_.rend(); ++it) {
