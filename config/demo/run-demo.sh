@@ -46,7 +46,7 @@ for _ in range(500):
         pass'
 }
 
-declare -A PORT TLS_PORT AOR
+declare -A PORT TLS_PORT HTTP_PORT AOR
 AOR=([C1]=C1 [D1]=D1@C1 [D2]=D2@C1 [D1H1]=H1@C1.D1 [D1H2]=H2@C1.D1 [D2H1]=H1@C1.D2 [D2H2]=H2@C1.D2)
 # start NAME CONFIG --set ... : runs homesipd in the background, logs to $WORK/NAME.log
 start() {
@@ -56,13 +56,21 @@ start() {
     --set "server.tls_certificates=$WORK/tls/$name" \
     --set "plugins.location-sqlite.path=$WORK/$name.sqlite" \
     --set "plugins.auth-digest.secret_file=$WORK/$name.nonce-secret" \
-    --set "server.admin_socket=$WORK/$name.sock" "$@" \
+    --set "server.admin_socket=$WORK/$name.sock" \
+    --set "server.http.listen=127.0.0.1:${HTTP_PORT[$name]}" --set "server.http.token_file=$WORK/http.token" "$@" \
     >"$WORK/$name.log" 2>&1 &
   PIDS+=($!)
 }
 ctl() { local name=$1; shift; "$BIN/homesipctl" --socket "$WORK/$name.sock" "$@"; }
 
-for s in C1 D1 D2 D1H1 D1H2 D2H1 D2H2; do PORT[$s]=$(free_port); TLS_PORT[$s]=$(free_port); done
+for s in C1 D1 D2 D1H1 D1H2 D2H1 D2H2; do
+  PORT[$s]=$(free_port)
+  TLS_PORT[$s]=$(free_port)
+  HTTP_PORT[$s]=$(free_port)
+done
+# One token for every server's status page, /api/ and /metrics (server.http): the link below holds it.
+TOKEN=$(python3 -c 'import secrets; print(secrets.token_urlsafe(24))')
+(umask 077 && echo "$TOKEN" >"$WORK/http.token")
 TOP="sip:127.0.0.1:${PORT[C1]}"
 TOP_TLS="sips:127.0.0.1:${TLS_PORT[C1]}"
 CA=$WORK/pki/cafile.pem
@@ -186,6 +194,12 @@ for name in C1 D1 D1H1; do
 done
 echo "    the users of family H1@C1.D1 (homesipctl --socket $WORK/D1H1.sock bindings C1.D1.H1)"
 ctl D1H1 bindings C1.D1.H1 | sed 's/^/      /'
+
+say "each server's status page (plugins/status-page): open a link once, the token becomes a cookie"
+for s in C1 D1 D2 D1H1 D1H2 D2H1 D2H2; do
+  printf '    %-10s http://127.0.0.1:%s/?token=%s\n' "${AOR[$s]}" "${HTTP_PORT[$s]}" "$TOKEN"
+done
+[ $KEEP = 1 ] || echo "    (./homesip demo --keep leaves the tree running to look at them)"
 
 if [ $KEEP = 1 ]; then
   say "tree running; Ctrl-C stops it"
