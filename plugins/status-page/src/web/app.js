@@ -89,7 +89,8 @@ async function refresh() {
       requestsTotal().catch(() => null),
     ]);
     const commands = commandNames(plugins);
-    const tree = commands.has('tree.tree') ? await getJson('/api/tree.tree') : null;
+    // A part that fails leaves the rest of the page up: only stats and plugins say the server is lost.
+    const tree = commands.has('tree.tree') ? await optional(getJson('/api/tree.tree')) : null;
     const domain = tree ? tree.child_domain : '';
     const arg = `?arg=${encodeURIComponent(domain)}`;
     const entityCommands = [...commands].filter((name) => name.endsWith('.entities'));
