@@ -246,6 +246,9 @@ int serve(const Config& config, bool check_only) {
   std::shared_ptr<ReopenableFileSink> log_file;
   auto log = make_core_logger(config.log, log_file);
   spdlog::set_default_logger(log);
+  // Until the loop takes SIGHUP (HangupSignal, once serving), a logrotate
+  // that signals early must not kill the server (SIGHUP's default action).
+  ::signal(SIGHUP, SIG_IGN);
   su_init();
   route_sofia_logs(*log, config.log.sofia_level);
   int code = kExitOk;
