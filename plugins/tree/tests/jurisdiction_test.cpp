@@ -103,9 +103,16 @@ TEST(Case, ComparisonIgnoresCaseAndKeepsSpelling) {
 TEST(Invalid, BadNamesAreInvalid) {
   for (const char* aor :
        {"", "@", "U1", "U1@", "@C1.D1", "U 1@C1.D1", "U1@C1..D1", "U1@C1.D1.", "U1@.C1", "U1@C1.D1.H1:5060",
-        "U1@[::1]", "U.1@C1.D1", "U1@C1@D1", "U1@C1.D 1", "t4:x@C1.D1.H1", "U1@C1.D1.H:"}) {
+        "U1@[::1]", "U..1@C1.D1", ".U1@C1.D1", "U1@C1@D1", "U1@C1.D 1", "t4:x@C1.D1.H1", "U1@C1.D1.H:"}) {
     EXPECT_EQ(rel(kCommunity, aor), Relation::kInvalid) << aor;
   }
+}
+
+// An appliance's entity id has a dot in its user part; it is routed like a user.
+TEST(Entities, DottedUserPartsAreUsers) {
+  EXPECT_EQ(rel(kCommunity, "light.kitchen@C1.D1.H1"), Relation::kInSubtree);
+  EXPECT_EQ(child(kCommunity, "light.kitchen@C1.D1.H1"), "H1@C1.D1");
+  EXPECT_EQ(rel(kCommunity, "light.kitchen@C1.D1"), Relation::kDirectChild);
 }
 
 TEST(Names, RelationNamesForLogs) {

@@ -205,7 +205,7 @@ TEST(AddressedToMe, ToNamingMeTooIsAnsweredByTheCore) {
 TEST(AddressedToMe, AnInvalidToIs404) {
   EXPECT_EQ(decide(kD1, kBelowTop,
                    addressed("INVITE", Method::kInvite, sip_uri("D1", "127.0.0.1", "5120"),
-                             sip_uri("U.1", "C1.D1"), true))
+                             sip_uri("U..1", "C1.D1"), true))
                 .reply.status,
             404);
 }
