@@ -1,0 +1,16 @@
+#!/bin/sh
+# A zigbee2mqtt device for the tests: answers each command on TOPIC/set with
+# a state message on TOPIC carrying the command's JSON (as a lamp that did
+# what it was told), and writes "set <payload>" to LOG for each command and
+# "ready" once subscribed (again after each reconnect).
+#   device_sim.sh PORT TOPIC LOG
+port=$1 topic=$2 log=$3
+stdbuf -oL mosquitto_sub -h 127.0.0.1 -p "$port" -t "$topic/set" -d -i "sim-$$" | while IFS= read -r line; do
+  case "$line" in
+    *SUBACK*) echo ready >>"$log" ;;
+    '{'*)
+      echo "set $line" >>"$log"
+      mosquitto_pub -h 127.0.0.1 -p "$port" -t "$topic" -m "$line"
+      ;;
+  esac
+done
