@@ -199,7 +199,7 @@ TEST_F(HubServerTest, RetransmittedToggleTogglesOnce) {
   EXPECT_EQ(state_of(socket(), "light.kitchen"), "on");
   std::string stats;
   ctl(socket(), {"stats"}, &stats);
-  EXPECT_NE(stats.find("homesip_appliance_hub_service_calls_total 1"), std::string::npos) << stats;
+  EXPECT_NE(stats.find("homesip_appliance_hub_service_calls_total: 1\n"), std::string::npos) << stats;
 }
 
 TEST_F(HubServerTest, SippWatchesChangesRefreshesAndUnsubscribes) {

@@ -71,6 +71,12 @@ std::vector<std::pair<std::string, std::string>> split_pairs(std::string_view te
   return pairs;
 }
 
+std::string shown_number(double value) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%g", value);
+  return text;
+}
+
 double number_of(const std::string& key, const std::string& value, double low, double high) {
   size_t used = 0;
   double number = 0;
@@ -80,8 +86,8 @@ double number_of(const std::string& key, const std::string& value, double low, d
     used = 0;
   }
   if (used != value.size() || value.empty() || !std::isfinite(number) || number < low || number > high)
-    throw std::invalid_argument(key + " must be a number from " + json(low).dump() + " to " +
-                                json(high).dump() + ", not '" + value + "'");
+    throw std::invalid_argument(key + " must be a number from " + shown_number(low) + " to " +
+                                shown_number(high) + ", not '" + value + "'");
   return number;
 }
 
