@@ -40,6 +40,8 @@ Decision decide_register(const ServerIdentity& me, const RequestFacts& request) 
   const UriView& to = request.target;
   // No AOR to judge: the registrar has its own answer for that.
   if (to.user.empty() || !sip_scheme(to)) return pass();
+  // Dots in a user part name an appliance's entity, routed as a user but never registered.
+  if (to.user.find('.') != std::string_view::npos) return answer(Reply(404, "Not A Name In This Tree"));
   const Jurisdiction j = classify(me, to);
   switch (j.relation) {
     case Relation::kDirectChild:
