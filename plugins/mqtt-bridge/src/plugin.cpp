@@ -174,6 +174,7 @@ class Bridge final : public homesip::ApplianceProvider, public std::enable_share
       post([topic, payload](Bridge& b) { b.on_message(topic, payload); });
     };
     hub_.add_provider(*this);
+    added_ = true;
     for (auto& [name, device] : devices_) report(device);
     connection_ = std::make_unique<homesip::mqtt::MqttConnection>(broker_, std::move(events));
     connection_->start();
@@ -182,6 +183,9 @@ class Bridge final : public homesip::ApplianceProvider, public std::enable_share
               "/");
   }
 
+  // The broker let go and calls waiting answered 503; the entities stay with
+  // the hub, whose own stop() (after ours) tells their watchers
+  // reason=deactivated, so they subscribe again after a restart.
   void stop() {
     if (!running_) return;
     running_ = false;
@@ -189,7 +193,13 @@ class Bridge final : public homesip::ApplianceProvider, public std::enable_share
     connected_ = false;
     connected_gauge_.set(0);
     for (auto& [name, device] : devices_) fail_pending(device, "the bridge is stopping");
-    hub_.remove_provider(*this);
+  }
+
+  // Before the plugin goes (the hub, created first, outlives it).
+  void detach() {
+    stop();
+    if (added_) hub_.remove_provider(*this);
+    added_ = false;
   }
 
   std::vector<homesip::EntityInfo> entities() const override {
@@ -206,7 +216,7 @@ class Bridge final : public homesip::ApplianceProvider, public std::enable_share
     const auto data = nlohmann::json::parse(call.data_json, nullptr, false);
     const auto command = homesip::mqtt::command_for(device->spec, call.service, data);
     if (command.status != 200) return done(error(command.status, command.error, command.message));
-    if (!online(*device))
+    if (!running_ || !online(*device))
       return done(
           error(503, "unavailable",
                 connected_ ? device->spec.entity_id + " is offline" : "the MQTT broker is not reachable"));
@@ -378,6 +388,7 @@ class Bridge final : public homesip::ApplianceProvider, public std::enable_share
   std::string problem_;
   uint64_t next_call_ = 0;
   bool running_ = false;
+  bool added_ = false;
 };
 
 class MqttBridgePlugin final : public homesip::Plugin {
@@ -387,7 +398,7 @@ class MqttBridgePlugin final : public homesip::Plugin {
   void start() override { bridge_->start(); }
   void stop() override { bridge_->stop(); }
   // The hub outlives us (it was created first), but must not keep a provider that is gone.
-  ~MqttBridgePlugin() override { bridge_->stop(); }
+  ~MqttBridgePlugin() override { bridge_->detach(); }
 
  private:
   std::shared_ptr<Bridge> bridge_;

@@ -233,6 +233,30 @@ TEST_F(BridgeTreeTest, TheDevicesOwnChangeReachesAWatcher) {
   EXPECT_NE(watched().find("stopping (signal)"), std::string::npos) << watched();
 }
 
+TEST_F(BridgeTreeTest, AWatcherSubscribesAgainWhenTheFamilyServerRestarts) {
+  Process watch(ua_args({"watch", "light.kitchen@C1.D1.H1"}, "U3@C1.D1.H1", Passwords::kU3),
+                dir_ / "watch.out");
+  const auto watched = [&] { return read_file(dir_ / "watch.out"); };
+  ASSERT_TRUE(
+      eventually([&] { return watched().find("\nlight.kitchen unknown {}\n") != std::string::npos; }, 15s))
+      << watched() << read_file(family_->log());
+  // RFC 6665 4.1.3: the hub's stop() ends every subscription with reason=deactivated (the
+  // bridge, stopped first, leaves its entities to the hub until it is destroyed).
+  ASSERT_EQ(family_->stop(), 0);
+  ASSERT_TRUE(eventually([&] { return watched().find("(reason=deactivated)") != std::string::npos; }, 5s))
+      << watched();
+  family_->start();
+  ASSERT_TRUE(
+      eventually([&] { return count_of(watched(), "watching sip:light.kitchen@C1.D1.H1") == 2; }, 20s))
+      << watched() << read_file(family_->log());
+  ASSERT_EQ(device_reports(R"({"state":"ON","brightness":7})"), 0);
+  EXPECT_TRUE(eventually(
+      [&] { return watched().find("\nlight.kitchen on {\"brightness\":7}\n") != std::string::npos; }, 3s))
+      << watched();
+  watch.signal(SIGTERM);
+  EXPECT_EQ(watch.wait(10s), 0) << watched();
+}
+
 TEST_F(BridgeTreeTest, TheBrokerGoingAwayAndBackIsSurvived) {
   std::string out;
   ASSERT_EQ(ua({"control", "light.kitchen@C1.D1.H1", "turn_off"}, &out), 0) << out;
