@@ -1,6 +1,7 @@
 #include "config.hpp"
 
 #include <arpa/inet.h>
+#include <fnmatch.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <sys/resource.h>
@@ -23,6 +24,12 @@ namespace {
 using T = SettingType;
 
 // The core's keys, grouped by block (write_core_defaults relies on it).
+// HttpSettings::commands' default, as the table shows it (config_test compares the two).
+constexpr const char* kHttpReadOnlyCommands =
+    "[help, stats, plugins, bindings, \"*.tree\", \"*.locate\", \"*.users\", \"*.user-list\", "
+    "\"*.entities\", "
+    "\"*.state\"]";
+
 constexpr CoreSetting kCoreSettings[] = {
     {{"server.listen", T::kStringList, nullptr,
       "addresses served: udp:, tcp: or tls:HOST:PORT (at least one)"},
@@ -131,6 +138,11 @@ constexpr CoreSetting kCoreSettings[] = {
     {{"server.http.token_file", T::kString, "",
       "file (mode 0600 or 0400) whose first line is the token HTTP requests bring; required unless "
       "listen is a loopback address; empty: none"},
+     false,
+     nullptr},
+    {{"server.http.commands", T::kStringList, kHttpReadOnlyCommands,
+      "the admin commands /api/ runs, names or patterns with * (the default: those that only read; "
+      "a command that changes something, such as auth-digest.user-put, stays with homesipctl)"},
      false,
      nullptr},
     {{"log.level", T::kString, "info", "trace, debug, info, warn or error"}, false, nullptr},
@@ -468,6 +480,16 @@ bool loopback(const std::string& host) {
   return ::inet_pton(AF_INET6, host.c_str(), address) == 1 && IN6_IS_ADDR_LOOPBACK(address);
 }
 
+}  // namespace
+
+bool HttpSettings::serves_command(const std::string& command) const {
+  return std::any_of(commands.begin(), commands.end(), [&](const std::string& pattern) {
+    return ::fnmatch(pattern.c_str(), command.c_str(), 0) == 0;
+  });
+}
+
+namespace {
+
 void read_http(const Reader& r, const YAML::Node& node, HttpSettings& http) {
   r.require_map("server.http", node);
   r.reject_unknown("server.http.", node);
@@ -480,6 +502,7 @@ void read_http(const Reader& r, const YAML::Node& node, HttpSettings& http) {
       if (!problem.empty()) r.fail(p + "token_file", node["token_file"], problem);
     }
   }
+  if (node["commands"]) http.commands = r.scalar_list(p + "commands", node["commands"]);
   if (!node["listen"] || node["listen"].IsNull()) return;
   const std::string listen = r.scalar(p + "listen", node["listen"]);
   if (listen.empty()) return;

@@ -62,6 +62,12 @@ struct HttpSettings {
   uint16_t port = 0;
   std::string token_file;  // empty: no token asked for (a loopback listener only)
   std::string token;       // the token_file's first line, read while the config is checked
+  // The admin commands /api/ runs (names, or patterns with '*'): a GET must not
+  // change anything, so commands that write (user-put, user-del) are not in the default.
+  std::vector<std::string> commands = {"help",     "stats",   "plugins",     "bindings",   "*.tree",
+                                       "*.locate", "*.users", "*.user-list", "*.entities", "*.state"};
+  // True when `command` matches one of `commands`.
+  bool serves_command(const std::string& command) const;
   bool enabled() const { return !host.empty(); }
 };
 

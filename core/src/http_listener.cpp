@@ -244,7 +244,7 @@ class HttpListener::Impl {
     const std::string& path = request.path;
     if (path == "/metrics")
       return done({200, "text/plain; version=0.0.4; charset=utf-8", render_metrics(sources_)});
-    if (path == "/api" || path == "/api/") return done(json_response(200, commands_.help()));
+    if (path == "/api" || path == "/api/") return done(json_response(200, served_commands()));
     if (path.starts_with("/api/")) return run_command(path.substr(5), arguments, done);
     if (const PluginHttpRoute* claimed = plugin_route(path)) return claimed->handler(request, done);
     done({404, "text/plain; charset=utf-8", "nothing is served at " + path + "\n"});
@@ -253,10 +253,20 @@ class HttpListener::Impl {
   void run_command(const std::string& name, const std::vector<std::string>& arguments, const HttpDone& done) {
     using Outcome = CommandRegistry::Outcome;
     if (!commands_.contains(name)) return done(error_response(404, "no command " + name));
+    if (!settings_.serves_command(name))
+      return done(error_response(403, "command " + name + " is not served over HTTP (server.http.commands)"));
     commands_.run(name, {{"argv", arguments}}, [done](Outcome outcome, nlohmann::json value) {
       if (outcome == Outcome::kDone) return done(json_response(200, value));
       done(json_response(outcome == Outcome::kUnknown ? 404 : 400, {{"error", std::move(value)}}));
     });
+  }
+
+  // The commands /api/ runs, with their help, as the admin socket's help lists them.
+  nlohmann::json served_commands() const {
+    nlohmann::json served = commands_.help();
+    for (auto it = served.begin(); it != served.end();)
+      it = settings_.serves_command(it.key()) ? std::next(it) : served.erase(it);
+    return served;
   }
 
   // The route claimed for exactly `path`, else the longest claimed prefix

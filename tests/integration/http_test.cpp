@@ -73,7 +73,11 @@ class HttpTest : public ::testing::Test {
                                 "\n  - plugin: registrar\n    domains: [C1.D1.H1]\n"
                                 "  - plugin: test-provider\n  - plugin: test-http\n",
                             "  http:\n    listen: 127.0.0.1:" + std::to_string(http_port_) +
-                                "\n    token_file: " + token_file.string() + "\n"});
+                                "\n    token_file: " + token_file.string() +
+                                // The read-only default and two of the test plugin's commands:
+                                // badjson and unbound stay off.
+                                "\n    commands: [help, stats, plugins, bindings, \"*.tree\", "
+                                "test-provider.echo, test-provider.fails]\n"});
     server_->set_extra_arguments({"--set", "server.plugin_dirs=[" + plugin_dir() + ", " +
                                                std::string(HOMESIP_TEST_FIXTURE_PLUGIN_DIR) + "]"});
     server_->start();
@@ -181,6 +185,18 @@ TEST_F(HttpTest, ApiRunsTheAdminCommands) {
   const auto list = nlohmann::json::parse(r->body);
   for (const char* name : {"help", "stats", "bindings", "plugins", "test-provider.echo"})
     EXPECT_TRUE(list.contains(name)) << name << " in " << r->body;
+  EXPECT_FALSE(list.contains("test-provider.badjson")) << "not in server.http.commands: " << r->body;
+}
+
+// A GET must not change anything: /api/ runs only the commands server.http.commands
+// names (homesipctl on the admin socket runs them all).
+TEST_F(HttpTest, ACommandNotInServerHttpCommandsIs403) {
+  const auto r = get("/api/test-provider.badjson");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 403);
+  EXPECT_EQ(nlohmann::json::parse(r->body),
+            nlohmann::json(
+                {{"error", "command test-provider.badjson is not served over HTTP (server.http.commands)"}}));
 }
 
 TEST_F(HttpTest, UnknownCommandIs404AndAFailingOneIs400) {
