@@ -502,7 +502,15 @@ void read_http(const Reader& r, const YAML::Node& node, HttpSettings& http) {
       if (!problem.empty()) r.fail(p + "token_file", node["token_file"], problem);
     }
   }
-  if (node["commands"]) http.commands = r.scalar_list(p + "commands", node["commands"]);
+  if (node["commands"]) {
+    http.commands = r.scalar_list(p + "commands", node["commands"]);
+    for (const std::string& name : http.commands)
+      if (name.empty() ||
+          name.find_first_not_of("abcdefghijklmnopqrstuvwxyz"
+                                 "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_*") != std::string::npos)
+        r.fail(p + "commands", node["commands"],
+               "'" + name + "' is not a command name or pattern (letters, digits, '.', '-', '_' and '*')");
+  }
   if (!node["listen"] || node["listen"].IsNull()) return;
   const std::string listen = r.scalar(p + "listen", node["listen"]);
   if (listen.empty()) return;
