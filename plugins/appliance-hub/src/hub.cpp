@@ -162,6 +162,13 @@ bool Hub::is_entity_uri(const UriView& uri) const {
          (equal_ignoring_case(uri.host, settings_.domain) || context_.addresses_me(uri));
 }
 
+// 489 to a SUBSCRIBE or PUBLISH of another event package (RFC 6665 8.3.2).
+Reply Hub::bad_event_reply() {
+  Reply reply = error_reply(489, "bad_event", "the event package is homesip-entity");
+  reply.header("Allow-Events", kEventPackage);
+  return reply;
+}
+
 Reply Hub::error_reply(int status, std::string_view code, std::string_view message) {
   Reply reply(status);
   reply.content_type = "application/json";
@@ -295,11 +302,7 @@ void Hub::finish_call(const std::string& key, const std::string& entity_id, Serv
 
 Reply Hub::on_subscribe(IncomingRequest& incoming, std::vector<uint64_t>& notify_after) {
   const SipRequest& request = incoming.request();
-  if (request.event() != kEventPackage) {
-    Reply reply = error_reply(489, "bad_event", "the event package is homesip-entity");
-    reply.header("Allow-Events", kEventPackage);
-    return reply;
-  }
+  if (request.event() != kEventPackage) return bad_event_reply();
   const std::string entity_id(request.request_uri().user);
   const auto entity = entities_.find(entity_id);
   if (entity == entities_.end())
@@ -395,11 +398,7 @@ Reply Hub::refresh_subscription(IncomingRequest& incoming, int64_t expires,
 
 Reply Hub::on_publish(IncomingRequest& incoming) {
   const SipRequest& request = incoming.request();
-  if (request.event() != kEventPackage) {
-    Reply reply = error_reply(489, "bad_event", "the event package is homesip-entity");
-    reply.header("Allow-Events", kEventPackage);
-    return reply;
-  }
+  if (request.event() != kEventPackage) return bad_event_reply();
   const std::string entity_id(request.request_uri().user);
   const auto entity = entities_.find(entity_id);
   if (entity != entities_.end() && entity->second.provider)

@@ -106,6 +106,7 @@ class Hub final : public ApplianceHub, public RequestHandler {
   void apply_state(EntityState state);
   Reply state_reply(const Entity& entity) const;
   static Reply error_reply(int status, std::string_view code, std::string_view message);
+  static Reply bad_event_reply();
 
   void send_notify(Subscription& subscription, const std::string& subscription_state);
   void notify_active(uint64_t id);
