@@ -190,10 +190,32 @@ std::string why_commented(const PluginDescriptor& d, std::set<std::string>& prov
   return {};
 }
 
-void write_plugin_entry(std::ostream& out, const PluginInfo& info, std::set<std::string>& provided,
-                        const std::vector<std::string>& dirs) {
+// Why each dumped entry is commented out ("" when it is loaded): why_commented(),
+// then, until nothing changes, a required service no loaded entry provides (the
+// appliance plugins without the hub, which needs a domain without the tree).
+std::vector<std::string> reasons_commented(const std::vector<PluginInfo>& infos,
+                                           const std::vector<std::string>& dirs) {
+  std::vector<std::string> whys;
+  std::set<std::string> provided;
+  for (const PluginInfo& info : infos) whys.push_back(why_commented(*info.descriptor, provided, dirs));
+  for (bool changed = true; changed;) {
+    changed = false;
+    std::set<std::string> loaded;
+    for (size_t i = 0; i < infos.size(); ++i)
+      if (whys[i].empty())
+        for (const char* service : infos[i].descriptor->provides) loaded.insert(service);
+    for (size_t i = 0; i < infos.size(); ++i)
+      for (const char* service : infos[i].descriptor->requires_services)
+        if (whys[i].empty() && !loaded.count(service)) {
+          whys[i] = "no loaded entry provides " + std::string(service);
+          changed = true;
+        }
+  }
+  return whys;
+}
+
+void write_plugin_entry(std::ostream& out, const PluginInfo& info, const std::string& why) {
   const PluginDescriptor& d = *info.descriptor;
-  const std::string why = why_commented(d, provided, dirs);
   out << "  # " << d.name << " " << d.version << ": " << d.summary
       << (why.empty() ? "" : " (commented out: " + why + ")") << "\n";
   out << (why.empty() ? "  " : "  # ") << "- plugin: " << d.name << "\n";
@@ -231,8 +253,8 @@ int dump_default(const CommandLine& cmd) {
   }
   std::stable_partition(infos.begin(), infos.end(),
                         [](const PluginInfo& info) { return loads_as_dumped(*info.descriptor); });
-  std::set<std::string> provided;
-  for (const PluginInfo& info : infos) write_plugin_entry(std::cout, info, provided, dirs);
+  const std::vector<std::string> whys = reasons_commented(infos, dirs);
+  for (size_t i = 0; i < infos.size(); ++i) write_plugin_entry(std::cout, infos[i], whys[i]);
   return kExitOk;
 }
 

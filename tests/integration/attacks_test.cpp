@@ -343,8 +343,10 @@ TEST_F(AttacksTest, NoStrangerSwitchesTheLamp) {
   const std::string log = read_file(family_->log());
   EXPECT_NE(log.find("refused method=MESSAGE aor=lamp@C1.D1.H1 source=udp:127.0.0.66:"), std::string::npos)
       << log;
-  EXPECT_NE(log.find("(unauthenticated): Appliance Control Not Permitted For Outside Callers"),
-            std::string::npos);
+  EXPECT_NE(
+      log.find("status=403 reason=\"Appliance Control Not Permitted For Outside Callers\" identity=none"),
+      std::string::npos)
+      << log;
   // A Home Assistant entity ("*.*" among the default appliances) is refused alike.
   const std::string entity =
       send(family_->port(), from_attacker(message("U9@C9.D9.H9", "light.kitchen@C1.D1.H1", "entity", "on")));
@@ -411,7 +413,7 @@ TEST_F(AttacksTest, BindingLookupsThroughTheTree) {
   const std::string log = read_file(family_->log());
   EXPECT_NE(log.find("refused method=OPTIONS aor=U1@C1.D1.H1 source=udp:127.0.0.2:"), std::string::npos)
       << log;
-  EXPECT_NE(log.find("(unauthenticated): Binding Lookup Not Permitted For Outside Callers"),
+  EXPECT_NE(log.find("status=403 reason=\"Binding Lookup Not Permitted For Outside Callers\" identity=none"),
             std::string::npos)
       << log;
 }

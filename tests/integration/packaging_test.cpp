@@ -96,15 +96,16 @@ TEST_F(Packaging, InstalledExamplesPassTheInstalledCheck) {
 
 TEST_F(Packaging, InstalledServerServesTheInstalledFamilyExample) {
   // As the unit runs it: the installed binary finds its installed plugins by
-  // itself; only the port (UDP: no certificates here) and the files are this
-  // test's. The example is secured: a user's REGISTER is challenged.
+  // itself; only the port (UDP: no certificate directory here) and the files are
+  // this test's. The example is secured: a user's REGISTER is challenged.
   const uint16_t port = free_port();
-  Process server({installed_, "--config", (fs::path(prefix_) / "share/homesip/examples/family.yaml").string(),
-                  "--set", "server.listen=[udp:127.0.0.1:" + std::to_string(port) + "]", "--set",
-                  "plugins.tree.top=sip:127.0.0.1:" + std::to_string(free_port()), "--set",
-                  "plugins.location-sqlite.path=" + (dir_ / "h1.sqlite").string(), "--set",
-                  "plugins.auth-digest.secret_file=" + (dir_ / "h1.nonce-secret").string()},
-                 dir_ / "server.log");
+  Process server(
+      {installed_, "--config", (fs::path(prefix_) / "share/homesip/examples/family.yaml").string(), "--set",
+       "server.listen=[udp:127.0.0.1:" + std::to_string(port) + "]", "--set",
+       "server.tls_certificates=", "--set", "plugins.tree.top=sip:127.0.0.1:" + std::to_string(free_port()),
+       "--set", "plugins.location-sqlite.path=" + (dir_ / "h1.sqlite").string(), "--set",
+       "plugins.auth-digest.secret_file=" + (dir_ / "h1.nonce-secret").string()},
+      dir_ / "server.log");
   ASSERT_TRUE(wait_for_sip(port, std::chrono::seconds(10))) << read_file(dir_ / "server.log");
   const std::string response = udp_exchange(port,
                                             "REGISTER sip:C1.D1.H1 SIP/2.0\n"

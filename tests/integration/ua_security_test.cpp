@@ -61,7 +61,7 @@ class UaAuth : public ::testing::Test {
     const std::string plugins =
         "  - plugin: location-sqlite\n    path: " + (dir_ / "h1.sqlite").string() + "\n" +
         tree_plugin_yaml("H1", "C1.D1", "sip:127.0.0.1:" + std::to_string(free_port())) +
-        "  - plugin: auth-digest\n    realm: C1.D1.H1\n    secret_file: " + (dir_ / "nonce.secret").string() +
+        "  - plugin: auth-digest\n    secret_file: " + (dir_ / "nonce.secret").string() +
         "\n  - plugin: registrar\n";
     server_ = std::make_unique<HomesipServer>(
         dir_, ServerOptions{"H1", "C1.D1", plugins, "  admin_socket: " + socket_ + "\n"});
