@@ -76,7 +76,8 @@ std::vector<std::string> served_domains(homesip::PluginContext& context) {
 void check_domains(const homesip::Settings& s) {
   const std::vector<std::string> domains = s.get_string_list("domains");
   for (const std::string& domain : domains) {
-    const auto uri = homesip::parse_uri("sip:" + domain);
+    const std::string text = "sip:" + domain;  // the URI's views point into it
+    const auto uri = homesip::parse_uri(text);
     if (!uri || uri->host != domain)
       throw homesip::ConfigError("domains", "domains: '" + domain + "' is not a domain such as C1.D1.H1");
   }

@@ -52,7 +52,8 @@ const homesip::MetricSpec kMetrics[] = {
 void check_settings(const homesip::Settings& settings) {
   homesip::check_served_domain(settings);
   const std::string device = settings.get_string("device");
-  const std::optional<homesip::UriView> device_uri = homesip::parse_uri("sip:" + device + "@lamp");
+  const std::string device_text = "sip:" + device + "@lamp";  // the URI's views point into it
+  const std::optional<homesip::UriView> device_uri = homesip::parse_uri(device_text);
   if (device.empty() || !device_uri || device_uri->user != device)
     throw homesip::ConfigError("device", "device must be a user part such as lamp, not '" + device + "'");
   if (!settings.get_string("owner").empty() &&

@@ -57,7 +57,8 @@ inline void check_served_domain(const Settings& settings, const std::string& set
   if (!tree) return;
   const std::string value = settings.get_string(setting);
   const bool configured = !value.empty();
-  const std::optional<UriView> uri = parse_uri("sip:" + value);
+  const std::string text = "sip:" + value;  // the URI's views point into it
+  const std::optional<UriView> uri = parse_uri(text);
   if (configured && (!uri || uri->host != value))
     throw ConfigError(setting, setting + " must be a domain such as C1.D1.H1, not '" + value + "'");
   if (*tree && configured)
