@@ -184,7 +184,9 @@ class HttpListener::Impl {
   void exchange_token(const httplib::Request& request, httplib::Response& response) {
     if (!constant_time_equal(request.get_param_value("token"), settings_.token))
       return refuse(request, response, "a wrong ?token=");
-    std::string location = request.path;
+    // One leading '/': "//host/..." in Location would send the browser to another site.
+    std::string location =
+        "/" + request.path.substr(std::min(request.path.find_first_not_of('/'), request.path.size()));
     char separator = '?';
     for (const auto& [name, value] : request.params) {
       if (name == "token") continue;

@@ -149,6 +149,11 @@ TEST_F(HttpTest, TokenInTheQuerySetsTheCookieAndRedirectsWithoutIt) {
   EXPECT_EQ(r->get_header_value("Location"), "/hello?name=ann");
   EXPECT_EQ(r->get_header_value("Set-Cookie"),
             "homesip_token=" + kToken + "; Path=/; HttpOnly; SameSite=Strict");
+  // A path of "//host" stays on this server.
+  const auto elsewhere = client().Get("//evil.example/x?token=" + kToken);
+  ASSERT_TRUE(elsewhere);
+  EXPECT_EQ(elsewhere->status, 303);
+  EXPECT_EQ(elsewhere->get_header_value("Location"), "/evil.example/x");
   const auto bad = client().Get("/hello?token=nope&name=ann");
   ASSERT_TRUE(bad);
   EXPECT_EQ(bad->status, 401);
