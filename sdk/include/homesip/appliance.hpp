@@ -34,9 +34,9 @@ struct EntityState {
 };
 
 struct EntityInfo {
-  std::string entity_id;                // "light.kitchen"
-  std::string friendly_name;            // "Kitchen light"; empty: the entity id
-  std::vector<std::string> services;    // what it accepts: "turn_on", "turn_off", "toggle", ...
+  std::string entity_id;              // "light.kitchen"
+  std::string friendly_name;          // "Kitchen light"; empty: the entity id
+  std::vector<std::string> services;  // what it accepts: "turn_on", "turn_off", "toggle", ...
 };
 
 struct ServiceCall {

@@ -343,10 +343,9 @@ class FakePluginContext final : public PluginContext {
       }
     if (!handler) return HttpResponse{404, "text/plain", "no handler for " + path};
     auto answer = std::make_shared<std::optional<HttpResponse>>();
-    (*handler)(HttpRequest{"GET", std::move(path), std::move(query)},
-               [answer](HttpResponse response) {
-                 if (!*answer) *answer = std::move(response);
-               });
+    (*handler)(HttpRequest{"GET", std::move(path), std::move(query)}, [answer](HttpResponse response) {
+      if (!*answer) *answer = std::move(response);
+    });
     loop_.run_until([&] { return answer->has_value(); }, std::chrono::seconds(5));
     return answer->value_or(HttpResponse{0, "", ""});
   }
