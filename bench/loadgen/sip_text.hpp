@@ -1,6 +1,6 @@
-// The little SIP a REGISTER load needs: the request written as text, and what is read from a
-// response (status, Call-ID, CSeq number, the WWW-Authenticate challenges). Views point into the
-// datagram.
+// The little SIP a load needs: a request written as text (REGISTER, INVITE, the ACK of a non-2xx
+// final response), what is read from a response (status, top Via branch, Call-ID, CSeq, To tag, the
+// WWW-Authenticate challenges), and the bare responder's minimal 200. Views point into the datagram.
 #pragma once
 
 #include <cstdint>
@@ -11,25 +11,36 @@
 
 namespace homesip::loadgen {
 
-struct RegisterRequest {
-  std::string_view domain;  // Request-URI sip:DOMAIN, AOR USER@DOMAIN
-  std::string_view user;
+struct Request {
+  std::string_view method;         // REGISTER, INVITE or ACK
+  std::string_view domain;         // REGISTER: Request-URI sip:DOMAIN; INVITE/ACK: sip:USER@DOMAIN
+  std::string_view user;           // REGISTER: the AOR's user; INVITE/ACK: the callee
+  std::string_view caller;         // INVITE/ACK: the From user (REGISTER: From is the AOR)
   std::string_view local_address;  // Via and Contact host:port
   std::string_view call_id;
-  std::string_view tag;
+  std::string_view from_tag;
+  std::string_view to_tag;  // ACK: the tag of the final response it acknowledges
+  std::string_view branch;  // without the magic cookie; an ACK of a non-2xx repeats the INVITE's
   uint32_t cseq = 1;
-  int expires = 3600;
+  int expires = 3600;              // REGISTER only
   std::string_view authorization;  // "" for none
 };
-std::string register_text(const RegisterRequest& request);
+std::string request_text(const Request& request);
 
 struct Response {
   int status = 0;
+  std::string_view branch;  // of the top Via, with the magic cookie
   std::string_view call_id;
   uint32_t cseq = 0;
+  std::string_view to_tag;
   std::vector<std::string_view> challenges;  // WWW-Authenticate values, in order
 };
 // nullopt when the datagram is not a SIP response.
 std::optional<Response> parse_response(std::string_view datagram);
+
+// The bare responder's answer to a request: "SIP/2.0 200 OK" with the request's Via, From, To (a
+// tag added when it has none), Call-ID and CSeq, into `out`. False for an ACK or a datagram that is
+// not a request: nothing to answer.
+bool minimal_ok(std::string_view request, std::string& out);
 
 }  // namespace homesip::loadgen

@@ -1,4 +1,4 @@
-#include "register_load.hpp"
+#include "sip_load.hpp"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <deque>
 #include <optional>
 #include <random>
 #include <stdexcept>
@@ -20,6 +21,7 @@
 
 #include "homesip/digest/digest.hpp"
 #include "sip_text.hpp"
+#include "udp.hpp"
 
 namespace homesip::loadgen {
 
@@ -28,22 +30,14 @@ namespace {
 namespace digest = homesip::digest;
 
 constexpr int64_t kMs = 1'000'000;
-// RFC 3261 17.1.2.2: a non-INVITE request is retransmitted after T1, doubling up to T2.
+// RFC 3261 17.1.1.2 / 17.1.2.2: retransmit after T1, doubling (a non-INVITE up to T2).
 constexpr int64_t kT1 = 500 * kMs;
 constexpr int64_t kT2 = 4000 * kMs;
-// How often in-flight REGISTERs are checked for retransmission and timeout.
+// How often in-flight requests are checked for retransmission and timeout.
 constexpr int64_t kTimerScan = 10 * kMs;
 // A 401 to credentials (stale nonce, or a retransmission seen as a replay) is answered again,
 // this many times at most; a wrong password thus fails after a bounded number of rounds.
 constexpr int kMaxChallenges = 3;
-constexpr int kBatch = 64;
-constexpr size_t kDatagram = 8192;  // a REGISTER's response is a few hundred bytes
-
-int64_t now_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 
 double cpu_seconds() {
   rusage usage{};
@@ -52,7 +46,7 @@ double cpu_seconds() {
          static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
 }
 
-enum class Stage : uint8_t { kNotSent, kRegistering, kAuthorizing, kOk, kFailed, kTimedOut };
+enum class Stage : uint8_t { kNotSent, kSent, kAuthorizing, kOk, kFailed, kTimedOut };
 
 struct Transaction {
   int64_t started_ns = 0;
@@ -63,55 +57,12 @@ struct Transaction {
   uint8_t challenges = 0;
   std::string message;  // the request last sent, for retransmissions; freed once final
 
-  bool in_flight() const { return stage == Stage::kRegistering || stage == Stage::kAuthorizing; }
+  bool in_flight() const { return stage == Stage::kSent || stage == Stage::kAuthorizing; }
 };
 
-// A UDP socket connected to the server: it sends to and hears from that address only.
-class ConnectedUdp {
+class SipLoad {
  public:
-  ConnectedUdp(const std::string& local_host, uint16_t local_port, const std::string& server_host,
-               uint16_t server_port) {
-    fd_ = ::socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd_ < 0) throw std::runtime_error(std::string("socket: ") + std::strerror(errno));
-    const int buffer = 4 << 20;  // like SIPp's -buff_size in bench/run.sh
-    ::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &buffer, sizeof buffer);
-    ::setsockopt(fd_, SOL_SOCKET, SO_SNDBUF, &buffer, sizeof buffer);
-    sockaddr_in local = address(local_host, local_port);
-    if (::bind(fd_, reinterpret_cast<sockaddr*>(&local), sizeof local) != 0)
-      throw std::runtime_error("bind " + local_host + ":" + std::to_string(local_port) + ": " +
-                               std::strerror(errno));
-    sockaddr_in server = address(server_host, server_port);
-    if (::connect(fd_, reinterpret_cast<sockaddr*>(&server), sizeof server) != 0)
-      throw std::runtime_error("connect " + server_host + ": " + std::strerror(errno));
-    socklen_t length = sizeof local;
-    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&local), &length);
-    port_ = ntohs(local.sin_port);
-  }
-  ~ConnectedUdp() { ::close(fd_); }
-  ConnectedUdp(const ConnectedUdp&) = delete;
-  ConnectedUdp& operator=(const ConnectedUdp&) = delete;
-
-  int fd() const { return fd_; }
-  uint16_t port() const { return port_; }
-  // False when the kernel did not take it (a full send buffer): the retransmission timer covers it.
-  bool send(const std::string& text) const { return ::send(fd_, text.data(), text.size(), 0) >= 0; }
-
- private:
-  static sockaddr_in address(const std::string& host, uint16_t port) {
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(port);
-    if (::inet_pton(AF_INET, host.c_str(), &a.sin_addr) != 1)
-      throw std::invalid_argument("not an IPv4 address: " + host);
-    return a;
-  }
-  int fd_ = -1;
-  uint16_t port_ = 0;
-};
-
-class RegisterLoad {
- public:
-  explicit RegisterLoad(const LoadOptions& options)
+  explicit SipLoad(const LoadOptions& options)
       : options_(options),
         socket_(options.local_host, options.local_port, options.server_host, options.server_port),
         local_address_(options.local_host + ":" + std::to_string(socket_.port())),
@@ -126,7 +77,7 @@ class RegisterLoad {
     // Names and passwords once, before the clock starts: the load loop only formats and hashes.
     for (uint64_t i = 0; i < options.users.count; ++i) {
       names_.push_back(options.users.name(i));
-      passwords_.push_back(options.users.password(names_.back()));
+      if (options.authenticate) passwords_.push_back(options.users.password(names_.back()));
     }
     latencies_.reserve(options.requests);
   }
@@ -138,12 +89,14 @@ class RegisterLoad {
     int64_t next_scan = start_ns_ + kTimerScan;
     for (;;) {
       int64_t now = now_ns();
-      while (next_ < transactions_.size() && due(next_) <= now) send_first(next_++, now);
+      start_due(now);
+      socket_.flush();
       receive(now);
       if (now >= next_scan) {
         check_timers(now);
         next_scan = now + kTimerScan;
       }
+      socket_.flush();
       while (oldest_ < next_ && !transactions_[oldest_].in_flight()) ++oldest_;
       if (next_ == transactions_.size() && oldest_ == next_) break;
       if (now >= deadline) {
@@ -151,92 +104,140 @@ class RegisterLoad {
         break;
       }
       int64_t wake = next_scan;
-      if (next_ < transactions_.size()) wake = std::min(wake, due(next_));
-      wait(std::max<int64_t>(0, wake - now_ns()));
+      if (next_ < transactions_.size() && !window_full()) wake = std::min(wake, due(next_));
+      socket_.wait_readable(std::max<int64_t>(0, wake - now_ns()));
     }
     report_.cpu_seconds = cpu_seconds() - cpu_before;
     return summary();
   }
 
  private:
+  bool is_invite() const { return options_.method == Method::kInvite; }
+  bool window_full() const { return options_.window > 0 && in_flight_ >= options_.window; }
+
   int64_t due(uint64_t i) const {
-    return start_ns_ + static_cast<int64_t>(static_cast<double>(i) * 1e9 / options_.rate);
+    // Burst: requests k*B .. k*B+B-1 all at start + k*B/rate; even: request i at start + i/rate.
+    const uint64_t slot = options_.pattern == Pattern::kBurst ? i - i % options_.burst : i;
+    return start_ns_ + static_cast<int64_t>(static_cast<double>(slot) * 1e9 / options_.rate);
   }
 
-  std::string call_id(uint64_t i) const { return run_tag_ + "-" + std::to_string(i) + "@loadgen"; }
+  void start_due(int64_t now) {
+    while (next_ < transactions_.size() && due(next_) <= now && !window_full()) {
+      report_.max_start_lag_us = std::max(report_.max_start_lag_us, (now - due(next_)) / 1000);
+      send_first(next_++, now);
+    }
+  }
 
-  std::optional<uint64_t> index_of(std::string_view id) const {
-    if (id.size() <= run_tag_.size() + 1 || id.substr(0, run_tag_.size()) != run_tag_ ||
-        id[run_tag_.size()] != '-')
+  // The branch names the transaction: run tag, request index, CSeq (a REGISTER with credentials
+  // is a new transaction of the same request).
+  std::string branch(uint64_t i, uint32_t cseq) const {
+    return run_tag_ + "." + std::to_string(i) + "." + std::to_string(cseq);
+  }
+
+  std::optional<uint64_t> index_of(std::string_view branch) const {
+    constexpr std::string_view kMagicCookie = "z9hG4bK";
+    if (branch.substr(0, kMagicCookie.size()) != kMagicCookie) return std::nullopt;
+    branch.remove_prefix(kMagicCookie.size());
+    if (branch.size() <= run_tag_.size() + 1 || branch.substr(0, run_tag_.size()) != run_tag_ ||
+        branch[run_tag_.size()] != '.')
       return std::nullopt;
-    id.remove_prefix(run_tag_.size() + 1);
+    branch.remove_prefix(run_tag_.size() + 1);
     uint64_t i = 0;
-    const auto [end, error] = std::from_chars(id.data(), id.data() + id.size(), i);
-    if (error != std::errc() || end == id.data() || i >= next_) return std::nullopt;
+    const auto [end, error] = std::from_chars(branch.data(), branch.data() + branch.size(), i);
+    if (error != std::errc() || end == branch.data() || i >= next_) return std::nullopt;
     return i;
+  }
+
+  std::string call_id(uint64_t i) const {
+    if (options_.call_id_scope == CallIdScope::kPerUser) return "reg-" + user_of(i) + "@loadgen";
+    return run_tag_ + "-" + std::to_string(i) + "@loadgen";
+  }
+  // Per user, round r of a user's requests has CSeq first + r (with digest: two CSeqs a round).
+  uint32_t first_cseq_of(uint64_t i) const {
+    if (options_.call_id_scope == CallIdScope::kPerRequest) return options_.first_cseq;
+    const uint64_t round = i / names_.size();
+    return options_.first_cseq + static_cast<uint32_t>(round * (options_.authenticate ? 2 : 1));
   }
 
   const std::string& user_of(uint64_t i) const { return names_[i % names_.size()]; }
   const std::string& password_of(uint64_t i) const { return passwords_[i % passwords_.size()]; }
 
+  Request request_of(uint64_t i, std::string_view method, const std::string& id, const std::string& tag,
+                     const std::string& via_branch, uint32_t cseq) const {
+    Request request;
+    request.method = method;
+    request.domain = options_.users.domain;
+    request.user = user_of(i);
+    request.caller = "loadgen";
+    request.local_address = local_address_;
+    request.call_id = id;
+    request.from_tag = tag;
+    request.branch = via_branch;
+    request.cseq = cseq;
+    request.expires = options_.expires;
+    return request;
+  }
+
   void send_request(uint64_t i, Transaction& t, uint32_t cseq, const std::string& authorization,
                     int64_t now) {
-    const std::string id = call_id(i);
+    const std::string id = call_id(i), tag = run_tag_ + std::to_string(i), via_branch = branch(i, cseq);
+    Request request = request_of(i, is_invite() ? "INVITE" : "REGISTER", id, tag, via_branch, cseq);
+    request.authorization = authorization;
     t.cseq = cseq;
-    t.message = register_text({.domain = options_.users.domain,
-                               .user = user_of(i),
-                               .local_address = local_address_,
-                               .call_id = id,
-                               .tag = std::string_view(id).substr(0, id.find('@')),
-                               .cseq = cseq,
-                               .expires = options_.expires,
-                               .authorization = authorization});
+    t.message = request_text(request);
     t.last_sent_ns = now;
     t.retransmit_after_ns = kT1;
-    socket_.send(t.message);
+    socket_.queue(t.message);
+  }
+
+  // RFC 3261 17.1.1.3: the ACK of a non-2xx final is part of the INVITE's transaction (same
+  // branch, the response's To tag). A final response retransmitted (the ACK was lost) is ACKed again.
+  void send_ack(uint64_t i, const Transaction& t, const Response& response) {
+    const std::string id = call_id(i), tag = run_tag_ + std::to_string(i), via_branch = branch(i, t.cseq);
+    Request ack = request_of(i, "ACK", id, tag, via_branch, t.cseq);
+    ack.to_tag = response.to_tag;
+    acks_.push_back(request_text(ack));
+    socket_.queue(acks_.back());
   }
 
   void send_first(uint64_t i, int64_t now) {
     Transaction& t = transactions_[i];
     t.started_ns = now;
-    t.stage = Stage::kRegistering;
-    send_request(i, t, 1, "", now);
+    t.stage = Stage::kSent;
+    ++in_flight_;
+    send_request(i, t, first_cseq_of(i), "", now);
   }
 
   void receive(int64_t now) {
-    mmsghdr messages[kBatch];
-    iovec vectors[kBatch];
-    for (;;) {
-      for (int k = 0; k < kBatch; ++k) {
-        vectors[k] = {buffers_.data() + k * kDatagram, kDatagram};
-        messages[k] = {};
-        messages[k].msg_hdr.msg_iov = &vectors[k];
-        messages[k].msg_hdr.msg_iovlen = 1;
-      }
-      const int n = ::recvmmsg(socket_.fd(), messages, kBatch, MSG_DONTWAIT, nullptr);
-      if (n <= 0) return;
-      for (int k = 0; k < n; ++k) {
-        const auto response = parse_response({buffers_.data() + k * kDatagram, messages[k].msg_len});
-        if (response) on_response(*response, now);
-      }
-      if (n < kBatch) return;
-    }
+    acks_.clear();  // sent by the last flush
+    socket_.receive([&](std::string_view datagram) {
+      const auto response = parse_response(datagram);
+      if (response) on_response(*response, now);
+    });
   }
 
   void on_response(const Response& response, int64_t now) {
-    const auto i = index_of(response.call_id);
-    if (!i) return;
+    const auto i = index_of(response.branch);
+    if (!i || response.status < 200) return;  // not ours, or provisional
     Transaction& t = transactions_[*i];
-    if (!t.in_flight() || response.cseq != t.cseq || response.status < 200) return;  // late or provisional
-    if (response.status == 401 && t.challenges < kMaxChallenges) {
+    if (response.cseq != t.cseq) return;  // late: to an earlier request of this transaction
+    if (is_invite()) {
+      send_ack(*i, t, response);
+      if (!t.in_flight()) return;  // a retransmitted final: ACKed again, counted once
+      if (response.status == options_.expect_status)
+        succeed(t, now);
+      else
+        fail(t, response.status, now);
+      return;
+    }
+    if (!t.in_flight()) return;
+    if (response.status == 401 && options_.authenticate && t.challenges < kMaxChallenges) {
       if (t.stage == Stage::kAuthorizing) ++report_.extra_challenges;
       answer_challenge(*i, t, response, now);
-    } else if (response.status == 200 && t.stage == Stage::kAuthorizing) {
-      finish(t, Stage::kOk, now);
-      latencies_.push_back((now - t.started_ns) / 1000);
+    } else if (response.status == 200 && (t.stage == Stage::kAuthorizing || !options_.authenticate)) {
+      succeed(t, now);
     } else {
-      ++report_.failures_by_status[response.status];
-      finish(t, Stage::kFailed, now);
+      fail(t, response.status, now);
     }
   }
 
@@ -257,12 +258,20 @@ class RegisterLoad {
       send_request(i, t, t.cseq + 1, *authorization, now);
       return;
     }
-    ++report_.failures_by_status[401];  // no challenge we can answer
-    finish(t, Stage::kFailed, now);
+    fail(t, 401, now);  // no challenge we can answer
   }
 
+  void succeed(Transaction& t, int64_t now) {
+    finish(t, Stage::kOk, now);
+    latencies_.push_back((now - t.started_ns) / 1000);
+  }
+  void fail(Transaction& t, int status, int64_t now) {
+    ++report_.failures_by_status[status];
+    finish(t, Stage::kFailed, now);
+  }
   void finish(Transaction& t, Stage stage, int64_t now) {
     t.stage = stage;
+    --in_flight_;
     std::string().swap(t.message);
     last_final_ns_ = std::max(last_final_ns_, now);
   }
@@ -275,10 +284,11 @@ class RegisterLoad {
       if (now - t.started_ns >= timeout) {
         finish(t, Stage::kTimedOut, now);
       } else if (now - t.last_sent_ns >= t.retransmit_after_ns) {
-        socket_.send(t.message);
+        socket_.queue(t.message);
         ++report_.retransmissions;
         t.last_sent_ns = now;
-        t.retransmit_after_ns = std::min(2 * t.retransmit_after_ns, kT2);
+        t.retransmit_after_ns =
+            is_invite() ? 2 * t.retransmit_after_ns : std::min(2 * t.retransmit_after_ns, kT2);
       }
     }
   }
@@ -286,12 +296,6 @@ class RegisterLoad {
   void give_up(int64_t now) {
     for (uint64_t i = oldest_; i < next_; ++i)
       if (transactions_[i].in_flight()) finish(transactions_[i], Stage::kTimedOut, now);
-  }
-
-  void wait(int64_t ns) const {
-    pollfd readable{socket_.fd(), POLLIN, 0};
-    const timespec timeout{static_cast<time_t>(ns / 1'000'000'000), static_cast<long>(ns % 1'000'000'000)};
-    ::ppoll(&readable, 1, &timeout, nullptr);
   }
 
   LoadReport summary() {
@@ -329,27 +333,29 @@ class RegisterLoad {
   }
 
   const LoadOptions& options_;
-  ConnectedUdp socket_;
+  BatchedUdp socket_;
   std::string local_address_;
   std::vector<Transaction> transactions_;
+  std::deque<std::string> acks_;  // queued ACKs: a deque keeps their text in place until the flush
   std::mt19937_64 random_;
   digest::Algorithm algorithm_ = digest::Algorithm::kMd5;
   std::string run_tag_;
   std::vector<std::string> names_, passwords_;
   std::vector<int64_t> latencies_;
-  std::vector<char> buffers_ = std::vector<char>(kBatch * kDatagram);
   int64_t start_ns_ = 0, last_final_ns_ = 0;
-  uint64_t next_ = 0;    // the next REGISTER to start
-  uint64_t oldest_ = 0;  // every REGISTER before it is final
+  uint64_t next_ = 0;    // the next request to start
+  uint64_t oldest_ = 0;  // every request before it is final
+  uint64_t in_flight_ = 0;
   LoadReport report_;
 };
 
 }  // namespace
 
-LoadReport run_register_load(const LoadOptions& options) {
+LoadReport run_load(const LoadOptions& options) {
   if (options.requests == 0 || options.users.count == 0) throw std::invalid_argument("nothing to send");
   if (!(options.rate > 0)) throw std::invalid_argument("rate must be positive");
-  return RegisterLoad(options).run();
+  if (options.burst == 0) throw std::invalid_argument("burst must be positive");
+  return SipLoad(options).run();
 }
 
 }  // namespace homesip::loadgen
