@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench/run.sh [--quick] [--servers homesip,kamailio,homesip-ldap,homesip-base] [--no-auth] [--keep] [--doc FILE | --no-doc]
+# bench/run.sh [--quick] [--servers homesip,kamailio,homesip-ldap,homesip-base] [--no-auth] [--no-fair] [--keep] [--doc FILE | --no-doc]
 #
 # Server homesip-base: another build of homesipd (HOMESIPD_BASE, plugins in HOMESIP_PLUGINS_BASE;
 # `./homesip bench --base REV` builds commit REV into build-base/ and sets both) under the same
@@ -38,6 +38,10 @@
 #   phase F  authenticated REGISTER (bench/auth.sh, servers homesip and kamailio of --servers):
 #            homesipd with auth-digest beside Kamailio registrar-auth.cfg, the same users each with
 #            its own password, load from bench/loadgen (homesip-loadgen beside homesipd); --no-auth skips it.
+#   phase G  the fair bench (bench/fair.sh, servers homesip and kamailio of --servers): our own load
+#            generator, evenly spaced CPU per request at 2000/s and 8000/s, the highest sustained
+#            rates, beside the bare responder's ceiling; its own section of the doc (fair markers).
+#            --no-fair skips it.
 #
 # Results: a markdown report (printed, and written into docs/benchmarks.md between the
 # "generated" markers unless --quick or --no-doc). --quick: a couple of low steps, about a minute, for
@@ -61,7 +65,7 @@ LDAP_SCHEMA=$ROOT/plugins/location-ldap/schema/homesip.ldif
 SLAPD=${SLAPD:-/usr/sbin/slapd} SLAPADD=${SLAPADD:-/usr/sbin/slapadd}
 LDAP_BASE=o=homesip LDAP_ADMIN=cn=admin,o=homesip LDAP_PW=bench-secret
 
-QUICK=0 KEEP=0 SERVERS="homesip kamailio homesip-ldap" DOC=$ROOT/docs/benchmarks.md DOC_SET=0 AUTH=1
+QUICK=0 KEEP=0 SERVERS="homesip kamailio homesip-ldap" DOC=$ROOT/docs/benchmarks.md DOC_SET=0 AUTH=1 FAIR=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) QUICK=1 ;;
@@ -70,7 +74,8 @@ while [ $# -gt 0 ]; do
     --servers) SERVERS=${2//,/ }; shift ;;
     --doc) DOC=$2; DOC_SET=1; shift ;;
     --no-doc) DOC=; DOC_SET=1 ;;
-    -h|--help) sed -n '2,46p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --no-fair) FAIR=0 ;;
+    -h|--help) sed -n '2,50p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench/run.sh: unknown argument $1" >&2; exit 2 ;;
   esac
   shift
@@ -645,6 +650,19 @@ if [ $AUTH = 1 ] && [ -n "$AUTH_SERVERS" ]; then
     echo "    phase F skipped: no $LOADGEN (build the target homesip-loadgen)" >&2
   fi
 fi
+# Phase G: the fair bench, homesipd and tuned Kamailio under our own generator, and the ceiling
+if [ $FAIR = 1 ] && [ -n "$AUTH_SERVERS" ]; then
+  if [ -x "$LOADGEN" ]; then
+    say "phase G: the fair bench (bench/fair.sh, servers: $AUTH_SERVERS)"
+    fair_doc=(--no-doc); [ -n "$DOC" ] && fair_doc=(--doc "$DOC")
+    HOMESIPD=$HS_BIN HOMESIP_PLUGINS=$HS_PLUGINS LOADGEN=$LOADGEN "$BENCH/fair.sh" \
+      $( [ $QUICK = 1 ] && echo --quick ) --servers "${AUTH_SERVERS// /,}" \
+      "${fair_doc[@]}" >"$WORK/fair.md" ||
+      echo "    bench/fair.sh failed: no fair-bench figures in this run" >&2
+  else
+    echo "    phase G skipped: no $LOADGEN (build the target homesip-loadgen)" >&2
+  fi
+fi
 ELAPSED=$(( $(date +%s) - START ))
 
 # ---------------------------------------------------------------------------------------------
@@ -791,3 +809,4 @@ else
   KEEP=1
 fi
 cat "$REPORT"
+if [ -s "$WORK/fair.md" ]; then echo; cat "$WORK/fair.md"; fi

@@ -15,6 +15,7 @@
 #include <cstring>
 #include <deque>
 #include <optional>
+#include <queue>
 #include <random>
 #include <stdexcept>
 #include <vector>
@@ -33,8 +34,12 @@ constexpr int64_t kMs = 1'000'000;
 // RFC 3261 17.1.1.2 / 17.1.2.2: retransmit after T1, doubling (a non-INVITE up to T2).
 constexpr int64_t kT1 = 500 * kMs;
 constexpr int64_t kT2 = 4000 * kMs;
-// How often in-flight requests are checked for retransmission and timeout.
-constexpr int64_t kTimerScan = 10 * kMs;
+// First sends per turn of the loop at most: a generator that fell behind (no CPU for a while)
+// catches up in steps, reading responses between them, rather than in one burst that overflows
+// its own receive buffer.
+constexpr uint64_t kMaxStartsPerTurn = 256;
+// The longest the loop sleeps: it then sees the run's deadline.
+constexpr int64_t kMaxSleep = 10 * kMs;
 // A 401 to credentials (stale nonce, or a retransmission seen as a replay) is answered again,
 // this many times at most; a wrong password thus fails after a bounded number of rounds.
 constexpr int kMaxChallenges = 3;
@@ -86,16 +91,12 @@ class SipLoad {
     const double cpu_before = cpu_seconds();
     start_ns_ = now_ns();
     const int64_t deadline = start_ns_ + static_cast<int64_t>(options_.max_seconds * 1e9);
-    int64_t next_scan = start_ns_ + kTimerScan;
     for (;;) {
       int64_t now = now_ns();
       start_due(now);
       socket_.flush();
-      receive(now);
-      if (now >= next_scan) {
-        check_timers(now);
-        next_scan = now + kTimerScan;
-      }
+      receive(now_ns());  // a response read now is timed now, not at the top of the loop
+      fire_timers(now_ns());
       socket_.flush();
       while (oldest_ < next_ && !transactions_[oldest_].in_flight()) ++oldest_;
       if (next_ == transactions_.size() && oldest_ == next_) break;
@@ -103,7 +104,10 @@ class SipLoad {
         give_up(now);
         break;
       }
-      int64_t wake = next_scan;
+      int64_t wake = now + kMaxSleep;
+      // The timers of transactions already final are dropped here rather than woken for.
+      while (!timers_.empty() && !transactions_[timers_.top().second].in_flight()) timers_.pop();
+      if (!timers_.empty()) wake = std::min(wake, timers_.top().first);
       if (next_ < transactions_.size() && !window_full()) wake = std::min(wake, due(next_));
       socket_.wait_readable(std::max<int64_t>(0, wake - now_ns()));
     }
@@ -122,7 +126,9 @@ class SipLoad {
   }
 
   void start_due(int64_t now) {
-    while (next_ < transactions_.size() && due(next_) <= now && !window_full()) {
+    for (uint64_t started = 0;
+         started < kMaxStartsPerTurn && next_ < transactions_.size() && due(next_) <= now && !window_full();
+         ++started) {
       report_.max_start_lag_us = std::max(report_.max_start_lag_us, (now - due(next_)) / 1000);
       send_first(next_++, now);
     }
@@ -188,6 +194,7 @@ class SipLoad {
     t.last_sent_ns = now;
     t.retransmit_after_ns = kT1;
     socket_.queue(t.message);
+    arm_timer(i, t);
   }
 
   // RFC 3261 17.1.1.3: the ACK of a non-2xx final is part of the INVITE's transaction (same
@@ -276,9 +283,18 @@ class SipLoad {
     last_final_ns_ = std::max(last_final_ns_, now);
   }
 
-  void check_timers(int64_t now) {
+  // The next retransmission, or the timeout when it comes first: one timer per transaction in a
+  // heap, so that a long queue in flight (an overloaded server) costs no scans.
+  void arm_timer(uint64_t i, const Transaction& t) {
     const int64_t timeout = static_cast<int64_t>(options_.timeout_ms) * kMs;
-    for (uint64_t i = oldest_; i < next_; ++i) {
+    timers_.emplace(std::min(t.last_sent_ns + t.retransmit_after_ns, t.started_ns + timeout), i);
+  }
+
+  void fire_timers(int64_t now) {
+    const int64_t timeout = static_cast<int64_t>(options_.timeout_ms) * kMs;
+    while (!timers_.empty() && timers_.top().first <= now) {
+      const uint64_t i = timers_.top().second;
+      timers_.pop();
       Transaction& t = transactions_[i];
       if (!t.in_flight()) continue;
       if (now - t.started_ns >= timeout) {
@@ -289,7 +305,8 @@ class SipLoad {
         t.last_sent_ns = now;
         t.retransmit_after_ns =
             is_invite() ? 2 * t.retransmit_after_ns : std::min(2 * t.retransmit_after_ns, kT2);
-      }
+        arm_timer(i, t);
+      }  // else: a stale timer of a request sent again since (the credentials); its own is armed
     }
   }
 
@@ -342,6 +359,8 @@ class SipLoad {
   std::string run_tag_;
   std::vector<std::string> names_, passwords_;
   std::vector<int64_t> latencies_;
+  using Timer = std::pair<int64_t, uint64_t>;  // when, transaction
+  std::priority_queue<Timer, std::vector<Timer>, std::greater<>> timers_;
   int64_t start_ns_ = 0, last_final_ns_ = 0;
   uint64_t next_ = 0;    // the next request to start
   uint64_t oldest_ = 0;  // every request before it is final

@@ -1,0 +1,353 @@
+#!/usr/bin/env bash
+# bench/fair.sh [--quick] [--servers homesip,kamailio] [--keep] [--doc FILE | --no-doc]
+#
+# The fair bench (issue 16 part 1): homesipd and tuned Kamailio under the same load from our own
+# generator (bench/loadgen: C++, one thread, sendmmsg/recvmmsg, RFC 3261 retransmissions), beside the
+# bare responder (`homesip-loadgen responder`: a fixed minimal 200 per request, no state), the
+# machine's ceiling, measured in the same run. Servers alternate for every measurement.
+#   homesipd  bench/homesip/family-bench.yaml (location-sqlite, synchronous: full, registrar) for
+#             REGISTER; bench/homesip/redirect-bench.yaml (the same store + tree) for INVITE -> 302
+#   Kamailio  bench/kamailio/registrar.cfg / redirect.cfg, `-x tlsf -X tlsf`, BENCH_CHILDREN=2
+#             (the cores of this machine), usrloc in memory
+#   part 1  server CPU per request (utime + stime of all its processes / requests), evenly spaced
+#           arrivals at 2000/s and 8000/s for FAIR_CPU_S s: new REGISTER (fresh users), refresh
+#           REGISTER (the same users again: same Call-ID, CSeq + 1, same Contact), INVITE -> 302 + ACK
+#           (to registered users); plus refresh at 8000/s in bursts of 32 (SIPp's pattern), for contrast.
+#   part 2  the highest sustained rate of each kind: evenly spaced steps (FAIR_RATES) of FAIR_STEP_S s;
+#           a step passes with every request answered as expected, 0 retransmissions and >= 95 % of the
+#           rate achieved. At the first failed step the report says which side was the limit.
+# Every figure is also given as a fraction of the bare responder's (its rate / ours; its CPU per
+# request / the server's). "Other CPU" = the machine's busy time minus server and generator: other
+# people's work meanwhile, which disturbs the figures when it is more than a few %.
+# --quick: two low steps and 1 s runs, about a minute, report printed only (unless --doc).
+# The report goes into FILE (default docs/benchmarks.md) between <!-- fair:begin --> and
+# <!-- fair:end -->. Binaries: HOMESIPD, HOMESIP_PLUGINS, LOADGEN (copied to the work directory).
+# Every load is bounded in requests and time; only processes started here are stopped, by PID.
+set -euo pipefail
+
+BENCH=$(dirname "$(readlink -f "$0")")
+ROOT=$(dirname "$BENCH")
+HOMESIPD=${HOMESIPD:-$ROOT/build/bin/homesipd}
+PLUGINS=${HOMESIP_PLUGINS:-$ROOT/build/lib/homesip/plugins}
+LOADGEN=${LOADGEN:-$(dirname "$HOMESIPD")/homesip-loadgen}
+HS_REGISTRAR=$BENCH/homesip/family-bench.yaml
+HS_REDIRECT=$BENCH/homesip/redirect-bench.yaml
+KAM_REGISTRAR=$BENCH/kamailio/registrar.cfg
+KAM_REDIRECT=$BENCH/kamailio/redirect.cfg
+DOMAIN=home.local
+
+QUICK=0 KEEP=0 SERVERS="homesip kamailio" DOC=$ROOT/docs/benchmarks.md DOC_SET=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --quick) QUICK=1 ;;
+    --keep) KEEP=1 ;;
+    --servers) SERVERS=${2//,/ }; shift ;;
+    --doc) DOC=$2; DOC_SET=1; shift ;;
+    --no-doc) DOC=; DOC_SET=1 ;;
+    -h|--help) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "bench/fair.sh: unknown argument $1" >&2; exit 2 ;;
+  esac
+  shift
+done
+[ $QUICK = 1 ] && [ $DOC_SET = 0 ] && DOC=
+
+if [ $QUICK = 1 ]; then
+  FAIR_CPU_RATES=${FAIR_CPU_RATES:-"2000 8000"} FAIR_CPU_S=${FAIR_CPU_S:-1}
+  FAIR_RATES=${FAIR_RATES:-"10000 20000"} FAIR_STEP_S=${FAIR_STEP_S:-1}
+  INV_USERS=${INV_USERS:-5000} SETTLE=${SETTLE:-0.3}
+else
+  FAIR_CPU_RATES=${FAIR_CPU_RATES:-"2000 8000"} FAIR_CPU_S=${FAIR_CPU_S:-5}
+  FAIR_RATES=${FAIR_RATES:-"10000 20000 30000 40000 50000 60000 70000 80000 90000 100000 120000 140000 160000"}
+  FAIR_STEP_S=${FAIR_STEP_S:-2}
+  INV_USERS=${INV_USERS:-50000} SETTLE=${SETTLE:-1}
+fi
+PRELOAD_RATE=${PRELOAD_RATE:-10000}
+TICK=$(getconf CLK_TCK)
+NCPU=$(nproc)
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+die() { echo "bench/fair.sh: $*" >&2; exit 1; }
+
+for s in $SERVERS; do
+  case $s in
+    homesip) [ -x "$HOMESIPD" ] && [ -f "$PLUGINS/location-sqlite.so" ] && [ -f "$PLUGINS/tree.so" ] ||
+               die "no $HOMESIPD with location-sqlite, registrar and tree in $PLUGINS (./homesip build)" ;;
+    kamailio) command -v kamailio >/dev/null || die "kamailio not installed" ;;
+    *) die "unknown server $s (homesip, kamailio)" ;;
+  esac
+done
+[ -x "$LOADGEN" ] || die "no $LOADGEN (cmake --build build --target homesip-loadgen)"
+SERVERS="$SERVERS responder"   # the ceiling, measured beside them
+
+WORK=$(mktemp -d /tmp/homesip-fair-XXXXXX)
+mkdir -p "$WORK/bin" "$WORK/plugins"
+cp "$LOADGEN" "$WORK/bin/homesip-loadgen"; LOADGEN=$WORK/bin/homesip-loadgen
+case " $SERVERS " in *" homesip "*) cp "$HOMESIPD" "$WORK/bin/homesipd"; cp "$PLUGINS"/*.so "$WORK/plugins/" ;; esac
+# kind server rate requests ok failed timed_out retrans achieved p50_us p99_us srv_cpu% loadgen_cpu%
+# other_cpu% srv_us/req loadgen_us/req pattern
+RES=$WORK/results.tsv
+: >"$RES"
+declare -A PID=() PORT=() KIDS=() LG_PORT=() START_CMD=()
+
+# shellcheck source=bench/common.sh
+source "$BENCH/common.sh"
+
+busy_ticks() {  # all CPUs' busy time (user nice system irq softirq steal) from /proc/stat, in ticks
+  awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat
+}
+
+probe() {  # server -> 0 when one plain REGISTER gets its 200
+  timeout 5 "$LOADGEN" register --no-auth --server "127.0.0.1:${PORT[$1]}" --domain "$DOMAIN" --prefix probe \
+    --users 1 --requests 1 --rate 10 --timeout-ms 1000 --max-seconds 2 >/dev/null 2>&1
+}
+
+start_server() {  # name role(registrar|redirect) tag
+  local s=$1 role=$2 tag=$3 port dir
+  port=$(free_port); PORT[$s]=$port
+  LG_PORT[$s]=$(free_port)
+  [ "${LG_PORT[$s]}" != "$port" ] || LG_PORT[$s]=$(free_port)
+  dir=$WORK/$s-$tag; mkdir -p "$dir"
+  local cmd
+  case $s in
+    homesip)
+      local cfg=$HS_REGISTRAR domains=(--set "plugins.registrar.domains=[$DOMAIN]")
+      # The tree gives the registrar its domain (home.local): setting it as well is a config error.
+      [ "$role" = redirect ] && cfg=$HS_REDIRECT domains=()
+      cmd=("$WORK/bin/homesipd" --config "$cfg" --set "server.listen=[udp:127.0.0.1:$port]"
+           --set "server.plugin_dirs=[$WORK/plugins]" --set "server.udp_buffer_bytes=4194304"
+           --set "plugins.location-sqlite.path=$dir/location.sqlite" "${domains[@]}"
+           --set "log.level=warn" --set "log.sink=stderr") ;;
+    kamailio)
+      local cfg=$KAM_REGISTRAR; [ "$role" = redirect ] && cfg=$KAM_REDIRECT
+      mkdir -p "$dir/run"
+      cmd=(kamailio -f "$cfg" -x tlsf -X tlsf -DD -E -m 2048 -M 16 -Y "$dir/run" -A BENCH_CHILDREN="$NCPU"
+           -A "BENCH_LISTEN=udp:127.0.0.1:$port" -A "BENCH_CTL=\"unix:$dir/run/ctl\"" -P "$dir/run/kamailio.pid") ;;
+    responder)
+      cmd=("$LOADGEN" responder --listen "127.0.0.1:$port" --max-seconds 3600) ;;
+  esac
+  START_CMD[$s-$role]="${cmd[*]//$WORK/\$WORK}"
+  "${cmd[@]}" >"$dir/server.log" 2>&1 &
+  PID[$s]=$!
+  for _ in $(seq 50); do
+    kill -0 "${PID[$s]}" 2>/dev/null || { tail -20 "$dir/server.log" >&2; die "$s exited at start"; }
+    probe "$s" && break
+    sleep 0.2
+  done
+  probe "$s" || { tail -20 "$dir/server.log" >&2; die "$s does not answer on udp 127.0.0.1:$port"; }
+  [ "$s" = kamailio ] && KIDS[$s]=$(ps -o pid= --ppid "${PID[$s]}" | tr '\n' ' ')
+  say "$s started ($role): pid ${PID[$s]}, udp 127.0.0.1:$port"
+}
+
+# measure KIND SERVER RATE REQUESTS COMMAND [loadgen options...] -> a row in $RES; echoes
+# pass / fail / slow. The loadgen sends from the server's fixed local port (LG_PORT): the same
+# Contact in every run, so that a refresh refreshes.
+measure() {
+  local kind=$1 s=$2 rate=$3 n=$4 command=$5; shift 5
+  local d=$WORK/runs/$kind-$s-$rate; mkdir -p "$d"
+  kill -0 "${PID[$s]}" 2>/dev/null || die "$s is not running"
+  local limit=$(( n / rate + 10 )) c0 c1 b0 b1 t0 t1 rc=0
+  b0=$(busy_ticks); c0=$(cpu_ticks "$s"); t0=$(date +%s.%N)
+  timeout -k 2 $(( limit + 10 )) "$LOADGEN" "$command" --server "127.0.0.1:${PORT[$s]}" \
+    --local-port "${LG_PORT[$s]}" --domain "$DOMAIN" "$@" --requests "$n" --rate "$rate" --max-seconds "$limit" --tsv \
+    >"$d/loadgen.tsv" 2>"$d/loadgen.err" || rc=$?
+  t1=$(date +%s.%N); c1=$(cpu_ticks "$s"); b1=$(busy_ticks)
+  local requests=0 ok=0 failed=0 timed_out=$n retrans=0 again=0 ach=0 p50=- p99=- max=- lg_us=0 elapsed=0 sent=0
+  [ -s "$d/loadgen.tsv" ] &&
+    IFS=$'\t' read -r requests ok failed timed_out retrans again ach p50 p99 max lg_us elapsed sent <"$d/loadgen.tsv"
+  local wall srv_pct lg_pct other srv_us
+  wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
+  srv_pct=$(awk -v c=$(( c1 - c0 )) -v t="$TICK" -v w="$wall" 'BEGIN { printf "%.0f", 100 * c / t / w }')
+  lg_pct=$(awk -v u="$lg_us" -v n="$requests" -v w="$wall" 'BEGIN { printf "%.0f", u * n / 1e4 / w }')
+  other=$(awk -v b=$(( b1 - b0 )) -v t="$TICK" -v w="$wall" -v a="$srv_pct" -v c="$lg_pct" \
+    'BEGIN { o = 100 * b / t / w - a - c; printf "%.0f", o < 0 ? 0 : o }')
+  srv_us=$(awk -v c=$(( c1 - c0 )) -v t="$TICK" -v n="$n" 'BEGIN { printf "%.1f", 1e6 * c / t / n }')
+  local pattern=even; case " $* " in *" --pattern burst "*) pattern="bursts of 32" ;; esac
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$kind" "$s" "$rate" "$n" "$ok" \
+    "$failed" "$timed_out" "$retrans" "$ach" "$p50" "$p99" "$srv_pct" "$lg_pct" "$other" "$srv_us" "$lg_us" \
+    "$pattern" >>"$RES"
+  local verdict=pass
+  if [ "$rc" != 0 ] || [ "$ok" != "$n" ] || [ "$retrans" != 0 ]; then verdict=fail
+  elif [ "${ach%.*}" -lt $(( rate * 95 / 100 )) ]; then verdict=slow; fi
+  printf '    %-14s %-9s %6s/s %-7s ok %-7s failed %-5s timeout %-5s retrans %-5s achieved %6s/s p50/p99 %s/%s us cpu srv %s%% loadgen %s%% other %s%% %s us/req -> %s\n' \
+    "$kind" "$s" "$rate" "$n" "$ok" "$failed" "$timed_out" "$retrans" "$ach" "$p50" "$p99" "$srv_pct" "$lg_pct" \
+    "$other" "$srv_us" "$verdict" >&2
+  sleep "$SETTLE"   # let the server settle (e.g. the store's writer) before the next run
+  echo "$verdict"
+}
+
+# Which side stopped a server at its first failed step, from that step's row.
+limit_of() {  # row
+  local s retr spct lpct other ach rate
+  IFS=$'\t' read -r _ s rate _ _ _ _ retr ach _ _ spct lpct other _ <<<"$1"
+  local one_core=90; [ "$s" = kamailio ] && one_core=$(( 90 * NCPU ))   # its workers: one per core
+  if [ "$lpct" -ge 90 ]; then echo "the generator (its thread $lpct % busy)"
+  elif [ "$spct" -ge "$one_core" ]; then echo "server CPU ($spct % of one core)"
+  elif [ "$other" -ge 50 ]; then
+    echo "undetermined: other work used $other % of a core meanwhile (server $spct %, generator $lpct %, $retr retransmissions)"
+  else echo "drops: $retr retransmissions, $ach/s achieved with the server at $spct %"; fi
+}
+
+START=$(date +%s)
+say "work directory $WORK; servers: $SERVERS; $( [ $QUICK = 1 ] && echo quick || echo full ) run"
+declare -A BEST=() BEST_ACH=() ALIVE=() LIMIT=()
+max_rate=0; for r in $FAIR_RATES; do [ "$r" -gt $max_rate ] && max_rate=$r; done
+
+# steps KIND -- a function that runs one step: KIND_step SERVER RATE REQUESTS STEP_NUMBER
+steps() {
+  local kind=$1 step_fn=$2 rate s v k=0
+  for s in $SERVERS; do BEST[$kind-$s]=0; BEST_ACH[$kind-$s]=0; ALIVE[$s]=1; LIMIT[$kind-$s]="not reached (every step passed)"; done
+  for rate in $FAIR_RATES; do
+    k=$(( k + 1 ))
+    for s in $SERVERS; do
+      [ "${ALIVE[$s]}" = 1 ] || continue
+      v=$($step_fn "$s" "$rate" $(( rate * FAIR_STEP_S )) $k)
+      if [ "$v" = pass ]; then BEST[$kind-$s]=$rate; BEST_ACH[$kind-$s]=$(tail -1 "$RES" | cut -f9)
+      else ALIVE[$s]=0; LIMIT[$kind-$s]="at $rate/s: $(limit_of "$(tail -1 "$RES")")"; fi
+    done
+  done
+}
+
+# --- REGISTER: registrar configs ------------------------------------------------------------
+say "REGISTER: CPU per request at $FAIR_CPU_RATES/s evenly spaced ($FAIR_CPU_S s), then rate steps $FAIR_RATES ($FAIR_STEP_S s)"
+for s in $SERVERS; do start_server "$s" registrar reg; done
+for rate in $FAIR_CPU_RATES; do   # fresh users n<rate>-*: new bindings, kept for the refresh runs
+  for s in $SERVERS; do
+    measure cpu-new "$s" "$rate" $(( rate * FAIR_CPU_S )) register --no-auth --call-id per-user \
+      --prefix "n$rate-" --users $(( rate * FAIR_CPU_S )) >/dev/null
+  done
+done
+for rate in $FAIR_CPU_RATES; do   # the same users again, CSeq 2: refreshes
+  for s in $SERVERS; do
+    measure cpu-refresh "$s" "$rate" $(( rate * FAIR_CPU_S )) register --no-auth --call-id per-user \
+      --cseq 2 --prefix "n$rate-" --users $(( rate * FAIR_CPU_S )) >/dev/null
+  done
+done
+cpu_burst=${FAIR_CPU_RATES##* }
+for s in $SERVERS; do   # SIPp's arrival pattern at the same rate: the writer commits a burst at once
+  measure cpu-refresh "$s" "$cpu_burst" $(( cpu_burst * FAIR_CPU_S )) register --no-auth \
+    --call-id per-user --cseq 3 --prefix "n$cpu_burst-" --users $(( cpu_burst * FAIR_CPU_S )) \
+    --pattern burst --burst 32 >/dev/null
+done
+
+new_step() {  # fresh users for every step: s<k>-*
+  measure new "$1" "$2" "$3" register --no-auth --prefix "s$4-" --users "$3"
+}
+steps new new_step
+
+# Refresh steps: a pool of users registered first; step k refreshes them with CSeq 100k + round.
+POOL=$(( max_rate * FAIR_STEP_S )); [ $QUICK = 1 ] || [ $POOL -le 200000 ] || POOL=200000
+say "refresh: preloading $POOL users at $PRELOAD_RATE/s"
+for s in $SERVERS; do
+  measure preload "$s" "$PRELOAD_RATE" "$POOL" register --no-auth --call-id per-user --prefix r \
+    --users "$POOL" >/dev/null
+done
+refresh_step() {
+  measure refresh "$1" "$2" "$3" register --no-auth --call-id per-user --cseq $(( 100 * $4 )) \
+    --prefix r --users "$POOL"
+}
+steps refresh refresh_step
+for s in $SERVERS; do stop_server "$s"; done
+
+# --- INVITE -> 302: redirect configs ---------------------------------------------------------
+say "INVITE->302: $INV_USERS registered users; CPU at $FAIR_CPU_RATES/s, then rate steps"
+for s in $SERVERS; do start_server "$s" redirect inv; done
+for s in $SERVERS; do
+  measure preload-invite "$s" "$PRELOAD_RATE" "$INV_USERS" register --no-auth --prefix i \
+    --users "$INV_USERS" >/dev/null
+done
+# The responder answers INVITEs 200: that is its "expected" final.
+expect_of() { [ "$1" = responder ] && echo 200 || echo 302; }
+for rate in $FAIR_CPU_RATES; do
+  for s in $SERVERS; do
+    measure cpu-invite302 "$s" "$rate" $(( rate * FAIR_CPU_S )) invite --prefix i --users "$INV_USERS" \
+      --expect "$(expect_of "$s")" >/dev/null
+  done
+done
+invite_step() {
+  measure invite302 "$1" "$2" "$3" invite --prefix i --users "$INV_USERS" --expect "$(expect_of "$1")"
+}
+steps invite302 invite_step
+for s in $SERVERS; do stop_server "$s"; done
+ELAPSED=$(( $(date +%s) - START ))
+
+# --- Report ----------------------------------------------------------------------------------
+name() { case $1 in homesip) echo homesipd ;; kamailio) echo "Kamailio (tlsf, $NCPU workers)" ;; *) echo "bare responder" ;; esac; }
+row_of() { awk -F'\t' -v k="$1" -v s="$2" -v r="$3" -v p="${4:-even}" '$1 == k && $2 == s && $3 == r && $17 == p' "$RES" | tail -1; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.0f %%", 100 * a / b; else printf "-" }'; }
+hs_rev=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
+[ -n "$(git -C "$ROOT" status --porcelain -- core plugins sdk bench/loadgen 2>/dev/null)" ] && hs_rev="$hs_rev+uncommitted changes"
+max_other=$(awk -F'\t' '$14 > m { m = $14 } END { print m + 0 }' "$RES")
+
+REPORT=$WORK/fair.md
+{
+  echo "### Fair bench: our load generator, tuned Kamailio, the bare-responder ceiling"
+  echo
+  echo "Generated by \`bench/fair.sh\` on $(date -u '+%Y-%m-%d %H:%M UTC'), $( [ $QUICK = 1 ] && echo '**quick smoke run (not a benchmark)**' || echo 'full run'), ${ELAPSED} s; homesip $hs_rev; $(kamailio -v 2>/dev/null | head -1 | sed 's/^version: //; s/ *$//'); $NCPU CPUs ($(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'))."
+  if [ "$max_other" -ge 10 ]; then
+    echo "**Disturbed:** other work on the machine used up to $max_other % of a core during a measurement (column *other CPU*); re-run on a quiet machine before quoting these figures."
+  fi
+  echo
+  echo "Load: \`homesip-loadgen\` (bench/loadgen: one thread, one UDP socket, sendmmsg/recvmmsg, RFC 3261 timer E/A retransmissions), plain REGISTER without authentication and INVITE→302 + ACK, evenly spaced arrivals (request i at i/rate) unless a row says bursts. New REGISTER: fresh users, a Call-ID each; refresh: the same users again with their Call-ID, CSeq + 1 and the same Contact (the generator keeps one local port per server); INVITE: to $INV_USERS users registered first. Server CPU = utime + stime of all the server's processes (Kamailio: main and workers) over the run / requests. Servers alternate for every measurement."
+  echo
+  echo "Started as (\`\$WORK\` a temporary directory, ports free ones on 127.0.0.1):"
+  echo
+  for k in "${!START_CMD[@]}"; do echo "- $k: \`${START_CMD[$k]}\`"; done | sort
+  echo
+  echo "**CPU per request**, µs (server CPU % of one core; fraction of the bare responder's µs):"
+  echo
+  printf '| request, arrivals | %s |\n' "$(for s in $SERVERS; do name "$s"; done | paste -sd'|' | sed 's/|/ | /g')"
+  printf '|---|%s\n' "$(for s in $SERVERS; do printf -- '---|'; done)"
+  cpu_line() {  # kind rate pattern label
+    local s us spct ok n retr cells=() bare
+    bare=$(row_of "$1" responder "$2" "$3" | cut -f15)
+    for s in $SERVERS; do
+      IFS=$'\t' read -r _ _ _ n ok _ _ retr _ _ _ spct _ _ us _ <<<"$(row_of "$1" "$s" "$2" "$3")"
+      if [ -z "${us:-}" ]; then cells+=("-"); continue; fi
+      local note="$spct %"; [ "$ok" = "$n" ] || note="$note, only $ok of $n ok"
+      [ "${retr:-0}" = 0 ] || note="$note, $retr retransmissions"
+      [ "$s" = responder ] && cells+=("$us ($note)") || cells+=("**$us** ($note; responder = $(ratio "$bare" "$us"))")
+    done
+    printf '| %s |' "$4"; printf ' %s |' "${cells[@]}"; echo
+  }
+  for r in $FAIR_CPU_RATES; do cpu_line cpu-new "$r" even "new REGISTER, $r/s even"; done
+  for r in $FAIR_CPU_RATES; do cpu_line cpu-refresh "$r" even "refresh REGISTER, $r/s even"; done
+  cpu_line cpu-refresh "$cpu_burst" "bursts of 32" "refresh REGISTER, $cpu_burst/s in bursts of 32 (SIPp's pattern)"
+  for r in $FAIR_CPU_RATES; do cpu_line cpu-invite302 "$r" even "INVITE→302, $r/s even"; done
+  echo
+  echo "**Highest sustained rate**, evenly spaced steps of $FAIR_STEP_S s ($FAIR_RATES/s): every request answered, 0 retransmissions, ≥ 95 % of the rate achieved; the limit is read at the first failed step."
+  echo
+  echo "| request | server | sustained/s (achieved) | share of the responder's | limit |"
+  echo "|---|---|---|---|---|"
+  for kind in new refresh invite302; do
+    for s in $SERVERS; do
+      local_best=${BEST[$kind-$s]}; bare=${BEST[$kind-responder]}
+      cell="**$local_best** (${BEST_ACH[$kind-$s]})"; [ "$local_best" = 0 ] && cell="< ${FAIR_RATES%% *}"
+      [ "$local_best" = "$max_rate" ] && cell="≥ $cell"
+      share=$(ratio "$local_best" "$bare"); [ "$s" = responder ] && share="(the ceiling)"
+      echo "| $kind | $(name "$s") | $cell | $share | ${LIMIT[$kind-$s]} |"
+    done
+  done
+  echo
+  echo "<details><summary>Every run</summary>"
+  echo
+  echo "| run | server | rate/s | arrivals | requests | ok | failed | timed out | retrans | achieved/s | p50 / p99 µs | server CPU | generator CPU | other CPU | server µs/req | generator µs/req |"
+  echo "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+  while IFS=$'\t' read -r k s rate n ok failed tout retr ach p50 p99 spct lpct other sus lus pattern; do
+    echo "| $k | $(name "$s") | $rate | $pattern | $n | $ok | $failed | $tout | $retr | $ach | $p50 / $p99 | $spct % | $lpct % | $other % | $sus | $lus |"
+  done <"$RES"
+  echo
+  echo "</details>"
+} >"$REPORT"
+
+BEGIN_MARK='<!-- fair:begin -->' END_MARK='<!-- fair:end -->'
+if [ -n "$DOC" ]; then
+  if ! grep -qF "$BEGIN_MARK" "$DOC" 2>/dev/null; then printf '\n%s\n%s\n' "$BEGIN_MARK" "$END_MARK" >>"$DOC"; fi
+  awk -v b="$BEGIN_MARK" -v e="$END_MARK" -v rep="$REPORT" '
+    $0 == b { print; while ((getline l < rep) > 0) print l; skip = 1; next }
+    $0 == e { skip = 0 }
+    !skip { print }' "$DOC" >"$DOC.tmp" && mv "$DOC.tmp" "$DOC"
+  say "fair bench written to $DOC"
+else
+  KEEP=1
+fi
+cat "$REPORT"
