@@ -241,12 +241,13 @@ steps() {
 
 # ---- the watchers' counts ----
 
-# counts.csv -> "in_order late" : the 2nd and 3rd "200_Sent" columns of appliance-watch.xml
-# (the 200 of a NOTIFY in order, the 200 of a late one), from SIPp's last -trace_counts line.
+# counts.csv -> "in_order late" from SIPp's last -trace_counts line: appliance-watch.xml's 200s
+# (its "200_Sent" columns: 1st the first NOTIFY's, 2nd, 3rd and 5th those of changes in order,
+# 4th those of late NOTIFYs, 6th the final NOTIFY's).
 watch_counts() {
   awk -F';' 'NR == 1 { for (i = 1; i <= NF; i++) if ($i ~ /^[0-9]+_200_Sent$/) c[++n] = i; next }
     { last = $0 }
-    END { split(last, v, ";"); printf "%d %d\n", v[c[2]], v[c[3]] }' "$1"
+    END { split(last, v, ";"); printf "%d %d\n", v[c[2]] + v[c[3]] + v[c[5]], v[c[4]] }' "$1"
 }
 
 # fanout N TARGET -> a row in $FAN; echoes pass / fail / slow. Runs against a fresh homesipd.
