@@ -9,13 +9,17 @@
 # the top (two redirects each) and call each other through redirects; a
 # baresip and a linphonec phone in different families call through their
 # family servers (config/demo/phone-call.sh); requests without a password
-# are refused.
+# are refused. Then the appliances (docs/appliances.md): a member away from
+# home turns the kitchen light on through the top server, a watcher sees the
+# change, a user of another family is refused.
 # Everything runs in a temp dir and stops at the end (--keep leaves the tree
 # running until Ctrl-C).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-BIN=$ROOT/build/bin
-PLUGINS=$ROOT/build/lib/homesip/plugins
+# HOMESIP_BUILD=build-x (or an absolute path) runs the binaries of another build directory.
+BUILD=$(cd "$ROOT" && cd "${HOMESIP_BUILD:-build}" && pwd)
+BIN=$BUILD/bin
+PLUGINS=$BUILD/lib/homesip/plugins
 EXAMPLES=$ROOT/config/examples
 SCENARIOS=$ROOT/tests/integration/scenarios
 KEEP=0
@@ -187,10 +191,63 @@ print("      %s\n      (found at %s via %s)" % (l["baresip"], l["family_server"]
 PASSWORD1=${PASSWORD[U1@C1.D1.H1]} PASSWORD2=${PASSWORD[U2@C1.D2.H2]} \
   "$ROOT/config/demo/phone-call.sh" "${PORT[D1H1]}" "${PORT[D2H2]}" C1.D1.H1 C1.D2.H2 || true
 
+say "appliances: light.kitchen of family C1.D1.H1, an entity reached through the tree like a user"
+# Every ua below reaches the tree only through the top server C1, as a
+# terminal away from home does, following its 302s down to the family server.
+# (An array, not a function: the watcher in the background must be the ua's
+# own PID, which cleanup stops; a function would run in a subshell.)
+ua_options() {  # user: UA_OPTIONS for homesip-ua through the top with the user's password
+  UA_OPTIONS=(--server "$TOP" --ca "$CA" --user "$1" --password-file "$WORK/passwords/$1"
+    --listen "udp:127.0.0.1:$(free_port)")
+}
+LIGHT=light.kitchen@C1.D1.H1
+echo "    U2@C1.D1.H1 (member) watches it: homesip-ua watch $LIGHT (output in $WORK/watch.log)"
+ua_options U2@C1.D1.H1
+"$BIN/homesip-ua" watch "$LIGHT" "${UA_OPTIONS[@]}" >"$WORK/watch.log" 2>&1 &
+PIDS+=($!)
+for _ in $(seq 50); do grep -q "^light.kitchen " "$WORK/watch.log" && break; sleep 0.1; done
+grep -m1 "^light.kitchen " "$WORK/watch.log" | sed 's/^/      now: /' || echo "      no state yet (see $WORK/watch.log)"
+echo "    U3@C1.D1.H1 (member, away from home) turns it on: homesip-ua control $LIGHT turn_on brightness=180"
+ua_options U3@C1.D1.H1
+"$BIN/homesip-ua" control "$LIGHT" turn_on brightness=180 "${UA_OPTIONS[@]}" >"$WORK/control.log" 2>&1 || true
+grep -E "^MESSAGE .*: [0-9]{3}" "$WORK/control.log" | sed -E 's/^MESSAGE [^ ]+ -> //; s/^/      /' ||
+  echo "      no answer (see $WORK/control.log)"
+tail -1 "$WORK/control.log" | sed 's/^/      state after the 200: /'
+echo "    the watcher's NOTIFY (within 5 s):"
+CHANGE='^light.kitchen on .*"brightness":180'
+for _ in $(seq 50); do grep -q "$CHANGE" "$WORK/watch.log" && break; sleep 0.1; done
+grep -m1 "$CHANGE" "$WORK/watch.log" | sed 's/^/      U2 sees: /' ||
+  echo "      none within 5 s (see $WORK/watch.log)"
+echo "    U3@C1.D2.H2 (another family) tries the same:"
+ua_options U3@C1.D2.H2
+"$BIN/homesip-ua" control "$LIGHT" turn_on brightness=10 "${UA_OPTIONS[@]}" >"$WORK/control-outsider.log" 2>&1 ||
+  true
+grep -E "^MESSAGE .*: [0-9]{3}" "$WORK/control-outsider.log" | tail -1 | sed -E 's/^MESSAGE [^ ]+ -> //; s/^/      /' ||
+  echo "      no answer (see $WORK/control-outsider.log)"
+echo "    the entities at the family server (homesipctl --socket $WORK/D1H1.sock entities)"
+ctl D1H1 --json entities | python3 -c '
+import json, sys
+for e in json.load(sys.stdin):
+    attributes = {k: v for k, v in e["attributes"].items() if k != "friendly_name"}
+    print("      %-25s %-4s %-20s watched by %s" % (e["entity_id"], e["state"], json.dumps(attributes),
+                                                   ", ".join(e["watchers"]) or "nobody"))' ||
+  echo "      no answer (see $WORK/D1H1.log)"
+
 say "the tree's state at each server: its place, its parent and its children online (homesipctl tree)"
 for name in C1 D1 D1H1; do
   echo "    $name  (homesipctl --socket $WORK/$name.sock tree)"
-  ctl $name tree | sed 's/^/      /'
+  ctl $name --json tree | python3 -c '
+import json, sys, time
+t = json.load(sys.stdin)
+if t["domain"]:
+    print("      %s below %s, serving %s; parent %s (%s)" % (t["aor"], t["domain"], t["child_domain"], t["parent"],
+                                                         t["registration"]))
+else:
+    print("      %s the top, serving %s" % (t["name"], t["child_domain"]))
+for c in t["children"]:
+    print("        child %-9s %-7s since %s at %s" % (c["aor"], "online" if c["online"] else "OFFLINE",
+                                                     time.strftime("%H:%M:%S", time.localtime(c["since"])), c["contact"]))' ||
+    echo "      no answer (see $WORK/$name.log)"
 done
 echo "    the users of family H1@C1.D1 (homesipctl --socket $WORK/D1H1.sock bindings C1.D1.H1)"
 ctl D1H1 bindings C1.D1.H1 | sed 's/^/      /'

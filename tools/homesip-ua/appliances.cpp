@@ -107,14 +107,20 @@ class WatchCommand : public Terminal {
     subscribe(s);
   }
 
+  // The Contact, where the NOTIFYs come, is the --listen address as REGISTER's
+  // (listen_contact): with --ca, nua's own would name the TLS transport the
+  // SUBSCRIBE left on, which takes no requests.
   void subscribe(Subscription& s) {
     const std::string expires = std::to_string(options().expires);
     const std::string max_forwards = std::to_string(s.chain->max_forwards());
+    const std::string user = user_of(options().aor);
+    const std::string contact = listen_contact(user);
     std::swap(credentials(), s.credentials);
     nua_subscribe(s.nh, TAG_IF(!s.hop.proxy.empty(), NUTAG_PROXY(s.hop.proxy.c_str())),
                   SIPTAG_EVENT_STR("homesip-entity"), SIPTAG_ACCEPT_STR("application/json"),
                   SIPTAG_EXPIRES_STR(expires.c_str()), SIPTAG_MAX_FORWARDS_STR(max_forwards.c_str()),
-                  NUTAG_M_USERNAME(user_of(options().aor).c_str()), TAG_NEXT(credential_tags()));
+                  TAG_IF(!contact.empty(), SIPTAG_CONTACT_STR(contact.c_str())),
+                  TAG_IF(contact.empty(), NUTAG_M_USERNAME(user.c_str())), TAG_NEXT(credential_tags()));
     std::swap(credentials(), s.credentials);
   }
 
