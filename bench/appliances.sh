@@ -168,13 +168,16 @@ sipp_stats() {  # stat.csv -> "ok failed retrans achieved" of SIPp's last stats 
 # The MESSAGE load: SIPp in this very shell, so that `times` sees its CPU.
 #   run_driver DIR ENTITY BODY RATE CALLS KIND -> SIPp's exit status in $DRIVER_RC
 run_driver() {
-  local d=$1 entity=$2 body=$3 rate=$4 calls=$5 kind=$6 limit=$(( $5 / $4 + 10 ))
+  local d=$1 entity=$2 body=$3 rate=$4 calls=$5 kind=$6 limit=$(( $5 / $4 + 10 )) freq=1000
+  # SIPp writes response times every `freq` calls: a divisor of the calls, so none is left out.
+  [ "$calls" -lt $freq ] && freq=$calls
+  while [ $(( calls % freq )) != 0 ]; do freq=$(( freq / 2 )); done
   DRIVER_RC=0
   (cd "$d" && exec timeout -k 2 $(( limit + 5 )) sipp "127.0.0.1:${PORT[$S]}" -sf "$SCEN/appliance-message.xml" \
      -s "$entity" -key domain "$DOMAIN" -key body "$body" -cid_str "$kind-%u-%p@%s" \
      -r "$rate" -m "$calls" -buff_size $BUFF -i 127.0.0.1 -p "$SIPP_PORT" -nostdin \
      -timeout "${limit}s" -timeout_error -trace_stat -stf stat.csv -fd 1 \
-     -trace_rtt -rtt_freq $(( calls < 1000 ? calls : 1000 )) -trace_screen -screen_file screen.txt -trace_err >sipp.out 2>&1) || DRIVER_RC=$?
+     -trace_rtt -rtt_freq $freq -trace_screen -screen_file screen.txt -trace_err >sipp.out 2>&1) || DRIVER_RC=$?
 }
 
 # measure KIND ENTITY BODY RATE CALLS -> a row in $RES; echoes pass / fail / slow
@@ -250,56 +253,85 @@ watch_counts() {
     END { split(last, v, ";"); printf "%d %d\n", v[c[2]] + v[c[3]] + v[c[5]], v[c[4]] }' "$1"
 }
 
+# start_watchers DIR N -> N dialogs of appliance-watch.xml from one SIPp (bounded by its own
+# -timeout and an outer timeout) in the background; WATCH_PID (the outer timeout's) and
+# WATCH_SIPP (SIPp's, for its CPU); status 0 once the hub holds the N subscriptions.
+start_watchers() {
+  local d=$1 n=$2 wlimit=$(( $2 / SUB_RATE + FANOUT_S + 60 )) subs=-1
+  (cd "$d" && exec timeout -k 2 $(( wlimit + 5 )) sipp "127.0.0.1:${PORT[$S]}" -sf "$SCEN/appliance-watch.xml" \
+     -s "$TOGGLED" -key domain "$DOMAIN" -key hub_host 127.0.0.1 -key hub_port "${PORT[$S]}" \
+     -cid_str "watch-%u-%p@%s" -r "$SUB_RATE" -m "$n" -l "$n" -buff_size $BUFF \
+     -i 127.0.0.1 -p "$(free_port)" -nostdin -timeout "${wlimit}s" -timeout_error \
+     -trace_stat -stf wstat.csv -trace_counts -fd 1 -trace_err >watch.out 2>&1) &
+  WATCH_PID=$!
+  for _ in $(seq 300); do
+    subs=$(hub_metric subscriptions); [ "$subs" = "$n" ] && break
+    kill -0 $WATCH_PID 2>/dev/null || break
+    sleep 0.1
+  done
+  WATCH_SIPP=$(ps -o pid= --ppid $WATCH_PID 2>/dev/null | head -1 | tr -d ' ')
+  [ "$subs" = "$n" ] && [ -n "$WATCH_SIPP" ] && return 0
+  echo "    fan-out N=$n: the hub holds $subs subscriptions, not $n" >&2
+  return 1
+}
+
+snapshot() {  # -> "busy_ticks homesipd_ticks watchers_ticks epoch_s notifies_total"
+  echo "$(busy_ticks) $(cpu_ticks "$S") $(pid_ticks "$WATCH_SIPP") $(date +%s.%N) $(hub_metric notifies_total)"
+}
+
+# watch_notifies FILE SNAPSHOT0: while the driver runs and after, every 0.1 s, a snapshot line in
+# FILE whenever the hub sent NOTIFYs; its last line is the step's end. Ends once FILE.stop exists
+# and no NOTIFY left the hub for 1 s (at most 60 s).
+watch_notifies() {
+  local out=$1 last=$2 now still=0
+  echo "$last" >"$out"
+  for _ in $(seq 600); do
+    sleep 0.1
+    now=$(snapshot)
+    if [ "${now##* }" -gt "${last##* }" ]; then last=$now still=0; echo "$now" >>"$out"
+    else still=$(( still + 1 )); [ -e "$out.stop" ] && [ $still -ge 10 ] && break; fi
+  done
+}
+
+# DIR -> seconds from the driver's start to its last 200 (SIPp's response times, Date_ms since its
+# start): the hub answers a toggle after it has sent that change's NOTIFYs.
+driver_span() {
+  cat "$1"/*_rtt.csv 2>/dev/null | awk -F';' 'NR > 1 && $1 + 0 > m { m = $1 + 0 } END { if (m > 0) printf "%.3f\n", m / 1000 }'
+}
+
 # fanout N TARGET -> a row in $FAN; echoes pass / fail / slow. Runs against a fresh homesipd.
 fanout() {
   local n=$1 target=$2 d=$WORK/runs/fanout-$1-$2
   local per_s=$(( target / n )); [ $per_s -ge 1 ] || per_s=1
   local changes=$(( per_s * FANOUT_S ))
   mkdir -p "$d"; rm -f "$d"/*
-  # The watchers: N dialogs from one SIPp, bounded by its own -timeout and an outer timeout.
-  local wlimit=$(( n / SUB_RATE + FANOUT_S + 60 )) wpid sipp_w
-  (cd "$d" && exec timeout -k 2 $(( wlimit + 5 )) sipp "127.0.0.1:${PORT[$S]}" -sf "$SCEN/appliance-watch.xml" \
-     -s "$TOGGLED" -key domain "$DOMAIN" -key hub_host 127.0.0.1 -key hub_port "${PORT[$S]}" \
-     -cid_str "watch-%u-%p@%s" -r "$SUB_RATE" -m "$n" -l "$n" -buff_size $BUFF \
-     -i 127.0.0.1 -p "$(free_port)" -nostdin -timeout "${wlimit}s" -timeout_error \
-     -trace_stat -stf wstat.csv -trace_counts -fd 1 -trace_err >watch.out 2>&1) &
-  wpid=$!
-  local subs=-1
-  for _ in $(seq 300); do
-    subs=$(hub_metric subscriptions); [ "$subs" = "$n" ] && break
-    kill -0 $wpid 2>/dev/null || break
-    sleep 0.1
-  done
-  sipp_w=$(ps -o pid= --ppid $wpid 2>/dev/null | head -1 | tr -d ' ')
-  if [ "$subs" != "$n" ] || [ -z "$sipp_w" ]; then
-    echo "    fan-out N=$n: the hub holds $subs subscriptions, not $n" >&2
-    wait $wpid 2>/dev/null || true
-    printf '%s\t%s\t%s\t0\t0\t0\t0\t0\t0\t0\t0\t%s\t0\t0\t0\t0\t0\t0\t0\t0\n' "$n" "$target" "$per_s" "$n" >>"$FAN"
+  if ! start_watchers "$d" "$n"; then
+    wait "$WATCH_PID" 2>/dev/null || true
+    printf '%s\t%s\t%s\t%s\t0\t0\t0\t0\t0\t0\t0\t%s\t0\t0\t0\t0\t0\t0\t0\t0\n' "$n" "$target" "$per_s" "$changes" "$n" >>"$FAN"
     echo fail; return
   fi
-  # From the first toggle to the hub's last NOTIFY of the step: CPU, counts, time.
-  local b0 c0 w0 t0 n0
-  n0=$(hub_metric notifies_total)
-  b0=$(busy_ticks); c0=$(cpu_ticks "$S"); w0=$(pid_ticks "$sipp_w"); times >"$d/times0"; t0=$(date +%s.%N)
+  local s0 poller
+  s0=$(snapshot)
+  watch_notifies "$d/notifies" "$s0" &
+  poller=$!
+  times >"$d/times0"
   run_driver "$d" "$TOGGLED" '{"service":"toggle"}' "$per_s" "$changes" "toggle-$n-$target"
   times >"$d/times1"
-  local b1=$b0 c1=$c0 w1=$w0 t1=$t0 n1=$n0 now still=0
-  for _ in $(seq 300); do   # until no NOTIFY left the hub for 1 s (at most 30 s)
-    now=$(hub_metric notifies_total)
-    if [ "$now" -gt "$n1" ]; then
-      n1=$now still=0; b1=$(busy_ticks); c1=$(cpu_ticks "$S"); w1=$(pid_ticks "$sipp_w"); t1=$(date +%s.%N)
-    else
-      still=$(( still + 1 )); [ $still -ge 10 ] && break
-    fi
-    sleep 0.1
-  done
-  wait $wpid 2>/dev/null || true   # the watchers unsubscribe 4 s after their last NOTIFY
-  local tok tretr
+  touch "$d/notifies.stop"; wait $poller
+  wait "$WATCH_PID" 2>/dev/null || true   # the watchers unsubscribe 4 s after their last NOTIFY
+  fanout_row "$n" "$target" "$per_s" "$changes" "$d" "$s0" "$(tail -1 "$d/notifies")"
+}
+
+# fanout_row N TARGET PER_S CHANGES DIR SNAPSHOT0 SNAPSHOT1 -> the row in $FAN, the verdict
+fanout_row() {
+  local n=$1 target=$2 per_s=$3 changes=$4 d=$5 b0 c0 w0 t0 n0 b1 c1 w1 t1 n1
+  read -r b0 c0 w0 t0 n0 <<<"$6"
+  read -r b1 c1 w1 t1 n1 <<<"$7"
+  local tok tretr wok wfail in_order late
   read -r tok _ tretr _ <<<"$(sipp_stats "$d/stat.csv")"
-  local wok wfail in_order late
   read -r wok wfail _ _ <<<"$(sipp_stats "$d/wstat.csv")"
   read -r in_order late <<<"$(watch_counts "$(find "$d" -name "*_counts.csv" | head -1)")"
-  local sent=$(( n1 - n0 )) wall srv_pct w_pct drv_pct us other rate per_change
+  local sent=$(( n1 - n0 )) wall srv_pct w_pct drv_pct us other span rate per_change
   local loss=$(( sent - in_order ))
   wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
   srv_pct=$(pct_of $(( c1 - c0 )) "$wall")
@@ -310,11 +342,8 @@ fanout() {
   other=$(awk -v b=$(( b1 - b0 )) -v t="$TICK" -v w="$wall" -v x="$srv_pct" -v y="$w_pct" -v z="$drv_pct" \
     'BEGIN { o = (w > 0 ? 100 * b / t / w : 0) - x - y - z; printf "%.0f", o < 0 ? 0 : o }')
   # Over the period the toggles were spread over, or longer when the NOTIFYs lagged behind them:
-  # from the driver's start (its first toggle; SIPp's StartTime, epoch seconds in its 3rd part).
-  local first span
-  first=$(awk -F';' 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == "StartTime") c = i; next }
-    NR == 2 { split($c, a, "\t"); print a[3]; exit }' "$d/stat.csv" 2>/dev/null)
-  span=$(awk -v a="${first:-$t0}" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
+  # from the driver's start to its last 200 (else to the hub's last NOTIFY seen by the poller).
+  span=$(driver_span "$d"); [ -n "$span" ] || span=$wall
   rate=$(awk -v s="$in_order" -v w="$span" -v d="$FANOUT_S" 'BEGIN { if (w < d) w = d; printf "%.0f", s / w }')
   per_change=$(awk -v s="$sent" -v k="$tok" -v n="$n" 'BEGIN { printf "%.2f", (k > 0 ? s / k / n : 0) }')
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$n" "$target" "$per_s" \
@@ -389,7 +418,7 @@ REPORT=$WORK/appliances.md
   echo
   echo "Set-up: \`homesipd --config bench/homesip/appliance-bench.yaml\` (appliance-hub serving \`home.local\` without the tree, appliances-virtual with \`light.x\` and \`light.y\`; **no authenticator and no policy plugin**: every MESSAGE and SUBSCRIBE is served, so the hub is measured, not the digest or the policy), started by the script on a free 127.0.0.1 UDP port, \`server.udp_buffer_bytes\` $BUFF, log level warn."
   echo "Service calls: SIPp \`bench/scenarios/appliance-message.xml\` \`-s light.x -key body '{\"service\":\"toggle\"}'\` (state reads: \`-s light.y -key body '{}'\`), UDP, \`-buff_size $BUFF\`, \`-r RATE -m RATE×$STEP_S\`, each call its own Call-ID and From-tag (the hub's retransmission cache never answers); a step passes with every MESSAGE answered 200, 0 retransmissions and ≥ 95 % of the rate achieved; steps stop at the first failure."
-  echo "NOTIFY fan-out: one SIPp runs N watchers of \`light.x\` (\`bench/scenarios/appliance-watch.xml\`, \`-m N -l N -r $SUB_RATE\`: SUBSCRIBE, then a 200 to every NOTIFY, sent to the NOTIFY's Via); once the hub holds N subscriptions a second SIPp toggles \`light.x\` at target/N changes per second for $FANOUT_S s; homesipd is started afresh for every step. *Sent*: the hub's \`notifies_total\`; *in order*: NOTIFYs a watcher got with a CSeq above its last one; *late*: retransmissions the watcher had answered already, or older states arriving after newer ones; *loss* = sent − in order. A step passes with every toggle 200, no loss, no late NOTIFY, every watcher's dialog ended cleanly (unsubscribe → 200 → NOTIFY terminated) and ≥ 95 % of the target NOTIFY/s delivered. *NOTIFY/s delivered* = in order / the longer of the $FANOUT_S s the toggles were spread over and the time from the driver's start (SIPp's StartTime) to the hub's last NOTIFY (*time*, polled every 0.1 s); CPU is counted from just before the driver's start to that last NOTIFY. *Sent per change per watcher* is 1.00 when every change gives each watcher one NOTIFY (above 1: the hub notified a state twice)."
+  echo "NOTIFY fan-out: one SIPp runs N watchers of \`light.x\` (\`bench/scenarios/appliance-watch.xml\`, \`-m N -l N -r $SUB_RATE\`: SUBSCRIBE, then a 200 to every NOTIFY, sent to the NOTIFY's Via); once the hub holds N subscriptions a second SIPp toggles \`light.x\` at target/N changes per second for $FANOUT_S s; homesipd is started afresh for every step. *Sent*: the hub's \`notifies_total\`; *in order*: NOTIFYs a watcher got with a CSeq above its last one; *late*: retransmissions the watcher had answered already, or older states arriving after newer ones; *loss* = sent − in order. A step passes with every toggle 200, no loss, no late NOTIFY, every watcher's dialog ended cleanly (unsubscribe → 200 → NOTIFY terminated) and ≥ 95 % of the target NOTIFY/s delivered. *NOTIFY/s delivered* = in order / the longer of the $FANOUT_S s the toggles were spread over and the time from the driver's start to the 200 of its last toggle (*time*: the hub answers a toggle once it has sent that change's NOTIFYs); CPU is counted from just before the driver's start to the last poll of \`homesipctl stats\` (every 0.1 s) that saw the hub's NOTIFY count grow. *Sent per change per watcher* is 1.00 when every change gives each watcher one NOTIFY (above 1: the hub notified a state twice)."
   echo "CPU: utime+stime from \`/proc/PID/stat\` (homesipd: all threads; SIPp: the waited-for child, \`times\`; the watchers' SIPp: its \`/proc\` entry), in % of one core; *other CPU* = the machine's busy time (\`/proc/stat\`) minus homesipd and SIPp: everything else that ran meanwhile. SIPp is single-threaded: near 100 % it is the limit (the registrar runs of this file reach about 60k calls/s with it)."
   echo
   echo "| | |"
