@@ -3,10 +3,17 @@
 // plugin behind an HTTP listener with a token), the page opened in headless
 // Chromium from its token link, and what its DOM then says. A child killed
 // by PID turns offline on its parent's page; a user registered at the family
-// shows on the family's page with the contact. Skipped only without chromium.
+// shows on the family's page with the contact. With the family's appliances
+// (appliance-hub, appliances-virtual), a page kept open in Chromium (driven
+// over the DevTools protocol) shows a light's state, and its new state after
+// a MESSAGE turns it on, without a reload. Skipped only without chromium.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -38,11 +45,22 @@ std::string chromium_path() {
 // `http_yaml` given the status page (refreshing twice a second, so a few
 // rounds fit into Chromium's virtual time).
 std::string tier_plugins(const TempDir& dir, const std::string& name, const std::string& domain,
-                         const std::string& top, bool status_page) {
+                         const std::string& top, bool status_page, const std::string& more_plugins = "") {
   return "  - plugin: location-sqlite\n    path: " + (dir / (name + ".sqlite")).string() + "\n" +
          tree_plugin_yaml(name, domain, top, "    keepalive_interval: 1\n    keepalive_misses: 2\n") +
          "  - plugin: registrar\n    min_expires: 10\n" +
-         (status_page ? "  - plugin: status-page\n    refresh_ms: 500\n" : "");
+         (status_page ? "  - plugin: status-page\n    refresh_ms: 500\n" : "") + more_plugins;
+}
+
+// The family's appliances: the hub and one virtual light, off at start (its brightness null).
+const std::string kAppliances =
+    "  - plugin: appliance-hub\n"
+    "  - plugin: appliances-virtual\n"
+    "    entities:\n"
+    "      - \"light.kitchen name='Kitchen light' state=off\"\n";
+
+std::string token_link(uint16_t http_port) {
+  return "http://127.0.0.1:" + std::to_string(http_port) + "/?token=" + kToken;
 }
 
 std::string http_yaml(uint16_t port, const fs::path& token_file) {
@@ -88,6 +106,104 @@ void keep_screenshot(const fs::path& shot) {
   std::cout << "kept as " << fs::path(keep) / shot.filename() << "\n";
 }
 
+// Chromium driven over the DevTools protocol, to watch one page change
+// without reloading it: --remote-debugging-pipe reads commands on fd 3 and
+// writes answers and events on fd 4, each a JSON text ended by a NUL. Both are
+// one end of a socketpair (sh puts it there), so a write to a Chromium that
+// died fails instead of raising SIGPIPE.
+class DevToolsBrowser {
+ public:
+  DevToolsBrowser(const std::string& chromium, const fs::path& home) : log_(home / "chromium.log") {
+    fs::create_directories(home);
+    int pair[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, pair) != 0) throw std::runtime_error("socketpair failed");
+    fd_ = pair[0];
+    fcntl(fd_, F_SETFD, FD_CLOEXEC);
+    const std::string theirs = std::to_string(pair[1]);
+    process_ = std::make_unique<Process>(
+        std::vector<std::string>{
+            "sh", "-c", "exec \"$@\" 3<&" + theirs + " 4>&" + theirs, "sh", "env", "HOME=" + home.string(),
+            chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+            "--user-data-dir=" + (home / "profile").string(), "--remote-debugging-pipe", "about:blank"},
+        log_);
+    close(pair[1]);
+  }
+  ~DevToolsBrowser() {
+    call("Browser.close", nlohmann::json::object());
+    close(fd_);
+    process_->stop(std::chrono::seconds(10));
+  }
+  DevToolsBrowser(const DevToolsBrowser&) = delete;
+  DevToolsBrowser& operator=(const DevToolsBrowser&) = delete;
+
+  // A new tab on `url`, the one evaluate() then reads; false when Chromium does not open it.
+  bool open(const std::string& url) {
+    const nlohmann::json target = call("Target.createTarget", {{"url", url}});
+    if (!target.is_object()) return false;
+    const std::string target_id = target.value("/result/targetId"_json_pointer, "");
+    if (target_id.empty()) return false;
+    const nlohmann::json attached =
+        call("Target.attachToTarget", {{"targetId", target_id}, {"flatten", true}});
+    if (!attached.is_object()) return false;
+    session_ = attached.value("/result/sessionId"_json_pointer, "");
+    return !session_.empty();
+  }
+
+  // A JavaScript expression's value in the page (JSON), null when it throws or Chromium does not answer.
+  nlohmann::json evaluate(const std::string& expression) {
+    const nlohmann::json answer =
+        call("Runtime.evaluate", {{"expression", expression}, {"returnByValue", true}}, session_);
+    if (!answer.is_object() || !answer.contains("result") || answer["result"].contains("exceptionDetails"))
+      return nullptr;
+    return answer.value("/result/result/value"_json_pointer, nlohmann::json());
+  }
+
+  std::string log() const { return read_file(log_); }
+
+ private:
+  // The answer to one command (events on the way are skipped), null after 15 s without it.
+  nlohmann::json call(const std::string& method, nlohmann::json params, const std::string& session = "") {
+    nlohmann::json command = {{"id", ++last_id_}, {"method", method}, {"params", std::move(params)}};
+    if (!session.empty()) command["sessionId"] = session;
+    const std::string text = command.dump() + '\0';
+    if (send(fd_, text.data(), text.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(text.size()))
+      return nullptr;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+    for (;;) {
+      const nlohmann::json message = next_message(deadline);
+      if (message.is_null()) return nullptr;
+      if (message.value("id", -1) == last_id_) return message;
+    }
+  }
+
+  nlohmann::json next_message(std::chrono::steady_clock::time_point deadline) {
+    for (;;) {
+      if (const size_t end = buffer_.find('\0'); end != std::string::npos) {
+        const std::string text = buffer_.substr(0, end);
+        buffer_.erase(0, end + 1);
+        const nlohmann::json message = nlohmann::json::parse(text, nullptr, false);
+        if (message.is_object()) return message;
+        continue;
+      }
+      const auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      pollfd readable{fd_, POLLIN, 0};
+      if (left.count() <= 0 || poll(&readable, 1, static_cast<int>(left.count())) <= 0) return nullptr;
+      char chunk[65536];
+      const ssize_t got = read(fd_, chunk, sizeof chunk);
+      if (got <= 0) return nullptr;
+      buffer_.append(chunk, static_cast<size_t>(got));
+    }
+  }
+
+  fs::path log_;
+  int fd_ = -1;
+  std::unique_ptr<Process> process_;
+  int last_id_ = 0;
+  std::string session_;
+  std::string buffer_;
+};
+
 class StatusPageBrowser : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -106,7 +222,7 @@ class StatusPageBrowser : public ::testing::Test {
                                                         http_yaml(d1_http_, token_file_)});
     h1_http_ = free_port();
     h1_ = std::make_unique<HomesipServer>(
-        dir_, ServerOptions{"H1", "C1.D1", tier_plugins(dir_, "H1", "C1.D1", top, true),
+        dir_, ServerOptions{"H1", "C1.D1", tier_plugins(dir_, "H1", "C1.D1", top, true, h1_more_plugins_),
                             http_yaml(h1_http_, token_file_)});
     top_->start();
     d1_->start();
@@ -132,7 +248,7 @@ class StatusPageBrowser : public ::testing::Test {
                                      "--user-data-dir=" + (home / "profile").string(),
                                      "--virtual-time-budget=4000"};
     argv.insert(argv.end(), what.begin(), what.end());
-    argv.push_back("http://127.0.0.1:" + std::to_string(http_port) + "/?token=" + kToken);
+    argv.push_back(token_link(http_port));
     std::string output;
     const int status = run(argv, &output, std::chrono::seconds(60));
     EXPECT_EQ(status, 0) << output.substr(0, 3000);
@@ -141,6 +257,7 @@ class StatusPageBrowser : public ::testing::Test {
   std::string dom(uint16_t http_port) { return chromium(http_port, {"--dump-dom"}); }
 
   TempDir dir_;
+  std::string h1_more_plugins_;  // set before SetUp()
   std::string chromium_;
   fs::path token_file_;
   uint16_t d1_http_ = 0;
@@ -213,6 +330,72 @@ TEST_F(StatusPageBrowser, FamilyPageShowsItsUserWithTheContact) {
   const fs::path shot = dir_ / "status-H1.png";
   chromium(h1_http_, {"--screenshot=" + shot.string(), "--window-size=1280,900"});
   std::cout << "screenshot of H1's page: " << shot << "\n";
+  keep_screenshot(shot);
+  ASSERT_TRUE(fs::exists(shot));
+  EXPECT_GT(fs::file_size(shot), 20000u);
+}
+
+// H1 with its appliances: the hub and a virtual light.
+class StatusPageEntities : public StatusPageBrowser {
+ protected:
+  void SetUp() override {
+    h1_more_plugins_ = kAppliances;
+    StatusPageBrowser::SetUp();
+  }
+};
+
+// The light's row on the page as {state, text}, null while there is none.
+const std::string kLightRow =
+    "(() => { const row = document.querySelector('tr[data-entity=\"light.kitchen\"]');"
+    " return row && !document.getElementById('entities').hidden"
+    " ? {state: row.dataset.state, text: row.innerText} : null; })()";
+
+TEST_F(StatusPageEntities, FamilyPageShowsTheLightAndItsNewStateWithoutReload) {
+  DevToolsBrowser browser(chromium_, dir_ / "devtools");
+  ASSERT_TRUE(browser.open(token_link(h1_http_))) << browser.log();
+  nlohmann::json row;
+  const bool shown = eventually(
+      [&] {
+        row = browser.evaluate(kLightRow);
+        return row.is_object();
+      },
+      std::chrono::seconds(15));
+  ASSERT_TRUE(shown) << "no light.kitchen row on H1's page; the page says:\n"
+                     << browser.evaluate("document.body.innerText").dump() << "\n"
+                     << browser.log();
+  EXPECT_EQ(row.value("state", ""), "off") << row.dump();
+  const std::string before = row.value("text", "");
+  EXPECT_NE(before.find("Kitchen light"), std::string::npos) << before;
+  EXPECT_NE(before.find("light.kitchen"), std::string::npos) << before;
+  EXPECT_EQ(before.find("brightness"), std::string::npos) << "an off light's brightness is null: " << before;
+  // A reload would make a new window without this.
+  ASSERT_EQ(browser.evaluate("window.loadedBeforeTheChange = 'yes'"), "yes");
+
+  const std::string turn_on = R"({"service": "turn_on", "data": {"brightness": 77}})";
+  const std::string message =
+      "MESSAGE sip:light.kitchen@C1.D1.H1 SIP/2.0\n"
+      "Via: SIP/2.0/UDP 127.0.0.1:$PORT$;rport;branch=z9hG4bKentities1\n"
+      "Max-Forwards: 70\nFrom: <sip:U1@C1.D1.H1>;tag=e1\nTo: <sip:light.kitchen@C1.D1.H1>\n"
+      "Call-ID: status-page-entities-1\nCSeq: 1 MESSAGE\nContent-Type: application/json\n"
+      "Content-Length: " +
+      std::to_string(turn_on.size()) + "\n\n" + turn_on;
+  const std::string answer = udp_exchange(h1_->port(), message);
+  ASSERT_EQ(status_of(answer), 200) << answer << read_file(h1_->log());
+  EXPECT_NE(answer.find(R"("state":"on")"), std::string::npos) << answer;
+
+  const bool changed = eventually(
+      [&] {
+        row = browser.evaluate(kLightRow);
+        return row.is_object() && row.value("state", "") == "on";
+      },
+      std::chrono::seconds(10));
+  ASSERT_TRUE(changed) << "the light is on, but the open page still says: " << row.dump();
+  EXPECT_NE(row.value("text", "").find("brightness 77"), std::string::npos) << row.dump();
+  EXPECT_EQ(browser.evaluate("window.loadedBeforeTheChange"), "yes") << "the page was reloaded";
+
+  const fs::path shot = dir_ / "status-page-entities.png";
+  chromium(h1_http_, {"--screenshot=" + shot.string(), "--window-size=1280,900"});
+  std::cout << "screenshot of H1's page with the light on: " << shot << "\n";
   keep_screenshot(shot);
   ASSERT_TRUE(fs::exists(shot));
   EXPECT_GT(fs::file_size(shot), 20000u);

@@ -252,35 +252,43 @@ function drawUsers(tree, bindings, users) {
   return true;
 }
 
-// Entities (appliances) come with a later issue: shown only when a plugin has
-// a *.entities command, as a table of whatever fields its entities carry.
+// The family's appliances (docs/appliances.md): one row per entity of every
+// *.entities command, with its state, attributes, when the state last changed
+// and who watches it. A command that failed leaves the part as it is hidden.
 function drawEntities(entities) {
-  const present = entities.filter((entry) => entry.value !== null);
+  const present = entities.filter((entry) => Array.isArray(entry.value));
   $('entities').hidden = present.length === 0;
-  const body = $('entities-body');
-  body.textContent = '';
-  for (const { name, value } of present) {
-    const list = Array.isArray(value) ? value : Object.entries(value || {}).map(([id, v]) => ({ id, ...(typeof v === 'object' ? v : { state: v }) }));
-    body.append(element('h3', name.replace(/\.entities$/, ''), 'muted'));
-    if (!list.length) {
-      body.append(element('p', 'no entities', 'muted'));
-      continue;
-    }
-    const columns = [...new Set(list.flatMap((entity) => Object.keys(entity)))];
-    const table = element('table');
-    const head = element('tr');
-    for (const column of columns) head.append(element('th', column));
-    table.append(head);
-    for (const entity of list) {
-      const row = element('tr');
-      for (const column of columns) {
-        const v = entity[column];
-        row.append(element('td', v === undefined ? '' : typeof v === 'object' ? JSON.stringify(v) : v));
-      }
-      table.append(row);
-    }
-    body.append(table);
-  }
+  if (!present.length) return;
+  const list = present.flatMap((entry) => entry.value).sort((a, b) => String(a.entity_id).localeCompare(String(b.entity_id)));
+  const watched = list.filter((entity) => (entity.watchers || []).length).length;
+  $('entities-summary').textContent = list.length
+    ? `${list.length} ${list.length === 1 ? 'entity' : 'entities'}, ${watched} watched` : '';
+  $('entities-empty').hidden = list.length > 0;
+  const rows = $('entities-rows');
+  rows.textContent = '';
+  for (const entity of list) rows.append(entityRow(entity));
+}
+
+const kActiveStates = new Set(['on', 'open', 'heat']);
+
+function entityRow(entity) {
+  const state = String(entity.state);
+  const row = element('tr');
+  row.dataset.entity = entity.entity_id;
+  row.dataset.state = state;
+  const who = element('td');
+  who.append(element('strong', entity.friendly_name || entity.entity_id));
+  who.append(element('div', `${entity.entity_id}${entity.provider === 'publish' ? ' (published by its device)' : ''}`, 'muted'));
+  const badge = element('td');
+  const kind = state === 'unavailable' ? ' unavailable' : kActiveStates.has(state) ? ' active' : '';
+  badge.append(element('span', state, `badge state${kind}`));
+  const attributes = Object.entries(entity.attributes || {})
+    .filter(([key, value]) => key !== 'friendly_name' && value !== null) // a light that is off has brightness null
+    .map(([key, value]) => `${key} ${typeof value === 'object' ? JSON.stringify(value) : value}`);
+  const changed = entity.last_changed ? Date.parse(entity.last_changed) / 1000 : 0;
+  row.append(who, badge, element('td', attributes.join(', ') || '–'), element('td', since(changed)),
+    element('td', (entity.watchers || []).join(', ') || '–'));
+  return row;
 }
 
 function connected() {
