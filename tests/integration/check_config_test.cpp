@@ -206,7 +206,8 @@ class CheckConfigTest : public ::testing::Test {
           {"busy_timeout_ms", "5000"},
           {"sweep_interval_s", "60"},
           {"max_batch", "1024"},
-          {"retry_interval_ms", "1000"}}},
+          {"retry_interval_ms", "1000"},
+          {"commit_window_us", "1000"}}},
         {"tree",
          {{"name", "H1"},
           {"domain", "C1.D1"},
@@ -504,7 +505,8 @@ TEST_F(CheckConfigTest, EveryLocationSqliteSettingWithAWrongValueIsRefusedAlike)
                     {"busy_timeout_ms", "-1"},
                     {"sweep_interval_s", "0"},
                     {"max_batch", "0"},
-                    {"retry_interval_ms", "5"}});
+                    {"retry_interval_ms", "5"},
+                    {"commit_window_us", "100001"}});
 }
 
 TEST_F(CheckConfigTest, EveryTreeSettingWithAWrongValueIsRefusedAlike) {

@@ -64,9 +64,9 @@ SqliteLocationStore::SqliteLocationStore(std::string path, SqliteLocationStoreOp
   BindingsDatabase database = open_database_file(path_, options_);
   load(database);
   GuardedDatabase guarded(std::move(database), path_, options_.synchronous, options_.busy_timeout);
-  writer_ =
-      std::make_unique<SqliteWriter>(std::move(guarded), options_.max_batch, options_.retry_interval,
-                                     [this](WrittenBatch batch) { post_confirmations(std::move(batch)); });
+  writer_ = std::make_unique<SqliteWriter>(
+      std::move(guarded), options_.max_batch, options_.retry_interval, options_.commit_window,
+      [this](WrittenBatch batch) { post_confirmations(std::move(batch)); });
   sweep_timer_ = loop_.start_timer(options_.sweep_interval, true, [this] { sweep(); });
   // The file may hold rows that expired while homesipd was down, which memory
   // never loaded; later sweeps delete by key only what memory drops.
@@ -85,6 +85,8 @@ SqliteLocationStore::~SqliteLocationStore() {
 uint64_t SqliteLocationStore::committed_transactions() const { return writer_->committed_transactions(); }
 
 uint64_t SqliteLocationStore::failed_transactions() const { return writer_->failed_transactions(); }
+
+uint64_t SqliteLocationStore::committed_writes() const { return writer_->committed_writes(); }
 
 void SqliteLocationStore::load(BindingsDatabase& database) {
   std::unordered_map<std::string, BindingList> by_aor;

@@ -89,6 +89,8 @@ class SqliteLocationStore final : public LocationStore {
   // Transactions the writer committed / saw fail so far (any thread).
   uint64_t committed_transactions() const;
   uint64_t failed_transactions() const;
+  // Queued writes (updates, users, sweeps) the committed transactions held (any thread).
+  uint64_t committed_writes() const;
   // AORs with bindings in memory, expired ones until the next sweep (loop thread).
   size_t aor_count() const { return index_.aor_count(); }
   // Queued writes whose confirmation has not run yet (loop thread).

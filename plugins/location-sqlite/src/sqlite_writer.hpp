@@ -2,6 +2,11 @@
 // writer takes everything queued (up to max_batch), writes it in one
 // transaction, and hands the batch back with its outcome, so one fsync and one
 // loop wake-up confirm many REGISTERs.
+//
+// Group commit: evenly spaced updates would otherwise find the writer idle
+// one by one and each pay a transaction (an fsync, two thread wake-ups and a
+// loop wake-up). So while updates keep coming, the first one queued may wait
+// up to the commit window for others to join its transaction; see gather().
 #pragma once
 
 #include <atomic>
@@ -79,8 +84,9 @@ class SqliteWriter {
   // While the file cannot be written (see GuardedDatabase), the writer also
   // retries every `retry_interval` when idle, so the first update after the
   // file is fixed finds it ready.
+  // `commit_window`: see gather(); zero takes what is queued at once.
   SqliteWriter(GuardedDatabase database, size_t max_batch, std::chrono::milliseconds retry_interval,
-               BatchWritten on_written);
+               std::chrono::microseconds commit_window, BatchWritten on_written);
   ~SqliteWriter();  // finish()
   SqliteWriter(const SqliteWriter&) = delete;
   SqliteWriter& operator=(const SqliteWriter&) = delete;
@@ -98,6 +104,7 @@ class SqliteWriter {
  private:
   void run();
   std::vector<PendingWrite> take_batch();
+  void gather(std::unique_lock<std::mutex>& lock);
   BatchOutcome write_batch(const std::vector<PendingWrite>& writes);
   void wait_for_work(std::unique_lock<std::mutex>& lock);
   void apply(BindingsDatabase& database, const PendingWrite& write);
@@ -107,13 +114,21 @@ class SqliteWriter {
   GuardedDatabase database_;  // writer thread only
   const size_t max_batch_;
   const std::chrono::milliseconds retry_interval_;
+  const std::chrono::steady_clock::duration commit_window_;
   BatchWritten on_written_;
 
   std::mutex mutex_;
   std::condition_variable wake_;
   std::deque<PendingWrite> queue_;
   bool finishing_ = false;
-  bool idle_ = false;  // the writer waits for work: only then is a wake-up needed
+  bool idle_ = false;       // the writer waits for work: only then is a wake-up needed
+  bool gathering_ = false;  // the writer waits for a batch to fill: woken only once it is full
+  // Group commit (mutex_): when the queue's oldest write came, when the one
+  // before it came, and whether the gap between them says more will come
+  // within the window.
+  std::chrono::steady_clock::time_point oldest_queued_at_{};
+  std::chrono::steady_clock::time_point last_queued_at_{};
+  bool writes_keep_coming_ = false;
 
   // Writer thread only. A diff is only right if every write before it was
   // committed; after a failed batch, the loop thread may already have queued

@@ -47,6 +47,7 @@ std::string database_path(const Settings& settings) {
 
 LocationSqliteSettings read_settings(const Settings& settings) {
   constexpr int64_t kSecondsPerDay = 86400;
+  constexpr int64_t kMaxCommitWindowUs = 100'000;
   LocationSqliteSettings read;
   read.path = database_path(settings);
   read.options.synchronous = synchronous_mode(settings);
@@ -59,6 +60,10 @@ LocationSqliteSettings read_settings(const Settings& settings) {
   // Below 10 ms the retries would be busy-waiting on a file that is gone.
   read.options.retry_interval =
       std::chrono::milliseconds(integer_in_range(settings, "retry_interval_ms", 10, kSecondsPerDay * 1000));
+  // The window delays every 200 OK it groups: beyond 100 ms it would eat into
+  // SIP's 500 ms retransmission timer for no further gain.
+  read.options.commit_window =
+      std::chrono::microseconds(integer_in_range(settings, "commit_window_us", 0, kMaxCommitWindowUs));
   return read;
 }
 

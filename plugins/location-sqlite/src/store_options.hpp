@@ -33,6 +33,10 @@ struct SqliteLocationStoreOptions {
   // While the file cannot be written (deleted, replaced, read-only), how
   // often the writer tries to reopen or recreate it when no update comes.
   std::chrono::milliseconds retry_interval{1000};
+  // How long the writer may hold the first queued update back so that the
+  // updates arriving meanwhile share its transaction (SqliteWriter's group
+  // commit). Zero: each transaction takes only what is queued when it starts.
+  std::chrono::microseconds commit_window{1000};
 };
 
 inline constexpr SettingSpec kLocationSqliteSettings[] = {
@@ -48,6 +52,9 @@ inline constexpr SettingSpec kLocationSqliteSettings[] = {
     {"retry_interval_ms", SettingType::kInteger, "1000",
      "while the file cannot be written (deleted, replaced, opened read-only), how often it is reopened or "
      "recreated with the bindings held, besides at each update"},
+    {"commit_window_us", SettingType::kInteger, "1000",
+     "group commit: how long (microseconds, at most 100000) an update may wait for others to share its "
+     "transaction and fsync while updates keep coming; 0 commits at once"},
 };
 
 struct LocationSqliteSettings {

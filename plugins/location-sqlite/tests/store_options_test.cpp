@@ -50,6 +50,7 @@ TEST(StoreOptionsTest, DeclaredDefaultsAreValid) {
   EXPECT_EQ(read.options.sweep_interval, 60s);
   EXPECT_EQ(read.options.max_batch, 1024u);
   EXPECT_EQ(read.options.retry_interval, 1000ms);
+  EXPECT_EQ(read.options.commit_window, 1000us);
 }
 
 TEST(StoreOptionsTest, ReadsGivenValues) {
@@ -61,13 +62,15 @@ TEST(StoreOptionsTest, ReadsGivenValues) {
                                                         .set("busy_timeout_ms", "0")
                                                         .set("sweep_interval_s", "5")
                                                         .set("max_batch", "1")
-                                                        .set("retry_interval_ms", "250"));
+                                                        .set("retry_interval_ms", "250")
+                                                        .set("commit_window_us", "0"));
   EXPECT_EQ(read.path, path);
   EXPECT_EQ(read.options.synchronous, SynchronousMode::kNormal);
   EXPECT_EQ(read.options.busy_timeout, 0ms);
   EXPECT_EQ(read.options.sweep_interval, 5s);
   EXPECT_EQ(read.options.max_batch, 1u);
   EXPECT_EQ(read.options.retry_interval, 250ms);
+  EXPECT_EQ(read.options.commit_window, 0us);
 }
 
 TEST(StoreOptionsTest, RefusesValuesThatMakeNoSense) {
@@ -81,6 +84,8 @@ TEST(StoreOptionsTest, RefusesValuesThatMakeNoSense) {
   EXPECT_EQ(rejected_key(FakeSettings().set("max_batch", "0")), "max_batch");
   EXPECT_EQ(rejected_key(FakeSettings().set("retry_interval_ms", "9")), "retry_interval_ms");
   EXPECT_EQ(rejected_key(FakeSettings().set("retry_interval_ms", "86400001")), "retry_interval_ms");
+  EXPECT_EQ(rejected_key(FakeSettings().set("commit_window_us", "-1")), "commit_window_us");
+  EXPECT_EQ(rejected_key(FakeSettings().set("commit_window_us", "100001")), "commit_window_us");
 }
 
 }  // namespace

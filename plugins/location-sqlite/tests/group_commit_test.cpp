@@ -1,0 +1,127 @@
+// Group commit (SqliteWriter::gather): while updates keep coming they share a
+// transaction for up to the commit window; after a quiet spell, a full batch
+// or at stop nothing waits. The assertions count transactions; the windows
+// are long (a second and more) so that a slow, shared machine cannot turn a
+// wait the writer should not make into one it happened to make.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "test_support.hpp"
+
+namespace homesip::location_sqlite::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+class GroupCommitTest : public StoreTest {
+ protected:
+  static SqliteLocationStoreOptions with_window(std::chrono::microseconds window, size_t max_batch = 1024) {
+    SqliteLocationStoreOptions options;
+    options.commit_window = window;
+    options.max_batch = max_batch;
+    return options;
+  }
+
+  std::vector<std::shared_ptr<UpdateOutcome>> submit_burst(int count, const std::string& prefix) {
+    std::vector<std::shared_ptr<UpdateOutcome>> outcomes;
+    for (int i = 0; i < count; ++i)
+      outcomes.push_back(submit(*store_, prefix + std::to_string(i) + "@home.test",
+                                put(make_binding("sip:a@192.0.2.1", 3600))));
+    return outcomes;
+  }
+
+  static bool all_called(const std::vector<std::shared_ptr<UpdateOutcome>>& outcomes) {
+    for (const auto& outcome : outcomes)
+      if (!outcome->called) return false;
+    return true;
+  }
+
+  // Submits an update and, 300 ms later, another: the first must have been
+  // committed on its own by then, and the second in a transaction of its own.
+  void expect_committed_alone_before_a_later_write() {
+    const uint64_t transactions_before = store_->committed_transactions();
+    auto first = submit(*store_, "first@home.test", put(make_binding("sip:a@192.0.2.1", 3600)));
+    std::shared_ptr<UpdateOutcome> second;
+    bool first_done_before_second = false;
+    uint64_t transactions_at_second = 0;
+    const auto later = loop_->start_timer(300ms, false, [&] {
+      first_done_before_second = first->called;
+      transactions_at_second = store_->committed_transactions() - transactions_before;
+      second = submit(*store_, "second@home.test", put(make_binding("sip:b@192.0.2.2", 3600)));
+    });
+    ASSERT_TRUE(run_until([&] { return second && second->called; }, 20s));
+    EXPECT_TRUE(first_done_before_second);
+    EXPECT_EQ(transactions_at_second, 1u);
+    EXPECT_EQ(first->status, StoreStatus::kOk);
+    EXPECT_EQ(second->status, StoreStatus::kOk);
+    EXPECT_EQ(store_->committed_transactions() - transactions_before, 2u);
+  }
+
+  static void expect_all_ok(const std::vector<std::shared_ptr<UpdateOutcome>>& outcomes) {
+    for (const auto& outcome : outcomes) EXPECT_EQ(outcome->status, StoreStatus::kOk);
+  }
+};
+
+// The burst follows the start's purge within the window (writes keep coming),
+// so its first update waits and the other 199 join it.
+TEST_F(GroupCommitTest, BurstWithinTheWindowIsOneTransaction) {
+  open(with_window(2s));
+  const uint64_t transactions_before = store_->committed_transactions();
+  const uint64_t writes_before = store_->committed_writes();
+  const auto outcomes = submit_burst(200, "u");
+  ASSERT_TRUE(run_until([&] { return all_called(outcomes); }, 20s));
+  expect_all_ok(outcomes);
+  EXPECT_EQ(store_->committed_transactions() - transactions_before, 1u);
+  EXPECT_EQ(store_->committed_writes() - writes_before, 200u);
+  EXPECT_EQ(OutsideConnection(path_).row_count(), 200);
+}
+
+// After a quiet spell longer than the window a single update is committed at
+// once: had it waited the window, the update sent 300 ms after it would have
+// joined its transaction.
+TEST_F(GroupCommitTest, SingleWriteAfterAQuietSpellCommitsAtOnce) {
+  open(with_window(1s));
+  std::this_thread::sleep_for(1100ms);  // longer than the window since the start's purge
+  expect_committed_alone_before_a_later_write();
+}
+// A batch that reaches max_batch goes at once: with a minute's window the
+// 30 updates are confirmed in three transactions long before it ends.
+TEST_F(GroupCommitTest, FullBatchDoesNotWaitForTheWindow) {
+  open(with_window(60s, 10));
+  const uint64_t transactions_before = store_->committed_transactions();
+  const auto outcomes = submit_burst(30, "u");
+  ASSERT_TRUE(run_until([&] { return all_called(outcomes); }, 20s));
+  expect_all_ok(outcomes);
+  EXPECT_EQ(store_->committed_transactions() - transactions_before, 3u);
+}
+
+// stop() writes what the writer is holding back instead of waiting the window out.
+TEST_F(GroupCommitTest, StopDoesNotWaitOutTheWindow) {
+  open(with_window(60s));
+  const uint64_t transactions_before = store_->committed_transactions();
+  const auto outcomes = submit_burst(5, "u");
+  std::this_thread::sleep_for(100ms);  // the writer is gathering now
+  EXPECT_EQ(store_->committed_transactions(), transactions_before);
+  const auto started = std::chrono::steady_clock::now();
+  store_->stop();
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 20s);
+  EXPECT_EQ(store_->committed_transactions() - transactions_before, 1u);
+  EXPECT_EQ(OutsideConnection(path_).row_count(), 5);
+  ASSERT_TRUE(run_until([&] { return all_called(outcomes); }));
+  expect_all_ok(outcomes);
+}
+
+// Without a window nothing waits, even right after another write (here the
+// start's purge), which a window of a second would have held back.
+TEST_F(GroupCommitTest, ZeroWindowNeverWaits) {
+  open(with_window(0us));
+  expect_committed_alone_before_a_later_write();
+}
+
+}  // namespace
+}  // namespace homesip::location_sqlite::testing
