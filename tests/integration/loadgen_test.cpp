@@ -1,0 +1,157 @@
+// bench/loadgen end to end, bounded (a few hundred requests, about a second each): plain REGISTERs
+// (new bindings, then refreshes of the same Call-IDs) against a real homesipd, INVITE -> 302 + ACK
+// against a family server, and the bare responder answering evenly spaced and bursty loads. The
+// loadgen's --tsv line is read column by column and every count asserted exactly.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <sstream>
+
+#include "test_support.hpp"
+
+using namespace homesip::test;
+
+namespace {
+
+constexpr const char* kDomain = "C1.D1.H1";
+
+// The loadgen's --tsv line: requests ok failed timed_out retransmissions challenges_again ...
+struct LoadLine {
+  uint64_t requests = 0, ok = 0, failed = 0, timed_out = 0, retransmissions = 0, challenges_again = 0;
+};
+LoadLine parse_tsv(const std::string& out) {
+  LoadLine line;
+  std::istringstream in(out);
+  in >> line.requests >> line.ok >> line.failed >> line.timed_out >> line.retransmissions >>
+      line.challenges_again;
+  return line;
+}
+
+int load(std::vector<std::string> arguments, std::string* output) {
+  arguments.insert(arguments.begin(), HOMESIP_TEST_LOADGEN);
+  return run(arguments, output, std::chrono::seconds(30));
+}
+
+std::vector<std::string> at_500_per_second(const std::string& command, uint16_t port, int requests) {
+  return {command,
+          "--server",
+          "127.0.0.1:" + std::to_string(port),
+          "--domain",
+          kDomain,
+          "--requests",
+          std::to_string(requests),
+          "--rate",
+          "500",
+          "--max-seconds",
+          "10",
+          "--timeout-ms",
+          "3000",
+          "--tsv"};
+}
+
+class LoadgenTest : public ::testing::Test {
+ protected:
+  // A family server without the tree: location-sqlite and a registrar for kDomain.
+  void start_registrar() {
+    server_ = std::make_unique<HomesipServer>(
+        dir_, ServerOptions{"H1", "C1.D1",
+                            "  - plugin: location-sqlite\n    path: " + (dir_ / "location.sqlite").string() +
+                                "\n  - plugin: registrar\n    domains: [" + kDomain + "]\n",
+                            "  udp_buffer_bytes: 4194304\n"});
+    server_->set_extra_arguments({"--set", "log.level=warn"});
+    server_->start();
+  }
+  // A family server H1 of C1.D1 with the tree: INVITE user@C1.D1.H1 -> 302 to the user's contacts.
+  void start_family() {
+    server_ = std::make_unique<HomesipServer>(
+        dir_,
+        ServerOptions{"H1", "C1.D1",
+                      "  - plugin: location-sqlite\n    path: " + (dir_ / "location.sqlite").string() + "\n" +
+                          tree_plugin_yaml("H1", "C1.D1", "sip:127.0.0.1:9") + "  - plugin: registrar\n",
+                      "  udp_buffer_bytes: 4194304\n"});
+    server_->set_extra_arguments({"--set", "log.level=warn"});
+    server_->start();
+  }
+  TempDir dir_;
+  std::unique_ptr<HomesipServer> server_;
+};
+
+// 100 users registered, then each refreshed once (same Call-ID, CSeq 2, same Contact): 200 of 200.
+TEST_F(LoadgenTest, PlainRegisterNewThenRefreshAllOk) {
+  start_registrar();
+  auto arguments = at_500_per_second("register", server_->port(), 200);
+  arguments.insert(arguments.end(), {"--no-auth", "--users", "100", "--call-id", "per-user"});
+  std::string out;
+  ASSERT_EQ(load(arguments, &out), 0) << out;
+  const LoadLine line = parse_tsv(out);
+  EXPECT_EQ(line.requests, 200u) << out;
+  EXPECT_EQ(line.ok, 200u) << out;
+  EXPECT_EQ(line.failed, 0u) << out;
+  EXPECT_EQ(line.timed_out, 0u) << out;
+  EXPECT_EQ(line.retransmissions, 0u) << out;
+}
+
+// A domain the registrar does not serve: every REGISTER fails, and the loadgen says so (exit 1).
+TEST_F(LoadgenTest, PlainRegisterToAnotherDomainFailsEveryRequest) {
+  start_registrar();
+  auto arguments = at_500_per_second("register", server_->port(), 50);
+  arguments.insert(arguments.end(), {"--no-auth", "--users", "50"});
+  arguments[4] = "elsewhere.example";  // --domain
+  std::string out;
+  ASSERT_EQ(load(arguments, &out), 1) << out;
+  const LoadLine line = parse_tsv(out);
+  EXPECT_EQ(line.requests, 50u) << out;
+  EXPECT_EQ(line.ok, 0u) << out;
+  EXPECT_EQ(line.failed, 50u) << out;
+  EXPECT_EQ(line.timed_out, 0u) << out;
+}
+
+// 50 users registered, then 200 INVITEs to them: each answered 302 and ACKed.
+TEST_F(LoadgenTest, InviteToRegisteredUsersGets302) {
+  start_family();
+  std::string out;
+  auto preload = at_500_per_second("register", server_->port(), 50);
+  preload.insert(preload.end(), {"--no-auth", "--users", "50"});
+  ASSERT_EQ(load(preload, &out), 0) << out;
+  auto invite = at_500_per_second("invite", server_->port(), 200);
+  invite.insert(invite.end(), {"--users", "50", "--expect", "302"});
+  ASSERT_EQ(load(invite, &out), 0) << out;
+  const LoadLine line = parse_tsv(out);
+  EXPECT_EQ(line.requests, 200u) << out;
+  EXPECT_EQ(line.ok, 200u) << out;
+  EXPECT_EQ(line.failed, 0u) << out;
+  EXPECT_EQ(line.timed_out, 0u) << out;
+}
+
+// The bare responder answers every REGISTER and INVITE with a 200, evenly spaced or in bursts
+// of 32 with at most 16 in flight; an INVITE expecting 302 gets a 200 and counts as failed.
+TEST_F(LoadgenTest, BareResponderAnswersEvenAndBurstyLoads) {
+  const uint16_t port = free_port();
+  Process responder({HOMESIP_TEST_LOADGEN, "responder", "--listen", "127.0.0.1:" + std::to_string(port),
+                     "--max-seconds", "30"},
+                    dir_ / "responder.log");
+  std::string out;
+  auto even = at_500_per_second("register", port, 300);
+  even.insert(even.end(), {"--no-auth", "--users", "300"});
+  // The responder may not be bound yet: the first REGISTERs are retransmitted, still within 3 s.
+  ASSERT_EQ(load(even, &out), 0) << out;
+  EXPECT_EQ(parse_tsv(out).ok, 300u) << out;
+
+  auto burst = at_500_per_second("register", port, 320);
+  burst.insert(burst.end(),
+               {"--no-auth", "--users", "320", "--pattern", "burst", "--burst", "32", "--window", "16"});
+  ASSERT_EQ(load(burst, &out), 0) << out;
+  LoadLine line = parse_tsv(out);
+  EXPECT_EQ(line.ok, 320u) << out;
+  EXPECT_EQ(line.retransmissions, 0u) << out;
+
+  auto invite = at_500_per_second("invite", port, 20);
+  invite.insert(invite.end(), {"--users", "20", "--expect", "302"});
+  ASSERT_EQ(load(invite, &out), 1) << out;
+  line = parse_tsv(out);
+  EXPECT_EQ(line.ok, 0u) << out;
+  EXPECT_EQ(line.failed, 20u) << out;
+  EXPECT_EQ(responder.stop(), 0);
+}
+
+}  // namespace
