@@ -117,8 +117,10 @@ Authenticator::Authenticator(UserStore& users, Logger& log, AuthSettings setting
       salt_(random_start()),
       store_outage_(log, "user store (auth-digest)") {}
 
+int Authenticator::challenge_status(Kind kind) { return kind == Kind::kWww ? 401 : 407; }
+
 Reply Authenticator::challenge(Kind kind, bool stale, int64_t now) const {
-  Reply reply(kind == Kind::kWww ? 401 : 407);
+  Reply reply(challenge_status(kind));
   // A nonce per challenge: two clients challenged in one second never share one (nor its counts).
   const std::string nonce = nonces_.make(settings_.realm, now, salt_.fetch_add(1, std::memory_order_relaxed));
   const char* header = kind == Kind::kWww ? "WWW-Authenticate" : "Proxy-Authenticate";
@@ -128,9 +130,10 @@ Reply Authenticator::challenge(Kind kind, bool stale, int64_t now) const {
   return reply;
 }
 
-void Authenticator::refuse(const SipRequest& request, std::string_view aor, std::string_view why) const {
+void Authenticator::refuse(const SipRequest& request, std::string_view aor, int status,
+                           std::string_view why) const {
   metrics_.failed.add();
-  log_.info("auth failed for ", log_safe(aor), " from ", request.source().text(), ": ", why);
+  log_.info(refusal_text(request.method_name(), aor, request.source().text(), status, why));
 }
 
 // A banned source learns nothing, not even that it is banned: its request
@@ -161,15 +164,17 @@ std::optional<Authenticator::Kind> Authenticator::kind_of(const SipRequest& requ
   return Kind::kWww;
 }
 
-void Authenticator::refuse_credentials(const SipRequest& request, std::string_view aor, std::string_view why,
-                                       int64_t now) {
-  refuse(request, aor, why);
+void Authenticator::refuse_credentials(const SipRequest& request, std::string_view aor, Kind kind,
+                                       std::string_view why, int64_t now) {
+  refuse(request, aor, challenge_status(kind), why);
   const std::string ip = request.source().ip;
   if (!bans_.fail(ip, now)) return;
   metrics_.bans.add();
-  // One line per ban, for fail2ban (the address as the core read it, no port).
-  log_.info("banned ", ip, " for ", bans_.settings().ban_s, " s after ", bans_.settings().after,
-            " failed authentications");
+  // One line per ban, for fail2ban: key=value as the refused lines, the
+  // address as the core read it (no port, no transport).
+  const BanSettings& ban = bans_.settings();
+  log_.info("banned ip=", ip, " seconds=", ban.ban_s, " failures=", ban.after,
+            " window_seconds=", ban.window_s);
 }
 
 Disposition Authenticator::on_request(IncomingRequest& incoming) {
@@ -181,7 +186,7 @@ Disposition Authenticator::on_request(IncomingRequest& incoming) {
   if (const auto* identity = incoming.attributes().get(kAuthenticatedIdentity)) {
     if (own_binding_rule && iequals(request.to_uri().host, settings_.realm) &&
         !iequals(identity->aor, to_aor)) {
-      refuse(request, to_aor, "authenticated as " + log_safe(identity->aor) + ", not its binding");
+      refuse(request, to_aor, 403, "authenticated as " + log_safe(identity->aor) + ", not its binding");
       incoming.reply(Reply(403, "Not Your Binding"));
       return Disposition::kHandled;
     }
@@ -219,37 +224,37 @@ Disposition Authenticator::on_request(IncomingRequest& incoming) {
     }
   }
   if (!credentials) {
-    if (malformed) refuse(request, to_aor, "malformed credentials");
+    if (malformed) refuse(request, to_aor, challenge_status(kind), "malformed credentials");
     return answer(challenge(kind, false, now));
   }
 
   const DigestParams& c = *credentials;
   const std::string claimed = c.username + "@" + settings_.realm;
   if (c.username.empty() || c.nonce.empty() || c.uri.empty() || c.response.empty()) {
-    refuse(request, claimed, "incomplete credentials");
+    refuse(request, claimed, challenge_status(kind), "incomplete credentials");
     return answer(challenge(kind, false, now));
   }
   const std::optional<Algorithm> algorithm =
       c.algorithm.empty() ? std::optional<Algorithm>(Algorithm::kMd5) : digest::parse_algorithm(c.algorithm);
   if (!algorithm || std::find(settings_.algorithms.begin(), settings_.algorithms.end(), *algorithm) ==
                         settings_.algorithms.end()) {
-    refuse(request, claimed,
+    refuse(request, claimed, challenge_status(kind),
            "algorithm " + log_safe(c.algorithm.empty() ? "MD5" : c.algorithm) + " not offered");
     return answer(challenge(kind, false, now));
   }
   const std::optional<uint32_t> nc = parse_nc(c.nc);
   if (!iequals(c.qop, "auth") || c.cnonce.empty() || !nc) {
-    refuse(request, claimed, "no qop=auth with cnonce and nc");
+    refuse(request, claimed, challenge_status(kind), "no qop=auth with cnonce and nc");
     return answer(challenge(kind, false, now));
   }
   if (!same_uri(c.uri, request.request_uri())) {
-    refuse(request, claimed, "digest uri does not match the Request-URI");
+    refuse(request, claimed, 400, "digest uri does not match the Request-URI");
     return answer(Reply(400, "Digest URI Mismatch"));
   }
   int64_t issued_at = 0;
   switch (nonces_.check(c.nonce, settings_.realm, now, settings_.nonce_lifetime_s, &issued_at)) {
     case digest::NonceFactory::Check::kForged:
-      refuse(request, claimed, "forged nonce");
+      refuse(request, claimed, challenge_status(kind), "forged nonce");
       return answer(challenge(kind, false, now));
     case digest::NonceFactory::Check::kStale:
       return answer(challenge(kind, true, now));
@@ -271,7 +276,7 @@ Disposition Authenticator::on_request(IncomingRequest& incoming) {
     }
     store_outage_.recovered();
     if (!user) {
-      refuse_credentials(request, claimed, "unknown user", now);
+      refuse_credentials(request, claimed, kind, "unknown user", now);
       return suspended->reply(challenge(kind, false, now));
     }
     const UserCredential* stored = nullptr;
@@ -280,19 +285,19 @@ Disposition Authenticator::on_request(IncomingRequest& incoming) {
           digest::parse_algorithm(credential.algorithm) == std::optional<Algorithm>(algorithm))
         stored = &credential;
     if (!stored) {
-      refuse_credentials(request, claimed,
+      refuse_credentials(request, claimed, kind,
                          "no " + std::string(digest::algorithm_name(algorithm)) + " credentials", now);
       return suspended->reply(challenge(kind, false, now));
     }
     const std::string expected =
         digest::response(algorithm, lowered(stored->ha1), request.method_name(), *credentials);
     if (!digest::equal_constant_time(expected, lowered(credentials->response))) {
-      refuse_credentials(request, claimed, "wrong password", now);
+      refuse_credentials(request, claimed, kind, "wrong password", now);
       return suspended->reply(challenge(kind, false, now));
     }
     switch (counts_.use(credentials->nonce, issued_at, nc, now)) {
       case NonceCounts::Use::kReplayed:
-        refuse(request, claimed, "replayed nonce count");
+        refuse(request, claimed, challenge_status(kind), "replayed nonce count");
         return suspended->reply(challenge(kind, false, now));
       case NonceCounts::Use::kForgotten:
         return suspended->reply(challenge(kind, true, now));
@@ -301,7 +306,7 @@ Disposition Authenticator::on_request(IncomingRequest& incoming) {
     }
     // One may register or remove only one's own bindings.
     if (own_binding_rule && !iequals(user->aor, to_aor)) {
-      refuse(request, to_aor, "authenticated as " + log_safe(user->aor) + ", not its binding");
+      refuse(request, to_aor, 403, "authenticated as " + log_safe(user->aor) + ", not its binding");
       return suspended->reply(Reply(403, "Not Your Binding"));
     }
     metrics_.ok.add();

@@ -78,9 +78,14 @@ class Authenticator final : public RequestHandler {
   enum class Kind { kWww, kProxy };  // 401 / Authorization, 407 / Proxy-Authorization
   std::optional<Kind> kind_of(const SipRequest& request) const;
   Reply challenge(Kind kind, bool stale, int64_t now) const;
-  void refuse(const SipRequest& request, std::string_view aor, std::string_view why) const;
+  // What a failed authentication is answered: a new challenge, 401 or 407.
+  static int challenge_status(Kind kind);
+  // A failed authentication: counted, and logged as the SDK's refused line
+  // (refusal_text) with the status answered and `why` as its reason.
+  void refuse(const SipRequest& request, std::string_view aor, int status, std::string_view why) const;
   // A refusal for the password or the user: counts toward a ban of the source.
-  void refuse_credentials(const SipRequest& request, std::string_view aor, std::string_view why, int64_t now);
+  void refuse_credentials(const SipRequest& request, std::string_view aor, Kind kind, std::string_view why,
+                          int64_t now);
 
   UserStore& users_;
   Logger& log_;

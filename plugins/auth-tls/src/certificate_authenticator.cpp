@@ -55,8 +55,8 @@ Disposition CertificateAuthenticator::on_request(IncomingRequest& incoming) {
   // one is another's. Refused, not challenged: a password would not change
   // who the connection is.
   metrics_.failed.add();
-  log_.info("auth failed for ", log_safe(to), " from ", request.source().text(),
-            ": certificate names another AOR (", log_safe(aors.front()), ")");
+  log_.info(refusal_text(request.method_name(), to, request.source().text(), 403,
+                         "certificate names another AOR (" + log_safe(aors.front()) + ")"));
   incoming.reply(Reply(403, "Certificate Names Another AOR"));
   return Disposition::kHandled;
 }

@@ -95,13 +95,12 @@ TEST_F(AuthTlsTest, ACertificateNamingAnotherAorIsRefusedOnce) {
   EXPECT_EQ(counter("auth_failed_total"), 1u);
   EXPECT_EQ(counter("auth_ok_total"), 0u);
   EXPECT_TRUE(
-      logged("auth failed for H1@C1.D1 from tls:127.0.0.1:40000: certificate names another AOR "
-             "(H2@C1.D1)"));
+      logged("info: refused method=REGISTER aor=H1@C1.D1 source=tls:127.0.0.1:40000 status=403 "
+             "reason=\"certificate names another AOR (H2@C1.D1)\""));
   const auto& lines = context_->fake_logger().lines();
-  EXPECT_EQ(
-      std::count_if(lines.begin(), lines.end(),
-                    [](const std::string& line) { return line.find("auth failed") != std::string::npos; }),
-      1);
+  EXPECT_EQ(std::count_if(lines.begin(), lines.end(),
+                          [](const std::string& line) { return line.find("refused ") != std::string::npos; }),
+            1);
 }
 
 TEST_F(AuthTlsTest, NoCertificateOrOnlyHostNamesLeaveItToTheNextAuthenticator) {
