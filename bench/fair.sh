@@ -279,7 +279,9 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%
 hs_rev=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
 [ -n "$(git -C "$ROOT" status --porcelain -- core plugins sdk bench/loadgen 2>/dev/null)" ] && hs_rev="$hs_rev+uncommitted changes"
 # The binaries say more than HEAD when they were built at another time: their build times.
-hs_rev="$hs_rev; homesipd built $(date -u -r "$HOMESIPD" '+%Y-%m-%d %H:%M UTC' 2>/dev/null || echo '?') ($HOMESIPD)"
+case " $SERVERS " in
+  *" homesip "*) hs_rev="$hs_rev; homesipd built $(date -u -r "$HOMESIPD" '+%Y-%m-%d %H:%M UTC') ($HOMESIPD)" ;;
+esac
 max_other=$(awk -F'\t' '$4 >= $3 && $14 > m { m = $14 } END { print m + 0 }' "$RES")   # runs of 1 s or more: ticks are coarse
 
 REPORT=$WORK/fair.md

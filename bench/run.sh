@@ -158,7 +158,7 @@ WORK=$(mktemp -d /tmp/homesip-bench-XXXXXX)
 # Snapshot homesipd and its plugins: a rebuild during the run must not swap them under us.
 HS_BIN=$WORK/bin/homesipd HS_PLUGINS=$WORK/plugins
 case " $ALL_SERVERS " in
-  *" homesip "*|*" homesip-ldap "*) mkdir -p "$WORK/bin" "$HS_PLUGINS"; cp "$HOMESIPD" "$HS_BIN"; cp "$PLUGINS"/*.so "$HS_PLUGINS/"
+  *" homesip "*|*" homesip-ldap "*) mkdir -p "$WORK/bin" "$HS_PLUGINS"; cp -p "$HOMESIPD" "$HS_BIN"; cp "$PLUGINS"/*.so "$HS_PLUGINS/"
     cp "$(dirname "$HOMESIPD")/homesipctl" "$WORK/bin/" 2>/dev/null || true ;;
 esac
 HS_BASE_BIN=$WORK/base/bin/homesipd HS_BASE_PLUGINS=$WORK/base/plugins
