@@ -404,6 +404,8 @@ sust() {  # best achieved max first -> cell
 }
 hs_rev=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
 [ -n "$(git -C "$ROOT" status --porcelain -- core plugins sdk 2>/dev/null)" ] && hs_rev="$hs_rev+uncommitted changes"
+[ "$HOMESIPD" != "$ROOT/build/bin/homesipd" ] &&
+  hs_rev="$hs_rev (binary: $HOMESIPD of $(date -u -r "$HOMESIPD" '+%Y-%m-%d %H:%M UTC'), plugins: $PLUGINS)"
 max_other=$(awk -F'\t' '{ if ($13 > m) m = $13 } END { print m + 0 }' "$RES")
 fan_other=$(awk -F'\t' '{ if ($19 > m) m = $19 } END { print m + 0 }' "$FAN")
 [ "$fan_other" -gt "$max_other" ] && max_other=$fan_other
@@ -442,7 +444,7 @@ REPORT=$WORK/appliances.md
       echo "| NOTIFY/s with $n watchers of one entity | < $(set -- ${FAN_TARGETS[$n]}; echo "$1") (first step failed) — limit: ${FAN_LIMIT[$n]} |"
     else
       IFS=$'\t' read -r _ _ per_s _ _ _ sent _ _ _ _ _ _ rate spct wpct dpct us other pc <<<"$row"
-      echo "| NOTIFY/s with $n watchers of one entity | $( [ "$local_best" = "$(max_of "${FAN_TARGETS[$n]}")" ] && echo '≥ ' || true)**$local_best** target passed ($rate delivered/s, $per_s changes/s; homesipd **$us µs per NOTIFY**, $spct %; watchers' SIPp $wpct %, other $other %) — limit: ${FAN_LIMIT[$n]} |"
+      echo "| NOTIFY/s with $n watchers of one entity | $( [ "$local_best" = "$(max_of "${FAN_TARGETS[$n]}")" ] && echo '≥ ' || true)**$local_best** target passed ($rate delivered/s, $per_s change(s)/s; homesipd **$us µs per NOTIFY**, $spct %; watchers' SIPp $wpct %, other $other %) — limit: ${FAN_LIMIT[$n]} |"
     fi
   done
   echo
