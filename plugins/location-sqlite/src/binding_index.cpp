@@ -55,23 +55,39 @@ void BindingIndex::replace(std::string_view aor, SharedBindings bindings) {
   group->second.emplace(aor);
 }
 
-void BindingIndex::remove_expired(int64_t now, std::vector<ExpiredContact>& dropped) {
+BindingIndex::SweepSlice BindingIndex::remove_expired(int64_t now, size_t budget, SweepCursor& cursor,
+                                                      std::vector<ExpiredContact>& dropped) {
+  SweepSlice slice;
+  // Erasing an AOR while its bucket is walked would invalidate the walk: the
+  // emptied ones go after the slice (erasing never rehashes).
   std::vector<std::string> emptied;
-  for (auto& [aor, bindings] : by_aor_) {
-    if (!any_expired(*bindings, now)) continue;
-    BindingList kept;
-    for (const Binding& binding : *bindings) {
-      if (binding.expires_at > now)
-        kept.push_back(binding);
-      else
-        dropped.push_back(ExpiredContact{aor, binding.contact});
+  while (cursor.next_bucket < by_aor_.bucket_count() && slice.work < budget) {
+    const size_t bucket = cursor.next_bucket++;
+    ++slice.work;
+    for (auto entry = by_aor_.begin(bucket); entry != by_aor_.end(bucket); ++entry) {
+      slice.work += entry->second->size();
+      if (drop_expired_of(entry->first, entry->second, now, dropped)) emptied.push_back(entry->first);
     }
-    if (kept.empty())
-      emptied.push_back(aor);
-    else
-      bindings = std::make_shared<const BindingList>(std::move(kept));  // queued writes keep the old list
   }
   for (const std::string& aor : emptied) forget(aor);
+  slice.pass_complete = cursor.next_bucket >= by_aor_.bucket_count();
+  if (slice.pass_complete) cursor = SweepCursor{};
+  return slice;
+}
+
+bool BindingIndex::drop_expired_of(const std::string& aor, SharedBindings& bindings, int64_t now,
+                                   std::vector<ExpiredContact>& dropped) {
+  if (!any_expired(*bindings, now)) return false;
+  BindingList kept;
+  for (const Binding& binding : *bindings) {
+    if (binding.expires_at > now)
+      kept.push_back(binding);
+    else
+      dropped.push_back(ExpiredContact{aor, binding.contact});
+  }
+  if (kept.empty()) return true;
+  bindings = std::make_shared<const BindingList>(std::move(kept));  // queued writes keep the old list
+  return false;
 }
 
 std::vector<std::string> BindingIndex::aors_in_domain(std::string_view domain, int64_t now) const {

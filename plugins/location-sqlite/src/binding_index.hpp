@@ -37,6 +37,15 @@ struct ExpiredContact {
   std::string contact;
 };
 
+// Where an incremental sweep of the index stands: the next hash bucket to
+// visit. A pass that a rehash interrupts (the map grew) ends early; AORs it
+// missed are swept by the next pass. Expired bindings are never served
+// meanwhile (reads filter them), they only stay in memory and the file a
+// little longer.
+struct SweepCursor {
+  size_t next_bucket = 0;
+};
+
 class BindingIndex {
  public:
   // The AOR's list as stored, expired bindings included: what the file holds
@@ -49,15 +58,28 @@ class BindingIndex {
   // Makes `bindings` (sorted, unexpired) the AOR's list; an empty list removes it.
   void replace(std::string_view aor, SharedBindings bindings);
   void replace(std::string_view aor, BindingList bindings);
-  // Drops bindings with expires_at <= now, and AORs left without any;
-  // appends each dropped binding to `dropped`.
-  void remove_expired(int64_t now, std::vector<ExpiredContact>& dropped);
+  // Drops bindings with expires_at <= now, and AORs left without any, in the
+  // buckets from `cursor` on, until `budget` is spent (a bucket visited and a
+  // binding looked at cost one each, so a slice's work is bounded whatever
+  // the index holds) or the last bucket was visited; appends each dropped
+  // binding to `dropped`. Returns the work done and whether the pass is
+  // complete, which starts the cursor over.
+  struct SweepSlice {
+    size_t work = 0;
+    bool pass_complete = false;
+  };
+  SweepSlice remove_expired(int64_t now, size_t budget, SweepCursor& cursor,
+                            std::vector<ExpiredContact>& dropped);
   // AORs of `domain` with a binding unexpired at `now`, sorted.
   std::vector<std::string> aors_in_domain(std::string_view domain, int64_t now) const;
   size_t aor_count() const { return by_aor_.size(); }
 
  private:
   void forget(std::string_view aor);
+  // Drops the list's expired bindings into `dropped`; true when none is left
+  // (the caller forgets the AOR).
+  static bool drop_expired_of(const std::string& aor, SharedBindings& bindings, int64_t now,
+                              std::vector<ExpiredContact>& dropped);
 
   std::unordered_map<std::string, SharedBindings, StringHash, std::equal_to<>> by_aor_;
   std::unordered_map<std::string, std::set<std::string, std::less<>>, StringHash, std::equal_to<>>

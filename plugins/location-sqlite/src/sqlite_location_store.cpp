@@ -11,6 +11,10 @@
 namespace homesip::location_sqlite {
 namespace {
 
+// A sweep slice's work (buckets visited plus bindings looked at): some tens
+// of nanoseconds each, so a slice keeps well under a millisecond.
+constexpr size_t kSweepSliceWork = 4096;
+
 BindingsDatabase open_database_file(const std::string& path, const SqliteLocationStoreOptions& options) {
   try {
     return BindingsDatabase(path, options.synchronous, options.busy_timeout);
@@ -204,14 +208,34 @@ void SqliteLocationStore::enqueue(PendingWrite write) {
 }
 
 void SqliteLocationStore::sweep() {
+  if (sweeping_) return;  // the last pass is still going: a huge index on a short interval
+  sweeping_ = true;
+  sweep_slice();
+}
+
+void SqliteLocationStore::sweep_slice() {
+  if (stopped_) {
+    sweeping_ = false;
+    return;
+  }
   const int64_t now = unix_now();
   PendingWrite sweep;
   sweep.kind = PendingWrite::Kind::kSweep;
   sweep.expired_cutoff = now;
+  // A pass over every binding at once stalled the loop (86 ms at a million):
+  // a slice of bounded work per loop turn instead, the rest posted behind the
+  // requests that came meanwhile.
+  const BindingIndex::SweepSlice slice =
+      index_.remove_expired(now, kSweepSliceWork, sweep_cursor_, sweep.expired);
+  if (slice.pass_complete)
+    sweeping_ = false;
+  else
+    loop_.post([this, alive = alive_] {
+      if (*alive) sweep_slice();
+    });
   // By key: the table has no expiry index, which would cost every refresh two
   // more B-tree updates. A row whose delete is lost with a failed batch stays
   // in the file, harmless (loading skips expired rows), until the next start.
-  index_.remove_expired(now, sweep.expired);
   if (sweep.expired.empty()) return;
   // The registrar logs what REGISTERs add and remove; what nobody refreshed ends here.
   if (logger_.enabled(LogLevel::kInfo))

@@ -102,6 +102,7 @@ class SqliteLocationStore final : public LocationStore {
   void confirm_unchanged(std::string_view aor, SharedBindings current, UpdateDone done);
   void enqueue(PendingWrite write);
   void sweep();
+  void sweep_slice();
   void post_confirmations(WrittenBatch batch);  // writer thread
   void on_batch_written(const WrittenBatch& batch);
   void restore_from_file(const BatchOutcome& outcome);
@@ -120,6 +121,8 @@ class SqliteLocationStore final : public LocationStore {
   std::unordered_map<std::string, uint32_t, StringHash, std::equal_to<>> writes_in_flight_by_aor_;
   bool writes_failing_ = false;
   bool stopped_ = false;
+  SweepCursor sweep_cursor_;
+  bool sweeping_ = false;  // a pass's slices are still being posted
   // Confirmations posted by the writer may run after the store is gone (the
   // loop drains its queue late in shutdown); they check this first.
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
