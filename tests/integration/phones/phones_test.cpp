@@ -366,6 +366,23 @@ TEST_F(PhonesOverTls, BaresipRegistersOverTlsWithAPasswordAndCallsLinphone) {
   EXPECT_TRUE(std::regex_search(caller.sip_trace(), invite_over_tls)) << caller.sip_trace();
 }
 
+// Why H1 cannot reach baresip 1.0.0 on its TLS connection from the Contact
+// alone: the Contact names baresip's own TLS listener (sip_listen's port + 1,
+// where it has no certificate), not the port its connection comes from; only
+// the binding's source names the connection (docs/phones.md, "Over TLS").
+TEST_F(PhonesOverTls, Baresip1ContactNamesItsListenerNotItsConnection) {
+  Phone& phone = u1_over_tls(Program::kBaresip, dir_ / "ca" / "cafile.pem");
+  ASSERT_TRUE(eventually([&] { return phone.registered(); }, 10s)) << phone.output();
+  const std::string bound = bindings("H1", "U1@C1.D1.H1");
+  static const std::regex contact_port(
+      R"re("contact": "<?sip:U1[^"@]*@127\.0\.0\.1:([0-9]+);transport=tls)re");
+  static const std::regex source_port(R"re("source": "tls:127\.0\.0\.1:([0-9]+)")re");
+  std::smatch contact, source;
+  ASSERT_TRUE(std::regex_search(bound, contact, contact_port)) << bound;
+  ASSERT_TRUE(std::regex_search(bound, source, source_port)) << bound;
+  EXPECT_NE(contact[1].str(), source[1].str()) << bound;
+}
+
 // baresip 1.0.0 (libre 1.1.0) loads sip_cafile but never checks the server's
 // certificate against it: it registers over TLS with a CA that did not sign
 // H1's certificate. This pins the limit docs/phones.md states; when a newer
@@ -389,6 +406,118 @@ TEST_F(PhonesOverTls, LinphoneWithAnotherCaRefusesTheServerAndBindsNothing) {
   EXPECT_NE(phone.sip_trace().find("SSL handshake failed"), std::string::npos);
   EXPECT_FALSE(phone.registered());
   EXPECT_EQ(bindings("H1", "U1@C1.D1.H1"), "{\n  \"U1@C1.D1.H1\": []\n}\n");
+}
+
+// ---- a phone reached on the connection it registered over (RFC 5923 reuse) ----
+
+// Lines ending in \n made \r\n, as the wire wants.
+std::string crlf(const std::string& text) {
+  std::string out;
+  for (char c : text) {
+    if (c == '\n') out += '\r';
+    out += c;
+  }
+  return out;
+}
+
+// Every value of header `name` in a message's head, in order.
+std::vector<std::string> header_values(const std::string& message, const std::string& name) {
+  std::vector<std::string> values;
+  const std::string prefix = "\r\n" + name + ": ";
+  for (size_t at = message.find(prefix); at != std::string::npos; at = message.find(prefix, at + 1)) {
+    const size_t start = at + prefix.size();
+    values.push_back(message.substr(start, message.find("\r\n", start) - start));
+  }
+  return values;
+}
+
+std::string first_line(const std::string& message) { return message.substr(0, message.find("\r\n")); }
+
+// H1 listens on tcp: and tls: too, without passwords: raw sockets play the phones.
+class PhoneOnItsConnection : public PhonesAcrossTheTree {
+ protected:
+  PhoneOnItsConnection() { with_tls_ = true; }
+};
+
+// U5 registers over TCP with a Contact naming its connection's own port (as a
+// phone does that listens nowhere else); a caller's INVITE through H1 reaches
+// U5 on that connection, with H1's Via and a double Record-Route (RFC 5658),
+// so the 200 comes back to the caller, the ACK goes on the connection too and
+// U5's BYE reaches the caller through H1.
+TEST_F(PhoneOnItsConnection, AnInviteToAContactRegisteredOverTcpGoesOnThatConnection) {
+  TcpClient callee(h1_->port());
+  ASSERT_TRUE(callee.connected());
+  const std::string lp = std::to_string(callee.local_port());
+  const std::string h1 = std::to_string(h1_->port());
+  const std::string contact = "sip:U5@127.0.0.1:" + lp + ";transport=tcp";
+  ASSERT_TRUE(callee.send(crlf("REGISTER sip:C1.D1.H1 SIP/2.0\nVia: SIP/2.0/TCP 127.0.0.1:" + lp +
+                               ";branch=z9hG4bKflow-reg;rport\nMax-Forwards: 70\n"
+                               "From: <sip:U5@C1.D1.H1>;tag=r5\nTo: <sip:U5@C1.D1.H1>\nCall-ID: flow-reg-5\n"
+                               "CSeq: 1 REGISTER\nContact: <" +
+                               contact + ">\nExpires: 60\nContent-Length: 0\n\n")));
+  ASSERT_EQ(first_line(callee.response(5s)), "SIP/2.0 200 OK") << read_file(h1_->log());
+
+  UdpSocket caller;
+  const std::string cp = std::to_string(caller.port());
+  const std::string dialog = "From: <sip:U2@C1.D2.H2>;tag=c2\nCall-ID: flow-call-5\n";
+  caller.send(h1_->port(),
+              crlf("INVITE sip:U5@C1.D1.H1 SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:" + cp +
+                   ";branch=z9hG4bKflow-inv;rport\nMax-Forwards: 70\nRoute: <sip:127.0.0.1:" + h1 + ";lr>\n" +
+                   dialog + "To: <sip:U5@C1.D1.H1>\nCSeq: 1 INVITE\nContact: <sip:U2@127.0.0.1:" + cp +
+                   ">\nContent-Length: 0\n\n"));
+  const std::string invite = callee.response(5s);
+  ASSERT_EQ(first_line(invite), "INVITE " + contact + " SIP/2.0") << invite << read_file(h1_->log());
+  const auto vias = header_values(invite, "Via");
+  ASSERT_EQ(vias.size(), 2u) << invite;
+  EXPECT_EQ(vias[0].rfind("SIP/2.0/TCP 127.0.0.1:" + h1 + ";rport;branch=z9hG4bK-hs", 0), 0u) << vias[0];
+  EXPECT_NE(vias[1].find("branch=z9hG4bKflow-inv"), std::string::npos) << vias[1];
+  const auto record_route = header_values(invite, "Record-Route");
+  EXPECT_EQ(record_route, (std::vector<std::string>{"<sip:127.0.0.1:" + h1 + ";transport=tcp;lr>",
+                                                    "<sip:127.0.0.1:" + h1 + ";lr>"}))
+      << invite;
+
+  // U5 answers on its connection; the caller gets the 200 without H1's Via.
+  std::string ok = "SIP/2.0 200 OK\n";
+  for (const auto& via : vias) ok += "Via: " + via + "\n";
+  for (const auto& route : record_route) ok += "Record-Route: " + route + "\n";
+  ASSERT_TRUE(callee.send(crlf(ok + dialog + "To: <sip:U5@C1.D1.H1>;tag=u5\nCSeq: 1 INVITE\nContact: <" +
+                               contact + ">\nContent-Length: 0\n\n")));
+  const std::string answered = caller.receive(5s);
+  EXPECT_EQ(first_line(answered), "SIP/2.0 200 OK") << answered << read_file(h1_->log());
+  EXPECT_EQ(header_values(answered, "Via").size(), 1u) << answered;
+
+  // The caller's ACK follows the route set (the Record-Route reversed) to H1,
+  // which takes both of its Routes off and sends the ACK on the connection.
+  caller.send(h1_->port(), crlf("ACK " + contact + " SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:" + cp +
+                                ";branch=z9hG4bKflow-ack;rport\nMax-Forwards: 70\nRoute: " +
+                                record_route.at(1) + "\nRoute: " + record_route.at(0) + "\n" + dialog +
+                                "To: <sip:U5@C1.D1.H1>;tag=u5\nCSeq: 1 ACK\nContent-Length: 0\n\n"));
+  const std::string ack = callee.response(5s);
+  EXPECT_EQ(first_line(ack), "ACK " + contact + " SIP/2.0") << ack << read_file(h1_->log());
+  EXPECT_TRUE(header_values(ack, "Route").empty()) << ack;
+
+  // U5 hangs up: its BYE goes up its connection to H1 and on to the caller,
+  // whose 200 comes back down the connection.
+  ASSERT_TRUE(callee.send(crlf("BYE sip:U2@127.0.0.1:" + cp + " SIP/2.0\nVia: SIP/2.0/TCP 127.0.0.1:" + lp +
+                               ";branch=z9hG4bKflow-bye;rport\nMax-Forwards: 70\nRoute: " +
+                               record_route.at(0) + "\nRoute: " + record_route.at(1) +
+                               "\nFrom: <sip:U5@C1.D1.H1>;tag=u5\nTo: <sip:U2@C1.D2.H2>;tag=c2\n"
+                               "Call-ID: flow-call-5\nCSeq: 1 BYE\nContent-Length: 0\n\n")));
+  const std::string bye = caller.receive(5s);
+  ASSERT_EQ(first_line(bye), "BYE sip:U2@127.0.0.1:" + cp + " SIP/2.0") << bye << read_file(h1_->log());
+  // The BYE came from H1's own UDP port (its top Via): the 200 goes there.
+  const auto bye_vias = header_values(bye, "Via");
+  ASSERT_EQ(bye_vias.size(), 2u) << bye;
+  const std::string nta_sent_by = "SIP/2.0/UDP 127.0.0.1:";
+  ASSERT_EQ(bye_vias[0].rfind(nta_sent_by, 0), 0u) << bye_vias[0];
+  std::string bye_ok = "SIP/2.0 200 OK\n";
+  for (const auto& via : bye_vias) bye_ok += "Via: " + via + "\n";
+  caller.send(static_cast<uint16_t>(std::stoi(bye_vias[0].substr(nta_sent_by.size()))),
+              crlf(bye_ok + "From: <sip:U5@C1.D1.H1>;tag=u5\nTo: <sip:U2@C1.D2.H2>;tag=c2\n"
+                            "Call-ID: flow-call-5\nCSeq: 1 BYE\nContent-Length: 0\n\n"));
+  const std::string bye_answered = callee.response(5s);
+  EXPECT_EQ(first_line(bye_answered), "SIP/2.0 200 OK") << bye_answered << read_file(h1_->log());
+  EXPECT_EQ(header_values(bye_answered, "Via").size(), 1u) << bye_answered;
 }
 
 }  // namespace
