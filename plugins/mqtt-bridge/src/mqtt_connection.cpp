@@ -3,6 +3,7 @@
 #include <mosquitto.h>
 
 #include <stdexcept>
+#include <string_view>
 
 namespace homesip::mqtt {
 
@@ -17,6 +18,7 @@ MqttConnection::MqttConnection(const BrokerOptions& options, BrokerEvents events
   mosquitto_connect_callback_set(client_, &MqttConnection::on_connect);
   mosquitto_disconnect_callback_set(client_, &MqttConnection::on_disconnect);
   mosquitto_message_callback_set(client_, &MqttConnection::on_message);
+  mosquitto_log_callback_set(client_, &MqttConnection::on_log);
   // Exponential backoff from min to max between attempts, done by the network thread.
   mosquitto_reconnect_delay_set(client_, static_cast<unsigned>(options_.reconnect_min_s),
                                 static_cast<unsigned>(options_.reconnect_max_s), true);
@@ -49,8 +51,10 @@ void MqttConnection::start() {
   // A first attempt that fails at once (connection refused) is retried by the
   // network thread like a lost connection: connect_async leaves the client in
   // its connecting state.
+  // A TLS handshake that failed here was told by on_log (gave_up), with OpenSSL's reason.
   const int rc = mosquitto_connect_async(client_, options_.host.c_str(), options_.port, options_.keepalive_s);
-  if (rc != MOSQ_ERR_SUCCESS && events_.disconnected) events_.disconnected(mosquitto_strerror(rc));
+  if (rc != MOSQ_ERR_SUCCESS && rc != MOSQ_ERR_TLS && events_.disconnected)
+    events_.disconnected(mosquitto_strerror(rc));
   if (mosquitto_loop_start(client_) != MOSQ_ERR_SUCCESS)
     throw std::runtime_error("cannot start the MQTT network thread");
   started_ = true;
@@ -83,6 +87,18 @@ void MqttConnection::on_message(mosquitto*, void* self, const mosquitto_message*
   const char* payload = static_cast<const char*>(message->payload);
   connection->events_.message(message->topic,
                               payload ? std::string(payload, static_cast<size_t>(message->payloadlen)) : "");
+}
+
+// A failed TLS handshake ends libmosquitto's loop without a callback; its
+// log is the only word of it ("OpenSSL Error[0]: ..." first, then more of
+// the same failure's error queue).
+void MqttConnection::on_log(mosquitto*, void* self, int level, const char* text) {
+  constexpr std::string_view kFirstTlsError = "OpenSSL Error[0]: ";
+  auto* connection = static_cast<MqttConnection*>(self);
+  if (level != MOSQ_LOG_ERR || !text || !connection->events_.gave_up) return;
+  const std::string_view line(text);
+  if (line.starts_with(kFirstTlsError))
+    connection->events_.gave_up("TLS: " + std::string(line.substr(kFirstTlsError.size())));
 }
 
 }  // namespace homesip::mqtt

@@ -31,6 +31,10 @@ struct BrokerEvents {
   // The connection went (or a connect attempt failed): why.
   std::function<void(const std::string& why)> disconnected;
   std::function<void(const std::string& topic, const std::string& payload)> message;
+  // The network thread stopped for good on an error libmosquitto does not
+  // retry (its loop returns on a failed TLS handshake, with no disconnect
+  // callback): a new connection must be made. `why` is the first TLS error.
+  std::function<void(const std::string& why)> gave_up;
 };
 
 class MqttConnection {
@@ -51,6 +55,7 @@ class MqttConnection {
   static void on_connect(mosquitto*, void* self, int rc);
   static void on_disconnect(mosquitto*, void* self, int rc);
   static void on_message(mosquitto*, void* self, const mosquitto_message* message);
+  static void on_log(mosquitto*, void* self, int level, const char* text);
 
   BrokerOptions options_;
   BrokerEvents events_;

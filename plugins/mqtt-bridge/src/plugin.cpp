@@ -5,11 +5,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <homesip/homesip.hpp>
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "device_map.hpp"
@@ -173,11 +175,13 @@ class Bridge final : public homesip::ApplianceProvider, public std::enable_share
     events.message = [post](const std::string& topic, const std::string& payload) {
       post([topic, payload](Bridge& b) { b.on_message(topic, payload); });
     };
+    events.gave_up = [post](const std::string& why) { post([why](Bridge& b) { b.on_gave_up(why); }); };
+    events_ = std::move(events);
     hub_.add_provider(*this);
     added_ = true;
     for (auto& [name, device] : devices_) report(device);
-    connection_ = std::make_unique<homesip::mqtt::MqttConnection>(broker_, std::move(events));
-    connection_->start();
+    anew_delay_s_ = broker_.reconnect_min_s;
+    connect();
     running_ = true;
     log_.info("connecting to MQTT broker ", where(), " for ", devices_.size(), " device(s) under ", base_,
               "/");
@@ -189,6 +193,7 @@ class Bridge final : public homesip::ApplianceProvider, public std::enable_share
   void stop() {
     if (!running_) return;
     running_ = false;
+    anew_.reset();
     connection_.reset();  // joins the network thread
     connected_ = false;
     connected_gauge_.set(0);
@@ -229,6 +234,11 @@ class Bridge final : public homesip::ApplianceProvider, public std::enable_share
   }
 
  private:
+  void connect() {
+    connection_ = std::make_unique<homesip::mqtt::MqttConnection>(broker_, events_);
+    connection_->start();
+  }
+
   std::string where() const { return broker_.host + ":" + std::to_string(broker_.port); }
   std::string topic_of(const Device& device) const { return base_ + "/" + device.spec.device; }
 
@@ -312,9 +322,13 @@ class Bridge final : public homesip::ApplianceProvider, public std::enable_share
   }
 
   void on_connected(const std::string& refused) {
-    if (!refused.empty()) return set_problem("refused the connection (" + refused + ")");
+    if (!refused.empty()) {
+      refused_ = true;
+      return set_problem("refused the connection (" + refused + ")");
+    }
     if (connected_) return;
     connected_ = true;
+    anew_delay_s_ = broker_.reconnect_min_s;
     connected_gauge_.set(1);
     if (ever_connected_) reconnects_.add();
     log_.info(ever_connected_ ? "MQTT broker " + where() + " is back"
@@ -334,11 +348,29 @@ class Bridge final : public homesip::ApplianceProvider, public std::enable_share
     const bool was = connected_;
     connected_ = false;
     connected_gauge_.set(0);
-    set_problem(was ? "connection lost (" + why + ")" : "cannot connect (" + why + ")");
+    // After a refused CONNECT the broker closes: the refusal already said why.
+    if (!std::exchange(refused_, false))
+      set_problem(was ? "connection lost (" + why + ")" : "cannot connect (" + why + ")");
     for (auto& [name, device] : devices_) {
       fail_pending(device, "the MQTT broker went away");
       report(device);
     }
+  }
+
+  // libmosquitto stopped trying (a TLS handshake failed): a new connection
+  // after a wait, doubling from reconnect_min_s to reconnect_max_s as its own
+  // retries would.
+  void on_gave_up(const std::string& why) {
+    if (!running_ || anew_pending_) return;
+    on_disconnected(why);
+    anew_pending_ = true;
+    anew_ = context_.loop().start_timer(std::chrono::seconds(anew_delay_s_), false, [this] {
+      anew_pending_ = false;
+      if (!running_) return;
+      connection_.reset();  // joins the network thread, which has ended
+      connect();
+    });
+    anew_delay_s_ = std::min(anew_delay_s_ * 2, broker_.reconnect_max_s);
   }
 
   void on_message(const std::string& topic, const std::string& payload) {
@@ -382,7 +414,12 @@ class Bridge final : public homesip::ApplianceProvider, public std::enable_share
   const homesip::Counter commands_;
   const homesip::Counter reconnects_;
   std::map<std::string, Device> devices_;  // by zigbee2mqtt name
+  homesip::mqtt::BrokerEvents events_;     // each connection's, posting to the main loop
   std::unique_ptr<homesip::mqtt::MqttConnection> connection_;
+  std::unique_ptr<homesip::Timer> anew_;  // the next connection after libmosquitto gave up
+  bool anew_pending_ = false;
+  int anew_delay_s_ = 1;
+  bool refused_ = false;  // the broker refused our CONNECT; its disconnect follows
   bool connected_ = false;
   bool ever_connected_ = false;
   std::string problem_;

@@ -1,7 +1,10 @@
 // mqtt-bridge end to end: a real mosquitto on a free port, a zigbee2mqtt lamp
 // simulated with mosquitto_sub/mosquitto_pub (device_sim.sh), a tree C1 -> D1
 // -> H1 with passwords and the policy, H1 loading appliance-hub and
-// mqtt-bridge; homesip-ua control/state/watch from the top server.
+// mqtt-bridge; homesip-ua control/state/watch from the top server. Then a
+// broker that wants a password (mosquitto_passwd) or TLS (a CA and the
+// broker's certificate made with openssl), with one family server: the right
+// password or CA connects, a wrong one leaves the entities unavailable.
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -13,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "secured_tree.hpp"
 #include "test_support.hpp"
 
 using namespace homesip::test;
@@ -34,12 +38,16 @@ size_t count_of(const std::string& text, const std::string& what) {
   return n;
 }
 
-// A mosquitto broker on 127.0.0.1:port, started and stopped by PID.
+// A mosquitto broker on 127.0.0.1:port, started and stopped by PID;
+// `listener_settings` go under its listener line (who may connect, TLS).
 class Broker {
  public:
-  Broker(const TempDir& dir, uint16_t port) : dir_(dir), port_(port) {
-    write_file(dir_ / "mosquitto.conf",
-               "listener " + std::to_string(port) + " 127.0.0.1\nallow_anonymous true\npersistence false\n");
+  Broker(const TempDir& dir, uint16_t port, const std::string& listener_settings = "allow_anonymous true\n")
+      : dir_(dir), port_(port) {
+    // As root, mosquitto would switch to its own user, who may not read the
+    // test's directory (password file, certificates): it stays who we are.
+    write_file(dir_ / "mosquitto.conf", "user root\npersistence false\nlistener " + std::to_string(port) +
+                                            " 127.0.0.1\n" + listener_settings);
   }
   void start() {
     process_ = std::make_unique<Process>(
@@ -61,49 +69,25 @@ class Broker {
 };
 
 struct Passwords {
-  static constexpr const char* kD1 = "d1 at the province";
-  static constexpr const char* kH1 = "h1 at the community";
   static constexpr const char* kU3 = "u3 member";
   static constexpr const char* kU4 = "u4 guest";
 };
 
-class BridgeTreeTest : public ::testing::Test {
+// The broker and the simulated lamp on it; `client_options_` are what
+// mosquitto_sub/mosquitto_pub need to connect (credentials, TLS).
+class BrokerTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    broker_ = std::make_unique<Broker>(dir_, free_port());
+  void start_broker(const std::string& listener_settings = "allow_anonymous true\n") {
+    broker_ = std::make_unique<Broker>(dir_, free_port(), listener_settings);
     broker_->start();
-    start_device();
-    province_ = make("C1", "", "");
-    province_->start();
-    top_ = "sip:127.0.0.1:" + std::to_string(province_->port());
-    ASSERT_EQ(add_user("C1", "D1@C1", "server", Passwords::kD1), 0);
-    community_ = make("D1", "C1", top_, password_file("d1.password", Passwords::kD1));
-    community_->start();
-    ASSERT_EQ(add_user("D1", "H1@C1.D1", "server", Passwords::kH1), 0);
-    family_ = make("H1", "C1.D1", top_, password_file("h1.password", Passwords::kH1),
-                   "  - plugin: appliance-hub\n"
-                   "  - plugin: mqtt-bridge\n    port: " +
-                       std::to_string(broker_->port()) + "\n    base_topic: " + kBase +
-                       "\n    client_id: homesip-h1\n    reconnect_min_s: 1\n    reconnect_max_s: 2\n"
-                       "    answer_timeout_ms: 2000\n    devices:\n"
-                       "      - \"kitchen_lamp light.kitchen name='Kitchen light'\"\n");
-    family_->start();
-    ASSERT_EQ(add_user("H1", "U3@C1.D1.H1", "member", Passwords::kU3), 0);
-    ASSERT_EQ(add_user("H1", "U4@C1.D1.H1", "guest", Passwords::kU4), 0);
-    ASSERT_TRUE(
-        eventually([&] { return child_online("C1", "D1@C1") && child_online("D1", "H1@C1.D1"); }, 30s))
-        << read_file(community_->log()) << read_file(family_->log());
-    ASSERT_TRUE(
-        eventually([&] { return count_of(read_file(family_->log()), "connected to MQTT broker") == 1; }, 10s))
-        << read_file(family_->log());
   }
 
   // The lamp: ready once its mosquitto_sub has subscribed.
   void start_device() {
-    device_ = std::make_unique<Process>(
-        std::vector<std::string>{std::string(MQTT_TEST_DIR) + "/device_sim.sh",
-                                 std::to_string(broker_->port()), kLampTopic, device_log().string()},
-        dir_ / "device.out");
+    std::vector<std::string> argv{std::string(MQTT_TEST_DIR) + "/device_sim.sh",
+                                  std::to_string(broker_->port()), kLampTopic, device_log().string()};
+    argv.insert(argv.end(), client_options_.begin(), client_options_.end());
+    device_ = std::make_unique<Process>(argv, dir_ / "device.out");
     ASSERT_TRUE(eventually([&] { return device_says().find("ready") != std::string::npos; }, 10s))
         << read_file(dir_ / "device.out");
   }
@@ -114,17 +98,46 @@ class BridgeTreeTest : public ::testing::Test {
 
   // The device's own change, as zigbee2mqtt publishes it.
   int device_reports(const std::string& state) {
-    return run({"mosquitto_pub", "-h", "127.0.0.1", "-p", std::to_string(broker_->port()), "-t", kLampTopic,
-                "-m", state});
+    std::vector<std::string> argv{"mosquitto_pub", "-h", "127.0.0.1", "-p", std::to_string(broker_->port())};
+    argv.insert(argv.end(), client_options_.begin(), client_options_.end());
+    argv.insert(argv.end(), {"-t", kLampTopic, "-m", state});
+    return run(argv);
+  }
+
+  TempDir dir_;
+  std::unique_ptr<Broker> broker_;
+  std::unique_ptr<Process> device_;
+  std::vector<std::string> client_options_;
+};
+
+class BridgeTreeTest : public BrokerTest {
+ protected:
+  void SetUp() override {
+    ASSERT_NO_FATAL_FAILURE(start_broker());
+    ASSERT_NO_FATAL_FAILURE(start_device());
+    ASSERT_NO_FATAL_FAILURE(
+        tree_.start("  - plugin: appliance-hub\n"
+                    "  - plugin: mqtt-bridge\n    port: " +
+                    std::to_string(broker_->port()) + "\n    base_topic: " + kBase +
+                    "\n    client_id: homesip-h1\n    reconnect_min_s: 1\n    reconnect_max_s: 2\n"
+                    "    answer_timeout_ms: 2000\n    devices:\n"
+                    "      - \"kitchen_lamp light.kitchen name='Kitchen light'\"\n"));
+    family_ = tree_.family.get();
+    ASSERT_EQ(tree_.add_user("H1", "U3@C1.D1.H1", "member", Passwords::kU3), 0);
+    ASSERT_EQ(tree_.add_user("H1", "U4@C1.D1.H1", "guest", Passwords::kU4), 0);
+    ASSERT_TRUE(
+        eventually([&] { return count_of(read_file(family_->log()), "connected to MQTT broker") == 1; }, 10s))
+        << read_file(family_->log());
   }
 
   std::vector<std::string> ua_args(const std::vector<std::string>& command, const std::string& user,
                                    const std::string& password) {
     std::vector<std::string> argv{ua_path()};
     argv.insert(argv.end(), command.begin(), command.end());
-    argv.insert(argv.end(), {"--server", top_});
+    argv.insert(argv.end(), {"--server", tree_.top()});
     if (!user.empty())
-      argv.insert(argv.end(), {"--user", user, "--password-file", password_file(user + ".ua.pw", password)});
+      argv.insert(argv.end(),
+                  {"--user", user, "--password-file", tree_.password_file(user + ".ua.pw", password)});
     return argv;
   }
   int ua(const std::vector<std::string>& command, std::string* out, const std::string& user = "U3@C1.D1.H1",
@@ -132,62 +145,18 @@ class BridgeTreeTest : public ::testing::Test {
     return run(ua_args(command, user, password), out, 40s);
   }
 
-  std::unique_ptr<HomesipServer> make(const std::string& name, const std::string& domain,
-                                      const std::string& top, const std::string& password = "",
-                                      const std::string& more = "") {
-    std::string tree_settings = "    keepalive_interval: 1\n    keepalive_misses: 2\n";
-    if (!password.empty()) tree_settings += "    password_file: " + password + "\n";
-    const std::string plugins =
-        "  - plugin: location-sqlite\n    path: " + (dir_ / (name + ".sqlite")).string() + "\n" +
-        tree_plugin_yaml(name, domain, top, tree_settings) +
-        "  - plugin: auth-digest\n    secret_file: " + (dir_ / (name + ".secret")).string() +
-        "\n  - plugin: policy\n  - plugin: registrar\n" + more;
-    return std::make_unique<HomesipServer>(
-        dir_, ServerOptions{name, domain, plugins, "  admin_socket: " + socket_of(name) + "\n"});
-  }
-  std::string socket_of(const std::string& name) const { return (dir_ / (name + ".sock")).string(); }
-  std::string password_file(const std::string& name, const std::string& text) {
-    const auto path = dir_ / name;
-    write_file(path, text + "\n");
-    std::filesystem::permissions(path,
-                                 std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
-    return path.string();
-  }
   int ctl(const std::string& server, const std::vector<std::string>& arguments, std::string* out) {
-    std::vector<std::string> argv{MQTT_TEST_HOMESIPCTL, "--socket", socket_of(server)};
-    argv.insert(argv.end(), arguments.begin(), arguments.end());
-    return run(argv, out, 10s);
-  }
-  int add_user(const std::string& server, const std::string& aor, const std::string& role,
-               const std::string& password) {
-    std::string out;
-    const int status = ctl(
-        server, {"user", "add", aor, "--role", role, "--password-file", password_file(aor + ".pw", password)},
-        &out);
-    EXPECT_EQ(status, 0) << out;
-    return status;
-  }
-  bool child_online(const std::string& parent, const std::string& aor) {
-    std::string out;
-    if (ctl(parent, {"--json", "tree"}, &out) != 0) return false;
-    const json tree = json::parse(out, nullptr, false);
-    if (!tree.is_object() || !tree.contains("children")) return false;
-    for (const auto& child : tree["children"])
-      if (child.value("aor", "") == aor) return child.value("online", false);
-    return false;
+    return tree_.ctl(server, arguments, out);
   }
 
-  TempDir dir_;
-  std::unique_ptr<Broker> broker_;
-  std::unique_ptr<Process> device_;
-  std::unique_ptr<HomesipServer> province_, community_, family_;
-  std::string top_;
+  SecuredTree tree_{dir_, MQTT_TEST_HOMESIPCTL};
+  HomesipServer* family_ = nullptr;  // the tree's H1, with the hub and the bridge
 };
 
 TEST_F(BridgeTreeTest, ControlFromTheTopSwitchesTheDevice) {
   std::string out;
   ASSERT_EQ(ua({"control", "light.kitchen@C1.D1.H1", "turn_on", "brightness=200"}, &out), 0)
-      << out << read_file(province_->log()) << read_file(family_->log());
+      << out << read_file(tree_.province->log()) << read_file(family_->log());
   // Down the tree by 302s, challenged at the family server, then served there.
   EXPECT_NE(out.find(": 302 Moved Temporarily -> sip:D1@"), std::string::npos) << out;
   EXPECT_NE(out.find(": 302 Moved Temporarily -> sip:H1@"), std::string::npos) << out;
@@ -301,6 +270,183 @@ TEST_F(BridgeTreeTest, AnUnauthorisedUserIsRefusedAndTheDeviceHearsNothing) {
   EXPECT_EQ(ua({"control", "light.kitchen@C1.D1.H1", "turn_on"}, &out, "", ""), 2) << out;
   std::this_thread::sleep_for(500ms);  // a /set would have reached the device by now
   EXPECT_EQ(count_of(device_says(), "set "), 0u) << device_says();
+}
+
+// ---- a broker that wants a password or TLS, and one family server (no tree) ----
+
+constexpr const char* kBridgeUser = "homesip";
+constexpr const char* kBridgePassword = "bridge secret";
+
+// The bridge's warn lines about the broker: one per change of condition, not per attempt.
+size_t broker_warnings(const std::string& log) { return count_of(log, "its entities unavailable meanwhile"); }
+
+class SecuredBrokerTest : public BrokerTest {
+ protected:
+  // mosquitto_passwd's file: the bridge's account and the lamp's.
+  std::string broker_password_file() {
+    const std::string path = (dir_ / "mosquitto.passwd").string();
+    EXPECT_EQ(run({"mosquitto_passwd", "-b", "-c", path, kBridgeUser, kBridgePassword}), 0);
+    EXPECT_EQ(run({"mosquitto_passwd", "-b", path, "lamp", "lamp secret"}), 0);
+    return path;
+  }
+  std::string password_listener() {
+    return "allow_anonymous false\npassword_file " + broker_password_file() + "\n";
+  }
+
+  // A CA named `ca` (ca.pem, ca.key) made with openssl; with `server`, the
+  // broker's key and certificate for 127.0.0.1 signed by it (server.pem, server.key).
+  void make_ca(const std::string& ca) {
+    ASSERT_EQ(
+        run({"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+             "-days", "2", "-subj", "/CN=" + ca, "-keyout", file(ca + ".key"), "-out", file(ca + ".pem")}),
+        0);
+  }
+  void make_server_certificate(const std::string& ca) {
+    write_file(dir_ / "server.ext", "subjectAltName=IP:127.0.0.1\n");
+    ASSERT_EQ(run({"openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                   "-subj", "/CN=127.0.0.1", "-keyout", file("server.key"), "-out", file("server.csr")}),
+              0);
+    ASSERT_EQ(run({"openssl", "x509", "-req", "-in", file("server.csr"), "-CA", file(ca + ".pem"), "-CAkey",
+                   file(ca + ".key"), "-CAcreateserial", "-days", "2", "-extfile", file("server.ext"), "-out",
+                   file("server.pem")}),
+              0);
+  }
+  std::string tls_listener() {
+    return "allow_anonymous true\ncafile " + file("ca.pem") + "\ncertfile " + file("server.pem") +
+           "\nkeyfile " + file("server.key") + "\n";
+  }
+  std::string file(const std::string& name) const { return (dir_ / name).string(); }
+
+  // The family server: the hub for C1.D1.H1 and the bridge with `broker_settings`.
+  void start_family(const std::string& broker_settings) {
+    const std::string plugins =
+        "  - plugin: appliance-hub\n    domain: C1.D1.H1\n"
+        "  - plugin: mqtt-bridge\n    port: " +
+        std::to_string(broker_->port()) + "\n    base_topic: " + kBase +
+        "\n    client_id: homesip-h1\n    reconnect_min_s: 1\n    reconnect_max_s: 2\n"
+        "    answer_timeout_ms: 2000\n" +
+        broker_settings + "    devices:\n      - \"kitchen_lamp light.kitchen name='Kitchen light'\"\n";
+    family_ = std::make_unique<HomesipServer>(
+        dir_, ServerOptions{"H1", "C1.D1", plugins, "  admin_socket: " + file("h1.sock") + "\n"});
+    family_->start();
+  }
+  std::string bridge_password_file(const std::string& password) {
+    const std::string path = file("bridge.password");
+    write_file(path, password + "\n");
+    std::filesystem::permissions(path,
+                                 std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+    return path;
+  }
+  std::string family_log() const { return read_file(family_->log()); }
+
+  // A MESSAGE calling `service` on the lamp, straight to the family server: its final response.
+  std::string call(const std::string& call_id, const std::string& service) {
+    const std::string body = "{\"service\": \"" + service + "\"}";
+    return udp_exchange(family_->port(),
+                        "MESSAGE sip:light.kitchen@C1.D1.H1 SIP/2.0\n"
+                        "Via: SIP/2.0/UDP 127.0.0.1:$PORT$;rport;branch=z9hG4bK-" +
+                            call_id + "\nMax-Forwards: 70\nFrom: <sip:U1@C1.D1.H1>;tag=" + call_id +
+                            "\nTo: <sip:light.kitchen@C1.D1.H1>\nCall-ID: " + call_id +
+                            "@bridge-test\nCSeq: 1 MESSAGE\nContent-Type: application/json\n"
+                            "Content-Length: " +
+                            std::to_string(body.size()) + "\n\n" + body,
+                        5s);
+  }
+  // The lamp's state as `homesipctl entities` shows it ("" when not listed).
+  std::string lamp_state() {
+    std::string out;
+    if (run({MQTT_TEST_HOMESIPCTL, "--socket", file("h1.sock"), "--json", "entities"}, &out, 10s) != 0)
+      return "";
+    const json rows = json::parse(out, nullptr, false);
+    if (rows.is_array())
+      for (const json& row : rows)
+        if (row.value("entity_id", "") == "light.kitchen") return row.value("state", "");
+    return "";
+  }
+  bool connected() { return count_of(family_log(), "connected to MQTT broker") == 1; }
+
+  std::unique_ptr<HomesipServer> family_;
+};
+
+std::string body_of(const std::string& response) {
+  const size_t blank = response.find("\r\n\r\n");
+  return blank == std::string::npos ? "" : response.substr(blank + 4);
+}
+
+TEST_F(SecuredBrokerTest, WithItsPasswordTheBridgeConnectsAndSwitchesTheDevice) {
+  ASSERT_NO_FATAL_FAILURE(start_broker(password_listener()));
+  client_options_ = {"-u", "lamp", "-P", "lamp secret"};
+  ASSERT_NO_FATAL_FAILURE(start_device());
+  start_family("    username: " + std::string(kBridgeUser) +
+               "\n    password_file: " + bridge_password_file(kBridgePassword) + "\n");
+  ASSERT_TRUE(eventually([&] { return connected(); }, 10s)) << family_log();
+
+  const std::string on = call("pw-on", "turn_on");
+  ASSERT_EQ(status_of(on), 200) << on << family_log();
+  EXPECT_EQ(json::parse(body_of(on), nullptr, false)["state"], "on") << on;
+  EXPECT_NE(device_says().find("set {\"state\":\"ON\"}\n"), std::string::npos) << device_says();
+  EXPECT_EQ(lamp_state(), "on");
+  EXPECT_EQ(broker_warnings(family_log()), 0u) << family_log();
+}
+
+TEST_F(SecuredBrokerTest, WithAWrongPasswordTheEntitiesAreUnavailableAndOneLineSaysWhy) {
+  ASSERT_NO_FATAL_FAILURE(start_broker(password_listener()));
+  client_options_ = {"-u", "lamp", "-P", "lamp secret"};
+  ASSERT_NO_FATAL_FAILURE(start_device());
+  start_family("    username: " + std::string(kBridgeUser) +
+               "\n    password_file: " + bridge_password_file("not the password") + "\n");
+  ASSERT_TRUE(eventually([&] { return broker_warnings(family_log()) >= 1; }, 10s)) << family_log();
+  std::this_thread::sleep_for(4s);  // several attempts (1..2 s apart), each refused the same way
+  const std::string log = family_log();
+  EXPECT_EQ(broker_warnings(log), 1u) << log;
+  EXPECT_NE(log.find("refused the connection (Connection Refused: not authorised.)"), std::string::npos)
+      << log;
+  EXPECT_EQ(count_of(log, "connected to MQTT broker"), 0u) << log;
+  EXPECT_EQ(lamp_state(), "unavailable");
+
+  const std::string on = call("pw-wrong", "turn_on");
+  EXPECT_EQ(status_of(on), 503) << on;
+  EXPECT_EQ(json::parse(body_of(on), nullptr, false)["error"], "unavailable") << on;
+  EXPECT_EQ(count_of(device_says(), "set "), 0u) << device_says();
+}
+
+TEST_F(SecuredBrokerTest, OverTlsWithTheBrokersCaTheBridgeConnectsAndAStateChangeArrives) {
+  ASSERT_NO_FATAL_FAILURE(make_ca("ca"));
+  ASSERT_NO_FATAL_FAILURE(make_server_certificate("ca"));
+  ASSERT_NO_FATAL_FAILURE(start_broker(tls_listener()));
+  client_options_ = {"--cafile", file("ca.pem")};
+  ASSERT_NO_FATAL_FAILURE(start_device());
+  start_family("    tls_cafile: " + file("ca.pem") + "\n");
+  ASSERT_TRUE(eventually([&] { return connected(); }, 10s)) << family_log();
+  ASSERT_TRUE(eventually([&] { return lamp_state() == "unknown"; }, 3s)) << lamp_state();
+
+  ASSERT_EQ(device_reports(R"({"state":"ON","brightness":50})"), 0);
+  EXPECT_TRUE(eventually([&] { return lamp_state() == "on"; }, 3s)) << lamp_state() << family_log();
+  const std::string off = call("tls-off", "turn_off");
+  ASSERT_EQ(status_of(off), 200) << off << family_log();
+  EXPECT_EQ(json::parse(body_of(off), nullptr, false)["state"], "off") << off;
+  EXPECT_NE(device_says().find("set {\"state\":\"OFF\"}\n"), std::string::npos) << device_says();
+  EXPECT_EQ(broker_warnings(family_log()), 0u) << family_log();
+}
+
+TEST_F(SecuredBrokerTest, OverTlsWithAnotherCaTheBridgeDoesNotConnect) {
+  ASSERT_NO_FATAL_FAILURE(make_ca("ca"));
+  ASSERT_NO_FATAL_FAILURE(make_server_certificate("ca"));
+  ASSERT_NO_FATAL_FAILURE(make_ca("other"));
+  ASSERT_NO_FATAL_FAILURE(start_broker(tls_listener()));
+  client_options_ = {"--cafile", file("ca.pem")};
+  ASSERT_NO_FATAL_FAILURE(start_device());
+  start_family("    tls_cafile: " + file("other.pem") + "\n");
+  ASSERT_TRUE(eventually([&] { return broker_warnings(family_log()) >= 1; }, 10s)) << family_log();
+  std::this_thread::sleep_for(3s);  // attempts go on, silently
+  const std::string log = family_log();
+  EXPECT_EQ(broker_warnings(log), 1u) << log;
+  EXPECT_NE(log.find("cannot connect (TLS: "), std::string::npos) << log;
+  EXPECT_NE(log.find("certificate verify failed)"), std::string::npos) << log;
+  EXPECT_EQ(count_of(log, "connected to MQTT broker"), 0u) << log;
+  ASSERT_EQ(device_reports(R"({"state":"ON"})"), 0);  // the broker takes it; the bridge never hears it
+  std::this_thread::sleep_for(500ms);
+  EXPECT_EQ(lamp_state(), "unavailable");
 }
 
 }  // namespace
