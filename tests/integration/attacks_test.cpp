@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "homesip/digest/digest.hpp"
+#include "secured_tree.hpp"
 #include "test_support.hpp"
 
 using namespace homesip::test;
@@ -40,8 +41,6 @@ constexpr const char* kFamily = "C1.D1.H1";
 const std::string kLamp = "lamp@C1.D1.H1";
 
 struct Passwords {
-  static constexpr const char* kD1 = "d1 at the province";
-  static constexpr const char* kH1 = "h1 at the community";
   static constexpr const char* kU1 = "u1 owner";
   static constexpr const char* kU3 = "u3 member";
   static constexpr const char* kU4 = "u4 guest";
@@ -134,65 +133,16 @@ struct Request {
 class AttacksTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    // Top down, each parent holding its child's credentials before the child starts.
-    province_ = make("C1", "", "");
-    province_->start();
-    const std::string top = "sip:127.0.0.1:" + std::to_string(province_->port());
-    ASSERT_EQ(add_user("C1", "D1@C1", "server", Passwords::kD1), 0);
-    community_ = make("D1", "C1", top, password_file("d1.password", Passwords::kD1));
-    community_->start();
-    ASSERT_EQ(add_user("D1", "H1@C1.D1", "server", Passwords::kH1), 0);
-    family_ = make("H1", "C1.D1", top, password_file("h1.password", Passwords::kH1),
-                   "  - plugin: virtual-lamp\n    device: lamp\n");
-    family_->set_extra_arguments(
-        {"--set", "server.plugin_dirs=[" + plugin_dir() + ", " + HOMESIP_TEST_EXAMPLE_PLUGIN_DIR + "]"});
-    family_->start();
-    ASSERT_EQ(add_user("H1", "U1@C1.D1.H1", "owner", Passwords::kU1), 0);
-    ASSERT_EQ(add_user("H1", "U3@C1.D1.H1", "member", Passwords::kU3), 0);
-    ASSERT_EQ(add_user("H1", "U4@C1.D1.H1", "guest", Passwords::kU4), 0);
-    // Up: D1 online at the province, H1 at the community.
-    ASSERT_TRUE(eventually([&] { return child_online("C1", "D1@C1") && child_online("D1", "H1@C1.D1"); },
-                           std::chrono::seconds(30)))
-        << read_file(community_->log()) << read_file(family_->log());
-  }
-
-  std::unique_ptr<HomesipServer> make(const std::string& name, const std::string& domain,
-                                      const std::string& top, const std::string& password = "",
-                                      const std::string& more = "") {
-    std::string tree_settings = "    keepalive_interval: 1\n    keepalive_misses: 2\n";
-    if (!password.empty()) tree_settings += "    password_file: " + password + "\n";
-    const std::string plugins =
-        "  - plugin: location-sqlite\n    path: " + (dir_ / (name + ".sqlite")).string() + "\n" +
-        tree_plugin_yaml(name, domain, top, tree_settings) +
-        "  - plugin: auth-digest\n    secret_file: " + (dir_ / (name + ".secret")).string() +
-        "\n  - plugin: policy\n  - plugin: registrar\n" + more;
-    return std::make_unique<HomesipServer>(
-        dir_, ServerOptions{name, domain, plugins, "  admin_socket: " + socket_of(name) + "\n"});
-  }
-  std::string socket_of(const std::string& name) const { return (dir_ / (name + ".sock")).string(); }
-
-  std::string password_file(const std::string& name, const std::string& text) {
-    const auto path = dir_ / name;
-    write_file(path, text + "\n");
-    std::filesystem::permissions(path,
-                                 std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
-    return path.string();
+    ASSERT_NO_FATAL_FAILURE(tree_.start(
+        "  - plugin: virtual-lamp\n    device: lamp\n",
+        {"--set", "server.plugin_dirs=[" + plugin_dir() + ", " + HOMESIP_TEST_EXAMPLE_PLUGIN_DIR + "]"}));
+    ASSERT_EQ(tree_.add_user("H1", "U1@C1.D1.H1", "owner", Passwords::kU1), 0);
+    ASSERT_EQ(tree_.add_user("H1", "U3@C1.D1.H1", "member", Passwords::kU3), 0);
+    ASSERT_EQ(tree_.add_user("H1", "U4@C1.D1.H1", "guest", Passwords::kU4), 0);
   }
 
   int ctl(const std::string& server, const std::vector<std::string>& arguments, std::string* out = nullptr) {
-    std::vector<std::string> argv{HOMESIP_TEST_HOMESIPCTL, "--socket", socket_of(server)};
-    argv.insert(argv.end(), arguments.begin(), arguments.end());
-    std::string ignored;
-    return run(argv, out ? out : &ignored, std::chrono::seconds(10));
-  }
-  int add_user(const std::string& server, const std::string& aor, const std::string& role,
-               const std::string& password) {
-    std::string out;
-    const int status = ctl(
-        server, {"user", "add", aor, "--role", role, "--password-file", password_file(aor + ".pw", password)},
-        &out);
-    EXPECT_EQ(status, 0) << out;
-    return status;
+    return tree_.ctl(server, arguments, out);
   }
   json ctl_json(const std::string& server, const std::vector<std::string>& arguments) {
     std::vector<std::string> argv{"--json"};
@@ -211,13 +161,6 @@ class AttacksTest : public ::testing::Test {
       for (const auto& [key, list] : all.items())
         for (const auto& b : list) out += key + " " + b.value("contact", "") + " q=" + b["q"].dump() + "\n";
     return out;
-  }
-  bool child_online(const std::string& parent, const std::string& aor) {
-    const json tree = ctl_json(parent, {"tree"});
-    if (!tree.is_object() || !tree.contains("children")) return false;
-    for (const auto& child : tree["children"])
-      if (child.value("aor", "") == aor) return child.value("online", false);
-    return false;
   }
   std::string lamp_state() {
     const json state = ctl_json("H1", {"virtual-lamp.state"});
@@ -265,12 +208,8 @@ class AttacksTest : public ::testing::Test {
     return Request{"MESSAGE", "sip:" + to, from, to, call_id, 1, "", body};
   }
 
-  std::string logs() const {
-    return read_file(province_->log()) + read_file(community_->log()) + read_file(family_->log());
-  }
-
   TempDir dir_;
-  std::unique_ptr<HomesipServer> province_, community_, family_;
+  SecuredTree tree_{dir_, HOMESIP_TEST_HOMESIPCTL};
 };
 
 }  // namespace
@@ -278,21 +217,21 @@ class AttacksTest : public ::testing::Test {
 // Attacks 1 and 2: take U1's calls with the attacker's contact, remove U1's bindings.
 TEST_F(AttacksTest, NoOneButU1RegistersOrRemovesU1sBindings) {
   const std::string legit =
-      send(family_->port(),
+      send(tree_.family->port(),
            registration("U1@C1.D1.H1", "u1-phone", "Contact: <sip:u1@127.0.0.1:5999>\nExpires: 600\n"), "U1",
            Passwords::kU1);
-  ASSERT_EQ(status_of(legit), 200) << legit << logs();
+  ASSERT_EQ(status_of(legit), 200) << legit << tree_.logs();
   const std::string before = bindings("H1", "U1@C1.D1.H1");
   ASSERT_NE(before.find("sip:u1@127.0.0.1:5999"), std::string::npos) << before;
 
   const std::string steal =
-      send(family_->port(),
+      send(tree_.family->port(),
            from_attacker(registration("U1@C1.D1.H1", "steal", "Contact: <sip:attacker@127.0.0.1:6666>\n")));
   EXPECT_EQ(status_of(steal), 401) << steal;
   EXPECT_EQ(bindings("H1", "U1@C1.D1.H1"), before);
 
-  const std::string wipe =
-      send(family_->port(), from_attacker(registration("U1@C1.D1.H1", "wipe", "Contact: *\nExpires: 0\n")));
+  const std::string wipe = send(
+      tree_.family->port(), from_attacker(registration("U1@C1.D1.H1", "wipe", "Contact: *\nExpires: 0\n")));
   EXPECT_EQ(status_of(wipe), 401) << wipe;
   EXPECT_EQ(bindings("H1", "U1@C1.D1.H1"), before);
 }
@@ -303,44 +242,44 @@ TEST_F(AttacksTest, NoOneButD1RegistersOrUnregistersTheCommunity) {
   ASSERT_NE(before.find("D1@C1 "), std::string::npos) << before;
 
   const std::string takeover =
-      send(province_->port(),
+      send(tree_.province->port(),
            from_attacker(registration("D1@C1", "takeover",
                                       "Contact: <sip:attacker@127.0.0.1:6666>;q=1\nExpires: 600\n")));
   EXPECT_EQ(status_of(takeover), 401) << takeover;
   EXPECT_NE(header_with(takeover, "WWW-Authenticate", "realm=\"C1\""), "") << takeover;
   EXPECT_EQ(bindings("C1", "D1@C1"), before);
 
-  const std::string offline =
-      send(province_->port(), from_attacker(registration("D1@C1", "offline", "Contact: *\nExpires: 0\n")));
+  const std::string offline = send(
+      tree_.province->port(), from_attacker(registration("D1@C1", "offline", "Contact: *\nExpires: 0\n")));
   EXPECT_EQ(status_of(offline), 401) << offline;
   EXPECT_EQ(bindings("C1", "D1@C1"), before);
   // Still online a keepalive round later, and still reached: the province redirects D1's families to it.
   std::this_thread::sleep_for(std::chrono::seconds(2));
-  EXPECT_TRUE(child_online("C1", "D1@C1"));
+  EXPECT_TRUE(tree_.child_online("C1", "D1@C1"));
   const std::string redirected =
-      exchange_from(kAttacker, province_->port(),
+      exchange_from(kAttacker, tree_.province->port(),
                     registration("x@C1.D1.H1", "probe", "Contact: <sip:x@127.0.0.1:7>\n").text());
   EXPECT_EQ(status_of(redirected), 302) << redirected;
-  EXPECT_NE(redirected.find(std::to_string(community_->port())), std::string::npos) << redirected;
+  EXPECT_NE(redirected.find(std::to_string(tree_.community->port())), std::string::npos) << redirected;
 }
 
 // Attack 5: switch the lamp from a family that does not exist, or as U1 without U1's password.
 TEST_F(AttacksTest, NoStrangerSwitchesTheLamp) {
   ASSERT_EQ(lamp_state(), "off");
   const std::string stranger =
-      send(family_->port(), from_attacker(message("U9@C9.D9.H9", kLamp, "stranger", "on")));
+      send(tree_.family->port(), from_attacker(message("U9@C9.D9.H9", kLamp, "stranger", "on")));
   EXPECT_EQ(status_line(stranger), "SIP/2.0 403 Appliance Control Not Permitted For Outside Callers")
       << stranger;
   EXPECT_EQ(lamp_state(), "off");
 
   const std::string spoofed =
-      send(family_->port(), from_attacker(message("U1@C1.D1.H1", kLamp, "spoofed", "on")));
+      send(tree_.family->port(), from_attacker(message("U1@C1.D1.H1", kLamp, "spoofed", "on")));
   EXPECT_EQ(status_of(spoofed), 401) << spoofed;
   EXPECT_NE(header_with(spoofed, "WWW-Authenticate", "realm=\"C1.D1.H1\""), "") << spoofed;
   EXPECT_EQ(lamp_state(), "off");
 
   // Each refusal logged once, with the source.
-  const std::string log = read_file(family_->log());
+  const std::string log = read_file(tree_.family->log());
   EXPECT_NE(log.find("refused method=MESSAGE aor=lamp@C1.D1.H1 source=udp:127.0.0.66:"), std::string::npos)
       << log;
   EXPECT_NE(
@@ -348,8 +287,8 @@ TEST_F(AttacksTest, NoStrangerSwitchesTheLamp) {
       std::string::npos)
       << log;
   // A Home Assistant entity ("*.*" among the default appliances) is refused alike.
-  const std::string entity =
-      send(family_->port(), from_attacker(message("U9@C9.D9.H9", "light.kitchen@C1.D1.H1", "entity", "on")));
+  const std::string entity = send(
+      tree_.family->port(), from_attacker(message("U9@C9.D9.H9", "light.kitchen@C1.D1.H1", "entity", "on")));
   EXPECT_EQ(status_line(entity), "SIP/2.0 403 Appliance Control Not Permitted For Outside Callers") << entity;
   EXPECT_EQ(counter("H1", "refusals_total"), 2u);
 }
@@ -357,25 +296,25 @@ TEST_F(AttacksTest, NoStrangerSwitchesTheLamp) {
 TEST_F(AttacksTest, TheFamilyDoesWhatItsRolesAllow) {
   // The owner switches the lamp with its password.
   const std::string on =
-      send(family_->port(), message("U1@C1.D1.H1", kLamp, "owner-on", "on"), "U1", Passwords::kU1);
-  EXPECT_EQ(status_of(on), 200) << on << read_file(family_->log());
+      send(tree_.family->port(), message("U1@C1.D1.H1", kLamp, "owner-on", "on"), "U1", Passwords::kU1);
+  EXPECT_EQ(status_of(on), 200) << on << read_file(tree_.family->log());
   EXPECT_EQ(lamp_state(), "on");
   // A guest, authenticated, may not.
   const std::string guest =
-      send(family_->port(), message("U4@C1.D1.H1", kLamp, "guest-off", "off"), "U4", Passwords::kU4);
+      send(tree_.family->port(), message("U4@C1.D1.H1", kLamp, "guest-off", "off"), "U4", Passwords::kU4);
   EXPECT_EQ(status_line(guest), "SIP/2.0 403 Appliance Control Not Permitted For Guests") << guest;
   EXPECT_EQ(lamp_state(), "on");
   // A member may not look up another user's bindings; the user itself may.
   Request lookup{"OPTIONS", "sip:U1@C1.D1.H1", "U3@C1.D1.H1", "U1@C1.D1.H1", "u3-lookup", 1, "", ""};
-  const std::string refused = send(family_->port(), lookup, "U3", Passwords::kU3);
+  const std::string refused = send(tree_.family->port(), lookup, "U3", Passwords::kU3);
   EXPECT_EQ(status_line(refused), "SIP/2.0 403 Binding Lookup Not Permitted For Members") << refused;
   Request own{"OPTIONS", "sip:U1@C1.D1.H1", "U1@C1.D1.H1", "U1@C1.D1.H1", "u1-lookup", 1, "", ""};
   // Allowed: the tree answers that U1 has no binding now.
-  EXPECT_EQ(status_of(send(family_->port(), own, "U1", Passwords::kU1)), 480);
+  EXPECT_EQ(status_of(send(tree_.family->port(), own, "U1", Passwords::kU1)), 480);
   // A wrong password is refused and logged for fail2ban; nothing bound.
   const std::string wrong =
-      send(family_->port(), registration("U1@C1.D1.H1", "wrong", "Contact: <sip:u1@127.0.0.1:5998>\n"), "U1",
-           "not the password");
+      send(tree_.family->port(), registration("U1@C1.D1.H1", "wrong", "Contact: <sip:u1@127.0.0.1:5998>\n"),
+           "U1", "not the password");
   EXPECT_EQ(status_of(wrong), 401) << wrong;
   EXPECT_EQ(bindings("H1", "U1@C1.D1.H1").find("5998"), std::string::npos);
   EXPECT_EQ(counter("H1", "refusals_total"), 2u);
@@ -386,31 +325,24 @@ TEST_F(AttacksTest, TheFamilyDoesWhatItsRolesAllow) {
 // family's server, unauthenticated without TLS, is refused by default.
 TEST_F(AttacksTest, BindingLookupsThroughTheTree) {
   const std::string registered =
-      send(family_->port(),
+      send(tree_.family->port(),
            registration("U1@C1.D1.H1", "u1-phone", "Contact: <sip:u1@127.0.0.1:5999>\nExpires: 600\n"), "U1",
            Passwords::kU1);
   ASSERT_EQ(status_of(registered), 200) << registered;
   const json own = ctl_json("H1", {"locate", "U1@C1.D1.H1"});
-  ASSERT_TRUE(own.is_object()) << logs();
+  ASSERT_TRUE(own.is_object()) << tree_.logs();
   EXPECT_EQ(own["status"], 302) << own.dump();
   EXPECT_NE(own["contacts"].dump().find("sip:u1@127.0.0.1:5999"), std::string::npos) << own.dump();
 
-  ASSERT_EQ(add_user("D1", "H2@C1.D1", "server", "h2 at the community"), 0);
-  const std::string top = "sip:127.0.0.1:" + std::to_string(province_->port());
-  auto h2 = make("H2", "C1.D1", top, password_file("h2.password", "h2 at the community"));
   // Another host: H2's first listener, whence its own requests leave, is 127.0.0.2.
-  const std::string port = std::to_string(h2->port());
-  h2->set_extra_arguments({"--set", "server.listen=[udp:127.0.0.2:" + port + ", udp:127.0.0.1:" + port +
-                                        ", tcp:127.0.0.1:" + port + "]"});
-  h2->start();
-  ASSERT_TRUE(eventually([&] { return child_online("D1", "H2@C1.D1"); }, std::chrono::seconds(30)))
-      << read_file(h2->log());
+  const auto h2 = tree_.start_family("H2", "h2 at the community", "", "127.0.0.2");
+  ASSERT_TRUE(h2);
   const json other = ctl_json("H2", {"locate", "U1@C1.D1.H1"});
   ASSERT_TRUE(other.is_object()) << read_file(h2->log());
   EXPECT_EQ(other["status"], 403) << other.dump();
   EXPECT_EQ(other["reason"], "Binding Lookup Not Permitted For Outside Callers") << other.dump();
   EXPECT_EQ(other["contacts"].size(), 0u) << other.dump();
-  const std::string log = read_file(family_->log());
+  const std::string log = read_file(tree_.family->log());
   EXPECT_NE(log.find("refused method=OPTIONS aor=U1@C1.D1.H1 source=udp:127.0.0.2:"), std::string::npos)
       << log;
   EXPECT_NE(log.find("status=403 reason=\"Binding Lookup Not Permitted For Outside Callers\" identity=none"),

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "homesip/digest/digest.hpp"
+#include "secured_tree.hpp"
 #include "test_support.hpp"
 
 using namespace homesip::test;
@@ -30,6 +31,12 @@ const std::string kEntities =
     "    entities:\n"
     "      - \"light.kitchen name='Kitchen light'\"\n"
     "      - \"switch.coffee\"\n";
+
+size_t count_of(const std::string& text, const std::string& what) {
+  size_t n = 0;
+  for (size_t pos = text.find(what); pos != std::string::npos; pos = text.find(what, pos + 1)) ++n;
+  return n;
+}
 
 std::string body_of(const std::string& response) {
   const size_t blank = response.find("\r\n\r\n");
@@ -282,8 +289,6 @@ TEST_F(HubServerTest, PublishWithEtagsAndExpiry) {
 // ---- a tree with passwords and the policy ----
 
 struct Passwords {
-  static constexpr const char* kD1 = "d1 at the province";
-  static constexpr const char* kH1 = "h1 at the community";
   static constexpr const char* kU3 = "u3 member";
   static constexpr const char* kU4 = "u4 guest";
 };
@@ -291,60 +296,12 @@ struct Passwords {
 class HubTreeTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    province_ = make("C1", "", "");
-    province_->start();
-    const std::string top = "sip:127.0.0.1:" + std::to_string(province_->port());
-    ASSERT_EQ(add_user("C1", "D1@C1", "server", Passwords::kD1), 0);
-    community_ = make("D1", "C1", top, password_file("d1.password", Passwords::kD1));
-    community_->start();
-    ASSERT_EQ(add_user("D1", "H1@C1.D1", "server", Passwords::kH1), 0);
-    family_ = make("H1", "C1.D1", top, password_file("h1.password", Passwords::kH1),
-                   "  - plugin: appliance-hub\n  - plugin: appliances-virtual\n" + kEntities);
-    family_->start();
-    ASSERT_EQ(add_user("H1", "U3@C1.D1.H1", "member", Passwords::kU3), 0);
-    ASSERT_EQ(add_user("H1", "U4@C1.D1.H1", "guest", Passwords::kU4), 0);
-    ASSERT_TRUE(eventually([&] { return child_online("C1", "D1@C1") && child_online("D1", "H1@C1.D1"); },
-                           std::chrono::seconds(30)))
-        << read_file(community_->log()) << read_file(family_->log());
+    ASSERT_NO_FATAL_FAILURE(
+        tree_.start("  - plugin: appliance-hub\n  - plugin: appliances-virtual\n" + kEntities));
+    ASSERT_EQ(tree_.add_user("H1", "U3@C1.D1.H1", "member", Passwords::kU3), 0);
+    ASSERT_EQ(tree_.add_user("H1", "U4@C1.D1.H1", "guest", Passwords::kU4), 0);
   }
 
-  std::unique_ptr<HomesipServer> make(const std::string& name, const std::string& domain,
-                                      const std::string& top, const std::string& password = "",
-                                      const std::string& more = "") {
-    std::string tree_settings = "    keepalive_interval: 1\n    keepalive_misses: 2\n";
-    if (!password.empty()) tree_settings += "    password_file: " + password + "\n";
-    const std::string plugins =
-        "  - plugin: location-sqlite\n    path: " + (dir_ / (name + ".sqlite")).string() + "\n" +
-        tree_plugin_yaml(name, domain, top, tree_settings) +
-        "  - plugin: auth-digest\n    secret_file: " + (dir_ / (name + ".secret")).string() +
-        "\n  - plugin: policy\n  - plugin: registrar\n" + more;
-    return std::make_unique<HomesipServer>(
-        dir_, ServerOptions{name, domain, plugins, "  admin_socket: " + socket_of(name) + "\n"});
-  }
-  std::string socket_of(const std::string& name) const { return (dir_ / (name + ".sock")).string(); }
-  std::string password_file(const std::string& name, const std::string& text) {
-    const auto path = dir_ / name;
-    write_file(path, text + "\n");
-    std::filesystem::permissions(path,
-                                 std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
-    return path.string();
-  }
-  int add_user(const std::string& server, const std::string& aor, const std::string& role,
-               const std::string& password) {
-    std::string out;
-    const int status = ctl(
-        socket_of(server),
-        {"user", "add", aor, "--role", role, "--password-file", password_file(aor + ".pw", password)}, &out);
-    EXPECT_EQ(status, 0) << out;
-    return status;
-  }
-  bool child_online(const std::string& parent, const std::string& aor) {
-    const json tree = ctl_json(socket_of(parent), {"tree"});
-    if (!tree.is_object() || !tree.contains("children")) return false;
-    for (const auto& child : tree["children"])
-      if (child.value("aor", "") == aor) return child.value("online", false);
-    return false;
-  }
   // Sends `request` to `port`; when challenged, answers once with `user`'s password.
   std::string send(uint16_t port, Request request, const std::string& user = "",
                    const std::string& password = "") {
@@ -373,41 +330,100 @@ class HubTreeTest : public ::testing::Test {
   }
 
   TempDir dir_;
-  std::unique_ptr<HomesipServer> province_, community_, family_;
+  SecuredTree tree_{dir_, HOMESIP_TEST_HOMESIPCTL};
 };
 
 TEST_F(HubTreeTest, ARequestForAnEntityIsRedirectedDownAndServedAtTheFamily) {
   Request on = call("tree-on", R"({"service": "turn_on"})");
   on.from = "U3@C1.D1.H1";
-  const std::string at_top = send(province_->port(), on);
-  ASSERT_EQ(status_of(at_top), 302) << at_top << read_file(province_->log());
-  EXPECT_NE(header_of(at_top, "Contact").find(":" + std::to_string(community_->port())), std::string::npos)
+  const std::string at_top = send(tree_.province->port(), on);
+  ASSERT_EQ(status_of(at_top), 302) << at_top << read_file(tree_.province->log());
+  EXPECT_NE(header_of(at_top, "Contact").find(":" + std::to_string(tree_.community->port())),
+            std::string::npos)
       << at_top;
   on.cseq = 10;
-  const std::string at_community = send(community_->port(), on);
+  const std::string at_community = send(tree_.community->port(), on);
   ASSERT_EQ(status_of(at_community), 302) << at_community;
-  EXPECT_NE(header_of(at_community, "Contact").find(":" + std::to_string(family_->port())), std::string::npos)
+  EXPECT_NE(header_of(at_community, "Contact").find(":" + std::to_string(tree_.family->port())),
+            std::string::npos)
       << at_community;
   on.cseq = 20;
-  const std::string served = send(family_->port(), on, "U3", Passwords::kU3);
-  ASSERT_EQ(status_of(served), 200) << served << read_file(family_->log());
+  const std::string served = send(tree_.family->port(), on, "U3", Passwords::kU3);
+  ASSERT_EQ(status_of(served), 200) << served << read_file(tree_.family->log());
   EXPECT_EQ(json::parse(body_of(served), nullptr, false)["state"], "on") << served;
-  EXPECT_EQ(state_of(socket_of("H1"), "light.kitchen"), "on");
+  EXPECT_EQ(state_of(tree_.socket_of("H1"), "light.kitchen"), "on");
 }
 
 TEST_F(HubTreeTest, AGuestMayNotControlAndTheEntityStays) {
   Request on = call("guest-on", R"({"service": "turn_on"})");
   on.from = "U4@C1.D1.H1";
-  const std::string refused = send(family_->port(), on, "U4", Passwords::kU4);
+  const std::string refused = send(tree_.family->port(), on, "U4", Passwords::kU4);
   EXPECT_EQ(status_of(refused), 403) << refused;
   EXPECT_EQ(refused.substr(0, refused.find("\r\n")),
             "SIP/2.0 403 Appliance Control Not Permitted For Guests");
-  EXPECT_EQ(state_of(socket_of("H1"), "light.kitchen"), "off");
+  EXPECT_EQ(state_of(tree_.socket_of("H1"), "light.kitchen"), "off");
   // Without credentials: challenged, nothing switched.
   Request stranger = call("stranger-on", R"({"service": "turn_on"})");
   stranger.from = "U9@C9.D9.H9";
-  EXPECT_EQ(status_of(send(family_->port(), stranger)), 403);
-  EXPECT_EQ(state_of(socket_of("H1"), "light.kitchen"), "off");
+  EXPECT_EQ(status_of(send(tree_.family->port(), stranger)), 403);
+  EXPECT_EQ(state_of(tree_.socket_of("H1"), "light.kitchen"), "off");
+}
+
+// A phone of another family (U1@C1.D1.H2) asks for H1's light as it would
+// call H1's users. Through its own family server as outbound proxy (a Route
+// to H2), H2 resolves the entity id down the tree like a user's AOR, and
+// H1's policy refuses the lookup of an outsider, as it refuses the lookup of
+// U3. Sent to H2 and D1 as redirect servers, it is sent up to the top and
+// down to H1 by 302s, and H1 refuses the MESSAGE itself. The light stays off.
+TEST_F(HubTreeTest, AnEntityAskedFromAnotherFamilyIsRefusedAtItsFamilyServer) {
+  const auto h2 = tree_.start_family("H2", "h2 at the community", "", "127.0.0.2");
+  ASSERT_TRUE(h2);
+  ASSERT_EQ(tree_.add_user("H2", "U1@C1.D1.H2", "member", "u1 of h2"), 0);
+  const auto status_line = [](const std::string& response) {
+    return response.substr(0, response.find("\r\n"));
+  };
+  const std::string via_h2 = "Route: <sip:127.0.0.1:" + std::to_string(h2->port()) + ";lr>\n";
+
+  Request on = call("h2-on", R"({"service": "turn_on"})");
+  on.from = "U1@C1.D1.H2";
+  on.headers = via_h2;
+  const std::string proxied = send(h2->port(), on, "U1", "u1 of h2");
+  EXPECT_EQ(status_line(proxied), "SIP/2.0 403 Appliance Watching Not Permitted For Outside Callers")
+      << proxied << read_file(h2->log());
+  Request watch = on;
+  watch.method = "SUBSCRIBE";
+  watch.call_id = "h2-watch";
+  watch.body.clear();
+  watch.headers = via_h2 + "Event: homesip-entity\nContact: <sip:U1@127.0.0.1:$PORT$>\nExpires: 60\n";
+  EXPECT_EQ(status_line(send(h2->port(), watch, "U1", "u1 of h2")),
+            "SIP/2.0 403 Appliance Watching Not Permitted For Outside Callers");
+  // The same as for a user of H1.
+  Request to_user = call("h2-user", "");
+  to_user.uri = "sip:U3@C1.D1.H1";
+  to_user.from = "U1@C1.D1.H2";
+  to_user.headers = via_h2;
+  EXPECT_EQ(status_line(send(h2->port(), to_user, "U1", "u1 of h2")),
+            "SIP/2.0 403 Binding Lookup Not Permitted For Outside Callers");
+  const std::string h1_log = read_file(tree_.family->log());
+  EXPECT_EQ(count_of(h1_log, "refused method=OPTIONS aor=light.kitchen@C1.D1.H1 source=udp:127.0.0.2:"), 2u)
+      << h1_log;
+
+  // Without a Route: H2 sends it to the top, D1 down to H1, which refuses the MESSAGE.
+  Request redirected = call("h2-redirected", R"({"service": "turn_on"})");
+  redirected.from = "U1@C1.D1.H2";
+  const std::string up = send(h2->port(), redirected, "U1", "u1 of h2");
+  ASSERT_EQ(status_of(up), 302) << up;
+  EXPECT_NE(header_of(up, "Contact").find(":" + std::to_string(tree_.province->port())), std::string::npos)
+      << up;
+  redirected.cseq = 10;
+  const std::string down = send(tree_.community->port(), redirected);
+  ASSERT_EQ(status_of(down), 302) << down;
+  EXPECT_NE(header_of(down, "Contact").find(":" + std::to_string(tree_.family->port())), std::string::npos)
+      << down;
+  redirected.cseq = 20;
+  EXPECT_EQ(status_line(send(tree_.family->port(), redirected)),
+            "SIP/2.0 403 Appliance Control Not Permitted For Outside Callers");
+  EXPECT_EQ(state_of(tree_.socket_of("H1"), "light.kitchen"), "off");
 }
 
 }  // namespace

@@ -318,8 +318,10 @@ void TreeResolver::resolve(EventLoop& loop, std::string aor, std::function<void(
   const std::string uri_text = "sip:" + q->aor;
   const std::optional<UriView> uri = parse_uri(uri_text);
   const std::string& top = state_->settings.top_domain;
+  // The user part follows the tree's rule for names (classify): labels with
+  // dots, so an appliance's entity id (light.kitchen@C1.D1.H1) is found like a user.
   if (!uri || uri->user.empty() || !uri->port.empty() || !uri->params.empty() || !uri->headers.empty() ||
-      !valid_label(uri->user) || !valid_domain(uri->host)) {
+      !valid_domain(uri->user) || !valid_domain(uri->host)) {
     at_once = failure(404, "Not A Name In This Tree");
   } else {
     q->domain = std::string(uri->host);
