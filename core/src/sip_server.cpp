@@ -664,17 +664,23 @@ void SipServer::handle(msg_t* msg, sip_t* sip, const std::shared_ptr<ResponseCha
 bool SipServer::take_own_route(msg_t* msg, sip_t* sip) const {
   // Loose routing only (RFC 3261 16.4): a strict route (no ;lr) naming us
   // would carry the real Request-URI in the last Route; no phone sends one,
-  // so it is not supported and such a request is served as addressed. Every
-  // Route on top naming us goes: our double Record-Route (RFC 5658) makes two.
-  bool taken = false;
-  for (const sip_route_t* route = sip->sip_route; route && url_has_param(route->r_url, "lr") &&
-                                                  addresses_listener(config_.listen, uri_view(route->r_url));
-       route = sip->sip_route) {
+  // so it is not supported and such a request is served as addressed. The
+  // Route after it goes too when it names us over another transport: the
+  // other half of our double Record-Route (RFC 5658, send_on_flow). The same
+  // Route twice is a loop, which forward() answers 482.
+  const auto own = [this](const sip_route_t* route) {
+    return route && url_has_param(route->r_url, "lr") &&
+           addresses_listener(config_.listen, uri_view(route->r_url));
+  };
+  if (!own(sip->sip_route)) return false;
+  const std::string first_transport = stream_transport_of(sip->sip_route->r_url);
+  sip_route_remove(msg, sip);
+  detach_from_line(reinterpret_cast<msg_header_t*>(sip->sip_route));
+  if (own(sip->sip_route) && stream_transport_of(sip->sip_route->r_url) != first_transport) {
     sip_route_remove(msg, sip);
     detach_from_line(reinterpret_cast<msg_header_t*>(sip->sip_route));
-    taken = true;
   }
-  return taken;
+  return true;
 }
 
 std::string SipServer::forward_branch(const sip_t* sip, std::string_view request_uri) const {
@@ -781,12 +787,15 @@ void SipServer::send_on_flow(msg_t* msg, sip_t* sip, StreamTransport& flow, cons
                     reinterpret_cast<msg_header_t*>(sip_via_make(home, via.c_str())));
   if (creates_dialog(sip)) {
     // The dialog's later requests must come back here too: only this server
-    // holds the connection. Two entries (RFC 5658): the first the caller's
-    // side (the transport the request came in on), then, on top, the callee's.
+    // holds the connection. Two entries when the transports differ (RFC
+    // 5658): the first the caller's side (the transport the request came in
+    // on), then, on top, the callee's.
     const auto caller_side = std::find_if(config_.listen.begin(), config_.listen.end(),
                                           [&](const ListenAddress& a) { return a.transport == arrived_on; });
+    const bool double_route =
+        caller_side != config_.listen.end() && caller_side->transport != listener.transport;
     for (const std::string& route :
-         {caller_side != config_.listen.end() ? route_to(*caller_side) : std::string(), route_to(listener)})
+         {double_route ? route_to(*caller_side) : std::string(), route_to(listener)})
       if (!route.empty())
         msg_header_insert(msg, reinterpret_cast<msg_pub_t*>(sip),
                           reinterpret_cast<msg_header_t*>(sip_record_route_make(home, route.c_str())));
