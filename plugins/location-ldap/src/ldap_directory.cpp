@@ -170,6 +170,12 @@ std::vector<std::string> list_aors(LdapConnection& connection, const LdapOptions
   return {aors.begin(), aors.end()};
 }
 
+size_t count_aors(LdapConnection& connection, const LdapOptions& options, int64_t now) {
+  const std::string filter =
+      "(&(objectClass=homesipLocation)(homesipExpires>=" + std::to_string(now + 1) + "))";
+  return connection.search(options.bindings_dn, Scope::kOneLevel, filter, {LDAP_NO_ATTRS}).size();
+}
+
 namespace {
 
 const std::vector<std::string> kUserAttributes{"homesipAOR", "homesipDomain", "homesipRole", "homesipHA1"};

@@ -66,6 +66,11 @@ UpdateOutcome apply_update(LdapConnection& connection, const LdapOptions& option
 std::vector<std::string> list_aors(LdapConnection& connection, const LdapOptions& options,
                                    std::string_view domain, int64_t now);
 
+// How many AORs hold a binding unexpired at `now`, of every domain (the
+// directory's, shared by all servers using it). Asks for no attributes:
+// homesipExpires is each entry's last expiry. Throws LdapError.
+size_t count_aors(LdapConnection& connection, const LdapOptions& options, int64_t now);
+
 // Users (the UserStore): one homesipUser entry per AOR under users_dn, with
 // homesipRole and one homesipHA1 "<realm>:<hex>" per realm and algorithm; the
 // algorithm is the hex's length (MD5: 32, SHA-256: 64).

@@ -89,11 +89,14 @@ void LdapLocationStore::update(std::string_view aor, BindingEditor edit, UpdateD
     loop_.post([this, alive = alive_, key, shared_done, caller, here = &loop_,
                 outcome = std::move(outcome)]() mutable {
       if (*alive) {
-        if (outcome.status == StoreStatus::kOk) remember(key, outcome.bindings);
+        if (outcome.status == StoreStatus::kOk) {
+          remember(key, outcome.bindings);
+          write_conflicts_.recovered();
+        }
         if (outcome.status == StoreStatus::kError)
           logger_.error("location store ldap: update of ", key, " failed: ", outcome.error);
         if (outcome.status == StoreStatus::kUnavailable && !outcome.error.empty())
-          logger_.warn("location store ldap: update of ", key, ": ", outcome.error);
+          write_conflicts_.failed(outcome.error);
       }
       answer_on(caller, here, [shared_done, status = outcome.status, bindings = std::move(outcome.bindings)] {
         (*shared_done)(status, bindings);
@@ -260,6 +263,17 @@ void LdapLocationStore::write_user_job(std::function<void(LdapConnection&)> writ
   job.fail = [shared_done, caller](StoreStatus status, const std::string&) {
     caller->post([shared_done, status] { (*shared_done)(status); });
   };
+  enqueue(std::move(job));
+}
+
+void LdapLocationStore::count_aors(std::function<void(size_t)> done) {
+  if (stopped_) return;
+  Job job;
+  job.attempt = [this, done = std::move(done)](LdapConnection& connection) {
+    const size_t count = homesip::location_ldap::count_aors(connection, options_, unix_now());
+    post([done, count] { done(count); });
+  };
+  job.fail = [](StoreStatus, const std::string&) {};
   enqueue(std::move(job));
 }
 

@@ -70,6 +70,12 @@ class LdapLocationStore final : public LocationStore, public UserStore {
   void put_user(const UserRecord& user, UserWriteDone done) override;
   void remove_user(std::string_view aor, UserWriteDone done) override;
 
+  // How many AORs hold unexpired bindings in the directory (count_aors in
+  // ldap_directory.hpp), for the plugin's `aors` gauge. `done` runs on the
+  // store's loop, and only while the store lives; not at all when the
+  // directory cannot answer (its outage is logged once, as for any request).
+  void count_aors(std::function<void(size_t)> done);
+
   // Runs what is queued, then ends the worker. Later calls are answered
   // kUnavailable (lookups from memory when possible). Idempotent.
   void stop();
@@ -112,6 +118,10 @@ class LdapLocationStore final : public LocationStore, public UserStore {
   bool stopped_ = false;
   std::unique_ptr<Timer> trim_timer_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+  // An update that lost to other writers of its AOR conflict_retries times:
+  // one warn line when that starts, one when an update works again (under
+  // load, one line per request was a flood).
+  OutageLog write_conflicts_{logger_, "location store ldap: writing"};
 
   // Shared with the worker.
   std::mutex mutex_;

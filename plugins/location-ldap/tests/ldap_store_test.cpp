@@ -100,6 +100,43 @@ TEST_F(LdapStoreTest, ConcurrentWritersOfOneAorNeverLoseAnUpdate) {
   EXPECT_EQ(std::set<std::string>(found.begin(), found.end()), expected);
 }
 
+// An update that keeps losing to other writers of its AOR is answered
+// kUnavailable (the registrar's 503) each time, but warned once when that
+// starts and once when an update works again: under load, a line per request
+// was a flood. The other writer is the editor itself, through ldapmodify,
+// between the store's read and its write.
+TEST_F(LdapStoreTest, LostWriteConflictsWarnOncePerStateChange) {
+  LdapOptions options = slapd_.store_options();
+  options.conflict_retries = 0;
+  LdapLocationStore& store = open(options);
+  const std::string aor = "busy@c1.d1.h1";
+  ASSERT_EQ(update(store, aor, put(make_binding("sip:a@192.0.2.1", 600))).status, StoreStatus::kOk);
+  int revision = 100;
+  const BindingEditor interfere = [&](BindingList& bindings) {
+    EXPECT_EQ(slapd_.modify("dn: homesipAOR=" + aor +
+                                ",ou=bindings,o=homesip\nchangetype: modify\nreplace: homesipRevision\n"
+                                "homesipRevision: " +
+                                std::to_string(++revision) + "\n",
+                            false),
+              0);
+    bindings.push_back(make_binding("sip:b@192.0.2.2", 600));
+    return true;
+  };
+  constexpr int kLost = 12;
+  for (int i = 0; i < kLost; ++i) EXPECT_EQ(update(store, aor, interfere).status, StoreStatus::kUnavailable);
+  EXPECT_EQ(revision, 100 + kLost);
+  EXPECT_EQ(logger_.count(LogLevel::kWarn, "too many concurrent writes of " + aor), 1u) << logger_.dump();
+  EXPECT_EQ(logger_.count(LogLevel::kWarn, "location store ldap: writing unavailable: "), 1u)
+      << logger_.dump();
+
+  ASSERT_EQ(update(store, aor, put(make_binding("sip:c@192.0.2.3", 600))).status, StoreStatus::kOk);
+  EXPECT_EQ(logger_.count(LogLevel::kWarn, "location store ldap: writing available again after 12 failures"),
+            1u)
+      << logger_.dump();
+  ASSERT_EQ(update(store, aor, put(make_binding("sip:d@192.0.2.4", 600))).status, StoreStatus::kOk);
+  EXPECT_EQ(logger_.count(LogLevel::kWarn, "location store ldap: writing"), 2u) << logger_.dump();
+}
+
 TEST_F(LdapStoreTest, DirectoryDownAnswersUnavailableAndRecovers) {
   LdapLocationStore& store = open(slapd_.store_options());
   ASSERT_EQ(update(store, "u1@c1.d1.h1", put(make_binding("sip:a@192.0.2.1", 600))).status, StoreStatus::kOk);
