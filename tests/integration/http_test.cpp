@@ -1,7 +1,8 @@
 // The core's HTTP listener (server.http) against a real homesipd: the token
 // (Bearer, cookie, ?token= once), /api/ running the admin socket's commands,
 // /metrics in the Prometheus text format counted after real REGISTERs, and
-// the pages the fixture plugin test-http claims; --check-config refusing a
+// the pages the fixture plugin test-http claims, a 504 when the loop does not
+// answer within 5 s; --check-config refusing a
 // listener others can reach without a token.
 #include <gtest/gtest.h>
 #include <httplib.h>
@@ -244,6 +245,31 @@ TEST_F(HttpTest, PluginPagesByExactPathOrClaimedPrefix) {
   EXPECT_EQ(r->status, 200);
   EXPECT_TRUE(r->body.empty());
   // The plugins' pages go before their libraries: homesipd stops cleanly (it crashed at exit).
+  EXPECT_EQ(server_->stop(), 0);
+}
+
+// A loop that does not answer within 5 s (here test-http's /stall holding it
+// 6 s, as a plugin blocking its loop would) gets a 504 with its JSON error, on
+// time; the late answer is dropped, and the listener serves again after.
+TEST_F(HttpTest, ALoopThatDoesNotAnswerIn5sIs504AndTheListenerServesAgain) {
+  const auto asked = std::chrono::steady_clock::now();
+  auto r = get("/stall?ms=6000");
+  const auto waited = std::chrono::steady_clock::now() - asked;
+  ASSERT_TRUE(r) << httplib::to_string(r.error());
+  EXPECT_EQ(r->status, 504);
+  EXPECT_EQ(r->get_header_value("Content-Type"), "application/json");
+  EXPECT_EQ(r->body, "{\"error\":\"no answer within 5000 ms\"}\n");
+  EXPECT_GE(waited, std::chrono::milliseconds(4900));
+  EXPECT_LT(waited, std::chrono::milliseconds(5900)) << "answered by the loop, not by the timeout";
+  // Once the loop is free: answered by the plugin again, and the stall itself too.
+  r = get("/hello?name=again");
+  ASSERT_TRUE(r) << httplib::to_string(r.error());
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body, "hello again\n");
+  r = get("/stall?ms=10");
+  ASSERT_TRUE(r) << httplib::to_string(r.error());
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body, "stalled\n");
   EXPECT_EQ(server_->stop(), 0);
 }
 

@@ -3,7 +3,11 @@
 // answered from a thread of its own as a plugin reading a file would. Each
 // /hello is observed as taking 3 ms in the histogram serve_seconds, so its
 // buckets are known. Setting `claim` claims one more path (a refused one).
+// "/stall?ms=N" holds the loop thread N ms (at most 10 s) before answering, as
+// a plugin blocking its loop would: the listener's 504 is seen from outside.
+#include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <string>
 #include <thread>
 #include <vector>
@@ -32,6 +36,12 @@ class HttpPlugin final : public homesip::Plugin {
     });
     if (const std::string claim = context.settings().get_string("claim"); !claim.empty())
       context.on_http(claim, [](const homesip::HttpRequest&, homesip::HttpDone done) { done({}); });
+    context.on_http("/stall", [](const homesip::HttpRequest& request, homesip::HttpDone done) {
+      const auto ms = request.query.find("ms");
+      const long asked = ms == request.query.end() ? 0 : std::atol(ms->second.c_str());
+      std::this_thread::sleep_for(std::chrono::milliseconds(std::clamp(asked, 0L, 10'000L)));
+      done({200, "text/plain", "stalled\n"});
+    });
     context.on_http("/files/", [this](const homesip::HttpRequest& request, homesip::HttpDone done) {
       readers_.emplace_back([path = request.path, method = request.method, done] {
         done({200, "text/plain", method + " " + path + "\n"});
