@@ -298,14 +298,35 @@ TEST_F(TreeResolverTest, AnInvalidNameIs404ThroughTheLoopWithoutAQuery) {
   auto& bad = resolve("not a name");
   auto& malformed = resolve("U1@C1..D1");
   auto& foreign = resolve("alice@example.org");
+  auto& empty_label = resolve("light..kitchen@C1.D1.H1");
   EXPECT_FALSE(bad.has_value());  // never from inside resolve()
   EXPECT_FALSE(foreign.has_value());
   loop.run_pending();
-  ASSERT_TRUE(bad.has_value() && malformed.has_value() && foreign.has_value());
+  ASSERT_TRUE(bad.has_value() && malformed.has_value() && foreign.has_value() && empty_label.has_value());
   EXPECT_EQ(bad->status, 404);
   EXPECT_EQ(malformed->status, 404);
   EXPECT_EQ(foreign->status, 404);
+  EXPECT_EQ(empty_label->status, 404);
   EXPECT_TRUE(client.sent().empty());
+}
+
+// An appliance's entity id has a dot in its user part: asked down the tree
+// like a user's AOR, and the family server's answer (here the policy's 403
+// to an outsider's lookup) is the phone's.
+TEST_F(TreeResolverTest, AnEntityIdIsResolvedLikeAUser) {
+  auto& result = resolve("light.kitchen@C1.D1.H1");
+  ASSERT_EQ(client.sent().size(), 1u);
+  EXPECT_EQ(last_sent().request_uri, "sip:light.kitchen@C1.D1.H1");
+  EXPECT_EQ(last_sent().next_hop, kTop);
+  redirect({"<" + kD1 + ">"});
+  redirect({"<" + kH1 + ">"});
+  EXPECT_EQ(last_sent().request_uri, "sip:light.kitchen@C1.D1.H1");
+  answer(403, "Appliance Watching Not Permitted For Outside Callers");
+  ASSERT_TRUE(result.has_value());
+  EXPECT_EQ(result->status, 403);
+  EXPECT_EQ(result->reason, "Appliance Watching Not Permitted For Outside Callers");
+  EXPECT_EQ(result->family_server, kH1);
+  EXPECT_EQ(result->path, (std::vector<std::string>{"C1=" + kTop, "C1.D1=" + kD1, "C1.D1.H1=" + kH1}));
 }
 
 TEST_F(TreeResolverTest, ADestroyedResolverNeverCallsBack) {
