@@ -15,6 +15,12 @@ bool any_expired(const BindingList& bindings, int64_t now) {
                      [now](const Binding& b) { return b.expires_at <= now; });
 }
 
+// What dropping a binding costs against looking at one: copying its
+// contact out, a new list or forgetting the AOR (a sorted set's erase), the
+// frees. Measured roughly: a slice of only expired AORs then takes about as
+// long as one of only unexpired ones.
+constexpr size_t kDropWork = 16;
+
 const SharedBindings& no_bindings() {
   static const SharedBindings kNone = std::make_shared<const BindingList>();
   return kNone;
@@ -65,8 +71,10 @@ BindingIndex::SweepSlice BindingIndex::remove_expired(int64_t now, size_t budget
     const size_t bucket = cursor.next_bucket++;
     ++slice.work;
     for (auto entry = by_aor_.begin(bucket); entry != by_aor_.end(bucket); ++entry) {
-      slice.work += entry->second->size();
+      const size_t looked_at = entry->second->size();
+      const size_t dropped_before = dropped.size();
       if (drop_expired_of(entry->first, entry->second, now, dropped)) emptied.push_back(entry->first);
+      slice.work += looked_at + kDropWork * (dropped.size() - dropped_before);
     }
   }
   for (const std::string& aor : emptied) forget(aor);

@@ -60,8 +60,8 @@ class BindingIndex {
   void replace(std::string_view aor, BindingList bindings);
   // Drops bindings with expires_at <= now, and AORs left without any, in the
   // buckets from `cursor` on, until `budget` is spent (a bucket visited and a
-  // binding looked at cost one each, so a slice's work is bounded whatever
-  // the index holds) or the last bucket was visited; appends each dropped
+  // binding looked at cost one each, a binding dropped more: so a slice's work
+  // is bounded whatever the index holds) or the last bucket was visited; appends each dropped
   // binding to `dropped`. Returns the work done and whether the pass is
   // complete, which starts the cursor over.
   struct SweepSlice {

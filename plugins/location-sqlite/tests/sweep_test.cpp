@@ -41,9 +41,9 @@ TEST(SweepSliceTest, EachSliceOfALargeIndexIsBoundedAndAPassDropsEveryExpiredBin
     const BindingIndex::SweepSlice slice = index.remove_expired(kNow, kBudget, cursor, dropped);
     most_work = std::max(most_work, slice.work);
     // The budget is checked between buckets: a slice may finish the bucket
-    // it started, a few bindings at most.
-    EXPECT_LE(slice.work, kBudget + 16);
-    EXPECT_LE(dropped.size() - dropped_before, kBudget);
+    // it started, a few AORs at most. Dropping costs more than looking.
+    EXPECT_LE(slice.work, kBudget + 200);
+    EXPECT_LE(dropped.size() - dropped_before, kBudget / 16 + 10);
     complete = slice.pass_complete;
   }
   RecordProperty("slices", static_cast<int>(slices));
