@@ -108,19 +108,6 @@ S=homesip SIPP_PORT=
 # shellcheck source=bench/common.sh
 source "$BENCH/common.sh"
 
-busy_ticks() {  # all CPUs' busy time (user nice system irq softirq steal) from /proc/stat, in ticks
-  awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat
-}
-
-pid_ticks() {  # PID -> utime+stime of the process (all threads), 0 when gone
-  local v; v=$(sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | awk '{print $12 + $13}') || v=0
-  echo "${v:-0}"
-}
-
-children_cpu_s() {  # FILE written by `times` -> user+sys seconds of the waited-for children (2nd line)
-  sed -n 2p "$1" | awk '{ t = 0; for (i = 1; i <= 2; i++) { split($i, a, /[ms]/); t += a[1] * 60 + a[2] } printf "%.3f\n", t }'
-}
-
 pct_of() {  # ticks wall_s -> % of one core
   awk -v c="$1" -v t="$TICK" -v w="$2" 'BEGIN { printf "%.0f", (w > 0 ? 100 * c / t / w : 0) }'
 }

@@ -1,6 +1,6 @@
-# What bench/run.sh and bench/auth.sh share: stopping a server they started (by
+# What the bench scripts (run.sh, auth.sh, fair.sh, appliances.sh) share: stopping a server they started (by
 # its PID, then the Kamailio workers recorded for it if they outlived it), the
-# exit trap, free ports and the CPU a server used. Sourced after PID, KIDS, KEEP and WORK are set.
+# exit trap, free ports, the CPU a server, a process, the children or the machine used. Sourced after PID, KIDS, KEEP and WORK are set.
 stop_server() {  # name
   local s=$1 p=${PID[$1]:-} k
   [ -n "$p" ] || return 0
@@ -50,10 +50,21 @@ server_pids() {  # name -> main PID and (for kamailio) its children
 }
 
 cpu_ticks() {  # name -> utime+stime of the server's processes (all threads)
-  local t=0 p v
-  for p in $(server_pids "$1"); do
-    v=$(sed 's/^.*) //' /proc/$p/stat 2>/dev/null | awk '{print $12 + $13}') || v=0
-    t=$(( t + ${v:-0} ))
-  done
+  local t=0 p
+  for p in $(server_pids "$1"); do t=$(( t + $(pid_ticks "$p") )); done
   echo $t
 }
+
+pid_ticks() {  # PID -> utime+stime of the process (all threads), 0 when gone
+  local v; v=$(sed 's/^.*) //' /proc/$1/stat 2>/dev/null | awk '{print $12 + $13}') || v=0
+  echo "${v:-0}"
+}
+
+busy_ticks() {  # all CPUs' busy time (user nice system irq softirq steal) from /proc/stat, in ticks
+  awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat
+}
+
+children_cpu_s() {  # FILE written by `times` -> user+sys seconds of the waited-for children (2nd line)
+  sed -n 2p "$1" | awk '{ t = 0; for (i = 1; i <= 2; i++) { split($i, a, /[ms]/); t += a[1] * 60 + a[2] } printf "%.3f\n", t }'
+}
+

@@ -92,10 +92,6 @@ declare -A PID=() PORT=() KIDS=() LG_PORT=() START_CMD=()
 # shellcheck source=bench/common.sh
 source "$BENCH/common.sh"
 
-busy_ticks() {  # all CPUs' busy time (user nice system irq softirq steal) from /proc/stat, in ticks
-  awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat
-}
-
 probe() {  # server -> 0 when one plain REGISTER gets its 200
   timeout 5 "$LOADGEN" register --no-auth --server "127.0.0.1:${PORT[$1]}" --domain "$DOMAIN" --prefix probe \
     --users 1 --requests 1 --rate 10 --timeout-ms 1000 --max-seconds 2 >/dev/null 2>&1

@@ -260,11 +260,6 @@ start_server() {  # name tag [registrar|redirect]
   say "$s started ($role): pid ${PID[$s]}, udp 127.0.0.1:$port"
 }
 
-pid_ticks() {  # PID -> utime+stime of the process (all threads), 0 when gone
-  local v; v=$(sed 's/^.*) //' /proc/$1/stat 2>/dev/null | awk '{print $12 + $13}') || v=0
-  echo "${v:-0}"
-}
-
 LDAP_PORT=
 start_slapd() {  # tag -> a fresh slapd (cn=config with our schema, mdb for o=homesip) on a free port
   local d=$WORK/slapd-$1
@@ -343,14 +338,6 @@ EOF_LDIF
 ldap_entries() {  # -> number of binding entries in the directory
   timeout 60 ldapsearch -x -LLL -H "ldap://127.0.0.1:$LDAP_PORT" -D "$LDAP_ADMIN" -w "$LDAP_PW" \
     -b "ou=bindings,$LDAP_BASE" '(objectClass=homesipLocation)' 1.1 2>/dev/null | grep -c '^dn:' || true
-}
-
-busy_ticks() {  # all CPUs' busy time (user nice system irq softirq steal) from /proc/stat, in ticks
-  awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat
-}
-
-children_cpu_s() {  # FILE written by `times` -> user+sys seconds of the waited-for children (2nd line)
-  sed -n 2p "$1" | awk '{ t = 0; for (i = 1; i <= 2; i++) { split($i, a, /[ms]/); t += a[1] * 60 + a[2] } printf "%.3f\n", t }'
 }
 
 # measure KIND SERVER RATE CALLS CSV BASE_CSEQ [SCENARIO [CALL-ID FORMAT]]
