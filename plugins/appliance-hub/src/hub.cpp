@@ -84,7 +84,10 @@ void Hub::add_entities(ApplianceProvider& provider, const std::vector<EntityInfo
     entity.provider = &provider;
     entity.friendly_name = info.friendly_name;
     entity.services = info.services;
-    if (is_new) entity.state = EntityState{info.entity_id, "unknown", "{}", 0};
+    if (is_new) {
+      entity.state = EntityState{info.entity_id, "unknown", "{}", 0};
+      entity.state_event = ++state_events_;  // older calls' answers are not about this entity
+    }
   }
 }
 
@@ -132,7 +135,11 @@ void Hub::apply_state(EntityState state) {
     log_.debug("state of unknown entity ", state.entity_id, " ignored");
     return;
   }
-  Entity& entity = it->second;
+  it->second.state_event = ++state_events_;
+  store_state(it->second, std::move(state));
+}
+
+void Hub::store_state(Entity& entity, EntityState state) {
   if (state.attributes_json.empty()) state.attributes_json = "{}";
   const bool state_changed = state.state != entity.state.state;
   if (!state_changed && same_attributes(state.attributes_json, entity.state.attributes_json)) return;
@@ -266,11 +273,13 @@ Disposition Hub::on_message(IncomingRequest& incoming, const std::string& key) {
   recent_[key].waiting.push_back(incoming.suspend());
   recent_order_.push_back(key);
   const auto started = std::chrono::steady_clock::now();
+  const uint64_t call_event = ++state_events_;
   // The provider answers once, maybe at once, maybe from its own thread: back to the main loop.
-  ServiceDone done = [this, alive = alive_, key, entity_id, started](ServiceResult result) {
-    context_.loop().post([this, alive, key, entity_id, started, result = std::move(result)]() mutable {
-      if (*alive) finish_call(key, entity_id, std::move(result), started);
-    });
+  ServiceDone done = [this, alive = alive_, key, entity_id, call_event, started](ServiceResult result) {
+    context_.loop().post(
+        [this, alive, key, entity_id, call_event, started, result = std::move(result)]() mutable {
+          if (*alive) finish_call(key, entity_id, call_event, std::move(result), started);
+        });
   };
   try {
     entity.provider->call_service(call, std::move(done));
@@ -281,8 +290,8 @@ Disposition Hub::on_message(IncomingRequest& incoming, const std::string& key) {
   return Disposition::kSuspended;
 }
 
-void Hub::finish_call(const std::string& key, const std::string& entity_id, ServiceResult result,
-                      std::chrono::steady_clock::time_point started) {
+void Hub::finish_call(const std::string& key, const std::string& entity_id, uint64_t call_event,
+                      ServiceResult result, std::chrono::steady_clock::time_point started) {
   const auto pending = recent_.find(key);
   if (pending == recent_.end() || pending->second.done) return;  // answered once only
   service_call_seconds_.observe(std::chrono::steady_clock::now() - started);
@@ -295,9 +304,14 @@ void Hub::finish_call(const std::string& key, const std::string& entity_id, Serv
   }
   if (it == entities_.end())
     return remember(key, error_reply(404, "unknown_entity", "no entity " + entity_id));
-  // The provider reported the change already; a state it answers with but did not report is taken too.
-  if (!result.state.entity_id.empty() && result.state.entity_id == entity_id) apply_state(result.state);
-  remember(key, state_reply(it->second));
+  // The provider reported the change already; a state it answers with but did not report is taken too,
+  // unless a report or a later call's answer set the state since this call began: that one is newer.
+  Entity& entity = it->second;
+  if (result.state.entity_id == entity_id && call_event > entity.state_event) {
+    entity.state_event = call_event;
+    store_state(entity, std::move(result.state));
+  }
+  remember(key, state_reply(entity));
 }
 
 Reply Hub::on_subscribe(IncomingRequest& incoming, std::vector<uint64_t>& notify_after) {

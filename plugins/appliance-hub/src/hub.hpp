@@ -67,6 +67,7 @@ class Hub final : public ApplianceHub, public RequestHandler {
     std::string friendly_name;
     std::vector<std::string> services;
     EntityState state;
+    uint64_t state_event = 0;     // the state_events_ number of what set `state`
     std::set<uint64_t> watchers;  // subscription ids
   };
   struct Subscription {
@@ -100,10 +101,13 @@ class Hub final : public ApplianceHub, public RequestHandler {
   Reply refresh_subscription(IncomingRequest& incoming, int64_t expires, std::vector<uint64_t>& notify_after);
 
   void remember(const std::string& key, Reply reply);
-  void finish_call(const std::string& key, const std::string& entity_id, ServiceResult result,
-                   std::chrono::steady_clock::time_point started);
+  void finish_call(const std::string& key, const std::string& entity_id, uint64_t call_event,
+                   ServiceResult result, std::chrono::steady_clock::time_point started);
 
+  // A state reported or published: the newest there is.
   void apply_state(EntityState state);
+  // Stores `state` and notifies the watchers when it differs from the stored one.
+  void store_state(Entity& entity, EntityState state);
   Reply state_reply(const Entity& entity) const;
   static Reply error_reply(int status, std::string_view code, std::string_view message);
   static Reply bad_event_reply();
@@ -141,6 +145,9 @@ class Hub final : public ApplianceHub, public RequestHandler {
   std::deque<std::string> recent_order_;
   std::map<uint64_t, std::unique_ptr<ClientTransaction>> notifies_in_flight_;
   uint64_t next_id_ = 1;
+  // Numbers, in order, every call begun and every state reported: a call's answer, which may come after
+  // a later call's or a report (calls overlap, finish in any order), sets the state only if it is newer.
+  uint64_t state_events_ = 0;
   uint64_t etag_seed_;
   std::unique_ptr<Timer> sweeper_;
 };

@@ -18,7 +18,8 @@ using namespace homesip;
 using namespace homesip::testkit;
 using nlohmann::json;
 
-// A lamp with on/off: every call counted, every change reported.
+// A lamp with on/off: every call counted, every change reported; with `hold`
+// it answers later, when the test calls its `held` answers.
 class TestLamp final : public ApplianceProvider {
  public:
   explicit TestLamp(ApplianceHub& hub) : hub_(hub) {}
@@ -29,7 +30,7 @@ class TestLamp final : public ApplianceProvider {
     ++calls;
     last_caller = call.caller;
     if (hold) {
-      held = std::move(done);
+      held.push_back(std::move(done));
       return;
     }
     if (call.service == "toggle") on = !on;
@@ -42,7 +43,7 @@ class TestLamp final : public ApplianceProvider {
   ApplianceHub& hub_;
   bool on = false;
   bool hold = false;
-  ServiceDone held;
+  std::vector<ServiceDone> held;
   int calls = 0;
   std::string last_caller;
 };
@@ -84,14 +85,27 @@ class HubTest : public ::testing::Test {
         .expires(expires);
     return builder;
   }
-  // Runs `builder`'s request and the loop after it; the record of what happened.
-  std::unique_ptr<FakeIncomingRequest> run(const RequestBuilder& builder, Disposition* disposition = nullptr,
-                                           const std::string& to_tag = "hub-tag-1") {
+  // Hands `builder`'s request to the hub; what the loop has to do after it waits.
+  std::unique_ptr<FakeIncomingRequest> start(const RequestBuilder& builder,
+                                             Disposition* disposition = nullptr,
+                                             const std::string& to_tag = "hub-tag-1") {
     auto incoming = std::make_unique<FakeIncomingRequest>(builder.build(), context_.manual_loop(), to_tag);
     const Disposition d = handler().on_request(*incoming);
     if (disposition) *disposition = d;
+    return incoming;
+  }
+  // Runs `builder`'s request and the loop after it; the record of what happened.
+  std::unique_ptr<FakeIncomingRequest> run(const RequestBuilder& builder, Disposition* disposition = nullptr,
+                                           const std::string& to_tag = "hub-tag-1") {
+    auto incoming = start(builder, disposition, to_tag);
     context_.manual_loop().run_pending();
     return incoming;
+  }
+  std::vector<std::string> notified_states() {
+    std::vector<std::string> states;
+    for (const FakeClient::Sent* sent : notifies())
+      states.push_back(json::parse(sent->request.body)["state"]);
+    return states;
   }
   json body_of(const FakeIncomingRequest& incoming) {
     return incoming.last_reply() ? json::parse(incoming.last_reply()->body, nullptr, false) : json();
@@ -183,11 +197,62 @@ TEST_F(HubTest, RetransmissionWhileTheCallIsPendingGetsTheSameAnswer) {
   auto again = run(message(R"({"service":"turn_on"})", "p1"), &d);
   EXPECT_EQ(d, Disposition::kSuspended);
   EXPECT_EQ(lamp_->calls, 1);
-  lamp_->held(ServiceResult{503, "unavailable", "the device is offline", {}});
+  ASSERT_EQ(lamp_->held.size(), 1u);
+  lamp_->held[0](ServiceResult{503, "unavailable", "the device is offline", {}});
   context_.manual_loop().run_pending();
   EXPECT_EQ(first->last_reply()->status, 503);
   EXPECT_EQ(again->last_reply()->status, 503);
   EXPECT_EQ(body_of(*again)["error"], "unavailable");
+}
+
+// The bench's bug: a call's answer applied after a newer state (two overlapping
+// calls finishing in the other order) notified an old state and kept it.
+TEST_F(HubTest, AnOlderCallsAnswerNeverOverwritesANewerState) {
+  run(subscribe("s-order", 600));
+  lamp_->hold = true;
+  auto older = start(message(R"({"service":"turn_on"})", "older"));
+  auto newer = start(message(R"({"service":"turn_off"})", "newer"));
+  ASSERT_EQ(lamp_->held.size(), 2u);
+  lamp_->held[1](ServiceResult{200, "", "", EntityState{"light.kitchen", "off", "{}", 0}});
+  context_.manual_loop().run_pending();
+  lamp_->held[0](ServiceResult{200, "", "", EntityState{"light.kitchen", "on", "{}", 0}});
+  context_.manual_loop().run_pending();
+  EXPECT_EQ(notified_states(), (std::vector<std::string>{"unknown", "off"}));
+  EXPECT_EQ(hub_->state("light.kitchen").state, "off");
+  ASSERT_NE(newer->last_reply(), nullptr);
+  EXPECT_EQ(body_of(*newer)["state"], "off");
+  ASSERT_NE(older->last_reply(), nullptr);
+  EXPECT_EQ(older->last_reply()->status, 200);
+  EXPECT_EQ(body_of(*older)["state"], "off");  // the state now, not the one that was
+  lamp_->hold = false;
+  EXPECT_EQ(body_of(*run(message("{}", "read")))["state"], "off");
+
+  // Finishing in the order they began, both answers are news.
+  lamp_->hold = true;
+  lamp_->held.clear();
+  start(message(R"({"service":"turn_on"})", "first"));
+  start(message(R"({"service":"turn_off"})", "second"));
+  ASSERT_EQ(lamp_->held.size(), 2u);
+  lamp_->held[0](ServiceResult{200, "", "", EntityState{"light.kitchen", "on", "{}", 0}});
+  context_.manual_loop().run_pending();
+  lamp_->held[1](ServiceResult{200, "", "", EntityState{"light.kitchen", "off", "{}", 0}});
+  context_.manual_loop().run_pending();
+  EXPECT_EQ(notified_states(), (std::vector<std::string>{"unknown", "off", "on", "off"}));
+  EXPECT_EQ(hub_->state("light.kitchen").state, "off");
+}
+
+// The bench's case: the lamp reports each toggle at once and answers through
+// the loop, so two toggles in one loop turn both answer after both reports.
+TEST_F(HubTest, OverlappingReportedTogglesNotifyEachChangeOnce) {
+  run(subscribe("s-toggles", 600));
+  auto first = start(message(R"({"service":"toggle"})", "toggle-1"));
+  auto second = start(message(R"({"service":"toggle"})", "toggle-2"));
+  context_.manual_loop().run_pending();
+  EXPECT_EQ(lamp_->calls, 2);
+  EXPECT_EQ(notified_states(), (std::vector<std::string>{"unknown", "on", "off"}));
+  EXPECT_EQ(hub_->state("light.kitchen").state, "off");
+  EXPECT_EQ(body_of(*first)["state"], "off");
+  EXPECT_EQ(body_of(*second)["state"], "off");
 }
 
 TEST_F(HubTest, SubscribeNotifiesAtOnceOnChangeRefreshAndUnsubscribe) {
