@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -143,6 +144,15 @@ class HubServerTest : public ::testing::Test {
                                                               "-key",
                                                               "domain",
                                                               "C1.D1.H1",
+                                                              "-key",
+                                                              "hub_host",
+                                                              "127.0.0.1",
+                                                              "-key",
+                                                              "hub_port",
+                                                              std::to_string(server_->port()),
+                                                              "-trace_msg",
+                                                              "-message_file",
+                                                              (dir_ / (scenario + ".messages")).string(),
                                                               "-nostdin",
                                                               "-timeout",
                                                               "30s",
@@ -151,6 +161,17 @@ class HubServerTest : public ::testing::Test {
                                                               "-error_file",
                                                               (dir_ / (scenario + ".errors")).string()},
                                      dir_ / (scenario + ".log"));
+  }
+  // The NOTIFYs SIPp received, retransmissions included: a 200 that went
+  // astray makes the hub send its NOTIFY again.
+  int notifies_received(const std::string& scenario) {
+    const auto path = dir_ / (scenario + ".messages");
+    if (!std::filesystem::exists(path)) return -1;
+    std::istringstream trace(read_file(path));
+    int count = 0;
+    for (std::string line; std::getline(trace, line);)
+      if (line.rfind("NOTIFY sip:", 0) == 0) ++count;
+    return count;
   }
   std::string sipp_errors(const std::string& scenario) {
     const auto path = dir_ / (scenario + ".errors");
@@ -223,12 +244,15 @@ TEST_F(HubServerTest, SippWatchesChangesRefreshesAndUnsubscribes) {
   ASSERT_EQ(status_of(on), 200) << on;
   EXPECT_EQ(sipp->wait(std::chrono::seconds(30)), 0) << sipp_errors("watch.xml") << read_file(server_->log());
   EXPECT_EQ(entity_row(socket(), "light.kitchen")["watchers"].size(), 0u);
+  // The first state, the change, the refresh's and the last: each once.
+  EXPECT_EQ(notifies_received("watch.xml"), 4) << read_file(dir_ / "watch.xml.messages");
 }
 
 TEST_F(HubServerTest, UnrefreshedSubscriptionExpires) {
   auto sipp = watcher("expire.xml");
   EXPECT_EQ(sipp->wait(std::chrono::seconds(20)), 0)
       << sipp_errors("expire.xml") << read_file(server_->log());
+  EXPECT_EQ(notifies_received("expire.xml"), 2) << read_file(dir_ / "expire.xml.messages");
 }
 
 TEST_F(HubServerTest, OtherEventPackagesGet489) {
