@@ -1,6 +1,8 @@
 # Installs the SDK into a scratch prefix, builds sdk/examples/virtual-lamp and its
 # unit tests out of tree against it, runs them, then checks that homesipd accepts
-# the built plugin and that it answers SIP MESSAGE.
+# the built plugin and that it answers SIP MESSAGE. Then the appliance example
+# sdk/examples/fan, built out of tree the same way, is switched through the
+# in-tree appliance-hub (PLUGIN_DIR) with homesip-ua control.
 file(REMOVE_RECURSE ${BUILD_DIR})
 set(prefix ${BUILD_DIR}/prefix)
 execute_process(COMMAND ${CMAKE_COMMAND} -S ${SOURCE_DIR} -B ${BUILD_DIR}/sdk-only -G ${GENERATOR}
@@ -117,3 +119,42 @@ if(NOT section OR NOT CMAKE_MATCH_2 STREQUAL "0" OR NOT state MATCHES "\"changes
   message(FATAL_ERROR "homesipctl virtual-lamp.state: expected changes 2 and state off, got:\n${section}\n${log}")
 endif()
 message(STATUS "example plugin built out of tree, loaded, switched and asked:\n${out}")
+
+# The appliance example: built out of tree, loaded after the in-tree appliance-hub, switched on and
+# off through SIP and asked for a service it does not have.
+execute_process(COMMAND ${CMAKE_COMMAND} -S ${SOURCE_DIR}/sdk/examples/fan -B ${BUILD_DIR}/fan -G ${GENERATOR}
+                        -DCMAKE_PREFIX_PATH=${prefix} "-DCMAKE_CXX_FLAGS=-Wall -Wextra -Werror"
+                RESULT_VARIABLE rc)
+execute_process(COMMAND ${CMAKE_COMMAND} --build ${BUILD_DIR}/fan RESULT_VARIABLE build_rc)
+if(rc OR build_rc OR NOT EXISTS ${BUILD_DIR}/fan/fan.so)
+  message(FATAL_ERROR "building the appliance example against the installed SDK failed")
+endif()
+execute_process(COMMAND python3 -c "import socket;s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM);s.bind(('127.0.0.1',0));print(s.getsockname()[1])"
+                OUTPUT_VARIABLE fan_port OUTPUT_STRIP_TRAILING_WHITESPACE)
+file(WRITE ${BUILD_DIR}/fan.yaml "server:\n  listen: [udp:127.0.0.1:${fan_port}]\n  plugin_dirs: [${PLUGIN_DIR}, ${BUILD_DIR}/fan]\nplugins:\n  - plugin: appliance-hub\n    domain: C1.D1.H1\n  - plugin: fan\n")
+set(control "${bindir}/homesip-ua control switch.fan@C1.D1.H1 --aor U1@C1.D1.H1 --server sip:127.0.0.1:${fan_port}")
+execute_process(COMMAND sh -c "
+  ${HOMESIPD} --config ${BUILD_DIR}/fan.yaml >${BUILD_DIR}/fan.log 2>&1 &
+  pid=$!; sleep 0.5
+  trap 'kill $pid' EXIT
+  for service in turn_on turn_off spin; do
+    echo \"#### \$service\"; ${control} \$service 2>&1; echo \"#### exit \$?\"
+  done
+  trap - EXIT; kill $pid; wait $pid"
+  RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE out TIMEOUT 60)
+file(READ ${BUILD_DIR}/fan.log log)
+if(rc)
+  message(FATAL_ERROR "homesipd with the appliance example did not stop cleanly (${rc}):\n${out}\n${log}")
+endif()
+foreach(expectation IN ITEMS "turn_on|0|\nswitch\\.fan on {}\n" "turn_off|0|\nswitch\\.fan off {}\n"
+                             "spin|2|: 400 [^\n]*\n[^#]*\"error\":\"unknown_service\"")
+  string(REPLACE "|" ";" expectation "${expectation}")
+  list(GET expectation 0 service)
+  list(GET expectation 1 want_exit)
+  list(GET expectation 2 want_text)
+  string(REGEX MATCH "#### ${service}\n([^#]*)#### exit ([0-9]+)" section "${out}")
+  if(NOT section OR NOT CMAKE_MATCH_2 STREQUAL want_exit OR NOT CMAKE_MATCH_1 MATCHES "${want_text}")
+    message(FATAL_ERROR "'${service}' of switch.fan: expected exit ${want_exit} and '${want_text}', got:\n${section}\n${log}")
+  endif()
+endforeach()
+message(STATUS "appliance example built out of tree and switched through appliance-hub:\n${out}")
