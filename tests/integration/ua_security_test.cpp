@@ -250,11 +250,11 @@ class UaTls : public ::testing::Test {
 
   // homesipd with udp: and tls: listeners on the certificate of H1, the
   // family server of C1.D1.H1 (its top is an address nobody answers at).
-  void start_server() {
+  void start_server(const std::string& more_plugins = "") {
     const std::string plugins =
         "  - plugin: location-sqlite\n    path: " + (dir_ / "h1.sqlite").string() + "\n" +
         tree_plugin_yaml("H1", "C1.D1", "sip:127.0.0.1:" + std::to_string(free_port())) +
-        "  - plugin: registrar\n";
+        "  - plugin: registrar\n" + more_plugins;
     server_ = std::make_unique<HomesipServer>(
         dir_, ServerOptions{"H1", "C1.D1", plugins,
                             "  tls_certificates: " + (dir_ / "h1").string() +
@@ -407,6 +407,36 @@ TEST_F(UaTls, AUaListeningOnTlsIsCalledOverTls) {
   EXPECT_EQ(answerer.wait(20s), 0) << read_file(log);
   // The caller's probe handshakes closed cleanly: nothing for U2 to complain about.
   EXPECT_FALSE(contains(read_file(log), "reset by peer")) << read_file(log);
+}
+
+// watch over TLS: the SUBSCRIBE goes out on a TLS connection, which takes no
+// requests; its Contact must name the ua's --listen address, or every NOTIFY
+// after the first 200 fails and the hub drops the watcher.
+TEST_F(UaTls, WatchOverTlsGetsTheNotifyOfAChange) {
+  start_server(
+      "  - plugin: appliance-hub\n"
+      "  - plugin: appliances-virtual\n"
+      "    entities:\n"
+      "      - \"light.kitchen name='Kitchen light'\"\n");
+  const std::string ca = (dir_ / "ca" / "cafile.pem").string();
+  const fs::path log = dir_ / "watch.log";
+  Process watcher({tool("homesip-ua"), "watch", "light.kitchen@C1.D1.H1", "--aor", "U1@C1.D1.H1", "--server",
+                   sips(), "--ca", ca},
+                  log);
+  ASSERT_TRUE(eventually([&] { return contains(read_file(log), "\nlight.kitchen off "); }, 10s))
+      << read_file(log) << read_file(server_->log());
+  std::string out;
+  ASSERT_EQ(ua({"control", "light.kitchen@C1.D1.H1", "turn_on", "brightness=40", "--aor", "U2@C1.D1.H1",
+                "--server", sips(), "--ca", ca},
+               &out),
+            0)
+      << out << read_file(server_->log());
+  EXPECT_TRUE(eventually(
+      [&] { return contains(read_file(log), "\nlight.kitchen on {\"brightness\":40}"); }, 5s))
+      << read_file(log) << read_file(server_->log());
+  EXPECT_FALSE(contains(read_file(server_->log()), "Input/output error")) << read_file(server_->log());
+  watcher.signal(SIGTERM);
+  EXPECT_EQ(watcher.wait(10s), 0) << read_file(log);
 }
 
 TEST_F(UaTls, ASipsServerWithoutCaIsAUsageError) {
