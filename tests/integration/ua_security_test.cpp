@@ -431,8 +431,8 @@ TEST_F(UaTls, WatchOverTlsGetsTheNotifyOfAChange) {
                &out),
             0)
       << out << read_file(server_->log());
-  EXPECT_TRUE(eventually(
-      [&] { return contains(read_file(log), "\nlight.kitchen on {\"brightness\":40}"); }, 5s))
+  EXPECT_TRUE(
+      eventually([&] { return contains(read_file(log), "\nlight.kitchen on {\"brightness\":40}"); }, 5s))
       << read_file(log) << read_file(server_->log());
   EXPECT_FALSE(contains(read_file(server_->log()), "Input/output error")) << read_file(server_->log());
   watcher.signal(SIGTERM);
