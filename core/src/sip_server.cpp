@@ -251,13 +251,15 @@ void mark_source(msg_t* msg, sip_t* sip, std::string_view transport) {
   detach_from_line(reinterpret_cast<msg_header_t*>(via->v_next));
 }
 
-// `host` (an IP, bracketed or not: no DNS) and `port` (`default_port` when
-// absent) as a socket address.
-bool numeric_address(const char* host, const char* port, unsigned default_port, su_sockaddr_t& destination) {
+// Where a response goes after we took our Via off: received (else the host)
+// and rport (else the port, else 5060) of the Via now on top.
+bool response_destination(const sip_via_t* via, su_sockaddr_t& destination) {
+  const char* host = via->v_received ? via->v_received : via->v_host;
+  const char* port = via->v_rport && *via->v_rport ? via->v_rport : via->v_port;
   if (!host) return false;
   std::string ip(host);
   if (ip.size() > 2 && ip.front() == '[' && ip.back() == ']') ip = ip.substr(1, ip.size() - 2);
-  unsigned number = default_port;
+  unsigned number = 5060;
   if (port) {
     const std::string_view text(port);
     const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), number);
@@ -274,61 +276,6 @@ bool numeric_address(const char* host, const char* port, unsigned default_port, 
   }
   destination.su_port = htons(static_cast<uint16_t>(number));
   return true;
-}
-
-// Where a response goes after we took our Via off: received (else the host)
-// and rport (else the port, else 5060) of the Via now on top.
-bool response_destination(const sip_via_t* via, su_sockaddr_t& destination) {
-  const char* host = via->v_received ? via->v_received : via->v_host;
-  const char* port = via->v_rport && *via->v_rport ? via->v_rport : via->v_port;
-  return numeric_address(host, port, 5060, destination);
-}
-
-// The stream transport a URI asks for: "tls" for sips: or ;transport=tls,
-// "tcp" for ;transport=tcp, else "" (RFC 3263: a sip: URI with an IP and no
-// transport is reached over UDP).
-std::string stream_transport_of(const url_t* url) {
-  if (url->url_type == url_sips) return "tls";
-  char value[8] = "";
-  if (url_param(url->url_params, "transport", value, sizeof value) > 0) {
-    if (su_casematch(value, "tls")) return "tls";
-    if (su_casematch(value, "tcp")) return "tcp";
-  }
-  return "";
-}
-
-// Where a forwarded request goes first: its top Route when loose (;lr), else
-// its Request-URI, as nta would pick it.
-const url_t* next_hop(const sip_t* sip) {
-  if (sip->sip_route && url_has_param(sip->sip_route->r_url, "lr")) return sip->sip_route->r_url;
-  return sip->sip_request->rq_url;
-}
-
-// "127.0.0.1:5130" or "[::1]:5130": a listener as a Via's sent-by or a URI's hostport.
-std::string hostport_of(const ListenAddress& listener) {
-  const bool v6 = listener.host.find(':') != std::string::npos;
-  return (v6 ? "[" + listener.host + "]" : listener.host) + ":" + std::to_string(listener.port);
-}
-
-// A loose route to `listener` for a Record-Route: ";transport=" names a stream.
-std::string route_to(const ListenAddress& listener) {
-  const std::string transport = listener.transport == "udp" ? "" : ";transport=" + listener.transport;
-  return "<sip:" + hostport_of(listener) + transport + ";lr>";
-}
-
-// Methods whose request makes a dialog, so a Record-Route keeps us on its path.
-bool creates_dialog(const sip_t* sip) {
-  const auto method = sip->sip_request->rq_method;
-  return method == sip_method_invite || method == sip_method_subscribe || method == sip_method_refer;
-}
-
-// A message bound for a connection needs Content-Length: it ends the message
-// there (RFC 3261 18.3), and one that came over UDP may lack it (20.14).
-void add_content_length(msg_t* msg, sip_t* sip) {
-  if (sip->sip_content_length) return;
-  const auto length = sip->sip_payload ? static_cast<uint32_t>(sip->sip_payload->pl_len) : 0;
-  msg_header_insert(msg, reinterpret_cast<msg_pub_t*>(sip),
-                    reinterpret_cast<msg_header_t*>(sip_content_length_create(msg_home(msg), length)));
 }
 
 }  // namespace
@@ -481,9 +428,6 @@ SipServer::Next SipServer::receive(std::string_view bytes, const su_sockaddr_t& 
   msg_t* msg = parse_sip_message(bytes, from, from_length);
   if (!msg) return Next::kClose;
   sip_t* sip = sip_object(msg);
-  if (sip && sip->sip_status && channel->transport() != "udp" && !msg_get_flags(msg, MSG_FLG_ERROR))
-    // On a connection: the answer to a request we forwarded on it (send_on_flow); any other closes it.
-    return relay_response(msg, sip) ? Next::kContinue : Next::kClose;
   if (!sip || !sip->sip_request) {  // a response or garbage: no transaction of ours waits for it
     msg_destroy(msg);
     if (answer_unreadable_method(bytes, from, from_length, channel)) return Next::kContinue;
@@ -662,24 +606,14 @@ void SipServer::handle(msg_t* msg, sip_t* sip, const std::shared_ptr<ResponseCha
 }
 
 bool SipServer::take_own_route(msg_t* msg, sip_t* sip) const {
+  const sip_route_t* route = sip->sip_route;
   // Loose routing only (RFC 3261 16.4): a strict route (no ;lr) naming us
   // would carry the real Request-URI in the last Route; no phone sends one,
-  // so it is not supported and such a request is served as addressed. The
-  // Route after it goes too when it names us over another transport: the
-  // other half of our double Record-Route (RFC 5658, send_on_flow). The same
-  // Route twice is a loop, which forward() answers 482.
-  const auto own = [this](const sip_route_t* route) {
-    return route && url_has_param(route->r_url, "lr") &&
-           addresses_listener(config_.listen, uri_view(route->r_url));
-  };
-  if (!own(sip->sip_route)) return false;
-  const std::string first_transport = stream_transport_of(sip->sip_route->r_url);
+  // so it is not supported and such a request is served as addressed.
+  if (!url_has_param(route->r_url, "lr")) return false;
+  if (!addresses_listener(config_.listen, uri_view(route->r_url))) return false;
   sip_route_remove(msg, sip);
   detach_from_line(reinterpret_cast<msg_header_t*>(sip->sip_route));
-  if (own(sip->sip_route) && stream_transport_of(sip->sip_route->r_url) != first_transport) {
-    sip_route_remove(msg, sip);
-    detach_from_line(reinterpret_cast<msg_header_t*>(sip->sip_route));
-  }
   return true;
 }
 
@@ -754,67 +688,15 @@ void SipServer::forward(msg_t* msg, std::string_view request_uri, ResponseChanne
     msg_destroy(msg);
     return;
   }
-  su_sockaddr_t peer{};
-  if (StreamTransport* flow = inbound_flow(next_hop(sip), peer)) {
-    send_on_flow(msg, sip, *flow, peer, branch, channel.transport());
-    return;
-  }
   if (nta_msg_tsend(agent_, msg, nullptr, NTATAG_BRANCH_KEY(branch.c_str()), TAG_END()) < 0)
     log_->debug("could not forward {} to {}", ack ? "an ACK" : "a request", target);
 }
 
-StreamTransport* SipServer::inbound_flow(const url_t* next_hop, su_sockaddr_t& peer) const {
-  const std::string transport = stream_transport_of(next_hop);
-  if (transport.empty() ||
-      !numeric_address(next_hop->url_host, next_hop->url_port, transport == "tls" ? 5061 : 5060, peer))
-    return nullptr;
-  for (const auto& stream : streams_)
-    if (stream->address().transport == transport && stream->has_connection(peer)) return stream.get();
-  return nullptr;
-}
-
-void SipServer::send_on_flow(msg_t* msg, sip_t* sip, StreamTransport& flow, const su_sockaddr_t& peer,
-                             const std::string& branch, std::string_view arrived_on) {
-  su_home_t* home = msg_home(msg);
-  const ListenAddress& listener = flow.address();
-  std::string protocol = listener.transport;
-  std::transform(protocol.begin(), protocol.end(), protocol.begin(),
-                 [](unsigned char c) { return std::toupper(c); });
-  // Our Via as nta writes it on its own port (rport, the same branch), naming
-  // the listener the peer's connection came to: the peer answers on the connection.
-  const std::string via = "SIP/2.0/" + protocol + " " + hostport_of(listener) + ";rport;branch=" + branch;
-  msg_header_insert(msg, reinterpret_cast<msg_pub_t*>(sip),
-                    reinterpret_cast<msg_header_t*>(sip_via_make(home, via.c_str())));
-  if (creates_dialog(sip)) {
-    // The dialog's later requests must come back here too: only this server
-    // holds the connection. Two entries when the transports differ (RFC
-    // 5658): the first the caller's side (the transport the request came in
-    // on), then, on top, the callee's.
-    const auto caller_side = std::find_if(config_.listen.begin(), config_.listen.end(),
-                                          [&](const ListenAddress& a) { return a.transport == arrived_on; });
-    const bool double_route =
-        caller_side != config_.listen.end() && caller_side->transport != listener.transport;
-    for (const std::string& route :
-         {double_route ? route_to(*caller_side) : std::string(), route_to(listener)})
-      if (!route.empty())
-        msg_header_insert(msg, reinterpret_cast<msg_pub_t*>(sip),
-                          reinterpret_cast<msg_header_t*>(sip_record_route_make(home, route.c_str())));
-  }
-  add_content_length(msg, sip);
-  size_t length = 0;
-  const char* bytes = msg_as_string(home, msg, nullptr, 0, &length);
-  char ip[46];
-  if (!bytes || !flow.send_to(peer, std::string_view(bytes, length)))
-    log_->debug("could not forward a request on the {} connection from {}", listener.transport,
-                address_text(peer, ip));
-  msg_destroy(msg);
-}
-
-bool SipServer::relay_response(msg_t* msg, sip_t* sip) {
+void SipServer::relay_response(msg_t* msg, sip_t* sip) {
   const sip_via_t* ours = sip->sip_via;
   if (!ours || !ours->v_next || !starts_with(ours->v_branch, branch_prefix_) || !listening_) {
     msg_destroy(msg);  // neither ours nor a client transaction's: dropped quietly
-    return false;
+    return;
   }
   // From a listener of ours (RFC 3581 symmetric response: where the
   // sender's request came in, for UDP of the address family), or on the
@@ -823,7 +705,7 @@ bool SipServer::relay_response(msg_t* msg, sip_t* sip) {
   su_sockaddr_t destination{};
   if (!response_destination(next, destination)) {
     msg_destroy(msg);
-    return true;
+    return;
   }
   const bool udp = su_casematch(std::string(via_transport_of(next)).c_str(), "UDP");
   UdpTransport* udp_listener = nullptr;
@@ -839,11 +721,17 @@ bool SipServer::relay_response(msg_t* msg, sip_t* sip) {
   }
   if (!udp_listener && !stream_listener) {
     nta_msg_tsend(agent_, msg, nullptr, TAG_END());
-    return true;
+    return;
   }
   sip_via_remove(msg, sip);
   detach_from_line(reinterpret_cast<msg_header_t*>(sip->sip_via));
-  if (stream_listener) add_content_length(msg, sip);
+  // A response that came over UDP may lack Content-Length (RFC 3261 20.14);
+  // on a connection it is what ends the message (18.3).
+  if (stream_listener && !sip->sip_content_length)
+    msg_header_insert(
+        msg, reinterpret_cast<msg_pub_t*>(sip),
+        reinterpret_cast<msg_header_t*>(sip_content_length_create(
+            msg_home(msg), sip->sip_payload ? static_cast<uint32_t>(sip->sip_payload->pl_len) : 0)));
   size_t length = 0;
   if (const char* bytes = msg_as_string(msg_home(msg), msg, nullptr, 0, &length)) {
     const std::string_view text(bytes, length);
@@ -853,7 +741,6 @@ bool SipServer::relay_response(msg_t* msg, sip_t* sip) {
       stream_listener->send_to(destination, text);
   }
   msg_destroy(msg);
-  return true;
 }
 
 void SipServer::count_unanswered(const sip_t* sip, Clock::time_point received) {

@@ -5,7 +5,6 @@
 // chain (request_chain.*) on the loop thread.
 #pragma once
 
-#include <sofia-sip/url.h>
 #include <spdlog/logger.h>
 
 #include <atomic>
@@ -120,19 +119,7 @@ class SipServer {
   // retransmission, its CANCEL and the ACK of a failure.
   std::string forward_branch(const sip_s* sip, std::string_view request_uri) const;
   // A response to a request we forwarded: our Via off, on to the next Via.
-  // False when it is not ours (dropped).
-  bool relay_response(msg_s* msg, sip_s* sip);
-  // The stream listener holding an open connection from `next_hop`'s
-  // address (same transport, IP and port), which `peer` is set to; null when
-  // none. A phone registered over TCP or TLS is reached on the connection it
-  // opened (RFC 5923 reuse, as Kamailio and other proxies do): it may not
-  // listen where its Contact says, or not with a certificate.
-  StreamTransport* inbound_flow(const url_t* next_hop, su_sockaddr_t& peer) const;
-  // Sends a request forward() prepared on that connection: our Via (naming
-  // the stream listener, with `branch`), a double Record-Route for a request
-  // that makes a dialog so the dialog comes back through the connection.
-  void send_on_flow(msg_s* msg, sip_s* sip, StreamTransport& flow, const su_sockaddr_t& peer,
-                    const std::string& branch, std::string_view arrived_on);
+  void relay_response(msg_s* msg, sip_s* sip);
   void handle(msg_s* msg, sip_s* sip, const std::shared_ptr<ResponseChannel>& channel, size_t request_bytes);
   bool well_formed(msg_s* msg, sip_s* sip, ResponseChannel& channel, size_t udp_bound);
   // Answers `reply` (or drops an ACK); always false, for well_formed's returns.
