@@ -89,14 +89,11 @@ void LdapLocationStore::update(std::string_view aor, BindingEditor edit, UpdateD
     loop_.post([this, alive = alive_, key, shared_done, caller, here = &loop_,
                 outcome = std::move(outcome)]() mutable {
       if (*alive) {
-        if (outcome.status == StoreStatus::kOk) {
-          remember(key, outcome.bindings);
-          write_conflicts_.recovered();
-        }
+        if (outcome.status == StoreStatus::kOk) remember(key, outcome.bindings);
         if (outcome.status == StoreStatus::kError)
           logger_.error("location store ldap: update of ", key, " failed: ", outcome.error);
         if (outcome.status == StoreStatus::kUnavailable && !outcome.error.empty())
-          write_conflicts_.failed(outcome.error);
+          note_lost_update(outcome.error);
       }
       answer_on(caller, here, [shared_done, status = outcome.status, bindings = std::move(outcome.bindings)] {
         (*shared_done)(status, bindings);
@@ -266,15 +263,37 @@ void LdapLocationStore::write_user_job(std::function<void(LdapConnection&)> writ
   enqueue(std::move(job));
 }
 
-void LdapLocationStore::count_aors(std::function<void(size_t)> done) {
+void LdapLocationStore::count_aors(std::function<void(std::optional<size_t>)> done) {
   if (stopped_) return;
   Job job;
+  // A count that fails (a timeout, slapd's size limit, the directory gone) is
+  // no news: done is not called and the store's state stays as the requests
+  // found it, so a gauge never makes registrations 503.
   job.attempt = [this, done = std::move(done)](LdapConnection& connection) {
-    const size_t count = homesip::location_ldap::count_aors(connection, options_, unix_now());
+    std::optional<size_t> count;
+    try {
+      count = homesip::location_ldap::count_aors(connection, options_, unix_now());
+    } catch (const std::exception&) {
+    }
     post([done, count] { done(count); });
   };
-  job.fail = [](StoreStatus, const std::string&) {};
+  job.fail = [this, done](StoreStatus, const std::string&) { post([done] { done(std::nullopt); }); };
   enqueue(std::move(job));
+}
+
+void LdapLocationStore::note_lost_update(const std::string& why) {
+  const auto now = std::chrono::steady_clock::now();
+  if (now < next_lost_update_line_) {
+    ++lost_updates_unlogged_;
+    return;
+  }
+  const std::string more = lost_updates_unlogged_ == 0 ? std::string()
+                                                       : " (and " + std::to_string(lost_updates_unlogged_) +
+                                                             " more lost since the last line)";
+  logger_.warn("location store ldap: an update was lost: ", why, more,
+               "; the next such line in a minute at the earliest");
+  lost_updates_unlogged_ = 0;
+  next_lost_update_line_ = now + std::chrono::minutes(1);
 }
 
 void LdapLocationStore::remember(const std::string& aor, const BindingList& bindings) {

@@ -72,9 +72,9 @@ class LdapLocationStore final : public LocationStore, public UserStore {
 
   // How many AORs hold unexpired bindings in the directory (count_aors in
   // ldap_directory.hpp), for the plugin's `aors` gauge. `done` runs on the
-  // store's loop, and only while the store lives; not at all when the
-  // directory cannot answer (its outage is logged once, as for any request).
-  void count_aors(std::function<void(size_t)> done);
+  // store's loop, and only while the store lives: with nullopt when the
+  // directory did not answer the count, which never changes the store's state.
+  void count_aors(std::function<void(std::optional<size_t>)> done);
 
   // Runs what is queued, then ends the worker. Later calls are answered
   // kUnavailable (lookups from memory when possible). Idempotent.
@@ -119,9 +119,12 @@ class LdapLocationStore final : public LocationStore, public UserStore {
   std::unique_ptr<Timer> trim_timer_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   // An update that lost to other writers of its AOR conflict_retries times:
-  // one warn line when that starts, one when an update works again (under
-  // load, one line per request was a flood).
-  OutageLog write_conflicts_{logger_, "location store ldap: writing"};
+  // one warn line, then at most one a minute saying how many more were lost
+  // meanwhile. (Not an outage: the directory is up, and other AORs' updates
+  // succeed in between, so "down"/"back" lines would flap once per conflict.)
+  void note_lost_update(const std::string& why);
+  std::chrono::steady_clock::time_point next_lost_update_line_{};
+  uint64_t lost_updates_unlogged_ = 0;
 
   // Shared with the worker.
   std::mutex mutex_;

@@ -35,7 +35,7 @@ class LocationLdapPlugin final : public homesip::Plugin {
     context.provide<homesip::LocationStore>(timed_);
     context.provide<homesip::UserStore>(store_);
     count_aors();
-    gauge_timer_ = context.loop().start_timer(std::chrono::seconds(5), true, [this] { count_aors(); });
+    gauge_timer_ = context.loop().start_timer(std::chrono::seconds(30), true, [this] { count_aors(); });
   }
   void stop() override {
     gauge_timer_.reset();
@@ -44,14 +44,22 @@ class LocationLdapPlugin final : public homesip::Plugin {
 
  private:
   // Asked of the directory on the store's worker, behind the requests
-  // queued; the gauge keeps its last value while the directory is down.
+  // queued, one count at a time (a slow directory must not pile up whole
+  // scans ahead of REGISTERs); the gauge keeps its last value while the
+  // directory does not answer.
   void count_aors() {
-    store_.count_aors([aors = aors_](size_t count) { aors.set(static_cast<int64_t>(count)); });
+    if (counting_) return;
+    counting_ = true;
+    store_.count_aors([this](std::optional<size_t> count) {
+      counting_ = false;
+      if (count) aors_.set(static_cast<int64_t>(*count));
+    });
   }
 
   LdapLocationStore store_;
   homesip::TimedLocationStore timed_;  // what the registrar and the tree use: store_, timed
   homesip::Gauge aors_;
+  bool counting_ = false;  // main loop only
   std::unique_ptr<homesip::Timer> gauge_timer_;
 };
 

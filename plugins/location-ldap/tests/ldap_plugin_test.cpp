@@ -1,6 +1,6 @@
 // The plugin as the core sees it, on the SDK test kit against a real slapd:
 // its `aors` gauge counts the directory's AORs with unexpired bindings, as
-// location-sqlite's counts its file's, refreshed every 5 s.
+// location-sqlite's counts its own, refreshed every 30 s.
 #include <gtest/gtest.h>
 
 #include <memory>
@@ -44,7 +44,7 @@ struct LdapPluginTest : ::testing::Test {
   }
   // The gauge once the loop has run the count the timer asked for.
   bool gauge_reaches(int64_t value) {
-    context->manual_loop().advance(std::chrono::seconds(5));
+    context->manual_loop().advance(std::chrono::seconds(30));
     return context->manual_loop().run_until([&] { return context->gauge_value("aors") == value; },
                                             std::chrono::seconds(10));
   }
@@ -73,16 +73,10 @@ TEST_F(LdapPluginTest, AorsGaugeKeepsItsValueWhileTheDirectoryIsDown) {
   ASSERT_EQ(update("u1@C1.D1.H1", put(make_binding("sip:u1@192.0.2.7", 600))), StoreStatus::kOk);
   ASSERT_TRUE(gauge_reaches(1));
   slapd.kill9();
-  context->manual_loop().advance(std::chrono::seconds(5));
-  // The count fails on the worker (the outage logged once); nothing is posted to change the gauge.
-  ASSERT_TRUE(context->manual_loop().run_until(
-      [&] {
-        for (const std::string& line : context->log_lines())
-          if (line.find("unavailable") != std::string::npos) return true;
-        return false;
-      },
-      std::chrono::seconds(10)))
-      << ::testing::PrintToString(context->log_lines());
+  context->manual_loop().advance(std::chrono::seconds(30));
+  // The count fails on the worker and leaves the gauge alone. An update queued
+  // behind it answers once the count is done: 503 from the outage, not from the count.
+  EXPECT_EQ(update("u2@C1.D1.H1", put(make_binding("sip:u2@192.0.2.8", 600))), StoreStatus::kUnavailable);
   context->manual_loop().run_pending();
   EXPECT_EQ(context->gauge_value("aors"), 1);
 }
