@@ -38,8 +38,9 @@ struct ExpiredContact {
 };
 
 // Where an incremental sweep of the index stands: the next hash bucket to
-// visit. A pass that a rehash interrupts (the map grew) ends early; AORs it
-// missed are swept by the next pass. Expired bindings are never served
+// visit. When a rehash (the map grew) happens during a pass, the pass goes on
+// over the new buckets from the same index; AORs that moved into buckets it
+// already visited are swept by the next pass. Expired bindings are never served
 // meanwhile (reads filter them), they only stay in memory and the file a
 // little longer.
 struct SweepCursor {
