@@ -411,7 +411,7 @@ REPORT=$WORK/appliances.md
   echo "CPU: utime+stime from \`/proc/PID/stat\` (homesipd: all threads; SIPp: the waited-for child, \`times\`; the watchers' SIPp: its \`/proc\` entry), in % of one core; *other CPU* = the machine's busy time (\`/proc/stat\`) minus homesipd and SIPp: everything else that ran meanwhile. SIPp is single-threaded: near 100 % it is the limit (the registrar runs of this file reach about 60k calls/s with it)."
   if awk -F'\t' '$20 > 1.02 { found = 1 } END { exit !found }' "$FAN"; then
     echo
-    echo "**More NOTIFYs than changes** in some fan-out steps (*sent per change per watcher* above 1.00): when toggles of one entity overlap, the hub's answer to the first re-applies the state the device plugin reported for it after the second had changed it (appliance-hub \`finish_call()\` applies \`ServiceResult.state\`), so every watcher gets the stale state and then the current one again; the extra NOTIFYs are counted in *sent*, *in order* and NOTIFY/s."
+    echo "**More NOTIFYs than changes** in some fan-out steps (*sent per change per watcher* above 1.00): changes are counted from the toggles SIPp saw answered; in an overloaded step the hub also carried out toggles whose answers came too late, and their NOTIFYs are counted. (Until 5ba7a8c the hub also re-applied an older toggle's answer over a newer state, which gave 2 NOTIFYs per change: fixed, and checked by its unit tests.)"
   fi
   echo
   echo "| | |"
