@@ -21,18 +21,6 @@ constexpr const char* kDomain = "C1.D1.H1";
 std::string homesipctl() { return HOMESIP_TEST_HOMESIPCTL; }
 std::string loadgen() { return HOMESIP_TEST_LOADGEN; }
 
-// The loadgen's --tsv line, by column name.
-struct LoadLine {
-  uint64_t requests = 0, ok = 0, failed = 0, timed_out = 0, retransmissions = 0, challenges_again = 0;
-};
-LoadLine parse_tsv(const std::string& out) {
-  LoadLine line;
-  std::istringstream in(out);
-  in >> line.requests >> line.ok >> line.failed >> line.timed_out >> line.retransmissions >>
-      line.challenges_again;
-  return line;
-}
-
 class AuthLoadTest : public ::testing::Test {
  protected:
   // A family server: location-sqlite (the user store), auth-digest offering `algorithms`, registrar.
@@ -148,7 +136,7 @@ TEST_F(AuthLoadTest, LoadgenRegistersManyUsersEachWithItsOwnPassword) {
                                  "30",           "--tsv"};
     reg.insert(reg.end(), users.begin(), users.end());
     ASSERT_EQ(load(reg, &out), 0) << algorithm << ": " << out;
-    const LoadLine line = parse_tsv(out);
+    const LoadgenLine line = parse_loadgen_tsv(out);
     EXPECT_EQ(line.requests, 800u) << out;
     EXPECT_EQ(line.ok, 800u) << out;
     EXPECT_EQ(line.failed, 0u) << out;
@@ -181,7 +169,7 @@ TEST_F(AuthLoadTest, LoadgenWithWrongPasswordsGetsNoBinding) {
                  &out),
             1)
       << out;
-  const LoadLine line = parse_tsv(out);
+  const LoadgenLine line = parse_loadgen_tsv(out);
   EXPECT_EQ(line.ok, 0u) << out;
   EXPECT_EQ(line.failed, 2u) << out;
   const auto counters = metrics();

@@ -15,18 +15,6 @@ namespace {
 
 constexpr const char* kDomain = "C1.D1.H1";
 
-// The loadgen's --tsv line: requests ok failed timed_out retransmissions challenges_again ...
-struct LoadLine {
-  uint64_t requests = 0, ok = 0, failed = 0, timed_out = 0, retransmissions = 0, challenges_again = 0;
-};
-LoadLine parse_tsv(const std::string& out) {
-  LoadLine line;
-  std::istringstream in(out);
-  in >> line.requests >> line.ok >> line.failed >> line.timed_out >> line.retransmissions >>
-      line.challenges_again;
-  return line;
-}
-
 int load(std::vector<std::string> arguments, std::string* output) {
   arguments.insert(arguments.begin(), HOMESIP_TEST_LOADGEN);
   return run(arguments, output, std::chrono::seconds(30));
@@ -83,7 +71,7 @@ TEST_F(LoadgenTest, PlainRegisterNewThenRefreshAllOk) {
   arguments.insert(arguments.end(), {"--no-auth", "--users", "100", "--call-id", "per-user"});
   std::string out;
   ASSERT_EQ(load(arguments, &out), 0) << out;
-  const LoadLine line = parse_tsv(out);
+  const LoadgenLine line = parse_loadgen_tsv(out);
   EXPECT_EQ(line.requests, 200u) << out;
   EXPECT_EQ(line.ok, 200u) << out;
   EXPECT_EQ(line.failed, 0u) << out;
@@ -99,7 +87,7 @@ TEST_F(LoadgenTest, PlainRegisterToAnotherDomainFailsEveryRequest) {
   arguments[4] = "elsewhere.example";  // --domain
   std::string out;
   ASSERT_EQ(load(arguments, &out), 1) << out;
-  const LoadLine line = parse_tsv(out);
+  const LoadgenLine line = parse_loadgen_tsv(out);
   EXPECT_EQ(line.requests, 50u) << out;
   EXPECT_EQ(line.ok, 0u) << out;
   EXPECT_EQ(line.failed, 50u) << out;
@@ -116,7 +104,7 @@ TEST_F(LoadgenTest, InviteToRegisteredUsersGets302) {
   auto invite = at_500_per_second("invite", server_->port(), 200);
   invite.insert(invite.end(), {"--users", "50", "--expect", "302"});
   ASSERT_EQ(load(invite, &out), 0) << out;
-  const LoadLine line = parse_tsv(out);
+  const LoadgenLine line = parse_loadgen_tsv(out);
   EXPECT_EQ(line.requests, 200u) << out;
   EXPECT_EQ(line.ok, 200u) << out;
   EXPECT_EQ(line.failed, 0u) << out;
@@ -135,20 +123,20 @@ TEST_F(LoadgenTest, BareResponderAnswersEvenAndBurstyLoads) {
   even.insert(even.end(), {"--no-auth", "--users", "300"});
   // The responder may not be bound yet: the first REGISTERs are retransmitted, still within 3 s.
   ASSERT_EQ(load(even, &out), 0) << out;
-  EXPECT_EQ(parse_tsv(out).ok, 300u) << out;
+  EXPECT_EQ(parse_loadgen_tsv(out).ok, 300u) << out;
 
   auto burst = at_500_per_second("register", port, 320);
   burst.insert(burst.end(),
                {"--no-auth", "--users", "320", "--pattern", "burst", "--burst", "32", "--window", "16"});
   ASSERT_EQ(load(burst, &out), 0) << out;
-  LoadLine line = parse_tsv(out);
+  LoadgenLine line = parse_loadgen_tsv(out);
   EXPECT_EQ(line.ok, 320u) << out;
   EXPECT_EQ(line.retransmissions, 0u) << out;
 
   auto invite = at_500_per_second("invite", port, 20);
   invite.insert(invite.end(), {"--users", "20", "--expect", "302"});
   ASSERT_EQ(load(invite, &out), 1) << out;
-  line = parse_tsv(out);
+  line = parse_loadgen_tsv(out);
   EXPECT_EQ(line.ok, 0u) << out;
   EXPECT_EQ(line.failed, 20u) << out;
   EXPECT_EQ(responder.stop(), 0);

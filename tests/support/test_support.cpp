@@ -393,4 +393,12 @@ bool eventually(const std::function<bool()>& check, std::chrono::milliseconds ti
   return check();
 }
 
+LoadgenLine parse_loadgen_tsv(const std::string& out) {
+  LoadgenLine line;
+  std::istringstream in(out);
+  in >> line.requests >> line.ok >> line.failed >> line.timed_out >> line.retransmissions >>
+      line.challenges_again;
+  return line;
+}
+
 }  // namespace homesip::test

@@ -115,6 +115,12 @@ std::string scenario_dir();
 std::string source_dir();
 std::string build_dir();
 
+// The first columns of homesip-loadgen's --tsv line (bench/loadgen/main.cpp).
+struct LoadgenLine {
+  uint64_t requests = 0, ok = 0, failed = 0, timed_out = 0, retransmissions = 0, challenges_again = 0;
+};
+LoadgenLine parse_loadgen_tsv(const std::string& out);
+
 // Sends an OPTIONS with SIPp until homesipd answers (or the timeout passes).
 bool wait_for_sip(uint16_t port, std::chrono::milliseconds timeout);
 // Polls `check` every 50 ms until it holds or `timeout` passed, then once
