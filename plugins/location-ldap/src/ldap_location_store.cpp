@@ -269,7 +269,7 @@ void LdapLocationStore::count_aors(std::function<void(std::optional<size_t>)> do
   // A count that fails (a timeout, slapd's size limit, the directory gone) is
   // no news: done is not called and the store's state stays as the requests
   // found it, so a gauge never makes registrations 503.
-  job.attempt = [this, done = std::move(done)](LdapConnection& connection) {
+  job.attempt = [this, done](LdapConnection& connection) {  // a copy: job.fail needs `done` too
     std::optional<size_t> count;
     try {
       count = homesip::location_ldap::count_aors(connection, options_, unix_now());
