@@ -54,9 +54,10 @@ void ChildMonitor::start() {
 
 void ChildMonitor::stop() {
   timer_.reset();
-  alive_ = std::make_shared<Alive>();  // store answers still on their way are ignored
+  alive_ = std::make_shared<Alive>();                       // store answers still on their way are ignored
+  std::vector<std::unique_ptr<ClientTransaction>> dropped;  // destroyed after the lock: the client's code
   std::lock_guard lock(mutex_);
-  for (auto& [key, child] : children_) child.probe.reset();
+  for (auto& [key, child] : children_) dropped.push_back(std::move(child.probe));
 }
 
 void ChildMonitor::round() {
@@ -100,31 +101,40 @@ void ChildMonitor::learned(const std::string& aor, const std::string& contact, u
 void ChildMonitor::forget_absent(const std::vector<std::string>& present, uint64_t generation) {
   std::vector<std::string> present_keys;
   for (const std::string& aor : present) present_keys.push_back(key(aor));
+  std::vector<std::unique_ptr<ClientTransaction>> dropped;  // destroyed after the lock
   std::lock_guard lock(mutex_);
   // A child learned in this round or later (a REGISTER just now) stays: its
   // binding may not be listed yet.
-  std::erase_if(children_, [&](const auto& entry) {
-    const bool gone = entry.second.generation < generation &&
-                      std::find(present_keys.begin(), present_keys.end(), entry.first) == present_keys.end();
-    if (gone) log_.info("child server ", entry.second.status.aor, " has no binding any more");
-    return gone;
-  });
+  for (auto it = children_.begin(); it != children_.end();) {
+    Child& child = it->second;
+    const bool gone = child.generation < generation &&
+                      std::find(present_keys.begin(), present_keys.end(), it->first) == present_keys.end();
+    if (!gone) {
+      ++it;
+      continue;
+    }
+    log_.info("child server ", child.status.aor, " has no binding any more");
+    dropped.push_back(std::move(child.probe));
+    it = children_.erase(it);
+  }
   publish_online_count();
 }
 
 void ChildMonitor::probe_all() {
   const int64_t now = loop_.unix_now();
-  std::vector<std::pair<std::string, std::string>> targets;  // aor, contact
+  std::vector<std::pair<std::string, std::string>> targets;    // aor, contact
+  std::vector<std::unique_ptr<ClientTransaction>> unanswered;  // destroyed after the lock
   {
     std::lock_guard lock(mutex_);
     for (auto& [key, child] : children_) {
       // Unanswered for a whole interval: nta's timer F (32 s) is far longer
       // than the liveness a parent promises, so a late answer counts as none.
       if (child.probe) missed(child, now, "no answer within the keepalive interval");
-      child.probe.reset();
+      unanswered.push_back(std::move(child.probe));
       targets.emplace_back(child.status.aor, child.status.contact);
     }
   }
+  unanswered.clear();
   // Sent without the lock: a client may answer at once (an unsendable request).
   for (const auto& [aor, contact] : targets) {
     OutgoingRequest options("OPTIONS", contact);

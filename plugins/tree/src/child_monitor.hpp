@@ -10,7 +10,8 @@
 //
 // Threads: probes, rounds and the store's answers on the main loop;
 // on_register() and offline() from any loop thread (the handler's), so the
-// table is behind a mutex.
+// table is behind a mutex. A probe's transaction is destroyed after the mutex
+// is released, never under it: its destructor is the client's code.
 #pragma once
 
 #include <chrono>
