@@ -5,6 +5,8 @@
 //   homesip-loadgen users --users 10000 --kamailio-sql | sqlite3 subscriber.sqlite
 //   homesip-loadgen register --server 127.0.0.1:5060 --users 10000 --requests 20000 --rate 2000
 //   homesip-loadgen register --no-auth --call-id per-user --cseq 2 ...   (refresh a first run's bindings)
+//   homesip-loadgen register --sockets 8 ...   (8 source ports: a server's loops each get some)
+//   homesip-loadgen register --no-auth --follow-redirects --honour-retry-after ...   (bench/storm.sh)
 //   homesip-loadgen invite --server 127.0.0.1:5060 --users 10000 --requests 20000 --rate 2000 --expect 302
 //   homesip-loadgen responder --listen 127.0.0.1:5099 --max-seconds 300
 //
@@ -12,6 +14,7 @@
 // options give the same users and passwords in every command). `register` and `invite` print what
 // they measured; exit 0 when every request got its expected final response, 1 otherwise.
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 #include <stdexcept>
@@ -56,6 +59,12 @@ void add_load_options(CLI::App& command, LoadOptions& load, std::string& server,
       .add_option("--local-port", load.local_port,
                   "local UDP port (0: any); the same in every run keeps one binding per user")
       ->capture_default_str();
+  command
+      .add_option("--sockets", load.sockets,
+                  "UDP sockets, request i from socket i mod N (ports --local-port + k, or any): a server "
+                  "spreading its loops by source port sees N sources")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1024));
   command.add_option("--requests", load.requests, "requests to send (user n = request n mod users)")
       ->required()
       ->check(CLI::PositiveNumber);
@@ -80,9 +89,11 @@ void add_load_options(CLI::App& command, LoadOptions& load, std::string& server,
   command.add_option("--max-seconds", load.max_seconds, "the whole run at most")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
-  command.add_flag("--tsv", tsv,
-                   "one tab-separated line: requests ok failed timed_out retransmissions "
-                   "challenges_again per_s p50_us p99_us max_us cpu_us_per_request elapsed_s send_s");
+  command.add_flag(
+      "--tsv", tsv,
+      "one tab-separated line: requests ok failed timed_out retransmissions "
+      "challenges_again per_s p50_us p99_us max_us cpu_us_per_request elapsed_s send_s; with "
+      "--honour-retry-after or --follow-redirects also busy_503 busy_retries redirects max_hops");
 }
 
 std::string describe(const LoadOptions& o) {
@@ -94,11 +105,14 @@ std::string describe(const LoadOptions& o) {
                      : ", Call-ID per request");
 }
 
+bool reports_retries(const LoadOptions& o) { return o.honour_retry_after || o.follow_redirects; }
+
 void print_text(const LoadReport& r, const LoadOptions& o) {
   std::printf(
-      "%s, %llu users, %.0f/s offered (%s)\n", describe(o).c_str(),
+      "%s, %llu users, %.0f/s offered (%s), %u socket%s\n", describe(o).c_str(),
       static_cast<unsigned long long>(o.users.count), o.rate,
-      o.pattern == Pattern::kBurst ? ("bursts of " + std::to_string(o.burst)).c_str() : "evenly spaced");
+      o.pattern == Pattern::kBurst ? ("bursts of " + std::to_string(o.burst)).c_str() : "evenly spaced",
+      o.sockets, o.sockets == 1 ? "" : "s");
   std::printf(
       "  started %llu, ok %llu, failed %llu, timed out %llu, retransmissions %llu, challenges again "
       "%llu\n",
@@ -106,6 +120,11 @@ void print_text(const LoadReport& r, const LoadOptions& o) {
       static_cast<unsigned long long>(r.failed), static_cast<unsigned long long>(r.timed_out),
       static_cast<unsigned long long>(r.retransmissions),
       static_cast<unsigned long long>(r.extra_challenges));
+  if (reports_retries(o))
+    std::printf(
+        "  503 with Retry-After %llu, sent again after it %llu, 302s followed %llu (at most %u hops)\n",
+        static_cast<unsigned long long>(r.busy_503), static_cast<unsigned long long>(r.busy_retries),
+        static_cast<unsigned long long>(r.redirects), r.max_hops);
   for (const auto& [status, n] : r.failures_by_status)
     std::printf("  final %d: %llu\n", status, static_cast<unsigned long long>(n));
   std::printf("  sent over %.3f s (started up to %lld us late), done in %.3f s: %.0f ok/s\n", r.send_seconds,
@@ -117,14 +136,21 @@ void print_text(const LoadReport& r, const LoadOptions& o) {
 }
 
 // One line, tab-separated, for scripts (bench/auth.sh, bench/fair.sh): the columns in this order.
-void print_tsv(const LoadReport& r) {
-  std::printf("%llu\t%llu\t%llu\t%llu\t%llu\t%llu\t%.0f\t%lld\t%lld\t%lld\t%.1f\t%.3f\t%.3f\n",
+// The retry columns come only with the options that make them, so that the scripts reading 13
+// columns into 13 names keep their last one.
+void print_tsv(const LoadReport& r, const LoadOptions& o) {
+  std::printf("%llu\t%llu\t%llu\t%llu\t%llu\t%llu\t%.0f\t%lld\t%lld\t%lld\t%.1f\t%.3f\t%.3f",
               static_cast<unsigned long long>(r.requests), static_cast<unsigned long long>(r.ok),
               static_cast<unsigned long long>(r.failed), static_cast<unsigned long long>(r.timed_out),
               static_cast<unsigned long long>(r.retransmissions),
               static_cast<unsigned long long>(r.extra_challenges), r.achieved_per_second,
               static_cast<long long>(r.p50_us), static_cast<long long>(r.p99_us),
               static_cast<long long>(r.max_us), r.cpu_us_per_request, r.elapsed_seconds, r.send_seconds);
+  if (reports_retries(o))
+    std::printf("\t%llu\t%llu\t%llu\t%u", static_cast<unsigned long long>(r.busy_503),
+                static_cast<unsigned long long>(r.busy_retries), static_cast<unsigned long long>(r.redirects),
+                r.max_hops);
+  std::printf("\n");
 }
 
 }  // namespace
@@ -172,6 +198,12 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
   register_command->add_option("--expires", load.expires, "Expires of each REGISTER")->capture_default_str();
+  register_command->add_flag(
+      "--honour-retry-after", load.honour_retry_after,
+      "a 503 with Retry-After: send the REGISTER again after it (+ up to 10%), 5 times "
+      "at most, never past --max-seconds");
+  register_command->add_flag("--follow-redirects", load.follow_redirects,
+                             "a 302: send the REGISTER to its Contact's host:port (8 hops at most)");
 
   LoadOptions invite;
   invite.method = Method::kInvite;
@@ -210,8 +242,16 @@ int main(int argc, char** argv) {
     }
     if (responder_command->parsed()) {
       std::tie(responder.host, responder.port) = host_and_port(listen, "--listen");
-      const uint64_t answered = homesip::loadgen::run_responder(responder);
-      std::cerr << "responder: answered " << answered << " requests\n";
+      const auto answered = homesip::loadgen::run_responder(responder);
+      std::cerr << "responder: answered " << answered.requests << " requests from "
+                << answered.per_source_port.size() << " source ports";
+      if (!answered.per_source_port.empty()) {
+        const auto [fewest, most] =
+            std::minmax_element(answered.per_source_port.begin(), answered.per_source_port.end(),
+                                [](const auto& a, const auto& b) { return a.second < b.second; });
+        std::cerr << " (" << fewest->second << " to " << most->second << " each)";
+      }
+      std::cerr << "\n";
       return 0;
     }
     if (invite_command->parsed()) {
@@ -223,7 +263,7 @@ int main(int argc, char** argv) {
     std::tie(load.server_host, load.server_port) = host_and_port(server, "--server");
     const LoadReport report = homesip::loadgen::run_load(load);
     if (tsv)
-      print_tsv(report);
+      print_tsv(report, load);
     else
       print_text(report, load);
     return report.ok == load.requests ? 0 : 1;

@@ -1,5 +1,6 @@
 #include "responder.hpp"
 
+#include <arpa/inet.h>
 #include <poll.h>
 #include <unistd.h>
 
@@ -19,7 +20,7 @@ void request_stop(int) { stop_requested = 1; }
 
 }  // namespace
 
-uint64_t run_responder(const ResponderOptions& options) {
+ResponderReport run_responder(const ResponderOptions& options) {
   const int fd = bound_udp_socket(options.host, options.port);
   std::signal(SIGTERM, request_stop);
   std::signal(SIGINT, request_stop);
@@ -28,7 +29,7 @@ uint64_t run_responder(const ResponderOptions& options) {
   mmsghdr in[kBatch], out[kBatch];
   iovec in_vectors[kBatch], out_vectors[kBatch];
   sockaddr_in peers[kBatch];
-  uint64_t answered = 0;
+  ResponderReport answered;
   const int64_t deadline = now_ns() + static_cast<int64_t>(options.max_seconds * 1e9);
   while (!stop_requested && now_ns() < deadline) {
     for (int k = 0; k < kBatch; ++k) {
@@ -54,13 +55,14 @@ uint64_t run_responder(const ResponderOptions& options) {
       out[replies].msg_hdr.msg_iovlen = 1;
       out[replies].msg_hdr.msg_name = &peers[k];
       out[replies].msg_hdr.msg_namelen = in[k].msg_hdr.msg_namelen;
+      ++answered.per_source_port[ntohs(peers[k].sin_port)];
       ++replies;
     }
     for (int sent = 0; sent < replies;) {
       const int m = ::sendmmsg(fd, out + sent, static_cast<unsigned>(replies - sent), 0);
       sent += m > 0 ? m : 1;  // a refused datagram is dropped, as a server would
     }
-    answered += static_cast<uint64_t>(replies);
+    answered.requests += static_cast<uint64_t>(replies);
   }
   ::close(fd);
   return answered;

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 
 namespace homesip::loadgen {
@@ -14,7 +15,12 @@ struct ResponderOptions {
   double max_seconds = 600;  // bounded even when nobody stops it
 };
 
-// Runs until SIGTERM or SIGINT, or max_seconds; returns how many requests it answered.
-uint64_t run_responder(const ResponderOptions& options);
+struct ResponderReport {
+  uint64_t requests = 0;                         // answered
+  std::map<uint16_t, uint64_t> per_source_port;  // requests answered per source port
+};
+
+// Runs until SIGTERM or SIGINT, or max_seconds; says what it answered.
+ResponderReport run_responder(const ResponderOptions& options);
 
 }  // namespace homesip::loadgen

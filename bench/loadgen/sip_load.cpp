@@ -14,10 +14,12 @@
 #include <cmath>
 #include <cstring>
 #include <deque>
+#include <memory>
 #include <optional>
 #include <queue>
 #include <random>
 #include <stdexcept>
+#include <unordered_map>
 #include <vector>
 
 #include "homesip/digest/digest.hpp"
@@ -51,28 +53,39 @@ double cpu_seconds() {
          static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
 }
 
-enum class Stage : uint8_t { kNotSent, kSent, kAuthorizing, kOk, kFailed, kTimedOut };
+// kWaiting: a 503's Retry-After runs; the request is sent again when it ends.
+enum class Stage : uint8_t { kNotSent, kSent, kAuthorizing, kWaiting, kOk, kFailed, kTimedOut };
 
 struct Transaction {
-  int64_t started_ns = 0;
+  int64_t started_ns = 0;  // the request's first send: its latency counts from here
+  int64_t attempt_ns = 0;  // this attempt's first send (a retry or a hop): its timeout counts from here
   int64_t last_sent_ns = 0;
   int64_t retransmit_after_ns = 0;
+  int64_t retry_at_ns = 0;  // kWaiting: when to send again
   uint32_t cseq = 0;
+  uint32_t server = 0;  // index into SipLoad::servers_: where this request goes (a 302 moves it)
   Stage stage = Stage::kNotSent;
   uint8_t challenges = 0;
+  uint8_t busy_retries = 0;
+  uint8_t hops = 0;
   std::string message;  // the request last sent, for retransmissions; freed once final
 
-  bool in_flight() const { return stage == Stage::kSent || stage == Stage::kAuthorizing; }
+  bool in_flight() const {
+    return stage == Stage::kSent || stage == Stage::kAuthorizing || stage == Stage::kWaiting;
+  }
 };
 
 class SipLoad {
  public:
   explicit SipLoad(const LoadOptions& options)
-      : options_(options),
-        socket_(options.local_host, options.local_port, options.server_host, options.server_port),
-        local_address_(options.local_host + ":" + std::to_string(socket_.port())),
-        transactions_(options.requests),
-        random_(std::random_device{}()) {
+      : options_(options), transactions_(options.requests), random_(std::random_device{}()) {
+    for (uint32_t k = 0; k < options.sockets; ++k) {
+      const uint16_t port = options.local_port == 0 ? 0 : static_cast<uint16_t>(options.local_port + k);
+      sockets_.push_back(std::make_unique<BatchedUdp>(options.local_host, port));
+      fds_.push_back(sockets_.back()->fd());
+      local_addresses_.push_back(options.local_host + ":" + std::to_string(sockets_.back()->port()));
+    }
+    server_index(ipv4_address(options.server_host, options.server_port));  // index 0
     const auto wanted = digest::parse_algorithm(options.algorithm);
     if (!wanted) throw std::invalid_argument("algorithm must be MD5 or SHA-256, not " + options.algorithm);
     algorithm_ = *wanted;
@@ -90,14 +103,15 @@ class SipLoad {
   LoadReport run() {
     const double cpu_before = cpu_seconds();
     start_ns_ = now_ns();
-    const int64_t deadline = start_ns_ + static_cast<int64_t>(options_.max_seconds * 1e9);
+    deadline_ns_ = start_ns_ + static_cast<int64_t>(options_.max_seconds * 1e9);
+    const int64_t deadline = deadline_ns_;
     for (;;) {
       int64_t now = now_ns();
       start_due(now);
-      socket_.flush();
+      flush();
       receive(now_ns());  // a response read now is timed now, not at the top of the loop
       fire_timers(now_ns());
-      socket_.flush();
+      flush();
       while (oldest_ < next_ && !transactions_[oldest_].in_flight()) ++oldest_;
       if (next_ == transactions_.size() && oldest_ == next_) break;
       if (now >= deadline) {
@@ -109,7 +123,7 @@ class SipLoad {
       while (!timers_.empty() && !transactions_[timers_.top().second].in_flight()) timers_.pop();
       if (!timers_.empty()) wake = std::min(wake, timers_.top().first);
       if (next_ < transactions_.size() && !window_full()) wake = std::min(wake, due(next_));
-      socket_.wait_readable(std::max<int64_t>(0, wake - now_ns()));
+      wait_readable(fds_, std::max<int64_t>(0, wake - now_ns()));
     }
     report_.cpu_seconds = cpu_seconds() - cpu_before;
     return summary();
@@ -175,7 +189,7 @@ class SipLoad {
     request.domain = options_.users.domain;
     request.user = user_of(i);
     request.caller = "loadgen";
-    request.local_address = local_address_;
+    request.local_address = local_addresses_[i % sockets_.size()];
     request.call_id = id;
     request.from_tag = tag;
     request.branch = via_branch;
@@ -193,7 +207,7 @@ class SipLoad {
     t.message = request_text(request);
     t.last_sent_ns = now;
     t.retransmit_after_ns = kT1;
-    socket_.queue(t.message);
+    queue(i, t, t.message);
     arm_timer(i, t);
   }
 
@@ -204,12 +218,13 @@ class SipLoad {
     Request ack = request_of(i, "ACK", id, tag, via_branch, t.cseq);
     ack.to_tag = response.to_tag;
     acks_.push_back(request_text(ack));
-    socket_.queue(acks_.back());
+    queue(i, t, acks_.back());
   }
 
   void send_first(uint64_t i, int64_t now) {
     Transaction& t = transactions_[i];
     t.started_ns = now;
+    t.attempt_ns = now;
     t.stage = Stage::kSent;
     ++in_flight_;
     send_request(i, t, first_cseq_of(i), "", now);
@@ -217,10 +232,11 @@ class SipLoad {
 
   void receive(int64_t now) {
     acks_.clear();  // sent by the last flush
-    socket_.receive([&](std::string_view datagram) {
-      const auto response = parse_response(datagram);
-      if (response) on_response(*response, now);
-    });
+    for (auto& socket : sockets_)
+      socket->receive([&](std::string_view datagram) {
+        const auto response = parse_response(datagram);
+        if (response) on_response(*response, now);
+      });
   }
 
   void on_response(const Response& response, int64_t now) {
@@ -237,8 +253,13 @@ class SipLoad {
         fail(t, response.status, now);
       return;
     }
-    if (!t.in_flight()) return;
-    if (response.status == 401 && options_.authenticate && t.challenges < kMaxChallenges) {
+    if (!t.in_flight() || t.stage == Stage::kWaiting) return;
+    if (response.status == 503 && response.retry_after_s >= 0 && options_.honour_retry_after) {
+      ++report_.busy_503;
+      wait_to_retry(*i, t, response.retry_after_s, now);
+    } else if (response.status == 302 && options_.follow_redirects) {
+      follow_redirect(*i, t, response, now);
+    } else if (response.status == 401 && options_.authenticate && t.challenges < kMaxChallenges) {
       if (t.stage == Stage::kAuthorizing) ++report_.extra_challenges;
       answer_challenge(*i, t, response, now);
     } else if (response.status == 200 && (t.stage == Stage::kAuthorizing || !options_.authenticate)) {
@@ -268,6 +289,71 @@ class SipLoad {
     fail(t, 401, now);  // no challenge we can answer
   }
 
+  // RFC 3261 21.5.4: the client may retry after Retry-After. Up to 10% more, so that requests
+  // refused in the same instant do not all come back in the same one.
+  void wait_to_retry(uint64_t i, Transaction& t, int retry_after_s, int64_t now) {
+    const int64_t wait = static_cast<int64_t>(retry_after_s) * 1'000'000'000;
+    const int64_t retry_at =
+        now + wait + static_cast<int64_t>(random_() % static_cast<uint64_t>(wait / 10 + 1));
+    if (t.busy_retries >= kMaxBusyRetries || retry_at >= deadline_ns_) {
+      fail(t, 503, now);
+      return;
+    }
+    ++t.busy_retries;
+    t.stage = Stage::kWaiting;
+    t.retry_at_ns = retry_at;
+    std::string().swap(t.message);
+    timers_.emplace(retry_at, i);
+  }
+
+  // The same request, a new transaction (CSeq + 1, its own branch): a 401 is answered afresh.
+  void send_again(uint64_t i, Transaction& t, int64_t now) {
+    t.stage = Stage::kSent;
+    t.challenges = 0;
+    t.attempt_ns = now;
+    send_request(i, t, t.cseq + 1, "", now);
+  }
+
+  // A 302 names the next server down the tree: the REGISTER goes there (RFC 3261 8.1.3.4).
+  void follow_redirect(uint64_t i, Transaction& t, const Response& response, int64_t now) {
+    const auto colon = response.contact_host_port.rfind(':');
+    if (t.hops >= kMaxRedirects || colon == std::string_view::npos) {
+      fail(t, 302, now);
+      return;
+    }
+    const std::string host(response.contact_host_port.substr(0, colon));
+    uint16_t port = 0;
+    const auto number = response.contact_host_port.substr(colon + 1);
+    std::from_chars(number.data(), number.data() + number.size(), port);
+    sockaddr_in address{};
+    try {
+      address = ipv4_address(host, port);
+    } catch (const std::invalid_argument&) {
+      fail(t, 302, now);  // not an IPv4 address: nowhere this generator can send to
+      return;
+    }
+    t.server = server_index(address);
+    ++t.hops;
+    ++report_.redirects;
+    report_.max_hops = std::max<uint32_t>(report_.max_hops, t.hops);
+    send_again(i, t, now);
+  }
+
+  uint32_t server_index(const sockaddr_in& address) {
+    const uint64_t key = (static_cast<uint64_t>(address.sin_addr.s_addr) << 16) | address.sin_port;
+    const auto [at, added] = server_indexes_.emplace(key, static_cast<uint32_t>(servers_.size()));
+    if (added) servers_.push_back(address);
+    return at->second;
+  }
+
+  void queue(uint64_t i, const Transaction& t, std::string_view datagram) {
+    sockets_[i % sockets_.size()]->queue(datagram, servers_[t.server]);
+  }
+
+  void flush() {
+    for (auto& socket : sockets_) socket->flush();
+  }
+
   void succeed(Transaction& t, int64_t now) {
     finish(t, Stage::kOk, now);
     latencies_.push_back((now - t.started_ns) / 1000);
@@ -287,7 +373,7 @@ class SipLoad {
   // heap, so that a long queue in flight (an overloaded server) costs no scans.
   void arm_timer(uint64_t i, const Transaction& t) {
     const int64_t timeout = static_cast<int64_t>(options_.timeout_ms) * kMs;
-    timers_.emplace(std::min(t.last_sent_ns + t.retransmit_after_ns, t.started_ns + timeout), i);
+    timers_.emplace(std::min(t.last_sent_ns + t.retransmit_after_ns, t.attempt_ns + timeout), i);
   }
 
   void fire_timers(int64_t now) {
@@ -297,10 +383,15 @@ class SipLoad {
       timers_.pop();
       Transaction& t = transactions_[i];
       if (!t.in_flight()) continue;
-      if (now - t.started_ns >= timeout) {
+      if (t.stage == Stage::kWaiting) {
+        if (now >= t.retry_at_ns) {
+          ++report_.busy_retries;
+          send_again(i, t, now);
+        }  // else: a retransmission timer of the attempt refused
+      } else if (now - t.attempt_ns >= timeout) {
         finish(t, Stage::kTimedOut, now);
       } else if (now - t.last_sent_ns >= t.retransmit_after_ns) {
-        socket_.queue(t.message);
+        queue(i, t, t.message);
         ++report_.retransmissions;
         t.last_sent_ns = now;
         t.retransmit_after_ns =
@@ -350,8 +441,11 @@ class SipLoad {
   }
 
   const LoadOptions& options_;
-  BatchedUdp socket_;
-  std::string local_address_;
+  std::vector<std::unique_ptr<BatchedUdp>> sockets_;
+  std::vector<int> fds_;
+  std::vector<std::string> local_addresses_;  // Via and Contact of each socket's requests
+  std::vector<sockaddr_in> servers_;          // [0]: --server; then each 302's target once
+  std::unordered_map<uint64_t, uint32_t> server_indexes_;
   std::vector<Transaction> transactions_;
   std::deque<std::string> acks_;  // queued ACKs: a deque keeps their text in place until the flush
   std::mt19937_64 random_;
@@ -361,7 +455,7 @@ class SipLoad {
   std::vector<int64_t> latencies_;
   using Timer = std::pair<int64_t, uint64_t>;  // when, transaction
   std::priority_queue<Timer, std::vector<Timer>, std::greater<>> timers_;
-  int64_t start_ns_ = 0, last_final_ns_ = 0;
+  int64_t start_ns_ = 0, deadline_ns_ = 0, last_final_ns_ = 0;
   uint64_t next_ = 0;    // the next request to start
   uint64_t oldest_ = 0;  // every request before it is final
   uint64_t in_flight_ = 0;
@@ -374,6 +468,7 @@ LoadReport run_load(const LoadOptions& options) {
   if (options.requests == 0 || options.users.count == 0) throw std::invalid_argument("nothing to send");
   if (!(options.rate > 0)) throw std::invalid_argument("rate must be positive");
   if (options.burst == 0) throw std::invalid_argument("burst must be positive");
+  if (options.sockets == 0) throw std::invalid_argument("sockets must be positive");
   return SipLoad(options).run();
 }
 

@@ -1,10 +1,13 @@
-// A SIP load over UDP from one socket and one thread, batched (sendmmsg/recvmmsg):
+// A SIP load over UDP from N sockets (request i from socket i mod N: a server spreading its loops by
+// source port sees N sources) and one thread, batched (sendmmsg/recvmmsg):
 //   REGISTER, with digest (REGISTER -> 401 -> REGISTER with Authorization -> 200) or without (-> 200);
 //   INVITE to user i mod count -> the expected final (302, or 404), then the ACK of that final.
 // Request i is for user i mod count and starts at start + i / rate (pattern even), or in bursts of
 // B requests every B / rate seconds (pattern burst, like SIPp's 32 every 4 ms at 8000/s); a window
 // bounds the transactions in flight. Retransmissions follow RFC 3261's timers E (non-INVITE: T1
 // doubling up to T2) and A (INVITE: T1 doubling). Bounded in requests, per-request time and total time.
+// REGISTER may also honour a 503's Retry-After (retry the request after it, a few times at most)
+// and follow a 302 to its Contact (a terminal finding its family server down the tree).
 #pragma once
 
 #include <cstdint>
@@ -29,6 +32,7 @@ struct LoadOptions {
   // 0: any. A fixed port keeps the Contact of every run the same, so a later run refreshes the
   // bindings of an earlier one instead of adding one per user and run.
   uint16_t local_port = 0;
+  uint32_t sockets = 1;  // local ports local_port .. local_port + sockets - 1 (0: any each)
   UserSet users;
   Method method = Method::kRegister;
   bool authenticate = true;       // REGISTER: answer the 401 with digest credentials
@@ -42,7 +46,13 @@ struct LoadOptions {
   uint32_t burst = 32;  // requests per burst (pattern burst)
   uint32_t window = 0;  // at most this many in flight (0: no bound)
   int expires = 3600;
-  int timeout_ms = 8000;     // per request, from its first send to its final response
+  // REGISTER: a 503 with Retry-After is retried after it (plus up to 10% jitter), kMaxBusyRetries
+  // times at most and never past max_seconds; without this a 503 is a failure (RFC 3261 21.5.4).
+  bool honour_retry_after = false;
+  // REGISTER: a 302 is followed: the same REGISTER (CSeq + 1) goes to its first Contact's host:port,
+  // kMaxRedirects hops at most.
+  bool follow_redirects = false;
+  int timeout_ms = 8000;     // per attempt (a retry or a hop starts a new one), first send to final
   double max_seconds = 120;  // the whole run
 };
 
@@ -53,6 +63,10 @@ struct LoadReport {
   uint64_t timed_out = 0;  // no final response in time (or the run ended first)
   uint64_t retransmissions = 0;
   uint64_t extra_challenges = 0;  // a 401 to credentials (stale or replayed nonce) answered again
+  uint64_t busy_503 = 0;          // 503s with Retry-After received (honour_retry_after)
+  uint64_t busy_retries = 0;      // requests sent again after a Retry-After
+  uint64_t redirects = 0;         // 302s followed (follow_redirects)
+  uint32_t max_hops = 0;          // the most 302s one request followed
   std::map<int, uint64_t> failures_by_status;
   double send_seconds = 0;                     // first to last first send
   double elapsed_seconds = 0;                  // first send to last final response
@@ -62,6 +76,9 @@ struct LoadReport {
   double cpu_seconds = 0;                      // this process, user + system
   double cpu_us_per_request = 0;               // per started request
 };
+
+constexpr int kMaxBusyRetries = 5;
+constexpr int kMaxRedirects = 8;
 
 LoadReport run_load(const LoadOptions& options);
 

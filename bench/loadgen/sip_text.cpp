@@ -40,6 +40,18 @@ std::string_view parameter(std::string_view value, std::string_view name) {
   return {};
 }
 
+// "host:port" of a Contact value's URI: <sip:user@host:port;params>, or sip:host:port without
+// brackets. Whatever follows the host port (parameters, '>') is cut off.
+std::string_view uri_host_port(std::string_view value) {
+  if (const size_t open = value.find('<'); open != std::string_view::npos) value.remove_prefix(open + 1);
+  if (value.substr(0, 4) != "sip:") return {};
+  value.remove_prefix(4);
+  const size_t end = value.find_first_of(";>?, \t");
+  value = value.substr(0, end);
+  if (const size_t at = value.rfind('@'); at != std::string_view::npos) value.remove_prefix(at + 1);
+  return value;
+}
+
 // Calls f(name, value, line) for each header line of a message head (after its first line).
 template <typename F>
 void for_each_header(std::string_view message, F&& f) {
@@ -100,6 +112,10 @@ std::optional<Response> parse_response(std::string_view datagram) {
       response.to_tag = parameter(value, "tag");
     else if (is(name, "WWW-Authenticate"))
       response.challenges.push_back(value);
+    else if (is(name, "Retry-After") && !value.empty() && value.front() >= '0' && value.front() <= '9')
+      response.retry_after_s = static_cast<int>(leading_number(value));
+    else if ((is(name, "Contact") || is(name, "m")) && response.contact_host_port.empty())
+      response.contact_host_port = uri_host_port(value);
   });
   return response;
 }

@@ -1,6 +1,7 @@
 // The little SIP a load needs: a request written as text (REGISTER, INVITE, the ACK of a non-2xx
 // final response), what is read from a response (status, top Via branch, Call-ID, CSeq, To tag, the
-// WWW-Authenticate challenges), and the bare responder's minimal 200. Views point into the datagram.
+// WWW-Authenticate challenges, Retry-After, the first Contact's host:port), and the bare responder's minimal
+// 200. Views point into the datagram.
 #pragma once
 
 #include <cstdint>
@@ -34,6 +35,8 @@ struct Response {
   uint32_t cseq = 0;
   std::string_view to_tag;
   std::vector<std::string_view> challenges;  // WWW-Authenticate values, in order
+  int retry_after_s = -1;                    // Retry-After's seconds; -1 when absent
+  std::string_view contact_host_port;        // of the first Contact's URI ("" when none): a 302's target
 };
 // nullopt when the datagram is not a SIP response.
 std::optional<Response> parse_response(std::string_view datagram);

@@ -41,15 +41,8 @@ int bound_udp_socket(const std::string& host, uint16_t port) {
   return fd;
 }
 
-BatchedUdp::BatchedUdp(const std::string& local_host, uint16_t local_port, const std::string& server_host,
-                       uint16_t server_port)
+BatchedUdp::BatchedUdp(const std::string& local_host, uint16_t local_port)
     : fd_(bound_udp_socket(local_host, local_port)) {
-  sockaddr_in server = ipv4_address(server_host, server_port);
-  if (::connect(fd_, reinterpret_cast<sockaddr*>(&server), sizeof server) != 0) {
-    const int error = errno;
-    ::close(fd_);
-    throw std::runtime_error("connect " + server_host + ": " + std::strerror(error));
-  }
   sockaddr_in local{};
   socklen_t length = sizeof local;
   ::getsockname(fd_, reinterpret_cast<sockaddr*>(&local), &length);
@@ -65,14 +58,16 @@ void BatchedUdp::flush() {
   while (done < queued_.size()) {
     const int n = static_cast<int>(std::min<size_t>(kBatch, queued_.size() - done));
     for (int k = 0; k < n; ++k) {
-      const std::string_view datagram = queued_[done + k];
-      vectors[k] = {const_cast<char*>(datagram.data()), datagram.size()};
+      Queued& queued = queued_[done + k];
+      vectors[k] = {const_cast<char*>(queued.datagram.data()), queued.datagram.size()};
       messages[k] = {};
       messages[k].msg_hdr.msg_iov = &vectors[k];
       messages[k].msg_hdr.msg_iovlen = 1;
+      messages[k].msg_hdr.msg_name = &queued.to;
+      messages[k].msg_hdr.msg_namelen = sizeof queued.to;
     }
     const int sent = ::sendmmsg(fd_, messages, n, MSG_DONTWAIT);
-    // A datagram refused (full buffer, or ECONNREFUSED from an earlier ICMP) is skipped.
+    // A datagram refused (a full buffer) is skipped.
     done += sent > 0 ? static_cast<size_t>(sent) : 1;
   }
   queued_.clear();
@@ -95,10 +90,11 @@ void BatchedUdp::receive(const std::function<void(std::string_view)>& on_datagra
   }
 }
 
-void BatchedUdp::wait_readable(int64_t ns) const {
-  pollfd readable{fd_, POLLIN, 0};
+void wait_readable(const std::vector<int>& fds, int64_t ns) {
+  std::vector<pollfd> readable;
+  for (const int fd : fds) readable.push_back({fd, POLLIN, 0});
   const timespec timeout{static_cast<time_t>(ns / 1'000'000'000), static_cast<long>(ns % 1'000'000'000)};
-  ::ppoll(&readable, 1, &timeout, nullptr);
+  ::ppoll(readable.data(), readable.size(), &timeout, nullptr);
 }
 
 }  // namespace homesip::loadgen

@@ -21,30 +21,36 @@ int bound_udp_socket(const std::string& host, uint16_t port);
 constexpr int kBatch = 64;
 constexpr size_t kDatagram = 8192;  // a response to REGISTER or INVITE is a few hundred bytes
 
-// A UDP socket connected to the server: it sends to and hears from that address only. Sends are
-// queued (the text must stay in place until flush()) and leave in batches.
+// A bound UDP socket that sends to any server (a redirect names another) and hears from any.
+// Sends are queued (the text must stay in place until flush()) and leave in batches.
 class BatchedUdp {
  public:
-  BatchedUdp(const std::string& local_host, uint16_t local_port, const std::string& server_host,
-             uint16_t server_port);
+  BatchedUdp(const std::string& local_host, uint16_t local_port);
   ~BatchedUdp();
   BatchedUdp(const BatchedUdp&) = delete;
   BatchedUdp& operator=(const BatchedUdp&) = delete;
 
+  int fd() const { return fd_; }
   uint16_t port() const { return port_; }
-  void queue(std::string_view datagram) { queued_.push_back(datagram); }
+  void queue(std::string_view datagram, const sockaddr_in& to) { queued_.push_back({datagram, to}); }
   // Sends what is queued. A datagram the kernel does not take (a full send buffer) is dropped:
   // the retransmission timer covers it.
   void flush();
   // Calls on_datagram for each datagram waiting, without blocking.
   void receive(const std::function<void(std::string_view)>& on_datagram);
-  void wait_readable(int64_t ns) const;
 
  private:
+  struct Queued {
+    std::string_view datagram;
+    sockaddr_in to;
+  };
   int fd_ = -1;
   uint16_t port_ = 0;
-  std::vector<std::string_view> queued_;
+  std::vector<Queued> queued_;
   std::vector<char> buffers_ = std::vector<char>(kBatch * kDatagram);
 };
+
+// Waits up to ns until one of the sockets has a datagram.
+void wait_readable(const std::vector<int>& fds, int64_t ns);
 
 }  // namespace homesip::loadgen

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
 #include <sstream>
 
 #include "test_support.hpp"
@@ -140,6 +141,52 @@ TEST_F(LoadgenTest, BareResponderAnswersEvenAndBurstyLoads) {
   EXPECT_EQ(line.ok, 0u) << out;
   EXPECT_EQ(line.failed, 20u) << out;
   EXPECT_EQ(responder.stop(), 0);
+}
+
+std::string file_text(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+// --sockets 4: the requests leave from 4 source ports, round-robin (the bare responder counts the
+// requests per source port: 100 each), and each socket reads its own answers. A probe of one
+// request first makes sure the responder is bound, so that nothing is retransmitted.
+TEST_F(LoadgenTest, SocketsSpreadRequestsOverSourcePortsRoundRobin) {
+  const uint16_t port = free_port();
+  const auto log = dir_ / "responder.log";
+  Process responder({HOMESIP_TEST_LOADGEN, "responder", "--listen", "127.0.0.1:" + std::to_string(port),
+                     "--max-seconds", "30"},
+                    log);
+  std::string out;
+  auto probe = at_500_per_second("register", port, 1);
+  probe.insert(probe.end(), {"--no-auth", "--users", "1"});
+  ASSERT_EQ(load(probe, &out), 0) << out;
+
+  auto spread = at_500_per_second("register", port, 400);
+  spread.insert(spread.end(), {"--no-auth", "--users", "100", "--sockets", "4"});
+  ASSERT_EQ(load(spread, &out), 0) << out;
+  const LoadgenLine line = parse_loadgen_tsv(out);
+  EXPECT_EQ(line.ok, 400u) << out;
+  EXPECT_EQ(line.retransmissions, 0u) << out;
+  EXPECT_EQ(responder.stop(), 0);
+  EXPECT_NE(file_text(log).find("answered 401 requests from 5 source ports (1 to 100 each)"),
+            std::string::npos)
+      << file_text(log);
+}
+
+// --sockets 3 against homesipd: each socket's requests name its own port in Via and Contact, so
+// every answer comes back to the socket that sent the request (a wrong Via would time out).
+TEST_F(LoadgenTest, SocketsEachGetTheirOwnAnswersFromHomesipd) {
+  start_registrar();
+  auto arguments = at_500_per_second("register", server_->port(), 300);
+  arguments.insert(arguments.end(), {"--no-auth", "--users", "100", "--sockets", "3"});
+  std::string out;
+  ASSERT_EQ(load(arguments, &out), 0) << out;
+  const LoadgenLine line = parse_loadgen_tsv(out);
+  EXPECT_EQ(line.requests, 300u) << out;
+  EXPECT_EQ(line.ok, 300u) << out;
+  EXPECT_EQ(line.failed, 0u) << out;
+  EXPECT_EQ(line.timed_out, 0u) << out;
 }
 
 }  // namespace
