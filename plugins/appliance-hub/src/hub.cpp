@@ -7,6 +7,7 @@
 
 #include "entity_json.hpp"
 #include "homesip/attributes.hpp"
+#include "relayed_request.hpp"
 
 namespace homesip::appliance_hub {
 
@@ -64,6 +65,13 @@ void Hub::stop() {
   for (const auto& [id, subscription] : subscriptions_) ids.push_back(id);
   for (uint64_t id : ids) terminate(id, "deactivated");
   sweeper_.reset();
+  // A call still waiting for its device is answered now, while the loops its requests came on still turn.
+  std::vector<std::string> waiting;
+  for (const auto& [key, recent] : recent_)
+    if (!recent.done) waiting.push_back(key);
+  Reply stopping = error_reply(503, "unavailable", "the appliance hub is stopping");
+  stopping.header("Retry-After", "5");  // as the core answers the requests it holds at shutdown
+  for (const std::string& key : waiting) remember(key, stopping);
 }
 
 // ---- providers and states ----
@@ -78,6 +86,7 @@ void Hub::add_entities(ApplianceProvider& provider, const std::vector<EntityInfo
           "entity " + info.entity_id +
           (it->second.provider ? " is served by another provider" : " is a published entity"));
   }
+  const std::lock_guard lock(entities_mutex_);
   for (const EntityInfo& info : infos) {
     Entity& entity = entities_[info.entity_id];
     const bool is_new = entity.provider == nullptr;
@@ -101,6 +110,7 @@ void Hub::remove_entity(const std::string& entity_id) {
   if (it == entities_.end()) return;
   const std::set<uint64_t> watchers = it->second.watchers;
   for (uint64_t id : watchers) terminate(id, "noresource");
+  const std::lock_guard lock(entities_mutex_);
   entities_.erase(entity_id);
 }
 
@@ -145,11 +155,16 @@ void Hub::store_state(Entity& entity, EntityState state) {
   if (!state_changed && same_attributes(state.attributes_json, entity.state.attributes_json)) return;
   if (state.last_changed_ms == 0)
     state.last_changed_ms = state_changed ? now_ms() : entity.state.last_changed_ms;
-  entity.state = std::move(state);
+  {
+    const std::lock_guard lock(entities_mutex_);
+    entity.state = std::move(state);
+  }
   for (uint64_t id : entity.watchers) notify_active(id);
 }
 
 EntityState Hub::state(std::string_view entity_id) const {
+  std::unique_lock lock(entities_mutex_, std::defer_lock);
+  if (!context_.loop().on_loop_thread()) lock.lock();  // the main loop is the only writer
   const auto it = entities_.find(entity_id);
   if (it == entities_.end()) return EntityState{std::string(entity_id), "unknown", "{}", 0};
   return it->second.state;
@@ -212,7 +227,38 @@ Disposition Hub::on_request(IncomingRequest& incoming) {
   if (method != Method::kMessage && method != Method::kSubscribe && method != Method::kPublish)
     return Disposition::kContinue;
   if (!is_entity_uri(request.request_uri())) return Disposition::kContinue;
+  if (context_.loop().on_loop_thread()) return serve(incoming);
+  relay(incoming);
+  return Disposition::kSuspended;
+}
 
+void Hub::relay(IncomingRequest& incoming) {
+  std::string to_tag(incoming.reply_to_tag());
+  std::shared_ptr<SuspendedRequest> suspended = incoming.suspend();
+  context_.loop().post(
+      [this, alive = alive_, suspended = std::move(suspended), to_tag = std::move(to_tag)]() mutable {
+        // Moved out of this task, which ends here: every reference now ends on the request's loop.
+        RelayedRequest relayed(std::move(suspended), std::move(to_tag));  // unanswered: dropped there (a 500)
+        if (!*alive) return;
+        const std::string method(relayed.request().method_name());
+        try {
+          serve(relayed);
+        } catch (const std::exception& e) {  // what the chain does for a handler that throws
+          log_.error("appliance-hub failed on a ", method, ": ", e.what());
+        }
+      });
+}
+
+void Hub::after_answer(IncomingRequest& incoming, std::function<void()> task) {
+  EventLoop& main = context_.loop();
+  if (&incoming.loop() == &main) return main.post(std::move(task));
+  // The answer was posted to its loop: a task posted there after it runs after it.
+  incoming.loop().post([&main, task = std::move(task)] { main.post(task); });
+}
+
+Disposition Hub::serve(IncomingRequest& incoming) {
+  const SipRequest& request = incoming.request();
+  const Method method = request.method();
   const std::string key = request_key(request);
   if (const auto it = recent_.find(key); it != recent_.end()) {
     // A retransmission: the first answer again, or wait with the first for its provider.
@@ -230,15 +276,16 @@ Disposition Hub::on_request(IncomingRequest& incoming) {
     remember(key, std::move(reply));
     return Disposition::kHandled;
   }
-  std::vector<uint64_t> notify_after;
-  Reply reply = on_subscribe(incoming, notify_after);
+  std::optional<Followup> followup;
+  Reply reply = on_subscribe(incoming, followup);
   incoming.reply(reply);
   remember(key, std::move(reply));
   // The NOTIFYs leave after the 200 is on its way, so the subscriber sees them in that order.
-  if (!notify_after.empty())
-    context_.loop().post([this, alive = alive_, notify_after] {
+  if (followup)
+    after_answer(incoming, [this, alive = alive_, followup = *followup] {
       if (!*alive) return;
-      for (uint64_t id : notify_after) notify_active(id);
+      if (followup.ends) return terminate(followup.subscription, "timeout");
+      notify_active(followup.subscription);
     });
   return Disposition::kHandled;
 }
@@ -314,7 +361,7 @@ void Hub::finish_call(const std::string& key, const std::string& entity_id, uint
   remember(key, state_reply(entity));
 }
 
-Reply Hub::on_subscribe(IncomingRequest& incoming, std::vector<uint64_t>& notify_after) {
+Reply Hub::on_subscribe(IncomingRequest& incoming, std::optional<Followup>& followup) {
   const SipRequest& request = incoming.request();
   if (request.event() != kEventPackage) return bad_event_reply();
   const std::string entity_id(request.request_uri().user);
@@ -333,7 +380,7 @@ Reply Hub::on_subscribe(IncomingRequest& incoming, std::vector<uint64_t>& notify
     reply.header("Min-Expires", std::to_string(settings_.min_expires));
     return reply;
   }
-  if (!request.to_tag().empty()) return refresh_subscription(incoming, expires, notify_after);
+  if (!request.to_tag().empty()) return refresh_subscription(incoming, expires, followup);
 
   const std::vector<ContactView> contacts = request.contacts();
   if (contacts.empty() || contacts.front().wildcard)
@@ -369,20 +416,14 @@ Reply Hub::on_subscribe(IncomingRequest& incoming, std::vector<uint64_t>& notify
   entity->second.watchers.insert(id);
   expiries_.emplace(stored.expires_at, id);
   subscriptions_gauge_.set(static_cast<int64_t>(subscriptions_.size()));
-  if (granted == 0) {
-    // A fetch (RFC 6665 4.4.3): the state once, and no subscription.
-    context_.loop().post([this, alive = alive_, id] {
-      if (*alive) terminate(id, "timeout");
-    });
-  } else {
-    notify_after.push_back(id);
-    log_.info("subscribed ", stored.watcher, " to ", entity_id, " for ", granted, " s");
-  }
+  // A fetch (RFC 6665 4.4.3): the state once, and no subscription.
+  followup = Followup{id, granted == 0};
+  if (granted != 0) log_.info("subscribed ", stored.watcher, " to ", entity_id, " for ", granted, " s");
   return reply;
 }
 
 Reply Hub::refresh_subscription(IncomingRequest& incoming, int64_t expires,
-                                std::vector<uint64_t>& notify_after) {
+                                std::optional<Followup>& followup) {
   const SipRequest& request = incoming.request();
   const auto dialog = dialogs_.find(std::string(request.call_id()) + "\n" + std::string(request.to_tag()));
   if (dialog == dialogs_.end())
@@ -397,16 +438,11 @@ Reply Hub::refresh_subscription(IncomingRequest& incoming, int64_t expires,
   if (const std::vector<ContactView> contacts = request.contacts();
       !contacts.empty() && !contacts.front().wildcard)
     subscription.target = contacts.front().uri;
-  if (granted == 0) {
-    context_.loop().post([this, alive = alive_, id] {
-      if (*alive) terminate(id, "timeout");
-    });
-    return reply;
-  }
+  followup = Followup{id, granted == 0};
+  if (granted == 0) return reply;
   expiries_.erase({subscription.expires_at, id});
   subscription.expires_at = context_.loop().unix_now() + granted;
   expiries_.emplace(subscription.expires_at, id);
-  notify_after.push_back(id);
   return reply;
 }
 
@@ -462,7 +498,10 @@ Reply Hub::on_publish(IncomingRequest& incoming) {
       return reply;
     }
   }
-  if (entity == entities_.end()) entities_[entity_id].state = EntityState{entity_id, "unknown", "{}", 0};
+  if (entity == entities_.end()) {
+    const std::lock_guard lock(entities_mutex_);
+    entities_[entity_id].state = EntityState{entity_id, "unknown", "{}", 0};
+  }
   // RFC 3903: every refresh or modification gets a new entity tag.
   const std::string etag = new_etag();
   const int64_t expires_at = context_.loop().unix_now() + expires;

@@ -2,15 +2,24 @@
 // the entities appliance plugins declare (and those devices PUBLISH), their
 // last state, the subscriptions of watchers and the publications of devices,
 // and answers MESSAGE, SUBSCRIBE and PUBLISH addressed to an entity of this
-// server's domain. Everything runs on the main loop (one loop today);
-// report_state() from another thread is posted there.
+// server's domain.
+//
+// Threads: the main loop owns every table. A request another loop received
+// is suspended there and served on the main loop (relayed_request.hpp), its
+// answer posted back; report_state() from another thread is posted to the
+// main loop; providers are called, NOTIFYs sent and their answers taken on
+// the main loop. So nothing but state() reads a table off the main loop, and
+// that one read takes entities_mutex_.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -55,7 +64,7 @@ class Hub final : public ApplianceHub, public RequestHandler {
   void report_state(const EntityState& state) override;
   EntityState state(std::string_view entity_id) const override;
 
-  // RequestHandler
+  // RequestHandler: on any loop.
   Disposition on_request(IncomingRequest& incoming) override;
 
   // `homesipctl entities`: a JSON array.
@@ -95,10 +104,21 @@ class Hub final : public ApplianceHub, public RequestHandler {
   };
 
   bool is_entity_uri(const UriView& uri) const;
+  // Takes a request another loop received to the main loop.
+  void relay(IncomingRequest& incoming);
+  // Answers an entity's request; main loop.
+  Disposition serve(IncomingRequest& incoming);
+  // Runs `task` on the main loop after `incoming`'s answer left its loop.
+  void after_answer(IncomingRequest& incoming, std::function<void()> task);
   Disposition on_message(IncomingRequest& incoming, const std::string& key);
-  Reply on_subscribe(IncomingRequest& incoming, std::vector<uint64_t>& notify_after);
+  // What follows a SUBSCRIBE's 200: a NOTIFY of the state, or the last one (a fetch, an unsubscribe).
+  struct Followup {
+    uint64_t subscription = 0;
+    bool ends = false;
+  };
+  Reply on_subscribe(IncomingRequest& incoming, std::optional<Followup>& followup);
   Reply on_publish(IncomingRequest& incoming);
-  Reply refresh_subscription(IncomingRequest& incoming, int64_t expires, std::vector<uint64_t>& notify_after);
+  Reply refresh_subscription(IncomingRequest& incoming, int64_t expires, std::optional<Followup>& followup);
 
   void remember(const std::string& key, Reply reply);
   void finish_call(const std::string& key, const std::string& entity_id, uint64_t call_event,
@@ -135,6 +155,9 @@ class Hub final : public ApplianceHub, public RequestHandler {
   Gauge publications_gauge_;
   Histogram service_call_seconds_;
 
+  // The main loop writes entities_ and an entity's `state` under this lock,
+  // and reads them without it; state() from another thread reads under it.
+  mutable std::mutex entities_mutex_;
   std::map<std::string, Entity, std::less<>> entities_;
   std::map<uint64_t, Subscription> subscriptions_;
   std::map<std::string, uint64_t> dialogs_;          // call-id + "\n" + our tag -> subscription
