@@ -4,11 +4,13 @@
 // request waits for the lookup, and the fake client shows what the lamp sent.
 #include <gtest/gtest.h>
 
+#include <array>
 #include <homesip/homesip.hpp>
 #include <homesip/testkit/fake_context.hpp>
 #include <homesip/testkit/fake_incoming.hpp>
 #include <memory>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -219,6 +221,49 @@ TEST_F(VirtualLampWithIdentityTest, RefusesWhatNoAuthenticationPluginIdentifiedW
   EXPECT_EQ(identified.last_reply()->status, 200);
   EXPECT_EQ(identified.last_reply()->body, "on");
   EXPECT_TRUE(store_.lookups.empty());
+}
+
+class VirtualLampWithoutOwnerTest : public VirtualLampTest {
+ protected:
+  VirtualLampWithoutOwnerTest() : VirtualLampTest({}) {}
+};
+
+// With server.loops: N the handler is called on several loops at once: the
+// lamp's state is behind its mutex, so every toggle switches it exactly once
+// and the answers alternate, half of them "on".
+TEST_F(VirtualLampWithoutOwnerTest, TogglesFromTwoLoopsAtOnceEachSwitchOnce) {
+  context_.fake_logger().threshold = homesip::LogLevel::kWarn;  // the test kit's logger is one thread's
+  constexpr int kPerLoop = 200;
+  std::array<int, 2> answered_on{0, 0};
+  std::array<int, 2> answered_ok{0, 0};
+  const auto receive_on_a_loop_of_its_own = [&](int which) {
+    homesip::testkit::ManualLoop loop;  // created here: this thread is its loop's
+    for (int i = 0; i < kPerLoop; ++i) {
+      const std::string call_id = "loop" + std::to_string(which) + "-" + std::to_string(i);
+      FakeIncomingRequest incoming(RequestBuilder()
+                                       .method(homesip::Method::kMessage)
+                                       .uri("sip:lamp@C1.D1.H1")
+                                       .from("sip:U2@C1.D1.H1")
+                                       .to("sip:lamp@C1.D1.H1")
+                                       .call_id(call_id)
+                                       .cseq(1)
+                                       .body("text/plain", "toggle")
+                                       .build(),
+                                   loop);
+      if (send(incoming) != Disposition::kHandled || incoming.replies().size() != 1) continue;
+      if (incoming.last_reply()->status == 200) ++answered_ok[which];
+      if (incoming.last_reply()->body == "on") ++answered_on[which];
+    }
+  };
+  std::thread first(receive_on_a_loop_of_its_own, 0);
+  std::thread second(receive_on_a_loop_of_its_own, 1);
+  first.join();
+  second.join();
+  EXPECT_EQ(answered_ok[0] + answered_ok[1], 2 * kPerLoop);
+  EXPECT_EQ(answered_on[0] + answered_on[1], kPerLoop);
+  EXPECT_EQ(context_.counter_value("switches_total"), 2u * kPerLoop);
+  EXPECT_EQ(context_.run_command("state").text,
+            R"({"state":"off","changes":)" + std::to_string(2 * kPerLoop) + "}");
 }
 
 TEST(VirtualLampSettings, AreCheckedBeforeTheLampExists) {
