@@ -1,18 +1,21 @@
 #!/usr/bin/env bash
-# bench/fair.sh [--quick] [--servers homesip,kamailio] [--keep] [--doc FILE | --no-doc]
+# bench/fair.sh [--quick] [--servers homesip,homesip2,kamailio] [--keep] [--doc FILE | --no-doc]
 #
 # The fair bench (issue 16 part 1): homesipd and tuned Kamailio under the same load from our own
 # generator (bench/loadgen: C++, one thread, sendmmsg/recvmmsg, RFC 3261 retransmissions), beside the
 # bare responder (`homesip-loadgen responder`: a fixed minimal 200 per request, no state), the
 # machine's ceiling, measured in the same run. Servers alternate for every measurement.
 #   homesipd  bench/homesip/family-bench.yaml (location-sqlite, synchronous: full, registrar) for
-#             REGISTER; bench/homesip/redirect-bench.yaml (the same store + tree) for INVITE -> 302
+#             REGISTER; bench/homesip/redirect-bench.yaml (the same store + tree) for INVITE -> 302;
+#             "homesip" with server.loops 1, "homesip2" the same with server.loops 2 (1 -> 2 cores)
 #   Kamailio  bench/kamailio/registrar.cfg / redirect.cfg, `-x tlsf -X tlsf`, BENCH_CHILDREN=2
 #             (the cores of this machine), usrloc in memory
 #   part 1  server CPU per request (utime + stime of all its processes / requests), evenly spaced
 #           arrivals at 2000/s and 8000/s for FAIR_CPU_S s: new REGISTER (fresh users), refresh
 #           REGISTER (the same users again: same Call-ID, CSeq + 1, same Contact), INVITE -> 302 + ACK
 #           (to registered users); plus refresh at 8000/s in bursts of 32 (SIPp's pattern), for contrast.
+#   The generator sends from FAIR_SOCKETS (8) source ports, so a server spreading by source port
+#   (homesipd's loops, SO_REUSEPORT) sees several senders.
 #   part 2  the highest sustained rate of each kind: evenly spaced steps (FAIR_RATES) of FAIR_STEP_S s;
 #           a step passes with every request answered as expected, 0 retransmissions and >= 95 % of the
 #           rate achieved. At the first failed step the report says which side was the limit.
@@ -36,7 +39,7 @@ KAM_REGISTRAR=$BENCH/kamailio/registrar.cfg
 KAM_REDIRECT=$BENCH/kamailio/redirect.cfg
 DOMAIN=home.local
 
-QUICK=0 KEEP=0 SERVERS="homesip kamailio" DOC=$ROOT/docs/benchmarks.md DOC_SET=0
+QUICK=0 KEEP=0 SERVERS="homesip homesip2 kamailio" DOC=$ROOT/docs/benchmarks.md DOC_SET=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) QUICK=1 ;;
@@ -62,6 +65,7 @@ else
   INV_USERS=${INV_USERS:-50000} SETTLE=${SETTLE:-1}
 fi
 PRELOAD_RATE=${PRELOAD_RATE:-10000}
+FAIR_SOCKETS=${FAIR_SOCKETS:-8}
 TICK=$(getconf CLK_TCK)
 NCPU=$(nproc)
 
@@ -70,10 +74,10 @@ die() { echo "bench/fair.sh: $*" >&2; exit 1; }
 
 for s in $SERVERS; do
   case $s in
-    homesip) [ -x "$HOMESIPD" ] && [ -f "$PLUGINS/location-sqlite.so" ] && [ -f "$PLUGINS/tree.so" ] ||
+    homesip|homesip2) [ -x "$HOMESIPD" ] && [ -f "$PLUGINS/location-sqlite.so" ] && [ -f "$PLUGINS/tree.so" ] ||
                die "no $HOMESIPD with location-sqlite, registrar and tree in $PLUGINS (./homesip build)" ;;
     kamailio) command -v kamailio >/dev/null || die "kamailio not installed" ;;
-    *) die "unknown server $s (homesip, kamailio)" ;;
+    *) die "unknown server $s (homesip, homesip2, kamailio)" ;;
   esac
 done
 [ -x "$LOADGEN" ] || die "no $LOADGEN (cmake --build build --target homesip-loadgen)"
@@ -82,7 +86,7 @@ SERVERS="$SERVERS responder"   # the ceiling, measured beside them
 WORK=$(mktemp -d /tmp/homesip-fair-XXXXXX)
 mkdir -p "$WORK/bin" "$WORK/plugins"
 cp "$LOADGEN" "$WORK/bin/homesip-loadgen"; LOADGEN=$WORK/bin/homesip-loadgen
-case " $SERVERS " in *" homesip "*) cp "$HOMESIPD" "$WORK/bin/homesipd"; cp "$PLUGINS"/*.so "$WORK/plugins/" ;; esac
+case " $SERVERS " in *" homesip "*|*" homesip2 "*) cp "$HOMESIPD" "$WORK/bin/homesipd"; cp "$PLUGINS"/*.so "$WORK/plugins/" ;; esac
 # kind server rate requests ok failed timed_out retrans achieved p50_us p99_us srv_cpu% loadgen_cpu%
 # other_cpu% srv_us/req loadgen_us/req pattern
 RES=$WORK/results.tsv
@@ -105,12 +109,13 @@ start_server() {  # name role(registrar|redirect) tag
   dir=$WORK/$s-$tag; mkdir -p "$dir"
   local cmd
   case $s in
-    homesip)
-      local cfg=$HS_REGISTRAR domains=(--set "plugins.registrar.domains=[$DOMAIN]")
+    homesip|homesip2)
+      local cfg=$HS_REGISTRAR domains=(--set "plugins.registrar.domains=[$DOMAIN]") loops=1
+      [ "$s" = homesip2 ] && loops=2
       # The tree gives the registrar its domain (home.local): setting it as well is a config error.
       [ "$role" = redirect ] && cfg=$HS_REDIRECT domains=()
       cmd=("$WORK/bin/homesipd" --config "$cfg" --set "server.listen=[udp:127.0.0.1:$port]"
-           --set "server.plugin_dirs=[$WORK/plugins]" --set "server.udp_buffer_bytes=4194304"
+           --set "server.plugin_dirs=[$WORK/plugins]" --set "server.udp_buffer_bytes=4194304" --set "server.loops=$loops"
            --set "plugins.location-sqlite.path=$dir/location.sqlite" "${domains[@]}"
            --set "log.level=warn" --set "log.sink=stderr") ;;
     kamailio)
@@ -145,7 +150,7 @@ measure() {
   local limit=$(( n / rate + 10 )) c0 c1 b0 b1 t0 t1 rc=0
   b0=$(busy_ticks); c0=$(cpu_ticks "$s"); t0=$(date +%s.%N)
   local cmd=("$LOADGEN" "$command" --server "127.0.0.1:${PORT[$s]}" --local-port "${LG_PORT[$s]}" --domain "$DOMAIN"
-             "$@" --requests "$n" --rate "$rate" --max-seconds "$limit" --tsv)
+             --sockets "$FAIR_SOCKETS" "$@" --requests "$n" --rate "$rate" --max-seconds "$limit" --tsv)
   printf '%s\t%s\n' "$kind" "${cmd[*]//$WORK\/bin\//}" >>"$WORK/commands.tsv"   # steps run in $(...)
   timeout -k 2 $(( limit + 10 )) "${cmd[@]}" >"$d/loadgen.tsv" 2>"$d/loadgen.err" || rc=$?
   t1=$(date +%s.%N); c1=$(cpu_ticks "$s"); b1=$(busy_ticks)
@@ -177,7 +182,8 @@ measure() {
 limit_of() {  # row
   local s retr spct lpct other ach rate
   IFS=$'\t' read -r _ s rate _ _ _ _ retr ach _ _ spct lpct other _ <<<"$1"
-  local one_core=90; [ "$s" = kamailio ] && one_core=$(( 90 * NCPU ))   # its workers: one per core
+  local one_core=90   # the server's CPU limit: one core per loop or worker
+  [ "$s" = kamailio ] && one_core=$(( 90 * NCPU )); [ "$s" = homesip2 ] && one_core=180
   if [ "$lpct" -ge 90 ]; then echo "the generator (its thread $lpct % busy)"
   elif [ "$spct" -ge "$one_core" ]; then echo "server CPU ($spct % of one core)"
   elif [ "$other" -ge 50 ]; then
@@ -269,14 +275,14 @@ for s in $SERVERS; do stop_server "$s"; done
 ELAPSED=$(( $(date +%s) - START ))
 
 # --- Report ----------------------------------------------------------------------------------
-name() { case $1 in homesip) echo homesipd ;; kamailio) echo "Kamailio (tlsf, $NCPU workers)" ;; *) echo "bare responder" ;; esac; }
+name() { case $1 in homesip) echo homesipd ;; homesip2) echo "homesipd, 2 loops" ;; kamailio) echo "Kamailio (tlsf, $NCPU workers)" ;; *) echo "bare responder" ;; esac; }
 row_of() { awk -F'\t' -v k="$1" -v s="$2" -v r="$3" -v p="${4:-even}" '$1 == k && $2 == s && $3 == r && $17 == p' "$RES" | tail -1; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.0f %%", 100 * a / b; else printf "-" }'; }
 hs_rev=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
 [ -n "$(git -C "$ROOT" status --porcelain -- core plugins sdk bench/loadgen 2>/dev/null)" ] && hs_rev="$hs_rev+uncommitted changes"
 # The binaries say more than HEAD when they were built at another time: their build times.
 case " $SERVERS " in
-  *" homesip "*) hs_rev="$hs_rev; homesipd built $(date -u -r "$HOMESIPD" '+%Y-%m-%d %H:%M UTC') ($HOMESIPD)" ;;
+  *" homesip "*|*" homesip2 "*) hs_rev="$hs_rev; homesipd built $(date -u -r "$HOMESIPD" '+%Y-%m-%d %H:%M UTC') ($HOMESIPD)" ;;
 esac
 max_other=$(awk -F'\t' '$4 >= $3 && $14 > m { m = $14 } END { print m + 0 }' "$RES")   # runs of 1 s or more: ticks are coarse
 
@@ -289,7 +295,7 @@ REPORT=$WORK/fair.md
     echo "**Disturbed:** other work on the machine used up to $max_other % of a core during a measurement (column *other CPU*; load average $LOAD_START at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end); re-run on a quiet machine before quoting these figures."
   fi
   echo
-  echo "Load: \`homesip-loadgen\` (bench/loadgen: one thread, one UDP socket, sendmmsg/recvmmsg, RFC 3261 timer E/A retransmissions), plain REGISTER without authentication and INVITE→302 + ACK, evenly spaced arrivals (request i at i/rate) unless a row says bursts. New REGISTER: fresh users, a Call-ID each; refresh: the same users again with their Call-ID, CSeq + 1 and the same Contact (the generator keeps one local port per server); INVITE: to $INV_USERS users registered first. Server CPU = utime + stime of all the server's processes (Kamailio: main and workers) over the run / requests. Servers alternate for every measurement."
+  echo "Load: \`homesip-loadgen\` (bench/loadgen: one thread, $FAIR_SOCKETS UDP sockets (source ports) used in turn, sendmmsg/recvmmsg, RFC 3261 timer E/A retransmissions), plain REGISTER without authentication and INVITE→302 + ACK, evenly spaced arrivals (request i at i/rate) unless a row says bursts. New REGISTER: fresh users, a Call-ID each; refresh: the same users again with their Call-ID, CSeq + 1 and the same Contact (the generator keeps one local port per server); INVITE: to $INV_USERS users registered first. Server CPU = utime + stime of all the server's processes (Kamailio: main and workers) over the run / requests. Servers alternate for every measurement."
   echo
   echo "Started as (\`\$WORK\` a temporary directory, ports free ones on 127.0.0.1):"
   echo
@@ -333,6 +339,10 @@ REPORT=$WORK/fair.md
       echo "| $kind | $(name "$s") | $cell | $share | ${LIMIT[$kind-$s]} |"
     done
   done
+  if [ -n "${BEST[new-homesip2]:-}" ] && [ -n "${BEST[new-homesip]:-}" ]; then
+    echo
+    echo "**From 1 to 2 loops** (homesipd, \`server.loops\` 1 and 2, highest sustained rates above): new REGISTER $(ratio "${BEST[new-homesip2]}" "${BEST[new-homesip]}"), refresh $(ratio "${BEST[refresh-homesip2]}" "${BEST[refresh-homesip]}"), INVITE→302 $(ratio "${BEST[invite302-homesip2]}" "${BEST[invite302-homesip]}") of the one-loop rate. This machine has $NCPU cores for the server *and* the generator, so two loops share them with the generator's thread: see the generator's CPU in the runs below."
+  fi
   echo
   echo "<details><summary>Every run</summary>"
   echo

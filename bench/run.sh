@@ -38,7 +38,7 @@
 #   phase F  authenticated REGISTER (bench/auth.sh, servers homesip and kamailio of --servers):
 #            homesipd with auth-digest beside Kamailio registrar-auth.cfg, the same users each with
 #            its own password, load from bench/loadgen (homesip-loadgen beside homesipd); --no-auth skips it.
-#   phase G  the fair bench (bench/fair.sh, servers homesip and kamailio of --servers): our own load
+#   phase G  the fair bench (bench/fair.sh, servers homesip (1 and 2 loops) and kamailio of --servers): our own load
 #            generator, evenly spaced CPU per request at 2000/s and 8000/s, the highest sustained
 #            rates, beside the bare responder's ceiling; its own section of the doc (fair markers).
 #            --no-fair skips it.
@@ -640,10 +640,11 @@ fi
 # Phase G: the fair bench, homesipd and tuned Kamailio under our own generator, and the ceiling
 if [ $FAIR = 1 ] && [ -n "$AUTH_SERVERS" ]; then
   if [ -x "$LOADGEN" ]; then
-    say "phase G: the fair bench (bench/fair.sh, servers: $AUTH_SERVERS)"
+    fair_servers=${AUTH_SERVERS/homesip/homesip homesip2}   # homesipd with one loop and with two
+    say "phase G: the fair bench (bench/fair.sh, servers: $fair_servers)"
     fair_doc=(--no-doc); [ -n "$DOC" ] && fair_doc=(--doc "$DOC")
     HOMESIPD=$HS_BIN HOMESIP_PLUGINS=$HS_PLUGINS LOADGEN=$LOADGEN "$BENCH/fair.sh" \
-      $( [ $QUICK = 1 ] && echo --quick ) --servers "${AUTH_SERVERS// /,}" \
+      $( [ $QUICK = 1 ] && echo --quick ) --servers "${fair_servers// /,}" \
       "${fair_doc[@]}" >"$WORK/fair.md" ||
       echo "    bench/fair.sh failed: no fair-bench figures in this run" >&2
   else

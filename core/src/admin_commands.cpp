@@ -73,6 +73,14 @@ nlohmann::json plugins_json(const PluginHost& host, const RequestChain& chain) {
   return list;
 }
 
+// Each loop's messages and lag (server.loops), the main loop's first.
+nlohmann::json loops_json(const SipServer& server) {
+  nlohmann::json loops = nlohmann::json::array();
+  for (const auto& loop : server.loop_figures())
+    loops.push_back({{"messages", loop.messages}, {"lag_ms", loop.lag.count()}});
+  return loops;
+}
+
 nlohmann::json metrics_json(const PluginHost& host) {
   nlohmann::json values = nlohmann::json::object();
   for (const auto& plugin : host.plugins())
@@ -220,6 +228,7 @@ void add_admin_commands(CommandRegistry& socket, const AdminSources& sources) {
                         {"limits_hit", sources.server.limit_hits()},
                         {"rate_limited_sources", sources.server.rate_limited_sources()},
                         {"loop_lag_ms", sources.server.loop_lag().count()},
+                        {"loops", loops_json(sources.server)},
                         {"metrics", metrics_json(sources.plugins)}});
              });
   add_plugin_commands(socket, sources.plugins, sources.loop);

@@ -54,6 +54,11 @@ constexpr CoreSetting kCoreSettings[] = {
      false,
      nullptr},
     {{"server.admin_socket", T::kString, "", "Unix socket homesipctl talks to; empty: none"}, false, nullptr},
+    {{"server.loops", T::kInteger, "1",
+      "event loops serving UDP, each on its own thread with its own socket per UDP listener "
+      "(SO_REUSEPORT), 0..256 (0: one per CPU core)"},
+     false,
+     nullptr},
     {{"server.udp_buffer_bytes", T::kInteger, "4194304",
       "UDP socket buffers (capped by net.core.rmem_max), >= 0"},
      false,
@@ -599,6 +604,7 @@ void read_server(const Reader& r, const YAML::Node& node, ServerConfig& server) 
   read_tls_verification(r, node, server);
   if (node["admin_socket"] && !node["admin_socket"].IsNull())
     server.admin_socket = r.scalar("server.admin_socket", node["admin_socket"]);
+  read_bounded(r, node, "server.", "loops", 0, 256, server.loops);
   if (node["udp_buffer_bytes"]) {
     server.udp_buffer_bytes = r.integer("server.udp_buffer_bytes", node["udp_buffer_bytes"]);
     if (server.udp_buffer_bytes < 0)

@@ -83,6 +83,10 @@ struct ServerConfig {
   bool tls_verify_servers = true;
   std::string admin_socket;  // Unix socket homesipctl talks to; empty: none
   int64_t udp_buffer_bytes = 4 * 1024 * 1024;
+  // server.loops: event loops serving UDP (0: one per CPU core). Each has its
+  // own thread and its own SO_REUSEPORT socket on every UDP listener; the
+  // first is the main loop, which also serves TCP/TLS, nta and the admin.
+  uint32_t loops = 1;
   MessageLimits limits;      // server.limits
   StreamLimits connections;  // server.connections
   // server.limits.udp_amplification: a UDP response to a request without an

@@ -73,6 +73,8 @@ void route_sofia_logs(spdlog::logger& log, int level) {
 // The SipClient plugins get while they are created, before the server
 // starts and nta's agent (which NtaSipClient needs) exists: it forwards to
 // the real client from start() until the server stops.
+// attach() and detach() happen while no loop but the main one turns: before
+// run_loops() and after stop_loops().
 class ForwardingClient final : public SipClient {
  public:
   void attach(std::unique_ptr<NtaSipClient> client) { client_ = std::move(client); }
@@ -291,6 +293,7 @@ int serve(const Config& config, bool check_only) {
       server.start();
       client.attach(std::make_unique<NtaSipClient>(server.agent(), loop, self, log));
       host.start();
+      server.run_loops();  // the other loops serve once the plugins have started
       add_admin_commands(commands, sources);
       if (!config.server.admin_socket.empty())
         admin = std::make_unique<AdminSocket>(loop, config.server.admin_socket, commands, log);
@@ -326,12 +329,15 @@ int serve(const Config& config, bool check_only) {
     admin.reset();
     // Plugins flush while the loop still turns, so suspended requests get
     // their answers out; what is still suspended then gets 503 (server.stop()).
+    // No other loop takes new requests while they stop.
+    server.drain_loops();
     host.stop();
     loop.run_until([&] { return server.suspended_pending() == 0; }, std::chrono::seconds(5));
     // A goodbye a plugin sent in stop() (the tree's unregistration with its
     // parent) gets out and its answer a moment to come back, bounded.
     loop.run_until([&] { return client.pending() == 0; }, std::chrono::milliseconds(500));
-    client.detach();  // before the agent goes with server.stop()
+    server.stop_loops();  // no other loop sends through the client any more
+    client.detach();      // before the agent goes with server.stop()
     server.stop();
     host.destroy();
   }

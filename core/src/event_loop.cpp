@@ -40,7 +40,12 @@ class SofiaTimer final : public Timer {
   std::function<void()> tick_;
 };
 
+// A loop's thread is the one that created it; a thread has at most one.
+thread_local SofiaEventLoop* t_current = nullptr;
+
 }  // namespace
+
+SofiaEventLoop* SofiaEventLoop::current() { return t_current; }
 
 SofiaEventLoop::SofiaEventLoop() : owner_(std::this_thread::get_id()) {
   root_ = su_root_create(nullptr);
@@ -52,9 +57,11 @@ SofiaEventLoop::SofiaEventLoop() : owner_(std::this_thread::get_id()) {
   if (su_root_register(root_, wait, reinterpret_cast<su_wakeup_f>(&SofiaEventLoop::on_wakeup),
                        reinterpret_cast<su_wakeup_arg_t*>(this), 0) < 0)
     throw std::runtime_error("su_root_register failed");
+  t_current = this;
 }
 
 SofiaEventLoop::~SofiaEventLoop() {
+  if (t_current == this) t_current = nullptr;
   closed_ = true;
   drain();  // run what is queued: tasks may own replies that must be sent or freed
   su_root_destroy(root_);

@@ -1,6 +1,7 @@
-// The core's one event loop: a sofia-sip su_root on the thread that runs it,
-// plus a thread-safe task queue (an eventfd registered with the root) so
-// plugins' worker threads can hand results back.
+// One of the core's event loops: a sofia-sip su_root on the thread that runs
+// it, plus a thread-safe task queue (an eventfd registered with the root) so
+// other threads can hand work over. The main loop runs on the daemon's
+// thread; server.loops adds loops on threads of their own (loop_thread.*).
 #pragma once
 
 #include <atomic>
@@ -18,8 +19,11 @@ namespace homesip::core {
 
 class SofiaEventLoop final : public EventLoop {
  public:
-  SofiaEventLoop();  // creates the root on the calling thread
+  SofiaEventLoop();  // creates the root on the calling thread, whose loop it becomes
   ~SofiaEventLoop() override;
+
+  // The loop created on the calling thread, or nullptr on a thread without one.
+  static SofiaEventLoop* current();
   SofiaEventLoop(const SofiaEventLoop&) = delete;
   SofiaEventLoop& operator=(const SofiaEventLoop&) = delete;
 

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 
@@ -19,6 +20,7 @@ class LimitLog {
 
   // `limit` is the config key that bit; `detail` says where (source, what).
   void hit(std::string_view limit, std::string_view detail) {
+    std::lock_guard lock(mutex_);  // every loop's hits (server.loops)
     const auto now = std::chrono::steady_clock::now();
     auto [it, first] = limits_.try_emplace(std::string(limit));
     State& state = it->second;
@@ -39,12 +41,14 @@ class LimitLog {
   }
   // Every limit that bit so far, with its hits (homesipctl stats).
   std::map<std::string, uint64_t> totals() const {
+    std::lock_guard lock(mutex_);
     std::map<std::string, uint64_t> out;
     for (const auto& [limit, state] : limits_) out[limit] = state.total;
     return out;
   }
   // Hits of `limit` so far that no line reported yet (for tests).
   uint64_t unlogged(std::string_view limit) const {
+    std::lock_guard lock(mutex_);
     const auto it = limits_.find(std::string(limit));
     return it == limits_.end() ? 0 : it->second.unlogged;
   }
@@ -56,6 +60,7 @@ class LimitLog {
     uint64_t total = 0;
   };
   std::shared_ptr<spdlog::logger> log_;
+  mutable std::mutex mutex_;
   std::map<std::string, State, std::less<>> limits_;
 };
 

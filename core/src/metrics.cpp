@@ -66,6 +66,12 @@ void core_metrics(std::string& out, const AdminSources& sources) {
   header(out, "homesip_loop_lag_seconds", "gauge", "how late the event loop ran its last overload tick");
   sample(out, "homesip_loop_lag_seconds",
          number(static_cast<double>(sources.server.loop_lag().count()) / 1e3));
+  header(out, "homesip_loop_messages_total", "counter",
+         "SIP messages each event loop received (server.loops; loop 0 is the main one)");
+  const auto loops = sources.server.loop_figures();
+  for (size_t i = 0; i < loops.size(); ++i)
+    sample(out, "homesip_loop_messages_total{loop=\"" + std::to_string(i) + "\"}",
+           std::to_string(loops[i].messages));
   header(out, "homesip_limits_hit_total", "counter",
          "messages over a limit (server.limits, server.connections, server.rate_limit, server.overload)");
   for (const auto& [limit, count] : sources.server.limit_hits())

@@ -10,10 +10,11 @@ OverloadGuard::OverloadGuard(const OverloadSettings& settings)
 void OverloadGuard::tick(Clock::time_point now) {
   if (last_tick_ != Clock::time_point{}) {
     const auto late = std::chrono::duration_cast<std::chrono::milliseconds>(now - last_tick_ - kTick);
-    lag_ = late.count() > 0 ? late : std::chrono::milliseconds(0);
+    const auto lag = late.count() > 0 ? late : std::chrono::milliseconds(0);
+    lag_ms_ = lag.count();
     // One late tick sheds only until the next tick that comes on time: what
     // queued up during the stall is answered 503, not served late.
-    lagging_ = settings_.max_loop_lag.count() > 0 && lag_ >= settings_.max_loop_lag;
+    lagging_ = settings_.max_loop_lag.count() > 0 && lag >= settings_.max_loop_lag;
   }
   last_tick_ = now;
 }

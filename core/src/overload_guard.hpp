@@ -5,6 +5,7 @@
 // or a plugin) and how late the loop runs a periodic tick.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -20,6 +21,7 @@ struct OverloadSettings {
   uint32_t retry_after_max_s = 10;
 };
 
+// One per loop: each measures its own lag. The loop's thread only, but for loop_lag().
 class OverloadGuard {
  public:
   using Clock = std::chrono::steady_clock;
@@ -37,13 +39,13 @@ class OverloadGuard {
   // A Retry-After in [retry_after_min_s, retry_after_max_s], so the senders
   // told to wait do not all come back in the same second.
   uint32_t retry_after();
-  // The lag the last tick measured.
-  std::chrono::milliseconds loop_lag() const { return lag_; }
+  // The lag the last tick measured. Any thread (the stats read every loop's).
+  std::chrono::milliseconds loop_lag() const { return std::chrono::milliseconds(lag_ms_.load()); }
 
  private:
   OverloadSettings settings_;
   Clock::time_point last_tick_{};
-  std::chrono::milliseconds lag_{0};
+  std::atomic<int64_t> lag_ms_{0};
   bool lagging_ = false;
   std::minstd_rand jitter_;
 };

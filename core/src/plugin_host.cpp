@@ -7,6 +7,7 @@
 #include <map>
 #include <set>
 
+#include "event_loop.hpp"
 #include "homesip/setting_table.hpp"
 #include "listen_address.hpp"
 
@@ -162,8 +163,10 @@ class PluginContextImpl final : public PluginContext {
   const Settings& settings() const override { return *plugin_.settings; }
   Logger& logger() override { return logger_; }
   EventLoop& loop() override { return loop_; }
-  // One loop today: every loop thread is the main loop's.
-  EventLoop& current_loop() override { return loop_; }
+  EventLoop& current_loop() override {
+    EventLoop* current = SofiaEventLoop::current();
+    return current ? *current : loop_;
+  }
   std::string contact_uri(std::string_view user) const override {
     if (listeners_.empty()) throw std::logic_error("contact_uri() on a server without listeners");
     return listeners_.front().contact_for(std::string(user));

@@ -191,7 +191,7 @@ RequestChain::RequestChain(std::shared_ptr<spdlog::logger> log) : log_(std::move
 RequestChain::~RequestChain() {
   // A suspension outliving the chain must not reach back into it: answered
   // now, it is finished and its destructor does nothing.
-  answer_suspended(5);
+  answer_suspended(5, nullptr);
 }
 
 void RequestChain::add(RequestHandler& handler, HandlerPlacement placement, size_t plugin_index,
@@ -281,14 +281,24 @@ Reply RequestChain::default_reply(Method method) {
   }
 }
 
-void RequestChain::answer_suspended(uint32_t retry_after_seconds) {
+void RequestChain::answer_suspended(uint32_t retry_after_seconds, const EventLoop* loop) {
   Reply unavailable(503, "Service Unavailable");
   unavailable.header("Retry-After", std::to_string(retry_after_seconds));
-  // Answering takes each out of the list.
-  while (first_suspended_) first_suspended_->answer_now(unavailable);
+  // Answering takes each out of the list; the lock is not held meanwhile.
+  for (;;) {
+    Suspension* next = nullptr;
+    {
+      std::lock_guard lock(suspended_mutex_);
+      for (Suspension* s = first_suspended_; s && !next; s = s->next)
+        if (!loop || &s->loop() == loop) next = s;
+    }
+    if (!next) return;
+    next->answer_now(unavailable);
+  }
 }
 
 void RequestChain::remember(Suspension* suspension) {
+  std::lock_guard lock(suspended_mutex_);
   suspension->next = first_suspended_;
   if (first_suspended_) first_suspended_->previous = suspension;
   first_suspended_ = suspension;
@@ -296,6 +306,7 @@ void RequestChain::remember(Suspension* suspension) {
 }
 
 void RequestChain::forget(Suspension* suspension) {
+  std::lock_guard lock(suspended_mutex_);
   const bool listed = suspension->previous || first_suspended_ == suspension;
   if (!listed) return;
   if (suspension->previous)

@@ -9,8 +9,10 @@
 
 #include <spdlog/logger.h>
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -88,10 +90,11 @@ class RequestChain {
   // returns.
   void run(ChainRequest& request, EventLoop& loop);
 
-  // Requests suspended and not answered yet.
+  // Requests suspended and not answered yet, on every loop. Any thread.
   size_t suspended() const { return suspended_count_; }
-  // Answers every request still suspended 503 with Retry-After (shutdown).
-  void answer_suspended(uint32_t retry_after_seconds);
+  // Answers every request still suspended on `loop` (on every loop: nullptr,
+  // once no other loop turns) 503 with Retry-After (shutdown). On that loop's thread.
+  void answer_suspended(uint32_t retry_after_seconds, const EventLoop* loop);
 
   // What the core answers when no handler did: OPTIONS 200 with Allow,
   // CANCEL and BYE 481 (no transaction, no dialog), anything else 501.
@@ -106,10 +109,11 @@ class RequestChain {
 
   std::shared_ptr<spdlog::logger> log_;
   std::vector<ChainEntry> entries_;
-  // Every live suspension, in an intrusive list: thousands may wait for one
-  // store commit, and each leaves in O(1).
+  // Every live suspension of every loop, in an intrusive list: thousands may
+  // wait for one store commit, and each leaves in O(1).
+  std::mutex suspended_mutex_;
   Suspension* first_suspended_ = nullptr;
-  size_t suspended_count_ = 0;
+  std::atomic<size_t> suspended_count_{0};
 };
 
 }  // namespace homesip::core

@@ -5,6 +5,8 @@
 #include <sofia-sip/sip_header.h>
 #include <sofia-sip/sip_status.h>
 
+#include <atomic>
+#include <random>
 #include <stdexcept>
 
 #include "message_limits.hpp"
@@ -12,23 +14,45 @@
 
 namespace homesip::core {
 
-struct NtaSipClient::Pending {
+// One request in flight. `client` and `orq` belong to the main loop's thread
+// (nta's); `done` to the loop that sent it (`caller`, when not the main one).
+struct NtaSipClient::Pending : std::enable_shared_from_this<Pending> {
   NtaSipClient* client = nullptr;  // null once answered, cancelled, or the client is gone
   nta_outgoing_t* orq = nullptr;
   ResponseDone done;
+  EventLoop* caller = nullptr;     // another loop than the main one sent it
+  EventLoop* main_loop = nullptr;  // outlives every client and transaction
+  std::atomic<bool> cancelled{false};
   std::string call_id;
   uint32_t cseq = 0;
 
   // nta's response callback: the final response ends the transaction for us.
   static int on_response(nta_outgoing_magic_t* magic, nta_outgoing_t* orq, const sip_t* sip);
+  // On the main loop: the transaction is over; the callback runs on the caller's loop.
   void deliver(msg_t* msg, const sip_t* sip, bool local);
-  // The handle went away first: no callback from here on.
+  // On the loop that sent the request.
+  void call_back(msg_t* msg, const sip_t* sip, bool local, const std::shared_ptr<spdlog::logger>& log);
+  // The handle went away first: no callback from here on. On the caller's loop.
   void cancel();
+  // The main loop's part of cancel().
+  void end_transaction();
 };
 
 namespace {
 
 using MessagePtr = std::unique_ptr<msg_t, decltype(&msg_destroy)>;
+
+// A From-tag or Call-ID made off the main loop, where nta's own generator
+// (which counts in the agent) may not run: random, 80 bits in base 32.
+std::string random_token() {
+  static constexpr char kDigits[] = "0123456789abcdefghijklmnopqrstuv";
+  thread_local std::mt19937_64 random(std::random_device{}());
+  const uint64_t high = random(), low = random();
+  std::string token;
+  for (int i = 0; i < 8; ++i) token += kDigits[(high >> (5 * i)) & 31];
+  for (int i = 0; i < 8; ++i) token += kDigits[(low >> (5 * i)) & 31];
+  return token;
+}
 
 bool is_token(std::string_view text) {
   if (text.empty()) return false;
@@ -65,7 +89,7 @@ std::string to_from_request_uri(const UriView& uri) {
 // The request as sofia objects, in the message's own home. Throws
 // std::invalid_argument for anything that cannot be built.
 void build_request(nta_agent_t* agent, msg_t* msg, const OutgoingRequest& request, const UriView& target,
-                   const std::string& default_from) {
+                   const std::string& default_from, bool on_agent_thread) {
   sip_t* sip = sip_object(msg);
   su_home_t* home = msg_home(msg);
   const sip_method_t method = sip_method_code(request.method.c_str());
@@ -81,7 +105,9 @@ void build_request(nta_agent_t* agent, msg_t* msg, const OutgoingRequest& reques
   require(from != nullptr, "not a From: " + from_text);
   if (!from->a_tag) {
     sip_fragment_clear(from->a_common);
-    sip_from_add_param(home, from, nta_agent_newtag(home, "tag=%s", agent));
+    sip_from_add_param(home, from,
+                       on_agent_thread ? nta_agent_newtag(home, "tag=%s", agent)
+                                       : su_sprintf(home, "tag=%s", random_token().c_str()));
   }
   insert(msg, from);
 
@@ -93,8 +119,9 @@ void build_request(nta_agent_t* agent, msg_t* msg, const OutgoingRequest& reques
 
   require(is_single_line(request.call_id) && request.call_id.find(' ') == std::string::npos,
           "not a Call-ID: " + request.call_id);
-  sip_call_id_t* call_id = request.call_id.empty() ? sip_call_id_create(home, nullptr)
-                                                   : sip_call_id_make(home, request.call_id.c_str());
+  sip_call_id_t* call_id = !request.call_id.empty() ? sip_call_id_make(home, request.call_id.c_str())
+                           : on_agent_thread        ? sip_call_id_create(home, nullptr)
+                                                    : sip_call_id_make(home, random_token().c_str());
   require(call_id != nullptr, "not a Call-ID: " + request.call_id);
   insert(msg, call_id);
 
@@ -192,6 +219,21 @@ void NtaSipClient::Pending::deliver(msg_t* msg, const sip_t* sip, bool local) {
   if (client) client->forget(this);
   auto log = client ? client->log_ : nullptr;
   client = nullptr;
+  if (!caller) return call_back(msg, sip, local, log);
+  if (cancelled) return;
+  // The message goes with the task (a reference of its own); a task the
+  // caller's loop drops at shutdown frees it.
+  std::shared_ptr<msg_t> kept(msg ? msg_ref_create(msg) : nullptr, [](msg_t* m) {
+    if (m) msg_destroy(m);
+  });
+  caller->post([self = shared_from_this(), kept, sip = kept ? sip_object(kept.get()) : sip, local, log] {
+    self->call_back(kept.get(), sip, local, log);
+  });
+}
+
+void NtaSipClient::Pending::call_back(msg_t* msg, const sip_t* sip, bool local,
+                                      const std::shared_ptr<spdlog::logger>& log) {
+  if (cancelled) return;
   // Moved out: the callback may destroy its ClientTransaction, and with it this.
   ResponseDone callback = std::move(done);
   done = nullptr;
@@ -207,14 +249,20 @@ void NtaSipClient::Pending::deliver(msg_t* msg, const sip_t* sip, bool local) {
 }
 
 void NtaSipClient::Pending::cancel() {
-  if (client) {
-    // nta ends the transaction by itself, calling nobody.
-    if (orq) nta_outgoing_destroy(orq);
-    orq = nullptr;
-    client->forget(this);
-    client = nullptr;
-  }
+  cancelled = true;
   done = nullptr;
+  if (!caller) return end_transaction();
+  // The transaction is nta's, on the main loop; it may not have started yet.
+  main_loop->post([self = shared_from_this()] { self->end_transaction(); });
+}
+
+void NtaSipClient::Pending::end_transaction() {
+  if (!client) return;
+  // nta ends the transaction by itself, calling nobody.
+  if (orq) nta_outgoing_destroy(orq);
+  orq = nullptr;
+  client->forget(this);
+  client = nullptr;
 }
 
 NtaClientTransaction::~NtaClientTransaction() { pending_->cancel(); }
@@ -227,40 +275,61 @@ NtaSipClient::NtaSipClient(nta_agent_s* agent, SofiaEventLoop& loop, std::string
     : agent_(agent), loop_(loop), default_from_(std::move(default_from)), log_(std::move(log)) {}
 
 NtaSipClient::~NtaSipClient() {
+  *alive_ = false;
   for (Pending* pending : outstanding_) {
     if (pending->orq) nta_outgoing_destroy(pending->orq);
     pending->orq = nullptr;
     pending->client = nullptr;
-    pending->done = nullptr;
+    if (!pending->caller) pending->done = nullptr;  // another loop's is that loop's to drop
   }
   outstanding_.clear();
 }
 
 std::unique_ptr<ClientTransaction> NtaSipClient::send(const OutgoingRequest& request, ResponseDone done) {
-  // The one loop owns the agent. With a loop per core, a send from another
-  // loop would be posted here and its answer posted back (see the header).
-  if (!loop_.on_loop_thread()) throw std::logic_error("SipClient::send off the loop thread");
+  // The agent is the main loop's: another loop's request is built on its own
+  // thread, started by the main loop, and its answer posted back.
+  EventLoop* caller = nullptr;
+  if (!loop_.on_loop_thread()) {
+    caller = SofiaEventLoop::current();
+    if (!caller) throw std::logic_error("SipClient::send off every loop thread");
+  }
   require(is_token(request.method), "not a SIP method: '" + request.method + "'");
   const auto target = parse_uri(request.request_uri);
   require(target.has_value() && is_single_line(request.request_uri), "not a SIP URI: " + request.request_uri);
   require(request.next_hop.empty() || parse_uri(request.next_hop).has_value(),
           "not a SIP URI: " + request.next_hop);
 
+  // nta_msg_create only reads what the agent was made with: safe from any thread.
   MessagePtr msg(nta_msg_create(agent_, 0), &msg_destroy);
   if (!msg) throw std::bad_alloc();
-  build_request(agent_, msg.get(), request, *target, default_from_);
+  build_request(agent_, msg.get(), request, *target, default_from_, caller == nullptr);
   const sip_t* sip = sip_object(msg.get());
 
   auto pending = std::make_shared<Pending>();
-  pending->client = this;
   pending->done = std::move(done);
+  pending->caller = caller;
+  pending->main_loop = &loop_;
   pending->call_id = sip->sip_call_id->i_id;
   pending->cseq = sip->sip_cseq->cs_seq;
-  outstanding_.insert(pending.get());
+  if (!caller) {
+    start(pending, std::move(msg), request.next_hop);
+  } else {
+    auto handed = std::make_shared<MessagePtr>(std::move(msg));  // freed with the task if it never runs
+    loop_.post([this, alive = std::weak_ptr<bool>(alive_), pending, handed, route = request.next_hop] {
+      const auto client = alive.lock();
+      if (client && *client && !pending->cancelled) start(pending, std::move(*handed), route);
+    });
+  }
+  return std::make_unique<NtaClientTransaction>(std::move(pending));
+}
 
+void NtaSipClient::start(const std::shared_ptr<Pending>& pending, MessagePtr msg,
+                         const std::string& next_hop) {
+  pending->client = this;
+  outstanding_.insert(pending.get());
   // nta picks the transport from next_hop, else the Request-URI (sips:,
   // ;transport=, then DNS NAPTR/SRV/A for a name), and runs the transaction.
-  const url_string_t* route = request.next_hop.empty() ? nullptr : URL_STRING_MAKE(request.next_hop.c_str());
+  const url_string_t* route = next_hop.empty() ? nullptr : URL_STRING_MAKE(next_hop.c_str());
   pending->orq = nta_outgoing_mcreate(agent_, &Pending::on_response,
                                       reinterpret_cast<nta_outgoing_magic_t*>(pending.get()), route,
                                       msg.get(), TAG_END());
@@ -268,7 +337,6 @@ std::unique_ptr<ClientTransaction> NtaSipClient::send(const OutgoingRequest& req
     msg.release();  // nta owns the request now
   else
     fail_later(pending, msg.get(), "nta refused the request");
-  return std::make_unique<NtaClientTransaction>(std::move(pending));
 }
 
 // A request nta would not take still gets its answer later, on the loop, as

@@ -2,11 +2,10 @@
 // upward registration) send, each an RFC 3261 client transaction of nta's
 // (retransmission over UDP, timers F and B, DNS and transport selection).
 //
-// Thread model: one nta agent belongs to one su_root, so send() is called on
-// that loop's thread and every callback runs there. Today the core has one
-// loop, so that is the loop every plugin's request arrives on. A second loop
-// would need either an agent (and an NtaSipClient) per loop, or send() posting
-// to the agent's loop and the answer posted back to the caller's loop.
+// Thread model: the nta agent belongs to the main loop. send() on the main
+// loop starts the transaction at once; on another loop (server.loops) it
+// builds the request there, hands it to the main loop, and the final
+// response is posted back: every callback runs on the loop that sent.
 #pragma once
 
 #include <spdlog/logger.h>
@@ -44,6 +43,9 @@ class NtaSipClient final : public SipClient {
 
  private:
   friend struct Pending;
+  using MessagePtr = std::unique_ptr<msg_s, void (*)(msg_s*)>;
+  // On the main loop: hands the built request to nta.
+  void start(const std::shared_ptr<Pending>& pending, MessagePtr msg, const std::string& next_hop);
   void forget(Pending* pending) { outstanding_.erase(pending); }
   void fail_later(const std::shared_ptr<Pending>& pending, msg_s* request, const char* why);
 
@@ -51,7 +53,9 @@ class NtaSipClient final : public SipClient {
   SofiaEventLoop& loop_;
   std::string default_from_;
   std::shared_ptr<spdlog::logger> log_;
-  std::unordered_set<Pending*> outstanding_;
+  std::unordered_set<Pending*> outstanding_;  // the main loop's thread only
+  // False once the client is gone: a request another loop handed over then never starts.
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 
 }  // namespace homesip::core

@@ -19,8 +19,11 @@
 #include <cstring>
 #include <stdexcept>
 #include <string>
+#include <thread>
+#include <utility>
 
 #include "listen_address.hpp"
+#include "loop_thread.hpp"
 #include "message_limits.hpp"
 #include "response_encoder.hpp"
 #include "sip_message.hpp"
@@ -278,7 +281,38 @@ bool response_destination(const sip_via_t* via, su_sockaddr_t& destination) {
   return true;
 }
 
+// A message on its way to another loop's thread: freed if it never arrives.
+class HandedMessage {
+ public:
+  explicit HandedMessage(msg_t* msg) : msg_(msg) {}
+  ~HandedMessage() {
+    if (msg_) msg_destroy(msg_);
+  }
+  HandedMessage(const HandedMessage&) = delete;
+  HandedMessage& operator=(const HandedMessage&) = delete;
+  msg_t* release() { return std::exchange(msg_, nullptr); }
+
+ private:
+  msg_t* msg_;
+};
+
+// server.loops, with 0 resolved to the CPU cores.
+size_t loop_count(uint32_t configured) {
+  if (configured > 0) return configured;
+  return std::max(1u, std::thread::hardware_concurrency());
+}
+
 }  // namespace
+
+struct SipServer::LoopShard {
+  explicit LoopShard(const OverloadSettings& overload_settings) : overload(overload_settings) {}
+  SofiaEventLoop* loop = nullptr;
+  std::unique_ptr<LoopThread> thread;  // none for the main loop
+  std::vector<std::shared_ptr<UdpTransport>> udp;
+  OverloadGuard overload;
+  std::unique_ptr<Timer> overload_tick;
+  std::atomic<uint64_t> messages{0};
+};
 
 SipServer::SipServer(SofiaEventLoop& loop, const ServerConfig& config, std::shared_ptr<spdlog::logger> log)
     : loop_(loop),
@@ -286,40 +320,97 @@ SipServer::SipServer(SofiaEventLoop& loop, const ServerConfig& config, std::shar
       log_(log),
       limit_log_(log),
       rate_limiter_(config.rate_limit),
-      overload_(config.overload),
       branch_prefix_("z9hG4bK-hs" + hex(stable_hash(config.listen.front().text()), 8) + "-"),
       chain_(log) {}
 
 SipServer::~SipServer() { stop(); }
 
+std::vector<SipServer::LoopFigures> SipServer::loop_figures() const {
+  std::vector<LoopFigures> figures;
+  for (const auto& shard : shards_) figures.push_back({shard->messages.load(), shard->overload.loop_lag()});
+  return figures;
+}
+
+std::chrono::milliseconds SipServer::loop_lag() const {
+  std::chrono::milliseconds lag{0};
+  for (const auto& shard : shards_) lag = std::max(lag, shard->overload.loop_lag());
+  return lag;
+}
+
 void SipServer::start() {
-  const auto buffer = static_cast<int>(config_.udp_buffer_bytes);
-  for (const auto& address : config_.listen) {
-    if (address.transport == "udp") {
-      udp_.push_back(std::make_shared<UdpTransport>(
-          loop_.root(), address, buffer,
-          [this](std::string_view bytes, const su_sockaddr_t& from, socklen_t length, UdpTransport& udp) {
-            receive(bytes, from, length, udp.shared_from_this(), false);
-          }));
+  const size_t loops = loop_count(config_.loops);
+  for (size_t i = 0; i < loops; ++i) {
+    auto shard = std::make_unique<LoopShard>(config_.overload);
+    if (i == 0) {
+      shard->loop = &loop_;
     } else {
+      shard->thread = std::make_unique<LoopThread>();
+      shard->loop = &shard->thread->loop();
+    }
+    shards_.push_back(std::move(shard));
+  }
+  // The main loop's sockets first: a port 0 listener then has its port,
+  // which the other loops' sockets join.
+  open_udp(*shards_.front(), loops > 1 ? UdpSharing::kFirst : UdpSharing::kAlone);
+  for (size_t i = 1; i < loops; ++i) {
+    LoopShard& shard = *shards_[i];
+    shard.thread->call([&] { open_udp(shard, UdpSharing::kJoin); });
+  }
+  for (const auto& address : config_.listen) {
+    if (address.transport != "udp")
       streams_.push_back(std::make_unique<StreamTransport>(
           loop_, address, config_.connections, config_.tls_certificates, config_.tls_verify_clients,
           limit_log_,
           [this](std::string_view bytes, const su_sockaddr_t& from, socklen_t length,
-                 const std::shared_ptr<ResponseChannel>& connection,
-                 bool too_large) { return receive(bytes, from, length, connection, too_large); }));
-    }
+                 const std::shared_ptr<ResponseChannel>& connection, bool too_large) {
+            return receive(*shards_.front(), bytes, from, length, connection, too_large);
+          }));
     log_->info("listening on {}", address.text());
   }
+  if (loops > 1) log_->info("{} loops serve UDP, each with its own socket per listener", loops);
   if (!streams_.empty())
     log_->info("TCP/TLS: at most {} connections, idle timeout {} s, message timeout {} s",
                config_.connections.max_connections, config_.connections.idle_timeout.count(),
                config_.connections.message_timeout.count());
   start_nta();
-  if (!udp_.empty()) loop_.set_before_wait([this] { flush_udp(); });
-  overload_tick_ =
-      loop_.start_timer(OverloadGuard::kTick, true, [this] { overload_.tick(OverloadGuard::Clock::now()); });
   listening_ = true;
+}
+
+void SipServer::open_udp(LoopShard& shard, UdpSharing sharing) {
+  const auto buffer = static_cast<int>(config_.udp_buffer_bytes);
+  for (auto& address : config_.listen) {
+    if (address.transport != "udp") continue;
+    const int fd = bind_udp_socket(address, buffer, sharing);
+    if (address.port == 0) {  // the kernel chose: the other loops take the same
+      su_sockaddr_t bound{};
+      socklen_t length = sizeof bound;
+      if (::getsockname(fd, &bound.su_sa, &length) == 0) address.port = ntohs(bound.su_port);
+    }
+    shard.udp.push_back(
+        std::make_shared<UdpTransport>(shard.loop->root(), address, fd,
+                                       [this, &shard](std::string_view bytes, const su_sockaddr_t& from,
+                                                      socklen_t length, UdpTransport& udp) {
+                                         receive(shard, bytes, from, length, udp.shared_from_this(), false);
+                                       }));
+  }
+  if (!shard.udp.empty())
+    shard.loop->set_before_wait([&shard] {
+      for (auto& udp : shard.udp) udp->flush();
+    });
+  shard.overload_tick = shard.loop->start_timer(
+      OverloadGuard::kTick, true, [&shard] { shard.overload.tick(OverloadGuard::Clock::now()); });
+}
+
+void SipServer::run_loops() {
+  for (auto& shard : shards_)
+    if (shard->thread) shard->thread->run();
+}
+
+void SipServer::close_shard(LoopShard& shard) {
+  chain_.answer_suspended(kShutdownRetryAfterSeconds, shard.loop);
+  shard.overload_tick.reset();
+  shard.loop->set_before_wait(nullptr);
+  for (auto& udp : shard.udp) udp->close();
 }
 
 // nta sends the core's own requests (upward registration) from an ephemeral
@@ -333,7 +424,7 @@ void SipServer::start_nta() {
   const bool v6 = client.host.find(':') != std::string::npos;
   const std::string url = "sip:" + (v6 ? "[" + client.host + "]" : client.host) + ":0;transport=udp";
   const auto buffer = static_cast<unsigned>(config_.udp_buffer_bytes);
-  agent_ = nta_agent_create(
+  agent_ref_->agent = agent_ = nta_agent_create(
       loop_.root(), URL_STRING_MAKE(url.c_str()), reinterpret_cast<nta_message_f*>(&SipServer::on_message),
       reinterpret_cast<nta_agent_magic_t*>(this), NTATAG_STATELESS(1), NTATAG_UA(0), NTATAG_SERVER_RPORT(1),
       NTATAG_MAXSIZE(kClientPortMaxMessage), NTATAG_UDP_MTU(kUdpMtu), TPTAG_UDP_RMEM(buffer),
@@ -366,26 +457,43 @@ void SipServer::start_nta() {
   }
 }
 
+void SipServer::drain_loops() {
+  for (size_t i = 1; i < shards_.size(); ++i) {
+    LoopShard& shard = *shards_[i];
+    shard.thread->call([&] {
+      for (auto& udp : shard.udp) udp->close();
+    });
+  }
+}
+
+void SipServer::stop_loops() {
+  if (!listening_) return;
+  // Each answers what waits on it and closes its sockets, on its own thread.
+  for (size_t i = 1; i < shards_.size(); ++i) {
+    LoopShard& shard = *shards_[i];
+    if (shard.udp.empty() && !shard.overload_tick) continue;  // stopped already
+    shard.thread->call([&] {
+      close_shard(shard);
+      shard.udp.clear();
+    });
+    shard.thread->stop();
+  }
+}
+
 void SipServer::stop() {
   if (!listening_) return;
-  chain_.answer_suspended(kShutdownRetryAfterSeconds);
+  stop_loops();
+  if (!shards_.empty()) close_shard(*shards_.front());
   listening_ = false;
-  overload_tick_.reset();
-  loop_.set_before_wait(nullptr);
-  for (auto& udp : udp_) udp->close();
   for (auto& stream : streams_) stream->close();
   if (agent_) nta_agent_destroy(agent_);
-  agent_ = nullptr;
+  agent_ref_->agent = agent_ = nullptr;
 }
 
 size_t SipServer::connection_count() const {
   size_t count = 0;
   for (const auto& stream : streams_) count += stream->connection_count();
   return count;
-}
-
-void SipServer::flush_udp() {
-  for (auto& udp : udp_) udp->flush();
 }
 
 // A request on nta's client port: a server behind NAT is reached there,
@@ -412,13 +520,16 @@ int SipServer::on_message(void* self, nta_agent_s* agent, msg_s* msg, sip_s* sip
     nta_msg_discard(agent, msg);
     return 0;
   }
-  server->handle(msg, sip, std::make_shared<NtaChannel>(agent, msg), msg_size(msg));
+  server->handle(*server->shards_.front(), msg, sip, std::make_shared<NtaChannel>(agent, msg), msg_size(msg));
   return 0;
 }
 
-SipServer::Next SipServer::receive(std::string_view bytes, const su_sockaddr_t& from, socklen_t from_length,
-                                   const std::shared_ptr<ResponseChannel>& channel, bool too_large) {
-  if (!admit_source(bytes, from, from_length, channel)) return too_large ? Next::kClose : Next::kContinue;
+SipServer::Next SipServer::receive(LoopShard& shard, std::string_view bytes, const su_sockaddr_t& from,
+                                   socklen_t from_length, const std::shared_ptr<ResponseChannel>& channel,
+                                   bool too_large) {
+  shard.messages.fetch_add(1, std::memory_order_relaxed);
+  if (!admit_source(shard, bytes, from, from_length, channel))
+    return too_large ? Next::kClose : Next::kContinue;
   const LimitVerdict verdict = too_large ? LimitVerdict{513, "Message Too Large", "max_message_bytes"}
                                          : check_message(bytes, config_.limits);
   if (!verdict.ok()) {
@@ -449,24 +560,24 @@ SipServer::Next SipServer::receive(std::string_view bytes, const su_sockaddr_t& 
       msg_destroy(msg);
     return Next::kContinue;
   }
-  handle(msg, sip, channel, bytes.size());
+  handle(shard, msg, sip, channel, bytes.size());
   return Next::kContinue;
 }
 
-bool SipServer::admit_source(std::string_view bytes, const su_sockaddr_t& from, socklen_t from_length,
-                             const std::shared_ptr<ResponseChannel>& channel) {
+bool SipServer::admit_source(LoopShard& shard, std::string_view bytes, const su_sockaddr_t& from,
+                             socklen_t from_length, const std::shared_ptr<ResponseChannel>& channel) {
   if (rate_limiter_.admit(from, SourceLimiter::Clock::now())) return true;
   char ip[46];
   limit_log_.hit("server.rate_limit", "from " + std::string(address_text(from, ip)) + " over " +
                                           std::string(channel->transport()));
   if (config_.rate_limit.action == RateLimitSettings::Action::kReply503)
-    answer_from_skeleton(bytes, from, from_length, channel, unavailable("Rate Limit Exceeded"));
+    answer_from_skeleton(bytes, from, from_length, channel, unavailable(shard, "Rate Limit Exceeded"));
   return false;
 }
 
-Reply SipServer::unavailable(const char* reason) {
+Reply SipServer::unavailable(LoopShard& shard, const char* reason) {
   Reply reply(503, reason);
-  reply.header("Retry-After", std::to_string(overload_.retry_after()));
+  reply.header("Retry-After", std::to_string(shard.overload.retry_after()));
   return reply;
 }
 
@@ -475,20 +586,20 @@ size_t SipServer::udp_reply_bound(size_t request_bytes) const {
   return request_bytes * config_.udp_amplification;
 }
 
-bool SipServer::shed(msg_t* msg, sip_t* sip, ResponseChannel& channel, size_t udp_bound) {
+bool SipServer::shed(LoopShard& shard, msg_t* msg, sip_t* sip, ResponseChannel& channel, size_t udp_bound) {
   const auto method = sip->sip_request->rq_method;
   // An ACK has no answer and a CANCEL ends work: neither adds load worth refusing.
   if (method == sip_method_ack || method == sip_method_cancel) return false;
   const size_t pending = chain_.suspended();
-  if (!overload_.overloaded(pending)) return false;
+  if (!shard.overload.overloaded(pending)) return false;
   su_sockaddr_t source{};
   socklen_t length = sizeof source;
   msg_get_address(msg, &source, &length);
   char ip[46];
   limit_log_.hit("server.overload", std::to_string(pending) + " requests pending, loop " +
-                                        std::to_string(overload_.loop_lag().count()) + " ms late; 503 to " +
-                                        std::string(address_text(source, ip)));
-  send_reply(msg, unavailable("Overloaded"), channel, udp_bound);
+                                        std::to_string(shard.overload.loop_lag().count()) +
+                                        " ms late; 503 to " + std::string(address_text(source, ip)));
+  send_reply(msg, unavailable(shard, "Overloaded"), channel, udp_bound);
   return true;
 }
 
@@ -593,16 +704,16 @@ bool SipServer::reject(msg_t* msg, sip_t* sip, const Reply& reply, ResponseChann
   return false;
 }
 
-void SipServer::handle(msg_t* msg, sip_t* sip, const std::shared_ptr<ResponseChannel>& channel,
-                       size_t request_bytes) {
+void SipServer::handle(LoopShard& shard, msg_t* msg, sip_t* sip,
+                       const std::shared_ptr<ResponseChannel>& channel, size_t request_bytes) {
   const size_t udp_bound = udp_reply_bound(request_bytes);
   if (!well_formed(msg, sip, *channel, udp_bound)) return;
-  if (shed(msg, sip, *channel, udp_bound)) return;
+  if (shed(shard, msg, sip, *channel, udp_bound)) return;
   // ACK walks the chain too: a handler that forwards INVITEs forwards their
   // ACKs; the ACK of our own final answer no handler forwards, and it is dropped.
   const bool routed_here = sip->sip_route && take_own_route(msg, sip);
   SofiaChainRequest request(*this, msg, sip, channel, routed_here, udp_bound);
-  chain_.run(request, loop_);
+  chain_.run(request, *shard.loop);
 }
 
 bool SipServer::take_own_route(msg_t* msg, sip_t* sip) const {
@@ -683,13 +794,20 @@ void SipServer::forward(msg_t* msg, std::string_view request_uri, ResponseChanne
                            received == Clock::time_point{} ? Clock::duration{} : Clock::now() - received);
   // nta adds our Via (its client port's address, rport) with this branch,
   // and sends to the top Route (;lr) or else the Request-URI, resolving it
-  // (RFC 3263) and picking the transport; it keeps no state of it.
-  if (!agent_) {  // stopping: nothing goes out any more
-    msg_destroy(msg);
-    return;
-  }
-  if (nta_msg_tsend(agent_, msg, nullptr, NTATAG_BRANCH_KEY(branch.c_str()), TAG_END()) < 0)
-    log_->debug("could not forward {} to {}", ack ? "an ACK" : "a request", target);
+  // (RFC 3263) and picking the transport; it keeps no state of it. nta is
+  // the main loop's: another loop hands the request over.
+  auto send = [agent = agent_ref_, log = log_, branch, target, ack](msg_t* message) {
+    if (!agent->agent) {  // stopping: nothing goes out any more
+      msg_destroy(message);
+      return;
+    }
+    if (nta_msg_tsend(agent->agent, message, nullptr, NTATAG_BRANCH_KEY(branch.c_str()), TAG_END()) < 0)
+      log->debug("could not forward {} to {}", ack ? "an ACK" : "a request", target);
+  };
+  if (loop_.on_loop_thread()) return send(msg);
+  // Freed with the task if the main loop drops it (shutdown).
+  auto handed = std::make_shared<HandedMessage>(msg);
+  loop_.post([send, handed] { send(handed->release()); });
 }
 
 void SipServer::relay_response(msg_t* msg, sip_t* sip) {
@@ -711,7 +829,7 @@ void SipServer::relay_response(msg_t* msg, sip_t* sip) {
   UdpTransport* udp_listener = nullptr;
   StreamTransport* stream_listener = nullptr;
   if (udp) {
-    for (auto& listener : udp_)
+    for (auto& listener : shards_.front()->udp)
       if (!udp_listener &&
           (listener->address().host.find(':') != std::string::npos) == (destination.su_family == AF_INET6))
         udp_listener = listener.get();

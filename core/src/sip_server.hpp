@@ -2,7 +2,13 @@
 // (UdpTransport, StreamTransport), and one sofia-sip nta agent for the core's
 // own outgoing requests. Every message's raw bytes are checked against the
 // limits before sofia parses them; every request walks the plugins' handler
-// chain (request_chain.*) on the loop thread.
+// chain (request_chain.*) on the loop thread that received it.
+//
+// Loops (server.loops): the main loop serves TCP/TLS and nta (the client,
+// forwarding, relayed responses); each loop, the main one too, has its own
+// socket on every UDP listener (SO_REUSEPORT), its own overload guard and
+// batch of responses. The chain, the rate limit, the limit log and the
+// counters are shared.
 #pragma once
 
 #include <spdlog/logger.h>
@@ -32,6 +38,7 @@ namespace homesip::core {
 
 class SipServer {
  public:
+  // `loop` is the main loop; server.loops - 1 more start with start().
   SipServer(SofiaEventLoop& loop, const ServerConfig& config, std::shared_ptr<spdlog::logger> log);
   ~SipServer();
   SipServer(const SipServer&) = delete;
@@ -40,10 +47,21 @@ class SipServer {
   // The plugins' handlers; what no handler answers, the chain's defaults do.
   RequestChain& chain() { return chain_; }
 
-  // Binds every listener. Throws std::runtime_error naming the address that failed.
+  // Binds every listener, on every loop. Throws std::runtime_error naming the
+  // address that failed. The main loop serves once it runs; the others once
+  // run_loops() lets them (after the plugins started).
   void start();
-  // Answers every request still suspended 503 with Retry-After, then closes
-  // the listeners (a UDP transport sends what it queued first).
+  void run_loops();
+  // How many loops serve (server.loops, 0 resolved to the CPU cores).
+  size_t loops() const { return shards_.size(); }
+  // The loops beyond the main one close their sockets (their datagrams go to
+  // the main loop's) but go on turning, so what they hold completes.
+  void drain_loops();
+  // Stops the loops beyond the main one: each answers what is still suspended
+  // on it 503 with Retry-After and closes its sockets. Idempotent.
+  void stop_loops();
+  // stop_loops(), then the same on the main loop, whose TCP/TLS listeners
+  // and nta close too (a UDP transport sends what it queued first).
   void stop();
 
   // No bound on a response's size (a request with an authenticated sender, or
@@ -80,30 +98,39 @@ class SipServer {
   std::map<std::string, uint64_t> limit_hits() const { return limit_log_.totals(); }
   // Sources the rate limit tracks now (server.rate_limit.sources at most).
   size_t rate_limited_sources() const { return rate_limiter_.tracked(); }
-  // How late the loop ran its last overload tick.
-  std::chrono::milliseconds loop_lag() const { return overload_.loop_lag(); }
+  // How late the latest loop ran its last overload tick.
+  std::chrono::milliseconds loop_lag() const;
+  // Each loop's figures, the main loop's first. Any thread.
+  struct LoopFigures {
+    uint64_t messages = 0;  // received over its UDP sockets (the main loop's: TCP/TLS and nta's too)
+    std::chrono::milliseconds lag{0};
+  };
+  std::vector<LoopFigures> loop_figures() const;
   // The agent, for the core's own outgoing requests (upstream registration).
   nta_agent_s* agent() const { return agent_; }
+
+  // One loop's part: its UDP sockets and its overload guard.
+  struct LoopShard;
 
  private:
   using Next = StreamTransport::Next;
   static int on_message(void* self, nta_agent_s* agent, msg_s* msg, sip_s* sip);
   // One whole message's bytes from any transport: limits, parse, nta's checks,
   // then handle(). kClose when a stream cannot go on after it.
-  Next receive(std::string_view bytes, const su_sockaddr_t& from, socklen_t from_length,
+  Next receive(LoopShard& shard, std::string_view bytes, const su_sockaddr_t& from, socklen_t from_length,
                const std::shared_ptr<ResponseChannel>& channel, bool too_large);
   // server.rate_limit, before anything is parsed: false when `from` is over
   // its rate (the message is dropped, or answered 503 from its skeleton).
-  bool admit_source(std::string_view bytes, const su_sockaddr_t& from, socklen_t from_length,
-                    const std::shared_ptr<ResponseChannel>& channel);
+  bool admit_source(LoopShard& shard, std::string_view bytes, const su_sockaddr_t& from,
+                    socklen_t from_length, const std::shared_ptr<ResponseChannel>& channel);
   // server.overload: true when the request was answered 503 (never an ACK or CANCEL).
-  bool shed(msg_s* msg, sip_s* sip, ResponseChannel& channel, size_t udp_bound);
+  bool shed(LoopShard& shard, msg_s* msg, sip_s* sip, ResponseChannel& channel, size_t udp_bound);
   // `reply` to a message answered from its skeleton (request line, Via,
   // From, To, Call-ID, CSeq): over a limit, or over its source's rate.
   void answer_from_skeleton(std::string_view bytes, const su_sockaddr_t& from, socklen_t from_length,
                             const std::shared_ptr<ResponseChannel>& channel, const Reply& reply);
   // A 503 with a jittered Retry-After (server.overload.retry_after_*).
-  Reply unavailable(const char* reason);
+  Reply unavailable(LoopShard& shard, const char* reason);
   // A message over the limits: answered from its reply skeleton, or dropped.
   void reject_over_limit(std::string_view bytes, const su_sockaddr_t& from, socklen_t from_length,
                          const std::shared_ptr<ResponseChannel>& channel, const LimitVerdict& verdict);
@@ -112,6 +139,10 @@ class SipServer {
   bool answer_unreadable_method(std::string_view bytes, const su_sockaddr_t& from, socklen_t from_length,
                                 const std::shared_ptr<ResponseChannel>& channel);
   void start_nta();
+  // The UDP listeners of `shard`, on its loop's thread: bound with `sharing`.
+  void open_udp(LoopShard& shard, UdpSharing sharing);
+  // Closes `shard`'s sockets after answering what waits on it; on its loop's thread.
+  void close_shard(LoopShard& shard);
   // Takes a top Route naming this server (;lr) off: the sender asks us to
   // proxy the request (routed_here()).
   bool take_own_route(msg_s* msg, sip_s* sip) const;
@@ -120,23 +151,28 @@ class SipServer {
   std::string forward_branch(const sip_s* sip, std::string_view request_uri) const;
   // A response to a request we forwarded: our Via off, on to the next Via.
   void relay_response(msg_s* msg, sip_s* sip);
-  void handle(msg_s* msg, sip_s* sip, const std::shared_ptr<ResponseChannel>& channel, size_t request_bytes);
+  void handle(LoopShard& shard, msg_s* msg, sip_s* sip, const std::shared_ptr<ResponseChannel>& channel,
+              size_t request_bytes);
   bool well_formed(msg_s* msg, sip_s* sip, ResponseChannel& channel, size_t udp_bound);
   // Answers `reply` (or drops an ACK); always false, for well_formed's returns.
   bool reject(msg_s* msg, sip_s* sip, const Reply& reply, ResponseChannel& channel, size_t udp_bound);
-  void flush_udp();
 
   SofiaEventLoop& loop_;
   ServerConfig config_;
   std::shared_ptr<spdlog::logger> log_;
   LimitLog limit_log_;
   SourceLimiter rate_limiter_;
-  OverloadGuard overload_;
-  std::unique_ptr<Timer> overload_tick_;
+  // The main loop's first; the others' each with its LoopThread.
+  std::vector<std::unique_ptr<LoopShard>> shards_;
+  // The agent as forwarding sees it from any loop: a request another loop
+  // forwards is handed to the main loop, which may have stopped meanwhile.
+  struct AgentRef {
+    nta_agent_s* agent = nullptr;  // the main loop's thread only; null once stopped
+  };
+  std::shared_ptr<AgentRef> agent_ref_ = std::make_shared<AgentRef>();
   nta_agent_s* agent_ = nullptr;
-  std::vector<std::shared_ptr<UdpTransport>> udp_;
   std::vector<std::unique_ptr<StreamTransport>> streams_;
-  bool listening_ = false;
+  std::atomic<bool> listening_{false};
   // "z9hG4bK-hs<hash of the first listener>-": branches of this server's
   // Vias, so its own are told from every other server's.
   std::string branch_prefix_;

@@ -89,6 +89,9 @@ bool SourceLimiter::admit(const su_sockaddr_t& source, Clock::time_point now) {
   uint8_t address[16];
   address_bytes(source, address);
   if (!exempt_.empty() && exempt_bytes(address)) return true;
+  // Shared by every loop (server.loops): a sender spread over several source
+  // ports, and so over several loops, still has one bucket.
+  std::lock_guard lock(mutex_);
   const int64_t now_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch()).count();
   Bucket& bucket = buckets_[bucket_for(key_of(address), now_ns)];
   const double elapsed_s = static_cast<double>(now_ns - bucket.refilled_ns) / 1e9;

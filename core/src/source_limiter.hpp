@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <mutex>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -53,7 +54,10 @@ class SourceLimiter {
   // Whether `source` is in an exempt block (never limited).
   bool exempt(const su_sockaddr_t& source) const;
   // Sources in the table now (at most settings.sources).
-  size_t tracked() const { return index_.size(); }
+  size_t tracked() const {
+    std::lock_guard lock(mutex_);
+    return index_.size();
+  }
 
  private:
   struct Key {
@@ -86,6 +90,7 @@ class SourceLimiter {
   size_t capacity_;
   std::vector<AddressBlock> exempt_;
   std::vector<Bucket> buckets_;
+  mutable std::mutex mutex_;  // the table: admit() comes from every loop
   std::unordered_map<Key, uint32_t, KeyHash> index_;
   uint32_t newest_ = kNone;
   uint32_t oldest_ = kNone;

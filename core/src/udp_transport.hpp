@@ -20,13 +20,27 @@
 
 namespace homesip::core {
 
+// How a listener's socket shares its address. Above one loop
+// (server.loops), each loop has its own socket in the address's SO_REUSEPORT
+// group, and the kernel picks one by the sender's address and port.
+enum class UdpSharing {
+  kAlone,  // one loop: the address is ours alone
+  kFirst,  // the group's first socket: refused when another socket holds the address
+  kJoin,   // another loop's socket in our group
+};
+
+// A UDP socket bound to `address`, its buffers set to `buffer_bytes`. Throws
+// std::runtime_error naming the address.
+int bind_udp_socket(const ListenAddress& address, int buffer_bytes, UdpSharing sharing);
+
 class UdpTransport final : public ResponseChannel, public std::enable_shared_from_this<UdpTransport> {
  public:
   // Gets each datagram's bytes and source (valid during the call) with the transport it came in on.
   using Sink = std::function<void(std::string_view, const su_sockaddr_t&, socklen_t, UdpTransport&)>;
 
-  // Binds `address` and starts reading. Throws std::runtime_error naming the address.
-  UdpTransport(su_root_t* root, const ListenAddress& address, int buffer_bytes, Sink sink);
+  // Starts reading `fd` (bind_udp_socket's, which this takes) on `root`'s
+  // thread. Throws std::runtime_error naming the address.
+  UdpTransport(su_root_t* root, const ListenAddress& address, int fd, Sink sink);
   ~UdpTransport() override;
   UdpTransport(const UdpTransport&) = delete;
   UdpTransport& operator=(const UdpTransport&) = delete;

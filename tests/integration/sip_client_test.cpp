@@ -26,6 +26,7 @@
 #include <thread>
 #include <vector>
 
+#include "loop_thread.hpp"
 #include "test_support.hpp"
 
 namespace homesip::core {
@@ -554,6 +555,90 @@ TEST_F(SipClientTest, WhatCannotBeBuiltThrowsAndSendsNothing) {
   EXPECT_THROW(attempt(bad_hop), std::invalid_argument);
   EXPECT_EQ(client_->outstanding(), 0u);
   loop_->run_until([] { return false; }, 100ms);
+}
+
+
+// server.loops: a handler on another loop sends; nta turns on the main loop;
+// the answer comes back on the sender's loop, never on the main one.
+class SipClientFromAnotherLoop : public SipClientTest {
+ protected:
+  // Sends `request` from the worker's thread, the callback noting where it ran.
+  void send_from_worker(const OutgoingRequest& request) {
+    worker_.call([&] {
+      transaction_ = client_->send(request, [this](const SipResponse& response) {
+        status_ = response.status();
+        on_worker_ = worker_.loop().on_loop_thread();
+        ++calls_;
+      });
+    });
+  }
+  bool wait_for_calls(int calls, std::chrono::milliseconds timeout) {
+    return loop_->run_until([&] { return calls_.load() >= calls; }, timeout);
+  }
+  void TearDown() override {
+    worker_.call([&] { transaction_.reset(); });  // on the loop that owns it
+    worker_.stop();
+    SipClientTest::TearDown();
+  }
+
+  LoopThread worker_;
+  std::unique_ptr<ClientTransaction> transaction_;  // the worker's
+  std::atomic<int> calls_{0};
+  std::atomic<int> status_{0};
+  std::atomic<bool> on_worker_{false};
+};
+
+TEST_F(SipClientFromAnotherLoop, TheAnswerComesBackOnTheSendersLoop) {
+  worker_.run();
+  UdpSocket peer;
+  std::string request;
+  std::thread answering([&] {
+    request = peer.receive(5s);
+    if (!request.empty()) peer.send(via_port(request), response_to(request, "202 Accepted"));
+  });
+  send_from_worker(OutgoingRequest("MESSAGE", "sip:u@127.0.0.1:" + std::to_string(peer.port())));
+  const bool answered = wait_for_calls(1, 5s);
+  answering.join();
+  ASSERT_TRUE(answered) << request;
+  EXPECT_EQ(status_.load(), 202);
+  EXPECT_TRUE(on_worker_.load());
+  std::string call_id;
+  worker_.call([&] { call_id = std::string(transaction_->call_id()); });
+  EXPECT_EQ(header_of(request, "Call-ID"), call_id);
+  EXPECT_NE(header_of(request, "From").find(";tag="), std::string::npos) << request;
+  loop_->run_until([] { return false; }, 300ms);
+  EXPECT_EQ(calls_.load(), 1);
+  EXPECT_EQ(client_->outstanding(), 0u);
+}
+
+TEST_F(SipClientFromAnotherLoop, ARequestThatCannotBeBuiltThrowsOnTheSendersThread) {
+  worker_.run();
+  EXPECT_THROW(send_from_worker(OutgoingRequest("BAD METHOD", "sip:u@127.0.0.1:5060")),
+               std::invalid_argument);
+  EXPECT_THROW(send_from_worker(OutgoingRequest("MESSAGE", "mailto:u@example.com")), std::invalid_argument);
+  EXPECT_EQ(client_->outstanding(), 0u);
+}
+
+TEST_F(SipClientFromAnotherLoop, ATransactionDroppedOnItsLoopNeverCallsBack) {
+  worker_.run();
+  UdpSocket peer;  // never answers: nta retransmits until the transaction is dropped
+  send_from_worker(OutgoingRequest("OPTIONS", "sip:127.0.0.1:" + std::to_string(peer.port())));
+  loop_->run_until([&] { return client_->outstanding() == 1; }, 2s);
+  ASSERT_EQ(client_->outstanding(), 1u);
+  ASSERT_FALSE(peer.receive(2s).empty());
+  worker_.call([&] { transaction_.reset(); });
+  loop_->run_until([&] { return client_->outstanding() == 0; }, 2s);
+  EXPECT_EQ(client_->outstanding(), 0u);
+  loop_->run_until([] { return false; }, std::chrono::milliseconds(kTimerF + 500));
+  EXPECT_EQ(calls_.load(), 0);
+}
+
+TEST_F(SipClientFromAnotherLoop, OffEveryLoopSendIsRefused) {
+  std::thread plain([&] {
+    EXPECT_THROW(client_->send(OutgoingRequest("OPTIONS", "sip:127.0.0.1:5060"), [](const SipResponse&) {}),
+                 std::logic_error);
+  });
+  plain.join();
 }
 
 }  // namespace

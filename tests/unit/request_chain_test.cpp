@@ -221,7 +221,7 @@ TEST_F(ChainTest, ShutdownAnswersWhatIsStillSuspended503WithRetryAfter) {
   run(message());
   run(message().call_id("second@example.test"));
   EXPECT_EQ(chain_.suspended(), 2u);
-  chain_.answer_suspended(7);
+  chain_.answer_suspended(7, nullptr);
   ASSERT_EQ(statuses(), (std::vector<int>{503, 503}));
   for (const Reply& r : answers_->replies) EXPECT_EQ(header_of(r, "Retry-After"), "7");
   EXPECT_EQ(chain_.suspended(), 0u);

@@ -2,8 +2,7 @@
 //
 // The thread model (part of the SDK 2 contract):
 // - The core runs one or more loops, each on its own thread; every loop
-//   receives and answers requests. Today there is one; the performance work
-//   adds one per core without changing this contract.
+//   receives and answers requests (server.loops; 0: one per core).
 // - The main loop (PluginContext::loop()) creates, starts and stops plugins,
 //   runs admin commands, and runs the timers a plugin starts from there.
 // - A request, its resumption and its client transactions' callbacks run on

@@ -1,0 +1,104 @@
+#include "loop_thread.hpp"
+
+#include <future>
+#include <utility>
+
+namespace homesip::core {
+
+LoopThread::LoopThread() : thread_([this] { body(); }) {
+  std::unique_lock lock(mutex_);
+  changed_.wait(lock, [this] { return loop_ != nullptr; });
+}
+
+LoopThread::~LoopThread() {
+  stop();
+  {
+    std::lock_guard lock(mutex_);
+    quit_ = true;
+  }
+  changed_.notify_all();
+  thread_.join();
+}
+
+void LoopThread::body() {
+  {
+    auto loop = std::make_unique<SofiaEventLoop>();
+    std::lock_guard lock(mutex_);
+    loop_ = std::move(loop);
+  }
+  changed_.notify_all();
+  std::unique_lock lock(mutex_);
+  for (;;) {
+    changed_.wait(lock, [this] { return job_ || go_ || quit_; });
+    if (job_) {
+      const std::function<void()>* job = job_;
+      std::exception_ptr error;
+      lock.unlock();
+      try {
+        (*job)();
+      } catch (...) {
+        error = std::current_exception();
+      }
+      lock.lock();
+      job_error_ = error;
+      job_ = nullptr;
+      changed_.notify_all();
+    } else if (go_) {
+      go_ = false;
+      lock.unlock();
+      loop_->run();
+      lock.lock();
+      running_ = false;
+      changed_.notify_all();
+    } else {
+      break;
+    }
+  }
+  lock.unlock();
+  loop_.reset();
+}
+
+void LoopThread::call(const std::function<void()>& job) {
+  std::unique_lock lock(mutex_);
+  if (running_) {
+    lock.unlock();
+    std::promise<void> done;
+    loop_->post([&] {
+      try {
+        job();
+        done.set_value();
+      } catch (...) {
+        done.set_exception(std::current_exception());
+      }
+    });
+    done.get_future().get();
+    return;
+  }
+  changed_.wait(lock, [this] { return job_ == nullptr; });  // one caller's job at a time
+  job_ = &job;
+  changed_.notify_all();
+  changed_.wait(lock, [this] { return job_ == nullptr; });
+  if (job_error_) std::rethrow_exception(std::exchange(job_error_, nullptr));
+}
+
+void LoopThread::run() {
+  {
+    std::lock_guard lock(mutex_);
+    if (running_) return;
+    running_ = go_ = true;
+  }
+  changed_.notify_all();
+}
+
+void LoopThread::stop() {
+  {
+    std::lock_guard lock(mutex_);
+    if (!running_) return;
+  }
+  // From inside the loop: a stop() before its run() began would be lost.
+  loop_->post([loop = loop_.get()] { loop->stop(); });
+  std::unique_lock lock(mutex_);
+  changed_.wait(lock, [this] { return !running_; });
+}
+
+}  // namespace homesip::core

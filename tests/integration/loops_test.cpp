@@ -1,0 +1,177 @@
+// server.loops: 2 on a real homesipd. Each loop has its own socket on the UDP
+// listener (SO_REUSEPORT); the kernel picks one by the sender's address and
+// port, so many senders reach both loops. Every sender gets its answer, the
+// registrations are all durable, forwarding from either loop goes out through
+// the main loop's nta, and a second server cannot share the port.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "test_support.hpp"
+
+using namespace homesip::test;
+
+namespace {
+
+constexpr auto kWait = std::chrono::milliseconds(3000);
+constexpr int kSenders = 32;
+
+std::string crlf(const std::string& text) {
+  std::string out;
+  for (char c : text) {
+    if (c == '\n') out += '\r';
+    out += c;
+  }
+  return out;
+}
+
+std::string register_request(int user, uint16_t port) {
+  const std::string u = "U" + std::to_string(user);
+  return crlf("REGISTER sip:C1.D1.H1 SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:" + std::to_string(port) +
+              ";rport;branch=z9hG4bKloops" + u + "\nMax-Forwards: 70\nFrom: <sip:" + u +
+              "@C1.D1.H1>;tag=l\nTo: <sip:" + u + "@C1.D1.H1>\nCall-ID: loops-" + u +
+              "@test\nCSeq: 1 REGISTER\nContact: <sip:" + u + "@127.0.0.1:" + std::to_string(port) +
+              ">\nExpires: 600\nContent-Length: 0\n\n");
+}
+
+class LoopsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    socket_ = (dir_ / "h1.sock").string();
+    server_ = std::make_unique<HomesipServer>(dir_, options());
+    server_->start();
+  }
+  ServerOptions options() const {
+    return ServerOptions{"H1", "C1.D1",
+                         "  - plugin: location-sqlite\n    path: " + (dir_ / "location.sqlite").string() +
+                             "\n  - plugin: registrar\n    domains: [C1.D1.H1]\n",
+                         "  admin_socket: " + socket_ + "\n  loops: 2\n"};
+  }
+  nlohmann::json stats() const {
+    std::string out;
+    EXPECT_EQ(run({HOMESIP_TEST_HOMESIPCTL, "--socket", socket_, "--json", "stats"}, &out, kWait), 0) << out;
+    return nlohmann::json::parse(out);
+  }
+  std::string log() const { return read_file(server_->log()); }
+
+  TempDir dir_;
+  std::string socket_;
+  std::unique_ptr<HomesipServer> server_;
+};
+
+TEST_F(LoopsTest, SendersOnManyPortsReachBothLoopsAndEveryRegistrationIsKept) {
+  std::vector<std::unique_ptr<UdpSocket>> senders;
+  for (int i = 0; i < kSenders; ++i) senders.push_back(std::make_unique<UdpSocket>());
+  for (int i = 0; i < kSenders; ++i)
+    senders[i]->send(server_->port(), register_request(i, senders[i]->port()));
+  for (int i = 0; i < kSenders; ++i) {
+    const std::string answer = senders[i]->receive(kWait);
+    EXPECT_EQ(status_of(answer), 200) << "U" << i << ": " << answer << log();
+  }
+  const auto figures = stats();
+  ASSERT_EQ(figures["loops"].size(), 2u) << figures.dump();
+  // 32 source ports all hashed to one socket: one chance in 2^31.
+  EXPECT_GT(figures["loops"][0]["messages"].get<int>(), 0) << figures.dump();
+  EXPECT_GT(figures["loops"][1]["messages"].get<int>(), 0) << figures.dump();
+  // Every REGISTER, and the probes that saw the server up (OPTIONS) besides.
+  EXPECT_GE(figures["loops"][0]["messages"].get<int>() + figures["loops"][1]["messages"].get<int>(), kSenders)
+      << figures.dump();
+  EXPECT_EQ(figures["metrics"]["homesip_registrar_registrations_total"].get<int>(), kSenders) << figures.dump();
+
+  // Durable: after a restart every one is still there.
+  ASSERT_EQ(server_->stop(), 0) << log();
+  server_->start();
+  std::string out;
+  ASSERT_EQ(
+      run({HOMESIP_TEST_HOMESIPCTL, "--socket", socket_, "--json", "bindings", "C1.D1.H1"}, &out, kWait), 0)
+      << out;
+  const auto bindings = nlohmann::json::parse(out);  // {AOR: [binding, ...]}
+  ASSERT_TRUE(bindings.is_object()) << out;
+  EXPECT_EQ(bindings.size(), static_cast<size_t>(kSenders)) << out;
+  for (int i = 0; i < kSenders; ++i) {
+    const std::string aor = "U" + std::to_string(i) + "@C1.D1.H1";
+    ASSERT_TRUE(bindings.contains(aor)) << aor << " " << out;
+    EXPECT_EQ(bindings[aor].size(), 1u) << out;
+  }
+}
+
+TEST_F(LoopsTest, ASecondServerOnTheSamePortIsRefused) {
+  TempDir other_dir;
+  HomesipServer second(other_dir, options());  // only its config: started by hand below
+  std::string out;
+  const int code = run({homesipd_path(), "--config", second.config().string(), "--set",
+                        "server.listen=[udp:127.0.0.1:" + std::to_string(server_->port()) + "]", "--set",
+                        "server.admin_socket=" + (other_dir / "h1.sock").string(), "--set",
+                        "plugins.location-sqlite.path=" + (other_dir / "location.sqlite").string()},
+                       &out, std::chrono::seconds(10));
+  EXPECT_EQ(code, 4) << out;  // a runtime error
+  EXPECT_NE(out.find("cannot listen on udp:127.0.0.1:" + std::to_string(server_->port()) +
+                     ": Address already in use"),
+            std::string::npos)
+      << out;
+  // The first one still answers.
+  EXPECT_EQ(status_of(udp_exchange(
+                server_->port(), crlf("OPTIONS sip:C1.D1.H1 SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:$PORT$;rport;"
+                                      "branch=z9hG4bKstill\nMax-Forwards: 70\nFrom: <sip:p@C1.D1>;tag=p\n"
+                                      "To: <sip:C1.D1.H1>\nCall-ID: still@test\nCSeq: 1 OPTIONS\n"
+                                      "Content-Length: 0\n\n"))),
+            200)
+      << log();
+}
+
+// A request forwarded from either loop goes out through nta on the main loop;
+// the callee's answer comes back through nta's port and on to the caller.
+TEST(LoopsForward, RequestsFromEveryLoopAreForwardedAndAnswered) {
+  TempDir dir;
+  UdpSocket callee;
+  const std::string socket = (dir / "fwd.sock").string();
+  HomesipServer server(dir, ServerOptions{"H1", "C1.D1",
+                                          "  - plugin: test-forward\n    target: sip:callee@127.0.0.1:" +
+                                              std::to_string(callee.port()) + "\n",
+                                          "  admin_socket: " + socket + "\n  loops: 2\n"});
+  server.set_extra_arguments(
+      {"--set", "server.plugin_dirs=[" + std::string(HOMESIP_TEST_FIXTURE_PLUGIN_DIR) + "]"});
+  server.start();
+  std::vector<std::unique_ptr<UdpSocket>> callers;
+  for (int i = 0; i < kSenders; ++i) {
+    callers.push_back(std::make_unique<UdpSocket>());
+    const std::string n = std::to_string(i);
+    callers[i]->send(server.port(), crlf("MESSAGE sip:U1@C1.D1.H1 SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:" +
+                                         std::to_string(callers[i]->port()) + ";rport;branch=z9hG4bKfwd" + n +
+                                         "\nRoute: <sip:127.0.0.1:" + std::to_string(server.port()) +
+                                         ";lr>\nMax-Forwards: 70\nFrom: <sip:U2@C1.D1.H2>;tag=c" + n +
+                                         "\nTo: <sip:U1@C1.D1.H1>\nCall-ID: fwd-" + n +
+                                         "@test\nCSeq: 1 MESSAGE\nContent-Length: 0\n\n"));
+  }
+  // The callee answers each forwarded request 200 at its top Via (the server's nta port).
+  int forwarded = 0;
+  for (; forwarded < kSenders; ++forwarded) {
+    const std::string request = callee.receive(kWait);
+    if (request.empty()) break;
+    const auto via_at = request.find("\r\nVia: ") + 7;
+    const std::string top_via = request.substr(via_at, request.find("\r\n", via_at) - via_at);
+    const auto port_at = top_via.find(':', top_via.find(' ')) + 1;
+    const auto via_port = static_cast<uint16_t>(std::stoi(top_via.substr(port_at)));
+    std::string response = "SIP/2.0 200 OK\r\n";
+    for (size_t at = request.find("\r\nVia: "); at != std::string::npos;
+         at = request.find("\r\nVia: ", at + 2))
+      response += request.substr(at + 2, request.find("\r\n", at + 2) - at - 2) + "\r\n";
+    for (const char* name : {"From", "To", "Call-ID", "CSeq"}) {
+      const auto at = request.find(std::string("\r\n") + name + ": ") + 2;
+      response += request.substr(at, request.find("\r\n", at) - at) + "\r\n";
+    }
+    callee.send(via_port, response + "Content-Length: 0\r\n\r\n");
+  }
+  EXPECT_EQ(forwarded, kSenders) << read_file(server.log());
+  for (int i = 0; i < kSenders; ++i)
+    EXPECT_EQ(status_of(callers[i]->receive(kWait)), 200) << "caller " << i << read_file(server.log());
+  std::string out;
+  ASSERT_EQ(run({HOMESIP_TEST_HOMESIPCTL, "--socket", socket, "--json", "stats"}, &out, kWait), 0) << out;
+  const auto loops = nlohmann::json::parse(out)["loops"];
+  ASSERT_EQ(loops.size(), 2u) << out;
+  EXPECT_GT(loops[1]["messages"].get<int>(), 0) << out;  // the other loop forwarded some
+}
+
+}  // namespace
