@@ -44,8 +44,7 @@ LdapLocationStore::~LdapLocationStore() {
 }
 
 void LdapLocationStore::stop() {
-  if (stopped_) return;
-  stopped_ = true;
+  if (stopped_.exchange(true)) return;
   trim_timer_.reset();
   {
     std::lock_guard lock(mutex_);
@@ -66,9 +65,15 @@ void LdapLocationStore::post(std::function<void()> task) {
 void LdapLocationStore::enqueue(Job job) {
   {
     std::lock_guard lock(mutex_);
-    jobs_.push_back(std::move(job));
+    // Another loop's caller passed the stopped_ check just before stop():
+    // the worker may be gone, so the job would never be answered.
+    if (!finishing_) {
+      jobs_.push_back(std::move(job));
+      wake_.notify_one();
+      return;
+    }
   }
-  wake_.notify_one();
+  job.fail(StoreStatus::kUnavailable, "the store is stopped");
 }
 
 void LdapLocationStore::update(std::string_view aor, BindingEditor edit, UpdateDone done) {
@@ -116,15 +121,15 @@ void LdapLocationStore::update(std::string_view aor, BindingEditor edit, UpdateD
 }
 
 void LdapLocationStore::lookup(std::string_view aor, LookupDone done) {
-  const auto cached = cache_.find(std::string(aor));
-  const bool fresh = cached != cache_.end() && Clock::now() - cached->second.fetched < options_.cache;
+  std::optional<CachedAor> cached = cached_entry(aor);
+  const bool fresh = cached && Clock::now() - cached->fetched < options_.cache;
   if (fresh) {
-    done(StoreStatus::kOk, unexpired(cached->second.bindings, unix_now()));
+    done(StoreStatus::kOk, unexpired(std::move(cached->bindings), unix_now()));
     return;
   }
   if (stopped_) {
-    if (cached != cache_.end())
-      done(StoreStatus::kOk, unexpired(cached->second.bindings, unix_now()));
+    if (cached)
+      done(StoreStatus::kOk, unexpired(std::move(cached->bindings), unix_now()));
     else
       done(StoreStatus::kUnavailable, {});
     return;
@@ -162,11 +167,12 @@ void LdapLocationStore::lookup(std::string_view aor, LookupDone done) {
     loop_.post([this, alive = alive_, key, shared_done, caller, here = &loop_, status] {
       // Directory down: what this server last knew beats a 503 for a read.
       if (*alive && status == StoreStatus::kUnavailable) {
-        const auto known = cache_.find(key);
-        if (known != cache_.end()) {
-          answer_on(caller, here, [shared_done, bindings = unexpired(known->second.bindings, unix_now())] {
-            (*shared_done)(StoreStatus::kOk, bindings);
-          });
+        std::optional<CachedAor> known = cached_entry(key);
+        if (known) {
+          answer_on(caller, here,
+                    [shared_done, bindings = unexpired(std::move(known->bindings), unix_now())] {
+                      (*shared_done)(StoreStatus::kOk, bindings);
+                    });
           return;
         }
       }
@@ -297,12 +303,21 @@ void LdapLocationStore::note_lost_update(const std::string& why) {
 }
 
 void LdapLocationStore::remember(const std::string& aor, const BindingList& bindings) {
-  cache_[aor] = CachedAor{bindings, Clock::now()};
+  CachedAor entry{bindings, Clock::now()};  // the copy made before the lock
+  std::lock_guard lock(cache_mutex_);
+  cache_.insert_or_assign(aor, std::move(entry));
+}
+
+std::optional<LdapLocationStore::CachedAor> LdapLocationStore::cached_entry(std::string_view aor) const {
+  std::lock_guard lock(cache_mutex_);
+  const auto cached = cache_.find(std::string(aor));
+  if (cached == cache_.end()) return std::nullopt;
+  return cached->second;
 }
 
 BindingList LdapLocationStore::known_bindings(std::string_view aor) const {
-  const auto cached = cache_.find(std::string(aor));
-  return cached == cache_.end() ? BindingList{} : unexpired(cached->second.bindings, unix_now());
+  std::optional<CachedAor> cached = cached_entry(aor);
+  return cached ? unexpired(std::move(cached->bindings), unix_now()) : BindingList{};
 }
 
 void LdapLocationStore::trim_cache() {
@@ -311,6 +326,7 @@ void LdapLocationStore::trim_cache() {
   const auto now = Clock::now();
   const int64_t wall_now = unix_now();
   const auto keep = std::max<Clock::duration>(options_.cache, std::chrono::minutes(10));
+  std::lock_guard lock(cache_mutex_);
   std::erase_if(cache_, [&](const auto& item) {
     const CachedAor& cached = item.second;
     if (now - cached.fetched > keep) return true;

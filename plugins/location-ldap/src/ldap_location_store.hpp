@@ -97,6 +97,7 @@ class LdapLocationStore final : public LocationStore, public UserStore {
   };
 
   EventLoop& caller_loop();
+  // Queues `job`; once stop() began, answers it kUnavailable (through its fail) instead.
   void enqueue(Job job);
   void write_user_job(std::function<void(LdapConnection&)> write, UserWriteDone done);
   void worker_main();
@@ -105,6 +106,7 @@ class LdapLocationStore final : public LocationStore, public UserStore {
   void set_state(bool up, const std::string& why);  // worker
   void post(std::function<void()> task);            // worker -> loop, only while the store lives
   void remember(const std::string& aor, const BindingList& bindings);
+  std::optional<CachedAor> cached_entry(std::string_view aor) const;  // a copy, taken under cache_mutex_
   BindingList known_bindings(std::string_view aor) const;
   void trim_cache();
 
@@ -113,9 +115,13 @@ class LdapLocationStore final : public LocationStore, public UserStore {
   Logger& logger_;
   const CurrentLoop current_loop_;
 
-  // Loop thread only.
+  // Read by every loop thread's lookup, filled and trimmed on the store's
+  // loop: its own mutex, held only to find, copy or change an entry.
+  mutable std::mutex cache_mutex_;
   std::unordered_map<std::string, CachedAor> cache_;
-  bool stopped_ = false;
+  // Set by stop() on the store's loop, read by callers on any loop.
+  std::atomic<bool> stopped_{false};
+  // The store's loop only.
   std::unique_ptr<Timer> trim_timer_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   // An update that lost to other writers of its AOR conflict_retries times:
@@ -126,7 +132,7 @@ class LdapLocationStore final : public LocationStore, public UserStore {
   std::chrono::steady_clock::time_point next_lost_update_line_{};
   uint64_t lost_updates_unlogged_ = 0;
 
-  // Shared with the worker.
+  // Shared with the worker and the callers' threads.
   std::mutex mutex_;
   std::condition_variable wake_;
   std::deque<Job> jobs_;

@@ -79,7 +79,8 @@ SqliteLocationStore::SqliteLocationStore(std::string path, SqliteLocationStoreOp
   purge.kind = PendingWrite::Kind::kSweep;
   purge.whole_file = true;
   purge.expired_cutoff = unix_now();
-  enqueue(std::move(purge));
+  std::lock_guard lock(mutex_);
+  enqueue_locked(std::move(purge));
 }
 
 SqliteLocationStore::~SqliteLocationStore() {
@@ -92,6 +93,16 @@ uint64_t SqliteLocationStore::committed_transactions() const { return writer_->c
 uint64_t SqliteLocationStore::failed_transactions() const { return writer_->failed_transactions(); }
 
 uint64_t SqliteLocationStore::committed_writes() const { return writer_->committed_writes(); }
+
+size_t SqliteLocationStore::aor_count() const {
+  std::lock_guard lock(mutex_);
+  return index_.aor_count();
+}
+
+size_t SqliteLocationStore::writes_in_flight() const {
+  std::lock_guard lock(mutex_);
+  return writes_in_flight_;
+}
 
 void SqliteLocationStore::load(BindingsDatabase& database) {
   std::unordered_map<std::string, BindingList> by_aor;
@@ -130,12 +141,28 @@ void SqliteLocationStore::write_user(std::string key, std::shared_ptr<const User
 }
 
 void SqliteLocationStore::update(std::string_view aor, BindingEditor edit, UpdateDone done) {
+  EventLoop* const reply_loop = caller_loop();
+  // Another loop's update of the same AOR may land between the copy and the
+  // store: then this one edits the newer list. Each round lost means another
+  // caller's update of this AOR went through, so this ends.
+  while (try_update(aor, edit, done, reply_loop) == Attempt::kRaced) {
+  }
+}
+
+SqliteLocationStore::Attempt SqliteLocationStore::try_update(std::string_view aor, const BindingEditor& edit,
+                                                             UpdateDone& done, EventLoop* reply_loop) {
   const int64_t now = unix_now();
-  const SharedBindings stored = index_.stored(aor);
+  SharedBindings stored;
+  bool stopped = false;
+  {
+    std::lock_guard lock(mutex_);
+    stored = index_.stored(aor);
+    stopped = stopped_;
+  }
   const SharedBindings before = BindingIndex::unexpired_of(stored, now);
-  if (stopped_) {
+  if (stopped) {
     done(StoreStatus::kUnavailable, *before);
-    return;
+    return Attempt::kDone;
   }
   BindingList after = *before;  // the one copy a change needs: the editor's
   bool changed = false;
@@ -144,56 +171,85 @@ void SqliteLocationStore::update(std::string_view aor, BindingEditor edit, Updat
   } catch (const std::exception& e) {
     logger_.error("location store: the editor of ", aor, " failed: ", e.what());
     done(StoreStatus::kError, *before);
-    return;
+    return Attempt::kDone;
   }
-  if (!changed) {
-    confirm_unchanged(aor, std::move(before), std::move(done));
-    return;
-  }
+  if (!changed) return confirm_unchanged(aor, stored, before, done, reply_loop);
   drop_expired(after, now);  // an edit may expire bindings (expires=0): they are removals
   sort_for_lookup(after);
   if (has_duplicate_contacts(after)) {
     logger_.error("location store: the editor of ", aor, " listed a contact twice; nothing written");
     done(StoreStatus::kError, *before);
-    return;
+    return Attempt::kDone;
   }
   // Against the stored list: a binding that expired since the last sweep is
   // not in `before`, but its row is in the file and must go with this write.
   PendingWrite write = describe_change(aor, *stored, std::move(after));
-  index_.replace(aor, write.bindings);
-  write.done = std::move(done);
-  write.reply_loop = caller_loop();
-  enqueue(std::move(write));
+  write.reply_loop = reply_loop;
+  {
+    std::lock_guard lock(mutex_);
+    // The diff is only right against the list it was made from (the same
+    // object: a list is never changed once stored, a change stores a new one).
+    if (index_.stored(aor) != stored) return Attempt::kRaced;
+    if (!stopped_) {
+      index_.replace(aor, write.bindings);
+      write.done = std::move(done);
+      enqueue_locked(std::move(write));
+      return Attempt::kDone;
+    }
+  }
+  done(StoreStatus::kUnavailable, *before);  // stop() came while the editor ran
+  return Attempt::kDone;
 }
 
-void SqliteLocationStore::confirm_unchanged(std::string_view aor, SharedBindings current, UpdateDone done) {
-  if (writes_in_flight_ == 0) {
-    done(StoreStatus::kOk, *current);  // nothing pending: memory is what the file holds
-    return;
+SqliteLocationStore::Attempt SqliteLocationStore::confirm_unchanged(std::string_view aor,
+                                                                    const SharedBindings& stored,
+                                                                    SharedBindings current, UpdateDone& done,
+                                                                    EventLoop* reply_loop) {
+  {
+    std::lock_guard lock(mutex_);
+    if (index_.stored(aor) != stored) return Attempt::kRaced;  // edited against a list already replaced
+    if (writes_in_flight_ > 0) {
+      // The edit may have found nothing to do because a write still in flight
+      // already did it (a retransmitted REGISTER): its answer must wait until that
+      // write is durable, or a 200 could confirm a binding a crash then loses.
+      PendingWrite barrier;
+      barrier.kind = PendingWrite::Kind::kBarrier;
+      barrier.aor = std::string(aor);
+      barrier.bindings = std::move(current);
+      barrier.done = std::move(done);
+      barrier.reply_loop = reply_loop;
+      enqueue_locked(std::move(barrier));
+      return Attempt::kDone;
+    }
   }
-  // The edit may have found nothing to do because a write still in flight
-  // already did it (a retransmitted REGISTER): its answer must wait until that
-  // write is durable, or a 200 could confirm a binding a crash then loses.
-  PendingWrite barrier;
-  barrier.kind = PendingWrite::Kind::kBarrier;
-  barrier.aor = std::string(aor);
-  barrier.bindings = std::move(current);
-  barrier.done = std::move(done);
-  barrier.reply_loop = caller_loop();
-  enqueue(std::move(barrier));
+  done(StoreStatus::kOk, *current);  // nothing pending: memory is what the file holds
+  return Attempt::kDone;
 }
 
 void SqliteLocationStore::lookup(std::string_view aor, LookupDone done) {
-  done(StoreStatus::kOk, *index_.unexpired(aor, unix_now()));
+  SharedBindings stored;
+  {
+    std::lock_guard lock(mutex_);
+    stored = index_.stored(aor);
+  }
+  done(StoreStatus::kOk, *BindingIndex::unexpired_of(stored, unix_now()));
 }
 
 void SqliteLocationStore::list_aors(std::string_view domain, ListDone done) {
-  done(StoreStatus::kOk, index_.aors_in_domain(domain, unix_now()));
+  std::vector<std::string> aors;
+  {
+    std::lock_guard lock(mutex_);
+    aors = index_.aors_in_domain(domain, unix_now());
+  }
+  done(StoreStatus::kOk, aors);
 }
 
 void SqliteLocationStore::stop() {
-  if (stopped_) return;
-  stopped_ = true;
+  {
+    std::lock_guard lock(mutex_);
+    if (stopped_) return;
+    stopped_ = true;  // no caller queues a write after this: finish() below writes them all
+  }
   sweep_timer_.reset();
   writer_->finish();
   // How well writes were grouped: one fsync per transaction.
@@ -202,7 +258,7 @@ void SqliteLocationStore::stop() {
                " failed");
 }
 
-void SqliteLocationStore::enqueue(PendingWrite write) {
+void SqliteLocationStore::enqueue_locked(PendingWrite write) {
   ++writes_in_flight_;
   if (write.kind != PendingWrite::Kind::kSweep) ++writes_in_flight_by_aor_[write.aor];
   writer_->enqueue(std::move(write));
@@ -215,35 +271,43 @@ void SqliteLocationStore::sweep() {
 }
 
 void SqliteLocationStore::sweep_slice() {
-  if (stopped_) {
-    sweeping_ = false;
-    return;
-  }
   const int64_t now = unix_now();
   PendingWrite sweep;
   sweep.kind = PendingWrite::Kind::kSweep;
   sweep.expired_cutoff = now;
-  // A pass over every binding at once stalled the loop (86 ms at a million):
-  // a slice of bounded work per loop turn instead, the rest posted behind the
-  // requests that came meanwhile.
-  const BindingIndex::SweepSlice slice =
-      index_.remove_expired(now, kSweepSliceWork, sweep_cursor_, sweep.expired);
+  BindingIndex::SweepSlice slice;
+  std::vector<ExpiredContact> logged;
+  {
+    std::lock_guard lock(mutex_);
+    if (stopped_) {
+      sweeping_ = false;
+      return;
+    }
+    // A pass over every binding at once stalled the loop (86 ms at a million):
+    // a slice of bounded work per loop turn instead, the rest posted behind the
+    // requests that came meanwhile. The other loops' callers wait for the
+    // mutex as long as a slice takes.
+    slice = index_.remove_expired(now, kSweepSliceWork, sweep_cursor_, sweep.expired);
+    // Queued under the lock, like every write: once stop() set stopped_ the
+    // writer refuses writes, and a refused one would stay counted in flight.
+    if (!sweep.expired.empty()) {
+      if (logger_.enabled(LogLevel::kInfo)) logged = sweep.expired;  // a slice's few: logged unlocked
+      enqueue_locked(std::move(sweep));
+    }
+  }
   if (slice.pass_complete)
     sweeping_ = false;
   else
     loop_.post([this, alive = alive_] {
       if (*alive) sweep_slice();
     });
-  // By key: the table has no expiry index, which would cost every refresh two
-  // more B-tree updates. A row whose delete is lost with a failed batch stays
-  // in the file, harmless (loading skips expired rows), until the next start.
-  if (sweep.expired.empty()) return;
-  // The registrar logs what REGISTERs add and remove; what nobody refreshed ends here.
-  if (logger_.enabled(LogLevel::kInfo))
-    for (const ExpiredContact& gone : sweep.expired)
-      logger_.info("registration expired aor=", log_safe(gone.aor), " contact=<", log_safe(gone.contact),
-                   ">");
-  enqueue(std::move(sweep));
+  // The rows go by key: the table has no expiry index, which would cost every
+  // refresh two more B-tree updates. A row whose delete is lost with a failed
+  // batch stays in the file, harmless (loading skips expired rows), until the
+  // next start. The registrar logs what REGISTERs add and remove; what nobody
+  // refreshed ends here.
+  for (const ExpiredContact& gone : logged)
+    logger_.info("registration expired aor=", log_safe(gone.aor), " contact=<", log_safe(gone.contact), ">");
 }
 
 void SqliteLocationStore::post_confirmations(WrittenBatch batch) {
@@ -257,22 +321,29 @@ void SqliteLocationStore::post_confirmations(WrittenBatch batch) {
 }
 
 void SqliteLocationStore::on_batch_written(const WrittenBatch& batch) {
+  // In commit order, before the caller hears of it: a find after `done` sees it.
+  if (batch.outcome.committed)
+    for (const PendingWrite& write : batch.writes)
+      if (write.kind == PendingWrite::Kind::kUser) users_.set(write.aor, write.user);
+  {
+    std::lock_guard lock(mutex_);
+    count_confirmed_locked(batch);
+    if (!batch.outcome.committed) restore_from_file_locked(batch.outcome);
+  }
+  report_health(batch.outcome);
+}
+
+void SqliteLocationStore::count_confirmed_locked(const WrittenBatch& batch) {
   for (const PendingWrite& write : batch.writes) {
-    if (write.kind == PendingWrite::Kind::kUser) {
-      // In commit order, before the caller hears of it: a find after `done` sees it.
-      if (batch.outcome.committed) users_.set(write.aor, write.user);
-      continue;
-    }
+    if (write.kind == PendingWrite::Kind::kUser) continue;
     --writes_in_flight_;
     if (write.kind == PendingWrite::Kind::kSweep) continue;
     const auto counted = writes_in_flight_by_aor_.find(write.aor);
     if (--counted->second == 0) writes_in_flight_by_aor_.erase(counted);
   }
-  if (!batch.outcome.committed) restore_from_file(batch.outcome);
-  report_health(batch.outcome);
 }
 
-void SqliteLocationStore::restore_from_file(const BatchOutcome& outcome) {
+void SqliteLocationStore::restore_from_file_locked(const BatchOutcome& outcome) {
   const int64_t now = unix_now();
   for (const auto& [aor, stored] : outcome.stored_after_failure) {
     // A later write of this AOR is still queued: it carries the AOR's whole

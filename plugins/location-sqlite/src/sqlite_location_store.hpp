@@ -21,11 +21,20 @@
 // Answers run on the loop of the thread that called (the SDK's thread
 // model): reads and refusals at once, confirmations posted there by the
 // store's loop once it has done its bookkeeping.
+//
+// Threads (`server.loops: N`): update, lookup, list_aors and write_user come
+// from every loop thread at once, the writer's confirmations and the sweep
+// run on the store's loop. One mutex guards the index and the in-flight
+// counts; it is held to find or swap an AOR's shared list and to queue its
+// write, never while a caller's editor or callback runs: an update edits a
+// copy unlocked and stores it only if the AOR's list is still the one it
+// copied, else edits the newer one again (editors may run more than once).
 #pragma once
 
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <unordered_map>
@@ -91,21 +100,29 @@ class SqliteLocationStore final : public LocationStore {
   uint64_t failed_transactions() const;
   // Queued writes (updates, users, sweeps) the committed transactions held (any thread).
   uint64_t committed_writes() const;
-  // AORs with bindings in memory, expired ones until the next sweep (loop thread).
-  size_t aor_count() const { return index_.aor_count(); }
-  // Queued writes whose confirmation has not run yet (loop thread).
-  size_t writes_in_flight() const { return writes_in_flight_; }
+  // AORs with bindings in memory, expired ones until the next sweep (any thread).
+  size_t aor_count() const;
+  // Queued writes whose confirmation has not run yet (any thread).
+  size_t writes_in_flight() const;
 
  private:
+  // What one attempt of an update did.
+  enum class Attempt { kDone, kRaced };
+
   void load(BindingsDatabase& database);
   EventLoop* caller_loop();
-  void confirm_unchanged(std::string_view aor, SharedBindings current, UpdateDone done);
-  void enqueue(PendingWrite write);
+  Attempt try_update(std::string_view aor, const BindingEditor& edit, UpdateDone& done,
+                     EventLoop* reply_loop);
+  Attempt confirm_unchanged(std::string_view aor, const SharedBindings& stored, SharedBindings current,
+                            UpdateDone& done, EventLoop* reply_loop);
+  void enqueue_locked(PendingWrite write);
   void sweep();
   void sweep_slice();
   void post_confirmations(WrittenBatch batch);  // writer thread
   void on_batch_written(const WrittenBatch& batch);
-  void restore_from_file(const BatchOutcome& outcome);
+  // The ..._locked functions run with mutex_ held.
+  void count_confirmed_locked(const WrittenBatch& batch);
+  void restore_from_file_locked(const BatchOutcome& outcome);
   void report_health(const BatchOutcome& outcome);
 
   const std::string path_;
@@ -115,13 +132,18 @@ class SqliteLocationStore final : public LocationStore {
   const CurrentLoop current_loop_;
   UserTable users_;
 
-  // Loop thread only.
+  // Guards what every loop thread's callers share with the store's loop.
+  mutable std::mutex mutex_;
   BindingIndex index_;
+  // Writes queued in this order under mutex_, so the writer gets each AOR's
+  // diffs in the order the index took them.
   size_t writes_in_flight_ = 0;
   std::unordered_map<std::string, uint32_t, StringHash, std::equal_to<>> writes_in_flight_by_aor_;
-  bool writes_failing_ = false;
   bool stopped_ = false;
   SweepCursor sweep_cursor_;
+
+  // The store's loop only.
+  bool writes_failing_ = false;
   bool sweeping_ = false;  // a pass's slices are still being posted
   // Confirmations posted by the writer may run after the store is gone (the
   // loop drains its queue late in shutdown); they check this first.
