@@ -144,6 +144,7 @@ void UpwardRegistration::handle_final(const SipResponse& response) {
   const int status = response.status();
   const bool challenged = (status == 401 || status == 407) && !response.local();
   if (!challenged) challenges_in_a_row_ = 0;
+  if (status != 503) busy_in_a_row_ = 0;
   if (unregistering_) {
     // The goodbye is challenged too: answered once, best effort.
     std::string why;
@@ -157,13 +158,15 @@ void UpwardRegistration::handle_final(const SipResponse& response) {
   if (status == 200) return on_registered(response);
   if (status == 302 && !response.contacts().empty()) return on_redirect(response);
   if (challenged) return on_challenge(response);
-  std::chrono::milliseconds at_least{0};
+  std::optional<uint32_t> retry_after;
   if (status == 503 && !response.local())
-    if (const auto value = response.header("Retry-After"))
-      if (const auto seconds = retry_after_seconds(*value)) at_least = std::chrono::seconds(*seconds);
-  retry_later(std::to_string(status) + " " + std::string(response.reason()) + " from " + target_ +
-                  (response.local() ? " (no answer)" : ""),
-              at_least);
+    if (const auto value = response.header("Retry-After")) retry_after = retry_after_seconds(*value);
+  const std::string why = std::to_string(status) + " " + std::string(response.reason()) + " from " + target_ +
+                          (response.local() ? " (no answer)" : "");
+  if (retry_after && busy_in_a_row_ < kMaxBusyRetries)
+    return retry_here_after(why, std::chrono::seconds(*retry_after));
+  busy_in_a_row_ = 0;
+  retry_later(why, std::chrono::seconds(retry_after.value_or(0)));
 }
 
 void UpwardRegistration::on_redirect(const SipResponse& response) {
@@ -268,6 +271,24 @@ void UpwardRegistration::retry_later(const std::string& why, std::chrono::millis
            level == LogLevel::kWarn ? "; further failures at debug" : "");
   backoff_ = std::min(backoff_ * 2, settings_.max_backoff);
   schedule(retry_delay_, [this] { register_from_top(); });
+}
+
+void UpwardRegistration::retry_here_after(const std::string& why, std::chrono::milliseconds retry_after) {
+  ++busy_in_a_row_;
+  state_ = State::kWaitingToRetry;
+  retry_delay_ = std::chrono::milliseconds(
+      static_cast<int64_t>(static_cast<double>(retry_after.count()) * (1.0 + settings_.jitter * random_())));
+  const LogLevel level = failures_in_a_row_++ == 0 ? LogLevel::kWarn : LogLevel::kDebug;
+  log_.log(level, "registering ", settings_.aor, " refused for now (", why, "); the same REGISTER to ",
+           target_, " in ", retry_delay_.count(), " ms as its Retry-After asks (", busy_in_a_row_, " of ",
+           kMaxBusyRetries, ")", level == LogLevel::kWarn ? "; further failures at debug" : "");
+  // The same target and Expires; the credentials for it stay (a parent that
+  // challenged us, then was busy, takes the same nonce or sends a new one).
+  schedule(retry_delay_, [this, target = target_, expires = sent_expires_] {
+    retry_delay_ = {};
+    state_ = State::kRegistering;
+    send_to(target, expires);
+  });
 }
 
 void UpwardRegistration::schedule(std::chrono::milliseconds delay, std::function<void()> action) {

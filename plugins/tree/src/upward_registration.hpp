@@ -3,8 +3,13 @@
 // its parent, then refreshes there. The server that answered 200 is the
 // parent. When a registration or refresh fails (parent restarted, gone or
 // moved) it starts again from the top after a backoff (1 s doubling to 30 s,
-// +-20 % jitter so children of one dead parent do not come back in step),
-// and never sooner than a 503's Retry-After asks.
+// +-20 % jitter so children of one dead parent do not come back in step).
+// A 503 with Retry-After (a busy parent or top: overload, rate limit, a store
+// down) is different: the server said when to come back, so the same REGISTER
+// goes to the same server after that time, plus up to 20 % (never sooner:
+// the children it refused together do not come back together), without the
+// backoff and without going back to the top, which in a storm is the busiest
+// server; kMaxBusyRetries in a row at most, then it is a failure like others.
 //
 // Every REGISTER of one run carries the same Call-ID and From tag and a CSeq
 // one higher than the last, so each registrar sees refreshes of one binding.
@@ -54,6 +59,7 @@ struct UpwardSettings {
 class UpwardRegistration {
  public:
   enum class State { kIdle, kRegistering, kRegistered, kWaitingToRetry, kStopped };
+  static constexpr int kMaxBusyRetries = 5;
   // Uniform in [0, 1): where in the jitter range a wait falls (tests pin it).
   using Random = std::function<double()>;
 
@@ -87,6 +93,7 @@ class UpwardRegistration {
   void on_challenge(const SipResponse& response);
   bool answer_challenge(const SipResponse& response, std::string* why);
   void retry_later(const std::string& why, std::chrono::milliseconds at_least = {});
+  void retry_here_after(const std::string& why, std::chrono::milliseconds retry_after);
   std::chrono::milliseconds jittered(std::chrono::milliseconds backoff);
   void schedule(std::chrono::milliseconds delay, std::function<void()> action);
 
@@ -106,6 +113,7 @@ class UpwardRegistration {
   std::string registrar_;      // the server that answered 200
   int redirects_ = 0;
   uint64_t failures_in_a_row_ = 0;  // attempts failed since the last success (one warn line per outage)
+  int busy_in_a_row_ = 0;           // 503s with Retry-After waited for since the last other answer
   std::chrono::milliseconds backoff_;
   std::chrono::milliseconds retry_delay_{0};
   bool unregistering_ = false;

@@ -7,6 +7,9 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <sstream>
+#include <string>
+#include <vector>
 
 #include "test_support.hpp"
 
@@ -100,4 +103,51 @@ TEST_F(TreeTest, NamesOutsideMySubtreeGoToTheTop) {
   EXPECT_TRUE(run("inv_302_top.xml", "U1", "C1.D2.H1"));  // another community's family
   EXPECT_TRUE(run("inv_302_top.xml", "D2", "C1"));        // a sibling server
   EXPECT_TRUE(run("reg_404.xml", "U1", "C1.D2.H1"));      // a REGISTER is never sent up
+}
+
+namespace {
+
+// The times of the datagrams SIPp received, from its -trace_msg file: each
+// message follows a "----- YYYY-MM-DD HH:MM:SS.ffffff" line.
+std::vector<double> received_at(const std::string& trace) {
+  std::vector<double> seconds;
+  std::istringstream in(trace);
+  std::string line, stamp;
+  while (std::getline(in, line)) {
+    if (line.rfind("-----", 0) == 0) stamp = line.substr(line.rfind(' ') + 1);  // HH:MM:SS.ffffff
+    if (line.rfind("UDP message received", 0) == 0 && stamp.size() >= 8)
+      seconds.push_back(std::stoi(stamp.substr(0, 2)) * 3600 + std::stoi(stamp.substr(3, 2)) * 60 +
+                        std::stod(stamp.substr(6)));
+  }
+  return seconds;
+}
+
+}  // namespace
+
+// The top (SIPp) answers D1's upward REGISTER 503 with Retry-After: 2, then 200:
+// D1 sends the same REGISTER again to it no sooner than 2 s later and at most
+// 20 % later (its jitter), not after its 1 s backoff.
+TEST(UpwardRegistrationBusy, ABusyTopIsAskedAgainAfterItsRetryAfter) {
+  TempDir dir;
+  const uint16_t sipp_port = free_port();
+  const auto trace = dir / "messages.log";
+  Process top({"sipp", "-sf", std::string(TREE_SCENARIO_DIR) + "/upward_busy_uas.xml", "-i", "127.0.0.1",
+               "-p", std::to_string(sipp_port), "-m", "1", "-nostdin", "-timeout", "20s", "-timeout_error",
+               "-trace_msg", "-message_file", trace.string()},
+              dir / "sipp.log");
+  HomesipServer d1(
+      dir,
+      ServerOptions{"D1", "C1", community_plugins(dir, "sip:127.0.0.1:" + std::to_string(sipp_port)), ""});
+  // SIPp may not listen yet when D1 sends its first REGISTER: that one is
+  // retransmitted (timer E), still one transaction for SIPp.
+  d1.start();
+  ASSERT_EQ(top.wait(std::chrono::seconds(20)), 0) << read_file(dir / "sipp.log") << read_file(d1.log());
+  const auto at = received_at(read_file(trace));
+  ASSERT_GE(at.size(), 2u) << read_file(trace);
+  // The first REGISTER SIPp took is the one it answered 503; the last is the retry it answered 200.
+  const double gap = at.back() - at.front();
+  EXPECT_GE(gap, 2.0) << read_file(trace);
+  EXPECT_LE(gap, 2.6) << read_file(trace);
+  EXPECT_NE(read_file(d1.log()).find("as its Retry-After asks (1 of 5)"), std::string::npos)
+      << read_file(d1.log());
 }

@@ -157,20 +157,83 @@ TEST_F(UpwardRegistrationTest, EveryWaitIsJitteredByTwentyPercent) {
   EXPECT_LE(up->retry_delay(), 2400ms);
 }
 
-TEST_F(UpwardRegistrationTest, RetryAfterOfA503IsHonoured) {
+// A 503 with Retry-After from the parent: the same REGISTER (same Call-ID, next
+// CSeq) goes to the same parent after the Retry-After plus 0..20 %, not to the
+// top after the backoff, whether the Retry-After is longer or shorter than it.
+TEST_F(UpwardRegistrationTest, RetryAfterOfA503SendsTheSameRegisterThereAfterIt) {
   auto up = make();
   up->start();
-  answer(0, ResponseBuilder(503, "Service Unavailable").header("Retry-After", "20 (restarting)"));
+  answer(0, ResponseBuilder(302).contact("<" + kParent + ">"));
+  random = 0.0;  // no jitter: exactly the Retry-After
+  answer(1, ResponseBuilder(503, "Service Unavailable").header("Retry-After", "20 (restarting)"));
+  EXPECT_EQ(up->state(), UpwardRegistration::State::kWaitingToRetry);
   EXPECT_EQ(up->retry_delay(), 20s);
   loop.advance(19999ms);
-  EXPECT_EQ(client.sent().size(), 1u);
+  EXPECT_EQ(client.sent().size(), 2u);
   loop.advance(1ms);
-  ASSERT_EQ(client.sent().size(), 2u);
-  // A Retry-After shorter than the backoff does not shorten it.
-  answer(1, ResponseBuilder(503).header("Retry-After", "1"));
-  EXPECT_EQ(up->retry_delay(), 2s);
+  ASSERT_EQ(client.sent().size(), 3u);
+  EXPECT_EQ(sent(2).request.request_uri, kParent);  // the same server, not the top
+  EXPECT_EQ(sent(2).call_id, sent(1).call_id);
+  EXPECT_EQ(sent(2).cseq, sent(1).cseq + 1);
+  EXPECT_EQ(header(2, "Expires"), "300");
+  EXPECT_EQ(up->state(), UpwardRegistration::State::kRegistering);
+
+  // Shorter than the first backoff would be with this jitter (1.2 s), and never sooner than asked.
+  random = 0.999;
+  answer(2, ResponseBuilder(503).header("Retry-After", "1"));
+  EXPECT_GE(up->retry_delay(), 1190ms);
+  EXPECT_LE(up->retry_delay(), 1200ms);
+  loop.advance(up->retry_delay());
+  ASSERT_EQ(client.sent().size(), 4u);
+  EXPECT_EQ(sent(3).request.request_uri, kParent);
+  answer(3, ResponseBuilder(200));
+  EXPECT_EQ(up->state(), UpwardRegistration::State::kRegistered);
+  EXPECT_EQ(up->registrar(), kParent);
   EXPECT_EQ(retry_after_seconds("120;duration=60"), 120u);
   EXPECT_EQ(retry_after_seconds("soon"), std::nullopt);
+}
+
+// A refresh answered 503 with Retry-After is sent again to the parent after it.
+TEST_F(UpwardRegistrationTest, ABusyRefreshIsSentAgainToTheParent) {
+  auto up = make(60);
+  up->start();
+  answer(0, ResponseBuilder(302).contact("<" + kParent + ">"));
+  answer(1, ResponseBuilder(200));
+  loop.advance(40s);  // 2/3 of 60 s
+  ASSERT_EQ(client.sent().size(), 3u);
+  random = 0.0;
+  answer(2, ResponseBuilder(503).header("Retry-After", "3"));
+  EXPECT_EQ(up->retry_delay(), 3s);
+  loop.advance(3s);
+  ASSERT_EQ(client.sent().size(), 4u);
+  EXPECT_EQ(sent(3).request.request_uri, kParent);
+  EXPECT_EQ(header(3, "Expires"), "60");
+}
+
+// Five 503s in a row are waited for at the parent; the sixth is a failure: from
+// the top, after the backoff or the Retry-After, whichever is longer.
+TEST_F(UpwardRegistrationTest, AParentBusySixTimesInARowIsAFailureFromTheTop) {
+  auto up = make();
+  up->start();
+  answer(0, ResponseBuilder(302).contact("<" + kParent + ">"));
+  random = 0.0;
+  for (size_t i = 1; i <= 5; ++i) {
+    answer(i, ResponseBuilder(503).header("Retry-After", "2"));
+    EXPECT_EQ(up->retry_delay(), 2s) << i;
+    loop.advance(2s);
+    ASSERT_EQ(client.sent().size(), i + 2);
+    EXPECT_EQ(sent(i + 1).request.request_uri, kParent) << i;
+  }
+  answer(6, ResponseBuilder(503).header("Retry-After", "2"));
+  EXPECT_EQ(up->retry_delay(), 2s);  // the backoff, 1 s - 20 %, is shorter
+  loop.advance(2s);
+  ASSERT_EQ(client.sent().size(), 8u);
+  EXPECT_EQ(sent(7).request.request_uri, kTop);
+  // One warning for the whole outage.
+  EXPECT_EQ(std::count_if(log.lines().begin(), log.lines().end(),
+                          [](const std::string& l) { return l.rfind("warn: ", 0) == 0; }),
+            1)
+      << ::testing::PrintToString(log.lines());
 }
 
 TEST_F(UpwardRegistrationTest, ARedirectLoopIsAFailure) {
