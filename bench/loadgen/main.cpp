@@ -202,6 +202,11 @@ int main(int argc, char** argv) {
       "--honour-retry-after", load.honour_retry_after,
       "a 503 with Retry-After: send the REGISTER again after it (+ up to 10%), 5 times "
       "at most, never past --max-seconds");
+  register_command
+      ->add_option("--domains", load.domains,
+                   "comma-separated: user n's domain is the (n mod count)-th (many families at once; with "
+                   "--no-auth)")
+      ->delimiter(',');
   register_command->add_flag("--follow-redirects", load.follow_redirects,
                              "a 302: send the REGISTER to its Contact's host:port (8 hops at most)");
 

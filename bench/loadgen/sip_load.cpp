@@ -180,13 +180,17 @@ class SipLoad {
   }
 
   const std::string& user_of(uint64_t i) const { return names_[i % names_.size()]; }
+  const std::string& domain_of(uint64_t i) const {
+    const auto& domains = options_.domains;
+    return domains.empty() ? options_.users.domain : domains[(i % names_.size()) % domains.size()];
+  }
   const std::string& password_of(uint64_t i) const { return passwords_[i % passwords_.size()]; }
 
   Request request_of(uint64_t i, std::string_view method, const std::string& id, const std::string& tag,
                      const std::string& via_branch, uint32_t cseq) const {
     Request request;
     request.method = method;
-    request.domain = options_.users.domain;
+    request.domain = domain_of(i);
     request.user = user_of(i);
     request.caller = "loadgen";
     request.local_address = local_addresses_[i % sockets_.size()];
@@ -469,6 +473,8 @@ LoadReport run_load(const LoadOptions& options) {
   if (!(options.rate > 0)) throw std::invalid_argument("rate must be positive");
   if (options.burst == 0) throw std::invalid_argument("burst must be positive");
   if (options.sockets == 0) throw std::invalid_argument("sockets must be positive");
+  if (!options.domains.empty() && (options.authenticate || options.method != Method::kRegister))
+    throw std::invalid_argument("--domains is for REGISTER with --no-auth only");
   return SipLoad(options).run();
 }
 

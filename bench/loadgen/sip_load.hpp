@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "users.hpp"
 
@@ -34,6 +35,9 @@ struct LoadOptions {
   uint16_t local_port = 0;
   uint32_t sockets = 1;  // local ports local_port .. local_port + sockets - 1 (0: any each)
   UserSet users;
+  // Not empty: user n's domain is domains[n mod size] instead of users.domain (terminals of many
+  // families from one generator: bench/storm.sh). REGISTER without digest only.
+  std::vector<std::string> domains;
   Method method = Method::kRegister;
   bool authenticate = true;       // REGISTER: answer the 401 with digest credentials
   std::string algorithm = "MD5";  // which offered challenge to answer

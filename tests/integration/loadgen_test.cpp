@@ -4,9 +4,11 @@
 // loadgen's --tsv line is read column by column and every count asserted exactly.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "test_support.hpp"
 
@@ -143,6 +145,20 @@ TEST_F(LoadgenTest, BareResponderAnswersEvenAndBurstyLoads) {
   EXPECT_EQ(responder.stop(), 0);
 }
 
+// The four columns --honour-retry-after and --follow-redirects add after the 13 of every --tsv line.
+struct RetryColumns {
+  uint64_t busy_503 = 0, busy_retries = 0, redirects = 0, max_hops = 0;
+  double elapsed_s = 0;
+};
+RetryColumns parse_retry_columns(const std::string& out) {
+  std::istringstream in(out);
+  std::string skipped;
+  for (int column = 0; column < 11; ++column) in >> skipped;
+  RetryColumns r;
+  in >> r.elapsed_s >> skipped >> r.busy_503 >> r.busy_retries >> r.redirects >> r.max_hops;
+  return r;
+}
+
 std::string file_text(const std::filesystem::path& path) {
   std::ifstream in(path);
   return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
@@ -187,6 +203,82 @@ TEST_F(LoadgenTest, SocketsEachGetTheirOwnAnswersFromHomesipd) {
   EXPECT_EQ(line.ok, 300u) << out;
   EXPECT_EQ(line.failed, 0u) << out;
   EXPECT_EQ(line.timed_out, 0u) << out;
+}
+
+// homesipd's rate limit answers 503 with a Retry-After of 1 or 2 s to a source over 10/s (burst 20):
+// 40 REGISTERs at once from 127.0.0.4 get 20 answers and 20 or so 503s; with --honour-retry-after
+// each refused one is sent again after its Retry-After (so the run lasts a second at least) and all
+// 40 end registered. Each 503 counted is followed by exactly one retry.
+TEST_F(LoadgenTest, RegisterHonoursRetryAfterOf503) {
+  server_ = std::make_unique<HomesipServer>(
+      dir_, ServerOptions{"H1", "C1.D1",
+                          "  - plugin: location-sqlite\n    path: " + (dir_ / "location.sqlite").string() +
+                              "\n  - plugin: registrar\n    domains: [" + kDomain + "]\n",
+                          "  rate_limit:\n    requests_per_second: 10\n    burst: 20\n    action: 503\n    "
+                          "exempt: [127.0.0.1/32]\n  overload:\n    retry_after_min_s: 1\n    "
+                          "retry_after_max_s: 2\n"});
+  server_->set_extra_arguments({"--set", "log.level=warn"});
+  server_->start();
+  auto arguments = at_500_per_second("register", server_->port(), 40);
+  arguments.insert(arguments.end(), {"--no-auth", "--users", "40", "--local", "127.0.0.4", "--pattern",
+                                     "burst", "--burst", "40", "--honour-retry-after"});
+  std::string out;
+  ASSERT_EQ(load(arguments, &out), 0) << out;
+  const LoadgenLine line = parse_loadgen_tsv(out);
+  const RetryColumns retries = parse_retry_columns(out);
+  EXPECT_EQ(line.ok, 40u) << out;
+  EXPECT_EQ(line.failed, 0u) << out;
+  EXPECT_EQ(line.timed_out, 0u) << out;
+  EXPECT_GE(retries.busy_503, 19u) << out;
+  EXPECT_EQ(retries.busy_retries, retries.busy_503) << out;
+  EXPECT_GE(retries.elapsed_s, 1.0) << out;
+  EXPECT_EQ(retries.redirects, 0u) << out;
+
+  // Without the option a 503 is final (RFC 3261 21.5.4): the refused ones fail at once.
+  arguments.erase(std::find(arguments.begin(), arguments.end(), "--honour-retry-after"));
+  std::this_thread::sleep_for(std::chrono::seconds(2));  // the bucket fills again
+  ASSERT_EQ(load(arguments, &out), 1) << out;
+  const LoadgenLine plain = parse_loadgen_tsv(out);
+  EXPECT_GE(plain.failed, 19u) << out;
+  EXPECT_EQ(plain.ok + plain.failed, 40u) << out;
+}
+
+// A province, a community and a family (each a homesipd with the tree, registered upward by
+// itself): REGISTERs for users of the family sent to the province follow its 302 to the community
+// and the community's to the family, which binds them: 2 hops each.
+TEST_F(LoadgenTest, RegisterFollowsRedirectsDownTheTree) {
+  const auto tier = [&](const std::string& name, const std::string& domain, const std::string& top) {
+    return std::make_unique<HomesipServer>(
+        dir_, ServerOptions{
+                  name, domain,
+                  "  - plugin: location-sqlite\n    path: " + (dir_ / (name + domain + ".sqlite")).string() +
+                      "\n" + tree_plugin_yaml(name, domain, top) + "  - plugin: registrar\n",
+                  ""});
+  };
+  auto province = tier("C1", "", "");
+  const std::string top = "sip:127.0.0.1:" + std::to_string(province->port());
+  auto community = tier("D1", "C1", top);
+  auto family = tier("H1", "C1.D1", top);
+  for (auto* server : {province.get(), community.get(), family.get()}) {
+    server->set_extra_arguments({"--set", "log.level=warn"});
+    server->start();
+  }
+  auto arguments = at_500_per_second("register", province->port(), 1);
+  arguments.insert(arguments.end(), {"--no-auth", "--users", "1", "--follow-redirects"});
+  std::string out;
+  // The family and the community register upward by themselves, in some order.
+  ASSERT_TRUE(eventually([&] { return load(arguments, &out) == 0; })) << out;
+
+  arguments = at_500_per_second("register", province->port(), 100);
+  arguments.insert(arguments.end(), {"--no-auth", "--users", "50", "--follow-redirects", "--sockets", "2"});
+  ASSERT_EQ(load(arguments, &out), 0) << out;
+  const LoadgenLine line = parse_loadgen_tsv(out);
+  const RetryColumns hops = parse_retry_columns(out);
+  EXPECT_EQ(line.ok, 100u) << out;
+  EXPECT_EQ(line.failed, 0u) << out;
+  EXPECT_EQ(hops.redirects, 200u) << out;
+  EXPECT_EQ(hops.max_hops, 2u) << out;
+  EXPECT_EQ(hops.busy_503, 0u) << out;
 }
 
 }  // namespace
