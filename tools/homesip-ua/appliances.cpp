@@ -144,6 +144,8 @@ class WatchCommand : public Terminal {
     const std::string line = response_line("SUBSCRIBE", s.entity, s.where, e);
     if (e.status >= 300 && e.status < 400 && !s.active) return follow(s, e, line);
     say(line);
+    Subscription* target = &s;
+    if (!stopping_ && retry_after_busy(e, [this, target] { subscribe(*target); })) return;
     switch (answer(s, e, "SUBSCRIBE")) {
       case Challenge::kAnswered:
         return subscribe(s);

@@ -112,6 +112,8 @@ class RegisterCommand : public Terminal {
     const std::string line = response_line("REGISTER", options().aor, where_, e);
     if (e.status >= 300 && e.status < 400 && !registered_) return follow(e, line);
     say(line);
+    // Same handle and server (nua gives a REGISTER after a failed one a new Call-ID).
+    if (retry_after_busy(e, [this] { issue(); })) return;
     switch (answer_challenge(e, "REGISTER", register_hop(where_).request_uri)) {
       case Challenge::kAnswered:
         // The un-REGISTER goes on a new handle: on this one nua would add our
@@ -268,6 +270,9 @@ class RedirectedRequest : public Terminal {
     const std::string line = response_line(method_, options().to, where_, e);
     if (e.status >= 300 && e.status < 400) return follow(e, line);
     say(line);
+    if (retry_after_busy(e,
+                         [this] { send_request(nh_, hop_.proxy, std::to_string(chain_->max_forwards())); }))
+      return;
     switch (answer_challenge(e, method_, hop_.request_uri)) {
       case Challenge::kAnswered:  // same handle: same Call-ID, next CSeq (RFC 3261 22.2)
         return send_request(nh_, hop_.proxy, std::to_string(chain_->max_forwards()));
@@ -430,6 +435,7 @@ class LocateCommand : public Terminal {
     const bool to_server = !contacts.empty() && chain_->is_server_hop(best_of(contacts));
     if (e.status >= 300 && e.status < 400 && to_server) return follow(contacts, line);
     say(line);
+    if (retry_after_busy(e, [this] { query(); })) return;
     switch (answer_challenge(e, "OPTIONS", hop_.request_uri)) {
       case Challenge::kAnswered:  // same handle: same Call-ID, next CSeq (RFC 3261 22.2)
         return query();

@@ -292,6 +292,27 @@ const tagi_t* Terminal::credential_tags() {
   return credential_tags_.data();
 }
 
+bool Terminal::retry_after_busy(const Event& e, std::function<void()> resend) {
+  if (e.status != 503 || !e.sip || !e.sip->sip_retry_after) return false;
+  const unsigned wait = e.sip->sip_retry_after->af_delta;
+  if (busy_retries_ >= kMaxBusyRetries || wait > kMaxRetryAfterSeconds) {
+    say("not waiting again: " + std::to_string(busy_retries_) + " retries after 503 so far (at most " +
+        std::to_string(kMaxBusyRetries) + "), Retry-After " + std::to_string(wait) + " s (at most " +
+        std::to_string(kMaxRetryAfterSeconds) + ")");
+    return false;
+  }
+  ++busy_retries_;
+  unsigned char random_byte = 0;
+  RAND_bytes(&random_byte, 1);
+  const double jitter = std::min(1.0, 0.1 * wait) * random_byte / 255.0;
+  char seconds[32];
+  std::snprintf(seconds, sizeof seconds, "%.2f", wait + jitter);
+  say(std::string("server busy: waiting ") + seconds + " s (Retry-After: " + std::to_string(wait) +
+      "), then retry " + std::to_string(busy_retries_) + " of " + std::to_string(kMaxBusyRetries));
+  after(std::max(wait + jitter, 0.001), std::move(resend));  // su_timer refuses a zero delay
+  return true;
+}
+
 void Terminal::after(double seconds, std::function<void()> fn) {
   auto t = std::make_unique<Timer>(Timer{this, std::move(fn), nullptr});
   t->timer = su_timer_create(su_root_task(root_), static_cast<su_duration_t>(seconds * 1000));

@@ -70,6 +70,15 @@ class Terminal {
   // The answers as tags for the request that goes to the same hop again:
   // TAG_NEXT(credential_tags()) ends its tag list. Valid until the next call.
   const tagi_t* credential_tags();
+  // RFC 3261 21.5.4: a 503 with Retry-After (an overloaded or rate-limiting
+  // server) is tried again after it, plus up to 10% (at most 1 s) so that the
+  // clients it refused together do not come back together; kMaxBusyRetries
+  // times per command and kMaxRetryAfterSeconds at most each. True when
+  // `resend` is scheduled (one line says so); false for any other response,
+  // which the command then treats as final (a 503 without Retry-After fails).
+  bool retry_after_busy(const Event& e, std::function<void()> resend);
+  static constexpr int kMaxBusyRetries = 5;
+  static constexpr unsigned kMaxRetryAfterSeconds = 300;
   // A hop to another server: the last one's answers are not for it.
   void forget_credentials() { credentials_ = Credentials{}; }
   // The current answers: watch keeps one set per subscription and swaps it in
@@ -122,6 +131,7 @@ class Terminal {
   static constexpr int kMaxChallengeAnswers = 3;  // a 407 then a 401, and one stale nonce
   Credentials credentials_;
   std::array<tagi_t, 4> credential_tags_{};
+  int busy_retries_ = 0;  // 503 + Retry-After answers waited for (retry_after_busy)
   int code_ = kExitOk;
   bool finishing_ = false;
   bool abandoned_ = false;
