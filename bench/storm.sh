@@ -37,7 +37,7 @@ PLUGINS=${HOMESIP_PLUGINS:-$ROOT/build/lib/homesip/plugins}
 HOMESIPCTL=${HOMESIPCTL:-$(dirname "$HOMESIPD")/homesipctl}
 LOADGEN=${LOADGEN:-$(dirname "$HOMESIPD")/homesip-loadgen}
 
-TERMINALS=20000 COMMUNITIES=4 FAMILIES=5 LOOPS=1 MAX_PENDING= KEEP=0 DOC=
+TERMINALS=20000 COMMUNITIES=4 FAMILIES=5 LOOPS=1 MAX_PENDING='' KEEP=0 DOC=''
 while [ $# -gt 0 ]; do
   case "$1" in
     --terminals) TERMINALS=$2; shift ;;
@@ -47,7 +47,7 @@ while [ $# -gt 0 ]; do
     --max-pending) MAX_PENDING=$2; shift ;;
     --keep) KEEP=1 ;;
     --doc) DOC=$2; shift ;;
-    -h|--help) sed -n '2,31p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench/storm.sh: unknown argument $1" >&2; exit 2 ;;
   esac
   shift
@@ -72,7 +72,7 @@ WORK=$(mktemp -d /dev/shm/homesip-storm-XXXXXX)
 mkdir -p "$WORK/bin" "$WORK/plugins" "$WORK/conf" "$WORK/db" "$WORK/log"
 cp "$HOMESIPD" "$HOMESIPCTL" "$LOADGEN" "$WORK/bin/"
 cp "$PLUGINS"/*.so "$WORK/plugins/"
-declare -A PID=() ADDR=() KIDS=()
+declare -A PID=() KIDS=()   # KIDS: common.sh's, for Kamailio only
 SAMPLER=
 
 # shellcheck source=bench/common.sh
@@ -168,7 +168,7 @@ t1=$(date +%s.%N); b1=$(busy_ticks)
 stop_sampler
 for id in "${ALL_IDS[@]}"; do C1T[$id]=$(pid_ticks "${PID[$id]}"); done
 [ -s "$WORK/loadgen.tsv" ] || { cat "$WORK/loadgen.err" >&2; die "the loadgen wrote nothing (exit $rc)"; }
-IFS=$'\t' read -r requests ok failed timed_out retrans _ _ p50 p99 max lg_us elapsed sent busy retried redirects hops \
+IFS=$'\t' read -r requests ok failed timed_out retrans _ _ p50 p99 max lg_us elapsed _ busy retried redirects hops \
   <"$WORK/loadgen.tsv"
 
 tier_ticks() {  # ids... -> their CPU ticks over the storm
