@@ -251,9 +251,14 @@ void Hub::relay(IncomingRequest& incoming) {
 
 void Hub::after_answer(IncomingRequest& incoming, std::function<void()> task) {
   EventLoop& main = context_.loop();
+  // A loop sends the answers its handlers and tasks gave once it has run what
+  // is at hand, before it waits again; what a task posts to its own loop runs
+  // after that. So on the main loop, posting is enough. On another loop, the
+  // answer was posted there: a task posted after it, which posts once more,
+  // runs after the answer left.
   if (&incoming.loop() == &main) return main.post(std::move(task));
-  // The answer was posted to its loop: a task posted there after it runs after it.
-  incoming.loop().post([&main, task = std::move(task)] { main.post(task); });
+  EventLoop& origin = incoming.loop();
+  origin.post([&origin, &main, task = std::move(task)] { origin.post([&main, task] { main.post(task); }); });
 }
 
 Disposition Hub::serve(IncomingRequest& incoming) {

@@ -108,7 +108,8 @@ class Hub final : public ApplianceHub, public RequestHandler {
   void relay(IncomingRequest& incoming);
   // Answers an entity's request; main loop.
   Disposition serve(IncomingRequest& incoming);
-  // Runs `task` on the main loop after `incoming`'s answer left its loop.
+  // Runs `task` on the main loop after `incoming`'s answer left its loop (a
+  // SUBSCRIBE's first NOTIFY comes after its 200).
   void after_answer(IncomingRequest& incoming, std::function<void()> task);
   Disposition on_message(IncomingRequest& incoming, const std::string& key);
   // What follows a SUBSCRIBE's 200: a NOTIFY of the state, or the last one (a fetch, an unsubscribe).

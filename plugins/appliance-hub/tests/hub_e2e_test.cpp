@@ -9,9 +9,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
@@ -111,15 +114,76 @@ std::string state_of(const std::string& socket, const std::string& id) {
   return row.is_object() ? row.value("state", "") : "";
 }
 
-// ---- one family server, no tree, no authentication ----
+// A watcher of light.kitchen on a UDP port of its own: it subscribes, then a
+// thread of its own answers each NOTIFY 200 at its Via's sent-by (the hub's
+// client port) and keeps each one's state by CSeq.
+class UdpWatcher {
+ public:
+  UdpWatcher(uint16_t hub_port, const std::string& call_id) : thread_([this] { answer_notifies(); }) {
+    Request subscribe;
+    subscribe.method = "SUBSCRIBE";
+    subscribe.call_id = call_id;
+    subscribe.headers = "Event: homesip-entity\nContact: <sip:w@127.0.0.1:$PORT$>\nExpires: 600\n";
+    std::string text;
+    for (const char c : subscribe.text()) text += c == '\n' ? std::string("\r\n") : std::string(1, c);
+    for (size_t pos; (pos = text.find("$PORT$")) != std::string::npos;)
+      text.replace(pos, 6, std::to_string(socket_.port()));
+    socket_.send(hub_port, text);
+  }
+  ~UdpWatcher() {
+    stop_ = true;
+    thread_.join();
+  }
+  int subscribe_status() const { return subscribe_status_; }
+  // The state each NOTIFY carried, by CSeq (a retransmission counts once).
+  std::map<int, std::string> states() const {
+    const std::lock_guard lock(mutex_);
+    return states_;
+  }
+  // A retransmitted NOTIFY that carried another state than the first: none.
+  int conflicting() const { return conflicting_; }
 
-class HubServerTest : public ::testing::Test {
+ private:
+  void answer_notifies() {
+    while (!stop_) {
+      const std::string message = socket_.receive(std::chrono::milliseconds(50));
+      if (message.rfind("SIP/2.0 ", 0) == 0) subscribe_status_ = status_of(message);
+      if (message.rfind("NOTIFY ", 0) != 0) continue;
+      const std::string via = header_of(message, "Via");
+      const size_t colon = via.find(':', via.find(' '));
+      if (colon == std::string::npos) continue;
+      std::string ok = "SIP/2.0 200 OK\r\nVia: " + via + "\r\n";
+      for (const char* name : {"From", "To", "Call-ID", "CSeq"})
+        ok += name + (": " + header_of(message, name)) + "\r\n";
+      socket_.send(static_cast<uint16_t>(std::stoi(via.substr(colon + 1))), ok + "Content-Length: 0\r\n\r\n");
+      const int cseq = std::stoi(header_of(message, "CSeq"));
+      const std::string state = json::parse(body_of(message), nullptr, false).value("state", "");
+      const std::lock_guard lock(mutex_);
+      const auto [it, first] = states_.emplace(cseq, state);
+      if (!first && it->second != state) ++conflicting_;
+    }
+  }
+
+  UdpSocket socket_;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> subscribe_status_{0};
+  std::atomic<int> conflicting_{0};
+  mutable std::mutex mutex_;
+  std::map<int, std::string> states_;
+  std::thread thread_;  // last: starts once the rest exists
+};
+
+// ---- one family server, no tree, no authentication: with one loop and with
+// two (server.loops; the kernel spreads the tests' source ports over both) ----
+
+class HubServerTest : public ::testing::TestWithParam<int> {
  protected:
   void SetUp() override {
     const std::string plugins = "  - plugin: appliance-hub\n    domain: C1.D1.H1\n    min_expires: 1\n" +
                                 std::string("  - plugin: appliances-virtual\n") + kEntities;
-    server_ = std::make_unique<HomesipServer>(
-        dir_, ServerOptions{"H1", "C1.D1", plugins, "  admin_socket: " + socket() + "\n"});
+    std::string server_yaml = "  admin_socket: " + socket() + "\n";
+    if (GetParam() > 1) server_yaml += "  loops: " + std::to_string(GetParam()) + "\n";
+    server_ = std::make_unique<HomesipServer>(dir_, ServerOptions{"H1", "C1.D1", plugins, server_yaml});
     server_->start();
   }
   std::string socket() const { return (dir_ / "h1.sock").string(); }
@@ -182,7 +246,7 @@ class HubServerTest : public ::testing::Test {
   std::unique_ptr<HomesipServer> server_;
 };
 
-TEST_F(HubServerTest, TurnOnAnswersTheStateAsJson) {
+TEST_P(HubServerTest, TurnOnAnswersTheStateAsJson) {
   const std::string response = send(call("on1", R"({"service": "turn_on", "data": {"brightness": 128}})"));
   ASSERT_EQ(status_of(response), 200) << response << read_file(server_->log());
   EXPECT_EQ(header_of(response, "Content-Type"), "application/json");
@@ -194,7 +258,7 @@ TEST_F(HubServerTest, TurnOnAnswersTheStateAsJson) {
   EXPECT_EQ(state_of(socket(), "light.kitchen"), "on");
 }
 
-TEST_F(HubServerTest, ErrorsComeAsJson) {
+TEST_P(HubServerTest, ErrorsComeAsJson) {
   const std::string malformed = send(call("bad1", "{\"service\": "));
   EXPECT_EQ(status_of(malformed), 400) << malformed;
   EXPECT_EQ(header_of(malformed, "Content-Type"), "application/json");
@@ -216,7 +280,7 @@ TEST_F(HubServerTest, ErrorsComeAsJson) {
   EXPECT_EQ(state_of(socket(), "light.kitchen"), "off");
 }
 
-TEST_F(HubServerTest, RetransmittedToggleTogglesOnce) {
+TEST_P(HubServerTest, RetransmittedToggleTogglesOnce) {
   const Request toggle = call("toggle1", R"({"service": "toggle"})");
   const std::string first = send(toggle);
   const std::string again = send(toggle);  // same Call-ID, CSeq and From-tag
@@ -230,7 +294,7 @@ TEST_F(HubServerTest, RetransmittedToggleTogglesOnce) {
   EXPECT_NE(stats.find("homesip_appliance_hub_service_calls_total: 1\n"), std::string::npos) << stats;
 }
 
-TEST_F(HubServerTest, SippWatchesChangesRefreshesAndUnsubscribes) {
+TEST_P(HubServerTest, SippWatchesChangesRefreshesAndUnsubscribes) {
   auto sipp = watcher("watch.xml");
   // Subscribed: then another client switches the light.
   ASSERT_TRUE(eventually(
@@ -248,14 +312,14 @@ TEST_F(HubServerTest, SippWatchesChangesRefreshesAndUnsubscribes) {
   EXPECT_EQ(notifies_received("watch.xml"), 4) << read_file(dir_ / "watch.xml.messages");
 }
 
-TEST_F(HubServerTest, UnrefreshedSubscriptionExpires) {
+TEST_P(HubServerTest, UnrefreshedSubscriptionExpires) {
   auto sipp = watcher("expire.xml");
   EXPECT_EQ(sipp->wait(std::chrono::seconds(20)), 0)
       << sipp_errors("expire.xml") << read_file(server_->log());
   EXPECT_EQ(notifies_received("expire.xml"), 2) << read_file(dir_ / "expire.xml.messages");
 }
 
-TEST_F(HubServerTest, OtherEventPackagesGet489) {
+TEST_P(HubServerTest, OtherEventPackagesGet489) {
   Request subscribe;
   subscribe.method = "SUBSCRIBE";
   subscribe.call_id = "presence";
@@ -265,7 +329,7 @@ TEST_F(HubServerTest, OtherEventPackagesGet489) {
   EXPECT_EQ(header_of(response, "Allow-Events"), "homesip-entity");
 }
 
-TEST_F(HubServerTest, PublishWithEtagsAndExpiry) {
+TEST_P(HubServerTest, PublishWithEtagsAndExpiry) {
   Request publish;
   publish.method = "PUBLISH";
   publish.uri = "sip:binary_sensor.door@C1.D1.H1";
@@ -309,6 +373,72 @@ TEST_F(HubServerTest, PublishWithEtagsAndExpiry) {
   EXPECT_EQ(status_of(send(to_plugin)), 403);
   EXPECT_EQ(state_of(socket(), "light.kitchen"), "off");
 }
+
+// Watchers on ports of their own and toggles from two senders at once, each
+// from a port of its own: with two loops, requests of both loops reach the
+// hub together. Every toggle is answered and reaches every watcher once, in
+// CSeq order: the light's states alternate, from off, and it ends off.
+TEST_P(HubServerTest, WatchersOnManyPortsSeeEveryToggleOnceInOrder) {
+  constexpr int kWatchers = 4;
+  constexpr int kTogglesPerSender = 15;
+  constexpr int kNotifies = 1 + 2 * kTogglesPerSender;  // the first state, then one per toggle
+  std::vector<std::unique_ptr<UdpWatcher>> watchers;
+  for (int i = 0; i < kWatchers; ++i)
+    watchers.push_back(std::make_unique<UdpWatcher>(server_->port(), "watcher-" + std::to_string(i)));
+  ASSERT_TRUE(eventually(
+      [&] {
+        for (const auto& w : watchers)
+          if (w->subscribe_status() != 200 || w->states().size() != 1) return false;
+        return true;
+      },
+      std::chrono::seconds(10)))
+      << read_file(server_->log());
+
+  std::atomic<int> answered_ok{0};
+  const auto toggle_from_new_ports = [&](const std::string& name) {
+    for (int i = 0; i < kTogglesPerSender; ++i)
+      if (status_of(send(call(name + std::to_string(i), R"({"service": "toggle"})"))) == 200) ++answered_ok;
+  };
+  std::thread sender_a(toggle_from_new_ports, "toggle-a-");
+  std::thread sender_b(toggle_from_new_ports, "toggle-b-");
+  sender_a.join();
+  sender_b.join();
+  EXPECT_EQ(answered_ok, 2 * kTogglesPerSender);
+
+  for (const auto& w : watchers) {
+    EXPECT_TRUE(eventually([&] { return w->states().size() >= static_cast<size_t>(kNotifies); },
+                           std::chrono::seconds(15)));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // room for a NOTIFY too many
+  for (const auto& w : watchers) {
+    const std::map<int, std::string> states = w->states();
+    ASSERT_EQ(states.size(), static_cast<size_t>(kNotifies)) << read_file(server_->log());
+    int expected_cseq = 1;
+    for (const auto& [cseq, state] : states) {
+      EXPECT_EQ(cseq, expected_cseq);
+      EXPECT_EQ(state, expected_cseq % 2 ? "off" : "on") << "NOTIFY CSeq " << cseq;
+      ++expected_cseq;
+    }
+    EXPECT_EQ(w->conflicting(), 0);
+  }
+  EXPECT_EQ(state_of(socket(), "light.kitchen"), "off");
+  std::string stats;
+  ctl(socket(), {"stats"}, &stats);
+  EXPECT_NE(stats.find("homesip_appliance_hub_service_calls_total: " + std::to_string(2 * kTogglesPerSender) +
+                       "\n"),
+            std::string::npos)
+      << stats;
+  EXPECT_NE(
+      stats.find("homesip_appliance_hub_notifies_total: " + std::to_string(kWatchers * kNotifies) + "\n"),
+      std::string::npos)
+      << stats;
+}
+
+INSTANTIATE_TEST_SUITE_P(Loops, HubServerTest, ::testing::Values(1, 2),
+                         [](const ::testing::TestParamInfo<int>& info) {
+                           return info.param == 1 ? std::string("OneLoop")
+                                                  : std::to_string(info.param) + "Loops";
+                         });
 
 // ---- a tree with passwords and the policy ----
 
