@@ -48,7 +48,7 @@ class LoadgenTest : public ::testing::Test {
         dir_, ServerOptions{"H1", "C1.D1",
                             "  - plugin: location-sqlite\n    path: " + (dir_ / "location.sqlite").string() +
                                 "\n  - plugin: registrar\n    domains: [" + kDomain + "]\n",
-                            "  udp_buffer_bytes: 4194304\n"});
+                            "  udp_buffer_bytes: 4194304\n" + loops_yaml()});
     server_->set_extra_arguments({"--set", "log.level=warn"});
     server_->start();
   }
@@ -63,9 +63,23 @@ class LoadgenTest : public ::testing::Test {
     server_->set_extra_arguments({"--set", "log.level=warn"});
     server_->start();
   }
+  // server.loops: N when a test runs with more than one loop (LoadgenLoopsTest).
+  std::string loops_yaml() const { return loops_ > 1 ? "  loops: " + std::to_string(loops_) + "\n" : ""; }
+  int loops_ = 1;
   TempDir dir_;
   std::unique_ptr<HomesipServer> server_;
 };
+
+// What depends on how homesipd spreads UDP over its loops (SO_REUSEPORT, by source port): run with
+// server.loops 1 and 2.
+class LoadgenLoopsTest : public LoadgenTest, public ::testing::WithParamInterface<int> {
+ protected:
+  void SetUp() override { loops_ = GetParam(); }
+};
+INSTANTIATE_TEST_SUITE_P(Loops, LoadgenLoopsTest, ::testing::Values(1, 2),
+                         [](const ::testing::TestParamInfo<int>& p) {
+                           return p.param == 1 ? std::string("OneLoop") : std::string("TwoLoops");
+                         });
 
 // 100 users registered, then each refreshed once (same Call-ID, CSeq 2, same Contact): 200 of 200.
 TEST_F(LoadgenTest, PlainRegisterNewThenRefreshAllOk) {
@@ -192,7 +206,7 @@ TEST_F(LoadgenTest, SocketsSpreadRequestsOverSourcePortsRoundRobin) {
 
 // --sockets 3 against homesipd: each socket's requests name its own port in Via and Contact, so
 // every answer comes back to the socket that sent the request (a wrong Via would time out).
-TEST_F(LoadgenTest, SocketsEachGetTheirOwnAnswersFromHomesipd) {
+TEST_P(LoadgenLoopsTest, SocketsEachGetTheirOwnAnswersFromHomesipd) {
   start_registrar();
   auto arguments = at_500_per_second("register", server_->port(), 300);
   arguments.insert(arguments.end(), {"--no-auth", "--users", "100", "--sockets", "3"});
@@ -209,14 +223,15 @@ TEST_F(LoadgenTest, SocketsEachGetTheirOwnAnswersFromHomesipd) {
 // 40 REGISTERs at once from 127.0.0.4 get 20 answers and 20 or so 503s; with --honour-retry-after
 // each refused one is sent again after its Retry-After (so the run lasts a second at least) and all
 // 40 end registered. Each 503 counted is followed by exactly one retry.
-TEST_F(LoadgenTest, RegisterHonoursRetryAfterOf503) {
+TEST_P(LoadgenLoopsTest, RegisterHonoursRetryAfterOf503) {
   server_ = std::make_unique<HomesipServer>(
       dir_, ServerOptions{"H1", "C1.D1",
                           "  - plugin: location-sqlite\n    path: " + (dir_ / "location.sqlite").string() +
                               "\n  - plugin: registrar\n    domains: [" + kDomain + "]\n",
                           "  rate_limit:\n    requests_per_second: 10\n    burst: 20\n    action: 503\n    "
                           "exempt: [127.0.0.1/32]\n  overload:\n    retry_after_min_s: 1\n    "
-                          "retry_after_max_s: 2\n"});
+                          "retry_after_max_s: 2\n" +
+                              loops_yaml()});
   server_->set_extra_arguments({"--set", "log.level=warn"});
   server_->start();
   auto arguments = at_500_per_second("register", server_->port(), 40);
@@ -246,14 +261,14 @@ TEST_F(LoadgenTest, RegisterHonoursRetryAfterOf503) {
 // A province, a community and a family (each a homesipd with the tree, registered upward by
 // itself): REGISTERs for users of the family sent to the province follow its 302 to the community
 // and the community's to the family, which binds them: 2 hops each.
-TEST_F(LoadgenTest, RegisterFollowsRedirectsDownTheTree) {
+TEST_P(LoadgenLoopsTest, RegisterFollowsRedirectsDownTheTree) {
   const auto tier = [&](const std::string& name, const std::string& domain, const std::string& top) {
     return std::make_unique<HomesipServer>(
         dir_, ServerOptions{
                   name, domain,
                   "  - plugin: location-sqlite\n    path: " + (dir_ / (name + domain + ".sqlite")).string() +
                       "\n" + tree_plugin_yaml(name, domain, top) + "  - plugin: registrar\n",
-                  ""});
+                  loops_yaml()});
   };
   auto province = tier("C1", "", "");
   const std::string top = "sip:127.0.0.1:" + std::to_string(province->port());
