@@ -54,11 +54,11 @@ void BindingIndex::replace(std::string_view aor, SharedBindings bindings) {
     found->second = std::move(bindings);
     return;
   }
-  by_aor_.emplace(std::string(aor), std::move(bindings));
-  const std::string_view domain = domain_of(aor);
+  const std::string_view key = by_aor_.emplace(std::string(aor), std::move(bindings)).first->first;
+  const std::string_view domain = domain_of(key);
   auto group = aors_by_domain_.find(domain);
   if (group == aors_by_domain_.end()) group = aors_by_domain_.try_emplace(std::string(domain)).first;
-  group->second.emplace(aor);
+  group->second.emplace(key);
 }
 
 BindingIndex::SweepSlice BindingIndex::remove_expired(int64_t now, size_t budget, SweepCursor& cursor,
@@ -102,14 +102,15 @@ std::vector<std::string> BindingIndex::aors_in_domain(std::string_view domain, i
   std::vector<std::string> aors;
   const auto group = aors_by_domain_.find(domain);
   if (group == aors_by_domain_.end()) return aors;
-  for (const std::string& aor : group->second)  // a std::set: already sorted
-    if (any_unexpired(*by_aor_.find(aor)->second, now)) aors.push_back(aor);
+  for (const std::string_view aor : group->second)  // a std::set: already sorted
+    if (any_unexpired(*by_aor_.find(aor)->second, now)) aors.emplace_back(aor);
   return aors;
 }
 
 void BindingIndex::forget(std::string_view aor) {
   const auto found = by_aor_.find(aor);
   if (found == by_aor_.end()) return;
+  // The domain's set views the node's key: it goes first.
   const auto group = aors_by_domain_.find(domain_of(aor));
   if (group != aors_by_domain_.end()) {
     const auto member = group->second.find(aor);

@@ -16,7 +16,7 @@ struct BindingsDatabase::Statements {
         commit(db, "COMMIT"),
         select_unexpired(db,
                          "SELECT aor, contact, expires_at, q_millis, call_id, cseq, source, instance, "
-                         "user_agent FROM bindings WHERE expires_at > ?"),
+                         "user_agent FROM bindings WHERE expires_at > ? ORDER BY aor"),
         select_aor(db,
                    "SELECT aor, contact, expires_at, q_millis, call_id, cseq, source, instance, "
                    "user_agent FROM bindings WHERE aor = ? AND expires_at > ?"),

@@ -55,7 +55,8 @@ class BindingsDatabase {
   // on this connection, however the file's permissions change.
   bool read_only() const;
 
-  // Calls `row` for every binding with expires_at > now.
+  // Calls `row` for every binding with expires_at > now, ordered by AOR
+  // (the table's key order: no sort).
   void for_each_unexpired(int64_t now, const std::function<void(std::string aor, Binding binding)>& row);
   // The AOR's bindings with expires_at > now, as stored.
   BindingList unexpired_of(std::string_view aor, int64_t now);

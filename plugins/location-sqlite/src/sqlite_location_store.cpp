@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "bindings_database.hpp"
@@ -105,24 +106,37 @@ size_t SqliteLocationStore::writes_in_flight() const {
 }
 
 void SqliteLocationStore::load(BindingsDatabase& database) {
-  std::unordered_map<std::string, BindingList> by_aor;
   size_t count = 0;
+  size_t aors = 0;
+  // Rows come ordered by AOR: each AOR's list goes into the index once its
+  // last row is read. (A map of every AOR first, then the index, held the
+  // whole file twice at the peak and left the heap fragmented: a restarted
+  // server used some 15 % more memory per binding than one filled by REGISTERs.)
+  std::string aor;
+  BindingList bindings;
+  const auto store_aor = [&] {
+    if (bindings.empty()) return;
+    sort_for_lookup(bindings);
+    index_.replace(aor, std::exchange(bindings, {}));
+    ++aors;
+  };
   try {
-    database.for_each_unexpired(unix_now(), [&](std::string aor, Binding binding) {
-      by_aor[std::move(aor)].push_back(std::move(binding));
+    database.for_each_unexpired(unix_now(), [&](std::string row_aor, Binding binding) {
+      if (row_aor != aor) {
+        store_aor();
+        aor = std::move(row_aor);
+      }
+      bindings.push_back(std::move(binding));
       ++count;
     });
+    store_aor();
     users_.replace_all(read_all_users(database.handle()));
   } catch (const std::exception& e) {
     throw StoreOpenError("location store '" + path_ +
                          "': reading the bindings and users failed: " + e.what());
   }
-  for (auto& [aor, bindings] : by_aor) {
-    sort_for_lookup(bindings);
-    index_.replace(aor, std::move(bindings));
-  }
-  logger_.info("location store ", path_, ": ", count, " bindings of ", by_aor.size(), " AORs and ",
-               users_.size(), " users loaded");
+  logger_.info("location store ", path_, ": ", count, " bindings of ", aors, " AORs and ", users_.size(),
+               " users loaded");
 }
 
 EventLoop* SqliteLocationStore::caller_loop() { return current_loop_ ? &current_loop_() : &loop_; }

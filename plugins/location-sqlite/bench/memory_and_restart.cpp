@@ -1,0 +1,143 @@
+// Memory per binding and restart time of the SQLite location store at scale
+// (issue 16 item 6). Built with the tests, never run by ctest: it takes a
+// million registrations and some hundred MB.
+//
+//   location_sqlite_bench fill FILE [COUNT]   a new FILE with COUNT AORs (default
+//                                             1000000) of one binding each, through
+//                                             update(); RSS growth per binding
+//   location_sqlite_bench load FILE           opens FILE as homesipd starts: time
+//                                             until lookups are served, RSS growth
+//
+// Run `load` in a process of its own: RSS then counts what a restart costs,
+// not what the fill left behind. Each prints one line of key=value figures.
+#include <malloc.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <string>
+
+#include "homesip/log.hpp"
+#include "homesip/testkit/manual_loop.hpp"
+#include "sqlite_location_store.hpp"
+
+namespace {
+
+using homesip::Binding;
+using homesip::BindingList;
+using homesip::StoreStatus;
+using homesip::location_sqlite::SqliteLocationStore;
+using homesip::location_sqlite::SqliteLocationStoreOptions;
+using homesip::location_sqlite::SynchronousMode;
+using Clock = std::chrono::steady_clock;
+
+class QuietLogger final : public homesip::Logger {
+ public:
+  bool enabled(homesip::LogLevel level) const override { return level >= homesip::LogLevel::kWarn; }
+  void write(homesip::LogLevel, std::string_view message) override { std::cerr << message << "\n"; }
+};
+
+// Resident set size in bytes (VmRSS of /proc/self/status).
+long resident_bytes() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line))
+    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6)) * 1024;
+  return -1;
+}
+
+// What a registrar stores for one UDP phone: realistic sizes per field.
+Binding binding_of(size_t user, int64_t now) {
+  const std::string number = std::to_string(100000 + user);
+  Binding binding;
+  binding.contact = "sip:u" + number + "@192.0.2.7:5060;transport=udp";
+  binding.expires_at = now + 3600;
+  binding.call_id = number + "a84b4c76e66710@192.0.2.7";
+  binding.cseq = 1;
+  binding.source = "udp:192.0.2.7:5060";
+  binding.user_agent = "Linphone/5.2.0";
+  return binding;
+}
+
+std::string aor_of(size_t user) { return "u" + std::to_string(100000 + user) + "@c1.d1.h1"; }
+
+SqliteLocationStoreOptions bench_options() {
+  SqliteLocationStoreOptions options;
+  options.synchronous = SynchronousMode::kNormal;  // the fill measures memory, not the disk
+  options.max_batch = 10000;
+  return options;
+}
+
+int fill(const std::string& path, size_t count) {
+  std::remove(path.c_str());
+  QuietLogger logger;
+  homesip::testkit::ManualLoop loop;
+  malloc_trim(0);
+  const long rss_before = resident_bytes();
+  SqliteLocationStore store(path, bench_options(), loop, logger);
+  const auto started = Clock::now();
+  size_t confirmed = 0;
+  size_t failed = 0;
+  const int64_t now = homesip::unix_now();
+  constexpr size_t kInFlight = 20000;  // bounds the writer's queue, which is not the index
+  for (size_t user = 0; user < count; ++user) {
+    Binding binding = binding_of(user, now);
+    store.update(
+        aor_of(user),
+        [binding](BindingList& bindings) {
+          bindings.push_back(binding);
+          return true;
+        },
+        [&](StoreStatus status, const BindingList&) { ++(status == StoreStatus::kOk ? confirmed : failed); });
+    if (user + 1 - confirmed - failed >= kInFlight)
+      loop.run_until([&] { return user + 1 - confirmed - failed < kInFlight / 2; }, std::chrono::seconds(60));
+  }
+  if (!loop.run_until([&] { return confirmed + failed == count; }, std::chrono::seconds(300))) {
+    std::cerr << "fill: not every update was confirmed\n";
+    return 1;
+  }
+  const double seconds = std::chrono::duration<double>(Clock::now() - started).count();
+  malloc_trim(0);
+  const long rss_after = resident_bytes();
+  std::cout << "fill count=" << count << " failed=" << failed << " seconds=" << seconds
+            << " rss_delta_bytes=" << (rss_after - rss_before) << " bytes_per_binding="
+            << static_cast<double>(rss_after - rss_before) / static_cast<double>(count) << "\n";
+  store.stop();
+  loop.run_pending();
+  return failed == 0 ? 0 : 1;
+}
+
+int load(const std::string& path) {
+  QuietLogger logger;
+  homesip::testkit::ManualLoop loop;
+  malloc_trim(0);
+  const long rss_before = resident_bytes();
+  const auto started = Clock::now();
+  SqliteLocationStore store(path, bench_options(), loop, logger);
+  const double seconds = std::chrono::duration<double>(Clock::now() - started).count();
+  malloc_trim(0);
+  const long rss_after = resident_bytes();
+  const size_t aors = store.aor_count();
+  // The last user is served: a lookup answers from memory once the constructor returned.
+  size_t found = 0;
+  store.lookup(aor_of(aors - 1), [&](StoreStatus, const BindingList& bindings) { found = bindings.size(); });
+  std::cout << "load aors=" << aors << " last_user_bindings=" << found << " seconds=" << seconds
+            << " rss_delta_bytes=" << (rss_after - rss_before) << " bytes_per_binding="
+            << static_cast<double>(rss_after - rss_before) / static_cast<double>(aors) << "\n";
+  store.stop();
+  loop.run_pending();
+  return found == 1 ? 0 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const std::string mode = argc > 1 ? argv[1] : "";
+  if (mode == "fill" && (argc == 3 || argc == 4))
+    return fill(argv[2], argc == 4 ? std::strtoul(argv[3], nullptr, 10) : 1000000);
+  if (mode == "load" && argc == 3) return load(argv[2]);
+  std::cerr << "usage: location_sqlite_bench fill FILE [COUNT] | load FILE\n";
+  return 2;
+}
