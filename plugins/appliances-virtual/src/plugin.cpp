@@ -2,6 +2,8 @@
 // switches, a thermostat drifting toward its target, a door sensor flipping on
 // a timer, a cover, a lock. An ApplianceProvider (appliance.hpp): the hub does
 // all the SIP; this plugin only keeps the states and reports each change.
+// Threads: with any number of loops the hub calls call_service() on the main
+// loop, where the ticker runs too, so the entities need no lock.
 #include "homesip/plugin.hpp"
 
 #include <memory>

@@ -113,7 +113,9 @@ class BrokerTest : public ::testing::Test {
   std::vector<std::string> client_options_;
 };
 
-class BridgeTreeTest : public BrokerTest {
+// The family server with one loop and with two (server.loops: each homesip-ua
+// run sends from a port of its own, which the kernel gives to either loop).
+class BridgeTreeTest : public BrokerTest, public ::testing::WithParamInterface<int> {
  protected:
   void SetUp() override {
     ASSERT_NO_FATAL_FAILURE(start_broker());
@@ -121,10 +123,11 @@ class BridgeTreeTest : public BrokerTest {
     ASSERT_NO_FATAL_FAILURE(
         tree_.start("  - plugin: appliance-hub\n"
                     "  - plugin: mqtt-bridge\n    port: " +
-                    std::to_string(broker_->port()) + "\n    base_topic: " + kBase +
-                    "\n    client_id: homesip-h1\n    reconnect_min_s: 1\n    reconnect_max_s: 2\n"
-                    "    answer_timeout_ms: 2000\n    devices:\n"
-                    "      - \"kitchen_lamp light.kitchen name='Kitchen light'\"\n"));
+                        std::to_string(broker_->port()) + "\n    base_topic: " + kBase +
+                        "\n    client_id: homesip-h1\n    reconnect_min_s: 1\n    reconnect_max_s: 2\n"
+                        "    answer_timeout_ms: 2000\n    devices:\n"
+                        "      - \"kitchen_lamp light.kitchen name='Kitchen light'\"\n",
+                    {"--set", "server.loops=" + std::to_string(GetParam())}));
     family_ = tree_.family.get();
     ASSERT_EQ(tree_.add_user("H1", "U3@C1.D1.H1", "member", Passwords::kU3), 0);
     ASSERT_EQ(tree_.add_user("H1", "U4@C1.D1.H1", "guest", Passwords::kU4), 0);
@@ -156,7 +159,7 @@ class BridgeTreeTest : public BrokerTest {
   HomesipServer* family_ = nullptr;  // the tree's H1, with the hub and the bridge
 };
 
-TEST_F(BridgeTreeTest, ControlFromTheTopSwitchesTheDevice) {
+TEST_P(BridgeTreeTest, ControlFromTheTopSwitchesTheDevice) {
   std::string out;
   ASSERT_EQ(ua({"control", "light.kitchen@C1.D1.H1", "turn_on", "brightness=200"}, &out), 0)
       << out << read_file(tree_.province->log()) << read_file(family_->log());
@@ -178,7 +181,7 @@ TEST_F(BridgeTreeTest, ControlFromTheTopSwitchesTheDevice) {
   EXPECT_EQ(count_of(device_says(), "set "), 1u) << device_says();
 }
 
-TEST_F(BridgeTreeTest, TheDevicesOwnChangeReachesAWatcher) {
+TEST_P(BridgeTreeTest, TheDevicesOwnChangeReachesAWatcher) {
   Process watch(ua_args({"watch", "light.kitchen@C1.D1.H1"}, "U3@C1.D1.H1", Passwords::kU3),
                 dir_ / "watch.out");
   const auto watched = [&] { return read_file(dir_ / "watch.out"); };
@@ -205,7 +208,7 @@ TEST_F(BridgeTreeTest, TheDevicesOwnChangeReachesAWatcher) {
   EXPECT_NE(watched().find("stopping (signal)"), std::string::npos) << watched();
 }
 
-TEST_F(BridgeTreeTest, AWatcherSubscribesAgainWhenTheFamilyServerRestarts) {
+TEST_P(BridgeTreeTest, AWatcherSubscribesAgainWhenTheFamilyServerRestarts) {
   Process watch(ua_args({"watch", "light.kitchen@C1.D1.H1"}, "U3@C1.D1.H1", Passwords::kU3),
                 dir_ / "watch.out");
   const auto watched = [&] { return read_file(dir_ / "watch.out"); };
@@ -229,7 +232,7 @@ TEST_F(BridgeTreeTest, AWatcherSubscribesAgainWhenTheFamilyServerRestarts) {
   EXPECT_EQ(watch.wait(10s), 0) << watched();
 }
 
-TEST_F(BridgeTreeTest, TheBrokerGoingAwayAndBackIsSurvived) {
+TEST_P(BridgeTreeTest, TheBrokerGoingAwayAndBackIsSurvived) {
   std::string out;
   ASSERT_EQ(ua({"control", "light.kitchen@C1.D1.H1", "turn_off"}, &out), 0) << out;
   EXPECT_NE(out.find("\nlight.kitchen off {}\n"), std::string::npos) << out;
@@ -264,7 +267,7 @@ TEST_F(BridgeTreeTest, TheBrokerGoingAwayAndBackIsSurvived) {
   EXPECT_NE(stats.find("\n  homesip_mqtt_bridge_connected: 1\n"), std::string::npos) << stats;
 }
 
-TEST_F(BridgeTreeTest, AnUnauthorisedUserIsRefusedAndTheDeviceHearsNothing) {
+TEST_P(BridgeTreeTest, AnUnauthorisedUserIsRefusedAndTheDeviceHearsNothing) {
   std::string out;
   EXPECT_EQ(ua({"control", "light.kitchen@C1.D1.H1", "turn_on"}, &out, "U4@C1.D1.H1", Passwords::kU4), 2)
       << out;
@@ -282,6 +285,12 @@ constexpr const char* kBridgePassword = "bridge secret";
 
 // The bridge's warn lines about the broker: one per change of condition, not per attempt.
 size_t broker_warnings(const std::string& log) { return count_of(log, "its entities unavailable meanwhile"); }
+
+INSTANTIATE_TEST_SUITE_P(Loops, BridgeTreeTest, ::testing::Values(1, 2),
+                         [](const ::testing::TestParamInfo<int>& info) {
+                           return info.param == 1 ? std::string("OneLoop")
+                                                  : std::to_string(info.param) + "Loops";
+                         });
 
 class SecuredBrokerTest : public BrokerTest {
  protected:
