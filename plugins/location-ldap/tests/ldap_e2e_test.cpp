@@ -79,8 +79,13 @@ TEST_F(LdapEndToEnd, TwoServersSharingTheDirectorySeeEachOthersBindings) {
   EXPECT_EQ(scenario(first, "fetch.xml", "S2"), 0);
 }
 
-TEST_F(LdapEndToEnd, DirectoryKilledMidLoadGives503ThenRecoversLosingNothing) {
+class LdapEndToEndLoops : public LdapEndToEnd, public ::testing::WithParamInterface<int> {};
+
+// With server.loops: 2 the background SIPp and each exchange's own port land
+// on either loop, so the store is called from both loop threads at once.
+TEST_P(LdapEndToEndLoops, DirectoryKilledMidLoadGives503ThenRecoversLosingNothing) {
   HomesipServer server(dir_, ServerOptions{"H1", "C1.D1", ldap_plugins(slapd_, dir_), ""});
+  server.set_extra_arguments({"--set", "server.loops=" + std::to_string(GetParam())});
   server.start();
   // A background SIPp load keeps registering while the directory goes away and comes back.
   std::thread load([&] {
@@ -137,6 +142,11 @@ TEST_F(LdapEndToEnd, DirectoryKilledMidLoadGives503ThenRecoversLosingNothing) {
     ++downs;
   EXPECT_EQ(downs, 1u) << log.substr(0, 4000);
 }
+
+INSTANTIATE_TEST_SUITE_P(Loops, LdapEndToEndLoops, ::testing::Values(1, 2),
+                         [](const ::testing::TestParamInfo<int>& info) {
+                           return std::to_string(info.param) + (info.param == 1 ? "Loop" : "Loops");
+                         });
 
 }  // namespace
 }  // namespace homesip::location_ldap::testing
