@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <array>
+#include <atomic>
 #include <homesip/homesip.hpp>
 #include <homesip/testkit/fake_context.hpp>
 #include <homesip/testkit/fake_incoming.hpp>
@@ -233,11 +234,16 @@ class VirtualLampWithoutOwnerTest : public VirtualLampTest {
 // and the answers alternate, half of them "on".
 TEST_F(VirtualLampWithoutOwnerTest, TogglesFromTwoLoopsAtOnceEachSwitchOnce) {
   context_.fake_logger().threshold = homesip::LogLevel::kWarn;  // the test kit's logger is one thread's
-  constexpr int kPerLoop = 200;
+  constexpr int kPerLoop = 2000;
   std::array<int, 2> answered_on{0, 0};
   std::array<int, 2> answered_ok{0, 0};
+  std::atomic<int> ready{0};
   const auto receive_on_a_loop_of_its_own = [&](int which) {
     homesip::testkit::ManualLoop loop;  // created here: this thread is its loop's
+    // Both start together, so their toggles overlap (without the lamp's mutex
+    // most runs crash on its list of recent requests).
+    ++ready;
+    while (ready < 2) std::this_thread::yield();
     for (int i = 0; i < kPerLoop; ++i) {
       const std::string call_id = "loop" + std::to_string(which) + "-" + std::to_string(i);
       FakeIncomingRequest incoming(RequestBuilder()
