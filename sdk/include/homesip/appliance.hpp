@@ -91,7 +91,7 @@ class __attribute__((visibility("default"))) ApplianceHub {
   // it and sends a NOTIFY to every watcher. Any thread.
   virtual void report_state(const EntityState& state) = 0;
   // The entity's last reported state, or state "unknown" when never reported.
-  // Main loop thread.
+  // Any loop thread (the hub's tables are the main loop's; others read under a lock).
   virtual EntityState state(std::string_view entity_id) const = 0;
 };
 
