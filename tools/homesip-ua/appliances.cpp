@@ -139,13 +139,21 @@ class WatchCommand : public Terminal {
     return c;
   }
 
+  // A 503 with Retry-After: the subscription's own answers are the ones a retry forgets.
+  bool retry_later(Subscription& s, const Event& e) {
+    Subscription* target = &s;
+    std::swap(credentials(), s.credentials);
+    const bool retrying = retry_after_busy(e, [this, target] { subscribe(*target); });
+    std::swap(credentials(), s.credentials);
+    return retrying;
+  }
+
   void on_subscribe_response(Subscription& s, const Event& e) {
     if (e.status < 200) return;
     const std::string line = response_line("SUBSCRIBE", s.entity, s.where, e);
     if (e.status >= 300 && e.status < 400 && !s.active) return follow(s, e, line);
     say(line);
-    Subscription* target = &s;
-    if (!stopping_ && retry_after_busy(e, [this, target] { subscribe(*target); })) return;
+    if (!stopping_ && retry_later(s, e)) return;
     switch (answer(s, e, "SUBSCRIBE")) {
       case Challenge::kAnswered:
         return subscribe(s);

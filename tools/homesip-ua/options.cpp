@@ -75,6 +75,12 @@ void add_walk_options(CLI::App& cmd, Options& o) {
             [&o](const std::string& v) { o.max_redirects = integer("--max-redirects", v, 0); })
       ->type_name("N")
       ->default_str(std::to_string(o.max_redirects));
+  add_value(cmd, "--max-retry-after", "wait for a 503's Retry-After and retry when it is at most S seconds",
+            [&o](const std::string& v) {
+              o.max_retry_after = static_cast<unsigned>(integer("--max-retry-after", v, 0));
+            })
+      ->type_name("S")
+      ->default_str(std::to_string(o.max_retry_after));
   add_value(cmd, "--user", "who we authenticate as (digest username: its user part; default: the AOR)",
             [&o](const std::string& v) { o.user = aor_uri(v); })
       ->type_name("U@DOMAIN");

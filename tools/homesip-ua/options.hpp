@@ -31,6 +31,9 @@ struct Options {
   std::string text;
   unsigned expires = 3600;
   int max_redirects = 5;
+  // A 503's Retry-After we wait for and retry (seconds); a longer one is final.
+  // 10 covers servers' overload 503s (5..10 s), not a device offline (30 s).
+  unsigned max_retry_after = 10;
   bool once = false;
   bool unregister = false;
   double duration = 2;

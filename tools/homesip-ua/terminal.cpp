@@ -295,12 +295,17 @@ const tagi_t* Terminal::credential_tags() {
 bool Terminal::retry_after_busy(const Event& e, std::function<void()> resend) {
   if (e.status != 503 || !e.sip || !e.sip->sip_retry_after) return false;
   const unsigned wait = e.sip->sip_retry_after->af_delta;
-  if (busy_retries_ >= kMaxBusyRetries || wait > kMaxRetryAfterSeconds) {
-    say("not waiting again: " + std::to_string(busy_retries_) + " retries after 503 so far (at most " +
-        std::to_string(kMaxBusyRetries) + "), Retry-After " + std::to_string(wait) + " s (at most " +
-        std::to_string(kMaxRetryAfterSeconds) + ")");
+  if (wait > options_.max_retry_after) {
+    say("not waiting: " + e.phrase + " for " + std::to_string(wait) + " s (Retry-After: " +
+        std::to_string(wait) + "), more than --max-retry-after " + std::to_string(options_.max_retry_after));
     return false;
   }
+  if (busy_retries_ >= kMaxBusyRetries) {
+    say("not waiting again: " + std::to_string(busy_retries_) + " retries after 503 so far (at most " +
+        std::to_string(kMaxBusyRetries) + ")");
+    return false;
+  }
+  forget_credentials();
   ++busy_retries_;
   unsigned char random_byte = 0;
   RAND_bytes(&random_byte, 1);

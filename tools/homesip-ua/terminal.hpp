@@ -73,12 +73,16 @@ class Terminal {
   // RFC 3261 21.5.4: a 503 with Retry-After (an overloaded or rate-limiting
   // server) is tried again after it, plus up to 10% (at most 1 s) so that the
   // clients it refused together do not come back together; kMaxBusyRetries
-  // times per command and kMaxRetryAfterSeconds at most each. True when
-  // `resend` is scheduled (one line says so); false for any other response,
-  // which the command then treats as final (a 503 without Retry-After fails).
+  // times per command, and only for a Retry-After of at most
+  // --max-retry-after: a longer one (a device offline, 30 s) is final at
+  // once for a command a person waits on. The retry is a new request with
+  // no digest answers: the old ones carry a nonce and nc the server has seen
+  // (a replay), so it is challenged afresh and answered like the first.
+  // True when `resend` is scheduled (one line says so); false for any other
+  // response, which the command then treats as final (a 503 without
+  // Retry-After fails).
   bool retry_after_busy(const Event& e, std::function<void()> resend);
   static constexpr int kMaxBusyRetries = 5;
-  static constexpr unsigned kMaxRetryAfterSeconds = 300;
   // A hop to another server: the last one's answers are not for it.
   void forget_credentials() { credentials_ = Credentials{}; }
   // The current answers: watch keeps one set per subscription and swaps it in
