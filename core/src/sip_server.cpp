@@ -349,8 +349,8 @@ void SipServer::start() {
     }
     shards_.push_back(std::move(shard));
   }
-  // The main loop's sockets first: a port 0 listener then has its port,
-  // which the other loops' sockets join.
+  // The main loop's sockets first: the group's first socket checks that no
+  // other process holds the address; the other loops' sockets join it.
   open_udp(*shards_.front(), loops > 1 ? UdpSharing::kFirst : UdpSharing::kAlone);
   for (size_t i = 1; i < loops; ++i) {
     LoopShard& shard = *shards_[i];
@@ -378,14 +378,9 @@ void SipServer::start() {
 
 void SipServer::open_udp(LoopShard& shard, UdpSharing sharing) {
   const auto buffer = static_cast<int>(config_.udp_buffer_bytes);
-  for (auto& address : config_.listen) {
+  for (const auto& address : config_.listen) {
     if (address.transport != "udp") continue;
     const int fd = bind_udp_socket(address, buffer, sharing);
-    if (address.port == 0) {  // the kernel chose: the other loops take the same
-      su_sockaddr_t bound{};
-      socklen_t length = sizeof bound;
-      if (::getsockname(fd, &bound.su_sa, &length) == 0) address.port = ntohs(bound.su_port);
-    }
     shard.udp.push_back(
         std::make_shared<UdpTransport>(shard.loop->root(), address, fd,
                                        [this, &shard](std::string_view bytes, const su_sockaddr_t& from,

@@ -42,7 +42,7 @@ int bind_udp_socket(const ListenAddress& address, int buffer_bytes, UdpSharing s
     return std::runtime_error("cannot listen on " + address.text() + ": " + std::strerror(error));
   };
   const bool shared = sharing != UdpSharing::kAlone;
-  if (sharing == UdpSharing::kFirst && local.su_port != 0 && address_taken(local)) throw fail(EADDRINUSE);
+  if (sharing == UdpSharing::kFirst && address_taken(local)) throw fail(EADDRINUSE);
   const int fd = ::socket(local.su_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) throw fail(errno);
   // The opening burst of a load fills the default buffers (about 200 KiB) in

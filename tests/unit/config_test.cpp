@@ -220,6 +220,7 @@ TEST(CoreSettings, DeclaredDefaultsAreTheLoadedDefaults) {
        c.server.tls_verify_clients == homesip::core::TlsClientVerification::kOptional ? "optional" : "?"},
       {"server.tls_verify_servers", c.server.tls_verify_servers ? "true" : "false"},
       {"server.admin_socket", c.server.admin_socket},
+      {"server.loops", std::to_string(c.server.loops)},
       {"server.udp_buffer_bytes", std::to_string(c.server.udp_buffer_bytes)},
       {"server.limits.max_message_bytes", std::to_string(c.server.limits.max_message_bytes)},
       {"server.limits.max_headers", std::to_string(c.server.limits.max_headers)},
