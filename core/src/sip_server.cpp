@@ -453,12 +453,11 @@ void SipServer::start_nta() {
 }
 
 void SipServer::drain_loops() {
-  for (size_t i = 1; i < shards_.size(); ++i) {
-    LoopShard& shard = *shards_[i];
-    shard.thread->call([&] {
-      for (auto& udp : shard.udp) udp->close();
-    });
-  }
+  if (shards_.size() < 2 || !listening_) return;
+  for (auto& udp : shards_.front()->udp)
+    if (!udp->steer_group_to_first())  // then the other loops' datagrams of the shutdown are lost
+      log_->warn("{}: the other loops' share of datagrams stays theirs while stopping: {}",
+                 udp->address().text(), std::strerror(errno));
 }
 
 void SipServer::stop_loops() {

@@ -54,8 +54,8 @@ class SipServer {
   void run_loops();
   // How many loops serve (server.loops, 0 resolved to the CPU cores).
   size_t loops() const { return shards_.size(); }
-  // The loops beyond the main one close their sockets (their datagrams go to
-  // the main loop's) but go on turning, so what they hold completes.
+  // New datagrams go to the main loop's sockets only; the other loops go on
+  // turning and answering on their own sockets, so what they hold completes.
   void drain_loops();
   // Stops the loops beyond the main one: each answers what is still suspended
   // on it 503 with Retry-After and closes its sockets. Idempotent.

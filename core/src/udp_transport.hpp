@@ -52,6 +52,11 @@ class UdpTransport final : public ResponseChannel, public std::enable_shared_fro
   void flush();
   // Stops reading and closes the socket; what is queued is sent first.
   void close();
+  // From now on the kernel gives every datagram of this socket's SO_REUSEPORT
+  // group to the group's first socket (the main loop's): the other loops keep
+  // their sockets to answer what they hold, and nothing new reaches them.
+  // False (errno set) when the kernel refused.
+  bool steer_group_to_first();
   bool closed() const override { return fd_ < 0; }
   // Queues the response to the address RFC 3261 18.2.2 and RFC 3581 name.
   void send_response(const sip_s& request, const su_sockaddr_t& source, const Reply& reply) override;

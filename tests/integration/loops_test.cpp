@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "test_support.hpp"
@@ -78,7 +79,8 @@ TEST_F(LoopsTest, SendersOnManyPortsReachBothLoopsAndEveryRegistrationIsKept) {
   // Every REGISTER, and the probes that saw the server up (OPTIONS) besides.
   EXPECT_GE(figures["loops"][0]["messages"].get<int>() + figures["loops"][1]["messages"].get<int>(), kSenders)
       << figures.dump();
-  EXPECT_EQ(figures["metrics"]["homesip_registrar_registrations_total"].get<int>(), kSenders) << figures.dump();
+  EXPECT_EQ(figures["metrics"]["homesip_registrar_registrations_total"].get<int>(), kSenders)
+      << figures.dump();
 
   // Durable: after a restart every one is still there.
   ASSERT_EQ(server_->stop(), 0) << log();
@@ -172,6 +174,36 @@ TEST(LoopsForward, RequestsFromEveryLoopAreForwardedAndAnswered) {
   const auto loops = nlohmann::json::parse(out)["loops"];
   ASSERT_EQ(loops.size(), 2u) << out;
   EXPECT_GT(loops[1]["messages"].get<int>(), 0) << out;  // the other loop forwarded some
+}
+
+// Stopping with requests held on both loops: new datagrams go to the main
+// loop's socket while the other loop answers what it holds on its own, and
+// what is still held at the end gets 503; every sender hears once.
+TEST(LoopsShutdown, RequestsHeldOnEveryLoopAreAnsweredOnceWhenTheServerStops) {
+  TempDir dir;
+  HomesipServer server(
+      dir, ServerOptions{"H1", "C1.D1", "  - plugin: test-hold\n    hold_ms: 60000\n", "  loops: 2\n"});
+  server.set_extra_arguments(
+      {"--set", "server.plugin_dirs=[" + std::string(HOMESIP_TEST_FIXTURE_PLUGIN_DIR) + "]"});
+  server.start();
+  std::vector<std::unique_ptr<UdpSocket>> senders;
+  for (int i = 0; i < kSenders; ++i) {
+    senders.push_back(std::make_unique<UdpSocket>());
+    const std::string n = std::to_string(i);
+    senders[i]->send(server.port(), crlf("MESSAGE sip:U1@C1.D1.H1 SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:" +
+                                         std::to_string(senders[i]->port()) + ";rport;branch=z9hG4bKheld" +
+                                         n + "\nMax-Forwards: 70\nFrom: <sip:U2@C1.D1.H2>;tag=h" + n +
+                                         "\nTo: <sip:U1@C1.D1.H1>\nCall-ID: held-" + n +
+                                         "@test\nCSeq: 1 MESSAGE\nContent-Length: 0\n\n"));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // all held by now
+  EXPECT_EQ(server.stop(), 0) << read_file(server.log());
+  for (int i = 0; i < kSenders; ++i) {
+    const std::string answer = senders[i]->receive(kWait);
+    EXPECT_EQ(status_of(answer), 503) << "sender " << i << ": " << answer;
+    EXPECT_NE(answer.find("\r\nRetry-After: 5\r\n"), std::string::npos) << answer;
+    EXPECT_TRUE(senders[i]->receive(std::chrono::milliseconds(100)).empty()) << "sender " << i;
+  }
 }
 
 }  // namespace

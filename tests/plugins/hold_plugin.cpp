@@ -3,7 +3,10 @@
 // (server.overload.max_pending) can be seen from outside.
 #include <chrono>
 #include <deque>
+#include <map>
 #include <memory>
+#include <mutex>
+#include <vector>
 
 #include "homesip/plugin.hpp"
 
@@ -19,10 +22,16 @@ class HoldEverything final : public homesip::RequestHandler {
     const homesip::Method method = request.request().method();
     if (method == homesip::Method::kOptions || method == homesip::Method::kAck)
       return homesip::Disposition::kContinue;
-    // One repeating timer answers what is due (a timer is not destroyed in its own tick).
-    if (!timer_)
-      timer_ = request.loop().start_timer(std::chrono::milliseconds(20), true, [this] { answer_due(); });
-    held_.push_back({Clock::now() + hold_, request.suspend()});
+    std::lock_guard lock(mutex_);
+    // Each loop (server.loops) holds its own requests and answers them from its own timer.
+    auto& held = loops_[&request.loop()];
+    if (!held) {
+      held = std::make_unique<LoopHeld>();
+      // One repeating timer answers what is due (a timer is not destroyed in its own tick).
+      held->timer = request.loop().start_timer(std::chrono::milliseconds(20), true,
+                                               [this, of = held.get()] { answer_due(*of); });
+    }
+    held->requests.push_back({Clock::now() + hold_, request.suspend()});
     return homesip::Disposition::kSuspended;
   }
 
@@ -32,17 +41,26 @@ class HoldEverything final : public homesip::RequestHandler {
     Clock::time_point due;
     std::unique_ptr<homesip::SuspendedRequest> request;
   };
-  void answer_due() {
-    const auto now = Clock::now();
-    while (!held_.empty() && held_.front().due <= now) {
-      held_.front().request->reply(homesip::Reply(200, "Held"));
-      held_.pop_front();
+  struct LoopHeld {
+    std::deque<Held> requests;  // in arrival order, so in order of due time
+    std::unique_ptr<homesip::Timer> timer;
+  };
+  void answer_due(LoopHeld& held) {
+    std::vector<Held> due;
+    {
+      std::lock_guard lock(mutex_);
+      const auto now = Clock::now();
+      while (!held.requests.empty() && held.requests.front().due <= now) {
+        due.push_back(std::move(held.requests.front()));
+        held.requests.pop_front();
+      }
     }
+    for (auto& request : due) request.request->reply(homesip::Reply(200, "Held"));
   }
 
   std::chrono::milliseconds hold_;
-  std::deque<Held> held_;  // in arrival order, so in order of due time
-  std::unique_ptr<homesip::Timer> timer_;
+  std::mutex mutex_;
+  std::map<homesip::EventLoop*, std::unique_ptr<LoopHeld>> loops_;
 };
 
 class HoldPlugin final : public homesip::Plugin {
