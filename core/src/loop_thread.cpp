@@ -7,7 +7,12 @@ namespace homesip::core {
 
 LoopThread::LoopThread() : thread_([this] { body(); }) {
   std::unique_lock lock(mutex_);
-  changed_.wait(lock, [this] { return loop_ != nullptr; });
+  changed_.wait(lock, [this] { return loop_ != nullptr || job_error_; });
+  if (!loop_) {  // no root or no eventfd (descriptors exhausted): the thread has ended
+    lock.unlock();
+    thread_.join();
+    std::rethrow_exception(job_error_);
+  }
 }
 
 LoopThread::~LoopThread() {
@@ -21,12 +26,16 @@ LoopThread::~LoopThread() {
 }
 
 void LoopThread::body() {
-  {
+  try {
     auto loop = std::make_unique<SofiaEventLoop>();
     std::lock_guard lock(mutex_);
     loop_ = std::move(loop);
+  } catch (...) {
+    std::lock_guard lock(mutex_);
+    job_error_ = std::current_exception();
   }
   changed_.notify_all();
+  if (!loop_) return;
   std::unique_lock lock(mutex_);
   for (;;) {
     changed_.wait(lock, [this] { return job_ || go_ || quit_; });

@@ -19,7 +19,7 @@ namespace homesip::core {
 
 class LoopThread {
  public:
-  // Starts the thread and waits until its loop exists.
+  // Starts the thread and waits until its loop exists; throws what creating it threw.
   LoopThread();
   // Stops the loop if it turns, then destroys it on its thread (what is still
   // queued runs then, as the main loop's does) and joins.
@@ -29,7 +29,7 @@ class LoopThread {
 
   SofiaEventLoop& loop() { return *loop_; }
   // Runs `job` on the loop's thread and waits for it; what it throws is
-  // thrown here. Not from the loop's own thread.
+  // thrown here. From one thread (the main loop's), never the loop's own.
   void call(const std::function<void()>& job);
   // Lets the loop turn.
   void run();

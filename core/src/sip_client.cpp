@@ -221,10 +221,12 @@ void NtaSipClient::Pending::deliver(msg_t* msg, const sip_t* sip, bool local) {
   client = nullptr;
   if (!caller) return call_back(msg, sip, local, log);
   if (cancelled) return;
-  // The message goes with the task (a reference of its own); a task the
-  // caller's loop drops at shutdown frees it.
-  std::shared_ptr<msg_t> kept(msg ? msg_ref_create(msg) : nullptr, [](msg_t* m) {
-    if (m) msg_destroy(m);
+  // The message goes with the task (a reference of its own). Its count is a
+  // plain integer (the home is not thread-safe) that nta and this thread
+  // change: the reference is taken here and given back here too, so the
+  // caller's loop only reads the message.
+  std::shared_ptr<msg_t> kept(msg ? msg_ref_create(msg) : nullptr, [main = main_loop](msg_t* m) {
+    if (m) main->post([m] { msg_destroy(m); });  // dropped (a leak) only once the main loop is gone
   });
   caller->post([self = shared_from_this(), kept, sip = kept ? sip_object(kept.get()) : sip, local, log] {
     self->call_back(kept.get(), sip, local, log);

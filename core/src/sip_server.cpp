@@ -349,30 +349,41 @@ void SipServer::start() {
     }
     shards_.push_back(std::move(shard));
   }
-  // The main loop's sockets first: the group's first socket checks that no
-  // other process holds the address; the other loops' sockets join it.
-  open_udp(*shards_.front(), loops > 1 ? UdpSharing::kFirst : UdpSharing::kAlone);
-  for (size_t i = 1; i < loops; ++i) {
-    LoopShard& shard = *shards_[i];
-    shard.thread->call([&] { open_udp(shard, UdpSharing::kJoin); });
+  try {
+    // The main loop's sockets first: the group's first socket checks that no
+    // other process holds the address; the other loops' sockets join it.
+    open_udp(*shards_.front(), loops > 1 ? UdpSharing::kFirst : UdpSharing::kAlone);
+    for (size_t i = 1; i < loops; ++i) {
+      LoopShard& shard = *shards_[i];
+      shard.thread->call([&] { open_udp(shard, UdpSharing::kJoin); });
+    }
+    for (const auto& address : config_.listen) {
+      if (address.transport != "udp")
+        streams_.push_back(std::make_unique<StreamTransport>(
+            loop_, address, config_.connections, config_.tls_certificates, config_.tls_verify_clients,
+            limit_log_,
+            [this](std::string_view bytes, const su_sockaddr_t& from, socklen_t length,
+                   const std::shared_ptr<ResponseChannel>& connection, bool too_large) {
+              return receive(*shards_.front(), bytes, from, length, connection, too_large);
+            }));
+      log_->info("listening on {}", address.text());
+    }
+    if (loops > 1) log_->info("{} loops serve UDP, each with its own socket per listener", loops);
+    if (!streams_.empty())
+      log_->info("TCP/TLS: at most {} connections, idle timeout {} s, message timeout {} s",
+                 config_.connections.max_connections, config_.connections.idle_timeout.count(),
+                 config_.connections.message_timeout.count());
+    start_nta();
+  } catch (...) {
+    // Each loop lets go of what it opened, on its own thread.
+    for (size_t i = 1; i < shards_.size(); ++i) {
+      LoopShard& shard = *shards_[i];
+      shard.thread->call([&] { release_shard(shard); });
+    }
+    release_shard(*shards_.front());
+    streams_.clear();
+    throw;
   }
-  for (const auto& address : config_.listen) {
-    if (address.transport != "udp")
-      streams_.push_back(std::make_unique<StreamTransport>(
-          loop_, address, config_.connections, config_.tls_certificates, config_.tls_verify_clients,
-          limit_log_,
-          [this](std::string_view bytes, const su_sockaddr_t& from, socklen_t length,
-                 const std::shared_ptr<ResponseChannel>& connection, bool too_large) {
-            return receive(*shards_.front(), bytes, from, length, connection, too_large);
-          }));
-    log_->info("listening on {}", address.text());
-  }
-  if (loops > 1) log_->info("{} loops serve UDP, each with its own socket per listener", loops);
-  if (!streams_.empty())
-    log_->info("TCP/TLS: at most {} connections, idle timeout {} s, message timeout {} s",
-               config_.connections.max_connections, config_.connections.idle_timeout.count(),
-               config_.connections.message_timeout.count());
-  start_nta();
   listening_ = true;
 }
 
@@ -394,6 +405,12 @@ void SipServer::open_udp(LoopShard& shard, UdpSharing sharing) {
     });
   shard.overload_tick = shard.loop->start_timer(
       OverloadGuard::kTick, true, [&shard] { shard.overload.tick(OverloadGuard::Clock::now()); });
+}
+
+void SipServer::release_shard(LoopShard& shard) {
+  shard.overload_tick.reset();
+  shard.loop->set_before_wait(nullptr);
+  shard.udp.clear();
 }
 
 void SipServer::run_loops() {

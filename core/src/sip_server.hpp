@@ -143,6 +143,8 @@ class SipServer {
   void open_udp(LoopShard& shard, UdpSharing sharing);
   // Closes `shard`'s sockets after answering what waits on it; on its loop's thread.
   void close_shard(LoopShard& shard);
+  // Drops what start() opened on `shard` when it failed; on its loop's thread.
+  void release_shard(LoopShard& shard);
   // Takes a top Route naming this server (;lr) off: the sender asks us to
   // proxy the request (routed_here()).
   bool take_own_route(msg_s* msg, sip_s* sip) const;

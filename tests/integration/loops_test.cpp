@@ -181,8 +181,9 @@ TEST(LoopsForward, RequestsFromEveryLoopAreForwardedAndAnswered) {
 // what is still held at the end gets 503; every sender hears once.
 TEST(LoopsShutdown, RequestsHeldOnEveryLoopAreAnsweredOnceWhenTheServerStops) {
   TempDir dir;
-  HomesipServer server(
-      dir, ServerOptions{"H1", "C1.D1", "  - plugin: test-hold\n    hold_ms: 60000\n", "  loops: 2\n"});
+  const std::string socket = (dir / "held.sock").string();
+  HomesipServer server(dir, ServerOptions{"H1", "C1.D1", "  - plugin: test-hold\n    hold_ms: 60000\n",
+                                          "  admin_socket: " + socket + "\n  loops: 2\n"});
   server.set_extra_arguments(
       {"--set", "server.plugin_dirs=[" + std::string(HOMESIP_TEST_FIXTURE_PLUGIN_DIR) + "]"});
   server.start();
@@ -197,6 +198,11 @@ TEST(LoopsShutdown, RequestsHeldOnEveryLoopAreAnsweredOnceWhenTheServerStops) {
                                          "@test\nCSeq: 1 MESSAGE\nContent-Length: 0\n\n"));
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(300));  // all held by now
+  std::string out;
+  ASSERT_EQ(run({HOMESIP_TEST_HOMESIPCTL, "--socket", socket, "--json", "stats"}, &out, kWait), 0) << out;
+  const auto figures = nlohmann::json::parse(out);
+  EXPECT_EQ(figures["answers_pending"].get<int>(), kSenders) << out;
+  EXPECT_GT(figures["loops"][1]["messages"].get<int>(), 0) << out;  // the other loop holds some
   EXPECT_EQ(server.stop(), 0) << read_file(server.log());
   for (int i = 0; i < kSenders; ++i) {
     const std::string answer = senders[i]->receive(kWait);

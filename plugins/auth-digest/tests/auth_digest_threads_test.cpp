@@ -26,6 +26,7 @@ namespace homesip::auth_digest {
 namespace {
 
 using testkit::FakeIncomingRequest;
+using testkit::FakeLogger;
 using testkit::ManualLoop;
 using testkit::RequestBuilder;
 using namespace std::chrono_literals;
@@ -35,26 +36,6 @@ constexpr int kThreads = 4;
 
 // The loop of the thread running now: what the core's current_loop() gives a service.
 thread_local EventLoop* current_loop = nullptr;
-
-// A Logger safe from any thread, as the core's spdlog logger is.
-class LockedLogger final : public Logger {
- public:
-  bool enabled(LogLevel level) const override { return level >= LogLevel::kInfo; }
-  void write(LogLevel, std::string_view message) override {
-    std::lock_guard lock(mutex_);
-    lines_.emplace_back(message);
-  }
-  size_t count(std::string_view text) const {
-    std::lock_guard lock(mutex_);
-    size_t n = 0;
-    for (const std::string& line : lines_) n += line.find(text) != std::string::npos;
-    return n;
-  }
-
- private:
-  mutable std::mutex mutex_;
-  std::vector<std::string> lines_;
-};
 
 // Users in memory, read from any loop thread; each answer is posted to the
 // caller's loop, as the SDK's stores answer.
@@ -165,7 +146,7 @@ class AuthDigestThreadsTest : public ::testing::Test {
   }
 
   PostingUserStore store_;
-  LockedLogger log_;
+  FakeLogger log_;
   Metrics metrics_;
   std::unique_ptr<Authenticator> authenticator_;
 };

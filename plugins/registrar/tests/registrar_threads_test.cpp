@@ -22,6 +22,7 @@ namespace homesip::registrar {
 namespace {
 
 using testkit::FakeIncomingRequest;
+using testkit::FakeLogger;
 using testkit::ManualLoop;
 using testkit::RequestBuilder;
 using namespace std::chrono_literals;
@@ -30,25 +31,6 @@ constexpr int kThreads = 4;
 
 // The loop of the thread running now: what the core's current_loop() gives a service.
 thread_local EventLoop* current_loop = nullptr;
-
-class LockedLogger final : public Logger {
- public:
-  bool enabled(LogLevel level) const override { return level >= LogLevel::kInfo; }
-  void write(LogLevel, std::string_view message) override {
-    std::lock_guard lock(mutex_);
-    lines_.emplace_back(message);
-  }
-  size_t count(std::string_view text) const {
-    std::lock_guard lock(mutex_);
-    size_t n = 0;
-    for (const std::string& line : lines_) n += line.find(text) != std::string::npos;
-    return n;
-  }
-
- private:
-  mutable std::mutex mutex_;
-  std::vector<std::string> lines_;
-};
 
 // Bindings in memory; one edit at a time (as a store serialises the edits
 // of one AOR), each answer posted to the caller's loop.
@@ -146,7 +128,7 @@ struct RegistrarThreadsTest : ::testing::Test {
       : registrar(store, log, RegistrarPolicy{}, {"C1.D1.H1"}, 5,
                   RegistrarMetrics{Counter(&registrations), Counter(&unregistrations), Counter(&rejected)}) {}
   LockedStore store;
-  LockedLogger log;
+  FakeLogger log;
   std::atomic<uint64_t> registrations{0}, unregistrations{0}, rejected{0};
   Registrar registrar;
 };

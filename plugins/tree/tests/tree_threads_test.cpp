@@ -28,6 +28,7 @@ namespace homesip::tree {
 namespace {
 
 using testkit::FakeIncomingRequest;
+using testkit::FakeLogger;
 using testkit::ManualLoop;
 using testkit::RequestBuilder;
 using testkit::ResponseBuilder;
@@ -39,26 +40,6 @@ constexpr const char* kServerAgent = "homesipd/0.1.0";
 
 // The loop of the thread running now: what the core's current_loop() gives a service.
 thread_local EventLoop* current_loop = nullptr;
-
-// A Logger safe from any thread, as the core's spdlog logger is.
-class LockedLogger final : public Logger {
- public:
-  bool enabled(LogLevel level) const override { return level >= LogLevel::kInfo; }
-  void write(LogLevel, std::string_view message) override {
-    std::lock_guard lock(mutex_);
-    lines_.emplace_back(message);
-  }
-  size_t count(std::string_view text) const {
-    std::lock_guard lock(mutex_);
-    size_t n = 0;
-    for (const std::string& line : lines_) n += line.find(text) != std::string::npos;
-    return n;
-  }
-
- private:
-  mutable std::mutex mutex_;
-  std::vector<std::string> lines_;
-};
 
 // Bindings by AOR, read and written from any thread; answers are posted to
 // the caller's loop.
@@ -237,7 +218,7 @@ class CommunityThreadsTest : public ::testing::Test {
   ServerIdentity me_{"D1", "C1"};
   ManualLoop main_;
   testkit::FakeClient client_;  // the monitor's probes: main loop only
-  LockedLogger log_;
+  FakeLogger log_;
   LockedStore store_;
   std::atomic<int64_t> online_{0};
   std::atomic<uint64_t> failures_{0}, redirects_{0};
@@ -378,7 +359,7 @@ TEST(PhonesThreadsTest, CallsThroughTheTreeFromEveryLoopAreForwardedOnTheirOwnLo
   ManualLoop main;
   current_loop = &main;
   TreeOfServers servers;
-  LockedLogger log;
+  FakeLogger log;
   LockedStore store;
   ResolverSettings settings;
   settings.top = kTop;

@@ -20,6 +20,7 @@
 #include <initializer_list>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -126,22 +127,30 @@ class FakeSettings final : public SettingTable {
 };
 
 // A Logger that keeps every line ("info: bound u1@C1.D1.H1").
+// Safe from any thread, as the core's logger is (a test may drive a plugin
+// from several loop threads).
 class FakeLogger final : public Logger {
  public:
   bool enabled(LogLevel level) const override { return level >= threshold; }
   void write(LogLevel level, std::string_view message) override {
     static constexpr const char* kNames[] = {"trace", "debug", "info", "warn", "error"};
+    std::lock_guard lock(mutex_);
     lines_.push_back(std::string(kNames[static_cast<int>(level)]) + ": " + std::string(message));
   }
+  // Not while other threads write: read lines once they are done (count() is safe meanwhile).
   const std::vector<std::string>& lines() const { return lines_; }
   // True when some line contains `text`.
-  bool contains(std::string_view text) const {
-    return std::any_of(lines_.begin(), lines_.end(),
-                       [&](const std::string& l) { return l.find(text) != l.npos; });
+  bool contains(std::string_view text) const { return count(text) > 0; }
+  // How many lines contain `text`.
+  size_t count(std::string_view text) const {
+    std::lock_guard lock(mutex_);
+    return static_cast<size_t>(std::count_if(lines_.begin(), lines_.end(),
+                                             [&](const std::string& l) { return l.find(text) != l.npos; }));
   }
   LogLevel threshold = LogLevel::kDebug;
 
  private:
+  mutable std::mutex mutex_;
   std::vector<std::string> lines_;
 };
 
