@@ -557,7 +557,6 @@ TEST_F(SipClientTest, WhatCannotBeBuiltThrowsAndSendsNothing) {
   loop_->run_until([] { return false; }, 100ms);
 }
 
-
 // server.loops: a handler on another loop sends; nta turns on the main loop;
 // the answer comes back on the sender's loop, never on the main one.
 class SipClientFromAnotherLoop : public SipClientTest {
