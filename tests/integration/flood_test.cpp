@@ -73,9 +73,6 @@ class SourceSocket {
   uint16_t port_ = 0;
 };
 
-// Lines ending in \n made \r\n.
-std::string crlf(const std::string& text) { return std::regex_replace(text, std::regex("\r?\n"), "\r\n"); }
-
 std::string header_value(const std::string& response, const std::string& name) {
   std::smatch m;
   if (std::regex_search(response, m, std::regex("\r\n" + name + ": *([^\r]*)\r\n", std::regex::icase)))

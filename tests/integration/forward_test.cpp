@@ -19,16 +19,6 @@ namespace {
 
 constexpr auto kWait = std::chrono::milliseconds(3000);
 
-// Lines ending in \n made \r\n, as the wire wants.
-std::string crlf(const std::string& text) {
-  std::string out;
-  for (char c : text) {
-    if (c == '\n') out += '\r';
-    out += c;
-  }
-  return out;
-}
-
 std::vector<std::string> lines_of(const std::string& message) {
   std::vector<std::string> lines;
   std::istringstream in(message);

@@ -71,15 +71,6 @@ void make_certificate(const std::filesystem::path& dir) {
   write_file(dir / "agent.pem", read_file(dir / "key.pem") + read_file(dir / "cert.pem"));
 }
 
-std::string crlf(std::string text) {
-  std::string out;
-  for (char c : text) {
-    if (c == '\n' && (out.empty() || out.back() != '\r')) out += '\r';
-    out += c;
-  }
-  return out;
-}
-
 std::string request(const std::string& method, const std::string& transport, uint16_t local_port,
                     const std::string& id, const std::string& extra = "", const std::string& cseq = "1") {
   return crlf(method + " sip:U1@C1.D1.H1 SIP/2.0\nVia: SIP/2.0/" + transport +

@@ -19,15 +19,6 @@ namespace {
 constexpr auto kWait = std::chrono::milliseconds(3000);
 constexpr int kSenders = 32;
 
-std::string crlf(const std::string& text) {
-  std::string out;
-  for (char c : text) {
-    if (c == '\n') out += '\r';
-    out += c;
-  }
-  return out;
-}
-
 std::string register_request(int user, uint16_t port) {
   const std::string u = "U" + std::to_string(user);
   return crlf("REGISTER sip:C1.D1.H1 SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:" + std::to_string(port) +

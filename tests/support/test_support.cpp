@@ -271,6 +271,15 @@ bool TcpClient::read_some(std::chrono::steady_clock::time_point deadline) {
   return true;
 }
 
+std::string crlf(const std::string& text) {
+  std::string out;
+  for (char c : text) {
+    if (c == '\n' && (out.empty() || out.back() != '\r')) out += '\r';
+    out += c;
+  }
+  return out;
+}
+
 int status_of(const std::string& response) {
   if (response.rfind("SIP/2.0 ", 0) != 0 || response.size() < 11) return 0;
   return std::atoi(response.substr(8, 3).c_str());

@@ -107,6 +107,8 @@ std::string udp_exchange(uint16_t port, const std::string& message,
                          std::chrono::milliseconds timeout = std::chrono::seconds(3));
 // "SIP/2.0 400 Bad Request\r\n..." -> 400; 0 when not a response.
 int status_of(const std::string& response);
+// `text` with every bare \n made \r\n, as the wire wants (a \r\n stays as it is).
+std::string crlf(const std::string& text);
 
 // Paths of the build tree, set by CMake.
 std::string homesipd_path();
