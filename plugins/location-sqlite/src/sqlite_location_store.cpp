@@ -71,7 +71,7 @@ SqliteLocationStore::SqliteLocationStore(std::string path, SqliteLocationStoreOp
   load(database);
   GuardedDatabase guarded(std::move(database), path_, options_.synchronous, options_.busy_timeout);
   writer_ = std::make_unique<SqliteWriter>(
-      std::move(guarded), options_.max_batch, options_.retry_interval, options_.commit_window,
+      std::move(guarded), options_.max_batch, options_.retry_interval, options_.commit_window, options_.commit_batch,
       [this](WrittenBatch batch) { post_confirmations(std::move(batch)); });
   sweep_timer_ = loop_.start_timer(options_.sweep_interval, true, [this] { sweep(); });
   // The file may hold rows that expired while homesipd was down, which memory

@@ -84,9 +84,10 @@ class SqliteWriter {
   // While the file cannot be written (see GuardedDatabase), the writer also
   // retries every `retry_interval` when idle, so the first update after the
   // file is fixed finds it ready.
-  // `commit_window`: see gather(); zero takes what is queued at once.
+  // `commit_window` and `commit_batch`: see gather(); a zero window takes
+  // what is queued at once.
   SqliteWriter(GuardedDatabase database, size_t max_batch, std::chrono::milliseconds retry_interval,
-               std::chrono::microseconds commit_window, BatchWritten on_written);
+               std::chrono::microseconds commit_window, size_t commit_batch, BatchWritten on_written);
   ~SqliteWriter();  // finish()
   SqliteWriter(const SqliteWriter&) = delete;
   SqliteWriter& operator=(const SqliteWriter&) = delete;
@@ -115,6 +116,7 @@ class SqliteWriter {
   const size_t max_batch_;
   const std::chrono::milliseconds retry_interval_;
   const std::chrono::steady_clock::duration commit_window_;
+  const size_t commit_batch_;  // gathering ends once this many are queued (≤ max_batch_)
   BatchWritten on_written_;
 
   std::mutex mutex_;

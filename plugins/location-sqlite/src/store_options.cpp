@@ -64,6 +64,9 @@ LocationSqliteSettings read_settings(const Settings& settings) {
   // SIP's 500 ms retransmission timer for no further gain.
   read.options.commit_window =
       std::chrono::microseconds(integer_in_range(settings, "commit_window_us", 0, kMaxCommitWindowUs));
+  // Past max_batch it would never be reached: a batch ends there anyway.
+  read.options.commit_batch = std::min(
+      static_cast<size_t>(integer_in_range(settings, "commit_batch", 1, 1'000'000)), read.options.max_batch);
   return read;
 }
 

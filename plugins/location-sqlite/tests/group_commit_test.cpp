@@ -24,6 +24,7 @@ class GroupCommitTest : public StoreTest {
     SqliteLocationStoreOptions options;
     options.commit_window = window;
     options.max_batch = max_batch;
+    options.commit_batch = max_batch;  // only the window or a full batch ends the wait
     return options;
   }
 
@@ -98,6 +99,29 @@ TEST_F(GroupCommitTest, FullBatchDoesNotWaitForTheWindow) {
   ASSERT_TRUE(run_until([&] { return all_called(outcomes); }, 20s));
   expect_all_ok(outcomes);
   EXPECT_EQ(store_->committed_transactions() - transactions_before, 3u);
+}
+
+// Gathering ends once commit_batch updates are queued: with a minute's window
+// a burst of 8 (after the start's purge, so writes keep coming) is confirmed
+// at once, in one transaction, and the 9th waits for company of its own.
+TEST_F(GroupCommitTest, GatheringEndsAtTheCommitBatch) {
+  SqliteLocationStoreOptions options = with_window(60s);
+  options.commit_batch = 8;
+  open(options);
+  const uint64_t transactions_before = store_->committed_transactions();
+  const auto started = std::chrono::steady_clock::now();
+  const auto outcomes = submit_burst(8, "u");
+  ASSERT_TRUE(run_until([&] { return all_called(outcomes); }, 20s));
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 20s);
+  expect_all_ok(outcomes);
+  EXPECT_EQ(store_->committed_transactions() - transactions_before, 1u);
+  EXPECT_EQ(OutsideConnection(path_).row_count(), 8);
+  const auto ninth = submit(*store_, "u8@home.test", put(make_binding("sip:a@192.0.2.1", 3600)));
+  std::this_thread::sleep_for(300ms);
+  EXPECT_FALSE(ninth->called) << "alone within the window, it waits for others";
+  store_->stop();
+  ASSERT_TRUE(run_until([&] { return ninth->called; }));
+  EXPECT_EQ(ninth->status, StoreStatus::kOk);
 }
 
 // stop() writes what the writer is holding back instead of waiting the window out.

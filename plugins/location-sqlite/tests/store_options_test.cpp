@@ -50,7 +50,8 @@ TEST(StoreOptionsTest, DeclaredDefaultsAreValid) {
   EXPECT_EQ(read.options.sweep_interval, 60s);
   EXPECT_EQ(read.options.max_batch, 1024u);
   EXPECT_EQ(read.options.retry_interval, 1000ms);
-  EXPECT_EQ(read.options.commit_window, 1000us);
+  EXPECT_EQ(read.options.commit_window, 8000us);
+  EXPECT_EQ(read.options.commit_batch, 16u);
 }
 
 TEST(StoreOptionsTest, ReadsGivenValues) {
@@ -63,7 +64,8 @@ TEST(StoreOptionsTest, ReadsGivenValues) {
                                                         .set("sweep_interval_s", "5")
                                                         .set("max_batch", "1")
                                                         .set("retry_interval_ms", "250")
-                                                        .set("commit_window_us", "0"));
+                                                        .set("commit_window_us", "0")
+                                                        .set("commit_batch", "4"));
   EXPECT_EQ(read.path, path);
   EXPECT_EQ(read.options.synchronous, SynchronousMode::kNormal);
   EXPECT_EQ(read.options.busy_timeout, 0ms);
@@ -71,6 +73,8 @@ TEST(StoreOptionsTest, ReadsGivenValues) {
   EXPECT_EQ(read.options.max_batch, 1u);
   EXPECT_EQ(read.options.retry_interval, 250ms);
   EXPECT_EQ(read.options.commit_window, 0us);
+  EXPECT_EQ(read.options.commit_batch, 1u) << "at most max_batch";
+  EXPECT_EQ(read_settings(FakeSettings().set("commit_batch", "4")).options.commit_batch, 4u);
 }
 
 TEST(StoreOptionsTest, RefusesValuesThatMakeNoSense) {
@@ -86,6 +90,7 @@ TEST(StoreOptionsTest, RefusesValuesThatMakeNoSense) {
   EXPECT_EQ(rejected_key(FakeSettings().set("retry_interval_ms", "86400001")), "retry_interval_ms");
   EXPECT_EQ(rejected_key(FakeSettings().set("commit_window_us", "-1")), "commit_window_us");
   EXPECT_EQ(rejected_key(FakeSettings().set("commit_window_us", "100001")), "commit_window_us");
+  EXPECT_EQ(rejected_key(FakeSettings().set("commit_batch", "0")), "commit_batch");
 }
 
 }  // namespace
