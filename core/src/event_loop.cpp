@@ -62,10 +62,18 @@ SofiaEventLoop::SofiaEventLoop() : owner_(std::this_thread::get_id()) {
 
 SofiaEventLoop::~SofiaEventLoop() {
   if (t_current == this) t_current = nullptr;
-  closed_ = true;
-  drain();  // run what is queued: tasks may own replies that must be sent or freed
+  close();  // run what is queued: tasks may own replies that must be sent or freed
   su_root_destroy(root_);
-  close(wake_fd_);
+  ::close(wake_fd_);
+}
+
+void SofiaEventLoop::close() {
+  {
+    // Under the lock post() checks it with: no task slips in after the drain.
+    std::lock_guard lock(mutex_);
+    closed_ = true;
+  }
+  drain();
 }
 
 void SofiaEventLoop::post(std::function<void()> task) {

@@ -40,6 +40,10 @@ class SofiaEventLoop final : public EventLoop {
   // Runs the loop until `done()` is true or `timeout` passes; for shutdown
   // steps that wait on posted work.
   bool run_until(const std::function<bool()>& done, std::chrono::milliseconds timeout);
+  // Runs what is queued, on the loop's thread, and drops every task posted
+  // after: a stopped loop of server.loops is closed while the plugins whose
+  // tasks it holds still exist, not at its destruction after theirs.
+  void close();
 
   su_root_s* root() const { return root_; }
 

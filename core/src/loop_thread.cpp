@@ -7,11 +7,11 @@ namespace homesip::core {
 
 LoopThread::LoopThread() : thread_([this] { body(); }) {
   std::unique_lock lock(mutex_);
-  changed_.wait(lock, [this] { return loop_ != nullptr || job_error_; });
+  changed_.wait(lock, [this] { return loop_ != nullptr || start_error_; });
   if (!loop_) {  // no root or no eventfd (descriptors exhausted): the thread has ended
     lock.unlock();
     thread_.join();
-    std::rethrow_exception(job_error_);
+    std::rethrow_exception(start_error_);
   }
 }
 
@@ -32,25 +32,25 @@ void LoopThread::body() {
     loop_ = std::move(loop);
   } catch (...) {
     std::lock_guard lock(mutex_);
-    job_error_ = std::current_exception();
+    start_error_ = std::current_exception();
   }
   changed_.notify_all();
   if (!loop_) return;
   std::unique_lock lock(mutex_);
   for (;;) {
-    changed_.wait(lock, [this] { return job_ || go_ || quit_; });
-    if (job_) {
-      const std::function<void()>* job = job_;
+    changed_.wait(lock, [this] { return call_ || go_ || quit_; });
+    if (call_) {
+      PendingCall* call = std::exchange(call_, nullptr);
       std::exception_ptr error;
       lock.unlock();
       try {
-        (*job)();
+        (*call->job)();
       } catch (...) {
         error = std::current_exception();
       }
       lock.lock();
-      job_error_ = error;
-      job_ = nullptr;
+      call->error = error;
+      call->done = true;
       changed_.notify_all();
     } else if (go_) {
       go_ = false;
@@ -69,6 +69,8 @@ void LoopThread::body() {
 
 void LoopThread::call(const std::function<void()>& job) {
   std::unique_lock lock(mutex_);
+  // One caller's job at a time; a loop that began turning meanwhile takes it as a task.
+  changed_.wait(lock, [this] { return call_ == nullptr || running_; });
   if (running_) {
     lock.unlock();
     std::promise<void> done;
@@ -83,11 +85,11 @@ void LoopThread::call(const std::function<void()>& job) {
     done.get_future().get();
     return;
   }
-  changed_.wait(lock, [this] { return job_ == nullptr; });  // one caller's job at a time
-  job_ = &job;
+  PendingCall mine{&job, nullptr};
+  call_ = &mine;
   changed_.notify_all();
-  changed_.wait(lock, [this] { return job_ == nullptr; });
-  if (job_error_) std::rethrow_exception(std::exchange(job_error_, nullptr));
+  changed_.wait(lock, [&mine] { return mine.done; });
+  if (mine.error) std::rethrow_exception(mine.error);
 }
 
 void LoopThread::run() {

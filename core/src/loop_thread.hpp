@@ -29,7 +29,8 @@ class LoopThread {
 
   SofiaEventLoop& loop() { return *loop_; }
   // Runs `job` on the loop's thread and waits for it; what it throws is
-  // thrown here. From one thread (the main loop's), never the loop's own.
+  // thrown here. From any thread but the loop's own; calls from several
+  // threads run one after another, each caller getting its own outcome.
   void call(const std::function<void()>& job);
   // Lets the loop turn.
   void run();
@@ -37,6 +38,14 @@ class LoopThread {
   void stop();
 
  private:
+  // One call() waiting for the loop's thread: the caller's own, so that it
+  // reads its own job's outcome even when another caller's job runs next.
+  struct PendingCall {
+    const std::function<void()>* job;
+    std::exception_ptr error;
+    bool done = false;
+  };
+
   void body();
 
   std::mutex mutex_;
@@ -44,8 +53,8 @@ class LoopThread {
   bool running_ = false;  // between run() and the end of the loop's turning
   bool go_ = false;
   bool quit_ = false;
-  const std::function<void()>* job_ = nullptr;
-  std::exception_ptr job_error_;
+  PendingCall* call_ = nullptr;     // the call the thread is to run next
+  std::exception_ptr start_error_;  // creating the loop failed
   std::unique_ptr<SofiaEventLoop> loop_;
   std::thread thread_;
 };

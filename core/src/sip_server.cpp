@@ -488,6 +488,9 @@ void SipServer::stop_loops() {
       shard.udp.clear();
     });
     shard.thread->stop();
+    // What plugins posted to it since runs now, before they are destroyed;
+    // later posts are dropped (the SDK's promise), not run at the end.
+    shard.thread->call([&shard] { shard.thread->loop().close(); });
   }
 }
 

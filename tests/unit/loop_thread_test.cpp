@@ -9,7 +9,9 @@
 #include <chrono>
 #include <future>
 #include <stdexcept>
+#include <string>
 #include <thread>
+#include <vector>
 
 namespace homesip::core {
 namespace {
@@ -40,6 +42,34 @@ TEST(LoopThread, WhatACallThrowsIsThrownToTheCaller) {
   int answered = 0;
   worker.call([&] { answered = 42; });  // the thread goes on after a throw
   EXPECT_EQ(answered, 42);
+}
+
+// Calls from several threads at once, before and while the loop turns: each
+// caller gets its own job's outcome, never another's exception.
+TEST(LoopThread, CallsFromSeveralThreadsEachGetTheirOwnOutcome) {
+  LoopThread worker;
+  constexpr int kThreads = 4;
+  constexpr int kCalls = 300;
+  std::atomic<int> wrong{0};
+  std::vector<std::thread> callers;
+  for (int t = 0; t < kThreads; ++t)
+    callers.emplace_back([&, t] {
+      for (int i = 0; i < kCalls; ++i) {
+        const std::string mine = std::to_string(t) + "/" + std::to_string(i);
+        try {
+          worker.call([&] {
+            if (i % 2 == 1) throw std::runtime_error(mine);
+          });
+          if (i % 2 == 1) ++wrong;  // its exception went to someone else
+        } catch (const std::runtime_error& e) {
+          if (e.what() != mine) ++wrong;
+        }
+        if (t == 0 && i == kCalls / 2) worker.run();
+      }
+    });
+  for (auto& caller : callers) caller.join();
+  EXPECT_EQ(wrong.load(), 0);
+  worker.stop();
 }
 
 TEST(LoopThread, PostedTasksWaitUntilRunThenRunInOrder) {
@@ -82,6 +112,25 @@ TEST(LoopThread, TimersTickOnTheLoopsThread) {
   ASSERT_EQ(ticked_future.wait_for(5s), std::future_status::ready);
   EXPECT_TRUE(ticked_future.get());
   worker.call([&] { timer.reset(); });  // destroyed on its loop's thread
+}
+
+// The server closes a stopped loop before the plugins are destroyed: what was
+// posted before runs then, and a task posted after is dropped at once (its
+// captures freed by the poster), never run at the loop's destruction.
+TEST(LoopThread, ClosedLoopRunsWhatWasQueuedAndDropsLaterPosts) {
+  auto worker = std::make_unique<LoopThread>();
+  worker->run();
+  worker->stop();
+  bool queued_ran = false;
+  worker->loop().post([&] { queued_ran = true; });
+  worker->call([&] { worker->loop().close(); });
+  EXPECT_TRUE(queued_ran);
+  bool late_ran = false;
+  auto capture = std::make_shared<int>(1);
+  worker->loop().post([&late_ran, capture] { late_ran = true; });
+  EXPECT_EQ(capture.use_count(), 1) << "the dropped task still holds its captures";
+  worker.reset();
+  EXPECT_FALSE(late_ran);
 }
 
 TEST(LoopThread, DestroyedWithoutEverTurning) {
