@@ -49,18 +49,20 @@ struct BindingsDatabase::Statements {
 namespace {
 
 // Columns in the order both SELECTs list them.
-Binding read_binding(const Statement& row) {
-  Binding binding;
-  binding.contact = row.text(1);
+BindingView binding_view(const Statement& row) {
+  BindingView binding;
+  binding.contact = row.text_view(1);
   binding.expires_at = row.integer(2);
   binding.q_millis = static_cast<uint16_t>(row.integer(3));
-  binding.call_id = row.text(4);
+  binding.call_id = row.text_view(4);
   binding.cseq = static_cast<uint32_t>(row.integer(5));
-  binding.source = row.text(6);
-  binding.instance = row.text(7);
-  binding.user_agent = row.text(8);
+  binding.source = row.text_view(6);
+  binding.instance = row.text_view(7);
+  binding.user_agent = row.text_view(8);
   return binding;
 }
+
+Binding read_binding(const Statement& row) { return binding_view(row).owned(); }
 
 std::string pragma_value(sqlite3* db, const char* pragma) {
   Statement query(db, pragma);
@@ -114,10 +116,11 @@ void BindingsDatabase::configure(SynchronousMode synchronous, std::chrono::milli
                                                            : "PRAGMA synchronous = NORMAL");
 }
 
-void BindingsDatabase::for_each_unexpired(int64_t now, const std::function<void(std::string, Binding)>& row) {
+void BindingsDatabase::for_each_unexpired(
+    int64_t now, const std::function<void(std::string_view, const BindingView&)>& row) {
   Statement& select = statements_->select_unexpired;
   select.bind(now);
-  while (select.next_row()) row(select.text(0), read_binding(select));
+  while (select.next_row()) row(select.text_view(0), binding_view(select));
 }
 
 BindingList BindingsDatabase::unexpired_of(std::string_view aor, int64_t now) {
@@ -130,8 +133,8 @@ BindingList BindingsDatabase::unexpired_of(std::string_view aor, int64_t now) {
 
 std::vector<StoredBinding> BindingsDatabase::all_unexpired(int64_t now) {
   std::vector<StoredBinding> bindings;
-  for_each_unexpired(now, [&bindings](std::string aor, Binding binding) {
-    bindings.push_back({std::move(aor), std::move(binding)});
+  for_each_unexpired(now, [&bindings](std::string_view aor, const BindingView& binding) {
+    bindings.push_back({std::string(aor), binding.owned()});
   });
   return bindings;
 }

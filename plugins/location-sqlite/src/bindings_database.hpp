@@ -17,6 +17,7 @@
 
 #include "homesip/location_store.hpp"
 #include "homesip/user_store.hpp"
+#include "packed_bindings.hpp"
 #include "sqlite_statement.hpp"
 #include "store_options.hpp"
 
@@ -56,8 +57,10 @@ class BindingsDatabase {
   bool read_only() const;
 
   // Calls `row` for every binding with expires_at > now, ordered by AOR
-  // (the table's key order: no sort).
-  void for_each_unexpired(int64_t now, const std::function<void(std::string aor, Binding binding)>& row);
+  // (the table's key order: no sort). The views are valid during the call
+  // only: the load copies them once, into the index's records.
+  void for_each_unexpired(int64_t now,
+                          const std::function<void(std::string_view aor, const BindingView& binding)>& row);
   // The AOR's bindings with expires_at > now, as stored.
   BindingList unexpired_of(std::string_view aor, int64_t now);
   std::vector<StoredBinding> all_unexpired(int64_t now);

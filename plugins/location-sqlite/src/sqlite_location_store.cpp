@@ -71,8 +71,8 @@ SqliteLocationStore::SqliteLocationStore(std::string path, SqliteLocationStoreOp
   load(database);
   GuardedDatabase guarded(std::move(database), path_, options_.synchronous, options_.busy_timeout);
   writer_ = std::make_unique<SqliteWriter>(
-      std::move(guarded), options_.max_batch, options_.retry_interval, options_.commit_window, options_.commit_batch,
-      [this](WrittenBatch batch) { post_confirmations(std::move(batch)); });
+      std::move(guarded), options_.max_batch, options_.retry_interval, options_.commit_window,
+      options_.commit_batch, [this](WrittenBatch batch) { post_confirmations(std::move(batch)); });
   sweep_timer_ = loop_.start_timer(options_.sweep_interval, true, [this] { sweep(); });
   // The file may hold rows that expired while homesipd was down, which memory
   // never loaded; later sweeps delete by key only what memory drops.
@@ -108,28 +108,28 @@ size_t SqliteLocationStore::writes_in_flight() const {
 void SqliteLocationStore::load(BindingsDatabase& database) {
   size_t count = 0;
   size_t aors = 0;
-  // Rows come ordered by AOR: each AOR's list goes into the index once its
-  // last row is read. (A map of every AOR first, then the index, held the
-  // whole file twice at the peak and left the heap fragmented: a restarted
-  // server used some 15 % more memory per binding than one filled by REGISTERs.)
+  // Rows come ordered by AOR: each AOR's rows are copied once, from SQLite's
+  // buffers into the builder, and packed into its record (one allocation)
+  // once its last row is read. (A map of every AOR first, then the index,
+  // held the whole file twice at the peak and left the heap fragmented.)
   std::string aor;
-  BindingList bindings;
+  RecordBuilder bindings;
   const auto store_aor = [&] {
     if (bindings.empty()) return;
-    sort_for_lookup(bindings);
-    index_.replace(aor, std::exchange(bindings, {}));
+    index_.add_loaded(aor, bindings);
     ++aors;
   };
   try {
-    database.for_each_unexpired(unix_now(), [&](std::string row_aor, Binding binding) {
+    database.for_each_unexpired(unix_now(), [&](std::string_view row_aor, const BindingView& binding) {
       if (row_aor != aor) {
         store_aor();
-        aor = std::move(row_aor);
+        aor.assign(row_aor);
       }
-      bindings.push_back(std::move(binding));
+      bindings.add(binding);
       ++count;
     });
     store_aor();
+    index_.shrink_to_fit();
     users_.replace_all(read_all_users(database.handle()));
   } catch (const std::exception& e) {
     throw StoreOpenError("location store '" + path_ +
@@ -167,10 +167,12 @@ SqliteLocationStore::Attempt SqliteLocationStore::try_update(std::string_view ao
                                                              UpdateDone& done, EventLoop* reply_loop) {
   const int64_t now = unix_now();
   SharedBindings stored;
+  uint64_t version = 0;
   bool stopped = false;
   {
     std::lock_guard lock(mutex_);
     stored = index_.stored(aor);
+    version = index_.version_of(aor);
     stopped = stopped_;
   }
   const SharedBindings before = BindingIndex::unexpired_of(stored, now);
@@ -187,7 +189,7 @@ SqliteLocationStore::Attempt SqliteLocationStore::try_update(std::string_view ao
     done(StoreStatus::kError, *before);
     return Attempt::kDone;
   }
-  if (!changed) return confirm_unchanged(aor, stored, before, done, reply_loop);
+  if (!changed) return confirm_unchanged(aor, version, before, done, reply_loop);
   drop_expired(after, now);  // an edit may expire bindings (expires=0): they are removals
   sort_for_lookup(after);
   if (has_duplicate_contacts(after)) {
@@ -201,11 +203,11 @@ SqliteLocationStore::Attempt SqliteLocationStore::try_update(std::string_view ao
   write.reply_loop = reply_loop;
   {
     std::lock_guard lock(mutex_);
-    // The diff is only right against the list it was made from (the same
-    // object: a list is never changed once stored, a change stores a new one).
-    if (index_.stored(aor) != stored) return Attempt::kRaced;
+    // The diff is only right against the list it was made from: the same
+    // version (every change of an AOR's list stores a new one).
+    if (index_.version_of(aor) != version) return Attempt::kRaced;
     if (!stopped_) {
-      index_.replace(aor, write.bindings);
+      index_.replace(aor, *write.bindings);
       write.done = std::move(done);
       enqueue_locked(std::move(write));
       return Attempt::kDone;
@@ -215,13 +217,12 @@ SqliteLocationStore::Attempt SqliteLocationStore::try_update(std::string_view ao
   return Attempt::kDone;
 }
 
-SqliteLocationStore::Attempt SqliteLocationStore::confirm_unchanged(std::string_view aor,
-                                                                    const SharedBindings& stored,
+SqliteLocationStore::Attempt SqliteLocationStore::confirm_unchanged(std::string_view aor, uint64_t version,
                                                                     SharedBindings current, UpdateDone& done,
                                                                     EventLoop* reply_loop) {
   {
     std::lock_guard lock(mutex_);
-    if (index_.stored(aor) != stored) return Attempt::kRaced;  // edited against a list already replaced
+    if (index_.version_of(aor) != version) return Attempt::kRaced;  // edited against a list already replaced
     if (writes_in_flight_ > 0) {
       // The edit may have found nothing to do because a write still in flight
       // already did it (a retransmitted REGISTER): its answer must wait until that
@@ -241,12 +242,12 @@ SqliteLocationStore::Attempt SqliteLocationStore::confirm_unchanged(std::string_
 }
 
 void SqliteLocationStore::lookup(std::string_view aor, LookupDone done) {
-  SharedBindings stored;
+  SharedBindings bindings;
   {
     std::lock_guard lock(mutex_);
-    stored = index_.stored(aor);
+    bindings = index_.unexpired(aor, unix_now());
   }
-  done(StoreStatus::kOk, *BindingIndex::unexpired_of(stored, unix_now()));
+  done(StoreStatus::kOk, *bindings);
 }
 
 void SqliteLocationStore::list_aors(std::string_view domain, ListDone done) {

@@ -25,9 +25,9 @@
 // Threads (`server.loops: N`): update, lookup, list_aors and write_user come
 // from every loop thread at once, the writer's confirmations and the sweep
 // run on the store's loop. One mutex guards the index and the in-flight
-// counts; it is held to find or swap an AOR's shared list and to queue its
+// counts; it is held to copy or replace an AOR's list and to queue its
 // write, never while a caller's editor or callback runs: an update edits a
-// copy unlocked and stores it only if the AOR's list is still the one it
+// copy unlocked and stores it only if the AOR's list is still the version it
 // copied, else edits the newer one again (editors may run more than once).
 #pragma once
 
@@ -113,8 +113,8 @@ class SqliteLocationStore final : public LocationStore {
   EventLoop* caller_loop();
   Attempt try_update(std::string_view aor, const BindingEditor& edit, UpdateDone& done,
                      EventLoop* reply_loop);
-  Attempt confirm_unchanged(std::string_view aor, const SharedBindings& stored, SharedBindings current,
-                            UpdateDone& done, EventLoop* reply_loop);
+  Attempt confirm_unchanged(std::string_view aor, uint64_t version, SharedBindings current, UpdateDone& done,
+                            EventLoop* reply_loop);
   void enqueue_locked(PendingWrite write);
   void sweep();
   void sweep_slice();

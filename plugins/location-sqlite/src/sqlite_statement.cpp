@@ -65,10 +65,12 @@ void Statement::reset() {
   sqlite3_clear_bindings(stmt_);
 }
 
-std::string Statement::text(int column) const {
+std::string Statement::text(int column) const { return std::string(text_view(column)); }
+
+std::string_view Statement::text_view(int column) const {
   const auto* bytes = sqlite3_column_text(stmt_, column);
   if (!bytes) return {};
-  return std::string(reinterpret_cast<const char*>(bytes), sqlite3_column_bytes(stmt_, column));
+  return std::string_view(reinterpret_cast<const char*>(bytes), sqlite3_column_bytes(stmt_, column));
 }
 
 void Statement::bind_one(int index, std::string_view value) {

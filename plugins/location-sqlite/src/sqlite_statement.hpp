@@ -68,6 +68,8 @@ class Statement {
 
   int64_t integer(int column) const { return sqlite3_column_int64(stmt_, column); }
   std::string text(int column) const;
+  // The column's text in SQLite's own buffer: valid until the next step or reset.
+  std::string_view text_view(int column) const;
 
  private:
   template <std::integral Integer>
