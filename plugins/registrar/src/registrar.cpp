@@ -7,10 +7,12 @@
 namespace homesip::registrar {
 namespace {
 
+// ASCII only, as host names are: std::tolower was a locale call per character.
+char ascii_lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
+
 bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(x) == std::tolower(y);
-         });
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(),
+                                            [](char x, char y) { return ascii_lower(x) == ascii_lower(y); });
 }
 
 // Formatted once a second: strftime was a tenth of the registrar's own work.
@@ -100,43 +102,46 @@ bool removes_only(const RegisterIntent& intent) {
 }  // namespace
 
 Disposition Registrar::register_contacts(IncomingRequest& request, std::string aor, RegisterIntent intent) {
-  // The answer waits for the store: shared so the std::function stays copyable.
-  std::shared_ptr<SuspendedRequest> pending = request.suspend();
-  // What the edit decided, for the answer and the log: one allocation.
-  struct Outcome {
+  // Everything the edit and the answer share, in one allocation: the request
+  // waiting for the store, what it asks for, and what the edit decided.
+  struct Pending {
+    std::unique_ptr<SuspendedRequest> request;
+    std::string aor;
+    RegisterIntent intent;
     Verdict verdict;
     BindingChanges changes;
   };
-  auto outcome = std::make_shared<Outcome>();
-  const int64_t now = request.loop().unix_now();
   const Counter& counted = removes_only(intent) ? metrics_.unregistrations : metrics_.registrations;
-  std::string source = intent.source;
-  auto edit = [intent = std::move(intent), policy = policy_, now, outcome](BindingList& bindings) {
+  auto pending =
+      std::make_shared<Pending>(Pending{request.suspend(), std::move(aor), std::move(intent), {}, {}});
+  const int64_t now = pending->request->loop().unix_now();
+  // The edit may run on another loop's thread: it reads the policy, which never changes.
+  auto edit = [this, pending, now](BindingList& bindings) {
     bool changed = false;
-    outcome->verdict = apply_intent(intent, policy, now, bindings, changed, &outcome->changes);
-    return outcome->verdict.ok() && changed;
+    pending->verdict = apply_intent(pending->intent, policy_, now, bindings, changed, &pending->changes);
+    return pending->verdict.ok() && changed;
   };
-  auto done = [this, pending, outcome, aor, source = std::move(source), counted](
-                  StoreStatus status, const BindingList& bindings) {
+  auto done = [this, pending, counted](StoreStatus status, const BindingList& bindings) {
+    SuspendedRequest& waiting = *pending->request;
     if (status != StoreStatus::kOk) {
-      store_outage_.failed("REGISTER " + log_safe(aor) + " from " + source + " answered " +
-                           (status == StoreStatus::kUnavailable ? "503" : "500"));
+      store_outage_.failed("REGISTER " + log_safe(pending->aor) + " from " + pending->intent.source +
+                           " answered " + (status == StoreStatus::kUnavailable ? "503" : "500"));
       metrics_.rejected.add();
-      pending->reply(store_failure_reply(status));
+      waiting.reply(store_failure_reply(status));
       return;
     }
     store_outage_.recovered();
-    const Verdict& verdict = outcome->verdict;
+    const Verdict& verdict = pending->verdict;
     if (!verdict.ok()) {
       metrics_.rejected.add();
-      pending->reply(Reply(verdict.status, verdict.reason));
+      waiting.reply(Reply(verdict.status, verdict.reason));
     } else {
       counted.add();
-      log_changes(aor, source, outcome->changes);
-      pending->reply(bindings_reply(bindings, pending->loop().unix_now()));
+      log_changes(pending->aor, pending->intent.source, pending->changes);
+      waiting.reply(bindings_reply(bindings, waiting.loop().unix_now()));
     }
   };
-  store_.update(aor, std::move(edit), std::move(done));
+  store_.update(pending->aor, std::move(edit), std::move(done));
   return Disposition::kSuspended;
 }
 

@@ -87,8 +87,9 @@ Order order_of(const Binding& stored, const RegisterIntent& intent) {
   return intent.cseq == stored.cseq ? Order::kRetransmission : Order::kOlder;
 }
 
-Binding make_binding(const RequestedContact& c, const RegisterIntent& intent, int64_t now) {
-  Binding b;
+// Writes `c` into `b` field by field: a refresh (the same strings again)
+// reuses each string's storage instead of allocating a new binding's.
+void assign_binding(Binding& b, const RequestedContact& c, const RegisterIntent& intent, int64_t now) {
   b.contact = c.uri;
   b.expires_at = now + c.expires;
   b.q_millis = c.q_millis;
@@ -97,7 +98,6 @@ Binding make_binding(const RequestedContact& c, const RegisterIntent& intent, in
   b.source = intent.source;
   b.instance = c.instance;
   b.user_agent = intent.user_agent;
-  return b;
 }
 
 // Contact -> position in `stored`, when both the request and the stored list
@@ -110,12 +110,18 @@ std::optional<UriPositions> index_if_long(const BindingList& stored, size_t requ
   return index;
 }
 
-// The position of `uri` in `stored`, stored.size() when absent.
-size_t position_in(const BindingList& stored, const std::optional<UriPositions>& index,
+// The position of `uri` among the first `count` entries of `stored` (those
+// the index holds), `count` when absent: what a request adds is never searched.
+size_t position_in(const BindingList& stored, size_t count, const std::optional<UriPositions>& index,
                    std::string_view uri) {
-  if (!index) return scan_for(stored, uri, [](const Binding& b) -> std::string_view { return b.contact; });
+  if (!index) {
+    const auto first = stored.begin();
+    const auto last = first + static_cast<std::ptrdiff_t>(count);
+    return static_cast<size_t>(std::find_if(first, last, [&](const Binding& b) { return b.contact == uri; }) -
+                               first);
+  }
   const auto it = index->find(uri);
-  return it == index->end() ? stored.size() : it->second;
+  return it == index->end() ? count : it->second;
 }
 
 // Removes the marked entries in one pass: erasing each at once would shift the
@@ -144,40 +150,56 @@ Verdict apply_wildcard(const RegisterIntent& intent, BindingList& bindings, bool
   return {};
 }
 
-// Works on a copy so a failure leaves `bindings` as it was (all or nothing).
-// Lookups go to `bindings`, which does not move while the copy changes: the
-// request's URIs are distinct, so no contact can match one added by it.
+// All or nothing without a copy of the list: the first pass decides every
+// contact's fate against `bindings` untouched, the second applies them in
+// place (a refresh then allocates nothing). The request's URIs are distinct,
+// so no contact can match one added by it.
 Verdict apply_contacts(const RegisterIntent& intent, const RegistrarPolicy& policy, int64_t now,
                        BindingList& bindings, bool& changed, BindingChanges* changes) {
-  BindingList next = bindings;
-  const auto index = index_if_long(bindings, intent.contacts.size());
-  std::vector<bool> removed;  // sized at the first removal only
+  auto index = index_if_long(bindings, intent.contacts.size());
+  size_t added = 0;
+  size_t dropped = 0;
+  const size_t before = bindings.size();
   for (const auto& c : intent.contacts) {
-    const size_t at = position_in(bindings, index, c.uri);
-    if (at == bindings.size()) {
-      if (c.expires == 0) continue;  // removing what is not there
-      next.push_back(make_binding(c, intent, now));
-      if (changes) changes->added.emplace_back(c.uri, c.expires);
-      changed = true;
+    const size_t at = position_in(bindings, before, index, c.uri);
+    if (at == before) {
+      if (c.expires != 0) ++added;  // else removing what is not there
       continue;
     }
     const Order order = order_of(bindings[at], intent);
     if (order == Order::kOlder) return {500, "Out Of Order CSeq"};
     if (order == Order::kRetransmission) continue;  // already applied: answer as before
+    if (c.expires == 0) ++dropped;
+  }
+  // A refresh or a replacement never grows the list, so it passes at the limit.
+  const size_t after = before + added - dropped;
+  if (after > policy.max_bindings_per_aor && after > before) return {403, "Too Many Registered Contacts"};
+  if (added > 0 && bindings.capacity() < before + added) {
+    // Growing moves the bindings, and the index's keys view their contacts.
+    bindings.reserve(before + added);
+    index = index_if_long(bindings, intent.contacts.size());
+  }
+  std::vector<bool> removed;  // sized at the first removal only
+  for (const auto& c : intent.contacts) {
+    const size_t at = position_in(bindings, before, index, c.uri);
+    if (at == before) {
+      if (c.expires == 0) continue;
+      assign_binding(bindings.emplace_back(), c, intent, now);
+      if (changes) changes->added.emplace_back(c.uri, c.expires);
+      changed = true;
+      continue;
+    }
+    if (order_of(bindings[at], intent) == Order::kRetransmission) continue;
     if (c.expires == 0) {
-      if (removed.empty()) removed.resize(bindings.size());
+      if (removed.empty()) removed.resize(before);
       removed[at] = true;
       if (changes) changes->removed.push_back(c.uri);
     } else {
-      next[at] = make_binding(c, intent, now);
+      assign_binding(bindings[at], c, intent, now);
     }
     changed = true;
   }
-  drop_marked(next, removed);
-  // A refresh or a replacement never grows the list, so it passes at the limit.
-  if (next.size() > policy.max_bindings_per_aor && next.size() > bindings.size())
-    return {403, "Too Many Registered Contacts"};
-  if (changed) bindings = std::move(next);
+  drop_marked(bindings, removed);
   return {};
 }
 

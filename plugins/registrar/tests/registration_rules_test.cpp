@@ -360,3 +360,36 @@ TEST(RegistrationRules, AtMaxBindingsARefreshAndAReplacementStillWork) {
   EXPECT_TRUE(r.send({contact("sip:c@h", 0), contact("sip:d@h")}, 600, "c1", 3).ok()) << "one out, one in";
   EXPECT_EQ(r.bindings.size(), 3u);
 }
+
+// A refresh rewrites the stored binding in place: every field is the new
+// request's, none is left from the old one.
+TEST(RegistrationRules, RefreshInPlaceTakesEveryFieldOfTheNewRequest) {
+  RegistrarPolicy policy;
+  BindingList bindings;
+  const auto send = [&](std::string source, std::string agent, std::string_view instance, uint16_t q,
+                        uint32_t cseq) {
+    ContactView c = contact("sip:alice@10.0.0.7:5060", 600, q);
+    c.instance = instance;
+    RegisterIntent intent;
+    EXPECT_TRUE(read_intent({c}, std::nullopt, policy, intent).ok());
+    intent.call_id = "call-1";
+    intent.cseq = cseq;
+    intent.source = std::move(source);
+    intent.user_agent = std::move(agent);
+    bool changed = false;
+    EXPECT_TRUE(apply_intent(intent, policy, kNow + cseq, bindings, changed).ok());
+    EXPECT_TRUE(changed);
+  };
+  send("udp:10.0.0.7:5060", "phone/1.0 with a long user agent text", "<urn:uuid:1>", 500, 1);
+  send("tcp:10.0.0.8:5070", "phone/2", "", 1000, 2);
+  ASSERT_EQ(bindings.size(), 1u);
+  const Binding& b = bindings.front();
+  EXPECT_EQ(b.contact, "sip:alice@10.0.0.7:5060");
+  EXPECT_EQ(b.expires_at, kNow + 2 + 600);
+  EXPECT_EQ(b.q_millis, 1000);
+  EXPECT_EQ(b.call_id, "call-1");
+  EXPECT_EQ(b.cseq, 2u);
+  EXPECT_EQ(b.source, "tcp:10.0.0.8:5070");
+  EXPECT_EQ(b.instance, "");
+  EXPECT_EQ(b.user_agent, "phone/2");
+}
