@@ -6,9 +6,12 @@
 #include <sofia-sip/sip_status.h>
 #include <sofia-sip/su_string.h>
 
+#include <algorithm>
 #include <cctype>
 #include <charconv>
 #include <cstring>
+
+#include "message_limits.hpp"
 
 namespace homesip::core {
 namespace {
@@ -106,8 +109,13 @@ void append_via(std::string& out, const sip_via_t* via, const su_sockaddr_t* sou
 // so no text of its own can end the To line or add parameters.
 void append_tag(std::string& out, std::string_view tag) {
   out += ";tag=";
+  // Whole when clean (the core's own tags always are), else char by char.
+  if (std::all_of(tag.begin(), tag.end(), is_token_char)) {
+    out += tag;
+    return;
+  }
   for (char c : tag)
-    if (std::isalnum(static_cast<unsigned char>(c)) || std::strchr("-.!%*_+`'~", c)) out += c;
+    if (is_token_char(c)) out += c;
 }
 
 void append_q(std::string& out, uint16_t q) {

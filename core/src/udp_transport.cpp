@@ -66,6 +66,15 @@ UdpTransport::UdpTransport(su_root_t* root, const ListenAddress& address, int fd
       sink_(std::move(sink)),
       fd_(fd),
       buffers_(new char[kBatch * kMaxDatagram]) {
+  for (size_t i = 0; i < kBatch; ++i) {
+    in_vectors_[i] = {buffers_.get() + i * kMaxDatagram, kMaxDatagram};
+    in_headers_[i].msg_hdr.msg_iov = &in_vectors_[i];
+    in_headers_[i].msg_hdr.msg_iovlen = 1;
+    in_headers_[i].msg_hdr.msg_name = &sources_[i];
+    out_headers_[i].msg_hdr.msg_iov = &out_vectors_[i];
+    out_headers_[i].msg_hdr.msg_iovlen = 1;
+    out_headers_[i].msg_hdr.msg_name = &outgoing_[i].destination;
+  }
   su_wait_t wait[1];
   su_wait_create(wait, fd_, SU_WAIT_IN);
   registration_ =
@@ -101,22 +110,15 @@ int UdpTransport::on_readable(su_root_magic_t*, su_wait_t*, su_wakeup_arg_t* sel
 }
 
 void UdpTransport::receive() {
-  std::array<mmsghdr, kBatch> headers{};
-  std::array<iovec, kBatch> vectors{};
   for (int round = 0; round < kBatchesPerWakeup && fd_ >= 0; ++round) {
-    for (size_t i = 0; i < kBatch; ++i) {
-      vectors[i] = {buffers_.get() + i * kMaxDatagram, kMaxDatagram};
-      headers[i].msg_hdr = {};
-      headers[i].msg_hdr.msg_iov = &vectors[i];
-      headers[i].msg_hdr.msg_iovlen = 1;
-      headers[i].msg_hdr.msg_name = &sources_[i];
-      headers[i].msg_hdr.msg_namelen = sizeof sources_[i];
-    }
-    const int received = ::recvmmsg(fd_, headers.data(), kBatch, MSG_DONTWAIT, nullptr);
+    // The kernel writes each entry's length, source length and flags; the
+    // buffers and addresses the entries point at stay as the constructor set them.
+    for (auto& header : in_headers_) header.msg_hdr.msg_namelen = sizeof(sockaddr_storage);
+    const int received = ::recvmmsg(fd_, in_headers_.data(), kBatch, MSG_DONTWAIT, nullptr);
     if (received <= 0) break;  // EAGAIN: drained; other errors are ICMP reports for earlier sends
     for (int i = 0; i < received; ++i)
-      deliver(static_cast<const char*>(vectors[i].iov_base), headers[i].msg_len, sources_[i],
-              headers[i].msg_hdr.msg_namelen);
+      deliver(static_cast<const char*>(in_vectors_[i].iov_base), in_headers_[i].msg_len, sources_[i],
+              in_headers_[i].msg_hdr.msg_namelen);
     if (static_cast<size_t>(received) < kBatch) break;
   }
   flush();
@@ -162,22 +164,17 @@ void UdpTransport::flush() {
     queued_ = 0;
     return;
   }
-  std::array<mmsghdr, kBatch> headers{};
-  std::array<iovec, kBatch> vectors{};
   for (size_t i = 0; i < queued_; ++i) {
     Outgoing& slot = outgoing_[i];
-    vectors[i] = {slot.bytes.data(), slot.bytes.size()};
-    headers[i].msg_hdr.msg_iov = &vectors[i];
-    headers[i].msg_hdr.msg_iovlen = 1;
-    headers[i].msg_hdr.msg_name = &slot.destination;
-    headers[i].msg_hdr.msg_namelen = address_length(slot.destination);
+    out_vectors_[i] = {slot.bytes.data(), slot.bytes.size()};
+    out_headers_[i].msg_hdr.msg_namelen = address_length(slot.destination);
   }
   // Each pass sends at least one datagram or skips the one that failed, so
   // the loop ends within `queued_` passes.
   size_t next = 0;
   while (next < queued_) {
     const int sent =
-        ::sendmmsg(fd_, headers.data() + next, static_cast<unsigned>(queued_ - next), MSG_DONTWAIT);
+        ::sendmmsg(fd_, out_headers_.data() + next, static_cast<unsigned>(queued_ - next), MSG_DONTWAIT);
     if (sent > 0) {
       next += static_cast<size_t>(sent);
     } else if (sent < 0 && errno == EINTR) {
