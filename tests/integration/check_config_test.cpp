@@ -208,7 +208,8 @@ class CheckConfigTest : public ::testing::Test {
           {"sweep_interval_s", "60"},
           {"max_batch", "1024"},
           {"retry_interval_ms", "1000"},
-          {"commit_window_us", "1000"}}},
+          {"commit_window_us", "8000"},
+          {"commit_batch", "16"}}},
         {"tree",
          {{"name", "H1"},
           {"domain", "C1.D1"},
@@ -508,7 +509,8 @@ TEST_F(CheckConfigTest, EveryLocationSqliteSettingWithAWrongValueIsRefusedAlike)
                     {"sweep_interval_s", "0"},
                     {"max_batch", "0"},
                     {"retry_interval_ms", "5"},
-                    {"commit_window_us", "100001"}});
+                    {"commit_window_us", "100001"},
+                    {"commit_batch", "0"}});
 }
 
 TEST_F(CheckConfigTest, EveryTreeSettingWithAWrongValueIsRefusedAlike) {
