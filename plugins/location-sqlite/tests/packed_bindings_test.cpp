@@ -19,16 +19,7 @@ namespace {
 
 constexpr int64_t kNow = 1'000'000;
 
-void expect_same(const Binding& actual, const Binding& expected) {
-  EXPECT_EQ(actual.contact, expected.contact);
-  EXPECT_EQ(actual.expires_at, expected.expires_at);
-  EXPECT_EQ(actual.q_millis, expected.q_millis);
-  EXPECT_EQ(actual.call_id, expected.call_id);
-  EXPECT_EQ(actual.cseq, expected.cseq);
-  EXPECT_EQ(actual.source, expected.source);
-  EXPECT_EQ(actual.instance, expected.instance);
-  EXPECT_EQ(actual.user_agent, expected.user_agent);
-}
+using homesip::testkit::expect_same_binding;
 
 Binding full_binding(std::string contact, int64_t expires_at) {
   Binding binding;
@@ -58,7 +49,7 @@ TEST(PackedRecordTest, EveryFieldSurvivesARoundTrip) {
   EXPECT_EQ(record->expires_at(0), kNow + 3600);
   const BindingList unpacked = record->unpack();
   ASSERT_EQ(unpacked.size(), 1u);
-  expect_same(unpacked[0], binding);
+  expect_same_binding(unpacked[0], binding);
 }
 
 // Empty texts take a one-byte length; texts of 128 bytes and more a longer
@@ -79,8 +70,8 @@ TEST(PackedRecordTest, EmptyAndLongTextsSurvive) {
   EXPECT_EQ(record->aor(), long_aor);
   const BindingList unpacked = record->unpack();
   ASSERT_EQ(unpacked.size(), 2u);
-  expect_same(unpacked[0], long_texts);  // q 700 before q 0
-  expect_same(unpacked[1], empty);
+  expect_same_binding(unpacked[0], long_texts);  // q 700 before q 0
+  expect_same_binding(unpacked[1], empty);
 }
 
 TEST(PackedRecordTest, ManyBindingsComeBackInLookupOrder) {
@@ -96,7 +87,7 @@ TEST(PackedRecordTest, ManyBindingsComeBackInLookupOrder) {
   sort_for_lookup(bindings);
   const BindingList unpacked = record->unpack();
   ASSERT_EQ(unpacked.size(), bindings.size());
-  for (size_t i = 0; i < bindings.size(); ++i) expect_same(unpacked[i], bindings[i]);
+  for (size_t i = 0; i < bindings.size(); ++i) expect_same_binding(unpacked[i], bindings[i]);
 }
 
 TEST(PackedRecordTest, ExpiryIsReadInPlaceAndUnexpiredDecodesOnlyTheLiving) {
@@ -133,7 +124,7 @@ TEST(BindingIndexTest, ReplaceStoresAndVersionsChangeWithEveryReplacement) {
   const uint64_t first = index.version_of("u1@home.test");
   EXPECT_NE(first, 0u);
   ASSERT_EQ(index.stored("u1@home.test")->size(), 1u);
-  expect_same(index.stored("u1@home.test")->front(), binding);
+  expect_same_binding(index.stored("u1@home.test")->front(), binding);
   index.replace("u1@home.test", BindingList{binding});  // the same content is a new version
   EXPECT_GT(index.version_of("u1@home.test"), first);
   index.replace("u1@home.test", BindingList{});
@@ -224,8 +215,8 @@ TEST(BindingIndexTest, ASweepKeepsTheUnexpiredBindingsOfAnAor) {
   EXPECT_NE(index.version_of("u1@home.test"), before);
   const SharedBindings stored = index.stored("u1@home.test");
   ASSERT_EQ(stored->size(), 2u);
-  expect_same((*stored)[0], kept_first);
-  expect_same((*stored)[1], kept_second);
+  expect_same_binding((*stored)[0], kept_first);
+  expect_same_binding((*stored)[1], kept_second);
   EXPECT_EQ(index.aors_in_domain("home.test", kNow), std::vector<std::string>{"u1@home.test"});
 }
 
