@@ -1,6 +1,7 @@
 #include "loop_thread.hpp"
 
 #include <future>
+#include <memory>
 #include <utility>
 
 namespace homesip::core {
@@ -73,16 +74,20 @@ void LoopThread::call(const std::function<void()>& job) {
   changed_.wait(lock, [this] { return call_ == nullptr || running_; });
   if (running_) {
     lock.unlock();
-    std::promise<void> done;
-    loop_->post([&] {
+    // The task owns the promise: if the loop is closed before it runs (a
+    // stop between the check above and the post), dropping the task breaks
+    // the promise and get() throws std::future_error instead of waiting forever.
+    auto done = std::make_shared<std::promise<void>>();
+    std::future<void> outcome = done->get_future();
+    loop_->post([done, &job] {
       try {
         job();
-        done.set_value();
+        done->set_value();
       } catch (...) {
-        done.set_exception(std::current_exception());
+        done->set_exception(std::current_exception());
       }
     });
-    done.get_future().get();
+    outcome.get();
     return;
   }
   PendingCall mine{&job, nullptr};

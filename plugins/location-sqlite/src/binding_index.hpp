@@ -57,7 +57,9 @@ class BindingIndex {
  public:
   BindingIndex() = default;
   BindingIndex(BindingIndex&&) noexcept = default;
-  BindingIndex& operator=(BindingIndex&&) noexcept = default;
+  // Not assignable: the slots own their records, and a defaulted assignment
+  // would drop the target's without freeing them.
+  BindingIndex& operator=(BindingIndex&&) = delete;
   ~BindingIndex();
 
   // The AOR's list as stored, expired bindings included: what the file holds

@@ -153,7 +153,22 @@ std::string_view RecordBuilder::Row::contact(const std::string& texts) const {
   return read_text(at);
 }
 
+void RecordBuilder::clear() {
+  rows_.clear();
+  texts_.clear();
+}
+
 void RecordBuilder::add(const BindingView& binding) {
+  try {
+    add_row(binding);
+  } catch (...) {
+    // The builder is reused: rows of a failed record must not end up in the next AOR's.
+    clear();
+    throw;
+  }
+}
+
+void RecordBuilder::add_row(const BindingView& binding) {
   const size_t offset = texts_.size();
   append_text(texts_, binding.contact);
   append_text(texts_, binding.call_id);
@@ -179,7 +194,13 @@ PackedRecordPtr RecordBuilder::finish(std::string_view aor, uint64_t version) {
   });
   const size_t payload_size =
       varint_size(aor.size()) + aor.size() + rows_.size() * kFixedSize + texts_.size();
-  void* memory = ::operator new(sizeof(PackedRecord) + payload_size);
+  void* memory = nullptr;
+  try {
+    memory = ::operator new(sizeof(PackedRecord) + payload_size);
+  } catch (...) {
+    clear();  // as in add(): nothing of this AOR stays for the next one
+    throw;
+  }
   auto* record = new (memory)
       PackedRecord(std::hash<std::string_view>{}(aor), version, static_cast<uint32_t>(rows_.size()));
   PackedRecordPtr owned(record);
@@ -192,8 +213,7 @@ PackedRecordPtr RecordBuilder::finish(std::string_view aor, uint64_t version) {
     at = write_at(at, row.q_millis);
   }
   for (const Row& row : rows_) at = std::copy_n(texts_.data() + row.texts_offset, row.texts_size, at);
-  rows_.clear();
-  texts_.clear();
+  clear();
   return owned;
 }
 

@@ -93,6 +93,8 @@ class PackedRecord {
 // (so reading a million rows allocates nothing per row), then packs them.
 class RecordBuilder {
  public:
+  // On failure (out of memory, an AOR's texts past 4 GiB) the builder is
+  // left empty, so nothing of that AOR is packed into the next record.
   void add(const BindingView& binding);
   void add(const BindingList& bindings);
   bool empty() const { return rows_.empty(); }
@@ -101,6 +103,9 @@ class RecordBuilder {
   PackedRecordPtr finish(std::string_view aor, uint64_t version);
 
  private:
+  void add_row(const BindingView& binding);
+  void clear();
+
   struct Row {
     int64_t expires_at;
     uint32_t cseq;
