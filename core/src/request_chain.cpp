@@ -64,11 +64,12 @@ class Suspension final : public SuspendedRequest {
     check_thread("reply");
     if (!finished_) answer(reply);
   }
-  void forward(std::string_view request_uri) override {
+  void forward(std::string_view request_uri) override { forward_on_flow(request_uri, {}); }
+  void forward_on_flow(std::string_view request_uri, std::string_view flow) override {
     check_thread("forward");
     if (finished_) return;
     check_forward_target(request_uri);
-    request_->forward(request_uri);  // throws (Max-Forwards 0) before taking anything
+    request_->forward(request_uri, flow);  // throws (Max-Forwards 0) before taking anything
     finish();
     request_.reset();
   }
@@ -133,11 +134,12 @@ class ChainWalk final : public IncomingRequest {
     }
     answer(reply);
   }
-  void forward(std::string_view request_uri) override {
+  void forward(std::string_view request_uri) override { forward_on_flow(request_uri, {}); }
+  void forward_on_flow(std::string_view request_uri, std::string_view flow) override {
     if (state_ != State::kRunning)
       throw std::logic_error("forward() on a request already answered, forwarded or suspended");
     check_forward_target(request_uri);
-    request_->forward(request_uri);  // throws (Max-Forwards 0) before taking anything
+    request_->forward(request_uri, flow);  // throws (Max-Forwards 0) before taking anything
     state_ = State::kAnswered;
   }
   std::unique_ptr<SuspendedRequest> suspend() override {

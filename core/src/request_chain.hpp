@@ -48,9 +48,10 @@ class ChainRequest {
   // Writes the answer; called at most once, never for an ACK.
   virtual void answer(const Reply& reply) = 0;
   // Sends the request on to `request_uri` as a stateless proxy (called at
-  // most once, instead of answer()). Throws std::logic_error when its
-  // Max-Forwards is 0, before taking the request.
-  virtual void forward(std::string_view request_uri) = 0;
+  // most once, instead of answer()), on the connection `flow` names when it
+  // is not empty (IncomingRequest::forward_on_flow). Throws
+  // std::logic_error when its Max-Forwards is 0, before taking the request.
+  virtual void forward(std::string_view request_uri, std::string_view flow) = 0;
   // Moves the request (the message and where to answer) into an object of its
   // own when a handler suspends it; this one is left owning nothing.
   virtual std::unique_ptr<ChainRequest> detach() = 0;

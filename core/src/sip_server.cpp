@@ -22,6 +22,7 @@
 #include <thread>
 #include <utility>
 
+#include "flow_token.hpp"
 #include "listen_address.hpp"
 #include "loop_thread.hpp"
 #include "message_limits.hpp"
@@ -170,16 +171,23 @@ class SofiaChainRequest final : public ChainRequest {
   }
   // An authenticated sender's source is proven: its responses are not bounded.
   void mark_sender_authenticated() override { udp_bound_ = SipServer::kNoReplyBound; }
-  void forward(std::string_view request_uri) override {
+  void forward(std::string_view request_uri, std::string_view flow) override {
     if (!msg_) return;
     server_.check_forward(msg_, request_uri);
+    SipServer::ForwardFlows flows;
+    flows.out = flow.empty() ? view_.flow() : std::string(flow);
+    // A phone using us as its outbound proxy over its connection: that is its flow.
+    if ((*channel_)->transport() != "udp" && view_.routed_here()) flows.arrival = view_.source().text();
+    if (flows.out == flows.arrival) flows.out.clear();  // never back where it came from
     msg_t* msg = msg_;
     msg_ = nullptr;
-    server_.forward(msg, request_uri, **channel_, received_);
+    server_.forward(msg, request_uri, **channel_, received_, flows);
   }
+  void set_flow(std::string flow) { view_.set_flow(std::move(flow)); }
   std::unique_ptr<ChainRequest> detach() override {
     auto detached =
         std::make_unique<SofiaChainRequest>(server_, msg_, sip_, *channel_, view_.routed_here(), udp_bound_);
+    detached->set_flow(view_.flow());
     detached->received_ = received_;
     detached->kept_channel_ = *channel_;  // a connection closed meanwhile drops the late answer
     detached->channel_ = &detached->kept_channel_;
@@ -201,6 +209,21 @@ class SofiaChainRequest final : public ChainRequest {
   mutable char to_tag_buffer_[kToTagBufferSize];
   mutable std::string_view to_tag_;
 };
+
+// The URI parameter of our Record-Route entries that holds a sealed flow.
+constexpr char kFlowParameter[] = "hs-flow";
+
+// How nta will send to `url`: "tls" for sips: or ;transport=tls, "tcp" for
+// ;transport=tcp, else "udp".
+std::string_view request_transport(const url_t* url) {
+  if (url->url_type == url_sips) return "tls";
+  char transport[8];
+  if (url_param(url->url_params, "transport", transport, sizeof transport) > 0) {
+    if (su_casematch(transport, "tls")) return "tls";
+    if (su_casematch(transport, "tcp")) return "tcp";
+  }
+  return "udp";
+}
 
 // "UDP" of "SIP/2.0/UDP".
 std::string_view via_transport_of(const sip_via_t* via) {
@@ -553,6 +576,10 @@ SipServer::Next SipServer::receive(LoopShard& shard, std::string_view bytes, con
   msg_t* msg = parse_sip_message(bytes, from, from_length);
   if (!msg) return Next::kClose;
   sip_t* sip = sip_object(msg);
+  if (sip && sip->sip_status && channel->transport() != "udp" && !msg_get_flags(msg, MSG_FLG_ERROR)) {
+    relay_response(msg, sip);  // a phone's answer on its flow, to a request we forwarded there
+    return Next::kContinue;
+  }
   if (!sip || !sip->sip_request) {  // a response or garbage: no transaction of ours waits for it
     msg_destroy(msg);
     if (answer_unreadable_method(bytes, from, from_length, channel)) return Next::kContinue;
@@ -725,20 +752,39 @@ void SipServer::handle(LoopShard& shard, msg_t* msg, sip_t* sip,
   if (shed(shard, msg, sip, *channel, udp_bound)) return;
   // ACK walks the chain too: a handler that forwards INVITEs forwards their
   // ACKs; the ACK of our own final answer no handler forwards, and it is dropped.
-  const bool routed_here = sip->sip_route && take_own_route(msg, sip);
+  std::string flow;
+  const bool routed_here = sip->sip_route && take_own_routes(msg, sip, flow);
   SofiaChainRequest request(*this, msg, sip, channel, routed_here, udp_bound);
+  if (!flow.empty()) request.set_flow(std::move(flow));
   chain_.run(request, *shard.loop);
 }
 
-bool SipServer::take_own_route(msg_t* msg, sip_t* sip) const {
-  const sip_route_t* route = sip->sip_route;
+bool SipServer::take_own_routes(msg_t* msg, sip_t* sip, std::string& flow) const {
   // Loose routing only (RFC 3261 16.4): a strict route (no ;lr) naming us
   // would carry the real Request-URI in the last Route; no phone sends one,
   // so it is not supported and such a request is served as addressed.
-  if (!url_has_param(route->r_url, "lr")) return false;
-  if (!addresses_listener(config_.listen, uri_view(route->r_url))) return false;
-  sip_route_remove(msg, sip);
-  detach_from_line(reinterpret_cast<msg_header_t*>(sip->sip_route));
+  auto ours = [this](const sip_route_t* route) {
+    return route && url_has_param(route->r_url, "lr") &&
+           addresses_listener(config_.listen, uri_view(route->r_url));
+  };
+  auto take = [msg, sip] {
+    sip_route_remove(msg, sip);
+    detach_from_line(reinterpret_cast<msg_header_t*>(sip->sip_route));
+  };
+  if (!ours(sip->sip_route)) return false;
+  // The entry the sender addressed is the side it is on; its token names
+  // the flow on the other side (record_route_flows).
+  char token[256];
+  const bool first_sealed =
+      url_param(sip->sip_route->r_url->url_params, kFlowParameter, token, sizeof token) > 0;
+  if (first_sealed)
+    if (std::optional<std::string> source = flow_tokens_.open(token)) flow = std::move(*source);
+  take();
+  // The other half of our double Record-Route (RFC 5658), one of the two
+  // sealed; two plain Routes naming us are a loop, which forward() finds.
+  if (ours(sip->sip_route) &&
+      (first_sealed || url_param(sip->sip_route->r_url->url_params, kFlowParameter, token, sizeof token) > 0))
+    take();
   return true;
 }
 
@@ -775,7 +821,7 @@ void SipServer::check_forward(msg_t* msg, std::string_view request_uri) const {
 }
 
 void SipServer::forward(msg_t* msg, std::string_view request_uri, ResponseChannel& channel,
-                        Clock::time_point received) {
+                        Clock::time_point received, const ForwardFlows& flows) {
   sip_t* sip = sip_object(msg);
   const bool ack = sip->sip_request->rq_method == sip_method_ack;
   const std::string branch = forward_branch(sip, request_uri);
@@ -795,6 +841,13 @@ void SipServer::forward(msg_t* msg, std::string_view request_uri, ResponseChanne
     msg_destroy(msg);
     return;
   }
+  // A Contact with an embedded Route (a server that reaches its phone only
+  // through itself: "sip:U1@C1.D1.H1?Route=%3Csip:192.0.2.5;lr%3E") names
+  // the next hop; headers never stay in a Request-URI.
+  if (url->url_headers) {
+    insert_uri_routes(msg, sip, url->url_headers);
+    url->url_headers = nullptr;
+  }
   *sip->sip_request->rq_url = *url;  // its strings live in the message's home
   msg_fragment_clear(sip->sip_request->rq_common);
   if (sip->sip_max_forwards) {
@@ -804,16 +857,22 @@ void SipServer::forward(msg_t* msg, std::string_view request_uri, ResponseChanne
     msg_header_insert(msg, reinterpret_cast<msg_pub_t*>(sip),
                       reinterpret_cast<msg_header_t*>(sip_max_forwards_make(home, "70")));
   }
+  record_route_flows(msg, sip, channel.transport(), flows);
   request_metrics_->record(method_text(sip->sip_request), RequestMetrics::kForwarded,
                            received == Clock::time_point{} ? Clock::duration{} : Clock::now() - received);
-  // nta adds our Via (its client port's address, rport) with this branch,
-  // and sends to the top Route (;lr) or else the Request-URI, resolving it
-  // (RFC 3263) and picking the transport; it keeps no state of it. nta is
-  // the main loop's: another loop hands the request over.
-  auto send = [agent = agent_ref_, log = log_, branch, target, ack](msg_t* message) {
+  // On the flow when it is open; else nta adds our Via (its client port's
+  // address, rport) with this branch, and sends to the top Route (;lr) or
+  // else the Request-URI, resolving it (RFC 3263) and picking the transport;
+  // it keeps no state of it. Both are the main loop's: another loop hands
+  // the request over.
+  auto send = [this, agent = agent_ref_, log = log_, branch, target, ack, flow = flows.out](msg_t* message) {
     if (!agent->agent) {  // stopping: nothing goes out any more
       msg_destroy(message);
       return;
+    }
+    if (!flow.empty()) {
+      if (send_on_flow(message, branch, flow)) return;
+      log->debug("flow {} is gone: {} sent to {}", flow, ack ? "an ACK" : "a request", target);
     }
     if (nta_msg_tsend(agent->agent, message, nullptr, NTATAG_BRANCH_KEY(branch.c_str()), TAG_END()) < 0)
       log->debug("could not forward {} to {}", ack ? "an ACK" : "a request", target);
@@ -822,6 +881,96 @@ void SipServer::forward(msg_t* msg, std::string_view request_uri, ResponseChanne
   // Freed with the task if the main loop drops it (shutdown).
   auto handed = std::make_shared<HandedMessage>(msg);
   loop_.post([send, handed] { send(handed->release()); });
+}
+
+void SipServer::insert_uri_routes(msg_t* msg, sip_t* sip, const char* headers) const {
+  // "Route=<escaped value>&Other=..." (RFC 3261 19.1.1): only Route is taken.
+  std::string_view rest(headers);
+  while (!rest.empty()) {
+    const size_t amp = rest.find('&');
+    const std::string_view field = rest.substr(0, amp);
+    rest = amp == std::string_view::npos ? std::string_view{} : rest.substr(amp + 1);
+    const size_t equals = field.find('=');
+    if (equals == std::string_view::npos || !su_casenmatch(field.data(), "Route", 5) || equals != 5) continue;
+    std::string value(field.substr(equals + 1));
+    url_unescape(value.data(), value.c_str());
+    value.resize(std::strlen(value.c_str()));
+    if (sip_route_t* route = sip_route_make(msg_home(msg), value.c_str()))
+      msg_header_insert(msg, reinterpret_cast<msg_pub_t*>(sip), reinterpret_cast<msg_header_t*>(route));
+  }
+}
+
+const ListenAddress* SipServer::listener_for(std::string_view transport) const {
+  for (const ListenAddress& listener : config_.listen)
+    if (listener.transport == transport) return &listener;
+  return config_.listen.empty() ? nullptr : &config_.listen.front();
+}
+
+void SipServer::record_route_flows(msg_t* msg, sip_t* sip, std::string_view arrival_transport,
+                                   const ForwardFlows& flows) const {
+  // Only what starts a dialog: its later requests follow the Record-Route.
+  const sip_method_t method = sip->sip_request->rq_method;
+  if (method != sip_method_invite && method != sip_method_subscribe && method != sip_method_refer) return;
+  if (flows.out.empty() && flows.arrival.empty()) return;
+  // RFC 5658: one entry per side, the one facing the next hop on top. Each
+  // entry is addressed by the peer on its side and carries the token of the
+  // flow on the other side, where such a request must go.
+  const std::string_view out_transport =
+      !flows.out.empty()
+          ? std::string_view(flows.out).substr(0, 3)
+          : request_transport(sip->sip_route ? sip->sip_route->r_url : sip->sip_request->rq_url);
+  const ListenAddress* facing_arrival = listener_for(arrival_transport);
+  const ListenAddress* facing_out = listener_for(out_transport);
+  if (!facing_arrival || !facing_out) return;
+  su_home_t* home = msg_home(msg);
+  auto insert = [&](const ListenAddress& listener, const std::string& flow) {
+    // sip: with ;transport= even for TLS: baresip 1.0.0 fails a dialog whose
+    // route set holds a sips: URI (ENOSYS), and the hop is TLS either way.
+    const std::string host =
+        listener.host.find(':') != std::string::npos ? "[" + listener.host + "]" : listener.host;
+    std::string uri = "sip:" + host + ":" + std::to_string(listener.port);
+    if (listener.transport != "udp") uri += ";transport=" + listener.transport;
+    uri += ";lr";
+    if (!flow.empty()) uri += std::string(";") + kFlowParameter + "=" + flow_tokens_.seal(flow);
+    const std::string value = "<" + uri + ">";
+    if (sip_record_route_t* entry = sip_record_route_make(home, value.c_str()))
+      msg_header_insert(msg, reinterpret_cast<msg_pub_t*>(sip), reinterpret_cast<msg_header_t*>(entry));
+  };
+  insert(*facing_arrival, flows.out);  // inserted first: ends up below
+  insert(*facing_out, flows.arrival);
+}
+
+bool SipServer::send_on_flow(msg_t* msg, const std::string& branch, const std::string& flow) {
+  const std::optional<FlowAddress> address = parse_flow(flow);
+  if (!address) return false;
+  const su_sockaddr_t& peer = reinterpret_cast<const su_sockaddr_t&>(address->peer);
+  StreamTransport* stream = nullptr;
+  for (auto& candidate : streams_)
+    if (candidate->address().transport == address->transport && candidate->has_connection(peer))
+      stream = candidate.get();
+  if (!stream) return false;
+  // Our Via names the listener the connection came in on; the phone answers
+  // on the connection anyway (RFC 3261 18.2.2).
+  sip_t* sip = sip_object(msg);
+  su_home_t* home = msg_home(msg);
+  const ListenAddress& listener = stream->address();
+  const std::string host =
+      listener.host.find(':') != std::string::npos ? "[" + listener.host + "]" : listener.host;
+  sip_via_t* via =
+      sip_via_format(home, "SIP/2.0/%s %s:%u;branch=%s;rport", address->transport == "tls" ? "TLS" : "TCP",
+                     host.c_str(), static_cast<unsigned>(listener.port), branch.c_str());
+  if (!via) return false;
+  msg_header_insert(msg, reinterpret_cast<msg_pub_t*>(sip), reinterpret_cast<msg_header_t*>(via));
+  // On a connection the Content-Length ends the message (RFC 3261 18.3).
+  if (!sip->sip_content_length)
+    msg_header_insert(msg, reinterpret_cast<msg_pub_t*>(sip),
+                      reinterpret_cast<msg_header_t*>(sip_content_length_create(
+                          home, sip->sip_payload ? static_cast<uint32_t>(sip->sip_payload->pl_len) : 0)));
+  size_t length = 0;
+  if (const char* bytes = msg_as_string(home, msg, nullptr, 0, &length))
+    stream->send_to(peer, std::string_view(bytes, length));
+  msg_destroy(msg);
+  return true;
 }
 
 void SipServer::relay_response(msg_t* msg, sip_t* sip) {

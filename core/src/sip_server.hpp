@@ -20,6 +20,7 @@
 
 #include "config.hpp"
 #include "event_loop.hpp"
+#include "flow_token.hpp"
 #include "homesip/handler.hpp"
 #include "limit_log.hpp"
 #include "metrics.hpp"
@@ -84,8 +85,16 @@ class SipServer {
   // replaced, sent to the next Route or the URI (482 instead when the
   // request already went through here with that branch: a loop).
   void check_forward(msg_s* msg, std::string_view request_uri) const;
+  // The flows (flow_token.hpp) a forwarded request touches: the phone's
+  // connection to send it on ("tls:IP:PORT"; empty: nta sends it by its
+  // Route or Request-URI), and the phone's connection it came from when a
+  // phone uses us as its outbound proxy over TCP/TLS.
+  struct ForwardFlows {
+    std::string out;
+    std::string arrival;
+  };
   void forward(msg_s* msg, std::string_view request_uri, ResponseChannel& channel,
-               Clock::time_point received = {});
+               Clock::time_point received = {}, const ForwardFlows& flows = {});
   // Counts a request that goes unanswered (dropped, discarded, an ACK).
   void count_unanswered(const sip_s* sip, Clock::time_point received);
   // Requests by method and final status, and their answers' latency.
@@ -145,9 +154,22 @@ class SipServer {
   void close_shard(LoopShard& shard);
   // Drops what start() opened on `shard` when it failed; on its loop's thread.
   void release_shard(LoopShard& shard);
-  // Takes a top Route naming this server (;lr) off: the sender asks us to
-  // proxy the request (routed_here()).
-  bool take_own_route(msg_s* msg, sip_s* sip) const;
+  // Takes the top Routes naming this server (;lr) off: the sender asks us to
+  // proxy the request (routed_here()). `flow` gets the flow the first one's
+  // token names, when it is one we sealed.
+  bool take_own_routes(msg_s* msg, sip_s* sip, std::string& flow) const;
+  // The Routes a target URI carries as headers ("?Route=..."), on top.
+  void insert_uri_routes(msg_s* msg, sip_s* sip, const char* headers) const;
+  // The first listener of `transport`, else the first listener.
+  const ListenAddress* listener_for(std::string_view transport) const;
+  // RFC 5658 double Record-Route on a dialog-forming request that comes from
+  // or goes to a flow, so the dialog's later requests come back here.
+  void record_route_flows(msg_s* msg, sip_s* sip, std::string_view arrival_transport,
+                          const ForwardFlows& flows) const;
+  // Sends `msg` with our Via (branch `branch`) on the open connection `flow`
+  // names and takes it; false, leaving `msg` as it was, when there is none.
+  // Main loop (the connections are its).
+  bool send_on_flow(msg_s* msg, const std::string& branch, const std::string& flow);
   // The branch our Via gets for `sip` sent to `request_uri`; the same for a
   // retransmission, its CANCEL and the ACK of a failure.
   std::string forward_branch(const sip_s* sip, std::string_view request_uri) const;
@@ -178,6 +200,7 @@ class SipServer {
   // "z9hG4bK-hs<hash of the first listener>-": branches of this server's
   // Vias, so its own are told from every other server's.
   std::string branch_prefix_;
+  FlowTokens flow_tokens_;
   std::unique_ptr<RequestMetrics> request_metrics_ =
       std::make_unique<RequestMetrics>();  // 80 KB: not on the stack
   RequestChain chain_;

@@ -69,11 +69,15 @@ class SofiaRequest final : public SofiaMessage<SipRequest> {
   SourceAddress source() const override;
   bool routed_here() const override { return routed_here_; }
   std::vector<std::string> peer_certificate_names() const override;
+  std::string flow() const override { return flow_; }
+  // The flow a Route of ours named (its token checked): see flow_token.hpp.
+  void set_flow(std::string flow) { flow_ = std::move(flow); }
 
  private:
   std::string_view transport_;
   bool routed_here_;
   std::shared_ptr<const std::vector<std::string>> certificate_names_;
+  std::string flow_;
 };
 
 // A sofia URL as the SDK's view (its strings stay sofia's).

@@ -11,9 +11,12 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 
 #include <chrono>
 #include <filesystem>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -157,14 +160,24 @@ class TlsPhone {
   }
   bool handshake_ok() const { return handshake_ok_; }
   uint16_t local_port() const { return tcp_.local_port(); }
-  // Sends `request` ("$PORT$" becomes the local port, \n becomes \r\n) and
-  // returns the first final response's head; "" when the connection ends.
-  std::string exchange(std::string request) {
+  // Sends `request` ("$PORT$" becomes the local port, \n becomes \r\n).
+  bool send(std::string request) {
     for (size_t at; (at = request.find("$PORT$")) != std::string::npos;)
       request.replace(at, 6, std::to_string(local_port()));
     std::string wire;
     for (const char c : request) wire += c == '\n' ? std::string("\r\n") : std::string(1, c);
-    if (SSL_write(ssl_, wire.data(), static_cast<int>(wire.size())) <= 0) return "";
+    return SSL_write(ssl_, wire.data(), static_cast<int>(wire.size())) > 0;
+  }
+  // The next message's head; "" when none comes within 3 s or the connection ends.
+  std::string receive() {
+    const timeval three_seconds{3, 0};
+    setsockopt(tcp_.fd(), SOL_SOCKET, SO_RCVTIMEO, &three_seconds, sizeof three_seconds);
+    return read_head();
+  }
+  // Sends `request` and returns the first final response's head; "" when
+  // the connection ends.
+  std::string exchange(std::string request) {
+    if (!send(std::move(request))) return "";
     for (int responses = 0; responses < 5; ++responses) {
       std::string head = read_head();
       if (head.empty() || head.rfind("SIP/2.0 1", 0) != 0) return head;  // skip provisional answers
@@ -254,22 +267,33 @@ TEST_F(TlsTree, AWholeTreeOverTlsOnlyRegistersAndRedirects) {
   const std::string contact = "Contact: <sips:u1@127.0.0.1:$PORT$>\nExpires: 600\n";
   uint16_t port = c1.port();
   std::string response;
+  std::unique_ptr<TlsPhone> phone;  // the last one stays connected: bound at H1
   for (int hop = 0; hop < 3; ++hop) {
-    TlsPhone phone(port, cafile);
-    ASSERT_TRUE(phone.handshake_ok()) << "hop " << hop;
+    phone = std::make_unique<TlsPhone>(port, cafile);
+    ASSERT_TRUE(phone->handshake_ok()) << "hop " << hop;
     response =
-        phone.exchange(request("REGISTER", "sip:C1.D1.H1", aor, "walk" + std::to_string(hop), contact));
+        phone->exchange(request("REGISTER", "sip:C1.D1.H1", aor, "walk" + std::to_string(hop), contact));
     if (status_of(response) != 302) break;
     port = port_of(contact_of(response));
   }
   ASSERT_EQ(status_of(response), 200) << response;
   EXPECT_EQ(port, h1.port());
 
+  // Registered over TLS, the phone is reached on its connection (its flow):
+  // a server looking it up is sent through H1, and a call sent to H1 goes
+  // out on that connection.
   TlsPhone caller(h1.port(), cafile);
   ASSERT_TRUE(caller.handshake_ok());
-  const std::string redirected = caller.exchange(request("INVITE", "sip:" + aor, aor, "call1"));
-  EXPECT_EQ(status_of(redirected), 302) << redirected;
-  EXPECT_EQ(contact_of(redirected).rfind("sips:u1@127.0.0.1:", 0), 0u) << redirected;
+  const std::string looked_up = caller.exchange(request("OPTIONS", "sip:" + aor, aor, "look1"));
+  EXPECT_EQ(status_of(looked_up), 302) << looked_up;
+  EXPECT_EQ(contact_of(looked_up),
+            "sip:" + aor + "?Route=%3Csips:127.0.0.1:" + std::to_string(h1.port()) + "%3Blr%3E")
+      << looked_up;
+  ASSERT_TRUE(caller.send(request("INVITE", "sip:" + aor, aor, "call1")));
+  const std::string invite = phone->receive();
+  EXPECT_EQ(
+      invite.rfind("INVITE sips:u1@127.0.0.1:" + std::to_string(phone->local_port()) + " SIP/2.0\r\n", 0), 0u)
+      << invite << h1.log();
 }
 
 // A child whose certificate another CA issued fails the handshake at the top

@@ -36,6 +36,7 @@ std::shared_ptr<spdlog::logger> quiet_log() {
 struct Answers {
   std::vector<Reply> replies;
   std::vector<std::string> forwards;
+  std::vector<std::string> flows;  // the flow of each forward
 };
 
 // A test kit request as the chain takes it; answers are recorded in `answers`.
@@ -46,9 +47,10 @@ class FakeChainRequest final : public ChainRequest {
   const SipRequest& request() const override { return *request_; }
   std::string_view reply_to_tag() const override { return "core-tag"; }
   void answer(const Reply& reply) override { answers_->replies.push_back(reply); }
-  void forward(std::string_view request_uri) override {
+  void forward(std::string_view request_uri, std::string_view flow) override {
     if (request_->max_forwards() == 0) throw std::logic_error("Max-Forwards 0");
     answers_->forwards.emplace_back(request_uri);
+    answers_->flows.emplace_back(flow);
   }
   std::unique_ptr<ChainRequest> detach() override {
     return std::make_unique<FakeChainRequest>(std::move(request_), answers_);
@@ -325,6 +327,29 @@ TEST_F(ChainTest, AckWalksTheChainAndIsNeverAnswered) {
   EXPECT_TRUE(answers_->replies.empty());
 }
 
+// forward_on_flow (3.3) reaches the transport with its flow, from the
+// handler in hand and from a suspension alike; forward() has none.
+TEST_F(ChainTest, ForwardOnFlowHandsTheFlowToTheTransport) {
+  std::shared_ptr<SuspendedRequest> kept;
+  Handler forwards([&kept](IncomingRequest& r) {
+    if (r.request().method() == Method::kInvite) {
+      r.forward_on_flow("sip:u1@192.0.2.9:5062;transport=tls", "tls:192.0.2.9:40112");
+      return Disposition::kHandled;
+    }
+    kept = r.suspend();
+    return Disposition::kSuspended;
+  });
+  add(forwards, Phase::kRouting);
+  run(RequestBuilder().method(Method::kInvite).cseq(1));
+  run(message());
+  ASSERT_TRUE(kept);
+  kept->forward_on_flow("sip:u1@192.0.2.9:5063;transport=tcp", "tcp:192.0.2.9:40113");
+  EXPECT_TRUE(answers_->replies.empty());
+  EXPECT_EQ(answers_->forwards, (std::vector<std::string>{"sip:u1@192.0.2.9:5062;transport=tls",
+                                                          "sip:u1@192.0.2.9:5063;transport=tcp"}));
+  EXPECT_EQ(answers_->flows, (std::vector<std::string>{"tls:192.0.2.9:40112", "tcp:192.0.2.9:40113"}));
+}
+
 TEST_F(ChainTest, ForwardStopsTheChainAndRefusesWhatIsNoSipUri) {
   Handler forwards([](IncomingRequest& r) {
     r.forward("sip:u1@192.0.2.9:5062");
@@ -395,7 +420,7 @@ class WireChainRequest final : public ChainRequest {
     source.su_family = AF_INET;
     encode_response(*sip_, source, reply, wire);
   }
-  void forward(std::string_view) override { throw std::logic_error("not in this test"); }
+  void forward(std::string_view, std::string_view) override { throw std::logic_error("not in this test"); }
   std::unique_ptr<ChainRequest> detach() override { throw std::logic_error("not in this test"); }
   std::string wire;
 

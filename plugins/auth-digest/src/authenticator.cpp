@@ -152,13 +152,19 @@ Disposition drop_banned(IncomingRequest& incoming, Counter& discarded) {
 // claims to be one of the realm's users (401), for which the claim is
 // proven or refused. Not challenged: ACK and CANCEL (they cannot answer),
 // and an OPTIONS for another domain, which the tree redirects the same for
-// anyone (child servers' lookups carry their own AOR in From).
+// anyone (child servers' lookups carry their own AOR in From). Nor, as proxy,
+// a request routed here only to reach a phone of the realm on its flow (a
+// call for one of our users, which the policy judges like any call to them,
+// or a request of a dialog our Record-Route brought back): this server is
+// the callee's, not the sender's outbound proxy.
 std::optional<Authenticator::Kind> Authenticator::kind_of(const SipRequest& request) const {
   if (request.method() == Method::kAck || request.method() == Method::kCancel) return std::nullopt;
   if (request.method() == Method::kRegister && iequals(request.to_uri().host, settings_.realm))
     return Kind::kWww;
-  if (settings_.proxy_auth && request.routed_here()) return Kind::kProxy;
-  if (!iequals(request.from_uri().host, settings_.realm)) return std::nullopt;
+  const bool to_the_realm = iequals(request.request_uri().host, settings_.realm) || !request.flow().empty();
+  const bool from_the_realm = iequals(request.from_uri().host, settings_.realm);
+  if (settings_.proxy_auth && request.routed_here() && (from_the_realm || !to_the_realm)) return Kind::kProxy;
+  if (!from_the_realm) return std::nullopt;
   if (request.method() == Method::kOptions && !iequals(request.request_uri().host, settings_.realm))
     return std::nullopt;
   return Kind::kWww;

@@ -416,6 +416,34 @@ TEST_F(AuthDigestTest, RoutedInviteNeedsProxyCredentials) {
   EXPECT_EQ(run(foreign.from("sip:U5@C1.D2.H2")).disposition, Disposition::kContinue);
 }
 
+// Routed here only to reach a user of the realm (the caller's family server
+// followed our 302 through us to a phone's flow), or back along our own
+// Record-Route towards a flow: we are the callee's server, not the sender's
+// proxy, so an outsider is not challenged (the policy judges the call as any
+// call to our users). What goes elsewhere still needs proxy credentials, and
+// a sender claiming a user of the realm still proves it.
+TEST_F(AuthDigestTest, ACallRoutedHereForAUserOfTheRealmIsNoProxyUse) {
+  const RequestBuilder incoming_call = RequestBuilder()
+                                           .method(Method::kInvite)
+                                           .uri("sip:U1@C1.D1.H1")
+                                           .from("sip:U5@C1.D2.H2")
+                                           .to("sip:U1@C1.D1.H1")
+                                           .routed_here();
+  EXPECT_EQ(run(incoming_call).disposition, Disposition::kContinue);
+  const RequestBuilder in_dialog = RequestBuilder()
+                                       .method(Method::kBye)
+                                       .uri("sip:U1-x@127.0.0.1:5071;transport=tls")
+                                       .from("sip:U5@C1.D2.H2")
+                                       .to("sip:U1@C1.D1.H1")
+                                       .routed_here()
+                                       .flow("tls:127.0.0.1:40112");
+  EXPECT_EQ(run(in_dialog).disposition, Disposition::kContinue);
+  RequestBuilder not_on_a_flow = in_dialog;
+  EXPECT_EQ(run(not_on_a_flow.flow("")).status(), 407);
+  RequestBuilder claims_the_realm = incoming_call;
+  EXPECT_EQ(run(claims_the_realm.from("sip:U2@C1.D1.H1")).status(), 407);
+}
+
 TEST_F(AuthDigestTest, AckWithCredentialsAndCancelPass) {
   const auto ack = RequestBuilder()
                        .method(Method::kAck)

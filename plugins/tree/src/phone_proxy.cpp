@@ -74,12 +74,20 @@ void forward(SuspendedRequest& pending, Logger& log, const std::string& aor, con
   pending.forward(contact);
 }
 
-// A user of this family: its best unexpired binding, where the NAT lets it be reached.
+// A user of this family: its best unexpired binding, on its flow when it
+// registered over a connection, else where the NAT lets it be reached.
 Disposition forward_to_binding(IncomingRequest& request, LocationStore& store, Logger& log, std::string aor) {
   std::shared_ptr<SuspendedRequest> pending = request.suspend();
   store.lookup(aor, [&log, pending, aor](StoreStatus status, const BindingList& bindings) {
+    const int64_t now = pending->loop().unix_now();
+    const Binding* best = status == StoreStatus::kOk ? best_binding(bindings, now) : nullptr;
+    if (best && on_flow(*best) && parse_uri(best->contact)) {
+      log.debug("phone ", pending->request().method_name(), " ", aor, " forwarded on flow ", best->source);
+      pending->forward_on_flow(best->contact, best->source);
+      return;
+    }
     // The redirect server's 302 to the same user lists its contacts best first.
-    const Reply moved = answer_lookup(LookupTarget::kUser, status, bindings, pending->loop().unix_now());
+    const Reply moved = answer_lookup(LookupTarget::kUser, status, bindings, now);
     if (moved.status != 302) {
       log.debug("phone ", pending->request().method_name(), " ", aor, ": ", moved.status);
       pending->reply(moved);

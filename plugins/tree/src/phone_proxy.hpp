@@ -5,8 +5,10 @@
 // family: the location store; anyone else: TreeResolver) and forwards the
 // request statelessly to the callee's best contact, as a DNS resolver answers
 // for its clients. A Request-URI that is no tree name (a contact address
-// inside a dialog, a foreign domain) is forwarded as it is. Nothing is kept
-// between requests: no call state, no Record-Route.
+// inside a dialog, a foreign domain) is forwarded as it is. A phone of this
+// family registered over TCP or TLS is reached on its connection, its flow
+// (forward_on_flow); the core then Record-Routes the dialog so that its later
+// requests find the flow again. Nothing is kept between requests.
 #pragma once
 
 #include "homesip/handler.hpp"

@@ -54,6 +54,9 @@ class TreePlugin final : public Plugin, public TreeService {
     Logger& log = context.logger();
     resolver_ = std::make_unique<TreeResolver>(context.client(), resolver_settings(), log);
     phones_ = std::make_unique<PhoneProxy>(settings_.me, store, *resolver_, log);
+    // Where others reach this server for a phone on a flow: a listener of
+    // ours, so the core takes that Route as its own.
+    const std::string edge = context.contact_uri("");
     monitor_ = std::make_unique<ChildMonitor>(
         context.client(), context.loop(), store,
         MonitorSettings{settings_.me.child_domain(), own_uri(), settings_.keepalive_interval,
@@ -63,7 +66,7 @@ class TreePlugin final : public Plugin, public TreeService {
         settings_.me, settings_.redirect_policy(), store, log,
         redirect::HandlerParts{[&context](const UriView& uri) { return context.addresses_me(uri); },
                                monitor_.get(), phones_.get(), context.counter("redirects_total"),
-                               context.counter("forwarded_total")});
+                               context.counter("forwarded_total"), edge});
     // Routing runs before the registrar: a REGISTER for a name below a child
     // server is redirected here and never bound locally.
     context.add_request_handler(*handler_, {Phase::kRouting, 0, "tree"});

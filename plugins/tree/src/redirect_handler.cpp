@@ -2,6 +2,8 @@
 
 #include <memory>
 
+#include "homesip/uri.hpp"
+
 namespace homesip::redirect {
 namespace {
 
@@ -17,6 +19,10 @@ class CountingSuspension final : public SuspendedRequest {
   void reply(const Reply& reply) override { inner_->reply(reply); }
   void forward(std::string_view request_uri) override {
     inner_->forward(request_uri);
+    forwarded_.add();
+  }
+  void forward_on_flow(std::string_view request_uri, std::string_view flow) override {
+    inner_->forward_on_flow(request_uri, flow);
     forwarded_.add();
   }
   bool finished() const override { return inner_->finished(); }
@@ -36,6 +42,10 @@ class CountingRequest final : public IncomingRequest {
   void reply(const Reply& reply) override { inner_.reply(reply); }
   void forward(std::string_view request_uri) override {
     inner_.forward(request_uri);
+    forwarded_.add();
+  }
+  void forward_on_flow(std::string_view request_uri, std::string_view flow) override {
+    inner_.forward_on_flow(request_uri, flow);
     forwarded_.add();
   }
   std::unique_ptr<SuspendedRequest> suspend() override {
@@ -154,7 +164,21 @@ Disposition RedirectHandler::on_request(IncomingRequest& request) {
   const LookupTarget target = decision.target;
   store_.lookup(decision.lookup_aor, [this, pending, target, aor = decision.lookup_aor](
                                          StoreStatus status, const BindingList& bindings) {
-    const Reply reply = answer_lookup(target, status, bindings, pending->loop().unix_now());
+    const int64_t now = pending->loop().unix_now();
+    // A user reached only on its connection is reached through here: a 302
+    // would send the caller where it cannot go. An OPTIONS is a lookup of
+    // the bindings (a server resolving for its phone): it gets the 302.
+    const Binding* best = target == LookupTarget::kUser && status == StoreStatus::kOk &&
+                                  pending->request().method() != Method::kOptions
+                              ? best_binding(bindings, now)
+                              : nullptr;
+    if (best && on_flow(*best) && parse_uri(best->contact)) {
+      log_.debug(pending->request().method_name(), " via ", aor, ": forwarded on flow ", best->source);
+      parts_.forwarded.add();
+      pending->forward_on_flow(best->contact, best->source);
+      return;
+    }
+    const Reply reply = answer_lookup(target, status, bindings, now, aor, parts_.edge);
     log_.debug(pending->request().method_name(), " via ", aor, ": ", reply.status);
     log_outcome(pending->request(), reply);
     if (reply.status == 302) parts_.redirects.add();

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <functional>
+#include <string>
 
 #include "child_monitor.hpp"
 #include "homesip/admin.hpp"
@@ -26,6 +27,7 @@ struct HandlerParts {
   tree::PhoneProxy* phones = nullptr;     // none: routed requests are redirected like any other
   Counter redirects;                      // 302s answered
   Counter forwarded;                      // phones' requests forwarded
+  std::string edge;                       // this server's URI, for phones on flows (answer_lookup)
 };
 
 class RedirectHandler final : public RequestHandler {

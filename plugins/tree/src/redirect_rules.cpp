@@ -1,8 +1,10 @@
 #include "redirect_rules.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <optional>
+#include <utility>
 
 #include "homesip/settings.hpp"
 #include "homesip/uri.hpp"
@@ -153,11 +155,19 @@ std::string reachable_contact(const Binding& binding) {
   return rewritten;
 }
 
-Reply answer_lookup(LookupTarget target, StoreStatus status, const BindingList& bindings, int64_t now) {
+Reply answer_lookup(LookupTarget target, StoreStatus status, const BindingList& bindings, int64_t now,
+                    std::string_view aor, std::string_view edge) {
   if (status != StoreStatus::kOk) return store_failure(status);
   Reply moved(302, "Moved Temporarily");
+  bool flow_listed = false;
   for (const Binding& b : bindings) {
     if (b.expires_at <= now) continue;
+    if (target == LookupTarget::kUser && !edge.empty() && !aor.empty() && on_flow(b)) {
+      // Every flow is reached the same way, through here: listed once.
+      if (!std::exchange(flow_listed, true))
+        moved.contacts.push_back(ReplyContact{flow_contact(aor, edge), {}, b.q_millis});
+      continue;
+    }
     moved.contacts.push_back(ReplyContact{reachable_contact(b), {}, b.q_millis});
   }
   // The store lists highest q first; keep that order but be sure of it, since
@@ -172,6 +182,37 @@ Reply answer_lookup(LookupTarget target, StoreStatus status, const BindingList& 
   }
   if (moved.contacts.empty()) return Reply(480, "Temporarily Unavailable");
   return moved;
+}
+
+bool on_flow(const Binding& binding) {
+  const std::string_view source = binding.source;
+  return source.rfind("tls:", 0) == 0 || source.rfind("tcp:", 0) == 0;
+}
+
+std::string flow_contact(std::string_view aor, std::string_view edge) {
+  // The Route's value escaped as a URI header value (RFC 3261 25.1: hvalue).
+  const std::string route = "<" + std::string(edge) + ";lr>";
+  static constexpr std::string_view kKept = "-_.!~*'()[]/?:+$";
+  static constexpr char kDigits[] = "0123456789ABCDEF";
+  std::string escaped;
+  for (const char c : route) {
+    const auto u = static_cast<unsigned char>(c);
+    if (std::isalnum(u) || kKept.find(c) != std::string_view::npos) {
+      escaped.push_back(c);
+    } else {
+      escaped.push_back('%');
+      escaped.push_back(kDigits[u >> 4]);
+      escaped.push_back(kDigits[u & 15]);
+    }
+  }
+  return "sip:" + std::string(aor) + "?Route=" + escaped;
+}
+
+const Binding* best_binding(const BindingList& bindings, int64_t now) {
+  const Binding* best = nullptr;
+  for (const Binding& b : bindings)
+    if (b.expires_at > now && (!best || b.q_millis > best->q_millis)) best = &b;
+  return best;
 }
 
 void check_policy(const RedirectPolicy& policy) {

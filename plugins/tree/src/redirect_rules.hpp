@@ -64,7 +64,29 @@ Decision decide(const ServerIdentity& me, const RedirectPolicy& policy, const Re
 
 // Bindings whose expires_at <= now are ignored (a store may hand back one that
 // expired a moment ago).
-Reply answer_lookup(LookupTarget target, StoreStatus status, const BindingList& bindings, int64_t now);
+//
+// `edge`: this server's own URI (PluginContext::contact_uri("")). With it, a
+// user's binding registered over TCP or TLS is answered as reached through
+// this server (flow_contact()); without it, as registered.
+Reply answer_lookup(LookupTarget target, StoreStatus status, const BindingList& bindings, int64_t now,
+                    std::string_view aor = {}, std::string_view edge = {});
+
+// True when the binding came over TCP or TLS ("tls:192.0.2.7:40112"): the
+// phone is reached on that connection, its flow (RFC 5626), and only by the
+// server that holds it. Its Contact may name a port nobody can connect to
+// (baresip's TLS listener has no certificate; a client port; a NAT).
+bool on_flow(const Binding& binding);
+
+// The Contact others get for such a binding: the AOR with a Route to this
+// server embedded (RFC 3261 19.1.1), "sip:U1@C1.D1.H1?Route=%3Csip:192.0.2.5:5060%3Blr%3E".
+// Whoever follows it (a server forwarding for its phone, a phone following
+// the 302) sends the request here, routed, and this server forwards it on
+// the flow.
+std::string flow_contact(std::string_view aor, std::string_view edge);
+
+// The binding a request for the user goes to: the best (highest q, the
+// store's order among equals) unexpired one; null when none.
+const Binding* best_binding(const BindingList& bindings, int64_t now);
 
 // Where a terminal can really be reached. A terminal behind NAT registers a
 // Contact with its private address; the registrar also kept the address the

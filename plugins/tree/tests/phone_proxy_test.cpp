@@ -87,6 +87,7 @@ TEST_F(PhoneProxyTest, AUserOfTheFamilyGetsTheRequestAtItsBestBinding) {
   EXPECT_EQ(proxy.on_request(*request), Disposition::kSuspended);
   ASSERT_NE(request->last_forward(), nullptr);
   EXPECT_EQ(*request->last_forward(), "sip:U2@127.0.0.1:40003");
+  EXPECT_EQ(request->forward_flows(), (std::vector<std::string>{""}));  // over UDP: no flow
   EXPECT_TRUE(request->replies().empty());
   EXPECT_TRUE(client.sent().empty());  // no query through the tree for a user of mine
 }
@@ -99,6 +100,21 @@ TEST_F(PhoneProxyTest, AUserBehindNatIsReachedWhereItsRegisterCameFrom) {
   proxy.on_request(*request);
   ASSERT_NE(request->last_forward(), nullptr);
   EXPECT_EQ(*request->last_forward(), "sip:U2@203.0.113.5:40312");
+}
+
+// A phone registered over TLS is sent the request on its connection (its
+// flow, the binding's source), at the Contact it registered.
+TEST_F(PhoneProxyTest, AUserOnATlsConnectionGetsTheRequestOnItsFlow) {
+  Binding over_tls = testkit::make_binding("sip:U2-x@127.0.0.1:5071;transport=tls", 600);
+  over_tls.source = "tls:127.0.0.1:40112";
+  Binding over_udp = testkit::make_binding("sip:U2@127.0.0.1:40003", 600, 500);
+  store.bindings["U2@C1.D1.H1"] = {over_udp, over_tls};
+  auto request = incoming(from_phone(Method::kInvite, "sip:U2@C1.D1.H1"));
+  EXPECT_EQ(proxy.on_request(*request), Disposition::kSuspended);
+  ASSERT_NE(request->last_forward(), nullptr);
+  EXPECT_EQ(*request->last_forward(), "sip:U2-x@127.0.0.1:5071;transport=tls");
+  EXPECT_EQ(request->forward_flows(), (std::vector<std::string>{"tls:127.0.0.1:40112"}));
+  EXPECT_TRUE(request->replies().empty());
 }
 
 TEST_F(PhoneProxyTest, AUserWithoutAnUnexpiredBindingIs480) {

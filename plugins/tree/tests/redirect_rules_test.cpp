@@ -282,6 +282,58 @@ TEST(Lookup, UserWithoutBindingsIs480) {
   EXPECT_EQ(answer_lookup(LookupTarget::kUser, StoreStatus::kOk, expired, 1000).status, 480);
 }
 
+// A phone registered over TLS or TCP is reached only on its connection,
+// which this server holds: others get the AOR with a Route to this server,
+// listed once however many flows the user has; its UDP bindings stay as
+// they are. Without this server's URI nothing changes.
+TEST(Lookup, AUserOnAFlowIsReachedThroughThisServer) {
+  Binding tls = binding("sip:U1-a@127.0.0.1:5071;transport=tls", 1000);
+  tls.source = "tls:127.0.0.1:40112";
+  Binding tcp = binding("sip:U1-b@127.0.0.1:5072;transport=tcp", 900);
+  tcp.source = "tcp:127.0.0.1:40113";
+  Binding udp = binding("sip:U1-c@127.0.0.1:5073", 500);
+  udp.source = "udp:127.0.0.1:5073";
+  const BindingList bindings{tls, tcp, udp};
+  const Reply r = answer_lookup(LookupTarget::kUser, StoreStatus::kOk, bindings, 1000, "U1@C1.D1.H1",
+                                "sip:127.0.0.1:5130");
+  ASSERT_EQ(r.status, 302);
+  ASSERT_EQ(r.contacts.size(), 2u);
+  EXPECT_EQ(r.contacts[0].uri, "sip:U1@C1.D1.H1?Route=%3Csip:127.0.0.1:5130%3Blr%3E");
+  EXPECT_EQ(r.contacts[0].q_millis, 1000);
+  EXPECT_EQ(r.contacts[1].uri, "sip:U1-c@127.0.0.1:5073");
+
+  const Reply as_registered = answer_lookup(LookupTarget::kUser, StoreStatus::kOk, bindings, 1000);
+  ASSERT_EQ(as_registered.contacts.size(), 3u);
+  EXPECT_EQ(as_registered.contacts[0].uri, tls.contact);
+  // A child server over TLS is reached at its own listener, never through here.
+  const Reply next = answer_lookup(LookupTarget::kNextServer, StoreStatus::kOk, {tls}, 1000, "H1@C1.D1",
+                                   "sip:127.0.0.1:5130");
+  ASSERT_EQ(next.contacts.size(), 1u);
+  EXPECT_EQ(next.contacts[0].uri, tls.contact);
+}
+
+TEST(Lookup, TheRouteOfAFlowContactIsEscapedAsAUriHeader) {
+  EXPECT_EQ(flow_contact("U1@C1.D1.H1", "sip:192.0.2.5:5060;transport=tcp"),
+            "sip:U1@C1.D1.H1?Route=%3Csip:192.0.2.5:5060%3Btransport%3Dtcp%3Blr%3E");
+  EXPECT_EQ(flow_contact("U1@C1.D1.H1", "sips:[2001:db8::5]:5061"),
+            "sip:U1@C1.D1.H1?Route=%3Csips:[2001:db8::5]:5061%3Blr%3E");
+}
+
+TEST(Lookup, TheBestBindingIsTheHighestQUnexpired) {
+  const BindingList bindings{binding("sip:a@x", 500), binding("sip:b@x", 900), binding("sip:c@x", 1000, 10),
+                             binding("sip:d@x", 900)};
+  const Binding* best = best_binding(bindings, 1000);
+  ASSERT_NE(best, nullptr);
+  EXPECT_EQ(best->contact, "sip:b@x");
+  EXPECT_EQ(best_binding({binding("sip:c@x", 1000, 10)}, 1000), nullptr);
+  Binding udp = binding("sip:a@x", 1000);
+  udp.source = "udp:192.0.2.7:5060";
+  Binding tls = udp;
+  tls.source = "tls:192.0.2.7:40112";
+  EXPECT_FALSE(on_flow(udp));
+  EXPECT_TRUE(on_flow(tls));
+}
+
 TEST(Lookup, NextServerGetsItsBestContactOnly) {
   const BindingList bindings{binding("sip:H1@10.0.0.2", 400), binding("sip:H1@10.0.0.1", 800),
                              binding("sip:H1@10.0.0.9", 1000, 10)};

@@ -282,3 +282,28 @@ TEST_F(TreePluginTest, APhonesRequestRoutedHereIsForwardedAndCounted) {
   auto reg = incoming(RequestBuilder::registration("U9@C1.D1").contact("<sip:U9@192.0.2.9>").routed_here());
   EXPECT_EQ(tree().on_request(reg), Disposition::kContinue);
 }
+
+// A user reached only on the connection it registered over (TLS here): a call
+// sent to this server is forwarded there, not redirected where the caller
+// cannot go; a server's OPTIONS lookup for the user gets the AOR with a
+// Route to this server's own listener embedded.
+TEST_F(TreePluginTest, AUserOnAFlowIsCalledThroughThisServer) {
+  Binding on_tls = binding("sip:U9-x@192.0.2.9:5071;transport=tls");
+  on_tls.source = "tls:192.0.2.9:40112";
+  auto call = incoming(RequestBuilder().method(Method::kInvite).uri("sip:U9@C1.D1"));
+  ASSERT_EQ(tree().on_request(call), Disposition::kSuspended);
+  store.held.at(0).second(StoreStatus::kOk, {on_tls});
+  EXPECT_EQ(call.last_reply(), nullptr);
+  ASSERT_NE(call.last_forward(), nullptr);
+  EXPECT_EQ(*call.last_forward(), on_tls.contact);
+  EXPECT_EQ(call.forward_flows(), (std::vector<std::string>{"tls:192.0.2.9:40112"}));
+  EXPECT_EQ(context.counter_value("forwarded_total"), 1u);
+
+  auto lookup = incoming(RequestBuilder().method(Method::kOptions).uri("sip:U9@C1.D1"));
+  ASSERT_EQ(tree().on_request(lookup), Disposition::kSuspended);
+  store.held.at(1).second(StoreStatus::kOk, {on_tls});
+  ASSERT_NE(lookup.last_reply(), nullptr);
+  EXPECT_EQ(lookup.last_reply()->status, 302);
+  EXPECT_EQ(lookup.last_reply()->contacts.at(0).uri, "sip:U9@C1.D1?Route=%3Csip:127.0.0.1:5120%3Blr%3E");
+  EXPECT_TRUE(lookup.forwards().empty());
+}

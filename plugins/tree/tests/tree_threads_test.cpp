@@ -192,7 +192,7 @@ class CommunityThreadsTest : public ::testing::Test {
     handler_.emplace(me_, redirect::RedirectPolicy{kTop, {"INVITE", "MESSAGE", "SUBSCRIBE", "OPTIONS"}},
                      store_, log_,
                      redirect::HandlerParts{[](const UriView&) { return false; }, monitor_.get(), nullptr,
-                                            Counter(&redirects_), Counter()});
+                                            Counter(&redirects_), Counter(), ""});
     monitor_->start();
   }
 
@@ -371,7 +371,7 @@ TEST(PhonesThreadsTest, CallsThroughTheTreeFromEveryLoopAreForwardedOnTheirOwnLo
   std::atomic<uint64_t> forwarded{0};
   redirect::RedirectHandler handler(me, redirect::RedirectPolicy{kTop, {"INVITE"}}, store, log,
                                     redirect::HandlerParts{[](const UriView&) { return false; }, nullptr,
-                                                           &phones, Counter(), Counter(&forwarded)});
+                                                           &phones, Counter(), Counter(&forwarded), ""});
 
   constexpr int kCallsPerLoop = 50;
   constexpr int kFamilies = 5;

@@ -71,6 +71,10 @@ class __attribute__((visibility("default"))) SuspendedRequest {
   virtual void forward(std::string_view request_uri) = 0;
   // True once resume(), reply() or forward() was called.
   virtual bool finished() const = 0;
+  // Forwards on a flow, as IncomingRequest::forward_on_flow() (3.3).
+  virtual void forward_on_flow(std::string_view request_uri, std::string_view /*flow*/) {
+    forward(request_uri);
+  }
 };
 
 // The request in hand while the chain runs.
@@ -103,6 +107,17 @@ class __attribute__((visibility("default"))) IncomingRequest {
   // banned source): an answer would only cost us and feed the flood. (3.1;
   // a plugin's own IncomingRequest wrapper written for 3.0 answers 403.)
   virtual void discard() { reply(Reply(403, "Forbidden")); }
+  // SDK 3.3. Forwards as forward() does, but on the open TCP/TLS connection
+  // `flow` names (a binding's source, "tls:IP:PORT"), the one a phone
+  // registered over (RFC 5626): a phone behind NAT, or one whose Contact
+  // names a port without a certificate, is reached nowhere else. When that
+  // connection is gone, the request goes to `request_uri` as forward() sends
+  // it. A dialog this starts gets the server's Record-Route twice (RFC 5658),
+  // so the dialog's later requests come back here and find the flow
+  // (SipRequest::flow()). A plugin's own wrapper written for 3.2 forwards.
+  virtual void forward_on_flow(std::string_view request_uri, std::string_view /*flow*/) {
+    forward(request_uri);
+  }
 };
 
 class __attribute__((visibility("default"))) RequestHandler {

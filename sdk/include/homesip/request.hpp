@@ -151,6 +151,14 @@ class __attribute__((visibility("default"))) SipRequest : public SipMessage {
   // when the certificate has no SAN. Empty over UDP and TCP, and over TLS
   // when the client presented no certificate.
   virtual std::vector<std::string> peer_certificate_names() const { return {}; }
+  // SDK 3.3. The flow this request is bound for: the source ("tls:IP:PORT",
+  // "tcp:IP:PORT") of a phone's connection to this server, when the request
+  // follows a Record-Route this server put on a dialog with that phone
+  // (RFC 5626 flows, RFC 5658 double Record-Route) and comes from the other
+  // side. The core sends it on that connection when a handler forwards it.
+  // Empty otherwise. The core checks the token it wrote there: nobody can
+  // name another client's connection.
+  virtual std::string flow() const { return {}; }
 };
 
 class __attribute__((visibility("default"))) SipResponse : public SipMessage {

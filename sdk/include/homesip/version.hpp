@@ -9,7 +9,7 @@
 // virtual function appended at the end of an interface, a new inline helper).
 // A plugin built for a minor newer than the core's is refused too (it may call
 // what the core lacks).
-#define HOMESIP_SDK_VERSION_MINOR 2
+#define HOMESIP_SDK_VERSION_MINOR 3
 
 #define HOMESIP_SDK_STR2(x) #x
 #define HOMESIP_SDK_STR(x) HOMESIP_SDK_STR2(x)

@@ -341,6 +341,15 @@ class PhonesOverTls : public PhonesWithPasswords {
                                              .family_tls_port = h1_tls_port_,
                                              .ca_file = ca_file});
   }
+  // H1 sent the INVITE on baresip's own TLS connection (baresip -s prints
+  // each message received under "TLS <from> -> <to>"), and says so.
+  void expect_call_on_flow(Phone& callee) {
+    const std::regex invite_on_flow("TLS 127\\.0\\.0\\.1:" + std::to_string(h1_tls_port_) +
+                                    " -> 127\\.0\\.0\\.1:[0-9]+\r?\nINVITE sip:");
+    EXPECT_TRUE(std::regex_search(callee.sip_trace(), invite_on_flow)) << callee.sip_trace().substr(0, 20000);
+    EXPECT_NE(read_file(h1_->log()).find("phone INVITE U1@C1.D1.H1 forwarded on flow tls:127.0.0.1:"),
+              std::string::npos);
+  }
   // The binding H1 holds for U1 came in over TLS: its source is H1's view of
   // the phone's TLS connection.
   bool bound_over_tls() {
@@ -364,6 +373,48 @@ TEST_F(PhonesOverTls, BaresipRegistersOverTlsWithAPasswordAndCallsLinphone) {
   const std::regex invite_over_tls("TLS 127\\.0\\.0\\.1:[0-9]+ -> 127\\.0\\.0\\.1:" +
                                    std::to_string(h1_tls_port_) + "\r?\nINVITE sip:U2@C1\\.D2\\.H2 ");
   EXPECT_TRUE(std::regex_search(caller.sip_trace(), invite_over_tls)) << caller.sip_trace();
+}
+
+// A phone of another family calls baresip registered over TLS: H2 learns
+// from H1 that U1 is reached through H1 (its 302 for U1 carries a Route to
+// H1), H1 sends the INVITE on the TLS connection baresip registered over
+// (its flow, RFC 5626) and Record-Routes the dialog twice (RFC 5658), so
+// that the ACK and the BYE find the connection too. Here the caller hangs up.
+TEST_F(PhonesOverTls, LinphoneCallsBaresipOnItsTlsConnection) {
+  Phone& callee = u1_over_tls(Program::kBaresip, dir_ / "ca" / "cafile.pem");
+  Phone& caller = registered_phone(Program::kLinphone, "U2", "C1.D2.H2", h2_->port(), "u2-Pass.word");
+  ASSERT_TRUE(eventually([&] { return callee.registered(); }, 10s)) << callee.output();
+  ASSERT_TRUE(bound_over_tls()) << bindings("H1", "U1@C1.D1.H1");
+  call_and_hang_up(caller, callee);
+  expect_call_on_flow(callee);
+}
+
+// The same call, hung up by baresip: its BYE leaves on its TLS connection
+// and H1 sends it on to the caller.
+TEST_F(PhonesOverTls, BaresipOnTlsHangsUpACallFromLinphone) {
+  Phone& callee = u1_over_tls(Program::kBaresip, dir_ / "ca" / "cafile.pem");
+  Phone& caller = registered_phone(Program::kLinphone, "U2", "C1.D2.H2", h2_->port(), "u2-Pass.word");
+  ASSERT_TRUE(eventually([&] { return callee.registered(); }, 10s)) << callee.output();
+  caller.dial("sip:" + callee.aor());
+  ASSERT_TRUE(eventually([&] { return caller.established() && callee.established(); }, 10s))
+      << caller.output() << "\n"
+      << callee.output() << "\nH1:\n"
+      << read_file(h1_->log()).substr(0, 8000);
+  callee.hang_up();
+  // Linphone ends the call on the BYE; baresip 1.0.0 prints no end line for
+  // a call it hangs up as callee, so its trace shows the BYE's 200 instead.
+  static const std::regex bye_answered(R"(SIP/2.0 200 Ok\r?\n(?:[^\r\n]+\r?\n)*CSeq: [0-9]+ BYE)");
+  EXPECT_TRUE(
+      eventually([&] { return caller.ended() && std::regex_search(callee.sip_trace(), bye_answered); }, 5s))
+      << caller.output() << "\n"
+      << callee.output();
+  EXPECT_FALSE(caller.failed()) << caller.output();
+  EXPECT_FALSE(callee.failed()) << callee.output();
+  expect_call_on_flow(callee);
+  // baresip's BYE went out on TLS to H1's tls: listener.
+  const std::regex bye_over_tls(
+      "TLS 127\\.0\\.0\\.1:[0-9]+ -> 127\\.0\\.0\\.1:" + std::to_string(h1_tls_port_) + "\r?\nBYE ");
+  EXPECT_TRUE(std::regex_search(callee.sip_trace(), bye_over_tls)) << callee.sip_trace();
 }
 
 // Why H1 cannot reach baresip 1.0.0 on its TLS connection from the Contact

@@ -53,6 +53,7 @@ struct RequestRecord {
   FakeAttributes attributes;
   std::vector<Reply> replies;         // every reply, in order (more than one is a handler bug)
   std::vector<std::string> forwards;  // every forward()'s Request-URI, in order
+  std::vector<std::string> flows;     // the flow of each forward (empty for forward())
   int suspensions = 0;
   int resumptions = 0;
   // A SuspendedRequest destroyed without resume() or reply(): the core answers 500.
@@ -91,6 +92,12 @@ class FakeSuspendedRequest final : public SuspendedRequest {
   void forward(std::string_view request_uri) override {
     finish("forward");
     record_->forwards.push_back(checked_forward_target(request_uri));
+    record_->flows.emplace_back();
+  }
+  void forward_on_flow(std::string_view request_uri, std::string_view flow) override {
+    finish("forward_on_flow");
+    record_->forwards.push_back(checked_forward_target(request_uri));
+    record_->flows.emplace_back(flow);
   }
   bool finished() const override { return finished_; }
 
@@ -123,6 +130,11 @@ class FakeIncomingRequest final : public IncomingRequest {
   void reply(const Reply& reply) override { record_->replies.push_back(reply); }
   void forward(std::string_view request_uri) override {
     record_->forwards.push_back(checked_forward_target(request_uri));
+    record_->flows.emplace_back();
+  }
+  void forward_on_flow(std::string_view request_uri, std::string_view flow) override {
+    record_->forwards.push_back(checked_forward_target(request_uri));
+    record_->flows.emplace_back(flow);
   }
   std::unique_ptr<SuspendedRequest> suspend() override {
     ++record_->suspensions;
@@ -139,6 +151,9 @@ class FakeIncomingRequest final : public IncomingRequest {
   const std::string* last_forward() const {
     return record_->forwards.empty() ? nullptr : &record_->forwards.back();
   }
+  // The flow of each forward, in the same order: empty for forward(), the
+  // flow given to forward_on_flow() (3.3).
+  const std::vector<std::string>& forward_flows() const { return record_->flows; }
   bool suspended() const { return record_->suspensions > 0; }
   // True once a suspension of this request called resume().
   bool resumed() const { return record_->resumptions > 0; }

@@ -287,6 +287,8 @@ class FakeRequest final : public detail::FakeMessage<SipRequest> {
   SourceAddress source() const override { return SourceAddress{transport_, source_ip_, source_port_}; }
   bool routed_here() const override { return routed_here_; }
   std::vector<std::string> peer_certificate_names() const override { return peer_certificate_names_; }
+  std::string flow() const override { return flow_; }
+  void set_flow(std::string flow) { flow_ = std::move(flow); }
   // As the core would (SDK 3.1): only a request over TLS has them.
   void set_peer_certificate_names(std::vector<std::string> names) {
     peer_certificate_names_ = std::move(names);
@@ -327,6 +329,7 @@ class FakeRequest final : public detail::FakeMessage<SipRequest> {
   uint16_t source_port_;
   bool routed_here_;
   std::vector<std::string> peer_certificate_names_;
+  std::string flow_;
 };
 
 // A response that owns its text (what a FakeClient answers with).
@@ -427,6 +430,13 @@ class RequestBuilder {
     peer_certificate_names_ = std::move(names);
     return *this;
   }
+  // As if the request followed this server's Record-Route towards a phone's
+  // flow (SipRequest::flow(), SDK 3.3): "tls:192.0.2.7:40112". Give it
+  // routed_here() too, as the core does.
+  RequestBuilder& flow(std::string source) {
+    flow_ = std::move(source);
+    return *this;
+  }
   // A REGISTER of `aor` ("u1@C1.D1.H1") to its domain, From = To = the AOR.
   static RequestBuilder registration(const std::string& aor) {
     const size_t at = aor.rfind('@');
@@ -446,6 +456,7 @@ class RequestBuilder {
     auto request = std::make_unique<FakeRequest>(method_, uri_, std::move(lines), body_, transport_, ip_,
                                                  port_, routed_here_);
     request->set_peer_certificate_names(peer_certificate_names_);
+    request->set_flow(flow_);
     return request;
   }
 
@@ -468,6 +479,7 @@ class RequestBuilder {
   uint16_t port_ = 5060;
   bool routed_here_ = false;
   std::vector<std::string> peer_certificate_names_;
+  std::string flow_;
 };
 
 // Builds a FakeResponse: a status, and whatever headers a test needs.

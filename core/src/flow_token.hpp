@@ -1,0 +1,44 @@
+// Flows (RFC 5626): the connection a phone registered over is the only way to
+// reach a phone that listens nowhere a server could connect to (baresip's TLS
+// Contact names a port without a certificate; any phone behind NAT). The core
+// names such a connection by its source, "tls:IP:PORT" as a binding keeps it,
+// and puts that name, sealed with an HMAC under a secret of this process, in
+// the Record-Route of a dialog with the phone. A request that comes back with
+// that Route is sent on the same connection; a forged or foreign token names
+// nothing, so nobody can make the server write onto another client's
+// connection. Connections end with the process: so does the secret.
+#pragma once
+
+#include <sys/socket.h>
+
+#include <array>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace homesip::core {
+
+// The parts of "tls:192.0.2.7:40112" or "tcp:[2001:db8::1]:40112".
+struct FlowAddress {
+  std::string transport;  // "tcp" or "tls"
+  sockaddr_storage peer{};
+};
+
+// Reads a binding's source as a flow: TCP or TLS only (UDP has no connection
+// to keep to), an IP address, a port 1..65535.
+std::optional<FlowAddress> parse_flow(std::string_view source);
+
+class FlowTokens {
+ public:
+  FlowTokens();  // a fresh random secret
+  // "<source>~<mac>": a URI parameter value (RFC 3261 paramchar) naming the flow.
+  std::string seal(std::string_view source) const;
+  // The source of a token this process sealed; nullopt for anything else.
+  std::optional<std::string> open(std::string_view token) const;
+
+ private:
+  std::string mac(std::string_view source) const;
+  std::array<unsigned char, 32> secret_{};
+};
+
+}  // namespace homesip::core

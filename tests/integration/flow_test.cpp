@@ -1,0 +1,208 @@
+// Flows (RFC 5626) over real sockets: a phone registers at its family server
+// H1 over TCP with a Contact nobody can connect to (as baresip's TLS Contact
+// names a port without a certificate). A caller's INVITE routed to H1 (as the
+// caller's own family server forwards it, following H1's 302) reaches the
+// phone on the connection it registered over, with H1's double Record-Route
+// (RFC 5658); the dialog's later requests come back through H1 and find the
+// connection again, both ways. A forged token reaches nothing; when the
+// connection is gone the request goes to the Contact.
+#include <gtest/gtest.h>
+
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "test_support.hpp"
+
+using namespace homesip::test;
+
+namespace {
+
+constexpr auto kWait = std::chrono::milliseconds(3000);
+constexpr uint16_t kDeadPort = 9;  // the phone's Contact: nothing listens there
+
+std::vector<std::string> lines_of(const std::string& message) {
+  std::vector<std::string> lines;
+  std::istringstream in(message);
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.empty()) break;
+    lines.push_back(line);
+  }
+  return lines;
+}
+
+std::vector<std::string> headers(const std::string& message, const std::string& name) {
+  std::vector<std::string> values;
+  for (const auto& line : lines_of(message))
+    if (line.size() > name.size() && line.compare(0, name.size() + 1, name + ":") == 0)
+      values.push_back(line.substr(line.find_first_not_of(' ', name.size() + 1)));
+  return values;
+}
+
+std::string first_line(const std::string& message) {
+  const auto lines = lines_of(message);
+  return lines.empty() ? "" : lines.front();
+}
+
+// A response to `request` with its Vias, From, To (tagged), Call-ID, CSeq and
+// Record-Route, as a UAS writes it.
+std::string response_to(const std::string& request, int status, const std::string& reason,
+                        const std::string& contact) {
+  std::string out = "SIP/2.0 " + std::to_string(status) + " " + reason + "\r\n";
+  for (const auto& via : headers(request, "Via")) out += "Via: " + via + "\r\n";
+  for (const auto& route : headers(request, "Record-Route")) out += "Record-Route: " + route + "\r\n";
+  out += "From: " + headers(request, "From").at(0) + "\r\n";
+  out += "To: " + headers(request, "To").at(0) + ";tag=phone\r\n";
+  out += "Call-ID: " + headers(request, "Call-ID").at(0) + "\r\n";
+  out += "CSeq: " + headers(request, "CSeq").at(0) + "\r\nContact: <" + contact + ">\r\n";
+  return out + "Content-Length: 0\r\n\r\n";
+}
+
+class FlowTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    server_ = std::make_unique<HomesipServer>(
+        dir_,
+        ServerOptions{"H1", "C1.D1",
+                      "  - plugin: location-sqlite\n    path: " + (dir_ / "h1.sqlite").string() + "\n" +
+                          tree_plugin_yaml("H1", "C1.D1", "sip:127.0.0.1:" + std::to_string(kDeadPort)) +
+                          "  - plugin: registrar\n",
+                      ""});
+    server_->start();
+  }
+
+  std::string us() const { return "127.0.0.1:" + std::to_string(server_->port()); }
+  std::string log() const { return read_file(server_->log()); }
+  std::string phone_contact() const {
+    return "sip:U1@127.0.0.1:" + std::to_string(kDeadPort) + ";transport=tcp";
+  }
+
+  // U1 registers over `phone`'s connection; true on 200.
+  bool register_phone(TcpClient& phone) { return register_phone(phone, phone_contact()); }
+  bool register_phone(TcpClient& phone, const std::string& contact) {
+    const std::string via =
+        "SIP/2.0/TCP 127.0.0.1:" + std::to_string(phone.local_port()) + ";branch=z9hG4bKreg";
+    phone.send(
+        crlf("REGISTER sip:C1.D1.H1 SIP/2.0\nVia: " + via + "\nMax-Forwards: 70\n" +
+             "From: <sip:U1@C1.D1.H1>;tag=reg\nTo: <sip:U1@C1.D1.H1>\nCall-ID: reg@flow\nCSeq: 1 REGISTER\n" +
+             "Contact: <" + contact + ">\nExpires: 600\nContent-Length: 0\n\n"));
+    return status_of(phone.response(kWait)) == 200;
+  }
+  // A request from the caller, in a dialog or not: `route` lines as given.
+  std::string from_caller(const std::string& method, const std::string& uri,
+                          const std::vector<std::string>& route, const std::string& branch,
+                          const std::string& to_tag = "") const {
+    std::string text = method + " " + uri +
+                       " SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:" + std::to_string(caller_.port()) +
+                       ";rport;branch=" + branch + "\n";
+    for (const auto& r : route) text += "Route: " + r + "\n";
+    text += "Max-Forwards: 70\nFrom: <sip:U2@C1.D2.H2>;tag=caller\nTo: <sip:U1@C1.D1.H1>" +
+            (to_tag.empty() ? "" : ";tag=" + to_tag) +
+            "\nCall-ID: call@flow\nCSeq: " + (method == "BYE" ? "2" : "1") + " " + method +
+            "\nContact: <sip:U2@127.0.0.1:" + std::to_string(caller_.port()) + ">\nContent-Length: 0\n\n";
+    return crlf(text);
+  }
+
+  TempDir dir_;
+  UdpSocket caller_;
+  std::unique_ptr<HomesipServer> server_;
+};
+
+TEST_F(FlowTest, ACallReachesThePhoneOnItsConnectionAndTheDialogComesBackBothWays) {
+  TcpClient phone(server_->port());
+  ASSERT_TRUE(phone.connected());
+  ASSERT_TRUE(register_phone(phone)) << log();
+
+  // As the caller's family server forwards it: the AOR, a Route to H1.
+  caller_.send(server_->port(),
+               from_caller("INVITE", "sip:U1@C1.D1.H1", {"<sip:" + us() + ";lr>"}, "z9hG4bKinv"));
+  const std::string invite = phone.response(kWait);
+  ASSERT_EQ(first_line(invite), "INVITE " + phone_contact() + " SIP/2.0") << invite << log();
+  const auto vias = headers(invite, "Via");
+  ASSERT_EQ(vias.size(), 2u) << invite;
+  EXPECT_EQ(vias[0].rfind("SIP/2.0/TCP " + us() + ";branch=z9hG4bK-hs", 0), 0u) << vias[0];
+  EXPECT_TRUE(headers(invite, "Route").empty()) << invite;
+  // RFC 5658: the entry facing the phone on top (TCP, plain), then the one
+  // facing the caller (UDP), sealed with the phone's flow.
+  const auto record_route = headers(invite, "Record-Route");
+  ASSERT_EQ(record_route.size(), 2u) << invite;
+  EXPECT_EQ(record_route[0], "<sip:" + us() + ";transport=tcp;lr>");
+  const std::string sealed =
+      "<sip:" + us() + ";lr;hs-flow=tcp:127.0.0.1:" + std::to_string(phone.local_port()) + "~";
+  EXPECT_EQ(record_route[1].rfind(sealed, 0), 0u) << record_route[1];
+
+  // The phone answers on its connection; the caller gets it over UDP.
+  ASSERT_TRUE(phone.send(response_to(invite, 200, "OK", phone_contact())));
+  const std::string ok = caller_.receive(kWait);
+  ASSERT_EQ(status_of(ok), 200) << ok << log();
+  EXPECT_EQ(headers(ok, "Via").size(), 1u) << ok;
+  ASSERT_EQ(headers(ok, "Record-Route"), record_route);
+
+  // The caller's BYE follows its route set (the Record-Route reversed) to
+  // the phone's Contact: H1 sends it on the connection.
+  caller_.send(server_->port(), from_caller("BYE", phone_contact(), {record_route[1], record_route[0]},
+                                            "z9hG4bKbye", "phone"));
+  const std::string bye = phone.response(kWait);
+  EXPECT_EQ(first_line(bye), "BYE " + phone_contact() + " SIP/2.0") << bye << log();
+  EXPECT_TRUE(headers(bye, "Route").empty()) << bye;
+
+  // The phone's own request in the dialog follows its route set (the
+  // Record-Route as it came) to the caller's Contact, over UDP.
+  const std::string phone_via =
+      "SIP/2.0/TCP 127.0.0.1:" + std::to_string(phone.local_port()) + ";branch=z9hG4bKpb";
+  ASSERT_TRUE(phone.send(crlf("INFO sip:U2@127.0.0.1:" + std::to_string(caller_.port()) + " SIP/2.0\nVia: " +
+                              phone_via + "\nRoute: " + record_route[0] + "\nRoute: " + record_route[1] +
+                              "\nMax-Forwards: 70\nFrom: <sip:U1@C1.D1.H1>;tag=phone\n"
+                              "To: <sip:U2@C1.D2.H2>;tag=caller\nCall-ID: call@flow\nCSeq: 7 INFO\n"
+                              "Content-Length: 0\n\n")));
+  const std::string info = caller_.receive(kWait);
+  EXPECT_EQ(first_line(info), "INFO sip:U2@127.0.0.1:" + std::to_string(caller_.port()) + " SIP/2.0")
+      << info << log();
+  EXPECT_TRUE(headers(info, "Route").empty()) << info;
+}
+
+// A server looking U1 up for its caller (OPTIONS) is told to go through H1:
+// the AOR with a Route to H1 embedded. A call sent to H1 itself is forwarded
+// on the flow at once (FlowTest above, and the tree plugin's tests).
+TEST_F(FlowTest, TheLookupForAPhoneOnAFlowPointsThroughTheServer) {
+  TcpClient phone(server_->port());
+  ASSERT_TRUE(register_phone(phone)) << log();
+  caller_.send(server_->port(), from_caller("OPTIONS", "sip:U1@C1.D1.H1", {}, "z9hG4bKredir"));
+  const std::string moved = caller_.receive(kWait);
+  ASSERT_EQ(status_of(moved), 302) << moved << log();
+  EXPECT_EQ(headers(moved, "Contact"),
+            (std::vector<std::string>{"<sip:U1@C1.D1.H1?Route=%3Csip:" + us() + "%3Blr%3E>;q=1"}))
+      << moved;
+}
+
+// A token this server did not seal names no connection: the request goes to
+// its Request-URI as any other would, never onto the phone's connection.
+TEST_F(FlowTest, AForgedTokenReachesNoConnection) {
+  TcpClient phone(server_->port());
+  ASSERT_TRUE(register_phone(phone)) << log();
+  const std::string forged = "<sip:" + us() +
+                             ";lr;hs-flow=tcp:127.0.0.1:" + std::to_string(phone.local_port()) +
+                             "~00000000000000000000000000000000>";
+  caller_.send(server_->port(), from_caller("BYE", phone_contact(), {forged}, "z9hG4bKforged", "phone"));
+  EXPECT_EQ(phone.response(std::chrono::milliseconds(700)), "");
+}
+
+// The phone's connection closed: the request goes to the Contact it
+// registered, as to any phone (one that listens there is still reached).
+TEST_F(FlowTest, AFlowGoneLeavesTheContact) {
+  UdpSocket listening_phone;
+  const std::string contact = "sip:U1@127.0.0.1:" + std::to_string(listening_phone.port());
+  {
+    TcpClient phone(server_->port());
+    ASSERT_TRUE(register_phone(phone, contact)) << log();
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // H1 reads the close
+  caller_.send(server_->port(),
+               from_caller("INVITE", "sip:U1@C1.D1.H1", {"<sip:" + us() + ";lr>"}, "z9hG4bKgone"));
+  const std::string invite = listening_phone.receive(kWait);
+  EXPECT_EQ(first_line(invite), "INVITE " + contact + " SIP/2.0") << invite << log();
+}
+
+}  // namespace
