@@ -62,27 +62,43 @@ FlowTokens::FlowTokens() {
     throw std::runtime_error("no random bytes for the flow tokens' secret");
 }
 
-std::string FlowTokens::mac(std::string_view source) const {
+std::string FlowTokens::mac(std::string_view text, size_t bytes) const {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int length = 0;
   HMAC(EVP_sha256(), secret_.data(), static_cast<int>(secret_.size()),
-       reinterpret_cast<const unsigned char*>(source.data()), source.size(), digest, &length);
-  return hex(digest, std::min<size_t>(length, kMacBytes));
+       reinterpret_cast<const unsigned char*>(text.data()), text.size(), digest, &length);
+  return hex(digest, std::min<size_t>(length, bytes));
 }
 
-std::string FlowTokens::seal(std::string_view source) const {
+bool FlowTokens::matches(std::string_view text, std::string_view given) const {
+  if (given.empty() || given.size() % 2 != 0 || given.size() > 2 * kMacBytes) return false;
+  const std::string expected = mac(text, given.size() / 2);
+  return CRYPTO_memcmp(given.data(), expected.data(), expected.size()) == 0;
+}
+
+namespace {
+// What a flow token's MAC covers: the flow and the dialog it was given for.
+std::string sealed_text(std::string_view source, std::string_view dialog) {
+  std::string text(source);
+  text += '\n';
+  text += dialog;
+  return text;
+}
+}  // namespace
+
+std::string FlowTokens::seal(std::string_view source, std::string_view dialog) const {
   std::string token(source);
   token += '~';
-  token += mac(source);
+  token += mac(sealed_text(source, dialog), kMacBytes);
   return token;
 }
 
-std::optional<std::string> FlowTokens::open(std::string_view token) const {
+std::optional<std::string> FlowTokens::open(std::string_view token, std::string_view dialog) const {
   const size_t tilde = token.rfind('~');
   if (tilde == std::string_view::npos) return std::nullopt;
   const std::string_view source = token.substr(0, tilde);
   const std::string_view given = token.substr(tilde + 1);
-  const std::string expected = mac(source);
+  const std::string expected = mac(sealed_text(source, dialog), kMacBytes);
   if (given.size() != expected.size() || CRYPTO_memcmp(given.data(), expected.data(), expected.size()) != 0)
     return std::nullopt;
   if (!parse_flow(source)) return std::nullopt;

@@ -31,13 +31,19 @@ std::optional<FlowAddress> parse_flow(std::string_view source);
 class FlowTokens {
  public:
   FlowTokens();  // a fresh random secret
-  // "<source>~<mac>": a URI parameter value (RFC 3261 paramchar) naming the flow.
-  std::string seal(std::string_view source) const;
-  // The source of a token this process sealed; nullopt for anything else.
-  std::optional<std::string> open(std::string_view token) const;
+  // "<source>~<mac>": a URI parameter value (RFC 3261 paramchar) naming the
+  // flow, for the dialog with Call-ID `dialog` only.
+  std::string seal(std::string_view source, std::string_view dialog) const;
+  // The source of a token this process sealed for `dialog`; nullopt for
+  // anything else.
+  std::optional<std::string> open(std::string_view token, std::string_view dialog) const;
+  // HMAC-SHA256 of `text` under the secret, its first `bytes` bytes as hex:
+  // what only this process can write (the branches of the Vias it adds).
+  std::string mac(std::string_view text, size_t bytes = 16) const;
+  // Whether `given` is mac(text, given's length / 2), compared in constant time.
+  bool matches(std::string_view text, std::string_view given) const;
 
  private:
-  std::string mac(std::string_view source) const;
   std::array<unsigned char, 32> secret_{};
 };
 

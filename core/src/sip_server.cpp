@@ -176,9 +176,13 @@ class SofiaChainRequest final : public ChainRequest {
     server_.check_forward(msg_, request_uri);
     SipServer::ForwardFlows flows;
     flows.out = flow.empty() ? view_.flow() : std::string(flow);
+    flows.pinned = flow.empty() && !flows.out.empty();
     // A phone using us as its outbound proxy over its connection: that is its flow.
     if ((*channel_)->transport() != "udp" && view_.routed_here()) flows.arrival = view_.source().text();
-    if (flows.out == flows.arrival) flows.out.clear();  // never back where it came from
+    if (flows.out == flows.arrival) {  // never back where it came from
+      flows.out.clear();
+      flows.pinned = false;
+    }
     msg_t* msg = msg_;
     msg_ = nullptr;
     server_.forward(msg, request_uri, **channel_, received_, flows);
@@ -213,14 +217,23 @@ class SofiaChainRequest final : public ChainRequest {
 // The URI parameter of our Record-Route entries that holds a sealed flow.
 constexpr char kFlowParameter[] = "hs-flow";
 
+// The value of URI parameter `name` ("" for one without a value); nullopt
+// when absent or longer than anything we write (sofia's url_param then
+// writes nothing).
+std::optional<std::string> url_parameter(const url_t* url, const char* name) {
+  char value[256] = {};
+  const isize_t length = url_param(url->url_params, name, value, sizeof value);
+  if (length == 0 || length > static_cast<isize_t>(sizeof value)) return std::nullopt;
+  return std::string(value);
+}
+
 // How nta will send to `url`: "tls" for sips: or ;transport=tls, "tcp" for
 // ;transport=tcp, else "udp".
 std::string_view request_transport(const url_t* url) {
   if (url->url_type == url_sips) return "tls";
-  char transport[8];
-  if (url_param(url->url_params, "transport", transport, sizeof transport) > 0) {
-    if (su_casematch(transport, "tls")) return "tls";
-    if (su_casematch(transport, "tcp")) return "tcp";
+  if (const std::optional<std::string> transport = url_parameter(url, "transport")) {
+    if (su_casematch(transport->c_str(), "tls")) return "tls";
+    if (su_casematch(transport->c_str(), "tcp")) return "tcp";
   }
   return "udp";
 }
@@ -230,6 +243,24 @@ std::string_view via_transport_of(const sip_via_t* via) {
   const std::string_view protocol = via->v_protocol ? via->v_protocol : "";
   const size_t slash = protocol.rfind('/');
   return slash == std::string_view::npos ? protocol : protocol.substr(slash + 1);
+}
+
+// The MAC in our branches: 64 bits, so that nobody but this process writes a
+// branch whose response we relay, and only to where its request came from.
+constexpr size_t kBranchMacBytes = 8;
+
+// What a branch's MAC covers: the branch's hash and the Via below ours as
+// the request came (marked with received and rport), whose address the
+// response goes back to. A forged response naming another client's
+// connection in that Via fails it.
+std::string branch_sealed_text(std::string_view hashed, const sip_via_t* via) {
+  std::string text(hashed);
+  if (!via) return text;
+  for (const char* part : {via->v_protocol, via->v_host, via->v_port, via->v_received, via->v_rport}) {
+    text += '\n';
+    if (part) text += part;
+  }
+  return text;
 }
 
 // FNV-1a, 64 bits: the same on every run, so a branch survives a restart.
@@ -773,18 +804,16 @@ bool SipServer::take_own_routes(msg_t* msg, sip_t* sip, std::string& flow) const
   };
   if (!ours(sip->sip_route)) return false;
   // The entry the sender addressed is the side it is on; its token names
-  // the flow on the other side (record_route_flows).
-  char token[256];
-  const bool first_sealed =
-      url_param(sip->sip_route->r_url->url_params, kFlowParameter, token, sizeof token) > 0;
-  if (first_sealed)
-    if (std::optional<std::string> source = flow_tokens_.open(token)) flow = std::move(*source);
+  // the flow on the other side (record_route_flows). Only inside the dialog
+  // it was sealed for (its Call-ID, a To-tag): nothing else may name a flow.
+  const std::optional<std::string> first = url_parameter(sip->sip_route->r_url, kFlowParameter);
+  if (first && sip->sip_to && sip->sip_to->a_tag && sip->sip_call_id)
+    if (std::optional<std::string> source = flow_tokens_.open(*first, sip->sip_call_id->i_id))
+      flow = std::move(*source);
   take();
   // The other half of our double Record-Route (RFC 5658), one of the two
   // sealed; two plain Routes naming us are a loop, which forward() finds.
-  if (ours(sip->sip_route) &&
-      (first_sealed || url_param(sip->sip_route->r_url->url_params, kFlowParameter, token, sizeof token) > 0))
-    take();
+  if (ours(sip->sip_route) && (first || url_parameter(sip->sip_route->r_url, kFlowParameter))) take();
   return true;
 }
 
@@ -792,7 +821,8 @@ std::string SipServer::forward_branch(const sip_t* sip, std::string_view request
   // RFC 3261 16.11: the received branch (of the topmost Via that is not one
   // of ours, so a request coming round again computes what it got the first
   // time) and the outgoing Request-URI. A Via without an RFC 3261 branch
-  // stands in with its sent-by and the transaction's identifiers.
+  // stands in with its sent-by and the transaction's identifiers. Then a MAC
+  // over that and where the responses go back (relay_response).
   const sip_via_t* via = sip->sip_via;
   while (via && starts_with(via->v_branch, branch_prefix_)) via = via->v_next;
   uint64_t hash = stable_hash(request_uri);
@@ -805,7 +835,8 @@ std::string SipServer::forward_branch(const sip_t* sip, std::string_view request
     hash = stable_hash(sip->sip_from->a_tag ? sip->sip_from->a_tag : "", hash);
     hash = stable_hash(std::to_string(sip->sip_cseq->cs_seq), hash);
   }
-  return branch_prefix_ + hex(hash, 16);
+  const std::string hashed = hex(hash, 16);
+  return branch_prefix_ + hashed + flow_tokens_.mac(branch_sealed_text(hashed, via), kBranchMacBytes);
 }
 
 void SipServer::check_forward(msg_t* msg, std::string_view request_uri) const {
@@ -824,6 +855,8 @@ void SipServer::forward(msg_t* msg, std::string_view request_uri, ResponseChanne
                         Clock::time_point received, const ForwardFlows& flows) {
   sip_t* sip = sip_object(msg);
   const bool ack = sip->sip_request->rq_method == sip_method_ack;
+  // Marked first: the branch seals where the responses go back (relay_response).
+  mark_source(msg, sip, channel.transport());
   const std::string branch = forward_branch(sip, request_uri);
   for (const sip_via_t* via = sip->sip_via; via; via = via->v_next)
     if (via->v_branch && branch == via->v_branch) {  // it went this way before: RFC 3261 16.3 item 4
@@ -833,8 +866,14 @@ void SipServer::forward(msg_t* msg, std::string_view request_uri, ResponseChanne
         send_reply(msg, Reply(482, "Loop Detected"), channel, kNoReplyBound, received);
       return;
     }
+  // A request of a dialog bound for a flow that is gone: 430 Flow Failed
+  // (RFC 5626 5.3), never on to whatever its Request-URI names. Off the main
+  // loop the connections cannot be looked at: send() drops it then.
+  if (flows.pinned && loop_.on_loop_thread() && !flow_open(flows.out)) {
+    if (ack) return msg_destroy(msg);
+    return send_reply(msg, Reply(430, "Flow Failed"), channel, kNoReplyBound, received);
+  }
   su_home_t* home = msg_home(msg);
-  mark_source(msg, sip, channel.transport());
   const std::string target(request_uri);
   url_t* url = url_make(home, target.c_str());
   if (!url) {
@@ -865,13 +904,19 @@ void SipServer::forward(msg_t* msg, std::string_view request_uri, ResponseChanne
   // else the Request-URI, resolving it (RFC 3263) and picking the transport;
   // it keeps no state of it. Both are the main loop's: another loop hands
   // the request over.
-  auto send = [this, agent = agent_ref_, log = log_, branch, target, ack, flow = flows.out](msg_t* message) {
+  auto send = [this, agent = agent_ref_, log = log_, branch, target, ack, flow = flows.out,
+               pinned = flows.pinned](msg_t* message) {
     if (!agent->agent) {  // stopping: nothing goes out any more
       msg_destroy(message);
       return;
     }
     if (!flow.empty()) {
       if (send_on_flow(message, branch, flow)) return;
+      if (pinned) {
+        log->debug("flow {} is gone: {} of its dialog dropped", flow, ack ? "an ACK" : "a request");
+        return msg_destroy(message);
+      }
+      // A binding's flow gone: its Contact, which the server chose, as for any phone.
       log->debug("flow {} is gone: {} sent to {}", flow, ack ? "an ACK" : "a request", target);
     }
     if (nta_msg_tsend(agent->agent, message, nullptr, NTATAG_BRANCH_KEY(branch.c_str()), TAG_END()) < 0)
@@ -895,8 +940,11 @@ void SipServer::insert_uri_routes(msg_t* msg, sip_t* sip, const char* headers) c
     std::string value(field.substr(equals + 1));
     url_unescape(value.data(), value.c_str());
     value.resize(std::strlen(value.c_str()));
+    // On top: it is the next hop (msg_header_insert would append a Route).
     if (sip_route_t* route = sip_route_make(msg_home(msg), value.c_str()))
-      msg_header_insert(msg, reinterpret_cast<msg_pub_t*>(sip), reinterpret_cast<msg_header_t*>(route));
+      msg_header_prepend(msg, reinterpret_cast<msg_pub_t*>(sip),
+                         reinterpret_cast<msg_header_t**>(&sip->sip_route),
+                         reinterpret_cast<msg_header_t*>(route));
   }
 }
 
@@ -908,9 +956,11 @@ const ListenAddress* SipServer::listener_for(std::string_view transport) const {
 
 void SipServer::record_route_flows(msg_t* msg, sip_t* sip, std::string_view arrival_transport,
                                    const ForwardFlows& flows) const {
-  // Only what starts a dialog: its later requests follow the Record-Route.
+  // Only what starts a dialog (no To-tag yet): its later requests follow
+  // the Record-Route; a re-INVITE's route set is fixed already.
   const sip_method_t method = sip->sip_request->rq_method;
   if (method != sip_method_invite && method != sip_method_subscribe && method != sip_method_refer) return;
+  if (sip->sip_to && sip->sip_to->a_tag) return;
   if (flows.out.empty() && flows.arrival.empty()) return;
   // RFC 5658: one entry per side, the one facing the next hop on top. Each
   // entry is addressed by the peer on its side and carries the token of the
@@ -931,13 +981,23 @@ void SipServer::record_route_flows(msg_t* msg, sip_t* sip, std::string_view arri
     std::string uri = "sip:" + host + ":" + std::to_string(listener.port);
     if (listener.transport != "udp") uri += ";transport=" + listener.transport;
     uri += ";lr";
-    if (!flow.empty()) uri += std::string(";") + kFlowParameter + "=" + flow_tokens_.seal(flow);
+    if (!flow.empty())
+      uri += std::string(";") + kFlowParameter + "=" + flow_tokens_.seal(flow, sip->sip_call_id->i_id);
     const std::string value = "<" + uri + ">";
     if (sip_record_route_t* entry = sip_record_route_make(home, value.c_str()))
       msg_header_insert(msg, reinterpret_cast<msg_pub_t*>(sip), reinterpret_cast<msg_header_t*>(entry));
   };
   insert(*facing_arrival, flows.out);  // inserted first: ends up below
   insert(*facing_out, flows.arrival);
+}
+
+bool SipServer::flow_open(const std::string& flow) const {
+  const std::optional<FlowAddress> address = parse_flow(flow);
+  if (!address) return false;
+  const su_sockaddr_t& peer = reinterpret_cast<const su_sockaddr_t&>(address->peer);
+  return std::any_of(streams_.begin(), streams_.end(), [&](const auto& stream) {
+    return stream->address().transport == address->transport && stream->has_connection(peer);
+  });
 }
 
 bool SipServer::send_on_flow(msg_t* msg, const std::string& branch, const std::string& flow) {
@@ -973,9 +1033,16 @@ bool SipServer::send_on_flow(msg_t* msg, const std::string& branch, const std::s
   return true;
 }
 
+bool SipServer::our_branch(const sip_via_t* ours) const {
+  if (!ours || !ours->v_next || !starts_with(ours->v_branch, branch_prefix_)) return false;
+  const std::string_view rest = std::string_view(ours->v_branch).substr(branch_prefix_.size());
+  if (rest.size() != 16 + 2 * kBranchMacBytes) return false;
+  return flow_tokens_.matches(branch_sealed_text(rest.substr(0, 16), ours->v_next), rest.substr(16));
+}
+
 void SipServer::relay_response(msg_t* msg, sip_t* sip) {
   const sip_via_t* ours = sip->sip_via;
-  if (!ours || !ours->v_next || !starts_with(ours->v_branch, branch_prefix_) || !listening_) {
+  if (!listening_ || !our_branch(ours)) {
     msg_destroy(msg);  // neither ours nor a client transaction's: dropped quietly
     return;
   }

@@ -34,6 +34,7 @@
 struct nta_agent_s;
 struct msg_s;
 struct sip_s;
+struct sip_via_s;
 
 namespace homesip::core {
 
@@ -92,9 +93,12 @@ class SipServer {
   struct ForwardFlows {
     std::string out;
     std::string arrival;
+    // `out` came from our sealed Record-Route (SipRequest::flow()), not from
+    // a binding the handler chose: when it is gone, 430, never elsewhere.
+    bool pinned = false;
   };
-  void forward(msg_s* msg, std::string_view request_uri, ResponseChannel& channel,
-               Clock::time_point received = {}, const ForwardFlows& flows = {});
+  void forward(msg_s* msg, std::string_view request_uri, ResponseChannel& channel, Clock::time_point received,
+               const ForwardFlows& flows);
   // Counts a request that goes unanswered (dropped, discarded, an ACK).
   void count_unanswered(const sip_s* sip, Clock::time_point received);
   // Requests by method and final status, and their answers' latency.
@@ -170,11 +174,16 @@ class SipServer {
   // names and takes it; false, leaving `msg` as it was, when there is none.
   // Main loop (the connections are its).
   bool send_on_flow(msg_s* msg, const std::string& branch, const std::string& flow);
+  // Whether the connection `flow` names is open; main loop.
+  bool flow_open(const std::string& flow) const;
   // The branch our Via gets for `sip` sent to `request_uri`; the same for a
   // retransmission, its CANCEL and the ACK of a failure.
   std::string forward_branch(const sip_s* sip, std::string_view request_uri) const;
   // A response to a request we forwarded: our Via off, on to the next Via.
   void relay_response(msg_s* msg, sip_s* sip);
+  // Whether `ours` is a Via this server wrote on a request it forwarded with
+  // the Via below it as it is now: its branch's MAC (forward_branch).
+  bool our_branch(const sip_via_s* ours) const;
   void handle(LoopShard& shard, msg_s* msg, sip_s* sip, const std::shared_ptr<ResponseChannel>& channel,
               size_t request_bytes);
   bool well_formed(msg_s* msg, sip_s* sip, ResponseChannel& channel, size_t udp_bound);

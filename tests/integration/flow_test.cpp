@@ -93,14 +93,14 @@ class FlowTest : public ::testing::Test {
   // A request from the caller, in a dialog or not: `route` lines as given.
   std::string from_caller(const std::string& method, const std::string& uri,
                           const std::vector<std::string>& route, const std::string& branch,
-                          const std::string& to_tag = "") const {
+                          const std::string& to_tag = "", const std::string& call_id = "call@flow") const {
     std::string text = method + " " + uri +
                        " SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:" + std::to_string(caller_.port()) +
                        ";rport;branch=" + branch + "\n";
     for (const auto& r : route) text += "Route: " + r + "\n";
     text += "Max-Forwards: 70\nFrom: <sip:U2@C1.D2.H2>;tag=caller\nTo: <sip:U1@C1.D1.H1>" +
-            (to_tag.empty() ? "" : ";tag=" + to_tag) +
-            "\nCall-ID: call@flow\nCSeq: " + (method == "BYE" ? "2" : "1") + " " + method +
+            (to_tag.empty() ? "" : ";tag=" + to_tag) + "\nCall-ID: " + call_id +
+            "\nCSeq: " + (method == "BYE" ? "2" : "1") + " " + method +
             "\nContact: <sip:U2@127.0.0.1:" + std::to_string(caller_.port()) + ">\nContent-Length: 0\n\n";
     return crlf(text);
   }
@@ -139,6 +139,12 @@ TEST_F(FlowTest, ACallReachesThePhoneOnItsConnectionAndTheDialogComesBackBothWay
   ASSERT_EQ(status_of(ok), 200) << ok << log();
   EXPECT_EQ(headers(ok, "Via").size(), 1u) << ok;
   ASSERT_EQ(headers(ok, "Record-Route"), record_route);
+
+  // The token is the dialog's: with another Call-ID it names no flow, and
+  // the request goes to the Contact (nothing listens there), not to the phone.
+  caller_.send(server_->port(), from_caller("BYE", phone_contact(), {record_route[1], record_route[0]},
+                                            "z9hG4bKother", "phone", "other-call@flow"));
+  EXPECT_EQ(phone.response(std::chrono::milliseconds(500)), "");
 
   // The caller's BYE follows its route set (the Record-Route reversed) to
   // the phone's Contact: H1 sends it on the connection.
@@ -186,6 +192,52 @@ TEST_F(FlowTest, AForgedTokenReachesNoConnection) {
                              ";lr;hs-flow=tcp:127.0.0.1:" + std::to_string(phone.local_port()) +
                              "~00000000000000000000000000000000>";
   caller_.send(server_->port(), from_caller("BYE", phone_contact(), {forged}, "z9hG4bKforged", "phone"));
+  EXPECT_EQ(phone.response(std::chrono::milliseconds(700)), "");
+}
+
+// A request of a dialog whose flow is gone is 430 Flow Failed: it never
+// goes on to its Request-URI (here a phone that would answer there).
+TEST_F(FlowTest, ADialogWhoseFlowIsGoneGets430) {
+  UdpSocket listening_phone;
+  const std::string contact = "sip:U1@127.0.0.1:" + std::to_string(listening_phone.port());
+  std::vector<std::string> record_route;
+  {
+    TcpClient phone(server_->port());
+    ASSERT_TRUE(register_phone(phone, contact)) << log();
+    caller_.send(server_->port(),
+                 from_caller("INVITE", "sip:U1@C1.D1.H1", {"<sip:" + us() + ";lr>"}, "z9hG4bKgone1"));
+    const std::string invite = phone.response(kWait);
+    ASSERT_FALSE(invite.empty()) << log();
+    record_route = headers(invite, "Record-Route");
+    ASSERT_EQ(record_route.size(), 2u) << invite;
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // H1 reads the close
+  caller_.send(server_->port(),
+               from_caller("BYE", contact, {record_route[1], record_route[0]}, "z9hG4bKgone2", "phone"));
+  const std::string answer = caller_.receive(kWait);
+  EXPECT_EQ(first_line(answer), "SIP/2.0 430 Flow Failed") << answer << log();
+  EXPECT_EQ(listening_phone.receive(std::chrono::milliseconds(500)), "");
+}
+
+// Only this server writes a branch whose responses it relays, and only back
+// to where the request came from: a response forged on another connection,
+// with our Via copied but the next Via naming the phone's connection, is
+// dropped.
+TEST_F(FlowTest, AForgedResponseReachesNoOtherConnection) {
+  TcpClient phone(server_->port());
+  ASSERT_TRUE(register_phone(phone)) << log();
+  caller_.send(server_->port(),
+               from_caller("INVITE", "sip:U1@C1.D1.H1", {"<sip:" + us() + ";lr>"}, "z9hG4bKfr"));
+  const std::string invite = phone.response(kWait);
+  const auto vias = headers(invite, "Via");
+  ASSERT_EQ(vias.size(), 2u) << invite << log();
+  TcpClient attacker(server_->port());
+  const std::string port = std::to_string(phone.local_port());
+  ASSERT_TRUE(attacker.send(crlf("SIP/2.0 200 OK\nVia: " + vias[0] + "\nVia: SIP/2.0/TCP 127.0.0.1:" + port +
+                                 ";received=127.0.0.1;rport=" + port +
+                                 ";branch=z9hG4bKcaller\nFrom: <sip:U2@C1.D2.H2>;tag=caller\n"
+                                 "To: <sip:U1@C1.D1.H1>;tag=forged\nCall-ID: call@flow\nCSeq: 1 INVITE\n"
+                                 "Content-Length: 0\n\n")));
   EXPECT_EQ(phone.response(std::chrono::milliseconds(700)), "");
 }
 

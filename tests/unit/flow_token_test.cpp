@@ -9,28 +9,42 @@
 namespace homesip::core {
 namespace {
 
-TEST(FlowTokens, ASealedSourceOpensAgain) {
+const std::string kDialog = "a84b4c76e66710@pc33.example.org";
+
+TEST(FlowTokens, ASealedSourceOpensAgainInItsDialog) {
   const FlowTokens tokens;
   for (const std::string source : {"tls:192.0.2.7:40112", "tcp:[2001:db8::1]:5060"}) {
-    const std::string token = tokens.seal(source);
+    const std::string token = tokens.seal(source, kDialog);
     EXPECT_EQ(token.rfind(source + "~", 0), 0u) << token;
-    EXPECT_EQ(tokens.open(token), source);
+    EXPECT_EQ(tokens.open(token, kDialog), source);
   }
 }
 
-TEST(FlowTokens, AChangedSourceOrMacAnotherSecretOrNoMacIsRefused) {
+TEST(FlowTokens, AnotherDialogSourceMacOrSecretOrNoMacIsRefused) {
   const FlowTokens tokens;
-  const std::string token = tokens.seal("tls:192.0.2.7:40112");
+  const std::string token = tokens.seal("tls:192.0.2.7:40112", kDialog);
+  EXPECT_EQ(tokens.open(token, "another-call@pc33.example.org"), std::nullopt);
   std::string other_port = token;
   other_port.replace(other_port.find("40112"), 5, "40113");
-  EXPECT_EQ(tokens.open(other_port), std::nullopt);
+  EXPECT_EQ(tokens.open(other_port, kDialog), std::nullopt);
   std::string other_mac = token;
   other_mac.back() = other_mac.back() == '0' ? '1' : '0';
-  EXPECT_EQ(tokens.open(other_mac), std::nullopt);
-  EXPECT_EQ(FlowTokens().open(token), std::nullopt);  // a restarted server's secret differs
-  EXPECT_EQ(tokens.open("tls:192.0.2.7:40112"), std::nullopt);
-  EXPECT_EQ(tokens.open(token.substr(0, token.size() - 1)), std::nullopt);
-  EXPECT_EQ(tokens.open(""), std::nullopt);
+  EXPECT_EQ(tokens.open(other_mac, kDialog), std::nullopt);
+  EXPECT_EQ(FlowTokens().open(token, kDialog), std::nullopt);  // a restarted server's secret differs
+  EXPECT_EQ(tokens.open("tls:192.0.2.7:40112", kDialog), std::nullopt);
+  EXPECT_EQ(tokens.open(token.substr(0, token.size() - 1), kDialog), std::nullopt);
+  EXPECT_EQ(tokens.open("", kDialog), std::nullopt);
+}
+
+TEST(FlowTokens, AMacMatchesOnlyItsTextUnderThisSecret) {
+  const FlowTokens tokens;
+  const std::string mac = tokens.mac("branch text", 8);
+  EXPECT_EQ(mac.size(), 16u);
+  EXPECT_TRUE(tokens.matches("branch text", mac));
+  EXPECT_FALSE(tokens.matches("branch texT", mac));
+  EXPECT_FALSE(FlowTokens().matches("branch text", mac));
+  EXPECT_FALSE(tokens.matches("branch text", ""));
+  EXPECT_FALSE(tokens.matches("branch text", mac.substr(1)));
 }
 
 TEST(FlowTokens, OnlyAConnectionWithAnAddressIsAFlow) {

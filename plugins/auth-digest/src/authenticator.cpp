@@ -152,22 +152,32 @@ Disposition drop_banned(IncomingRequest& incoming, Counter& discarded) {
 // claims to be one of the realm's users (401), for which the claim is
 // proven or refused. Not challenged: ACK and CANCEL (they cannot answer),
 // and an OPTIONS for another domain, which the tree redirects the same for
-// anyone (child servers' lookups carry their own AOR in From). Nor, as proxy,
-// a request routed here only to reach a phone of the realm on its flow (a
-// call for one of our users, which the policy judges like any call to them,
-// or a request of a dialog our Record-Route brought back): this server is
-// the callee's, not the sender's outbound proxy.
+// anyone (child servers' lookups carry their own AOR in From).
 std::optional<Authenticator::Kind> Authenticator::kind_of(const SipRequest& request) const {
   if (request.method() == Method::kAck || request.method() == Method::kCancel) return std::nullopt;
   if (request.method() == Method::kRegister && iequals(request.to_uri().host, settings_.realm))
     return Kind::kWww;
-  const bool to_the_realm = iequals(request.request_uri().host, settings_.realm) || !request.flow().empty();
+  if (settings_.proxy_auth && uses_as_proxy(request)) return Kind::kProxy;
   const bool from_the_realm = iequals(request.from_uri().host, settings_.realm);
-  if (settings_.proxy_auth && request.routed_here() && (from_the_realm || !to_the_realm)) return Kind::kProxy;
   if (!from_the_realm) return std::nullopt;
   if (request.method() == Method::kOptions && !iequals(request.request_uri().host, settings_.realm))
     return std::nullopt;
   return Kind::kWww;
+}
+
+// A request routed here uses this server as its outbound proxy, except when
+// it ends here at one of the realm's users: a call for one of them (the
+// caller's server followed our lookup's Route; the policy judges it like any
+// call to them), or a request of a dialog our sealed Record-Route brings
+// back to a phone's flow (flow()). Then this server is the callee's, and
+// nothing may be routed on after it. A sender claiming a user of the realm
+// is that user's phone using its proxy, as always.
+bool Authenticator::uses_as_proxy(const SipRequest& request) const {
+  if (!request.routed_here()) return false;
+  if (iequals(request.from_uri().host, settings_.realm)) return true;
+  const bool ends_here = request.headers("Route").empty();
+  const bool for_the_realm = iequals(request.request_uri().host, settings_.realm) || !request.flow().empty();
+  return !(ends_here && for_the_realm);
 }
 
 void Authenticator::refuse_credentials(const SipRequest& request, std::string_view aor, Kind kind,
@@ -202,7 +212,7 @@ Disposition Authenticator::on_request(IncomingRequest& incoming) {
   if (bans_.banned(request.source().ip, now)) return drop_banned(incoming, metrics_.discarded);
   // The ACK of this server's own 407 carries no credentials: it ends here
   // (the ACK of a forwarded INVITE's failure carries the INVITE's credentials).
-  if (request.method() == Method::kAck && settings_.proxy_auth && request.routed_here() &&
+  if (request.method() == Method::kAck && settings_.proxy_auth && uses_as_proxy(request) &&
       request.headers("Proxy-Authorization").empty())
     return Disposition::kHandled;
   const std::optional<Kind> kind_or_none = kind_of(request);

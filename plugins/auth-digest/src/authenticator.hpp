@@ -77,6 +77,7 @@ class Authenticator final : public RequestHandler {
  private:
   enum class Kind { kWww, kProxy };  // 401 / Authorization, 407 / Proxy-Authorization
   std::optional<Kind> kind_of(const SipRequest& request) const;
+  bool uses_as_proxy(const SipRequest& request) const;
   Reply challenge(Kind kind, bool stale, int64_t now) const;
   // What a failed authentication is answered: a new challenge, 401 or 407.
   static int challenge_status(Kind kind);

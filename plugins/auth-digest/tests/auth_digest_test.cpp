@@ -442,6 +442,28 @@ TEST_F(AuthDigestTest, ACallRoutedHereForAUserOfTheRealmIsNoProxyUse) {
   EXPECT_EQ(run(not_on_a_flow.flow("")).status(), 407);
   RequestBuilder claims_the_realm = incoming_call;
   EXPECT_EQ(run(claims_the_realm.from("sip:U2@C1.D1.H1")).status(), 407);
+  // Routed on after us: whatever the Request-URI, that is using us as a proxy.
+  RequestBuilder routed_on = incoming_call;
+  EXPECT_EQ(run(routed_on.header("Route", "<sip:192.0.2.66;lr>")).status(), 407);
+  RequestBuilder flow_routed_on = in_dialog;
+  EXPECT_EQ(run(flow_routed_on.header("Route", "<sip:192.0.2.66;lr>")).status(), 407);
+  // The ACK of such a call goes on (it has no credentials to give); one
+  // routed on after us without credentials ends here.
+  const Outcome ack = run(RequestBuilder()
+                              .method(Method::kAck)
+                              .uri("sip:U1@C1.D1.H1")
+                              .from("sip:U5@C1.D2.H2")
+                              .to("sip:U1@C1.D1.H1")
+                              .routed_here());
+  EXPECT_EQ(ack.disposition, Disposition::kContinue);
+  const Outcome ack_on = run(RequestBuilder()
+                                 .method(Method::kAck)
+                                 .uri("sip:U1@C1.D1.H1")
+                                 .from("sip:U5@C1.D2.H2")
+                                 .to("sip:U1@C1.D1.H1")
+                                 .header("Route", "<sip:192.0.2.66;lr>")
+                                 .routed_here());
+  EXPECT_EQ(ack_on.disposition, Disposition::kHandled);
 }
 
 TEST_F(AuthDigestTest, AckWithCredentialsAndCancelPass) {

@@ -155,9 +155,10 @@ class __attribute__((visibility("default"))) SipRequest : public SipMessage {
   // "tcp:IP:PORT") of a phone's connection to this server, when the request
   // follows a Record-Route this server put on a dialog with that phone
   // (RFC 5626 flows, RFC 5658 double Record-Route) and comes from the other
-  // side. The core sends it on that connection when a handler forwards it.
-  // Empty otherwise. The core checks the token it wrote there: nobody can
-  // name another client's connection.
+  // side. The core sends it on that connection when a handler forwards it
+  // (430 Flow Failed when the connection is gone). Empty otherwise. The core
+  // checks the token it wrote there, sealed for that dialog's Call-ID and
+  // honoured only with a To-tag: nobody can name another client's connection.
   virtual std::string flow() const { return {}; }
 };
 
