@@ -263,7 +263,8 @@ std::string branch_sealed_text(std::string_view hashed, const sip_via_t* via) {
   return text;
 }
 
-// FNV-1a, 64 bits: the same on every run, so a branch survives a restart.
+// FNV-1a, 64 bits: the same on every run (a branch also carries a MAC under
+// the running process's secret, so it does not survive a restart).
 uint64_t stable_hash(std::string_view text, uint64_t hash = 14695981039346656037ull) {
   for (const unsigned char c : text) {
     hash ^= c;

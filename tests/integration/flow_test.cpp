@@ -22,29 +22,10 @@ namespace {
 constexpr auto kWait = std::chrono::milliseconds(3000);
 constexpr uint16_t kDeadPort = 9;  // the phone's Contact: nothing listens there
 
-std::vector<std::string> lines_of(const std::string& message) {
-  std::vector<std::string> lines;
-  std::istringstream in(message);
-  for (std::string line; std::getline(in, line);) {
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    if (line.empty()) break;
-    lines.push_back(line);
-  }
-  return lines;
-}
-
 std::vector<std::string> headers(const std::string& message, const std::string& name) {
-  std::vector<std::string> values;
-  for (const auto& line : lines_of(message))
-    if (line.size() > name.size() && line.compare(0, name.size() + 1, name + ":") == 0)
-      values.push_back(line.substr(line.find_first_not_of(' ', name.size() + 1)));
-  return values;
+  return header_values(message, name);
 }
-
-std::string first_line(const std::string& message) {
-  const auto lines = lines_of(message);
-  return lines.empty() ? "" : lines.front();
-}
+std::string first_line(const std::string& message) { return start_line(message); }
 
 // A response to `request` with its Vias, From, To (tagged), Call-ID, CSeq and
 // Record-Route, as a UAS writes it.

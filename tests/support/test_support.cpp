@@ -280,6 +280,30 @@ std::string crlf(const std::string& text) {
   return out;
 }
 
+std::vector<std::string> head_lines(const std::string& message) {
+  std::vector<std::string> lines;
+  std::istringstream in(message);
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.empty()) break;  // the blank line before the body
+    lines.push_back(line);
+  }
+  return lines;
+}
+
+std::string start_line(const std::string& message) {
+  const auto lines = head_lines(message);
+  return lines.empty() ? "" : lines.front();
+}
+
+std::vector<std::string> header_values(const std::string& message, const std::string& name) {
+  std::vector<std::string> values;
+  for (const auto& line : head_lines(message))
+    if (line.size() > name.size() && line.compare(0, name.size() + 1, name + ":") == 0)
+      values.push_back(line.substr(line.find_first_not_of(' ', name.size() + 1)));
+  return values;
+}
+
 int status_of(const std::string& response) {
   if (response.rfind("SIP/2.0 ", 0) != 0 || response.size() < 11) return 0;
   return std::atoi(response.substr(8, 3).c_str());

@@ -107,6 +107,13 @@ std::string udp_exchange(uint16_t port, const std::string& message,
                          std::chrono::milliseconds timeout = std::chrono::seconds(3));
 // "SIP/2.0 400 Bad Request\r\n..." -> 400; 0 when not a response.
 int status_of(const std::string& response);
+// The lines of a message's head (request or status line, then the header
+// lines, up to the blank line), without their line ends.
+std::vector<std::string> head_lines(const std::string& message);
+// The request or status line ("" for none).
+std::string start_line(const std::string& message);
+// Every value of header `name` (full name only, as written), in order.
+std::vector<std::string> header_values(const std::string& message, const std::string& name);
 // `text` with every bare \n made \r\n, as the wire wants (a \r\n stays as it is).
 std::string crlf(const std::string& text);
 
