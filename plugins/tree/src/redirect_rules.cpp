@@ -185,8 +185,17 @@ Reply answer_lookup(LookupTarget target, StoreStatus status, const BindingList& 
 }
 
 bool on_flow(const Binding& binding) {
-  const std::string_view source = binding.source;
-  return source.rfind("tls:", 0) == 0 || source.rfind("tcp:", 0) == 0;
+  const std::optional<SourceParts> source = split_source(binding.source);
+  if (!source || (source->transport != "tls" && source->transport != "tcp")) return false;
+  const std::optional<UriView> contact = parse_uri(binding.contact);
+  if (!contact) return false;
+  // A Contact over a connection (sips:, ;transport=tls or tcp) is reached by
+  // one: the phone's own. One behind a NAT is reached nowhere else either.
+  const std::optional<std::string_view> transport = uri_param(contact->params, "transport");
+  const bool over_a_connection =
+      contact->scheme == "sips" ||
+      (transport && (uri_detail::iequals(*transport, "tls") || uri_detail::iequals(*transport, "tcp")));
+  return over_a_connection || (is_private_ipv4(contact->host) && contact->host != source->ip);
 }
 
 std::string flow_contact(std::string_view aor, std::string_view edge) {

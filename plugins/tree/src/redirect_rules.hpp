@@ -71,10 +71,13 @@ Decision decide(const ServerIdentity& me, const RedirectPolicy& policy, const Re
 Reply answer_lookup(LookupTarget target, StoreStatus status, const BindingList& bindings, int64_t now,
                     std::string_view aor = {}, std::string_view edge = {});
 
-// True when the binding came over TCP or TLS ("tls:192.0.2.7:40112"): the
-// phone is reached on that connection, its flow (RFC 5626), and only by the
-// server that holds it. Its Contact may name a port nobody can connect to
-// (baresip's TLS listener has no certificate; a client port; a NAT).
+// True when the binding came over TCP or TLS ("tls:192.0.2.7:40112") and its
+// Contact is reached over a connection too (sips:, ;transport=tls or tcp) or
+// is a private address behind a NAT: the phone is then reached on the
+// connection it registered over, its flow (RFC 5626), and only by the server
+// that holds it, since its Contact may name a port nobody can connect to
+// (baresip's TLS listener has no certificate; a client port). A Contact over
+// UDP is a listener of the phone's own, reached there as any other.
 bool on_flow(const Binding& binding);
 
 // The Contact others get for such a binding: the AOR with a Route to this

@@ -326,12 +326,28 @@ TEST(Lookup, TheBestBindingIsTheHighestQUnexpired) {
   ASSERT_NE(best, nullptr);
   EXPECT_EQ(best->contact, "sip:b@x");
   EXPECT_EQ(best_binding({binding("sip:c@x", 1000, 10)}, 1000), nullptr);
-  Binding udp = binding("sip:a@x", 1000);
-  udp.source = "udp:192.0.2.7:5060";
-  Binding tls = udp;
-  tls.source = "tls:192.0.2.7:40112";
-  EXPECT_FALSE(on_flow(udp));
-  EXPECT_TRUE(on_flow(tls));
+}
+
+// On a flow: registered over a connection, with a Contact over one too, or
+// behind a NAT; a Contact over UDP is the phone's own listener.
+TEST(Lookup, OnAFlowIsAConnectionBothWaysOrANat) {
+  Binding b = binding("sip:a@192.0.2.7:5071;transport=tls", 1000);
+  b.source = "tls:192.0.2.7:40112";
+  EXPECT_TRUE(on_flow(b));
+  b.contact = "sips:a@192.0.2.7:5071";
+  EXPECT_TRUE(on_flow(b));
+  b.contact = "sip:a@192.0.2.7:5071;transport=TCP";
+  b.source = "tcp:192.0.2.7:40112";
+  EXPECT_TRUE(on_flow(b));
+  b.contact = "sip:a@192.0.2.7:5070";  // over UDP: a listener of its own
+  EXPECT_FALSE(on_flow(b));
+  b.contact = "sip:a@192.168.1.20:5070";  // behind a NAT
+  EXPECT_TRUE(on_flow(b));
+  b.source = "udp:192.0.2.7:5070";  // no connection at all
+  b.contact = "sip:a@192.0.2.7:5070;transport=tls";
+  EXPECT_FALSE(on_flow(b));
+  b.source = "";
+  EXPECT_FALSE(on_flow(b));
 }
 
 TEST(Lookup, NextServerGetsItsBestContactOnly) {
