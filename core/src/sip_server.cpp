@@ -21,6 +21,7 @@
 #include <string>
 #include <thread>
 #include <utility>
+#include <vector>
 
 #include "flow_token.hpp"
 #include "listen_address.hpp"
@@ -301,9 +302,10 @@ void mark_source(msg_t* msg, sip_t* sip, std::string_view transport) {
   char ip[46];
   const std::string address(address_text(source, ip));
   su_home_t* home = msg_home(msg);
-  if (!via->v_host || address != via->v_host)
-    msg_header_replace_param(home, via->v_common, su_sprintf(home, "received=%s", address.c_str()));
-  if (transport != "udp" || (via->v_rport && !*via->v_rport))
+  // Always where it really came from: a received= or rport= the sender
+  // wrote itself would choose where the responses go (relay_response).
+  msg_header_replace_param(home, via->v_common, su_sprintf(home, "received=%s", address.c_str()));
+  if (transport != "udp" || via->v_rport)
     msg_header_replace_param(home, via->v_common, su_sprintf(home, "rport=%u", ntohs(source.su_port)));
   msg_fragment_clear(via->v_common);
   detach_from_line(reinterpret_cast<msg_header_t*>(via->v_next));
@@ -787,7 +789,9 @@ void SipServer::handle(LoopShard& shard, msg_t* msg, sip_t* sip,
   std::string flow;
   const bool routed_here = sip->sip_route && take_own_routes(msg, sip, flow);
   SofiaChainRequest request(*this, msg, sip, channel, routed_here, udp_bound);
-  if (!flow.empty()) request.set_flow(std::move(flow));
+  // A token naming the connection the request came on is the sender's own
+  // (its phone-side entry is never the one it addresses): not honoured.
+  if (!flow.empty() && flow != request.request().source().text()) request.set_flow(std::move(flow));
   chain_.run(request, *shard.loop);
 }
 
@@ -836,8 +840,7 @@ std::string SipServer::forward_branch(const sip_t* sip, std::string_view request
     hash = stable_hash(sip->sip_from->a_tag ? sip->sip_from->a_tag : "", hash);
     hash = stable_hash(std::to_string(sip->sip_cseq->cs_seq), hash);
   }
-  const std::string hashed = hex(hash, 16);
-  return branch_prefix_ + hashed + flow_tokens_.mac(branch_sealed_text(hashed, via), kBranchMacBytes);
+  return hex(hash, 16);
 }
 
 void SipServer::check_forward(msg_t* msg, std::string_view request_uri) const {
@@ -856,21 +859,24 @@ void SipServer::forward(msg_t* msg, std::string_view request_uri, ResponseChanne
                         Clock::time_point received, const ForwardFlows& flows) {
   sip_t* sip = sip_object(msg);
   const bool ack = sip->sip_request->rq_method == sip_method_ack;
-  // Marked first: the branch seals where the responses go back (relay_response).
-  mark_source(msg, sip, channel.transport());
-  const std::string branch = forward_branch(sip, request_uri);
+  const std::string hashed = forward_branch(sip, request_uri);
   for (const sip_via_t* via = sip->sip_via; via; via = via->v_next)
-    if (via->v_branch && branch == via->v_branch) {  // it went this way before: RFC 3261 16.3 item 4
+    if (starts_with(via->v_branch,
+                    branch_prefix_ + hashed)) {  // it went this way before: RFC 3261 16.3 item 4
       if (ack)
         msg_destroy(msg);
       else
         send_reply(msg, Reply(482, "Loop Detected"), channel, kNoReplyBound, received);
       return;
     }
+  // The branch seals where the responses go back, the Via below ours as it
+  // now is (relay_response).
+  mark_source(msg, sip, channel.transport());
+  const std::string branch =
+      branch_prefix_ + hashed + flow_tokens_.mac(branch_sealed_text(hashed, sip->sip_via), kBranchMacBytes);
   // A request of a dialog bound for a flow that is gone: 430 Flow Failed
-  // (RFC 5626 5.3), never on to whatever its Request-URI names. Off the main
-  // loop the connections cannot be looked at: send() drops it then.
-  if (flows.pinned && loop_.on_loop_thread() && !flow_open(flows.out)) {
+  // (RFC 5626 5.3), never on to whatever its Request-URI names.
+  if (flows.pinned && !flow_open(flows.out)) {
     if (ack) return msg_destroy(msg);
     return send_reply(msg, Reply(430, "Flow Failed"), channel, kNoReplyBound, received);
   }
@@ -930,7 +936,11 @@ void SipServer::forward(msg_t* msg, std::string_view request_uri, ResponseChanne
 }
 
 void SipServer::insert_uri_routes(msg_t* msg, sip_t* sip, const char* headers) const {
-  // "Route=<escaped value>&Other=..." (RFC 3261 19.1.1): only Route is taken.
+  // "Route=<escaped value>&Other=..." (RFC 3261 19.1.1): only Route is taken,
+  // in the order given, each on top of what was there. One naming this
+  // server is not: a Contact must not send a request back to us as if we
+  // had sent it.
+  std::vector<sip_route_t*> routes;
   std::string_view rest(headers);
   while (!rest.empty()) {
     const size_t amp = rest.find('&');
@@ -941,12 +951,14 @@ void SipServer::insert_uri_routes(msg_t* msg, sip_t* sip, const char* headers) c
     std::string value(field.substr(equals + 1));
     url_unescape(value.data(), value.c_str());
     value.resize(std::strlen(value.c_str()));
-    // On top: it is the next hop (msg_header_insert would append a Route).
-    if (sip_route_t* route = sip_route_make(msg_home(msg), value.c_str()))
-      msg_header_prepend(msg, reinterpret_cast<msg_pub_t*>(sip),
-                         reinterpret_cast<msg_header_t**>(&sip->sip_route),
-                         reinterpret_cast<msg_header_t*>(route));
+    sip_route_t* route = sip_route_make(msg_home(msg), value.c_str());
+    if (route && !addresses_listener(config_.listen, uri_view(route->r_url))) routes.push_back(route);
   }
+  // On top: the first is the next hop (msg_header_insert would append a Route).
+  for (auto it = routes.rbegin(); it != routes.rend(); ++it)
+    msg_header_prepend(msg, reinterpret_cast<msg_pub_t*>(sip),
+                       reinterpret_cast<msg_header_t**>(&sip->sip_route),
+                       reinterpret_cast<msg_header_t*>(*it));
 }
 
 const ListenAddress* SipServer::listener_for(std::string_view transport) const {
@@ -997,7 +1009,7 @@ bool SipServer::flow_open(const std::string& flow) const {
   if (!address) return false;
   const su_sockaddr_t& peer = reinterpret_cast<const su_sockaddr_t&>(address->peer);
   return std::any_of(streams_.begin(), streams_.end(), [&](const auto& stream) {
-    return stream->address().transport == address->transport && stream->has_connection(peer);
+    return stream->address().transport == address->transport && stream->has_connection_any_thread(peer);
   });
 }
 

@@ -176,8 +176,9 @@ class SipServer {
   bool send_on_flow(msg_s* msg, const std::string& branch, const std::string& flow);
   // Whether the connection `flow` names is open; main loop.
   bool flow_open(const std::string& flow) const;
-  // The branch our Via gets for `sip` sent to `request_uri`; the same for a
-  // retransmission, its CANCEL and the ACK of a failure.
+  // The hash in the branch our Via gets for `sip` sent to `request_uri`
+  // (then its MAC, forward()); the same for a retransmission, its CANCEL and
+  // the ACK of a failure, and for the request coming round again (a loop).
   std::string forward_branch(const sip_s* sip, std::string_view request_uri) const;
   // A response to a request we forwarded: our Via off, on to the next Via.
   void relay_response(msg_s* msg, sip_s* sip);

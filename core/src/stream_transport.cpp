@@ -26,6 +26,12 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
+// "IP port" of a peer: the key of StreamTransport::open_peers_.
+std::string peer_key(const su_sockaddr_t& peer) {
+  char text[46];
+  return std::string(address_text(peer, text)) + " " + std::to_string(ntohs(peer.su_port));
+}
+
 constexpr size_t kReadChunk = 16384;
 constexpr auto kSweepInterval = std::chrono::milliseconds(500);
 constexpr auto kFirstBackoff = std::chrono::milliseconds(50);
@@ -143,6 +149,7 @@ class StreamConnection final : public ResponseChannel, public std::enable_shared
     output_.append(bytes);
     write_pending();
   }
+  const su_sockaddr_t& peer() const { return reinterpret_cast<const su_sockaddr_t&>(peer_); }
   bool has_peer(const su_sockaddr_t& address) const {
     const auto& peer = reinterpret_cast<const su_sockaddr_t&>(peer_);
     if (peer.su_family != address.su_family || peer.su_port != address.su_port) return false;
@@ -434,6 +441,10 @@ void StreamTransport::close() {
   fd_ = -1;
   auto connections = std::move(connections_);
   connections_.clear();
+  {
+    const std::lock_guard lock(peers_mutex_);
+    open_peers_.clear();
+  }
   for (auto& [fd, connection] : connections) connection->detach();
   if (tls_) SSL_CTX_free(tls_);
   tls_ = nullptr;
@@ -465,6 +476,10 @@ void StreamTransport::accept_connections() {
     ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
     auto connection = std::make_shared<StreamConnection>(*this, fd, peer, length);
     connections_.emplace(fd, connection);
+    {
+      const std::lock_guard lock(peers_mutex_);
+      ++open_peers_[peer_key(reinterpret_cast<const su_sockaddr_t&>(peer))];
+    }
     if (!connection->open(tls_)) connection->close_now();
   }
 }
@@ -506,7 +521,21 @@ void StreamTransport::sweep() {
   for (const auto& connection : all) connection->check_deadlines(now);
 }
 
-void StreamTransport::forget(int fd) { connections_.erase(fd); }
+void StreamTransport::forget(int fd) {
+  const auto it = connections_.find(fd);
+  if (it == connections_.end()) return;
+  {
+    const std::lock_guard lock(peers_mutex_);
+    const auto peer = open_peers_.find(peer_key(it->second->peer()));
+    if (peer != open_peers_.end() && --peer->second <= 0) open_peers_.erase(peer);
+  }
+  connections_.erase(it);
+}
+
+bool StreamTransport::has_connection_any_thread(const su_sockaddr_t& peer) const {
+  const std::lock_guard lock(peers_mutex_);
+  return open_peers_.count(peer_key(peer)) > 0;
+}
 
 bool StreamTransport::has_connection(const su_sockaddr_t& peer) const {
   for (const auto& [fd, connection] : connections_)

@@ -18,6 +18,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -62,6 +63,9 @@ class StreamTransport {
   // Writes `bytes` on the open connection from `peer`; false when there is none.
   bool send_to(const su_sockaddr_t& peer, std::string_view bytes);
   bool has_connection(const su_sockaddr_t& peer) const;
+  // The same from any thread (a loop other than this transport's asks
+  // whether a phone's flow is open), from a table kept beside the loop's.
+  bool has_connection_any_thread(const su_sockaddr_t& peer) const;
 
  private:
   friend class StreamConnection;
@@ -85,6 +89,9 @@ class StreamTransport {
   std::unique_ptr<Timer> resume_timer_;
   std::unique_ptr<Timer> sweep_timer_;
   std::unordered_map<int, std::shared_ptr<StreamConnection>> connections_;
+  // The peers of connections_, by address, for has_connection_any_thread.
+  mutable std::mutex peers_mutex_;
+  std::unordered_map<std::string, int> open_peers_;
 };
 
 // What a certificate names, in that order: SAN URIs, DNS names and IP

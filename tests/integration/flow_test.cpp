@@ -254,6 +254,28 @@ TEST_F(FlowTest, AForgedResponseReachesNoOtherConnection) {
   EXPECT_EQ(phone.response(std::chrono::milliseconds(700)), "");
 }
 
+// Where responses go back is where the request came from, whatever its Via
+// claims: a received= and rport= naming the phone's connection are replaced,
+// and the phone's answer never comes back onto its own connection.
+TEST_F(FlowTest, ASenderCannotChooseWhereItsResponsesGo) {
+  TcpClient phone(server_->port());
+  ASSERT_TRUE(register_phone(phone)) << log();
+  std::string invite = from_caller("INVITE", "sip:U1@C1.D1.H1", {"<sip:" + us() + ";lr>"}, "z9hG4bKchoose");
+  const std::string forged_via =
+      "Via: SIP/2.0/TCP 127.0.0.1:5060;received=127.0.0.1;rport=" + std::to_string(phone.local_port()) +
+      ";branch=z9hG4bKchoose\r\n";
+  invite.replace(invite.find("Via: "), invite.find("\r\n", invite.find("Via: ")) + 2 - invite.find("Via: "),
+                 forged_via);
+  caller_.send(server_->port(), invite);
+  const std::string forwarded = phone.response(kWait);
+  const auto vias = headers(forwarded, "Via");
+  ASSERT_EQ(vias.size(), 2u) << forwarded << log();
+  EXPECT_NE(vias[1].find(";rport=" + std::to_string(caller_.port())), std::string::npos) << vias[1];
+  EXPECT_EQ(vias[1].find(";rport=" + std::to_string(phone.local_port())), std::string::npos) << vias[1];
+  ASSERT_TRUE(phone.send(response_to(forwarded, 200, "OK", phone_contact())));
+  EXPECT_EQ(phone.response(std::chrono::milliseconds(700)), "");
+}
+
 // The phone's connection closed: a new call goes to the Contact it
 // registered, as to any phone (one that listens there is still reached).
 TEST_F(FlowTest, AFlowGoneLeavesTheContact) {

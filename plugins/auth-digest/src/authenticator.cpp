@@ -176,7 +176,10 @@ bool Authenticator::uses_as_proxy(const SipRequest& request) const {
   if (!request.routed_here()) return false;
   if (iequals(request.from_uri().host, settings_.realm)) return true;
   const bool ends_here = request.headers("Route").empty();
-  const bool for_the_realm = iequals(request.request_uri().host, settings_.realm) || !request.flow().empty();
+  // A flow is the realm's phone's connection; never the sender's own.
+  const std::string flow = request.flow();
+  const bool to_a_phone = !flow.empty() && flow != request.source().text();
+  const bool for_the_realm = iequals(request.request_uri().host, settings_.realm) || to_a_phone;
   return !(ends_here && for_the_realm);
 }
 

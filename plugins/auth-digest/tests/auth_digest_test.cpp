@@ -440,6 +440,9 @@ TEST_F(AuthDigestTest, ACallRoutedHereForAUserOfTheRealmIsNoProxyUse) {
   EXPECT_EQ(run(in_dialog).disposition, Disposition::kContinue);
   RequestBuilder not_on_a_flow = in_dialog;
   EXPECT_EQ(run(not_on_a_flow.flow("")).status(), 407);
+  // A flow naming the sender's own connection is no phone of ours.
+  RequestBuilder own_flow = in_dialog;
+  EXPECT_EQ(run(own_flow.source("tls", "127.0.0.1", 40112)).status(), 407);
   RequestBuilder claims_the_realm = incoming_call;
   EXPECT_EQ(run(claims_the_realm.from("sip:U2@C1.D1.H1")).status(), 407);
   // Routed on after us: whatever the Request-URI, that is using us as a proxy.
