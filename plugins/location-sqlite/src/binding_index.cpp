@@ -19,9 +19,11 @@ const SharedBindings& no_bindings() {
   return kNone;
 }
 
-PackedRecordPtr owned(PackedRecord* record) { return PackedRecordPtr(record); }
-
 }  // namespace
+
+PackedRecordPtr BindingIndex::owned(PackedRecord* record) {
+  return PackedRecordPtr(record, PackedRecordDeleter{&pool_});
+}
 
 BindingIndex::~BindingIndex() {
   for (PackedRecord* record : slots_)
@@ -72,12 +74,12 @@ void BindingIndex::replace(std::string_view aor, RecordBuilder& builder) {
     erase(aor);
     return;
   }
-  store(aor, builder.finish(aor, ++last_version_));
+  store(aor, builder.finish(aor, ++last_version_, pool_));
 }
 
 void BindingIndex::add_loaded(std::string_view aor, RecordBuilder& builder) {
   if (builder.empty()) return;
-  PackedRecordPtr record = builder.finish(aor, ++last_version_);
+  PackedRecordPtr record = builder.finish(aor, ++last_version_, pool_);
   if ((count_ + 1) * 4 > slots_.size() * 3) grow();
   const size_t mask = slots_.size() - 1;
   size_t slot = record->aor_hash() & mask;
@@ -209,7 +211,7 @@ bool BindingIndex::drop_expired_at(size_t slot, int64_t now, std::vector<Expired
   }
   if (kept.empty()) return true;
   builder_.add(kept);
-  store(aor, builder_.finish(aor, ++last_version_));  // in place: the AOR is there
+  store(aor, builder_.finish(aor, ++last_version_, pool_));  // in place: the AOR is there
   return false;
 }
 

@@ -24,6 +24,7 @@
 #include "homesip/binding_list.hpp"
 #include "homesip/location_store.hpp"
 #include "packed_bindings.hpp"
+#include "record_pool.hpp"
 
 namespace homesip::location_sqlite {
 
@@ -95,6 +96,8 @@ class BindingIndex {
   // AORs of `domain` with a binding unexpired at `now`, sorted.
   std::vector<std::string> aors_in_domain(std::string_view domain, int64_t now) const;
   size_t aor_count() const { return count_; }
+  // Where the records' memory comes from (record_pool.hpp).
+  const RecordPool& pool() const { return pool_; }
   // Gives back what growing left unused (the domains' groups): after the load.
   void shrink_to_fit();
 
@@ -107,6 +110,8 @@ class BindingIndex {
     bool sorted = true;
   };
 
+  // `record` (one of the slots') as an owner that gives it back to the pool.
+  PackedRecordPtr owned(PackedRecord* record);
   // The slot holding `aor`, or the empty slot where it would go.
   size_t find_slot(std::string_view aor, size_t hash) const;
   void store(std::string_view aor, PackedRecordPtr record);
@@ -120,6 +125,7 @@ class BindingIndex {
   // slot); true when none is left (the caller erases the AOR).
   bool drop_expired_at(size_t slot, int64_t now, std::vector<ExpiredContact>& dropped);
 
+  RecordPool pool_;  // first: the records below live in it
   // Owning pointers (PackedRecordDeleter), null when free; a power of two
   // in size, at most 3/4 full, linear probing with backward-shift deletion.
   std::vector<PackedRecord*> slots_;

@@ -82,8 +82,9 @@ Binding BindingView::owned() const {
 }
 
 void PackedRecordDeleter::operator()(PackedRecord* record) const {
+  const size_t bytes = record->allocated_bytes();
   record->~PackedRecord();
-  ::operator delete(static_cast<void*>(record));
+  pool->release(record, bytes);
 }
 
 std::string_view PackedRecord::aor() const {
@@ -99,6 +100,12 @@ const unsigned char* PackedRecord::fixed_fields() const {
 
 int64_t PackedRecord::expires_at(uint32_t position) const {
   return read_at<int64_t>(fixed_fields() + position * kFixedSize);
+}
+
+size_t PackedRecord::allocated_bytes() const {
+  const unsigned char* at = fixed_fields() + count_ * kFixedSize;
+  for (uint32_t text = 0; text < count_ * 5; ++text) read_text(at);
+  return sizeof(PackedRecord) + static_cast<size_t>(at - payload());
 }
 
 bool PackedRecord::any_expired(int64_t now) const {
@@ -184,7 +191,7 @@ void RecordBuilder::add(const BindingList& bindings) {
   for (const Binding& binding : bindings) add(BindingView::of(binding));
 }
 
-PackedRecordPtr RecordBuilder::finish(std::string_view aor, uint64_t version) {
+PackedRecordPtr RecordBuilder::finish(std::string_view aor, uint64_t version, RecordPool& pool) {
   // sort_for_lookup's order (homesip/binding_list.hpp), on the rows: rows
   // read from the file come in contact order, a stored list already sorted.
   std::sort(rows_.begin(), rows_.end(), [this](const Row& a, const Row& b) {
@@ -196,14 +203,14 @@ PackedRecordPtr RecordBuilder::finish(std::string_view aor, uint64_t version) {
       varint_size(aor.size()) + aor.size() + rows_.size() * kFixedSize + texts_.size();
   void* memory = nullptr;
   try {
-    memory = ::operator new(sizeof(PackedRecord) + payload_size);
+    memory = pool.allocate(sizeof(PackedRecord) + payload_size);
   } catch (...) {
     clear();  // as in add(): nothing of this AOR stays for the next one
     throw;
   }
   auto* record = new (memory)
       PackedRecord(std::hash<std::string_view>{}(aor), version, static_cast<uint32_t>(rows_.size()));
-  PackedRecordPtr owned(record);
+  PackedRecordPtr owned(record, PackedRecordDeleter{&pool});
   unsigned char* at = reinterpret_cast<unsigned char*>(record + 1);
   at = write_varint(at, aor.size());
   at = std::copy(aor.begin(), aor.end(), at);

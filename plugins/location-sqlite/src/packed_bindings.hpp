@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "homesip/location_store.hpp"
+#include "record_pool.hpp"
 
 namespace homesip::location_sqlite {
 
@@ -38,7 +39,9 @@ struct BindingView {
 
 class PackedRecord;
 
+// Gives the record's memory back to the pool it came from.
 struct PackedRecordDeleter {
+  RecordPool* pool = nullptr;
   void operator()(PackedRecord* record) const;
 };
 using PackedRecordPtr = std::unique_ptr<PackedRecord, PackedRecordDeleter>;
@@ -70,6 +73,9 @@ class PackedRecord {
   uint32_t domain_slot() const { return domain_slot_; }
   void set_domain_slot(uint32_t slot) { domain_slot_ = slot; }
 
+  // The bytes the record takes, header included: what its pool gave it.
+  size_t allocated_bytes() const;
+
  private:
   friend class RecordBuilder;
   PackedRecord(size_t aor_hash, uint64_t version, uint32_t count)
@@ -98,9 +104,10 @@ class RecordBuilder {
   void add(const BindingView& binding);
   void add(const BindingList& bindings);
   bool empty() const { return rows_.empty(); }
-  // The record of `aor`, its bindings in sort_for_lookup's order; the
-  // builder is empty again (its buffers kept for the next AOR).
-  PackedRecordPtr finish(std::string_view aor, uint64_t version);
+  // The record of `aor`, its bindings in sort_for_lookup's order, in memory
+  // from `pool` (which must outlive it); the builder is empty again (its
+  // buffers kept for the next AOR).
+  PackedRecordPtr finish(std::string_view aor, uint64_t version, RecordPool& pool);
 
  private:
   void add_row(const BindingView& binding);

@@ -34,10 +34,16 @@ Binding full_binding(std::string contact, int64_t expires_at) {
   return binding;
 }
 
+// Outlives every record the tests pack.
+RecordPool& test_pool() {
+  static RecordPool pool;
+  return pool;
+}
+
 PackedRecordPtr pack(std::string_view aor, const BindingList& bindings, uint64_t version = 1) {
   RecordBuilder builder;
   builder.add(bindings);
-  return builder.finish(aor, version);
+  return builder.finish(aor, version, test_pool());
 }
 
 TEST(PackedRecordTest, EveryFieldSurvivesARoundTrip) {
@@ -106,10 +112,10 @@ TEST(PackedRecordTest, ABuilderIsEmptyAndReusableAfterFinishing) {
   RecordBuilder builder;
   builder.add(BindingView::of(full_binding("sip:a@192.0.2.1", kNow + 1)));
   EXPECT_FALSE(builder.empty());
-  const PackedRecordPtr first = builder.finish("a@home.test", 1);
+  const PackedRecordPtr first = builder.finish("a@home.test", 1, test_pool());
   EXPECT_TRUE(builder.empty());
   builder.add(BindingView::of(full_binding("sip:b@192.0.2.1", kNow + 2)));
-  const PackedRecordPtr second = builder.finish("b@home.test", 2);
+  const PackedRecordPtr second = builder.finish("b@home.test", 2, test_pool());
   ASSERT_EQ(second->unpack().size(), 1u);
   EXPECT_EQ(second->unpack()[0].contact, "sip:b@192.0.2.1");
   EXPECT_EQ(first->unpack()[0].contact, "sip:a@192.0.2.1");
