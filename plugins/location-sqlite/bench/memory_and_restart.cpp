@@ -131,8 +131,8 @@ int load(const std::string& path) {
   // The last user is served: a lookup answers from memory once the constructor returned.
   size_t found = 0;
   store.lookup(aor_of(aors - 1), [&](StoreStatus, const BindingList& bindings) { found = bindings.size(); });
-  // A REGISTER's 200 waits for its row to be committed, behind the start's
-  // purge of rows that expired while the server was down.
+  // A REGISTER's 200 waits for its row to be committed (rows that expired
+  // while the server was down no longer go first: the sweep deletes them).
   const Binding refreshed = binding_of(aors - 1, homesip::unix_now());
   StoreStatus registered = StoreStatus::kError;
   bool answered = false;

@@ -14,6 +14,9 @@ struct BindingsDatabase::Statements {
   explicit Statements(sqlite3* db)
       : begin(db, "BEGIN IMMEDIATE"),
         commit(db, "COMMIT"),
+        select_all(db,
+                   "SELECT aor, contact, expires_at, q_millis, call_id, cseq, source, instance, "
+                   "user_agent FROM bindings ORDER BY aor"),
         select_unexpired(db,
                          "SELECT aor, contact, expires_at, q_millis, call_id, cseq, source, instance, "
                          "user_agent FROM bindings WHERE expires_at > ? ORDER BY aor"),
@@ -30,19 +33,18 @@ struct BindingsDatabase::Statements {
         delete_contact(db, "DELETE FROM bindings WHERE aor = ? AND contact = ?"),
         delete_aor(db, "DELETE FROM bindings WHERE aor = ?"),
         delete_all(db, "DELETE FROM bindings"),
-        delete_expired(db, "DELETE FROM bindings WHERE expires_at <= ?"),
         delete_contact_if_expired(db,
                                   "DELETE FROM bindings WHERE aor = ? AND contact = ? AND expires_at <= ?") {}
 
   Statement begin;
   Statement commit;
+  Statement select_all;
   Statement select_unexpired;
   Statement select_aor;
   Statement upsert;
   Statement delete_contact;
   Statement delete_aor;
   Statement delete_all;
-  Statement delete_expired;
   Statement delete_contact_if_expired;
 };
 
@@ -116,8 +118,18 @@ void BindingsDatabase::configure(SynchronousMode synchronous, std::chrono::milli
                                                            : "PRAGMA synchronous = NORMAL");
 }
 
-void BindingsDatabase::for_each_unexpired(
-    int64_t now, const std::function<void(std::string_view, const BindingView&)>& row) {
+void BindingsDatabase::for_each_row(int64_t now, const RowVisitor& row, const KeyVisitor& expired) {
+  Statement& select = statements_->select_all;
+  select.bind();
+  while (select.next_row()) {
+    if (select.integer(2) > now)
+      row(select.text_view(0), binding_view(select));
+    else
+      expired(select.text_view(0), select.text_view(1));
+  }
+}
+
+void BindingsDatabase::for_each_unexpired(int64_t now, const RowVisitor& row) {
   Statement& select = statements_->select_unexpired;
   select.bind(now);
   while (select.next_row()) row(select.text_view(0), binding_view(select));
@@ -174,8 +186,6 @@ void BindingsDatabase::remove_contact(std::string_view aor, std::string_view con
 }
 
 void BindingsDatabase::remove_aor(std::string_view aor) { statements_->delete_aor.bind(aor).run(); }
-
-void BindingsDatabase::remove_expired(int64_t cutoff) { statements_->delete_expired.bind(cutoff).run(); }
 
 void BindingsDatabase::remove_contact_if_expired(std::string_view aor, std::string_view contact,
                                                  int64_t cutoff) {

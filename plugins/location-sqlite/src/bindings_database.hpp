@@ -56,11 +56,16 @@ class BindingsDatabase {
   // on this connection, however the file's permissions change.
   bool read_only() const;
 
-  // Calls `row` for every binding with expires_at > now, ordered by AOR
-  // (the table's key order: no sort). The views are valid during the call
-  // only: the load copies them once, into the index's records.
-  void for_each_unexpired(int64_t now,
-                          const std::function<void(std::string_view aor, const BindingView& binding)>& row);
+  using RowVisitor = std::function<void(std::string_view aor, const BindingView& binding)>;
+  using KeyVisitor = std::function<void(std::string_view aor, std::string_view contact)>;
+  // Calls `row` for every binding with expires_at > now, ordered by AOR (the
+  // table's key order: no sort). The views are valid during the call only:
+  // the load copies them once, into the index's records.
+  void for_each_unexpired(int64_t now, const RowVisitor& row);
+  // The same, and `expired` with the key of every other row, in the same
+  // scan (the scan reads every row whatever the WHERE: the table has no
+  // expiry index); an expired row's other columns are not read.
+  void for_each_row(int64_t now, const RowVisitor& row, const KeyVisitor& expired);
   // The AOR's bindings with expires_at > now, as stored.
   BindingList unexpired_of(std::string_view aor, int64_t now);
   std::vector<StoredBinding> all_unexpired(int64_t now);
@@ -74,7 +79,6 @@ class BindingsDatabase {
   void upsert(std::string_view aor, const Binding& binding);
   void remove_contact(std::string_view aor, std::string_view contact);
   void remove_aor(std::string_view aor);
-  void remove_expired(int64_t cutoff);  // expires_at <= cutoff: scans the whole table
   void remove_contact_if_expired(std::string_view aor, std::string_view contact, int64_t cutoff);
 
   sqlite3* handle() const { return db_.get(); }

@@ -41,8 +41,8 @@ GuardedDatabase::GuardedDatabase(BindingsDatabase database, std::string path, Sy
                                  std::chrono::milliseconds busy_timeout)
     : path_(std::move(path)), synchronous_(synchronous), busy_timeout_(busy_timeout) {
   database_.emplace(std::move(database));
-  // A file opened read-only fails the first transaction (the start's purge)
-  // with this, which is what gets logged.
+  // A file opened read-only fails the first transaction with this, which is
+  // what gets logged.
   problem_ = diagnose();
 }
 

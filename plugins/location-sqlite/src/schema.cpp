@@ -13,7 +13,7 @@ namespace {
 // Version 2: no expiry index. Every refresh changes expires_at, so the index
 // cost each one two more B-tree updates and pages in the commit (a third of
 // the writer's work); the sweep deletes by primary key what memory drops, and
-// one scan at start removes what expired while homesipd was down.
+// what expired while homesipd was down (the load reads every row anyway).
 // Version 3: the embedded user store (UserStore): users keyed by their AOR in
 // lower case (find ignores case), listed by domain; credentials per realm and
 // algorithm, HA1 only.

@@ -40,6 +40,7 @@
 #include <unordered_map>
 
 #include "binding_index.hpp"
+#include "expired_rows.hpp"
 #include "homesip/location_store.hpp"
 #include "homesip/log.hpp"
 #include "homesip/loop.hpp"
@@ -116,6 +117,8 @@ class SqliteLocationStore final : public LocationStore {
   Attempt confirm_unchanged(std::string_view aor, uint64_t version, SharedBindings current, UpdateDone& done,
                             EventLoop* reply_loop);
   void enqueue_locked(PendingWrite write);
+  void queue_expired_at_load_locked();
+  void continue_expired_at_load_locked(const WrittenBatch& batch);
   void sweep();
   void sweep_slice();
   void post_confirmations(WrittenBatch batch);  // writer thread
@@ -141,6 +144,14 @@ class SqliteLocationStore final : public LocationStore {
   std::unordered_map<std::string, uint32_t, StringHash, std::equal_to<>> writes_in_flight_by_aor_;
   bool stopped_ = false;
   SweepCursor sweep_cursor_;
+  // Rows the load found expired (they expired while homesipd was down): not
+  // in the index, deleted by key from the first sweep on, one write of
+  // kExpiredAtLoadPerWrite at a time. Where a scan of the file at start held
+  // the first REGISTERs behind it, their keys wait in memory (some 64 bytes
+  // each) until the sweep is done with them.
+  ExpiredRows expired_at_load_;
+  bool expired_at_load_queued_ = false;
+  int64_t loaded_at_ = 0;  // the cutoff of their deletes
 
   // The store's loop only.
   bool writes_failing_ = false;

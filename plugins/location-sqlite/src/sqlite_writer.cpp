@@ -191,7 +191,6 @@ BatchOutcome SqliteWriter::write_batch(const std::vector<PendingWrite>& writes) 
 void SqliteWriter::apply(BindingsDatabase& database, const PendingWrite& write) {
   switch (write.kind) {
     case PendingWrite::Kind::kSweep:
-      if (write.whole_file) database.remove_expired(write.expired_cutoff);
       for (const ExpiredContact& gone : write.expired)
         database.remove_contact_if_expired(gone.aor, gone.contact, write.expired_cutoff);
       return;

@@ -37,7 +37,7 @@ struct PendingWrite {
   enum class Kind {
     kChange,   // the AOR's bindings changed: remove and upsert rows
     kBarrier,  // nothing changed; only orders `done` after the writes queued before it
-    kSweep,    // delete expired rows: `expired`, or all of them with `whole_file`
+    kSweep,    // delete the rows in `expired` that are still expired at the cutoff
     kUser,     // the user `aor` (its key) replaced by `user`, or removed when it is null
   };
   Kind kind = Kind::kChange;
@@ -49,7 +49,7 @@ struct PendingWrite {
   std::vector<std::string> removed_contacts;  // kChange: gone since the previous write
   std::vector<uint32_t> upserted;             // kChange: positions in `bindings` new or changed
   std::vector<ExpiredContact> expired;        // kSweep: rows to delete if still expired at the cutoff
-  bool whole_file = false;                    // kSweep: scan the file for every expired row
+  bool expired_at_load = false;               // kSweep: rows the load found expired, not the index's
   int64_t expired_cutoff = 0;                 // kSweep
   UpdateDone done;                            // empty for sweeps and users
   std::shared_ptr<const UserRecord> user;     // kUser
