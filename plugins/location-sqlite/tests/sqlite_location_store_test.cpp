@@ -14,7 +14,28 @@ namespace {
 
 using namespace std::chrono_literals;
 
-class SqliteLocationStoreTest : public StoreTest {};
+// A row as homesipd writes it, expiring at `expires_at`.
+void insert_row(OutsideConnection& file, const std::string& aor, const std::string& contact,
+                int64_t expires_at) {
+  file.execute("INSERT INTO bindings VALUES ('" + aor + "', '" + contact + "', " +
+               std::to_string(expires_at) + ", 1000, 'c1', 1, '', '', '')");
+}
+
+struct Row {
+  std::string aor, contact;
+  int64_t expires_at;
+};
+
+class SqliteLocationStoreTest : public StoreTest {
+ protected:
+  // The file made by a store, then `rows` written into it while no store runs.
+  void write_while_stopped(const std::vector<Row>& rows) {
+    open();
+    close();
+    OutsideConnection file(path_);
+    for (const Row& row : rows) insert_row(file, row.aor, row.contact, row.expires_at);
+  }
+};
 
 using homesip::testkit::expect_same_binding;
 
@@ -89,28 +110,13 @@ TEST_F(SqliteLocationStoreTest, RefreshOfARowMissingFromTheFileWritesItWhole) {
 }
 
 TEST_F(SqliteLocationStoreTest, LoadsOnlyUnexpiredRows) {
-  open();
-  close();
-  {
-    OutsideConnection file(path_);
-    const int64_t now = unix_now();
-    file.execute("INSERT INTO bindings VALUES ('u1@home.test', 'sip:old@192.0.2.1', " +
-                 std::to_string(now - 5) + ", 1000, 'c1', 1, '', '', '')");
-    file.execute("INSERT INTO bindings VALUES ('u1@home.test', 'sip:new@192.0.2.2', " +
-                 std::to_string(now + 600) + ", 1000, 'c2', 1, '', '', '')");
-    file.execute("INSERT INTO bindings VALUES ('u2@home.test', 'sip:old@192.0.2.3', " +
-                 std::to_string(now - 5) + ", 1000, 'c3', 1, '', '', '')");
-  }
+  const int64_t now = unix_now();
+  write_while_stopped({{"u1@home.test", "sip:old@192.0.2.1", now - 5},
+                       {"u1@home.test", "sip:new@192.0.2.2", now + 600},
+                       {"u2@home.test", "sip:old@192.0.2.3", now - 5}});
   open();
   EXPECT_EQ(contacts_of(lookup("u1@home.test")), std::vector<std::string>{"sip:new@192.0.2.2"});
   EXPECT_TRUE(lookup("u2@home.test").empty());
-}
-
-// A row as homesipd writes it, expiring at `expires_at`.
-void insert_row(OutsideConnection& file, const std::string& aor, const std::string& contact,
-                int64_t expires_at) {
-  file.execute("INSERT INTO bindings VALUES ('" + aor + "', '" + contact + "', " +
-               std::to_string(expires_at) + ", 1000, 'c1', 1, '', '', '')");
 }
 
 // Rows that expired while homesipd was down are not purged before the first
@@ -118,15 +124,10 @@ void insert_row(OutsideConnection& file, const std::string& aor, const std::stri
 // million rows): they are never loaded, so never served, and the first sweep
 // deletes them.
 TEST_F(SqliteLocationStoreTest, RowsThatExpiredWhileStoppedAreNeverServedAndTheFirstSweepDeletesThem) {
-  open();
-  close();
   const int64_t now = unix_now();
-  {
-    OutsideConnection file(path_);
-    insert_row(file, "u1@home.test", "sip:old@192.0.2.1", now - 5);
-    insert_row(file, "u2@home.test", "sip:live@192.0.2.2", now + 600);
-    insert_row(file, "u2@home.test", "sip:old@192.0.2.3", now - 5);
-  }
+  write_while_stopped({{"u1@home.test", "sip:old@192.0.2.1", now - 5},
+                       {"u2@home.test", "sip:live@192.0.2.2", now + 600},
+                       {"u2@home.test", "sip:old@192.0.2.3", now - 5}});
   SqliteLocationStoreOptions options;
   options.sweep_interval = 1s;
   open(options);
@@ -147,12 +148,7 @@ TEST_F(SqliteLocationStoreTest, RowsThatExpiredWhileStoppedAreNeverServedAndTheF
 // The first REGISTER after a start is a transaction of its own, with nothing
 // of the rows that expired meanwhile in it.
 TEST_F(SqliteLocationStoreTest, TheFirstRegisterAfterAStartWaitsForNoPurge) {
-  open();
-  close();
-  {
-    OutsideConnection file(path_);
-    insert_row(file, "u1@home.test", "sip:old@192.0.2.1", unix_now() - 5);
-  }
+  write_while_stopped({{"u1@home.test", "sip:old@192.0.2.1", unix_now() - 5}});
   open();
   ASSERT_EQ(update("u2@home.test", put(make_binding("sip:a@192.0.2.2", 3600))).status, StoreStatus::kOk);
   EXPECT_EQ(store_->committed_transactions(), 1u);
@@ -164,14 +160,9 @@ TEST_F(SqliteLocationStoreTest, TheFirstRegisterAfterAStartWaitsForNoPurge) {
 // new binding: the sweep's delete (if still expired at the load's time)
 // leaves it.
 TEST_F(SqliteLocationStoreTest, AContactRegisteredAgainBeforeTheFirstSweepKeepsItsRow) {
-  open();
-  close();
   const int64_t now = unix_now();
-  {
-    OutsideConnection file(path_);
-    insert_row(file, "u1@home.test", "sip:back@192.0.2.1", now - 5);
-    insert_row(file, "u2@home.test", "sip:gone@192.0.2.2", now - 5);
-  }
+  write_while_stopped(
+      {{"u1@home.test", "sip:back@192.0.2.1", now - 5}, {"u2@home.test", "sip:gone@192.0.2.2", now - 5}});
   SqliteLocationStoreOptions options;
   options.sweep_interval = 1s;
   open(options);
