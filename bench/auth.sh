@@ -22,12 +22,14 @@
 # (its one thread >= 90 % busy), the server (the machine's cores >= 90 % busy, the server using
 # most), or neither (drops and retransmissions with CPU to spare).
 #
+# AUTH_HOMESIP_LOOPS (default 1): homesipd's server.loops (2 uses both cores, as Kamailio's 2 workers do).
 # Binaries: HOMESIPD (default build/bin/homesipd), HOMESIP_PLUGINS (build/lib/homesip/plugins),
 # LOADGEN (build/bin/homesip-loadgen), copied to the work directory at the start.
 # The report (markdown) is printed, and written to FILE with --report (bench/run.sh puts it into
 # docs/benchmarks.md). Every load is bounded in requests and time (its own --max-seconds and an
 # outer `timeout`); only processes started here are stopped, by PID, on exit.
 set -euo pipefail
+AUTH_HOMESIP_LOOPS=${AUTH_HOMESIP_LOOPS:-1}
 
 BENCH=$(dirname "$(readlink -f "$0")")
 ROOT=$(dirname "$BENCH")
@@ -134,6 +136,7 @@ start_server() {  # name tag
         --set "server.admin_socket=$dir/admin.sock" \
         --set "plugins.location-sqlite.path=$dir/location.sqlite" \
         --set "plugins.auth-digest.secret_file=$dir/nonce.secret" \
+        --set "server.loops=$AUTH_HOMESIP_LOOPS" \
         --set "log.level=warn" --set "log.sink=stderr" >"$dir/homesipd.log" 2>&1 &
       PID[$s]=$!
       for _ in $(seq 50); do [ -S "$dir/admin.sock" ] && break; sleep 0.2; done
