@@ -826,8 +826,8 @@ std::string SipServer::forward_branch(const sip_t* sip, std::string_view request
   // RFC 3261 16.11: the received branch (of the topmost Via that is not one
   // of ours, so a request coming round again computes what it got the first
   // time) and the outgoing Request-URI. A Via without an RFC 3261 branch
-  // stands in with its sent-by and the transaction's identifiers. Then a MAC
-  // over that and where the responses go back (relay_response).
+  // stands in with its sent-by and the transaction's identifiers. forward()
+  // then adds a MAC over this and where the responses go back.
   const sip_via_t* via = sip->sip_via;
   while (via && starts_with(via->v_branch, branch_prefix_)) via = via->v_next;
   uint64_t hash = stable_hash(request_uri);
