@@ -82,7 +82,7 @@ class FlowTest : public ::testing::Test {
                       "  - plugin: location-sqlite\n    path: " + (dir_ / "h1.sqlite").string() + "\n" +
                           tree_plugin_yaml("H1", "C1.D1", "sip:127.0.0.1:" + std::to_string(kDeadPort)) +
                           "  - plugin: registrar\n",
-                      ""});
+                      extra_server_yaml_});
     server_->start();
   }
 
@@ -118,9 +118,31 @@ class FlowTest : public ::testing::Test {
     return crlf(text);
   }
 
+  // U1 registers `contact` over a connection, a call reaches it there, and
+  // the connection closes: the call's Record-Route, as the INVITE had it.
+  std::vector<std::string> dialog_whose_flow_is_gone(const std::string& contact) {
+    std::vector<std::string> record_route;
+    {
+      TcpClient phone(server_->port());
+      EXPECT_TRUE(register_phone(phone, contact)) << log();
+      caller_.send(server_->port(),
+                   from_caller("INVITE", "sip:U1@C1.D1.H1", {"<sip:" + us() + ";lr>"}, "z9hG4bKgone1"));
+      record_route = headers(phone.response(kWait), "Record-Route");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));  // H1 reads the close
+    return record_route;
+  }
+
+  std::string extra_server_yaml_;  // server: lines, set before SetUp
   TempDir dir_;
   UdpSocket caller_;
   std::unique_ptr<HomesipServer> server_;
+};
+
+// The same server with two loops, each with its own UDP socket.
+class FlowTestTwoLoops : public FlowTest {
+ protected:
+  FlowTestTwoLoops() { extra_server_yaml_ = "  loops: 2\n"; }
 };
 
 TEST_F(FlowTest, ACallReachesThePhoneOnItsConnectionAndTheDialogComesBackBothWays) {
@@ -213,23 +235,27 @@ TEST_F(FlowTest, AForgedTokenReachesNoConnection) {
 TEST_F(FlowTest, ADialogWhoseFlowIsGoneGets430) {
   TcpListener listening_phone;
   const std::string contact = "sip:U1@127.0.0.1:" + std::to_string(listening_phone.port()) + ";transport=tcp";
-  std::vector<std::string> record_route;
-  {
-    TcpClient phone(server_->port());
-    ASSERT_TRUE(register_phone(phone, contact)) << log();
-    caller_.send(server_->port(),
-                 from_caller("INVITE", "sip:U1@C1.D1.H1", {"<sip:" + us() + ";lr>"}, "z9hG4bKgone1"));
-    const std::string invite = phone.response(kWait);
-    ASSERT_FALSE(invite.empty()) << log();
-    record_route = headers(invite, "Record-Route");
-    ASSERT_EQ(record_route.size(), 2u) << invite;
-  }
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // H1 reads the close
+  const std::vector<std::string> record_route = dialog_whose_flow_is_gone(contact);
+  ASSERT_EQ(record_route.size(), 2u) << log();
   caller_.send(server_->port(),
                from_caller("BYE", contact, {record_route[1], record_route[0]}, "z9hG4bKgone2", "phone"));
   const std::string answer = caller_.receive(kWait);
   EXPECT_EQ(first_line(answer), "SIP/2.0 430 Flow Failed") << answer << log();
   EXPECT_FALSE(listening_phone.connected_within(std::chrono::milliseconds(500)));
+}
+
+// With two loops a BYE lands on either, by its source port: from every one
+// of several senders it is 430, also off the loop that holds the connections.
+TEST_F(FlowTestTwoLoops, ADialogWhoseFlowIsGoneGets430FromEveryLoop) {
+  const std::vector<std::string> record_route = dialog_whose_flow_is_gone(phone_contact());
+  ASSERT_EQ(record_route.size(), 2u) << log();
+  const std::string bye =
+      from_caller("BYE", phone_contact(), {record_route[1], record_route[0]}, "z9hG4bKgone3", "phone");
+  for (int sender = 0; sender < 8; ++sender) {
+    UdpSocket socket;  // answered at its own address: the Via's rport is the source's
+    socket.send(server_->port(), bye);
+    EXPECT_EQ(first_line(socket.receive(kWait)), "SIP/2.0 430 Flow Failed") << "sender " << sender << log();
+  }
 }
 
 // Only this server writes a branch whose responses it relays, and only back
