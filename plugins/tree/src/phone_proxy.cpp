@@ -80,10 +80,9 @@ Disposition forward_to_binding(IncomingRequest& request, LocationStore& store, L
   std::shared_ptr<SuspendedRequest> pending = request.suspend();
   store.lookup(aor, [&log, pending, aor](StoreStatus status, const BindingList& bindings) {
     const int64_t now = pending->loop().unix_now();
-    const Binding* best = status == StoreStatus::kOk ? best_binding(bindings, now) : nullptr;
-    if (best && on_flow(*best) && parse_uri(best->contact)) {
-      log.debug("phone ", pending->request().method_name(), " ", aor, " forwarded on flow ", best->source);
-      pending->forward_on_flow(best->contact, best->source);
+    if (const Binding* flow = binding_on_flow(status, bindings, now)) {
+      log.debug("phone ", pending->request().method_name(), " ", aor, " forwarded on flow ", flow->source);
+      pending->forward_on_flow(flow->contact, flow->source);
       return;
     }
     // The redirect server's 302 to the same user lists its contacts best first.

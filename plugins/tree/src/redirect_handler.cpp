@@ -2,8 +2,6 @@
 
 #include <memory>
 
-#include "homesip/uri.hpp"
-
 namespace homesip::redirect {
 namespace {
 
@@ -168,14 +166,11 @@ Disposition RedirectHandler::on_request(IncomingRequest& request) {
     // A user reached only on its connection is reached through here: a 302
     // would send the caller where it cannot go. An OPTIONS is a lookup of
     // the bindings (a server resolving for its phone): it gets the 302.
-    const Binding* best = target == LookupTarget::kUser && status == StoreStatus::kOk &&
-                                  pending->request().method() != Method::kOptions
-                              ? best_binding(bindings, now)
-                              : nullptr;
-    if (best && on_flow(*best) && parse_uri(best->contact)) {
-      log_.debug(pending->request().method_name(), " via ", aor, ": forwarded on flow ", best->source);
+    const bool call = target == LookupTarget::kUser && pending->request().method() != Method::kOptions;
+    if (const Binding* flow = call ? binding_on_flow(status, bindings, now) : nullptr) {
+      log_.debug(pending->request().method_name(), " via ", aor, ": forwarded on flow ", flow->source);
       parts_.forwarded.add();
-      pending->forward_on_flow(best->contact, best->source);
+      pending->forward_on_flow(flow->contact, flow->source);
       return;
     }
     const Reply reply = answer_lookup(target, status, bindings, now, aor, parts_.edge);

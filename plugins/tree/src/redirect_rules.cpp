@@ -224,6 +224,12 @@ const Binding* best_binding(const BindingList& bindings, int64_t now) {
   return best;
 }
 
+const Binding* binding_on_flow(StoreStatus status, const BindingList& bindings, int64_t now) {
+  if (status != StoreStatus::kOk) return nullptr;
+  const Binding* best = best_binding(bindings, now);
+  return best && on_flow(*best) && parse_uri(best->contact) ? best : nullptr;
+}
+
 void check_policy(const RedirectPolicy& policy) {
   for (const std::string& m : policy.redirect_methods) {
     if (m.empty() || !valid_label(m))

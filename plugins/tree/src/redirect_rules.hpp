@@ -66,8 +66,8 @@ Decision decide(const ServerIdentity& me, const RedirectPolicy& policy, const Re
 // expired a moment ago).
 //
 // `edge`: this server's own URI (PluginContext::contact_uri("")). With it, a
-// user's binding registered over TCP or TLS is answered as reached through
-// this server (flow_contact()); without it, as registered.
+// user's binding on a flow (on_flow()) is answered as reached through this
+// server (flow_contact()); without it, as registered.
 Reply answer_lookup(LookupTarget target, StoreStatus status, const BindingList& bindings, int64_t now,
                     std::string_view aor = {}, std::string_view edge = {});
 
@@ -90,6 +90,11 @@ std::string flow_contact(std::string_view aor, std::string_view edge);
 // The binding a request for the user goes to: the best (highest q, the
 // store's order among equals) unexpired one; null when none.
 const Binding* best_binding(const BindingList& bindings, int64_t now);
+
+// The binding a request for the user goes to on its flow: the best one when
+// the lookup succeeded and it is on a flow with a SIP Contact; null when the
+// request goes the usual way (a 302, or forwarded to the Contact).
+const Binding* binding_on_flow(StoreStatus status, const BindingList& bindings, int64_t now);
 
 // Where a terminal can really be reached. A terminal behind NAT registers a
 // Contact with its private address; the registrar also kept the address the

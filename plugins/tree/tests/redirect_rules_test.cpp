@@ -328,6 +328,21 @@ TEST(Lookup, TheBestBindingIsTheHighestQUnexpired) {
   EXPECT_EQ(best_binding({binding("sip:c@x", 1000, 10)}, 1000), nullptr);
 }
 
+// A request goes on a flow only to the best binding, only when the lookup
+// worked and that binding is on one.
+TEST(Lookup, TheBindingOnAFlowIsTheBestOneOnlyWhenItIsOnAFlow) {
+  Binding tls = binding("sip:a@192.0.2.7:5071;transport=tls", 1000);
+  tls.source = "tls:192.0.2.7:40112";
+  Binding udp = binding("sip:b@192.0.2.8:5060", 500);
+  udp.source = "udp:192.0.2.8:5060";
+  EXPECT_EQ(binding_on_flow(StoreStatus::kOk, {udp, tls}, 1000)->contact, tls.contact);
+  EXPECT_EQ(binding_on_flow(StoreStatus::kUnavailable, {tls}, 1000), nullptr);
+  udp.q_millis = 1000;
+  EXPECT_EQ(binding_on_flow(StoreStatus::kOk, {udp, tls}, 1000), nullptr);  // the best is over UDP
+  tls.contact = "tel:+15551234;transport=tls";
+  EXPECT_EQ(binding_on_flow(StoreStatus::kOk, {tls}, 1000), nullptr);
+}
+
 // On a flow: registered over a connection, with a Contact over one too, or
 // behind a NAT; a Contact over UDP is the phone's own listener.
 TEST(Lookup, OnAFlowIsAConnectionBothWaysOrANat) {
