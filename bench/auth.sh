@@ -30,6 +30,7 @@
 # outer `timeout`); only processes started here are stopped, by PID, on exit.
 set -euo pipefail
 AUTH_HOMESIP_LOOPS=${AUTH_HOMESIP_LOOPS:-1}
+AUTH_SOCKETS=${AUTH_SOCKETS:-1}
 
 BENCH=$(dirname "$(readlink -f "$0")")
 ROOT=$(dirname "$BENCH")
@@ -173,7 +174,7 @@ measure() {
   local limit=$(( n / rate + 15 )) c0 c1 b0 b1 t0 t1 rc=0
   b0=$(cpu_times); c0=$(cpu_ticks "$s"); t0=$(date +%s.%N)
   timeout -k 2 $(( limit + 10 )) "$LOADGEN" register --server "127.0.0.1:${PORT[$s]}" --local-port "${LG_PORT[$s]}" \
-    "${users_opts[@]}" \
+    --sockets "$AUTH_SOCKETS" "${users_opts[@]}" \
     --requests "$n" --rate "$rate" --max-seconds "$limit" --tsv >"$d/loadgen.tsv" 2>"$d/loadgen.err" || rc=$?
   t1=$(date +%s.%N); c1=$(cpu_ticks "$s"); b1=$(cpu_times)
   local requests=0 ok=0 failed=0 timed_out=$n retrans=0 again=0 ach=0 p50=- p99=- max=- lg_us=0 elapsed=0 sent=0

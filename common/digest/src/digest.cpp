@@ -4,7 +4,7 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include <openssl/params.h>
 
 #include <algorithm>
 #include <array>
@@ -59,7 +59,54 @@ bool is_token_char(char c) {
   }
 }
 
-const EVP_MD* md_of(Algorithm algorithm) { return algorithm == Algorithm::kMd5 ? EVP_md5() : EVP_sha256(); }
+// OpenSSL 3 looks a legacy handle (EVP_md5(), EVP_sha256()) and HMAC()'s MAC
+// up in its provider store on every use: a shared read lock, a lookup and a
+// context allocated and freed, about 3/4 of each hash's cost and a lock that
+// every loop thread takes (measured: 0.88 against 0.38 µs per MD5, 2.6 against
+// 0.6 µs per HMAC). So the algorithms are fetched once per process and each
+// thread keeps its contexts for its life.
+const EVP_MD* fetched_md(Algorithm algorithm) {
+  static EVP_MD* const md5 = EVP_MD_fetch(nullptr, "MD5", nullptr);
+  static EVP_MD* const sha256 = EVP_MD_fetch(nullptr, "SHA2-256", nullptr);
+  const EVP_MD* md = algorithm == Algorithm::kMd5 ? md5 : sha256;
+  if (!md) throw std::runtime_error("OpenSSL has no " + std::string(algorithm_name(algorithm)));
+  return md;
+}
+
+struct ThreadContexts {
+  EVP_MD_CTX* hash = EVP_MD_CTX_new();
+  EVP_MAC_CTX* hmac = nullptr;
+  ThreadContexts() = default;
+  ThreadContexts(const ThreadContexts&) = delete;
+  ThreadContexts& operator=(const ThreadContexts&) = delete;
+  ~ThreadContexts() {
+    EVP_MD_CTX_free(hash);
+    EVP_MAC_CTX_free(hmac);
+  }
+};
+
+ThreadContexts& thread_contexts() {
+  thread_local ThreadContexts contexts;
+  if (!contexts.hash) throw std::runtime_error("EVP_MD_CTX_new failed");
+  return contexts;
+}
+
+EVP_MAC_CTX* hmac_sha256_context() {
+  ThreadContexts& contexts = thread_contexts();
+  if (contexts.hmac) return contexts.hmac;
+  static EVP_MAC* const hmac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
+  if (!hmac) throw std::runtime_error("OpenSSL has no HMAC");
+  contexts.hmac = EVP_MAC_CTX_new(hmac);
+  char digest_name[] = "SHA2-256";
+  const OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string("digest", digest_name, 0),
+                               OSSL_PARAM_construct_end()};
+  if (!contexts.hmac || !EVP_MAC_CTX_set_params(contexts.hmac, params)) {
+    EVP_MAC_CTX_free(contexts.hmac);
+    contexts.hmac = nullptr;
+    throw std::runtime_error("HMAC-SHA-256 context failed");
+  }
+  return contexts.hmac;
+}
 
 std::string to_hex(const unsigned char* bytes, size_t size) {
   static constexpr char kDigits[] = "0123456789abcdef";
@@ -147,16 +194,9 @@ constexpr size_t kMacBytes = 16;
 // HMAC-SHA-256(secret, fields || realm), the first kMacBytes.
 std::array<unsigned char, kMacBytes> nonce_mac(const std::string& secret, const unsigned char* fields,
                                                size_t size, std::string_view realm) {
-  std::string data(reinterpret_cast<const char*>(fields), size);
-  data.append(realm);
-  unsigned char mac[EVP_MAX_MD_SIZE];
-  unsigned int mac_size = 0;
-  if (!HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
-            reinterpret_cast<const unsigned char*>(data.data()), data.size(), mac, &mac_size) ||
-      mac_size < kMacBytes)
-    throw std::runtime_error("HMAC-SHA-256 failed");
+  const auto mac = hmac_sha256(secret, {{reinterpret_cast<const char*>(fields), size}, realm});
   std::array<unsigned char, kMacBytes> out{};
-  for (size_t i = 0; i < kMacBytes; ++i) out[i] = mac[i];
+  std::copy_n(mac.begin(), kMacBytes, out.begin());
   return out;
 }
 
@@ -187,11 +227,26 @@ std::optional<Algorithm> parse_algorithm(std::string_view name) {
   return std::nullopt;
 }
 
+std::array<unsigned char, kHmacSha256Bytes> hmac_sha256(std::string_view key,
+                                                        std::initializer_list<std::string_view> parts) {
+  EVP_MAC_CTX* context = hmac_sha256_context();
+  std::array<unsigned char, kHmacSha256Bytes> mac{};
+  size_t size = 0;
+  bool ok = EVP_MAC_init(context, reinterpret_cast<const unsigned char*>(key.data()), key.size(), nullptr);
+  for (std::string_view part : parts)
+    ok = ok && EVP_MAC_update(context, reinterpret_cast<const unsigned char*>(part.data()), part.size());
+  if (!ok || !EVP_MAC_final(context, mac.data(), &size, mac.size()) || size != mac.size())
+    throw std::runtime_error("HMAC-SHA-256 failed");
+  return mac;
+}
+
 std::string hash_hex(Algorithm algorithm, std::string_view text) {
+  EVP_MD_CTX* context = thread_contexts().hash;
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int size = 0;
-  if (!EVP_Digest(text.data(), text.size(), digest, &size, md_of(algorithm), nullptr))
-    throw std::runtime_error("EVP_Digest failed for " + std::string(algorithm_name(algorithm)));
+  if (!EVP_DigestInit_ex2(context, fetched_md(algorithm), nullptr) ||
+      !EVP_DigestUpdate(context, text.data(), text.size()) || !EVP_DigestFinal_ex(context, digest, &size))
+    throw std::runtime_error("hashing failed for " + std::string(algorithm_name(algorithm)));
   return to_hex(digest, size);
 }
 

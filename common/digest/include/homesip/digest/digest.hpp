@@ -4,7 +4,9 @@
 // stack and no store here: strings in, strings out. OpenSSL does the hashing.
 #pragma once
 
+#include <array>
 #include <cstdint>
+#include <initializer_list>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -21,6 +23,11 @@ std::optional<Algorithm> parse_algorithm(std::string_view name);
 
 // Lower-case hex of H(text).
 std::string hash_hex(Algorithm algorithm, std::string_view text);
+// HMAC-SHA-256 under `key` of the parts one after the other. Cheap enough for
+// every request: the algorithm is fetched once, each thread keeps its context.
+constexpr size_t kHmacSha256Bytes = 32;
+std::array<unsigned char, kHmacSha256Bytes> hmac_sha256(std::string_view key,
+                                                        std::initializer_list<std::string_view> parts);
 // H(username:realm:password), what a user store keeps.
 std::string ha1(Algorithm algorithm, std::string_view username, std::string_view realm,
                 std::string_view password);
