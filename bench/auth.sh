@@ -22,15 +22,18 @@
 # (its one thread >= 90 % busy), the server (the machine's cores >= 90 % busy, the server using
 # most), or neither (drops and retransmissions with CPU to spare).
 #
-# AUTH_HOMESIP_LOOPS (default 1): homesipd's server.loops (2 uses both cores, as Kamailio's 2 workers do).
+# AUTH_HOMESIP_LOOPS (default 2): homesipd's server.loops, one per core as Kamailio's 2 workers.
+# AUTH_SOCKETS (default 8): the loadgen's UDP sockets (source ports), request i from socket i mod N,
+# so that homesipd's loops (SO_REUSEPORT, spread by source) and Kamailio's workers (one socket,
+# read by both) each see the load of several clients; the same for both servers.
 # Binaries: HOMESIPD (default build/bin/homesipd), HOMESIP_PLUGINS (build/lib/homesip/plugins),
 # LOADGEN (build/bin/homesip-loadgen), copied to the work directory at the start.
 # The report (markdown) is printed, and written to FILE with --report (bench/run.sh puts it into
 # docs/benchmarks.md). Every load is bounded in requests and time (its own --max-seconds and an
 # outer `timeout`); only processes started here are stopped, by PID, on exit.
 set -euo pipefail
-AUTH_HOMESIP_LOOPS=${AUTH_HOMESIP_LOOPS:-1}
-AUTH_SOCKETS=${AUTH_SOCKETS:-1}
+AUTH_HOMESIP_LOOPS=${AUTH_HOMESIP_LOOPS:-2}
+AUTH_SOCKETS=${AUTH_SOCKETS:-8}
 
 BENCH=$(dirname "$(readlink -f "$0")")
 ROOT=$(dirname "$BENCH")
@@ -63,9 +66,9 @@ if [ $QUICK = 1 ]; then
   AUTH_PRELOAD_RATE=${AUTH_PRELOAD_RATE:-1000}
 else
   AUTH_USERS=${AUTH_USERS:-100000}
-  AUTH_RATES=${AUTH_RATES:-"1000 2000 3000 4000 5000 6000 8000 10000 12000 15000 20000"}
+  AUTH_RATES=${AUTH_RATES:-"1000 2000 4000 8000 12000 16000 20000 25000 30000 35000 40000"}
   AUTH_STEP_S=${AUTH_STEP_S:-5}
-  AUTH_CPU_RATE=${AUTH_CPU_RATE:-2000} AUTH_CPU_S=${AUTH_CPU_S:-5}
+  AUTH_CPU_RATE=${AUTH_CPU_RATE:-2000} AUTH_CPU_S=${AUTH_CPU_S:-10}
   AUTH_PRELOAD_RATE=${AUTH_PRELOAD_RATE:-2000}
 fi
 SETTLE=${SETTLE:-1}
@@ -245,8 +248,8 @@ REPORT=$WORK/auth-report.md
   echo "### Authenticated REGISTER (bench/auth.sh)"
   echo
   echo "Run: $(date -u '+%Y-%m-%d %H:%M UTC'), $( [ $QUICK = 1 ] && echo '**quick smoke run (not a benchmark)**' || echo 'full run'), ${ELAPSED} s; $NCPU CPUs."
-  echo "Load: \`homesip-loadgen register\` (bench/loadgen), REGISTER → 401 → REGISTER with MD5 credentials (qop=auth) → 200, $AUTH_USERS users each with its own password, registered once beforehand at $AUTH_PRELOAD_RATE/s; steps of $AUTH_STEP_S s, servers alternating; CPU run at $AUTH_CPU_RATE/s for $AUTH_CPU_S s."
-  echo "homesipd: \`family-auth-bench.yaml\` (auth-digest, users and bindings in location-sqlite, synchronous: full). Kamailio: \`registrar-auth.cfg\` (auth_db on SQLite, usrloc in memory, 2 workers, tlsf)."
+  echo "Load: \`homesip-loadgen register\` (bench/loadgen), REGISTER → 401 → REGISTER with MD5 credentials (qop=auth) → 200, $AUTH_USERS users each with its own password, registered once beforehand at $AUTH_PRELOAD_RATE/s; $AUTH_SOCKETS UDP sockets (source ports), request i from socket i mod $AUTH_SOCKETS; steps of $AUTH_STEP_S s, servers alternating; CPU run at $AUTH_CPU_RATE/s for $AUTH_CPU_S s."
+  echo "homesipd: \`family-auth-bench.yaml\` (auth-digest, users and bindings in location-sqlite, synchronous: full), \`server.loops: $AUTH_HOMESIP_LOOPS\`. Kamailio: \`registrar-auth.cfg\` (auth_db on SQLite, usrloc in memory, 2 workers, tlsf)."
   echo
   printf '| | %s |\n' "$(for s in $SERVERS; do name "$s"; done | paste -sd'|' | sed 's/|/ | /g')"
   printf '|---|%s\n' "$(for s in $SERVERS; do printf -- '---|'; done)"

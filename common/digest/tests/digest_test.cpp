@@ -23,7 +23,31 @@ DigestParams rfc7616_credentials(const char* algorithm) {
   return c;
 }
 
+std::string hex_of(const std::array<unsigned char, kHmacSha256Bytes>& mac) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned char byte : mac) out += {kDigits[byte >> 4], kDigits[byte & 0x0f]};
+  return out;
+}
+
 }  // namespace
+
+// RFC 4231 test cases 2 and 6 (a key longer than SHA-256's block), each
+// computed again after more keys than a thread keeps contexts for: a key's
+// kept context, and one keyed anew, give the same MAC.
+TEST(Digest, HmacSha256MatchesRfc4231WithKeysKeptAndKeyedAnew) {
+  const std::string jefe_mac = "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843";
+  const std::string long_key(131, '\xaa');
+  const std::string long_mac = "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54";
+  EXPECT_EQ(hex_of(hmac_sha256("Jefe", {"what do ya want ", "for nothing?"})), jefe_mac);
+  EXPECT_EQ(hex_of(hmac_sha256(long_key, {"Test Using Larger Than Block-Size Key - Hash Key First"})),
+            long_mac);
+  EXPECT_EQ(hex_of(hmac_sha256("Jefe", {"what do ya want for nothing?"})), jefe_mac);
+  for (int i = 0; i < 6; ++i) hmac_sha256("key " + std::to_string(i), {"text"});
+  EXPECT_EQ(hex_of(hmac_sha256("Jefe", {"what do ya want for nothing?"})), jefe_mac);
+  EXPECT_EQ(hex_of(hmac_sha256(long_key, {"Test Using Larger Than ", "Block-Size Key - Hash Key First"})),
+            long_mac);
+}
 
 TEST(Digest, AlgorithmNamesRoundTripAndSessVariantsAreRefused) {
   EXPECT_EQ(algorithm_name(Algorithm::kMd5), "MD5");

@@ -71,33 +71,32 @@ uint64_t random_start() {
 
 }  // namespace
 
-NonceCounts::Use NonceCounts::use(const std::string& nonce, int64_t issued_at, uint32_t nc, int64_t now) {
+NonceCounts::Use NonceCounts::use(std::string_view nonce, int64_t issued_at, uint32_t nc, int64_t now) {
+  const uint64_t key = std::hash<std::string_view>{}(nonce);
   const std::lock_guard lock(mutex_);
   // Nonces past their lifetime are stale anyway: drop them from the front.
-  while (!order_.empty()) {
-    const auto it = entries_.find(order_.front());
-    if (it != entries_.end() && now - it->second.issued_at <= lifetime_s_) break;
-    if (it != entries_.end()) entries_.erase(it);
+  while (!order_.empty() && now - order_.front().issued_at > lifetime_s_) {
+    entries_.erase(order_.front().key);
     order_.pop_front();
   }
-  if (const auto it = entries_.find(nonce); it != entries_.end()) {
+  if (const auto it = entries_.find(key); it != entries_.end()) {
     if (nc <= it->second.last_nc) return Use::kReplayed;
     it->second.last_nc = nc;
     return Use::kAccepted;
   }
   if (forgot_ && issued_at <= forgotten_up_to_) return Use::kForgotten;
-  while (entries_.size() >= capacity_ && !order_.empty()) {
-    const auto it = entries_.find(order_.front());
-    if (it != entries_.end()) {
-      forgotten_up_to_ = forgot_ ? std::max(forgotten_up_to_, it->second.issued_at) : it->second.issued_at;
-      forgot_ = true;
-      entries_.erase(it);
-    }
-    order_.pop_front();
-  }
-  entries_.emplace(nonce, Entry{issued_at, nc});
-  order_.push_back(nonce);
+  while (entries_.size() >= capacity_ && !order_.empty()) forget_front();
+  entries_.emplace(key, Entry{issued_at, nc});
+  order_.push_back(Tracked{key, issued_at});
   return Use::kAccepted;
+}
+
+void NonceCounts::forget_front() {
+  const Tracked& oldest = order_.front();
+  forgotten_up_to_ = forgot_ ? std::max(forgotten_up_to_, oldest.issued_at) : oldest.issued_at;
+  forgot_ = true;
+  entries_.erase(oldest.key);
+  order_.pop_front();
 }
 
 size_t NonceCounts::size() const {

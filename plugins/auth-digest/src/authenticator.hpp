@@ -6,9 +6,11 @@
 #include <atomic>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -43,11 +45,15 @@ struct AuthMetrics {
 // Bounded: past `capacity` nonces the oldest tracked is forgotten, and a
 // nonce issued no later than one forgotten is answered as stale (its counts
 // may be gone). Nonces past their lifetime are dropped. Thread-safe.
+// A nonce is tracked by a 64-bit hash of it, not its text: no allocation per
+// nonce and one cache line per lookup. Only nonces this server made (their
+// MAC checked first) get here, so two share an entry only by accident, about
+// once in 2^64 / capacity uses, and then the later one is challenged again.
 class NonceCounts {
  public:
   NonceCounts(size_t capacity, int64_t lifetime_s) : capacity_(capacity), lifetime_s_(lifetime_s) {}
   enum class Use { kAccepted, kReplayed, kForgotten };
-  Use use(const std::string& nonce, int64_t issued_at, uint32_t nc, int64_t now);
+  Use use(std::string_view nonce, int64_t issued_at, uint32_t nc, int64_t now);
   size_t size() const;
 
  private:
@@ -55,11 +61,16 @@ class NonceCounts {
     int64_t issued_at;
     uint32_t last_nc;
   };
+  struct Tracked {
+    uint64_t key;
+    int64_t issued_at;
+  };
+  void forget_front();
   const size_t capacity_;
   const int64_t lifetime_s_;
   mutable std::mutex mutex_;
-  std::unordered_map<std::string, Entry> entries_;
-  std::deque<std::string> order_;  // first use order; entries leave from the front
+  std::unordered_map<uint64_t, Entry> entries_;
+  std::deque<Tracked> order_;  // first use order; entries leave from the front
   bool forgot_ = false;
   int64_t forgotten_up_to_ = 0;  // the latest issue time of a nonce forgotten for room
 };
