@@ -128,6 +128,10 @@ constexpr CoreSetting kCoreSettings[] = {
       "event loop lag beyond which new requests get 503, 0..60000 (0: not watched)"},
      false,
      nullptr},
+    {{"server.overload.max_queue_delay_ms", T::kInteger, "250",
+      "time a datagram waited in its socket's queue beyond which it gets 503, 0..60000 (0: not watched)"},
+     false,
+     nullptr},
     {{"server.overload.retry_after_min_s", T::kInteger, "5",
       "shortest Retry-After of a 503 for overload or a rate limit, 1..3600"},
      false,
@@ -383,6 +387,9 @@ void read_overload(const Reader& r, const YAML::Node& node, OverloadSettings& ov
   int64_t lag = overload.max_loop_lag.count();
   read_bounded(r, node, p, "max_loop_lag_ms", 0, 60000, lag);
   overload.max_loop_lag = std::chrono::milliseconds(lag);
+  int64_t queued = overload.max_queue_delay.count();
+  read_bounded(r, node, p, "max_queue_delay_ms", 0, 60000, queued);
+  overload.max_queue_delay = std::chrono::milliseconds(queued);
   read_bounded(r, node, p, "retry_after_min_s", 1, 3600, overload.retry_after_min_s);
   read_bounded(r, node, p, "retry_after_max_s", overload.retry_after_min_s, 3600, overload.retry_after_max_s);
 }

@@ -2,7 +2,10 @@
 // request gets 503 with a Retry-After at once, instead of waiting in a queue
 // until its sender gives up and retransmits into the same queue. What the
 // core measures cheaply: requests suspended in the chain (waiting on a store
-// or a plugin) and how late the loop runs a periodic tick.
+// or a plugin), how late the loop runs a periodic tick, and how long a
+// datagram waited in its socket's queue (its kernel receive timestamp): a
+// loop that is busy all the time still runs its tick on time, while the
+// requests queue in front of it.
 #pragma once
 
 #include <atomic>
@@ -17,6 +20,9 @@ namespace homesip::core {
 struct OverloadSettings {
   size_t max_pending = 10000;                    // suspended requests; 0: not watched
   std::chrono::milliseconds max_loop_lag{1000};  // 0: not watched
+  // Half of RFC 3261's T1: a request queued longer is about to be sent again
+  // by its client, and the copy would queue behind it.
+  std::chrono::milliseconds max_queue_delay{250};  // 0: not watched
   uint32_t retry_after_min_s = 5;
   uint32_t retry_after_max_s = 10;
 };
@@ -32,9 +38,11 @@ class OverloadGuard {
 
   // The periodic tick, from a timer every kTick: the lag is how late it runs.
   void tick(Clock::time_point now);
-  // Whether a new request is shed, with `pending` requests suspended now.
-  bool overloaded(size_t pending) const {
-    return (settings_.max_pending && pending >= settings_.max_pending) || lagging_;
+  // Whether a new request is shed, with `pending` requests suspended now,
+  // that waited `queued` in its socket's queue (zero: not a datagram).
+  bool overloaded(size_t pending, std::chrono::milliseconds queued) const {
+    return (settings_.max_pending && pending >= settings_.max_pending) || lagging_ ||
+           (settings_.max_queue_delay.count() > 0 && queued >= settings_.max_queue_delay);
   }
   // A Retry-After in [retry_after_min_s, retry_after_max_s], so the senders
   // told to wait do not all come back in the same second.

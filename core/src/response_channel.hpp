@@ -5,6 +5,7 @@
 
 #include <sofia-sip/su.h>
 
+#include <chrono>
 #include <cstddef>
 #include <memory>
 #include <string>
@@ -35,6 +36,9 @@ class ResponseChannel {
   virtual std::shared_ptr<const std::vector<std::string>> peer_certificate_names() const { return nullptr; }
   virtual bool closed() const = 0;
   virtual std::string_view transport() const = 0;  // "udp", "tcp", "tls"
+  // How long the message being handled waited in the kernel's queue before
+  // it was read (server.overload.max_queue_delay_ms); zero when not known.
+  virtual std::chrono::milliseconds queue_delay() const { return std::chrono::milliseconds(0); }
 };
 
 }  // namespace homesip::core

@@ -666,14 +666,16 @@ bool SipServer::shed(LoopShard& shard, msg_t* msg, sip_t* sip, ResponseChannel& 
   // An ACK has no answer and a CANCEL ends work: neither adds load worth refusing.
   if (method == sip_method_ack || method == sip_method_cancel) return false;
   const size_t pending = chain_.suspended();
-  if (!shard.overload.overloaded(pending)) return false;
+  const std::chrono::milliseconds queued = channel.queue_delay();
+  if (!shard.overload.overloaded(pending, queued)) return false;
   su_sockaddr_t source{};
   socklen_t length = sizeof source;
   msg_get_address(msg, &source, &length);
   char ip[46];
   limit_log_.hit("server.overload", std::to_string(pending) + " requests pending, loop " +
                                         std::to_string(shard.overload.loop_lag().count()) +
-                                        " ms late; 503 to " + std::string(address_text(source, ip)));
+                                        " ms late, queued " + std::to_string(queued.count()) +
+                                        " ms; 503 to " + std::string(address_text(source, ip)));
   send_reply(msg, unavailable(shard, "Overloaded"), channel, udp_bound);
   return true;
 }

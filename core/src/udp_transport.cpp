@@ -51,6 +51,10 @@ int bind_udp_socket(const ListenAddress& address, int buffer_bytes, UdpSharing s
   ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buffer_bytes, sizeof buffer_bytes);
   ::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buffer_bytes, sizeof buffer_bytes);
   const int one = 1;
+  // A receive timestamp on every datagram: how long a request queued before
+  // the loop read it, the sign of overload that the loop's own lag misses
+  // (server.overload.max_queue_delay_ms).
+  ::setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof one);
   if ((shared && ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) ||
       ::bind(fd, &local.su_sa, address_length(local)) != 0) {
     const int error = errno;
@@ -71,6 +75,7 @@ UdpTransport::UdpTransport(su_root_t* root, const ListenAddress& address, int fd
     in_headers_[i].msg_hdr.msg_iov = &in_vectors_[i];
     in_headers_[i].msg_hdr.msg_iovlen = 1;
     in_headers_[i].msg_hdr.msg_name = &sources_[i];
+    in_headers_[i].msg_hdr.msg_control = controls_[i].bytes;
     out_headers_[i].msg_hdr.msg_iov = &out_vectors_[i];
     out_headers_[i].msg_hdr.msg_iovlen = 1;
     out_headers_[i].msg_hdr.msg_name = &outgoing_[i].destination;
@@ -113,15 +118,36 @@ void UdpTransport::receive() {
   for (int round = 0; round < kBatchesPerWakeup && fd_ >= 0; ++round) {
     // The kernel writes each entry's length, source length and flags; the
     // buffers and addresses the entries point at stay as the constructor set them.
-    for (auto& header : in_headers_) header.msg_hdr.msg_namelen = sizeof(sockaddr_storage);
+    for (auto& header : in_headers_) {
+      header.msg_hdr.msg_namelen = sizeof(sockaddr_storage);
+      header.msg_hdr.msg_controllen = sizeof(Control::bytes);
+    }
     const int received = ::recvmmsg(fd_, in_headers_.data(), kBatch, MSG_DONTWAIT, nullptr);
     if (received <= 0) break;  // EAGAIN: drained; other errors are ICMP reports for earlier sends
-    for (int i = 0; i < received; ++i)
+    timespec read_at{};
+    ::clock_gettime(CLOCK_REALTIME, &read_at);  // the timestamps' clock
+    for (int i = 0; i < received; ++i) {
+      queue_delay_ = waited(static_cast<size_t>(i), read_at);
       deliver(static_cast<const char*>(in_vectors_[i].iov_base), in_headers_[i].msg_len, sources_[i],
               in_headers_[i].msg_hdr.msg_namelen);
+    }
+    queue_delay_ = std::chrono::milliseconds(0);
     if (static_cast<size_t>(received) < kBatch) break;
   }
   flush();
+}
+
+std::chrono::milliseconds UdpTransport::waited(size_t i, const timespec& read_at) const {
+  msghdr& header = const_cast<msghdr&>(in_headers_[i].msg_hdr);
+  for (cmsghdr* control = CMSG_FIRSTHDR(&header); control; control = CMSG_NXTHDR(&header, control)) {
+    if (control->cmsg_level != SOL_SOCKET || control->cmsg_type != SCM_TIMESTAMPNS) continue;
+    timespec stamp{};
+    std::memcpy(&stamp, CMSG_DATA(control), sizeof stamp);
+    const int64_t ns = (read_at.tv_sec - stamp.tv_sec) * 1'000'000'000LL + (read_at.tv_nsec - stamp.tv_nsec);
+    // The wall clock may step back between the two readings: no wait then.
+    return std::chrono::milliseconds(std::max<int64_t>(ns, 0) / 1'000'000);
+  }
+  return std::chrono::milliseconds(0);
 }
 
 void UdpTransport::deliver(const char* data, size_t length, const sockaddr_storage& from,

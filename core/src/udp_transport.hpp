@@ -11,6 +11,8 @@
 #include <sys/socket.h>
 
 #include <array>
+#include <chrono>
+#include <ctime>
 #include <functional>
 #include <memory>
 #include <string>
@@ -65,12 +67,18 @@ class UdpTransport final : public ResponseChannel, public std::enable_shared_fro
                             size_t max_bytes) override;
   std::string_view transport() const override { return "udp"; }
   const ListenAddress& address() const { return address_; }
+  // How long the datagram being delivered waited in the socket's queue
+  // before this loop read it (from its kernel receive timestamp). During a
+  // Sink call only; zero when the kernel gave no timestamp.
+  std::chrono::milliseconds queue_delay() const override { return queue_delay_; }
 
  private:
   static constexpr size_t kBatch = 32;
   static int on_readable(su_root_magic_t*, su_wait_t*, su_wakeup_arg_t* self);
   void receive();
   void deliver(const char* data, size_t length, const sockaddr_storage& from, socklen_t from_length);
+  // From entry `i`'s SO_TIMESTAMPNS and the time the batch was read.
+  std::chrono::milliseconds waited(size_t i, const timespec& read_at) const;
 
   struct Outgoing {
     std::string bytes;
@@ -94,6 +102,12 @@ class UdpTransport final : public ResponseChannel, public std::enable_shared_fro
   std::array<iovec, kBatch> in_vectors_{};
   std::array<mmsghdr, kBatch> out_headers_{};
   std::array<iovec, kBatch> out_vectors_{};
+  // Each entry's control buffer, for its kernel receive timestamp.
+  struct alignas(cmsghdr) Control {
+    char bytes[CMSG_SPACE(sizeof(timespec))];
+  };
+  std::array<Control, kBatch> controls_{};
+  std::chrono::milliseconds queue_delay_{0};
 };
 
 }  // namespace homesip::core

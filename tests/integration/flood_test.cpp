@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -457,4 +458,47 @@ TEST(OverloadTest, PastMaxPendingANewRequestGets503AndTheServerRecovers) {
   ASSERT_EQ(run({homesipctl(), "--socket", socket, "--json", "stats"}, &out, 10s), 0) << out;
   const auto stats = nlohmann::json::parse(out, nullptr, false);
   EXPECT_EQ(stats["limits_hit"].value("server.overload", uint64_t{0}), 1u) << out;
+}
+
+// A loop that falls behind while its own tick keeps time: the requests wait
+// in the socket's queue instead. Stopped (SIGSTOP) for 600 ms while two
+// OPTIONS arrive, the server answers both 503 Overloaded with a jittered
+// Retry-After once it runs again (they waited past max_queue_delay_ms 300),
+// and serves the next one; with the rule off (0) the same wait gets 200s. The
+// loop-lag rule is off in both, so only the queue delay can shed.
+TEST(OverloadTest, RequestsQueuedPastMaxQueueDelayGet503AndTheNextIsServed) {
+  for (const int max_queue_delay_ms : {300, 0}) {
+    SCOPED_TRACE("max_queue_delay_ms " + std::to_string(max_queue_delay_ms));
+    TempDir dir;
+    HomesipServer server(dir, ServerOptions{"H1", "C1.D1", "",
+                                            "  overload:\n    max_loop_lag_ms: 0\n    max_queue_delay_ms: " +
+                                                std::to_string(max_queue_delay_ms) + "\n"});
+    server.start();
+    SourceSocket sender("127.0.0.7");
+    const auto options = [&](int i) {
+      return crlf("OPTIONS sip:C1.D1.H1 SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.7:" +
+                  std::to_string(sender.port()) + ";branch=z9hG4bK-queued" + std::to_string(i) +
+                  "\nFrom: <sip:probe@example.net>;tag=1\nTo: <sip:C1.D1.H1>\nCall-ID: queued-" +
+                  std::to_string(i) + "\nCSeq: 1 OPTIONS\nContent-Length: 0\n\n");
+    };
+    ASSERT_EQ(kill(server.pid(), SIGSTOP), 0);
+    sender.send(server.port(), options(0));
+    sender.send(server.port(), options(1));
+    std::this_thread::sleep_for(600ms);
+    ASSERT_EQ(kill(server.pid(), SIGCONT), 0);
+    for (int i = 0; i < 2; ++i) {
+      const std::string response = sender.receive(4s);
+      ASSERT_FALSE(response.empty()) << "only " << i << " answers";
+      if (max_queue_delay_ms == 0) {
+        EXPECT_EQ(status_of(response), 200) << response;
+        continue;
+      }
+      EXPECT_EQ(response.substr(0, response.find("\r\n")), "SIP/2.0 503 Overloaded") << response;
+      const int retry_after = std::stoi("0" + header_value(response, "Retry-After"));
+      EXPECT_GE(retry_after, 5) << response;
+      EXPECT_LE(retry_after, 10) << response;
+    }
+    sender.send(server.port(), options(2));
+    EXPECT_EQ(status_of(sender.receive(4s)), 200);
+  }
 }

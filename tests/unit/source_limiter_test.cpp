@@ -130,18 +130,29 @@ TEST(OverloadGuard, PendingRequestsAndALateLoopShed) {
   s.max_pending = 100;
   s.max_loop_lag = 500ms;
   OverloadGuard guard(s);
-  EXPECT_FALSE(guard.overloaded(99));
-  EXPECT_TRUE(guard.overloaded(100));
+  EXPECT_FALSE(guard.overloaded(99, 0ms));
+  EXPECT_TRUE(guard.overloaded(100, 0ms));
   const auto t = OverloadGuard::Clock::time_point{} + 1000s;
   guard.tick(t);
   guard.tick(t + OverloadGuard::kTick + 100ms);
   EXPECT_EQ(guard.loop_lag(), 100ms);
-  EXPECT_FALSE(guard.overloaded(0));
+  EXPECT_FALSE(guard.overloaded(0, 0ms));
   guard.tick(t + 2 * OverloadGuard::kTick + 100ms + 600ms);
   EXPECT_EQ(guard.loop_lag(), 600ms);
-  EXPECT_TRUE(guard.overloaded(0)) << "a stall of 600 ms";
+  EXPECT_TRUE(guard.overloaded(0, 0ms)) << "a stall of 600 ms";
   guard.tick(t + 3 * OverloadGuard::kTick + 700ms);
-  EXPECT_FALSE(guard.overloaded(0)) << "the next tick on time ends it";
+  EXPECT_FALSE(guard.overloaded(0, 0ms)) << "the next tick on time ends it";
+}
+
+TEST(OverloadGuard, ADatagramQueuedPastMaxQueueDelayIsShedUnlessNotWatched) {
+  OverloadSettings s;
+  s.max_queue_delay = 250ms;
+  OverloadGuard watched(s);
+  EXPECT_FALSE(watched.overloaded(0, 249ms));
+  EXPECT_TRUE(watched.overloaded(0, 250ms));
+  s.max_queue_delay = 0ms;
+  OverloadGuard not_watched(s);
+  EXPECT_FALSE(not_watched.overloaded(0, 60s));
 }
 
 TEST(OverloadGuard, RetryAfterIsJitteredWithinItsRange) {
