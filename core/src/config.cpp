@@ -128,7 +128,7 @@ constexpr CoreSetting kCoreSettings[] = {
       "event loop lag beyond which new requests get 503, 0..60000 (0: not watched)"},
      false,
      nullptr},
-    {{"server.overload.max_queue_delay_ms", T::kInteger, "250",
+    {{"server.overload.max_queue_delay_ms", T::kInteger, "1000",
       "time a datagram waited in its socket's queue beyond which it gets 503, 0..60000 (0: not watched)"},
      false,
      nullptr},

@@ -188,7 +188,7 @@ class CheckConfigTest : public ::testing::Test {
         {"server.rate_limit.exempt", "[127.0.0.0/8]"},
         {"server.overload.max_pending", "10000"},
         {"server.overload.max_loop_lag_ms", "1000"},
-        {"server.overload.max_queue_delay_ms", "250"},
+        {"server.overload.max_queue_delay_ms", "1000"},
         {"server.overload.retry_after_min_s", "5"},
         {"server.overload.retry_after_max_s", "10"},
         {"log.level", "info"},
