@@ -241,6 +241,7 @@ TEST(CoreSettings, DeclaredDefaultsAreTheLoadedDefaults) {
            : "?"},
       {"server.overload.max_pending", std::to_string(c.server.overload.max_pending)},
       {"server.overload.max_loop_lag_ms", std::to_string(c.server.overload.max_loop_lag.count())},
+      {"server.overload.max_queue_delay_ms", std::to_string(c.server.overload.max_queue_delay.count())},
       {"server.overload.retry_after_min_s", std::to_string(c.server.overload.retry_after_min_s)},
       {"server.overload.retry_after_max_s", std::to_string(c.server.overload.retry_after_max_s)},
       {"server.http.listen", c.server.http.enabled() ? "?" : ""},
@@ -306,7 +307,8 @@ TEST(Config, FloodProtectionKeys) {
              "server:\n  listen: [udp:127.0.0.1:5000]\n  limits:\n    udp_amplification: 0\n  rate_limit:\n"
              "    requests_per_second: 20\n    burst: 40\n    action: 503\n    sources: 1000\n"
              "    exempt: [10.0.0.0/8, 192.0.2.7, \"2001:db8::/32\"]\n  overload:\n    max_pending: 0\n"
-             "    max_loop_lag_ms: 250\n    retry_after_min_s: 2\n    retry_after_max_s: 4\n");
+             "    max_loop_lag_ms: 250\n    max_queue_delay_ms: 400\n    retry_after_min_s: 2\n"
+             "    retry_after_max_s: 4\n");
   const auto c = load_config((dir / "c.yaml").string(), {});
   EXPECT_EQ(c.server.udp_amplification, 0u);
   EXPECT_EQ(c.server.rate_limit.requests_per_second, 20u);
@@ -317,6 +319,7 @@ TEST(Config, FloodProtectionKeys) {
             (std::vector<std::string>{"10.0.0.0/8", "192.0.2.7", "2001:db8::/32"}));
   EXPECT_EQ(c.server.overload.max_pending, 0u);
   EXPECT_EQ(c.server.overload.max_loop_lag.count(), 250);
+  EXPECT_EQ(c.server.overload.max_queue_delay.count(), 400);
   EXPECT_EQ(c.server.overload.retry_after_min_s, 2u);
   EXPECT_EQ(c.server.overload.retry_after_max_s, 4u);
 
