@@ -137,8 +137,8 @@ void UdpTransport::receive() {
   flush();
 }
 
-std::chrono::milliseconds UdpTransport::waited(size_t i, const timespec& read_at) const {
-  msghdr& header = const_cast<msghdr&>(in_headers_[i].msg_hdr);
+std::chrono::milliseconds UdpTransport::waited(size_t i, const timespec& read_at) {
+  msghdr& header = in_headers_[i].msg_hdr;
   for (cmsghdr* control = CMSG_FIRSTHDR(&header); control; control = CMSG_NXTHDR(&header, control)) {
     if (control->cmsg_level != SOL_SOCKET || control->cmsg_type != SCM_TIMESTAMPNS) continue;
     timespec stamp{};

@@ -78,7 +78,7 @@ class UdpTransport final : public ResponseChannel, public std::enable_shared_fro
   void receive();
   void deliver(const char* data, size_t length, const sockaddr_storage& from, socklen_t from_length);
   // From entry `i`'s SO_TIMESTAMPNS and the time the batch was read.
-  std::chrono::milliseconds waited(size_t i, const timespec& read_at) const;
+  std::chrono::milliseconds waited(size_t i, const timespec& read_at);
 
   struct Outgoing {
     std::string bytes;

@@ -79,6 +79,13 @@ const EVP_MD* fetched_md(Algorithm algorithm) {
 struct KeyedHmac {
   std::string key;
   EVP_MAC_CTX* context = nullptr;
+  // The key is a secret: its copy is wiped before its memory goes back.
+  void clear() {
+    OPENSSL_cleanse(key.data(), key.size());
+    key.clear();
+    EVP_MAC_CTX_free(context);
+    context = nullptr;
+  }
 };
 
 // A process uses a few secrets (the nonces', the flow tokens'), each thread
@@ -94,7 +101,7 @@ struct ThreadContexts {
   ThreadContexts& operator=(const ThreadContexts&) = delete;
   ~ThreadContexts() {
     EVP_MD_CTX_free(hash);
-    for (KeyedHmac& hmac : hmacs) EVP_MAC_CTX_free(hmac.context);
+    for (KeyedHmac& hmac : hmacs) hmac.clear();
   }
 };
 
@@ -131,7 +138,7 @@ EVP_MAC_CTX* keyed_hmac_sha256(std::string_view key) {
   KeyedHmac& slot = contexts.hmacs[contexts.next_hmac];
   contexts.next_hmac = (contexts.next_hmac + 1) % contexts.hmacs.size();
   EVP_MAC_CTX* context = new_hmac_sha256_context(key);
-  EVP_MAC_CTX_free(slot.context);
+  slot.clear();
   slot.context = context;
   slot.key.assign(key);
   return context;
