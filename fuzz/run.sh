@@ -15,7 +15,7 @@ FUZZ="$ROOT/fuzz"
 SECONDS_PER_TARGET=${1:-20}
 shift || true
 TARGETS=("$@")
-[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(fuzz_message_limits fuzz_sip_request fuzz_response_encoder fuzz_names)
+[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(fuzz_message_limits fuzz_sip_request fuzz_response_encoder fuzz_names fuzz_digest)
 BUILD=${HOMESIP_FUZZ_BUILD:-$ROOT/build-fuzz}
 CXX_COMPILER=${CXX:-clang++-14}
 case "$SECONDS_PER_TARGET" in '' | *[!0-9]*) echo "usage: $0 [seconds-per-target] [target...]" >&2; exit 2 ;; esac
