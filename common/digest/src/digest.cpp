@@ -101,6 +101,7 @@ struct ThreadContexts {
   ThreadContexts& operator=(const ThreadContexts&) = delete;
   ~ThreadContexts() {
     EVP_MD_CTX_free(hash);
+    hash = nullptr;
     for (KeyedHmac& hmac : hmacs) hmac.clear();
   }
 };
@@ -126,21 +127,58 @@ EVP_MAC_CTX* new_hmac_sha256_context(std::string_view key) {
   return context;
 }
 
+std::array<unsigned char, kHmacSha256Bytes> mac_of(EVP_MAC_CTX* context, std::string_view text) {
+  std::array<unsigned char, kHmacSha256Bytes> mac{};
+  size_t size = 0;
+  if (!EVP_MAC_update(context, reinterpret_cast<const unsigned char*>(text.data()), text.size()) ||
+      !EVP_MAC_final(context, mac.data(), &size, mac.size()))
+    throw std::runtime_error("HMAC-SHA-256 failed");
+  return mac;
+}
+
+// Whether EVP_MAC_init without a key restarts an HMAC with the key it had:
+// OpenSSL 3.0.0 to 3.0.2 return success and keep no key (openssl#17811),
+// and a binary built against a later 3.0 may run on one of them. Asked once
+// per process: the same MAC twice, the second after such a restart.
+bool key_kept_on_restart() {
+  EVP_MAC_CTX* context = new_hmac_sha256_context("homesip key check");
+  bool kept = false;
+  try {
+    const auto first = mac_of(context, "text");
+    kept = EVP_MAC_init(context, nullptr, 0, nullptr) && mac_of(context, "text") == first;
+  } catch (const std::runtime_error&) {
+    kept = false;
+  }
+  EVP_MAC_CTX_free(context);
+  return kept;
+}
+
 // This thread's context keyed with `key`, ready for EVP_MAC_update. The keys
 // compared here are the server's own secrets, never a sender's input.
 EVP_MAC_CTX* keyed_hmac_sha256(std::string_view key) {
+  static const bool restart_keeps_key = key_kept_on_restart();
   ThreadContexts& contexts = thread_contexts();
   for (KeyedHmac& hmac : contexts.hmacs)
     if (hmac.context && hmac.key == key) {
-      if (!EVP_MAC_init(hmac.context, nullptr, 0, nullptr)) throw std::runtime_error("HMAC-SHA-256 failed");
+      const bool restarted =
+          restart_keeps_key ? EVP_MAC_init(hmac.context, nullptr, 0, nullptr)
+                            : EVP_MAC_init(hmac.context, reinterpret_cast<const unsigned char*>(key.data()),
+                                           key.size(), nullptr);
+      if (!restarted) throw std::runtime_error("HMAC-SHA-256 failed");
       return hmac.context;
     }
   KeyedHmac& slot = contexts.hmacs[contexts.next_hmac];
   contexts.next_hmac = (contexts.next_hmac + 1) % contexts.hmacs.size();
   EVP_MAC_CTX* context = new_hmac_sha256_context(key);
   slot.clear();
+  // The key first: should copying it throw, the slot holds no context for an empty key.
+  try {
+    slot.key.assign(key);
+  } catch (...) {
+    EVP_MAC_CTX_free(context);
+    throw;
+  }
   slot.context = context;
-  slot.key.assign(key);
   return context;
 }
 

@@ -72,6 +72,10 @@ uint64_t random_start() {
 }  // namespace
 
 NonceCounts::Use NonceCounts::use(std::string_view nonce, int64_t issued_at, uint32_t nc, int64_t now) {
+  // Past its lifetime now, though it was not when the nonce was checked (a
+  // store lookup between may cross the second): its entry may be gone, so a
+  // replay would look new. Stale, like any expired nonce.
+  if (now - issued_at > lifetime_s_) return Use::kForgotten;
   const uint64_t key = std::hash<std::string_view>{}(nonce);
   const std::lock_guard lock(mutex_);
   // Nonces past their lifetime are stale anyway: drop them from the front.

@@ -344,6 +344,16 @@ TEST_F(AuthDigestTest, NonceCountMemoryIsBounded) {
   EXPECT_EQ(counts.size(), 1u);
 }
 
+// A nonce checked in time whose count is used after its lifetime (the user
+// store answered across a second): its entry went with the lifetime, so a
+// replay would look new. It is answered stale instead.
+TEST_F(AuthDigestTest, ANonceCountUsedPastTheNonceLifetimeIsStaleNotAccepted) {
+  auth_digest::NonceCounts counts(100, 300);
+  EXPECT_EQ(counts.use("victim", kNow, 1, kNow + 300), auth_digest::NonceCounts::Use::kAccepted);
+  EXPECT_EQ(counts.use("victim", kNow, 1, kNow + 301), auth_digest::NonceCounts::Use::kForgotten);
+  EXPECT_EQ(counts.use("victim", kNow, 2, kNow + 301), auth_digest::NonceCounts::Use::kForgotten);
+}
+
 TEST_F(AuthDigestTest, UriThatIsNotTheRequestUriIsRefused) {
   const Outcome o = run(with_credentials(reg(), "U1", "pw1", digest::Algorithm::kSha256, 1, "sip:C1.D1.H2"));
   EXPECT_EQ(o.status(), 400);
