@@ -77,6 +77,11 @@ struct Passwords {
 // mosquitto_sub/mosquitto_pub need to connect (credentials, TLS).
 class BrokerTest : public ::testing::Test {
  protected:
+  // SIGTERM, not the SIGKILL of Process's destructor: device_sim.sh then stops
+  // its mosquitto_sub, which would otherwise reconnect for ever as an orphan.
+  ~BrokerTest() override {
+    if (device_) device_->stop(std::chrono::seconds(5));
+  }
   void start_broker(const std::string& listener_settings = "allow_anonymous true\n") {
     broker_ = std::make_unique<Broker>(dir_, free_port(), listener_settings);
     broker_->start();
