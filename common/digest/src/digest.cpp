@@ -127,11 +127,15 @@ EVP_MAC_CTX* new_hmac_sha256_context(std::string_view key) {
   return context;
 }
 
-std::array<unsigned char, kHmacSha256Bytes> mac_of(EVP_MAC_CTX* context, std::string_view text) {
+// The MAC of the parts one after the other, on a context just (re)started.
+std::array<unsigned char, kHmacSha256Bytes> mac_of(EVP_MAC_CTX* context,
+                                                   std::initializer_list<std::string_view> parts) {
   std::array<unsigned char, kHmacSha256Bytes> mac{};
   size_t size = 0;
-  if (!EVP_MAC_update(context, reinterpret_cast<const unsigned char*>(text.data()), text.size()) ||
-      !EVP_MAC_final(context, mac.data(), &size, mac.size()))
+  bool ok = true;
+  for (std::string_view part : parts)
+    ok = ok && EVP_MAC_update(context, reinterpret_cast<const unsigned char*>(part.data()), part.size());
+  if (!ok || !EVP_MAC_final(context, mac.data(), &size, mac.size()) || size != mac.size())
     throw std::runtime_error("HMAC-SHA-256 failed");
   return mac;
 }
@@ -144,8 +148,8 @@ bool key_kept_on_restart() {
   EVP_MAC_CTX* context = new_hmac_sha256_context("homesip key check");
   bool kept = false;
   try {
-    const auto first = mac_of(context, "text");
-    kept = EVP_MAC_init(context, nullptr, 0, nullptr) && mac_of(context, "text") == first;
+    const auto first = mac_of(context, {"text"});
+    kept = EVP_MAC_init(context, nullptr, 0, nullptr) && mac_of(context, {"text"}) == first;
   } catch (const std::runtime_error&) {
     kept = false;
   }
@@ -303,15 +307,7 @@ std::optional<Algorithm> parse_algorithm(std::string_view name) {
 
 std::array<unsigned char, kHmacSha256Bytes> hmac_sha256(std::string_view key,
                                                         std::initializer_list<std::string_view> parts) {
-  EVP_MAC_CTX* context = keyed_hmac_sha256(key);
-  std::array<unsigned char, kHmacSha256Bytes> mac{};
-  size_t size = 0;
-  bool ok = true;
-  for (std::string_view part : parts)
-    ok = ok && EVP_MAC_update(context, reinterpret_cast<const unsigned char*>(part.data()), part.size());
-  if (!ok || !EVP_MAC_final(context, mac.data(), &size, mac.size()) || size != mac.size())
-    throw std::runtime_error("HMAC-SHA-256 failed");
-  return mac;
+  return mac_of(keyed_hmac_sha256(key), parts);
 }
 
 std::string hash_hex(Algorithm algorithm, std::string_view text) {
