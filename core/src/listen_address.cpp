@@ -3,13 +3,34 @@
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <cstring>
 #include <stdexcept>
 
 namespace homesip::core {
+namespace {
+
+// Whether a socket outside our SO_REUSEPORT group holds `local`: a second
+// server on the same port would otherwise share the datagrams and the
+// connections silently (the kernel lets every socket of one user that asks
+// join the group).
+bool address_taken(const su_sockaddr_t& local, int type) {
+  const int probe = ::socket(local.su_family, type | SOCK_CLOEXEC, 0);
+  if (probe < 0) return false;
+  const int on = 1;
+  // TIME_WAIT of an earlier run's connections is no holder; a listener is.
+  if (type == SOCK_STREAM) ::setsockopt(probe, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+  const bool taken = ::bind(probe, &local.su_sa, address_length(local)) != 0 && errno == EADDRINUSE;
+  ::close(probe);
+  return taken;
+}
+
+}  // namespace
 
 su_sockaddr_t resolve_listen_address(const ListenAddress& address) {
   addrinfo hints{};
@@ -33,6 +54,26 @@ su_sockaddr_t resolve_listen_address(const ListenAddress& address) {
 
 socklen_t address_length(const su_sockaddr_t& address) {
   return address.su_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
+}
+
+int bind_listener_socket(const ListenAddress& address, int type, PortSharing sharing) {
+  const su_sockaddr_t local = resolve_listen_address(address);
+  const auto fail = [&](int error) {
+    return std::runtime_error("cannot listen on " + address.text() + ": " + std::strerror(error));
+  };
+  if (sharing == PortSharing::kFirst && address_taken(local, type)) throw fail(EADDRINUSE);
+  const int fd = ::socket(local.su_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw fail(errno);
+  const int on = 1;
+  const bool options_set =
+      (type != SOCK_STREAM || ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) == 0) &&
+      (sharing == PortSharing::kAlone || ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) == 0);
+  if (!options_set || ::bind(fd, &local.su_sa, address_length(local)) != 0) {
+    const int error = errno;
+    ::close(fd);
+    throw fail(error);
+  }
+  return fd;
 }
 
 bool addresses_listener(const std::vector<ListenAddress>& listeners, const UriView& uri) {

@@ -17,6 +17,22 @@ su_sockaddr_t resolve_listen_address(const ListenAddress& address);
 
 socklen_t address_length(const su_sockaddr_t& address);
 
+// How a listener's socket shares its address. Above one loop (server.loops),
+// each loop has its own socket in the address's SO_REUSEPORT group, and the
+// kernel picks one by the sender's address and port: for a datagram, for a
+// connection (which that loop then serves to its end).
+enum class PortSharing {
+  kAlone,  // one loop: the address is ours alone
+  kFirst,  // the group's first socket: refused when another socket holds the address
+  kJoin,   // another loop's socket in our group
+};
+
+// A non-blocking socket of `type` (SOCK_DGRAM or SOCK_STREAM) bound to
+// `address` as `sharing` says; a stream socket may be bound while
+// connections of an earlier run linger in TIME_WAIT. Throws
+// std::runtime_error naming the address.
+int bind_listener_socket(const ListenAddress& address, int type, PortSharing sharing);
+
 // True when the URI's host and port (5060 when absent, 5061 for sips:) are
 // one listener's, host compared as written (no resolution: a listener on
 // 0.0.0.0 matches no URI). What PluginContext::addresses_me() and the Route

@@ -366,6 +366,8 @@ struct SipServer::LoopShard {
   SofiaEventLoop* loop = nullptr;
   std::unique_ptr<LoopThread> thread;  // none for the main loop
   std::vector<std::shared_ptr<UdpTransport>> udp;
+  // Its TCP/TLS listeners; a connection is served by the loop that accepted it.
+  std::vector<std::shared_ptr<StreamTransport>> streams;
   OverloadGuard overload;
   std::unique_ptr<Timer> overload_tick;
   std::atomic<uint64_t> messages{0};
@@ -377,6 +379,7 @@ SipServer::SipServer(SofiaEventLoop& loop, const ServerConfig& config, std::shar
       log_(log),
       limit_log_(log),
       rate_limiter_(config.rate_limit),
+      connection_budget_(config.connections.max_connections),
       branch_prefix_("z9hG4bK-hs" + hex(stable_hash(config.listen.front().text()), 8) + "-"),
       chain_(log) {}
 
@@ -409,24 +412,15 @@ void SipServer::start() {
   try {
     // The main loop's sockets first: the group's first socket checks that no
     // other process holds the address; the other loops' sockets join it.
-    open_udp(*shards_.front(), loops > 1 ? UdpSharing::kFirst : UdpSharing::kAlone);
+    open_listeners(*shards_.front(), loops > 1 ? PortSharing::kFirst : PortSharing::kAlone);
     for (size_t i = 1; i < loops; ++i) {
       LoopShard& shard = *shards_[i];
-      shard.thread->call([&] { open_udp(shard, UdpSharing::kJoin); });
+      shard.thread->call([&] { open_listeners(shard, PortSharing::kJoin); });
     }
-    for (const auto& address : config_.listen) {
-      if (address.transport != "udp")
-        streams_.push_back(std::make_unique<StreamTransport>(
-            loop_, address, config_.connections, config_.tls_certificates, config_.tls_verify_clients,
-            limit_log_,
-            [this](std::string_view bytes, const su_sockaddr_t& from, socklen_t length,
-                   const std::shared_ptr<ResponseChannel>& connection, bool too_large) {
-              return receive(*shards_.front(), bytes, from, length, connection, too_large);
-            }));
-      log_->info("listening on {}", address.text());
-    }
-    if (loops > 1) log_->info("{} loops serve UDP, each with its own socket per listener", loops);
-    if (!streams_.empty())
+    for (const auto& address : config_.listen) log_->info("listening on {}", address.text());
+    if (loops > 1)
+      log_->info("{} loops serve UDP, TCP and TLS, each with its own socket per listener", loops);
+    if (!shards_.front()->streams.empty())
       log_->info("TCP/TLS: at most {} connections, idle timeout {} s, message timeout {} s",
                  config_.connections.max_connections, config_.connections.idle_timeout.count(),
                  config_.connections.message_timeout.count());
@@ -438,16 +432,24 @@ void SipServer::start() {
       shard.thread->call([&] { release_shard(shard); });
     }
     release_shard(*shards_.front());
-    streams_.clear();
     throw;
   }
   listening_ = true;
 }
 
-void SipServer::open_udp(LoopShard& shard, UdpSharing sharing) {
+void SipServer::open_listeners(LoopShard& shard, PortSharing sharing) {
   const auto buffer = static_cast<int>(config_.udp_buffer_bytes);
   for (const auto& address : config_.listen) {
-    if (address.transport != "udp") continue;
+    if (address.transport != "udp") {
+      shard.streams.push_back(std::make_shared<StreamTransport>(
+          *shard.loop, address, sharing, config_.connections, connection_budget_, config_.tls_certificates,
+          config_.tls_verify_clients, limit_log_,
+          [this, &shard](std::string_view bytes, const su_sockaddr_t& from, socklen_t length,
+                         const std::shared_ptr<ResponseChannel>& connection, bool too_large) {
+            return receive(shard, bytes, from, length, connection, too_large);
+          }));
+      continue;
+    }
     const int fd = bind_udp_socket(address, buffer, sharing);
     shard.udp.push_back(
         std::make_shared<UdpTransport>(shard.loop->root(), address, fd,
@@ -468,6 +470,8 @@ void SipServer::release_shard(LoopShard& shard) {
   shard.overload_tick.reset();
   shard.loop->set_before_wait(nullptr);
   shard.udp.clear();
+  for (auto& stream : shard.streams) stream->close();
+  shard.streams.clear();
 }
 
 void SipServer::run_loops() {
@@ -480,6 +484,9 @@ void SipServer::close_shard(LoopShard& shard) {
   shard.overload_tick.reset();
   shard.loop->set_before_wait(nullptr);
   for (auto& udp : shard.udp) udp->close();
+  // A connection's requests held elsewhere (a relayed response posted here)
+  // keep the transport alive, closed.
+  for (auto& stream : shard.streams) stream->close();
 }
 
 // nta sends the core's own requests (upward registration) from an ephemeral
@@ -539,7 +546,9 @@ void SipServer::stop_loops() {
   // Each answers what waits on it and closes its sockets, on its own thread.
   for (size_t i = 1; i < shards_.size(); ++i) {
     LoopShard& shard = *shards_[i];
-    if (shard.udp.empty() && !shard.overload_tick) continue;  // stopped already
+    if (shard.udp.empty() && shard.streams.empty() && !shard.overload_tick) continue;  // stopped already
+    // Its stream transports stay (closed) until the server goes: other
+    // loops look them up (stream_with) without a lock.
     shard.thread->call([&] {
       close_shard(shard);
       shard.udp.clear();
@@ -556,16 +565,11 @@ void SipServer::stop() {
   stop_loops();
   if (!shards_.empty()) close_shard(*shards_.front());
   listening_ = false;
-  for (auto& stream : streams_) stream->close();
   if (agent_) nta_agent_destroy(agent_);
   agent_ref_->agent = agent_ = nullptr;
 }
 
-size_t SipServer::connection_count() const {
-  size_t count = 0;
-  for (const auto& stream : streams_) count += stream->connection_count();
-  return count;
-}
+size_t SipServer::connection_count() const { return connection_budget_.used(); }
 
 // A request on nta's client port: a server behind NAT is reached there,
 // since that is the source its parent saw (docs/management-network.md). It
@@ -575,7 +579,7 @@ int SipServer::on_message(void* self, nta_agent_s* agent, msg_s* msg, sip_s* sip
   auto* server = static_cast<SipServer*>(self);
   if (sip && sip->sip_status && !msg_get_flags(msg, MSG_FLG_ERROR)) {
     // No client transaction of ours took it: a response to a request we forwarded, or a stray.
-    server->relay_response(msg, sip);
+    server->relay_response(*server->shards_.front(), msg, sip);
     return 0;
   }
   if (!sip || !sip->sip_request || msg_get_flags(msg, MSG_FLG_ERROR)) {
@@ -611,7 +615,7 @@ SipServer::Next SipServer::receive(LoopShard& shard, std::string_view bytes, con
   if (!msg) return Next::kClose;
   sip_t* sip = sip_object(msg);
   if (sip && sip->sip_status && channel->transport() != "udp" && !msg_get_flags(msg, MSG_FLG_ERROR)) {
-    relay_response(msg, sip);  // a phone's answer on its flow, to a request we forwarded there
+    relay_response(shard, msg, sip);  // a phone's answer on its flow, to a request we forwarded there
     return Next::kContinue;
   }
   if (!sip || !sip->sip_request) {  // a response or garbage: no transaction of ours waits for it
@@ -1006,23 +1010,36 @@ void SipServer::record_route_flows(msg_t* msg, sip_t* sip, std::string_view arri
   insert(*facing_out, flows.arrival);
 }
 
+std::shared_ptr<StreamTransport> SipServer::stream_with(std::string_view transport,
+                                                        const su_sockaddr_t& peer) const {
+  for (const auto& shard : shards_)
+    for (const auto& stream : shard->streams)
+      if ((transport.empty() || stream->address().transport == transport) &&
+          stream->has_connection_any_thread(peer))
+        return stream;
+  return nullptr;
+}
+
+void SipServer::write_on_connection(const std::shared_ptr<StreamTransport>& stream, const su_sockaddr_t& peer,
+                                    std::string_view bytes) {
+  if (stream->loop().on_loop_thread()) {
+    stream->send_to(peer, bytes);
+    return;
+  }
+  // Closed meanwhile: send_to finds no connection; the loop stopped: dropped with the task.
+  stream->loop().post([stream, peer, text = std::string(bytes)] { stream->send_to(peer, text); });
+}
+
 bool SipServer::flow_open(const std::string& flow) const {
   const std::optional<FlowAddress> address = parse_flow(flow);
-  if (!address) return false;
-  const su_sockaddr_t& peer = reinterpret_cast<const su_sockaddr_t&>(address->peer);
-  return std::any_of(streams_.begin(), streams_.end(), [&](const auto& stream) {
-    return stream->address().transport == address->transport && stream->has_connection_any_thread(peer);
-  });
+  return address && stream_with(address->transport, reinterpret_cast<const su_sockaddr_t&>(address->peer));
 }
 
 bool SipServer::send_on_flow(msg_t* msg, const std::string& branch, const std::string& flow) {
   const std::optional<FlowAddress> address = parse_flow(flow);
   if (!address) return false;
   const su_sockaddr_t& peer = reinterpret_cast<const su_sockaddr_t&>(address->peer);
-  StreamTransport* stream = nullptr;
-  for (auto& candidate : streams_)
-    if (candidate->address().transport == address->transport && candidate->has_connection(peer))
-      stream = candidate.get();
+  const std::shared_ptr<StreamTransport> stream = stream_with(address->transport, peer);
   if (!stream) return false;
   // Our Via names the listener the connection came in on; the phone answers
   // on the connection anyway (RFC 3261 18.2.2).
@@ -1043,7 +1060,7 @@ bool SipServer::send_on_flow(msg_t* msg, const std::string& branch, const std::s
                           home, sip->sip_payload ? static_cast<uint32_t>(sip->sip_payload->pl_len) : 0)));
   size_t length = 0;
   if (const char* bytes = msg_as_string(home, msg, nullptr, 0, &length))
-    stream->send_to(peer, std::string_view(bytes, length));
+    write_on_connection(stream, peer, std::string_view(bytes, length));
   msg_destroy(msg);
   return true;
 }
@@ -1055,7 +1072,7 @@ bool SipServer::our_branch(const sip_via_t* ours) const {
   return flow_tokens_.matches(branch_sealed_text(rest.substr(0, 16), ours->v_next), rest.substr(16));
 }
 
-void SipServer::relay_response(msg_t* msg, sip_t* sip) {
+void SipServer::relay_response(LoopShard& shard, msg_t* msg, sip_t* sip) {
   const sip_via_t* ours = sip->sip_via;
   if (!listening_ || !our_branch(ours)) {
     msg_destroy(msg);  // neither ours nor a client transaction's: dropped quietly
@@ -1072,18 +1089,26 @@ void SipServer::relay_response(msg_t* msg, sip_t* sip) {
   }
   const bool udp = su_casematch(std::string(via_transport_of(next)).c_str(), "UDP");
   UdpTransport* udp_listener = nullptr;
-  StreamTransport* stream_listener = nullptr;
+  std::shared_ptr<StreamTransport> stream_listener;
   if (udp) {
-    for (auto& listener : shards_.front()->udp)
+    for (auto& listener : shard.udp)  // this loop's own sockets
       if (!udp_listener &&
           (listener->address().host.find(':') != std::string::npos) == (destination.su_family == AF_INET6))
         udp_listener = listener.get();
   } else {
-    for (auto& stream : streams_)
-      if (stream->has_connection(destination)) stream_listener = stream.get();
+    stream_listener = stream_with("", destination);
   }
   if (!udp_listener && !stream_listener) {
-    nta_msg_tsend(agent_, msg, nullptr, TAG_END());
+    // nta is the main loop's: another loop hands the response over.
+    auto send = [agent = agent_ref_](msg_t* message) {
+      if (agent->agent)
+        nta_msg_tsend(agent->agent, message, nullptr, TAG_END());
+      else
+        msg_destroy(message);  // stopping: nothing goes out any more
+    };
+    if (loop_.on_loop_thread()) return send(msg);
+    auto handed = std::make_shared<HandedMessage>(msg);
+    loop_.post([send, handed] { send(handed->release()); });
     return;
   }
   sip_via_remove(msg, sip);
@@ -1101,7 +1126,7 @@ void SipServer::relay_response(msg_t* msg, sip_t* sip) {
     if (udp_listener)
       udp_listener->queue(destination).assign(text);
     else
-      stream_listener->send_to(destination, text);
+      write_on_connection(stream_listener, destination, text);
   }
   msg_destroy(msg);
 }

@@ -4,11 +4,12 @@
 // limits before sofia parses them; every request walks the plugins' handler
 // chain (request_chain.*) on the loop thread that received it.
 //
-// Loops (server.loops): the main loop serves TCP/TLS and nta (the client,
-// forwarding, relayed responses); each loop, the main one too, has its own
-// socket on every UDP listener (SO_REUSEPORT), its own overload guard and
-// batch of responses. The chain, the rate limit, the limit log and the
-// counters are shared.
+// Loops (server.loops): each loop, the main one too, has its own socket on
+// every listener (SO_REUSEPORT: UDP, TCP and TLS), its own overload guard and
+// batch of responses; a connection is served by the loop that accepted it,
+// and what another loop sends on it is posted there. The main loop also runs
+// nta (the client, forwarding). The chain, the rate limit, the connection
+// budget, the limit log and the counters are shared.
 #pragma once
 
 #include <spdlog/logger.h>
@@ -115,7 +116,7 @@ class SipServer {
   std::chrono::milliseconds loop_lag() const;
   // Each loop's figures, the main loop's first. Any thread.
   struct LoopFigures {
-    uint64_t messages = 0;  // received over its UDP sockets (the main loop's: TCP/TLS and nta's too)
+    uint64_t messages = 0;  // received over its sockets and connections (the main loop's: nta's too)
     std::chrono::milliseconds lag{0};
   };
   std::vector<LoopFigures> loop_figures() const;
@@ -152,8 +153,8 @@ class SipServer {
   bool answer_unreadable_method(std::string_view bytes, const su_sockaddr_t& from, socklen_t from_length,
                                 const std::shared_ptr<ResponseChannel>& channel);
   void start_nta();
-  // The UDP listeners of `shard`, on its loop's thread: bound with `sharing`.
-  void open_udp(LoopShard& shard, UdpSharing sharing);
+  // The listeners of `shard` (UDP and stream), on its loop's thread: bound with `sharing`.
+  void open_listeners(LoopShard& shard, PortSharing sharing);
   // Closes `shard`'s sockets after answering what waits on it; on its loop's thread.
   void close_shard(LoopShard& shard);
   // Drops what start() opened on `shard` when it failed; on its loop's thread.
@@ -172,16 +173,24 @@ class SipServer {
                           const ForwardFlows& flows) const;
   // Sends `msg` with our Via (branch `branch`) on the open connection `flow`
   // names and takes it; false, leaving `msg` as it was, when there is none.
-  // Main loop (the connections are its).
+  // Any loop.
   bool send_on_flow(msg_s* msg, const std::string& branch, const std::string& flow);
-  // Whether the connection `flow` names is open; main loop.
+  // Whether the connection `flow` names is open; any loop.
   bool flow_open(const std::string& flow) const;
+  // The stream listener, of whichever loop, with an open connection from
+  // `peer` over `transport` ("tcp", "tls"; "": either); null when none.
+  std::shared_ptr<StreamTransport> stream_with(std::string_view transport, const su_sockaddr_t& peer) const;
+  // Writes `bytes` on `stream`'s connection from `peer`, on the loop that
+  // serves it (posted there from another loop).
+  void write_on_connection(const std::shared_ptr<StreamTransport>& stream, const su_sockaddr_t& peer,
+                           std::string_view bytes);
   // The hash in the branch our Via gets for `sip` sent to `request_uri`
   // (then its MAC, forward()); the same for a retransmission, its CANCEL and
   // the ACK of a failure, and for the request coming round again (a loop).
   std::string forward_branch(const sip_s* sip, std::string_view request_uri) const;
   // A response to a request we forwarded: our Via off, on to the next Via.
-  void relay_response(msg_s* msg, sip_s* sip);
+  // On `shard`'s loop: a UDP answer leaves from its sockets.
+  void relay_response(LoopShard& shard, msg_s* msg, sip_s* sip);
   // Whether `ours` is a Via this server wrote on a request it forwarded with
   // the Via below it as it is now: its branch's MAC (forward_branch).
   bool our_branch(const sip_via_s* ours) const;
@@ -196,6 +205,7 @@ class SipServer {
   std::shared_ptr<spdlog::logger> log_;
   LimitLog limit_log_;
   SourceLimiter rate_limiter_;
+  ConnectionBudget connection_budget_;  // server.connections.max over every loop
   // The main loop's first; the others' each with its LoopThread.
   std::vector<std::unique_ptr<LoopShard>> shards_;
   // The agent as forwarding sees it from any loop: a request another loop
@@ -205,7 +215,6 @@ class SipServer {
   };
   std::shared_ptr<AgentRef> agent_ref_ = std::make_shared<AgentRef>();
   nta_agent_s* agent_ = nullptr;
-  std::vector<std::unique_ptr<StreamTransport>> streams_;
   std::atomic<bool> listening_{false};
   // "z9hG4bK-hs<hash of the first listener>-": branches of this server's
   // Vias, so its own are told from every other server's.

@@ -37,17 +37,11 @@ constexpr auto kSweepInterval = std::chrono::milliseconds(500);
 constexpr auto kFirstBackoff = std::chrono::milliseconds(50);
 constexpr auto kLongestBackoff = std::chrono::milliseconds(2000);
 
-int listen_on(const ListenAddress& address) {
-  const su_sockaddr_t local = resolve_listen_address(address);
-  const int fd = ::socket(local.su_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  int error = errno;
-  if (fd >= 0) {
-    const int on = 1;
-    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
-    if (::bind(fd, &local.su_sa, address_length(local)) == 0 && ::listen(fd, 1024) == 0) return fd;
-    error = errno;
-    ::close(fd);
-  }
+int listen_on(const ListenAddress& address, PortSharing sharing) {
+  const int fd = bind_listener_socket(address, SOCK_STREAM, sharing);
+  if (::listen(fd, 1024) == 0) return fd;
+  const int error = errno;
+  ::close(fd);
   throw std::runtime_error("cannot listen on " + address.text() + ": " + std::strerror(error));
 }
 
@@ -408,13 +402,19 @@ class StreamConnection final : public ResponseChannel, public std::enable_shared
   std::optional<Clock::time_point> message_started_;
 };
 
-StreamTransport::StreamTransport(SofiaEventLoop& loop, const ListenAddress& address,
-                                 const StreamLimits& limits, const std::string& tls_certificates,
-                                 TlsClientVerification verify_clients, LimitLog& limit_log, Sink sink)
-    : loop_(loop), address_(address), limits_(limits), limit_log_(limit_log), sink_(std::move(sink)) {
+StreamTransport::StreamTransport(SofiaEventLoop& loop, const ListenAddress& address, PortSharing sharing,
+                                 const StreamLimits& limits, ConnectionBudget& budget,
+                                 const std::string& tls_certificates, TlsClientVerification verify_clients,
+                                 LimitLog& limit_log, Sink sink)
+    : loop_(loop),
+      address_(address),
+      limits_(limits),
+      budget_(budget),
+      limit_log_(limit_log),
+      sink_(std::move(sink)) {
   if (address.transport == "tls") tls_ = make_tls_context(address, tls_certificates, verify_clients);
   try {
-    fd_ = listen_on(address);
+    fd_ = listen_on(address, sharing);
   } catch (...) {
     if (tls_) SSL_CTX_free(tls_);
     throw;
@@ -445,7 +445,10 @@ void StreamTransport::close() {
     const std::lock_guard lock(peers_mutex_);
     open_peers_.clear();
   }
-  for (auto& [fd, connection] : connections) connection->detach();
+  for (auto& [fd, connection] : connections) {
+    connection->detach();  // forget() finds it gone from the table: its slot is given back here
+    budget_.give_back();
+  }
   if (tls_) SSL_CTX_free(tls_);
   tls_ = nullptr;
 }
@@ -467,7 +470,7 @@ void StreamTransport::accept_connections() {
       return;
     }
     backoff_ = std::chrono::milliseconds(0);
-    if (connections_.size() >= limits_.max_connections && !make_room()) {
+    if (!budget_.try_take() && !make_room()) {
       limit_log_.hit("server.connections.max", "every connection is busy; refused one");
       ::close(fd);
       continue;
@@ -500,8 +503,9 @@ void StreamTransport::resume_accepting() {
   su_root_eventmask(loop_.root(), registration_, fd_, SU_WAIT_ACCEPT);
 }
 
-// At the limit, the connection idle the longest gives way to the new one: a
-// flood of idle connections must not lock out the phones that come next.
+// At the limit, the connection idle the longest (of this loop's) gives way
+// to the new one, which takes its slot: a flood of idle connections must not
+// lock out the phones that come next.
 bool StreamTransport::make_room() {
   std::shared_ptr<StreamConnection> oldest;
   for (const auto& [fd, connection] : connections_)
@@ -509,7 +513,9 @@ bool StreamTransport::make_room() {
       oldest = connection;
   if (!oldest) return false;
   limit_log_.hit("server.connections.max", "closed the connection idle the longest for a new one");
+  handing_over_slot_ = true;
   oldest->close_now();
+  handing_over_slot_ = false;
   return true;
 }
 
@@ -530,17 +536,12 @@ void StreamTransport::forget(int fd) {
     if (peer != open_peers_.end() && --peer->second <= 0) open_peers_.erase(peer);
   }
   connections_.erase(it);
+  if (!handing_over_slot_) budget_.give_back();
 }
 
 bool StreamTransport::has_connection_any_thread(const su_sockaddr_t& peer) const {
   const std::lock_guard lock(peers_mutex_);
   return open_peers_.count(peer_key(peer)) > 0;
-}
-
-bool StreamTransport::has_connection(const su_sockaddr_t& peer) const {
-  for (const auto& [fd, connection] : connections_)
-    if (!connection->closed() && connection->has_peer(peer)) return true;
-  return false;
 }
 
 bool StreamTransport::send_to(const su_sockaddr_t& peer, std::string_view bytes) {

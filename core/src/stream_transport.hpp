@@ -10,11 +10,17 @@
 // number of connections the longest idle one makes room; accept() failures
 // (out of descriptors) pause accepting with a growing back-off instead of
 // spinning. nta's tport had none of this; see docs/configuration.md.
+//
+// Above one loop (server.loops) each loop has its own transport per stream
+// listener, its socket in the address's SO_REUSEPORT group: the kernel gives
+// each new connection to one of them, and that loop serves the connection
+// to its end. The connection limit is one budget over all of them.
 #pragma once
 
 #include <sofia-sip/su.h>
 #include <sofia-sip/su_wait.h>
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -26,6 +32,7 @@
 #include "config.hpp"
 #include "homesip/loop.hpp"
 #include "limit_log.hpp"
+#include "listen_address.hpp"
 #include "response_channel.hpp"
 
 typedef struct ssl_ctx_st SSL_CTX;
@@ -35,6 +42,27 @@ namespace homesip::core {
 
 class StreamConnection;
 class SofiaEventLoop;
+
+// server.connections.max over every loop's stream listeners: a connection is
+// kept only with a slot, taken without a lock from any loop.
+class ConnectionBudget {
+ public:
+  explicit ConnectionBudget(size_t max) : max_(max) {}
+  // A slot when fewer than max are taken.
+  bool try_take() {
+    size_t used = used_.load(std::memory_order_relaxed);
+    while (used < max_)
+      if (used_.compare_exchange_weak(used, used + 1, std::memory_order_relaxed)) return true;
+    return false;
+  }
+  void give_back() { used_.fetch_sub(1, std::memory_order_relaxed); }
+  // Open connections, from any thread.
+  size_t used() const { return used_.load(std::memory_order_relaxed); }
+
+ private:
+  const size_t max_;
+  std::atomic<size_t> used_{0};
+};
 
 class StreamTransport {
  public:
@@ -46,25 +74,27 @@ class StreamTransport {
   using Sink = std::function<Next(std::string_view, const su_sockaddr_t&, socklen_t,
                                   const std::shared_ptr<ResponseChannel>&, bool too_large)>;
 
-  // Binds and listens on `address` (tcp or tls). A tls: listener asks its
-  // clients for certificates per `verify_clients`, verified against
-  // cafile.pem in `tls_certificates`. Throws std::runtime_error naming it.
-  StreamTransport(SofiaEventLoop& loop, const ListenAddress& address, const StreamLimits& limits,
-                  const std::string& tls_certificates, TlsClientVerification verify_clients,
-                  LimitLog& limit_log, Sink sink);
+  // Binds and listens on `address` (tcp or tls) as `sharing` says, on
+  // `loop`'s thread, whose loop it is. A tls: listener asks its clients for
+  // certificates per `verify_clients`, verified against cafile.pem in
+  // `tls_certificates`. Throws std::runtime_error naming it.
+  StreamTransport(SofiaEventLoop& loop, const ListenAddress& address, PortSharing sharing,
+                  const StreamLimits& limits, ConnectionBudget& budget, const std::string& tls_certificates,
+                  TlsClientVerification verify_clients, LimitLog& limit_log, Sink sink);
   ~StreamTransport();
   StreamTransport(const StreamTransport&) = delete;
   StreamTransport& operator=(const StreamTransport&) = delete;
 
-  // Closes the listener and every connection.
+  // Closes the listener and every connection; on the loop's thread.
   void close();
   const ListenAddress& address() const { return address_; }
-  size_t connection_count() const { return connections_.size(); }
-  // Writes `bytes` on the open connection from `peer`; false when there is none.
+  SofiaEventLoop& loop() const { return loop_; }
+  // Writes `bytes` on the open connection from `peer`; false when there is
+  // none. On the loop's thread.
   bool send_to(const su_sockaddr_t& peer, std::string_view bytes);
-  bool has_connection(const su_sockaddr_t& peer) const;
-  // The same from any thread (a loop other than this transport's asks
-  // whether a phone's flow is open), from a table kept beside the loop's.
+  // Whether a connection from `peer` is open, from any thread (another loop
+  // asks whether a phone's flow is open here), from a table kept beside the
+  // loop's.
   bool has_connection_any_thread(const su_sockaddr_t& peer) const;
 
  private:
@@ -80,6 +110,9 @@ class StreamTransport {
   SofiaEventLoop& loop_;
   ListenAddress address_;
   StreamLimits limits_;
+  ConnectionBudget& budget_;
+  // make_room() closes a connection to give its slot to the one accepted.
+  bool handing_over_slot_ = false;
   LimitLog& limit_log_;
   Sink sink_;
   SSL_CTX* tls_ = nullptr;

@@ -24,28 +24,10 @@ constexpr size_t kMaxDatagram = 65507;
 // Batches read per wakeup before other sockets and timers get their turn.
 constexpr int kBatchesPerWakeup = 4;
 
-// Whether a socket outside our SO_REUSEPORT group holds `local`: a second
-// server on the same port would otherwise share the datagrams silently
-// (the kernel lets every socket of one user that asks join the group).
-bool address_taken(const su_sockaddr_t& local) {
-  const int probe = ::socket(local.su_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  if (probe < 0) return false;
-  const bool taken = ::bind(probe, &local.su_sa, address_length(local)) != 0 && errno == EADDRINUSE;
-  ::close(probe);
-  return taken;
-}
-
 }  // namespace
 
-int bind_udp_socket(const ListenAddress& address, int buffer_bytes, UdpSharing sharing) {
-  const su_sockaddr_t local = resolve_listen_address(address);
-  const auto fail = [&](int error) {
-    return std::runtime_error("cannot listen on " + address.text() + ": " + std::strerror(error));
-  };
-  const bool shared = sharing != UdpSharing::kAlone;
-  if (sharing == UdpSharing::kFirst && address_taken(local)) throw fail(EADDRINUSE);
-  const int fd = ::socket(local.su_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) throw fail(errno);
+int bind_udp_socket(const ListenAddress& address, int buffer_bytes, PortSharing sharing) {
+  const int fd = bind_listener_socket(address, SOCK_DGRAM, sharing);
   // The opening burst of a load fills the default buffers (about 200 KiB) in
   // milliseconds; the kernel caps the size at net.core.[rw]mem_max.
   ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buffer_bytes, sizeof buffer_bytes);
@@ -55,12 +37,6 @@ int bind_udp_socket(const ListenAddress& address, int buffer_bytes, UdpSharing s
   // the loop read it, the sign of overload that the loop's own lag misses
   // (server.overload.max_queue_delay_ms).
   ::setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof one);
-  if ((shared && ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) ||
-      ::bind(fd, &local.su_sa, address_length(local)) != 0) {
-    const int error = errno;
-    ::close(fd);
-    throw fail(error);
-  }
   return fd;
 }
 

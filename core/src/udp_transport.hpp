@@ -18,22 +18,14 @@
 #include <string>
 
 #include "config.hpp"
+#include "listen_address.hpp"
 #include "response_channel.hpp"
 
 namespace homesip::core {
 
-// How a listener's socket shares its address. Above one loop
-// (server.loops), each loop has its own socket in the address's SO_REUSEPORT
-// group, and the kernel picks one by the sender's address and port.
-enum class UdpSharing {
-  kAlone,  // one loop: the address is ours alone
-  kFirst,  // the group's first socket: refused when another socket holds the address
-  kJoin,   // another loop's socket in our group
-};
-
 // A UDP socket bound to `address`, its buffers set to `buffer_bytes`. Throws
 // std::runtime_error naming the address.
-int bind_udp_socket(const ListenAddress& address, int buffer_bytes, UdpSharing sharing);
+int bind_udp_socket(const ListenAddress& address, int buffer_bytes, PortSharing sharing);
 
 class UdpTransport final : public ResponseChannel, public std::enable_shared_from_this<UdpTransport> {
  public:

@@ -73,16 +73,21 @@ std::string response_to(const std::string& request, int status, const std::strin
   return out + "Content-Length: 0\r\n\r\n";
 }
 
-class FlowTest : public ::testing::Test {
+// Each test on one loop and on two (server.loops): with two, each loop has
+// its own socket on every listener, the phone's connection is served by the
+// loop that accepted it, and a request that lands on the other loop still
+// reaches it.
+class FlowTest : public ::testing::TestWithParam<int> {
  protected:
   void SetUp() override {
+    const std::string extra_server_yaml = "  loops: " + std::to_string(GetParam()) + "\n";
     server_ = std::make_unique<HomesipServer>(
         dir_,
         ServerOptions{"H1", "C1.D1",
                       "  - plugin: location-sqlite\n    path: " + (dir_ / "h1.sqlite").string() + "\n" +
                           tree_plugin_yaml("H1", "C1.D1", "sip:127.0.0.1:" + std::to_string(kDeadPort)) +
                           "  - plugin: registrar\n",
-                      extra_server_yaml_});
+                      extra_server_yaml});
     server_->start();
   }
 
@@ -94,13 +99,13 @@ class FlowTest : public ::testing::Test {
 
   // U1 registers over `phone`'s connection; true on 200.
   bool register_phone(TcpClient& phone) { return register_phone(phone, phone_contact()); }
-  bool register_phone(TcpClient& phone, const std::string& contact) {
+  bool register_phone(TcpClient& phone, const std::string& contact, const std::string& user = "U1") {
     const std::string via =
         "SIP/2.0/TCP 127.0.0.1:" + std::to_string(phone.local_port()) + ";branch=z9hG4bKreg";
-    phone.send(
-        crlf("REGISTER sip:C1.D1.H1 SIP/2.0\nVia: " + via + "\nMax-Forwards: 70\n" +
-             "From: <sip:U1@C1.D1.H1>;tag=reg\nTo: <sip:U1@C1.D1.H1>\nCall-ID: reg@flow\nCSeq: 1 REGISTER\n" +
-             "Contact: <" + contact + ">\nExpires: 600\nContent-Length: 0\n\n"));
+    phone.send(crlf("REGISTER sip:C1.D1.H1 SIP/2.0\nVia: " + via + "\nMax-Forwards: 70\n" +
+                    "From: <sip:" + user + "@C1.D1.H1>;tag=reg\nTo: <sip:" + user +
+                    "@C1.D1.H1>\nCall-ID: reg-" + user + "@flow\nCSeq: 1 REGISTER\n" + "Contact: <" +
+                    contact + ">\nExpires: 600\nContent-Length: 0\n\n"));
     return status_of(phone.response(kWait)) == 200;
   }
   // A request from the caller, in a dialog or not: `route` lines as given.
@@ -133,19 +138,12 @@ class FlowTest : public ::testing::Test {
     return record_route;
   }
 
-  std::string extra_server_yaml_;  // server: lines, set before SetUp
   TempDir dir_;
   UdpSocket caller_;
   std::unique_ptr<HomesipServer> server_;
 };
 
-// The same server with two loops, each with its own UDP socket.
-class FlowTestTwoLoops : public FlowTest {
- protected:
-  FlowTestTwoLoops() { extra_server_yaml_ = "  loops: 2\n"; }
-};
-
-TEST_F(FlowTest, ACallReachesThePhoneOnItsConnectionAndTheDialogComesBackBothWays) {
+TEST_P(FlowTest, ACallReachesThePhoneOnItsConnectionAndTheDialogComesBackBothWays) {
   TcpClient phone(server_->port());
   ASSERT_TRUE(phone.connected());
   ASSERT_TRUE(register_phone(phone)) << log();
@@ -207,7 +205,7 @@ TEST_F(FlowTest, ACallReachesThePhoneOnItsConnectionAndTheDialogComesBackBothWay
 // A server looking U1 up for its caller (OPTIONS) is told to go through H1:
 // the AOR with a Route to H1 embedded. A call sent to H1 itself is forwarded
 // on the flow at once (FlowTest above, and the tree plugin's tests).
-TEST_F(FlowTest, TheLookupForAPhoneOnAFlowPointsThroughTheServer) {
+TEST_P(FlowTest, TheLookupForAPhoneOnAFlowPointsThroughTheServer) {
   TcpClient phone(server_->port());
   ASSERT_TRUE(register_phone(phone)) << log();
   caller_.send(server_->port(), from_caller("OPTIONS", "sip:U1@C1.D1.H1", {}, "z9hG4bKredir"));
@@ -220,7 +218,7 @@ TEST_F(FlowTest, TheLookupForAPhoneOnAFlowPointsThroughTheServer) {
 
 // A token this server did not seal names no connection: the request goes to
 // its Request-URI as any other would, never onto the phone's connection.
-TEST_F(FlowTest, AForgedTokenReachesNoConnection) {
+TEST_P(FlowTest, AForgedTokenReachesNoConnection) {
   TcpClient phone(server_->port());
   ASSERT_TRUE(register_phone(phone)) << log();
   const std::string forged = "<sip:" + us() +
@@ -232,7 +230,7 @@ TEST_F(FlowTest, AForgedTokenReachesNoConnection) {
 
 // A request of a dialog whose flow is gone is 430 Flow Failed: it never
 // goes on to its Request-URI (here a phone that would answer there).
-TEST_F(FlowTest, ADialogWhoseFlowIsGoneGets430) {
+TEST_P(FlowTest, ADialogWhoseFlowIsGoneGets430) {
   TcpListener listening_phone;
   const std::string contact = "sip:U1@127.0.0.1:" + std::to_string(listening_phone.port()) + ";transport=tcp";
   const std::vector<std::string> record_route = dialog_whose_flow_is_gone(contact);
@@ -245,8 +243,8 @@ TEST_F(FlowTest, ADialogWhoseFlowIsGoneGets430) {
 }
 
 // With two loops a BYE lands on either, by its source port: from every one
-// of several senders it is 430, also off the loop that holds the connections.
-TEST_F(FlowTestTwoLoops, ADialogWhoseFlowIsGoneGets430FromEveryLoop) {
+// of several senders it is 430, also off the loop that held the connection.
+TEST_P(FlowTest, ADialogWhoseFlowIsGoneGets430FromEverySender) {
   const std::vector<std::string> record_route = dialog_whose_flow_is_gone(phone_contact());
   ASSERT_EQ(record_route.size(), 2u) << log();
   const std::string bye =
@@ -258,11 +256,46 @@ TEST_F(FlowTestTwoLoops, ADialogWhoseFlowIsGoneGets430FromEveryLoop) {
   }
 }
 
+// Sixteen phones, each on its own connection (with two loops, all on one:
+// one chance in 2^15), are each called by a sender of its own (landing on
+// either loop by its port): every INVITE leaves on its callee's connection,
+// and every answer comes back to its caller over UDP.
+TEST_P(FlowTest, EveryPhoneIsReachedOnItsConnectionFromEverySender) {
+  constexpr int kPhones = 16;
+  std::vector<std::unique_ptr<TcpClient>> phones;
+  for (int i = 0; i < kPhones; ++i) {
+    phones.push_back(std::make_unique<TcpClient>(server_->port()));
+    ASSERT_TRUE(register_phone(*phones[i], phone_contact(), "P" + std::to_string(i))) << i << log();
+  }
+  std::vector<std::unique_ptr<UdpSocket>> callers;
+  for (int i = 0; i < kPhones; ++i) {
+    callers.push_back(std::make_unique<UdpSocket>());
+    const std::string n = std::to_string(i);
+    std::string invite = from_caller("INVITE", "sip:P" + n + "@C1.D1.H1", {"<sip:" + us() + ";lr>"},
+                                     "z9hG4bKmany" + n, "", "many" + n + "@flow");
+    // From this caller's own socket: its Via names it.
+    invite.replace(invite.find(std::to_string(caller_.port())), std::to_string(caller_.port()).size(),
+                   std::to_string(callers[i]->port()));
+    callers[i]->send(server_->port(), invite);
+  }
+  for (int i = 0; i < kPhones; ++i) {
+    const std::string invite = phones[i]->response(kWait);
+    ASSERT_EQ(first_line(invite), "INVITE " + phone_contact() + " SIP/2.0") << i << ": " << invite << log();
+    EXPECT_EQ(headers(invite, "Call-ID"), std::vector<std::string>{"many" + std::to_string(i) + "@flow"});
+    ASSERT_TRUE(phones[i]->send(response_to(invite, 200, "OK", phone_contact())));
+  }
+  for (int i = 0; i < kPhones; ++i) {
+    const std::string ok = callers[i]->receive(kWait);
+    EXPECT_EQ(status_of(ok), 200) << i << ": " << ok << log();
+    EXPECT_EQ(headers(ok, "Call-ID"), std::vector<std::string>{"many" + std::to_string(i) + "@flow"});
+  }
+}
+
 // Only this server writes a branch whose responses it relays, and only back
 // to where the request came from: a response forged on another connection,
 // with our Via copied but the next Via naming the phone's connection, is
 // dropped.
-TEST_F(FlowTest, AForgedResponseReachesNoOtherConnection) {
+TEST_P(FlowTest, AForgedResponseReachesNoOtherConnection) {
   TcpClient phone(server_->port());
   ASSERT_TRUE(register_phone(phone)) << log();
   caller_.send(server_->port(),
@@ -283,7 +316,7 @@ TEST_F(FlowTest, AForgedResponseReachesNoOtherConnection) {
 // Where responses go back is where the request came from, whatever its Via
 // claims: a received= and rport= naming the phone's connection are replaced,
 // and the phone's answer never comes back onto its own connection.
-TEST_F(FlowTest, ASenderCannotChooseWhereItsResponsesGo) {
+TEST_P(FlowTest, ASenderCannotChooseWhereItsResponsesGo) {
   TcpClient phone(server_->port());
   ASSERT_TRUE(register_phone(phone)) << log();
   std::string invite = from_caller("INVITE", "sip:U1@C1.D1.H1", {"<sip:" + us() + ";lr>"}, "z9hG4bKchoose");
@@ -304,7 +337,7 @@ TEST_F(FlowTest, ASenderCannotChooseWhereItsResponsesGo) {
 
 // The phone's connection closed: a new call goes to the Contact it
 // registered, as to any phone (one that listens there is still reached).
-TEST_F(FlowTest, AFlowGoneLeavesTheContact) {
+TEST_P(FlowTest, AFlowGoneLeavesTheContact) {
   TcpListener listening_phone;
   const std::string contact = "sip:U1@127.0.0.1:" + std::to_string(listening_phone.port()) + ";transport=tcp";
   {
@@ -319,7 +352,7 @@ TEST_F(FlowTest, AFlowGoneLeavesTheContact) {
 
 // Registered over TCP with a Contact over UDP: the phone listens there, and
 // is reached there as any phone (the paper's redirect: a 302 to it).
-TEST_F(FlowTest, AContactOverUdpIsNoFlow) {
+TEST_P(FlowTest, AContactOverUdpIsNoFlow) {
   UdpSocket listening_phone;
   const std::string contact = "sip:U1@127.0.0.1:" + std::to_string(listening_phone.port());
   TcpClient phone(server_->port());
@@ -330,5 +363,10 @@ TEST_F(FlowTest, AContactOverUdpIsNoFlow) {
   EXPECT_EQ(headers(moved, "Contact"), (std::vector<std::string>{"<" + contact + ">;q=1"})) << moved;
   EXPECT_EQ(phone.response(std::chrono::milliseconds(300)), "");
 }
+
+INSTANTIATE_TEST_SUITE_P(Loops, FlowTest, ::testing::Values(1, 2),
+                         [](const ::testing::TestParamInfo<int>& info) {
+                           return info.param == 1 ? std::string("OneLoop") : std::string("TwoLoops");
+                         });
 
 }  // namespace

@@ -21,6 +21,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "test_support.hpp"
 
@@ -118,6 +119,12 @@ class TlsServer {
   nlohmann::json tree() const {
     std::string out;
     if (run({homesipctl(), "--socket", socket_.string(), "--json", "tree"}, &out, 5s) != 0) return nullptr;
+    return nlohmann::json::parse(out, nullptr, false);
+  }
+  // `homesipctl stats` as JSON; null when it does not answer.
+  nlohmann::json stats() const {
+    std::string out;
+    if (run({homesipctl(), "--socket", socket_.string(), "--json", "stats"}, &out, 5s) != 0) return nullptr;
     return nlohmann::json::parse(out, nullptr, false);
   }
   bool has_child(const std::string& aor) const {
@@ -294,6 +301,62 @@ TEST_F(TlsTree, AWholeTreeOverTlsOnlyRegistersAndRedirects) {
   EXPECT_EQ(
       invite.rfind("INVITE sips:u1@127.0.0.1:" + std::to_string(phone->local_port()) + " SIP/2.0\r\n", 0), 0u)
       << invite << h1.log();
+}
+
+// server.loops 2: each loop has its own socket on the tls: listener and the
+// kernel hands each new connection to one of them. Sixteen phones (all on
+// one loop: one chance in 2^15) register, and each calls the next: the call
+// leaves on the callee's connection whichever loop holds it, and the
+// callee's answer goes back to the caller's connection on its own loop.
+TEST_F(TlsTree, PhonesOnEveryLoopAreServedAndCallEachOther) {
+  TlsServer h1(dir_, "H1", "C1.D1", "sips:127.0.0.1:" + std::to_string(free_port()), issue("H1", "H1@C1.D1"),
+               "  loops: 2\n");
+  h1.start();
+  const auto cafile = certificates("H1") / "cafile.pem";
+  constexpr int kPhones = 16;
+  std::vector<std::unique_ptr<TlsPhone>> phones;
+  for (int i = 0; i < kPhones; ++i) {
+    phones.push_back(std::make_unique<TlsPhone>(h1.port(), cafile));
+    ASSERT_TRUE(phones[i]->handshake_ok()) << "phone " << i;
+    const std::string aor = "U" + std::to_string(i) + "@C1.D1.H1";
+    const std::string registered = phones[i]->exchange(
+        request("REGISTER", "sip:C1.D1.H1", aor, "loops-reg" + std::to_string(i),
+                "Contact: <sips:u" + std::to_string(i) + "@127.0.0.1:$PORT$>\nExpires: 600\n"));
+    ASSERT_EQ(status_of(registered), 200) << "phone " << i << ": " << registered << h1.log();
+  }
+  const nlohmann::json loops = h1.stats()["loops"];
+  ASSERT_EQ(loops.size(), 2u) << loops.dump();
+  EXPECT_GT(loops[0]["messages"].get<int>(), 0) << loops.dump();
+  EXPECT_GT(loops[1]["messages"].get<int>(), 0) << loops.dump();
+
+  for (int i = 0; i < kPhones; ++i) {
+    TlsPhone& caller = *phones[i];
+    TlsPhone& callee = *phones[(i + 1) % kPhones];
+    const std::string callee_aor = "U" + std::to_string((i + 1) % kPhones) + "@C1.D1.H1";
+    const std::string call_id = "loops-call" + std::to_string(i);
+    ASSERT_TRUE(caller.send(request("INVITE", "sip:" + callee_aor, callee_aor, call_id)));
+    const std::string invite = callee.receive();
+    ASSERT_EQ(invite.rfind("INVITE sips:u" + std::to_string((i + 1) % kPhones) +
+                               "@127.0.0.1:" + std::to_string(callee.local_port()) + " SIP/2.0\r\n",
+                           0),
+              0u)
+        << "call " << i << ": " << invite << h1.log();
+    // The callee answers on its connection with every Via the INVITE had
+    // (TlsPhone::send ends each line with CRLF).
+    std::string answer = "SIP/2.0 486 Busy Here\n";
+    const auto copy_line = [&](size_t at) {
+      answer += invite.substr(at + 2, invite.find("\r\n", at + 2) - at - 2) + "\n";
+    };
+    for (size_t at = invite.find("\r\nVia: "); at != std::string::npos; at = invite.find("\r\nVia: ", at + 2))
+      copy_line(at);
+    for (const char* name : {"From", "To", "Call-ID", "CSeq"})
+      copy_line(invite.find(std::string("\r\n") + name + ": "));
+    ASSERT_TRUE(callee.send(answer + "Content-Length: 0\n\n"));
+    std::string heard = caller.receive();
+    while (heard.rfind("SIP/2.0 1", 0) == 0) heard = caller.receive();  // a provisional answer first
+    EXPECT_EQ(status_of(heard), 486) << "call " << i << ": " << heard << h1.log();
+    EXPECT_NE(heard.find("Call-ID: " + call_id + "\r\n"), std::string::npos) << heard;
+  }
 }
 
 // A child whose certificate another CA issued fails the handshake at the top
