@@ -55,7 +55,7 @@ constexpr CoreSetting kCoreSettings[] = {
      nullptr},
     {{"server.admin_socket", T::kString, "", "Unix socket homesipctl talks to; empty: none"}, false, nullptr},
     {{"server.loops", T::kInteger, "1",
-      "event loops serving UDP, each on its own thread with its own socket per UDP listener "
+      "event loops serving UDP, TCP and TLS, each on its own thread with its own socket per listener "
       "(SO_REUSEPORT), 0..256 (0: one per CPU core)"},
      false,
      nullptr},

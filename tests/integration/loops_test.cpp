@@ -93,17 +93,19 @@ TEST_F(LoopsTest, SendersOnManyPortsReachBothLoopsAndEveryRegistrationIsKept) {
 TEST_F(LoopsTest, ASecondServerOnTheSamePortIsRefused) {
   TempDir other_dir;
   HomesipServer second(other_dir, options());  // only its config: started by hand below
-  std::string out;
-  const int code = run({homesipd_path(), "--config", second.config().string(), "--set",
-                        "server.listen=[udp:127.0.0.1:" + std::to_string(server_->port()) + "]", "--set",
-                        "server.admin_socket=" + (other_dir / "h1.sock").string(), "--set",
-                        "plugins.location-sqlite.path=" + (other_dir / "location.sqlite").string()},
-                       &out, std::chrono::seconds(10));
-  EXPECT_EQ(code, 4) << out;  // a runtime error
-  EXPECT_NE(out.find("cannot listen on udp:127.0.0.1:" + std::to_string(server_->port()) +
-                     ": Address already in use"),
-            std::string::npos)
-      << out;
+  // The first listens on udp: and tcp: at its port, each with a socket per loop.
+  for (const std::string transport : {"udp", "tcp"}) {
+    const std::string listener = transport + ":127.0.0.1:" + std::to_string(server_->port());
+    std::string out;
+    const int code = run(
+        {homesipd_path(), "--config", second.config().string(), "--set", "server.listen=[" + listener + "]",
+         "--set", "server.admin_socket=" + (other_dir / "h1.sock").string(), "--set",
+         "plugins.location-sqlite.path=" + (other_dir / "location.sqlite").string()},
+        &out, std::chrono::seconds(10));
+    EXPECT_EQ(code, 4) << out;  // a runtime error
+    EXPECT_NE(out.find("cannot listen on " + listener + ": Address already in use"), std::string::npos)
+        << out;
+  }
   // The first one still answers.
   EXPECT_EQ(status_of(udp_exchange(
                 server_->port(), crlf("OPTIONS sip:C1.D1.H1 SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:$PORT$;rport;"
