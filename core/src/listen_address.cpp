@@ -1,6 +1,7 @@
 #include "listen_address.hpp"
 
 #include <arpa/inet.h>
+#include <linux/filter.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -74,6 +75,13 @@ int bind_listener_socket(const ListenAddress& address, int type, PortSharing sha
     throw fail(error);
   }
   return fd;
+}
+
+bool steer_port_group_to_first(int fd) {
+  // A classic BPF program that picks socket 0 of the group, the first bound.
+  sock_filter first[] = {{BPF_RET | BPF_K, 0, 0, 0}};
+  sock_fprog program{1, first};
+  return ::setsockopt(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &program, sizeof program) == 0;
 }
 
 bool addresses_listener(const std::vector<ListenAddress>& listeners, const UriView& uri) {

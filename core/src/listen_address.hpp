@@ -33,6 +33,12 @@ enum class PortSharing {
 // std::runtime_error naming the address.
 int bind_listener_socket(const ListenAddress& address, int type, PortSharing sharing);
 
+// From now on the kernel gives every new datagram or connection of `fd`'s
+// SO_REUSEPORT group to the group's first socket (the main loop's): the
+// other loops take nothing new while the server stops. False when the
+// kernel refuses.
+bool steer_port_group_to_first(int fd);
+
 // True when the URI's host and port (5060 when absent, 5061 for sips:) are
 // one listener's, host compared as written (no resolution: a listener on
 // 0.0.0.0 matches no URI). What PluginContext::addresses_me() and the Route

@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <openssl/ssl.h>
 #include <sofia-sip/msg_addr.h>
 #include <sofia-sip/msg_header.h>
 #include <sofia-sip/msg_mclass.h>
@@ -371,6 +372,7 @@ struct SipServer::LoopShard {
   OverloadGuard overload;
   std::unique_ptr<Timer> overload_tick;
   std::atomic<uint64_t> messages{0};
+  bool stopped = false;  // stop_loops() closed it (on the main thread)
 };
 
 SipServer::SipServer(SofiaEventLoop& loop, const ServerConfig& config, std::shared_ptr<spdlog::logger> log)
@@ -410,12 +412,20 @@ void SipServer::start() {
     shards_.push_back(std::move(shard));
   }
   try {
+    // One TLS context per tls: listener, shared by every loop's socket on it
+    // (one session cache: a phone resumes its session on any loop).
+    std::vector<std::shared_ptr<SSL_CTX>> tls(config_.listen.size());
+    for (size_t i = 0; i < config_.listen.size(); ++i)
+      if (config_.listen[i].transport == "tls")
+        tls[i].reset(
+            make_tls_server_context(config_.listen[i], config_.tls_certificates, config_.tls_verify_clients),
+            SSL_CTX_free);
     // The main loop's sockets first: the group's first socket checks that no
     // other process holds the address; the other loops' sockets join it.
-    open_listeners(*shards_.front(), loops > 1 ? PortSharing::kFirst : PortSharing::kAlone);
+    open_listeners(*shards_.front(), loops > 1 ? PortSharing::kFirst : PortSharing::kAlone, tls);
     for (size_t i = 1; i < loops; ++i) {
       LoopShard& shard = *shards_[i];
-      shard.thread->call([&] { open_listeners(shard, PortSharing::kJoin); });
+      shard.thread->call([&] { open_listeners(shard, PortSharing::kJoin, tls); });
     }
     for (const auto& address : config_.listen) log_->info("listening on {}", address.text());
     if (loops > 1)
@@ -437,13 +447,15 @@ void SipServer::start() {
   listening_ = true;
 }
 
-void SipServer::open_listeners(LoopShard& shard, PortSharing sharing) {
+void SipServer::open_listeners(LoopShard& shard, PortSharing sharing,
+                               const std::vector<std::shared_ptr<SSL_CTX>>& tls) {
   const auto buffer = static_cast<int>(config_.udp_buffer_bytes);
-  for (const auto& address : config_.listen) {
+  for (size_t i = 0; i < config_.listen.size(); ++i) {
+    const ListenAddress& address = config_.listen[i];
     if (address.transport != "udp") {
       shard.streams.push_back(std::make_shared<StreamTransport>(
-          *shard.loop, address, sharing, config_.connections, connection_budget_, config_.tls_certificates,
-          config_.tls_verify_clients, limit_log_,
+          *shard.loop, address, sharing, tls[i].get(), config_.connections, connection_budget_,
+          [this, &shard] { return make_room(shard); }, limit_log_,
           [this, &shard](std::string_view bytes, const su_sockaddr_t& from, socklen_t length,
                          const std::shared_ptr<ResponseChannel>& connection, bool too_large) {
             return receive(shard, bytes, from, length, connection, too_large);
@@ -464,6 +476,32 @@ void SipServer::open_listeners(LoopShard& shard, PortSharing sharing) {
     });
   shard.overload_tick = shard.loop->start_timer(
       OverloadGuard::kTick, true, [&shard] { shard.overload.tick(OverloadGuard::Clock::now()); });
+}
+
+// server.connections.max is spent: the connection idle the longest on this
+// loop, over all its listeners, gives its slot to the one being accepted (a
+// flood of idle plain-TCP connections must not lock TLS phones out). When
+// none here is idle, each other loop closes its own oldest idle one, so the
+// next newcomer finds a slot; this one is refused.
+bool SipServer::make_room(LoopShard& shard) {
+  if (close_oldest_idle(shard, true)) return true;
+  for (auto& other : shards_)
+    if (other.get() != &shard && !other->streams.empty()) {
+      LoopShard* target = other.get();
+      target->loop->post([this, target] { close_oldest_idle(*target, false); });
+    }
+  return false;
+}
+
+bool SipServer::close_oldest_idle(LoopShard& shard, bool hand_over) {
+  StreamTransport* holder = nullptr;
+  std::optional<StreamTransport::Clock::time_point> oldest;
+  for (const auto& stream : shard.streams)
+    if (const auto idle_since = stream->oldest_idle(); idle_since && (!oldest || *idle_since < *oldest)) {
+      oldest = idle_since;
+      holder = stream.get();
+    }
+  return holder && holder->close_oldest_idle(hand_over);
 }
 
 void SipServer::release_shard(LoopShard& shard) {
@@ -539,6 +577,11 @@ void SipServer::drain_loops() {
     if (!udp->steer_group_to_first())  // then the other loops' datagrams of the shutdown are lost
       log_->warn("{}: the other loops' share of datagrams stays theirs while stopping: {}",
                  udp->address().text(), std::strerror(errno));
+  // New connections too; those open already stay with their loops until stop_loops().
+  for (auto& stream : shards_.front()->streams)
+    if (!stream->steer_group_to_first())
+      log_->warn("{}: the other loops' share of new connections stays theirs while stopping: {}",
+                 stream->address().text(), std::strerror(errno));
 }
 
 void SipServer::stop_loops() {
@@ -546,7 +589,8 @@ void SipServer::stop_loops() {
   // Each answers what waits on it and closes its sockets, on its own thread.
   for (size_t i = 1; i < shards_.size(); ++i) {
     LoopShard& shard = *shards_[i];
-    if (shard.udp.empty() && shard.streams.empty() && !shard.overload_tick) continue;  // stopped already
+    if (shard.stopped) continue;
+    shard.stopped = true;
     // Its stream transports stay (closed) until the server goes: other
     // loops look them up (stream_with) without a lock.
     shard.thread->call([&] {

@@ -33,6 +33,7 @@
 #include "udp_transport.hpp"
 
 struct nta_agent_s;
+typedef struct ssl_ctx_st SSL_CTX;
 struct msg_s;
 struct sip_s;
 struct sip_via_s;
@@ -154,7 +155,13 @@ class SipServer {
                                 const std::shared_ptr<ResponseChannel>& channel);
   void start_nta();
   // The listeners of `shard` (UDP and stream), on its loop's thread: bound with `sharing`.
-  void open_listeners(LoopShard& shard, PortSharing sharing);
+  void open_listeners(LoopShard& shard, PortSharing sharing,
+                      const std::vector<std::shared_ptr<SSL_CTX>>& tls_contexts);
+  // server.connections.max spent on `shard`'s loop (its thread): a slot for
+  // the connection being accepted, or false (StreamTransport::RoomMaker).
+  bool make_room(LoopShard& shard);
+  // Closes the connection idle the longest over `shard`'s listeners; on its thread.
+  bool close_oldest_idle(LoopShard& shard, bool hand_over);
   // Closes `shard`'s sockets after answering what waits on it; on its loop's thread.
   void close_shard(LoopShard& shard);
   // Drops what start() opened on `shard` when it failed; on its loop's thread.

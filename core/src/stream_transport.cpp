@@ -53,10 +53,10 @@ std::string openssl_error() {
   return text;
 }
 
-// The server side of TLS 1.2+: agent.pem holds the key and the certificate
-// chain, cafile.pem the CAs whose clients may present certificates.
-SSL_CTX* make_tls_context(const ListenAddress& address, const std::string& directory,
-                          TlsClientVerification verify_clients) {
+}  // namespace
+
+SSL_CTX* make_tls_server_context(const ListenAddress& address, const std::string& directory,
+                                 TlsClientVerification verify_clients) {
   SSL_CTX* context = SSL_CTX_new(TLS_server_method());
   const auto fail = [&](const std::string& what) {
     SSL_CTX_free(context);
@@ -98,8 +98,6 @@ SSL_CTX* make_tls_context(const ListenAddress& address, const std::string& direc
   SSL_CTX_set_session_id_context(context, kSessionContext, sizeof kSessionContext - 1);
   return context;
 }
-
-}  // namespace
 
 // One accepted connection: its socket, its TLS session when on a tls:
 // listener, the bytes of the message being received and the responses not
@@ -403,16 +401,20 @@ class StreamConnection final : public ResponseChannel, public std::enable_shared
 };
 
 StreamTransport::StreamTransport(SofiaEventLoop& loop, const ListenAddress& address, PortSharing sharing,
-                                 const StreamLimits& limits, ConnectionBudget& budget,
-                                 const std::string& tls_certificates, TlsClientVerification verify_clients,
-                                 LimitLog& limit_log, Sink sink)
+                                 SSL_CTX* tls, const StreamLimits& limits, ConnectionBudget& budget,
+                                 RoomMaker make_room, LimitLog& limit_log, Sink sink)
     : loop_(loop),
       address_(address),
       limits_(limits),
       budget_(budget),
+      make_room_(std::move(make_room)),
       limit_log_(limit_log),
       sink_(std::move(sink)) {
-  if (address.transport == "tls") tls_ = make_tls_context(address, tls_certificates, verify_clients);
+  if (address.transport == "tls") {
+    if (!tls) throw std::logic_error("a tls: listener without a TLS context");
+    SSL_CTX_up_ref(tls);
+    tls_ = tls;
+  }
   try {
     fd_ = listen_on(address, sharing);
   } catch (...) {
@@ -470,7 +472,7 @@ void StreamTransport::accept_connections() {
       return;
     }
     backoff_ = std::chrono::milliseconds(0);
-    if (!budget_.try_take() && !make_room()) {
+    if (!budget_.try_take() && !make_room_()) {
       limit_log_.hit("server.connections.max", "every connection is busy; refused one");
       ::close(fd);
       continue;
@@ -503,17 +505,24 @@ void StreamTransport::resume_accepting() {
   su_root_eventmask(loop_.root(), registration_, fd_, SU_WAIT_ACCEPT);
 }
 
-// At the limit, the connection idle the longest (of this loop's) gives way
-// to the new one, which takes its slot: a flood of idle connections must not
-// lock out the phones that come next.
-bool StreamTransport::make_room() {
+bool StreamTransport::steer_group_to_first() const { return fd_ >= 0 && steer_port_group_to_first(fd_); }
+
+std::optional<Clock::time_point> StreamTransport::oldest_idle() const {
+  std::optional<Clock::time_point> oldest;
+  for (const auto& [fd, connection] : connections_)
+    if (connection->idle() && (!oldest || connection->last_activity() < *oldest))
+      oldest = connection->last_activity();
+  return oldest;
+}
+
+bool StreamTransport::close_oldest_idle(bool hand_over) {
   std::shared_ptr<StreamConnection> oldest;
   for (const auto& [fd, connection] : connections_)
     if (connection->idle() && (!oldest || connection->last_activity() < oldest->last_activity()))
       oldest = connection;
   if (!oldest) return false;
   limit_log_.hit("server.connections.max", "closed the connection idle the longest for a new one");
-  handing_over_slot_ = true;
+  handing_over_slot_ = hand_over;
   oldest->close_now();
   handing_over_slot_ = false;
   return true;

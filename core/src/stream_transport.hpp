@@ -25,6 +25,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -73,14 +74,19 @@ class StreamTransport {
   // are only its beginning (answered 513, then the connection is closed).
   using Sink = std::function<Next(std::string_view, const su_sockaddr_t&, socklen_t,
                                   const std::shared_ptr<ResponseChannel>&, bool too_large)>;
+  // Called when the budget is spent and a connection waits to be accepted:
+  // true when a slot was handed over to it (close_oldest_idle(true) on a
+  // transport of this loop), false to refuse it.
+  using RoomMaker = std::function<bool()>;
+  using Clock = std::chrono::steady_clock;
 
   // Binds and listens on `address` (tcp or tls) as `sharing` says, on
-  // `loop`'s thread, whose loop it is. A tls: listener asks its clients for
-  // certificates per `verify_clients`, verified against cafile.pem in
-  // `tls_certificates`. Throws std::runtime_error naming it.
-  StreamTransport(SofiaEventLoop& loop, const ListenAddress& address, PortSharing sharing,
-                  const StreamLimits& limits, ConnectionBudget& budget, const std::string& tls_certificates,
-                  TlsClientVerification verify_clients, LimitLog& limit_log, Sink sink);
+  // `loop`'s thread, whose loop it is. A tls: listener needs `tls`
+  // (make_tls_server_context, shared by every loop's listener of the
+  // address: one session cache). Throws std::runtime_error naming it.
+  StreamTransport(SofiaEventLoop& loop, const ListenAddress& address, PortSharing sharing, SSL_CTX* tls,
+                  const StreamLimits& limits, ConnectionBudget& budget, RoomMaker make_room,
+                  LimitLog& limit_log, Sink sink);
   ~StreamTransport();
   StreamTransport(const StreamTransport&) = delete;
   StreamTransport& operator=(const StreamTransport&) = delete;
@@ -89,6 +95,15 @@ class StreamTransport {
   void close();
   const ListenAddress& address() const { return address_; }
   SofiaEventLoop& loop() const { return loop_; }
+  // Steers new connections of the address to the main loop's listener
+  // (steer_port_group_to_first); on the main loop's transport.
+  bool steer_group_to_first() const;
+  // When the connection idle the longest was last active; none when no
+  // connection is idle. On the loop's thread.
+  std::optional<Clock::time_point> oldest_idle() const;
+  // Closes the connection idle the longest: its slot goes to the connection
+  // being accepted (`hand_over`) or back to the budget. On the loop's thread.
+  bool close_oldest_idle(bool hand_over);
   // Writes `bytes` on the open connection from `peer`; false when there is
   // none. On the loop's thread.
   bool send_to(const su_sockaddr_t& peer, std::string_view bytes);
@@ -103,7 +118,6 @@ class StreamTransport {
   void accept_connections();
   void pause_accepting(int error);
   void resume_accepting();
-  bool make_room();
   void sweep();
   void forget(int fd);
 
@@ -111,7 +125,8 @@ class StreamTransport {
   ListenAddress address_;
   StreamLimits limits_;
   ConnectionBudget& budget_;
-  // make_room() closes a connection to give its slot to the one accepted.
+  RoomMaker make_room_;
+  // close_oldest_idle(true) gives the closed connection's slot to the one accepted.
   bool handing_over_slot_ = false;
   LimitLog& limit_log_;
   Sink sink_;
@@ -126,6 +141,13 @@ class StreamTransport {
   mutable std::mutex peers_mutex_;
   std::unordered_map<std::string, int> open_peers_;
 };
+
+// The server side of TLS 1.2+ for `address`: agent.pem in `directory` holds
+// the key and the certificate chain, cafile.pem the CAs whose clients may
+// present certificates (asked per `verify_clients`). Throws
+// std::runtime_error naming the listener; the caller frees it (SSL_CTX_free).
+SSL_CTX* make_tls_server_context(const ListenAddress& address, const std::string& directory,
+                                 TlsClientVerification verify_clients);
 
 // What a certificate names, in that order: SAN URIs, DNS names and IP
 // addresses (as text), or its CN when it has no SAN at all.

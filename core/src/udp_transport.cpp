@@ -1,7 +1,6 @@
 #include "udp_transport.hpp"
 
 #include <arpa/inet.h>
-#include <linux/filter.h>
 #include <netinet/in.h>
 #include <sofia-sip/sip.h>
 #include <sofia-sip/sip_header.h>
@@ -69,13 +68,7 @@ UdpTransport::UdpTransport(su_root_t* root, const ListenAddress& address, int fd
 
 UdpTransport::~UdpTransport() { close(); }
 
-bool UdpTransport::steer_group_to_first() {
-  if (fd_ < 0) return false;
-  // A classic BPF program that picks socket 0 of the group, the first bound.
-  sock_filter first[] = {{BPF_RET | BPF_K, 0, 0, 0}};
-  sock_fprog program{1, first};
-  return ::setsockopt(fd_, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &program, sizeof program) == 0;
-}
+bool UdpTransport::steer_group_to_first() { return fd_ >= 0 && steer_port_group_to_first(fd_); }
 
 void UdpTransport::close() {
   if (fd_ < 0) return;

@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -80,7 +81,8 @@ std::string response_to(const std::string& request, int status, const std::strin
 class FlowTest : public ::testing::TestWithParam<int> {
  protected:
   void SetUp() override {
-    const std::string extra_server_yaml = "  loops: " + std::to_string(GetParam()) + "\n";
+    const std::string extra_server_yaml =
+        "  loops: " + std::to_string(GetParam()) + "\n  admin_socket: " + (dir_ / "h1.sock").string() + "\n";
     server_ = std::make_unique<HomesipServer>(
         dir_,
         ServerOptions{"H1", "C1.D1",
@@ -91,6 +93,17 @@ class FlowTest : public ::testing::TestWithParam<int> {
     server_->start();
   }
 
+  // Messages each loop received (homesipctl stats).
+  std::vector<int> loop_messages() const {
+    std::string out;
+    if (run({HOMESIP_TEST_HOMESIPCTL, "--socket", (dir_ / "h1.sock").string(), "--json", "stats"}, &out,
+            kWait) != 0)
+      return {};
+    std::vector<int> messages;
+    const nlohmann::json stats = nlohmann::json::parse(out);  // kept: the loop below reads into it
+    for (const auto& loop : stats["loops"]) messages.push_back(loop["messages"].get<int>());
+    return messages;
+  }
   std::string us() const { return "127.0.0.1:" + std::to_string(server_->port()); }
   std::string log() const { return read_file(server_->log()); }
   std::string phone_contact() const {
@@ -256,17 +269,29 @@ TEST_P(FlowTest, ADialogWhoseFlowIsGoneGets430FromEverySender) {
   }
 }
 
-// Sixteen phones, each on its own connection (with two loops, all on one:
-// one chance in 2^15), are each called by a sender of its own (landing on
+// Sixteen phones or more, each on its own connection (with two loops, until
+// both loops hold some), are each called by a sender of its own (landing on
 // either loop by its port): every INVITE leaves on its callee's connection,
 // and every answer comes back to its caller over UDP.
 TEST_P(FlowTest, EveryPhoneIsReachedOnItsConnectionFromEverySender) {
-  constexpr int kPhones = 16;
   std::vector<std::unique_ptr<TcpClient>> phones;
-  for (int i = 0; i < kPhones; ++i) {
+  // Beyond the start-up probes, only the phones' REGISTERs reach the loops.
+  std::vector<int> before;  // the admin socket may open a moment after the SIP listeners
+  ASSERT_TRUE(eventually([&] { return !(before = loop_messages()).empty(); })) << log();
+  ASSERT_EQ(static_cast<int>(before.size()), GetParam());
+  const auto every_loop_holds_phones = [&] {
+    const std::vector<int> messages = loop_messages();
+    if (messages.size() != before.size()) return false;
+    for (size_t loop = 0; loop < messages.size(); ++loop)
+      if (messages[loop] <= before[loop]) return false;
+    return true;
+  };
+  for (int i = 0; i < 64 && (i < 16 || !every_loop_holds_phones()); ++i) {
     phones.push_back(std::make_unique<TcpClient>(server_->port()));
     ASSERT_TRUE(register_phone(*phones[i], phone_contact(), "P" + std::to_string(i))) << i << log();
   }
+  ASSERT_TRUE(every_loop_holds_phones()) << log();
+  const int kPhones = static_cast<int>(phones.size());
   std::vector<std::unique_ptr<UdpSocket>> callers;
   for (int i = 0; i < kPhones; ++i) {
     callers.push_back(std::make_unique<UdpSocket>());
