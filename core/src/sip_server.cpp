@@ -1070,7 +1070,10 @@ void SipServer::write_on_connection(const std::shared_ptr<StreamTransport>& stre
     stream->send_to(peer, bytes);
     return;
   }
-  // Closed meanwhile: send_to finds no connection; the loop stopped: dropped with the task.
+  // Closed meanwhile: send_to finds no connection and the message is lost as
+  // if the connection had closed just after it was written (a forward then
+  // gets no fallback to the Contact, no 430: the sender retransmits, and the
+  // retransmission finds the flow gone). The loop stopped: dropped with the task.
   stream->loop().post([stream, peer, text = std::string(bytes)] { stream->send_to(peer, text); });
 }
 
