@@ -464,10 +464,7 @@ if [ -n "$DOC" ]; then
       { print }
       END { if (!done) { print ""; print b; print e } }' "$DOC" >"$DOC.tmp" && mv "$DOC.tmp" "$DOC"
   fi
-  awk -v b="$BEGIN_MARK" -v e="$END_MARK" -v rep="$REPORT" '
-    $0 == b { print; while ((getline l < rep) > 0) print l; skip = 1; next }
-    $0 == e { skip = 0 }
-    !skip { print }' "$DOC" >"$DOC.tmp" && mv "$DOC.tmp" "$DOC"
+  write_between_markers "$DOC" appliances "$REPORT"
   say "results written to $DOC (between $BEGIN_MARK and $END_MARK)"
 else
   say "results (not written to docs/: quick run or --no-doc; copy in $REPORT)"

@@ -64,6 +64,16 @@ busy_ticks() {  # all CPUs' busy time (user nice system irq softirq steal) from 
   awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat
 }
 
+write_between_markers() {  # DOC NAME REPORT: REPORT's lines replace those between <!-- NAME:begin -->
+  # and <!-- NAME:end --> in DOC (both added at its end the first time); nothing else changes
+  local doc=$1 begin="<!-- $2:begin -->" end="<!-- $2:end -->" report=$3
+  grep -qxF "$begin" "$doc" || printf '\n%s\n%s\n' "$begin" "$end" >>"$doc"
+  awk -v b="$begin" -v e="$end" -v rep="$report" '
+    $0 == b { print; while ((getline l < rep) > 0) print l; skip = 1; next }
+    $0 == e { skip = 0 }
+    !skip { print }' "$doc" >"$doc.tmp" && mv "$doc.tmp" "$doc"
+}
+
 children_cpu_s() {  # FILE written by `times` -> user+sys seconds of the waited-for children (2nd line)
   sed -n 2p "$1" | awk '{ t = 0; for (i = 1; i <= 2; i++) { split($i, a, /[ms]/); t += a[1] * 60 + a[2] } printf "%.3f\n", t }'
 }

@@ -355,13 +355,8 @@ REPORT=$WORK/fair.md
   echo "</details>"
 } >"$REPORT"
 
-BEGIN_MARK='<!-- fair:begin -->' END_MARK='<!-- fair:end -->'
 if [ -n "$DOC" ]; then
-  if ! grep -qF "$BEGIN_MARK" "$DOC" 2>/dev/null; then printf '\n%s\n%s\n' "$BEGIN_MARK" "$END_MARK" >>"$DOC"; fi
-  awk -v b="$BEGIN_MARK" -v e="$END_MARK" -v rep="$REPORT" '
-    $0 == b { print; while ((getline l < rep) > 0) print l; skip = 1; next }
-    $0 == e { skip = 0 }
-    !skip { print }' "$DOC" >"$DOC.tmp" && mv "$DOC.tmp" "$DOC"
+  write_between_markers "$DOC" fair "$REPORT"
   say "fair bench written to $DOC"
 else
   KEEP=1

@@ -1,4 +1,4 @@
-// homesip-loadgen: SIP load over UDP (REGISTER with or without digest, INVITE -> 302), the users
+// homesip-loadgen: SIP load over UDP or TCP (REGISTER with or without digest, INVITE -> 302), the users
 // of an authenticated load, and a bare responder that measures the machine's ceiling.
 //
 //   homesip-loadgen users --users 10000 --admin-socket /tmp/h1.sock      (homesipd's auth-digest)
@@ -30,6 +30,7 @@ using homesip::loadgen::LoadOptions;
 using homesip::loadgen::LoadReport;
 using homesip::loadgen::Method;
 using homesip::loadgen::Pattern;
+using homesip::loadgen::Transport;
 using homesip::loadgen::UserSet;
 
 void add_user_options(CLI::App& command, UserSet& users) {
@@ -53,7 +54,7 @@ std::pair<std::string, uint16_t> host_and_port(const std::string& text, const st
 // What register and invite share: where to, how many, how fast, in what pattern.
 void add_load_options(CLI::App& command, LoadOptions& load, std::string& server, bool& tsv) {
   add_user_options(command, load.users);
-  command.add_option("--server", server, "HOST:PORT (UDP)")->required();
+  command.add_option("--server", server, "HOST:PORT")->required();
   command.add_option("--local", load.local_host, "local IPv4 address")->capture_default_str();
   command
       .add_option("--local-port", load.local_port,
@@ -65,6 +66,14 @@ void add_load_options(CLI::App& command, LoadOptions& load, std::string& server,
                   "spreading its loops by source port sees N sources")
       ->capture_default_str()
       ->check(CLI::Range(1, 1024));
+  command
+      .add_option_function<std::string>(
+          "--transport",
+          [&load](const std::string& t) { load.transport = t == "tcp" ? Transport::kTcp : Transport::kUdp; },
+          "udp, or tcp: --sockets connections to the server, opened before the load starts, no "
+          "retransmissions")
+      ->default_str("udp")
+      ->check(CLI::IsMember({"udp", "tcp"}));
   command.add_option("--requests", load.requests, "requests to send (user n = request n mod users)")
       ->required()
       ->check(CLI::PositiveNumber);
@@ -109,10 +118,10 @@ bool reports_retries(const LoadOptions& o) { return o.honour_retry_after || o.fo
 
 void print_text(const LoadReport& r, const LoadOptions& o) {
   std::printf(
-      "%s, %llu users, %.0f/s offered (%s), %u socket%s\n", describe(o).c_str(),
+      "%s, %llu users, %.0f/s offered (%s), %u%s%s\n", describe(o).c_str(),
       static_cast<unsigned long long>(o.users.count), o.rate,
       o.pattern == Pattern::kBurst ? ("bursts of " + std::to_string(o.burst)).c_str() : "evenly spaced",
-      o.sockets, o.sockets == 1 ? "" : "s");
+      o.sockets, o.transport == Transport::kTcp ? " TCP connection" : " socket", o.sockets == 1 ? "" : "s");
   std::printf(
       "  started %llu, ok %llu, failed %llu, timed out %llu, retransmissions %llu, challenges again "
       "%llu\n",
@@ -156,7 +165,8 @@ void print_tsv(const LoadReport& r, const LoadOptions& o) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"SIP load over UDP: REGISTER (with or without digest), INVITE -> 302, a bare responder"};
+  CLI::App app{
+      "SIP load over UDP or TCP: REGISTER (with or without digest), INVITE -> 302, a bare responder"};
   app.require_subcommand(1);
 
   UserSet users;

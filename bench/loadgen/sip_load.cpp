@@ -14,6 +14,7 @@
 #include <cmath>
 #include <cstring>
 #include <deque>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <queue>
@@ -24,6 +25,7 @@
 
 #include "homesip/digest/digest.hpp"
 #include "sip_text.hpp"
+#include "tcp.hpp"
 #include "udp.hpp"
 
 namespace homesip::loadgen {
@@ -79,13 +81,17 @@ class SipLoad {
  public:
   explicit SipLoad(const LoadOptions& options)
       : options_(options), transactions_(options.requests), random_(std::random_device{}()) {
+    const sockaddr_in server = ipv4_address(options.server_host, options.server_port);
+    server_index(server);  // index 0
     for (uint32_t k = 0; k < options.sockets; ++k) {
       const uint16_t port = options.local_port == 0 ? 0 : static_cast<uint16_t>(options.local_port + k);
-      sockets_.push_back(std::make_unique<BatchedUdp>(options.local_host, port));
+      if (tcp())
+        sockets_.push_back(std::make_unique<TcpConnection>(options.local_host, server));
+      else
+        sockets_.push_back(std::make_unique<BatchedUdp>(options.local_host, port));
       fds_.push_back(sockets_.back()->fd());
       local_addresses_.push_back(options.local_host + ":" + std::to_string(sockets_.back()->port()));
     }
-    server_index(ipv4_address(options.server_host, options.server_port));  // index 0
     const auto wanted = digest::parse_algorithm(options.algorithm);
     if (!wanted) throw std::invalid_argument("algorithm must be MD5 or SHA-256, not " + options.algorithm);
     algorithm_ = *wanted;
@@ -131,6 +137,7 @@ class SipLoad {
 
  private:
   bool is_invite() const { return options_.method == Method::kInvite; }
+  bool tcp() const { return options_.transport == Transport::kTcp; }
   bool window_full() const { return options_.window > 0 && in_flight_ >= options_.window; }
 
   int64_t due(uint64_t i) const {
@@ -199,6 +206,7 @@ class SipLoad {
     request.branch = via_branch;
     request.cseq = cseq;
     request.expires = options_.expires;
+    request.transport = tcp() ? "TCP" : "UDP";
     return request;
   }
 
@@ -210,7 +218,8 @@ class SipLoad {
     t.cseq = cseq;
     t.message = request_text(request);
     t.last_sent_ns = now;
-    t.retransmit_after_ns = kT1;
+    // Over TCP nothing is retransmitted: only the timeout's timer fires.
+    t.retransmit_after_ns = tcp() ? std::numeric_limits<int64_t>::max() / 4 : kT1;
     queue(i, t, t.message);
     arm_timer(i, t);
   }
@@ -445,7 +454,7 @@ class SipLoad {
   }
 
   const LoadOptions& options_;
-  std::vector<std::unique_ptr<BatchedUdp>> sockets_;
+  std::vector<std::unique_ptr<Channel>> sockets_;
   std::vector<int> fds_;
   std::vector<std::string> local_addresses_;  // Via and Contact of each socket's requests
   std::vector<sockaddr_in> servers_;          // [0]: --server; then each 302's target once
@@ -473,6 +482,8 @@ LoadReport run_load(const LoadOptions& options) {
   if (!(options.rate > 0)) throw std::invalid_argument("rate must be positive");
   if (options.burst == 0) throw std::invalid_argument("burst must be positive");
   if (options.sockets == 0) throw std::invalid_argument("sockets must be positive");
+  if (options.transport == Transport::kTcp && options.follow_redirects)
+    throw std::invalid_argument("--follow-redirects is for UDP only (a connection goes to one server)");
   if (!options.domains.empty() && (options.authenticate || options.method != Method::kRegister))
     throw std::invalid_argument("--domains is for REGISTER with --no-auth only");
   return SipLoad(options).run();

@@ -1,5 +1,5 @@
-// A SIP load over UDP from N sockets (request i from socket i mod N: a server spreading its loops by
-// source port sees N sources) and one thread, batched (sendmmsg/recvmmsg):
+// A SIP load over UDP from N sockets (or over N TCP connections) (request i from socket i mod N: a server
+// spreading its loops by source port sees N sources) and one thread, batched (sendmmsg/recvmmsg):
 //   REGISTER, with digest (REGISTER -> 401 -> REGISTER with Authorization -> 200) or without (-> 200);
 //   INVITE to user i mod count -> the expected final (302, or 404), then the ACK of that final.
 // Request i is for user i mod count and starts at start + i / rate (pattern even), or in bursts of
@@ -20,6 +20,9 @@
 namespace homesip::loadgen {
 
 enum class Method { kRegister, kInvite };
+// UDP: --sockets sockets, retransmissions on RFC 3261's timers. TCP: --sockets connections to the
+// server, opened before the clock starts, no retransmissions (a reliable transport).
+enum class Transport { kUdp, kTcp };
 enum class Pattern { kEven, kBurst };
 // Per request: each REGISTER is a new binding of its user's AOR (new Call-ID). Per user: request i
 // reuses its user's Call-ID "reg-USER@loadgen" with CSeq first_cseq + round, so a second run with a
@@ -34,6 +37,7 @@ struct LoadOptions {
   // bindings of an earlier one instead of adding one per user and run.
   uint16_t local_port = 0;
   uint32_t sockets = 1;  // local ports local_port .. local_port + sockets - 1 (0: any each)
+  Transport transport = Transport::kUdp;
   UserSet users;
   // Not empty: user n's domain is domains[n mod size] instead of users.domain (terminals of many
   // families from one generator: bench/storm.sh). REGISTER without digest only.

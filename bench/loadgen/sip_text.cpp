@@ -78,7 +78,11 @@ std::string request_text(const Request& r) {
   text.append(r.method).append(" sip:");
   if (!is_register) text.append(r.user).append("@");
   text.append(r.domain).append(" SIP/2.0\r\n");
-  text.append("Via: SIP/2.0/UDP ").append(r.local_address).append(";rport;branch=");
+  text.append("Via: SIP/2.0/")
+      .append(r.transport)
+      .append(" ")
+      .append(r.local_address)
+      .append(";rport;branch=");
   text.append(kMagicCookie).append(r.branch).append("\r\n");
   text.append("Max-Forwards: 70\r\n");
   text.append("From: <sip:").append(from_user).append("@").append(r.domain).append(">;tag=");
@@ -88,7 +92,11 @@ std::string request_text(const Request& r) {
   text.append("\r\nCall-ID: ").append(r.call_id).append("\r\n");
   text.append("CSeq: ").append(cseq).append(" ").append(r.method).append("\r\n");
   if (r.method != "ACK")
-    text.append("Contact: <sip:").append(from_user).append("@").append(r.local_address).append(">\r\n");
+    text.append("Contact: <sip:")
+        .append(from_user)
+        .append("@")
+        .append(r.local_address)
+        .append(r.transport == "TCP" ? ";transport=tcp>\r\n" : ">\r\n");
   if (is_register) text.append("Expires: ").append(std::to_string(r.expires)).append("\r\n");
   if (!r.authorization.empty()) text.append("Authorization: ").append(r.authorization).append("\r\n");
   text.append("User-Agent: homesip-loadgen\r\nContent-Length: 0\r\n\r\n");

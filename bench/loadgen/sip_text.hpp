@@ -23,8 +23,9 @@ struct Request {
   std::string_view to_tag;  // ACK: the tag of the final response it acknowledges
   std::string_view branch;  // without the magic cookie; an ACK of a non-2xx repeats the INVITE's
   uint32_t cseq = 1;
-  int expires = 3600;              // REGISTER only
-  std::string_view authorization;  // "" for none
+  int expires = 3600;                  // REGISTER only
+  std::string_view authorization;      // "" for none
+  std::string_view transport = "UDP";  // the Via's; "TCP" also marks the Contact ;transport=tcp
 };
 std::string request_text(const Request& request);
 

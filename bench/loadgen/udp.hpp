@@ -1,5 +1,6 @@
 // UDP for the load generator and the bare responder: batched sends and receives (sendmmsg,
-// recvmmsg), so that a request costs a fraction of a system call on either side.
+// recvmmsg), so that a request costs a fraction of a system call on either side. A TCP
+// connection (tcp.hpp) is the other Channel.
 #pragma once
 
 #include <netinet/in.h>
@@ -21,23 +22,36 @@ int bound_udp_socket(const std::string& host, uint16_t port);
 constexpr int kBatch = 64;
 constexpr size_t kDatagram = 8192;  // a response to REGISTER or INVITE is a few hundred bytes
 
+// Where the load's requests leave and its responses come in: a UDP socket or a TCP connection.
+class Channel {
+ public:
+  virtual ~Channel() = default;
+  virtual int fd() const = 0;
+  virtual uint16_t port() const = 0;  // the local port: the requests' Via and Contact
+  // Queues `message` for `to` (a connection ignores it: it goes to its server); the text must
+  // stay in place until flush().
+  virtual void queue(std::string_view message, const sockaddr_in& to) = 0;
+  virtual void flush() = 0;
+  // Calls on_message for each whole message waiting, without blocking.
+  virtual void receive(const std::function<void(std::string_view)>& on_message) = 0;
+};
+
 // A bound UDP socket that sends to any server (a redirect names another) and hears from any.
 // Sends are queued (the text must stay in place until flush()) and leave in batches.
-class BatchedUdp {
+class BatchedUdp final : public Channel {
  public:
   BatchedUdp(const std::string& local_host, uint16_t local_port);
-  ~BatchedUdp();
+  ~BatchedUdp() override;
   BatchedUdp(const BatchedUdp&) = delete;
   BatchedUdp& operator=(const BatchedUdp&) = delete;
 
-  int fd() const { return fd_; }
-  uint16_t port() const { return port_; }
-  void queue(std::string_view datagram, const sockaddr_in& to) { queued_.push_back({datagram, to}); }
+  int fd() const override { return fd_; }
+  uint16_t port() const override { return port_; }
+  void queue(std::string_view datagram, const sockaddr_in& to) override { queued_.push_back({datagram, to}); }
   // Sends what is queued. A datagram the kernel does not take (a full send buffer) is dropped:
   // the retransmission timer covers it.
-  void flush();
-  // Calls on_datagram for each datagram waiting, without blocking.
-  void receive(const std::function<void(std::string_view)>& on_datagram);
+  void flush() override;
+  void receive(const std::function<void(std::string_view)>& on_datagram) override;
 
  private:
   struct Queued {

@@ -219,6 +219,26 @@ TEST_P(LoadgenLoopsTest, SocketsEachGetTheirOwnAnswersFromHomesipd) {
   EXPECT_EQ(line.timed_out, 0u) << out;
 }
 
+// --transport tcp with 8 connections: each request goes out on its connection (Via SIP/2.0/TCP,
+// Contact ;transport=tcp) and homesipd (its loops each serving the connections the kernel gave
+// them) answers on the same one, framed by Content-Length. Then each binding is refreshed once.
+TEST_P(LoadgenLoopsTest, RegisterOverTcpConnectionsNewThenRefresh) {
+  start_registrar();
+  for (const std::string cseq : {"1", "2"}) {
+    auto arguments = at_500_per_second("register", server_->port(), 200);
+    arguments.insert(arguments.end(), {"--no-auth", "--users", "200", "--transport", "tcp", "--sockets", "8",
+                                       "--call-id", "per-user", "--cseq", cseq});
+    std::string out;
+    ASSERT_EQ(load(arguments, &out), 0) << out;
+    const LoadgenLine line = parse_loadgen_tsv(out);
+    EXPECT_EQ(line.requests, 200u) << out;
+    EXPECT_EQ(line.ok, 200u) << out;
+    EXPECT_EQ(line.failed, 0u) << out;
+    EXPECT_EQ(line.timed_out, 0u) << out;
+    EXPECT_EQ(line.retransmissions, 0u) << out;  // none over a reliable transport
+  }
+}
+
 // homesipd's rate limit answers 503 with a Retry-After of 1 or 2 s to a source over 10/s (burst 20):
 // 40 REGISTERs at once from 127.0.0.4 get 20 answers and 20 or so 503s; with --honour-retry-after
 // each refused one is sent again after its Retry-After (so the run lasts a second at least) and all
