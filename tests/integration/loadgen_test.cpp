@@ -40,6 +40,16 @@ std::vector<std::string> at_500_per_second(const std::string& command, uint16_t 
           "--tsv"};
 }
 
+// The loadgen's --tsv line in `out` says every one of `requests` started and ended 200 (or the
+// expected final), none failed or timed out.
+void expect_all_ok(const std::string& out, uint64_t requests) {
+  const LoadgenLine line = parse_loadgen_tsv(out);
+  EXPECT_EQ(line.requests, requests) << out;
+  EXPECT_EQ(line.ok, requests) << out;
+  EXPECT_EQ(line.failed, 0u) << out;
+  EXPECT_EQ(line.timed_out, 0u) << out;
+}
+
 class LoadgenTest : public ::testing::Test {
  protected:
   // A family server without the tree: location-sqlite and a registrar for kDomain.
@@ -88,12 +98,8 @@ TEST_F(LoadgenTest, PlainRegisterNewThenRefreshAllOk) {
   arguments.insert(arguments.end(), {"--no-auth", "--users", "100", "--call-id", "per-user"});
   std::string out;
   ASSERT_EQ(load(arguments, &out), 0) << out;
-  const LoadgenLine line = parse_loadgen_tsv(out);
-  EXPECT_EQ(line.requests, 200u) << out;
-  EXPECT_EQ(line.ok, 200u) << out;
-  EXPECT_EQ(line.failed, 0u) << out;
-  EXPECT_EQ(line.timed_out, 0u) << out;
-  EXPECT_EQ(line.retransmissions, 0u) << out;
+  expect_all_ok(out, 200);
+  EXPECT_EQ(parse_loadgen_tsv(out).retransmissions, 0u) << out;
 }
 
 // A domain the registrar does not serve: every REGISTER fails, and the loadgen says so (exit 1).
@@ -121,11 +127,7 @@ TEST_F(LoadgenTest, InviteToRegisteredUsersGets302) {
   auto invite = at_500_per_second("invite", server_->port(), 200);
   invite.insert(invite.end(), {"--users", "50", "--expect", "302"});
   ASSERT_EQ(load(invite, &out), 0) << out;
-  const LoadgenLine line = parse_loadgen_tsv(out);
-  EXPECT_EQ(line.requests, 200u) << out;
-  EXPECT_EQ(line.ok, 200u) << out;
-  EXPECT_EQ(line.failed, 0u) << out;
-  EXPECT_EQ(line.timed_out, 0u) << out;
+  expect_all_ok(out, 200);
 }
 
 // The bare responder answers every REGISTER and INVITE with a 200, evenly spaced or in bursts
@@ -212,11 +214,7 @@ TEST_P(LoadgenLoopsTest, SocketsEachGetTheirOwnAnswersFromHomesipd) {
   arguments.insert(arguments.end(), {"--no-auth", "--users", "100", "--sockets", "3"});
   std::string out;
   ASSERT_EQ(load(arguments, &out), 0) << out;
-  const LoadgenLine line = parse_loadgen_tsv(out);
-  EXPECT_EQ(line.requests, 300u) << out;
-  EXPECT_EQ(line.ok, 300u) << out;
-  EXPECT_EQ(line.failed, 0u) << out;
-  EXPECT_EQ(line.timed_out, 0u) << out;
+  expect_all_ok(out, 300);
 }
 
 // --transport tcp with 8 connections: each request goes out on its connection (Via SIP/2.0/TCP,
@@ -230,12 +228,8 @@ TEST_P(LoadgenLoopsTest, RegisterOverTcpConnectionsNewThenRefresh) {
                                        "--call-id", "per-user", "--cseq", cseq});
     std::string out;
     ASSERT_EQ(load(arguments, &out), 0) << out;
-    const LoadgenLine line = parse_loadgen_tsv(out);
-    EXPECT_EQ(line.requests, 200u) << out;
-    EXPECT_EQ(line.ok, 200u) << out;
-    EXPECT_EQ(line.failed, 0u) << out;
-    EXPECT_EQ(line.timed_out, 0u) << out;
-    EXPECT_EQ(line.retransmissions, 0u) << out;  // none over a reliable transport
+    expect_all_ok(out, 200);
+    EXPECT_EQ(parse_loadgen_tsv(out).retransmissions, 0u) << out;  // none over a reliable transport
   }
 }
 
