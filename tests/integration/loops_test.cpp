@@ -205,4 +205,53 @@ TEST(LoopsShutdown, RequestsHeldOnEveryLoopAreAnsweredOnceWhenTheServerStops) {
   }
 }
 
+// The same over TCP: each connection is served by the loop that accepted it,
+// so requests are held on both loops (each loop's messages count them); at
+// the stop each gets its 503 once, on its own connection, before that loop
+// closes it.
+TEST(LoopsShutdown, RequestsHeldOnConnectionsOfEveryLoopAreAnsweredOnceWhenTheServerStops) {
+  TempDir dir;
+  const std::string socket = (dir / "held-tcp.sock").string();
+  HomesipServer server(dir, ServerOptions{"H1", "C1.D1", "  - plugin: test-hold\n    hold_ms: 60000\n",
+                                          "  admin_socket: " + socket + "\n  loops: 2\n"});
+  server.set_extra_arguments(
+      {"--set", "server.plugin_dirs=[" + std::string(HOMESIP_TEST_FIXTURE_PLUGIN_DIR) + "]"});
+  server.start();
+  const auto loop_messages = [&] {
+    std::string out;
+    EXPECT_EQ(run({HOMESIP_TEST_HOMESIPCTL, "--socket", socket, "--json", "stats"}, &out, kWait), 0) << out;
+    std::vector<int> messages;
+    const nlohmann::json figures = nlohmann::json::parse(out);
+    for (const auto& loop : figures["loops"]) messages.push_back(loop["messages"].get<int>());
+    return messages;
+  };
+  const std::vector<int> before = loop_messages();  // the start-up probe's
+  ASSERT_EQ(before.size(), 2u);
+  std::vector<std::unique_ptr<TcpClient>> phones;
+  const auto held_on_both = [&] {
+    const std::vector<int> now = loop_messages();
+    return now[0] > before[0] && now[1] > before[1];
+  };
+  // Sixteen at least, more until both loops hold some (all of 64 on one: 2^-63).
+  for (int i = 0; i < 64 && (i < 16 || !held_on_both()); ++i) {
+    phones.push_back(std::make_unique<TcpClient>(server.port()));
+    const std::string n = std::to_string(i);
+    ASSERT_TRUE(
+        phones.back()->send(crlf("MESSAGE sip:U1@C1.D1.H1 SIP/2.0\nVia: SIP/2.0/TCP 127.0.0.1:" +
+                                 std::to_string(phones.back()->local_port()) + ";branch=z9hG4bKtcpheld" + n +
+                                 "\nMax-Forwards: 70\nFrom: <sip:U2@C1.D1.H2>;tag=t" + n +
+                                 "\nTo: <sip:U1@C1.D1.H1>\nCall-ID: tcp-held-" + n +
+                                 "@test\nCSeq: 1 MESSAGE\nContent-Length: 0\n\n")));
+  }
+  ASSERT_TRUE(eventually([&] { return held_on_both(); }));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // all held by now
+  EXPECT_EQ(server.stop(), 0) << read_file(server.log());
+  for (size_t i = 0; i < phones.size(); ++i) {
+    const std::string answer = phones[i]->response(kWait);
+    EXPECT_EQ(status_of(answer), 503) << "phone " << i << ": " << answer;
+    EXPECT_NE(answer.find("\r\nRetry-After: 5\r\n"), std::string::npos) << answer;
+    EXPECT_EQ(phones[i]->response(std::chrono::milliseconds(100)), "") << "phone " << i;
+  }
+}
+
 }  // namespace
