@@ -138,13 +138,14 @@ std::vector<PendingWrite> SqliteWriter::take_batch() {
 //   write before it): at a low rate no second write would arrive in time, and
 //   waiting would only delay the 200 OK.
 // - Gathering ends at `commit_batch` writes: the transaction's fixed cost
-//   (two writer wake-ups, the commit and its fsync, one loop wake-up for the
-//   confirmations) is then shared enough, and waiting longer would only delay
-//   the 200s. So the window adapts to the rate: at 8000 REGISTERs/s a batch
-//   of 16 is in after 2 ms, at 2000/s after 8 ms; only slower than that does
-//   the window end it.
-// A 200 waits at most the window (8 ms by default) longer than it would
-// without grouping: nothing next to SIP's 500 ms retransmission timer.
+//   (two writer wake-ups, the commit and its fsync, the file checks, one loop
+//   wake-up for the confirmations) is then shared enough, and waiting longer
+//   would only delay the 200s. So the window adapts to the rate: at 8000
+//   REGISTERs/s a batch of 64 is in after 8 ms, at 2000/s after 32 ms; only
+//   slower than that does the window end it. 64 rather than 16 took 13 % off
+//   homesipd's CPU per refresh at 2000/s and 8000/s (docs/benchmarks.md).
+// A 200 waits at most the window (32 ms by default) longer than it would
+// without grouping: little next to SIP's 500 ms retransmission timer.
 void SqliteWriter::gather(std::unique_lock<std::mutex>& lock) {
   if (!writes_keep_coming_) return;
   const auto deadline = oldest_queued_at_ + commit_window_;
