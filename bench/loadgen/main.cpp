@@ -58,7 +58,8 @@ void add_load_options(CLI::App& command, LoadOptions& load, std::string& server,
   command.add_option("--local", load.local_host, "local IPv4 address")->capture_default_str();
   command
       .add_option("--local-port", load.local_port,
-                  "local UDP port (0: any); the same in every run keeps one binding per user")
+                  "local UDP port (0: any); the same in every run keeps one binding per user (over TCP "
+                  "the Contact names it, the connections' ports being the kernel's)")
       ->capture_default_str();
   command
       .add_option("--sockets", load.sockets,

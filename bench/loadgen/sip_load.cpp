@@ -89,8 +89,12 @@ class SipLoad {
         sockets_.push_back(std::make_unique<TcpConnection>(options.local_host, server));
       else
         sockets_.push_back(std::make_unique<BatchedUdp>(options.local_host, port));
-      fds_.push_back(sockets_.back()->fd());
       local_addresses_.push_back(options.local_host + ":" + std::to_string(sockets_.back()->port()));
+      // A connection's port is new every run: with --local-port its Contact names local_port + k
+      // instead, so a later run refreshes the bindings of an earlier one (as over UDP), and the
+      // server reaches it on its connection anyway (RFC 5626 flows).
+      contact_addresses_.push_back(tcp() && port != 0 ? options.local_host + ":" + std::to_string(port)
+                                                      : local_addresses_.back());
     }
     const auto wanted = digest::parse_algorithm(options.algorithm);
     if (!wanted) throw std::invalid_argument("algorithm must be MD5 or SHA-256, not " + options.algorithm);
@@ -129,6 +133,8 @@ class SipLoad {
       while (!timers_.empty() && !transactions_[timers_.top().second].in_flight()) timers_.pop();
       if (!timers_.empty()) wake = std::min(wake, timers_.top().first);
       if (next_ < transactions_.size() && !window_full()) wake = std::min(wake, due(next_));
+      fds_.clear();  // a connection the server closed drops out
+      for (const auto& socket : sockets_) fds_.push_back(socket->fd());
       wait_readable(fds_, std::max<int64_t>(0, wake - now_ns()));
     }
     report_.cpu_seconds = cpu_seconds() - cpu_before;
@@ -201,6 +207,7 @@ class SipLoad {
     request.user = user_of(i);
     request.caller = "loadgen";
     request.local_address = local_addresses_[i % sockets_.size()];
+    request.contact_address = contact_addresses_[i % sockets_.size()];
     request.call_id = id;
     request.from_tag = tag;
     request.branch = via_branch;
@@ -456,8 +463,9 @@ class SipLoad {
   const LoadOptions& options_;
   std::vector<std::unique_ptr<Channel>> sockets_;
   std::vector<int> fds_;
-  std::vector<std::string> local_addresses_;  // Via and Contact of each socket's requests
-  std::vector<sockaddr_in> servers_;          // [0]: --server; then each 302's target once
+  std::vector<std::string> local_addresses_;    // Via of each socket's requests
+  std::vector<std::string> contact_addresses_;  // and their Contact
+  std::vector<sockaddr_in> servers_;            // [0]: --server; then each 302's target once
   std::unordered_map<uint64_t, uint32_t> server_indexes_;
   std::vector<Transaction> transactions_;
   std::deque<std::string> acks_;  // queued ACKs: a deque keeps their text in place until the flush

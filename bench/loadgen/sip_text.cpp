@@ -95,7 +95,7 @@ std::string request_text(const Request& r) {
     text.append("Contact: <sip:")
         .append(from_user)
         .append("@")
-        .append(r.local_address)
+        .append(r.contact_address.empty() ? r.local_address : r.contact_address)
         .append(r.transport == "TCP" ? ";transport=tcp>\r\n" : ">\r\n");
   if (is_register) text.append("Expires: ").append(std::to_string(r.expires)).append("\r\n");
   if (!r.authorization.empty()) text.append("Authorization: ").append(r.authorization).append("\r\n");

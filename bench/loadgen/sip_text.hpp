@@ -13,11 +13,12 @@
 namespace homesip::loadgen {
 
 struct Request {
-  std::string_view method;         // REGISTER, INVITE or ACK
-  std::string_view domain;         // REGISTER: Request-URI sip:DOMAIN; INVITE/ACK: sip:USER@DOMAIN
-  std::string_view user;           // REGISTER: the AOR's user; INVITE/ACK: the callee
-  std::string_view caller;         // INVITE/ACK: the From user (REGISTER: From is the AOR)
-  std::string_view local_address;  // Via and Contact host:port
+  std::string_view method;           // REGISTER, INVITE or ACK
+  std::string_view domain;           // REGISTER: Request-URI sip:DOMAIN; INVITE/ACK: sip:USER@DOMAIN
+  std::string_view user;             // REGISTER: the AOR's user; INVITE/ACK: the callee
+  std::string_view caller;           // INVITE/ACK: the From user (REGISTER: From is the AOR)
+  std::string_view local_address;    // Via host:port (and Contact's unless contact_address is set)
+  std::string_view contact_address;  // Contact host:port when it differs from the Via's
   std::string_view call_id;
   std::string_view from_tag;
   std::string_view to_tag;  // ACK: the tag of the final response it acknowledges

@@ -15,19 +15,25 @@ namespace homesip::loadgen {
 namespace {
 
 // The length of the whole message at the start of `input` (head, blank line and Content-Length
-// bytes of body), or 0 while it is incomplete. CRLF keep-alives before it are part of it.
+// bytes of body), or 0 while it is incomplete. The caller skips CRLF keep-alives before it.
 size_t framed_length(std::string_view input) {
   const size_t head_end = input.find("\r\n\r\n");
   if (head_end == std::string_view::npos) return 0;
+  const auto skip_blanks = [](std::string_view s, size_t at) {
+    while (at < s.size() && (s[at] == ' ' || s[at] == '\t')) ++at;
+    return at;
+  };
   size_t body = 0;
   for (size_t line = input.find("\r\n"); line < head_end; line = input.find("\r\n", line + 2)) {
-    const std::string_view rest = input.substr(line + 2);
-    for (const std::string_view name : {std::string_view("Content-Length:"), std::string_view("l:")})
-      if (rest.size() > name.size() && ::strncasecmp(rest.data(), name.data(), name.size()) == 0) {
-        size_t at = name.size();
-        while (at < rest.size() && (rest[at] == ' ' || rest[at] == '\t')) ++at;
-        std::from_chars(rest.data() + at, rest.data() + rest.size(), body);
-      }
+    const std::string_view header = input.substr(line + 2, head_end - line - 2);
+    for (const std::string_view name : {std::string_view("Content-Length"), std::string_view("l")}) {
+      if (header.size() <= name.size() || ::strncasecmp(header.data(), name.data(), name.size()) != 0)
+        continue;
+      size_t at = skip_blanks(header, name.size());  // "Content-Length :" is allowed (RFC 3261 25.1)
+      if (at >= header.size() || header[at] != ':') continue;
+      at = skip_blanks(header, at + 1);
+      std::from_chars(header.data() + at, header.data() + header.size(), body);
+    }
   }
   const size_t total = head_end + 4 + body;
   return input.size() >= total ? total : 0;

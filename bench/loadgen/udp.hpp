@@ -26,7 +26,7 @@ constexpr size_t kDatagram = 8192;  // a response to REGISTER or INVITE is a few
 class Channel {
  public:
   virtual ~Channel() = default;
-  virtual int fd() const = 0;
+  virtual int fd() const = 0;         // -1 when there is nothing to wait for
   virtual uint16_t port() const = 0;  // the local port: the requests' Via and Contact
   // Queues `message` for `to` (a connection ignores it: it goes to its server); the text must
   // stay in place until flush().

@@ -52,13 +52,15 @@ void expect_all_ok(const std::string& out, uint64_t requests) {
 
 class LoadgenTest : public ::testing::Test {
  protected:
-  // A family server without the tree: location-sqlite and a registrar for kDomain.
-  void start_registrar() {
+  // A family server without the tree: location-sqlite and a registrar for kDomain, with
+  // `registrar_settings` ("    max_bindings_per_aor: 1\n").
+  void start_registrar(const std::string& registrar_settings = "") {
     server_ = std::make_unique<HomesipServer>(
-        dir_, ServerOptions{"H1", "C1.D1",
-                            "  - plugin: location-sqlite\n    path: " + (dir_ / "location.sqlite").string() +
-                                "\n  - plugin: registrar\n    domains: [" + kDomain + "]\n",
-                            "  udp_buffer_bytes: 4194304\n" + loops_yaml()});
+        dir_,
+        ServerOptions{"H1", "C1.D1",
+                      "  - plugin: location-sqlite\n    path: " + (dir_ / "location.sqlite").string() +
+                          "\n  - plugin: registrar\n    domains: [" + kDomain + "]\n" + registrar_settings,
+                      "  udp_buffer_bytes: 4194304\n" + loops_yaml()});
     server_->set_extra_arguments({"--set", "log.level=warn"});
     server_->start();
   }
@@ -219,13 +221,17 @@ TEST_P(LoadgenLoopsTest, SocketsEachGetTheirOwnAnswersFromHomesipd) {
 
 // --transport tcp with 8 connections: each request goes out on its connection (Via SIP/2.0/TCP,
 // Contact ;transport=tcp) and homesipd (its loops each serving the connections the kernel gave
-// them) answers on the same one, framed by Content-Length. Then each binding is refreshed once.
+// them) answers on the same one, framed by Content-Length. A second run, on new connections,
+// refreshes each binding: its Contact names --local-port + k, not the connection's new port (one
+// binding per AOR allowed: a second binding would get 403).
 TEST_P(LoadgenLoopsTest, RegisterOverTcpConnectionsNewThenRefresh) {
-  start_registrar();
+  start_registrar("    max_bindings_per_aor: 1\n");
+  const std::string contact_ports = "40000";  // named in Contacts only: nothing binds them over TCP
   for (const std::string cseq : {"1", "2"}) {
     auto arguments = at_500_per_second("register", server_->port(), 200);
-    arguments.insert(arguments.end(), {"--no-auth", "--users", "200", "--transport", "tcp", "--sockets", "8",
-                                       "--call-id", "per-user", "--cseq", cseq});
+    arguments.insert(arguments.end(),
+                     {"--no-auth", "--users", "200", "--transport", "tcp", "--sockets", "8", "--local-port",
+                      contact_ports, "--call-id", "per-user", "--cseq", cseq});
     std::string out;
     ASSERT_EQ(load(arguments, &out), 0) << out;
     expect_all_ok(out, 200);

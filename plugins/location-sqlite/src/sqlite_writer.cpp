@@ -85,7 +85,11 @@ bool SqliteWriter::enqueue(PendingWrite write) {
     queue_.push_back(std::move(write));
     if (queue_.size() == 1) {
       oldest_queued_at_ = now;
-      writes_keep_coming_ = commit_window_.count() > 0 && now - last_queued_at_ <= commit_window_;
+      // A sweep's deletes answer nobody, and the purges of rows expired at
+      // load come one after another (each queued once the last committed):
+      // held back for company, each would wait the whole window.
+      writes_keep_coming_ = commit_window_.count() > 0 && now - last_queued_at_ <= commit_window_ &&
+                            queue_.front().kind != PendingWrite::Kind::kSweep;
     }
     last_queued_at_ = now;
     wake = idle_ || (gathering_ && queue_.size() == commit_batch_);

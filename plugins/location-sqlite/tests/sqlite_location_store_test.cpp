@@ -201,6 +201,30 @@ TEST_F(SqliteLocationStoreTest, ManyRowsExpiredAtLoadAreDeletedAFewHundredPerTra
   EXPECT_EQ(file.contacts_of("live@home.test"), std::vector<std::string>{"sip:live@192.0.2.2"});
 }
 
+// The purges of rows expired at load go one after another, each within the
+// commit window of the last: none is held back for company, or five of them
+// would take four minutes' windows here.
+TEST_F(SqliteLocationStoreTest, PurgesOfRowsExpiredAtLoadDoNotWaitForTheCommitWindow) {
+  open();
+  close();
+  const int64_t now = unix_now();
+  {
+    OutsideConnection file(path_);
+    file.execute("BEGIN");
+    for (int i = 0; i < 1200; ++i)
+      insert_row(file, "u" + std::to_string(i) + "@home.test", "sip:old@192.0.2.1", now - 5);
+    file.execute("COMMIT");
+  }
+  SqliteLocationStoreOptions options;
+  options.sweep_interval = 1s;
+  options.commit_window = 60s;
+  options.commit_batch = options.max_batch;  // only the window or a full batch would end a wait
+  open(options);
+  OutsideConnection file(path_);
+  ASSERT_TRUE(run_until([&] { return file.row_count() == 0; }, 20s)) << file.row_count() << " rows left";
+  EXPECT_EQ(store_->committed_transactions(), 5u) << "1200 rows: 4 x 256 + 176";
+}
+
 TEST_F(SqliteLocationStoreTest, AVersionOneFileIsMigratedKeepingItsBindings) {
   {
     // A file as homesip wrote it before schema version 2: with the expiry index.
