@@ -80,8 +80,7 @@ CSEQ=1
 # Each run opens new connections; the Contacts name these ports (nothing binds them) so that every
 # run refreshes the same binding of each user instead of adding one.
 CONTACT_PORT=40000
-register() {  # port requests rate -> the loadgen's --tsv line
-  CSEQ=$((CSEQ + 100))
+register() {  # port requests rate -> the loadgen's --tsv line; CSEQ raised before each call
   timeout 60 "$LOADGEN" register --no-auth --transport tcp --server "127.0.0.1:$1" --domain home.local \
     --users "$USERS" --sockets "$CONNECTIONS" --local-port "$CONTACT_PORT" --requests "$2" --rate "$3" \
     --call-id per-user --cseq "$CSEQ" --timeout-ms 8000 --max-seconds 30 --tsv
@@ -96,11 +95,13 @@ echo "|---|---|---|---|---|---|---|---|---|---|---|"
 for loops in 1 2; do
   port=$(free_port)
   start_homesipd "$loops" "$port"
+  CSEQ=$((CSEQ + 100))  # here, not in register: $(register ...) runs in a subshell
   register "$port" "$USERS" 20000 > /dev/null || true  # the bindings, before anything is measured
   for step in cpu:2000:5 cpu:8000:5 $(for r in $RATES; do echo "max:$r:3"; done); do
     IFS=: read -r kind rate seconds <<< "$step"
     requests=$((rate * seconds))
     before=$(cpu_ticks homesipd)
+    CSEQ=$((CSEQ + 100))  # above the last run's rounds: every REGISTER a refresh
     line=$(register "$port" "$requests" "$rate") || true  # non-zero when some failed: reported below
     used=$(( $(cpu_ticks homesipd) - before ))
     IFS=$'\t' read -r sent ok failed timed_out _ _ per_s _ p99 _ gen_us elapsed _ <<< "$line"
