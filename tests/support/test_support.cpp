@@ -5,7 +5,9 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -26,6 +28,28 @@ std::pair<int, int> ephemeral_port_range() {
   std::ifstream("/proc/sys/net/ipv4/ip_local_port_range") >> low >> high;
   return {low, high};
 }
+
+namespace {
+
+// Claims `port` for this test process until it exits: a lock on a file per
+// port that every test process's free_port() takes, so two test binaries
+// running at once (ctest -j) never hand out the same port, which the bind
+// check alone cannot promise (the first may not have bound it yet). The lock
+// goes with the process, whatever way it ends.
+bool claim_for_this_process(uint16_t port) {
+  static const std::string directory = "/tmp/homesip-test-ports";
+  ::mkdir(directory.c_str(), 01777);
+  const std::string path = directory + "/" + std::to_string(port);
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+  if (fd < 0) return true;  // no lock to be had: the bind check alone, as before
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    ::close(fd);
+    return false;  // another test process holds it
+  }
+  return true;  // fd stays open (and locked) for the rest of the process
+}
+
+}  // namespace
 
 uint16_t free_port() {
   // Random, so parallel test binaries rarely race for the same port, and
@@ -49,7 +73,7 @@ uint16_t free_port() {
       ok = ok && bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
       close(fd);
     }
-    if (ok) return port;
+    if (ok && claim_for_this_process(port)) return port;
   }
   throw std::runtime_error("no free port");
 }
