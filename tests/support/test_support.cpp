@@ -40,8 +40,13 @@ bool claim_for_this_process(uint16_t port) {
   static const std::string directory = "/tmp/homesip-test-ports";
   ::mkdir(directory.c_str(), 01777);
   const std::string path = directory + "/" + std::to_string(port);
-  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666);
-  if (fd < 0) return true;  // no lock to be had: the bind check alone, as before
+  const int opened = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+  if (opened < 0) return true;  // no lock to be had: the bind check alone, as before
+  // Kept high: tests hand low descriptors to children by number ("3<&7" in
+  // sh -c, which dash refuses above 9).
+  const int fd = ::fcntl(opened, F_DUPFD_CLOEXEC, 512);
+  ::close(opened);
+  if (fd < 0) return true;
   if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
     ::close(fd);
     return false;  // another test process holds it
