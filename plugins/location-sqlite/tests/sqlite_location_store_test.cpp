@@ -176,20 +176,24 @@ TEST_F(SqliteLocationStoreTest, AContactRegisteredAgainBeforeTheFirstSweepKeepsI
   EXPECT_EQ(contacts_of(lookup("u1@home.test")), std::vector<std::string>{"sip:back@192.0.2.1"});
 }
 
+// A file with `count` bindings that expired while homesipd was down (and
+// one still live with `live_too`), as the next start finds it.
+void write_rows_expired_while_stopped(const std::string& path, int count, bool live_too) {
+  const int64_t now = unix_now();
+  OutsideConnection file(path);
+  file.execute("BEGIN");
+  for (int i = 0; i < count; ++i)
+    insert_row(file, "u" + std::to_string(i) + "@home.test", "sip:old@192.0.2.1", now - 5);
+  if (live_too) insert_row(file, "live@home.test", "sip:live@192.0.2.2", now + 600);
+  file.execute("COMMIT");
+}
+
 // However many rows expired while homesipd was down, they go in bounded
 // writes, one transaction each (256 rows), never all in one.
 TEST_F(SqliteLocationStoreTest, ManyRowsExpiredAtLoadAreDeletedAFewHundredPerTransaction) {
   open();
   close();
-  const int64_t now = unix_now();
-  {
-    OutsideConnection file(path_);
-    file.execute("BEGIN");
-    for (int i = 0; i < 1200; ++i)
-      insert_row(file, "u" + std::to_string(i) + "@home.test", "sip:old@192.0.2.1", now - 5);
-    insert_row(file, "live@home.test", "sip:live@192.0.2.2", now + 600);
-    file.execute("COMMIT");
-  }
+  write_rows_expired_while_stopped(path_, 1200, /*live_too=*/true);
   SqliteLocationStoreOptions options;
   options.sweep_interval = 1s;
   open(options);
@@ -207,14 +211,7 @@ TEST_F(SqliteLocationStoreTest, ManyRowsExpiredAtLoadAreDeletedAFewHundredPerTra
 TEST_F(SqliteLocationStoreTest, PurgesOfRowsExpiredAtLoadDoNotWaitForTheCommitWindow) {
   open();
   close();
-  const int64_t now = unix_now();
-  {
-    OutsideConnection file(path_);
-    file.execute("BEGIN");
-    for (int i = 0; i < 1200; ++i)
-      insert_row(file, "u" + std::to_string(i) + "@home.test", "sip:old@192.0.2.1", now - 5);
-    file.execute("COMMIT");
-  }
+  write_rows_expired_while_stopped(path_, 1200, /*live_too=*/false);
   SqliteLocationStoreOptions options;
   options.sweep_interval = 1s;
   options.commit_window = 60s;
