@@ -373,6 +373,9 @@ struct SipServer::LoopShard {
   std::unique_ptr<Timer> overload_tick;
   std::atomic<uint64_t> messages{0};
   bool stopped = false;  // stop_loops() closed it (on the main thread)
+  // Another loop asked this one to free a connection slot and it has not run
+  // yet: a flood of refused connections queues one scan here, not one each.
+  std::atomic<bool> room_asked{false};
 };
 
 SipServer::SipServer(SofiaEventLoop& loop, const ServerConfig& config, std::shared_ptr<spdlog::logger> log)
@@ -486,9 +489,12 @@ void SipServer::open_listeners(LoopShard& shard, PortSharing sharing,
 bool SipServer::make_room(LoopShard& shard) {
   if (close_oldest_idle(shard, true)) return true;
   for (auto& other : shards_)
-    if (other.get() != &shard && !other->streams.empty()) {
+    if (other.get() != &shard && !other->streams.empty() && !other->room_asked.exchange(true)) {
       LoopShard* target = other.get();
-      target->loop->post([this, target] { close_oldest_idle(*target, false); });
+      target->loop->post([this, target] {
+        target->room_asked = false;
+        close_oldest_idle(*target, false);
+      });
     }
   return false;
 }
