@@ -363,13 +363,15 @@ size_t loop_count(uint32_t configured) {
 }  // namespace
 
 struct SipServer::LoopShard {
-  explicit LoopShard(const OverloadSettings& overload_settings) : overload(overload_settings) {}
+  LoopShard(const OverloadSettings& overload_settings, std::chrono::microseconds coalesce_window)
+      : overload(overload_settings), coalescer(coalesce_window) {}
   SofiaEventLoop* loop = nullptr;
   std::unique_ptr<LoopThread> thread;  // none for the main loop
   std::vector<std::shared_ptr<UdpTransport>> udp;
   // Its TCP/TLS listeners; a connection is served by the loop that accepted it.
   std::vector<std::shared_ptr<StreamTransport>> streams;
   OverloadGuard overload;
+  WakeCoalescer coalescer;  // server.udp_coalesce_us, for its UDP sockets
   std::unique_ptr<Timer> overload_tick;
   std::atomic<uint64_t> messages{0};
   bool stopped = false;  // stop_loops() closed it (on the main thread)
@@ -405,7 +407,7 @@ std::chrono::milliseconds SipServer::loop_lag() const {
 void SipServer::start() {
   const size_t loops = loop_count(config_.loops);
   for (size_t i = 0; i < loops; ++i) {
-    auto shard = std::make_unique<LoopShard>(config_.overload);
+    auto shard = std::make_unique<LoopShard>(config_.overload, config_.udp_coalesce);
     if (i == 0) {
       shard->loop = &loop_;
     } else {
@@ -467,7 +469,7 @@ void SipServer::open_listeners(LoopShard& shard, PortSharing sharing,
     }
     const int fd = bind_udp_socket(address, buffer, sharing);
     shard.udp.push_back(
-        std::make_shared<UdpTransport>(shard.loop->root(), address, fd,
+        std::make_shared<UdpTransport>(shard.loop->root(), address, fd, shard.coalescer,
                                        [this, &shard](std::string_view bytes, const su_sockaddr_t& from,
                                                       socklen_t length, UdpTransport& udp) {
                                          receive(shard, bytes, from, length, udp.shared_from_this(), false);
@@ -476,6 +478,7 @@ void SipServer::open_listeners(LoopShard& shard, PortSharing sharing,
   if (!shard.udp.empty())
     shard.loop->set_before_wait([&shard] {
       for (auto& udp : shard.udp) udp->flush();
+      shard.coalescer.pause_if_busy();  // after the answers left
     });
   shard.overload_tick = shard.loop->start_timer(
       OverloadGuard::kTick, true, [&shard] { shard.overload.tick(OverloadGuard::Clock::now()); });

@@ -39,9 +39,11 @@ int bind_udp_socket(const ListenAddress& address, int buffer_bytes, PortSharing 
   return fd;
 }
 
-UdpTransport::UdpTransport(su_root_t* root, const ListenAddress& address, int fd, Sink sink)
+UdpTransport::UdpTransport(su_root_t* root, const ListenAddress& address, int fd, WakeCoalescer& coalescer,
+                           Sink sink)
     : root_(root),
       address_(address),
+      coalescer_(coalescer),
       sink_(std::move(sink)),
       fd_(fd),
       buffers_(new char[kBatch * kMaxDatagram]) {
@@ -93,6 +95,7 @@ void UdpTransport::receive() {
     }
     const int received = ::recvmmsg(fd_, in_headers_.data(), kBatch, MSG_DONTWAIT, nullptr);
     if (received <= 0) break;  // EAGAIN: drained; other errors are ICMP reports for earlier sends
+    if (round == 0) coalescer_.on_datagrams(WakeCoalescer::Clock::now());
     timespec read_at{};
     ::clock_gettime(CLOCK_REALTIME, &read_at);  // the timestamps' clock
     for (int i = 0; i < received; ++i) {
@@ -102,6 +105,7 @@ void UdpTransport::receive() {
     }
     queue_delay_ = std::chrono::milliseconds(0);
     if (static_cast<size_t>(received) < kBatch) break;
+    if (round + 1 == kBatchesPerWakeup) coalescer_.on_backlog();  // more wait: no pause
   }
   flush();
 }

@@ -20,6 +20,7 @@
 #include "config.hpp"
 #include "listen_address.hpp"
 #include "response_channel.hpp"
+#include "wake_coalescer.hpp"
 
 namespace homesip::core {
 
@@ -33,8 +34,9 @@ class UdpTransport final : public ResponseChannel, public std::enable_shared_fro
   using Sink = std::function<void(std::string_view, const su_sockaddr_t&, socklen_t, UdpTransport&)>;
 
   // Starts reading `fd` (bind_udp_socket's, which this takes) on `root`'s
-  // thread. Throws std::runtime_error naming the address.
-  UdpTransport(su_root_t* root, const ListenAddress& address, int fd, Sink sink);
+  // thread, telling `coalescer` (the loop's, which outlives this) when
+  // datagrams wake it. Throws std::runtime_error naming the address.
+  UdpTransport(su_root_t* root, const ListenAddress& address, int fd, WakeCoalescer& coalescer, Sink sink);
   ~UdpTransport() override;
   UdpTransport(const UdpTransport&) = delete;
   UdpTransport& operator=(const UdpTransport&) = delete;
@@ -79,6 +81,7 @@ class UdpTransport final : public ResponseChannel, public std::enable_shared_fro
 
   su_root_t* root_;
   ListenAddress address_;
+  WakeCoalescer& coalescer_;
   Sink sink_;
   int fd_ = -1;
   int registration_ = -1;

@@ -6,6 +6,8 @@
 #include <chrono>
 #include <set>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "test_support.hpp"
 
@@ -129,3 +131,38 @@ TEST_F(UdpTransport, BadVersionGets505AndTruncatedBodyGets400) {
 }
 
 }  // namespace
+
+// server.udp_coalesce_us: requests a millisecond apart, against a 10 ms
+// window, are read and answered in a few batches (each batch's answers leave
+// in one sendmmsg), not one by one as they come; and none is lost.
+TEST(UdpCoalescing, RequestsArrivingFasterThanTheWindowAreAnsweredInBatches) {
+  TempDir dir;
+  HomesipServer server(dir, ServerOptions{});
+  server.set_extra_arguments({"--set", "server.udp_coalesce_us=10000"});
+  server.start();
+  UdpSocket client;
+  constexpr int kRequests = 40;
+  std::vector<std::chrono::steady_clock::time_point> answered_at;
+  std::set<std::string> answered;
+  std::thread receiver([&] {
+    for (int i = 0; i < kRequests; ++i) {
+      const std::string response = client.receive(std::chrono::seconds(3));
+      if (response.empty()) return;
+      answered_at.push_back(std::chrono::steady_clock::now());
+      if (status_of(response) == 200) answered.insert(call_id_of(response));
+    }
+  });
+  for (int i = 0; i < kRequests; ++i) {
+    client.send(server.port(), options("paced-" + std::to_string(i), client.port(), true));
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  receiver.join();
+  EXPECT_EQ(answered.size(), static_cast<size_t>(kRequests));
+  // A batch: answers less than 300 us apart. One by one they would be about
+  // 1 ms apart, 40 batches; a 10 ms window over 40+ ms makes about 5.
+  int batches = answered_at.empty() ? 0 : 1;
+  for (size_t i = 1; i < answered_at.size(); ++i)
+    if (answered_at[i] - answered_at[i - 1] > std::chrono::microseconds(300)) ++batches;
+  EXPECT_GE(batches, 2);
+  EXPECT_LE(batches, 12);
+}

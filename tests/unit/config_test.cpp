@@ -222,6 +222,7 @@ TEST(CoreSettings, DeclaredDefaultsAreTheLoadedDefaults) {
       {"server.admin_socket", c.server.admin_socket},
       {"server.loops", std::to_string(c.server.loops)},
       {"server.udp_buffer_bytes", std::to_string(c.server.udp_buffer_bytes)},
+      {"server.udp_coalesce_us", std::to_string(c.server.udp_coalesce.count())},
       {"server.limits.max_message_bytes", std::to_string(c.server.limits.max_message_bytes)},
       {"server.limits.max_headers", std::to_string(c.server.limits.max_headers)},
       {"server.limits.max_header_values", std::to_string(c.server.limits.max_header_values)},
@@ -334,6 +335,10 @@ TEST(Config, FloodProtectionKeys) {
             "FILE:4: server.rate_limit.per_minute: unknown key");
   EXPECT_EQ(error_of(head + "  overload:\n    retry_after_min_s: 8\n    retry_after_max_s: 4\n"),
             "FILE:5: server.overload.retry_after_max_s: must be 8..3600, not 4");
+  EXPECT_EQ(error_of(head + "  udp_coalesce_us: 20000\n"),
+            "FILE:3: server.udp_coalesce_us: must be 0..10000, not 20000");
+  EXPECT_EQ(load_config((dir / "c.yaml").string(), {"server.udp_coalesce_us=0"}).server.udp_coalesce.count(),
+            0);
   EXPECT_EQ(error_of(head + "  limits:\n    udp_amplification: 101\n"),
             "FILE:4: server.limits.udp_amplification: must be 0..100, not 101");
   EXPECT_EQ(error_of(head, {"server.rate_limit.requests_per_second=-1"}),
