@@ -30,7 +30,6 @@ struct BindingsDatabase::Statements {
                "q_millis = excluded.q_millis, call_id = excluded.call_id, cseq = excluded.cseq, "
                "source = excluded.source, instance = excluded.instance, "
                "user_agent = excluded.user_agent"),
-        refresh(db, "UPDATE bindings SET expires_at = ?, cseq = ? WHERE aor = ? AND contact = ?"),
         delete_contact(db, "DELETE FROM bindings WHERE aor = ? AND contact = ?"),
         delete_aor(db, "DELETE FROM bindings WHERE aor = ?"),
         delete_all(db, "DELETE FROM bindings"),
@@ -43,7 +42,6 @@ struct BindingsDatabase::Statements {
   Statement select_unexpired;
   Statement select_aor;
   Statement upsert;
-  Statement refresh;
   Statement delete_contact;
   Statement delete_aor;
   Statement delete_all;
@@ -181,11 +179,6 @@ void BindingsDatabase::upsert(std::string_view aor, const Binding& b) {
   statements_->upsert
       .bind(aor, b.contact, b.expires_at, b.q_millis, b.call_id, b.cseq, b.source, b.instance, b.user_agent)
       .run();
-}
-
-bool BindingsDatabase::refresh(std::string_view aor, const Binding& b) {
-  statements_->refresh.bind(b.expires_at, b.cseq, aor, b.contact).run();
-  return sqlite3_changes(db_.get()) > 0;
 }
 
 void BindingsDatabase::remove_contact(std::string_view aor, std::string_view contact) {

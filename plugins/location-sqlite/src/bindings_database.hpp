@@ -77,8 +77,6 @@ class BindingsDatabase {
   void rollback_if_open();  // after a failure; never throws
 
   void upsert(std::string_view aor, const Binding& binding);
-  // Sets the row's expiry and CSeq from `binding`; false when there is no such row.
-  bool refresh(std::string_view aor, const Binding& binding);
   void remove_contact(std::string_view aor, std::string_view contact);
   void remove_aor(std::string_view aor);
   void remove_contact_if_expired(std::string_view aor, std::string_view contact, int64_t cutoff);

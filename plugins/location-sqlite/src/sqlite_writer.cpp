@@ -10,14 +10,10 @@
 namespace homesip::location_sqlite {
 namespace {
 
-// The columns a refresh leaves as they were.
-bool same_identity(const Binding& a, const Binding& b) {
-  return a.contact == b.contact && a.q_millis == b.q_millis && a.call_id == b.call_id &&
-         a.source == b.source && a.instance == b.instance && a.user_agent == b.user_agent;
-}
-
 bool same_row(const Binding& a, const Binding& b) {
-  return same_identity(a, b) && a.expires_at == b.expires_at && a.cseq == b.cseq;
+  return a.contact == b.contact && a.expires_at == b.expires_at && a.q_millis == b.q_millis &&
+         a.call_id == b.call_id && a.cseq == b.cseq && a.source == b.source && a.instance == b.instance &&
+         a.user_agent == b.user_agent;
 }
 
 // Up to this many contacts per list, scanning beats building a hash table:
@@ -61,10 +57,7 @@ PendingWrite describe_change(std::string_view aor, const BindingList& before, Bi
     if (!in_after.find(old.contact)) write.removed_contacts.push_back(old.contact);
   for (size_t i = 0; i < after.size(); ++i) {
     const Binding* old = in_before.find(after[i].contact);
-    if (!old || !same_identity(*old, after[i]))
-      write.upserted.push_back(static_cast<uint32_t>(i));
-    else if (!same_row(*old, after[i]))
-      write.refreshed.push_back(static_cast<uint32_t>(i));
+    if (!old || !same_row(*old, after[i])) write.upserted.push_back(static_cast<uint32_t>(i));
   }
   write.bindings = std::make_shared<const BindingList>(std::move(after));
   return write;
@@ -222,11 +215,6 @@ void SqliteWriter::apply(BindingsDatabase& database, const PendingWrite& write) 
       }
       for (const std::string& contact : write.removed_contacts) database.remove_contact(write.aor, contact);
       for (const uint32_t position : write.upserted) database.upsert(write.aor, (*write.bindings)[position]);
-      // Two columns instead of the whole row: a refresh is most of a
-      // registrar's writes. A row that is not there after all is written whole.
-      for (const uint32_t position : write.refreshed)
-        if (const Binding& binding = (*write.bindings)[position]; !database.refresh(write.aor, binding))
-          database.upsert(write.aor, binding);
       return;
   }
 }

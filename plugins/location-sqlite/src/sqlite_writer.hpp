@@ -48,7 +48,6 @@ struct PendingWrite {
   SharedBindings bindings;
   std::vector<std::string> removed_contacts;  // kChange: gone since the previous write
   std::vector<uint32_t> upserted;             // kChange: positions in `bindings` new or changed
-  std::vector<uint32_t> refreshed;            // kChange: positions where only expiry and CSeq changed
   std::vector<ExpiredContact> expired;        // kSweep: rows to delete if still expired at the cutoff
   bool expired_at_load = false;               // kSweep: rows the load found expired, not the index's
   int64_t expired_cutoff = 0;                 // kSweep
