@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench/fair.sh [--quick] [--servers homesip,homesip2,kamailio] [--keep] [--doc FILE | --no-doc]
+# bench/fair.sh [--quick] [--servers homesip,homesip-eager,homesip2,kamailio] [--keep] [--doc FILE | --no-doc]
 #
 # The fair bench (issue 16 part 1): homesipd and tuned Kamailio under the same load from our own
 # generator (bench/loadgen: C++, one thread, sendmmsg/recvmmsg, RFC 3261 retransmissions), beside the
@@ -7,7 +7,10 @@
 # machine's ceiling, measured in the same run. Servers alternate for every measurement.
 #   homesipd  bench/homesip/family-bench.yaml (location-sqlite, synchronous: full, registrar) for
 #             REGISTER; bench/homesip/redirect-bench.yaml (the same store + tree) for INVITE -> 302;
-#             "homesip" with server.loops 1, "homesip2" the same with server.loops 2 (1 -> 2 cores)
+#             "homesip" with server.loops 1, "homesip2" the same with server.loops 2 (1 -> 2 cores),
+#             "homesip-eager" one loop with server.udp_coalesce_us 0: every datagram read as it
+#             comes, where the default reads them once per 1 ms window when they come faster
+#             (the CPU that coalescing saves and the latency it costs, in the same run)
 #   Kamailio  bench/kamailio/registrar.cfg / redirect.cfg, `-x tlsf -X tlsf`, BENCH_CHILDREN=2
 #             (the cores of this machine), usrloc in memory
 #   part 1  server CPU per request (utime + stime of all its processes / requests), evenly spaced
@@ -39,7 +42,7 @@ KAM_REGISTRAR=$BENCH/kamailio/registrar.cfg
 KAM_REDIRECT=$BENCH/kamailio/redirect.cfg
 DOMAIN=home.local
 
-QUICK=0 KEEP=0 SERVERS="homesip homesip2 kamailio" DOC=$ROOT/docs/benchmarks.md DOC_SET=0
+QUICK=0 KEEP=0 SERVERS="homesip homesip-eager homesip2 kamailio" DOC=$ROOT/docs/benchmarks.md DOC_SET=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) QUICK=1 ;;
@@ -74,10 +77,10 @@ die() { echo "bench/fair.sh: $*" >&2; exit 1; }
 
 for s in $SERVERS; do
   case $s in
-    homesip|homesip2) [ -x "$HOMESIPD" ] && [ -f "$PLUGINS/location-sqlite.so" ] && [ -f "$PLUGINS/tree.so" ] ||
+    homesip|homesip2|homesip-eager) [ -x "$HOMESIPD" ] && [ -f "$PLUGINS/location-sqlite.so" ] && [ -f "$PLUGINS/tree.so" ] ||
                die "no $HOMESIPD with location-sqlite, registrar and tree in $PLUGINS (./homesip build)" ;;
     kamailio) command -v kamailio >/dev/null || die "kamailio not installed" ;;
-    *) die "unknown server $s (homesip, homesip2, kamailio)" ;;
+    *) die "unknown server $s (homesip, homesip-eager, homesip2, kamailio)" ;;
   esac
 done
 [ -x "$LOADGEN" ] || die "no $LOADGEN (cmake --build build --target homesip-loadgen)"
@@ -86,7 +89,7 @@ SERVERS="$SERVERS responder"   # the ceiling, measured beside them
 WORK=$(mktemp -d /tmp/homesip-fair-XXXXXX)
 mkdir -p "$WORK/bin" "$WORK/plugins"
 cp "$LOADGEN" "$WORK/bin/homesip-loadgen"; LOADGEN=$WORK/bin/homesip-loadgen
-case " $SERVERS " in *" homesip "*|*" homesip2 "*) cp "$HOMESIPD" "$WORK/bin/homesipd"; cp "$PLUGINS"/*.so "$WORK/plugins/" ;; esac
+case " $SERVERS " in *" homesip"*) cp "$HOMESIPD" "$WORK/bin/homesipd"; cp "$PLUGINS"/*.so "$WORK/plugins/" ;; esac
 # kind server rate requests ok failed timed_out retrans achieved p50_us p99_us srv_cpu% loadgen_cpu%
 # other_cpu% srv_us/req loadgen_us/req pattern
 RES=$WORK/results.tsv
@@ -109,13 +112,14 @@ start_server() {  # name role(registrar|redirect) tag
   dir=$WORK/$s-$tag; mkdir -p "$dir"
   local cmd
   case $s in
-    homesip|homesip2)
-      local cfg=$HS_REGISTRAR domains=(--set "plugins.registrar.domains=[$DOMAIN]") loops=1
+    homesip|homesip2|homesip-eager)
+      local cfg=$HS_REGISTRAR domains=(--set "plugins.registrar.domains=[$DOMAIN]") loops=1 eager=()
       [ "$s" = homesip2 ] && loops=2
+      [ "$s" = homesip-eager ] && eager=(--set "server.udp_coalesce_us=0")
       # The tree gives the registrar its domain (home.local): setting it as well is a config error.
       [ "$role" = redirect ] && cfg=$HS_REDIRECT domains=()
       cmd=("$WORK/bin/homesipd" --config "$cfg" --set "server.listen=[udp:127.0.0.1:$port]"
-           --set "server.plugin_dirs=[$WORK/plugins]" --set "server.udp_buffer_bytes=4194304" --set "server.loops=$loops"
+           --set "server.plugin_dirs=[$WORK/plugins]" --set "server.udp_buffer_bytes=4194304" --set "server.loops=$loops" "${eager[@]}"
            --set "plugins.location-sqlite.path=$dir/location.sqlite" "${domains[@]}"
            --set "log.level=warn" --set "log.sink=stderr") ;;
     kamailio)
@@ -275,14 +279,14 @@ for s in $SERVERS; do stop_server "$s"; done
 ELAPSED=$(( $(date +%s) - START ))
 
 # --- Report ----------------------------------------------------------------------------------
-name() { case $1 in homesip) echo homesipd ;; homesip2) echo "homesipd, 2 loops" ;; kamailio) echo "Kamailio (tlsf, $NCPU workers)" ;; *) echo "bare responder" ;; esac; }
+name() { case $1 in homesip) echo homesipd ;; homesip2) echo "homesipd, 2 loops" ;; homesip-eager) echo "homesipd, no coalescing" ;; kamailio) echo "Kamailio (tlsf, $NCPU workers)" ;; *) echo "bare responder" ;; esac; }
 row_of() { awk -F'\t' -v k="$1" -v s="$2" -v r="$3" -v p="${4:-even}" '$1 == k && $2 == s && $3 == r && $17 == p' "$RES" | tail -1; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.0f %%", 100 * a / b; else printf "-" }'; }
 hs_rev=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
 [ -n "$(git -C "$ROOT" status --porcelain -- core plugins sdk bench/loadgen 2>/dev/null)" ] && hs_rev="$hs_rev+uncommitted changes"
 # The binaries say more than HEAD when they were built at another time: their build times.
 case " $SERVERS " in
-  *" homesip "*|*" homesip2 "*) hs_rev="$hs_rev; homesipd built $(date -u -r "$HOMESIPD" '+%Y-%m-%d %H:%M UTC') ($HOMESIPD)" ;;
+  *" homesip"*) hs_rev="$hs_rev; homesipd built $(date -u -r "$HOMESIPD" '+%Y-%m-%d %H:%M UTC') ($HOMESIPD)" ;;
 esac
 max_other=$(awk -F'\t' '$4 >= $3 && $14 > m { m = $14 } END { print m + 0 }' "$RES")   # runs of 1 s or more: ticks are coarse
 

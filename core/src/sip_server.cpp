@@ -364,14 +364,14 @@ size_t loop_count(uint32_t configured) {
 
 struct SipServer::LoopShard {
   LoopShard(const OverloadSettings& overload_settings, std::chrono::microseconds coalesce_window)
-      : overload(overload_settings), coalescer(coalesce_window) {}
+      : coalescer(coalesce_window), overload(overload_settings) {}
   SofiaEventLoop* loop = nullptr;
   std::unique_ptr<LoopThread> thread;  // none for the main loop
+  WakeCoalescer coalescer;             // server.udp_coalesce_us; its UDP sockets hold a reference
   std::vector<std::shared_ptr<UdpTransport>> udp;
   // Its TCP/TLS listeners; a connection is served by the loop that accepted it.
   std::vector<std::shared_ptr<StreamTransport>> streams;
   OverloadGuard overload;
-  WakeCoalescer coalescer;  // server.udp_coalesce_us, for its UDP sockets
   std::unique_ptr<Timer> overload_tick;
   std::atomic<uint64_t> messages{0};
   bool stopped = false;  // stop_loops() closed it (on the main thread)

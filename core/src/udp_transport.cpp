@@ -95,7 +95,7 @@ void UdpTransport::receive() {
     }
     const int received = ::recvmmsg(fd_, in_headers_.data(), kBatch, MSG_DONTWAIT, nullptr);
     if (received <= 0) break;  // EAGAIN: drained; other errors are ICMP reports for earlier sends
-    if (round == 0) coalescer_.on_datagrams(WakeCoalescer::Clock::now());
+    coalescer_.on_datagrams(WakeCoalescer::Clock::now(), static_cast<size_t>(received));
     timespec read_at{};
     ::clock_gettime(CLOCK_REALTIME, &read_at);  // the timestamps' clock
     for (int i = 0; i < received; ++i) {

@@ -5,10 +5,25 @@
 #include <cerrno>
 
 namespace homesip::core {
+namespace {
 
-void WakeCoalescer::on_datagrams(Clock::time_point now) {
-  if (window_.count() <= 0 || woken_) return;  // off, or another socket of the same round
+// Two pauses in a row that each brought in fewer than two datagrams: the
+// sender waits for every answer (a probe, a phone's sequence of requests), or
+// the rate is about one per window. Pausing then only delays; it is retried
+// after this many windows.
+constexpr int kLeanPausesBeforeQuiet = 2;
+constexpr int kQuietWindows = 64;
+
+}  // namespace
+
+void WakeCoalescer::on_datagrams(Clock::time_point now, size_t count) {
+  if (window_.count() <= 0) return;
+  if (woken_) {  // another read, or another socket, of the same round
+    count_ += count;
+    return;
+  }
   woken_ = true;
+  count_ = count;
   // After a pause the loop wakes at once for what came during it, a little
   // past the window: that still counts as busy. From a wait, only a wake
   // within a window of the last one does; at lower rates a pause would add a
@@ -21,7 +36,14 @@ void WakeCoalescer::on_datagrams(Clock::time_point now) {
 std::optional<WakeCoalescer::Clock::time_point> WakeCoalescer::pause_until(Clock::time_point now) {
   if (!woken_) return std::nullopt;  // a timer or a posted task: not a datagram's wake
   woken_ = false;
-  const bool pause = busy_ && !backlog_ && last_wake_ + window_ > now;
+  if (paused_) {
+    lean_pauses_ = count_ < 2 ? lean_pauses_ + 1 : 0;
+    if (lean_pauses_ >= kLeanPausesBeforeQuiet) {
+      lean_pauses_ = 0;
+      quiet_until_ = now + window_ * kQuietWindows;
+    }
+  }
+  const bool pause = busy_ && !backlog_ && now >= quiet_until_ && last_wake_ + window_ > now;
   busy_ = backlog_ = false;
   paused_ = pause;
   if (!pause) return std::nullopt;

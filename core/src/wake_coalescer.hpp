@@ -6,11 +6,13 @@
 // epoll_wait, a recvmmsg and a sendmmsg per request, and a sleep and a wake of
 // the thread, which cost as much as the request itself at 2000-8000/s
 // (docs/benchmarks.md). The price: an answer waits at most one window more.
-// Below one datagram per window, and when the loop is behind (a read left
-// datagrams waiting), it never pauses.
+// It never pauses below one datagram per window, when the loop is behind (a
+// read left datagrams waiting), or for a sender that waits for each answer
+// before it sends again (pauses that bring one datagram each save nothing).
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <optional>
 
 namespace homesip::core {
@@ -21,8 +23,8 @@ class WakeCoalescer {
 
   explicit WakeCoalescer(std::chrono::microseconds window) : window_(window) {}
 
-  // A socket of the loop woke it with datagrams at `now`; loop thread.
-  void on_datagrams(Clock::time_point now);
+  // A socket of the loop read `count` datagrams at `now`; loop thread.
+  void on_datagrams(Clock::time_point now, size_t count);
   // The last read left datagrams in the socket: the loop is behind.
   void on_backlog() { backlog_ = true; }
   // The loop is about to wait at `now`: the time to pause until, if it should.
@@ -33,10 +35,13 @@ class WakeCoalescer {
  private:
   std::chrono::microseconds window_;
   Clock::time_point last_wake_{};
-  bool woken_ = false;  // datagrams since the last pause_until()
-  bool busy_ = false;   // they came within a window of the wake before
+  Clock::time_point quiet_until_{};  // no pause before this, after pauses that saved nothing
+  size_t count_ = 0;                 // datagrams read since this round's wake
+  int lean_pauses_ = 0;              // pauses in a row that brought fewer than two
+  bool woken_ = false;               // datagrams since the last pause_until()
+  bool busy_ = false;                // they came within a window of the wake before
   bool backlog_ = false;
-  bool paused_ = false;  // the last cycle ended with a pause
+  bool paused_ = false;  // the last round ended with a pause
 };
 
 }  // namespace homesip::core

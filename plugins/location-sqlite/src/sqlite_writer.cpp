@@ -148,15 +148,25 @@ std::vector<PendingWrite> SqliteWriter::take_batch() {
 //   REGISTERs/s a batch of 64 is in after 8 ms, at 2000/s after 32 ms; only
 //   slower than that does the window end it. 64 rather than 16 took 13 % off
 //   homesipd's CPU per refresh at 2000/s and 8000/s (docs/benchmarks.md).
+// - A wait that ends with the write still alone saved nothing: its writes
+//   come one at a time, each after the answer to the one before (a phone
+//   registering, a probe, a chain of servers). After two such waits in a
+//   row, writes go at once for kQuietWindows windows, then waiting is tried
+//   again; otherwise that sender would get every other 200 a window late.
 // A 200 waits at most the window (32 ms by default) longer than it would
 // without grouping: little next to SIP's 500 ms retransmission timer.
 void SqliteWriter::gather(std::unique_lock<std::mutex>& lock) {
-  if (!writes_keep_coming_) return;
+  if (!writes_keep_coming_ || std::chrono::steady_clock::now() < quiet_until_) return;
   const auto deadline = oldest_queued_at_ + commit_window_;
   gathering_ = true;
   while (!finishing_ && queue_.size() < commit_batch_)
     if (wake_.wait_until(lock, deadline) == std::cv_status::timeout) break;
   gathering_ = false;
+  lean_gathers_ = queue_.size() < 2 ? lean_gathers_ + 1 : 0;
+  if (lean_gathers_ >= kLeanGathersBeforeQuiet) {
+    lean_gathers_ = 0;
+    quiet_until_ = std::chrono::steady_clock::now() + commit_window_ * kQuietWindows;
+  }
 }
 
 void SqliteWriter::wait_for_work(std::unique_lock<std::mutex>& lock) {

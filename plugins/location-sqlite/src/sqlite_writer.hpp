@@ -131,6 +131,11 @@ class SqliteWriter {
   std::chrono::steady_clock::time_point oldest_queued_at_{};
   std::chrono::steady_clock::time_point last_queued_at_{};
   bool writes_keep_coming_ = false;
+  // Waits that ended with their write alone, in a row; past two, none until quiet_until_.
+  static constexpr int kLeanGathersBeforeQuiet = 2;
+  static constexpr int kQuietWindows = 64;
+  int lean_gathers_ = 0;
+  std::chrono::steady_clock::time_point quiet_until_{};
 
   // Writer thread only. A diff is only right if every write before it was
   // committed; after a failed batch, the loop thread may already have queued

@@ -99,6 +99,22 @@ TEST_F(GroupCommitTest, SingleWriteAfterAQuietSpellCommitsAtOnce) {
   std::this_thread::sleep_for(1100ms);  // longer than the window since that write
   expect_committed_alone_before_a_later_write();
 }
+// Writes one at a time, each after the last one's confirmation (a phone, a
+// probe): a wait finds no company. Two such waits, then they go at once; a
+// writer that kept waiting would hold every other one for the window (10
+// updates: 5 windows, 10 s).
+TEST_F(GroupCommitTest, WritesThatComeOneAtATimeStopWaitingForCompany) {
+  open_after_a_write(with_window(2s));
+  const auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < 10; ++i)
+    ASSERT_EQ(
+        update("alone" + std::to_string(i) + "@home.test", put(make_binding("sip:a@192.0.2.1", 3600))).status,
+        StoreStatus::kOk);
+  const auto elapsed = std::chrono::steady_clock::now() - start;
+  EXPECT_GE(elapsed, 3900ms);  // the two waits
+  EXPECT_LT(elapsed, 7s);
+}
+
 // A batch that reaches max_batch goes at once: with a minute's window the
 // 30 updates are confirmed in three transactions long before it ends.
 TEST_F(GroupCommitTest, FullBatchDoesNotWaitForTheWindow) {
