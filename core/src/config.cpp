@@ -407,6 +407,25 @@ void read_flood_protection(const Reader& r, const YAML::Node& node, ServerConfig
   if (node["overload"]) read_overload(r, node["overload"], server.overload);
 }
 
+// A loop that coalesces pauses up to server.udp_coalesce_us with datagrams
+// waiting in its sockets and its overload tick held back: overload thresholds
+// within ten windows would shed the requests of an idle server.
+void check_overload_against_coalescing(const Reader& r, const YAML::Node& node, const ServerConfig& server) {
+  const auto floor = std::chrono::duration_cast<std::chrono::milliseconds>(server.udp_coalesce * 10);
+  const std::pair<const char*, std::chrono::milliseconds> thresholds[] = {
+      {"max_loop_lag_ms", server.overload.max_loop_lag},
+      {"max_queue_delay_ms", server.overload.max_queue_delay}};
+  for (const auto& [key, value] : thresholds) {
+    if (value.count() == 0 || value >= floor) continue;
+    const YAML::Node overload = node["overload"];
+    const YAML::Node where =
+        overload && overload.IsMap() && overload[key] ? overload[key] : node["udp_coalesce_us"];
+    r.fail(std::string("server.overload.") + key, where,
+           "must be 0 or at least ten windows of server.udp_coalesce_us (" + std::to_string(floor.count()) +
+               " ms), not " + std::to_string(value.count()));
+  }
+}
+
 // Keys of the server: block that moved out of the core with issue 12: where
 // a server stands in the tree is the tree plugin's business now. A config
 // still using one is refused with the key's new place, not as "unknown".
@@ -633,6 +652,7 @@ void read_server(const Reader& r, const YAML::Node& node, ServerConfig& server) 
   if (node["limits"]) read_limits(r, node["limits"], server.limits);
   if (node["connections"]) read_connections(r, node["connections"], server.connections);
   read_flood_protection(r, node, server);
+  check_overload_against_coalescing(r, node, server);
   if (node["http"]) read_http(r, node["http"], server.http);
   server.connections.max_message_bytes = server.limits.max_message_bytes;
   if (server.connections.max_connections == 0) server.connections.max_connections = default_max_connections();

@@ -5,10 +5,11 @@
 // one batch. Evenly spaced requests otherwise wake the loop once each: an
 // epoll_wait, a recvmmsg and a sendmmsg per request, and a sleep and a wake of
 // the thread, which cost as much as the request itself at 2000-8000/s
-// (docs/benchmarks.md). The price: an answer waits at most one window more.
-// It never pauses below one datagram per window, when the loop is behind (a
-// read left datagrams waiting), or for a sender that waits for each answer
-// before it sends again (pauses that bring one datagram each save nothing).
+// (docs/benchmarks.md). The price: an answer, and anything else the loop
+// serves, waits at most one window more. It does not pause when datagrams
+// come more than a window apart, when the loop is behind (a read left
+// datagrams waiting), or for a sender that waits for each answer before it
+// sends again (pauses that bring one datagram each save nothing).
 #pragma once
 
 #include <chrono>

@@ -1,12 +1,20 @@
 // The UDP transport the core owns (core/src/udp_transport.cpp): batches in and
 // out, where responses go (RFC 3261 18.2.2, RFC 3581), and what it drops.
 // Raw datagrams from real sockets on loopback against a running homesipd.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <chrono>
+#include <cstring>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "test_support.hpp"
@@ -132,24 +140,81 @@ TEST_F(UdpTransport, BadVersionGets505AndTruncatedBodyGets400) {
 
 }  // namespace
 
+// A UDP socket on 127.0.0.1 whose datagrams carry the kernel's arrival time
+// (SO_TIMESTAMPNS): batches are told apart by when they arrived, whatever
+// the test thread's own scheduling.
+class TimestampedSocket {
+ public:
+  TimestampedSocket() : fd_(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)) {
+    const int one = 1;
+    ::setsockopt(fd_, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof one);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address);
+    socklen_t length = sizeof address;
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&address), &length);
+    port_ = ntohs(address.sin_port);
+  }
+  ~TimestampedSocket() { ::close(fd_); }
+  TimestampedSocket(const TimestampedSocket&) = delete;
+  TimestampedSocket& operator=(const TimestampedSocket&) = delete;
+  uint16_t port() const { return port_; }
+  void send(uint16_t to, const std::string& text) const {
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    address.sin_port = htons(to);
+    ::sendto(fd_, text.data(), text.size(), 0, reinterpret_cast<sockaddr*>(&address), sizeof address);
+  }
+  // The next datagram and its arrival time (ns), or nothing after `timeout`.
+  std::optional<std::pair<std::string, int64_t>> receive(std::chrono::milliseconds timeout) const {
+    pollfd ready{fd_, POLLIN, 0};
+    if (::poll(&ready, 1, static_cast<int>(timeout.count())) != 1) return std::nullopt;
+    char data[65536];
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(timespec))];
+    iovec vector{data, sizeof data};
+    msghdr header{};
+    header.msg_iov = &vector;
+    header.msg_iovlen = 1;
+    header.msg_control = control;
+    header.msg_controllen = sizeof control;
+    const ssize_t length = ::recvmsg(fd_, &header, 0);
+    if (length < 0) return std::nullopt;
+    int64_t arrived = -1;
+    for (cmsghdr* c = CMSG_FIRSTHDR(&header); c; c = CMSG_NXTHDR(&header, c))
+      if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
+        timespec stamp{};
+        std::memcpy(&stamp, CMSG_DATA(c), sizeof stamp);
+        arrived = stamp.tv_sec * 1'000'000'000LL + stamp.tv_nsec;
+      }
+    return std::make_pair(std::string(data, static_cast<size_t>(length)), arrived);
+  }
+
+ private:
+  int fd_;
+  uint16_t port_ = 0;
+};
+
 // server.udp_coalesce_us: requests a millisecond apart, against a 10 ms
 // window, are read and answered in a few batches (each batch's answers leave
-// in one sendmmsg), not one by one as they come; and none is lost.
+// in one sendmmsg, microseconds apart), not one by one as they come (about a
+// millisecond apart, 40 batches); and none is lost.
 TEST(UdpCoalescing, RequestsArrivingFasterThanTheWindowAreAnsweredInBatches) {
   TempDir dir;
   HomesipServer server(dir, ServerOptions{});
   server.set_extra_arguments({"--set", "server.udp_coalesce_us=10000"});
   server.start();
-  UdpSocket client;
+  TimestampedSocket client;
   constexpr int kRequests = 40;
-  std::vector<std::chrono::steady_clock::time_point> answered_at;
+  std::vector<int64_t> arrivals;
   std::set<std::string> answered;
   std::thread receiver([&] {
     for (int i = 0; i < kRequests; ++i) {
-      const std::string response = client.receive(std::chrono::seconds(3));
-      if (response.empty()) return;
-      answered_at.push_back(std::chrono::steady_clock::now());
-      if (status_of(response) == 200) answered.insert(call_id_of(response));
+      const auto response = client.receive(std::chrono::seconds(3));
+      if (!response) return;
+      arrivals.push_back(response->second);
+      if (status_of(response->first) == 200) answered.insert(call_id_of(response->first));
     }
   });
   for (int i = 0; i < kRequests; ++i) {
@@ -158,11 +223,11 @@ TEST(UdpCoalescing, RequestsArrivingFasterThanTheWindowAreAnsweredInBatches) {
   }
   receiver.join();
   EXPECT_EQ(answered.size(), static_cast<size_t>(kRequests));
-  // A batch: answers less than 300 us apart. One by one they would be about
-  // 1 ms apart, 40 batches; a 10 ms window over 40+ ms makes about 5.
-  int batches = answered_at.empty() ? 0 : 1;
-  for (size_t i = 1; i < answered_at.size(); ++i)
-    if (answered_at[i] - answered_at[i - 1] > std::chrono::microseconds(300)) ++batches;
-  EXPECT_GE(batches, 2);
+  ASSERT_EQ(arrivals.size(), static_cast<size_t>(kRequests));
+  // A new batch: an answer more than 300 us after the one before. A 10 ms
+  // window over the 40+ ms of sending makes about 5.
+  int batches = 1;
+  for (size_t i = 1; i < arrivals.size(); ++i)
+    if (arrivals[i] - arrivals[i - 1] > 300'000) ++batches;
   EXPECT_LE(batches, 12);
 }

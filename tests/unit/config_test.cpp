@@ -335,6 +335,13 @@ TEST(Config, FloodProtectionKeys) {
             "FILE:4: server.rate_limit.per_minute: unknown key");
   EXPECT_EQ(error_of(head + "  overload:\n    retry_after_min_s: 8\n    retry_after_max_s: 4\n"),
             "FILE:5: server.overload.retry_after_max_s: must be 8..3600, not 4");
+  EXPECT_EQ(error_of(head + "  udp_coalesce_us: 2000\n  overload:\n    max_queue_delay_ms: 5\n"),
+            "FILE:5: server.overload.max_queue_delay_ms: must be 0 or at least ten windows of "
+            "server.udp_coalesce_us (20 ms), not 5");
+  EXPECT_EQ(error_of(head + "  overload:\n    max_loop_lag_ms: 5\n"),
+            "FILE:4: server.overload.max_loop_lag_ms: must be 0 or at least ten windows of "
+            "server.udp_coalesce_us (10 ms), not 5");
+  EXPECT_EQ(error_of(head + "  udp_coalesce_us: 0\n  overload:\n    max_loop_lag_ms: 5\n"), "no error");
   EXPECT_EQ(error_of(head + "  udp_coalesce_us: 20000\n"),
             "FILE:3: server.udp_coalesce_us: must be 0..10000, not 20000");
   EXPECT_EQ(load_config((dir / "c.yaml").string(), {"server.udp_coalesce_us=0"}).server.udp_coalesce.count(),

@@ -1,9 +1,7 @@
 #include "redirect_rules.hpp"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <optional>
 #include <utility>
@@ -114,17 +112,31 @@ Decision decide(const ServerIdentity& me, const RedirectPolicy& policy, const Re
 
 namespace {
 
+// RFC 3261's IPv4address: four dot-separated groups of 1 to 3 digits (leading
+// zeros allowed), each at most 255. Every 302 asks this of each contact: a
+// walk over the text, no copy and no sscanf.
+std::optional<std::array<unsigned, 4>> ipv4_octets(std::string_view host) {
+  std::array<unsigned, 4> octets{};
+  size_t at = 0;
+  for (size_t i = 0; i < octets.size(); ++i) {
+    if (i > 0 && (at >= host.size() || host[at++] != '.')) return std::nullopt;
+    size_t digits = 0;
+    unsigned value = 0;
+    for (; at < host.size() && digits < 3 && host[at] >= '0' && host[at] <= '9'; ++at, ++digits)
+      value = value * 10 + static_cast<unsigned>(host[at] - '0');
+    if (digits == 0 || value > 255) return std::nullopt;
+    octets[i] = value;
+  }
+  if (at != host.size()) return std::nullopt;
+  return octets;
+}
+
 // RFC 1918 and RFC 6598 (carrier-grade NAT) IPv4 addresses: a Contact there
 // cannot be reached from outside the terminal's own network.
 bool is_private_ipv4(std::string_view host) {
-  // Every 302 asks this of each contact: inet_pton on a stack copy, not sscanf.
-  char text[INET_ADDRSTRLEN] = {};
-  if (host.size() >= sizeof text) return false;
-  host.copy(text, host.size());
-  in_addr address{};
-  if (::inet_pton(AF_INET, text, &address) != 1) return false;
-  const auto* bytes = reinterpret_cast<const unsigned char*>(&address.s_addr);
-  const unsigned a = bytes[0], b = bytes[1];
+  const auto octets = ipv4_octets(host);
+  if (!octets) return false;
+  const unsigned a = (*octets)[0], b = (*octets)[1];
   return a == 10 || (a == 172 && b >= 16 && b <= 31) || (a == 192 && b == 168) ||
          (a == 100 && b >= 64 && b <= 127);
 }

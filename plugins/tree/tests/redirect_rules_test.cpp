@@ -417,6 +417,10 @@ TEST(ReachableContact, PrivateContactBehindNatIsReplacedBySource) {
   b.contact = "sip:U1@192.168.1.20:5060";
   b.source = "udp:203.0.113.5:40312";
   EXPECT_EQ(reachable_contact(b), "sip:U1@203.0.113.5:40312");
+  b.contact = "sip:U1@192.168.001.020:5060";  // RFC 3261 allows leading zeros
+  EXPECT_EQ(reachable_contact(b), "sip:U1@203.0.113.5:40312");
+  b.contact = "sip:U1@100.64.0.9:5060";  // carrier-grade NAT (RFC 6598)
+  EXPECT_EQ(reachable_contact(b), "sip:U1@203.0.113.5:40312");
   b.contact = "sip:U1@192.168.1.20:5060;ob";
   b.source = "tcp:203.0.113.5:40999";
   EXPECT_EQ(reachable_contact(b), "sip:U1@203.0.113.5:40999;transport=tcp;ob");
@@ -433,6 +437,10 @@ TEST(ReachableContact, ContactMatchingSourceOrNamedHostIsKept) {
   b.contact = "sip:U1@198.51.100.7:5060";  // public: registered on someone's behalf, trusted as is
   EXPECT_EQ(reachable_contact(b), b.contact);
   b.contact = "sip:U1@172.32.0.1:5060";  // just outside 172.16/12
+  EXPECT_EQ(reachable_contact(b), b.contact);
+  b.contact = "sip:U1@10.0.0.256:5060";  // not an address
+  EXPECT_EQ(reachable_contact(b), b.contact);
+  b.contact = "sip:U1@10.0.0.1.example:5060";  // a name
   EXPECT_EQ(reachable_contact(b), b.contact);
   b.source = "";  // bindings from before sources were recorded
   b.contact = "sip:U1@10.0.0.1";
