@@ -72,6 +72,11 @@ void core_metrics(std::string& out, const AdminSources& sources) {
   for (size_t i = 0; i < loops.size(); ++i)
     sample(out, "homesip_loop_messages_total{loop=\"" + std::to_string(i) + "\"}",
            std::to_string(loops[i].messages));
+  header(out, "homesip_loop_pauses_total", "counter",
+         "times each event loop waited for more datagrams before reading (server.udp_coalesce_us)");
+  for (size_t i = 0; i < loops.size(); ++i)
+    sample(out, "homesip_loop_pauses_total{loop=\"" + std::to_string(i) + "\"}",
+           std::to_string(loops[i].pauses));
   header(out, "homesip_limits_hit_total", "counter",
          "messages over a limit (server.limits, server.connections, server.rate_limit, server.overload)");
   for (const auto& [limit, count] : sources.server.limit_hits())

@@ -394,7 +394,8 @@ SipServer::~SipServer() { stop(); }
 
 std::vector<SipServer::LoopFigures> SipServer::loop_figures() const {
   std::vector<LoopFigures> figures;
-  for (const auto& shard : shards_) figures.push_back({shard->messages.load(), shard->overload.loop_lag()});
+  for (const auto& shard : shards_)
+    figures.push_back({shard->messages.load(), shard->overload.loop_lag(), shard->coalescer.pauses()});
   return figures;
 }
 

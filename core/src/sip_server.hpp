@@ -119,6 +119,7 @@ class SipServer {
   struct LoopFigures {
     uint64_t messages = 0;  // received over its sockets and connections (the main loop's: nta's too)
     std::chrono::milliseconds lag{0};
+    uint64_t pauses = 0;  // server.udp_coalesce_us: waits for more datagrams
   };
   std::vector<LoopFigures> loop_figures() const;
   // The agent, for the core's own outgoing requests (upstream registration).

@@ -47,6 +47,7 @@ std::optional<WakeCoalescer::Clock::time_point> WakeCoalescer::pause_until(Clock
   busy_ = backlog_ = false;
   paused_ = pause;
   if (!pause) return std::nullopt;
+  pauses_.fetch_add(1, std::memory_order_relaxed);
   return last_wake_ + window_;
 }
 

@@ -12,8 +12,10 @@
 // sends again (pauses that bring one datagram each save nothing).
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 
 namespace homesip::core {
@@ -32,6 +34,8 @@ class WakeCoalescer {
   std::optional<Clock::time_point> pause_until(Clock::time_point now);
   // pause_until(now), slept on the calling (loop) thread.
   void pause_if_busy();
+  // Pauses so far; any thread (homesipctl stats, /metrics).
+  uint64_t pauses() const { return pauses_.load(std::memory_order_relaxed); }
 
  private:
   std::chrono::microseconds window_;
@@ -43,6 +47,7 @@ class WakeCoalescer {
   bool busy_ = false;                // they came within a window of the wake before
   bool backlog_ = false;
   bool paused_ = false;  // the last round ended with a pause
+  std::atomic<uint64_t> pauses_{0};
 };
 
 }  // namespace homesip::core

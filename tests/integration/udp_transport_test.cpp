@@ -1,20 +1,13 @@
 // The UDP transport the core owns (core/src/udp_transport.cpp): batches in and
 // out, where responses go (RFC 3261 18.2.2, RFC 3581), and what it drops.
 // Raw datagrams from real sockets on loopback against a running homesipd.
-#include <arpa/inet.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <chrono>
-#include <cstring>
-#include <optional>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <string>
 #include <thread>
-#include <utility>
 #include <vector>
 
 #include "test_support.hpp"
@@ -140,81 +133,29 @@ TEST_F(UdpTransport, BadVersionGets505AndTruncatedBodyGets400) {
 
 }  // namespace
 
-// A UDP socket on 127.0.0.1 whose datagrams carry the kernel's arrival time
-// (SO_TIMESTAMPNS): batches are told apart by when they arrived, whatever
-// the test thread's own scheduling.
-class TimestampedSocket {
- public:
-  TimestampedSocket() : fd_(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)) {
-    const int one = 1;
-    ::setsockopt(fd_, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof one);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ::bind(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address);
-    socklen_t length = sizeof address;
-    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&address), &length);
-    port_ = ntohs(address.sin_port);
-  }
-  ~TimestampedSocket() { ::close(fd_); }
-  TimestampedSocket(const TimestampedSocket&) = delete;
-  TimestampedSocket& operator=(const TimestampedSocket&) = delete;
-  uint16_t port() const { return port_; }
-  void send(uint16_t to, const std::string& text) const {
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    address.sin_port = htons(to);
-    ::sendto(fd_, text.data(), text.size(), 0, reinterpret_cast<sockaddr*>(&address), sizeof address);
-  }
-  // The next datagram and its arrival time (ns), or nothing after `timeout`.
-  std::optional<std::pair<std::string, int64_t>> receive(std::chrono::milliseconds timeout) const {
-    pollfd ready{fd_, POLLIN, 0};
-    if (::poll(&ready, 1, static_cast<int>(timeout.count())) != 1) return std::nullopt;
-    char data[65536];
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(timespec))];
-    iovec vector{data, sizeof data};
-    msghdr header{};
-    header.msg_iov = &vector;
-    header.msg_iovlen = 1;
-    header.msg_control = control;
-    header.msg_controllen = sizeof control;
-    const ssize_t length = ::recvmsg(fd_, &header, 0);
-    if (length < 0) return std::nullopt;
-    int64_t arrived = -1;
-    for (cmsghdr* c = CMSG_FIRSTHDR(&header); c; c = CMSG_NXTHDR(&header, c))
-      if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
-        timespec stamp{};
-        std::memcpy(&stamp, CMSG_DATA(c), sizeof stamp);
-        arrived = stamp.tv_sec * 1'000'000'000LL + stamp.tv_nsec;
-      }
-    return std::make_pair(std::string(data, static_cast<size_t>(length)), arrived);
-  }
-
- private:
-  int fd_;
-  uint16_t port_ = 0;
-};
-
 // server.udp_coalesce_us: requests a millisecond apart, against a 10 ms
 // window, are read and answered in a few batches (each batch's answers leave
 // in one sendmmsg, microseconds apart), not one by one as they come (about a
-// millisecond apart, 40 batches); and none is lost.
+// millisecond apart, 40 batches); none is lost, and homesipctl stats counts
+// the loop's pauses.
 TEST(UdpCoalescing, RequestsArrivingFasterThanTheWindowAreAnsweredInBatches) {
   TempDir dir;
-  HomesipServer server(dir, ServerOptions{});
+  const std::string admin = (dir.path() / "h1.sock").string();
+  ServerOptions with_admin;
+  with_admin.extra_server_yaml = "  admin_socket: " + admin + "\n";
+  HomesipServer server(dir, with_admin);
   server.set_extra_arguments({"--set", "server.udp_coalesce_us=10000"});
   server.start();
-  TimestampedSocket client;
+  UdpSocket client;
   constexpr int kRequests = 40;
   std::vector<int64_t> arrivals;
   std::set<std::string> answered;
   std::thread receiver([&] {
     for (int i = 0; i < kRequests; ++i) {
-      const auto response = client.receive(std::chrono::seconds(3));
+      const auto response = client.receive_timed(std::chrono::seconds(3));
       if (!response) return;
-      arrivals.push_back(response->second);
-      if (status_of(response->first) == 200) answered.insert(call_id_of(response->first));
+      arrivals.push_back(response->arrived_ns);  // the kernel's time: not the thread's scheduling
+      if (status_of(response->text) == 200) answered.insert(call_id_of(response->text));
     }
   });
   for (int i = 0; i < kRequests; ++i) {
@@ -230,4 +171,11 @@ TEST(UdpCoalescing, RequestsArrivingFasterThanTheWindowAreAnsweredInBatches) {
   for (size_t i = 1; i < arrivals.size(); ++i)
     if (arrivals[i] - arrivals[i - 1] > 300'000) ++batches;
   EXPECT_LE(batches, 12);
+  std::string out;
+  ASSERT_EQ(
+      run({HOMESIP_TEST_HOMESIPCTL, "--socket", admin, "--json", "stats"}, &out, std::chrono::seconds(10)), 0)
+      << out;
+  const auto loops = nlohmann::json::parse(out)["loops"];
+  ASSERT_EQ(loops.size(), 1u) << out;
+  EXPECT_GE(loops[0]["pauses"].get<int>(), 2) << out;
 }

@@ -194,6 +194,8 @@ UdpSocket::UdpSocket() : fd_(socket(AF_INET, SOCK_DGRAM, 0)) {
   port_ = ntohs(local.sin_port);
   int size = 4 * 1024 * 1024;
   setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+  const int one = 1;
+  setsockopt(fd_, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof one);
 }
 
 UdpSocket::~UdpSocket() { close(fd_); }
@@ -214,6 +216,30 @@ std::string UdpSocket::receive(std::chrono::milliseconds timeout) const {
   const ssize_t n = recv(fd_, buffer.data(), buffer.size(), 0);
   buffer.resize(n > 0 ? static_cast<size_t>(n) : 0);
   return buffer;
+}
+
+std::optional<UdpSocket::Arrival> UdpSocket::receive_timed(std::chrono::milliseconds timeout) const {
+  pollfd ready{fd_, POLLIN, 0};
+  if (poll(&ready, 1, static_cast<int>(timeout.count())) != 1) return std::nullopt;
+  Arrival arrival;
+  arrival.text.resize(65536);
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(timespec))];
+  iovec vector{arrival.text.data(), arrival.text.size()};
+  msghdr header{};
+  header.msg_iov = &vector;
+  header.msg_iovlen = 1;
+  header.msg_control = control;
+  header.msg_controllen = sizeof control;
+  const ssize_t n = recvmsg(fd_, &header, 0);
+  if (n < 0) return std::nullopt;
+  arrival.text.resize(static_cast<size_t>(n));
+  for (cmsghdr* c = CMSG_FIRSTHDR(&header); c; c = CMSG_NXTHDR(&header, c))
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
+      timespec stamp{};
+      std::memcpy(&stamp, CMSG_DATA(c), sizeof stamp);
+      arrival.arrived_ns = stamp.tv_sec * 1'000'000'000LL + stamp.tv_nsec;
+    }
+  return arrival;
 }
 
 std::string udp_exchange(uint16_t port, const std::string& message, std::chrono::milliseconds timeout) {

@@ -5,10 +5,12 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -67,6 +69,13 @@ class UdpSocket {
   void send(uint16_t to, const std::string& text) const;
   // The next datagram, or "" after `timeout`.
   std::string receive(std::chrono::milliseconds timeout) const;
+  // The next datagram with the kernel's arrival time (SO_TIMESTAMPNS, ns since
+  // the epoch): when it came, whatever the calling thread's scheduling.
+  struct Arrival {
+    std::string text;
+    int64_t arrived_ns = 0;
+  };
+  std::optional<Arrival> receive_timed(std::chrono::milliseconds timeout) const;
 
  private:
   int fd_;
