@@ -130,11 +130,13 @@ constexpr CoreSetting kCoreSettings[] = {
      false,
      nullptr},
     {{"server.overload.max_loop_lag_ms", T::kInteger, "1000",
-      "event loop lag beyond which new requests get 503, 0..60000 (0: not watched)"},
+      "event loop lag beyond which new requests get 503, 0..60000 (0: not watched; else at least ten "
+      "server.udp_coalesce_us windows)"},
      false,
      nullptr},
     {{"server.overload.max_queue_delay_ms", T::kInteger, "1000",
-      "time a datagram waited in its socket's queue beyond which it gets 503, 0..60000 (0: not watched)"},
+      "time a datagram waited in its socket's queue beyond which it gets 503, 0..60000 (0: not watched; "
+      "else at least ten server.udp_coalesce_us windows)"},
      false,
      nullptr},
     {{"server.overload.retry_after_min_s", T::kInteger, "5",
@@ -411,16 +413,14 @@ void read_flood_protection(const Reader& r, const YAML::Node& node, ServerConfig
 // waiting in its sockets and its overload tick held back: overload thresholds
 // within ten windows would shed the requests of an idle server.
 void check_overload_against_coalescing(const Reader& r, const YAML::Node& node, const ServerConfig& server) {
-  const auto floor = std::chrono::duration_cast<std::chrono::milliseconds>(server.udp_coalesce * 10);
+  const auto floor = std::chrono::ceil<std::chrono::milliseconds>(server.udp_coalesce * 10);
   const std::pair<const char*, std::chrono::milliseconds> thresholds[] = {
       {"max_loop_lag_ms", server.overload.max_loop_lag},
       {"max_queue_delay_ms", server.overload.max_queue_delay}};
   for (const auto& [key, value] : thresholds) {
     if (value.count() == 0 || value >= floor) continue;
-    const YAML::Node overload = node["overload"];
-    const YAML::Node where =
-        overload && overload.IsMap() && overload[key] ? overload[key] : node["udp_coalesce_us"];
-    r.fail(std::string("server.overload.") + key, where,
+    // Below ten windows means set: the defaults are far above the largest window.
+    r.fail(std::string("server.overload.") + key, node["overload"][key],
            "must be 0 or at least ten windows of server.udp_coalesce_us (" + std::to_string(floor.count()) +
                " ms), not " + std::to_string(value.count()));
   }

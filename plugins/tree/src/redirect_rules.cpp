@@ -131,6 +131,12 @@ std::optional<std::array<unsigned, 4>> ipv4_octets(std::string_view host) {
   return octets;
 }
 
+// Two IPv4 literals for the same address ("192.168.001.020", "192.168.1.20").
+bool same_ipv4(std::string_view a, std::string_view b) {
+  const auto left = ipv4_octets(a);
+  return left && left == ipv4_octets(b);
+}
+
 // RFC 1918 and RFC 6598 (carrier-grade NAT) IPv4 addresses: a Contact there
 // cannot be reached from outside the terminal's own network.
 bool is_private_ipv4(std::string_view host) {
@@ -160,7 +166,7 @@ std::string reachable_contact(const Binding& binding) {
   const std::optional<UriView> uri = parse_uri(contact);
   const std::optional<SourceParts> source = split_source(binding.source);
   if (!uri || !source) return contact;
-  if (!is_private_ipv4(uri->host) || uri->host == source->ip) return contact;
+  if (!is_private_ipv4(uri->host) || same_ipv4(uri->host, source->ip)) return contact;
   // The views point into `contact`: replace host[:port] there, keep the rest.
   const size_t host_start = static_cast<size_t>(uri->host.data() - contact.data());
   const std::string_view hostport_end = uri->port.empty() ? uri->host : uri->port;
@@ -213,7 +219,7 @@ bool on_flow(const Binding& binding) {
   const bool over_a_connection =
       contact->scheme == "sips" ||
       (transport && (uri_detail::iequals(*transport, "tls") || uri_detail::iequals(*transport, "tcp")));
-  return over_a_connection || (is_private_ipv4(contact->host) && contact->host != source->ip);
+  return over_a_connection || (is_private_ipv4(contact->host) && !same_ipv4(contact->host, source->ip));
 }
 
 std::string flow_contact(std::string_view aor, std::string_view edge) {

@@ -438,6 +438,10 @@ TEST(ReachableContact, ContactMatchingSourceOrNamedHostIsKept) {
   EXPECT_EQ(reachable_contact(b), b.contact);
   b.contact = "sip:U1@172.32.0.1:5060";  // just outside 172.16/12
   EXPECT_EQ(reachable_contact(b), b.contact);
+  b.contact = "sip:U1@192.168.001.020:5060";  // the source's address, written with zeros
+  b.source = "udp:192.168.1.20:5060";
+  EXPECT_EQ(reachable_contact(b), b.contact);
+  b.source = "udp:203.0.113.5:5060";
   b.contact = "sip:U1@10.0.0.256:5060";  // not an address
   EXPECT_EQ(reachable_contact(b), b.contact);
   b.contact = "sip:U1@10.0.0.1.example:5060";  // a name
