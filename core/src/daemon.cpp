@@ -288,6 +288,15 @@ int serve(const Config& config, bool check_only) {
     CommandRegistry commands;            // what the admin socket and the HTTP listener's /api/ run
     std::unique_ptr<AdminSocket> admin;  // before the plugins go: its commands read them
     std::unique_ptr<HttpListener> http;  // started after the plugins, stopped before they go
+    // What the plugins posted to the main loop runs while their code is still
+    // loaded; what they post from now on is dropped (the SDK's promise, as for
+    // the other loops in stop_loops). A task left for the loop's destructor
+    // called into an unloaded library: homesipd crashed at exit, now and then,
+    // when a plugin's thread posted during the stop (mqtt-bridge's tests).
+    const auto destroy_plugins = [&] {
+      loop.close();
+      host.destroy();
+    };
     try {
       host.create(loop, config.server.listen, CoreFacilities{server.chain(), client}, log);
       server.start();
@@ -314,11 +323,11 @@ int serve(const Config& config, bool check_only) {
       log->info("stopping");
     } catch (const ConfigFileError&) {
       host.stop();
-      host.destroy();
+      destroy_plugins();
       throw;
     } catch (const PluginError&) {
       host.stop();
-      host.destroy();
+      destroy_plugins();
       throw;
     } catch (const std::exception& e) {
       log->critical("{}", e.what());
@@ -339,7 +348,7 @@ int serve(const Config& config, bool check_only) {
     server.stop_loops();  // no other loop sends through the client any more
     client.detach();      // before the agent goes with server.stop()
     server.stop();
-    host.destroy();
+    destroy_plugins();
   }
   log->info("stopped");
   log->flush();
