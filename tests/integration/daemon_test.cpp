@@ -169,6 +169,26 @@ TEST(Daemon, AnswersOptionsAndStopsCleanlyOnSigterm) {
   EXPECT_NE(read_file(dir / "server.log").find("stopped"), std::string::npos);
 }
 
+// A plugin's thread that posts to the main loop while homesipd stops (as a
+// broker connection's callbacks do) must not make the exit crash: what it
+// posted runs while its library is loaded, and what it posts during its own
+// destruction is dropped. test-poster posts a task of its own code every
+// 200 us and always one more from its destructor; run after the unload, that
+// task crashed homesipd (exit 139, every time, with daemon.cpp's loop.close()
+// before host.destroy() removed).
+TEST(Daemon, APluginThreadPostingDuringTheStopDoesNotCrashTheExit) {
+  TempDir dir;
+  const uint16_t port = free_port();
+  write_file(dir / "c.yaml", "server:\n  listen: [udp:127.0.0.1:" + std::to_string(port) +
+                                 "]\n  plugin_dirs: [" + plugin_dir() + ", " +
+                                 HOMESIP_TEST_FIXTURE_PLUGIN_DIR + "]\nplugins:\n  - plugin: test-poster\n");
+  Process server({homesipd_path(), "--config", (dir / "c.yaml").string()}, dir / "server.log");
+  ASSERT_TRUE(wait_for_sip(port, std::chrono::seconds(10))) << read_file(dir / "server.log");
+  EXPECT_EQ(server.stop(std::chrono::seconds(10)), 0) << read_file(dir / "server.log");
+  EXPECT_NE(read_file(dir / "server.log").find("stopped"), std::string::npos)
+      << read_file(dir / "server.log");
+}
+
 TEST(Daemon, UsageErrors) {
   std::string out;
   EXPECT_EQ(run({homesipd_path()}, &out), 1);
