@@ -4,6 +4,7 @@
 
 #include <sofia-sip/su.h>
 
+#include <cstdint>
 #include <vector>
 
 #include "config.hpp"
@@ -18,9 +19,9 @@ su_sockaddr_t resolve_listen_address(const ListenAddress& address);
 socklen_t address_length(const su_sockaddr_t& address);
 
 // How a listener's socket shares its address. Above one loop (server.loops),
-// each loop has its own socket in the address's SO_REUSEPORT group, and the
-// kernel picks one by the sender's address and port: for a datagram, for a
-// connection (which that loop then serves to its end).
+// each loop has its own socket in the address's SO_REUSEPORT group, and one
+// is picked by the sender's address and port (spread_port_group_by_source):
+// for a datagram, for a connection (which that loop then serves to its end).
 enum class PortSharing {
   kAlone,  // one loop: the address is ours alone
   kFirst,  // the group's first socket: refused when another socket holds the address
@@ -38,6 +39,13 @@ int bind_listener_socket(const ListenAddress& address, int type, PortSharing sha
 // other loops take nothing new while the server stops. False when the
 // kernel refuses.
 bool steer_port_group_to_first(int fd);
+
+// Has the kernel give each new datagram or connection of `fd`'s SO_REUSEPORT
+// group of `sockets` sockets to the socket a Fibonacci hash of (source
+// address mixed + source port) picks: one sender always to one socket, the
+// ports of one address spread evenly. False when the kernel refuses (then
+// its own hash stays).
+bool spread_port_group_by_source(int fd, uint32_t sockets);
 
 // True when the URI's host and port (5060 when absent, 5061 for sips:) are
 // one listener's, host compared as written (no resolution: a listener on

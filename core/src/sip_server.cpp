@@ -433,6 +433,7 @@ void SipServer::start() {
       LoopShard& shard = *shards_[i];
       shard.thread->call([&] { open_listeners(shard, PortSharing::kJoin, tls); });
     }
+    if (loops > 1) spread_senders_over_loops(loops);
     for (const auto& address : config_.listen) log_->info("listening on {}", address.text());
     if (loops > 1)
       log_->info("{} loops serve UDP, TCP and TLS, each with its own socket per listener", loops);
@@ -579,6 +580,18 @@ void SipServer::start_nta() {
                             TPTAG_TLS_VERIFY_POLICY(policy), TPTAG_TLS_VERIFY_DATE(1), TAG_END()) < 0)
       log_->warn("no TLS for the server's own requests: {}", std::strerror(errno));
   }
+}
+
+void SipServer::spread_senders_over_loops(size_t loops) {
+  const auto sockets = static_cast<uint32_t>(loops);
+  for (auto& udp : shards_.front()->udp)
+    if (!udp->spread_group_by_source(sockets))
+      log_->warn("{}: datagrams go to the loops by the kernel's hash of their source: {}",
+                 udp->address().text(), std::strerror(errno));
+  for (auto& stream : shards_.front()->streams)
+    if (!stream->spread_group_by_source(sockets))
+      log_->warn("{}: connections go to the loops by the kernel's hash of their source: {}",
+                 stream->address().text(), std::strerror(errno));
 }
 
 void SipServer::drain_loops() {

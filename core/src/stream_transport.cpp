@@ -507,6 +507,10 @@ void StreamTransport::resume_accepting() {
 
 bool StreamTransport::steer_group_to_first() const { return fd_ >= 0 && steer_port_group_to_first(fd_); }
 
+bool StreamTransport::spread_group_by_source(uint32_t sockets) const {
+  return fd_ >= 0 && spread_port_group_by_source(fd_, sockets);
+}
+
 std::optional<Clock::time_point> StreamTransport::oldest_idle() const {
   std::optional<Clock::time_point> oldest;
   for (const auto& [fd, connection] : connections_)

@@ -98,6 +98,9 @@ class StreamTransport {
   // Steers new connections of the address to the main loop's listener
   // (steer_port_group_to_first); on the main loop's transport.
   bool steer_group_to_first() const;
+  // New connections spread evenly over the group's `sockets` sockets:
+  // spread_port_group_by_source(). False (errno set) when the kernel refused.
+  bool spread_group_by_source(uint32_t sockets) const;
   // When the connection idle the longest was last active; none when no
   // connection is idle. On the loop's thread.
   std::optional<Clock::time_point> oldest_idle() const;
