@@ -84,22 +84,29 @@ bool steer_port_group_to_first(int fd) {
   return ::setsockopt(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &program, sizeof program) == 0;
 }
 
-bool spread_port_group_by_source(int fd, uint32_t sockets) {
+bool spread_port_group_by_source(int fd, uint32_t sockets, uint16_t key) {
   if (sockets < 2) return true;
-  if (sockets > 0xffff) return false;  // the scaling below takes 16 bits of hash
+  if (fd < 0 || sockets > 0xffff) {  // the scaling below takes 16 bits of hash
+    errno = EINVAL;
+    return false;
+  }
   // Classic BPF on the datagram or SYN, offsets from its IP header: the
   // socket is picked by a Fibonacci hash of (a mix of the source address +
-  // the source port). One sender always lands on one socket (its
+  // the source port + `key`). One sender always lands on one socket (its
   // retransmissions and its requests' resumptions stay on one loop), as with
-  // the kernel's own hash, which treats senders as random: 8 senders on 2
-  // loops are split 4:4 in only 27 % of cases, and a split varies between
-  // runs with the senders' ports. A Fibonacci hash keeps the ports of any
-  // arithmetic progression apart (one address's consecutive ports, a NAT's
-  // every other port): 8 such senders on 2 loops are split 4:4 (78 % of
-  // the first ports) or 5:3, never worse; on 4 loops no loop gets more than 1.25 times its share (a
-  // simulation over strides 1, 2 and 4). Senders at many addresses (phones
-  // on port 5060) spread as randomly as with the kernel's hash.
-  // IPv4 without options (with options the same bytes still name one sender).
+  // the kernel's own hash. That hash treats the senders as random: 8 senders
+  // on 2 loops are split 4:4 in 27 % of cases, 5:3 in 44 %, 6:2 or worse in
+  // 29 %, and the split changes from run to run with the ports. A Fibonacci
+  // hash spreads the ports of one address that step by 1, 2 or 4 (a load
+  // generator, SIPp instances, a NAT that allocates in sequence, keeping
+  // parity or not): 8 such senders on 2 loops 4:4 (78 % of first ports) or
+  // 5:3, never worse; 32 on 4 loops 7 to 10 each. Ports that step by a
+  // Fibonacci number (8, 13, 21, ...) fall together more often than by the
+  // kernel's hash (8 senders stepping by 8: all on one loop in 22 % of
+  // cases). Senders at many addresses (phones on port 5060) spread as by the
+  // kernel's hash. `key` (random per start) keeps a sender from choosing
+  // its loop; the figures hold for every key. IPv4 without options (with
+  // options the same bytes still name one sender).
   constexpr uint32_t kNet = static_cast<uint32_t>(SKF_NET_OFF);
   constexpr uint32_t kGolden = 0x9E3779B1u;  // 2^32 / phi: multiplicative mixing
   sock_filter spread[] = {
@@ -128,14 +135,15 @@ bool spread_port_group_by_source(int fd, uint32_t sockets) {
       /* 20 */ {BPF_ALU | BPF_RSH | BPF_K, 0, 0, 16},
       /* 21 */ {BPF_MISC | BPF_TAX, 0, 0, 0},
       /* 22 */ {BPF_LD | BPF_H | BPF_ABS, 0, 0, kNet + 20},
-      // Both: the port plus the mixed address, mixed again and scaled to the
-      // sockets by its top 16 bits (Fibonacci hashing).
+      // Both: the port plus the mixed address plus the key, mixed again and
+      // scaled to the sockets by its top 16 bits (Fibonacci hashing).
       /* 23 */ {BPF_ALU | BPF_ADD | BPF_X, 0, 0, 0},
-      /* 24 */ {BPF_ALU | BPF_MUL | BPF_K, 0, 0, kGolden},
-      /* 25 */ {BPF_ALU | BPF_RSH | BPF_K, 0, 0, 16},
-      /* 26 */ {BPF_ALU | BPF_MUL | BPF_K, 0, 0, sockets},
-      /* 27 */ {BPF_ALU | BPF_RSH | BPF_K, 0, 0, 16},
-      /* 28 */ {BPF_RET | BPF_A, 0, 0, 0},
+      /* 24 */ {BPF_ALU | BPF_ADD | BPF_K, 0, 0, key},
+      /* 25 */ {BPF_ALU | BPF_MUL | BPF_K, 0, 0, kGolden},
+      /* 26 */ {BPF_ALU | BPF_RSH | BPF_K, 0, 0, 16},
+      /* 27 */ {BPF_ALU | BPF_MUL | BPF_K, 0, 0, sockets},
+      /* 28 */ {BPF_ALU | BPF_RSH | BPF_K, 0, 0, 16},
+      /* 29 */ {BPF_RET | BPF_A, 0, 0, 0},
   };
   sock_fprog program{static_cast<unsigned short>(std::size(spread)), spread};
   return ::setsockopt(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &program, sizeof program) == 0;

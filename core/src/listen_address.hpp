@@ -42,10 +42,10 @@ bool steer_port_group_to_first(int fd);
 
 // Has the kernel give each new datagram or connection of `fd`'s SO_REUSEPORT
 // group of `sockets` sockets to the socket a Fibonacci hash of (source
-// address mixed + source port) picks: one sender always to one socket, the
-// ports of one address spread evenly. False when the kernel refuses (then
-// its own hash stays).
-bool spread_port_group_by_source(int fd, uint32_t sockets);
+// address mixed + source port + `key`) picks: one sender always to one
+// socket, the ports of one address that step by 1, 2 or 4 spread evenly.
+// False (errno set) when refused (then the kernel's own hash stays).
+bool spread_port_group_by_source(int fd, uint32_t sockets, uint16_t key);
 
 // True when the URI's host and port (5060 when absent, 5061 for sips:) are
 // one listener's, host compared as written (no resolution: a listener on

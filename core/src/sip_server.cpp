@@ -18,6 +18,7 @@
 #include <cctype>
 #include <charconv>
 #include <cstring>
+#include <random>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -584,12 +585,13 @@ void SipServer::start_nta() {
 
 void SipServer::spread_senders_over_loops(size_t loops) {
   const auto sockets = static_cast<uint32_t>(loops);
+  const auto key = static_cast<uint16_t>(std::random_device{}());
   for (auto& udp : shards_.front()->udp)
-    if (!udp->spread_group_by_source(sockets))
+    if (!udp->spread_group_by_source(sockets, key))
       log_->warn("{}: datagrams go to the loops by the kernel's hash of their source: {}",
                  udp->address().text(), std::strerror(errno));
   for (auto& stream : shards_.front()->streams)
-    if (!stream->spread_group_by_source(sockets))
+    if (!stream->spread_group_by_source(sockets, key))
       log_->warn("{}: connections go to the loops by the kernel's hash of their source: {}",
                  stream->address().text(), std::strerror(errno));
 }

@@ -155,10 +155,10 @@ class SipServer {
   bool answer_unreadable_method(std::string_view bytes, const su_sockaddr_t& from, socklen_t from_length,
                                 const std::shared_ptr<ResponseChannel>& channel);
   void start_nta();
-  // The listeners of `shard` (UDP and stream), on its loop's thread: bound with `sharing`.
   // Above one loop: every listener's group spreads senders evenly over the
-  // loops (spread_port_group_by_source), on the main loop's sockets.
+  // loops (spread_port_group_by_source, a key drawn now), on the main loop's sockets.
   void spread_senders_over_loops(size_t loops);
+  // The listeners of `shard` (UDP and stream), on its loop's thread: bound with `sharing`.
   void open_listeners(LoopShard& shard, PortSharing sharing,
                       const std::vector<std::shared_ptr<SSL_CTX>>& tls_contexts);
   // server.connections.max spent on `shard`'s loop (its thread): a slot for

@@ -507,8 +507,8 @@ void StreamTransport::resume_accepting() {
 
 bool StreamTransport::steer_group_to_first() const { return fd_ >= 0 && steer_port_group_to_first(fd_); }
 
-bool StreamTransport::spread_group_by_source(uint32_t sockets) const {
-  return fd_ >= 0 && spread_port_group_by_source(fd_, sockets);
+bool StreamTransport::spread_group_by_source(uint32_t sockets, uint16_t key) const {
+  return spread_port_group_by_source(fd_, sockets, key);
 }
 
 std::optional<Clock::time_point> StreamTransport::oldest_idle() const {

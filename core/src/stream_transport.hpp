@@ -100,7 +100,7 @@ class StreamTransport {
   bool steer_group_to_first() const;
   // New connections spread evenly over the group's `sockets` sockets:
   // spread_port_group_by_source(). False (errno set) when the kernel refused.
-  bool spread_group_by_source(uint32_t sockets) const;
+  bool spread_group_by_source(uint32_t sockets, uint16_t key) const;
   // When the connection idle the longest was last active; none when no
   // connection is idle. On the loop's thread.
   std::optional<Clock::time_point> oldest_idle() const;

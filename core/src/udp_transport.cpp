@@ -72,8 +72,8 @@ UdpTransport::~UdpTransport() { close(); }
 
 bool UdpTransport::steer_group_to_first() { return fd_ >= 0 && steer_port_group_to_first(fd_); }
 
-bool UdpTransport::spread_group_by_source(uint32_t sockets) {
-  return fd_ >= 0 && spread_port_group_by_source(fd_, sockets);
+bool UdpTransport::spread_group_by_source(uint32_t sockets, uint16_t key) {
+  return spread_port_group_by_source(fd_, sockets, key);
 }
 
 void UdpTransport::close() {

@@ -55,7 +55,7 @@ class UdpTransport final : public ResponseChannel, public std::enable_shared_fro
   bool steer_group_to_first();
   // The group (one socket per loop, `sockets` in all) spreads senders evenly:
   // spread_port_group_by_source(). False (errno set) when the kernel refused.
-  bool spread_group_by_source(uint32_t sockets);
+  bool spread_group_by_source(uint32_t sockets, uint16_t key);
   bool closed() const override { return fd_ < 0; }
   // Queues the response to the address RFC 3261 18.2.2 and RFC 3581 name.
   void send_response(const sip_s& request, const su_sockaddr_t& source, const Reply& reply) override;
