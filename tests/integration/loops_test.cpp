@@ -202,6 +202,9 @@ class LoopsSpread : public ::testing::Test {
     return messages;
   }
   void expect_an_even_share(int family, int type, const std::string& round) {
+    // A kernel that refuses the program leaves its own hash (logged): nothing to check then.
+    if (read_file(server_->log()).find("by the kernel's hash of their source") != std::string::npos)
+      GTEST_SKIP() << "the kernel refused the spreading program: " << read_file(server_->log());
     const auto senders = consecutive_senders(family, type, 32);
     ASSERT_EQ(senders.size(), 32u) << "no 32 consecutive free ports";
     const std::vector<int> before = loop_messages();
