@@ -105,8 +105,9 @@ bool spread_port_group_by_source(int fd, uint32_t sockets, uint16_t key) {
   // kernel's hash (8 senders stepping by 8: all on one loop in 22 % of
   // cases). Senders at many addresses (phones on port 5060) spread as by the
   // kernel's hash. `key` (random per start) keeps a sender from choosing
-  // its loop; the figures hold for every key. IPv4 without options (with
-  // options the same bytes still name one sender).
+  // its loop; the figures hold for every key. IPv4 without options, IPv6
+  // without extension headers (with them the same bytes still name one
+  // sender).
   constexpr uint32_t kNet = static_cast<uint32_t>(SKF_NET_OFF);
   constexpr uint32_t kGolden = 0x9E3779B1u;  // 2^32 / phi: multiplicative mixing
   sock_filter spread[] = {
@@ -128,8 +129,8 @@ bool spread_port_group_by_source(int fd, uint32_t sockets, uint16_t key) {
       /* 14 */ {BPF_ALU | BPF_RSH | BPF_K, 0, 0, 16},
       /* 15 */ {BPF_MISC | BPF_TAX, 0, 0, 0},
       /* 16 */ {BPF_LD | BPF_H | BPF_ABS, 0, 0, kNet + 40},
-      /* 17 */ {BPF_JMP | BPF_JA, 0, 0, 5},  // to 23
-                                             // IPv4: the source address at 12, mixed; the port at 20.
+      /* 17 */ {BPF_JMP | BPF_JA, 0, 0, 5 /* to 23 */},
+      // IPv4: the source address at 12, mixed; the port at 20.
       /* 18 */ {BPF_LD | BPF_W | BPF_ABS, 0, 0, kNet + 12},
       /* 19 */ {BPF_ALU | BPF_MUL | BPF_K, 0, 0, kGolden},
       /* 20 */ {BPF_ALU | BPF_RSH | BPF_K, 0, 0, 16},
