@@ -27,7 +27,8 @@
 # so that homesipd's loops (SO_REUSEPORT, spread by source) and Kamailio's workers (one socket,
 # read by both) each see the load of several clients; the same for both servers.
 # Binaries: HOMESIPD (default build/bin/homesipd), HOMESIP_PLUGINS (build/lib/homesip/plugins),
-# LOADGEN (build/bin/homesip-loadgen), copied to the work directory at the start.
+# LOADGEN (build/bin/homesip-loadgen), copied to the work directory at the start; HOMESIPCTL
+# (beside HOMESIPD) reads how homesipd's loops shared the load, for the report.
 # The report (markdown) is printed, and written to FILE with --report (bench/run.sh puts it into
 # docs/benchmarks.md). Every load is bounded in requests and time (its own --max-seconds and an
 # outer `timeout`); only processes started here are stopped, by PID, on exit.
@@ -40,6 +41,7 @@ ROOT=$(dirname "$BENCH")
 HOMESIPD=${HOMESIPD:-$ROOT/build/bin/homesipd}
 PLUGINS=${HOMESIP_PLUGINS:-$ROOT/build/lib/homesip/plugins}
 LOADGEN=${LOADGEN:-$ROOT/build/bin/homesip-loadgen}
+HOMESIPCTL=${HOMESIPCTL:-$(dirname "$HOMESIPD")/homesipctl}
 HS_CONFIG=$BENCH/homesip/family-auth-bench.yaml
 KAMCFG=$BENCH/kamailio/registrar-auth.cfg
 KAM_SQL=/usr/share/kamailio/db_sqlite
@@ -52,7 +54,7 @@ while [ $# -gt 0 ]; do
     --keep) KEEP=1 ;;
     --servers) SERVERS=${2//,/ }; shift ;;
     --report) REPORT_FILE=$2; shift ;;
-    -h|--help) sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,34p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench/auth.sh: unknown argument $1" >&2; exit 2 ;;
   esac
   shift
@@ -237,6 +239,14 @@ for s in $SERVERS; do [ "${ALIVE[$s]}" = 1 ] && LIMIT[$s]="not reached (every st
 
 say "CPU: $AUTH_CPU_RATE/s for $AUTH_CPU_S s"
 for s in $SERVERS; do measure cpu "$s" "$AUTH_CPU_RATE" $(( AUTH_CPU_RATE * AUTH_CPU_S )) >/dev/null; done
+# How homesipd's loops shared the loadgen's source ports (their messages over the whole run): the
+# spread decides how close to a loop's limit the busiest loop runs.
+LOOP_SHARE=
+case " $SERVERS " in
+  *" homesip "*)
+    LOOP_SHARE=$("$HOMESIPCTL" --socket "$WORK/homesip-run/admin.sock" stats 2>/dev/null |
+      awk '/^loops:/ { on = 1; next } on && $1 == "LAG_MS" { next } on && $1 ~ /^[0-9]+$/ { printf "%s%s", sep, $2; sep = " / "; next } { on = 0 }') ;;
+esac
 for s in $SERVERS; do stop_server "$s"; done
 ELAPSED=$(( $(date +%s) - START ))
 
@@ -270,6 +280,7 @@ REPORT=$WORK/auth-report.md
   done; echo
   printf '| the limit |'; for s in $SERVERS; do printf ' %s |' "${LIMIT[$s]}"; done; echo
   echo
+  [ -n "$LOOP_SHARE" ] && echo "homesipd's messages per loop over the whole run (its loops share the loadgen's $AUTH_SOCKETS source ports by a hash of address and port): $LOOP_SHARE." && echo
   echo "| run | server | target/s | REGISTERs | 200 | failed | timed out | retrans | achieved/s | p50 / p99 µs | server CPU | loadgen CPU | machine busy | server µs/REGISTER | loadgen µs/REGISTER |"
   echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
   while IFS=$'\t' read -r k s rate n ok failed tout retr ach p50 p99 spct lpct bpct sus lus wall; do
