@@ -184,12 +184,11 @@ int run(const std::vector<std::string>& argv, std::string* output, std::chrono::
   return rc;
 }
 
-UdpSocket::UdpSocket(uint16_t port) : fd_(socket(AF_INET, SOCK_DGRAM, 0)) {
+UdpSocket::UdpSocket() : fd_(socket(AF_INET, SOCK_DGRAM, 0)) {
   sockaddr_in local{};
   local.sin_family = AF_INET;
   local.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  local.sin_port = htons(port);
-  if (bind(fd_, reinterpret_cast<sockaddr*>(&local), sizeof local) != 0) return;  // port_ stays 0
+  bind(fd_, reinterpret_cast<sockaddr*>(&local), sizeof local);
   socklen_t len = sizeof local;
   getsockname(fd_, reinterpret_cast<sockaddr*>(&local), &len);
   port_ = ntohs(local.sin_port);

@@ -58,12 +58,10 @@ class Process {
 int run(const std::vector<std::string>& argv, std::string* output = nullptr,
         std::chrono::milliseconds timeout = std::chrono::seconds(60));
 
-// A UDP socket bound to an ephemeral port on 127.0.0.1 (4 MiB receive buffer),
-// or to `port`: then port() is 0 when that port could not be bound.
+// A UDP socket bound to an ephemeral port on 127.0.0.1 (4 MiB receive buffer).
 class UdpSocket {
  public:
-  UdpSocket() : UdpSocket(0) {}
-  explicit UdpSocket(uint16_t port);
+  UdpSocket();
   ~UdpSocket();
   UdpSocket(const UdpSocket&) = delete;
   UdpSocket& operator=(const UdpSocket&) = delete;
