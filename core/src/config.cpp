@@ -63,7 +63,7 @@ constexpr CoreSetting kCoreSettings[] = {
       "UDP socket buffers (capped by net.core.rmem_max), >= 0"},
      false,
      nullptr},
-    {{"server.udp_coalesce_us", T::kInteger, "1000",
+    {{"server.udp_coalesce_us", T::kInteger, "4000",
       "a loop woken by datagrams more often than once in this many microseconds reads them once per "
       "window: less CPU per request, answers up to this much later; 0..10000 (0: every datagram at once)"},
      false,

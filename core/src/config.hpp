@@ -85,7 +85,7 @@ struct ServerConfig {
   int64_t udp_buffer_bytes = 4 * 1024 * 1024;
   // server.udp_coalesce_us: a loop woken by datagrams more often than once
   // per this window reads them once per window (wake_coalescer.hpp); 0: off.
-  std::chrono::microseconds udp_coalesce{1000};
+  std::chrono::microseconds udp_coalesce{4000};
   // server.loops: event loops serving UDP (0: one per CPU core). Each has its
   // own thread and its own SO_REUSEPORT socket on every UDP listener; the
   // first is the main loop, which also serves TCP/TLS, nta and the admin.

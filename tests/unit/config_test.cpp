@@ -340,7 +340,7 @@ TEST(Config, FloodProtectionKeys) {
             "server.udp_coalesce_us (20 ms), not 5");
   EXPECT_EQ(error_of(head + "  overload:\n    max_loop_lag_ms: 5\n"),
             "FILE:4: server.overload.max_loop_lag_ms: must be 0 or at least ten windows of "
-            "server.udp_coalesce_us (10 ms), not 5");
+            "server.udp_coalesce_us (40 ms), not 5");
   EXPECT_EQ(error_of(head + "  udp_coalesce_us: 0\n  overload:\n    max_loop_lag_ms: 5\n"), "no error");
   // From the command line either way; ten windows of 1050 us are 10.5 ms: 10 is too little.
   EXPECT_EQ(error_of(head + "  overload:\n    max_queue_delay_ms: 10\n", {"server.udp_coalesce_us=1050"}),
@@ -349,7 +349,7 @@ TEST(Config, FloodProtectionKeys) {
   EXPECT_EQ(
       error_of(head, {"server.overload.max_loop_lag_ms=3"}),
       "--set server.overload.max_loop_lag_ms=3: server.overload.max_loop_lag_ms: must be 0 or at least ten "
-      "windows of server.udp_coalesce_us (10 ms), not 3");
+      "windows of server.udp_coalesce_us (40 ms), not 3");
   EXPECT_EQ(error_of(head + "  udp_coalesce_us: 20000\n"),
             "FILE:3: server.udp_coalesce_us: must be 0..10000, not 20000");
   EXPECT_EQ(load_config((dir / "c.yaml").string(), {"server.udp_coalesce_us=0"}).server.udp_coalesce.count(),

@@ -116,6 +116,12 @@ void BindingsDatabase::configure(SynchronousMode synchronous, std::chrono::milli
                                         "'); put it on a local file system");
   execute(db_.get(), synchronous == SynchronousMode::kFull ? "PRAGMA synchronous = FULL"
                                                            : "PRAGMA synchronous = NORMAL");
+  // SQLite's default page cache (2 MiB) holds the pages of about 19 000
+  // bindings (~110 B each in the file): past that every batch of refreshes
+  // re-reads pages from the OS, a pread each (~10 per commit at 50 000
+  // bindings, 3 % of the CPU at 8000/s). 16 MiB covers ~150 000 bindings and
+  // costs at most 16 B per binding at 1 M.
+  execute(db_.get(), "PRAGMA cache_size = -16384");
 }
 
 void BindingsDatabase::for_each_row(int64_t now, const RowVisitor& row, const KeyVisitor& expired) {

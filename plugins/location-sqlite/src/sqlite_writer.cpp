@@ -145,15 +145,16 @@ std::vector<PendingWrite> SqliteWriter::take_batch() {
 //   (two writer wake-ups, the commit and its fsync, the file checks, one loop
 //   wake-up for the confirmations) is then shared enough, and waiting longer
 //   would only delay the 200s. So the window adapts to the rate: at 8000
-//   REGISTERs/s a batch of 64 is in after 8 ms, at 2000/s after 32 ms; only
-//   slower than that does the window end it. 64 rather than 16 took 13 % off
-//   homesipd's CPU per refresh at 2000/s and 8000/s (docs/benchmarks.md).
+//   REGISTERs/s a batch of 256 is in after 32 ms; at 2000/s the window
+//   (64 ms) ends it with 128. 256 and 64 ms rather than 64 and 32 ms took
+//   about a quarter off homesipd's CPU per refresh at 2000/s and 8000/s
+//   (docs/benchmarks.md, "Group commit and coalescing defaults").
 // - A wait that ends with the write still alone saved nothing: its writes
 //   come one at a time, each after the answer to the one before (a phone
 //   registering, a probe, a chain of servers). After two such waits in a
 //   row, writes go at once for kQuietWindows windows, then waiting is tried
 //   again; otherwise that sender would get every other 200 a window late.
-// A 200 waits at most the window (32 ms by default) longer than it would
+// A 200 waits at most the window (64 ms by default) longer than it would
 // without grouping: little next to SIP's 500 ms retransmission timer.
 void SqliteWriter::gather(std::unique_lock<std::mutex>& lock) {
   if (!writes_keep_coming_ || std::chrono::steady_clock::now() < quiet_until_) return;

@@ -36,10 +36,10 @@ struct SqliteLocationStoreOptions {
   // How long the writer may hold the first queued update back so that the
   // updates arriving meanwhile share its transaction (SqliteWriter's group
   // commit). Zero: each transaction takes only what is queued when it starts.
-  std::chrono::microseconds commit_window{32000};
+  std::chrono::microseconds commit_window{64000};
   // The writer stops holding updates back once this many are queued: the
   // window's end at a high rate, so the wait adapts to the rate.
-  size_t commit_batch = 64;
+  size_t commit_batch = 256;
 };
 
 inline constexpr SettingSpec kLocationSqliteSettings[] = {
@@ -55,10 +55,10 @@ inline constexpr SettingSpec kLocationSqliteSettings[] = {
     {"retry_interval_ms", SettingType::kInteger, "1000",
      "while the file cannot be written (deleted, replaced, opened read-only), how often it is reopened or "
      "recreated with the bindings held, besides at each update"},
-    {"commit_window_us", SettingType::kInteger, "32000",
+    {"commit_window_us", SettingType::kInteger, "64000",
      "group commit: how long (microseconds, at most 100000) an update may wait for others to share its "
      "transaction and fsync while updates keep coming; 0 commits at once"},
-    {"commit_batch", SettingType::kInteger, "64",
+    {"commit_batch", SettingType::kInteger, "256",
      "group commit: the wait ends once this many updates are queued (at most max_batch), so it is short at "
      "high rates"},
 };

@@ -50,8 +50,8 @@ TEST(StoreOptionsTest, DeclaredDefaultsAreValid) {
   EXPECT_EQ(read.options.sweep_interval, 60s);
   EXPECT_EQ(read.options.max_batch, 1024u);
   EXPECT_EQ(read.options.retry_interval, 1000ms);
-  EXPECT_EQ(read.options.commit_window, 32000us);
-  EXPECT_EQ(read.options.commit_batch, 64u);
+  EXPECT_EQ(read.options.commit_window, 64000us);
+  EXPECT_EQ(read.options.commit_batch, 256u);
 }
 
 TEST(StoreOptionsTest, ReadsGivenValues) {
