@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench/fair.sh [--quick] [--servers homesip,homesip-eager,homesip2,kamailio] [--keep] [--doc FILE | --no-doc]
+# bench/fair.sh [--quick] [--servers homesip,homesip-eager,homesip-prev,homesip2,kamailio] [--keep] [--doc FILE | --no-doc]
 #
 # The fair bench (issue 16 part 1): homesipd and tuned Kamailio under the same load from our own
 # generator (bench/loadgen: C++, one thread, sendmmsg/recvmmsg, RFC 3261 retransmissions), beside the
@@ -9,14 +9,20 @@
 #             REGISTER; bench/homesip/redirect-bench.yaml (the same store + tree) for INVITE -> 302;
 #             "homesip" with server.loops 1, "homesip2" the same with server.loops 2 (1 -> 2 cores),
 #             "homesip-eager" one loop with server.udp_coalesce_us 0: every datagram read as it
-#             comes, where the default reads them once per 1 ms window when they come faster
-#             (the CPU that coalescing saves and the latency it costs, in the same run)
+#             comes, where the default reads them once per 4 ms window when they come faster
+#             (the CPU that coalescing saves and the latency it costs, in the same run);
+#             "homesip-prev" one loop with the defaults before 2026-12-01 (server.udp_coalesce_us
+#             1000, location-sqlite commit_window_us 32000 and commit_batch 64): what the present
+#             defaults (4000, 64000, 256) change, in the same run
 #   Kamailio  bench/kamailio/registrar.cfg / redirect.cfg, `-x tlsf -X tlsf`, BENCH_CHILDREN=2
 #             (the cores of this machine), usrloc in memory
 #   part 1  server CPU per request (utime + stime of all its processes / requests), evenly spaced
 #           arrivals at 2000/s and 8000/s for FAIR_CPU_S s: new REGISTER (fresh users), refresh
 #           REGISTER (the same users again: same Call-ID, CSeq + 1, same Contact), INVITE -> 302 + ACK
 #           (to registered users); plus refresh at 8000/s in bursts of 32 (SIPp's pattern), for contrast.
+#           Each is run FAIR_CPU_REPEAT times (3; the servers alternate in every round) and the table
+#           gives the median with the lowest and highest: the same command varies by ±15 % from run to
+#           run on this VM, more than the gaps one run would have to settle.
 #   The generator sends from FAIR_SOCKETS (8) source ports, so a server spreading by source port
 #   (homesipd's loops, SO_REUSEPORT) sees several senders.
 #   part 2  the highest sustained rate of each kind: evenly spaced steps (FAIR_RATES) of FAIR_STEP_S s;
@@ -42,7 +48,7 @@ KAM_REGISTRAR=$BENCH/kamailio/registrar.cfg
 KAM_REDIRECT=$BENCH/kamailio/redirect.cfg
 DOMAIN=home.local
 
-QUICK=0 KEEP=0 SERVERS="homesip homesip-eager homesip2 kamailio" DOC=$ROOT/docs/benchmarks.md DOC_SET=0
+QUICK=0 KEEP=0 SERVERS="homesip homesip-eager homesip-prev homesip2 kamailio" DOC=$ROOT/docs/benchmarks.md DOC_SET=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) QUICK=1 ;;
@@ -50,7 +56,7 @@ while [ $# -gt 0 ]; do
     --servers) SERVERS=${2//,/ }; shift ;;
     --doc) DOC=$2; DOC_SET=1; shift ;;
     --no-doc) DOC=; DOC_SET=1 ;;
-    -h|--help) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,/^set -euo/{/^set -euo/!p}' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench/fair.sh: unknown argument $1" >&2; exit 2 ;;
   esac
   shift
@@ -58,11 +64,11 @@ done
 [ $QUICK = 1 ] && [ $DOC_SET = 0 ] && DOC=
 
 if [ $QUICK = 1 ]; then
-  FAIR_CPU_RATES=${FAIR_CPU_RATES:-"2000 8000"} FAIR_CPU_S=${FAIR_CPU_S:-1}
+  FAIR_CPU_RATES=${FAIR_CPU_RATES:-"2000 8000"} FAIR_CPU_S=${FAIR_CPU_S:-1} FAIR_CPU_REPEAT=${FAIR_CPU_REPEAT:-1}
   FAIR_RATES=${FAIR_RATES:-"10000 20000"} FAIR_STEP_S=${FAIR_STEP_S:-1}
   INV_USERS=${INV_USERS:-5000} SETTLE=${SETTLE:-0.3}
 else
-  FAIR_CPU_RATES=${FAIR_CPU_RATES:-"2000 8000"} FAIR_CPU_S=${FAIR_CPU_S:-5}
+  FAIR_CPU_RATES=${FAIR_CPU_RATES:-"2000 8000"} FAIR_CPU_S=${FAIR_CPU_S:-5} FAIR_CPU_REPEAT=${FAIR_CPU_REPEAT:-3}
   FAIR_RATES=${FAIR_RATES:-"10000 20000 30000 40000 50000 60000 70000 80000 90000 100000 120000 140000 160000"}
   FAIR_STEP_S=${FAIR_STEP_S:-2}
   INV_USERS=${INV_USERS:-50000} SETTLE=${SETTLE:-1}
@@ -77,10 +83,10 @@ die() { echo "bench/fair.sh: $*" >&2; exit 1; }
 
 for s in $SERVERS; do
   case $s in
-    homesip|homesip2|homesip-eager) [ -x "$HOMESIPD" ] && [ -f "$PLUGINS/location-sqlite.so" ] && [ -f "$PLUGINS/tree.so" ] ||
+    homesip|homesip2|homesip-eager|homesip-prev) [ -x "$HOMESIPD" ] && [ -f "$PLUGINS/location-sqlite.so" ] && [ -f "$PLUGINS/tree.so" ] ||
                die "no $HOMESIPD with location-sqlite, registrar and tree in $PLUGINS (./homesip build)" ;;
     kamailio) command -v kamailio >/dev/null || die "kamailio not installed" ;;
-    *) die "unknown server $s (homesip, homesip-eager, homesip2, kamailio)" ;;
+    *) die "unknown server $s (homesip, homesip-eager, homesip-prev, homesip2, kamailio)" ;;
   esac
 done
 [ -x "$LOADGEN" ] || die "no $LOADGEN (cmake --build build --target homesip-loadgen)"
@@ -112,14 +118,16 @@ start_server() {  # name role(registrar|redirect) tag
   dir=$WORK/$s-$tag; mkdir -p "$dir"
   local cmd
   case $s in
-    homesip|homesip2|homesip-eager)
-      local cfg=$HS_REGISTRAR domains=(--set "plugins.registrar.domains=[$DOMAIN]") loops=1 eager=()
+    homesip|homesip2|homesip-eager|homesip-prev)
+      local cfg=$HS_REGISTRAR domains=(--set "plugins.registrar.domains=[$DOMAIN]") loops=1 variant=()
       [ "$s" = homesip2 ] && loops=2
-      [ "$s" = homesip-eager ] && eager=(--set "server.udp_coalesce_us=0")
+      [ "$s" = homesip-eager ] && variant=(--set "server.udp_coalesce_us=0")
+      [ "$s" = homesip-prev ] && variant=(--set "server.udp_coalesce_us=1000"
+        --set "plugins.location-sqlite.commit_window_us=32000" --set "plugins.location-sqlite.commit_batch=64")
       # The tree gives the registrar its domain (home.local): setting it as well is a config error.
       [ "$role" = redirect ] && cfg=$HS_REDIRECT domains=()
       cmd=("$WORK/bin/homesipd" --config "$cfg" --set "server.listen=[udp:127.0.0.1:$port]"
-           --set "server.plugin_dirs=[$WORK/plugins]" --set "server.udp_buffer_bytes=4194304" --set "server.loops=$loops" "${eager[@]}"
+           --set "server.plugin_dirs=[$WORK/plugins]" --set "server.udp_buffer_bytes=4194304" --set "server.loops=$loops" "${variant[@]}"
            --set "plugins.location-sqlite.path=$dir/location.sqlite" "${domains[@]}"
            --set "log.level=warn" --set "log.sink=stderr") ;;
     kamailio)
@@ -218,23 +226,26 @@ steps() {
 # --- REGISTER: registrar configs ------------------------------------------------------------
 say "REGISTER: CPU per request at $FAIR_CPU_RATES/s evenly spaced ($FAIR_CPU_S s), then rate steps $FAIR_RATES ($FAIR_STEP_S s)"
 for s in $SERVERS; do start_server "$s" registrar reg; done
-for rate in $FAIR_CPU_RATES; do   # fresh users n<rate>-*: new bindings, kept for the refresh runs
-  for s in $SERVERS; do
-    measure cpu-new "$s" "$rate" $(( rate * FAIR_CPU_S )) register --no-auth --call-id per-user \
-      --prefix "n$rate-" --users $(( rate * FAIR_CPU_S )) >/dev/null
-  done
-done
-for rate in $FAIR_CPU_RATES; do   # the same users again, CSeq 2: refreshes
-  for s in $SERVERS; do
-    measure cpu-refresh "$s" "$rate" $(( rate * FAIR_CPU_S )) register --no-auth --call-id per-user \
-      --cseq 2 --prefix "n$rate-" --users $(( rate * FAIR_CPU_S )) >/dev/null
-  done
-done
 cpu_burst=${FAIR_CPU_RATES##* }
-for s in $SERVERS; do   # SIPp's arrival pattern at the same rate: the writer commits a burst at once
-  measure cpu-refresh "$s" "$cpu_burst" $(( cpu_burst * FAIR_CPU_S )) register --no-auth \
-    --call-id per-user --cseq 3 --prefix "n$cpu_burst-" --users $(( cpu_burst * FAIR_CPU_S )) \
-    --pattern burst --burst 32 >/dev/null
+for round in $(seq "$FAIR_CPU_REPEAT"); do
+  for rate in $FAIR_CPU_RATES; do   # fresh users n<rate>-<round>-*: new bindings
+    for s in $SERVERS; do
+      measure cpu-new "$s" "$rate" $(( rate * FAIR_CPU_S )) register --no-auth --call-id per-user \
+        --prefix "n$rate-$round-" --users $(( rate * FAIR_CPU_S )) >/dev/null
+    done
+  done
+  # Round 1's users again, CSeq 2 × round (then 2 × round + 1 in bursts): refreshes.
+  for rate in $FAIR_CPU_RATES; do
+    for s in $SERVERS; do
+      measure cpu-refresh "$s" "$rate" $(( rate * FAIR_CPU_S )) register --no-auth --call-id per-user \
+        --cseq $(( 2 * round )) --prefix "n$rate-1-" --users $(( rate * FAIR_CPU_S )) >/dev/null
+    done
+  done
+  for s in $SERVERS; do   # SIPp's arrival pattern at the same rate: the writer commits a burst at once
+    measure cpu-refresh "$s" "$cpu_burst" $(( cpu_burst * FAIR_CPU_S )) register --no-auth \
+      --call-id per-user --cseq $(( 2 * round + 1 )) --prefix "n$cpu_burst-1-" --users $(( cpu_burst * FAIR_CPU_S )) \
+      --pattern burst --burst 32 >/dev/null
+  done
 done
 
 new_step() {  # fresh users for every step: s<k>-*
@@ -265,10 +276,12 @@ for s in $SERVERS; do
 done
 # The responder answers INVITEs 200: that is its "expected" final.
 expect_of() { [ "$1" = responder ] && echo 200 || echo 302; }
-for rate in $FAIR_CPU_RATES; do
-  for s in $SERVERS; do
-    measure cpu-invite302 "$s" "$rate" $(( rate * FAIR_CPU_S )) invite --prefix i --users "$INV_USERS" \
-      --expect "$(expect_of "$s")" >/dev/null
+for round in $(seq "$FAIR_CPU_REPEAT"); do
+  for rate in $FAIR_CPU_RATES; do
+    for s in $SERVERS; do
+      measure cpu-invite302 "$s" "$rate" $(( rate * FAIR_CPU_S )) invite --prefix i --users "$INV_USERS" \
+        --expect "$(expect_of "$s")" >/dev/null
+    done
   done
 done
 invite_step() {
@@ -279,8 +292,17 @@ for s in $SERVERS; do stop_server "$s"; done
 ELAPSED=$(( $(date +%s) - START ))
 
 # --- Report ----------------------------------------------------------------------------------
-name() { case $1 in homesip) echo homesipd ;; homesip2) echo "homesipd, 2 loops" ;; homesip-eager) echo "homesipd, no coalescing" ;; kamailio) echo "Kamailio (tlsf, $NCPU workers)" ;; *) echo "bare responder" ;; esac; }
-row_of() { awk -F'\t' -v k="$1" -v s="$2" -v r="$3" -v p="${4:-even}" '$1 == k && $2 == s && $3 == r && $17 == p' "$RES" | tail -1; }
+name() { case $1 in homesip) echo homesipd ;; homesip2) echo "homesipd, 2 loops" ;; homesip-eager) echo "homesipd, no coalescing" ;; homesip-prev) echo "homesipd, defaults before 2026-12-01" ;; kamailio) echo "Kamailio (tlsf, $NCPU workers)" ;; *) echo "bare responder" ;; esac; }
+rows_of() { awk -F'\t' -v k="$1" -v s="$2" -v r="$3" -v p="${4:-even}" '$1 == k && $2 == s && $3 == r && $17 == p' "$RES"; }
+# The run with the median CPU per request of the rounds (the lower middle one of an even count).
+median_row_of() {
+  local rows count
+  rows=$(rows_of "$@" | sort -t$'\t' -k15,15g); count=$(printf '%s' "$rows" | grep -c . || true)
+  if [ "$count" -gt 0 ]; then printf '%s\n' "$rows" | sed -n "$(( (count + 1) / 2 ))p"; fi
+}
+spread_of() {  # "lowest–highest" of the rounds' CPU per request, or nothing for one round
+  rows_of "$@" | awk -F'\t' 'NR == 1 || $15 < lo { lo = $15 } NR == 1 || $15 > hi { hi = $15 } END { if (NR > 1) printf "%s–%s", lo, hi }'
+}
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.0f %%", 100 * a / b; else printf "-" }'; }
 hs_rev=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
 [ -n "$(git -C "$ROOT" status --porcelain -- core plugins sdk bench/loadgen 2>/dev/null)" ] && hs_rev="$hs_rev+uncommitted changes"
@@ -309,17 +331,20 @@ REPORT=$WORK/fair.md
   echo
   awk -F'\t' '!($1 in c) { c[$1] = $2 } END { for (k in c) printf "- %s: `%s`\n", k, c[k] }' "$WORK/commands.tsv" | sort
   echo
-  echo "**CPU per request**, µs (server CPU % of one core; fraction of the bare responder's µs):"
+  echo "**CPU per request**, µs: the median of $FAIR_CPU_REPEAT rounds (servers alternating in each), with the rounds' lowest–highest, the median run's server CPU % of one core, and the bare responder's median µs as a fraction of the server's:"
   echo
   printf '| request, arrivals | %s |\n' "$(for s in $SERVERS; do name "$s"; done | paste -sd'|' | sed 's/|/ | /g')"
   printf '|---|%s\n' "$(for s in $SERVERS; do printf -- '---|'; done)"
   cpu_line() {  # kind rate pattern label
     local s us spct ok n retr cells=() bare
-    bare=$(row_of "$1" responder "$2" "$3" | cut -f15)
+    bare=$(median_row_of "$1" responder "$2" "$3" | cut -f15)
     for s in $SERVERS; do
-      IFS=$'\t' read -r _ _ _ n ok _ _ retr _ _ _ spct _ _ us _ <<<"$(row_of "$1" "$s" "$2" "$3")"
+      us=
+      IFS=$'\t' read -r _ _ _ n ok _ _ retr _ _ _ spct _ _ us _ <<<"$(median_row_of "$1" "$s" "$2" "$3")"
       if [ -z "${us:-}" ]; then cells+=("-"); continue; fi
-      local note="$spct %"; [ "$ok" = "$n" ] || note="$note, only $ok of $n ok"
+      local spread; spread=$(spread_of "$1" "$s" "$2" "$3")
+      local note="$spct %"; [ -n "$spread" ] && note="$spread; $note"
+      [ "$ok" = "$n" ] || note="$note, only $ok of $n ok"
       [ "${retr:-0}" = 0 ] || note="$note, $retr retransmissions"
       [ "$s" = responder ] && cells+=("$us ($note)") || cells+=("**$us** ($note; responder = $(ratio "$bare" "$us"))")
     done

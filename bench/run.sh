@@ -640,8 +640,8 @@ fi
 # Phase G: the fair bench, homesipd and tuned Kamailio under our own generator, and the ceiling
 if [ $FAIR = 1 ] && [ -n "$AUTH_SERVERS" ]; then
   if [ -x "$LOADGEN" ]; then
-    # homesipd with one loop, with one loop and no coalescing, and with two loops
-    fair_servers=${AUTH_SERVERS/homesip/homesip homesip-eager homesip2}
+    # homesipd with one loop, with one loop and no coalescing, with the previous defaults, and with two loops
+    fair_servers=${AUTH_SERVERS/homesip/homesip homesip-eager homesip-prev homesip2}
     say "phase G: the fair bench (bench/fair.sh, servers: $fair_servers)"
     fair_doc=(--no-doc); [ -n "$DOC" ] && fair_doc=(--doc "$DOC")
     HOMESIPD=$HS_BIN HOMESIP_PLUGINS=$HS_PLUGINS LOADGEN=$LOADGEN "$BENCH/fair.sh" \
