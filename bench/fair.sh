@@ -27,7 +27,10 @@
 #   (homesipd's loops, SO_REUSEPORT) sees several senders.
 #   part 2  the highest sustained rate of each kind: evenly spaced steps (FAIR_RATES) of FAIR_STEP_S s;
 #           a step passes with every request answered as expected, 0 retransmissions and >= 95 % of the
-#           rate achieved. At the first failed step the report says which side was the limit.
+#           rate achieved. At the first failed step the report says which side was the limit, from
+#           the CPU while the load was sent (a sample at REQUESTS / RATE s): the generator, the server,
+#           the machine's cores (server, generator and the server's other threads, e.g. the SQLite
+#           writer, together >= 90 % of every core), or drops with CPU to spare.
 # Every figure is also given as a fraction of the bare responder's (its rate / ours; its CPU per
 # request / the server's). "Other CPU" = the machine's busy time minus server and generator: other
 # people's work meanwhile, which disturbs the figures when it is more than a few %.
@@ -97,7 +100,7 @@ mkdir -p "$WORK/bin" "$WORK/plugins"
 cp "$LOADGEN" "$WORK/bin/homesip-loadgen"; LOADGEN=$WORK/bin/homesip-loadgen
 case " $SERVERS " in *" homesip"*) cp "$HOMESIPD" "$WORK/bin/homesipd"; cp "$PLUGINS"/*.so "$WORK/plugins/" ;; esac
 # kind server rate requests ok failed timed_out retrans achieved p50_us p99_us srv_cpu% loadgen_cpu%
-# other_cpu% srv_us/req loadgen_us/req pattern
+# other_cpu% srv_us/req loadgen_us/req pattern srv_cpu%_while_sending machine_busy%_while_sending
 RES=$WORK/results.tsv
 : >"$RES"
 declare -A PID=() PORT=() KIDS=() LG_PORT=() START_CMD=()
@@ -161,11 +164,23 @@ measure() {
   kill -0 "${PID[$s]}" 2>/dev/null || die "$s is not running"
   local limit=$(( n / rate + 10 )) c0 c1 b0 b1 t0 t1 rc=0
   b0=$(busy_ticks); c0=$(cpu_ticks "$s"); t0=$(date +%s.%N)
+  # One more sample when the sending should end (REQUESTS / RATE s): the CPU while the load
+  # lasted. The figures over the whole run are diluted by a failed step's tail, where
+  # retransmissions trickle in with the machine nearly idle.
+  local send_s; send_s=$(awk -v n="$n" -v r="$rate" 'BEGIN { printf "%.3f", n / r }')
+  ( sleep "$send_s"; echo "$(date +%s.%N) $(cpu_ticks "$s") $(busy_ticks)" >"$d/at-send-end" ) &
+  local sampler=$!
   local cmd=("$LOADGEN" "$command" --server "127.0.0.1:${PORT[$s]}" --local-port "${LG_PORT[$s]}" --domain "$DOMAIN"
              --sockets "$FAIR_SOCKETS" "$@" --requests "$n" --rate "$rate" --max-seconds "$limit" --tsv)
   printf '%s\t%s\n' "$kind" "${cmd[*]//$WORK\/bin\//}" >>"$WORK/commands.tsv"   # steps run in $(...)
   timeout -k 2 $(( limit + 10 )) "${cmd[@]}" >"$d/loadgen.tsv" 2>"$d/loadgen.err" || rc=$?
   t1=$(date +%s.%N); c1=$(cpu_ticks "$s"); b1=$(busy_ticks)
+  wait "$sampler" 2>/dev/null || true
+  local ts cs bs send_srv=0 send_busy=0
+  if read -r ts cs bs <"$d/at-send-end" 2>/dev/null; then
+    send_srv=$(awk -v c=$(( cs - c0 )) -v t="$TICK" -v a="$t0" -v b="$ts" 'BEGIN { printf "%.0f", 100 * c / t / (b - a) }')
+    send_busy=$(awk -v c=$(( bs - b0 )) -v t="$TICK" -v a="$t0" -v b="$ts" 'BEGIN { printf "%.0f", 100 * c / t / (b - a) }')
+  fi
   local requests=0 ok=0 failed=0 timed_out=$n retrans=0 again=0 ach=0 p50=- p99=- max=- lg_us=0 elapsed=0 sent=0
   [ -s "$d/loadgen.tsv" ] &&
     IFS=$'\t' read -r requests ok failed timed_out retrans again ach p50 p99 max lg_us elapsed sent <"$d/loadgen.tsv"
@@ -177,9 +192,9 @@ measure() {
     'BEGIN { o = 100 * b / t / w - a - c; printf "%.0f", o < 0 ? 0 : o }')
   srv_us=$(awk -v c=$(( c1 - c0 )) -v t="$TICK" -v n="$n" 'BEGIN { printf "%.1f", 1e6 * c / t / n }')
   local pattern=even; case " $* " in *" --pattern burst "*) pattern="bursts of 32" ;; esac
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$kind" "$s" "$rate" "$n" "$ok" \
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$kind" "$s" "$rate" "$n" "$ok" \
     "$failed" "$timed_out" "$retrans" "$ach" "$p50" "$p99" "$srv_pct" "$lg_pct" "$other" "$srv_us" "$lg_us" \
-    "$pattern" >>"$RES"
+    "$pattern" "$send_srv" "$send_busy" >>"$RES"
   local verdict=pass
   if [ "$rc" != 0 ] || [ "$ok" != "$n" ] || [ "$retrans" != 0 ]; then verdict=fail
   elif [ "${ach%.*}" -lt $(( rate * 95 / 100 )) ]; then verdict=slow; fi
@@ -191,16 +206,23 @@ measure() {
 }
 
 # Which side stopped a server at its first failed step, from that step's row.
+# CPU shares are those while the load was sent (the row's last two columns), not over the
+# whole run: after a failed step's sending, retransmissions trickle in with the machine idle.
 limit_of() {  # row
-  local s retr spct lpct other ach rate
-  IFS=$'\t' read -r _ s rate _ _ _ _ retr ach _ _ spct lpct other _ <<<"$1"
+  local s retr spct lpct other ach rate lg_us send_srv send_busy lg_send n ok p99
+  IFS=$'\t' read -r _ s rate n ok _ _ retr ach _ p99 spct lpct other _ lg_us _ send_srv send_busy <<<"$1"
   local one_core=90   # the server's CPU limit: one core per loop or worker
   [ "$s" = kamailio ] && one_core=$(( 90 * NCPU )); [ "$s" = homesip2 ] && one_core=180
-  if [ "$lpct" -ge 90 ]; then echo "the generator (its thread $lpct % busy)"
-  elif [ "$spct" -ge "$one_core" ]; then echo "server CPU ($spct % of one core)"
+  lg_send=$(awk -v u="$lg_us" -v r="$rate" 'BEGIN { printf "%.0f", u * r / 1e4 }')   # its µs/request at the rate
+  if [ "$ok" = "$n" ] && [ "$retr" = 0 ]; then   # every answer, but late: the step was slow, not lost
+    echo "slow: every request answered without retransmission, $ach/s achieved (p99 $p99 µs): the answers came, but late"
+  elif [ "$lpct" -ge 90 ] || [ "$lg_send" -ge 90 ]; then echo "the generator (its thread $lg_send % busy while sending)"
+  elif [ "$send_srv" -ge "$one_core" ]; then echo "server CPU ($send_srv % of one core while sending)"
+  elif [ "$send_busy" -ge $(( 90 * NCPU )) ]; then
+    echo "the machine's cores: $send_busy % of $(( 100 * NCPU )) % busy while sending (the server $send_srv %, the generator about $lg_send %), $retr retransmissions"
   elif [ "$other" -ge 50 ]; then
     echo "undetermined: other work used $other % of a core meanwhile (server $spct %, generator $lpct %, $retr retransmissions)"
-  else echo "drops: $retr retransmissions, $ach/s achieved with the server at $spct %"; fi
+  else echo "drops: $retr retransmissions, $ach/s achieved with the server at $send_srv % and the machine at $send_busy % while sending"; fi
 }
 
 START=$(date +%s) LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -375,10 +397,12 @@ REPORT=$WORK/fair.md
   echo
   echo "<details><summary>Every run</summary>"
   echo
-  echo "| run | server | rate/s | arrivals | requests | ok | failed | timed out | retrans | achieved/s | p50 / p99 µs | server CPU | generator CPU | other CPU | server µs/req | generator µs/req |"
-  echo "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-  while IFS=$'\t' read -r k s rate n ok failed tout retr ach p50 p99 spct lpct other sus lus pattern; do
-    echo "| $k | $(name "$s") | $rate | $pattern | $n | $ok | $failed | $tout | $retr | $ach | $p50 / $p99 | $spct % | $lpct % | $other % | $sus | $lus |"
+  echo "CPU columns are over the whole run (until the last answer or time-out); *while sending* is over the first REQUESTS / RATE seconds, when the load was on: a failed step's tail of retransmissions dilutes the former."
+  echo
+  echo "| run | server | rate/s | arrivals | requests | ok | failed | timed out | retrans | achieved/s | p50 / p99 µs | server CPU | generator CPU | other CPU | server µs/req | generator µs/req | server / machine CPU while sending |"
+  echo "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+  while IFS=$'\t' read -r k s rate n ok failed tout retr ach p50 p99 spct lpct other sus lus pattern send_srv send_busy; do
+    echo "| $k | $(name "$s") | $rate | $pattern | $n | $ok | $failed | $tout | $retr | $ach | $p50 / $p99 | $spct % | $lpct % | $other % | $sus | $lus | $send_srv % / $send_busy % |"
   done <"$RES"
   echo
   echo "</details>"

@@ -1,5 +1,7 @@
 // homesipd as a process: command line, config errors, signals.
+#include <gtest/gtest-spi.h>
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include <filesystem>
 #include <sstream>
@@ -334,4 +336,28 @@ TEST(Daemon, DumpDefaultSearchesAndKeepsTheConfigsPluginDirs) {
   EXPECT_EQ(run({homesipd_path(), "--config", (dir / "all.yaml").string(), "--check-config"}, &out), 0)
       << out;
   EXPECT_EQ(run({homesipd_path(), "--dump-default", "--config", (dir / "none.yaml").string()}, &out), 2);
+}
+
+// The harness itself: a homesipd that died during a test fails that test when
+// its HomesipServer goes, though no assertion of the test looked at it (a
+// crash at shutdown would otherwise pass unseen). SIGSEGV stands in for a
+// crash; the status is 128 + the signal, as a shell reports it.
+namespace {
+void run_a_server_that_crashes() {
+  TempDir dir;
+  HomesipServer server(dir, ServerOptions{"H1", "C1.D1", "", ""});
+  server.start();
+  ASSERT_EQ(::kill(server.pid(), SIGSEGV), 0);
+}
+}  // namespace
+
+TEST(Harness, HomesipdThatCrashedDuringATestFailsIt) {
+  EXPECT_NONFATAL_FAILURE(run_a_server_that_crashes(), "ended with status 139 at the end of the test");
+}
+
+TEST(Harness, HomesipdStoppedByTheTestIsLeftToTheTest) {
+  TempDir dir;
+  HomesipServer server(dir, ServerOptions{"H1", "C1.D1", "", ""});
+  server.start();
+  server.kill9();  // the test's own doing: no failure when `server` goes
 }

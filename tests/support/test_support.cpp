@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -404,10 +405,20 @@ HomesipServer::HomesipServer(const TempDir& dir, ServerOptions options) : port_(
 }
 
 HomesipServer::~HomesipServer() {
-  if (process_) process_->stop();
+  if (!process_) return;
+  const int rc = process_->stop();
+  if (end_checked_by_test_ || rc == 0) return;
+  const std::string log = read_file(log_);
+  constexpr size_t kTail = 4000;
+  ADD_FAILURE() << "homesipd (" << config_.string() << ") ended with "
+                << (rc == -1 ? std::string("no exit within 10 s of SIGTERM (killed)")
+                             : "status " + std::to_string(rc))
+                << " at the end of the test; the end of its log:\n"
+                << (log.size() > kTail ? log.substr(log.size() - kTail) : log);
 }
 
 void HomesipServer::start() {
+  end_checked_by_test_ = false;
   std::vector<std::string> argv = command_prefix_;
   argv.insert(argv.end(), {homesipd_path(), "--config", config_.string()});
   argv.insert(argv.end(), extra_arguments_.begin(), extra_arguments_.end());
@@ -416,18 +427,24 @@ void HomesipServer::start() {
   bool up = false;
   while (!up && process_->running() && std::chrono::steady_clock::now() < deadline)
     up = wait_for_sip(port_, std::chrono::milliseconds(500));
-  if (!up)
+  if (!up) {
+    end_checked_by_test_ = true;  // the exception reports it
     throw std::runtime_error("homesipd did not answer on port " + std::to_string(port_) + "; log:\n" +
                              read_file(log_));
+  }
 }
 
 pid_t HomesipServer::pid() const { return process_ ? process_->pid() : -1; }
 
 void HomesipServer::kill9() {
+  end_checked_by_test_ = true;
   if (process_) process_->kill9();
 }
 
-int HomesipServer::stop() { return process_ ? process_->stop() : 0; }
+int HomesipServer::stop() {
+  end_checked_by_test_ = true;
+  return process_ ? process_->stop() : 0;
+}
 
 int sipp(const SippRun& r, std::string* output) {
   TempDir dir;

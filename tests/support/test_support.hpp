@@ -166,6 +166,9 @@ std::string tree_plugin_yaml(const std::string& name, const std::string& domain,
 class HomesipServer {
  public:
   HomesipServer(const TempDir& dir, ServerOptions options);
+  // Stops homesipd (SIGTERM) unless the test ended it itself (stop(), kill9()),
+  // and fails the test when it did not exit with 0: a crash during the test or
+  // at shutdown (a use after free, a sanitizer's report) must not pass unseen.
   ~HomesipServer();
   // Put before homesipd's command line at start(), e.g. {"prlimit", "--nofile=64", "--"}.
   void set_command_prefix(std::vector<std::string> prefix) { command_prefix_ = std::move(prefix); }
@@ -186,6 +189,7 @@ class HomesipServer {
   std::vector<std::string> command_prefix_;
   std::vector<std::string> extra_arguments_;
   std::unique_ptr<Process> process_;
+  bool end_checked_by_test_ = false;  // stop() or kill9() was called, or start() threw
 };
 
 // Runs a SIPp scenario against 127.0.0.1:port as a UAC; returns SIPp's exit code (0: all calls ok).

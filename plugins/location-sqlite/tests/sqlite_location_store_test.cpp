@@ -4,6 +4,7 @@
 
 #include <thread>
 
+#include "bindings_database.hpp"
 #include "homesip/testkit/store_harness.hpp"
 #include "schema.hpp"
 #include "sqlite_statement.hpp"
@@ -52,6 +53,16 @@ TEST_F(SqliteLocationStoreTest, CreatesTheSchemaInWalMode) {
   EXPECT_EQ(file.query_integer("SELECT COUNT(*) FROM pragma_index_list('bindings') i JOIN "
                                "pragma_index_info(i.name) c WHERE c.name = 'expires_at'"),
             0);
+}
+
+// The writer's connection keeps 16 MiB of pages: SQLite's default 2 MiB holds
+// about 19 000 bindings, past which every commit re-read pages from the OS.
+// (cache_size is per connection: only the connection itself can tell it.)
+TEST_F(SqliteLocationStoreTest, WriterConnectionCachesSixteenMebibytesOfPages) {
+  BindingsDatabase database(path_, SynchronousMode::kFull, 1000ms);
+  Statement cache_size(database.handle(), "PRAGMA cache_size");
+  ASSERT_TRUE(cache_size.next_row());
+  EXPECT_EQ(cache_size.integer(0), -16384);  // negative: KiB, not pages
 }
 
 TEST_F(SqliteLocationStoreTest, UpdateIsConfirmedOnlyOnceCommitted) {
