@@ -177,11 +177,11 @@ measure() {
   mkdir -p "$d"
   kill -0 "${PID[$s]}" 2>/dev/null || die "$s is not running"
   local limit=$(( n / rate + 15 )) c0 c1 b0 b1 t0 t1 rc=0
-  b0=$(cpu_times); c0=$(cpu_ticks "$s"); t0=$(date +%s.%N)
+  c0=$(cpu_ticks "$s"); b0=$(cpu_times); t0=$(date +%s.%N)   # the clock next to the machine's times
   timeout -k 2 $(( limit + 10 )) "$LOADGEN" register --server "127.0.0.1:${PORT[$s]}" --local-port "${LG_PORT[$s]}" \
     --sockets "$AUTH_SOCKETS" "${users_opts[@]}" \
     --requests "$n" --rate "$rate" --max-seconds "$limit" --tsv >"$d/loadgen.tsv" 2>"$d/loadgen.err" || rc=$?
-  t1=$(date +%s.%N); c1=$(cpu_ticks "$s"); b1=$(cpu_times)
+  t1=$(date +%s.%N); b1=$(cpu_times); c1=$(cpu_ticks "$s")
   local requests=0 ok=0 failed=0 timed_out=$n retrans=0 again=0 ach=0 p50=- p99=- max=- lg_us=0 elapsed=0 sent=0
   [ -s "$d/loadgen.tsv" ] &&
     IFS=$'\t' read -r requests ok failed timed_out retrans again ach p50 p99 max lg_us elapsed sent <"$d/loadgen.tsv"

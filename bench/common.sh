@@ -56,8 +56,13 @@ cpu_ticks() {  # name -> utime+stime of the server's processes (all threads)
 }
 
 pid_ticks() {  # PID -> utime+stime of the process (all threads), 0 when gone
-  local v; v=$(sed 's/^.*) //' /proc/$1/stat 2>/dev/null | awk '{print $12 + $13}') || v=0
-  echo "${v:-0}"
+  # bash builtins only: a sample of Kamailio's dozen processes must take milliseconds, not the
+  # tenths of a second that a sed and an awk per process took, or the samples around a run
+  # stretch its interval (the machine's busy time was then counted over a longer span).
+  local line fields
+  { read -r line </proc/"$1"/stat; } 2>/dev/null || { echo 0; return; }
+  read -r -a fields <<<"${line##*) }"   # after the command name: state is field 0
+  echo $(( fields[11] + fields[12] ))
 }
 
 busy_ticks() {  # all CPUs' busy time (user nice system irq softirq steal) from /proc/stat, in ticks

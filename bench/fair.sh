@@ -163,18 +163,20 @@ measure() {
   local d=$WORK/runs/$kind-$s-$rate; mkdir -p "$d"
   kill -0 "${PID[$s]}" 2>/dev/null || die "$s is not running"
   local limit=$(( n / rate + 10 )) c0 c1 b0 b1 t0 t1 rc=0
-  b0=$(busy_ticks); c0=$(cpu_ticks "$s"); t0=$(date +%s.%N)
+  # The machine's busy time and the clock are read next to each other (and the server's ticks
+  # outside them): what lies between two samples is counted over the interval they span.
+  c0=$(cpu_ticks "$s"); b0=$(busy_ticks); t0=$(date +%s.%N)
   # One more sample when the sending should end (REQUESTS / RATE s): the CPU while the load
   # lasted. The figures over the whole run are diluted by a failed step's tail, where
   # retransmissions trickle in with the machine nearly idle.
   local send_s; send_s=$(awk -v n="$n" -v r="$rate" 'BEGIN { printf "%.3f", n / r }')
-  ( sleep "$send_s"; echo "$(date +%s.%N) $(cpu_ticks "$s") $(busy_ticks)" >"$d/at-send-end" ) &
+  ( sleep "$send_s"; b=$(busy_ticks); t=$(date +%s.%N); echo "$t $(cpu_ticks "$s") $b" >"$d/at-send-end" ) &
   local sampler=$!
   local cmd=("$LOADGEN" "$command" --server "127.0.0.1:${PORT[$s]}" --local-port "${LG_PORT[$s]}" --domain "$DOMAIN"
              --sockets "$FAIR_SOCKETS" "$@" --requests "$n" --rate "$rate" --max-seconds "$limit" --tsv)
   printf '%s\t%s\n' "$kind" "${cmd[*]//$WORK\/bin\//}" >>"$WORK/commands.tsv"   # steps run in $(...)
   timeout -k 2 $(( limit + 10 )) "${cmd[@]}" >"$d/loadgen.tsv" 2>"$d/loadgen.err" || rc=$?
-  t1=$(date +%s.%N); c1=$(cpu_ticks "$s"); b1=$(busy_ticks)
+  t1=$(date +%s.%N); b1=$(busy_ticks); c1=$(cpu_ticks "$s")
   wait "$sampler" 2>/dev/null || true
   local ts cs bs send_srv=0 send_busy=0
   if read -r ts cs bs <"$d/at-send-end" 2>/dev/null; then
