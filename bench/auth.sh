@@ -225,10 +225,7 @@ for rate in $AUTH_RATES; do
     else
       ALIVE[$s]=0
       IFS=$'\t' read -r _ _ _ n _ _ _ retr _ _ _ spct lpct bpct _ _ _ sent <<<"$(tail -1 "$RES")"
-      # The loadgen is the limit when it fell behind its schedule, not when its thread is busy
-      # (below its ceiling it turns its loop per request instead of sleeping; bench/fair.sh).
-      # (Late because of a storm of retransmissions, it is the server's drops that made it late.)
-      if [ "$retr" -lt $(( n / 20 )) ] && awk -v s="${sent:-0}" -v n="$n" -v r="$rate" 'BEGIN { exit !(s > 1.05 * n / r) }'; then
+      if generator_fell_behind "$retr" "$n" "$rate" "$sent"; then
         LIMIT[$s]="the loadgen: at $rate/s it sent over ${sent} s what was due over $(( n / rate )) s"
       elif [ "$bpct" -ge 90 ] && [ "$spct" -ge "$lpct" ]; then
         LIMIT[$s]="the server: at $rate/s the machine's $NCPU cores were $bpct % busy, $s using $spct % of one core, the loadgen $lpct %"

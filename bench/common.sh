@@ -65,6 +65,17 @@ pid_ticks() {  # PID -> utime+stime of the process (all threads), 0 when gone
   echo $(( fields[11] + fields[12] ))
 }
 
+# generator_fell_behind RETRANSMISSIONS REQUESTS RATE SENT_SECONDS -> 0 when the load generator
+# was the limit of a failed step: its last request went out more than 5 % later than REQUESTS /
+# RATE (its `sent` column) while it retransmitted for under 5 % of the requests. A busy thread is
+# not a late one: below its ceiling it turns its loop per request or two instead of sleeping, near
+# 100 % busy from about 60 000/s on against every server (the bare responder included), and sends
+# more per turn as the rate rises. Late amid a storm of retransmissions, it is the server's drops
+# that made it late.
+generator_fell_behind() {
+  [ "$1" -lt $(( $2 / 20 )) ] && awk -v s="${4:-0}" -v n="$2" -v r="$3" 'BEGIN { exit !(s > 1.05 * n / r) }'
+}
+
 busy_ticks() {  # all CPUs' busy time (user nice system irq softirq steal) from /proc/stat, in ticks
   awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat
 }

@@ -211,12 +211,8 @@ measure() {
 
 # Which side stopped a server at its first failed step, from that step's row.
 # CPU shares are those while the load was sent (the row's columns 18-19), not over the whole
-# run: after a failed step's sending, retransmissions trickle in with the machine idle.
-# The generator is the limit only when it fell behind its own schedule (its last request sent
-# more than 5 % later than REQUESTS / RATE) without a storm of retransmissions to make it late: its thread is near 100 % busy from about 60 000/s
-# on against every server, the bare responder included, because below its ceiling it does a
-# turn of its loop per request or two instead of sleeping; it sends more per turn as the rate
-# rises (the responder's steps pass up to 160 000/s). Busy is not behind.
+# run: after a failed step's sending, retransmissions trickle in with the machine idle. The
+# generator counts only when it fell behind its schedule (generator_fell_behind, bench/common.sh).
 limit_of() {  # row
   local s retr spct lpct other ach rate lg_us send_srv send_busy lg_send n ok p99 sent
   IFS=$'\t' read -r _ s rate n ok _ _ retr ach _ p99 spct lpct other _ lg_us _ send_srv send_busy sent <<<"$1"
@@ -225,8 +221,7 @@ limit_of() {  # row
   lg_send=$(awk -v u="$lg_us" -v r="$rate" 'BEGIN { printf "%.0f", u * r / 1e4 }')   # its µs/request at the rate
   if [ "$ok" = "$n" ] && [ "$retr" = 0 ]; then   # every answer, but late: the step was slow, not lost
     echo "slow: every request answered without retransmission, $ach/s achieved (p99 $p99 µs): the answers came, but late"
-  elif [ "$retr" -lt $(( n / 20 )) ] && awk -v s="${sent:-0}" -v n="$n" -v r="$rate" 'BEGIN { exit !(s > 1.05 * n / r) }'; then
-    # (late while retransmitting for 5 % of the requests or more: the server's drops made it late)
+  elif generator_fell_behind "$retr" "$n" "$rate" "$sent"; then
     echo "the generator: it sent over ${sent} s what was due over $(awk -v n="$n" -v r="$rate" 'BEGIN { printf "%.2f", n / r }') s"
   elif [ "$send_srv" -ge "$one_core" ]; then echo "server CPU ($send_srv % of one core while sending)"
   elif [ "$send_busy" -ge $(( 90 * NCPU )) ]; then
