@@ -91,6 +91,11 @@ void add_load_options(CLI::App& command, LoadOptions& load, std::string& server,
   command.add_option("--burst", load.burst, "requests per burst (SIPp: 32 every 4 ms at 8000/s)")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
+  command
+      .add_option("--tick-us", load.tick_us,
+                  "0: each request leaves at its own instant; N: the loop turns once per N µs, sending "
+                  "the requests due (never early) and reading the responses together")
+      ->capture_default_str();
   command.add_option("--window", load.window, "at most this many requests in flight (0: no bound)")
       ->capture_default_str();
   command.add_option("--timeout-ms", load.timeout_ms, "per request, first send to final response")

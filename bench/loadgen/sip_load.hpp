@@ -3,11 +3,12 @@
 //   REGISTER, with digest (REGISTER -> 401 -> REGISTER with Authorization -> 200) or without (-> 200);
 //   INVITE to user i mod count -> the expected final (302, or 404), then the ACK of that final.
 // Request i is for user i mod count and starts at start + i / rate (pattern even), or in bursts of
-// B requests every B / rate seconds (pattern burst, like SIPp's 32 every 4 ms at 8000/s); a window
-// bounds the transactions in flight. Retransmissions follow RFC 3261's timers E (non-INVITE: T1
-// doubling up to T2) and A (INVITE: T1 doubling). Bounded in requests, per-request time and total time.
-// REGISTER may also honour a 503's Retry-After (retry the request after it, a few times at most)
-// and follow a 302 to its Contact (a terminal finding its family server down the tree).
+// B requests every B / rate seconds (pattern burst, like SIPp's 32 every 4 ms at 8000/s), rounded up
+// to a tick of the generator's loop when one is set; a window bounds the transactions in flight.
+// Retransmissions follow RFC 3261's timers E (non-INVITE: T1 doubling up to T2) and A (INVITE: T1 doubling).
+// Bounded in requests, per-request time and total time. REGISTER may also honour a 503's Retry-After (retry
+// the request after it, a few times at most) and follow a 302 to its Contact (a terminal finding its family
+// server down the tree).
 #pragma once
 
 #include <cstdint>
@@ -52,6 +53,10 @@ struct LoadOptions {
   double rate = 100;  // requests started per second, on average
   Pattern pattern = Pattern::kEven;
   uint32_t burst = 32;  // requests per burst (pattern burst)
+  // > 0: the generator turns its loop once per tick_us (10 ms at most): the requests due in a tick
+  // leave together at its end (never early) and responses are read once per turn. 0: each request
+  // at its instant and each response as it comes, at the price of a sleep and a wake-up per request.
+  uint32_t tick_us = 0;
   uint32_t window = 0;  // at most this many in flight (0: no bound)
   int expires = 3600;
   // REGISTER: a 503 with Retry-After is retried after it (plus up to 10% jitter), kMaxBusyRetries

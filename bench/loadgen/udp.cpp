@@ -90,11 +90,16 @@ void BatchedUdp::receive(const std::function<void(std::string_view)>& on_datagra
   }
 }
 
-void wait_readable(const std::vector<int>& fds, int64_t ns) {
-  std::vector<pollfd> readable;
-  for (const int fd : fds) readable.push_back({fd, POLLIN, 0});
+void sleep_for_ns(int64_t ns) {
+  timespec rest{static_cast<time_t>(ns / 1'000'000'000), static_cast<long>(ns % 1'000'000'000)};
+  while (::nanosleep(&rest, &rest) != 0 && errno == EINTR) {
+  }
+}
+
+void wait_readable(std::vector<pollfd>& fds, int64_t ns) {
   const timespec timeout{static_cast<time_t>(ns / 1'000'000'000), static_cast<long>(ns % 1'000'000'000)};
-  ::ppoll(readable.data(), readable.size(), &timeout, nullptr);
+  if (::ppoll(fds.data(), fds.size(), &timeout, nullptr) < 0)
+    for (pollfd& fd : fds) fd.revents = POLLIN;  // interrupted: look at every socket
 }
 
 }  // namespace homesip::loadgen

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 
 #include <cstdint>
@@ -64,7 +65,8 @@ class BatchedUdp final : public Channel {
   std::vector<char> buffers_ = std::vector<char>(kBatch * kDatagram);
 };
 
-// Waits up to ns until one of the sockets has a datagram.
-void wait_readable(const std::vector<int>& fds, int64_t ns);
+void sleep_for_ns(int64_t ns);
+// Waits up to ns until one of the sockets has a datagram; each one's revents tells which.
+void wait_readable(std::vector<pollfd>& fds, int64_t ns);
 
 }  // namespace homesip::loadgen

@@ -208,6 +208,37 @@ TEST_F(LoadgenTest, SocketsSpreadRequestsOverSourcePortsRoundRobin) {
       << file_text(log);
 }
 
+// --tick-us 8000 at 100/s: request i is due at i * 10 ms, rounded up to the next 8 ms tick (never
+// early), so the last of 20 leaves at 192 ms, not 190 ms; the answers are read once per tick, so
+// each request is timed at a whole tick, 8 ms, where the responder answers in well under 1 ms.
+TEST_F(LoadgenTest, TickSendsTheRequestsDueTogetherAndReadsAnswersOncePerTick) {
+  const uint16_t port = free_port();
+  Process responder({HOMESIP_TEST_LOADGEN, "responder", "--listen", "127.0.0.1:" + std::to_string(port),
+                     "--max-seconds", "30"},
+                    dir_ / "responder.log");
+  std::string out;
+  auto probe = at_500_per_second("register", port, 1);  // the responder is bound: nothing retransmitted
+  probe.insert(probe.end(), {"--no-auth", "--users", "1"});
+  ASSERT_EQ(load(probe, &out), 0) << out;
+
+  auto ticked = at_500_per_second("register", port, 20);
+  *std::find(ticked.begin(), ticked.end(), "500") = "100";
+  ticked.insert(ticked.end(), {"--no-auth", "--users", "20", "--tick-us", "8000"});
+  ASSERT_EQ(load(ticked, &out), 0) << out;
+  const LoadgenLine line = parse_loadgen_tsv(out);
+  EXPECT_EQ(line.ok, 20u) << out;
+  EXPECT_EQ(line.retransmissions, 0u) << out;
+  std::istringstream columns(out);
+  std::string skipped;
+  for (int column = 0; column < 7; ++column) columns >> skipped;
+  double p50_us = 0, send_s = 0;
+  columns >> p50_us >> skipped >> skipped >> skipped >> skipped >> send_s;
+  EXPECT_GE(p50_us, 7500) << out;
+  EXPECT_GE(send_s, 0.192) << out;
+  EXPECT_LT(send_s, 0.230) << out;
+  EXPECT_EQ(responder.stop(), 0);
+}
+
 // --sockets 3 against homesipd: each socket's requests name its own port in Via and Contact, so
 // every answer comes back to the socket that sent the request (a wrong Via would time out).
 TEST_P(LoadgenLoopsTest, SocketsEachGetTheirOwnAnswersFromHomesipd) {
