@@ -75,11 +75,27 @@ class LoadgenTest : public ::testing::Test {
     server_->set_extra_arguments({"--set", "log.level=warn"});
     server_->start();
   }
+  // The bare responder on a free port (its log: responder_log()), bound once one REGISTER got its
+  // answer: what is sent next is not retransmitted for want of a listener.
+  void start_bound_responder() {
+    responder_port_ = free_port();
+    responder_ = std::make_unique<Process>(
+        std::vector<std::string>{HOMESIP_TEST_LOADGEN, "responder", "--listen",
+                                 "127.0.0.1:" + std::to_string(responder_port_), "--max-seconds", "30"},
+        responder_log());
+    auto probe = at_500_per_second("register", responder_port_, 1);
+    probe.insert(probe.end(), {"--no-auth", "--users", "1"});
+    std::string out;
+    ASSERT_EQ(load(probe, &out), 0) << out;
+  }
+  std::filesystem::path responder_log() const { return dir_ / "responder.log"; }
   // server.loops: N when a test runs with more than one loop (LoadgenLoopsTest).
   std::string loops_yaml() const { return loops_ > 1 ? "  loops: " + std::to_string(loops_) + "\n" : ""; }
   int loops_ = 1;
   TempDir dir_;
   std::unique_ptr<HomesipServer> server_;
+  uint16_t responder_port_ = 0;
+  std::unique_ptr<Process> responder_;
 };
 
 // What depends on how homesipd spreads UDP over its loops (SO_REUSEPORT, by source port): run with
@@ -186,49 +202,33 @@ std::string file_text(const std::filesystem::path& path) {
 // requests per source port: 100 each), and each socket reads its own answers. A probe of one
 // request first makes sure the responder is bound, so that nothing is retransmitted.
 TEST_F(LoadgenTest, SocketsSpreadRequestsOverSourcePortsRoundRobin) {
-  const uint16_t port = free_port();
-  const auto log = dir_ / "responder.log";
-  Process responder({HOMESIP_TEST_LOADGEN, "responder", "--listen", "127.0.0.1:" + std::to_string(port),
-                     "--max-seconds", "30"},
-                    log);
+  ASSERT_NO_FATAL_FAILURE(start_bound_responder());
   std::string out;
-  auto probe = at_500_per_second("register", port, 1);
-  probe.insert(probe.end(), {"--no-auth", "--users", "1"});
-  ASSERT_EQ(load(probe, &out), 0) << out;
-
-  auto spread = at_500_per_second("register", port, 400);
+  auto spread = at_500_per_second("register", responder_port_, 400);
   spread.insert(spread.end(), {"--no-auth", "--users", "100", "--sockets", "4"});
   ASSERT_EQ(load(spread, &out), 0) << out;
   const LoadgenLine line = parse_loadgen_tsv(out);
   EXPECT_EQ(line.ok, 400u) << out;
   EXPECT_EQ(line.retransmissions, 0u) << out;
-  EXPECT_EQ(responder.stop(), 0);
-  EXPECT_NE(file_text(log).find("answered 401 requests from 5 source ports (1 to 100 each)"),
+  EXPECT_EQ(responder_->stop(), 0);
+  EXPECT_NE(file_text(responder_log()).find("answered 401 requests from 5 source ports (1 to 100 each)"),
             std::string::npos)
-      << file_text(log);
+      << file_text(responder_log());
 }
 
 // --tick-us 8000 at 100/s: request i is due at i * 10 ms, rounded up to the next 8 ms tick (never
 // early), so the last of 20 leaves at 192 ms, not 190 ms; the answers are read once per tick, so
 // each request is timed at a whole tick, 8 ms, where the responder answers in well under 1 ms.
 TEST_F(LoadgenTest, TickSendsTheRequestsDueTogetherAndReadsAnswersOncePerTick) {
-  const uint16_t port = free_port();
-  Process responder({HOMESIP_TEST_LOADGEN, "responder", "--listen", "127.0.0.1:" + std::to_string(port),
-                     "--max-seconds", "30"},
-                    dir_ / "responder.log");
+  ASSERT_NO_FATAL_FAILURE(start_bound_responder());
   std::string out;
-  auto probe = at_500_per_second("register", port, 1);  // the responder is bound: nothing retransmitted
-  probe.insert(probe.end(), {"--no-auth", "--users", "1"});
-  ASSERT_EQ(load(probe, &out), 0) << out;
-
-  auto ticked = at_500_per_second("register", port, 20);
+  auto ticked = at_500_per_second("register", responder_port_, 20);
   *std::find(ticked.begin(), ticked.end(), "500") = "100";
   ticked.insert(ticked.end(), {"--no-auth", "--users", "20", "--tick-us", "8000"});
   ASSERT_EQ(load(ticked, &out), 0) << out;
-  const LoadgenLine line = parse_loadgen_tsv(out);
-  EXPECT_EQ(line.ok, 20u) << out;
-  EXPECT_EQ(line.retransmissions, 0u) << out;
-  std::istringstream columns(out);
+  expect_all_ok(out, 20);
+  EXPECT_EQ(parse_loadgen_tsv(out).retransmissions, 0u) << out;
+  std::istringstream columns(out);  // p50_us is column 8, send_s column 13
   std::string skipped;
   for (int column = 0; column < 7; ++column) columns >> skipped;
   double p50_us = 0, send_s = 0;
@@ -236,7 +236,7 @@ TEST_F(LoadgenTest, TickSendsTheRequestsDueTogetherAndReadsAnswersOncePerTick) {
   EXPECT_GE(p50_us, 7500) << out;
   EXPECT_GE(send_s, 0.192) << out;
   EXPECT_LT(send_s, 0.230) << out;
-  EXPECT_EQ(responder.stop(), 0);
+  EXPECT_EQ(responder_->stop(), 0);
 }
 
 // --sockets 3 against homesipd: each socket's requests name its own port in Via and Contact, so
