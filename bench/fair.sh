@@ -25,7 +25,8 @@
 #           run on this VM, more than the gaps one run would have to settle.
 #   The generator sends from FAIR_SOCKETS (8) source ports, so a server spreading by source port
 #   (homesipd's loops, SO_REUSEPORT) sees several senders.
-#   part 2  the highest sustained rate of each kind: evenly spaced steps (FAIR_RATES) of FAIR_STEP_S s;
+#   part 2  the highest sustained rate of each kind: evenly spaced steps (FAIR_RATES) of FAIR_STEP_S s,
+#           the generator's loop turning every FAIR_TICK_US (100) µs (--tick-us; see below);
 #           a step passes with every request answered as expected, 0 retransmissions and >= 95 % of the
 #           rate achieved. At the first failed step the report says which side was the limit, from
 #           the CPU while the load was sent (a sample at REQUESTS / RATE s): the generator (when it
