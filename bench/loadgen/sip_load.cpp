@@ -262,8 +262,8 @@ class SipLoad {
 
   // Reads the sockets the last wait found readable (all of them before the first wait): with
   // 8 sockets, reading every one each turn made 8 system calls a turn, most of them for nothing,
-  // and a turn per response at high rates (the generator's own CPU, not the server's, was then
-  // the limit). What arrives after the wait is read next turn: that wait returns at once.
+  // on the CPU the servers share with the generator. What arrives after the wait is read next
+  // turn: that wait returns at once.
   void receive(int64_t now) {
     acks_.clear();  // sent by the last flush
     for (size_t k = 0; k < sockets_.size(); ++k) {

@@ -65,6 +65,7 @@ class BatchedUdp final : public Channel {
   std::vector<char> buffers_ = std::vector<char>(kBatch * kDatagram);
 };
 
+// Sleeps ns, whatever arrives meanwhile (the loop's tick).
 void sleep_for_ns(int64_t ns);
 // Waits up to ns until one of the sockets has a datagram; each one's revents tells which.
 void wait_readable(std::vector<pollfd>& fds, int64_t ns);
