@@ -1,5 +1,7 @@
 #include "loop_thread.hpp"
 
+#include <pthread.h>
+
 #include <future>
 #include <memory>
 #include <utility>
@@ -27,6 +29,8 @@ LoopThread::~LoopThread() {
 }
 
 void LoopThread::body() {
+  // For top -H and perf: the main thread keeps the program's name.
+  pthread_setname_np(pthread_self(), "homesipd-loop");
   try {
     auto loop = std::make_unique<SofiaEventLoop>();
     std::lock_guard lock(mutex_);

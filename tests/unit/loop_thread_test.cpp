@@ -4,6 +4,7 @@
 #include "loop_thread.hpp"
 
 #include <gtest/gtest.h>
+#include <pthread.h>
 
 #include <atomic>
 #include <chrono>
@@ -32,6 +33,14 @@ TEST(LoopThread, CallRunsOnTheLoopsOwnThreadBeforeItTurns) {
   EXPECT_TRUE(was_loop_thread);
   EXPECT_EQ(current, &worker.loop());
   EXPECT_EQ(SofiaEventLoop::current(), nullptr);  // this thread made no loop
+}
+
+// top -H and perf tell the loops from the main thread and the store's writer.
+TEST(LoopThread, TheThreadIsNamedHomesipdLoop) {
+  LoopThread worker;
+  char name[16] = {};
+  worker.call([&] { pthread_getname_np(pthread_self(), name, sizeof name); });
+  EXPECT_STREQ(name, "homesipd-loop");
 }
 
 TEST(LoopThread, WhatACallThrowsIsThrownToTheCaller) {

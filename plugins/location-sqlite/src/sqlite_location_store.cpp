@@ -33,23 +33,19 @@ BindingsDatabase open_database_file(const std::string& path, const SqliteLocatio
   }
 }
 
-// The loop that asked is `here`, the loop running now: answer at once, as
-// before there were other loops (the common case costs no copy).
-bool asked_here(const PendingWrite& write, const EventLoop& here) {
-  return !write.reply_loop || write.reply_loop == &here;
-}
-
-// On the store's loop, after its bookkeeping; posted to other loops' callers.
-void deliver_confirmations(const WrittenBatch& batch, const EventLoop& here) {
+// Runs on `loop` the confirmations of the batch's writes asked from it, in
+// commit order. Each loop takes the callbacks of its own writes out of the
+// shared batch (no other thread touches them) and destroys them here: what
+// they hold (a suspended request) belongs to this loop.
+void deliver_confirmations(WrittenBatch& batch, const EventLoop* loop) {
   const BatchOutcome& outcome = batch.outcome;
   const StoreStatus status = outcome.committed ? StoreStatus::kOk : StoreStatus::kUnavailable;
   static const BindingList kNone;
-  for (const PendingWrite& write : batch.writes) {
+  for (PendingWrite& write : batch.writes) {
+    if (write.reply_loop != loop) continue;
     if (write.user_done) {
-      if (asked_here(write, here))
-        write.user_done(status);
-      else
-        write.reply_loop->post([done = write.user_done, status] { done(status); });
+      const UserWriteDone done = std::move(write.user_done);
+      done(status);
       continue;
     }
     if (!write.done) continue;
@@ -59,10 +55,8 @@ void deliver_confirmations(const WrittenBatch& batch, const EventLoop& here) {
       const bool known = stored != outcome.stored_after_failure.end() && stored->second;
       bindings = known ? &*stored->second : &kNone;
     }
-    if (asked_here(write, here))
-      write.done(status, *bindings);
-    else
-      write.reply_loop->post([done = write.done, status, copy = *bindings] { done(status, copy); });
+    const UpdateDone done = std::move(write.done);
+    done(status, *bindings);
   }
 }
 
@@ -353,17 +347,26 @@ void SqliteLocationStore::queue_expired_at_load_locked() {
 }
 
 void SqliteLocationStore::post_confirmations(WrittenBatch batch) {
+  // Here on the writer thread, before any caller hears of the batch: the
+  // store is alive (stopping it joins this thread) and a find after `done`
+  // sees what the batch changed.
+  on_batch_written(batch);
+  // Straight to each caller's loop, one task per loop and batch: through the
+  // store's loop, another loop's confirmations cost a second hop (a task and
+  // a wake-up) and a copy of each list, and waited for that loop's turn.
+  std::vector<EventLoop*> loops;
+  for (PendingWrite& write : batch.writes) {
+    if (!write.done && !write.user_done) continue;  // a sweep's: nobody waits
+    if (!write.reply_loop) write.reply_loop = &loop_;
+    if (std::find(loops.begin(), loops.end(), write.reply_loop) == loops.end())
+      loops.push_back(write.reply_loop);
+  }
   // std::function needs a copyable task; share the batch instead of copying it.
   auto written = std::make_shared<WrittenBatch>(std::move(batch));
-  // `loop`, not `loop_`: the store may be gone when this runs; its loop is not.
-  loop_.post([this, alive = alive_, written, loop = &loop_] {
-    if (*alive) on_batch_written(*written);
-    deliver_confirmations(*written, *loop);
-  });
+  for (EventLoop* loop : loops) loop->post([written, loop] { deliver_confirmations(*written, loop); });
 }
 
 void SqliteLocationStore::on_batch_written(const WrittenBatch& batch) {
-  // In commit order, before the caller hears of it: a find after `done` sees it.
   if (batch.outcome.committed)
     for (const PendingWrite& write : batch.writes)
       if (write.kind == PendingWrite::Kind::kUser) users_.set(write.aor, write.user);

@@ -20,11 +20,11 @@
 //
 // Answers run on the loop of the thread that called (the SDK's thread
 // model): reads and refusals at once, confirmations posted there by the
-// store's loop once it has done its bookkeeping.
+// writer thread once it has done the store's bookkeeping for the batch.
 //
 // Threads (`server.loops: N`): update, lookup, list_aors and write_user come
-// from every loop thread at once, the writer's confirmations and the sweep
-// run on the store's loop. One mutex guards the index and the in-flight
+// from every loop thread at once; the sweep runs on the store's loop, the
+// bookkeeping after each transaction on the writer thread. One mutex guards the index and the in-flight
 // counts; it is held to copy or replace an AOR's list and to queue its
 // write, never while a caller's editor or callback runs: an update edits a
 // copy unlocked and stores it only if the AOR's list is still the version it
@@ -103,7 +103,8 @@ class SqliteLocationStore final : public LocationStore {
   uint64_t committed_writes() const;
   // AORs with bindings in memory, expired ones until the next sweep (any thread).
   size_t aor_count() const;
-  // Queued writes whose confirmation has not run yet (any thread).
+  // Queued writes whose transaction the writer has not reported yet (any
+  // thread); their callers may hear of them a moment later, on their loops.
   size_t writes_in_flight() const;
 
  private:
@@ -121,7 +122,8 @@ class SqliteLocationStore final : public LocationStore {
   void continue_expired_at_load_locked(const WrittenBatch& batch);
   void sweep();
   void sweep_slice();
-  void post_confirmations(WrittenBatch batch);  // writer thread
+  // The writer thread's, after each transaction.
+  void post_confirmations(WrittenBatch batch);
   void on_batch_written(const WrittenBatch& batch);
   // The ..._locked functions run with mutex_ held.
   void count_confirmed_locked(const WrittenBatch& batch);
@@ -153,10 +155,9 @@ class SqliteLocationStore final : public LocationStore {
   bool expired_at_load_queued_ = false;
   int64_t loaded_at_ = 0;  // the cutoff of their deletes
 
-  // The store's loop only.
-  bool writes_failing_ = false;
-  bool sweeping_ = false;  // a pass's slices are still being posted
-  // Confirmations posted by the writer may run after the store is gone (the
+  bool writes_failing_ = false;  // the writer thread only
+  bool sweeping_ = false;        // the store's loop only: a pass's slices are still being posted
+  // Sweep slices posted to the loop may run after the store is gone (the
   // loop drains its queue late in shutdown); they check this first.
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 
