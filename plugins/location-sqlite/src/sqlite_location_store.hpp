@@ -24,11 +24,12 @@
 //
 // Threads (`server.loops: N`): update, lookup, list_aors and write_user come
 // from every loop thread at once; the sweep runs on the store's loop, the
-// bookkeeping after each transaction on the writer thread. One mutex guards the index and the in-flight
-// counts; it is held to copy or replace an AOR's list and to queue its
-// write, never while a caller's editor or callback runs: an update edits a
-// copy unlocked and stores it only if the AOR's list is still the version it
-// copied, else edits the newer one again (editors may run more than once).
+// bookkeeping after each transaction on the writer thread. One mutex guards
+// the index and the in-flight counts; it is held to copy or replace an AOR's
+// list and to queue its write, never while a caller's editor or callback
+// runs: an update edits a copy unlocked and stores it only if the AOR's list
+// is still the version it copied, else edits the newer one again (editors
+// may run more than once).
 #pragma once
 
 #include <cstdint>
