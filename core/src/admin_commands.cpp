@@ -73,11 +73,15 @@ nlohmann::json plugins_json(const PluginHost& host, const RequestChain& chain) {
   return list;
 }
 
-// Each loop's messages, lag and coalescing pauses (server.loops), the main loop's first.
+// Each loop's messages, lag, coalescing pauses and absorbed retransmissions (server.loops), the
+// main loop's first.
 nlohmann::json loops_json(const SipServer& server) {
   nlohmann::json loops = nlohmann::json::array();
   for (const auto& loop : server.loop_figures())
-    loops.push_back({{"messages", loop.messages}, {"lag_ms", loop.lag.count()}, {"pauses", loop.pauses}});
+    loops.push_back({{"messages", loop.messages},
+                     {"lag_ms", loop.lag.count()},
+                     {"pauses", loop.pauses},
+                     {"retransmissions_absorbed", loop.absorbed}});
   return loops;
 }
 

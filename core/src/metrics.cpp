@@ -77,6 +77,12 @@ void core_metrics(std::string& out, const AdminSources& sources) {
   for (size_t i = 0; i < loops.size(); ++i)
     sample(out, "homesip_loop_pauses_total{loop=\"" + std::to_string(i) + "\"}",
            std::to_string(loops[i].pauses));
+  header(out, "homesip_loop_retransmissions_absorbed_total", "counter",
+         "UDP retransmissions each event loop dropped because the request was still waiting for its "
+         "answer (a store's commit, a plugin)");
+  for (size_t i = 0; i < loops.size(); ++i)
+    sample(out, "homesip_loop_retransmissions_absorbed_total{loop=\"" + std::to_string(i) + "\"}",
+           std::to_string(loops[i].absorbed));
   header(out, "homesip_limits_hit_total", "counter",
          "messages over a limit (server.limits, server.connections, server.rate_limit, server.overload)");
   for (const auto& [limit, count] : sources.server.limit_hits())

@@ -22,6 +22,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -143,6 +144,43 @@ std::string_view method_text(const sip_request_t* request) {
   return request->rq_method_name ? request->rq_method_name : "";
 }
 
+// A loop's UDP requests suspended in the chain (waiting on a store or a
+// plugin), by transaction_key. A retransmission of one is absorbed (dropped:
+// its answer is on the way) as a server transaction absorbs it (RFC 3261
+// 17.2.1). Served again, each copy of a request whose answer takes longer
+// than T1 (a slow disk's commit, a remote plugin) was parsed, walked through
+// the chain and, for a REGISTER, queued behind the same commit: more work for
+// a server that is slow already. Its loop's thread only.
+class SuspendedTransactions {
+ public:
+  void set_loop(const SofiaEventLoop& loop, uint64_t seed) {
+    loop_ = &loop;
+    seed_ = seed;
+  }
+  bool on_loop_thread() const { return loop_ && loop_->on_loop_thread(); }
+  // The request's key (transaction_key), computed only when something waits:
+  // a request answered at once (INVITE's 302) pays nothing while none does.
+  // True, counted, when it is a copy of one that waits.
+  bool absorbs(msg_t* msg, const sip_t* sip, std::optional<uint64_t>& key) {
+    if (keys_.empty()) return false;
+    key = key_of(msg, sip);
+    if (!key || keys_.count(*key) == 0) return false;
+    absorbed_.fetch_add(1, std::memory_order_relaxed);
+    return true;
+  }
+  std::optional<uint64_t> key_of(msg_t* msg, const sip_t* sip) const;
+  bool insert(uint64_t key) { return keys_.insert(key).second; }
+  void erase(uint64_t key) { keys_.erase(key); }
+  // Retransmissions dropped so far; any thread (homesipctl stats, /metrics).
+  uint64_t absorbed() const { return absorbed_.load(std::memory_order_relaxed); }
+
+ private:
+  const SofiaEventLoop* loop_ = nullptr;
+  uint64_t seed_ = 0;
+  std::unordered_set<uint64_t> keys_;
+  std::atomic<uint64_t> absorbed_{0};
+};
+
 // One request as the chain sees it: the sofia message (owned), its view, and
 // the channel its answer goes back on. On the stack while the chain runs;
 // detach() moves it to the heap when a handler suspends it.
@@ -157,6 +195,7 @@ class SofiaChainRequest final : public ChainRequest {
         view_(msg, sip, channel->transport(), routed_here, channel->peer_certificate_names()),
         udp_bound_(udp_bound) {}
   ~SofiaChainRequest() override {
+    stop_waiting();
     if (!msg_) return;
     server_.count_unanswered(sip_, received_);  // discarded, or an ACK no handler forwarded
     msg_destroy(msg_);
@@ -168,6 +207,7 @@ class SofiaChainRequest final : public ChainRequest {
   }
   void answer(const Reply& reply) override {
     if (!msg_) return;
+    stop_waiting();
     msg_t* msg = msg_;
     msg_ = nullptr;
     server_.send_reply(msg, reply, **channel_, udp_bound_, received_);
@@ -186,6 +226,7 @@ class SofiaChainRequest final : public ChainRequest {
       flows.out.clear();
       flows.pinned = false;
     }
+    stop_waiting();
     msg_t* msg = msg_;
     msg_ = nullptr;
     server_.forward(msg, request_uri, **channel_, received_, flows);
@@ -198,14 +239,40 @@ class SofiaChainRequest final : public ChainRequest {
     detached->received_ = received_;
     detached->kept_channel_ = *channel_;  // a connection closed meanwhile drops the late answer
     detached->channel_ = &detached->kept_channel_;
+    if (waiting_) detached->wait_in(*waiting_, known_key_);
     msg_ = nullptr;
     return detached;
   }
+  // Over UDP: once suspended, a retransmission of it is absorbed until it is
+  // answered, forwarded or dropped. `key`: its transaction_key if known already.
+  void absorb_retransmissions_in(SuspendedTransactions& waiting, std::optional<uint64_t> key) {
+    waiting_ = &waiting;
+    known_key_ = key;
+  }
 
  private:
+  void wait_in(SuspendedTransactions& waiting, std::optional<uint64_t> key) {
+    waiting_ = &waiting;
+    if (!key) key = waiting.key_of(msg_, sip_);
+    if (!key) return;  // no RFC 3261 branch: not absorbed
+    transaction_key_ = *key;
+    registered_ = waiting.insert(transaction_key_);
+  }
+  // Off the loop's thread only when the chain answers what is left at shutdown,
+  // after the loop stopped: the set goes with it.
+  void stop_waiting() {
+    if (!registered_) return;
+    registered_ = false;
+    if (waiting_->on_loop_thread()) waiting_->erase(transaction_key_);
+  }
+
   SipServer& server_;
   msg_t* msg_;
   sip_t* sip_;
+  SuspendedTransactions* waiting_ = nullptr;
+  std::optional<uint64_t> known_key_;  // on the stack: computed by absorbs() already
+  uint64_t transaction_key_ = 0;
+  bool registered_ = false;  // this one put transaction_key_ in *waiting_
   // The transport's shared_ptr while on the stack (no reference count paid
   // per request); a copy of its own once detached.
   const std::shared_ptr<ResponseChannel>* channel_;
@@ -274,6 +341,43 @@ uint64_t stable_hash(std::string_view text, uint64_t hash = 14695981039346656037
     hash *= 1099511628211ull;
   }
   return hash;
+}
+
+// What identifies a UDP request's server transaction (RFC 3261 17.2.3), as a
+// hash: its top Via's branch and sent-by and its method; also its CSeq number
+// (a client that reuses a branch for its next request is not silenced) and
+// the address it came from (a copy from elsewhere is another sender's, so a
+// collision aimed at someone's request needs that sender's address: spoofed,
+// it could send the copy itself). Seeded with this server's secret. None for
+// a branch without RFC 3261's magic cookie, which 17.2.3 matches by other
+// means: not absorbed. Word-sized mixing, not stable_hash's byte loop: it runs
+// for every request that suspends over UDP (each REGISTER).
+std::optional<uint64_t> transaction_key(const sip_t* sip, const su_sockaddr_t& source,
+                                        socklen_t source_length, uint64_t seed) {
+  const sip_via_t* via = sip->sip_via;
+  if (!via || !via->v_branch || !su_casenmatch(via->v_branch, "z9hG4bK", 7)) return std::nullopt;
+  const auto mix = [](uint64_t hash, uint64_t value) {
+    hash = (hash ^ value) * 0x9e3779b97f4a7c15ull;
+    return hash ^ (hash >> 29);
+  };
+  const std::hash<std::string_view> text_hash;
+  const auto text = [](const char* value) { return std::string_view(value ? value : ""); };
+  uint64_t hash = mix(seed, text_hash(via->v_branch));
+  hash = mix(hash, text_hash(text(via->v_host)));
+  hash = mix(hash, text_hash(text(via->v_port)));
+  hash = mix(hash, text_hash(method_text(sip->sip_request)));
+  hash = mix(hash, sip->sip_cseq->cs_seq);
+  uint64_t words[4] = {};
+  std::memcpy(words, &source, std::min<size_t>({source_length, sizeof source, sizeof words}));
+  for (const uint64_t word : words) hash = mix(hash, word);
+  return hash;
+}
+
+std::optional<uint64_t> SuspendedTransactions::key_of(msg_t* msg, const sip_t* sip) const {
+  su_sockaddr_t source{};
+  socklen_t length = sizeof source;
+  msg_get_address(msg, &source, &length);
+  return transaction_key(sip, source, length, seed_);
 }
 
 std::string hex(uint64_t value, int digits) {
@@ -375,6 +479,7 @@ struct SipServer::LoopShard {
   OverloadGuard overload;
   std::unique_ptr<Timer> overload_tick;
   std::atomic<uint64_t> messages{0};
+  SuspendedTransactions suspended_udp;
   bool stopped = false;  // stop_loops() closed it (on the main thread)
   // Another loop asked this one to free a connection slot and it has not run
   // yet: a flood of refused connections queues one scan here, not one each.
@@ -389,6 +494,7 @@ SipServer::SipServer(SofiaEventLoop& loop, const ServerConfig& config, std::shar
       rate_limiter_(config.rate_limit),
       connection_budget_(config.connections.max_connections),
       branch_prefix_("z9hG4bK-hs" + hex(stable_hash(config.listen.front().text()), 8) + "-"),
+      transaction_seed_((uint64_t{std::random_device{}()} << 32) | std::random_device{}()),
       chain_(log) {}
 
 SipServer::~SipServer() { stop(); }
@@ -396,7 +502,8 @@ SipServer::~SipServer() { stop(); }
 std::vector<SipServer::LoopFigures> SipServer::loop_figures() const {
   std::vector<LoopFigures> figures;
   for (const auto& shard : shards_)
-    figures.push_back({shard->messages.load(), shard->overload.loop_lag(), shard->coalescer.pauses()});
+    figures.push_back({shard->messages.load(), shard->overload.loop_lag(), shard->coalescer.pauses(),
+                       shard->suspended_udp.absorbed()});
   return figures;
 }
 
@@ -416,6 +523,7 @@ void SipServer::start() {
       shard->thread = std::make_unique<LoopThread>();
       shard->loop = &shard->thread->loop();
     }
+    shard->suspended_udp.set_loop(*shard->loop, transaction_seed_);
     shards_.push_back(std::move(shard));
   }
   try {
@@ -858,12 +966,19 @@ void SipServer::handle(LoopShard& shard, msg_t* msg, sip_t* sip,
                        const std::shared_ptr<ResponseChannel>& channel, size_t request_bytes) {
   const size_t udp_bound = udp_reply_bound(request_bytes);
   if (!well_formed(msg, sip, *channel, udp_bound)) return;
+  const bool over_udp = channel->transport() == "udp" && sip->sip_request->rq_method != sip_method_ack;
+  std::optional<uint64_t> transaction;
+  if (over_udp && shard.suspended_udp.absorbs(msg, sip, transaction)) {
+    msg_destroy(msg);
+    return;
+  }
   if (shed(shard, msg, sip, *channel, udp_bound)) return;
   // ACK walks the chain too: a handler that forwards INVITEs forwards their
   // ACKs; the ACK of our own final answer no handler forwards, and it is dropped.
   std::string flow;
   const bool routed_here = sip->sip_route && take_own_routes(msg, sip, flow);
   SofiaChainRequest request(*this, msg, sip, channel, routed_here, udp_bound);
+  if (over_udp) request.absorb_retransmissions_in(shard.suspended_udp, transaction);
   // A token naming the connection the request came on is the sender's own
   // (its phone-side entry is never the one it addresses): not honoured.
   if (!flow.empty() && flow != request.request().source().text()) request.set_flow(std::move(flow));

@@ -119,7 +119,8 @@ class SipServer {
   struct LoopFigures {
     uint64_t messages = 0;  // received over its sockets and connections (the main loop's: nta's too)
     std::chrono::milliseconds lag{0};
-    uint64_t pauses = 0;  // server.udp_coalesce_us: waits for more datagrams
+    uint64_t pauses = 0;    // server.udp_coalesce_us: waits for more datagrams
+    uint64_t absorbed = 0;  // UDP retransmissions of a request still suspended, dropped
   };
   std::vector<LoopFigures> loop_figures() const;
   // The agent, for the core's own outgoing requests (upstream registration).
@@ -230,6 +231,7 @@ class SipServer {
   // "z9hG4bK-hs<hash of the first listener>-": branches of this server's
   // Vias, so its own are told from every other server's.
   std::string branch_prefix_;
+  uint64_t transaction_seed_;  // of transaction_key: a retransmission's identity (sip_server.cpp)
   FlowTokens flow_tokens_;
   std::unique_ptr<RequestMetrics> request_metrics_ =
       std::make_unique<RequestMetrics>();  // 80 KB: not on the stack

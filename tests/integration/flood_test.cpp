@@ -460,6 +460,44 @@ TEST(OverloadTest, PastMaxPendingANewRequestGets503AndTheServerRecovers) {
   EXPECT_EQ(stats["limits_hit"].value("server.overload", uint64_t{0}), 1u) << out;
 }
 
+// A retransmission of a request still waiting for its answer (test-hold keeps
+// it 800 ms, as a store keeps a REGISTER until its commit) is absorbed, as a
+// server transaction would (RFC 3261 17.2.1): three copies sent at once get
+// one 200, and homesipctl stats counts the two dropped. Once answered, the
+// same request is served again (stateless: a late retransmission gets its
+// own answer), and nothing more is counted.
+TEST(OverloadTest, ARetransmissionOfAHeldRequestIsAbsorbedAndAnsweredOnce) {
+  TempDir dir;
+  const std::string socket = (dir / "h1.sock").string();
+  HomesipServer server(dir, ServerOptions{"H1", "C1.D1", "  - plugin: test-hold\n    hold_ms: 800\n",
+                                          "  admin_socket: " + socket + "\n"});
+  server.set_extra_arguments({"--set", "server.plugin_dirs=[" + plugin_dir() + ", " +
+                                           std::string(HOMESIP_TEST_FIXTURE_PLUGIN_DIR) + "]"});
+  server.start();
+  SourceSocket sender("127.0.0.8");
+  const std::string message =
+      crlf("MESSAGE sip:U1@C1.D1.H1 SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.8:" + std::to_string(sender.port()) +
+           ";branch=z9hG4bK-again\nFrom: <sip:probe@example.net>;tag=1\nTo: <sip:U1@C1.D1.H1>\n"
+           "Call-ID: again\nCSeq: 1 MESSAGE\nContent-Length: 0\n\n");
+  const auto absorbed = [&] {
+    std::string out;
+    EXPECT_EQ(run({homesipctl(), "--socket", socket, "--json", "stats"}, &out, 10s), 0) << out;
+    const auto stats = nlohmann::json::parse(out, nullptr, false);
+    return stats.is_object() && stats.contains("loops")
+               ? stats["loops"][0].value("retransmissions_absorbed", int64_t{-1})
+               : int64_t{-1};
+  };
+  for (int i = 0; i < 3; ++i) sender.send(server.port(), message);
+  const std::string first = sender.receive(4s);
+  EXPECT_EQ(first.substr(0, first.find("\r\n")), "SIP/2.0 200 Held") << first;
+  EXPECT_EQ(sender.receive(1500ms), "") << "a second answer to the same transaction";
+  EXPECT_EQ(absorbed(), 2);
+  sender.send(server.port(), message);
+  const std::string again = sender.receive(4s);
+  EXPECT_EQ(again.substr(0, again.find("\r\n")), "SIP/2.0 200 Held") << again;
+  EXPECT_EQ(absorbed(), 2);
+}
+
 // A loop that falls behind while its own tick keeps time: the requests wait
 // in the socket's queue instead. Stopped (SIGSTOP) for 600 ms while two
 // OPTIONS arrive, the server answers both 503 Overloaded with a jittered
