@@ -104,13 +104,14 @@ for rate in $RATES; do
     sleep 1
     p=${PID[homesipd]}
     loop0=$(thread_ticks "$p" main) writer0=$(thread_ticks "$p" sqlite-writer) busy0=$(busy_ticks)
-    drops0=$(socket_drops "$port")
+    drops0=$(socket_drops "$port") absorbed0=$(absorbed "$dir")
     start=$(date +%s.%N)
     line=$(register "$port" "$users" $((rate * 5)) "$rate" 100) || true  # failures are reported
     end=$(date +%s.%N)
     loop=$(( $(thread_ticks "$p" main) - loop0 )) writer=$(( $(thread_ticks "$p" sqlite-writer) - writer0 ))
     busy=$(( $(busy_ticks) - busy0 )) drops=$(( $(socket_drops "$port") - drops0 ))
     absorbed=$(absorbed "$dir")
+    [ "$absorbed" = "?" ] || [ "$absorbed0" = "?" ] || absorbed=$(( absorbed - absorbed0 ))
     stop_server homesipd
     IFS=$'\t' read -r sent ok failed _ retrans _ per_s p50 p99 _ <<< "$line"
     awk -v r="$rate" -v u="$users" -v run="$run" -v ps="$per_s" -v ok="$ok" -v f="$failed" \
