@@ -90,10 +90,15 @@ class PolicyPlugin final : public homesip::Plugin, public homesip::RequestHandle
  public:
   explicit PolicyPlugin(homesip::PluginContext& context)
       : log_(context.logger()),
+        context_(context),
         own_address_(own_address(context)),
         refusals_(context.counter("refusals_total")) {
     rules_ = read_rules(context.settings());
     rules_.domain = homesip::served_domain(context);
+    if (const auto* tree = context.find<homesip::TreeService>()) {
+      rules_.server_name = tree->self().name;
+      rules_.server_aor = tree->self().aor();
+    }
     context.add_request_handler(*this, {homesip::Phase::kAuthorize, 0, "policy"});
     log_.info("policy for ", rules_.domain);
   }
@@ -101,7 +106,9 @@ class PolicyPlugin final : public homesip::Plugin, public homesip::RequestHandle
   homesip::Disposition on_request(homesip::IncomingRequest& incoming) override {
     const homesip::SipRequest& request = incoming.request();
     const auto* identity = incoming.attributes().get(homesip::kAuthenticatedIdentity);
-    const auto refusal = homesip::policy::decide(rules_, request, identity, from_this_server(request));
+    const auto refusal =
+        homesip::policy::decide(rules_, request, identity, from_this_server(request),
+                                [this](const homesip::UriView& uri) { return context_.addresses_me(uri); });
     if (!refusal) return homesip::Disposition::kContinue;
     refusals_.add();
     log_.info(
@@ -131,6 +138,7 @@ class PolicyPlugin final : public homesip::Plugin, public homesip::RequestHandle
   }
 
   homesip::Logger& log_;
+  homesip::PluginContext& context_;
   const std::string own_address_;
   const homesip::Counter refusals_;
   PolicyRules rules_;

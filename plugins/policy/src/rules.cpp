@@ -65,7 +65,8 @@ std::optional<Refusal> decide_appliance(const PolicyRules& rules, const SipReque
 
 std::optional<Refusal> decide_user(const PolicyRules& rules, const SipRequest& request,
                                    const AuthenticatedIdentity* identity, bool from_this_server,
-                                   const std::string& target) {
+                                   std::string_view user) {
+  const std::string target = std::string(user) + "@" + rules.domain;
   const std::string sender = sender_class(rules, identity);
   if (request.method() == Method::kOptions) {  // a lookup of the user's bindings
     if (from_this_server || (identity && iequals(identity->aor, target))) return std::nullopt;
@@ -75,8 +76,18 @@ std::optional<Refusal> decide_user(const PolicyRules& rules, const SipRequest& r
   if (listed(rules.call_roles, sender)) return std::nullopt;
   // Servers relay callers from elsewhere: for calls they count as outside.
   if ((sender == "outside" || sender == "server") && rules.calls_from_outside) return std::nullopt;
-  if (granted(rules, identity, Action::kCall, request.request_uri().user)) return std::nullopt;
+  if (granted(rules, identity, Action::kCall, user)) return std::nullopt;
   return Refusal{"Calls Not Permitted For " + who(sender)};
+}
+
+// A request for `user` of this domain: an appliance or a user.
+std::optional<Refusal> decide_target(const PolicyRules& rules, const SipRequest& request,
+                                     const AuthenticatedIdentity* identity, bool from_this_server,
+                                     std::string_view user) {
+  const bool appliance = std::any_of(rules.appliances.begin(), rules.appliances.end(),
+                                     [&](const std::string& p) { return glob_match(p, user); });
+  if (appliance) return decide_appliance(rules, request, identity, user);
+  return decide_user(rules, request, identity, from_this_server, user);
 }
 
 }  // namespace
@@ -89,20 +100,36 @@ std::string sender_class(const PolicyRules& rules, const AuthenticatedIdentity* 
 }
 
 std::optional<Refusal> decide(const PolicyRules& rules, const SipRequest& request,
-                              const AuthenticatedIdentity* identity, bool from_this_server) {
+                              const AuthenticatedIdentity* identity, bool from_this_server,
+                              const AddressCheck& addresses_me) {
+  const auto is_mine = [&](const UriView& uri) { return addresses_me && addresses_me(uri); };
   const Method method = request.method();
   if (method == Method::kAck || method == Method::kCancel) return std::nullopt;
   if (method == Method::kRegister) {
-    if (!iequals(request.to_uri().host, rules.domain)) return std::nullopt;
+    if (!iequals(request.to_uri().host, rules.domain) && !is_mine(request.to_uri())) return std::nullopt;
     return decide_register(rules, request, identity);
   }
+  // Other domains are the tree's to redirect; the server itself (no user
+  // part, or its own name at its address) is no one's. A user named at this
+  // server's address is this domain's: the appliance hub serves
+  // entity@address (a subscription's Contact) as its own.
   const UriView target = request.request_uri();
-  // Other domains are the tree's to redirect; the server itself (no user part) is no one's.
-  if (!iequals(target.host, rules.domain) || target.user.empty()) return std::nullopt;
-  const bool appliance = std::any_of(rules.appliances.begin(), rules.appliances.end(),
-                                     [&](const std::string& p) { return glob_match(p, target.user); });
-  if (appliance) return decide_appliance(rules, request, identity, target.user);
-  return decide_user(rules, request, identity, from_this_server, aor_of(target));
+  const bool at_my_address = is_mine(target);
+  const bool names_server = target.user.empty() ||
+                            (!rules.server_aor.empty() && iequals(aor_of(target), rules.server_aor)) ||
+                            (at_my_address && iequals(target.user, rules.server_name));
+  if (!names_server && (at_my_address || iequals(target.host, rules.domain)))
+    if (auto refusal = decide_target(rules, request, identity, from_this_server, target.user)) return refusal;
+  // A request naming this server by its address or its AOR goes where its To
+  // says (the tree's rule, RFC 3261 8.1.3.4: a client that followed a 302
+  // here kept To): a To in this domain is decided as well.
+  if (at_my_address || (!rules.server_aor.empty() && iequals(aor_of(target), rules.server_aor))) {
+    const UriView to = request.to_uri();
+    if (!to.user.empty() && (iequals(to.host, rules.domain) || is_mine(to)) &&
+        !(is_mine(to) && iequals(to.user, rules.server_name)))
+      return decide_target(rules, request, identity, from_this_server, to.user);
+  }
+  return std::nullopt;
 }
 
 bool glob_match(std::string_view pattern, std::string_view text) {

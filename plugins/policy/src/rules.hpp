@@ -3,6 +3,7 @@
 // server's own domain. Reads the authenticated identity, never From.
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -24,6 +25,10 @@ struct Grant {
 
 struct PolicyRules {
   std::string domain;  // "C1.D1.H1": requests for other domains pass
+  // With the tree: this server's name ("H1") and AOR ("H1@C1.D1"); a request
+  // naming it goes where its To says.
+  std::string server_name;
+  std::string server_aor;
   std::vector<std::string> register_roles{"owner", "member", "guest"};
   std::vector<std::string> call_roles{"owner", "member", "guest"};
   bool calls_from_outside = true;
@@ -44,11 +49,18 @@ struct Refusal {
 // or a user of another family).
 std::string sender_class(const PolicyRules& rules, const AuthenticatedIdentity* identity);
 
+// Whether a URI's host and port are one of this server's listeners
+// (PluginContext::addresses_me).
+using AddressCheck = std::function<bool(const UriView&)>;
+
 // `from_this_server`: the request came from one of this server's own
 // listeners (its tree resolver looking up one of its users): its answer
-// goes nowhere else.
+// goes nowhere else. A user named at one of this server's addresses
+// (`addresses_me`) counts as one of this domain's: the handlers after the
+// policy serve it so.
 std::optional<Refusal> decide(const PolicyRules& rules, const SipRequest& request,
-                              const AuthenticatedIdentity* identity, bool from_this_server);
+                              const AuthenticatedIdentity* identity, bool from_this_server,
+                              const AddressCheck& addresses_me = {});
 
 // '*' any run of characters, '?' one character; everything else literally.
 bool glob_match(std::string_view pattern, std::string_view text);

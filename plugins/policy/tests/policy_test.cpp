@@ -185,6 +185,37 @@ TEST_F(PolicyTest, RegisteringIsForOnesOwnAorAndTheListedRoles) {
   EXPECT_EQ(run(reg("U5@C1.D2.H2")).disposition, Disposition::kContinue);
 }
 
+// The test kit's listener is udp 127.0.0.1:5130: an appliance or a user named
+// at this server's address is this family's (the hub serves entity@address),
+// and a request naming this server goes where its To says (the tree's rule).
+TEST_F(PolicyTest, TargetsNamedByThisServersAddressAreDecidedLikeTheDomains) {
+  const Outcome stranger = run(message("light.kitchen@127.0.0.1:5130"));
+  EXPECT_EQ(stranger.status(), 403);
+  EXPECT_EQ(stranger.reason(), "Appliance Control Not Permitted For Outside Callers");
+  EXPECT_EQ(run(request(Method::kSubscribe, "sensor.door@127.0.0.1:5130")).reason(),
+            "Appliance Watching Not Permitted For Outside Callers");
+  EXPECT_EQ(run(message("light.kitchen@127.0.0.1:5130"), user("U2@C1.D1.H1", "member")).disposition,
+            Disposition::kContinue);
+  // The Request-URI names this server (its address, or its AOR H1@C1.D1): To decides.
+  RequestBuilder via_address = request(Method::kOptions, "127.0.0.1:5130");
+  EXPECT_EQ(run(via_address.to("sip:U1@C1.D1.H1")).reason(),
+            "Binding Lookup Not Permitted For Outside Callers");
+  RequestBuilder via_name = message("H1@C1.D1");
+  EXPECT_EQ(run(via_name.to("sip:lamp@C1.D1.H1")).reason(),
+            "Appliance Control Not Permitted For Outside Callers");
+  RequestBuilder own_name_at_address = message("H1@127.0.0.1:5130");
+  EXPECT_EQ(run(own_name_at_address.to("sip:light.kitchen@127.0.0.1:5130")).status(), 403);
+  // Another port, or the server itself with nothing else named, is not decided here.
+  EXPECT_EQ(run(message("light.kitchen@127.0.0.1:5999")).disposition, Disposition::kContinue);
+  EXPECT_EQ(run(request(Method::kOptions, "H1@127.0.0.1:5130")).disposition, Disposition::kContinue);
+  EXPECT_EQ(run(request(Method::kOptions, "127.0.0.1:5130")).disposition, Disposition::kContinue);
+  // A REGISTER for a user at this address is not anyone's own binding.
+  EXPECT_EQ(run(RequestBuilder::registration("U1@127.0.0.1:5130").contact("<sip:u@192.0.2.7:5060>"),
+                user("U1@C1.D1.H1", "owner"))
+                .reason(),
+            "Not Your Binding");
+}
+
 TEST_F(PolicyTest, OtherDomainsAndTheServerItselfPass) {
   EXPECT_EQ(run(message("lamp@C1.D2.H2")).disposition, Disposition::kContinue);
   EXPECT_EQ(run(request(Method::kOptions, "U5@C1.D2.H2")).disposition, Disposition::kContinue);
