@@ -504,8 +504,14 @@ Reply Hub::on_publish(IncomingRequest& incoming) {
     }
   }
   if (entity == entities_.end()) {
+    if (!make_room_for_published_entity()) {
+      Reply reply = error_reply(503, "too_many_entities", "no room for another published entity here");
+      reply.header("Retry-After", "60");
+      return reply;
+    }
     const std::lock_guard lock(entities_mutex_);
     entities_[entity_id].state = EntityState{entity_id, "unknown", "{}", 0};
+    ++published_entities_;
   }
   // RFC 3903: every refresh or modification gets a new entity tag.
   const std::string etag = new_etag();
@@ -541,9 +547,36 @@ void Hub::forget_publication(const std::string& etag) {
   const bool still_published = std::any_of(publications_.begin(), publications_.end(),
                                            [&](const auto& p) { return p.second.entity_id == entity_id; });
   if (!still_published) {
+    // A configured entity keeps its last attributes; one that only a PUBLISH
+    // made keeps none, and may make room for another (make_room_for_published_entity).
+    const bool configured = std::find(settings_.published.begin(), settings_.published.end(), entity_id) !=
+                            settings_.published.end();
     const EntityState old = state(entity_id);
-    apply_state(EntityState{entity_id, "unavailable", old.attributes_json, 0});
+    apply_state(EntityState{entity_id, "unavailable", configured ? old.attributes_json : "{}", 0});
+    if (!configured &&
+        std::find(stale_published_.begin(), stale_published_.end(), entity_id) == stale_published_.end())
+      stale_published_.push_back(entity_id);
   }
+}
+
+bool Hub::make_room_for_published_entity() {
+  // PUBLISHes for ever new names must not grow the table without end: past
+  // max_publications such entities, the oldest that nobody publishes or
+  // watches any more goes.
+  while (published_entities_ >= static_cast<size_t>(settings_.max_publications)) {
+    if (stale_published_.empty()) return false;
+    const std::string id = std::move(stale_published_.front());
+    stale_published_.pop_front();
+    const auto it = entities_.find(id);
+    if (it == entities_.end() || it->second.provider || !it->second.watchers.empty() ||
+        std::any_of(publications_.begin(), publications_.end(),
+                    [&](const auto& p) { return p.second.entity_id == id; }))
+      continue;  // published again, watched or gone meanwhile
+    const std::lock_guard lock(entities_mutex_);
+    entities_.erase(it);
+    --published_entities_;
+  }
+  return true;
 }
 
 // ---- NOTIFY ----

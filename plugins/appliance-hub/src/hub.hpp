@@ -140,6 +140,9 @@ class Hub final : public ApplianceHub, public RequestHandler {
   // Forgets the subscription without telling the subscriber (its NOTIFY failed).
   void forget(uint64_t id);
   void forget_publication(const std::string& etag);
+  // False when max_publications entities made by PUBLISH exist and none is
+  // stale (unpublished and unwatched) to forget.
+  bool make_room_for_published_entity();
   void sweep();
   void add_entities(ApplianceProvider& provider, const std::vector<EntityInfo>& infos);
   void remove_entity(const std::string& entity_id);
@@ -165,6 +168,8 @@ class Hub final : public ApplianceHub, public RequestHandler {
   std::set<std::pair<int64_t, uint64_t>> expiries_;  // (expires_at, subscription)
   std::map<std::string, Publication> publications_;  // by etag
   std::set<std::pair<int64_t, std::string>> publication_expiries_;
+  size_t published_entities_ = 0;            // entities a PUBLISH made (not configured ones)
+  std::deque<std::string> stale_published_;  // of those, the ones unpublished, oldest first
   std::unordered_map<std::string, Recent> recent_;
   std::deque<std::string> recent_order_;
   std::map<uint64_t, std::unique_ptr<ClientTransaction>> notifies_in_flight_;

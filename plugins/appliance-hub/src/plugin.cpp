@@ -28,7 +28,9 @@ const SettingSpec kSettings[] = {
     {"max_subscriptions", SettingType::kInteger, "1000", "subscriptions in all (503 past it)"},
     {"max_subscriptions_per_entity", SettingType::kInteger, "100",
      "subscriptions to one entity (503 past it)"},
-    {"max_publications", SettingType::kInteger, "1000", "PUBLISHed states kept (503 past it)"},
+    {"max_publications", SettingType::kInteger, "1000",
+     "PUBLISHed states kept, and entities that PUBLISH made (503 past it; an unpublished, unwatched one goes "
+     "first)"},
     {"published", SettingType::kStringList, "[]",
      "entities devices PUBLISH (sensor.door, ...); empty: any entity no device plugin serves"},
 };

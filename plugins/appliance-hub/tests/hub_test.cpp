@@ -381,6 +381,54 @@ TEST_F(HubTest, PublishWithEtagsRefreshModifyExpiry) {
   EXPECT_EQ(bad_event->last_reply()->status, 489);
 }
 
+// PUBLISHes for ever new names: at most max_publications entities made so,
+// the oldest unpublished and unwatched one forgotten for a new one; an
+// expired one keeps no attributes.
+class TwoPublicationsHubTest : public HubTest {
+ protected:
+  TwoPublicationsHubTest()
+      : HubTest({{"domain", "C1.D1.H1"}, {"min_expires", 10}, {"max_publications", 2}}) {}
+  std::unique_ptr<FakeIncomingRequest> publish(const std::string& entity, const std::string& body) {
+    RequestBuilder builder;
+    builder.method(Method::kPublish)
+        .uri("sip:" + entity + "@C1.D1.H1")
+        .from("sip:door@C1.D1.H1", "door")
+        .to("sip:" + entity + "@C1.D1.H1")
+        .call_id("publish-" + entity + "-" + std::to_string(++publishes_))
+        .event("homesip-entity")
+        .expires(10)
+        .body("application/json", body);
+    return run(builder);
+  }
+  int publishes_ = 0;
+  std::vector<std::string> entity_ids() {
+    std::vector<std::string> ids;
+    for (const auto& entity : json::parse(context_.run_command("entities").text))
+      ids.push_back(entity["entity_id"]);
+    return ids;
+  }
+};
+
+TEST_F(TwoPublicationsHubTest, EntitiesMadeByPublishAreBoundedByMaxPublications) {
+  const std::string big = R"({"state":"on","attributes":{"blob":")" + std::string(20000, 'x') + R"("}})";
+  ASSERT_EQ(publish("sensor.a", big)->last_reply()->status, 200);
+  ASSERT_EQ(publish("sensor.b", big)->last_reply()->status, 200);
+  context_.manual_loop().advance(std::chrono::seconds(11));
+  EXPECT_EQ(hub_->state("sensor.a").state, "unavailable");
+  EXPECT_EQ(hub_->state("sensor.a").attributes_json, "{}");
+  // Watched, sensor.b stays whatever comes.
+  RequestBuilder watch = subscribe("watch-b", 600);
+  run(watch.uri("sip:sensor.b@C1.D1.H1").to("sip:sensor.b@C1.D1.H1"));
+  ASSERT_EQ(publish("sensor.c", big)->last_reply()->status, 200);  // sensor.a goes
+  EXPECT_EQ(entity_ids(), (std::vector<std::string>{"light.kitchen", "sensor.b", "sensor.c"}));
+  const auto refused = publish("sensor.d", big);
+  EXPECT_EQ(refused->last_reply()->status, 503);
+  EXPECT_EQ(body_of(*refused)["error"], "too_many_entities");
+  context_.manual_loop().advance(std::chrono::seconds(11));  // sensor.c unpublished: it may go
+  EXPECT_EQ(publish("sensor.d", big)->last_reply()->status, 200);
+  EXPECT_EQ(entity_ids(), (std::vector<std::string>{"light.kitchen", "sensor.b", "sensor.d"}));
+}
+
 TEST_F(HubTest, EntitiesCommandListsStatesAndWatchers) {
   run(message(R"({"service":"turn_on"})", "e1"));
   run(subscribe("e2", 600));
