@@ -123,14 +123,21 @@ class AdminConnection : public std::enable_shared_from_this<AdminConnection> {
   }
 
   void write_pending() {
-    while (fd_ >= 0 && !output_.empty()) {
-      const ssize_t n = ::send(fd_, output_.data(), output_.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    while (fd_ >= 0 && sent_ < output_.size()) {
+      const ssize_t n =
+          ::send(fd_, output_.data() + sent_, output_.size() - sent_, MSG_NOSIGNAL | MSG_DONTWAIT);
       if (n < 0 && (errno == EAGAIN || errno == EINTR)) break;
       if (n <= 0) {
         close();
         return;
       }
-      output_.erase(0, static_cast<size_t>(n));
+      sent_ += static_cast<size_t>(n);
+    }
+    // Erased once all of it is out: erasing each sent piece moved the rest
+    // every time, quadratic in a big answer (the loop stalled for seconds).
+    if (sent_ == output_.size()) {
+      output_.clear();
+      sent_ = 0;
     }
     if (fd_ < 0) return;
     if (output_.empty() && reading_done_ && pending_ == 0) {
@@ -153,6 +160,7 @@ class AdminConnection : public std::enable_shared_from_this<AdminConnection> {
   size_t pending_ = 0;  // requests read whose answer has not come yet
   std::string input_;
   std::string output_;
+  size_t sent_ = 0;  // of output_, the bytes already sent
 };
 
 CommandRegistry::CommandRegistry() {

@@ -486,7 +486,7 @@ std::string NonceFactory::make(std::string_view realm, int64_t now_unix, uint64_
 }
 
 NonceFactory::Check NonceFactory::check(std::string_view nonce, std::string_view realm, int64_t now_unix,
-                                        int64_t lifetime_s, int64_t* issued_at) const {
+                                        int64_t lifetime_s, int64_t* issued_at, uint64_t* salt) const {
   unsigned char bytes[kTimeBytes + kSaltBytes + kMacBytes];
   size_t fields = kTimeBytes;  // what the MAC covers: the time, and the salt when there is one
   if (base64url_decode(nonce, bytes, kTimeBytes + kMacBytes))
@@ -501,6 +501,12 @@ NonceFactory::Check NonceFactory::check(std::string_view nonce, std::string_view
   for (size_t i = 0; i < kTimeBytes; ++i) t = (t << 8) | bytes[i];
   const int64_t issued = static_cast<int64_t>(t);
   if (issued_at) *issued_at = issued;
+  if (salt) {
+    uint64_t value = 0;
+    if (fields > kTimeBytes)
+      for (size_t i = kTimeBytes; i < kTimeBytes + kSaltBytes; ++i) value = (value << 8) | bytes[i];
+    *salt = value;
+  }
   if (issued > now_unix + 5) return Check::kStale;
   if (now_unix - issued > lifetime_s) return Check::kStale;
   return Check::kValid;

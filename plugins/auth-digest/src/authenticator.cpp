@@ -118,14 +118,28 @@ Authenticator::Authenticator(UserStore& users, Logger& log, AuthSettings setting
       counts_(settings_.replay_window_entries, settings_.nonce_lifetime_s),
       bans_(settings_.bans),
       salt_(random_start()),
+      source_key_(random_start()),
       store_outage_(log, "user store (auth-digest)") {}
 
 int Authenticator::challenge_status(Kind kind) { return kind == Kind::kWww ? 401 : 407; }
 
-Reply Authenticator::challenge(Kind kind, bool stale, int64_t now) const {
+uint32_t Authenticator::source_tag(std::string_view ip) const {
+  // splitmix64's finisher over the keyed hash: an attacker never sees the
+  // tag of an address it cannot receive at, nor can it make a nonce.
+  uint64_t z = source_key_ ^ std::hash<std::string_view>{}(ip);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return static_cast<uint32_t>(z ^ (z >> 31));
+}
+
+Reply Authenticator::challenge(Kind kind, bool stale, int64_t now, const SipRequest& request) const {
   Reply reply(challenge_status(kind));
-  // A nonce per challenge: two clients challenged in one second never share one (nor its counts).
-  const std::string nonce = nonces_.make(settings_.realm, now, salt_.fetch_add(1, std::memory_order_relaxed));
+  // A nonce per challenge: two clients challenged in one second never share
+  // one (nor its counts): the salt's high half counts challenges, its low
+  // half names the address the challenge goes to.
+  const uint64_t count = salt_.fetch_add(1, std::memory_order_relaxed);
+  const std::string nonce =
+      nonces_.make(settings_.realm, now, (count << 32) | source_tag(request.source().ip));
   const char* header = kind == Kind::kWww ? "WWW-Authenticate" : "Proxy-Authenticate";
   for (const Algorithm algorithm : settings_.algorithms)
     reply.header(header, digest::challenge(algorithm, settings_.realm, nonce, stale));
@@ -187,9 +201,10 @@ bool Authenticator::uses_as_proxy(const SipRequest& request) const {
 }
 
 void Authenticator::refuse_credentials(const SipRequest& request, std::string_view aor, Kind kind,
-                                       std::string_view why, int64_t now) {
+                                       std::string_view why, int64_t now, uint64_t nonce_salt) {
   refuse(request, aor, challenge_status(kind), why);
   const std::string ip = request.source().ip;
+  if (static_cast<uint32_t>(nonce_salt) != source_tag(ip)) return;  // another address's nonce
   if (!bans_.fail(ip, now)) return;
   metrics_.bans.add();
   // One line per ban, for fail2ban: key=value as the refused lines, the
@@ -247,14 +262,14 @@ Disposition Authenticator::on_request(IncomingRequest& incoming) {
   }
   if (!credentials) {
     if (malformed) refuse(request, to_aor, challenge_status(kind), "malformed credentials");
-    return answer(challenge(kind, false, now));
+    return answer(challenge(kind, false, now, request));
   }
 
   const DigestParams& c = *credentials;
   const std::string claimed = c.username + "@" + settings_.realm;
   if (c.username.empty() || c.nonce.empty() || c.uri.empty() || c.response.empty()) {
     refuse(request, claimed, challenge_status(kind), "incomplete credentials");
-    return answer(challenge(kind, false, now));
+    return answer(challenge(kind, false, now, request));
   }
   const std::optional<Algorithm> algorithm =
       c.algorithm.empty() ? std::optional<Algorithm>(Algorithm::kMd5) : digest::parse_algorithm(c.algorithm);
@@ -262,31 +277,32 @@ Disposition Authenticator::on_request(IncomingRequest& incoming) {
                         settings_.algorithms.end()) {
     refuse(request, claimed, challenge_status(kind),
            "algorithm " + log_safe(c.algorithm.empty() ? "MD5" : c.algorithm) + " not offered");
-    return answer(challenge(kind, false, now));
+    return answer(challenge(kind, false, now, request));
   }
   const std::optional<uint32_t> nc = parse_nc(c.nc);
   if (!iequals(c.qop, "auth") || c.cnonce.empty() || !nc) {
     refuse(request, claimed, challenge_status(kind), "no qop=auth with cnonce and nc");
-    return answer(challenge(kind, false, now));
+    return answer(challenge(kind, false, now, request));
   }
   if (!same_uri(c.uri, request.request_uri())) {
     refuse(request, claimed, 400, "digest uri does not match the Request-URI");
     return answer(Reply(400, "Digest URI Mismatch"));
   }
   int64_t issued_at = 0;
-  switch (nonces_.check(c.nonce, settings_.realm, now, settings_.nonce_lifetime_s, &issued_at)) {
+  uint64_t nonce_salt = 0;
+  switch (nonces_.check(c.nonce, settings_.realm, now, settings_.nonce_lifetime_s, &issued_at, &nonce_salt)) {
     case digest::NonceFactory::Check::kForged:
       refuse(request, claimed, challenge_status(kind), "forged nonce");
-      return answer(challenge(kind, false, now));
+      return answer(challenge(kind, false, now, request));
     case digest::NonceFactory::Check::kStale:
-      return answer(challenge(kind, true, now));
+      return answer(challenge(kind, true, now, request));
     case digest::NonceFactory::Check::kValid:
       break;
   }
 
   std::shared_ptr<SuspendedRequest> suspended = incoming.suspend();
   users_.find_user(claimed, [this, suspended, credentials = std::move(credentials), algorithm = *algorithm,
-                             nc = *nc, issued_at, kind, claimed, to_aor,
+                             nc = *nc, issued_at, nonce_salt, kind, claimed, to_aor,
                              own_binding_rule](StoreStatus status, const std::optional<UserRecord>& user) {
     const SipRequest& request = suspended->request();
     const int64_t now = suspended->loop().unix_now();
@@ -298,8 +314,8 @@ Disposition Authenticator::on_request(IncomingRequest& incoming) {
     }
     store_outage_.recovered();
     if (!user) {
-      refuse_credentials(request, claimed, kind, "unknown user", now);
-      return suspended->reply(challenge(kind, false, now));
+      refuse_credentials(request, claimed, kind, "unknown user", now, nonce_salt);
+      return suspended->reply(challenge(kind, false, now, request));
     }
     const UserCredential* stored = nullptr;
     for (const UserCredential& credential : user->credentials)
@@ -308,21 +324,22 @@ Disposition Authenticator::on_request(IncomingRequest& incoming) {
         stored = &credential;
     if (!stored) {
       refuse_credentials(request, claimed, kind,
-                         "no " + std::string(digest::algorithm_name(algorithm)) + " credentials", now);
-      return suspended->reply(challenge(kind, false, now));
+                         "no " + std::string(digest::algorithm_name(algorithm)) + " credentials", now,
+                         nonce_salt);
+      return suspended->reply(challenge(kind, false, now, request));
     }
     const std::string expected =
         digest::response(algorithm, lowered(stored->ha1), request.method_name(), *credentials);
     if (!digest::equal_constant_time(expected, lowered(credentials->response))) {
-      refuse_credentials(request, claimed, kind, "wrong password", now);
-      return suspended->reply(challenge(kind, false, now));
+      refuse_credentials(request, claimed, kind, "wrong password", now, nonce_salt);
+      return suspended->reply(challenge(kind, false, now, request));
     }
     switch (counts_.use(credentials->nonce, issued_at, nc, now)) {
       case NonceCounts::Use::kReplayed:
         refuse(request, claimed, challenge_status(kind), "replayed nonce count");
-        return suspended->reply(challenge(kind, false, now));
+        return suspended->reply(challenge(kind, false, now, request));
       case NonceCounts::Use::kForgotten:
-        return suspended->reply(challenge(kind, true, now));
+        return suspended->reply(challenge(kind, true, now, request));
       case NonceCounts::Use::kAccepted:
         break;
     }

@@ -89,15 +89,21 @@ class Authenticator final : public RequestHandler {
   enum class Kind { kWww, kProxy };  // 401 / Authorization, 407 / Proxy-Authorization
   std::optional<Kind> kind_of(const SipRequest& request) const;
   bool uses_as_proxy(const SipRequest& request) const;
-  Reply challenge(Kind kind, bool stale, int64_t now) const;
+  // Its nonce's salt carries source_tag() of the address it goes to.
+  Reply challenge(Kind kind, bool stale, int64_t now, const SipRequest& request) const;
+  // 32 bits that tell source addresses apart, keyed by a secret drawn at start.
+  uint32_t source_tag(std::string_view ip) const;
   // What a failed authentication is answered: a new challenge, 401 or 407.
   static int challenge_status(Kind kind);
   // A failed authentication: counted, and logged as the SDK's refused line
   // (refusal_text) with the status answered and `why` as its reason.
   void refuse(const SipRequest& request, std::string_view aor, int status, std::string_view why) const;
-  // A refusal for the password or the user: counts toward a ban of the source.
+  // A refusal for the password or the user: counts toward a ban of the
+  // source when the nonce answered was issued to that source's address, so
+  // that it has received our challenge there. A UDP source can be forged; a
+  // nonce sent to an address reaches no one else.
   void refuse_credentials(const SipRequest& request, std::string_view aor, Kind kind, std::string_view why,
-                          int64_t now);
+                          int64_t now, uint64_t nonce_salt);
 
   UserStore& users_;
   Logger& log_;
@@ -109,7 +115,8 @@ class Authenticator final : public RequestHandler {
   // Each challenge's nonce salt: from a random start, so servers sharing the
   // secret do not hand out the same nonces.
   mutable std::atomic<uint64_t> salt_;
-  OutageLog store_outage_;  // one warn line when the user store fails, one when it is back
+  const uint64_t source_key_;  // source_tag()'s
+  OutageLog store_outage_;     // one warn line when the user store fails, one when it is back
 };
 
 }  // namespace homesip::auth_digest

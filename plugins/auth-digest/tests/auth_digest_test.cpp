@@ -812,6 +812,26 @@ TEST_F(AuthDigestTest, RepeatedFailuresBanTheSource) {
   EXPECT_EQ(counter("bans_total"), 1u);
 }
 
+// A UDP source can be forged: wrong passwords answering a nonce that was sent
+// to another address (the attacker's own) are refused, but ban no one; the
+// same answers from where the nonce went do.
+TEST_F(AuthDigestTest, OnlyFailuresFromWhereTheNonceWentCountTowardABan) {
+  make({{"ban_after_failures", 2}, {"ban_window", 60}, {"ban_seconds", 600}});
+  const auto from = [](const std::string& ip, RequestBuilder b) { return b.source("udp", ip, 5070); };
+  const auto attackers = challenge_for(from("127.0.0.66", reg()), digest::Algorithm::kSha256);
+  for (uint32_t nc = 1; nc <= 5; ++nc)
+    EXPECT_EQ(run(with_answer(from("127.0.0.31", reg().cseq(nc)), attackers, "U1", "bad", nc)).status(), 401);
+  EXPECT_EQ(counter("bans_total"), 0u);
+  EXPECT_EQ(counter("auth_failed_total"), 5u);
+  // The victim still gets in.
+  EXPECT_TRUE(run(with_credentials(from("127.0.0.31", reg().cseq(9)), "U1", "pw1")).incoming->resumed());
+  // Its own nonce, answered wrongly twice from where it went: banned.
+  EXPECT_EQ(run(with_answer(from("127.0.0.66", reg().cseq(10)), attackers, "U1", "bad", 6)).status(), 401);
+  EXPECT_EQ(run(with_answer(from("127.0.0.66", reg().cseq(11)), attackers, "U1", "bad", 7)).status(), 401);
+  EXPECT_EQ(counter("bans_total"), 1u);
+  EXPECT_TRUE(context_->fake_logger().contains("info: banned ip=127.0.0.66 seconds=600"));
+}
+
 TEST_F(AuthDigestTest, FailuresOutsideTheWindowDoNotBan) {
   auth_digest::FailureBans bans({3, 60, 600, 10000});
   EXPECT_FALSE(bans.fail("127.0.0.5", kNow));

@@ -79,9 +79,10 @@ class NonceFactory {
   std::string make(std::string_view realm, int64_t now_unix, uint64_t salt) const;
   enum class Check { kValid, kStale, kForged };
   // kStale when older than `lifetime_s` (or from the future by more than 5 s);
-  // kForged when not made with this secret and realm. Sets `issued_at` when not forged.
+  // kForged when not made with this secret and realm. Sets `issued_at`, and
+  // `salt` (0 for a nonce without one), when not forged.
   Check check(std::string_view nonce, std::string_view realm, int64_t now_unix, int64_t lifetime_s,
-              int64_t* issued_at = nullptr) const;
+              int64_t* issued_at = nullptr, uint64_t* salt = nullptr) const;
 
  private:
   std::string secret_;
