@@ -42,15 +42,10 @@ Disposition CertificateAuthenticator::on_request(IncomingRequest& incoming) {
   if (names.empty()) return Disposition::kContinue;
   const auto aors = certificate_aors(names);
   if (aors.empty()) return Disposition::kContinue;  // a server certificate naming only hosts
-  if (request.method() != Method::kRegister) {
-    identify(incoming, aors.front());
-    return Disposition::kContinue;
-  }
+  if (request.method() != Method::kRegister) return identify(incoming, aors.front());
   const std::string to = aor_of(request.to_uri());
-  if (std::any_of(aors.begin(), aors.end(), [&](const std::string& aor) { return same_aor(aor, to); })) {
-    identify(incoming, to);
-    return Disposition::kContinue;
-  }
+  if (std::any_of(aors.begin(), aors.end(), [&](const std::string& aor) { return same_aor(aor, to); }))
+    return identify(incoming, to);
   // One may register only oneself: a certificate is an identity, and this
   // one is another's. Refused, not challenged: a password would not change
   // who the connection is.
@@ -61,10 +56,30 @@ Disposition CertificateAuthenticator::on_request(IncomingRequest& incoming) {
   return Disposition::kHandled;
 }
 
-void CertificateAuthenticator::identify(IncomingRequest& incoming, const std::string& aor) const {
+Disposition CertificateAuthenticator::identify(IncomingRequest& incoming, const std::string& aor) {
+  if (!users_) {
+    set_identity(incoming.attributes(), aor, role_);
+    return Disposition::kContinue;
+  }
+  std::shared_ptr<SuspendedRequest> suspended = incoming.suspend();
+  users_->find_user(aor, [this, suspended, aor](StoreStatus status, const std::optional<UserRecord>& user) {
+    if (status != StoreStatus::kOk) {
+      Reply reply(503, "User Store Unavailable");
+      reply.header("Retry-After", "5");
+      return suspended->reply(reply);
+    }
+    // A user without a role given is the least of them, never a server.
+    set_identity(suspended->attributes(), aor, !user ? role_ : user->role.empty() ? "guest" : user->role);
+    suspended->resume();
+  });
+  return Disposition::kSuspended;
+}
+
+void CertificateAuthenticator::set_identity(Attributes& attributes, const std::string& aor,
+                                            const std::string& role) const {
   metrics_.ok.add();
-  incoming.attributes().set(kAuthenticatedIdentity, AuthenticatedIdentity{aor, std::string(domain_of(aor)),
-                                                                          role_, "tls-certificate"});
+  attributes.set(kAuthenticatedIdentity,
+                 AuthenticatedIdentity{aor, std::string(domain_of(aor)), role, "tls-certificate"});
 }
 
 }  // namespace homesip::auth_tls

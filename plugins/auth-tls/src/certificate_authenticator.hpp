@@ -11,6 +11,7 @@
 #include "homesip/admin.hpp"
 #include "homesip/handler.hpp"
 #include "homesip/log.hpp"
+#include "homesip/user_store.hpp"
 
 namespace homesip::auth_tls {
 
@@ -29,22 +30,27 @@ bool same_aor(std::string_view a, std::string_view b);
 
 class CertificateAuthenticator final : public RequestHandler {
  public:
-  CertificateAuthenticator(Logger& log, std::string role, CertificateMetrics metrics)
-      : log_(log), role_(std::move(role)), metrics_(metrics) {}
+  // `users`: this server's user store, when it has one (may be null).
+  CertificateAuthenticator(Logger& log, std::string role, CertificateMetrics metrics, UserStore* users)
+      : log_(log), role_(std::move(role)), metrics_(metrics), users_(users) {}
 
   // Already identified (another authenticator ran first): continue. A
   // REGISTER whose To AOR the certificate names, or any other request with a
   // certificate naming an AOR: identified, continue. A REGISTER whose
   // certificate names other AORs only: 403. No certificate: continue
-  // (auth-digest challenges).
+  // (auth-digest challenges). The role: a user of this server's store has
+  // the store's (a phone's certificate makes it no server of the tree), any
+  // other AOR the `role` setting's.
   Disposition on_request(IncomingRequest& incoming) override;
 
  private:
-  void identify(IncomingRequest& incoming, const std::string& aor) const;
+  Disposition identify(IncomingRequest& incoming, const std::string& aor);
+  void set_identity(Attributes& attributes, const std::string& aor, const std::string& role) const;
 
   Logger& log_;
   std::string role_;
   CertificateMetrics metrics_;
+  UserStore* users_;
 };
 
 }  // namespace homesip::auth_tls

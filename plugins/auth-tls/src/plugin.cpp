@@ -9,6 +9,7 @@
 #include <string>
 
 #include "certificate_authenticator.hpp"
+#include "homesip/user_store.hpp"
 
 namespace {
 
@@ -16,8 +17,11 @@ using homesip::auth_tls::CertificateAuthenticator;
 
 const homesip::SettingSpec kSettings[] = {
     {"role", homesip::SettingType::kString, "server",
-     "the role of an AOR identified by its certificate (server, owner, member or guest)"},
+     "the role of an AOR identified by its certificate (server, owner, member or guest), unless it is a user "
+     "of this server's user store: then the store's role"},
 };
+// The user store, when the server has one: a certificate of one of its users gives the user's role.
+const char* const kUses[] = {homesip::UserStore::kServiceName};
 const homesip::MetricSpec kMetrics[] = {
     {"auth_ok_total", homesip::MetricType::kCounter, "requests identified by their client certificate"},
     {"auth_failed_total", homesip::MetricType::kCounter,
@@ -37,7 +41,8 @@ class AuthTlsPlugin final : public homesip::Plugin {
     check_settings(context.settings());
     authenticator_.emplace(context.logger(), context.settings().get_string("role"),
                            homesip::auth_tls::CertificateMetrics{context.counter("auth_ok_total"),
-                                                                 context.counter("auth_failed_total")});
+                                                                 context.counter("auth_failed_total")},
+                           context.find<homesip::UserStore>());
     // Order -10: before auth-digest (order 0), so a child with its
     // certificate is not challenged for a password.
     context.add_request_handler(*authenticator_, {homesip::Phase::kAuthenticate, -10, "auth-tls"});
@@ -51,4 +56,4 @@ class AuthTlsPlugin final : public homesip::Plugin {
 
 HOMESIP_PLUGIN(AuthTlsPlugin, .name = "auth-tls", .version = "1.0.0",
                .summary = "Mutual TLS: a verified client certificate naming an AOR authenticates it",
-               .settings = kSettings, .metrics = kMetrics, .check_settings = &check_settings)
+               .settings = kSettings, .uses = kUses, .metrics = kMetrics, .check_settings = &check_settings)

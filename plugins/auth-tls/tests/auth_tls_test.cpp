@@ -143,6 +143,63 @@ TEST_F(AuthTlsTest, RoleIsASetting) {
   EXPECT_THROW(make({{"role", "king"}}), ConfigError);
 }
 
+namespace {
+
+// Users this server knows, answered at once (as the embedded store does).
+class KnownUsers final : public UserStore {
+ public:
+  std::vector<UserRecord> users;
+  bool down = false;
+  void find_user(std::string_view aor, UserDone done) override {
+    if (down) return done(StoreStatus::kUnavailable, std::nullopt);
+    for (const UserRecord& user : users)
+      if (user.aor == aor) return done(StoreStatus::kOk, user);
+    done(StoreStatus::kOk, std::nullopt);
+  }
+  void list_users(std::string_view, UserListDone done) override { done(StoreStatus::kOk, users); }
+  void put_user(const UserRecord&, UserWriteDone done) override { done(StoreStatus::kError); }
+  void remove_user(std::string_view, UserWriteDone done) override { done(StoreStatus::kError); }
+};
+
+}  // namespace
+
+// A phone's certificate (homesipctl pki issue for a user) names its AOR: at
+// its own family server it is that user with the store's role, not a server
+// of the tree (which could look up any user and relay anywhere).
+TEST_F(AuthTlsTest, AUserOfTheStoreHasItsOwnRoleNotTheServersOne) {
+  KnownUsers users;
+  users.users = {{"U4@C1.D1.H1", "C1.D1.H1", "guest", {}}, {"U5@C1.D1.H1", "C1.D1.H1", "", {}}};
+  plugin_.reset();
+  context_ = std::make_unique<FakePluginContext>(*homesip_plugin_descriptor(), testkit::SettingValues{});
+  context_->add_service<UserStore>(users);
+  plugin_ = context_->create_plugin();
+  const auto lookup = [](const std::string& aor) {
+    return RequestBuilder()
+        .method(Method::kOptions)
+        .uri("sip:U1@C1.D1.H1")
+        .from("sip:" + aor)
+        .source("tls", "127.0.0.1", 40000)
+        .peer_certificate_names({"sip:" + aor});
+  };
+  const Outcome guest = run(lookup("U4@C1.D1.H1"));
+  ASSERT_TRUE(guest.incoming->resumed());
+  ASSERT_NE(guest.identity(), nullptr);
+  EXPECT_EQ(guest.identity()->aor, "U4@C1.D1.H1");
+  EXPECT_EQ(guest.identity()->role, "guest");
+  const Outcome no_role = run(lookup("U5@C1.D1.H1"));
+  ASSERT_NE(no_role.identity(), nullptr);
+  EXPECT_EQ(no_role.identity()->role, "guest");
+  // Not a user here: one of the tree's servers.
+  const Outcome server = run(child_register({"sip:H1@C1.D1"}));
+  ASSERT_NE(server.identity(), nullptr);
+  EXPECT_EQ(server.identity()->role, "server");
+  // The store down: 503 with Retry-After, no identity.
+  users.down = true;
+  const Outcome down = run(lookup("U4@C1.D1.H1"));
+  EXPECT_EQ(down.status(), 503);
+  EXPECT_EQ(down.identity(), nullptr);
+}
+
 TEST(CertificateAors, ComparesTheHostCaseInsensitively) {
   EXPECT_TRUE(auth_tls::same_aor("H1@C1.D1", "H1@c1.d1"));
   EXPECT_FALSE(auth_tls::same_aor("H1@C1.D1", "h1@C1.D1"));
