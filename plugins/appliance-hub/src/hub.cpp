@@ -38,6 +38,25 @@ std::string caller_of(IncomingRequest& incoming) {
 
 std::string from_aor(const UriView& uri) { return std::string(uri.user) + "@" + std::string(uri.host); }
 
+// Over UDP the NOTIFYs go where the SUBSCRIBE's Contact says, and anyone can
+// write any Contact (and, unauthenticated, any source): a Contact host other
+// than the address the SUBSCRIBE came from would make the hub a reflector (a
+// small SUBSCRIBE, large NOTIFYs and their retransmissions to a third party).
+// Over TCP and TLS the sender is a connection, and a listener of its own is
+// usual (homesip-ua watch --listen); a server of the tree relays for others.
+bool contact_elsewhere(IncomingRequest& incoming, const std::string& contact) {
+  const SipRequest& request = incoming.request();
+  if (request.source().transport != "udp") return false;
+  if (const auto* identity = incoming.attributes().get(kAuthenticatedIdentity);
+      identity && identity->role == "server")
+    return false;
+  const std::optional<UriView> uri = parse_uri(contact);
+  if (!uri) return true;
+  std::string_view host = uri->host;
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  return !equal_ignoring_case(host, request.source().ip);
+}
+
 }  // namespace
 
 Hub::Hub(PluginContext& context, HubSettings settings)
@@ -390,6 +409,9 @@ Reply Hub::on_subscribe(IncomingRequest& incoming, std::optional<Followup>& foll
   const std::vector<ContactView> contacts = request.contacts();
   if (contacts.empty() || contacts.front().wildcard)
     return error_reply(400, "missing_contact", "a SUBSCRIBE needs a Contact");
+  if (contact_elsewhere(incoming, contacts.front().uri))
+    return error_reply(403, "contact_not_source",
+                       "over UDP the Contact must be the address the SUBSCRIBE came from");
   if (expires != 0 &&
       (static_cast<int64_t>(subscriptions_.size()) >= settings_.max_subscriptions ||
        static_cast<int64_t>(entity->second.watchers.size()) >= settings_.max_subscriptions_per_entity)) {
@@ -441,8 +463,8 @@ Reply Hub::refresh_subscription(IncomingRequest& incoming, int64_t expires,
   reply.contacts.push_back(
       ReplyContact{context_.contact_uri(subscription.entity_id), std::nullopt, std::nullopt});
   if (const std::vector<ContactView> contacts = request.contacts();
-      !contacts.empty() && !contacts.front().wildcard)
-    subscription.target = contacts.front().uri;
+      !contacts.empty() && !contacts.front().wildcard && !contact_elsewhere(incoming, contacts.front().uri))
+    subscription.target = contacts.front().uri;  // one elsewhere keeps the old target
   followup = Followup{id, granted == 0};
   if (granted == 0) return reply;
   expiries_.erase({subscription.expires_at, id});

@@ -82,6 +82,7 @@ class HubTest : public ::testing::Test {
         .call_id(call_id)
         .event("homesip-entity")
         .contact("<sip:u1@127.0.0.3:5999>")
+        .source("udp", "127.0.0.3", 5999)
         .expires(expires);
     return builder;
   }
@@ -427,6 +428,28 @@ TEST_F(TwoPublicationsHubTest, EntitiesMadeByPublishAreBoundedByMaxPublications)
   context_.manual_loop().advance(std::chrono::seconds(11));  // sensor.c unpublished: it may go
   EXPECT_EQ(publish("sensor.d", big)->last_reply()->status, 200);
   EXPECT_EQ(entity_ids(), (std::vector<std::string>{"light.kitchen", "sensor.b", "sensor.d"}));
+}
+
+// Over UDP the NOTIFYs would go to whatever Contact a SUBSCRIBE names: one
+// naming another host than its source is refused, so the hub reflects
+// nothing at a third party; over TLS a listener of the watcher's own is usual.
+TEST_F(HubTest, AUdpSubscribeWhoseContactIsElsewhereIsRefused) {
+  RequestBuilder reflected = subscribe("reflect", 600);
+  reflected.contact("<sip:victim@127.0.0.20:5997>").source("udp", "127.0.0.66", 5070);
+  const auto refused = run(reflected);
+  EXPECT_EQ(refused->last_reply()->status, 403);
+  EXPECT_EQ(body_of(*refused)["error"], "contact_not_source");
+  EXPECT_TRUE(notifies().empty());
+  RequestBuilder over_tls = subscribe("tls", 600);
+  over_tls.contact("<sips:u1@127.0.0.20:5997>").source("tls", "127.0.0.66", 40000);
+  EXPECT_EQ(run(over_tls)->last_reply()->status, 200);
+  // A refresh naming another host keeps the subscription's old target.
+  const auto first = run(subscribe("moves", 600), nullptr, "hub-tag-9");
+  ASSERT_EQ(first->last_reply()->status, 200);
+  RequestBuilder moved = subscribe("moves", 600, "hub-tag-9");
+  moved.cseq(2).contact("<sip:victim@127.0.0.20:5997>");
+  EXPECT_EQ(run(moved)->last_reply()->status, 200);
+  EXPECT_EQ(notifies().back()->request.request_uri, "sip:u1@127.0.0.3:5999");
 }
 
 TEST_F(HubTest, EntitiesCommandListsStatesAndWatchers) {

@@ -72,6 +72,7 @@ RequestBuilder subscribe(const std::string& entity, const std::string& call_id) 
       .call_id(call_id)
       .event("homesip-entity")
       .contact("<sip:u1@127.0.0.3:5999>")
+      .source("udp", "127.0.0.3", 5999)
       .expires(600);
   return builder;
 }
