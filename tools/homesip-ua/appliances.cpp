@@ -78,6 +78,9 @@ class WatchCommand : public Terminal {
     bool active = false;       // the last SUBSCRIBE got its 2xx
     bool ever_active = false;  // a refusal after that is retried, not fatal
     bool ended = false;        // unsubscribed (stopping)
+    // The Contact of the 2xx (or of a NOTIFY since): where the refreshes and
+    // the unsubscribe go, so the Request-URI their digest answers name.
+    std::string remote_target;
   };
 
   Subscription* owner_of(nua_handle_t* nh) {
@@ -93,6 +96,7 @@ class WatchCommand : public Terminal {
     s.chain = std::make_unique<RedirectChain>(options().server, options().max_redirects, labels);
     s.credentials = Credentials{};
     s.active = false;
+    s.remote_target.clear();
     send(s, Hop{s.entity, options().server, options().server});
   }
 
@@ -131,10 +135,13 @@ class WatchCommand : public Terminal {
     std::swap(credentials(), s.credentials);
   }
 
-  // A challenge to `method` answered with this subscription's own credentials.
+  // A challenge to `method` answered with this subscription's own credentials,
+  // for the Request-URI the challenged request had: inside the dialog (a
+  // refresh, the unsubscribe) the remote target, not the first hop's.
   Challenge answer(Subscription& s, const Event& e, const char* method) {
     std::swap(credentials(), s.credentials);
-    const Challenge c = answer_challenge(e, method, s.hop.request_uri);
+    const bool in_dialog = s.active && !s.remote_target.empty();
+    const Challenge c = answer_challenge(e, method, in_dialog ? s.remote_target : s.hop.request_uri);
     std::swap(credentials(), s.credentials);
     return c;
   }
@@ -164,6 +171,7 @@ class WatchCommand : public Terminal {
     }
     if (e.status < 300) {
       s.credentials = Credentials{};  // a refresh's replayed answer is challenged anew
+      if (const auto contacts = contacts_of(e.sip); !contacts.empty()) s.remote_target = contacts.front().uri;
       if (!s.active) say("watching " + s.entity + " at " + s.where);
       s.active = s.ever_active = true;
       return;
@@ -193,6 +201,7 @@ class WatchCommand : public Terminal {
   void on_notify(Subscription& s, const Event& e) {
     const sip_subscription_state_t* state = e.sip ? e.sip->sip_subscription_state : nullptr;
     const bool terminated = state && state->ss_substate && std::string(state->ss_substate) == "terminated";
+    if (const auto contacts = contacts_of(e.sip); !contacts.empty()) s.remote_target = contacts.front().uri;
     const std::string body = body_of(e.sip);
     if (!terminated && !body.empty()) print(options().json ? compact_json(body) : state_line(body));
     if (!terminated) return;
