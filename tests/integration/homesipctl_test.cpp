@@ -102,6 +102,10 @@ TEST_F(HomesipctlTest, PluginsAndStats) {
   // The one REGISTER of SetUp, counted by the registrar's metrics.
   EXPECT_EQ(stats["metrics"]["homesip_registrar_registrations_total"], 1) << out;
   EXPECT_EQ(stats["metrics"]["homesip_registrar_rejected_total"], 0) << out;
+  // --json after the command means the same.
+  std::string after;
+  ASSERT_EQ(ctl({"plugins", "--json"}, &after), 0) << after;
+  EXPECT_EQ(nlohmann::json::parse(after, nullptr, false), plugins) << after;
 }
 
 TEST_F(HomesipctlTest, TheSocketIsTheOwnersOnly) {

@@ -428,6 +428,9 @@ int main(int argc, char** argv) {
   app.add_option("-s,--socket", socket_path, "the server's admin socket (server.admin_socket)")
       ->capture_default_str();
   app.add_flag("--json", as_json, "print the server's answer as JSON");
+  // `homesipctl stats --json` as well as `homesipctl --json stats`: the
+  // subcommands made below hand the options they lack to this one.
+  app.fallthrough();
   // Besides the core's commands: a plugin's, "<plugin>.<command> ARG...", or
   // "<command> ARG..." when only one plugin has that command.
   app.require_subcommand(0, 1);
