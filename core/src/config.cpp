@@ -266,6 +266,12 @@ class Reader {
 
   Located locate(const std::string& key, const YAML::Node& node) const {
     auto it = origins_.find(key);
+    // A block no line of the file holds was made by an override of a key
+    // inside it ("--set nope.x=1" made "nope"): that override is where.
+    if (it == origins_.end() && node.Mark().line < 0) {
+      it = origins_.lower_bound(key + ".");
+      if (it != origins_.end() && !it->first.starts_with(key + ".")) it = origins_.end();
+    }
     if (it != origins_.end()) return {it->second, key};
     return {where_in(file_, node), key};
   }

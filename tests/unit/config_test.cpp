@@ -119,6 +119,8 @@ TEST(Config, BadSetNamesTheOverride) {
             "--set plugins.nosuch.x=1: no plugin 'nosuch' in the config");
   EXPECT_EQ(error_of(kGood, {"novalue"}), "--set novalue: expected key.path=value");
   EXPECT_EQ(error_of(kGood, {"server.colour=red"}), "--set server.colour=red: server.colour: unknown key");
+  // A block only the override made is the override's too.
+  EXPECT_EQ(error_of(kGood, {"nope.x=1"}), "--set nope.x=1: nope: unknown key");
 }
 
 TEST(Config, PluginEntryNeedsAName) {
