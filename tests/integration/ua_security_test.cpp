@@ -380,7 +380,8 @@ TEST_F(UaTls, AUaRegisteredOverTlsIsReachedOnItsConnection) {
   // certificate). H1 reaches a terminal registered over TLS on the connection
   // it registered over (its flow, docs/phones.md "Over TLS"), so U1's MESSAGE
   // and call go through H1 and arrive there: no 302 to U2's listener.
-  pki({"issue", (dir_ / "ca").string(), "U2@C1.D1.H1", "--ip", "127.0.0.1", "--out", (dir_ / "u2").string()});
+  pki({"issue", (dir_ / "ca").string(), "U2@C1.D1.H1", "--user", "--ip", "127.0.0.1", "--out",
+       (dir_ / "u2").string()});
   start_server();
   const std::string ca = (dir_ / "ca" / "cafile.pem").string();
   const std::string u2 = "sips:U2@127.0.0.1:" + std::to_string(free_port());

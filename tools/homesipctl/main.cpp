@@ -428,9 +428,6 @@ int main(int argc, char** argv) {
   app.add_option("-s,--socket", socket_path, "the server's admin socket (server.admin_socket)")
       ->capture_default_str();
   app.add_flag("--json", as_json, "print the server's answer as JSON");
-  // `homesipctl stats --json` as well as `homesipctl --json stats`: the
-  // subcommands made below hand the options they lack to this one.
-  app.fallthrough();
   // Besides the core's commands: a plugin's, "<plugin>.<command> ARG...", or
   // "<command> ARG..." when only one plugin has that command.
   app.require_subcommand(0, 1);
@@ -440,9 +437,13 @@ int main(int argc, char** argv) {
   bindings->add_option(
       "aor", aor, "one address of record, e.g. U1@C1.D1.H1, or a domain, e.g. C1.D1.H1, for every AOR of it");
   bindings->add_option("--domain", domain, "every AOR of this domain");
-  app.add_subcommand("plugins", "the plugins the server loaded, in order");
-  app.add_subcommand("stats", "the server's identity, uptime and counters");
-  app.add_subcommand("help", "the commands the server answers");
+  // `homesipctl stats --json` as well as `homesipctl --json stats`: these
+  // hand --json to the app. Not the others, whose typos must not pass
+  // silently into the app's extras (user add ... --rol owner).
+  bindings->fallthrough();
+  app.add_subcommand("plugins", "the plugins the server loaded, in order")->fallthrough();
+  app.add_subcommand("stats", "the server's identity, uptime and counters")->fallthrough();
+  app.add_subcommand("help", "the commands the server answers")->fallthrough();
   UserCommand user;
   auto* users = app.add_subcommand("user", "the auth-digest plugin's users (digest credentials, roles)");
   users->require_subcommand(1);
@@ -484,6 +485,10 @@ int main(int argc, char** argv) {
   pki_issue->add_option("--dns", issue.dns, "a host name clients reach it at (repeatable)");
   pki_issue->add_option("--out", issue.out,
                         "CERTDIR, for server.tls_certificates (default: DIR/NAME@DOMAIN)");
+  pki_issue->add_flag(
+      "--user", issue.user,
+      "a user's terminal (homesip-ua answer --listen tls:): names only its hosts, not the AOR, "
+      "so that no server takes it for a server of the tree");
   app.footer(
       "Plugin commands: <plugin>.<command> ARG..., or <command> ARG... when one plugin has it\n"
       "(with the tree plugin: homesipctl tree, homesipctl locate U1@C1.D1.H1).");

@@ -165,13 +165,13 @@ void check_aor(const std::string& aor) {
 // sofia-sip 1.12's outgoing check never reads IP entries and matches the
 // host of sips:IP:PORT against DNS entries and user-less sip: URIs only.
 std::string subject_alt_names(const IssueRequest& r) {
-  std::string names = "URI:sip:" + r.aor;
+  std::string names = r.user ? "" : "URI:sip:" + r.aor;
   for (const auto& ip : r.ips) {
     const std::string host = ip.find(':') == std::string::npos ? ip : "[" + ip + "]";
     names += ",IP:" + ip + ",URI:sip:" + host;
   }
   for (const auto& name : r.dns) names += ",DNS:" + name;
-  return names;
+  return names.starts_with(",") ? names.substr(1) : names;
 }
 
 }  // namespace
@@ -217,7 +217,12 @@ fs::path issue(const IssueRequest& request) {
     throw PkiError("ca.key and cafile.pem in " + request.ca_dir.string() + " do not belong together");
 
   Key key = new_p256_key();
-  Cert cert = new_cert(key.get(), request.aor, kServerDays);
+  // A user's certificate is named by its first host: its AOR in the CN would
+  // be read as an identity too.
+  const std::string common_name = !request.user          ? request.aor
+                                  : !request.ips.empty() ? request.ips.front()
+                                                         : request.dns.front();
+  Cert cert = new_cert(key.get(), common_name, kServerDays);
   X509_set_issuer_name(cert.get(), X509_get_subject_name(ca_cert.get()));
   add_extension(cert.get(), ca_cert.get(), NID_basic_constraints, "critical,CA:FALSE");
   add_extension(cert.get(), ca_cert.get(), NID_key_usage, "critical,digitalSignature,keyAgreement");

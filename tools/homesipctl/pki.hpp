@@ -31,6 +31,10 @@ struct IssueRequest {
   std::vector<std::string> ips;  // SAN IP entries, and URI sip:IP for sofia-sip (see the .cpp)
   std::vector<std::string> dns;  // SAN DNS entries
   std::filesystem::path out;     // empty: CA_DIR/NAME@DOMAIN
+  // A user's terminal (homesip-ua answer --listen tls:): the certificate
+  // names only its hosts, never the AOR, so that no server takes it for a
+  // server of the tree (auth-tls); the user proves who it is by password.
+  bool user = false;
 };
 
 // Writes OUT/agent.pem (the new key, mode 0600, then the certificate and the

@@ -52,6 +52,8 @@ bool contact_elsewhere(IncomingRequest& incoming, const std::string& contact) {
     return false;
   const std::optional<UriView> uri = parse_uri(contact);
   if (!uri) return true;
+  // maddr sends the request elsewhere than the host (RFC 3261 19.1.1).
+  if (uri_param(uri->params, "maddr")) return true;
   std::string_view host = uri->host;
   if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
   return !equal_ignoring_case(host, request.source().ip);
@@ -585,15 +587,22 @@ bool Hub::make_room_for_published_entity() {
   // PUBLISHes for ever new names must not grow the table without end: past
   // max_publications such entities, the oldest that nobody publishes or
   // watches any more goes.
-  while (published_entities_ >= static_cast<size_t>(settings_.max_publications)) {
-    if (stale_published_.empty()) return false;
-    const std::string id = std::move(stale_published_.front());
+  // Each stale entry is looked at once: a watched one stays (in order) for
+  // when its watchers are gone; a published again or gone one leaves the list.
+  for (size_t left = stale_published_.size();
+       published_entities_ >= static_cast<size_t>(settings_.max_publications); --left) {
+    if (left == 0) return false;
+    std::string id = std::move(stale_published_.front());
     stale_published_.pop_front();
     const auto it = entities_.find(id);
-    if (it == entities_.end() || it->second.provider || !it->second.watchers.empty() ||
+    if (it == entities_.end() || it->second.provider ||
         std::any_of(publications_.begin(), publications_.end(),
                     [&](const auto& p) { return p.second.entity_id == id; }))
-      continue;  // published again, watched or gone meanwhile
+      continue;
+    if (!it->second.watchers.empty()) {
+      stale_published_.push_back(std::move(id));
+      continue;
+    }
     const std::lock_guard lock(entities_mutex_);
     entities_.erase(it);
     --published_entities_;

@@ -428,27 +428,55 @@ TEST_F(TwoPublicationsHubTest, EntitiesMadeByPublishAreBoundedByMaxPublications)
   context_.manual_loop().advance(std::chrono::seconds(11));  // sensor.c unpublished: it may go
   EXPECT_EQ(publish("sensor.d", big)->last_reply()->status, 200);
   EXPECT_EQ(entity_ids(), (std::vector<std::string>{"light.kitchen", "sensor.b", "sensor.d"}));
+  // Its watcher gone, sensor.b makes room in turn (it stayed in line while watched).
+  RequestBuilder unwatch = subscribe("watch-b", 0, "hub-tag-1");
+  run(unwatch.cseq(2).uri("sip:sensor.b@C1.D1.H1").to("sip:sensor.b@C1.D1.H1", "hub-tag-1"));
+  context_.manual_loop().advance(std::chrono::seconds(11));
+  EXPECT_EQ(publish("sensor.e", big)->last_reply()->status, 200);
+  EXPECT_EQ(entity_ids(), (std::vector<std::string>{"light.kitchen", "sensor.d", "sensor.e"}));
 }
 
 // Over UDP the NOTIFYs would go to whatever Contact a SUBSCRIBE names: one
 // naming another host than its source is refused, so the hub reflects
 // nothing at a third party; over TLS a listener of the watcher's own is usual.
 TEST_F(HubTest, AUdpSubscribeWhoseContactIsElsewhereIsRefused) {
-  RequestBuilder reflected = subscribe("reflect", 600);
-  reflected.contact("<sip:victim@127.0.0.20:5997>").source("udp", "127.0.0.66", 5070);
-  const auto refused = run(reflected);
+  const auto subscription = [](const std::string& call_id, const std::string& contact,
+                               const std::string& transport, const std::string& ip,
+                               const std::string& to_tag = "", uint32_t cseq = 1) {
+    RequestBuilder builder;
+    builder.method(Method::kSubscribe)
+        .uri("sip:light.kitchen@C1.D1.H1")
+        .from("sip:U1@C1.D1.H1", "sub-from")
+        .to("sip:light.kitchen@C1.D1.H1", to_tag)
+        .call_id(call_id)
+        .cseq(cseq)
+        .event("homesip-entity")
+        .contact(contact)
+        .source(transport, ip, 5999)
+        .expires(600);
+    return builder;
+  };
+  const auto refused = run(subscription("reflect", "<sip:victim@127.0.0.20:5997>", "udp", "127.0.0.66"));
   EXPECT_EQ(refused->last_reply()->status, 403);
   EXPECT_EQ(body_of(*refused)["error"], "contact_not_source");
+  EXPECT_EQ(run(subscription("maddr", "<sip:u1@127.0.0.66:5999;MADDR=127.0.0.20>", "udp", "127.0.0.66"))
+                ->last_reply()
+                ->status,
+            403);
   EXPECT_TRUE(notifies().empty());
-  RequestBuilder over_tls = subscribe("tls", 600);
-  over_tls.contact("<sips:u1@127.0.0.20:5997>").source("tls", "127.0.0.66", 40000);
-  EXPECT_EQ(run(over_tls)->last_reply()->status, 200);
+  EXPECT_EQ(run(subscription("tls", "<sips:u1@127.0.0.20:5997>", "tls", "127.0.0.66"))->last_reply()->status,
+            200);
   // A refresh naming another host keeps the subscription's old target.
-  const auto first = run(subscribe("moves", 600), nullptr, "hub-tag-9");
+  const auto first =
+      run(subscription("moves", "<sip:u1@127.0.0.3:5999>", "udp", "127.0.0.3"), nullptr, "hub-tag-9");
   ASSERT_EQ(first->last_reply()->status, 200);
-  RequestBuilder moved = subscribe("moves", 600, "hub-tag-9");
-  moved.cseq(2).contact("<sip:victim@127.0.0.20:5997>");
-  EXPECT_EQ(run(moved)->last_reply()->status, 200);
+  EXPECT_EQ(notifies().back()->request.request_uri, "sip:u1@127.0.0.3:5999");
+  const size_t before = notifies().size();
+  EXPECT_EQ(run(subscription("moves", "<sip:victim@127.0.0.20:5997>", "udp", "127.0.0.3", "hub-tag-9", 2))
+                ->last_reply()
+                ->status,
+            200);
+  ASSERT_GT(notifies().size(), before);
   EXPECT_EQ(notifies().back()->request.request_uri, "sip:u1@127.0.0.3:5999");
 }
 

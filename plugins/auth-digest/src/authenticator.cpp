@@ -113,12 +113,13 @@ Authenticator::Authenticator(UserStore& users, Logger& log, AuthSettings setting
     : users_(users),
       log_(log),
       settings_(std::move(settings)),
-      nonces_(std::move(secret)),
+      nonces_(secret),
       metrics_(metrics),
       counts_(settings_.replay_window_entries, settings_.nonce_lifetime_s),
       bans_(settings_.bans),
       salt_(random_start()),
-      source_key_(random_start()),
+      // From the secret: servers sharing it (a standby) read each other's tags.
+      source_key_(std::hash<std::string_view>{}(secret) ^ 0x5eed5eed5eed5eedULL),
       store_outage_(log, "user store (auth-digest)") {}
 
 int Authenticator::challenge_status(Kind kind) { return kind == Kind::kWww ? 401 : 407; }
@@ -204,7 +205,7 @@ void Authenticator::refuse_credentials(const SipRequest& request, std::string_vi
                                        std::string_view why, int64_t now, uint64_t nonce_salt) {
   refuse(request, aor, challenge_status(kind), why);
   const std::string ip = request.source().ip;
-  if (static_cast<uint32_t>(nonce_salt) != source_tag(ip)) return;  // another address's nonce
+  if (static_cast<uint32_t>(nonce_salt) != source_tag(ip)) return;  // not ours to count (checked before)
   if (!bans_.fail(ip, now)) return;
   metrics_.bans.add();
   // One line per ban, for fail2ban: key=value as the refused lines, the
@@ -299,6 +300,12 @@ Disposition Authenticator::on_request(IncomingRequest& incoming) {
     case digest::NonceFactory::Check::kValid:
       break;
   }
+  // A nonce sent to another address is answered with a fresh one for this
+  // address before any password is compared: guessing from one address with
+  // a nonce got at another would never count toward a ban. A client whose
+  // address changed answers the new challenge.
+  if (static_cast<uint32_t>(nonce_salt) != source_tag(request.source().ip))
+    return answer(challenge(kind, true, now, request));
 
   std::shared_ptr<SuspendedRequest> suspended = incoming.suspend();
   users_.find_user(claimed, [this, suspended, credentials = std::move(credentials), algorithm = *algorithm,

@@ -812,17 +812,24 @@ TEST_F(AuthDigestTest, RepeatedFailuresBanTheSource) {
   EXPECT_EQ(counter("bans_total"), 1u);
 }
 
-// A UDP source can be forged: wrong passwords answering a nonce that was sent
-// to another address (the attacker's own) are refused, but ban no one; the
-// same answers from where the nonce went do.
+// A UDP source can be forged: answers with a nonce that was sent to another
+// address (the attacker's own) get a fresh challenge for their source before
+// any password is compared, so they neither ban the forged source nor let
+// anyone guess unbanned; the same answers from where the nonce went count.
 TEST_F(AuthDigestTest, OnlyFailuresFromWhereTheNonceWentCountTowardABan) {
   make({{"ban_after_failures", 2}, {"ban_window", 60}, {"ban_seconds", 600}});
   const auto from = [](const std::string& ip, RequestBuilder b) { return b.source("udp", ip, 5070); };
   const auto attackers = challenge_for(from("127.0.0.66", reg()), digest::Algorithm::kSha256);
-  for (uint32_t nc = 1; nc <= 5; ++nc)
-    EXPECT_EQ(run(with_answer(from("127.0.0.31", reg().cseq(nc)), attackers, "U1", "bad", nc)).status(), 401);
+  const int finds = store_.finds;
+  for (uint32_t nc = 1; nc <= 5; ++nc) {
+    const Outcome o = run(with_answer(from("127.0.0.31", reg().cseq(nc)), attackers, "U1", "pw1", nc));
+    EXPECT_EQ(o.status(), 401);
+    ASSERT_FALSE(o.headers("WWW-Authenticate").empty());
+    EXPECT_NE(o.headers("WWW-Authenticate").front().find("stale=true"), std::string::npos);
+  }
+  EXPECT_EQ(store_.finds, finds);  // no password compared, not even the right one
   EXPECT_EQ(counter("bans_total"), 0u);
-  EXPECT_EQ(counter("auth_failed_total"), 5u);
+  EXPECT_EQ(counter("auth_failed_total"), 0u);
   // The victim still gets in.
   EXPECT_TRUE(run(with_credentials(from("127.0.0.31", reg().cseq(9)), "U1", "pw1")).incoming->resumed());
   // Its own nonce, answered wrongly twice from where it went: banned.

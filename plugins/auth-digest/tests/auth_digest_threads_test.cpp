@@ -268,8 +268,11 @@ TEST_F(AuthDigestThreadsTest, WrongPasswordsFromOneSourceOnEveryLoopBanItOnce) {
   const Result banned =
       handle(*authenticator_, after, answered(reg("U0", attacker), challenge, "U0", "pw0", 1000, "late"));
   EXPECT_TRUE(banned.discarded);
-  const Result other_source = handle(
-      *authenticator_, after, answered(reg("U0", "192.0.2.67"), challenge, "U0", "pw0", 1001, "other"));
+  const Result other_challenged = handle(*authenticator_, after, reg("U0", "192.0.2.67"));
+  ASSERT_TRUE(other_challenged.challenge);
+  const Result other_source =
+      handle(*authenticator_, after,
+             answered(reg("U0", "192.0.2.67"), *other_challenged.challenge, "U0", "pw0", 1, "other"));
   EXPECT_TRUE(other_source.resumed);
   current_loop = nullptr;
 }

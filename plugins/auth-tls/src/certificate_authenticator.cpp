@@ -68,8 +68,8 @@ Disposition CertificateAuthenticator::identify(IncomingRequest& incoming, const 
       reply.header("Retry-After", "5");
       return suspended->reply(reply);
     }
-    // A user without a role given is the least of them, never a server.
-    set_identity(suspended->attributes(), aor, !user ? role_ : user->role.empty() ? "guest" : user->role);
+    // A user has its own role (none given: none, as under digest), never the server's.
+    set_identity(suspended->attributes(), aor, user ? user->role : role_);
     suspended->resume();
   });
   return Disposition::kSuspended;
