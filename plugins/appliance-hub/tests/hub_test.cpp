@@ -72,8 +72,11 @@ class HubTest : public ::testing::Test {
         .body("application/json", body);
     return builder;
   }
+  // From U1 at `transport`:`ip`:5999, its Contact `contact`.
   static RequestBuilder subscribe(const std::string& call_id, uint32_t expires,
-                                  const std::string& to_tag = "") {
+                                  const std::string& to_tag = "",
+                                  const std::string& contact = "<sip:u1@127.0.0.3:5999>",
+                                  const std::string& transport = "udp", const std::string& ip = "127.0.0.3") {
     RequestBuilder builder;
     builder.method(Method::kSubscribe)
         .uri("sip:light.kitchen@C1.D1.H1")
@@ -81,8 +84,8 @@ class HubTest : public ::testing::Test {
         .to("sip:light.kitchen@C1.D1.H1", to_tag)
         .call_id(call_id)
         .event("homesip-entity")
-        .contact("<sip:u1@127.0.0.3:5999>")
-        .source("udp", "127.0.0.3", 5999)
+        .contact(contact)
+        .source(transport, ip, 5999)
         .expires(expires);
     return builder;
   }
@@ -443,18 +446,7 @@ TEST_F(HubTest, AUdpSubscribeWhoseContactIsElsewhereIsRefused) {
   const auto subscription = [](const std::string& call_id, const std::string& contact,
                                const std::string& transport, const std::string& ip,
                                const std::string& to_tag = "", uint32_t cseq = 1) {
-    RequestBuilder builder;
-    builder.method(Method::kSubscribe)
-        .uri("sip:light.kitchen@C1.D1.H1")
-        .from("sip:U1@C1.D1.H1", "sub-from")
-        .to("sip:light.kitchen@C1.D1.H1", to_tag)
-        .call_id(call_id)
-        .cseq(cseq)
-        .event("homesip-entity")
-        .contact(contact)
-        .source(transport, ip, 5999)
-        .expires(600);
-    return builder;
+    return subscribe(call_id, 600, to_tag, contact, transport, ip).cseq(cseq);
   };
   const auto refused = run(subscription("reflect", "<sip:victim@127.0.0.20:5997>", "udp", "127.0.0.66"));
   EXPECT_EQ(refused->last_reply()->status, 403);
