@@ -91,7 +91,7 @@ class Authenticator final : public RequestHandler {
   bool uses_as_proxy(const SipRequest& request) const;
   // Its nonce's salt carries source_tag() of the address it goes to.
   Reply challenge(Kind kind, bool stale, int64_t now, const SipRequest& request) const;
-  // 32 bits that tell source addresses apart, keyed by a secret drawn at start.
+  // 32 bits that tell source addresses apart, keyed by the nonce secret.
   uint32_t source_tag(std::string_view ip) const;
   // What a failed authentication is answered: a new challenge, 401 or 407.
   static int challenge_status(Kind kind);

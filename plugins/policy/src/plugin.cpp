@@ -97,7 +97,7 @@ class PolicyPlugin final : public homesip::Plugin, public homesip::RequestHandle
     rules_.domain = homesip::served_domain(context);
     if (const auto* tree = context.find<homesip::TreeService>()) {
       rules_.server_name = tree->self().name;
-      rules_.server_aor = tree->self().aor();
+      rules_.server_domain = tree->self().domain;
     }
     context.add_request_handler(*this, {homesip::Phase::kAuthorize, 0, "policy"});
     log_.info("policy for ", rules_.domain);

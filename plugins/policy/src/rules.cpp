@@ -115,18 +115,20 @@ std::optional<Refusal> decide(const PolicyRules& rules, const SipRequest& reques
   // entity@address (a subscription's Contact) as its own.
   const UriView target = request.request_uri();
   const bool at_my_address = is_mine(target);
-  const bool names_server = target.user.empty() ||
-                            (!rules.server_aor.empty() && iequals(aor_of(target), rules.server_aor)) ||
-                            (at_my_address && iequals(target.user, rules.server_name));
+  const bool my_aor = !rules.server_name.empty() && iequals(target.user, rules.server_name) &&
+                      iequals(target.host, rules.server_domain);
+  const bool names_server =
+      target.user.empty() || my_aor || (at_my_address && iequals(target.user, rules.server_name));
   if (!names_server && (at_my_address || iequals(target.host, rules.domain)))
     if (auto refusal = decide_target(rules, request, identity, from_this_server, target.user)) return refusal;
   // A request naming this server by its address or its AOR goes where its To
   // says (the tree's rule, RFC 3261 8.1.3.4: a client that followed a 302
   // here kept To): a To in this domain is decided as well.
-  if (at_my_address || (!rules.server_aor.empty() && iequals(aor_of(target), rules.server_aor))) {
+  if (at_my_address || my_aor) {
     const UriView to = request.to_uri();
-    if (!to.user.empty() && (iequals(to.host, rules.domain) || is_mine(to)) &&
-        !(is_mine(to) && iequals(to.user, rules.server_name)))
+    const bool to_my_address = is_mine(to);
+    if (!to.user.empty() && (iequals(to.host, rules.domain) || to_my_address) &&
+        !(to_my_address && iequals(to.user, rules.server_name)))
       return decide_target(rules, request, identity, from_this_server, to.user);
   }
   return std::nullopt;

@@ -25,10 +25,10 @@ struct Grant {
 
 struct PolicyRules {
   std::string domain;  // "C1.D1.H1": requests for other domains pass
-  // With the tree: this server's name ("H1") and AOR ("H1@C1.D1"); a request
-  // naming it goes where its To says.
+  // With the tree: this server's name ("H1") and domain ("C1.D1"), its AOR;
+  // a request naming it goes where its To says.
   std::string server_name;
-  std::string server_aor;
+  std::string server_domain;
   std::vector<std::string> register_roles{"owner", "member", "guest"};
   std::vector<std::string> call_roles{"owner", "member", "guest"};
   bool calls_from_outside = true;
